@@ -1,0 +1,17 @@
+//! Bundled mock services for lienthong: real HTTP servers on loopback that testers, the
+//! embedded default configuration and the test suite deliver to.
+//!
+//! So far this holds the generic recording sink (`/sink/{target}`), the receiver for the
+//! core relay's HTTP JSON connector, with fault injection. The national platform mocks
+//! join it here.
+#![forbid(unsafe_code)]
+
+pub mod sink;
+
+pub use sink::{Faults, Received, Sink};
+
+/// Serve every bundled mock on `listener` until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener) {
+    let sink = Sink::new(Faults::default());
+    let _ = axum::serve(listener, sink.router()).await;
+}

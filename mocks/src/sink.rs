@@ -1,0 +1,185 @@
+//! A recording HTTP receiver: `POST /sink/{target}` takes any JSON body, remembers it with
+//! the `X-Message-Id`, `X-Attempt` and `X-Ordering-Key` headers, and answers 200 — or,
+//! with fault injection, 500, 429 with `Retry-After`, 400, or a slow reply.
+//! `GET /sink/{target}` lists what was received.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Fault injection for the sink. Ratios are in [0, 1] and drawn per request.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Share of requests answered 500.
+    pub error_ratio: f64,
+    /// Share of requests answered 429 with `Retry-After: retry_after_secs`.
+    pub too_many_ratio: f64,
+    pub retry_after_secs: u64,
+    /// Every request is delayed this long.
+    pub delay: Duration,
+    /// Requests whose body contains this text are answered 400 (permanent failure).
+    pub reject_containing: Option<String>,
+    /// Answer everything with 503 (target down).
+    pub down: bool,
+}
+
+/// One request the sink answered.
+#[derive(Clone, Debug, Serialize)]
+pub struct Received {
+    pub target: String,
+    pub message_id: String,
+    pub attempt: u32,
+    pub key: Option<String>,
+    pub body: serde_json::Value,
+    /// What the sink answered.
+    pub status: u16,
+    #[serde(skip)]
+    pub at: Instant,
+}
+
+#[derive(Default)]
+struct Inner {
+    faults: Faults,
+    log: Vec<Received>,
+}
+
+/// The sink's shared state; clone it to inspect what arrived while it serves.
+#[derive(Clone)]
+pub struct Sink {
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Sink {
+    pub fn new(faults: Faults) -> Sink {
+        Sink {
+            inner: Arc::new(Mutex::new(Inner {
+                faults,
+                log: Vec::new(),
+            })),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/sink/{target}", post(receive).get(list))
+            .with_state(self.clone())
+    }
+
+    /// Serve on `addr` (use port 0 in tests) in a background task.
+    pub async fn start(&self, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let router = self.router();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, router).await;
+        });
+        Ok(local)
+    }
+
+    pub fn set_faults(&self, faults: Faults) {
+        self.inner.lock().unwrap().faults = faults;
+    }
+
+    /// Every request answered so far, in arrival order (failed ones included).
+    pub fn requests(&self) -> Vec<Received> {
+        self.inner.lock().unwrap().log.clone()
+    }
+
+    /// Requests answered 2xx, in arrival order.
+    pub fn delivered(&self) -> Vec<Received> {
+        self.inner
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|r| r.status < 300)
+            .cloned()
+            .collect()
+    }
+
+    pub fn delivered_count(&self) -> usize {
+        self.inner
+            .lock()
+            .unwrap()
+            .log
+            .iter()
+            .filter(|r| r.status < 300)
+            .count()
+    }
+}
+
+async fn receive(
+    State(sink): State<Sink>,
+    Path(target): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let faults = sink.inner.lock().unwrap().faults.clone();
+    if !faults.delay.is_zero() {
+        tokio::time::sleep(faults.delay).await;
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let body_value: serde_json::Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return (StatusCode::BAD_REQUEST, format!("body is not JSON: {e}")).into_response();
+        }
+    };
+    let roll: f64 = rand::random();
+    let (status, retry_after) = if faults.down {
+        (StatusCode::SERVICE_UNAVAILABLE, None)
+    } else if faults
+        .reject_containing
+        .as_ref()
+        .is_some_and(|needle| String::from_utf8_lossy(&body).contains(needle.as_str()))
+    {
+        (StatusCode::BAD_REQUEST, None)
+    } else if roll < faults.error_ratio {
+        (StatusCode::INTERNAL_SERVER_ERROR, None)
+    } else if roll < faults.error_ratio + faults.too_many_ratio {
+        (StatusCode::TOO_MANY_REQUESTS, Some(faults.retry_after_secs))
+    } else {
+        (StatusCode::OK, None)
+    };
+    sink.inner.lock().unwrap().log.push(Received {
+        target,
+        message_id: header("x-message-id").unwrap_or_default(),
+        attempt: header("x-attempt")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0),
+        key: header("x-ordering-key"),
+        body: body_value,
+        status: status.as_u16(),
+        at: Instant::now(),
+    });
+    let mut resp = (
+        status,
+        Json(serde_json::json!({ "status": status.as_u16() })),
+    )
+        .into_response();
+    if let Some(secs) = retry_after {
+        resp.headers_mut().insert("retry-after", secs.into());
+    }
+    resp
+}
+
+async fn list(State(sink): State<Sink>, Path(target): Path<String>) -> Json<serde_json::Value> {
+    let g = sink.inner.lock().unwrap();
+    let items: Vec<&Received> = g.log.iter().filter(|r| r.target == target).collect();
+    let delivered = items.iter().filter(|r| r.status < 300).count();
+    Json(
+        serde_json::json!({ "target": target, "requests": items.len(), "delivered": delivered, "last": items.iter().rev().take(20).collect::<Vec<_>>() }),
+    )
+}

@@ -1,0 +1,54 @@
+//! Admin endpoints beside the ingress: liveness (`/healthz`) and readiness (`/readyz`).
+//! Both read the outbox's own state; they keep no second source of truth.
+
+use crate::outbox::Outbox;
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+pub struct AdminState {
+    pub outbox: Outbox,
+    /// Cleared when shutdown begins, so load balancers stop sending work.
+    pub accepting: AtomicBool,
+}
+
+pub fn routes(state: Arc<AdminState>) -> axum::Router {
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let stats = state.outbox.stats();
+    let mut reasons = Vec::new();
+    if !state.accepting.load(Ordering::Relaxed) {
+        reasons.push("shutting down".to_string());
+    }
+    if state.outbox.over_capacity() {
+        reasons.push(format!(
+            "outbox over capacity ({} deliveries pending)",
+            stats.pending
+        ));
+    }
+    let status = if reasons.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let body = serde_json::json!({
+        "ready": reasons.is_empty(),
+        "reasons": reasons,
+        "pending": stats.pending,
+        "dead": stats.dead,
+    });
+    (status, Json(body))
+}

@@ -1,0 +1,191 @@
+//! Wiring for `lienthong run`: opens the outbox, starts the relay, the sweeper, the bundled
+//! mocks when enabled, and the HTTP listener; on shutdown drains in the reverse order.
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::ingress::{self, IngressState, UnitKeys};
+use crate::outbox::{Outbox, OutboxSettings, SledStore, Store};
+use crate::relay::{Relay, TargetRuntime};
+use crate::route::Router;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the outbox in {dir}: {source}")]
+    Outbox {
+        dir: String,
+        source: crate::outbox::StoreError,
+    },
+    #[error("target `{target}`: {message}")]
+    Target { target: String, message: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("shutdown could not flush the outbox: {0}")]
+    Flush(String),
+}
+
+/// A running bus. Dropping it does not stop it; call [`Bus::shutdown`].
+pub struct Bus {
+    pub addr: SocketAddr,
+    pub mocks_addr: Option<SocketAddr>,
+    pub outbox: Outbox,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), AppError>>,
+}
+
+impl Bus {
+    /// Start on an already-bound listener (tests bind port 0).
+    pub async fn start(
+        config: Config,
+        unit_keys: BTreeMap<String, String>,
+        listener: TcpListener,
+    ) -> Result<Bus, AppError> {
+        let store =
+            SledStore::open(&config.outbox.data_dir, config.outbox.cache_mb).map_err(|source| {
+                AppError::Outbox {
+                    dir: config.outbox.data_dir.display().to_string(),
+                    source,
+                }
+            })?;
+        Self::start_with_store(config, unit_keys, listener, Arc::new(store)).await
+    }
+
+    pub async fn start_with_store(
+        config: Config,
+        unit_keys: BTreeMap<String, String>,
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+    ) -> Result<Bus, AppError> {
+        let started = std::time::Instant::now();
+        let targets: Vec<String> = config.targets.keys().cloned().collect();
+        let outbox = Outbox::open(store, OutboxSettings::from(&config.outbox), &targets).map_err(
+            |source| AppError::Outbox {
+                dir: config.outbox.data_dir.display().to_string(),
+                source,
+            },
+        )?;
+        let mut runtimes = Vec::new();
+        for (name, cfg) in &config.targets {
+            let rt = TargetRuntime::from_config(name, cfg).map_err(|message| AppError::Target {
+                target: name.clone(),
+                message,
+            })?;
+            runtimes.push(Arc::new(rt));
+        }
+        let mocks_addr = if config.mocks.enabled {
+            let l = TcpListener::bind(config.mocks.listen)
+                .await
+                .map_err(|source| AppError::Listen {
+                    addr: config.mocks.listen,
+                    source,
+                })?;
+            let addr = l.local_addr().map_err(AppError::Serve)?;
+            tokio::spawn(lienthong_mocks::serve(l));
+            tracing::info!(%addr, "bundled mock services listening");
+            Some(addr)
+        } else {
+            None
+        };
+        let relay = Relay::start(outbox.clone(), runtimes);
+        let addr = listener.local_addr().map_err(AppError::Serve)?;
+        let admin_state = Arc::new(AdminState {
+            outbox: outbox.clone(),
+            accepting: AtomicBool::new(true),
+        });
+        let ingress_state = Arc::new(IngressState {
+            keys: UnitKeys::new(unit_keys),
+            router: Router::from_config(&config),
+            outbox: outbox.clone(),
+            max_body_bytes: config.server.max_body_bytes,
+            max_batch: config.server.max_batch,
+        });
+        let app = ingress::routes(ingress_state).merge(admin::routes(Arc::clone(&admin_state)));
+        let sweeper = tokio::spawn(sweep_periodically(
+            outbox.clone(),
+            config.outbox.sweep_interval,
+        ));
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let grace = config.relay.shutdown_grace;
+        let outbox_for_task = outbox.clone();
+        let task = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = stop_rx.await;
+                admin_state.accepting.store(false, Ordering::Relaxed);
+            });
+            let served = serve.await;
+            tracing::info!("ingress closed; draining in-flight deliveries");
+            sweeper.abort();
+            outbox_for_task.close();
+            let abandoned = relay.drain(grace).await;
+            if abandoned > 0 {
+                tracing::warn!(
+                    abandoned,
+                    "deliveries still in flight after the grace period stay pending"
+                );
+            }
+            outbox_for_task
+                .shutdown()
+                .await
+                .map_err(|e| AppError::Flush(e.to_string()))?;
+            tracing::info!("outbox flushed; stopped");
+            served.map_err(AppError::Serve)
+        });
+        let stats = outbox.stats();
+        tracing::info!(%addr, pending = stats.pending, dead = stats.dead, startup_ms = started.elapsed().as_millis() as u64, "lienthong listening");
+        Ok(Bus {
+            addr,
+            mocks_addr,
+            outbox,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stop accepting, drain in-flight deliveries within the grace period, flush, stop.
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        drop(self.outbox);
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(AppError::Flush(e.to_string())))
+    }
+
+    /// Run until `signal` completes, then shut down.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), AppError> {
+        signal.await;
+        self.shutdown().await
+    }
+}
+
+async fn sweep_periodically(outbox: Outbox, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match outbox.sweep(crate::time::now_ms()).await {
+            Ok(r) if r.messages_removed + r.idempotency_keys_removed > 0 => {
+                tracing::info!(
+                    messages = r.messages_removed,
+                    idempotency_keys = r.idempotency_keys_removed,
+                    "retention sweep"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+        }
+    }
+}

@@ -1,0 +1,278 @@
+//! Configuration: TOML structs (strict: unknown keys are errors), loading with environment
+//! overrides ([`load`]), and a pure validation pass ([`validate`]) that names every problem
+//! with its key path before anything starts.
+
+mod load;
+mod validate;
+
+pub use load::{LoadError, load_file, load_str};
+pub use validate::{Problem, validate};
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The whole configuration file.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `development` allows the `dev_key` credentials of the shipped config; `production`
+    /// refuses them, so a forgotten development key can never reach a real deployment.
+    #[serde(default)]
+    pub environment: Environment,
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub relay: RelayConfig,
+    #[serde(default)]
+    pub mocks: MocksConfig,
+    #[serde(default)]
+    pub units: BTreeMap<String, UnitConfig>,
+    #[serde(default)]
+    pub targets: BTreeMap<String, TargetConfig>,
+    #[serde(default)]
+    pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address of the ingress and admin listener.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes (413 above it).
+    pub max_body_bytes: usize,
+    /// Most events in one batch request (413 above it).
+    pub max_batch: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: "127.0.0.1:8080".parse().expect("literal address"),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_batch: 1000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxConfig {
+    /// Where the sled database lives (created with owner-only permissions).
+    pub data_dir: PathBuf,
+    /// Cap on pending deliveries (one per message and target). Over it ingress answers 503.
+    pub max_pending: u64,
+    /// Cap on the payload bytes of pending deliveries. Over it ingress answers 503.
+    pub max_pending_bytes: u64,
+    /// How long delivered records stay queryable before they are compacted away.
+    #[serde(with = "humantime_serde")]
+    pub retention: Duration,
+    /// How long an `Idempotency-Key` is remembered.
+    #[serde(with = "humantime_serde")]
+    pub idempotency_ttl: Duration,
+    /// How often retention and idempotency expiry run.
+    #[serde(with = "humantime_serde")]
+    pub sweep_interval: Duration,
+    /// Pending deliveries each target keeps in memory; the rest wait on disk.
+    pub window: usize,
+    /// sled page cache, in MiB.
+    pub cache_mb: u64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            data_dir: PathBuf::from("./data"),
+            max_pending: 5_000_000,
+            max_pending_bytes: 4 * 1024 * 1024 * 1024,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
+            sweep_interval: Duration::from_secs(60),
+            window: 20_000,
+            cache_mb: 64,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RelayConfig {
+    /// On SIGINT/SIGTERM, how long in-flight deliveries may take to finish.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        RelayConfig {
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The bundled mock services, started in-process by `lienthong run` when enabled.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MocksConfig {
+    pub enabled: bool,
+    pub listen: SocketAddr,
+}
+
+impl Default for MocksConfig {
+    fn default() -> Self {
+        MocksConfig {
+            enabled: false,
+            listen: "127.0.0.1:9090".parse().expect("literal address"),
+        }
+    }
+}
+
+/// A unit system allowed to post events.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitConfig {
+    /// Human-readable name, shown in logs and status views.
+    #[serde(default)]
+    pub name: String,
+    /// Name of the environment variable holding this unit's bearer key. Secrets never
+    /// live in the config file.
+    pub key_env: String,
+    /// DEVELOPMENT ONLY: a key used when `key_env` is unset. Refused in production.
+    #[serde(default)]
+    pub dev_key: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TargetConfig {
+    /// Which connector speaks to this target. `http`: POST the payload as JSON.
+    pub kind: TargetKind,
+    pub url: String,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Deliveries in flight at once for this target.
+    #[serde(default = "default_concurrency")]
+    pub concurrency: usize,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+    #[serde(default)]
+    pub retry: RetryConfig,
+    #[serde(default)]
+    pub circuit_breaker: CircuitBreakerConfig,
+}
+
+fn default_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+
+fn default_concurrency() -> usize {
+    8
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    Http,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub per_second: u32,
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    /// Attempts before a delivery goes to dead letters.
+    pub max_attempts: u32,
+    /// Age (since acceptance) after which a failing delivery goes to dead letters.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// First backoff ceiling; each retry doubles it (full jitter below the ceiling).
+    #[serde(with = "humantime_serde")]
+    pub base_delay: Duration,
+    #[serde(with = "humantime_serde")]
+    pub max_delay: Duration,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        RetryConfig {
+            max_attempts: 12,
+            max_age: Duration::from_secs(24 * 3600),
+            base_delay: Duration::from_millis(500),
+            max_delay: Duration::from_secs(300),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CircuitBreakerConfig {
+    /// Consecutive retryable failures that open the breaker.
+    pub failure_threshold: u32,
+    /// How long the breaker stays open before one probe is let through.
+    #[serde(with = "humantime_serde")]
+    pub cooldown: Duration,
+}
+
+impl Default for CircuitBreakerConfig {
+    fn default() -> Self {
+        CircuitBreakerConfig {
+            failure_threshold: 10,
+            cooldown: Duration::from_secs(15),
+        }
+    }
+}
+
+/// Which unit events go where.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteConfig {
+    pub unit: String,
+    pub flow: String,
+    pub targets: Vec<String>,
+    #[serde(default)]
+    pub ordering: Ordering,
+    /// JSON pointer (RFC 6901) to the ordering key inside each event, e.g. `/dossierCode`.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub on_dead: OnDead,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Ordering {
+    /// Messages with the same key reach each target one after another, in order.
+    #[default]
+    PerKey,
+    /// No ordering: every message is delivered as soon as a worker is free.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OnDead {
+    /// A dead message holds back the later messages of its key until an operator
+    /// replays or drops it (the portal must never see statuses out of order).
+    #[default]
+    Block,
+    /// Later messages of the key go on without the dead one.
+    Skip,
+}

@@ -1,0 +1,296 @@
+//! Validation: a pure function from a parsed [`Config`] to the list of every problem in it,
+//! each with the key path it concerns, so an operator fixes them all in one go.
+
+use super::{Config, Environment, Ordering};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// One thing wrong with the configuration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, e.g. `routes[2].targets[0]`.
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// Check the configuration; `env` looks up environment variables (unit keys live there).
+/// Returns the unit keys by unit id when everything is in order.
+pub fn validate(
+    config: &Config,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>, Vec<Problem>> {
+    let mut problems = Vec::new();
+    let mut keys = BTreeMap::new();
+
+    if config.server.max_body_bytes == 0 {
+        problems.push(problem("server.max_body_bytes", "must be greater than 0"));
+    }
+    if config.server.max_batch == 0 {
+        problems.push(problem("server.max_batch", "must be greater than 0"));
+    }
+    if config.outbox.window < 16 {
+        problems.push(problem("outbox.window", "must be at least 16"));
+    }
+    if config.outbox.max_pending == 0 {
+        problems.push(problem("outbox.max_pending", "must be greater than 0"));
+    }
+    if config.outbox.idempotency_ttl.as_secs() < 7 * 24 * 3600 {
+        problems.push(problem(
+            "outbox.idempotency_ttl",
+            "must be at least 7 days (units may resend a week later)",
+        ));
+    }
+    if config.mocks.enabled && config.mocks.listen == config.server.listen {
+        problems.push(problem("mocks.listen", "must differ from server.listen"));
+    }
+
+    if config.units.is_empty() {
+        problems.push(problem("units", "declare at least one unit"));
+    }
+    for (id, unit) in &config.units {
+        let path = format!("units.{id}");
+        if !valid_id(id) {
+            problems.push(problem(
+                &path,
+                "unit ids use lowercase letters, digits, - and _",
+            ));
+        }
+        match (env(&unit.key_env), &unit.dev_key) {
+            (Some(key), _) if key.len() >= 16 => {
+                keys.insert(id.clone(), key);
+            }
+            (Some(_), _) => problems.push(problem(
+                format!("{path}.key_env"),
+                format!("the key in ${} is shorter than 16 characters", unit.key_env),
+            )),
+            (None, Some(_)) if config.environment == Environment::Production => {
+                problems.push(problem(
+                    format!("{path}.dev_key"),
+                    format!(
+                        "development keys are refused in production; set ${} instead",
+                        unit.key_env
+                    ),
+                ))
+            }
+            (None, Some(dev)) => {
+                keys.insert(id.clone(), dev.clone());
+            }
+            (None, None) => problems.push(problem(
+                format!("{path}.key_env"),
+                format!("environment variable {} is not set", unit.key_env),
+            )),
+        }
+    }
+    // Two units with one key would let one post as the other.
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (id, key) in &keys {
+        if let Some(other) = seen.insert(key.as_str(), id.as_str()) {
+            problems.push(problem(
+                format!("units.{id}"),
+                format!("has the same key as units.{other}; every unit needs its own"),
+            ));
+        }
+    }
+
+    for (id, target) in &config.targets {
+        let path = format!("targets.{id}");
+        if !valid_id(id) {
+            problems.push(problem(
+                &path,
+                "target ids use lowercase letters, digits, - and _",
+            ));
+        }
+        match reqwest::Url::parse(&target.url) {
+            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+            Ok(url) => problems.push(problem(
+                format!("{path}.url"),
+                format!("scheme `{}` is not http or https", url.scheme()),
+            )),
+            Err(e) => problems.push(problem(format!("{path}.url"), format!("not a URL: {e}"))),
+        }
+        if target.concurrency == 0 {
+            problems.push(problem(format!("{path}.concurrency"), "must be at least 1"));
+        }
+        if target.timeout.is_zero() {
+            problems.push(problem(format!("{path}.timeout"), "must be greater than 0"));
+        }
+        if let Some(rl) = &target.rate_limit {
+            if rl.per_second == 0 {
+                problems.push(problem(
+                    format!("{path}.rate_limit.per_second"),
+                    "must be at least 1",
+                ));
+            }
+            if rl.burst == Some(0) {
+                problems.push(problem(
+                    format!("{path}.rate_limit.burst"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if target.retry.max_attempts == 0 {
+            problems.push(problem(
+                format!("{path}.retry.max_attempts"),
+                "must be at least 1",
+            ));
+        }
+        if target.retry.base_delay > target.retry.max_delay {
+            problems.push(problem(
+                format!("{path}.retry.base_delay"),
+                "must not exceed retry.max_delay",
+            ));
+        }
+        if target.circuit_breaker.failure_threshold == 0 {
+            problems.push(problem(
+                format!("{path}.circuit_breaker.failure_threshold"),
+                "must be at least 1",
+            ));
+        }
+    }
+
+    let mut route_names = BTreeMap::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        if !config.units.contains_key(&route.unit) {
+            problems.push(problem(
+                format!("{path}.unit"),
+                format!(
+                    "unknown unit `{}` (declare it under [units.{}])",
+                    route.unit, route.unit
+                ),
+            ));
+        }
+        if !valid_id(&route.flow) {
+            problems.push(problem(
+                format!("{path}.flow"),
+                "flow names use lowercase letters, digits, - and _",
+            ));
+        }
+        if let Some(prev) = route_names.insert((route.unit.as_str(), route.flow.as_str()), i) {
+            problems.push(problem(
+                &path,
+                format!(
+                    "unit `{}` flow `{}` is already routed by routes[{prev}]",
+                    route.unit, route.flow
+                ),
+            ));
+        }
+        if route.targets.is_empty() {
+            problems.push(problem(
+                format!("{path}.targets"),
+                "name at least one target",
+            ));
+        }
+        for (j, t) in route.targets.iter().enumerate() {
+            if !config.targets.contains_key(t) {
+                problems.push(problem(
+                    format!("{path}.targets[{j}]"),
+                    format!("unknown target `{t}`"),
+                ));
+            }
+            if route.targets[..j].contains(t) {
+                problems.push(problem(
+                    format!("{path}.targets[{j}]"),
+                    format!("`{t}` listed twice"),
+                ));
+            }
+        }
+        match (&route.key, route.ordering) {
+            (None, Ordering::PerKey) => problems.push(problem(
+                format!("{path}.key"),
+                "ordering = \"per_key\" needs a key (a JSON pointer such as \"/dossierCode\")",
+            )),
+            (Some(k), _) if !k.starts_with('/') => problems.push(problem(
+                format!("{path}.key"),
+                format!("`{k}` is not a JSON pointer; write it as \"/{k}\""),
+            )),
+            _ => {}
+        }
+    }
+
+    if problems.is_empty() {
+        Ok(keys)
+    } else {
+        Err(problems)
+    }
+}
+
+fn valid_id(id: &str) -> bool {
+    !id.is_empty()
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn parse(text: &str) -> Config {
+        crate::config::load_str(text, Path::new("t.toml"), vec![]).unwrap()
+    }
+
+    #[test]
+    fn every_problem_is_named_at_once() {
+        let cfg = parse(
+            r#"
+            environment = "production"
+            [units.stameq]
+            key_env = "NOT_SET_ANYWHERE"
+            dev_key = "dev-stameq-key-0001"
+            [targets.portal]
+            kind = "http"
+            url = "ftp://x"
+            concurrency = 0
+            [[routes]]
+            unit = "ipo"
+            flow = "dossier_sync"
+            targets = ["portl"]
+            "#,
+        );
+        let problems = validate(&cfg, |_| None).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "units.stameq.dev_key",
+            "targets.portal.url",
+            "targets.portal.concurrency",
+            "routes[0].unit",
+            "routes[0].targets[0]",
+            "routes[0].key",
+        ] {
+            assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
+        }
+    }
+
+    #[test]
+    fn keys_come_from_the_environment_first() {
+        let cfg = parse(
+            r#"
+            [units.stameq]
+            key_env = "K_STAMEQ"
+            dev_key = "dev-stameq-key-0001"
+            "#,
+        );
+        let keys = validate(&cfg, |v| {
+            (v == "K_STAMEQ").then(|| "from-env-0123456789".into())
+        })
+        .unwrap();
+        assert_eq!(keys["stameq"], "from-env-0123456789");
+        let keys = validate(&cfg, |_| None).unwrap();
+        assert_eq!(keys["stameq"], "dev-stameq-key-0001");
+    }
+}

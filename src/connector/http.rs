@@ -1,0 +1,121 @@
+//! The generic HTTP JSON connector: POSTs the payload to a configured URL with the message
+//! id in `X-Message-Id`, so a receiver can drop the duplicates at-least-once delivery brings.
+
+use super::{BoxFuture, Connector, HttpStatusClassifier, RawOutcome, RetryClassifier, Verdict};
+use crate::envelope::Envelope;
+use std::time::Duration;
+
+pub struct HttpConnector {
+    client: reqwest::Client,
+    url: reqwest::Url,
+}
+
+impl HttpConnector {
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .pool_max_idle_per_host(64)
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(HttpConnector { client, url })
+    }
+}
+
+impl RetryClassifier for HttpConnector {
+    fn classify(&self, outcome: &RawOutcome) -> Verdict {
+        HttpStatusClassifier.classify(outcome)
+    }
+}
+
+impl Connector for HttpConnector {
+    fn send<'a>(&'a self, message: &'a Envelope) -> BoxFuture<'a, RawOutcome> {
+        Box::pin(async move {
+            let request = self
+                .client
+                .post(self.url.clone())
+                .header("content-type", "application/json")
+                .header("x-message-id", message.id.to_string())
+                .header("x-trace-id", &message.trace_id)
+                .header("x-attempt", message.attempts.to_string())
+                .header("x-unit", &message.unit)
+                .header("x-flow", &message.flow)
+                .body(message.payload.get().to_string());
+            let request = match &message.key {
+                // Keys are dossier codes and similar, never personal data.
+                Some(k) => request.header("x-ordering-key", k),
+                None => request,
+            };
+            match request.send().await {
+                Ok(resp) => {
+                    let status = resp.status().as_u16();
+                    let retry_after = resp
+                        .headers()
+                        .get("retry-after")
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(parse_retry_after);
+                    let body = if resp.status().is_success() {
+                        String::new()
+                    } else {
+                        resp.text()
+                            .await
+                            .unwrap_or_default()
+                            .chars()
+                            .take(500)
+                            .collect()
+                    };
+                    RawOutcome::Response {
+                        status,
+                        retry_after,
+                        body,
+                    }
+                }
+                Err(e) if e.is_timeout() => RawOutcome::Timeout,
+                Err(e) => RawOutcome::Transport(error_chain(&e)),
+            }
+        })
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s.push_str(": ");
+        s.push_str(&inner.to_string());
+        src = inner.source();
+    }
+    s
+}
+
+/// `Retry-After` as delay-seconds or an HTTP date.
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let when = httpdate::parse_http_date(value).ok()?;
+    Some(
+        when.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_accepts_seconds_and_dates() {
+        assert_eq!(parse_retry_after("3"), Some(Duration::from_secs(3)));
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        let d = parse_retry_after(&httpdate::fmt_http_date(later)).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+}

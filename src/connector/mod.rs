@@ -1,0 +1,138 @@
+//! Connectors speak to target systems. Each one sends a message and classifies the
+//! outcome once, as delivered, retryable or permanent; the relay acts on that verdict.
+
+mod http;
+
+pub use http::HttpConnector;
+
+use crate::envelope::Envelope;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// What happened on the wire, before classification.
+#[derive(Debug)]
+pub enum RawOutcome {
+    /// The target answered.
+    Response {
+        status: u16,
+        retry_after: Option<Duration>,
+        /// The start of the body, for error messages.
+        body: String,
+    },
+    /// No answer: connection refused, reset, DNS, TLS.
+    Transport(String),
+    /// No answer in time.
+    Timeout,
+}
+
+/// How the relay should treat an outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    Delivered,
+    /// Worth another attempt; honour `retry_after` when the target gave one.
+    Retryable {
+        reason: String,
+        status: Option<u16>,
+        retry_after: Option<Duration>,
+    },
+    /// Will never succeed as it is: mapping failure, rejected by the target.
+    Permanent {
+        reason: String,
+        status: Option<u16>,
+    },
+}
+
+/// Retry classification, implemented by every connector for its own protocol (the portal
+/// reports business errors inside 200 replies, for example).
+pub trait RetryClassifier {
+    fn classify(&self, outcome: &RawOutcome) -> Verdict;
+}
+
+/// HTTP semantics most targets share: 2xx delivered; 408, 429 and 5xx retryable;
+/// other 4xx permanent; no answer retryable.
+pub struct HttpStatusClassifier;
+
+impl RetryClassifier for HttpStatusClassifier {
+    fn classify(&self, outcome: &RawOutcome) -> Verdict {
+        match outcome {
+            RawOutcome::Response { status, .. } if (200..300).contains(status) => {
+                Verdict::Delivered
+            }
+            RawOutcome::Response {
+                status,
+                retry_after,
+                body,
+            } if *status == 408 || *status == 429 || *status >= 500 => Verdict::Retryable {
+                reason: format!("HTTP {status}{}", snippet(body)),
+                status: Some(*status),
+                retry_after: *retry_after,
+            },
+            RawOutcome::Response { status, body, .. } => Verdict::Permanent {
+                reason: format!("HTTP {status}{}", snippet(body)),
+                status: Some(*status),
+            },
+            RawOutcome::Transport(e) => Verdict::Retryable {
+                reason: e.clone(),
+                status: None,
+                retry_after: None,
+            },
+            RawOutcome::Timeout => Verdict::Retryable {
+                reason: "timed out".into(),
+                status: None,
+                retry_after: None,
+            },
+        }
+    }
+}
+
+fn snippet(body: &str) -> String {
+    let body = body.trim();
+    if body.is_empty() {
+        String::new()
+    } else {
+        let cut: String = body.chars().take(200).collect();
+        format!(": {cut}")
+    }
+}
+
+/// Sends messages to one target.
+pub trait Connector: RetryClassifier + Send + Sync {
+    fn send<'a>(&'a self, message: &'a Envelope) -> BoxFuture<'a, RawOutcome>;
+
+    /// Send and classify.
+    fn deliver<'a>(&'a self, message: &'a Envelope) -> BoxFuture<'a, Verdict> {
+        Box::pin(async move {
+            let outcome = self.send(message).await;
+            self.classify(&outcome)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16) -> RawOutcome {
+        RawOutcome::Response {
+            status,
+            retry_after: None,
+            body: String::new(),
+        }
+    }
+
+    #[test]
+    fn http_statuses_are_classified_once() {
+        let c = HttpStatusClassifier;
+        assert_eq!(c.classify(&resp(202)), Verdict::Delivered);
+        assert!(matches!(c.classify(&resp(503)), Verdict::Retryable { .. }));
+        assert!(matches!(c.classify(&resp(429)), Verdict::Retryable { .. }));
+        assert!(matches!(c.classify(&resp(400)), Verdict::Permanent { .. }));
+        assert!(matches!(
+            c.classify(&RawOutcome::Timeout),
+            Verdict::Retryable { .. }
+        ));
+    }
+}

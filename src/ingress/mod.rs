@@ -1,0 +1,308 @@
+//! HTTP ingress for unit systems: `POST /api/v1/units/{unit}/events`.
+//!
+//! A request carries one JSON event (an object) or a batch (an array of objects). It is
+//! authenticated with the unit's bearer key, routed, validated as a whole, and stored in
+//! the outbox in one atomic write; the 202 comes after the flush to disk.
+
+mod auth;
+mod error;
+
+pub use auth::UnitKeys;
+pub use error::ApiError;
+
+use crate::outbox::{EnqueueError, EnqueueRequest, NewEvent, Outbox};
+use crate::route::{Route, Router};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+
+/// What the ingress handlers share.
+pub struct IngressState {
+    pub keys: UnitKeys,
+    pub router: Router,
+    pub outbox: Outbox,
+    pub max_body_bytes: usize,
+    pub max_batch: usize,
+}
+
+pub fn routes(state: Arc<IngressState>) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/units/{unit}/events", post(post_events))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    flow: Option<String>,
+}
+
+/// Longest `Idempotency-Key` accepted.
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Longest ordering key accepted.
+const MAX_ORDERING_KEY: usize = 256;
+
+async fn post_events(
+    State(state): State<Arc<IngressState>>,
+    Path(unit): Path<String>,
+    Query(query): Query<EventsQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    if !state.keys.knows(&unit) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_unit",
+            format!("no unit `{unit}` is configured"),
+        )
+        .field("unit"));
+    }
+    state.keys.authorize(&unit, &headers)?;
+    check_content_type(&headers)?;
+    let route = state
+        .router
+        .resolve(&unit, query.flow.as_deref())
+        .map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "unknown_flow", e.to_string()).field("flow")
+        })?;
+    let idempotency_key = idempotency_key(&headers)?;
+    if state.outbox.over_capacity() {
+        return Err(ApiError::busy(
+            "the bus is holding too many undelivered messages; retry later",
+        ));
+    }
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let events = parse_events(&bytes, route, state.max_batch)?;
+    let trace_id = headers
+        .get("x-trace-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let request = EnqueueRequest {
+        unit: unit.clone(),
+        flow: route.flow.clone(),
+        trace_id,
+        idempotency_key,
+        targets: route.targets.clone(),
+        ordered: route.ordered,
+        block_on_dead: route.block_on_dead,
+        events,
+    };
+    match state.outbox.enqueue(request).await {
+        Ok(accepted) => Ok((
+            StatusCode::ACCEPTED,
+            Json(serde_json::json!({ "accepted": accepted })),
+        )
+            .into_response()),
+        Err(EnqueueError::Backpressure { .. }) => Err(ApiError::busy(
+            "the bus is holding too many undelivered messages; retry later",
+        )),
+        Err(e @ (EnqueueError::Storage(_) | EnqueueError::Closed)) => {
+            tracing::error!(%unit, error = %e, "cannot store events");
+            Err(ApiError::busy(
+                "the bus cannot store messages right now; nothing was stored, retry later",
+            ))
+        }
+    }
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send events as application/json (got `{ct}`)"),
+        )
+        .field("content-type"))
+    }
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bad = |why: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_idempotency_key",
+            format!("Idempotency-Key {why}"),
+        )
+        .field("Idempotency-Key")
+    };
+    let s = v.to_str().map_err(|_| bad("must be visible ASCII"))?;
+    if s.is_empty() || s.len() > MAX_IDEMPOTENCY_KEY {
+        return Err(bad(&format!(
+            "must be 1 to {MAX_IDEMPOTENCY_KEY} characters"
+        )));
+    }
+    if !s.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(bad("must be visible ASCII without spaces"));
+    }
+    Ok(Some(s.to_string()))
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
+            || e.to_string().contains("length limit");
+        if too_large {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the body is larger than {limit} bytes; split the batch"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                format!("cannot read the body: {e}"),
+            )
+        }
+    })
+}
+
+/// Parse and validate the whole request before anything is stored: a batch is
+/// all-or-nothing.
+fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<NewEvent>, ApiError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_utf8",
+            format!("the body is not UTF-8 (byte {})", e.valid_up_to()),
+        )
+    })?;
+    let malformed = |e: serde_json::Error| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_json",
+            format!(
+                "malformed JSON at line {}, column {}: {e}",
+                e.line(),
+                e.column()
+            ),
+        )
+        .position(e.line(), e.column())
+    };
+    let first = text.trim_start().as_bytes().first().copied();
+    let (raws, batch): (Vec<Box<RawValue>>, bool) = match first {
+        Some(b'[') => (serde_json::from_str(text).map_err(malformed)?, true),
+        Some(b'{') => (vec![serde_json::from_str(text).map_err(malformed)?], false),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "empty_body",
+                "the body is empty; send a JSON object or array",
+            ));
+        }
+        Some(_) => {
+            // Let the parser say what is wrong, or that it is valid JSON of the wrong kind.
+            serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "not_an_event",
+                "send one event as a JSON object or a batch as a JSON array of objects",
+            ));
+        }
+    };
+    if raws.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+            "the batch holds no events",
+        ));
+    }
+    if raws.len() > max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "batch_too_large",
+            format!(
+                "the batch holds {} events; at most {max_batch} are accepted per request",
+                raws.len()
+            ),
+        ));
+    }
+    raws.into_iter()
+        .enumerate()
+        .map(|(i, raw)| {
+            let at = if batch {
+                format!("[{i}]")
+            } else {
+                String::new()
+            };
+            if !raw.get().starts_with('{') {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "not_an_event",
+                    "each event must be a JSON object",
+                )
+                .field(if batch { at } else { "/".into() }));
+            }
+            let key = match &route.key_pointer {
+                Some(pointer) => {
+                    extract_key(&raw, pointer, route.ordered).map_err(|(code, msg)| {
+                        ApiError::new(StatusCode::BAD_REQUEST, code, msg)
+                            .field(format!("{at}{pointer}"))
+                    })?
+                }
+                None => None,
+            };
+            Ok(NewEvent { key, payload: raw })
+        })
+        .collect()
+}
+
+/// The ordering key at `pointer`: a non-empty string or an integer.
+fn extract_key(
+    raw: &RawValue,
+    pointer: &str,
+    required: bool,
+) -> Result<Option<String>, (&'static str, String)> {
+    let value: serde_json::Value =
+        serde_json::from_str(raw.get()).map_err(|e| ("malformed_json", e.to_string()))?;
+    match value.pointer(pointer) {
+        Some(serde_json::Value::String(s))
+            if !s.trim().is_empty() && s.len() <= MAX_ORDERING_KEY =>
+        {
+            Ok(Some(s.clone()))
+        }
+        Some(serde_json::Value::String(s)) if s.len() > MAX_ORDERING_KEY => Err((
+            "invalid_key",
+            format!("the ordering key is longer than {MAX_ORDERING_KEY} characters"),
+        )),
+        Some(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Some(n.to_string())),
+        None | Some(serde_json::Value::Null) if !required => Ok(None),
+        None | Some(serde_json::Value::Null) => Err((
+            "missing_key",
+            "the ordering key is missing; this flow delivers events of one key in order".into(),
+        )),
+        Some(_) => Err((
+            "invalid_key",
+            "the ordering key must be a non-empty string or an integer".into(),
+        )),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}

@@ -1,0 +1,29 @@
+//! lienthong: the integration bus of the Ministry of Science and Technology.
+//!
+//! A message travels through the modules in this order, and the module tree mirrors it:
+//!
+//! ```text
+//! ingress ─► route ─► outbox (sled, group commit) ─► relay (per-target workers) ─► connector
+//!                                                     admin (health, readiness) beside it
+//! ```
+//!
+//! * [`ingress`] accepts unit events over HTTP, authenticates the unit and validates input.
+//! * [`route`] decides which flow an event belongs to, its ordering key and its targets.
+//! * [`outbox`] holds every (message, target) delivery durably until it is delivered or dead.
+//! * [`relay`] runs per-target worker pools with rate limits, circuit breakers and retries.
+//! * [`connector`] speaks to a target system and classifies each outcome.
+//! * [`app`] wires the parts together for `lienthong run`; [`config`] loads and validates
+//!   the TOML configuration before anything starts.
+#![forbid(unsafe_code)]
+
+pub mod admin;
+pub mod app;
+pub mod config;
+pub mod connector;
+pub mod envelope;
+pub mod ingress;
+pub mod outbox;
+pub mod relay;
+pub mod route;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,154 @@
+//! The `lienthong` command line: run the bus, check a configuration, benchmark.
+#![forbid(unsafe_code)]
+
+use clap::{Parser, Subcommand};
+use lienthong::config::{self, Config};
+use lienthong::telemetry::{self, LogFormat};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "lienthong",
+    version,
+    about = "Integration bus of the Ministry of Science and Technology"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the bus: ingress, outbox, relay workers, health endpoints.
+    Run {
+        #[arg(long, default_value = "config/lienthong.toml")]
+        config: PathBuf,
+        /// Overrides outbox.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Validate a configuration and list every problem in it.
+    Check {
+        #[arg(long, default_value = "config/lienthong.toml")]
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
+    match cli.command {
+        Command::Run { config, data_dir } => run(&config, data_dir),
+        Command::Check { config } => check(&config),
+    }
+}
+
+/// Load and validate, printing every problem. Returns the config and the unit keys.
+fn load(path: &Path) -> Result<(Config, BTreeMap<String, String>), ExitCode> {
+    let cfg = config::load_file(path).map_err(|e| {
+        eprintln!("error: {e}");
+        ExitCode::from(2)
+    })?;
+    match config::validate(&cfg, |var| std::env::var(var).ok()) {
+        Ok(keys) => Ok((cfg, keys)),
+        Err(problems) => {
+            eprintln!(
+                "error: {} has {} problem(s):",
+                path.display(),
+                problems.len()
+            );
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+fn check(path: &Path) -> ExitCode {
+    match load(path) {
+        Ok((cfg, _)) => {
+            let dev_keys = cfg
+                .units
+                .values()
+                .filter(|u| u.dev_key.is_some() && std::env::var(&u.key_env).is_err())
+                .count();
+            println!(
+                "{}: OK ({} units, {} targets, {} routes)",
+                path.display(),
+                cfg.units.len(),
+                cfg.targets.len(),
+                cfg.routes.len()
+            );
+            if dev_keys > 0 {
+                println!(
+                    "note: {dev_keys} unit(s) use DEVELOPMENT keys from the config; set their key_env variables before going live"
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
+    let (mut cfg, keys) = match load(path) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if let Some(dir) = data_dir {
+        cfg.outbox.data_dir = dir;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("error: cannot listen on {}: {e} (is another bus running? change server.listen)", cfg.server.listen);
+                return ExitCode::FAILURE;
+            }
+        };
+        let bus = match lienthong::app::Bus::start(cfg, keys, listener).await {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("lienthong listening on http://{}", bus.addr);
+        match bus.run_until(shutdown_signal()).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutdown signal received");
+}

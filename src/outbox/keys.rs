@@ -1,0 +1,97 @@
+//! Key layout of the single outbox tree. Every key starts with a one-byte record kind;
+//! ids are big-endian UUIDv7 bytes, so range scans come out in acceptance order.
+//!
+//! | kind | key                                 | value              |
+//! |------|-------------------------------------|--------------------|
+//! | `m`  | `m` id                               | [`MessageRecord`](super::records::MessageRecord) |
+//! | `q`  | `q` target `\0` id                   | pending delivery   |
+//! | `d`  | `d` target `\0` id                   | finished delivery (delivered or dropped) |
+//! | `x`  | `x` target `\0` id                   | dead letter        |
+//! | `i`  | `i` unit `\0` idempotency key        | ids it produced    |
+//! | `t`  | `t` created-ms(be) unit `\0` key     | expiry index of `i`|
+//! | `z`  | `zmeta`                              | counters           |
+
+use crate::envelope::MessageId;
+
+pub const MESSAGE: u8 = b'm';
+pub const PENDING: u8 = b'q';
+pub const DONE: u8 = b'd';
+pub const DEAD: u8 = b'x';
+pub const IDEMPOTENCY: u8 = b'i';
+pub const IDEMPOTENCY_EXPIRY: u8 = b't';
+pub const META: &[u8] = b"zmeta";
+
+pub fn message(id: &MessageId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(17);
+    k.push(MESSAGE);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Key of a per-target record (`q`, `d` or `x`).
+pub fn delivery(kind: u8, target: &str, id: &MessageId) -> Vec<u8> {
+    let mut k = target_prefix(kind, target);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Prefix of all per-target records of one kind for one target.
+pub fn target_prefix(kind: u8, target: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + target.len() + 16);
+    k.push(kind);
+    k.extend_from_slice(target.as_bytes());
+    k.push(0);
+    k
+}
+
+/// The id at the end of a per-target or message key.
+pub fn id_suffix(key: &[u8]) -> Option<MessageId> {
+    let tail: [u8; 16] = key.get(key.len().checked_sub(16)?..)?.try_into().ok()?;
+    Some(MessageId::from_bytes(tail))
+}
+
+pub fn idempotency(unit: &str, key: &str) -> Vec<u8> {
+    let mut k = vec![IDEMPOTENCY];
+    k.extend_from_slice(unit.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+pub fn idempotency_expiry(created_ms: u64, unit: &str, key: &str) -> Vec<u8> {
+    let mut k = vec![IDEMPOTENCY_EXPIRY];
+    k.extend_from_slice(&created_ms.to_be_bytes());
+    k.extend_from_slice(unit.as_bytes());
+    k.push(0);
+    k.extend_from_slice(key.as_bytes());
+    k
+}
+
+/// The smallest key after every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0xff; prefix.len() + 1]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delivery_keys_sort_by_id_within_a_target() {
+        let a = MessageId(uuid::Uuid::from_u128(1));
+        let b = MessageId(uuid::Uuid::from_u128(2));
+        assert!(delivery(PENDING, "portal", &a) < delivery(PENDING, "portal", &b));
+        let p = target_prefix(PENDING, "portal");
+        assert!(delivery(PENDING, "portal", &b) < prefix_end(&p));
+        // "portal2" must not fall inside "portal"'s range.
+        assert!(delivery(PENDING, "portal2", &a) >= prefix_end(&p));
+        assert_eq!(id_suffix(&delivery(DEAD, "x", &b)), Some(b));
+    }
+}

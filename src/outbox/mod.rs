@@ -1,0 +1,543 @@
+//! The durable outbox: every (message, target) delivery, from acceptance until it is
+//! delivered, dead, or compacted away after retention.
+//!
+//! # Design
+//!
+//! **One tree, one writer, one flush per batch.** All records live in a single sled tree
+//! (layout in [`keys`]) so that a [`WriteBatch`] is atomic across record kinds: a message
+//! and its delivery records appear together or not at all. A single writer thread
+//! ([`writer`]) drains a channel of commands, folds everything waiting into one batch,
+//! applies it, flushes once and then answers every sender (group commit). A sender's 202
+//! is sent only after that flush: kill -9 at any moment loses nothing acknowledged. If a
+//! flush fails (full disk), the keys the batch created are removed again and every sender
+//! in it gets an error, so nothing half-written surfaces later.
+//!
+//! **Records per message.** Enqueue writes one `m` record (envelope and payload) and one
+//! small `q` record per target. Delivery replaces `q` by `d`; death by `x` (dead letter,
+//! with the reason and every attempt's error). Replay turns `x` back into `q` with the
+//! original id, so the message regains its place in its key's order.
+//!
+//! **Scheduling lives in memory, per target** ([`queue`]). Each target has its own queue,
+//! so one slow or dead target never delays another. Leases are in memory only: a crashed
+//! process leaves `q` records, which are pending again at the next start. Only a window
+//! of each target's pending deliveries is loaded; the rest is read in id order as the
+//! window drains, which keeps memory and restart time flat with millions pending.
+//!
+//! **Order.** With `ordering = "per_key"`, only the oldest unfinished delivery of a key is
+//! eligible, through retries and restarts (the `q` record keeps attempts and the next due
+//! time). A dead delivery either blocks its key until an operator replays or drops it
+//! (`on_dead = "block"`) or lets the next one go (`skip`).
+//!
+//! **Bounded disk.** `d` records and messages whose deliveries are all finished are removed
+//! after `outbox.retention`; idempotency keys after `outbox.idempotency_ttl` ([`sweep`]).
+//! Dead letters stay until an operator acts. Pending work is capped by count and bytes;
+//! over the cap, enqueue fails with [`EnqueueError::Backpressure`] and ingress answers 503.
+
+pub mod keys;
+pub mod queue;
+pub mod records;
+pub mod store;
+mod sweep;
+mod writer;
+
+pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue};
+pub use records::AttemptError;
+pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
+pub use sweep::SweepReport;
+pub use writer::key_hash;
+
+use crate::envelope::{Envelope, MessageId};
+use crate::time::now_ms;
+use records::{DeadRecord, DoneRecord, MessageRecord, Meta, PendingRecord, decode};
+use serde_json::value::RawValue;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+use writer::{Command, Counters, Limits, Writer};
+
+/// Settings the outbox takes from `[outbox]`.
+#[derive(Clone, Debug)]
+pub struct OutboxSettings {
+    pub max_pending: u64,
+    pub max_pending_bytes: u64,
+    pub retention: Duration,
+    pub idempotency_ttl: Duration,
+    pub window: usize,
+}
+
+impl From<&crate::config::OutboxConfig> for OutboxSettings {
+    fn from(c: &crate::config::OutboxConfig) -> Self {
+        OutboxSettings {
+            max_pending: c.max_pending,
+            max_pending_bytes: c.max_pending_bytes,
+            retention: c.retention,
+            idempotency_ttl: c.idempotency_ttl,
+            window: c.window,
+        }
+    }
+}
+
+/// One event to enqueue: its ordering key and its payload.
+pub struct NewEvent {
+    pub key: Option<String>,
+    pub payload: Box<RawValue>,
+}
+
+/// Events from one request: stored all together or not at all.
+pub struct EnqueueRequest {
+    pub unit: String,
+    pub flow: String,
+    pub trace_id: String,
+    pub idempotency_key: Option<String>,
+    pub targets: Vec<String>,
+    pub ordered: bool,
+    pub block_on_dead: bool,
+    pub events: Vec<NewEvent>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Accepted {
+    pub id: MessageId,
+    pub duplicate: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EnqueueError {
+    #[error(
+        "the outbox is full ({pending} deliveries, {pending_bytes} bytes pending); retry later"
+    )]
+    Backpressure { pending: u64, pending_bytes: u64 },
+    #[error("the outbox cannot store messages right now: {0}")]
+    Storage(String),
+    #[error("the outbox is shut down")]
+    Closed,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum OpError {
+    #[error("no such dead letter")]
+    NotFound,
+    #[error("storage error: {0}")]
+    Storage(String),
+    #[error("the outbox is shut down")]
+    Closed,
+}
+
+/// A dead letter as shown to operators.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct DeadLetter {
+    pub id: MessageId,
+    pub target: String,
+    pub unit: String,
+    pub flow: String,
+    pub key: Option<String>,
+    pub attempts: u32,
+    pub reason: String,
+    pub dead_at: String,
+    pub errors: Vec<AttemptError>,
+    pub blocks_key: bool,
+}
+
+/// Where one delivery of a message stands.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case", tag = "state")]
+pub enum DeliveryState {
+    Pending {
+        attempts: u32,
+        next_attempt_ms: u64,
+        last_error: Option<String>,
+    },
+    Delivered {
+        at_ms: u64,
+        attempts: u32,
+    },
+    Dropped {
+        at_ms: u64,
+    },
+    Dead {
+        reason: String,
+        attempts: u32,
+    },
+    Unknown,
+}
+
+/// Totals for status views and metrics.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OutboxStats {
+    pub pending: u64,
+    pub pending_bytes: u64,
+    pub dead: u64,
+    pub accepted_since_start: u64,
+    pub flushes_since_start: u64,
+    pub disk_bytes: u64,
+    pub targets: HashMap<String, QueueCounts>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    queues: HashMap<String, Arc<TargetQueue>>,
+    tx: mpsc::UnboundedSender<Command>,
+    counters: Arc<Counters>,
+    settings: OutboxSettings,
+    writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Cheap to clone; every clone is the same outbox.
+#[derive(Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+impl Outbox {
+    /// Open the outbox over `store` for these targets. Deliveries left in flight by a
+    /// crashed process are simply pending again: leases are never written to disk.
+    pub fn open(
+        store: Arc<dyn Store>,
+        settings: OutboxSettings,
+        targets: &[String],
+    ) -> Result<Outbox, StoreError> {
+        let meta: Meta = match store.get(keys::META)? {
+            Some(bytes) => decode(&bytes)?,
+            None => Meta::default(),
+        };
+        let mut queues = HashMap::new();
+        for target in targets {
+            let blocked = blocked_keys(store.as_ref(), target)?;
+            let q = TargetQueue::new(target.clone(), Arc::clone(&store), settings.window, blocked);
+            queues.insert(target.clone(), Arc::new(q));
+        }
+        let counters = Arc::new(Counters::default());
+        counters.pending.store(meta.pending, Ordering::Relaxed);
+        counters
+            .pending_bytes
+            .store(meta.pending_bytes, Ordering::Relaxed);
+        counters.dead.store(meta.dead, Ordering::Relaxed);
+        let (tx, rx) = mpsc::unbounded_channel();
+        let writer = Writer {
+            store: Arc::clone(&store),
+            queues: queues.clone(),
+            counters: Arc::clone(&counters),
+            meta,
+            limits: Limits {
+                max_pending: settings.max_pending,
+                max_pending_bytes: settings.max_pending_bytes,
+                idempotency_ttl_ms: settings.idempotency_ttl.as_millis() as u64,
+            },
+        };
+        let handle = std::thread::Builder::new()
+            .name("outbox-writer".into())
+            .spawn(move || writer.run(rx))
+            .map_err(|e| StoreError::Io(format!("cannot start the outbox writer: {e}")))?;
+        Ok(Outbox {
+            inner: Arc::new(Inner {
+                store,
+                queues,
+                tx,
+                counters,
+                settings,
+                writer: std::sync::Mutex::new(Some(handle)),
+            }),
+        })
+    }
+
+    pub fn targets(&self) -> impl Iterator<Item = &str> {
+        self.inner.queues.keys().map(|s| s.as_str())
+    }
+
+    /// Store the events durably; returns once they are flushed to disk.
+    pub async fn enqueue(&self, req: EnqueueRequest) -> Result<Vec<Accepted>, EnqueueError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner
+            .tx
+            .send(Command::Enqueue(req, tx))
+            .map_err(|_| EnqueueError::Closed)?;
+        rx.await.map_err(|_| EnqueueError::Closed)?
+    }
+
+    /// Whether ingress should refuse new work right now.
+    pub fn over_capacity(&self) -> bool {
+        let c = &self.inner.counters;
+        c.pending.load(Ordering::Relaxed) >= self.inner.settings.max_pending
+            || c.pending_bytes.load(Ordering::Relaxed) >= self.inner.settings.max_pending_bytes
+    }
+
+    /// Wait for a delivery of `target` that may be attempted now; `None` after [`close`](Self::close).
+    pub async fn claim(&self, target: &str) -> Option<Lease> {
+        let q = self.inner.queues.get(target)?;
+        q.claim().await
+    }
+
+    /// The envelope of a message (for a connector), with the attempt number filled in.
+    pub fn load(&self, lease: &Lease) -> Result<Envelope, StoreError> {
+        let mut env = self.message(lease.info.id)?.ok_or_else(|| {
+            StoreError::Corrupt(format!(
+                "message {} has a delivery but no message record",
+                lease.info.id
+            ))
+        })?;
+        env.attempts = lease.info.attempts + 1;
+        Ok(env)
+    }
+
+    /// A stored message by id.
+    pub fn message(&self, id: MessageId) -> Result<Option<Envelope>, StoreError> {
+        let Some(bytes) = self.inner.store.get(&keys::message(&id))? else {
+            return Ok(None);
+        };
+        let rec: MessageRecord = decode(&bytes)?;
+        Ok(Some(Envelope {
+            id,
+            unit: rec.unit,
+            flow: rec.flow,
+            key: rec.key,
+            payload: rec.payload,
+            received_ms: id.timestamp_ms(),
+            trace_id: rec.trace_id,
+            attempts: 0,
+            idempotency_key: rec.idempotency_key,
+            targets: rec.targets,
+        }))
+    }
+
+    pub fn delivered(&self, lease: Lease) {
+        let cmd = Command::Delivered {
+            target: lease.target().to_string(),
+            info: lease.info,
+            at_ms: now_ms(),
+        };
+        lease.finish(false);
+        let _ = self.inner.tx.send(cmd);
+    }
+
+    /// Schedule another attempt at `due_ms`.
+    pub fn retry(&self, lease: Lease, error: AttemptError, due_ms: u64) {
+        let cmd = Command::Failed {
+            target: lease.target().to_string(),
+            info: lease.info,
+            error,
+            next_due_ms: due_ms,
+        };
+        lease.reschedule(due_ms);
+        let _ = self.inner.tx.send(cmd);
+    }
+
+    /// Give up on this delivery: it becomes a dead letter with `reason`.
+    pub fn dead(&self, lease: Lease, error: Option<AttemptError>, reason: String) {
+        let block = lease.info.block_on_dead && lease.info.key_hash.is_some();
+        let cmd = Command::Dead {
+            target: lease.target().to_string(),
+            info: lease.info,
+            error,
+            reason,
+        };
+        lease.finish(block);
+        let _ = self.inner.tx.send(cmd);
+    }
+
+    /// Put a dead letter back in its queue under its original id.
+    pub async fn replay(&self, target: &str, id: MessageId) -> Result<(), OpError> {
+        self.ask(|reply| Command::Replay {
+            target: target.to_string(),
+            id,
+            reply,
+        })
+        .await
+    }
+
+    /// Give up on a dead letter for good; its key (if blocked) goes on.
+    pub async fn drop_dead(&self, target: &str, id: MessageId) -> Result<(), OpError> {
+        self.ask(|reply| Command::Drop {
+            target: target.to_string(),
+            id,
+            reply,
+        })
+        .await
+    }
+
+    /// Wait until everything sent to the writer so far is durable.
+    pub async fn sync(&self) -> Result<(), OpError> {
+        self.ask(Command::Sync).await
+    }
+
+    async fn ask(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<(), OpError>>) -> Command,
+    ) -> Result<(), OpError> {
+        let (tx, rx) = oneshot::channel();
+        self.inner.tx.send(make(tx)).map_err(|_| OpError::Closed)?;
+        rx.await.map_err(|_| OpError::Closed)?
+    }
+
+    /// Dead letters, oldest first, for one target or all.
+    pub fn dead_letters(
+        &self,
+        target: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<DeadLetter>, StoreError> {
+        let mut out = Vec::new();
+        let mut names: Vec<&String> = self
+            .inner
+            .queues
+            .keys()
+            .filter(|t| target.is_none_or(|w| w == t.as_str()))
+            .collect();
+        names.sort();
+        for t in names {
+            let prefix = keys::target_prefix(keys::DEAD, t);
+            for (k, v) in
+                self.inner
+                    .store
+                    .scan(&prefix, &keys::prefix_end(&prefix), limit - out.len())?
+            {
+                let id = keys::id_suffix(&k)
+                    .ok_or_else(|| StoreError::Corrupt("short dead key".into()))?;
+                let rec: DeadRecord = decode(&v)?;
+                let msg = self.message(id)?;
+                out.push(DeadLetter {
+                    id,
+                    target: t.clone(),
+                    unit: msg.as_ref().map(|m| m.unit.clone()).unwrap_or_default(),
+                    flow: msg.as_ref().map(|m| m.flow.clone()).unwrap_or_default(),
+                    key: msg.and_then(|m| m.key),
+                    attempts: rec.attempts,
+                    reason: rec.reason,
+                    dead_at: crate::time::rfc3339_ms(rec.dead_at_ms),
+                    errors: rec.errors,
+                    blocks_key: rec.block_on_dead && rec.key_hash.is_some(),
+                });
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Where each delivery of a message stands, per target.
+    pub fn delivery_states(
+        &self,
+        id: MessageId,
+    ) -> Result<Vec<(String, DeliveryState)>, StoreError> {
+        let Some(env) = self.message(id)? else {
+            return Ok(Vec::new());
+        };
+        let store = &self.inner.store;
+        let mut out = Vec::new();
+        for t in env.targets {
+            let state = if let Some(v) = store.get(&keys::delivery(keys::PENDING, &t, &id))? {
+                let r: PendingRecord = decode(&v)?;
+                DeliveryState::Pending {
+                    attempts: r.attempts,
+                    next_attempt_ms: r.next_due_ms,
+                    last_error: r.errors.last().map(|e| e.error.clone()),
+                }
+            } else if let Some(v) = store.get(&keys::delivery(keys::DONE, &t, &id))? {
+                let r: DoneRecord = decode(&v)?;
+                match r.outcome {
+                    records::DoneOutcome::Delivered => DeliveryState::Delivered {
+                        at_ms: r.at_ms,
+                        attempts: r.attempts,
+                    },
+                    records::DoneOutcome::Dropped => DeliveryState::Dropped { at_ms: r.at_ms },
+                }
+            } else if let Some(v) = store.get(&keys::delivery(keys::DEAD, &t, &id))? {
+                let r: DeadRecord = decode(&v)?;
+                DeliveryState::Dead {
+                    reason: r.reason,
+                    attempts: r.attempts,
+                }
+            } else {
+                DeliveryState::Unknown
+            };
+            out.push((t, state));
+        }
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> OutboxStats {
+        let c = &self.inner.counters;
+        OutboxStats {
+            pending: c.pending.load(Ordering::Relaxed),
+            pending_bytes: c.pending_bytes.load(Ordering::Relaxed),
+            dead: c.dead.load(Ordering::Relaxed),
+            accepted_since_start: c.accepted.load(Ordering::Relaxed),
+            flushes_since_start: c.flushes.load(Ordering::Relaxed),
+            disk_bytes: self.inner.store.size_on_disk(),
+            targets: self
+                .inner
+                .queues
+                .iter()
+                .map(|(k, q)| (k.clone(), q.counts()))
+                .collect(),
+        }
+    }
+
+    pub fn queue(&self, target: &str) -> Option<&Arc<TargetQueue>> {
+        self.inner.queues.get(target)
+    }
+
+    /// Remove what retention and idempotency expiry allow, as of `now_ms`.
+    pub async fn sweep(&self, now_ms: u64) -> Result<SweepReport, OpError> {
+        let store = Arc::clone(&self.inner.store);
+        let settings = self.inner.settings.clone();
+        let (batch, report) =
+            tokio::task::spawn_blocking(move || sweep::plan(store.as_ref(), &settings, now_ms))
+                .await
+                .map_err(|e| OpError::Storage(e.to_string()))?
+                .map_err(|e| OpError::Storage(e.to_string()))?;
+        if !batch.is_empty() {
+            self.ask(|reply| Command::Batch(batch, reply)).await?;
+        }
+        Ok(report)
+    }
+
+    /// Stop handing out deliveries (shutdown); claimers return `None`.
+    pub fn close(&self) {
+        for q in self.inner.queues.values() {
+            q.close();
+        }
+    }
+
+    /// Flush, stop the writer and wait for it. Later enqueues fail with `Closed`.
+    pub async fn shutdown(self) -> Result<(), OpError> {
+        self.close();
+        let result = self.sync().await;
+        let handle = self.inner.writer.lock().unwrap().take();
+        // The writer stops when the last sender is gone; other clones may still hold one,
+        // so only wait for it when this is the last handle.
+        if let (Some(h), Ok(inner)) = (handle, Arc::try_unwrap(self.inner)) {
+            drop(inner.tx);
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+        result
+    }
+}
+
+/// Keys held back by dead letters of `target` (route `on_dead = "block"`).
+fn blocked_keys(store: &dyn Store, target: &str) -> Result<HashMap<u64, MessageId>, StoreError> {
+    let prefix = keys::target_prefix(keys::DEAD, target);
+    let end = keys::prefix_end(&prefix);
+    let mut blocked = HashMap::new();
+    let mut start = prefix.clone();
+    loop {
+        let rows = store.scan(&start, &end, 1024)?;
+        let Some((last, _)) = rows.last() else { break };
+        start = last.clone();
+        start.push(0);
+        let n = rows.len();
+        for (k, v) in rows {
+            let rec: DeadRecord = decode(&v)?;
+            if let (true, Some(h), Some(id)) =
+                (rec.block_on_dead, rec.key_hash, keys::id_suffix(&k))
+            {
+                blocked.entry(h).or_insert(id);
+            }
+        }
+        if n < 1024 {
+            break;
+        }
+    }
+    Ok(blocked)
+}

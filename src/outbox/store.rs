@@ -1,0 +1,229 @@
+//! The storage trait the outbox is written against, with the sled implementation used in
+//! production and an in-memory one whose `crash` forgets everything not yet flushed (for
+//! the model test).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Mutex;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage I/O error: {0}")]
+    Io(String),
+    #[error("storage is full: {0}")]
+    Full(String),
+    #[error("stored record is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl From<sled::Error> for StoreError {
+    fn from(e: sled::Error) -> Self {
+        match e {
+            sled::Error::Io(io) if is_disk_full(&io) => StoreError::Full(io.to_string()),
+            other => StoreError::Io(other.to_string()),
+        }
+    }
+}
+
+fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+        || e.kind() == std::io::ErrorKind::StorageFull
+}
+
+/// Key-value pairs from a range scan, in key order.
+pub type Rows = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// A set of writes applied atomically: all of them or none.
+#[derive(Default, Debug, Clone)]
+pub struct WriteBatch {
+    pub ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl WriteBatch {
+    pub fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.ops.push((key, Some(value)));
+    }
+    pub fn delete(&mut self, key: Vec<u8>) {
+        self.ops.push((key, None));
+    }
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+}
+
+/// An ordered key-value store with atomic batches and an explicit durability point.
+///
+/// Nothing written is durable until [`Store::flush`] returns; the outbox acknowledges a
+/// sender only after that.
+pub trait Store: Send + Sync + 'static {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Apply every write of the batch atomically (visible at once, recovered all or none).
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    /// Make everything applied so far durable.
+    fn flush(&self) -> Result<(), StoreError>;
+    /// Up to `limit` entries with `start <= key < end`, in key order.
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError>;
+    /// Bytes the store occupies on disk.
+    fn size_on_disk(&self) -> u64;
+}
+
+/// The production store: one sled tree, so that a batch is atomic across record kinds.
+pub struct SledStore {
+    db: sled::Db,
+}
+
+impl SledStore {
+    pub fn open(dir: &Path, cache_mb: u64) -> Result<SledStore, StoreError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StoreError::Io(format!("{}: {e}", dir.display())))?;
+        restrict_permissions(dir);
+        let db = sled::Config::new()
+            .path(dir.join("outbox"))
+            .cache_capacity(cache_mb * 1024 * 1024)
+            // The writer flushes every batch itself; the background flusher only adds load.
+            .flush_every_ms(None)
+            .open()?;
+        Ok(SledStore { db })
+    }
+}
+
+#[cfg(unix)]
+fn restrict_permissions(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    // Owner-only: the outbox holds personal data.
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+}
+
+#[cfg(not(unix))]
+fn restrict_permissions(_dir: &Path) {}
+
+impl Store for SledStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    }
+
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut b = sled::Batch::default();
+        for (k, v) in &batch.ops {
+            match v {
+                Some(v) => b.insert(k.as_slice(), v.as_slice()),
+                None => b.remove(k.as_slice()),
+            }
+        }
+        Ok(self.db.apply_batch(b)?)
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError> {
+        let mut out = Vec::new();
+        for item in self.db.range(start..end).take(limit) {
+            let (k, v) = item?;
+            out.push((k.to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+}
+
+/// An in-memory store that models durability: `crash` drops every write applied since the
+/// last flush. It can also be told to fail, to model a full disk.
+#[derive(Default)]
+pub struct MemStore {
+    inner: Mutex<MemInner>,
+}
+
+#[derive(Default)]
+struct MemInner {
+    live: BTreeMap<Vec<u8>, Vec<u8>>,
+    durable: BTreeMap<Vec<u8>, Vec<u8>>,
+    fail_flush: bool,
+}
+
+impl MemStore {
+    /// Forget everything not flushed, as a kill -9 would.
+    pub fn crash(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.live = g.durable.clone();
+    }
+
+    /// Make every following flush fail as on a full disk.
+    pub fn set_disk_full(&self, full: bool) {
+        self.inner.lock().unwrap().fail_flush = full;
+    }
+
+    /// Number of durable keys starting with `prefix`.
+    pub fn durable_count(&self, prefix: &[u8]) -> usize {
+        let g = self.inner.lock().unwrap();
+        g.durable.keys().filter(|k| k.starts_with(prefix)).count()
+    }
+}
+
+impl Store for MemStore {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.inner.lock().unwrap().live.get(key).cloned())
+    }
+
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        for (k, v) in &batch.ops {
+            match v {
+                Some(v) => g.live.insert(k.clone(), v.clone()),
+                None => g.live.remove(k),
+            };
+        }
+        Ok(())
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        let mut g = self.inner.lock().unwrap();
+        if g.fail_flush {
+            return Err(StoreError::Full(
+                "no space left on device (simulated)".into(),
+            ));
+        }
+        g.durable = g.live.clone();
+        Ok(())
+    }
+
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError> {
+        let g = self.inner.lock().unwrap();
+        Ok(g.live
+            .range(start.to_vec()..end.to_vec())
+            .take(limit)
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect())
+    }
+
+    fn size_on_disk(&self) -> u64 {
+        let g = self.inner.lock().unwrap();
+        g.durable
+            .iter()
+            .map(|(k, v)| (k.len() + v.len()) as u64)
+            .sum()
+    }
+}
+
+impl<S: Store> Store for std::sync::Arc<S> {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        (**self).get(key)
+    }
+    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+        (**self).apply(batch)
+    }
+    fn flush(&self) -> Result<(), StoreError> {
+        (**self).flush()
+    }
+    fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError> {
+        (**self).scan(start, end, limit)
+    }
+    fn size_on_disk(&self) -> u64 {
+        (**self).size_on_disk()
+    }
+}

@@ -1,0 +1,509 @@
+//! The single writer: one thread drains a channel of write commands, turns everything
+//! waiting into one atomic batch, flushes once, then answers every waiting sender
+//! (group commit). Being the only writer also keeps the counters in `zmeta` exact and
+//! makes idempotency checks race-free.
+
+use super::keys;
+use super::queue::{DeliveryInfo, TargetQueue};
+use super::records::*;
+use super::store::{Store, StoreError, WriteBatch};
+use super::{Accepted, EnqueueError, EnqueueRequest, OpError};
+use crate::envelope::MessageId;
+use crate::time::now_ms;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most commands folded into one batch; bounds the latency of a very busy flush.
+const MAX_COMMANDS_PER_BATCH: usize = 8192;
+
+pub enum Command {
+    Enqueue(
+        EnqueueRequest,
+        oneshot::Sender<Result<Vec<Accepted>, EnqueueError>>,
+    ),
+    Delivered {
+        target: String,
+        info: DeliveryInfo,
+        at_ms: u64,
+    },
+    Failed {
+        target: String,
+        info: DeliveryInfo,
+        error: AttemptError,
+        next_due_ms: u64,
+    },
+    Dead {
+        target: String,
+        info: DeliveryInfo,
+        error: Option<AttemptError>,
+        reason: String,
+    },
+    Replay {
+        target: String,
+        id: MessageId,
+        reply: oneshot::Sender<Result<(), OpError>>,
+    },
+    Drop {
+        target: String,
+        id: MessageId,
+        reply: oneshot::Sender<Result<(), OpError>>,
+    },
+    /// Raw writes from the sweeper; answered after the flush.
+    Batch(WriteBatch, oneshot::Sender<Result<(), OpError>>),
+    /// A barrier: answered once everything sent before it is durable.
+    Sync(oneshot::Sender<Result<(), OpError>>),
+}
+
+/// Counters shared with readers (status, metrics, backpressure decisions in ingress).
+#[derive(Default)]
+pub struct Counters {
+    pub pending: AtomicU64,
+    pub pending_bytes: AtomicU64,
+    pub dead: AtomicU64,
+    pub flushes: AtomicU64,
+    pub accepted: AtomicU64,
+}
+
+pub struct Limits {
+    pub max_pending: u64,
+    pub max_pending_bytes: u64,
+    pub idempotency_ttl_ms: u64,
+}
+
+pub struct Writer {
+    pub store: Arc<dyn Store>,
+    pub queues: HashMap<String, Arc<TargetQueue>>,
+    pub counters: Arc<Counters>,
+    pub meta: Meta,
+    pub limits: Limits,
+}
+
+type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
+
+/// What one batch collects: writes, an overlay for reads of keys written earlier in the
+/// same batch, keys created (to undo on a failed flush), and what to do afterwards.
+struct Pending {
+    batch: WriteBatch,
+    overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
+    created: Vec<Vec<u8>>,
+    replies: Vec<Reply>,
+}
+
+impl Pending {
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.overlay.insert(key.clone(), Some(value.clone()));
+        self.batch.put(key, value);
+    }
+    fn delete(&mut self, key: Vec<u8>) {
+        self.overlay.insert(key.clone(), None);
+        self.batch.delete(key);
+    }
+}
+
+impl Writer {
+    pub fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut commands = vec![first];
+            while commands.len() < MAX_COMMANDS_PER_BATCH {
+                match rx.try_recv() {
+                    Ok(c) => commands.push(c),
+                    Err(_) => break,
+                }
+            }
+            self.commit(commands);
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "final outbox flush failed");
+        }
+    }
+
+    fn commit(&mut self, commands: Vec<Command>) {
+        let meta_before = self.meta.clone();
+        let mut p = Pending {
+            batch: WriteBatch::default(),
+            overlay: HashMap::new(),
+            created: Vec::new(),
+            replies: Vec::new(),
+        };
+        for c in commands {
+            self.process(c, &mut p);
+        }
+        p.batch.put(keys::META.to_vec(), encode(&self.meta));
+        let result = self.store.apply(&p.batch).and_then(|_| self.store.flush());
+        self.counters.flushes.fetch_add(1, Ordering::Relaxed);
+        match &result {
+            Ok(()) => self.publish_counters(),
+            Err(e) => {
+                tracing::error!(error = %e, "outbox write failed; refusing the affected messages");
+                // Undo what this batch created so nothing half-written can surface later.
+                let mut undo = WriteBatch::default();
+                for k in &p.created {
+                    undo.delete(k.clone());
+                }
+                self.meta = meta_before;
+                undo.put(keys::META.to_vec(), encode(&self.meta));
+                let _ = self.store.apply(&undo);
+            }
+        }
+        for reply in p.replies {
+            reply(result.as_ref().map(|_| ()));
+        }
+    }
+
+    fn publish_counters(&self) {
+        self.counters
+            .pending
+            .store(self.meta.pending, Ordering::Relaxed);
+        self.counters
+            .pending_bytes
+            .store(self.meta.pending_bytes, Ordering::Relaxed);
+        self.counters.dead.store(self.meta.dead, Ordering::Relaxed);
+    }
+
+    fn read(&self, p: &Pending, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        match p.overlay.get(key) {
+            Some(v) => Ok(v.clone()),
+            None => self.store.get(key),
+        }
+    }
+
+    fn next_id(&mut self) -> MessageId {
+        let fresh = MessageId(uuid::Uuid::now_v7());
+        let id = match self.meta.last_id {
+            Some(last) if fresh <= last => last.successor(),
+            _ => fresh,
+        };
+        self.meta.last_id = Some(id);
+        id
+    }
+
+    fn process(&mut self, command: Command, p: &mut Pending) {
+        match command {
+            Command::Enqueue(req, reply) => match self.enqueue(req, p) {
+                Ok((accepted, infos, fresh)) => {
+                    let queues = self.queues.clone();
+                    let counters = Arc::clone(&self.counters);
+                    p.replies.push(Box::new(move |r| match r {
+                        Ok(()) => {
+                            for (target, info) in infos {
+                                queues[&target].on_enqueued(info);
+                            }
+                            counters.accepted.fetch_add(fresh, Ordering::Relaxed);
+                            let _ = reply.send(Ok(accepted));
+                        }
+                        Err(e) => {
+                            let _ = reply.send(Err(EnqueueError::Storage(e.to_string())));
+                        }
+                    }));
+                }
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                }
+            },
+            Command::Delivered {
+                target,
+                info,
+                at_ms,
+            } => {
+                p.delete(keys::delivery(keys::PENDING, &target, &info.id));
+                let done = DoneRecord {
+                    outcome: DoneOutcome::Delivered,
+                    at_ms,
+                    attempts: info.attempts + 1,
+                };
+                p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
+                self.meta.pending = self.meta.pending.saturating_sub(1);
+                self.meta.pending_bytes = self
+                    .meta
+                    .pending_bytes
+                    .saturating_sub(info.payload_len as u64);
+            }
+            Command::Failed {
+                target,
+                info,
+                error,
+                next_due_ms,
+            } => {
+                let key = keys::delivery(keys::PENDING, &target, &info.id);
+                match self
+                    .read(p, &key)
+                    .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+                {
+                    Ok(Some(mut rec)) => {
+                        rec.attempts = info.attempts + 1;
+                        rec.next_due_ms = next_due_ms;
+                        push_error(&mut rec.errors, error);
+                        p.put(key, encode(&rec));
+                    }
+                    Ok(None) => {
+                        tracing::warn!(%target, id = %info.id, "retry of a delivery that is no longer pending")
+                    }
+                    Err(e) => {
+                        tracing::error!(%target, id = %info.id, error = %e, "cannot record a failed attempt")
+                    }
+                }
+            }
+            Command::Dead {
+                target,
+                info,
+                error,
+                reason,
+            } => {
+                let key = keys::delivery(keys::PENDING, &target, &info.id);
+                let mut errors = match self
+                    .read(p, &key)
+                    .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+                {
+                    Ok(Some(rec)) => rec.errors,
+                    _ => Vec::new(),
+                };
+                let attempts = info.attempts + u32::from(error.is_some());
+                if let Some(e) = error {
+                    push_error(&mut errors, e);
+                }
+                let dead = DeadRecord {
+                    key_hash: info.key_hash,
+                    block_on_dead: info.block_on_dead,
+                    attempts,
+                    payload_len: info.payload_len,
+                    reason,
+                    dead_at_ms: now_ms(),
+                    errors,
+                };
+                p.delete(key);
+                p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
+                self.meta.pending = self.meta.pending.saturating_sub(1);
+                self.meta.pending_bytes = self
+                    .meta
+                    .pending_bytes
+                    .saturating_sub(info.payload_len as u64);
+                self.meta.dead += 1;
+            }
+            Command::Replay { target, id, reply } => {
+                let result = self.replay(&target, id, p);
+                let queue = self.queues.get(&target).cloned();
+                p.replies.push(Box::new(move |r| {
+                    let out = match (r, result) {
+                        (Err(e), _) => Err(OpError::Storage(e.to_string())),
+                        (Ok(()), Err(e)) => Err(e),
+                        (Ok(()), Ok(info)) => {
+                            if let Some(q) = queue {
+                                q.on_replayed(info);
+                            }
+                            Ok(())
+                        }
+                    };
+                    let _ = reply.send(out);
+                }));
+            }
+            Command::Drop { target, id, reply } => {
+                let result = self.drop_dead(&target, id, p);
+                let queue = self.queues.get(&target).cloned();
+                p.replies.push(Box::new(move |r| {
+                    let out = match (r, result) {
+                        (Err(e), _) => Err(OpError::Storage(e.to_string())),
+                        (Ok(()), Err(e)) => Err(e),
+                        (Ok(()), Ok(key_hash)) => {
+                            if let Some(q) = queue {
+                                q.on_dropped(key_hash, id);
+                            }
+                            Ok(())
+                        }
+                    };
+                    let _ = reply.send(out);
+                }));
+            }
+            Command::Batch(batch, reply) => {
+                for (k, v) in batch.ops {
+                    match v {
+                        Some(v) => p.put(k, v),
+                        None => p.delete(k),
+                    }
+                }
+                p.replies.push(Box::new(move |r| {
+                    let _ = reply.send(r.map_err(|e| OpError::Storage(e.to_string())));
+                }));
+            }
+            Command::Sync(reply) => {
+                p.replies.push(Box::new(move |r| {
+                    let _ = reply.send(r.map_err(|e| OpError::Storage(e.to_string())));
+                }));
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn enqueue(
+        &mut self,
+        req: EnqueueRequest,
+        p: &mut Pending,
+    ) -> Result<(Vec<Accepted>, Vec<(String, DeliveryInfo)>, u64), EnqueueError> {
+        let now = now_ms();
+        let idem_key = req
+            .idempotency_key
+            .as_ref()
+            .map(|k| keys::idempotency(&req.unit, k));
+        if let Some(key) = &idem_key {
+            let existing = self
+                .read(p, key)
+                .map_err(|e| EnqueueError::Storage(e.to_string()))?;
+            if let Some(bytes) = existing {
+                let rec: IdempotencyRecord =
+                    decode(&bytes).map_err(|e| EnqueueError::Storage(e.to_string()))?;
+                if rec.created_ms + self.limits.idempotency_ttl_ms > now {
+                    let accepted = rec
+                        .ids
+                        .into_iter()
+                        .map(|id| Accepted {
+                            id,
+                            duplicate: true,
+                        })
+                        .collect();
+                    return Ok((accepted, Vec::new(), 0));
+                }
+            }
+        }
+        let deliveries = (req.events.len() * req.targets.len()) as u64;
+        let bytes: u64 = req
+            .events
+            .iter()
+            .map(|e| e.payload.get().len() as u64)
+            .sum::<u64>()
+            * req.targets.len() as u64;
+        if self.meta.pending + deliveries > self.limits.max_pending
+            || self.meta.pending_bytes + bytes > self.limits.max_pending_bytes
+        {
+            return Err(EnqueueError::Backpressure {
+                pending: self.meta.pending,
+                pending_bytes: self.meta.pending_bytes,
+            });
+        }
+        let mut accepted = Vec::with_capacity(req.events.len());
+        let mut infos = Vec::with_capacity(req.events.len() * req.targets.len());
+        for event in req.events {
+            let id = self.next_id();
+            let payload_len = event.payload.get().len() as u32;
+            let key_hash = if req.ordered {
+                event.key.as_deref().map(|k| key_hash(&req.unit, k))
+            } else {
+                None
+            };
+            let record = MessageRecord {
+                unit: req.unit.clone(),
+                flow: req.flow.clone(),
+                key: event.key,
+                trace_id: req.trace_id.clone(),
+                idempotency_key: req.idempotency_key.clone(),
+                targets: req.targets.clone(),
+                payload: event.payload,
+            };
+            let mkey = keys::message(&id);
+            p.created.push(mkey.clone());
+            p.put(mkey, encode(&record));
+            for target in &req.targets {
+                let rec = PendingRecord {
+                    key_hash,
+                    block_on_dead: req.block_on_dead,
+                    attempts: 0,
+                    next_due_ms: 0,
+                    payload_len,
+                    errors: Vec::new(),
+                };
+                let qkey = keys::delivery(keys::PENDING, target, &id);
+                p.created.push(qkey.clone());
+                p.put(qkey, encode(&rec));
+                infos.push((target.clone(), DeliveryInfo::from_record(id, &rec)));
+            }
+            accepted.push(Accepted {
+                id,
+                duplicate: false,
+            });
+        }
+        self.meta.pending += deliveries;
+        self.meta.pending_bytes += bytes;
+        if let (Some(key), Some(idem)) = (idem_key, &req.idempotency_key) {
+            let rec = IdempotencyRecord {
+                ids: accepted.iter().map(|a| a.id).collect(),
+                created_ms: now,
+            };
+            p.created.push(key.clone());
+            p.put(key, encode(&rec));
+            let tkey = keys::idempotency_expiry(now, &req.unit, idem);
+            p.created.push(tkey.clone());
+            p.put(tkey, Vec::new());
+        }
+        let fresh = accepted.len() as u64;
+        Ok((accepted, infos, fresh))
+    }
+
+    fn replay(
+        &mut self,
+        target: &str,
+        id: MessageId,
+        p: &mut Pending,
+    ) -> Result<DeliveryInfo, OpError> {
+        let xkey = keys::delivery(keys::DEAD, target, &id);
+        let bytes = self
+            .read(p, &xkey)
+            .map_err(|e| OpError::Storage(e.to_string()))?
+            .ok_or(OpError::NotFound)?;
+        let dead: DeadRecord = decode(&bytes).map_err(|e| OpError::Storage(e.to_string()))?;
+        let rec = PendingRecord {
+            key_hash: dead.key_hash,
+            block_on_dead: dead.block_on_dead,
+            attempts: 0,
+            next_due_ms: 0,
+            payload_len: dead.payload_len,
+            errors: dead.errors,
+        };
+        p.delete(xkey);
+        p.put(keys::delivery(keys::PENDING, target, &id), encode(&rec));
+        self.meta.dead = self.meta.dead.saturating_sub(1);
+        self.meta.pending += 1;
+        self.meta.pending_bytes += dead.payload_len as u64;
+        Ok(DeliveryInfo::from_record(id, &rec))
+    }
+
+    fn drop_dead(
+        &mut self,
+        target: &str,
+        id: MessageId,
+        p: &mut Pending,
+    ) -> Result<Option<u64>, OpError> {
+        let xkey = keys::delivery(keys::DEAD, target, &id);
+        let bytes = self
+            .read(p, &xkey)
+            .map_err(|e| OpError::Storage(e.to_string()))?
+            .ok_or(OpError::NotFound)?;
+        let dead: DeadRecord = decode(&bytes).map_err(|e| OpError::Storage(e.to_string()))?;
+        p.delete(xkey);
+        let done = DoneRecord {
+            outcome: DoneOutcome::Dropped,
+            at_ms: now_ms(),
+            attempts: dead.attempts,
+        };
+        p.put(keys::delivery(keys::DONE, target, &id), encode(&done));
+        self.meta.dead = self.meta.dead.saturating_sub(1);
+        Ok(dead.key_hash)
+    }
+}
+
+fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
+    if errors.len() >= MAX_KEPT_ERRORS {
+        // Keep the first error (often the telling one) and the most recent ones.
+        errors.remove(1);
+    }
+    errors.push(e);
+}
+
+/// FNV-1a over (unit, key): stable across builds, since it is stored on disk.
+pub fn key_hash(unit: &str, key: &str) -> u64 {
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in unit.bytes().chain([0u8]).chain(key.bytes()) {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    h
+}

@@ -1,0 +1,153 @@
+//! Circuit breaker per target: after `failure_threshold` consecutive retryable failures it
+//! opens; after `cooldown` one probe is let through (half-open); a success closes it.
+
+use crate::config::CircuitBreakerConfig;
+use std::sync::Mutex;
+use tokio::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+enum Inner {
+    Closed { failures: u32 },
+    Open { until: Instant },
+    HalfOpen { probing: bool },
+}
+
+pub struct CircuitBreaker {
+    config: CircuitBreakerConfig,
+    inner: Mutex<Inner>,
+}
+
+/// Permission to make one attempt.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Permit {
+    Go,
+    /// Wait this long, then ask again.
+    Wait(Duration),
+}
+
+impl CircuitBreaker {
+    pub fn new(config: CircuitBreakerConfig) -> Self {
+        CircuitBreaker {
+            config,
+            inner: Mutex::new(Inner::Closed { failures: 0 }),
+        }
+    }
+
+    pub fn acquire(&self) -> Permit {
+        let mut g = self.inner.lock().unwrap();
+        match &mut *g {
+            Inner::Closed { .. } => Permit::Go,
+            Inner::Open { until } => {
+                let now = Instant::now();
+                if now >= *until {
+                    *g = Inner::HalfOpen { probing: true };
+                    Permit::Go
+                } else {
+                    Permit::Wait(*until - now)
+                }
+            }
+            Inner::HalfOpen { probing } => {
+                if *probing {
+                    Permit::Wait(Duration::from_millis(100))
+                } else {
+                    *probing = true;
+                    Permit::Go
+                }
+            }
+        }
+    }
+
+    pub fn on_success(&self) {
+        *self.inner.lock().unwrap() = Inner::Closed { failures: 0 };
+    }
+
+    /// A retryable failure (the target is unwell). Permanent failures do not count: the
+    /// target answered properly, the message was wrong.
+    pub fn on_failure(&self) {
+        let mut g = self.inner.lock().unwrap();
+        let open = match &mut *g {
+            Inner::Closed { failures } => {
+                *failures += 1;
+                *failures >= self.config.failure_threshold
+            }
+            Inner::HalfOpen { .. } => true,
+            Inner::Open { .. } => false,
+        };
+        if open {
+            *g = Inner::Open {
+                until: Instant::now() + self.config.cooldown,
+            };
+        }
+    }
+
+    /// An attempt that ended without a verdict on the target (e.g. the message could not
+    /// be loaded): give the probe slot back.
+    pub fn on_neutral(&self) {
+        if let Inner::HalfOpen { probing } = &mut *self.inner.lock().unwrap() {
+            *probing = false;
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match &*self.inner.lock().unwrap() {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker() -> CircuitBreaker {
+        CircuitBreaker::new(CircuitBreakerConfig {
+            failure_threshold: 3,
+            cooldown: Duration::from_secs(10),
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn opens_after_threshold_then_probes_after_cooldown() {
+        let b = breaker();
+        for _ in 0..2 {
+            b.on_failure();
+        }
+        assert_eq!(b.acquire(), Permit::Go);
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(matches!(b.acquire(), Permit::Wait(d) if d <= Duration::from_secs(10)));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.acquire(), Permit::Go, "one probe after the cooldown");
+        assert!(
+            matches!(b.acquire(), Permit::Wait(_)),
+            "only one probe at a time"
+        );
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Open, "failed probe reopens");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.acquire(), Permit::Go);
+        b.on_success();
+        assert_eq!(b.state(), BreakerState::Closed);
+        assert_eq!(b.acquire(), Permit::Go);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_success_resets_the_count() {
+        let b = breaker();
+        b.on_failure();
+        b.on_failure();
+        b.on_success();
+        b.on_failure();
+        b.on_failure();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+}

@@ -1,0 +1,229 @@
+//! The relay: for each target, a pool of workers that claim deliveries from the outbox,
+//! wait for the target's circuit breaker and rate limit, send through the target's
+//! connector and record the verdict (delivered, retry later, or dead letter).
+
+pub mod breaker;
+pub mod retry;
+
+use crate::config::{RetryConfig, TargetConfig, TargetKind};
+use crate::connector::{Connector, HttpConnector, Verdict};
+use crate::outbox::{AttemptError, Lease, Outbox};
+use crate::time::now_ms;
+use breaker::{CircuitBreaker, Permit};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use retry::RetryDecision;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Everything the relay needs to deliver to one target.
+pub struct TargetRuntime {
+    pub name: String,
+    pub connector: Arc<dyn Connector>,
+    pub limiter: Option<Arc<DefaultDirectRateLimiter>>,
+    pub breaker: Arc<CircuitBreaker>,
+    pub retry: RetryConfig,
+    pub concurrency: usize,
+    pub stats: Arc<TargetStats>,
+}
+
+/// Attempt counters since start, per target.
+#[derive(Default, Debug)]
+pub struct TargetStats {
+    pub delivered: AtomicU64,
+    pub retried: AtomicU64,
+    pub dead: AtomicU64,
+}
+
+impl TargetRuntime {
+    /// Build the runtime of a configured target, with the connector its `kind` names.
+    pub fn from_config(name: &str, cfg: &TargetConfig) -> Result<TargetRuntime, String> {
+        let connector: Arc<dyn Connector> = match cfg.kind {
+            TargetKind::Http => Arc::new(HttpConnector::new(&cfg.url, cfg.timeout)?),
+        };
+        Ok(Self::with_connector(name, cfg, connector))
+    }
+
+    pub fn with_connector(
+        name: &str,
+        cfg: &TargetConfig,
+        connector: Arc<dyn Connector>,
+    ) -> TargetRuntime {
+        let limiter = cfg.rate_limit.as_ref().and_then(|rl| {
+            let rate = NonZeroU32::new(rl.per_second)?;
+            let burst = rl.burst.and_then(NonZeroU32::new).unwrap_or(rate);
+            Some(Arc::new(RateLimiter::direct(
+                Quota::per_second(rate).allow_burst(burst),
+            )))
+        });
+        TargetRuntime {
+            name: name.to_string(),
+            connector,
+            limiter,
+            breaker: Arc::new(CircuitBreaker::new(cfg.circuit_breaker.clone())),
+            retry: cfg.retry.clone(),
+            concurrency: cfg.concurrency,
+            stats: Arc::new(TargetStats::default()),
+        }
+    }
+}
+
+/// The running worker pools.
+pub struct Relay {
+    workers: JoinSet<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Relay {
+    pub fn start(outbox: Outbox, targets: Vec<Arc<TargetRuntime>>) -> Relay {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut workers = JoinSet::new();
+        for target in targets {
+            for _ in 0..target.concurrency {
+                let w = Worker {
+                    outbox: outbox.clone(),
+                    target: Arc::clone(&target),
+                    stop: stop_rx.clone(),
+                };
+                workers.spawn(w.run());
+            }
+        }
+        Relay { workers, stop }
+    }
+
+    /// Stop claiming, let in-flight attempts finish within `grace`, then abort the rest.
+    /// Call [`Outbox::close`] first so idle workers wake up and leave.
+    pub async fn drain(mut self, grace: Duration) -> usize {
+        let _ = self.stop.send(true);
+        let deadline = tokio::time::sleep(grace);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                next = self.workers.join_next() => if next.is_none() { return 0 },
+                _ = &mut deadline => {
+                    let left = self.workers.len();
+                    self.workers.abort_all();
+                    while self.workers.join_next().await.is_some() {}
+                    return left;
+                }
+            }
+        }
+    }
+}
+
+struct Worker {
+    outbox: Outbox,
+    target: Arc<TargetRuntime>,
+    stop: watch::Receiver<bool>,
+}
+
+impl Worker {
+    async fn run(mut self) {
+        while let Some(lease) = self.outbox.claim(&self.target.name).await {
+            if !self.wait_for_permission().await {
+                // Shutting down: dropping the lease puts the delivery back to pending.
+                drop(lease);
+                break;
+            }
+            self.attempt(lease).await;
+            if *self.stop.borrow() {
+                break;
+            }
+        }
+    }
+
+    /// Wait for the breaker and the rate limit. `false` if shutdown came first.
+    async fn wait_for_permission(&mut self) -> bool {
+        loop {
+            if *self.stop.borrow() {
+                return false;
+            }
+            match self.target.breaker.acquire() {
+                Permit::Go => break,
+                Permit::Wait(d) => {
+                    tokio::select! {
+                        _ = tokio::time::sleep(d) => {}
+                        _ = self.stop.changed() => return false,
+                    }
+                }
+            }
+        }
+        if let Some(limiter) = &self.target.limiter {
+            tokio::select! {
+                _ = limiter.until_ready() => {}
+                _ = self.stop.changed() => {
+                    self.target.breaker.on_neutral();
+                    return false;
+                }
+            }
+        }
+        true
+    }
+
+    async fn attempt(&self, lease: Lease) {
+        let t = &self.target;
+        let envelope = match self.outbox.load(&lease) {
+            Ok(e) => e,
+            Err(e) => {
+                t.breaker.on_neutral();
+                tracing::error!(target_system = %t.name, id = %lease.info.id, error = %e, "cannot load message");
+                self.outbox
+                    .dead(lease, None, format!("message unreadable: {e}"));
+                return;
+            }
+        };
+        let verdict = t.connector.deliver(&envelope).await;
+        let attempts = lease.info.attempts + 1;
+        match verdict {
+            Verdict::Delivered => {
+                t.breaker.on_success();
+                t.stats.delivered.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, "delivered");
+                self.outbox.delivered(lease);
+            }
+            Verdict::Retryable {
+                reason,
+                status,
+                retry_after,
+            } => {
+                t.breaker.on_failure();
+                let now = now_ms();
+                let error = AttemptError {
+                    at_ms: now,
+                    error: reason.clone(),
+                    status,
+                };
+                let age = Duration::from_millis(now.saturating_sub(envelope.received_ms));
+                match retry::decide(&t.retry, attempts, age, retry_after, rand::random::<f64>()) {
+                    RetryDecision::RetryAfter(delay) => {
+                        t.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, ?delay, %reason, "retry scheduled");
+                        self.outbox
+                            .retry(lease, error, now + delay.as_millis() as u64);
+                    }
+                    RetryDecision::GiveUp => {
+                        t.stats.dead.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(target_system = %t.name, id = %envelope.id, attempts, %reason, "giving up: dead letter");
+                        let why = format!("gave up after {attempts} attempts: {reason}");
+                        self.outbox.dead(lease, Some(error), why);
+                    }
+                }
+            }
+            Verdict::Permanent { reason, status } => {
+                // The target answered properly; it is the message that is wrong.
+                t.breaker.on_success();
+                t.stats.dead.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "permanent failure: dead letter");
+                let error = AttemptError {
+                    at_ms: now_ms(),
+                    error: reason.clone(),
+                    status,
+                };
+                self.outbox.dead(lease, Some(error), reason);
+            }
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! Routing: which flow an event belongs to, where its ordering key is, and which targets
+//! receive it. Built once from config; looked up on every request.
+
+use crate::config::{Config, OnDead, Ordering};
+use std::collections::HashMap;
+
+#[derive(Clone, Debug)]
+pub struct Route {
+    pub unit: String,
+    pub flow: String,
+    pub targets: Vec<String>,
+    pub ordered: bool,
+    /// JSON pointer to the ordering key inside each event.
+    pub key_pointer: Option<String>,
+    pub block_on_dead: bool,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteError {
+    /// The unit routes several flows and the request named none.
+    FlowRequired {
+        flows: Vec<String>,
+    },
+    UnknownFlow {
+        flow: String,
+        flows: Vec<String>,
+    },
+    NoRoutes,
+}
+
+impl std::fmt::Display for RouteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteError::FlowRequired { flows } => {
+                write!(
+                    f,
+                    "this unit routes several flows; name one with ?flow= (one of: {})",
+                    flows.join(", ")
+                )
+            }
+            RouteError::UnknownFlow { flow, flows } => {
+                write!(
+                    f,
+                    "no route for flow `{flow}` (this unit routes: {})",
+                    flows.join(", ")
+                )
+            }
+            RouteError::NoRoutes => write!(f, "no routes are configured for this unit"),
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Router {
+    by_unit: HashMap<String, Vec<Route>>,
+}
+
+impl Router {
+    pub fn from_config(config: &Config) -> Router {
+        let mut by_unit: HashMap<String, Vec<Route>> = HashMap::new();
+        for r in &config.routes {
+            by_unit.entry(r.unit.clone()).or_default().push(Route {
+                unit: r.unit.clone(),
+                flow: r.flow.clone(),
+                targets: r.targets.clone(),
+                ordered: r.ordering == Ordering::PerKey,
+                key_pointer: r.key.clone(),
+                block_on_dead: r.on_dead == OnDead::Block,
+            });
+        }
+        Router { by_unit }
+    }
+
+    /// The route of `unit` for `flow`; with no flow named, the unit's only route.
+    pub fn resolve(&self, unit: &str, flow: Option<&str>) -> Result<&Route, RouteError> {
+        let routes = self
+            .by_unit
+            .get(unit)
+            .filter(|r| !r.is_empty())
+            .ok_or(RouteError::NoRoutes)?;
+        let flows = || routes.iter().map(|r| r.flow.clone()).collect::<Vec<_>>();
+        match flow {
+            Some(f) => routes
+                .iter()
+                .find(|r| r.flow == f)
+                .ok_or_else(|| RouteError::UnknownFlow {
+                    flow: f.to_string(),
+                    flows: flows(),
+                }),
+            None if routes.len() == 1 => Ok(&routes[0]),
+            None => Err(RouteError::FlowRequired { flows: flows() }),
+        }
+    }
+}
