@@ -47,6 +47,8 @@ pub struct Received {
 #[derive(Default)]
 struct Inner {
     faults: Faults,
+    /// Faults for one target path, overriding `faults`.
+    target_faults: std::collections::HashMap<String, Faults>,
     log: Vec<Received>,
 }
 
@@ -61,7 +63,7 @@ impl Sink {
         Sink {
             inner: Arc::new(Mutex::new(Inner {
                 faults,
-                log: Vec::new(),
+                ..Inner::default()
             })),
         }
     }
@@ -83,8 +85,18 @@ impl Sink {
         Ok(local)
     }
 
+    /// Faults for every target without faults of its own.
     pub fn set_faults(&self, faults: Faults) {
         self.inner.lock().unwrap().faults = faults;
+    }
+
+    /// Faults for `/sink/{target}` only.
+    pub fn set_target_faults(&self, target: &str, faults: Faults) {
+        self.inner
+            .lock()
+            .unwrap()
+            .target_faults
+            .insert(target.to_string(), faults);
     }
 
     /// Every request answered so far, in arrival order (failed ones included).
@@ -121,7 +133,10 @@ async fn receive(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let faults = sink.inner.lock().unwrap().faults.clone();
+    let faults = {
+        let g = sink.inner.lock().unwrap();
+        g.target_faults.get(&target).unwrap_or(&g.faults).clone()
+    };
     if !faults.delay.is_zero() {
         tokio::time::sleep(faults.delay).await;
     }

@@ -73,8 +73,10 @@ ordering = "none"
 }
 
 pub fn parse_config(text: &str) -> (Config, BTreeMap<String, String>) {
-    let cfg = config::load_str(text, Path::new("test.toml"), Vec::new()).expect("test config parses");
-    let keys = config::validate(&cfg, |_| None).unwrap_or_else(|p| panic!("test config invalid: {p:?}"));
+    let cfg =
+        config::load_str(text, Path::new("test.toml"), Vec::new()).expect("test config parses");
+    let keys =
+        config::validate(&cfg, |_| None).unwrap_or_else(|p| panic!("test config invalid: {p:?}"));
     (cfg, keys)
 }
 
@@ -93,7 +95,14 @@ impl Harness {
         let sink = Sink::new(faults);
         let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let mut h = Harness { sink, sink_addr, dir, bus: None, client: client(), extra: extra.to_string() };
+        let mut h = Harness {
+            sink,
+            sink_addr,
+            dir,
+            bus: None,
+            client: client(),
+            extra: extra.to_string(),
+        };
         h.restart().await;
         h
     }
@@ -121,13 +130,28 @@ impl Harness {
     }
 
     /// POST a JSON body to a unit's events endpoint with its key.
-    pub async fn post(&self, unit: &str, flow: Option<&str>, body: &serde_json::Value) -> reqwest::Response {
-        let key = if unit == "stameq" { STAMEQ_KEY } else { NAFOSTED_KEY };
+    pub async fn post(
+        &self,
+        unit: &str,
+        flow: Option<&str>,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        let key = if unit == "stameq" {
+            STAMEQ_KEY
+        } else {
+            NAFOSTED_KEY
+        };
         let mut url = self.url(&format!("/api/v1/units/{unit}/events"));
         if let Some(f) = flow {
             url.push_str(&format!("?flow={f}"));
         }
-        self.client.post(url).bearer_auth(key).json(body).send().await.unwrap()
+        self.client
+            .post(url)
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn shutdown(mut self) {
@@ -138,7 +162,11 @@ impl Harness {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(30)).build().unwrap()
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
 }
 
 /// Poll `cond` every 20 ms until it holds or `timeout` passes; panics with `what`.
