@@ -269,6 +269,11 @@ impl Outbox {
         q.claim().await
     }
 
+    /// A delivery of `target` that may be attempted now, without waiting.
+    pub fn try_claim(&self, target: &str) -> Option<Lease> {
+        self.inner.queues.get(target)?.try_claim()
+    }
+
     /// The envelope of a message (for a connector), with the attempt number filled in.
     pub fn load(&self, lease: &Lease) -> Result<Envelope, StoreError> {
         let mut env = self.message(lease.info.id)?.ok_or_else(|| {

@@ -6,13 +6,21 @@
 //! pending messages cost disk, not memory. Within the window, a keyed delivery is eligible
 //! only when it is the oldest unfinished delivery of its key and the key is not blocked by
 //! a dead letter.
+//!
+//! So that one key can never fill the window and hold back every other key, a key keeps
+//! at most `window / 4` (≤ 64) deliveries in memory, and a blocked key none beyond the
+//! dead letter's place. Deliveries left on disk for those reasons are *deferred*: the
+//! queue remembers, per key, the oldest deferred id, and when the key has room again it
+//! re-examines the disk from there (`rescan_from`). The invariant the loader keeps:
+//! every pending delivery on disk up to `cursor` is in memory, deferred under its key,
+//! or at or after `rescan_from`.
 
 use super::keys;
 use super::records::{PendingRecord, decode};
 use super::store::{Store, StoreError};
 use crate::envelope::MessageId;
 use crate::time::now_ms;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -73,15 +81,36 @@ struct State {
     keys: HashMap<u64, VecDeque<MessageId>>,
     /// Keys held back by a dead letter (route `on_dead = "block"`), with that letter's id.
     blocked: HashMap<u64, MessageId>,
-    /// Last id loaded from disk or added directly; disk entries after it are not loaded.
+    /// Keys with pending deliveries on disk that are not in memory.
+    deferred: HashMap<u64, Deferred>,
+    /// Most deliveries of one key kept in memory.
+    per_key_cap: usize,
+    /// Last id examined by the loader (or added directly).
     cursor: Option<MessageId>,
     /// There may be pending deliveries on disk after `cursor` that are not in memory.
     backlog: bool,
+    /// Re-examine the disk from this id (inclusive): a deferred key has room again.
+    rescan_from: Option<MessageId>,
     /// Enqueues left on disk because of the backlog; tells a loader its scan is stale.
     skipped: u64,
     filling: bool,
+    /// Deliveries finished in memory whose `q` record the writer has not removed yet; the
+    /// loader must not take them for pending ones.
+    finishing: HashSet<MessageId>,
+    /// Removals from `finishing` that arrived while a loader scanned: applied after the
+    /// loader is done, since its scan may predate the removal of those records.
+    persisted_during_fill: Vec<MessageId>,
     in_flight: usize,
     closed: bool,
+}
+
+/// The oldest delivery of a key left on disk. Until the loader has reloaded it, no later
+/// delivery of that key may enter memory, or it could overtake it.
+#[derive(Clone, Copy, Debug)]
+struct Deferred {
+    min: MessageId,
+    /// The key has room again and a rescan from `min` is scheduled.
+    released: bool,
 }
 
 pub struct TargetQueue {
@@ -109,10 +138,15 @@ impl TargetQueue {
                 waiting: BTreeSet::new(),
                 keys: HashMap::new(),
                 blocked,
+                deferred: HashMap::new(),
+                per_key_cap: (window / 4).clamp(1, 64),
                 cursor: None,
                 backlog: true,
+                rescan_from: None,
                 skipped: 0,
                 filling: false,
+                finishing: HashSet::new(),
+                persisted_during_fill: Vec::new(),
                 in_flight: 0,
                 closed: false,
             }),
@@ -132,7 +166,7 @@ impl TargetQueue {
             return;
         }
         s.cursor = Some(s.cursor.map_or(info.id, |c| c.max(info.id)));
-        s.add(info);
+        s.admit(info);
         drop(s);
         self.notify.notify_waiters();
     }
@@ -145,9 +179,12 @@ impl TargetQueue {
         {
             s.blocked.remove(&k);
         }
-        // A key's head that is already running keeps its place; the replayed message
-        // sorts before it only if it is older, which `add` handles by id order.
+        // The replayed message sorts into its key by id: it is older than everything the
+        // block held back, so it runs first.
         s.add(info);
+        if let Some(k) = info.key_hash {
+            s.release_deferred(k);
+        }
         drop(s);
         self.notify.notify_waiters();
     }
@@ -160,9 +197,20 @@ impl TargetQueue {
         {
             s.blocked.remove(&k);
             s.promote_head(k);
+            s.release_deferred(k);
         }
         drop(s);
         self.notify.notify_waiters();
+    }
+
+    /// The writer has removed the `q` record of a finished delivery.
+    pub fn on_finish_persisted(&self, id: MessageId) {
+        let mut s = self.state.lock().unwrap();
+        if s.filling {
+            s.persisted_during_fill.push(id);
+        } else {
+            s.finishing.remove(&id);
+        }
     }
 
     /// Wait for a delivery that may be attempted now. `None` once the queue is closed.
@@ -171,35 +219,47 @@ impl TargetQueue {
             let notified = self.notify.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            self.fill_if_low();
-            let wait = {
-                let mut s = self.state.lock().unwrap();
-                if s.closed {
-                    return None;
-                }
-                let now = now_ms();
-                s.promote_due(now);
-                if let Some(id) = s.ready.pop_first() {
-                    let entry = s.entries.get_mut(&id).expect("ready entries exist");
-                    entry.1 = Slot::Leased;
-                    let info = entry.0;
-                    s.in_flight += 1;
-                    return Some(Lease {
-                        queue: Arc::clone(self),
-                        info,
-                        resolved: false,
-                    });
-                }
-                match s.waiting.first() {
-                    Some(&(due, _)) => Duration::from_millis(due.saturating_sub(now).max(1)),
-                    None => Duration::from_secs(1),
-                }
+            let wait = match self.poll_claim() {
+                Ok(lease) => return lease,
+                Err(wait) => wait,
             };
             tokio::select! {
                 _ = &mut notified => {}
                 _ = tokio::time::sleep(wait) => {}
             }
         }
+    }
+
+    /// A delivery that may be attempted now, without waiting. `None` when there is none
+    /// (or the queue is closed).
+    pub fn try_claim(self: &Arc<Self>) -> Option<Lease> {
+        self.poll_claim().ok().flatten()
+    }
+
+    /// `Ok(Some)` a lease, `Ok(None)` closed, `Err(d)` nothing now: look again within `d`.
+    fn poll_claim(self: &Arc<Self>) -> Result<Option<Lease>, Duration> {
+        self.fill_if_low();
+        let mut s = self.state.lock().unwrap();
+        if s.closed {
+            return Ok(None);
+        }
+        let now = now_ms();
+        s.promote_due(now);
+        if let Some(id) = s.ready.pop_first() {
+            let entry = s.entries.get_mut(&id).expect("ready entries exist");
+            entry.1 = Slot::Leased;
+            let info = entry.0;
+            s.in_flight += 1;
+            return Ok(Some(Lease {
+                queue: Arc::clone(self),
+                info,
+                resolved: false,
+            }));
+        }
+        Err(match s.waiting.first() {
+            Some(&(due, _)) => Duration::from_millis(due.saturating_sub(now).max(1)),
+            None => Duration::from_secs(1),
+        })
     }
 
     /// Stop handing out deliveries; claimers return `None`.
@@ -226,45 +286,102 @@ impl TargetQueue {
         }
     }
 
+    /// The scheduler's internal state, for diagnostics and test failure messages.
+    pub fn debug_state(&self) -> String {
+        let s = self.state.lock().unwrap();
+        format!(
+            "entries={:?} keys={:?} blocked={:?} deferred={:?} cursor={:?} backlog={} rescan_from={:?} finishing={:?}",
+            s.entries
+                .values()
+                .map(|(i, slot)| (i.id, *slot))
+                .collect::<Vec<_>>(),
+            s.keys,
+            s.blocked,
+            s.deferred,
+            s.cursor,
+            s.backlog,
+            s.rescan_from,
+            s.finishing
+        )
+    }
+
     pub fn is_blocked(&self, key_hash: u64) -> bool {
         self.state.lock().unwrap().blocked.contains_key(&key_hash)
     }
 
-    /// Load the next part of the on-disk backlog when the window runs low. The scan runs
-    /// without the lock so that enqueues and claims go on meanwhile.
+    /// Load the next part of the on-disk backlog (or re-examine deferred deliveries) when
+    /// the window runs low. The scan runs without the lock so that enqueues and claims go
+    /// on meanwhile.
     fn fill_if_low(&self) {
-        let (start, room, generation) = {
+        let prefix = keys::target_prefix(keys::PENDING, &self.target);
+        let (start, rescanning, old_cursor, generation) = {
             let mut s = self.state.lock().unwrap();
-            if !s.backlog || s.filling || s.entries.len() > self.window / 2 {
+            if s.filling || s.entries.len() > self.window / 2 {
                 return;
             }
-            s.filling = true;
-            let start = match s.cursor {
-                Some(c) => keys::delivery(keys::PENDING, &self.target, &c.successor()),
-                None => keys::target_prefix(keys::PENDING, &self.target),
+            let (start, rescanning) = if let Some(r) = s.rescan_from.take() {
+                (keys::delivery(keys::PENDING, &self.target, &r), true)
+            } else if s.backlog {
+                let start = match s.cursor {
+                    Some(c) => keys::delivery(keys::PENDING, &self.target, &c.successor()),
+                    None => prefix.clone(),
+                };
+                (start, false)
+            } else {
+                return;
             };
-            (start, self.window - s.entries.len(), s.skipped)
+            s.filling = true;
+            (start, rescanning, s.cursor, s.skipped)
         };
-        let end = keys::prefix_end(&keys::target_prefix(keys::PENDING, &self.target));
-        let scanned = self.load(&start, &end, room);
+        let limit = self.window.max(64);
+        let scanned = self.load(&start, &keys::prefix_end(&prefix), limit);
         let mut s = self.state.lock().unwrap();
         s.filling = false;
-        match scanned {
-            Ok(infos) => {
-                let complete = infos.len() < room && s.skipped == generation;
-                for info in infos {
-                    s.cursor = Some(info.id);
-                    if !s.entries.contains_key(&info.id) {
-                        s.add(info);
-                    }
-                }
-                if complete {
-                    s.backlog = false;
-                }
-            }
+        let rows = match scanned {
+            Ok(rows) => rows,
             Err(e) => {
-                tracing::error!(target_system = %self.target, error = %e, "cannot load pending deliveries")
+                tracing::error!(target_system = %self.target, error = %e, "cannot load pending deliveries");
+                if rescanning {
+                    // Try again next time.
+                    let from = keys::id_suffix(&start).expect("rescan start carries an id");
+                    s.rescan_from = Some(s.rescan_from.map_or(from, |r| r.min(from)));
+                }
+                for id in std::mem::take(&mut s.persisted_during_fill) {
+                    s.finishing.remove(&id);
+                }
+                return;
             }
+        };
+        let reached_end = rows.len() < limit;
+        let mut last = None;
+        let mut full = false;
+        for info in rows {
+            if s.entries.len() >= self.window {
+                full = true;
+                break;
+            }
+            last = Some(info.id);
+            if !s.entries.contains_key(&info.id) && !s.finishing.contains(&info.id) {
+                s.admit(info);
+            }
+        }
+        if let Some(l) = last {
+            if rescanning && old_cursor.is_some_and(|c| l < c) && (full || !reached_end) {
+                // The rescan stopped short of the cursor: go on from here next time.
+                let next = l.successor();
+                s.rescan_from = Some(s.rescan_from.map_or(next, |r| r.min(next)));
+            }
+            if s.cursor.is_none_or(|c| l > c) {
+                s.cursor = Some(l);
+            }
+        }
+        if full || !reached_end {
+            s.backlog = true;
+        } else if s.skipped == generation {
+            s.backlog = false;
+        }
+        for id in std::mem::take(&mut s.persisted_during_fill) {
+            s.finishing.remove(&id);
         }
         drop(s);
         self.notify.notify_waiters();
@@ -291,6 +408,7 @@ impl TargetQueue {
         let mut s = self.state.lock().unwrap();
         s.in_flight -= 1;
         s.entries.remove(&info.id);
+        s.finishing.insert(info.id);
         if let Some(k) = info.key_hash {
             let empty = match s.keys.get_mut(&k) {
                 Some(q) => {
@@ -304,8 +422,14 @@ impl TargetQueue {
             }
             if block_key {
                 s.blocked.insert(k, info.id);
+                s.evict_key(k);
+                // Deliveries of the key already on disk wait for the operator too.
+                if let Some(d) = s.deferred.get_mut(&k) {
+                    d.released = false;
+                }
             } else {
                 s.promote_head(k);
+                s.release_deferred(k);
             }
         }
         drop(s);
@@ -338,6 +462,87 @@ impl TargetQueue {
 }
 
 impl State {
+    /// Take a delivery into memory, or defer it when its key is blocked, at its cap, or
+    /// has an older delivery still on disk.
+    fn admit(&mut self, info: DeliveryInfo) {
+        if let Some(k) = info.key_hash {
+            if self.blocked.contains_key(&k) {
+                self.defer(k, info.id, true);
+                return;
+            }
+            match self.deferred.get(&k).copied() {
+                Some(d) if d.released && info.id <= d.min => {
+                    // The rescan reached the oldest deferred delivery: the key resumes.
+                    self.deferred.remove(&k);
+                }
+                Some(_) => {
+                    // An older delivery of the key is still on disk: wait behind it.
+                    self.defer(k, info.id, false);
+                    return;
+                }
+                None => {}
+            }
+            if self.keys.get(&k).map_or(0, |q| q.len()) >= self.per_key_cap {
+                self.defer(k, info.id, true);
+                return;
+            }
+        }
+        self.add(info);
+    }
+
+    /// Leave `id` on disk under `key`. `hold` (blocked, or at the cap) cancels a scheduled
+    /// release: the key must be released again before the loader takes it back.
+    fn defer(&mut self, key: u64, id: MessageId, hold: bool) {
+        let d = self.deferred.entry(key).or_insert(Deferred {
+            min: id,
+            released: false,
+        });
+        if id < d.min {
+            d.min = id;
+            d.released = false;
+        }
+        if hold {
+            d.released = false;
+        }
+    }
+
+    /// A key may take deliveries again: re-examine the disk from its oldest deferred one.
+    fn release_deferred(&mut self, key: u64) {
+        if self.blocked.contains_key(&key) {
+            return;
+        }
+        if self.keys.get(&key).map_or(0, |q| q.len()) > self.per_key_cap / 2 {
+            return;
+        }
+        if let Some(d) = self.deferred.get_mut(&key)
+            && !d.released {
+                d.released = true;
+                let min = d.min;
+                self.rescan_from = Some(self.rescan_from.map_or(min, |r| r.min(min)));
+            }
+    }
+
+    /// A key was blocked: its waiting deliveries leave memory (they stay on disk).
+    fn evict_key(&mut self, key: u64) {
+        let Some(queue) = self.keys.remove(&key) else {
+            return;
+        };
+        for id in queue {
+            if self
+                .entries
+                .get(&id)
+                .is_some_and(|(_, slot)| *slot != Slot::Queued)
+            {
+                // Only a blocked key's head could be running, and it is gone; never drop a
+                // running delivery from memory all the same.
+                self.keys.entry(key).or_default().push_back(id);
+                continue;
+            }
+            self.entries.remove(&id);
+            self.defer(key, id, true);
+        }
+    }
+
     fn add(&mut self, info: DeliveryInfo) {
         let runnable = match info.key_hash {
             None => true,

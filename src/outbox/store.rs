@@ -144,6 +144,7 @@ struct MemInner {
     live: BTreeMap<Vec<u8>, Vec<u8>>,
     durable: BTreeMap<Vec<u8>, Vec<u8>>,
     fail_flush: bool,
+    frozen: bool,
 }
 
 impl MemStore {
@@ -151,6 +152,11 @@ impl MemStore {
     pub fn crash(&self) {
         let mut g = self.inner.lock().unwrap();
         g.live = g.durable.clone();
+    }
+
+    /// While frozen, writes are silently lost: the process they come from is dead.
+    pub fn set_frozen(&self, frozen: bool) {
+        self.inner.lock().unwrap().frozen = frozen;
     }
 
     /// Make every following flush fail as on a full disk.
@@ -172,6 +178,9 @@ impl Store for MemStore {
 
     fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
         let mut g = self.inner.lock().unwrap();
+        if g.frozen {
+            return Ok(());
+        }
         for (k, v) in &batch.ops {
             match v {
                 Some(v) => g.live.insert(k.clone(), v.clone()),

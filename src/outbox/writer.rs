@@ -152,6 +152,18 @@ impl Writer {
         }
     }
 
+    /// Once the `q` record of a finished delivery is gone, the queue may forget it. On a
+    /// failed write it stays remembered, so the loader never mistakes it for pending.
+    fn after_finish(&self, target: &str, id: MessageId, p: &mut Pending) {
+        if let Some(q) = self.queues.get(target).cloned() {
+            p.replies.push(Box::new(move |r| {
+                if r.is_ok() {
+                    q.on_finish_persisted(id);
+                }
+            }));
+        }
+    }
+
     fn publish_counters(&self) {
         self.counters
             .pending
@@ -280,6 +292,7 @@ impl Writer {
                     .pending_bytes
                     .saturating_sub(info.payload_len as u64);
                 self.meta.dead += 1;
+                self.after_finish(&target, info.id, p);
             }
             Command::Replay { target, id, reply } => {
                 let result = self.replay(&target, id, p);
