@@ -1,0 +1,129 @@
+//! Retention on the real sled store: delivered records and their messages are compacted
+//! away after `retention`, dead letters and pending deliveries are kept, idempotency keys
+//! expire after their TTL, and disk use stays bounded under churn.
+
+use lienthong::envelope::MessageId;
+use lienthong::outbox::{DeliveryState, EnqueueRequest, NewEvent, Outbox, OutboxSettings, SledStore, Store};
+use lienthong::time::now_ms;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+fn open(dir: &std::path::Path) -> Outbox {
+    let store = SledStore::open(dir, 16).unwrap();
+    let settings = OutboxSettings {
+        max_pending: 1_000_000,
+        max_pending_bytes: 1 << 32,
+        retention: Duration::from_secs(30 * 86400),
+        idempotency_ttl: Duration::from_secs(7 * 86400),
+        window: 10_000,
+    };
+    Outbox::open(Arc::new(store) as Arc<dyn Store>, settings, &["a".to_string(), "b".to_string()]).unwrap()
+}
+
+fn request(n: usize, idempotency_key: Option<&str>, pad: usize) -> EnqueueRequest {
+    EnqueueRequest {
+        unit: "u".into(),
+        flow: "f".into(),
+        trace_id: "t".into(),
+        idempotency_key: idempotency_key.map(str::to_string),
+        targets: vec!["a".into(), "b".into()],
+        ordered: false,
+        block_on_dead: false,
+        events: (0..n)
+            .map(|i| NewEvent {
+                key: None,
+                payload: serde_json::value::to_raw_value(&serde_json::json!({"i": i, "pad": "x".repeat(pad)})).unwrap(),
+            })
+            .collect(),
+    }
+}
+
+/// Deliver everything claimable on both targets; the message `dead` goes dead on `a`.
+fn deliver_all(outbox: &Outbox, dead: Option<MessageId>) {
+    for t in ["a", "b"] {
+        while let Some(lease) = outbox.try_claim(t) {
+            if t == "a" && Some(lease.info.id) == dead {
+                outbox.dead(lease, None, "rejected".into());
+            } else {
+                outbox.delivered(lease);
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn retention_removes_finished_messages_and_keeps_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    let ids: Vec<MessageId> = outbox.enqueue(request(50, None, 10)).await.unwrap().iter().map(|a| a.id).collect();
+    deliver_all(&outbox, Some(ids[7]));
+    outbox.sync().await.unwrap();
+    assert_eq!(outbox.stats().pending, 0);
+    assert!(matches!(outbox.delivery_states(ids[0]).unwrap()[0].1, DeliveryState::Delivered { .. }));
+
+    // Not yet: 29 days later everything is still queryable.
+    let report = outbox.sweep(now_ms() + 29 * DAY_MS).await.unwrap();
+    assert_eq!(report.messages_removed, 0);
+    // 31 days later: delivered ones are gone, the one with a dead letter stays.
+    let report = outbox.sweep(now_ms() + 31 * DAY_MS).await.unwrap();
+    assert_eq!(report.messages_removed, 49);
+    assert!(outbox.delivery_states(ids[0]).unwrap().is_empty());
+    let states = outbox.delivery_states(ids[7]).unwrap();
+    assert!(matches!(states[0].1, DeliveryState::Dead { .. }), "{states:?}");
+    assert_eq!(outbox.dead_letters(None, 10).unwrap().len(), 1);
+    outbox.shutdown().await.unwrap();
+
+    // And it holds across a restart.
+    let outbox = open(dir.path());
+    assert!(outbox.delivery_states(ids[0]).unwrap().is_empty());
+    assert_eq!(outbox.stats().dead, 1);
+    outbox.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn idempotency_keys_expire_after_their_ttl() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    let first = outbox.enqueue(request(1, Some("k-1"), 1)).await.unwrap();
+    let again = outbox.enqueue(request(1, Some("k-1"), 1)).await.unwrap();
+    assert_eq!(first[0].id, again[0].id);
+    assert!(again[0].duplicate);
+    let report = outbox.sweep(now_ms() + 6 * DAY_MS).await.unwrap();
+    assert_eq!(report.idempotency_keys_removed, 0);
+    let report = outbox.sweep(now_ms() + 8 * DAY_MS).await.unwrap();
+    assert_eq!(report.idempotency_keys_removed, 1);
+    let fresh = outbox.enqueue(request(1, Some("k-1"), 1)).await.unwrap();
+    assert!(!fresh[0].duplicate);
+    assert_ne!(fresh[0].id, first[0].id);
+    outbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disk_use_stays_bounded_under_churn() {
+    // Ten rounds of 5,000 messages of 1 KiB through two targets, each round swept away:
+    // the live data stays near zero, and so must the files.
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    let mut sizes = Vec::new();
+    for _round in 0..10 {
+        for _ in 0..50 {
+            outbox.enqueue(request(100, None, 1000)).await.unwrap();
+        }
+        deliver_all(&outbox, None);
+        outbox.sync().await.unwrap();
+        outbox.sweep(now_ms() + 31 * DAY_MS).await.unwrap();
+        outbox.sync().await.unwrap();
+        sizes.push(outbox.stats().disk_bytes);
+    }
+    let written = 10 * 5_000 * 1_000u64;
+    let last = *sizes.last().unwrap();
+    println!("disk after each churn round (bytes): {sizes:?}; {written} payload bytes written");
+    // sled reuses segments: after the first rounds the files plateau well below what
+    // went through them (measured here: about 32 MiB for 50 MB written).
+    assert!(last < written * 3 / 4, "files grew with the churn: {sizes:?}");
+    let late_max = sizes[5..].iter().max().unwrap();
+    assert!(*late_max < sizes[1] * 2, "files kept growing: {sizes:?}");
+    outbox.shutdown().await.unwrap();
+}
