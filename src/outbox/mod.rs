@@ -249,9 +249,10 @@ impl Outbox {
     /// Store the events durably; returns once they are flushed to disk.
     pub async fn enqueue(&self, req: EnqueueRequest) -> Result<Vec<Accepted>, EnqueueError> {
         let (tx, rx) = oneshot::channel();
+        let prepared = writer::PreparedEnqueue::new(req);
         self.inner
             .tx
-            .send(Command::Enqueue(req, tx))
+            .send(Command::Enqueue(prepared, tx))
             .map_err(|_| EnqueueError::Closed)?;
         rx.await.map_err(|_| EnqueueError::Closed)?
     }

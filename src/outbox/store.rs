@@ -58,7 +58,7 @@ impl WriteBatch {
 pub trait Store: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
     /// Apply every write of the batch atomically (visible at once, recovered all or none).
-    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError>;
+    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Make everything applied so far durable.
     fn flush(&self) -> Result<(), StoreError>;
     /// Up to `limit` entries with `start <= key < end`, in key order.
@@ -102,12 +102,12 @@ impl Store for SledStore {
         Ok(self.db.get(key)?.map(|v| v.to_vec()))
     }
 
-    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut b = sled::Batch::default();
-        for (k, v) in &batch.ops {
+        for (k, v) in batch.ops {
             match v {
-                Some(v) => b.insert(k.as_slice(), v.as_slice()),
-                None => b.remove(k.as_slice()),
+                Some(v) => b.insert(k, v),
+                None => b.remove(k),
             }
         }
         Ok(self.db.apply_batch(b)?)
@@ -176,15 +176,15 @@ impl Store for MemStore {
         Ok(self.inner.lock().unwrap().live.get(key).cloned())
     }
 
-    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         let mut g = self.inner.lock().unwrap();
         if g.frozen {
             return Ok(());
         }
-        for (k, v) in &batch.ops {
+        for (k, v) in batch.ops {
             match v {
-                Some(v) => g.live.insert(k.clone(), v.clone()),
-                None => g.live.remove(k),
+                Some(v) => g.live.insert(k, v),
+                None => g.live.remove(&k),
             };
         }
         Ok(())
@@ -223,7 +223,7 @@ impl<S: Store> Store for std::sync::Arc<S> {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         (**self).get(key)
     }
-    fn apply(&self, batch: &WriteBatch) -> Result<(), StoreError> {
+    fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         (**self).apply(batch)
     }
     fn flush(&self) -> Result<(), StoreError> {

@@ -20,7 +20,7 @@ const MAX_COMMANDS_PER_BATCH: usize = 8192;
 
 pub enum Command {
     Enqueue(
-        EnqueueRequest,
+        PreparedEnqueue,
         oneshot::Sender<Result<Vec<Accepted>, EnqueueError>>,
     ),
     Delivered {
@@ -54,6 +54,74 @@ pub enum Command {
     Batch(WriteBatch, oneshot::Sender<Result<(), OpError>>),
     /// A barrier: answered once everything sent before it is durable.
     Sync(oneshot::Sender<Result<(), OpError>>),
+}
+
+/// An enqueue with its records already encoded, off the writer thread: the writer only
+/// assigns ids and writes.
+pub struct PreparedEnqueue {
+    unit: String,
+    idempotency_key: Option<String>,
+    targets: Vec<String>,
+    events: Vec<PreparedEvent>,
+    deliveries: u64,
+    bytes: u64,
+}
+
+struct PreparedEvent {
+    message: Vec<u8>,
+    pending: Vec<u8>,
+    /// Everything but the id, which the writer assigns.
+    info: DeliveryInfo,
+}
+
+impl PreparedEnqueue {
+    pub fn new(req: EnqueueRequest) -> PreparedEnqueue {
+        let targets = req.targets.len() as u64;
+        let mut bytes = 0u64;
+        let events: Vec<PreparedEvent> = req
+            .events
+            .into_iter()
+            .map(|event| {
+                let payload_len = event.payload.get().len() as u32;
+                bytes += payload_len as u64 * targets;
+                let key_hash = if req.ordered {
+                    event.key.as_deref().map(|k| key_hash(&req.unit, k))
+                } else {
+                    None
+                };
+                let pending = PendingRecord {
+                    key_hash,
+                    block_on_dead: req.block_on_dead,
+                    attempts: 0,
+                    next_due_ms: 0,
+                    payload_len,
+                    errors: Vec::new(),
+                };
+                let message = MessageRecord {
+                    unit: req.unit.clone(),
+                    flow: req.flow.clone(),
+                    key: event.key,
+                    trace_id: req.trace_id.clone(),
+                    idempotency_key: req.idempotency_key.clone(),
+                    targets: req.targets.clone(),
+                    payload: event.payload,
+                };
+                PreparedEvent {
+                    message: encode(&message),
+                    pending: encode(&pending),
+                    info: DeliveryInfo::from_record(MessageId(uuid::Uuid::nil()), &pending),
+                }
+            })
+            .collect();
+        PreparedEnqueue {
+            deliveries: events.len() as u64 * targets,
+            unit: req.unit,
+            idempotency_key: req.idempotency_key,
+            targets: req.targets,
+            events,
+            bytes,
+        }
+    }
 }
 
 /// Counters shared with readers (status, metrics, backpressure decisions in ingress).
@@ -96,6 +164,10 @@ impl Pending {
         self.overlay.insert(key.clone(), Some(value.clone()));
         self.batch.put(key, value);
     }
+    /// A write no later command of the batch reads back (message bodies): no overlay copy.
+    fn put_unread(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.batch.put(key, value);
+    }
     fn delete(&mut self, key: Vec<u8>) {
         self.overlay.insert(key.clone(), None);
         self.batch.delete(key);
@@ -131,7 +203,8 @@ impl Writer {
             self.process(c, &mut p);
         }
         p.batch.put(keys::META.to_vec(), encode(&self.meta));
-        let result = self.store.apply(&p.batch).and_then(|_| self.store.flush());
+        let batch = std::mem::take(&mut p.batch);
+        let result = self.store.apply(batch).and_then(|_| self.store.flush());
         self.counters.flushes.fetch_add(1, Ordering::Relaxed);
         match &result {
             Ok(()) => self.publish_counters(),
@@ -144,7 +217,7 @@ impl Writer {
                 }
                 self.meta = meta_before;
                 undo.put(keys::META.to_vec(), encode(&self.meta));
-                let _ = self.store.apply(&undo);
+                let _ = self.store.apply(undo);
             }
         }
         for reply in p.replies {
@@ -350,7 +423,7 @@ impl Writer {
     #[allow(clippy::type_complexity)]
     fn enqueue(
         &mut self,
-        req: EnqueueRequest,
+        req: PreparedEnqueue,
         p: &mut Pending,
     ) -> Result<(Vec<Accepted>, Vec<(String, DeliveryInfo)>, u64), EnqueueError> {
         let now = now_ms();
@@ -378,15 +451,8 @@ impl Writer {
                 }
             }
         }
-        let deliveries = (req.events.len() * req.targets.len()) as u64;
-        let bytes: u64 = req
-            .events
-            .iter()
-            .map(|e| e.payload.get().len() as u64)
-            .sum::<u64>()
-            * req.targets.len() as u64;
-        if self.meta.pending + deliveries > self.limits.max_pending
-            || self.meta.pending_bytes + bytes > self.limits.max_pending_bytes
+        if self.meta.pending + req.deliveries > self.limits.max_pending
+            || self.meta.pending_bytes + req.bytes > self.limits.max_pending_bytes
         {
             return Err(EnqueueError::Backpressure {
                 pending: self.meta.pending,
@@ -397,45 +463,22 @@ impl Writer {
         let mut infos = Vec::with_capacity(req.events.len() * req.targets.len());
         for event in req.events {
             let id = self.next_id();
-            let payload_len = event.payload.get().len() as u32;
-            let key_hash = if req.ordered {
-                event.key.as_deref().map(|k| key_hash(&req.unit, k))
-            } else {
-                None
-            };
-            let record = MessageRecord {
-                unit: req.unit.clone(),
-                flow: req.flow.clone(),
-                key: event.key,
-                trace_id: req.trace_id.clone(),
-                idempotency_key: req.idempotency_key.clone(),
-                targets: req.targets.clone(),
-                payload: event.payload,
-            };
             let mkey = keys::message(&id);
             p.created.push(mkey.clone());
-            p.put(mkey, encode(&record));
+            p.put_unread(mkey, event.message);
             for target in &req.targets {
-                let rec = PendingRecord {
-                    key_hash,
-                    block_on_dead: req.block_on_dead,
-                    attempts: 0,
-                    next_due_ms: 0,
-                    payload_len,
-                    errors: Vec::new(),
-                };
                 let qkey = keys::delivery(keys::PENDING, target, &id);
                 p.created.push(qkey.clone());
-                p.put(qkey, encode(&rec));
-                infos.push((target.clone(), DeliveryInfo::from_record(id, &rec)));
+                p.put(qkey, event.pending.clone());
+                infos.push((target.clone(), DeliveryInfo { id, ..event.info }));
             }
             accepted.push(Accepted {
                 id,
                 duplicate: false,
             });
         }
-        self.meta.pending += deliveries;
-        self.meta.pending_bytes += bytes;
+        self.meta.pending += req.deliveries;
+        self.meta.pending_bytes += req.bytes;
         if let (Some(key), Some(idem)) = (idem_key, &req.idempotency_key) {
             let rec = IdempotencyRecord {
                 ids: accepted.iter().map(|a| a.id).collect(),
@@ -445,7 +488,7 @@ impl Writer {
             p.put(key, encode(&rec));
             let tkey = keys::idempotency_expiry(now, &req.unit, idem);
             p.created.push(tkey.clone());
-            p.put(tkey, Vec::new());
+            p.put_unread(tkey, Vec::new());
         }
         let fresh = accepted.len() as u64;
         Ok((accepted, infos, fresh))

@@ -1,0 +1,430 @@
+//! `lienthong bench`: measures the bus as a unit IT team would run it — a real `lienthong
+//! run` child process on loopback, loaded over HTTP by this process, delivering to a
+//! recording sink in this process.
+//!
+//! Scenarios: durable ingest in batches of 100 and as single events (concurrency 64);
+//! end to end (ingest → delivered) throughput, then p50/p99 latency at half that rate;
+//! peak RSS with N pending messages and the restart time with them on disk.
+
+use lienthong_mocks::{Faults, Sink};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const UNIT_KEY: &str = "bench-unit-key-0123456789";
+/// Distinct request bodies the load generator cycles through.
+const BODIES: usize = 512;
+
+/// What to run and how big.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BenchArgs {
+    /// Which scenario: ingest, e2e, pending, or all.
+    #[arg(long, default_value = "all")]
+    pub scenario: String,
+    /// Events for the batched ingest and end-to-end runs.
+    #[arg(long, default_value_t = 200_000)]
+    pub events: usize,
+    /// Requests for the single-event ingest run.
+    #[arg(long, default_value_t = 50_000)]
+    pub requests: usize,
+    /// Concurrent HTTP clients.
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Pending messages for the memory and restart scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub pending: usize,
+    /// Payload bytes per event (about).
+    #[arg(long, default_value_t = 512)]
+    pub payload: usize,
+    /// Keep the bench data directory here instead of a temporary one.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+}
+
+struct BusProcess {
+    child: std::process::Child,
+}
+
+impl BusProcess {
+    fn start(config: &Path, port: u16) -> Result<(BusProcess, Duration), String> {
+        let started = Instant::now();
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let log = std::fs::File::create(config.with_extension("log")).map_err(|e| e.to_string())?;
+        let child = std::process::Command::new(exe)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .env("LIENTHONG_BENCH_UNIT_KEY", UNIT_KEY)
+            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| format!("cannot start the bus: {e}"))?;
+        let bus = BusProcess { child };
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok((bus, started.elapsed()));
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the bus did not listen on {port}; see {}", config.with_extension("log").display()));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// Peak and current resident memory of the bus, in MiB (from /proc).
+    fn memory_mb(&self) -> (f64, f64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+                / 1024.0
+        };
+        (field("VmHWM:"), field("VmRSS:"))
+    }
+
+    fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn stop(mut self) {
+        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
+}
+
+fn write_config(dir: &Path, port: u16, sink: std::net::SocketAddr, target_extra: &str) -> PathBuf {
+    let text = format!(
+        r#"
+environment = "development"
+[server]
+listen = "127.0.0.1:{port}"
+max_body_bytes = 16777216
+max_batch = 1000
+[outbox]
+data_dir = "{data}"
+max_pending = 20000000
+max_pending_bytes = 34359738368
+window = 20000
+cache_mb = 64
+[units.bench]
+key_env = "LIENTHONG_BENCH_UNIT_KEY"
+[targets.sink]
+kind = "http"
+url = "http://{sink}/sink/bench"
+{target_extra}
+[[routes]]
+unit = "bench"
+flow = "dossier_sync"
+targets = ["sink"]
+ordering = "per_key"
+key = "/MaHoSo"
+"#,
+        data = dir.join("data").display()
+    );
+    let path = dir.join("bench.toml");
+    std::fs::write(&path, text).expect("write bench config");
+    path
+}
+
+fn event(seq: usize, pad: &str) -> serde_json::Value {
+    serde_json::json!({
+        "MaHoSo": format!("000.00.01.H22-{:06}", seq % 50_000),
+        "seq": seq,
+        "TrangThaiHoSo": 4,
+        "NgayTiepNhan": "20261128083000",
+        "TrichYeuHoSo": pad,
+    })
+}
+
+/// Send `total` events in requests of `per_request`, `concurrency` at a time. Returns the
+/// elapsed time. Prints progress.
+async fn load(port: u16, total: usize, per_request: usize, concurrency: usize, pad: &str, label: &str) -> Result<Duration, String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(concurrency)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://127.0.0.1:{port}/api/v1/units/bench/events");
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let progress = {
+        let done = done.clone();
+        let label = label.to_string();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                let d = done.load(Ordering::Relaxed);
+                eprintln!("  {label}: {d}/{total} events ({:.0}/s)", d as f64 / started.elapsed().as_secs_f64());
+            }
+        })
+    };
+    // Request bodies are made once and reused, so that the client's own JSON work does not
+    // eat the CPU the bus is being measured on. Keys differ between bodies.
+    let bodies: Arc<Vec<bytes::Bytes>> = Arc::new(
+        (0..BODIES)
+            .map(|b| {
+                let first = b * per_request;
+                let body = if per_request == 1 {
+                    serde_json::to_vec(&event(first, pad))
+                } else {
+                    serde_json::to_vec(&(first..first + per_request).map(|s| event(s, pad)).collect::<Vec<_>>())
+                };
+                bytes::Bytes::from(body.expect("json"))
+            })
+            .collect(),
+    );
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url, next, done, bodies) = (client.clone(), url.clone(), next.clone(), done.clone(), bodies.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let first = next.fetch_add(per_request, Ordering::Relaxed);
+                if first >= total {
+                    return Ok::<(), String>(());
+                }
+                let n = per_request;
+                let body = bodies[(first / per_request) % BODIES].clone();
+                loop {
+                    let resp = client
+                        .post(&url)
+                        .bearer_auth(UNIT_KEY)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .map_err(|e| format!("request failed: {e}"))?;
+                    match resp.status().as_u16() {
+                        202 => break,
+                        503 => tokio::time::sleep(Duration::from_millis(50)).await,
+                        s => return Err(format!("unexpected HTTP {s}: {}", resp.text().await.unwrap_or_default())),
+                    }
+                }
+                done.fetch_add(n, Ordering::Relaxed);
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.map_err(|e| e.to_string())??;
+    }
+    progress.abort();
+    Ok(started.elapsed())
+}
+
+fn pad(len: usize) -> String {
+    "Đăng ký chứng nhận hợp chuẩn ".chars().cycle().take(len).collect()
+}
+
+pub async fn run(args: BenchArgs) -> Result<(), String> {
+    let temp;
+    let root = match &args.dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile_dir()?;
+            temp.clone()
+        }
+    };
+    let pad = pad(args.payload);
+    let all = args.scenario == "all";
+    println!("lienthong bench on {} cores; payload ≈ {} bytes/event; concurrency {}", num_cpus(), args.payload + 120, args.concurrency);
+    if all || args.scenario == "ingest" {
+        ingest(&root.join("ingest"), &args, &pad).await?;
+    }
+    if all || args.scenario == "e2e" {
+        end_to_end(&root.join("e2e"), &args, &pad).await?;
+    }
+    if all || args.scenario == "pending" {
+        pending(&root.join("pending"), &args, &pad).await?;
+    }
+    if args.dir.is_none() {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    Ok(())
+}
+
+fn tempfile_dir() -> Result<PathBuf, String> {
+    let dir = std::env::temp_dir().join(format!("lienthong-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    Ok(dir)
+}
+
+fn num_cpus() -> usize {
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+}
+
+async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    // Deliveries go to a sink that holds every request for an hour: ingest alone is measured.
+    let sink = Sink::new(Faults { delay: Duration::from_secs(3600), ..Faults::default() });
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.map_err(|e| e.to_string())?;
+    let port = free_port();
+    let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
+    let (bus, _) = BusProcess::start(&config, port)?;
+    eprintln!("ingest, batches of 100:");
+    let took = load(port, args.events, 100, args.concurrency, pad, "batched").await?;
+    println!(
+        "durable ingest, batches of 100: {} events in {:.2}s = {:.0} events/s",
+        args.events,
+        took.as_secs_f64(),
+        args.events as f64 / took.as_secs_f64()
+    );
+    eprintln!("ingest, single events:");
+    let took = load(port, args.requests, 1, args.concurrency, pad, "single").await?;
+    println!(
+        "durable ingest, single events: {} requests in {:.2}s = {:.0} requests/s",
+        args.requests,
+        took.as_secs_f64(),
+        args.requests as f64 / took.as_secs_f64()
+    );
+    bus.stop();
+    Ok(())
+}
+
+async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.map_err(|e| e.to_string())?;
+    let port = free_port();
+    let config = write_config(dir, port, sink_addr, "concurrency = 64");
+    let (bus, _) = BusProcess::start(&config, port)?;
+    eprintln!("end to end at full speed:");
+    let started = Instant::now();
+    load(port, args.events, 100, args.concurrency, pad, "e2e").await?;
+    while sink.delivered_count() < args.events {
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(format!("only {} of {} delivered after 10 minutes", sink.delivered_count(), args.events));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    let rate = args.events as f64 / took.as_secs_f64();
+    println!("end to end, ingest → delivered: {} events in {:.2}s = {rate:.0} events/s", args.events, took.as_secs_f64());
+
+    // Latency at half that rate: batches of 10 on a fixed schedule for 10 seconds.
+    let target_rate = (rate / 2.0).max(100.0);
+    let batches = (target_rate * 10.0 / 10.0) as usize;
+    let interval = Duration::from_secs_f64(10.0 / target_rate);
+    eprintln!("latency at {target_rate:.0} events/s for 10 s:");
+    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let url = format!("http://127.0.0.1:{port}/api/v1/units/bench/events");
+    let base = 10_000_000usize;
+    let sent_at = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let mut ticker = tokio::time::interval(interval);
+    let mut inflight = Vec::new();
+    let before = sink.delivered_count();
+    for b in 0..batches {
+        ticker.tick().await;
+        let seqs: Vec<usize> = (0..10).map(|i| base + b * 10 + i).collect();
+        let body = serde_json::to_vec(&seqs.iter().map(|s| event(*s, pad)).collect::<Vec<_>>()).expect("json");
+        let (client, url, sent_at) = (client.clone(), url.clone(), sent_at.clone());
+        inflight.push(tokio::spawn(async move {
+            let now = Instant::now();
+            {
+                let mut g = sent_at.lock().unwrap();
+                for s in &seqs {
+                    g.insert(*s, now);
+                }
+            }
+            let _ = client.post(&url).bearer_auth(UNIT_KEY).header("content-type", "application/json").body(body).send().await;
+        }));
+    }
+    for t in inflight {
+        let _ = t.await;
+    }
+    let expected = before + batches * 10;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sink.delivered_count() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sent_at = sent_at.lock().unwrap();
+    let mut latencies: Vec<Duration> = sink
+        .delivered()
+        .iter()
+        .filter_map(|r| {
+            let seq = r.body["seq"].as_u64()? as usize;
+            sent_at.get(&seq).map(|s| r.at.duration_since(*s))
+        })
+        .collect();
+    latencies.sort();
+    if latencies.is_empty() {
+        return Err("no latency samples".into());
+    }
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "end-to-end latency at {target_rate:.0} events/s ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        pct(0.50).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0
+    );
+    bus.stop();
+    Ok(())
+}
+
+async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults { delay: Duration::from_secs(3600), ..Faults::default() });
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.map_err(|e| e.to_string())?;
+    let port = free_port();
+    let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
+    let (bus, _) = BusProcess::start(&config, port)?;
+    eprintln!("filling {} pending messages:", args.pending);
+    let took = load(port, args.pending, 1000, 8, pad, "pending").await?;
+    let (peak, now) = bus.memory_mb();
+    println!(
+        "{} pending messages stored in {:.1}s; bus RSS: peak {peak:.0} MiB, now {now:.0} MiB",
+        args.pending,
+        took.as_secs_f64()
+    );
+    let disk = dir_size(&dir.join("data"));
+    println!("data directory with {} pending: {:.0} MiB", args.pending, disk as f64 / 1048576.0);
+    bus.kill();
+    let (bus, up) = BusProcess::start(&config, port)?;
+    // Ready means: the outbox is open and the listener answers.
+    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let ready = Instant::now();
+    loop {
+        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
+            if r.status().is_success() || r.status().as_u16() == 503 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let restart = up + ready.elapsed();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (peak, _) = bus.memory_mb();
+    println!(
+        "restart after SIGKILL with {} pending: serving in {:.2}s; RSS peak over the first 3 s {peak:.0} MiB",
+        args.pending,
+        restart.as_secs_f64()
+    );
+    bus.stop();
+    Ok(())
+}
+
+fn dir_size(path: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for e in entries.flatten() {
+            match e.metadata() {
+                Ok(m) if m.is_dir() => total += dir_size(&e.path()),
+                Ok(m) => total += m.len(),
+                Err(_) => {}
+            }
+        }
+    }
+    total
+}
