@@ -8,8 +8,8 @@
 
 use lienthong_mocks::{Faults, Sink};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 const UNIT_KEY: &str = "bench-unit-key-0123456789";
@@ -67,7 +67,10 @@ impl BusProcess {
                 return Ok((bus, started.elapsed()));
             }
             if Instant::now() > deadline {
-                return Err(format!("the bus did not listen on {port}; see {}", config.with_extension("log").display()));
+                return Err(format!(
+                    "the bus did not listen on {port}; see {}",
+                    config.with_extension("log").display()
+                ));
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -75,7 +78,8 @@ impl BusProcess {
 
     /// Peak and current resident memory of the bus, in MiB (from /proc).
     fn memory_mb(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap_or_default();
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
         let field = |name: &str| {
             status
                 .lines()
@@ -94,13 +98,18 @@ impl BusProcess {
     }
 
     fn stop(mut self) {
-        let _ = std::process::Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let _ = self.child.wait();
     }
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).unwrap_or(18080)
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(18080)
 }
 
 fn write_config(dir: &Path, port: u16, sink: std::net::SocketAddr, target_extra: &str) -> PathBuf {
@@ -149,7 +158,14 @@ fn event(seq: usize, pad: &str) -> serde_json::Value {
 
 /// Send `total` events in requests of `per_request`, `concurrency` at a time. Returns the
 /// elapsed time. Prints progress.
-async fn load(port: u16, total: usize, per_request: usize, concurrency: usize, pad: &str, label: &str) -> Result<Duration, String> {
+async fn load(
+    port: u16,
+    total: usize,
+    per_request: usize,
+    concurrency: usize,
+    pad: &str,
+    label: &str,
+) -> Result<Duration, String> {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(concurrency)
@@ -167,7 +183,10 @@ async fn load(port: u16, total: usize, per_request: usize, concurrency: usize, p
             loop {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let d = done.load(Ordering::Relaxed);
-                eprintln!("  {label}: {d}/{total} events ({:.0}/s)", d as f64 / started.elapsed().as_secs_f64());
+                eprintln!(
+                    "  {label}: {d}/{total} events ({:.0}/s)",
+                    d as f64 / started.elapsed().as_secs_f64()
+                );
             }
         })
     };
@@ -180,7 +199,11 @@ async fn load(port: u16, total: usize, per_request: usize, concurrency: usize, p
                 let body = if per_request == 1 {
                     serde_json::to_vec(&event(first, pad))
                 } else {
-                    serde_json::to_vec(&(first..first + per_request).map(|s| event(s, pad)).collect::<Vec<_>>())
+                    serde_json::to_vec(
+                        &(first..first + per_request)
+                            .map(|s| event(s, pad))
+                            .collect::<Vec<_>>(),
+                    )
                 };
                 bytes::Bytes::from(body.expect("json"))
             })
@@ -188,7 +211,13 @@ async fn load(port: u16, total: usize, per_request: usize, concurrency: usize, p
     );
     let mut tasks = Vec::new();
     for _ in 0..concurrency {
-        let (client, url, next, done, bodies) = (client.clone(), url.clone(), next.clone(), done.clone(), bodies.clone());
+        let (client, url, next, done, bodies) = (
+            client.clone(),
+            url.clone(),
+            next.clone(),
+            done.clone(),
+            bodies.clone(),
+        );
         tasks.push(tokio::spawn(async move {
             loop {
                 let first = next.fetch_add(per_request, Ordering::Relaxed);
@@ -209,7 +238,12 @@ async fn load(port: u16, total: usize, per_request: usize, concurrency: usize, p
                     match resp.status().as_u16() {
                         202 => break,
                         503 => tokio::time::sleep(Duration::from_millis(50)).await,
-                        s => return Err(format!("unexpected HTTP {s}: {}", resp.text().await.unwrap_or_default())),
+                        s => {
+                            return Err(format!(
+                                "unexpected HTTP {s}: {}",
+                                resp.text().await.unwrap_or_default()
+                            ));
+                        }
                     }
                 }
                 done.fetch_add(n, Ordering::Relaxed);
@@ -224,7 +258,11 @@ async fn load(port: u16, total: usize, per_request: usize, concurrency: usize, p
 }
 
 fn pad(len: usize) -> String {
-    "Đăng ký chứng nhận hợp chuẩn ".chars().cycle().take(len).collect()
+    "Đăng ký chứng nhận hợp chuẩn "
+        .chars()
+        .cycle()
+        .take(len)
+        .collect()
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {
@@ -238,7 +276,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     };
     let pad = pad(args.payload);
     let all = args.scenario == "all";
-    println!("lienthong bench on {} cores; payload ≈ {} bytes/event; concurrency {}", num_cpus(), args.payload + 120, args.concurrency);
+    println!(
+        "lienthong bench on {} cores; payload ≈ {} bytes/event; concurrency {}",
+        num_cpus(),
+        args.payload + 120,
+        args.concurrency
+    );
     if all || args.scenario == "ingest" {
         ingest(&root.join("ingest"), &args, &pad).await?;
     }
@@ -261,14 +304,22 @@ fn tempfile_dir() -> Result<PathBuf, String> {
 }
 
 fn num_cpus() -> usize {
-    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     // Deliveries go to a sink that holds every request for an hour: ingest alone is measured.
-    let sink = Sink::new(Faults { delay: Duration::from_secs(3600), ..Faults::default() });
-    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults {
+        delay: Duration::from_secs(3600),
+        ..Faults::default()
+    });
+    let sink_addr = sink
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
     let port = free_port();
     let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
     let (bus, _) = BusProcess::start(&config, port)?;
@@ -295,7 +346,10 @@ async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
 async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let sink = Sink::new(Faults::default());
-    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.map_err(|e| e.to_string())?;
+    let sink_addr = sink
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
     let port = free_port();
     let config = write_config(dir, port, sink_addr, "concurrency = 64");
     let (bus, _) = BusProcess::start(&config, port)?;
@@ -304,20 +358,31 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
     load(port, args.events, 100, args.concurrency, pad, "e2e").await?;
     while sink.delivered_count() < args.events {
         if started.elapsed() > Duration::from_secs(600) {
-            return Err(format!("only {} of {} delivered after 10 minutes", sink.delivered_count(), args.events));
+            return Err(format!(
+                "only {} of {} delivered after 10 minutes",
+                sink.delivered_count(),
+                args.events
+            ));
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let took = started.elapsed();
     let rate = args.events as f64 / took.as_secs_f64();
-    println!("end to end, ingest → delivered: {} events in {:.2}s = {rate:.0} events/s", args.events, took.as_secs_f64());
+    println!(
+        "end to end, ingest → delivered: {} events in {:.2}s = {rate:.0} events/s",
+        args.events,
+        took.as_secs_f64()
+    );
 
     // Latency at half that rate: batches of 10 on a fixed schedule for 10 seconds.
     let target_rate = (rate / 2.0).max(100.0);
     let batches = (target_rate * 10.0 / 10.0) as usize;
     let interval = Duration::from_secs_f64(10.0 / target_rate);
     eprintln!("latency at {target_rate:.0} events/s for 10 s:");
-    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
     let url = format!("http://127.0.0.1:{port}/api/v1/units/bench/events");
     let base = 10_000_000usize;
     let sent_at = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
@@ -327,7 +392,8 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
     for b in 0..batches {
         ticker.tick().await;
         let seqs: Vec<usize> = (0..10).map(|i| base + b * 10 + i).collect();
-        let body = serde_json::to_vec(&seqs.iter().map(|s| event(*s, pad)).collect::<Vec<_>>()).expect("json");
+        let body = serde_json::to_vec(&seqs.iter().map(|s| event(*s, pad)).collect::<Vec<_>>())
+            .expect("json");
         let (client, url, sent_at) = (client.clone(), url.clone(), sent_at.clone());
         inflight.push(tokio::spawn(async move {
             let now = Instant::now();
@@ -337,7 +403,13 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
                     g.insert(*s, now);
                 }
             }
-            let _ = client.post(&url).bearer_auth(UNIT_KEY).header("content-type", "application/json").body(body).send().await;
+            let _ = client
+                .post(&url)
+                .bearer_auth(UNIT_KEY)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
         }));
     }
     for t in inflight {
@@ -375,8 +447,14 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
 
 async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let sink = Sink::new(Faults { delay: Duration::from_secs(3600), ..Faults::default() });
-    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults {
+        delay: Duration::from_secs(3600),
+        ..Faults::default()
+    });
+    let sink_addr = sink
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
     let port = free_port();
     let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
     let (bus, _) = BusProcess::start(&config, port)?;
@@ -389,17 +467,27 @@ async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> 
         took.as_secs_f64()
     );
     let disk = dir_size(&dir.join("data"));
-    println!("data directory with {} pending: {:.0} MiB", args.pending, disk as f64 / 1048576.0);
+    println!(
+        "data directory with {} pending: {:.0} MiB",
+        args.pending,
+        disk as f64 / 1048576.0
+    );
     bus.kill();
     let (bus, up) = BusProcess::start(&config, port)?;
     // Ready means: the outbox is open and the listener answers.
-    let client = reqwest::Client::builder().no_proxy().build().map_err(|e| e.to_string())?;
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
     let ready = Instant::now();
     loop {
-        if let Ok(r) = client.get(format!("http://127.0.0.1:{port}/readyz")).send().await {
-            if r.status().is_success() || r.status().as_u16() == 503 {
-                break;
-            }
+        if let Ok(r) = client
+            .get(format!("http://127.0.0.1:{port}/readyz"))
+            .send()
+            .await
+            && (r.status().is_success() || r.status().as_u16() == 503)
+        {
+            break;
         }
         tokio::time::sleep(Duration::from_millis(5)).await;
     }

@@ -46,9 +46,10 @@ async fn spawn_bus(config: &Path, log: &Path, port: u16) -> Child {
             .get(format!("http://127.0.0.1:{port}/healthz"))
             .send()
             .await
-            && r.status() == 200 {
-                return Child { process };
-            }
+            && r.status() == 200
+        {
+            return Child { process };
+        }
         assert!(
             Instant::now() < deadline,
             "lienthong did not come up on port {port}"

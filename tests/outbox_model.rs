@@ -132,7 +132,7 @@ fn actual(outbox: &Outbox, t: usize, id: MessageId) -> St {
         DeliveryState::Delivered { .. } => St::Delivered,
         DeliveryState::Dead { .. } => St::Dead,
         DeliveryState::Dropped { .. } => St::Dropped,
-        DeliveryState::Unknown => panic!("{id} on {} has no record: lost", TARGETS[t]),
+        DeliveryState::Forgotten => panic!("{id} on {} has no record: lost", TARGETS[t]),
     }
 }
 

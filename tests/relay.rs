@@ -273,7 +273,11 @@ on_dead = "skip"
         h.sink.delivered_count() == 1
     })
     .await;
-    assert_eq!(h.bus().outbox.dead_letters(None, 10).unwrap().len(), 1);
+    // Outcomes are written by the next group commit: the dead letter shows up right after.
+    wait_until(Duration::from_secs(5), "the dead letter", || {
+        h.bus().outbox.dead_letters(None, 10).unwrap().len() == 1
+    })
+    .await;
 
     // Block policy: dropping the dead letter lets the key go on.
     let resp = h

@@ -279,11 +279,15 @@ fn extract_key(
     let found = pointer_raw(raw, pointer).map_err(|e| ("malformed_json", e.to_string()))?;
     let value: Option<serde_json::Value> = match found {
         // Only the key's own value is parsed, not the whole event.
-        Some(v) => Some(serde_json::from_str(v.get()).map_err(|e| ("malformed_json", e.to_string()))?),
+        Some(v) => {
+            Some(serde_json::from_str(v.get()).map_err(|e| ("malformed_json", e.to_string()))?)
+        }
         None => None,
     };
     match value {
-        Some(serde_json::Value::String(s)) if !s.trim().is_empty() && s.len() <= MAX_ORDERING_KEY => {
+        Some(serde_json::Value::String(s))
+            if !s.trim().is_empty() && s.len() <= MAX_ORDERING_KEY =>
+        {
             Ok(Some(s))
         }
         Some(serde_json::Value::String(s)) if s.len() > MAX_ORDERING_KEY => Err((
@@ -305,7 +309,10 @@ fn extract_key(
 
 /// Follow a JSON pointer (RFC 6901) through raw JSON, parsing only the objects and arrays
 /// on the way, shallowly, and borrowing everything else.
-fn pointer_raw<'a>(raw: &'a RawValue, pointer: &str) -> Result<Option<&'a RawValue>, serde_json::Error> {
+fn pointer_raw<'a>(
+    raw: &'a RawValue,
+    pointer: &str,
+) -> Result<Option<&'a RawValue>, serde_json::Error> {
     let mut current = raw;
     for segment in pointer.split('/').skip(1) {
         let segment = segment.replace("~1", "/").replace("~0", "~");
@@ -332,6 +339,12 @@ fn pointer_raw<'a>(raw: &'a RawValue, pointer: &str) -> Result<Option<&'a RawVal
     Ok(Some(current))
 }
 
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,18 +356,18 @@ mod tests {
     #[test]
     fn keys_are_found_by_pointer_without_parsing_everything() {
         let ev = raw(r#"{"a": {"b/c": [10, {"d": "HS-1"}]}, "n": 42, "s": "  ", "z": null}"#);
-        assert_eq!(extract_key(&ev, "/a/b~1c/1/d", true), Ok(Some("HS-1".into())));
+        assert_eq!(
+            extract_key(&ev, "/a/b~1c/1/d", true),
+            Ok(Some("HS-1".into()))
+        );
         assert_eq!(extract_key(&ev, "/n", true), Ok(Some("42".into())));
         assert_eq!(extract_key(&ev, "/missing", false), Ok(None));
-        assert_eq!(extract_key(&ev, "/missing", true).unwrap_err().0, "missing_key");
+        assert_eq!(
+            extract_key(&ev, "/missing", true).unwrap_err().0,
+            "missing_key"
+        );
         assert_eq!(extract_key(&ev, "/z", true).unwrap_err().0, "missing_key");
         assert_eq!(extract_key(&ev, "/s", true).unwrap_err().0, "invalid_key");
         assert_eq!(extract_key(&ev, "/a", true).unwrap_err().0, "invalid_key");
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.to_response()
     }
 }

@@ -3,7 +3,7 @@
 //!
 //! | kind | key                                 | value              |
 //! |------|-------------------------------------|--------------------|
-//! | `m`  | `m` id                               | [`MessageRecord`](super::records::MessageRecord) |
+//! | `m`  | `m` first id                         | chunk of a request's messages ([`encode_chunk`](super::records::encode_chunk)) |
 //! | `q`  | `q` target `\0` id                   | pending delivery   |
 //! | `d`  | `d` target `\0` id                   | finished delivery (delivered or dropped) |
 //! | `x`  | `x` target `\0` id                   | dead letter        |

@@ -160,7 +160,8 @@ pub enum DeliveryState {
         reason: String,
         attempts: u32,
     },
-    Unknown,
+    /// Retention removed this delivery's record.
+    Forgotten,
 }
 
 /// Totals for status views and metrics.
@@ -289,10 +290,9 @@ impl Outbox {
 
     /// A stored message by id.
     pub fn message(&self, id: MessageId) -> Result<Option<Envelope>, StoreError> {
-        let Some(bytes) = self.inner.store.get(&keys::message(&id))? else {
+        let Some(rec) = find_message(self.inner.store.as_ref(), id)? else {
             return Ok(None);
         };
-        let rec: MessageRecord = decode(&bytes)?;
         Ok(Some(Envelope {
             id,
             unit: rec.unit,
@@ -455,7 +455,7 @@ impl Outbox {
                     attempts: r.attempts,
                 }
             } else {
-                DeliveryState::Unknown
+                DeliveryState::Forgotten
             };
             out.push((t, state));
         }
@@ -519,6 +519,24 @@ impl Outbox {
         }
         result
     }
+}
+
+/// The record of message `id`: in the chunk whose first id is the greatest one ≤ `id`.
+pub(crate) fn find_message(
+    store: &dyn Store,
+    id: MessageId,
+) -> Result<Option<MessageRecord>, StoreError> {
+    let Some((key, chunk)) = store.get_at_or_before(&[keys::MESSAGE], &keys::message(&id))? else {
+        return Ok(None);
+    };
+    let Some(first) = keys::id_suffix(&key) else {
+        return Ok(None);
+    };
+    let index = id.0.as_u128().wrapping_sub(first.0.as_u128());
+    if index >= records::chunk_len(&chunk) as u128 {
+        return Ok(None);
+    }
+    Ok(Some(decode(records::chunk_entry(&chunk, index as usize)?)?))
 }
 
 /// Keys held back by dead letters of `target` (route `on_dead = "block"`).

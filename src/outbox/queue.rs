@@ -515,11 +515,12 @@ impl State {
             return;
         }
         if let Some(d) = self.deferred.get_mut(&key)
-            && !d.released {
-                d.released = true;
-                let min = d.min;
-                self.rescan_from = Some(self.rescan_from.map_or(min, |r| r.min(min)));
-            }
+            && !d.released
+        {
+            d.released = true;
+            let min = d.min;
+            self.rescan_from = Some(self.rescan_from.map_or(min, |r| r.min(min)));
+        }
     }
 
     /// A key was blocked: its waiting deliveries leave memory (they stay on disk).

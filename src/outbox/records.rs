@@ -6,7 +6,56 @@ use crate::envelope::MessageId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-/// `m`: the message itself, kept until every delivery is finished and retention has passed.
+/// A message chunk (`m` record): the messages of one request, whose ids are consecutive
+/// from the chunk key's id. One sled record per request instead of one per message is
+/// what lets batched ingest keep up (sled's per-insert cost dominates the writer).
+///
+/// Layout: `count: u32 LE`, then `count` end offsets (`u32 LE`, relative to the data),
+/// then the JSON-encoded [`MessageRecord`]s back to back.
+pub fn encode_chunk(records: &[Vec<u8>]) -> Vec<u8> {
+    let data: usize = records.iter().map(|r| r.len()).sum();
+    let mut out = Vec::with_capacity(4 + 4 * records.len() + data);
+    out.extend_from_slice(&(records.len() as u32).to_le_bytes());
+    let mut end = 0u32;
+    for r in records {
+        end += r.len() as u32;
+        out.extend_from_slice(&end.to_le_bytes());
+    }
+    for r in records {
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+/// Number of messages in a chunk.
+pub fn chunk_len(chunk: &[u8]) -> usize {
+    chunk.get(..4).map_or(0, |b| {
+        u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize
+    })
+}
+
+/// The encoded record of message `index` in a chunk.
+pub fn chunk_entry(chunk: &[u8], index: usize) -> Result<&[u8], StoreError> {
+    let count = chunk_len(chunk);
+    let corrupt = || StoreError::Corrupt("message chunk is truncated".into());
+    if index >= count {
+        return Err(StoreError::Corrupt(format!(
+            "message {index} is not in a chunk of {count}"
+        )));
+    }
+    let offset = |i: usize| -> Result<usize, StoreError> {
+        let at = 4 + 4 * i;
+        let b = chunk.get(at..at + 4).ok_or_else(corrupt)?;
+        Ok(u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+    };
+    let data = 4 + 4 * count;
+    let start = if index == 0 { 0 } else { offset(index - 1)? };
+    let end = offset(index)?;
+    chunk.get(data + start..data + end).ok_or_else(corrupt)
+}
+
+/// A message inside an `m` chunk, kept until every delivery of every message in the chunk
+/// is finished and retention has passed.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct MessageRecord {
     pub unit: String,
@@ -98,4 +147,21 @@ pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_give_back_each_record() {
+        let records = vec![b"{\"a\":1}".to_vec(), Vec::new(), b"[2]".to_vec()];
+        let chunk = encode_chunk(&records);
+        assert_eq!(chunk_len(&chunk), 3);
+        for (i, r) in records.iter().enumerate() {
+            assert_eq!(chunk_entry(&chunk, i).unwrap(), r.as_slice());
+        }
+        assert!(chunk_entry(&chunk, 3).is_err());
+        assert!(chunk_entry(&chunk[..10], 2).is_err());
+    }
 }

@@ -2,6 +2,7 @@
 //! production and an in-memory one whose `crash` forgets everything not yet flushed (for
 //! the model test).
 
+use bytes::Bytes;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
@@ -56,7 +57,14 @@ impl WriteBatch {
 /// Nothing written is durable until [`Store::flush`] returns; the outbox acknowledges a
 /// sender only after that.
 pub trait Store: Send + Sync + 'static {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The value at `key`, shared rather than copied (message chunks are large).
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError>;
+    /// The entry with the greatest key in `floor..=key`, if any.
+    fn get_at_or_before(
+        &self,
+        floor: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Bytes)>, StoreError>;
     /// Apply every write of the batch atomically (visible at once, recovered all or none).
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError>;
     /// Make everything applied so far durable.
@@ -98,8 +106,22 @@ fn restrict_permissions(dir: &Path) {
 fn restrict_permissions(_dir: &Path) {}
 
 impl Store for SledStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get(key)?.map(|v| v.to_vec()))
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        Ok(self.db.get(key)?.map(Bytes::from_owner))
+    }
+
+    fn get_at_or_before(
+        &self,
+        floor: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Bytes)>, StoreError> {
+        match self.db.range(floor..=key).next_back() {
+            Some(item) => {
+                let (k, v) = item?;
+                Ok(Some((k.to_vec(), Bytes::from_owner(v))))
+            }
+            None => Ok(None),
+        }
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -172,8 +194,27 @@ impl MemStore {
 }
 
 impl Store for MemStore {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.inner.lock().unwrap().live.get(key).cloned())
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
+        Ok(self
+            .inner
+            .lock()
+            .unwrap()
+            .live
+            .get(key)
+            .cloned()
+            .map(Bytes::from))
+    }
+
+    fn get_at_or_before(
+        &self,
+        floor: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Bytes)>, StoreError> {
+        let g = self.inner.lock().unwrap();
+        Ok(g.live
+            .range(floor.to_vec()..=key.to_vec())
+            .next_back()
+            .map(|(k, v)| (k.clone(), Bytes::from(v.clone()))))
     }
 
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
@@ -220,8 +261,15 @@ impl Store for MemStore {
 }
 
 impl<S: Store> Store for std::sync::Arc<S> {
-    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+    fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {
         (**self).get(key)
+    }
+    fn get_at_or_before(
+        &self,
+        floor: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, Bytes)>, StoreError> {
+        (**self).get_at_or_before(floor, key)
     }
     fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         (**self).apply(batch)

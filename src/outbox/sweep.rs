@@ -4,7 +4,9 @@
 
 use super::OutboxSettings;
 use super::keys;
-use super::records::{DoneRecord, IdempotencyRecord, MessageRecord, decode};
+use super::records::{
+    DoneRecord, IdempotencyRecord, MessageRecord, chunk_entry, chunk_len, decode,
+};
 use super::store::{Store, StoreError, WriteBatch};
 
 /// Most messages examined in one sweep, so one sweep never holds the writer for long.
@@ -36,38 +38,52 @@ pub(super) fn plan(
         if rows.is_empty() {
             break;
         }
-        for (k, v) in &rows {
-            examined += 1;
-            let Some(id) = keys::id_suffix(k) else {
+        for (k, chunk) in &rows {
+            let Some(first) = keys::id_suffix(k) else {
                 continue;
             };
-            if id.timestamp_ms() >= cutoff {
+            if first.timestamp_ms() >= cutoff {
                 break 'scan;
             }
-            let msg: MessageRecord = decode(v)?;
-            let mut removable = Vec::new();
-            let mut all_done = true;
-            for t in &msg.targets {
-                let dkey = keys::delivery(keys::DONE, t, &id);
-                match store.get(&dkey)? {
-                    Some(d) if decode::<DoneRecord>(&d)?.at_ms < cutoff => removable.push(dkey),
-                    Some(_) => all_done = false,
-                    None => {
-                        // Pending or dead: keep the message, it is still needed.
-                        let pending = store.get(&keys::delivery(keys::PENDING, t, &id))?.is_some();
-                        let dead = store.get(&keys::delivery(keys::DEAD, t, &id))?.is_some();
-                        if pending || dead {
-                            all_done = false;
+            // Old finished deliveries go one by one; the chunk goes when every message
+            // in it is finished and old.
+            let mut chunk_done = true;
+            let count = chunk_len(chunk);
+            examined += count;
+            let mut id = first;
+            for i in 0..count {
+                if i > 0 {
+                    id = id.successor();
+                }
+                let msg: MessageRecord = decode(chunk_entry(chunk, i)?)?;
+                let mut message_done = true;
+                let mut had_records = false;
+                for t in &msg.targets {
+                    let dkey = keys::delivery(keys::DONE, t, &id);
+                    match store.get(&dkey)? {
+                        Some(d) if decode::<DoneRecord>(&d)?.at_ms < cutoff => {
+                            batch.delete(dkey);
+                            had_records = true;
+                        }
+                        Some(_) => message_done = false,
+                        None => {
+                            // Pending or dead: still needed. Neither: already forgotten.
+                            let pending =
+                                store.get(&keys::delivery(keys::PENDING, t, &id))?.is_some();
+                            let dead = store.get(&keys::delivery(keys::DEAD, t, &id))?.is_some();
+                            if pending || dead {
+                                message_done = false;
+                            }
                         }
                     }
                 }
-            }
-            if all_done {
-                for d in removable {
-                    batch.delete(d);
+                if message_done && had_records {
+                    report.messages_removed += 1;
                 }
+                chunk_done &= message_done;
+            }
+            if chunk_done {
                 batch.delete(k.clone());
-                report.messages_removed += 1;
             }
         }
         start = rows.last().expect("non-empty").0.clone();

@@ -63,12 +63,13 @@ pub struct PreparedEnqueue {
     idempotency_key: Option<String>,
     targets: Vec<String>,
     events: Vec<PreparedEvent>,
+    /// All messages of the request in one `m` chunk.
+    chunk: Vec<u8>,
     deliveries: u64,
     bytes: u64,
 }
 
 struct PreparedEvent {
-    message: Vec<u8>,
     pending: Vec<u8>,
     /// Everything but the id, which the writer assigns.
     info: DeliveryInfo,
@@ -78,6 +79,7 @@ impl PreparedEnqueue {
     pub fn new(req: EnqueueRequest) -> PreparedEnqueue {
         let targets = req.targets.len() as u64;
         let mut bytes = 0u64;
+        let mut messages = Vec::with_capacity(req.events.len());
         let events: Vec<PreparedEvent> = req
             .events
             .into_iter()
@@ -106,8 +108,8 @@ impl PreparedEnqueue {
                     targets: req.targets.clone(),
                     payload: event.payload,
                 };
+                messages.push(encode(&message));
                 PreparedEvent {
-                    message: encode(&message),
                     pending: encode(&pending),
                     info: DeliveryInfo::from_record(MessageId(uuid::Uuid::nil()), &pending),
                 }
@@ -119,6 +121,7 @@ impl PreparedEnqueue {
             idempotency_key: req.idempotency_key,
             targets: req.targets,
             events,
+            chunk: encode_chunk(&messages),
             bytes,
         }
     }
@@ -250,7 +253,7 @@ impl Writer {
     fn read(&self, p: &Pending, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         match p.overlay.get(key) {
             Some(v) => Ok(v.clone()),
-            None => self.store.get(key),
+            None => Ok(self.store.get(key)?.map(|b| b.to_vec())),
         }
     }
 
@@ -461,11 +464,16 @@ impl Writer {
         }
         let mut accepted = Vec::with_capacity(req.events.len());
         let mut infos = Vec::with_capacity(req.events.len() * req.targets.len());
-        for event in req.events {
-            let id = self.next_id();
-            let mkey = keys::message(&id);
-            p.created.push(mkey.clone());
-            p.put_unread(mkey, event.message);
+        let first = self.next_id();
+        let mkey = keys::message(&first);
+        p.created.push(mkey.clone());
+        p.put_unread(mkey, req.chunk);
+        let mut id = first;
+        for (i, event) in req.events.into_iter().enumerate() {
+            if i > 0 {
+                // Consecutive ids: message i of the chunk is `first + i`.
+                id = id.successor();
+            }
             for target in &req.targets {
                 let qkey = keys::delivery(keys::PENDING, target, &id);
                 p.created.push(qkey.clone());
@@ -477,6 +485,7 @@ impl Writer {
                 duplicate: false,
             });
         }
+        self.meta.last_id = Some(id);
         self.meta.pending += req.deliveries;
         self.meta.pending_bytes += req.bytes;
         if let (Some(key), Some(idem)) = (idem_key, &req.idempotency_key) {
