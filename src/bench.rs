@@ -34,6 +34,9 @@ pub struct BenchArgs {
     /// Pending messages for the memory and restart scenario.
     #[arg(long, default_value_t = 1_000_000)]
     pub pending: usize,
+    /// Events per request when filling the pending backlog.
+    #[arg(long, default_value_t = 100)]
+    pub pending_batch: usize,
     /// Payload bytes per event (about).
     #[arg(long, default_value_t = 512)]
     pub payload: usize,
@@ -125,7 +128,7 @@ data_dir = "{data}"
 max_pending = 20000000
 max_pending_bytes = 34359738368
 window = 20000
-cache_mb = 64
+cache_mb = 16
 [units.bench]
 key_env = "LIENTHONG_BENCH_UNIT_KEY"
 [targets.sink]
@@ -459,7 +462,7 @@ async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> 
     let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
     let (bus, _) = BusProcess::start(&config, port)?;
     eprintln!("filling {} pending messages:", args.pending);
-    let took = load(port, args.pending, 1000, 8, pad, "pending").await?;
+    let took = load(port, args.pending, args.pending_batch, 16, pad, "pending").await?;
     let (peak, now) = bus.memory_mb();
     println!(
         "{} pending messages stored in {:.1}s; bus RSS: peak {peak:.0} MiB, now {now:.0} MiB",

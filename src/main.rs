@@ -8,10 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-// mimalloc: the outbox writer and the HTTP stack allocate many small buffers per message;
-// glibc malloc spent a quarter of the writer's time in its own bookkeeping (perf).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(

@@ -101,7 +101,7 @@ impl Default for OutboxConfig {
             idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
             window: 20_000,
-            cache_mb: 64,
+            cache_mb: 16,
         }
     }
 }
