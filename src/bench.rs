@@ -428,7 +428,7 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
         .delivered()
         .iter()
         .filter_map(|r| {
-            let seq = r.body["seq"].as_u64()? as usize;
+            let seq = r.json()["seq"].as_u64()? as usize;
             sent_at.get(&seq).map(|s| r.at.duration_since(*s))
         })
         .collect();

@@ -177,7 +177,7 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
         let seen: HashSet<usize> = sink
             .delivered()
             .iter()
-            .map(|r| r.body["evt"].as_u64().unwrap() as usize)
+            .map(|r| r.json()["evt"].as_u64().unwrap() as usize)
             .collect();
         acked.iter().all(|e| seen.contains(e))
     };
@@ -187,7 +187,7 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
             let seen: HashSet<usize> = sink
                 .delivered()
                 .iter()
-                .map(|r| r.body["evt"].as_u64().unwrap() as usize)
+                .map(|r| r.json()["evt"].as_u64().unwrap() as usize)
                 .collect();
             let missing: Vec<_> = acked
                 .iter()
@@ -207,7 +207,7 @@ async fn kill_9_under_load_loses_no_acknowledged_event() {
     let mut duplicates = 0;
     let mut first_seen: HashMap<String, Vec<usize>> = HashMap::new();
     for r in sink.delivered() {
-        let evt = r.body["evt"].as_u64().unwrap() as usize;
+        let evt = r.json()["evt"].as_u64().unwrap() as usize;
         match ids.get(&evt) {
             Some(id) => {
                 duplicates += 1;

@@ -128,7 +128,7 @@ async fn per_key_order_holds_for_1000_keys_under_random_failures() {
         per_key
             .entry(r.key.clone().unwrap())
             .or_default()
-            .push(r.body["seq"].as_i64().unwrap());
+            .push(r.json()["seq"].as_i64().unwrap());
     }
     assert_eq!(per_key.len(), 1000);
     for (key, seqs) in per_key {
@@ -171,7 +171,7 @@ async fn a_permanent_failure_goes_to_dead_letters_and_blocks_only_its_key_on_its
         .delivered()
         .into_iter()
         .filter(|r| r.target == "a")
-        .map(|r| (r.key.unwrap(), r.body["seq"].as_i64().unwrap()))
+        .map(|r| (r.key.clone().unwrap(), r.json()["seq"].as_i64().unwrap()))
         .collect();
     assert!(
         a.contains(&("K1".into(), 1))
@@ -231,7 +231,7 @@ async fn a_permanent_failure_goes_to_dead_letters_and_blocks_only_its_key_on_its
         .delivered()
         .into_iter()
         .filter(|r| r.target == "a" && r.key.as_deref() == Some("K1"))
-        .map(|r| r.body["seq"].as_i64().unwrap())
+        .map(|r| r.json()["seq"].as_i64().unwrap())
         .collect();
     assert_eq!(k1, vec![1, 2, 3]);
     assert!(h.bus().outbox.dead_letters(None, 10).unwrap().is_empty());

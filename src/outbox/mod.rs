@@ -33,6 +33,7 @@
 //! Dead letters stay until an operator acts. Pending work is capped by count and bytes;
 //! over the cap, enqueue fails with [`EnqueueError::Backpressure`] and ingress answers 503.
 
+mod chunk_cache;
 pub mod keys;
 pub mod queue;
 pub mod records;
@@ -183,6 +184,7 @@ struct Inner {
     counters: Arc<Counters>,
     settings: OutboxSettings,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
+    chunks: chunk_cache::ChunkCache,
 }
 
 /// Cheap to clone; every clone is the same outbox.
@@ -239,6 +241,7 @@ impl Outbox {
                 counters,
                 settings,
                 writer: std::sync::Mutex::new(Some(handle)),
+                chunks: chunk_cache::ChunkCache::default(),
             }),
         })
     }
@@ -290,9 +293,10 @@ impl Outbox {
 
     /// A stored message by id.
     pub fn message(&self, id: MessageId) -> Result<Option<Envelope>, StoreError> {
-        let Some(rec) = find_message(self.inner.store.as_ref(), id)? else {
+        let Some((chunk, index)) = self.inner.chunks.find(self.inner.store.as_ref(), id)? else {
             return Ok(None);
         };
+        let rec: MessageRecord = decode(records::chunk_entry(&chunk, index)?)?;
         Ok(Some(Envelope {
             id,
             unit: rec.unit,
@@ -495,6 +499,7 @@ impl Outbox {
                 .map_err(|e| OpError::Storage(e.to_string()))?;
         if !batch.is_empty() {
             self.ask(|reply| Command::Batch(batch, reply)).await?;
+            self.inner.chunks.clear();
         }
         Ok(report)
     }
@@ -519,24 +524,6 @@ impl Outbox {
         }
         result
     }
-}
-
-/// The record of message `id`: in the chunk whose first id is the greatest one ≤ `id`.
-pub(crate) fn find_message(
-    store: &dyn Store,
-    id: MessageId,
-) -> Result<Option<MessageRecord>, StoreError> {
-    let Some((key, chunk)) = store.get_at_or_before(&[keys::MESSAGE], &keys::message(&id))? else {
-        return Ok(None);
-    };
-    let Some(first) = keys::id_suffix(&key) else {
-        return Ok(None);
-    };
-    let index = id.0.as_u128().wrapping_sub(first.0.as_u128());
-    if index >= records::chunk_len(&chunk) as u128 {
-        return Ok(None);
-    }
-    Ok(Some(decode(records::chunk_entry(&chunk, index as usize)?)?))
 }
 
 /// Keys held back by dead letters of `target` (route `on_dead = "block"`).
