@@ -312,9 +312,10 @@ fn num_cpus() -> usize {
         .unwrap_or(1)
 }
 
-async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+/// A bus whose only target holds every request for an hour, so that nothing is delivered
+/// and ingest alone is measured (or the backlog only grows).
+async fn start_holding_bus(dir: &Path) -> Result<(Sink, BusProcess, u16, PathBuf), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    // Deliveries go to a sink that holds every request for an hour: ingest alone is measured.
     let sink = Sink::new(Faults {
         delay: Duration::from_secs(3600),
         ..Faults::default()
@@ -326,6 +327,11 @@ async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
     let port = free_port();
     let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
     let (bus, _) = BusProcess::start(&config, port)?;
+    Ok((sink, bus, port, config))
+}
+
+async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+    let (_sink, bus, port, _config) = start_holding_bus(dir).await?;
     eprintln!("ingest, batches of 100:");
     let took = load(port, args.events, 100, args.concurrency, pad, "batched").await?;
     println!(
@@ -449,18 +455,7 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
 }
 
 async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let sink = Sink::new(Faults {
-        delay: Duration::from_secs(3600),
-        ..Faults::default()
-    });
-    let sink_addr = sink
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .map_err(|e| e.to_string())?;
-    let port = free_port();
-    let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
-    let (bus, _) = BusProcess::start(&config, port)?;
+    let (_sink, bus, port, config) = start_holding_bus(dir).await?;
     eprintln!("filling {} pending messages:", args.pending);
     let took = load(port, args.pending, args.pending_batch, 16, pad, "pending").await?;
     let (peak, now) = bus.memory_mb();

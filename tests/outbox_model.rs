@@ -281,6 +281,12 @@ async fn run(ops: Vec<Op>, block: bool, window: usize) {
         assert_eq!(actual(&outbox, t, id), st, "{id} on {}", TARGETS[t]);
     }
     let stats = outbox.stats();
+    for (target, counts) in &stats.targets {
+        assert_eq!(
+            counts.finishing, 0,
+            "{target}: finished deliveries never forgotten"
+        );
+    }
     assert_eq!(
         stats.pending,
         model.state.values().filter(|s| **s == St::Pending).count() as u64

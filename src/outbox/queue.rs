@@ -71,6 +71,8 @@ pub struct QueueCounts {
     pub waiting_for_key: usize,
     pub blocked_keys: usize,
     pub backlog_on_disk: bool,
+    /// Finished deliveries whose records the writer has not removed yet.
+    pub finishing: usize,
 }
 
 struct State {
@@ -283,6 +285,7 @@ impl TargetQueue {
             waiting_for_key,
             blocked_keys: s.blocked.len(),
             backlog_on_disk: s.backlog,
+            finishing: s.finishing.len(),
         }
     }
 

@@ -228,10 +228,17 @@ impl Writer {
         }
     }
 
-    /// Once the `q` record of a finished delivery is gone, the queue may forget it. On a
-    /// failed write it stays remembered, so the loader never mistakes it for pending.
-    fn after_finish(&self, target: &str, id: MessageId, p: &mut Pending) {
+    /// A pending delivery ended (delivered or dead): count it out, and once its `q` record
+    /// is gone let the queue forget it. On a failed write it stays remembered, so the loader
+    /// never mistakes it for pending.
+    fn finish_pending(&mut self, target: &str, info: &DeliveryInfo, p: &mut Pending) {
+        self.meta.pending = self.meta.pending.saturating_sub(1);
+        self.meta.pending_bytes = self
+            .meta
+            .pending_bytes
+            .saturating_sub(info.payload_len as u64);
         if let Some(q) = self.queues.get(target).cloned() {
+            let id = info.id;
             p.replies.push(Box::new(move |r| {
                 if r.is_ok() {
                     q.on_finish_persisted(id);
@@ -302,11 +309,7 @@ impl Writer {
                     attempts: info.attempts + 1,
                 };
                 p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
-                self.meta.pending = self.meta.pending.saturating_sub(1);
-                self.meta.pending_bytes = self
-                    .meta
-                    .pending_bytes
-                    .saturating_sub(info.payload_len as u64);
+                self.finish_pending(&target, &info, p);
             }
             Command::Failed {
                 target,
@@ -362,47 +365,26 @@ impl Writer {
                 };
                 p.delete(key);
                 p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
-                self.meta.pending = self.meta.pending.saturating_sub(1);
-                self.meta.pending_bytes = self
-                    .meta
-                    .pending_bytes
-                    .saturating_sub(info.payload_len as u64);
                 self.meta.dead += 1;
-                self.after_finish(&target, info.id, p);
+                self.finish_pending(&target, &info, p);
             }
             Command::Replay { target, id, reply } => {
                 let result = self.replay(&target, id, p);
                 let queue = self.queues.get(&target).cloned();
-                p.replies.push(Box::new(move |r| {
-                    let out = match (r, result) {
-                        (Err(e), _) => Err(OpError::Storage(e.to_string())),
-                        (Ok(()), Err(e)) => Err(e),
-                        (Ok(()), Ok(info)) => {
-                            if let Some(q) = queue {
-                                q.on_replayed(info);
-                            }
-                            Ok(())
-                        }
-                    };
-                    let _ = reply.send(out);
-                }));
+                answer_after_flush(p, result, reply, move |info| {
+                    if let Some(q) = queue {
+                        q.on_replayed(info);
+                    }
+                });
             }
             Command::Drop { target, id, reply } => {
                 let result = self.drop_dead(&target, id, p);
                 let queue = self.queues.get(&target).cloned();
-                p.replies.push(Box::new(move |r| {
-                    let out = match (r, result) {
-                        (Err(e), _) => Err(OpError::Storage(e.to_string())),
-                        (Ok(()), Err(e)) => Err(e),
-                        (Ok(()), Ok(key_hash)) => {
-                            if let Some(q) = queue {
-                                q.on_dropped(key_hash, id);
-                            }
-                            Ok(())
-                        }
-                    };
-                    let _ = reply.send(out);
-                }));
+                answer_after_flush(p, result, reply, move |key_hash| {
+                    if let Some(q) = queue {
+                        q.on_dropped(key_hash, id);
+                    }
+                });
             }
             Command::Batch(batch, reply) => {
                 for (k, v) in batch.ops {
@@ -553,6 +535,27 @@ impl Writer {
         self.meta.dead = self.meta.dead.saturating_sub(1);
         Ok(dead.key_hash)
     }
+}
+
+/// Answer an operator command once the batch is flushed: its own error, the flush's, or
+/// success after `on_ok` has updated the in-memory queue.
+fn answer_after_flush<T: Send + 'static>(
+    p: &mut Pending,
+    result: Result<T, OpError>,
+    reply: oneshot::Sender<Result<(), OpError>>,
+    on_ok: impl FnOnce(T) + Send + 'static,
+) {
+    p.replies.push(Box::new(move |flushed| {
+        let out = match (flushed, result) {
+            (Err(e), _) => Err(OpError::Storage(e.to_string())),
+            (Ok(()), Err(e)) => Err(e),
+            (Ok(()), Ok(value)) => {
+                on_ok(value);
+                Ok(())
+            }
+        };
+        let _ = reply.send(out);
+    }));
 }
 
 fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
