@@ -360,7 +360,7 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
         .await
         .map_err(|e| e.to_string())?;
     let port = free_port();
-    let config = write_config(dir, port, sink_addr, "concurrency = 64");
+    let config = write_config(dir, port, sink_addr, "concurrency = 16");
     let (bus, _) = BusProcess::start(&config, port)?;
     eprintln!("end to end at full speed:");
     let started = Instant::now();

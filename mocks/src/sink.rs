@@ -66,6 +66,7 @@ struct Inner {
     /// Faults for one target path, overriding `faults`.
     target_faults: std::collections::HashMap<String, Faults>,
     log: Vec<Received>,
+    delivered: usize,
 }
 
 /// The sink's shared state; clone it to inspect what arrived while it serves.
@@ -133,13 +134,7 @@ impl Sink {
     }
 
     pub fn delivered_count(&self) -> usize {
-        self.inner
-            .lock()
-            .unwrap()
-            .log
-            .iter()
-            .filter(|r| r.status < 300)
-            .count()
+        self.inner.lock().unwrap().delivered
     }
 }
 
@@ -182,7 +177,11 @@ async fn receive(
     } else {
         (StatusCode::OK, None)
     };
-    sink.inner.lock().unwrap().log.push(Received {
+    let mut g = sink.inner.lock().unwrap();
+    if status.is_success() {
+        g.delivered += 1;
+    }
+    g.log.push(Received {
         target,
         message_id: header("x-message-id").unwrap_or_default(),
         attempt: header("x-attempt")
@@ -193,6 +192,7 @@ async fn receive(
         status: status.as_u16(),
         at: Instant::now(),
     });
+    drop(g);
     let mut resp = (
         status,
         Json(serde_json::json!({ "status": status.as_u16() })),

@@ -459,7 +459,9 @@ impl Writer {
             for target in &req.targets {
                 let qkey = keys::delivery(keys::PENDING, target, &id);
                 p.created.push(qkey.clone());
-                p.put(qkey, event.pending.clone());
+                // Unread in this batch: a delivery is registered with its queue only after
+                // the flush, so no outcome for it can be in the same batch.
+                p.put_unread(qkey, event.pending.clone());
                 infos.push((target.clone(), DeliveryInfo { id, ..event.info }));
             }
             accepted.push(Accepted {
