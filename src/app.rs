@@ -127,6 +127,7 @@ impl Bus {
             let served = serve.await;
             tracing::info!("ingress closed; draining in-flight deliveries");
             sweeper.abort();
+            let _ = sweeper.await;
             outbox_for_task.close();
             let abandoned = relay.drain(grace).await;
             if abandoned > 0 {

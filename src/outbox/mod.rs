@@ -511,15 +511,13 @@ impl Outbox {
         }
     }
 
-    /// Flush, stop the writer and wait for it. Later enqueues fail with `Closed`.
+    /// Flush, stop the writer and wait for it. Later enqueues, on any clone, fail with
+    /// `Closed`.
     pub async fn shutdown(self) -> Result<(), OpError> {
         self.close();
-        let result = self.sync().await;
+        let result = self.ask(Command::Stop).await;
         let handle = self.inner.writer.lock().unwrap().take();
-        // The writer stops when the last sender is gone; other clones may still hold one,
-        // so only wait for it when this is the last handle.
-        if let (Some(h), Ok(inner)) = (handle, Arc::try_unwrap(self.inner)) {
-            drop(inner.tx);
+        if let Some(h) = handle {
             let _ = tokio::task::spawn_blocking(move || h.join()).await;
         }
         result

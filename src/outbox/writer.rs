@@ -54,6 +54,8 @@ pub enum Command {
     Batch(WriteBatch, oneshot::Sender<Result<(), OpError>>),
     /// A barrier: answered once everything sent before it is durable.
     Sync(oneshot::Sender<Result<(), OpError>>),
+    /// Like `Sync`, then the writer stops: later commands find the channel closed.
+    Stop(oneshot::Sender<Result<(), OpError>>),
 }
 
 /// An enqueue with its records already encoded, off the writer thread: the writer only
@@ -187,7 +189,11 @@ impl Writer {
                     Err(_) => break,
                 }
             }
+            let stop = commands.iter().any(|c| matches!(c, Command::Stop(_)));
             self.commit(commands);
+            if stop {
+                return;
+            }
         }
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "final outbox flush failed");
@@ -397,7 +403,7 @@ impl Writer {
                     let _ = reply.send(r.map_err(|e| OpError::Storage(e.to_string())));
                 }));
             }
-            Command::Sync(reply) => {
+            Command::Sync(reply) | Command::Stop(reply) => {
                 p.replies.push(Box::new(move |r| {
                     let _ = reply.send(r.map_err(|e| OpError::Storage(e.to_string())));
                 }));
