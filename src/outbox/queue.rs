@@ -216,7 +216,6 @@ impl TargetQueue {
     }
 
     /// Wait for a delivery that may be attempted now. `None` once the queue is closed.
-
     pub async fn claim(self: &Arc<Self>) -> Option<Lease> {
         loop {
             let notified = self.notify.notified();
