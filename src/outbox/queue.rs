@@ -308,10 +308,6 @@ impl TargetQueue {
         )
     }
 
-    pub fn is_blocked(&self, key_hash: u64) -> bool {
-        self.state.lock().unwrap().blocked.contains_key(&key_hash)
-    }
-
     /// Load the next part of the on-disk backlog (or re-examine deferred deliveries) when
     /// the window runs low. The scan runs without the lock so that enqueues and claims go
     /// on meanwhile.
