@@ -12,10 +12,13 @@
 //! flush fails (full disk), the keys the batch created are removed again and every sender
 //! in it gets an error, so nothing half-written surfaces later.
 //!
-//! **Records per message.** Enqueue writes one `m` record (envelope and payload) and one
-//! small `q` record per target. Delivery replaces `q` by `d`; death by `x` (dead letter,
-//! with the reason and every attempt's error). Replay turns `x` back into `q` with the
-//! original id, so the message regains its place in its key's order.
+//! **Records per message.** Enqueue writes one `m` chunk per request (the messages of the
+//! request, whose ids are consecutive, so one sled insert carries a whole batch) and one
+//! small `q` record per message and target. Delivery replaces `q` by `d`; death by `x`
+//! (dead letter, with the reason and every attempt's error). Replay turns `x` back into
+//! `q` with the original id, so the message regains its place in its key's order. Outcomes
+//! are written by the next group commit; until then the queue remembers finished ids so
+//! that a reload from disk can never take them for pending.
 //!
 //! **Scheduling lives in memory, per target** ([`queue`]). Each target has its own queue,
 //! so one slow or dead target never delays another. Leases are in memory only: a crashed
