@@ -1,5 +1,5 @@
 //! Configuration: TOML structs (strict: unknown keys are errors), loading with environment
-//! overrides ([`load`]), and a pure validation pass ([`validate`]) that names every problem
+//! overrides (`load`), and a pure validation pass ([`validate`]) that names every problem
 //! with its key path before anything starts.
 
 mod load;

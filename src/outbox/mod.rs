@@ -6,7 +6,7 @@
 //! **One tree, one writer, one flush per batch.** All records live in a single sled tree
 //! (layout in [`keys`]) so that a [`WriteBatch`] is atomic across record kinds: a message
 //! and its delivery records appear together or not at all. A single writer thread
-//! ([`writer`]) drains a channel of commands, folds everything waiting into one batch,
+//! (`writer`) drains a channel of commands, folds everything waiting into one batch,
 //! applies it, flushes once and then answers every sender (group commit). A sender's 202
 //! is sent only after that flush: kill -9 at any moment loses nothing acknowledged. If a
 //! flush fails (full disk), the keys the batch created are removed again and every sender
@@ -32,7 +32,7 @@
 //! (`on_dead = "block"`) or lets the next one go (`skip`).
 //!
 //! **Bounded disk.** `d` records and messages whose deliveries are all finished are removed
-//! after `outbox.retention`; idempotency keys after `outbox.idempotency_ttl` ([`sweep`]).
+//! after `outbox.retention`; idempotency keys after `outbox.idempotency_ttl` (`sweep`).
 //! Dead letters stay until an operator acts. Pending work is capped by count and bytes;
 //! over the cap, enqueue fails with [`EnqueueError::Backpressure`] and ingress answers 503.
 
