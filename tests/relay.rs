@@ -99,28 +99,45 @@ async fn retries_honour_retry_after_and_count_attempts() {
     h.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn per_key_order_holds_for_1000_keys_under_random_failures() {
-    let faults = Faults {
-        error_ratio: 0.2,
-        ..Faults::default()
-    };
-    let extra = "";
-    let h = Harness::start(faults, extra).await;
-    // 20 rounds; each round sends event n of all 1,000 keys in batches of 100.
-    for n in 0..20 {
-        for batch in 0..10 {
-            let events: Vec<Value> = (0..100)
-                .map(|k| json!({"dossierCode": format!("HS-{:04}", batch * 100 + k), "seq": n}))
-                .collect();
-            let resp = h
-                .post("nafosted", Some("dossier_sync"), &Value::Array(events))
-                .await;
-            assert_eq!(resp.status(), 202);
+/// Send `rounds` events to each of `keys` keys in batches of 100 — round after round, or
+/// with `key_major` all of one key's events together — then apply `then` faults to the
+/// sink, and check that every key's events arrive complete and in order despite the
+/// injected failures.
+async fn check_per_key_order(
+    h: &Harness,
+    keys: usize,
+    rounds: usize,
+    key_major: bool,
+    then: Faults,
+) {
+    let mut events: Vec<Value> = Vec::with_capacity(keys * rounds);
+    if key_major {
+        for k in 0..keys {
+            for n in 0..rounds {
+                events.push(json!({"dossierCode": format!("HS-{k:04}"), "seq": n}));
+            }
+        }
+    } else {
+        for n in 0..rounds {
+            for k in 0..keys {
+                events.push(json!({"dossierCode": format!("HS-{k:04}"), "seq": n}));
+            }
         }
     }
-    wait_until(Duration::from_secs(180), "20,000 deliveries", || {
-        h.sink.delivered_count() >= 20_000
+    for batch in events.chunks(100) {
+        let resp = h
+            .post(
+                "nafosted",
+                Some("dossier_sync"),
+                &Value::Array(batch.to_vec()),
+            )
+            .await;
+        assert_eq!(resp.status(), 202);
+    }
+    h.sink.set_faults(then);
+    let total = keys * rounds;
+    wait_until(Duration::from_secs(180), "every delivery", || {
+        h.sink.delivered_count() >= total
     })
     .await;
     let mut per_key: HashMap<String, Vec<i64>> = HashMap::new();
@@ -130,12 +147,49 @@ async fn per_key_order_holds_for_1000_keys_under_random_failures() {
             .or_default()
             .push(r.json()["seq"].as_i64().unwrap());
     }
-    assert_eq!(per_key.len(), 1000);
+    assert_eq!(per_key.len(), keys);
     for (key, seqs) in per_key {
-        assert_eq!(seqs, (0..20).collect::<Vec<_>>(), "key {key} out of order");
+        assert_eq!(
+            seqs,
+            (0..rounds as i64).collect::<Vec<_>>(),
+            "key {key} out of order"
+        );
     }
     let failed = h.sink.requests().iter().filter(|r| r.status != 200).count();
-    assert!(failed > 1000, "failures were injected ({failed})");
+    assert!(failed > total / 20, "failures were injected ({failed})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_order_holds_for_1000_keys_under_random_failures() {
+    let faults = Faults {
+        error_ratio: 0.2,
+        ..Faults::default()
+    };
+    let h = Harness::start(faults.clone(), "").await;
+    check_per_key_order(&h, 1000, 20, false, faults).await;
+    h.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_key_order_holds_when_most_of_the_backlog_waits_on_disk() {
+    // A window of 64 (16 per key) against 30 keys x 100 events, each key's events sent
+    // together while the target is down: the backlog piles up on disk, most of every key
+    // is deferred, and once the target is back the queue keeps loading and re-reading
+    // deferred keys from disk while retries come and go.
+    let down = Faults {
+        down: true,
+        ..Faults::default()
+    };
+    let h = Harness::start_with(down, "window = 64", "").await;
+    let flaky = Faults {
+        error_ratio: 0.2,
+        ..Faults::default()
+    };
+    check_per_key_order(&h, 30, 100, true, flaky).await;
+    assert!(
+        !h.bus().outbox.queue("a").unwrap().counts().backlog_on_disk,
+        "the backlog was drained"
+    );
     h.shutdown().await;
 }
 

@@ -18,6 +18,11 @@ pub const STAMEQ_KEY: &str = "test-stameq-key-0123456789";
 /// `nafosted/fanout` → a, b (per key, block), `stameq/dossier_sync` → a (no ordering).
 /// `extra` is appended, so tests can add or override sections.
 pub fn config_text(data_dir: &Path, sink: SocketAddr, extra: &str) -> String {
+    config_text_with(data_dir, sink, "", extra)
+}
+
+/// [`config_text`] with extra lines in the `[outbox]` section.
+pub fn config_text_with(data_dir: &Path, sink: SocketAddr, outbox: &str, extra: &str) -> String {
     format!(
         r#"
 environment = "development"
@@ -27,6 +32,7 @@ max_body_bytes = 65536
 max_batch = 100
 [outbox]
 data_dir = "{data}"
+{outbox}
 [units.nafosted]
 key_env = "TEST_UNSET_NAFOSTED"
 dev_key = "{NAFOSTED_KEY}"
@@ -88,10 +94,16 @@ pub struct Harness {
     pub bus: Option<Bus>,
     pub client: reqwest::Client,
     pub extra: String,
+    pub outbox: String,
 }
 
 impl Harness {
     pub async fn start(faults: Faults, extra: &str) -> Harness {
+        Self::start_with(faults, "", extra).await
+    }
+
+    /// Like [`Harness::start`], with extra `[outbox]` lines (e.g. a small window).
+    pub async fn start_with(faults: Faults, outbox: &str, extra: &str) -> Harness {
         let sink = Sink::new(faults);
         let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -102,13 +114,19 @@ impl Harness {
             bus: None,
             client: client(),
             extra: extra.to_string(),
+            outbox: outbox.to_string(),
         };
         h.restart().await;
         h
     }
 
     pub fn config(&self) -> (Config, BTreeMap<String, String>) {
-        parse_config(&config_text(self.dir.path(), self.sink_addr, &self.extra))
+        parse_config(&config_text_with(
+            self.dir.path(),
+            self.sink_addr,
+            &self.outbox,
+            &self.extra,
+        ))
     }
 
     /// Shut the bus down (if running) and start it again on the same data directory.
