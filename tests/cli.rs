@@ -1,0 +1,147 @@
+//! The command line as an operator meets it: `check` on the shipped config and on a
+//! broken one, `run` on a port that is taken, and `run` stopped by SIGTERM.
+
+use std::process::Command;
+
+fn lienthong() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_lienthong"));
+    c.env_remove("RUST_LOG");
+    c
+}
+
+#[test]
+fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
+    let out = lienthong()
+        .args(["check", "--config", "config/lienthong.toml"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("OK (4 units, 3 targets, 5 routes)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("DEVELOPMENT keys"), "{stdout}");
+}
+
+#[test]
+fn check_lists_every_problem_with_its_key_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        r#"
+environment = "production"
+[units.ipo]
+key_env = "LIENTHONG_TEST_UNSET_KEY"
+dev_key = "dev-ipo-key-0000000"
+[targets.portal]
+kind = "http"
+url = "not a url"
+[[routes]]
+unit = "ipo"
+flow = "dossier_sync"
+targets = ["portl"]
+key = "MaHoSo"
+"#,
+    )
+    .unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    for expected in [
+        "4 problem(s)",
+        "units.ipo.dev_key",
+        "targets.portal.url",
+        "routes[0].targets[0]: unknown target `portl`",
+        "routes[0].key: `MaHoSo` is not a JSON pointer; write it as \"/MaHoSo\"",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "missing {expected:?} in:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn run_on_a_taken_port_says_so_and_exits() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let out = lienthong()
+        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
+        .arg(dir.path())
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn run_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = lienthong()
+        .args([
+            "run",
+            "--config",
+            "config/lienthong.toml",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir.path())
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bus did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit status {:?}", out.status);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // JSON log lines, ending with the flush.
+    let last = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .last()
+        .unwrap_or_default();
+    let line: serde_json::Value =
+        serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
+    assert_eq!(line["message"], "outbox flushed; stopped", "{stderr}");
+    // The data directory is owner-only: the outbox holds personal data.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700);
+}
