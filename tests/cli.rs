@@ -99,7 +99,7 @@ fn run_stops_cleanly_on_sigterm() {
         .local_addr()
         .unwrap()
         .port();
-    let mut child = lienthong()
+    let child = lienthong()
         .args([
             "run",
             "--config",
