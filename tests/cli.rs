@@ -134,8 +134,7 @@ fn run_stops_cleanly_on_sigterm() {
     // JSON log lines, ending with the flush.
     let last = stderr
         .lines()
-        .filter(|l| !l.trim().is_empty())
-        .last()
+        .rfind(|l| !l.trim().is_empty())
         .unwrap_or_default();
     let line: serde_json::Value =
         serde_json::from_str(last).unwrap_or_else(|e| panic!("{e}: {last}"));
