@@ -115,6 +115,13 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
         }
     };
     runtime.block_on(async move {
+        let signal = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
         let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -130,7 +137,7 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
             }
         };
         println!("lienthong listening on http://{}", bus.addr);
-        match bus.run_until(shutdown_signal()).await {
+        match bus.run_until(signal).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");
@@ -157,18 +164,17 @@ fn bench(args: lienthong::bench::BenchArgs) -> ExitCode {
     }
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            .expect("SIGTERM handler");
+/// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, so call
+/// it before the listener opens: a signal during start-up then still means a clean stop.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    Ok(async move {
         tokio::select! {
-            _ = ctrl_c => {}
+            _ = int.recv() => {}
             _ = term.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
-    tracing::info!("shutdown signal received");
+        tracing::info!("shutdown signal received");
+    })
 }
