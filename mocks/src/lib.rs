@@ -1,11 +1,12 @@
 //! Bundled mock services for lienthong: real HTTP servers on loopback that testers, the
 //! embedded default configuration and the test suite deliver to.
 //!
-//! So far this holds the generic recording sink (`/sink/{target}`), the receiver for the
-//! core relay's HTTP JSON connector, with fault injection. The national platform mocks
-//! join it here.
+//! So far: the generic recording sink (`/sink/{target}`), the receiver for the core
+//! relay's HTTP JSON connector, with fault injection; and the national portal's dossier
+//! sync (`/portal/...`). The other national platform mocks join them here.
 #![forbid(unsafe_code)]
 
+pub mod portal;
 pub mod sink;
 
 pub use sink::{Faults, Received, Sink};
@@ -13,5 +14,6 @@ pub use sink::{Faults, Received, Sink};
 /// Serve every bundled mock on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener) {
     let sink = Sink::new(Faults::default());
-    let _ = axum::serve(listener, sink.router()).await;
+    let portal = portal::Portal::new(portal::PortalConfig::default());
+    let _ = axum::serve(listener, sink.router().merge(portal.router())).await;
 }

@@ -1,0 +1,359 @@
+//! Mock of the National Public Service Portal (Cổng Dịch vụ công quốc gia) dossier sync.
+//!
+//! The real interface is not public; this follows what provincial integration code shows
+//! (see `shared/national-formats.md`): `POST /portal/login` with username and password
+//! returns a session token; `POST /portal/api` takes a JSON body whose `service` selects
+//! `DongBoHoSoMC`, `CapNhatTienDoHoSoMC` or `TraCuuHoSo` and which carries `session` and
+//! `madonvi`. Replies are HTTP 200 with `error_code` (success as 0, "0" or "00" —
+//! configurable, since sources disagree) and `message`.
+//!
+//! Error codes of this mock (the real portal's are not published):
+//! 1 wrong credentials · 2 session missing, unknown or expired (log in again) ·
+//! 3 invalid field (the message names it) · 4 dossier not found · 5 `isUpdating` does not
+//! match whether the dossier exists · 9 unknown service.
+
+use axum::extract::State;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const WRONG_CREDENTIALS: i64 = 1;
+pub const SESSION_EXPIRED: i64 = 2;
+pub const INVALID_FIELD: i64 = 3;
+pub const NOT_FOUND: i64 = 4;
+pub const UPDATE_MISMATCH: i64 = 5;
+pub const UNKNOWN_SERVICE: i64 = 9;
+
+/// How the mock portal behaves.
+#[derive(Clone, Debug)]
+pub struct PortalConfig {
+    pub username: String,
+    pub password: String,
+    pub session_ttl: Duration,
+    /// The success `error_code`: `0`, `"0"` or `"00"`.
+    pub success_code: Value,
+}
+
+impl Default for PortalConfig {
+    fn default() -> Self {
+        PortalConfig {
+            username: "lienthong".into(),
+            password: "mock-portal-password".into(),
+            session_ttl: Duration::from_secs(3600),
+            success_code: json!(0),
+        }
+    }
+}
+
+/// One status a dossier went through.
+#[derive(Clone, Debug, Serialize)]
+pub struct StatusChange {
+    pub status: i64,
+    /// `DongBoHoSoMC` or `CapNhatTienDoHoSoMC`.
+    pub via: &'static str,
+    /// The status before it ranked later in a dossier's life (e.g. 4 after 9).
+    pub regression: bool,
+}
+
+/// A dossier as the portal holds it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dossier {
+    pub fields: Value,
+    pub history: Vec<StatusChange>,
+    pub steps: Vec<Value>,
+}
+
+#[derive(Default)]
+struct Inner {
+    sessions: BTreeMap<String, Instant>,
+    dossiers: BTreeMap<String, Dossier>,
+    next_session: u64,
+}
+
+#[derive(Clone)]
+pub struct Portal {
+    config: PortalConfig,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl Portal {
+    pub fn new(config: PortalConfig) -> Portal {
+        Portal {
+            config,
+            inner: Arc::default(),
+        }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/portal/login", post(login))
+            .route("/portal/api", post(api))
+            .route("/_mock/portal/dossiers", get(inspect))
+            .with_state(self.clone())
+    }
+
+    /// Every dossier, by `MaHoSo`.
+    pub fn dossiers(&self) -> BTreeMap<String, Dossier> {
+        self.inner.lock().unwrap().dossiers.clone()
+    }
+
+    /// `MaHoSo` of the dossiers whose status ever went backwards.
+    pub fn regressions(&self) -> Vec<String> {
+        let g = self.inner.lock().unwrap();
+        g.dossiers
+            .iter()
+            .filter(|(_, d)| d.history.iter().any(|h| h.regression))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    fn ok(&self, extra: Value) -> Json<Value> {
+        let mut body = json!({ "error_code": self.config.success_code, "message": "Thành công" });
+        if let (Value::Object(b), Value::Object(e)) = (&mut body, extra) {
+            b.extend(e);
+        }
+        Json(body)
+    }
+}
+
+fn fail(code: i64, message: impl Into<String>) -> Json<Value> {
+    Json(json!({ "error_code": code, "message": message.into() }))
+}
+
+async fn login(State(portal): State<Portal>, Json(body): Json<Value>) -> Json<Value> {
+    let user = body["username"].as_str().unwrap_or_default();
+    let pass = body["password"].as_str().unwrap_or_default();
+    if user != portal.config.username || pass != portal.config.password {
+        return fail(WRONG_CREDENTIALS, "Sai tên đăng nhập hoặc mật khẩu");
+    }
+    let mut g = portal.inner.lock().unwrap();
+    g.next_session += 1;
+    let token = format!("mock-session-{:08}", g.next_session);
+    g.sessions
+        .insert(token.clone(), Instant::now() + portal.config.session_ttl);
+    drop(g);
+    portal.ok(json!({ "session": token }))
+}
+
+async fn api(State(portal): State<Portal>, Json(body): Json<Value>) -> Json<Value> {
+    let session = body["session"].as_str().unwrap_or_default();
+    {
+        let g = portal.inner.lock().unwrap();
+        match g.sessions.get(session) {
+            Some(until) if *until > Instant::now() => {}
+            _ => {
+                return fail(
+                    SESSION_EXPIRED,
+                    "Phiên làm việc không hợp lệ hoặc đã hết hạn",
+                );
+            }
+        }
+    }
+    match body["service"].as_str().unwrap_or_default() {
+        "DongBoHoSoMC" => sync_dossiers(&portal, &body),
+        "CapNhatTienDoHoSoMC" => progress(&portal, &body),
+        "TraCuuHoSo" => lookup(&portal, &body),
+        other => fail(
+            UNKNOWN_SERVICE,
+            format!("service `{other}` không được hỗ trợ"),
+        ),
+    }
+}
+
+/// Rank of a status in a dossier's life; a later change with a lower rank is a regression.
+/// The working states 3–8 may follow each other in any order.
+fn rank(status: i64) -> u8 {
+    match status {
+        1 => 0,
+        2 => 1,
+        3..=8 => 2,
+        9 => 3,
+        _ => 4,
+    }
+}
+
+fn status_of(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+/// `yyyyMMddHHmmss` with plausible ranges.
+fn valid_portal_date(s: &str) -> bool {
+    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let n = |a: usize, b: usize| s[a..b].parse::<u32>().unwrap_or(99);
+    (1..=12).contains(&n(4, 6))
+        && (1..=31).contains(&n(6, 8))
+        && n(8, 10) < 24
+        && n(10, 12) < 60
+        && n(12, 14) < 60
+}
+
+fn validate_dossier(item: &Value, at: usize) -> Result<(String, i64), String> {
+    let field = |name: &str| format!("data[{at}].{name}");
+    let code = item["MaHoSo"].as_str().filter(|s| !s.trim().is_empty());
+    let code = code.ok_or_else(|| format!("{} là bắt buộc", field("MaHoSo")))?;
+    for required in ["MaTTHC", "ChuHoSo", "NgayTiepNhan"] {
+        if item[required].as_str().is_none_or(|s| s.trim().is_empty()) {
+            return Err(format!("{} là bắt buộc", field(required)));
+        }
+    }
+    let status = status_of(&item["TrangThaiHoSo"])
+        .filter(|s| (1..=10).contains(s))
+        .ok_or_else(|| format!("{} phải là mã trạng thái 1–10", field("TrangThaiHoSo")))?;
+    for date in ["NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy"] {
+        if let Some(s) = item[date].as_str().filter(|s| !s.is_empty())
+            && !valid_portal_date(s)
+        {
+            return Err(format!("{} phải có dạng yyyyMMddHHmmss", field(date)));
+        }
+    }
+    if let Some(kind) = item.get("LoaiDoiTuong").filter(|v| !v.is_null()) {
+        // 1 citizen, 2 business; one vendor documents 0/1/2, so 0 is accepted too.
+        if !matches!(status_of(kind), Some(0..=2)) {
+            return Err(format!(
+                "{} phải là 1 (công dân) hoặc 2 (doanh nghiệp)",
+                field("LoaiDoiTuong")
+            ));
+        }
+    }
+    Ok((code.to_string(), status))
+}
+
+fn push_status(dossier: &mut Dossier, status: i64, via: &'static str) {
+    let regression = dossier
+        .history
+        .last()
+        .is_some_and(|last| rank(status) < rank(last.status));
+    dossier.history.push(StatusChange {
+        status,
+        via,
+        regression,
+    });
+}
+
+fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
+    let updating = match body["isUpdating"].as_str() {
+        Some("True") | Some("true") => true,
+        Some("False") | Some("false") => false,
+        _ => return fail(INVALID_FIELD, "isUpdating phải là \"True\" hoặc \"False\""),
+    };
+    let Some(items) = body["data"].as_array().filter(|d| !d.is_empty()) else {
+        return fail(INVALID_FIELD, "data phải là danh sách hồ sơ");
+    };
+    // Validate everything first: a call is taken whole or not at all.
+    let mut checked = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        match validate_dossier(item, i) {
+            Ok(v) => checked.push(v),
+            Err(message) => return fail(INVALID_FIELD, message),
+        }
+    }
+    let mut g = portal.inner.lock().unwrap();
+    for (code, _) in &checked {
+        if g.dossiers.contains_key(code) != updating {
+            let why = if updating {
+                "chưa tồn tại"
+            } else {
+                "đã tồn tại"
+            };
+            return fail(
+                UPDATE_MISMATCH,
+                format!("hồ sơ {code} {why} (isUpdating = {updating})"),
+            );
+        }
+    }
+    for ((code, status), item) in checked.into_iter().zip(items) {
+        let dossier = g.dossiers.entry(code).or_insert_with(|| Dossier {
+            fields: Value::Null,
+            history: Vec::new(),
+            steps: Vec::new(),
+        });
+        dossier.fields = item.clone();
+        push_status(dossier, status, "DongBoHoSoMC");
+    }
+    drop(g);
+    portal.ok(json!({}))
+}
+
+fn progress(portal: &Portal, body: &Value) -> Json<Value> {
+    let Some(items) = body["data"].as_array().filter(|d| !d.is_empty()) else {
+        return fail(INVALID_FIELD, "data phải là danh sách bước xử lý");
+    };
+    let mut g = portal.inner.lock().unwrap();
+    for (i, item) in items.iter().enumerate() {
+        let Some(code) = item["MaHoSo"].as_str() else {
+            return fail(INVALID_FIELD, format!("data[{i}].MaHoSo là bắt buộc"));
+        };
+        if !g.dossiers.contains_key(code) {
+            return fail(NOT_FOUND, format!("không tìm thấy hồ sơ {code}"));
+        }
+        if let Some(s) = item["ThoiDiemXuLy"].as_str()
+            && !valid_portal_date(s)
+        {
+            return fail(
+                INVALID_FIELD,
+                format!("data[{i}].ThoiDiemXuLy phải có dạng yyyyMMddHHmmss"),
+            );
+        }
+        if !item["TrangThai"].is_null()
+            && status_of(&item["TrangThai"]).is_none_or(|s| !(1..=10).contains(&s))
+        {
+            return fail(
+                INVALID_FIELD,
+                format!("data[{i}].TrangThai phải là mã trạng thái 1–10"),
+            );
+        }
+    }
+    for item in items {
+        let code = item["MaHoSo"].as_str().unwrap_or_default();
+        let dossier = g.dossiers.get_mut(code).expect("checked above");
+        dossier.steps.push(item.clone());
+        if let Some(status) = status_of(&item["TrangThai"]) {
+            push_status(dossier, status, "CapNhatTienDoHoSoMC");
+        }
+    }
+    drop(g);
+    portal.ok(json!({}))
+}
+
+fn lookup(portal: &Portal, body: &Value) -> Json<Value> {
+    let code = body["MaHoSo"].as_str().unwrap_or_default();
+    let g = portal.inner.lock().unwrap();
+    match g.dossiers.get(code) {
+        Some(d) => {
+            let status = d.history.last().map(|h| h.status);
+            let data = json!({ "MaHoSo": code, "TrangThaiHoSo": status, "HoSo": d.fields });
+            drop(g);
+            portal.ok(json!({ "data": data }))
+        }
+        None => fail(NOT_FOUND, format!("không tìm thấy hồ sơ {code}")),
+    }
+}
+
+async fn inspect(State(portal): State<Portal>) -> Json<Value> {
+    let dossiers = portal.dossiers();
+    let regressions = portal.regressions();
+    Json(json!({ "dossiers": dossiers, "regressions": regressions }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portal_dates_and_status_ranks() {
+        assert!(valid_portal_date("20261128083000"));
+        assert!(!valid_portal_date("2026-11-28 08:30"));
+        assert!(!valid_portal_date("20261328083000"));
+        assert!(rank(4) < rank(9) && rank(5) == rank(4) && rank(1) < rank(2));
+    }
+}
