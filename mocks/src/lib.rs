@@ -6,6 +6,7 @@
 //! sync (`/portal/...`). The other national platform mocks join them here.
 #![forbid(unsafe_code)]
 
+pub mod datastore;
 pub mod portal;
 pub mod sink;
 
@@ -15,5 +16,10 @@ pub use sink::{Faults, Received, Sink};
 pub async fn serve(listener: tokio::net::TcpListener) {
     let sink = Sink::new(Faults::default());
     let portal = portal::Portal::new(portal::PortalConfig::default());
-    let _ = axum::serve(listener, sink.router().merge(portal.router())).await;
+    let datastore = datastore::DataStore::default();
+    let router = sink
+        .router()
+        .merge(portal.router())
+        .merge(datastore.router());
+    let _ = axum::serve(listener, router).await;
 }

@@ -1,0 +1,201 @@
+//! Mock of the personal/organisational electronic data store (Kho quản lý dữ liệu điện tử
+//! của tổ chức, cá nhân) and of the citizen notification channels (SMS, Zalo).
+//!
+//! Neither has a public specification; these are plausible REST interfaces, documented
+//! here and in the README, for the connectors to target:
+//! - `POST /datastore/documents` `{"owner", "fileName", "contentType", "content" (base64)}`
+//!   → `{"fileId", "sha256"}`. `owner` is a 12-digit số định danh or a 10-digit mã số
+//!   doanh nghiệp (optionally `-NNN` for a branch). The same content for the same owner
+//!   gives the same `fileId`, so a retried upload never stores twice.
+//! - `GET /datastore/owners/{owner}/documents` lists an owner's documents.
+//! - `POST /notify/messages` `{"channel": "sms"|"zalo", "phone", "text"}` → `{"messageId"}`;
+//!   `GET /_mock/notify/messages` lists what was sent.
+//!
+//! Errors are 400 `{"error": {"field", "message"}}`.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use serde::Serialize;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A stored document (its content is kept for inspection as its length and hash).
+#[derive(Clone, Debug, Serialize)]
+pub struct Document {
+    pub file_id: String,
+    pub owner: String,
+    pub file_name: String,
+    pub content_type: String,
+    pub sha256: String,
+    pub size: usize,
+}
+
+/// A message sent to a citizen.
+#[derive(Clone, Debug, Serialize)]
+pub struct Notification {
+    pub message_id: String,
+    pub channel: String,
+    pub phone: String,
+    pub text: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    documents: BTreeMap<String, Document>,
+    notifications: Vec<Notification>,
+}
+
+#[derive(Clone, Default)]
+pub struct DataStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn bad(field: &str, message: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({ "error": { "field": field, "message": message } })),
+    )
+        .into_response()
+}
+
+/// A 12-digit số định danh, or a 10-digit mã số doanh nghiệp with an optional `-NNN`.
+pub fn valid_owner(owner: &str) -> bool {
+    let digits = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_digit());
+    digits(owner, 12)
+        || digits(owner, 10)
+        || owner
+            .split_once('-')
+            .is_some_and(|(mst, branch)| digits(mst, 10) && digits(branch, 3))
+}
+
+/// A Vietnamese phone number: `0` and 9 digits, or `+84`/`84` and 9 digits.
+pub fn valid_phone(phone: &str) -> bool {
+    let rest = phone
+        .strip_prefix("+84")
+        .or_else(|| phone.strip_prefix("84"))
+        .or_else(|| phone.strip_prefix('0'));
+    rest.is_some_and(|r| r.len() == 9 && r.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl DataStore {
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/datastore/documents", post(upload))
+            .route("/datastore/owners/{owner}/documents", get(list))
+            .route("/notify/messages", post(notify))
+            .route("/_mock/notify/messages", get(sent))
+            .with_state(self.clone())
+    }
+
+    pub fn documents(&self) -> Vec<Document> {
+        self.inner
+            .lock()
+            .unwrap()
+            .documents
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    pub fn notifications(&self) -> Vec<Notification> {
+        self.inner.lock().unwrap().notifications.clone()
+    }
+}
+
+async fn upload(State(store): State<DataStore>, Json(body): Json<Value>) -> Response {
+    let owner = body["owner"].as_str().unwrap_or_default();
+    if !valid_owner(owner) {
+        return bad(
+            "owner",
+            "a 12-digit số định danh or a 10-digit mã số doanh nghiệp (-NNN for a branch)",
+        );
+    }
+    let Some(file_name) = body["fileName"].as_str().filter(|s| !s.trim().is_empty()) else {
+        return bad("fileName", "required");
+    };
+    let content_type = body["contentType"].as_str().unwrap_or("application/pdf");
+    let Some(content) = body["content"].as_str() else {
+        return bad("content", "required, base64");
+    };
+    let bytes = match base64::engine::general_purpose::STANDARD.decode(content) {
+        Ok(b) if !b.is_empty() => b,
+        Ok(_) => return bad("content", "the document is empty"),
+        Err(e) => return bad("content", &format!("not base64: {e}")),
+    };
+    let sha256 = hex(&Sha256::digest(&bytes));
+    // Same owner and content → same id: a retried upload is not stored twice.
+    let file_id = format!(
+        "KDL-{}",
+        &hex(&Sha256::digest(format!("{owner}:{sha256}").as_bytes()))[..24]
+    );
+    let doc = Document {
+        file_id: file_id.clone(),
+        owner: owner.to_string(),
+        file_name: file_name.to_string(),
+        content_type: content_type.to_string(),
+        sha256: sha256.clone(),
+        size: bytes.len(),
+    };
+    store
+        .inner
+        .lock()
+        .unwrap()
+        .documents
+        .entry(file_id.clone())
+        .or_insert(doc);
+    Json(json!({ "fileId": file_id, "sha256": sha256 })).into_response()
+}
+
+async fn list(State(store): State<DataStore>, Path(owner): Path<String>) -> Json<Value> {
+    let docs: Vec<Document> = store
+        .inner
+        .lock()
+        .unwrap()
+        .documents
+        .values()
+        .filter(|d| d.owner == owner)
+        .cloned()
+        .collect();
+    Json(json!({ "owner": owner, "documents": docs }))
+}
+
+async fn notify(State(store): State<DataStore>, Json(body): Json<Value>) -> Response {
+    let channel = body["channel"].as_str().unwrap_or_default();
+    if !matches!(channel, "sms" | "zalo") {
+        return bad("channel", "sms or zalo");
+    }
+    let phone = body["phone"].as_str().unwrap_or_default();
+    if !valid_phone(phone) {
+        return bad(
+            "phone",
+            "a Vietnamese phone number: 0 and 9 digits, or +84 and 9 digits",
+        );
+    }
+    let text = body["text"].as_str().unwrap_or_default();
+    if text.trim().is_empty() || text.chars().count() > 500 {
+        return bad("text", "1 to 500 characters");
+    }
+    let mut g = store.inner.lock().unwrap();
+    let message_id = format!("MSG-{:08}", g.notifications.len() + 1);
+    g.notifications.push(Notification {
+        message_id: message_id.clone(),
+        channel: channel.to_string(),
+        phone: phone.to_string(),
+        text: text.to_string(),
+    });
+    Json(json!({ "messageId": message_id })).into_response()
+}
+
+async fn sent(State(store): State<DataStore>) -> Json<Value> {
+    Json(json!({ "messages": store.notifications() }))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
