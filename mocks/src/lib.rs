@@ -6,11 +6,15 @@
 //! sync (`/portal/...`). The other national platform mocks join them here.
 #![forbid(unsafe_code)]
 
+pub mod business;
 pub mod datastore;
 pub mod portal;
 pub mod sink;
 
 pub use sink::{Faults, Received, Sink};
+
+/// Seed of the synthetic registers when none is configured.
+pub const DEFAULT_SEED: u64 = 20_261_128;
 
 /// Serve every bundled mock on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener) {
