@@ -92,7 +92,7 @@ impl Bus {
                     source,
                 })?;
             let addr = l.local_addr().map_err(AppError::Serve)?;
-            tokio::spawn(lienthong_mocks::serve(l));
+            tokio::spawn(lienthong_mocks::serve(l, config.mocks.seed));
             tracing::info!(%addr, "bundled mock services listening");
             Some(addr)
         } else {

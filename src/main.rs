@@ -34,6 +34,11 @@ enum Command {
     },
     /// Measure ingest, end-to-end delivery, memory and restart time on this machine.
     Bench(lienthong::bench::BenchArgs),
+    /// Run only the bundled mock national services (for testers), on `mocks.listen`.
+    Mocks {
+        #[arg(long, default_value = "config/lienthong.toml")]
+        config: PathBuf,
+    },
     /// Validate a configuration and list every problem in it.
     Check {
         #[arg(long, default_value = "config/lienthong.toml")]
@@ -48,6 +53,7 @@ fn main() -> ExitCode {
         Command::Run { config, data_dir } => run(&config, data_dir),
         Command::Check { config } => check(&config),
         Command::Bench(args) => bench(args),
+        Command::Mocks { config } => mocks(&config),
     }
 }
 
@@ -144,6 +150,52 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+    })
+}
+
+fn mocks(path: &Path) -> ExitCode {
+    // Only the [mocks] section matters here; unit keys need not be set.
+    let cfg = match config::load_file(path) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let signal = match shutdown_signal() {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("error: cannot install signal handlers: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let listener = match tokio::net::TcpListener::bind(cfg.mocks.listen).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!(
+                    "error: cannot listen on {}: {e} (is `lienthong run` already serving the mocks? change mocks.listen)",
+                    cfg.mocks.listen
+                );
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("lienthong mocks on http://{} (seed {}):", cfg.mocks.listen, cfg.mocks.seed);
+        for e in lienthong_mocks::ENDPOINTS {
+            println!("  {e}");
+        }
+        tokio::select! {
+            _ = lienthong_mocks::serve(listener, cfg.mocks.seed) => {}
+            _ = signal => {}
+        }
+        ExitCode::SUCCESS
     })
 }
 

@@ -144,3 +144,62 @@ fn run_stops_cleanly_on_sigterm() {
     let mode = std::fs::metadata(dir.path()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
 }
+
+#[test]
+fn mocks_serve_standalone_on_the_configured_address_and_seed() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = lienthong()
+        .args(["mocks", "--config", "config/lienthong.toml"])
+        .env("LIENTHONG_MOCKS__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__SEED", "42")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mocks did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // The register served is the one seed 42 generates.
+    let registry = lienthong_mocks::business::Registry::generate(42, 5_000);
+    let known = registry.all().next().unwrap().clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let reply: serde_json::Value = runtime.block_on(async {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .get(format!(
+                "http://127.0.0.1:{port}/business/TraCuuThongTinDoanhNghiep?MaSoDoanhNghiep={}",
+                known.code
+            ))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(reply["ResultObject"]["NAME"], known.name);
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!(
+            "lienthong mocks on http://127.0.0.1:{port} (seed 42)"
+        )),
+        "{stdout}"
+    );
+}

@@ -16,14 +16,26 @@ pub use sink::{Faults, Received, Sink};
 /// Seed of the synthetic registers when none is configured.
 pub const DEFAULT_SEED: u64 = 20_261_128;
 
+/// The paths the bundled mocks answer on, for start-up messages and the README.
+pub const ENDPOINTS: &[&str] = &[
+    "POST /sink/{target}            recording sink (GET lists what arrived)",
+    "POST /portal/login, /portal/api national portal: DongBoHoSoMC, CapNhatTienDoHoSoMC, TraCuuHoSo",
+    "GET  /_mock/portal/dossiers     portal dossiers, status histories, regressions",
+    "GET  /business/TraCuuThongTinDoanhNghiep?MaSoDoanhNghiep=  business register",
+    "POST /datastore/documents       electronic data store upload (GET /datastore/owners/{owner}/documents)",
+    "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
+];
+
 /// Serve every bundled mock on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener) {
+pub async fn serve(listener: tokio::net::TcpListener, seed: u64) {
     let sink = Sink::new(Faults::default());
     let portal = portal::Portal::new(portal::PortalConfig::default());
     let datastore = datastore::DataStore::default();
+    let registry = business::Registry::generate(seed, 5_000);
     let router = sink
         .router()
         .merge(portal.router())
-        .merge(datastore.router());
+        .merge(datastore.router())
+        .merge(registry.router());
     let _ = axum::serve(listener, router).await;
 }

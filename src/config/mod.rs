@@ -126,8 +126,11 @@ impl Default for RelayConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct MocksConfig {
+    /// Start them inside `lienthong run`.
     pub enabled: bool,
     pub listen: SocketAddr,
+    /// Seed of the synthetic registers (same seed, same people and businesses).
+    pub seed: u64,
 }
 
 impl Default for MocksConfig {
@@ -135,6 +138,7 @@ impl Default for MocksConfig {
         MocksConfig {
             enabled: false,
             listen: "127.0.0.1:9090".parse().expect("literal address"),
+            seed: lienthong_mocks::DEFAULT_SEED,
         }
     }
 }
