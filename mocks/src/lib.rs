@@ -8,6 +8,7 @@
 
 pub mod business;
 pub mod datastore;
+pub mod population;
 pub mod portal;
 pub mod sink;
 
@@ -22,6 +23,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /portal/login, /portal/api national portal: DongBoHoSoMC, CapNhatTienDoHoSoMC, TraCuuHoSo",
     "GET  /_mock/portal/dossiers     portal dossiers, status histories, regressions",
     "GET  /business/TraCuuThongTinDoanhNghiep?MaSoDoanhNghiep=  business register",
+    "POST /population                SOAP 1.1: TraCuuThongTinCongDan, XacThucThongTinCongDan",
     "POST /datastore/documents       electronic data store upload (GET /datastore/owners/{owner}/documents)",
     "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
 ];
@@ -32,10 +34,12 @@ pub async fn serve(listener: tokio::net::TcpListener, seed: u64) {
     let portal = portal::Portal::new(portal::PortalConfig::default());
     let datastore = datastore::DataStore::default();
     let registry = business::Registry::generate(seed, 5_000);
+    let population = population::Population::generate(seed, 10_000);
     let router = sink
         .router()
         .merge(portal.router())
         .merge(datastore.router())
-        .merge(registry.router());
+        .merge(registry.router())
+        .merge(population.router());
     let _ = axum::serve(listener, router).await;
 }
