@@ -8,6 +8,7 @@
 
 pub mod business;
 pub mod datastore;
+pub mod payment;
 pub mod population;
 pub mod portal;
 pub mod sink;
@@ -24,6 +25,7 @@ pub const ENDPOINTS: &[&str] = &[
     "GET  /_mock/portal/dossiers     portal dossiers, status histories, regressions",
     "GET  /business/TraCuuThongTinDoanhNghiep?MaSoDoanhNghiep=  business register",
     "POST /population                SOAP 1.1: TraCuuThongTinCongDan, XacThucThongTinCongDan",
+    "POST /payment                   payment platform: Init, GetBill; signed Confirm callbacks to the bus",
     "POST /datastore/documents       electronic data store upload (GET /datastore/owners/{owner}/documents)",
     "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
 ];
@@ -35,11 +37,16 @@ pub async fn serve(listener: tokio::net::TcpListener, seed: u64) {
     let datastore = datastore::DataStore::default();
     let registry = business::Registry::generate(seed, 5_000);
     let population = population::Population::generate(seed, 10_000);
+    let payment = payment::Payment::new(payment::PaymentConfig {
+        seed,
+        ..payment::PaymentConfig::default()
+    });
     let router = sink
         .router()
         .merge(portal.router())
         .merge(datastore.router())
         .merge(registry.router())
-        .merge(population.router());
+        .merge(population.router())
+        .merge(payment.router());
     let _ = axum::serve(listener, router).await;
 }
