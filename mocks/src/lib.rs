@@ -8,6 +8,7 @@
 
 pub mod business;
 pub mod datastore;
+pub mod faults;
 pub mod payment;
 pub mod population;
 pub mod portal;
@@ -28,6 +29,8 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /payment                   payment platform: Init, GetBill; signed Confirm callbacks to the bus",
     "POST /datastore/documents       electronic data store upload (GET /datastore/owners/{owner}/documents)",
     "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
+    "POST /_mock/faults              fault rules per service/operation (GET shows them)",
+    "GET  /_mock/{service}/requests  everything a mock received; POST /_mock/reset clears",
 ];
 
 /// Serve every bundled mock on `listener` until the task is dropped.
@@ -48,5 +51,6 @@ pub async fn serve(listener: tokio::net::TcpListener, seed: u64) {
         .merge(registry.router())
         .merge(population.router())
         .merge(payment.router());
+    let router = faults::Chaos::new(seed).wrap(router);
     let _ = axum::serve(listener, router).await;
 }

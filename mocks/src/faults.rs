@@ -1,0 +1,274 @@
+//! Fault injection and request inspection shared by every bundled mock, as an axum
+//! middleware in front of them all.
+//!
+//! Rules are set at runtime with `POST /_mock/faults` (a JSON array, replacing the current
+//! rules; `GET` shows them). A rule applies to one service — the first path segment:
+//! `portal`, `population`, `business`, `payment`, `datastore`, `notify`, `sink` — and
+//! optionally to one operation, the JSON body's `service` or `LoaiBanTin` field (e.g.
+//! `DongBoHoSoMC`, `Init`). Each request draws once from a generator seeded with the
+//! mocks' seed, so a scenario replays the same way:
+//!
+//! ```json
+//! [{"service": "portal", "operation": "DongBoHoSoMC", "error_rate": 0.2,
+//!   "too_many_rate": 0.1, "retry_after_secs": 2, "latency_ms": [5, 50]},
+//!  {"service": "population", "hang_rate": 0.05, "malformed_rate": 0.05}]
+//! ```
+//!
+//! Every request is recorded with its headers and body: `GET /_mock/{service}/requests`.
+//! `POST /_mock/reset` clears the records and the rules.
+
+use axum::body::{Body, to_bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Largest body the middleware reads (and records).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultRule {
+    pub service: String,
+    pub operation: Option<String>,
+    /// Share answered 503.
+    pub error_rate: f64,
+    /// Share answered 429 with `Retry-After: retry_after_secs`.
+    pub too_many_rate: f64,
+    pub retry_after_secs: u64,
+    /// Share that never answers (the client's timeout fires).
+    pub hang_rate: f64,
+    /// Share answered 200 with a body that is not what the client expects.
+    pub malformed_rate: f64,
+    /// Extra latency, uniformly drawn in [min, max] milliseconds.
+    pub latency_ms: Option<(u64, u64)>,
+}
+
+/// One recorded request.
+#[derive(Clone, Debug, Serialize)]
+pub struct RecordedRequest {
+    pub method: String,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+    /// The fault injected, if any.
+    pub fault: Option<String>,
+}
+
+struct Inner {
+    rules: Vec<FaultRule>,
+    rng: StdRng,
+    requests: BTreeMap<String, Vec<RecordedRequest>>,
+}
+
+#[derive(Clone)]
+pub struct Chaos {
+    inner: Arc<Mutex<Inner>>,
+}
+
+enum Fault {
+    Error,
+    TooMany(u64),
+    Hang,
+    Malformed,
+}
+
+impl Chaos {
+    pub fn new(seed: u64) -> Chaos {
+        Chaos {
+            inner: Arc::new(Mutex::new(Inner {
+                rules: Vec::new(),
+                rng: StdRng::seed_from_u64(seed),
+                requests: BTreeMap::new(),
+            })),
+        }
+    }
+
+    /// Put the fault layer in front of `mocks` and add the `/_mock` control routes.
+    pub fn wrap(&self, mocks: Router) -> Router {
+        let control = Router::new()
+            .route("/_mock/faults", post(set_rules).get(get_rules))
+            .route("/_mock/reset", post(reset))
+            .route("/_mock/{service}/requests", get(requests))
+            .with_state(self.clone());
+        mocks
+            .layer(axum::middleware::from_fn_with_state(self.clone(), layer))
+            .merge(control)
+    }
+
+    pub fn set_rules(&self, rules: Vec<FaultRule>) {
+        self.inner.lock().unwrap().rules = rules;
+    }
+
+    pub fn requests(&self, service: &str) -> Vec<RecordedRequest> {
+        self.inner
+            .lock()
+            .unwrap()
+            .requests
+            .get(service)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Draw this request's fault and latency under the matching rule.
+    fn draw(&self, service: &str, operation: Option<&str>) -> (Option<Fault>, Duration) {
+        let mut g = self.inner.lock().unwrap();
+        let Some(rule) = g
+            .rules
+            .iter()
+            .find(|r| {
+                r.service == service
+                    && r.operation
+                        .as_deref()
+                        .is_none_or(|op| Some(op) == operation)
+            })
+            .cloned()
+        else {
+            return (None, Duration::ZERO);
+        };
+        let roll: f64 = g.rng.random();
+        let latency = match rule.latency_ms {
+            Some((lo, hi)) if hi >= lo => Duration::from_millis(g.rng.random_range(lo..=hi)),
+            _ => Duration::ZERO,
+        };
+        let mut edge = rule.error_rate;
+        let fault = if roll < edge {
+            Some(Fault::Error)
+        } else if roll < {
+            edge += rule.too_many_rate;
+            edge
+        } {
+            Some(Fault::TooMany(rule.retry_after_secs))
+        } else if roll < {
+            edge += rule.hang_rate;
+            edge
+        } {
+            Some(Fault::Hang)
+        } else if roll < edge + rule.malformed_rate {
+            Some(Fault::Malformed)
+        } else {
+            None
+        };
+        (fault, latency)
+    }
+}
+
+async fn layer(State(chaos): State<Chaos>, request: Request, next: Next) -> Response {
+    let path = request.uri().path().to_string();
+    let service = path
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let method = request.method().to_string();
+    let headers: BTreeMap<String, String> = request
+        .headers()
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("<binary>").to_string()))
+        .collect();
+    let (parts, body) = request.into_parts();
+    let bytes = match to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => {
+            return (StatusCode::PAYLOAD_TOO_LARGE, "body too large for the mock").into_response();
+        }
+    };
+    let operation = serde_json::from_slice::<Value>(&bytes).ok().and_then(|v| {
+        v.get("service")
+            .or_else(|| v.get("LoaiBanTin"))
+            .and_then(|o| o.as_str())
+            .map(str::to_string)
+    });
+    let (fault, latency) = chaos.draw(&service, operation.as_deref());
+    let fault_name = fault.as_ref().map(|f| {
+        match f {
+            Fault::Error => "error",
+            Fault::TooMany(_) => "too_many",
+            Fault::Hang => "hang",
+            Fault::Malformed => "malformed",
+        }
+        .to_string()
+    });
+    chaos
+        .inner
+        .lock()
+        .unwrap()
+        .requests
+        .entry(service)
+        .or_default()
+        .push(RecordedRequest {
+            method,
+            path,
+            headers,
+            body: String::from_utf8_lossy(&bytes)
+                .chars()
+                .take(65_536)
+                .collect(),
+            fault: fault_name,
+        });
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match fault {
+        Some(Fault::Error) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "injected fault: service unavailable",
+        )
+            .into_response(),
+        Some(Fault::TooMany(secs)) => {
+            let mut r = (
+                StatusCode::TOO_MANY_REQUESTS,
+                "injected fault: too many requests",
+            )
+                .into_response();
+            r.headers_mut()
+                .insert("retry-after", HeaderValue::from(secs));
+            r
+        }
+        Some(Fault::Hang) => {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            StatusCode::GATEWAY_TIMEOUT.into_response()
+        }
+        Some(Fault::Malformed) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            "{\"error_code\": ",
+        )
+            .into_response(),
+        None => {
+            next.run(Request::from_parts(parts, Body::from(bytes)))
+                .await
+        }
+    }
+}
+
+async fn set_rules(State(chaos): State<Chaos>, Json(rules): Json<Vec<FaultRule>>) -> Json<Value> {
+    let n = rules.len();
+    chaos.set_rules(rules);
+    Json(json!({ "rules": n }))
+}
+
+async fn get_rules(State(chaos): State<Chaos>) -> Json<Value> {
+    Json(json!({ "rules": chaos.inner.lock().unwrap().rules }))
+}
+
+async fn reset(State(chaos): State<Chaos>) -> Json<Value> {
+    let mut g = chaos.inner.lock().unwrap();
+    g.rules.clear();
+    g.requests.clear();
+    Json(json!({ "reset": true }))
+}
+
+async fn requests(State(chaos): State<Chaos>, Path(service): Path<String>) -> Json<Value> {
+    Json(json!({ "service": service, "requests": chaos.requests(&service) }))
+}
