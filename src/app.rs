@@ -92,7 +92,11 @@ impl Bus {
                     source,
                 })?;
             let addr = l.local_addr().map_err(AppError::Serve)?;
-            tokio::spawn(lienthong_mocks::serve(l, config.mocks.seed));
+            tokio::spawn(lienthong_mocks::serve(
+                l,
+                config.mocks.seed,
+                config.mocks.faults.clone(),
+            ));
             tracing::info!(%addr, "bundled mock services listening");
             Some(addr)
         } else {

@@ -162,6 +162,24 @@ fn mocks(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Only the [mocks] section's problems stop the mocks; unit keys need not be set.
+    if let Err(problems) = config::validate(&cfg, |var| std::env::var(var).ok()) {
+        let mock_problems: Vec<_> = problems
+            .iter()
+            .filter(|p| p.path.starts_with("mocks."))
+            .collect();
+        if !mock_problems.is_empty() {
+            eprintln!(
+                "error: {} has {} problem(s) in [mocks]:",
+                path.display(),
+                mock_problems.len()
+            );
+            for p in mock_problems {
+                eprintln!("  - {p}");
+            }
+            return ExitCode::from(2);
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -192,7 +210,7 @@ fn mocks(path: &Path) -> ExitCode {
             println!("  {e}");
         }
         tokio::select! {
-            _ = lienthong_mocks::serve(listener, cfg.mocks.seed) => {}
+            _ = lienthong_mocks::serve(listener, cfg.mocks.seed, cfg.mocks.faults.clone()) => {}
             _ = signal => {}
         }
         ExitCode::SUCCESS

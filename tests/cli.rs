@@ -203,3 +203,93 @@ fn mocks_serve_standalone_on_the_configured_address_and_seed() {
         "{stdout}"
     );
 }
+
+#[test]
+fn mocks_take_fault_rules_from_the_config_and_check_names_bad_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = |faults: &str| {
+        format!(
+            "[mocks]\nlisten = \"127.0.0.1:{port}\"\n{faults}\n[units.ipo]\nkey_env = \"X_UNSET\"\ndev_key = \"dev-ipo-key-0000000\"\n"
+        )
+    };
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(
+        &bad,
+        config("[[mocks.faults]]\nservice = \"portl\"\nerror_rate = 1.5\n"),
+    )
+    .unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("mocks.faults[0].service: unknown mock `portl`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("mocks.faults[0].error_rate: must be between 0 and 1"),
+        "{stderr}"
+    );
+    let out = lienthong()
+        .args(["mocks", "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "the mocks refuse a bad rule too"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("problem(s) in [mocks]"));
+
+    let good = dir.path().join("good.toml");
+    std::fs::write(
+        &good,
+        config("[[mocks.faults]]\nservice = \"sink\"\nerror_rate = 1.0\n"),
+    )
+    .unwrap();
+    let child = lienthong()
+        .args(["mocks", "--config"])
+        .arg(&good)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the mocks did not come up"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let status = runtime.block_on(async {
+        reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(format!("http://127.0.0.1:{port}/sink/a"))
+            .json(&serde_json::json!({}))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    });
+    assert_eq!(
+        status, 503,
+        "the configured rule is in force from the start"
+    );
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+}

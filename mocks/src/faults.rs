@@ -32,6 +32,17 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+/// The services a rule can name: the first path segment of each mock.
+pub const SERVICES: &[&str] = &[
+    "portal",
+    "population",
+    "business",
+    "payment",
+    "datastore",
+    "notify",
+    "sink",
+];
+
 /// Largest body the middleware reads (and records).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 

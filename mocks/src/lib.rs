@@ -34,7 +34,9 @@ pub const ENDPOINTS: &[&str] = &[
 ];
 
 /// Serve every bundled mock on `listener` until the task is dropped.
-pub async fn serve(listener: tokio::net::TcpListener, seed: u64) {
+/// `faults` are the rules in force from the start (`[[mocks.faults]]` in the config);
+/// `POST /_mock/faults` replaces them at runtime.
+pub async fn serve(listener: tokio::net::TcpListener, seed: u64, faults: Vec<faults::FaultRule>) {
     let sink = Sink::new(Faults::default());
     let portal = portal::Portal::new(portal::PortalConfig::default());
     let datastore = datastore::DataStore::default();
@@ -51,6 +53,8 @@ pub async fn serve(listener: tokio::net::TcpListener, seed: u64) {
         .merge(registry.router())
         .merge(population.router())
         .merge(payment.router());
-    let router = faults::Chaos::new(seed).wrap(router);
+    let chaos = faults::Chaos::new(seed);
+    chaos.set_rules(faults);
+    let router = chaos.wrap(router);
     let _ = axum::serve(listener, router).await;
 }

@@ -129,8 +129,11 @@ pub struct MocksConfig {
     /// Start them inside `lienthong run`.
     pub enabled: bool,
     pub listen: SocketAddr,
-    /// Seed of the synthetic registers (same seed, same people and businesses).
+    /// Seed of the synthetic registers (same seed, same people and businesses) and of
+    /// the fault draws.
     pub seed: u64,
+    /// Fault rules in force from the start (`[[mocks.faults]]`); see `lienthong mocks`.
+    pub faults: Vec<lienthong_mocks::faults::FaultRule>,
 }
 
 impl Default for MocksConfig {
@@ -139,6 +142,7 @@ impl Default for MocksConfig {
             enabled: false,
             listen: "127.0.0.1:9090".parse().expect("literal address"),
             seed: lienthong_mocks::DEFAULT_SEED,
+            faults: Vec::new(),
         }
     }
 }

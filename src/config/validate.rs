@@ -57,6 +57,40 @@ pub fn validate(
         problems.push(problem("mocks.listen", "must differ from server.listen"));
     }
 
+    for (i, rule) in config.mocks.faults.iter().enumerate() {
+        let path = format!("mocks.faults[{i}]");
+        if !lienthong_mocks::faults::SERVICES.contains(&rule.service.as_str()) {
+            problems.push(problem(
+                format!("{path}.service"),
+                format!(
+                    "unknown mock `{}` (one of: {})",
+                    rule.service,
+                    lienthong_mocks::faults::SERVICES.join(", ")
+                ),
+            ));
+        }
+        let rates = [
+            ("error_rate", rule.error_rate),
+            ("too_many_rate", rule.too_many_rate),
+            ("hang_rate", rule.hang_rate),
+            ("malformed_rate", rule.malformed_rate),
+        ];
+        for (name, rate) in rates {
+            if !(0.0..=1.0).contains(&rate) {
+                problems.push(problem(format!("{path}.{name}"), "must be between 0 and 1"));
+            }
+        }
+        if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 {
+            problems.push(problem(&path, "the rates add up to more than 1"));
+        }
+        if rule.latency_ms.is_some_and(|(lo, hi)| lo > hi) {
+            problems.push(problem(
+                format!("{path}.latency_ms"),
+                "write it as [min, max]",
+            ));
+        }
+    }
+
     if config.units.is_empty() {
         problems.push(problem("units", "declare at least one unit"));
     }
