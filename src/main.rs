@@ -5,7 +5,9 @@ use clap::{Parser, Subcommand};
 use lienthong::config::{self, Config};
 use lienthong::telemetry::{self, LogFormat};
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
 use std::process::ExitCode;
 
 #[derive(Parser)]
@@ -113,25 +115,14 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
     if let Some(dir) = data_dir {
         cfg.outbox.data_dir = dir;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let signal = match shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot install signal handlers: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    with_runtime(|signal| async move {
         let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot listen on {}: {e} (is another bus running? change server.listen)", cfg.server.listen);
+                eprintln!(
+                    "error: cannot listen on {}: {e} (is another bus running? change server.listen)",
+                    cfg.server.listen
+                );
                 return ExitCode::FAILURE;
             }
         };
@@ -154,7 +145,6 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
 }
 
 fn mocks(path: &Path) -> ExitCode {
-    // Only the [mocks] section matters here; unit keys need not be set.
     let cfg = match config::load_file(path) {
         Ok(c) => c,
         Err(e) => {
@@ -180,21 +170,7 @@ fn mocks(path: &Path) -> ExitCode {
             return ExitCode::from(2);
         }
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let signal = match shutdown_signal() {
-            Ok(s) => s,
-            Err(e) => {
-                eprintln!("error: cannot install signal handlers: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
+    with_runtime(|signal| async move {
         let listener = match tokio::net::TcpListener::bind(cfg.mocks.listen).await {
             Ok(l) => l,
             Err(e) => {
@@ -205,7 +181,10 @@ fn mocks(path: &Path) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("lienthong mocks on http://{} (seed {}):", cfg.mocks.listen, cfg.mocks.seed);
+        println!(
+            "lienthong mocks on http://{} (seed {}):",
+            cfg.mocks.listen, cfg.mocks.seed
+        );
         for e in lienthong_mocks::ENDPOINTS {
             println!("  {e}");
         }
@@ -218,6 +197,24 @@ fn mocks(path: &Path) -> ExitCode {
 }
 
 fn bench(args: lienthong::bench::BenchArgs) -> ExitCode {
+    with_runtime(|_signal| async move {
+        match lienthong::bench::run(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// Start the async runtime and the signal handlers (before anything listens), then run
+/// `main` with the shutdown signal. Either failing is reported and ends the command.
+fn with_runtime<F, Fut>(main: F) -> ExitCode
+where
+    F: FnOnce(Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+    Fut: Future<Output = ExitCode>,
+{
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -225,13 +222,15 @@ fn bench(args: lienthong::bench::BenchArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(lienthong::bench::run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::FAILURE
+    runtime.block_on(async move {
+        match shutdown_signal() {
+            Ok(signal) => main(Box::pin(signal)).await,
+            Err(e) => {
+                eprintln!("error: cannot install signal handlers: {e}");
+                ExitCode::FAILURE
+            }
         }
-    }
+    })
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, so call

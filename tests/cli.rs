@@ -9,6 +9,47 @@ fn lienthong() -> Command {
     c
 }
 
+/// Wait until something listens on `port` (a child process starting up).
+fn wait_for_port(port: u16, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// A response read to the end.
+struct Reply {
+    status: reqwest::StatusCode,
+    body: String,
+}
+
+impl Reply {
+    fn status(&self) -> reqwest::StatusCode {
+        self.status
+    }
+
+    fn json(&self) -> serde_json::Result<serde_json::Value> {
+        serde_json::from_str(&self.body)
+    }
+}
+
+/// Send one request built by `build` (from a plain, non-async test) and read the reply.
+fn http(build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder) -> Reply {
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let request = build(&client);
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            let resp = request.send().await.unwrap();
+            let status = resp.status();
+            Reply {
+                status,
+                body: resp.text().await.unwrap(),
+            }
+        })
+}
+
 #[test]
 fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
     let out = lienthong()
@@ -115,14 +156,7 @@ fn run_stops_cleanly_on_sigterm() {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the bus did not come up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_port(port, "the bus did not come up");
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -160,34 +194,18 @@ fn mocks_serve_standalone_on_the_configured_address_and_seed() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the mocks did not come up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    wait_for_port(port, "the mocks did not come up");
     // The register served is the one seed 42 generates.
     let registry = lienthong_mocks::business::Registry::generate(42, 5_000);
     let known = registry.all().next().unwrap().clone();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let reply: serde_json::Value = runtime.block_on(async {
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .get(format!(
-                "http://127.0.0.1:{port}/business/TraCuuThongTinDoanhNghiep?MaSoDoanhNghiep={}",
-                known.code
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
-    });
+    let reply: serde_json::Value = http(|c| {
+        c.get(format!(
+            "http://127.0.0.1:{port}/business/TraCuuThongTinDoanhNghiep?MaSoDoanhNghiep={}",
+            known.code
+        ))
+    })
+    .json()
+    .unwrap();
     assert_eq!(reply["ResultObject"]["NAME"], known.name);
     Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -262,27 +280,12 @@ fn mocks_take_fault_rules_from_the_config_and_check_names_bad_ones() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the mocks did not come up"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let status = runtime.block_on(async {
-        reqwest::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .post(format!("http://127.0.0.1:{port}/sink/a"))
+    wait_for_port(port, "the mocks did not come up");
+    let status = http(|c| {
+        c.post(format!("http://127.0.0.1:{port}/sink/a"))
             .json(&serde_json::json!({}))
-            .send()
-            .await
-            .unwrap()
-            .status()
-    });
+    })
+    .status();
     assert_eq!(
         status, 503,
         "the configured rule is in force from the start"
