@@ -1,0 +1,201 @@
+//! CSV with a header row: each row becomes an object of strings keyed by the header. IP
+//! Office batch exports come from old Windows tools, so the input may be Latin-1 text with
+//! TCVN3 fields, or TCVN3 throughout.
+
+use super::DecodeError;
+use crate::text::{self, Legacy};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The character encoding of an input file.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TextEncoding {
+    #[default]
+    Utf8,
+    /// Every byte is one character (ISO-8859-1), so TCVN3 fields survive for a `tcvn3`
+    /// transform on the fields that need it.
+    Latin1,
+    /// The whole file is TCVN3 (ABC).
+    Tcvn3,
+}
+
+#[derive(Clone, Debug)]
+pub struct CsvOptions {
+    pub delimiter: u8,
+    pub encoding: TextEncoding,
+    pub max_bytes: usize,
+}
+
+impl Default for CsvOptions {
+    fn default() -> Self {
+        CsvOptions {
+            delimiter: b',',
+            encoding: TextEncoding::Utf8,
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// Turn input bytes into text according to `encoding`.
+pub fn to_text(input: &[u8], encoding: TextEncoding) -> Result<String, DecodeError> {
+    match encoding {
+        TextEncoding::Utf8 => {
+            let s = std::str::from_utf8(input).map_err(|e| DecodeError::Encoding {
+                message: format!(
+                    "input is not valid UTF-8 at byte {} (declare encoding = \"latin1\" or \"tcvn3\" if the file comes from a legacy tool)",
+                    e.valid_up_to()
+                ),
+            })?;
+            Ok(s.strip_prefix('\u{feff}').unwrap_or(s).to_string())
+        }
+        TextEncoding::Latin1 => Ok(input.iter().map(|b| *b as char).collect()),
+        TextEncoding::Tcvn3 => Ok(text::decode_legacy_bytes(input, Legacy::Tcvn3)),
+    }
+}
+
+pub fn decode(input: &[u8], opts: &CsvOptions) -> Result<Vec<Value>, DecodeError> {
+    if input.len() > opts.max_bytes {
+        return Err(DecodeError::too_large(input.len(), opts.max_bytes));
+    }
+    let text = to_text(input, opts.encoding)?;
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter)
+        .has_headers(true)
+        .flexible(false)
+        .from_reader(text.as_bytes());
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| csv_error(&e))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if headers.iter().all(String::is_empty) {
+        return Err(DecodeError::Shape {
+            message: "the CSV has no header row".into(),
+        });
+    }
+    if let Some(dup) = headers
+        .iter()
+        .enumerate()
+        .find(|(i, h)| headers[..*i].contains(h))
+    {
+        return Err(DecodeError::Shape {
+            message: format!("column `{}` appears twice in the header row", dup.1),
+        });
+    }
+    let mut rows = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| csv_error(&e))?;
+        if record.iter().all(|f| f.trim().is_empty()) {
+            continue;
+        }
+        let mut row = Map::with_capacity(headers.len());
+        for (h, v) in headers.iter().zip(record.iter()) {
+            row.insert(h.clone(), Value::String(v.to_string()));
+        }
+        rows.push(Value::Object(row));
+    }
+    Ok(rows)
+}
+
+fn csv_error(e: &::csv::Error) -> DecodeError {
+    match e.kind() {
+        ::csv::ErrorKind::UnequalLengths {
+            pos,
+            expected_len,
+            len,
+        } => DecodeError::Syntax {
+            line: pos.as_ref().map_or(0, |p| p.line() as usize),
+            column: 1,
+            message: format!("row has {len} fields, the header row has {expected_len}"),
+        },
+        _ => DecodeError::Syntax {
+            line: e.position().map_or(0, |p| p.line() as usize),
+            column: 1,
+            message: e.to_string(),
+        },
+    }
+}
+
+/// Write an object (one row) or an array of objects (rows) with a header row taken from
+/// the first row's keys.
+pub fn encode(value: &Value, delimiter: u8) -> Result<Vec<u8>, String> {
+    let rows: Vec<&Map<String, Value>> = match value {
+        Value::Object(m) => vec![m],
+        Value::Array(items) => items
+            .iter()
+            .map(|v| v.as_object().ok_or("CSV rows must be objects"))
+            .collect::<Result<_, _>>()?,
+        _ => return Err("CSV output needs an object or an array of objects".into()),
+    };
+    let mut w = ::csv::WriterBuilder::new()
+        .delimiter(if delimiter == 0 { b',' } else { delimiter })
+        .from_writer(Vec::new());
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let header: Vec<&String> = first.keys().collect();
+    w.write_record(header.iter().map(|h| h.as_str()))
+        .map_err(|e| e.to_string())?;
+    for row in rows {
+        let mut fields = Vec::with_capacity(header.len());
+        for h in &header {
+            fields.push(match row.get(*h) {
+                None | Some(Value::Null) => String::new(),
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Object(_) | Value::Array(_)) => {
+                    return Err(format!("CSV field `{h}` must be a scalar"));
+                }
+                Some(other) => other.to_string(),
+            });
+        }
+        w.write_record(&fields).map_err(|e| e.to_string())?;
+    }
+    w.into_inner().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn header_rows_quotes_and_blank_lines() {
+        let rows = decode(
+            b"soDon,tenChuDon\r\n4-2024-001,\"Nguy\xe1\xbb\x85n, V\xc4\x83n A\"\r\n\r\n4-2024-002,B\r\n",
+            &CsvOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                json!({"soDon": "4-2024-001", "tenChuDon": "Nguyễn, Văn A"}),
+                json!({"soDon": "4-2024-002", "tenChuDon": "B"})
+            ]
+        );
+    }
+
+    #[test]
+    fn ragged_rows_and_bad_utf8_name_the_problem() {
+        let e = decode(b"a,b\n1,2\n3\n", &CsvOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("line 3"), "{e}");
+        let e = decode(b"a\n\xb8\n", &CsvOptions::default()).unwrap_err();
+        assert!(e.to_string().contains("latin1"), "{e}");
+        let rows = decode(
+            b"a\nH\xb5 N\xe9i\n",
+            &CsvOptions {
+                encoding: TextEncoding::Tcvn3,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(rows, vec![json!({"a": "Hà Nội"})]);
+    }
+
+    #[test]
+    fn encode_writes_header_and_rows() {
+        let out = encode(&json!([{"a": "x,y", "b": 1}, {"a": "z"}]), b',').unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "a,b\n\"x,y\",1\nz,\n");
+    }
+}

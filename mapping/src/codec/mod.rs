@@ -1,0 +1,197 @@
+//! Codecs: how a unit's message becomes the JSON-shaped value a mapping reads, and how a
+//! mapping's result is written for the target. JSON, XML (with SOAP 1.1) and CSV.
+
+pub mod csv;
+pub mod xml;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// A wire format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+    Xml,
+    Csv,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "json",
+            Format::Xml => "xml",
+            Format::Csv => "csv",
+        }
+    }
+
+    /// The HTTP content type a target receives in this format.
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Xml => "text/xml; charset=utf-8",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+
+    /// The file extension of fixtures in this format.
+    pub fn extension(self) -> &'static str {
+        self.name()
+    }
+
+    /// The format a `Content-Type` header names, if it is one of ours.
+    pub fn from_content_type(ct: &str) -> Option<Format> {
+        let essence = ct
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "application/json" => Some(Format::Json),
+            "application/xml" | "text/xml" | "application/soap+xml" => Some(Format::Xml),
+            "text/csv" => Some(Format::Csv),
+            e if e.ends_with("+json") => Some(Format::Json),
+            e if e.ends_with("+xml") => Some(Format::Xml),
+            _ => None,
+        }
+    }
+}
+
+/// Why an input could not be decoded. Every variant says where and what, in words a unit IT
+/// team can act on.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum DecodeError {
+    #[error("line {line}, column {column}: {message}")]
+    Syntax {
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{message}")]
+    Encoding { message: String },
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("input is nested deeper than {limit} levels")]
+    TooDeep { limit: usize },
+    #[error("input is {size} bytes, over the limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    #[error("{message}")]
+    Shape { message: String },
+}
+
+impl DecodeError {
+    /// A syntax error at a byte offset of `text`, turned into line and column.
+    pub fn syntax(text: &str, offset: usize, message: String) -> DecodeError {
+        let (line, column) = line_column(text, offset);
+        DecodeError::Syntax {
+            line,
+            column,
+            message,
+        }
+    }
+
+    pub fn too_large(size: usize, limit: usize) -> DecodeError {
+        DecodeError::TooLarge { size, limit }
+    }
+}
+
+/// 1-based line and column of a byte offset.
+pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let before = &text.as_bytes()[..offset];
+    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+    let line_start = before
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let column = String::from_utf8_lossy(&before[line_start..])
+        .chars()
+        .count()
+        + 1;
+    (line, column)
+}
+
+/// How an input is decoded into records.
+#[derive(Clone, Debug, Default)]
+pub struct DecodeOptions {
+    pub format: Format,
+    pub xml_limits: xml::XmlLimits,
+    pub csv: csv::CsvOptions,
+    /// Path (dot-separated) to the element or array holding one record each; without it the
+    /// whole document is one record.
+    pub records: Option<Vec<String>>,
+}
+
+/// Decode one input into its records.
+pub fn decode_records(input: &[u8], opts: &DecodeOptions) -> Result<Vec<Value>, DecodeError> {
+    let doc = match opts.format {
+        Format::Json => decode_json(input, opts.xml_limits)?,
+        Format::Xml => xml::decode(input, opts.xml_limits)?,
+        // CSV is a list of records by nature.
+        Format::Csv => return csv::decode(input, &opts.csv),
+    };
+    split_records(doc, opts.records.as_deref())
+}
+
+fn decode_json(input: &[u8], limits: xml::XmlLimits) -> Result<Value, DecodeError> {
+    if input.len() > limits.max_bytes {
+        return Err(DecodeError::too_large(input.len(), limits.max_bytes));
+    }
+    // serde_json refuses nesting past 128 levels by itself.
+    serde_json::from_slice(input).map_err(|e| DecodeError::Syntax {
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })
+}
+
+/// Take the records out of a decoded document: the value at `path`, one record per element
+/// when it is an array. A single repeated XML element decodes as an object, so one record.
+pub fn split_records(doc: Value, path: Option<&[String]>) -> Result<Vec<Value>, DecodeError> {
+    let Some(path) = path else {
+        return Ok(match doc {
+            Value::Array(items) => items,
+            other => vec![other],
+        });
+    };
+    let mut cur = doc;
+    for seg in path {
+        cur = match cur {
+            Value::Object(mut map) => map.remove(seg).ok_or_else(|| DecodeError::Shape {
+                message: format!(
+                    "no `{seg}` in the input (records are at `{}`)",
+                    path.join(".")
+                ),
+            })?,
+            _ => {
+                return Err(DecodeError::Shape {
+                    message: format!("records are expected at `{}`", path.join(".")),
+                });
+            }
+        };
+    }
+    Ok(match cur {
+        Value::Array(items) => items,
+        Value::String(s) if s.is_empty() => Vec::new(),
+        other => vec![other],
+    })
+}
+
+/// How a result is written.
+#[derive(Clone, Debug, Default)]
+pub struct EncodeOptions {
+    pub format: Format,
+    pub xml: xml::XmlWriteOptions,
+    pub csv_delimiter: u8,
+}
+
+/// Write one mapped record in the target's format.
+pub fn encode(value: &Value, opts: &EncodeOptions) -> Result<Vec<u8>, String> {
+    match opts.format {
+        Format::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
+        Format::Xml => xml::encode(value, &opts.xml).map(String::into_bytes),
+        Format::Csv => csv::encode(value, opts.csv_delimiter),
+    }
+}

@@ -1,0 +1,475 @@
+//! XML in and out, as JSON-shaped values so one mapping language covers every format.
+//!
+//! Decoding rules (what a mapping's paths select into):
+//! * an element with neither attributes nor child elements becomes its text (`<a/>` → `""`);
+//! * otherwise an object: attributes as `"@name"`, child elements by local name, repeated
+//!   children as an array (in document order), non-blank text beside children as `"#text"`;
+//! * the document becomes `{ "<root local name>": ... }`; a SOAP 1.1 or 1.2 envelope becomes
+//!   the content of its `Body`, found by namespace, e.g. `{ "GuiHoSo": ... }` or `{ "Fault": ... }`.
+//!
+//! Namespace prefixes are dropped on the way in (the local name is what a unit IT team sees in
+//! its samples); on the way out element names are written as given (`"ns:Name"`), with the
+//! namespaces the mapping declares. A DOCTYPE or an entity declaration is refused, never
+//! expanded, and so is input deeper or larger than the limits.
+
+use super::DecodeError;
+use quick_xml::NsReader;
+use quick_xml::events::{BytesStart, Event};
+use quick_xml::name::ResolveResult;
+use serde_json::{Map, Value};
+
+pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
+pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
+
+/// Limits on what the decoder accepts.
+#[derive(Clone, Copy, Debug)]
+pub struct XmlLimits {
+    pub max_depth: usize,
+    pub max_bytes: usize,
+}
+
+impl Default for XmlLimits {
+    fn default() -> Self {
+        XmlLimits {
+            max_depth: 64,
+            max_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// An element being built: its name, attributes and children so far, and its text.
+struct Frame {
+    name: String,
+    /// Namespace of the element, kept only for the SOAP envelope and body.
+    soap: Option<&'static str>,
+    fields: Map<String, Value>,
+    has_children: bool,
+    text: String,
+}
+
+/// Decode an XML document into a value (see the module docs for the shape).
+pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
+    if input.len() > limits.max_bytes {
+        return Err(DecodeError::too_large(input.len(), limits.max_bytes));
+    }
+    let text = std::str::from_utf8(input).map_err(|e| DecodeError::Encoding {
+        message: format!("XML is not valid UTF-8 at byte {}", e.valid_up_to()),
+    })?;
+    let mut reader = NsReader::from_str(text);
+    reader.config_mut().trim_text(false);
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut root: Option<(String, Option<&'static str>, Value)> = None;
+    // The SOAP Body's first element, once closed.
+    let mut soap_body: Option<Value> = None;
+    loop {
+        let pos = reader.buffer_position();
+        let event = reader
+            .read_resolved_event()
+            .map_err(|e| DecodeError::syntax(text, pos as usize, e.to_string()))?;
+        match event {
+            (ns, Event::Start(start)) => {
+                if stack.len() >= limits.max_depth {
+                    return Err(DecodeError::TooDeep {
+                        limit: limits.max_depth,
+                    });
+                }
+                let frame = open(&start, ns, text, pos as usize)?;
+                stack.push(frame);
+            }
+            (ns, Event::Empty(start)) => {
+                if stack.len() >= limits.max_depth {
+                    return Err(DecodeError::TooDeep {
+                        limit: limits.max_depth,
+                    });
+                }
+                let frame = open(&start, ns, text, pos as usize)?;
+                close(frame, &mut stack, &mut root, &mut soap_body);
+            }
+            (_, Event::End(_)) => {
+                let frame = stack.pop().expect("quick-xml checks that end tags match");
+                close(frame, &mut stack, &mut root, &mut soap_body);
+            }
+            (_, Event::Text(t)) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.xml10_content());
+                } else if !t.as_ref().chars().all(char::is_whitespace) {
+                    return Err(DecodeError::syntax(
+                        text,
+                        pos as usize,
+                        "text outside the root element".into(),
+                    ));
+                }
+            }
+            (_, Event::CData(c)) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&c.into_inner());
+                }
+            }
+            (_, Event::GeneralRef(r)) => {
+                let name: &str = &r;
+                let ch = resolve_entity(name).ok_or_else(|| {
+                    DecodeError::syntax(
+                        text,
+                        pos as usize,
+                        format!("undefined entity `&{name};` (only the five XML entities and character references are accepted)"),
+                    )
+                })?;
+                if let Some(top) = stack.last_mut() {
+                    top.text.push(ch);
+                }
+            }
+            (_, Event::DocType(_)) => {
+                return Err(DecodeError::Forbidden {
+                    message: "a DOCTYPE is not accepted (entity declarations are never expanded)"
+                        .into(),
+                });
+            }
+            (_, Event::Decl(_) | Event::Comment(_) | Event::PI(_)) => {}
+            (_, Event::Eof) => break,
+        }
+    }
+    if !stack.is_empty() {
+        return Err(DecodeError::syntax(
+            text,
+            text.len(),
+            format!(
+                "unexpected end of input inside <{}>",
+                stack.last().unwrap().name
+            ),
+        ));
+    }
+    let (name, soap, value) =
+        root.ok_or_else(|| DecodeError::syntax(text, 0, "no root element".into()))?;
+    if soap.is_some() && name == "Envelope" {
+        return soap_body.ok_or_else(|| DecodeError::Shape {
+            message: "the SOAP envelope has no Body element with content".into(),
+        });
+    }
+    let mut doc = Map::new();
+    doc.insert(name, value);
+    Ok(Value::Object(doc))
+}
+
+fn resolve_entity(name: &str) -> Option<char> {
+    match name {
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "amp" => Some('&'),
+        "apos" => Some('\''),
+        "quot" => Some('"'),
+        _ => {
+            let num = name.strip_prefix('#')?;
+            let code = match num.strip_prefix('x').or_else(|| num.strip_prefix('X')) {
+                Some(hex) => u32::from_str_radix(hex, 16).ok()?,
+                None => num.parse().ok()?,
+            };
+            char::from_u32(code).filter(|c| *c != '\0')
+        }
+    }
+}
+
+fn open(
+    start: &BytesStart<'_>,
+    ns: ResolveResult<'_>,
+    text: &str,
+    pos: usize,
+) -> Result<Frame, DecodeError> {
+    let local = start.local_name();
+    let name = local.as_ref().to_string();
+    let soap = match ns {
+        ResolveResult::Bound(n) if n.as_ref() == SOAP11_NS => Some(SOAP11_NS),
+        ResolveResult::Bound(n) if n.as_ref() == SOAP12_NS => Some(SOAP12_NS),
+        _ => None,
+    };
+    let mut fields = Map::new();
+    for attr in start.attributes() {
+        let attr = attr.map_err(|e| DecodeError::syntax(text, pos, e.to_string()))?;
+        let key = attr.key;
+        // Namespace declarations are syntax, not data.
+        if key.as_ref() == "xmlns" || key.as_ref().starts_with("xmlns:") {
+            continue;
+        }
+        let local = key.local_name().as_ref().to_string();
+        let value = attr
+            .normalized_value(quick_xml::XmlVersion::Implicit1_0)
+            .map_err(|e| DecodeError::syntax(text, pos, e.to_string()))?;
+        fields.insert(format!("@{local}"), Value::String(value.into_owned()));
+    }
+    Ok(Frame {
+        name,
+        soap,
+        fields,
+        has_children: false,
+        text: String::new(),
+    })
+}
+
+fn close(
+    frame: Frame,
+    stack: &mut [Frame],
+    root: &mut Option<(String, Option<&'static str>, Value)>,
+    soap_body: &mut Option<Value>,
+) {
+    let Frame {
+        name,
+        soap,
+        mut fields,
+        has_children,
+        text,
+    } = frame;
+    let value = if fields.is_empty() && !has_children {
+        Value::String(text)
+    } else {
+        if !text.trim().is_empty() {
+            fields.insert("#text".into(), Value::String(text));
+        }
+        Value::Object(fields)
+    };
+    let Some(parent) = stack.last_mut() else {
+        *root = Some((name, soap, value));
+        return;
+    };
+    // The first element inside a SOAP Body is the message.
+    parent.has_children = true;
+    if parent.soap.is_some() && parent.name == "Body" && soap_body.is_none() {
+        let mut doc = Map::new();
+        doc.insert(name, value);
+        *soap_body = Some(Value::Object(doc));
+        return;
+    }
+    match parent.fields.get_mut(&name) {
+        None => {
+            parent.fields.insert(name, value);
+        }
+        Some(Value::Array(items)) => items.push(value),
+        Some(existing) => {
+            let first = existing.take();
+            *existing = Value::Array(vec![first, value]);
+        }
+    }
+}
+
+/// How to write a value as XML.
+#[derive(Clone, Debug, Default)]
+pub struct XmlWriteOptions {
+    /// Wrap the value in an element of this name.
+    pub root: Option<String>,
+    /// Wrap it all in a SOAP 1.1 envelope (`soap:Envelope/soap:Body`).
+    pub soap: bool,
+    /// Default namespace declared on the first element written inside the envelope.
+    pub namespace: Option<String>,
+    /// Prefixed namespaces declared on that element: (prefix, uri).
+    pub namespaces: Vec<(String, String)>,
+}
+
+/// Write a value as an XML document (the reverse of [`decode`]).
+pub fn encode(value: &Value, opts: &XmlWriteOptions) -> Result<String, String> {
+    let mut out = String::with_capacity(512);
+    out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    if opts.soap {
+        out.push_str(r#"<soap:Envelope xmlns:soap=""#);
+        out.push_str(SOAP11_NS);
+        out.push_str(r#""><soap:Body>"#);
+    }
+    let mut decls = String::new();
+    if let Some(ns) = &opts.namespace {
+        decls.push_str(" xmlns=\"");
+        escape_into(&mut decls, ns);
+        decls.push('"');
+    }
+    for (p, uri) in &opts.namespaces {
+        decls.push_str(" xmlns:");
+        decls.push_str(p);
+        decls.push_str("=\"");
+        escape_into(&mut decls, uri);
+        decls.push('"');
+    }
+    match &opts.root {
+        Some(root) => write_element(&mut out, root, value, &decls)?,
+        None => {
+            let Value::Object(map) = value else {
+                return Err(
+                    "XML output needs an object at the top (or set output.xml.root)".into(),
+                );
+            };
+            if map.len() != 1 {
+                return Err(format!(
+                    "XML output needs exactly one top-level element, the mapping produced {} (set output.xml.root to wrap them)",
+                    map.len()
+                ));
+            }
+            let (name, v) = map.iter().next().unwrap();
+            write_element(&mut out, name, v, &decls)?;
+        }
+    }
+    if opts.soap {
+        out.push_str("</soap:Body></soap:Envelope>");
+    }
+    Ok(out)
+}
+
+fn write_element(out: &mut String, name: &str, value: &Value, decls: &str) -> Result<(), String> {
+    if let Value::Array(items) = value {
+        for item in items {
+            write_element(out, name, item, decls)?;
+        }
+        return Ok(());
+    }
+    if !valid_name(name) {
+        return Err(format!("`{name}` is not a valid XML element name"));
+    }
+    out.push('<');
+    out.push_str(name);
+    out.push_str(decls);
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                if let Some(attr) = k.strip_prefix('@') {
+                    if !valid_name(attr) {
+                        return Err(format!("`{attr}` is not a valid XML attribute name"));
+                    }
+                    out.push(' ');
+                    out.push_str(attr);
+                    out.push_str("=\"");
+                    escape_into(out, &scalar_text(v));
+                    out.push('"');
+                }
+            }
+            out.push('>');
+            for (k, v) in map {
+                if k.starts_with('@') {
+                    continue;
+                }
+                if k == "#text" {
+                    escape_into(out, &scalar_text(v));
+                } else {
+                    write_element(out, k, v, "")?;
+                }
+            }
+        }
+        Value::Null => {
+            out.push_str("/>");
+            return Ok(());
+        }
+        scalar => {
+            out.push('>');
+            escape_into(out, &scalar_text(scalar));
+        }
+    }
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+    Ok(())
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || matches!(c, '_' | '-' | '.' | ':'))
+}
+
+fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn d(s: &str) -> Result<Value, DecodeError> {
+        decode(s.as_bytes(), XmlLimits::default())
+    }
+
+    #[test]
+    fn elements_attributes_repeats_and_cdata() {
+        let v = d(r#"<?xml version="1.0"?>
+            <HoSo loai="moi"><Ma>HS-1</Ma><Tep>a</Tep><Tep>b</Tep><Ghi><![CDATA[<x> & y]]></Ghi><Rong/></HoSo>"#)
+        .unwrap();
+        assert_eq!(
+            v,
+            json!({"HoSo": {"@loai": "moi", "Ma": "HS-1", "Tep": ["a", "b"], "Ghi": "<x> & y", "Rong": ""}})
+        );
+    }
+
+    #[test]
+    fn soap_body_is_found_by_namespace_whatever_the_prefix() {
+        let v = d(r#"<e:Envelope xmlns:e="http://schemas.xmlsoap.org/soap/envelope/"><e:Header/><e:Body><m:Gui xmlns:m="urn:x"><m:Ma>1</m:Ma></m:Gui></e:Body></e:Envelope>"#).unwrap();
+        assert_eq!(v, json!({"Gui": {"Ma": "1"}}));
+        // An element called Envelope in another namespace is just data.
+        let v = d(r#"<Envelope><Body><A>1</A></Body></Envelope>"#).unwrap();
+        assert_eq!(v, json!({"Envelope": {"Body": {"A": "1"}}}));
+    }
+
+    #[test]
+    fn doctype_entities_depth_and_size_are_refused() {
+        let bomb = r#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "xx">]><a>&x;</a>"#;
+        assert!(matches!(d(bomb), Err(DecodeError::Forbidden { .. })));
+        assert!(
+            d("<a>&nope;</a>")
+                .unwrap_err()
+                .to_string()
+                .contains("undefined entity")
+        );
+        assert_eq!(d("<a>&lt;&#x1EA1;&#65;</a>").unwrap(), json!({"a": "<ạA"}));
+        let deep = "<a>".repeat(100) + &"</a>".repeat(100);
+        assert!(matches!(d(&deep), Err(DecodeError::TooDeep { .. })));
+        let big = vec![b' '; 10];
+        assert!(matches!(
+            decode(
+                &big,
+                XmlLimits {
+                    max_depth: 8,
+                    max_bytes: 5
+                }
+            ),
+            Err(DecodeError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let e = d("<a>\n<b></c></a>").unwrap_err();
+        let DecodeError::Syntax { line, .. } = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(line, 2);
+    }
+
+    #[test]
+    fn encode_round_trips_and_writes_soap_with_namespaces() {
+        let v = json!({"TraCuu": {"@v": "1", "Ma": "a<b", "Ds": ["x", "y"], "Trong": null}});
+        let xml = encode(
+            &v,
+            &XmlWriteOptions {
+                soap: true,
+                namespace: Some("http://dancuquocgia.bca".into()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(xml.contains(r#"<soap:Body><TraCuu xmlns="http://dancuquocgia.bca" v="1"><Ma>a&lt;b</Ma><Ds>x</Ds><Ds>y</Ds><Trong/></TraCuu></soap:Body>"#), "{xml}");
+        let back = d(&xml).unwrap();
+        assert_eq!(
+            back,
+            json!({"TraCuu": {"@v": "1", "Ma": "a<b", "Ds": ["x", "y"], "Trong": ""}})
+        );
+    }
+}

@@ -1,0 +1,414 @@
+//! Running a compiled mapping over one record: each rule selects, converts and places one
+//! output field; `each` rules run a sub-mapping per array element. The first failure is the
+//! error, naming the output field with concrete indexes and the input path.
+
+use crate::datetime::{self, DateFormat, Zone};
+use crate::error::MappingError;
+use crate::path::{OutputPath, SourcePath};
+use crate::text::{self, Legacy};
+use serde_json::{Map, Number, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Where a rule's value comes from.
+#[derive(Debug)]
+pub enum Source {
+    /// The first of these paths that holds a value.
+    Paths(Vec<SourcePath>),
+    Const(Value),
+    Template(Vec<TemplatePart>),
+    Each {
+        path: SourcePath,
+        rules: Arc<Vec<Rule>>,
+    },
+}
+
+#[derive(Debug)]
+pub enum TemplatePart {
+    Text(String),
+    Field(SourcePath),
+}
+
+#[derive(Debug)]
+pub enum Condition {
+    Exists(SourcePath),
+    Missing(SourcePath),
+    Equals(SourcePath, Value),
+    NotEquals(SourcePath, Value),
+    In(SourcePath, Vec<Value>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ValueType {
+    String,
+    Integer,
+    Decimal,
+    Boolean,
+}
+
+#[derive(Debug)]
+pub struct Table {
+    pub name: String,
+    pub values: HashMap<String, Value>,
+    pub default: Option<Value>,
+    pub ignore_case: bool,
+}
+
+#[derive(Debug)]
+pub enum Op {
+    Trim,
+    Upper,
+    Lower,
+    Nfc,
+    CollapseSpaces,
+    Digits,
+    /// Normalise a Vietnamese phone number to its national form 0xxxxxxxxx.
+    PhoneVn,
+    Legacy(Legacy),
+    Table(Arc<Table>),
+    Date {
+        from: Vec<DateFormat>,
+        to: DateFormat,
+        zone: Zone,
+        to_zone: Zone,
+    },
+    Type(ValueType),
+}
+
+/// One compiled `[[field]]` rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub to: OutputPath,
+    pub source: Source,
+    pub when: Option<Condition>,
+    pub ops: Vec<Op>,
+    pub default: Option<Value>,
+    pub required: bool,
+}
+
+/// Missing, null and empty text all count as "no value": legacy systems send empty tags.
+fn is_absent(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::String(s) => s.is_empty(),
+        _ => false,
+    }
+}
+
+/// Compare a record value with a constant from the mapping; XML and CSV give every value
+/// as text, so `1` and `"1"` are equal.
+pub fn loose_eq(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::String(x), Value::String(y)) => x == y,
+        (Value::String(s), other) | (other, Value::String(s)) => match other {
+            Value::Number(_) | Value::Bool(_) => s.trim() == other.to_string(),
+            _ => false,
+        },
+        _ => a == b,
+    }
+}
+
+/// Text form of a scalar for templates, tables and conversions.
+pub fn scalar_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
+    match v {
+        Value::String(s) => Some(std::borrow::Cow::Borrowed(s)),
+        Value::Number(n) => Some(std::borrow::Cow::Owned(n.to_string())),
+        Value::Bool(b) => Some(std::borrow::Cow::Borrowed(if *b {
+            "true"
+        } else {
+            "false"
+        })),
+        _ => None,
+    }
+}
+
+impl Condition {
+    fn holds(&self, cur: &Value, root: &Value) -> bool {
+        let present = |p: &SourcePath| p.select(cur, root).filter(|v| !is_absent(v));
+        match self {
+            Condition::Exists(p) => present(p).is_some(),
+            Condition::Missing(p) => present(p).is_none(),
+            Condition::Equals(p, v) => present(p).is_some_and(|x| loose_eq(x, v)),
+            Condition::NotEquals(p, v) => !present(p).is_some_and(|x| loose_eq(x, v)),
+            Condition::In(p, vs) => present(p).is_some_and(|x| vs.iter().any(|v| loose_eq(x, v))),
+        }
+    }
+}
+
+/// Run `rules` over `cur` (the record, or an element inside an `each`).
+pub fn run(rules: &[Rule], cur: &Value, root: &Value) -> Result<Map<String, Value>, MappingError> {
+    let mut out = Map::new();
+    for rule in rules {
+        if let Some(cond) = &rule.when
+            && !cond.holds(cur, root)
+        {
+            continue;
+        }
+        let (value, from) = evaluate(rule, cur, root)?;
+        let value = match value {
+            Some(v) => Some(v),
+            None => rule.default.clone(),
+        };
+        match value {
+            Some(v) => rule
+                .to
+                .set(&mut out, v)
+                .map_err(|e| MappingError::new(&rule.to.text, from, e))?,
+            None if rule.required => {
+                let reason = match &rule.source {
+                    Source::Paths(p) if p.len() > 1 => format!(
+                        "required, but none of {} has a value",
+                        p.iter()
+                            .map(|p| format!("`{}`", p.text))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                    Source::Paths(_) | Source::Each { .. } => {
+                        "required, but the input has no value there".to_string()
+                    }
+                    _ => "required, but it came out empty".to_string(),
+                };
+                return Err(MappingError::new(&rule.to.text, from, reason));
+            }
+            None => {}
+        }
+    }
+    Ok(out)
+}
+
+/// The rule's value (None = absent) and the input path it came from.
+fn evaluate<'r>(
+    rule: &'r Rule,
+    cur: &Value,
+    root: &Value,
+) -> Result<(Option<Value>, Option<&'r str>), MappingError> {
+    match &rule.source {
+        Source::Const(v) => Ok((Some(v.clone()), None)),
+        Source::Paths(paths) => {
+            let found = paths.iter().find_map(|p| {
+                p.select(cur, root)
+                    .filter(|v| !is_absent(v))
+                    .map(|v| (v, p))
+            });
+            let Some((v, p)) = found else {
+                return Ok((None, paths.first().map(|p| p.text.as_str())));
+            };
+            let from = Some(p.text.as_str());
+            let v = apply_ops(&rule.ops, v.clone())
+                .map_err(|reason| MappingError::new(&rule.to.text, from, reason))?;
+            Ok((v, from))
+        }
+        Source::Template(parts) => {
+            let mut s = String::new();
+            let mut any = false;
+            for part in parts {
+                match part {
+                    TemplatePart::Text(t) => s.push_str(t),
+                    TemplatePart::Field(p) => {
+                        if let Some(v) = p.select(cur, root).filter(|v| !is_absent(v)) {
+                            let t = scalar_text(v).ok_or_else(|| {
+                                MappingError::new(
+                                    &rule.to.text,
+                                    Some(&p.text),
+                                    "a template can only insert text, numbers or booleans",
+                                )
+                            })?;
+                            s.push_str(&t);
+                            any = true;
+                        }
+                    }
+                }
+            }
+            let has_fields = parts.iter().any(|p| matches!(p, TemplatePart::Field(_)));
+            if has_fields && !any {
+                return Ok((None, None));
+            }
+            let v = apply_ops(&rule.ops, Value::String(s))
+                .map_err(|reason| MappingError::new(&rule.to.text, None, reason))?;
+            Ok((v, None))
+        }
+        Source::Each { path, rules } => {
+            let from = Some(path.text.as_str());
+            let items: Vec<&Value> = match path.select(cur, root) {
+                None => return Ok((None, from)),
+                Some(v) if is_absent(v) => return Ok((None, from)),
+                Some(Value::Array(a)) => a.iter().collect(),
+                Some(one) => vec![one],
+            };
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.into_iter().enumerate() {
+                let mapped = run(rules, item, root).map_err(|e| e.nested(&rule.to.text, i))?;
+                out.push(Value::Object(mapped));
+            }
+            Ok((Some(Value::Array(out)), from))
+        }
+    }
+}
+
+fn apply_ops(ops: &[Op], mut v: Value) -> Result<Option<Value>, String> {
+    for op in ops {
+        v = apply_op(op, v)?;
+        if is_absent(&v) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(v))
+}
+
+fn text_of(v: &Value, what: &str) -> Result<String, String> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(_) | Value::Bool(_) => Ok(v.to_string()),
+        other => Err(format!(
+            "{what} needs text, the input has {}",
+            if other.is_array() {
+                "a list"
+            } else {
+                "an object"
+            }
+        )),
+    }
+}
+
+fn map_text(v: Value, what: &str, f: impl FnOnce(&str) -> String) -> Result<Value, String> {
+    match v {
+        Value::String(s) => Ok(Value::String(f(&s))),
+        Value::Number(_) | Value::Bool(_) => Ok(v),
+        other => Err(format!(
+            "{what} needs text, the input has {}",
+            if other.is_array() {
+                "a list"
+            } else {
+                "an object"
+            }
+        )),
+    }
+}
+
+fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
+    match op {
+        Op::Trim => map_text(v, "trim", |s| s.trim().to_string()),
+        Op::Upper => map_text(v, "upper", str::to_uppercase),
+        Op::Lower => map_text(v, "lower", str::to_lowercase),
+        Op::Nfc => map_text(v, "nfc", text::nfc),
+        Op::CollapseSpaces => map_text(v, "collapse_spaces", text::collapse_spaces),
+        Op::Digits => {
+            let s = text_of(&v, "digits")?;
+            Ok(Value::String(
+                s.chars().filter(char::is_ascii_digit).collect(),
+            ))
+        }
+        Op::PhoneVn => {
+            let s = text_of(&v, "phone_vn")?;
+            let mut d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+            if d.starts_with("84") && d.len() == 11 {
+                d = format!("0{}", &d[2..]);
+            }
+            Ok(Value::String(d))
+        }
+        Op::Legacy(l) => map_text(v, "legacy text conversion", |s| {
+            text::legacy_to_unicode(s, *l)
+        }),
+        Op::Table(t) => {
+            let key = text_of(&v, "a code table")?;
+            let key = key.trim();
+            let hit = if t.ignore_case {
+                t.values.get(&key.to_lowercase())
+            } else {
+                t.values.get(key)
+            };
+            match (hit, &t.default) {
+                (Some(x), _) => Ok(x.clone()),
+                (None, Some(d)) => Ok(d.clone()),
+                (None, None) => {
+                    let mut known: Vec<&String> = t.values.keys().collect();
+                    known.sort();
+                    let known: Vec<&str> = known.iter().take(12).map(|s| s.as_str()).collect();
+                    Err(format!(
+                        "`{key}` is not in code table `{}` (known: {}{})",
+                        t.name,
+                        known.join(", "),
+                        if t.values.len() > 12 { ", ..." } else { "" }
+                    ))
+                }
+            }
+        }
+        Op::Date {
+            from,
+            to,
+            zone,
+            to_zone,
+        } => {
+            let s = text_of(&v, "a date")?;
+            let mut last = String::new();
+            for f in from {
+                match datetime::parse(&s, f, *zone) {
+                    Ok(at) => return Ok(Value::String(datetime::format(at, to, *to_zone))),
+                    Err(e) => last = e,
+                }
+            }
+            Err(if from.len() > 1 {
+                format!("`{s}` matches none of the date formats ({last})")
+            } else {
+                format!("cannot read `{s}` as a date: {last}")
+            })
+        }
+        Op::Type(t) => convert(v, *t),
+    }
+}
+
+fn convert(v: Value, t: ValueType) -> Result<Value, String> {
+    match t {
+        ValueType::String => match v {
+            Value::String(_) => Ok(v),
+            Value::Number(_) | Value::Bool(_) => Ok(Value::String(v.to_string())),
+            _ => Err("cannot turn a list or object into text".into()),
+        },
+        ValueType::Integer => match &v {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(v),
+            Value::Number(n) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::from(f as i64)),
+                _ => Err(format!("{n} is not a whole number")),
+            },
+            Value::String(s) => s
+                .trim()
+                .parse::<i64>()
+                .map(Value::from)
+                .map_err(|_| format!("`{s}` is not a whole number")),
+            _ => Err("expected a whole number".into()),
+        },
+        ValueType::Decimal => match &v {
+            Value::Number(_) => Ok(v),
+            Value::String(s) => {
+                let t = s.trim();
+                // A lone comma is the Vietnamese decimal separator.
+                let t = if !t.contains('.') && t.matches(',').count() == 1 {
+                    t.replace(',', ".")
+                } else {
+                    t.to_string()
+                };
+                if let Ok(i) = t.parse::<i64>() {
+                    return Ok(Value::from(i));
+                }
+                t.parse::<f64>()
+                    .ok()
+                    .filter(|f| f.is_finite())
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| format!("`{s}` is not a number"))
+            }
+            _ => Err("expected a number".into()),
+        },
+        ValueType::Boolean => match &v {
+            Value::Bool(_) => Ok(v),
+            Value::Number(n) if n.as_i64() == Some(0) => Ok(Value::Bool(false)),
+            Value::Number(n) if n.as_i64() == Some(1) => Ok(Value::Bool(true)),
+            Value::String(s) => match s.trim().to_lowercase().as_str() {
+                "true" | "1" | "yes" | "y" | "có" | "co" | "x" => Ok(Value::Bool(true)),
+                "false" | "0" | "no" | "n" | "không" | "khong" => Ok(Value::Bool(false)),
+                _ => Err(format!("`{s}` is not a yes/no value")),
+            },
+            _ => Err("expected a yes/no value".into()),
+        },
+    }
+}

@@ -1,0 +1,419 @@
+//! Output schemas: what a target accepts, checked after mapping so a wrong message is a
+//! dead letter with a field path here, not a vague rejection from a national platform.
+//!
+//! A schema is a TOML file in `mappings/_schemas/`, keyed by field path; `[]` stands for
+//! every element of an array:
+//!
+//! ```toml
+//! description = "Portal DongBoHoSoMC"
+//! [fields."data[].MaHoSo"]
+//! required = true
+//! max_len = 50
+//! [fields."data[].MaDoiTuong"]
+//! format = ["so_dinh_danh", "ma_so_doanh_nghiep"]   # any of
+//! ```
+//!
+//! Formats: `so_dinh_danh` (12 digits), `cmnd` (9 digits), `ma_so_doanh_nghiep` (10 digits,
+//! optional `-NNN` branch), `phone` (Vietnamese: 0 and 9 digits, or +84/84 and 9 digits),
+//! `datetime14` (a real `yyyyMMddHHmmss`), `date8` (a real `yyyyMMdd`), `digits`, `email`.
+
+use crate::datetime::{self, DateFormat, Zone};
+use crate::error::MappingError;
+use crate::spec::{OneOrMany, toml_to_json};
+use serde::Deserialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct SchemaFile {
+    pub description: String,
+    #[serde(default)]
+    pub fields: BTreeMap<String, FieldRuleSpec>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct FieldRuleSpec {
+    #[serde(default)]
+    pub required: bool,
+    #[serde(rename = "type")]
+    pub value_type: Option<String>,
+    pub format: Option<OneOrMany>,
+    pub max_len: Option<usize>,
+    pub min_len: Option<usize>,
+    #[serde(rename = "enum")]
+    pub one_of: Option<Vec<toml::Value>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    String,
+    Integer,
+    Number,
+    Boolean,
+    Array,
+    Object,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Result<Kind, String> {
+        Ok(match s {
+            "string" => Kind::String,
+            "integer" => Kind::Integer,
+            "number" | "decimal" => Kind::Number,
+            "boolean" => Kind::Boolean,
+            "array" => Kind::Array,
+            "object" => Kind::Object,
+            other => {
+                return Err(format!(
+                    "unknown type `{other}` (string, integer, number, boolean, array, object)"
+                ));
+            }
+        })
+    }
+
+    fn matches(self, v: &Value) -> bool {
+        match self {
+            Kind::String => v.is_string(),
+            Kind::Integer => v.is_i64() || v.is_u64(),
+            Kind::Number => v.is_number(),
+            Kind::Boolean => v.is_boolean(),
+            Kind::Array => v.is_array(),
+            Kind::Object => v.is_object(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TextFormat {
+    SoDinhDanh,
+    Cmnd,
+    MaSoDoanhNghiep,
+    Phone,
+    DateTime14,
+    Date8,
+    Digits,
+    Email,
+}
+
+impl TextFormat {
+    pub fn parse(s: &str) -> Result<TextFormat, String> {
+        Ok(match s {
+            "so_dinh_danh" => TextFormat::SoDinhDanh,
+            "cmnd" => TextFormat::Cmnd,
+            "ma_so_doanh_nghiep" => TextFormat::MaSoDoanhNghiep,
+            "phone" => TextFormat::Phone,
+            "datetime14" => TextFormat::DateTime14,
+            "date8" => TextFormat::Date8,
+            "digits" => TextFormat::Digits,
+            "email" => TextFormat::Email,
+            other => {
+                return Err(format!(
+                    "unknown format `{other}` (so_dinh_danh, cmnd, ma_so_doanh_nghiep, phone, datetime14, date8, digits, email)"
+                ));
+            }
+        })
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            TextFormat::SoDinhDanh => "a 12-digit số định danh",
+            TextFormat::Cmnd => "a 9-digit CMND number",
+            TextFormat::MaSoDoanhNghiep => {
+                "a 10-digit mã số doanh nghiệp (optionally -NNN for a branch)"
+            }
+            TextFormat::Phone => "a Vietnamese phone number (0 and 9 digits, or +84 and 9 digits)",
+            TextFormat::DateTime14 => "a date-time yyyyMMddHHmmss",
+            TextFormat::Date8 => "a date yyyyMMdd",
+            TextFormat::Digits => "digits only",
+            TextFormat::Email => "an e-mail address",
+        }
+    }
+
+    pub fn check(self, s: &str) -> bool {
+        let all_digits = |t: &str, n: usize| t.len() == n && t.bytes().all(|b| b.is_ascii_digit());
+        match self {
+            TextFormat::SoDinhDanh => all_digits(s, 12),
+            TextFormat::Cmnd => all_digits(s, 9),
+            TextFormat::MaSoDoanhNghiep => match s.split_once('-') {
+                None => all_digits(s, 10),
+                Some((main, branch)) => all_digits(main, 10) && all_digits(branch, 3),
+            },
+            TextFormat::Phone => {
+                let rest = s
+                    .strip_prefix("+84")
+                    .or_else(|| s.strip_prefix("84").filter(|r| r.len() == 9))
+                    .or_else(|| s.strip_prefix('0'));
+                rest.is_some_and(|r| all_digits(r, 9))
+            }
+            TextFormat::DateTime14 | TextFormat::Date8 => {
+                let f = if self == TextFormat::Date8 {
+                    "yyyyMMdd"
+                } else {
+                    "yyyyMMddHHmmss"
+                };
+                let fmt = DateFormat::parse(f).expect("fixed format");
+                datetime::parse(s, &fmt, Zone(0)).is_ok()
+            }
+            TextFormat::Digits => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+            TextFormat::Email => s.split_once('@').is_some_and(|(u, d)| {
+                !u.is_empty()
+                    && d.contains('.')
+                    && !d.starts_with('.')
+                    && !d.ends_with('.')
+                    && !s.contains(char::is_whitespace)
+            }),
+        }
+    }
+}
+
+#[derive(Debug)]
+enum Seg {
+    Key(String),
+    Each,
+}
+
+#[derive(Debug)]
+struct FieldRule {
+    path: String,
+    segs: Vec<Seg>,
+    required: bool,
+    kind: Option<Kind>,
+    formats: Vec<TextFormat>,
+    max_len: Option<usize>,
+    min_len: Option<usize>,
+    one_of: Option<Vec<Value>>,
+}
+
+/// A compiled output schema.
+#[derive(Debug)]
+pub struct Schema {
+    pub name: String,
+    rules: Vec<FieldRule>,
+}
+
+impl Schema {
+    /// Compile a schema file's text; every problem is reported.
+    pub fn compile(name: &str, text: &str) -> Result<Schema, Vec<String>> {
+        let spec: SchemaFile = toml::from_str(text).map_err(|e| vec![e.to_string()])?;
+        let mut problems = Vec::new();
+        let mut rules = Vec::new();
+        for (path, r) in spec.fields {
+            let mut segs = Vec::new();
+            for part in path.split('.') {
+                let (key, each) = match part.strip_suffix("[]") {
+                    Some(k) => (k, true),
+                    None => (part, false),
+                };
+                if key.is_empty() || key.contains(['[', ']']) {
+                    problems.push(format!(
+                        "`{path}`: bad path segment `{part}` (use name or name[])"
+                    ));
+                }
+                segs.push(Seg::Key(key.to_string()));
+                if each {
+                    segs.push(Seg::Each);
+                }
+            }
+            let kind = match r.value_type.as_deref().map(Kind::parse).transpose() {
+                Ok(k) => k,
+                Err(e) => {
+                    problems.push(format!("`{path}`: {e}"));
+                    None
+                }
+            };
+            let mut formats = Vec::new();
+            for f in r.format.map(OneOrMany::into_vec).unwrap_or_default() {
+                match TextFormat::parse(&f) {
+                    Ok(f) => formats.push(f),
+                    Err(e) => problems.push(format!("`{path}`: {e}")),
+                }
+            }
+            rules.push(FieldRule {
+                path,
+                segs,
+                required: r.required,
+                kind,
+                formats,
+                max_len: r.max_len,
+                min_len: r.min_len,
+                one_of: r.one_of.map(|v| v.iter().map(toml_to_json).collect()),
+            });
+        }
+        if problems.is_empty() {
+            Ok(Schema {
+                name: name.to_string(),
+                rules,
+            })
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Check a mapped record; the first violation is the error.
+    pub fn check(&self, out: &Value) -> Result<(), MappingError> {
+        for rule in &self.rules {
+            check_at(rule, &rule.segs, out, String::new())?;
+        }
+        Ok(())
+    }
+}
+
+fn check_at(rule: &FieldRule, segs: &[Seg], v: &Value, at: String) -> Result<(), MappingError> {
+    let Some((seg, rest)) = segs.split_first() else {
+        return check_value(rule, v, &at);
+    };
+    match seg {
+        Seg::Key(k) => {
+            let Value::Object(m) = v else {
+                return Ok(());
+            };
+            let here = if at.is_empty() {
+                k.clone()
+            } else {
+                format!("{at}.{k}")
+            };
+            match m.get(k) {
+                Some(child) if !child.is_null() => check_at(rule, rest, child, here),
+                _ if rest.is_empty() && rule.required => Err(MappingError::new(
+                    &here,
+                    None,
+                    format!(
+                        "required by the target's schema ({}) but missing",
+                        rule.path
+                    ),
+                )),
+                _ => Ok(()),
+            }
+        }
+        Seg::Each => match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    check_at(rule, rest, item, format!("{at}[{i}]"))?;
+                }
+                Ok(())
+            }
+            other => Err(MappingError::new(
+                &at,
+                None,
+                format!("must be a list, found {}", kind_name(other)),
+            )),
+        },
+    }
+}
+
+fn kind_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+fn check_value(rule: &FieldRule, v: &Value, at: &str) -> Result<(), MappingError> {
+    let fail = |reason: String| Err(MappingError::new(at, None, reason));
+    if let Some(kind) = rule.kind
+        && !kind.matches(v)
+    {
+        return fail(
+            format!("must be {kind:?} (lowercase) but is {}", kind_name(v)).to_lowercase(),
+        );
+    }
+    if let Some(allowed) = &rule.one_of
+        && !allowed.contains(v)
+    {
+        let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
+        return fail(format!("{v} is not one of {}", list.join(", ")));
+    }
+    if let Value::String(s) = v {
+        let len = s.chars().count();
+        if let Some(max) = rule.max_len
+            && len > max
+        {
+            return fail(format!(
+                "is {len} characters long, the target accepts at most {max}"
+            ));
+        }
+        if let Some(min) = rule.min_len
+            && len < min
+        {
+            return fail(format!(
+                "is {len} characters long, the target needs at least {min}"
+            ));
+        }
+        if !rule.formats.is_empty() && !rule.formats.iter().any(|f| f.check(s)) {
+            let wanted: Vec<&str> = rule.formats.iter().map(|f| f.describe()).collect();
+            return fail(format!("`{s}` is not {}", wanted.join(" or ")));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn formats() {
+        assert!(TextFormat::SoDinhDanh.check("001203004567"));
+        assert!(!TextFormat::SoDinhDanh.check("00120300456"));
+        assert!(TextFormat::MaSoDoanhNghiep.check("0100107123"));
+        assert!(TextFormat::MaSoDoanhNghiep.check("0100107123-001"));
+        assert!(!TextFormat::MaSoDoanhNghiep.check("0100107123-01"));
+        assert!(TextFormat::Phone.check("0912345678"));
+        assert!(TextFormat::Phone.check("+84912345678"));
+        assert!(TextFormat::Phone.check("84912345678"));
+        assert!(!TextFormat::Phone.check("091234567"));
+        assert!(TextFormat::DateTime14.check("20240229235959"));
+        assert!(!TextFormat::DateTime14.check("20230229235959"));
+        assert!(TextFormat::Email.check("a@b.vn"));
+        assert!(!TextFormat::Email.check("a@b"));
+    }
+
+    #[test]
+    fn schema_names_the_concrete_path() {
+        let s = Schema::compile(
+            "t",
+            r#"description = "t"
+            [fields."data[].MaHoSo"]
+            required = true
+            [fields."data[].Ma"]
+            format = ["so_dinh_danh", "ma_so_doanh_nghiep"]
+            [fields."data[].TrangThai"]
+            enum = [1, 2]
+            [fields."ref"]
+            max_len = 3"#,
+        )
+        .unwrap();
+        assert!(
+            s.check(&json!({"data": [{"MaHoSo": "a", "Ma": "0100107123", "TrangThai": 1}]}))
+                .is_ok()
+        );
+        let e = s
+            .check(&json!({"data": [{"MaHoSo": "a"}, {"Ma": "0100107123"}]}))
+            .unwrap_err();
+        assert_eq!(e.field, "data[1].MaHoSo");
+        let e = s
+            .check(&json!({"data": [{"MaHoSo": "a", "Ma": "123"}]}))
+            .unwrap_err();
+        assert!(e.reason.contains("số định danh or"), "{e}");
+        let e = s
+            .check(&json!({"data": [{"MaHoSo": "a", "TrangThai": 11}]}))
+            .unwrap_err();
+        assert!(e.reason.contains("not one of 1, 2"), "{e}");
+        assert!(
+            s.check(&json!({"data": [], "ref": "abcd"}))
+                .unwrap_err()
+                .reason
+                .contains("at most 3")
+        );
+        assert!(
+            Schema::compile("t", "description = \"x\"\n[fields.a]\nformat = \"nope\"").is_err()
+        );
+    }
+}
