@@ -23,6 +23,7 @@ pub mod config;
 pub mod connector;
 pub mod envelope;
 pub mod ingress;
+pub mod mappings;
 pub mod outbox;
 pub mod relay;
 pub mod route;

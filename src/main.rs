@@ -41,10 +41,33 @@ enum Command {
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
     },
+    /// Test mappings against their fixture cases, or try one on a file.
+    Mapping {
+        #[command(subcommand)]
+        command: MappingCommand,
+    },
     /// Validate a configuration and list every problem in it.
     Check {
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum MappingCommand {
+    /// Run the fixture cases of a mapping file, or of every mapping under a directory.
+    Test {
+        #[arg(default_value = "mappings")]
+        path: PathBuf,
+        /// Write the expected file of each case that has none, from what the mapping
+        /// produces now. Review what it wrote before committing it.
+        #[arg(long)]
+        bless: bool,
+    },
+    /// Map one input file and print the result.
+    Run {
+        mapping: PathBuf,
+        input: PathBuf,
     },
 }
 
@@ -56,6 +79,23 @@ fn main() -> ExitCode {
         Command::Check { config } => check(&config),
         Command::Bench(args) => bench(args),
         Command::Mocks { config } => mocks(&config),
+        Command::Mapping { command } => mapping(command),
+    }
+}
+
+fn mapping(command: MappingCommand) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    let ok = match command {
+        MappingCommand::Test { path, bless } => lienthong::mappings::cli::test(&path, bless, &mut out),
+        MappingCommand::Run { mapping, input } => lienthong::mappings::cli::run(&mapping, &input, &mut out),
+    };
+    match ok {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 

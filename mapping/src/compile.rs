@@ -7,7 +7,7 @@ use crate::codec::csv::CsvOptions;
 use crate::codec::xml::{XmlLimits, XmlWriteOptions};
 use crate::codec::{DecodeOptions, EncodeOptions, Format, line_column};
 use crate::datetime::{DateFormat, Zone};
-use crate::engine::{Condition, Op, Rule, Source, Table, TemplatePart, ValueType};
+use crate::engine::{Condition, Op, Rule, Source, Table, TemplatePart, Test, ValueType};
 use crate::error::{CompileError, CompileErrors};
 use crate::path::{OutputPath, SourcePath};
 use crate::schema::Schema;
@@ -523,29 +523,29 @@ fn compile_when(
         );
         return None;
     }
-    if let Some(e) = &w.exists {
-        return p(ctx, e).map(Condition::Exists);
-    }
-    if let Some(m) = &w.missing {
-        return p(ctx, m).map(Condition::Missing);
-    }
-    let Some(path) = &w.path else {
-        ctx.err(
-            line,
-            field,
-            "`when` with `equals`, `not_equals` or `in` needs `path`",
-        );
-        return None;
-    };
-    let path = p(ctx, path)?;
-    if let Some(v) = &w.equals {
-        Some(Condition::Equals(path, toml_to_json(v)))
-    } else if let Some(v) = &w.not_equals {
-        Some(Condition::NotEquals(path, toml_to_json(v)))
+    let test = if let Some(e) = &w.exists {
+        Test::Exists(p(ctx, e)?)
+    } else if let Some(m) = &w.missing {
+        Test::Missing(p(ctx, m)?)
     } else {
-        let vs = w.one_of.as_ref().expect("counted above");
-        Some(Condition::In(path, vs.iter().map(toml_to_json).collect()))
-    }
+        let Some(path) = &w.path else {
+            ctx.err(line, field, "`when` with `equals`, `not_equals` or `in` needs `path`");
+            return None;
+        };
+        let path = p(ctx, path)?;
+        if let Some(v) = &w.equals {
+            Test::Equals(path, toml_to_json(v))
+        } else if let Some(v) = &w.not_equals {
+            Test::NotEquals(path, toml_to_json(v))
+        } else {
+            let vs = w.one_of.as_ref().expect("counted above");
+            Test::In(path, vs.iter().map(toml_to_json).collect())
+        }
+    };
+    Some(Condition {
+        test,
+        ignore_case: w.ignore_case,
+    })
 }
 
 fn transform_op(name: &str) -> Result<Op, String> {

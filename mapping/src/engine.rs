@@ -29,8 +29,15 @@ pub enum TemplatePart {
     Field(SourcePath),
 }
 
+/// A `when` test, optionally comparing text without regard to case.
 #[derive(Debug)]
-pub enum Condition {
+pub struct Condition {
+    pub test: Test,
+    pub ignore_case: bool,
+}
+
+#[derive(Debug)]
+pub enum Test {
     Exists(SourcePath),
     Missing(SourcePath),
     Equals(SourcePath, Value),
@@ -125,12 +132,16 @@ pub fn scalar_text(v: &Value) -> Option<std::borrow::Cow<'_, str>> {
 impl Condition {
     fn holds(&self, cur: &Value, root: &Value) -> bool {
         let present = |p: &SourcePath| p.select(cur, root).filter(|v| !is_absent(v));
-        match self {
-            Condition::Exists(p) => present(p).is_some(),
-            Condition::Missing(p) => present(p).is_none(),
-            Condition::Equals(p, v) => present(p).is_some_and(|x| loose_eq(x, v)),
-            Condition::NotEquals(p, v) => !present(p).is_some_and(|x| loose_eq(x, v)),
-            Condition::In(p, vs) => present(p).is_some_and(|x| vs.iter().any(|v| loose_eq(x, v))),
+        let eq = |a: &Value, b: &Value| match (a, b, self.ignore_case) {
+            (Value::String(x), Value::String(y), true) => x.to_lowercase() == y.to_lowercase(),
+            _ => loose_eq(a, b),
+        };
+        match &self.test {
+            Test::Exists(p) => present(p).is_some(),
+            Test::Missing(p) => present(p).is_none(),
+            Test::Equals(p, v) => present(p).is_some_and(|x| eq(x, v)),
+            Test::NotEquals(p, v) => !present(p).is_some_and(|x| eq(x, v)),
+            Test::In(p, vs) => present(p).is_some_and(|x| vs.iter().any(|v| eq(x, v))),
         }
     }
 }
@@ -301,7 +312,7 @@ fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
         Op::PhoneVn => {
             let s = text_of(&v, "phone_vn")?;
             let mut d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
-            if d.starts_with("84") && d.len() == 11 {
+            if d.starts_with("84") && (d.len() == 11 || d.len() == 12) {
                 d = format!("0{}", &d[2..]);
             }
             Ok(Value::String(d))

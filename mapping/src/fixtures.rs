@@ -268,3 +268,116 @@ fn pretty_xml(s: &str) -> String {
 fn indent(s: &str) -> String {
     s.lines().map(|l| format!("    {l}\n")).collect()
 }
+
+/// Directories under a mappings tree that hold no mappings.
+const NOT_MAPPINGS: [&str; 4] = ["_schemas", "_tables", "tables", "tests"];
+
+/// The mapping files at `path`: the file itself, or every `*.toml` under the directory
+/// (skipping schemas, shared tables and fixture folders), sorted.
+pub fn find_mappings(path: &Path) -> std::io::Result<Vec<PathBuf>> {
+    if path.is_file() {
+        return Ok(vec![path.to_path_buf()]);
+    }
+    let mut out = Vec::new();
+    let mut dirs = vec![path.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let p = entry?.path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            if p.is_dir() {
+                if !NOT_MAPPINGS.contains(&name) && !name.starts_with('.') {
+                    dirs.push(p);
+                }
+            } else if name.ends_with(".toml") {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// The mappings root (the directory holding `_schemas`) for a file or directory: the
+/// nearest ancestor that has one, else the path's own directory.
+pub fn mappings_root(path: &Path) -> PathBuf {
+    let start = if path.is_file() { path.parent().unwrap_or(Path::new(".")) } else { path };
+    let mut cur = Some(start);
+    while let Some(dir) = cur {
+        if dir.join(crate::compile::SCHEMA_DIR).is_dir() {
+            return dir.to_path_buf();
+        }
+        cur = dir.parent();
+    }
+    start.to_path_buf()
+}
+
+/// What happened to one mapping's fixtures.
+#[derive(Debug)]
+pub struct MappingReport {
+    pub file: PathBuf,
+    /// The mapping did not compile: no case ran.
+    pub compile_error: Option<String>,
+    pub cases: Vec<(Case, Outcome)>,
+    /// Expected files written by `bless` for cases that had none.
+    pub blessed: Vec<PathBuf>,
+}
+
+impl MappingReport {
+    pub fn ok(&self) -> bool {
+        self.compile_error.is_none()
+            && !self.cases.is_empty()
+            && self.cases.iter().all(|(_, o)| matches!(o, Outcome::Pass))
+    }
+}
+
+/// Run the fixtures of one mapping. With `bless`, a case with no expectation gets one
+/// written from what the mapping produces now (review it before committing).
+pub fn test_mapping(file: &Path, root: &Path, bless: bool) -> MappingReport {
+    let mut report = MappingReport {
+        file: file.to_path_buf(),
+        compile_error: None,
+        cases: Vec::new(),
+        blessed: Vec::new(),
+    };
+    let mapping = match Mapping::load(file, root) {
+        Ok(m) => m,
+        Err(e) => {
+            report.compile_error = Some(e.to_string());
+            return report;
+        }
+    };
+    let cases = match discover(file) {
+        Ok(c) => c,
+        Err(e) => {
+            report.compile_error = Some(format!("cannot list {}: {e}", cases_dir(file).display()));
+            return report;
+        }
+    };
+    for mut case in cases {
+        if bless && matches!(case.expect, Expect::Nothing) {
+            let input = std::fs::read(&case.input).unwrap_or_default();
+            let (path, text) = match produce(&mapping, &input) {
+                Ok(out) => (
+                    case.input.with_file_name(format!(
+                        "{}.expected.{}",
+                        case.name,
+                        mapping.output_format().extension()
+                    )),
+                    out + if mapping.output_format() == Format::Json { "\n" } else { "" },
+                ),
+                Err(e) => (case.input.with_file_name(format!("{}.error.txt", case.name)), e + "\n"),
+            };
+            if std::fs::write(&path, text).is_ok() {
+                report.blessed.push(path.clone());
+                case.expect = if path.to_string_lossy().ends_with(".error.txt") {
+                    Expect::Error(path)
+                } else {
+                    Expect::Output(path)
+                };
+            }
+        }
+        let outcome = run_case(&mapping, &case);
+        report.cases.push((case, outcome));
+    }
+    report
+}

@@ -14,7 +14,7 @@
 //! ```
 //!
 //! Formats: `so_dinh_danh` (12 digits), `cmnd` (9 digits), `ma_so_doanh_nghiep` (10 digits,
-//! optional `-NNN` branch), `phone` (Vietnamese: 0 and 9 digits, or +84/84 and 9 digits),
+//! optional `-NNN` branch), `phone` (Vietnamese: 0 and 9 digits for mobiles or 10 for landlines, or +84/84 for the 0),
 //! `datetime14` (a real `yyyyMMddHHmmss`), `date8` (a real `yyyyMMdd`), `digits`, `email`.
 
 use crate::datetime::{self, DateFormat, Zone};
@@ -123,7 +123,7 @@ impl TextFormat {
             TextFormat::MaSoDoanhNghiep => {
                 "a 10-digit mã số doanh nghiệp (optionally -NNN for a branch)"
             }
-            TextFormat::Phone => "a Vietnamese phone number (0 and 9 digits, or +84 and 9 digits)",
+            TextFormat::Phone => "a Vietnamese phone number (0 and 9 or 10 digits, or +84 instead of the 0)",
             TextFormat::DateTime14 => "a date-time yyyyMMddHHmmss",
             TextFormat::Date8 => "a date yyyyMMdd",
             TextFormat::Digits => "digits only",
@@ -140,12 +140,13 @@ impl TextFormat {
                 None => all_digits(s, 10),
                 Some((main, branch)) => all_digits(main, 10) && all_digits(branch, 3),
             },
+            // Mobiles are 0 + 9 digits; landlines 0 + 2x area code + 8 digits.
             TextFormat::Phone => {
                 let rest = s
                     .strip_prefix("+84")
-                    .or_else(|| s.strip_prefix("84").filter(|r| r.len() == 9))
+                    .or_else(|| s.strip_prefix("84").filter(|r| r.len() >= 9 && !r.starts_with('0')))
                     .or_else(|| s.strip_prefix('0'));
-                rest.is_some_and(|r| all_digits(r, 9))
+                rest.is_some_and(|r| !r.starts_with('0') && (all_digits(r, 9) || all_digits(r, 10)))
             }
             TextFormat::DateTime14 | TextFormat::Date8 => {
                 let f = if self == TextFormat::Date8 {
@@ -368,7 +369,9 @@ mod tests {
         assert!(TextFormat::Phone.check("0912345678"));
         assert!(TextFormat::Phone.check("+84912345678"));
         assert!(TextFormat::Phone.check("84912345678"));
+        assert!(TextFormat::Phone.check("02437562345"));
         assert!(!TextFormat::Phone.check("091234567"));
+        assert!(!TextFormat::Phone.check("00912345678"));
         assert!(TextFormat::DateTime14.check("20240229235959"));
         assert!(!TextFormat::DateTime14.check("20230229235959"));
         assert!(TextFormat::Email.check("a@b.vn"));

@@ -147,6 +147,9 @@ pub struct WhenSpec {
     pub not_equals: Option<toml::Value>,
     #[serde(rename = "in")]
     pub one_of: Option<Vec<toml::Value>>,
+    /// Compare text without regard to case.
+    #[serde(default)]
+    pub ignore_case: bool,
 }
 
 #[derive(Deserialize, Debug)]
