@@ -65,10 +65,7 @@ enum MappingCommand {
         bless: bool,
     },
     /// Map one input file and print the result.
-    Run {
-        mapping: PathBuf,
-        input: PathBuf,
-    },
+    Run { mapping: PathBuf, input: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -86,8 +83,12 @@ fn main() -> ExitCode {
 fn mapping(command: MappingCommand) -> ExitCode {
     let mut out = std::io::stdout().lock();
     let ok = match command {
-        MappingCommand::Test { path, bless } => lienthong::mappings::cli::test(&path, bless, &mut out),
-        MappingCommand::Run { mapping, input } => lienthong::mappings::cli::run(&mapping, &input, &mut out),
+        MappingCommand::Test { path, bless } => {
+            lienthong::mappings::cli::test(&path, bless, &mut out)
+        }
+        MappingCommand::Run { mapping, input } => {
+            lienthong::mappings::cli::run(&mapping, &input, &mut out)
+        }
     };
     match ok {
         Ok(true) => ExitCode::SUCCESS,

@@ -344,6 +344,7 @@ fn compile_rules(
             f.constant.is_some(),
             f.template.is_some(),
             f.each.is_some(),
+            f.fail.is_some(),
         ]
         .iter()
         .filter(|x| **x)
@@ -352,7 +353,7 @@ fn compile_rules(
             ctx.err(
                 line,
                 field,
-                "needs exactly one of `from`, `const`, `template` or `each`",
+                "needs exactly one of `from`, `const`, `template`, `each` or `fail`",
             );
         }
         if f.with.is_some() != f.each.is_some() {
@@ -379,6 +380,14 @@ fn compile_rules(
                     None
                 }
             }
+        } else if let Some(t) = &f.fail {
+            match parse_template(t) {
+                Ok(parts) => Some(Source::Fail(parts)),
+                Err(e) => {
+                    ctx.err(line, field, e);
+                    None
+                }
+            }
         } else if let (Some(each), Some(with)) = (&f.each, &f.with) {
             let p = path(ctx, each);
             let sub = compile_sub(ctx, with, subs, tables, zone, done, visiting, line);
@@ -393,7 +402,10 @@ fn compile_rules(
             .and_then(|w| compile_when(ctx, w, line, field));
         let mut ops = Vec::new();
         if !f.transform.is_empty()
-            && matches!(source, Some(Source::Const(_)) | Some(Source::Each { .. }))
+            && matches!(
+                source,
+                Some(Source::Const(_) | Source::Each { .. } | Source::Fail(_))
+            )
         {
             ctx.err(
                 line,
@@ -529,7 +541,11 @@ fn compile_when(
         Test::Missing(p(ctx, m)?)
     } else {
         let Some(path) = &w.path else {
-            ctx.err(line, field, "`when` with `equals`, `not_equals` or `in` needs `path`");
+            ctx.err(
+                line,
+                field,
+                "`when` with `equals`, `not_equals` or `in` needs `path`",
+            );
             return None;
         };
         let path = p(ctx, path)?;
@@ -556,12 +572,13 @@ fn transform_op(name: &str) -> Result<Op, String> {
         "nfc" => Op::Nfc,
         "collapse_spaces" => Op::CollapseSpaces,
         "digits" => Op::Digits,
+        "strip_spaces" => Op::StripSpaces,
         "phone_vn" => Op::PhoneVn,
         "tcvn3" => Op::Legacy(Legacy::Tcvn3),
         "vni" => Op::Legacy(Legacy::Vni),
         other => {
             return Err(format!(
-                "unknown transform `{other}` (trim, upper, lower, nfc, collapse_spaces, digits, phone_vn, tcvn3, vni)"
+                "unknown transform `{other}` (trim, upper, lower, nfc, collapse_spaces, strip_spaces, digits, phone_vn, tcvn3, vni)"
             ));
         }
     })

@@ -17,6 +17,8 @@ pub enum Source {
     Paths(Vec<SourcePath>),
     Const(Value),
     Template(Vec<TemplatePart>),
+    /// Refuse the record with this message.
+    Fail(Vec<TemplatePart>),
     Each {
         path: SourcePath,
         rules: Arc<Vec<Rule>>,
@@ -69,6 +71,8 @@ pub enum Op {
     Nfc,
     CollapseSpaces,
     Digits,
+    /// Remove all whitespace (base64 wrapped over lines, numbers with spaces).
+    StripSpaces,
     /// Normalise a Vietnamese phone number to its national form 0xxxxxxxxx.
     PhoneVn,
     Legacy(Legacy),
@@ -209,6 +213,19 @@ fn evaluate<'r>(
                 .map_err(|reason| MappingError::new(&rule.to.text, from, reason))?;
             Ok((v, from))
         }
+        Source::Fail(parts) => {
+            let mut s = String::new();
+            for part in parts {
+                match part {
+                    TemplatePart::Text(t) => s.push_str(t),
+                    TemplatePart::Field(p) => {
+                        let v = p.select(cur, root).and_then(scalar_text);
+                        s.push_str(v.as_deref().unwrap_or("?"));
+                    }
+                }
+            }
+            Err(MappingError::new(&rule.to.text, None, s))
+        }
         Source::Template(parts) => {
             let mut s = String::new();
             let mut any = false;
@@ -303,6 +320,7 @@ fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
         Op::Lower => map_text(v, "lower", str::to_lowercase),
         Op::Nfc => map_text(v, "nfc", text::nfc),
         Op::CollapseSpaces => map_text(v, "collapse_spaces", text::collapse_spaces),
+        Op::StripSpaces => map_text(v, "strip_spaces", |s| s.split_whitespace().collect()),
         Op::Digits => {
             let s = text_of(&v, "digits")?;
             Ok(Value::String(

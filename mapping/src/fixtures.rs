@@ -300,7 +300,11 @@ pub fn find_mappings(path: &Path) -> std::io::Result<Vec<PathBuf>> {
 /// The mappings root (the directory holding `_schemas`) for a file or directory: the
 /// nearest ancestor that has one, else the path's own directory.
 pub fn mappings_root(path: &Path) -> PathBuf {
-    let start = if path.is_file() { path.parent().unwrap_or(Path::new(".")) } else { path };
+    let start = if path.is_file() {
+        path.parent().unwrap_or(Path::new("."))
+    } else {
+        path
+    };
     let mut cur = Some(start);
     while let Some(dir) = cur {
         if dir.join(crate::compile::SCHEMA_DIR).is_dir() {
@@ -363,9 +367,17 @@ pub fn test_mapping(file: &Path, root: &Path, bless: bool) -> MappingReport {
                         case.name,
                         mapping.output_format().extension()
                     )),
-                    out + if mapping.output_format() == Format::Json { "\n" } else { "" },
+                    out + if mapping.output_format() == Format::Json {
+                        "\n"
+                    } else {
+                        ""
+                    },
                 ),
-                Err(e) => (case.input.with_file_name(format!("{}.error.txt", case.name)), e + "\n"),
+                Err(e) => (
+                    case.input
+                        .with_file_name(format!("{}.error.txt", case.name)),
+                    e + "\n",
+                ),
             };
             if std::fs::write(&path, text).is_ok() {
                 report.blessed.push(path.clone());

@@ -123,7 +123,9 @@ impl TextFormat {
             TextFormat::MaSoDoanhNghiep => {
                 "a 10-digit mã số doanh nghiệp (optionally -NNN for a branch)"
             }
-            TextFormat::Phone => "a Vietnamese phone number (0 and 9 or 10 digits, or +84 instead of the 0)",
+            TextFormat::Phone => {
+                "a Vietnamese phone number (0 and 9 or 10 digits, or +84 instead of the 0)"
+            }
             TextFormat::DateTime14 => "a date-time yyyyMMddHHmmss",
             TextFormat::Date8 => "a date yyyyMMdd",
             TextFormat::Digits => "digits only",
@@ -144,7 +146,10 @@ impl TextFormat {
             TextFormat::Phone => {
                 let rest = s
                     .strip_prefix("+84")
-                    .or_else(|| s.strip_prefix("84").filter(|r| r.len() >= 9 && !r.starts_with('0')))
+                    .or_else(|| {
+                        s.strip_prefix("84")
+                            .filter(|r| r.len() >= 9 && !r.starts_with('0'))
+                    })
                     .or_else(|| s.strip_prefix('0'));
                 rest.is_some_and(|r| !r.starts_with('0') && (all_digits(r, 9) || all_digits(r, 10)))
             }

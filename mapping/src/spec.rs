@@ -122,6 +122,9 @@ pub struct FieldSpec {
     pub constant: Option<toml::Value>,
     /// Text with `{path}` placeholders.
     pub template: Option<String>,
+    /// Refuse the record with this message (a template) when the rule applies: use it with
+    /// `when` to turn an error reply or an impossible combination into a mapping error.
+    pub fail: Option<String>,
     /// Input array: each element goes through the sub-mapping named by `with`.
     pub each: Option<String>,
     pub with: Option<String>,

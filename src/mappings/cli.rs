@@ -1,8 +1,8 @@
 //! `lienthong mapping test` and `lienthong mapping run`: check mappings offline against
 //! their fixture cases, or try one on a file, before anything goes live.
 
-use lienthong_mapping::fixtures::{self, Outcome};
 use lienthong_mapping::Mapping;
+use lienthong_mapping::fixtures::{self, Outcome};
 use std::io::Write;
 use std::path::Path;
 
@@ -10,30 +10,54 @@ use std::path::Path;
 /// mapping as it goes, a diff for each failing case, and a summary. `true` if all passed.
 pub fn test(path: &Path, bless: bool, out: &mut dyn Write) -> std::io::Result<bool> {
     if !path.exists() {
-        writeln!(out, "error: {} does not exist (give a mapping file or a directory of mappings)", path.display())?;
+        writeln!(
+            out,
+            "error: {} does not exist (give a mapping file or a directory of mappings)",
+            path.display()
+        )?;
         return Ok(false);
     }
     let root = fixtures::mappings_root(path);
     let files = fixtures::find_mappings(path)?;
     if files.is_empty() {
-        writeln!(out, "error: no mapping files (*.toml) under {}", path.display())?;
+        writeln!(
+            out,
+            "error: no mapping files (*.toml) under {}",
+            path.display()
+        )?;
         return Ok(false);
     }
     let (mut passed, mut failed, mut broken) = (0usize, 0usize, 0usize);
     let total = files.len();
     for (i, file) in files.iter().enumerate() {
         let report = fixtures::test_mapping(file, &root, bless);
-        let name = file.strip_prefix(&root).unwrap_or(file).display().to_string();
+        let name = file
+            .strip_prefix(&root)
+            .unwrap_or(file)
+            .display()
+            .to_string();
         let progress = format!("[{}/{total}]", i + 1);
         if let Some(e) = &report.compile_error {
             broken += 1;
-            writeln!(out, "{progress} FAIL {name}: does not compile\n{}", indent(e))?;
+            writeln!(
+                out,
+                "{progress} FAIL {name}: does not compile\n{}",
+                indent(e)
+            )?;
             continue;
         }
         for p in &report.blessed {
-            writeln!(out, "{progress} wrote {} (review it, then commit)", p.display())?;
+            writeln!(
+                out,
+                "{progress} wrote {} (review it, then commit)",
+                p.display()
+            )?;
         }
-        let ok = report.cases.iter().filter(|(_, o)| matches!(o, Outcome::Pass)).count();
+        let ok = report
+            .cases
+            .iter()
+            .filter(|(_, o)| matches!(o, Outcome::Pass))
+            .count();
         let bad = report.cases.len() - ok;
         passed += ok;
         failed += bad;
@@ -50,7 +74,13 @@ pub fn test(path: &Path, bless: bool, out: &mut dyn Write) -> std::io::Result<bo
             writeln!(out, "{progress} FAIL {name} ({ok} passed, {bad} failed)")?;
             for (case, outcome) in &report.cases {
                 if let Outcome::Fail(why) = outcome {
-                    writeln!(out, "  case {} ({}):\n{}", case.name, case.input.display(), indent(why))?;
+                    writeln!(
+                        out,
+                        "  case {} ({}):\n{}",
+                        case.name,
+                        case.input.display(),
+                        indent(why)
+                    )?;
                 }
             }
         }
@@ -59,7 +89,11 @@ pub fn test(path: &Path, bless: bool, out: &mut dyn Write) -> std::io::Result<bo
         out,
         "\n{passed} cases passed, {failed} failed; {} of {total} mappings {}",
         total - broken,
-        if broken == 0 { "compiled with cases" } else { "compiled with cases (the others need fixing)" }
+        if broken == 0 {
+            "compiled with cases"
+        } else {
+            "compiled with cases (the others need fixing)"
+        }
     )?;
     Ok(failed == 0 && broken == 0)
 }
@@ -70,7 +104,11 @@ pub fn run(mapping: &Path, input: &Path, out: &mut dyn Write) -> std::io::Result
     let m = match Mapping::load(mapping, &root) {
         Ok(m) => m,
         Err(e) => {
-            writeln!(out, "error: the mapping does not compile:\n{}", indent(&e.to_string()))?;
+            writeln!(
+                out,
+                "error: the mapping does not compile:\n{}",
+                indent(&e.to_string())
+            )?;
             return Ok(false);
         }
     };
@@ -94,5 +132,8 @@ pub fn run(mapping: &Path, input: &Path, out: &mut dyn Write) -> std::io::Result
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
