@@ -47,11 +47,12 @@ pub fn test(path: &Path, bless: bool, out: &mut dyn Write) -> std::io::Result<bo
             continue;
         }
         for p in &report.blessed {
-            writeln!(
-                out,
-                "{progress} wrote {} (review it, then commit)",
-                p.display()
-            )?;
+            let what = if p.to_string_lossy().ends_with(".error.txt") {
+                "an ERROR expectation: the mapping failed on this input"
+            } else {
+                "review it, then commit"
+            };
+            writeln!(out, "{progress} wrote {} ({what})", p.display())?;
         }
         let ok = report
             .cases

@@ -106,7 +106,9 @@ fn csv_error(e: &::csv::Error) -> DecodeError {
             expected_len,
             len,
         } => DecodeError::Syntax {
-            line: pos.as_ref().map_or(0, |p| p.line() as usize),
+            // The record index counts the header as record 0; a record is one line unless
+            // a quoted field spans lines.
+            line: pos.as_ref().map_or(0, |p| p.record() as usize + 1),
             column: 1,
             message: format!("row has {len} fields, the header row has {expected_len}"),
         },
