@@ -4,6 +4,7 @@
 use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::ingress::{self, IngressState, UnitKeys};
+use crate::mappings::MappingSet;
 use crate::outbox::{Outbox, OutboxSettings, SledStore, Store};
 use crate::relay::{Relay, TargetRuntime};
 use crate::route::Router;
@@ -34,6 +35,8 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("shutdown could not flush the outbox: {0}")]
     Flush(String),
+    #[error("{} mapping problem(s):\n{}", .0.len(), .0.join("\n"))]
+    Mappings(Vec<String>),
 }
 
 /// A running bus. Dropping it does not stop it; call [`Bus::shutdown`].
@@ -41,6 +44,8 @@ pub struct Bus {
     pub addr: SocketAddr,
     pub mocks_addr: Option<SocketAddr>,
     pub outbox: Outbox,
+    /// The mappings in use (reloaded on SIGHUP and on file change).
+    pub mappings: Arc<MappingSet>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), AppError>>,
 }
@@ -69,6 +74,8 @@ impl Bus {
         store: Arc<dyn Store>,
     ) -> Result<Bus, AppError> {
         let started = std::time::Instant::now();
+        // Mappings first: a broken mapping stops the start before anything listens.
+        let mappings = Arc::new(MappingSet::load(&config).map_err(AppError::Mappings)?);
         let targets: Vec<String> = config.targets.keys().cloned().collect();
         let outbox = Outbox::open(store, OutboxSettings::from(&config.outbox), &targets).map_err(
             |source| AppError::Outbox {
@@ -102,7 +109,12 @@ impl Bus {
         } else {
             None
         };
-        let relay = Relay::start(outbox.clone(), runtimes);
+        let relay = Relay::start(outbox.clone(), runtimes, Arc::clone(&mappings));
+        let reloader = tokio::spawn(crate::mappings::reload_on_change(
+            Arc::clone(&mappings),
+            config.mappings.watch,
+            config.mappings.poll_interval,
+        ));
         let addr = listener.local_addr().map_err(AppError::Serve)?;
         let admin_state = Arc::new(AdminState {
             outbox: outbox.clone(),
@@ -111,6 +123,7 @@ impl Bus {
         let ingress_state = Arc::new(IngressState {
             keys: UnitKeys::new(unit_keys),
             router: Router::from_config(&config),
+            mappings: Arc::clone(&mappings),
             outbox: outbox.clone(),
             max_body_bytes: config.server.max_body_bytes,
             max_batch: config.server.max_batch,
@@ -132,6 +145,7 @@ impl Bus {
             tracing::info!("ingress closed; draining in-flight deliveries");
             sweeper.abort();
             let _ = sweeper.await;
+            reloader.abort();
             outbox_for_task.close();
             let abandoned = relay.drain(grace).await;
             if abandoned > 0 {
@@ -149,10 +163,12 @@ impl Bus {
         });
         let stats = outbox.stats();
         tracing::info!(%addr, pending = stats.pending, dead = stats.dead, startup_ms = started.elapsed().as_millis() as u64, "lienthong listening");
+        tracing::info!(mappings = mappings.len(), "mappings compiled");
         Ok(Bus {
             addr,
             mocks_addr,
             outbox,
+            mappings,
             stop: Some(stop),
             task,
         })

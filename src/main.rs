@@ -125,17 +125,28 @@ fn load(path: &Path) -> Result<(Config, BTreeMap<String, String>), ExitCode> {
 fn check(path: &Path) -> ExitCode {
     match load(path) {
         Ok((cfg, _)) => {
+            let mappings = match lienthong::mappings::MappingSet::load(&cfg) {
+                Ok(m) => m,
+                Err(problems) => {
+                    eprintln!("error: {} mapping problem(s):", problems.len());
+                    for p in problems {
+                        eprintln!("  - {}", p.replace('\n', "\n    "));
+                    }
+                    return ExitCode::from(2);
+                }
+            };
             let dev_keys = cfg
                 .units
                 .values()
                 .filter(|u| u.dev_key.is_some() && std::env::var(&u.key_env).is_err())
                 .count();
             println!(
-                "{}: OK ({} units, {} targets, {} routes)",
+                "{}: OK ({} units, {} targets, {} routes, {} mappings compiled)",
                 path.display(),
                 cfg.units.len(),
                 cfg.targets.len(),
-                cfg.routes.len()
+                cfg.routes.len(),
+                mappings.len()
             );
             if dev_keys > 0 {
                 println!(

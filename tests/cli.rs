@@ -63,7 +63,7 @@ fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("OK (4 units, 3 targets, 5 routes)"),
+        stdout.contains("OK (4 units, 4 targets, 12 routes, 14 mappings compiled)"),
         "{stdout}"
     );
     assert!(stdout.contains("DEVELOPMENT keys"), "{stdout}");
@@ -295,4 +295,71 @@ fn mocks_take_fault_rules_from_the_config_and_check_names_bad_ones() {
         .status()
         .unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
+}
+
+#[test]
+fn mapping_test_runs_the_shipped_fixtures_and_shows_a_diff_on_a_mismatch() {
+    let out = lienthong().args(["mapping", "test"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("[1/32]"), "progress per mapping: {stdout}");
+    assert!(stdout.contains(" 0 failed; 32 of 32 mappings"), "{stdout}");
+
+    // A copy of one unit's mappings where an expected output no longer matches.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("mappings");
+    for dir in [
+        "_schemas/portal",
+        "nafosted/tables",
+        "nafosted/tests/dossier_progress",
+    ] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    for file in [
+        "_schemas/portal/CapNhatTienDoHoSoMC.toml",
+        "nafosted/tables/status.toml",
+        "nafosted/dossier_progress.toml",
+        "nafosted/tests/dossier_progress/01-review-step.input.json",
+        "nafosted/tests/dossier_progress/02-epoch-time-no-status.input.json",
+        "nafosted/tests/dossier_progress/02-epoch-time-no-status.expected.json",
+    ] {
+        std::fs::copy(format!("mappings/{file}"), root.join(file)).unwrap();
+    }
+    std::fs::write(
+        root.join("nafosted/tests/dossier_progress/01-review-step.expected.json"),
+        r#"{"service": "CapNhatTienDoHoSoMC", "data": [{"MaHoSo": "NAFOSTED-2024-00042", "NguoiXuLy": "Someone Else"}]}"#,
+    )
+    .unwrap();
+    let out = lienthong()
+        .args(["mapping", "test"])
+        .arg(root.join("nafosted"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("FAIL nafosted/dossier_progress.toml (1 passed, 1 failed)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("-       \"NguoiXuLy\": \"Someone Else\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("+       \"NguoiXuLy\": \"Đỗ Văn Nam\""),
+        "{stdout}"
+    );
+
+    // `mapping run` prints what a mapping makes of one file.
+    let out = lienthong()
+        .args([
+            "mapping",
+            "run",
+            "mappings/nafosted/dossier_progress.toml",
+            "mappings/nafosted/tests/dossier_progress/01-review-step.input.json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"ThoiDiemXuLy\": \"20240308140500\""));
 }

@@ -112,7 +112,7 @@ pub fn loose_eq(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::String(x), Value::String(y)) => x == y,
         (Value::String(s), other) | (other, Value::String(s)) => match other {
-            Value::Number(_) | Value::Bool(_) => s.trim() == other.to_string(),
+            Value::Number(_) | Value::Bool(_) => scalar_text(other).as_deref() == Some(s.trim()),
             _ => false,
         },
         _ => a == b,

@@ -39,7 +39,9 @@ fn every_shipped_mapping_passes_its_fixture_cases() {
         let errors = report
             .cases
             .iter()
-            .filter(|(c, _)| c.name.contains("bad") || matches!(c.expect, fixtures::Expect::Error(_)))
+            .filter(|(c, _)| {
+                c.name.contains("bad") || matches!(c.expect, fixtures::Expect::Error(_))
+            })
             .count();
         if report.cases.len() < 3 || errors == 0 {
             failures.push(format!(
@@ -61,25 +63,58 @@ fn every_shipped_mapping_passes_its_fixture_cases() {
 /// meet strings, numbers, arrays and objects where they expect something else.
 fn arb_json() -> impl Strategy<Value = Value> {
     let names = prop::sample::select(vec![
-        "dossierCode", "status", "applicant", "fees", "attachments", "submittedAt", "GuiHoSo",
-        "HoSo", "NguoiNop", "@loai", "so_don", "state", "licence", "pdf", "Status",
-        "ResultObject", "TraCuuThongTinCongDanResponse", "CongdanCollection", "CongDan",
-        "Fault", "step", "citizen", "idNumber", "MaLoi", "x",
+        "dossierCode",
+        "status",
+        "applicant",
+        "fees",
+        "attachments",
+        "submittedAt",
+        "GuiHoSo",
+        "HoSo",
+        "NguoiNop",
+        "@loai",
+        "so_don",
+        "state",
+        "licence",
+        "pdf",
+        "Status",
+        "ResultObject",
+        "TraCuuThongTinCongDanResponse",
+        "CongdanCollection",
+        "CongDan",
+        "Fault",
+        "step",
+        "citizen",
+        "idNumber",
+        "MaLoi",
+        "x",
     ]);
     let leaf = prop_oneof![
         Just(Value::Null),
         any::<bool>().prop_map(Value::Bool),
         any::<i64>().prop_map(Value::from),
-        any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+        any::<f64>()
+            .prop_filter("finite", |f| f.is_finite())
+            .prop_map(Value::from),
         ".{0,12}".prop_map(Value::String),
-        prop::sample::select(vec!["SUCCESS", "00", "60", "submitted", "capnhat", "2024-03-05", "05/03/2024 08:30", "001040144502"])
-            .prop_map(|s| Value::String(s.to_string())),
+        prop::sample::select(vec![
+            "SUCCESS",
+            "00",
+            "60",
+            "submitted",
+            "capnhat",
+            "2024-03-05",
+            "05/03/2024 08:30",
+            "001040144502"
+        ])
+        .prop_map(|s| Value::String(s.to_string())),
     ];
     leaf.prop_recursive(5, 64, 6, move |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::vec((names.clone(), inner), 0..6)
-                .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            prop::collection::vec((names.clone(), inner), 0..6).prop_map(|kv| Value::Object(
+                kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect()
+            )),
         ]
     })
 }

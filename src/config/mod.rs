@@ -31,6 +31,8 @@ pub struct Config {
     #[serde(default)]
     pub mocks: MocksConfig,
     #[serde(default)]
+    pub mappings: MappingsConfig,
+    #[serde(default)]
     pub units: BTreeMap<String, UnitConfig>,
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
@@ -118,6 +120,29 @@ impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
             shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where mapping files live and how changes to them are picked up.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MappingsConfig {
+    /// Directory of the mapping files routes name (and of `_schemas/`).
+    pub dir: PathBuf,
+    /// Reload changed mapping files while running (SIGHUP reloads in any case).
+    pub watch: bool,
+    /// How often the directory is checked for changes.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+}
+
+impl Default for MappingsConfig {
+    fn default() -> Self {
+        MappingsConfig {
+            dir: PathBuf::from("mappings"),
+            watch: true,
+            poll_interval: Duration::from_secs(2),
         }
     }
 }
@@ -262,6 +287,10 @@ pub struct RouteConfig {
     pub key: Option<String>,
     #[serde(default)]
     pub on_dead: OnDead,
+    /// Mapping file per target, relative to `[mappings] dir`. A target without one
+    /// receives the event's JSON as the unit sent it.
+    #[serde(default)]
+    pub mappings: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

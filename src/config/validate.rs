@@ -242,6 +242,20 @@ pub fn validate(
                 ));
             }
         }
+        for (target, file) in &route.mappings {
+            if !route.targets.contains(target) {
+                problems.push(problem(
+                    format!("{path}.mappings.{target}"),
+                    format!("`{target}` is not one of this route's targets"),
+                ));
+            }
+            if !file.ends_with(".toml") {
+                problems.push(problem(
+                    format!("{path}.mappings.{target}"),
+                    format!("`{file}` should name a mapping file (*.toml)"),
+                ));
+            }
+        }
         match (&route.key, route.ordering) {
             (None, Ordering::PerKey) => problems.push(problem(
                 format!("{path}.key"),

@@ -1,7 +1,9 @@
-//! The generic HTTP JSON connector: POSTs the payload to a configured URL with the message
+//! The generic HTTP connector: POSTs the (mapped) body to a configured URL with the message
 //! id in `X-Message-Id`, so a receiver can drop the duplicates at-least-once delivery brings.
 
-use super::{BoxFuture, Connector, HttpStatusClassifier, RawOutcome, RetryClassifier, Verdict};
+use super::{
+    BoxFuture, Connector, HttpStatusClassifier, Outbound, RawOutcome, RetryClassifier, Verdict,
+};
 use crate::envelope::Envelope;
 use std::time::Duration;
 
@@ -31,18 +33,18 @@ impl RetryClassifier for HttpConnector {
 }
 
 impl Connector for HttpConnector {
-    fn send<'a>(&'a self, message: &'a Envelope) -> BoxFuture<'a, RawOutcome> {
+    fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
         Box::pin(async move {
             let request = self
                 .client
                 .post(self.url.clone())
-                .header("content-type", "application/json")
+                .header("content-type", body.content_type)
                 .header("x-message-id", message.id.to_string())
                 .header("x-trace-id", &message.trace_id)
                 .header("x-attempt", message.attempts.to_string())
                 .header("x-unit", &message.unit)
                 .header("x-flow", &message.flow)
-                .body(message.payload.get().to_string());
+                .body(body.body.clone());
             let request = match &message.key {
                 // Keys are dossier codes and similar, never personal data.
                 Some(k) => request.header("x-ordering-key", k),

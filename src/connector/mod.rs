@@ -6,6 +6,7 @@ mod http;
 pub use http::HttpConnector;
 
 use crate::envelope::Envelope;
+pub use crate::mappings::Outbound;
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
@@ -98,14 +99,15 @@ fn snippet(body: &str) -> String {
     }
 }
 
-/// Sends messages to one target.
+/// Sends messages to one target. `body` is the message in the target's format (after
+/// its mapping); `message` carries the id, trace and attempt for headers and logs.
 pub trait Connector: RetryClassifier + Send + Sync {
-    fn send<'a>(&'a self, message: &'a Envelope) -> BoxFuture<'a, RawOutcome>;
+    fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome>;
 
     /// Send and classify.
-    fn deliver<'a>(&'a self, message: &'a Envelope) -> BoxFuture<'a, Verdict> {
+    fn deliver<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {
-            let outcome = self.send(message).await;
+            let outcome = self.send(message, body).await;
             self.classify(&outcome)
         })
     }

@@ -10,6 +10,7 @@ mod error;
 pub use auth::UnitKeys;
 pub use error::ApiError;
 
+use crate::mappings::MappingSet;
 use crate::outbox::{EnqueueError, EnqueueRequest, NewEvent, Outbox};
 use crate::route::{Route, Router};
 use axum::Json;
@@ -18,6 +19,8 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use lienthong_mapping::codec::DecodeOptions;
+use lienthong_mapping::{DecodeError, Format};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use std::sync::Arc;
@@ -26,6 +29,8 @@ use std::sync::Arc;
 pub struct IngressState {
     pub keys: UnitKeys,
     pub router: Router,
+    /// Tells how a route's XML or CSV bodies are decoded.
+    pub mappings: Arc<MappingSet>,
     pub outbox: Outbox,
     pub max_body_bytes: usize,
     pub max_batch: usize,
@@ -63,20 +68,25 @@ async fn post_events(
         .field("unit"));
     }
     state.keys.authorize(&unit, &headers)?;
-    check_content_type(&headers)?;
     let route = state
         .router
         .resolve(&unit, query.flow.as_deref())
         .map_err(|e| {
             ApiError::new(StatusCode::BAD_REQUEST, "unknown_flow", e.to_string()).field("flow")
         })?;
+    let decode = state.mappings.input_for(&route.unit, &route.flow);
+    let format = check_content_type(&headers, decode.as_ref().map(|d| d.format))?;
     let idempotency_key = idempotency_key(&headers)?;
     if state.outbox.over_capacity() {
         return Err(ApiError::busy(
             "the bus is holding too many undelivered messages; retry later",
         ));
     }
-    let bytes = read_body(body, state.max_body_bytes).await?;
+    let mut bytes = read_body(body, state.max_body_bytes).await?;
+    if format != Format::Json {
+        let opts = decode.expect("checked with the content type");
+        bytes = decode_to_json(&bytes, &opts)?;
+    }
     let events = parse_events(&bytes, route, state.max_batch)?;
     let trace_id = headers
         .get("x-trace-id")
@@ -112,27 +122,58 @@ async fn post_events(
     }
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), ApiError> {
+/// The body's format: JSON always, XML or CSV when the route's mappings read it.
+fn check_content_type(
+    headers: &HeaderMap,
+    route_input: Option<Format>,
+) -> Result<Format, ApiError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if essence == "application/json" {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            format!("send events as application/json (got `{ct}`)"),
-        )
-        .field("content-type"))
+    match Format::from_content_type(ct) {
+        Some(Format::Json) => Ok(Format::Json),
+        Some(f) if Some(f) == route_input => Ok(f),
+        _ => {
+            let accepted = match route_input {
+                Some(Format::Xml) => "application/json or text/xml",
+                Some(Format::Csv) => "application/json or text/csv",
+                _ => "application/json",
+            };
+            Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!("this flow takes {accepted} (got `{ct}`)"),
+            )
+            .field("content-type"))
+        }
     }
+}
+
+/// Decode an XML or CSV body into a JSON array of its records, which then goes the way of
+/// any JSON batch (all or nothing).
+fn decode_to_json(bytes: &[u8], opts: &DecodeOptions) -> Result<bytes::Bytes, ApiError> {
+    let records = lienthong_mapping::codec::decode_records(bytes, opts).map_err(|e| {
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("the {} body cannot be read: {e}", opts.format.name()),
+        );
+        if let DecodeError::Syntax { line, column, .. } = e {
+            err = err.position(line, column);
+        }
+        err
+    })?;
+    if records.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_batch",
+            "the body holds no records",
+        ));
+    }
+    let json =
+        serde_json::to_vec(&serde_json::Value::Array(records)).expect("decoded values serialise");
+    Ok(json.into())
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {

@@ -1,4 +1,294 @@
 //! Mappings at run time: which compiled mapping turns a route's events into each target's
 //! format, loaded at start and reloaded on SIGHUP or when a file changes.
+//!
+//! Mappings are applied by the relay at delivery time, not at ingress: the outbox keeps
+//! the event as the unit sent it (decoded to JSON), so a corrected mapping fixes every
+//! message still pending or dead-lettered, and a reload never touches the queue. A reload
+//! swaps the whole table at once between two deliveries; a delivery in progress finishes
+//! with the version it started with, so nothing is dropped or reordered. A file that no
+//! longer compiles is refused with its errors in the log and its previous version stays
+//! in use.
 
 pub mod cli;
+
+use crate::config::Config;
+use crate::envelope::Envelope;
+use lienthong_mapping::codec::DecodeOptions;
+use lienthong_mapping::{Format, Mapping};
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::SystemTime;
+
+/// (unit, flow, target).
+type DeliveryKey = (String, String, String);
+
+/// One compiled generation of every mapping the routes name.
+#[derive(Default)]
+struct Table {
+    by_delivery: HashMap<DeliveryKey, Arc<Mapping>>,
+    /// How ingress decodes a route's XML or CSV bodies, from the route's mappings.
+    inputs: HashMap<(String, String), DecodeOptions>,
+}
+
+/// The body a connector sends to a target.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    pub content_type: &'static str,
+    pub body: bytes::Bytes,
+}
+
+/// The mappings of every route, swappable while the bus runs.
+pub struct MappingSet {
+    dir: PathBuf,
+    /// (unit, flow, target) → mapping file relative to `dir`.
+    wanted: BTreeMap<DeliveryKey, String>,
+    current: RwLock<Arc<Table>>,
+    /// Fingerprint of the directory when last loaded, to notice changes.
+    seen: RwLock<Vec<(PathBuf, SystemTime, u64)>>,
+}
+
+impl MappingSet {
+    /// Compile every mapping the routes name. Errors list every problem, each naming the
+    /// route and target, and the file, line and field.
+    pub fn load(config: &Config) -> Result<MappingSet, Vec<String>> {
+        let mut wanted = BTreeMap::new();
+        for r in &config.routes {
+            for (target, file) in &r.mappings {
+                wanted.insert(
+                    (r.unit.clone(), r.flow.clone(), target.clone()),
+                    file.clone(),
+                );
+            }
+        }
+        let set = MappingSet {
+            dir: config.mappings.dir.clone(),
+            wanted,
+            current: RwLock::new(Arc::new(Table::default())),
+            seen: RwLock::new(Vec::new()),
+        };
+        let (table, problems) = set.compile(None);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        *set.current.write().unwrap() = Arc::new(table);
+        *set.seen.write().unwrap() = fingerprint(&set.dir);
+        Ok(set)
+    }
+
+    /// An empty set: every target receives events as sent.
+    pub fn empty() -> MappingSet {
+        MappingSet {
+            dir: PathBuf::from("mappings"),
+            wanted: BTreeMap::new(),
+            current: RwLock::new(Arc::new(Table::default())),
+            seen: RwLock::new(Vec::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.current.read().unwrap().by_delivery.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Compile every wanted mapping; with `previous`, a failing file keeps its old version.
+    fn compile(&self, previous: Option<&Table>) -> (Table, Vec<String>) {
+        let mut table = Table::default();
+        let mut problems = Vec::new();
+        // A file used by several routes is compiled once.
+        let mut compiled: HashMap<&str, Result<Arc<Mapping>, String>> = HashMap::new();
+        for (key, file) in &self.wanted {
+            let result = compiled
+                .entry(file.as_str())
+                .or_insert_with(|| {
+                    Mapping::load(&self.dir.join(file), &self.dir)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string())
+                })
+                .clone();
+            match result {
+                Ok(m) => {
+                    table.by_delivery.insert(key.clone(), m);
+                }
+                Err(e) => {
+                    let (unit, flow, target) = key;
+                    problems.push(format!(
+                        "route {unit}/{flow}, target {target}: mapping {file}:\n{e}"
+                    ));
+                    if let Some(old) = previous.and_then(|p| p.by_delivery.get(key)) {
+                        table.by_delivery.insert(key.clone(), Arc::clone(old));
+                    }
+                }
+            }
+        }
+        // Ingress decodes a route's non-JSON bodies the way its mappings read them; the
+        // mappings of one route must agree on that.
+        type RouteMappings<'t> = Vec<(&'t String, &'t Arc<Mapping>)>;
+        let mut by_route: BTreeMap<(String, String), RouteMappings<'_>> = BTreeMap::new();
+        for ((unit, flow, target), m) in &table.by_delivery {
+            by_route
+                .entry((unit.clone(), flow.clone()))
+                .or_default()
+                .push((target, m));
+        }
+        for ((unit, flow), ms) in by_route {
+            let (first_target, first) = ms[0];
+            let format = first.input_format();
+            if let Some((t, m)) = ms.iter().find(|(_, m)| m.input_format() != format) {
+                problems.push(format!(
+                    "route {unit}/{flow}: the mappings read different input formats ({first_target}: {}, {t}: {}); one event has one format",
+                    format.name(),
+                    m.input_format().name()
+                ));
+            }
+            if format != Format::Json {
+                table
+                    .inputs
+                    .insert((unit, flow), first.decode_options().clone());
+            }
+        }
+        (table, problems)
+    }
+
+    /// Recompile everything now. Files that fail keep their previous version; the errors
+    /// are returned (and should be logged). Returns how many mappings are in use.
+    pub fn reload(&self) -> Result<usize, Vec<String>> {
+        let fp = fingerprint(&self.dir);
+        let previous = self.current.read().unwrap().clone();
+        let (table, problems) = self.compile(Some(&previous));
+        let n = table.by_delivery.len();
+        *self.current.write().unwrap() = Arc::new(table);
+        *self.seen.write().unwrap() = fp;
+        if problems.is_empty() {
+            Ok(n)
+        } else {
+            Err(problems)
+        }
+    }
+
+    /// Whether any file under the mappings directory changed since the last (re)load.
+    pub fn changed_on_disk(&self) -> bool {
+        *self.seen.read().unwrap() != fingerprint(&self.dir)
+    }
+
+    /// The mapping a delivery goes through, if its route names one for the target.
+    pub fn for_delivery(&self, unit: &str, flow: &str, target: &str) -> Option<Arc<Mapping>> {
+        let table = self.current.read().unwrap();
+        table
+            .by_delivery
+            .get(&(unit.to_string(), flow.to_string(), target.to_string()))
+            .cloned()
+    }
+
+    /// How ingress decodes a route's XML or CSV body (None: JSON only).
+    pub fn input_for(&self, unit: &str, flow: &str) -> Option<DecodeOptions> {
+        let table = self.current.read().unwrap();
+        table
+            .inputs
+            .get(&(unit.to_string(), flow.to_string()))
+            .cloned()
+    }
+
+    /// The body to send `message` to `target`: mapped when the route names a mapping,
+    /// else the event's JSON as the unit sent it. An error is permanent (the message goes
+    /// to dead letters with it).
+    pub fn render(&self, message: &Envelope, target: &str) -> Result<Outbound, String> {
+        let Some(mapping) = self.for_delivery(&message.unit, &message.flow, target) else {
+            return Ok(Outbound {
+                content_type: "application/json",
+                body: bytes::Bytes::copy_from_slice(message.payload.get().as_bytes()),
+            });
+        };
+        let record: serde_json::Value = serde_json::from_str(message.payload.get())
+            .map_err(|e| format!("stored event is not JSON: {e}"))?;
+        let body = mapping
+            .render(&record)
+            .map_err(|e| format!("mapping {} failed: {e}", short(&mapping.file)))?;
+        Ok(Outbound {
+            content_type: mapping.content_type(),
+            body: body.into(),
+        })
+    }
+}
+
+fn short(p: &Path) -> String {
+    let parts: Vec<_> = p.components().rev().take(2).collect();
+    parts
+        .iter()
+        .rev()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Every file under `dir` with its modification time and size, sorted.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
+    let mut out = Vec::new();
+    let mut dirs = vec![dir.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let Ok(meta) = e.metadata() else { continue };
+            if meta.is_dir() {
+                dirs.push(p);
+            } else {
+                let modified = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                out.push((p, modified, meta.len()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reload on SIGHUP, and on a change under the directory when `watch` is on, until the
+/// task is dropped. Errors go to the log; the previous versions stay in use.
+pub async fn reload_on_change(set: Arc<MappingSet>, watch: bool, every: std::time::Duration) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        #[cfg(unix)]
+        let hup_fut = async {
+            match hup.as_mut() {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_fut = std::future::pending::<()>();
+        let why = tokio::select! {
+            _ = hup_fut => "SIGHUP",
+            _ = tick.tick() => {
+                let set2 = Arc::clone(&set);
+                let changed = watch
+                    && tokio::task::spawn_blocking(move || set2.changed_on_disk())
+                        .await
+                        .unwrap_or(false);
+                if !changed {
+                    continue;
+                }
+                "file change"
+            }
+        };
+        let set2 = Arc::clone(&set);
+        match tokio::task::spawn_blocking(move || set2.reload()).await {
+            Ok(Ok(n)) => tracing::info!(mappings = n, trigger = why, "mappings reloaded"),
+            Ok(Err(problems)) => {
+                for p in problems {
+                    tracing::error!(trigger = why, problem = %p, "mapping refused; the previous version stays in use");
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "mapping reload panicked"),
+        }
+    }
+}

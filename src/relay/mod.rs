@@ -7,6 +7,7 @@ pub mod retry;
 
 use crate::config::{RetryConfig, TargetConfig, TargetKind};
 use crate::connector::{Connector, HttpConnector, Verdict};
+use crate::mappings::MappingSet;
 use crate::outbox::{AttemptError, Lease, Outbox};
 use crate::time::now_ms;
 use breaker::{CircuitBreaker, Permit};
@@ -78,13 +79,18 @@ pub struct Relay {
 }
 
 impl Relay {
-    pub fn start(outbox: Outbox, targets: Vec<Arc<TargetRuntime>>) -> Relay {
+    pub fn start(
+        outbox: Outbox,
+        targets: Vec<Arc<TargetRuntime>>,
+        mappings: Arc<MappingSet>,
+    ) -> Relay {
         let (stop, stop_rx) = watch::channel(false);
         let mut workers = JoinSet::new();
         for target in targets {
             for _ in 0..target.concurrency {
                 let w = Worker {
                     outbox: outbox.clone(),
+                    mappings: Arc::clone(&mappings),
                     target: Arc::clone(&target),
                     stop: stop_rx.clone(),
                 };
@@ -116,6 +122,7 @@ impl Relay {
 
 struct Worker {
     outbox: Outbox,
+    mappings: Arc<MappingSet>,
     target: Arc<TargetRuntime>,
     stop: watch::Receiver<bool>,
 }
@@ -175,7 +182,24 @@ impl Worker {
                 return;
             }
         };
-        let verdict = t.connector.deliver(&envelope).await;
+        let body = match self.mappings.render(&envelope, &t.name) {
+            Ok(body) => body,
+            Err(reason) => {
+                // The message cannot be put in the target's format: no attempt will do
+                // better, so it is a dead letter naming the field and the reason.
+                t.breaker.on_neutral();
+                t.stats.dead.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "mapping failed: dead letter");
+                let error = AttemptError {
+                    at_ms: now_ms(),
+                    error: reason.clone(),
+                    status: None,
+                };
+                self.outbox.dead(lease, Some(error), reason);
+                return;
+            }
+        };
+        let verdict = t.connector.deliver(&envelope, &body).await;
         let attempts = lease.info.attempts + 1;
         match verdict {
             Verdict::Delivered => {
