@@ -263,6 +263,25 @@ fn parse_iso(text: &str, zone: Zone) -> Result<Millis, String> {
     to_millis(&f, zone)
 }
 
+/// Whether `s` (8 or 14 ASCII digits: yyyyMMdd[HHmmss]) is a real date and time, without
+/// building a format: the schema checks every portal date this way.
+pub fn valid_compact(s: &str) -> bool {
+    let b = s.as_bytes();
+    if !(b.len() == 8 || b.len() == 14) || !b.iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let n = |i: usize, len: usize| {
+        b[i..i + len]
+            .iter()
+            .fold(0u32, |a, d| a * 10 + (d - b'0') as u32)
+    };
+    let (year, month, day) = (n(0, 4) as i64, n(4, 2), n(6, 2));
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return false;
+    }
+    b.len() == 8 || (n(8, 2) < 24 && n(10, 2) < 60 && n(12, 2) < 60)
+}
+
 fn days_in_month(year: i64, month: u32) -> u32 {
     match month {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,

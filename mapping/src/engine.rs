@@ -318,7 +318,10 @@ fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
         Op::Trim => map_text(v, "trim", |s| s.trim().to_string()),
         Op::Upper => map_text(v, "upper", str::to_uppercase),
         Op::Lower => map_text(v, "lower", str::to_lowercase),
-        Op::Nfc => map_text(v, "nfc", text::nfc),
+        Op::Nfc => match v {
+            Value::String(s) if text::is_nfc(&s) => Ok(Value::String(s)),
+            v => map_text(v, "nfc", text::nfc),
+        },
         Op::CollapseSpaces => map_text(v, "collapse_spaces", text::collapse_spaces),
         Op::StripSpaces => map_text(v, "strip_spaces", |s| s.split_whitespace().collect()),
         Op::Digits => {

@@ -17,7 +17,7 @@
 //! optional `-NNN` branch), `phone` (Vietnamese: 0 and 9 digits for mobiles or 10 for landlines, or +84/84 for the 0),
 //! `datetime14` (a real `yyyyMMddHHmmss`), `date8` (a real `yyyyMMdd`), `digits`, `email`.
 
-use crate::datetime::{self, DateFormat, Zone};
+use crate::datetime;
 use crate::error::MappingError;
 use crate::spec::{OneOrMany, toml_to_json};
 use serde::Deserialize;
@@ -153,15 +153,8 @@ impl TextFormat {
                     .or_else(|| s.strip_prefix('0'));
                 rest.is_some_and(|r| !r.starts_with('0') && (all_digits(r, 9) || all_digits(r, 10)))
             }
-            TextFormat::DateTime14 | TextFormat::Date8 => {
-                let f = if self == TextFormat::Date8 {
-                    "yyyyMMdd"
-                } else {
-                    "yyyyMMddHHmmss"
-                };
-                let fmt = DateFormat::parse(f).expect("fixed format");
-                datetime::parse(s, &fmt, Zone(0)).is_ok()
-            }
+            TextFormat::DateTime14 => all_digits(s, 14) && datetime::valid_compact(s),
+            TextFormat::Date8 => all_digits(s, 8) && datetime::valid_compact(s),
             TextFormat::Digits => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
             TextFormat::Email => s.split_once('@').is_some_and(|(u, d)| {
                 !u.is_empty()
@@ -259,49 +252,90 @@ impl Schema {
 
     /// Check a mapped record; the first violation is the error.
     pub fn check(&self, out: &Value) -> Result<(), MappingError> {
+        let mut at = Vec::with_capacity(8);
         for rule in &self.rules {
-            check_at(rule, &rule.segs, out, String::new())?;
+            check_at(rule, &rule.segs, out, &mut at)?;
         }
         Ok(())
     }
 }
 
-fn check_at(rule: &FieldRule, segs: &[Seg], v: &Value, at: String) -> Result<(), MappingError> {
+/// One step of the path being checked, kept borrowed: the text of a path is only built
+/// when there is an error to report.
+enum At<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+fn render(at: &[At<'_>]) -> String {
+    let mut s = String::new();
+    for step in at {
+        match step {
+            At::Key(k) => {
+                if !s.is_empty() {
+                    s.push('.');
+                }
+                s.push_str(k);
+            }
+            At::Index(i) => {
+                s.push('[');
+                s.push_str(&i.to_string());
+                s.push(']');
+            }
+        }
+    }
+    s
+}
+
+fn check_at<'a>(
+    rule: &'a FieldRule,
+    segs: &'a [Seg],
+    v: &Value,
+    at: &mut Vec<At<'a>>,
+) -> Result<(), MappingError> {
     let Some((seg, rest)) = segs.split_first() else {
-        return check_value(rule, v, &at);
+        return check_value(rule, v, at);
     };
     match seg {
         Seg::Key(k) => {
             let Value::Object(m) = v else {
                 return Ok(());
             };
-            let here = if at.is_empty() {
-                k.clone()
-            } else {
-                format!("{at}.{k}")
-            };
             match m.get(k) {
-                Some(child) if !child.is_null() => check_at(rule, rest, child, here),
-                _ if rest.is_empty() && rule.required => Err(MappingError::new(
-                    &here,
-                    None,
-                    format!(
-                        "required by the target's schema ({}) but missing",
-                        rule.path
-                    ),
-                )),
+                Some(child) if !child.is_null() => {
+                    at.push(At::Key(k));
+                    let r = check_at(rule, rest, child, at);
+                    at.pop();
+                    r
+                }
+                _ if rest.is_empty() && rule.required => {
+                    at.push(At::Key(k));
+                    let here = render(at);
+                    at.pop();
+                    Err(MappingError::new(
+                        &here,
+                        None,
+                        format!(
+                            "required by the target's schema ({}) but missing",
+                            rule.path
+                        ),
+                    ))
+                }
                 _ => Ok(()),
             }
         }
         Seg::Each => match v {
             Value::Array(items) => {
                 for (i, item) in items.iter().enumerate() {
-                    check_at(rule, rest, item, format!("{at}[{i}]"))?;
+                    at.push(At::Index(i));
+                    let r = check_at(rule, rest, item, at);
+                    at.pop();
+                    r?;
                 }
                 Ok(())
             }
             other => Err(MappingError::new(
-                &at,
+                &render(at),
                 None,
                 format!("must be a list, found {}", kind_name(other)),
             )),
@@ -320,8 +354,8 @@ fn kind_name(v: &Value) -> &'static str {
     }
 }
 
-fn check_value(rule: &FieldRule, v: &Value, at: &str) -> Result<(), MappingError> {
-    let fail = |reason: String| Err(MappingError::new(at, None, reason));
+fn check_value(rule: &FieldRule, v: &Value, at: &[At<'_>]) -> Result<(), MappingError> {
+    let fail = |reason: String| Err(MappingError::new(&render(at), None, reason));
     if let Some(kind) = rule.kind
         && !kind.matches(v)
     {

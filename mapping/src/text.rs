@@ -190,11 +190,18 @@ fn vni_to_unicode(s: &str) -> String {
 
 /// Unicode NFC: the form the national platforms compare names in.
 pub fn nfc(s: &str) -> String {
-    if s.is_ascii() {
+    if is_nfc(s) {
         s.to_string()
     } else {
         s.nfc().collect()
     }
+}
+
+/// Whether `s` is already NFC (almost all text is): the quick check avoids rebuilding it.
+pub fn is_nfc(s: &str) -> bool {
+    s.is_ascii()
+        || unicode_normalization::is_nfc_quick(s.chars())
+            == unicode_normalization::IsNormalized::Yes
 }
 
 /// Collapse runs of whitespace to one space and trim the ends.
