@@ -167,6 +167,8 @@ pub fn compile_str(
             "[output.xml] is set but the output format is not xml",
         );
     }
+    let mut key_order = crate::codec::KeyOrder::default();
+    collect_key_order(&rules, &mut key_order);
     let encode = EncodeOptions {
         format: spec.output.format,
         xml: XmlWriteOptions {
@@ -176,6 +178,7 @@ pub fn compile_str(
             namespaces: xml.namespaces.into_iter().collect(),
         },
         csv_delimiter: delimiter(&mut ctx, spec.output.delimiter, "output"),
+        key_order: Arc::new(key_order),
     };
     if !ctx.errors.is_empty() {
         return Err(CompileErrors(ctx.errors));
@@ -627,4 +630,18 @@ fn parse_template(t: &str) -> Result<Vec<TemplatePart>, String> {
         parts.push(TemplatePart::Text(text));
     }
     Ok(parts)
+}
+
+/// Field names in the order the rules first write them (sub-mappings where they are used).
+fn collect_key_order(rules: &[Rule], order: &mut crate::codec::KeyOrder) {
+    for rule in rules {
+        for step in &rule.to.steps {
+            if let crate::path::Step::Key(k) = step {
+                order.push(k);
+            }
+        }
+        if let Source::Each { rules, .. } = &rule.source {
+            collect_key_order(rules, order);
+        }
+    }
 }

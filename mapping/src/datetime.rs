@@ -368,17 +368,25 @@ pub fn format(at: Millis, format: &DateFormat, zone: Zone) -> String {
             }
         }
         DateFormat::Pattern(tokens) => {
+            // Digits pushed by hand: this runs for every date of every record.
+            let push = |out: &mut String, v: i64, width: u32| {
+                let mut div = 10i64.pow(width - 1);
+                while div > 0 {
+                    out.push((b'0' + (v / div % 10) as u8) as char);
+                    div /= 10;
+                }
+            };
             for t in tokens {
-                let _ = match t {
-                    Token::Year => write!(out, "{y:04}"),
-                    Token::Month { .. } => write!(out, "{mo:02}"),
-                    Token::Day { .. } => write!(out, "{d:02}"),
-                    Token::Hour { .. } => write!(out, "{h:02}"),
-                    Token::Minute => write!(out, "{mi:02}"),
-                    Token::Second => write!(out, "{s:02}"),
-                    Token::Millis => write!(out, "{ms:03}"),
-                    Token::Literal(c) => write!(out, "{c}"),
-                };
+                match t {
+                    Token::Year => push(&mut out, y, 4),
+                    Token::Month { .. } => push(&mut out, mo as i64, 2),
+                    Token::Day { .. } => push(&mut out, d as i64, 2),
+                    Token::Hour { .. } => push(&mut out, h, 2),
+                    Token::Minute => push(&mut out, mi, 2),
+                    Token::Second => push(&mut out, s, 2),
+                    Token::Millis => push(&mut out, ms, 3),
+                    Token::Literal(c) => out.push(*c),
+                }
             }
         }
         DateFormat::Epoch | DateFormat::EpochMillis => unreachable!(),

@@ -7,7 +7,7 @@ use crate::error::MappingError;
 use crate::path::{OutputPath, SourcePath};
 use crate::text::{self, Legacy};
 use serde_json::{Map, Number, Value};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Where a rule's value comes from.
@@ -58,7 +58,8 @@ pub enum ValueType {
 #[derive(Debug)]
 pub struct Table {
     pub name: String,
-    pub values: HashMap<String, Value>,
+    /// Small tables: an ordered map beats hashing here.
+    pub values: BTreeMap<String, Value>,
     pub default: Option<Value>,
     pub ignore_case: bool,
 }

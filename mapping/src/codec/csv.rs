@@ -2,7 +2,7 @@
 //! Office batch exports come from old Windows tools, so the input may be Latin-1 text with
 //! TCVN3 fields, or TCVN3 throughout.
 
-use super::DecodeError;
+use super::{DecodeError, KeyOrder};
 use crate::text::{self, Legacy};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -122,7 +122,7 @@ fn csv_error(e: &::csv::Error) -> DecodeError {
 
 /// Write an object (one row) or an array of objects (rows) with a header row taken from
 /// the first row's keys.
-pub fn encode(value: &Value, delimiter: u8) -> Result<Vec<u8>, String> {
+pub fn encode(value: &Value, delimiter: u8, order: &KeyOrder) -> Result<Vec<u8>, String> {
     let rows: Vec<&Map<String, Value>> = match value {
         Value::Object(m) => vec![m],
         Value::Array(items) => items
@@ -137,7 +137,7 @@ pub fn encode(value: &Value, delimiter: u8) -> Result<Vec<u8>, String> {
     let Some(first) = rows.first() else {
         return Ok(Vec::new());
     };
-    let header: Vec<&String> = first.keys().collect();
+    let header: Vec<&String> = order.sorted(first).into_iter().map(|(k, _)| k).collect();
     w.write_record(header.iter().map(|h| h.as_str()))
         .map_err(|e| e.to_string())?;
     for row in rows {
@@ -197,7 +197,10 @@ mod tests {
 
     #[test]
     fn encode_writes_header_and_rows() {
-        let out = encode(&json!([{"a": "x,y", "b": 1}, {"a": "z"}]), b',').unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "a,b\n\"x,y\",1\nz,\n");
+        let mut order = KeyOrder::default();
+        order.push("b");
+        order.push("a");
+        let out = encode(&json!([{"a": "x,y", "b": 1}, {"a": "z"}]), b',', &order).unwrap();
+        assert_eq!(String::from_utf8(out).unwrap(), "b,a\n1,\"x,y\"\n,z\n");
     }
 }

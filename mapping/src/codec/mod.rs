@@ -5,7 +5,9 @@ pub mod csv;
 pub mod xml;
 
 use serde::Deserialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// A wire format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
@@ -179,19 +181,41 @@ pub fn split_records(doc: Value, path: Option<&[String]>) -> Result<Vec<Value>, 
     })
 }
 
+/// The order fields are written in where order matters (XML elements of a SOAP sequence,
+/// CSV columns): the order in which a mapping's rules first name each field. Fields it
+/// does not know come after, alphabetically.
+#[derive(Clone, Debug, Default)]
+pub struct KeyOrder(HashMap<String, usize>);
+
+impl KeyOrder {
+    /// Add `key` at the end if it is not known yet.
+    pub fn push(&mut self, key: &str) {
+        let next = self.0.len();
+        self.0.entry(key.to_string()).or_insert(next);
+    }
+
+    /// The entries of `map` in this order.
+    pub fn sorted<'a>(&self, map: &'a Map<String, Value>) -> Vec<(&'a String, &'a Value)> {
+        let mut entries: Vec<_> = map.iter().collect();
+        entries.sort_by_key(|(k, _)| self.0.get(k.as_str()).copied().unwrap_or(usize::MAX));
+        entries
+    }
+}
+
 /// How a result is written.
 #[derive(Clone, Debug, Default)]
 pub struct EncodeOptions {
     pub format: Format,
     pub xml: xml::XmlWriteOptions,
     pub csv_delimiter: u8,
+    pub key_order: Arc<KeyOrder>,
 }
 
 /// Write one mapped record in the target's format.
 pub fn encode(value: &Value, opts: &EncodeOptions) -> Result<Vec<u8>, String> {
     match opts.format {
         Format::Json => serde_json::to_vec(value).map_err(|e| e.to_string()),
-        Format::Xml => xml::encode(value, &opts.xml).map(String::into_bytes),
-        Format::Csv => csv::encode(value, opts.csv_delimiter),
+        Format::Xml => xml::encode(value, &opts.xml, &opts.key_order).map(String::into_bytes),
+        Format::Csv => csv::encode(value, opts.csv_delimiter, &opts.key_order),
     }
 }

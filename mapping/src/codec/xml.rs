@@ -12,7 +12,7 @@
 //! namespaces the mapping declares. A DOCTYPE or an entity declaration is refused, never
 //! expanded, and so is input deeper or larger than the limits.
 
-use super::DecodeError;
+use super::{DecodeError, KeyOrder};
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
@@ -91,7 +91,12 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
             }
             (_, Event::Text(t)) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&t.xml10_content());
+                    // Indentation between child elements is layout, not data: skip it
+                    // without copying (most text events of a pretty-printed message).
+                    let raw: &str = t.as_ref();
+                    if !(top.has_children && raw.bytes().all(|b| b.is_ascii_whitespace())) {
+                        top.text.push_str(&t.xml10_content());
+                    }
                 } else if !t.as_ref().chars().all(char::is_whitespace) {
                     return Err(DecodeError::syntax(
                         text,
@@ -263,7 +268,7 @@ pub struct XmlWriteOptions {
 }
 
 /// Write a value as an XML document (the reverse of [`decode`]).
-pub fn encode(value: &Value, opts: &XmlWriteOptions) -> Result<String, String> {
+pub fn encode(value: &Value, opts: &XmlWriteOptions, order: &KeyOrder) -> Result<String, String> {
     let mut out = String::with_capacity(512);
     out.push_str(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     if opts.soap {
@@ -285,7 +290,7 @@ pub fn encode(value: &Value, opts: &XmlWriteOptions) -> Result<String, String> {
         decls.push('"');
     }
     match &opts.root {
-        Some(root) => write_element(&mut out, root, value, &decls)?,
+        Some(root) => write_element(&mut out, root, value, &decls, order)?,
         None => {
             let Value::Object(map) = value else {
                 return Err(
@@ -299,7 +304,7 @@ pub fn encode(value: &Value, opts: &XmlWriteOptions) -> Result<String, String> {
                 ));
             }
             let (name, v) = map.iter().next().unwrap();
-            write_element(&mut out, name, v, &decls)?;
+            write_element(&mut out, name, v, &decls, order)?;
         }
     }
     if opts.soap {
@@ -308,10 +313,16 @@ pub fn encode(value: &Value, opts: &XmlWriteOptions) -> Result<String, String> {
     Ok(out)
 }
 
-fn write_element(out: &mut String, name: &str, value: &Value, decls: &str) -> Result<(), String> {
+fn write_element(
+    out: &mut String,
+    name: &str,
+    value: &Value,
+    decls: &str,
+    order: &KeyOrder,
+) -> Result<(), String> {
     if let Value::Array(items) = value {
         for item in items {
-            write_element(out, name, item, decls)?;
+            write_element(out, name, item, decls, order)?;
         }
         return Ok(());
     }
@@ -323,7 +334,8 @@ fn write_element(out: &mut String, name: &str, value: &Value, decls: &str) -> Re
     out.push_str(decls);
     match value {
         Value::Object(map) => {
-            for (k, v) in map {
+            let entries = order.sorted(map);
+            for (k, v) in &entries {
                 if let Some(attr) = k.strip_prefix('@') {
                     if !valid_name(attr) {
                         return Err(format!("`{attr}` is not a valid XML attribute name"));
@@ -336,14 +348,14 @@ fn write_element(out: &mut String, name: &str, value: &Value, decls: &str) -> Re
                 }
             }
             out.push('>');
-            for (k, v) in map {
+            for (k, v) in entries {
                 if k.starts_with('@') {
                     continue;
                 }
                 if k == "#text" {
                     escape_into(out, &scalar_text(v));
                 } else {
-                    write_element(out, k, v, "")?;
+                    write_element(out, k, v, "", order)?;
                 }
             }
         }
@@ -456,6 +468,10 @@ mod tests {
     #[test]
     fn encode_round_trips_and_writes_soap_with_namespaces() {
         let v = json!({"TraCuu": {"@v": "1", "Ma": "a<b", "Ds": ["x", "y"], "Trong": null}});
+        let mut order = KeyOrder::default();
+        for k in ["@v", "Ma", "Ds", "Trong"] {
+            order.push(k);
+        }
         let xml = encode(
             &v,
             &XmlWriteOptions {
@@ -463,6 +479,7 @@ mod tests {
                 namespace: Some("http://dancuquocgia.bca".into()),
                 ..Default::default()
             },
+            &order,
         )
         .unwrap();
         assert!(xml.contains(r#"<soap:Body><TraCuu xmlns="http://dancuquocgia.bca" v="1"><Ma>a&lt;b</Ma><Ds>x</Ds><Ds>y</Ds><Trong/></TraCuu></soap:Body>"#), "{xml}");
