@@ -76,6 +76,7 @@ impl Bus {
         let started = std::time::Instant::now();
         // Mappings first: a broken mapping stops the start before anything listens.
         let mappings = Arc::new(MappingSet::load(&config).map_err(AppError::Mappings)?);
+        let hangup = crate::mappings::hangup_signal();
         let targets: Vec<String> = config.targets.keys().cloned().collect();
         let outbox = Outbox::open(store, OutboxSettings::from(&config.outbox), &targets).map_err(
             |source| AppError::Outbox {
@@ -114,6 +115,7 @@ impl Bus {
             Arc::clone(&mappings),
             config.mappings.watch,
             config.mappings.poll_interval,
+            hangup,
         ));
         let addr = listener.local_addr().map_err(AppError::Serve)?;
         let admin_state = Arc::new(AdminState {

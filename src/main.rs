@@ -168,6 +168,9 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
         cfg.outbox.data_dir = dir;
     }
     with_runtime(|signal| async move {
+        // SIGHUP reloads mappings: take it over before the port opens, so one sent early
+        // can never terminate the bus.
+        let _hangup = lienthong::mappings::hangup_signal();
         let listener = match tokio::net::TcpListener::bind(cfg.server.listen).await {
             Ok(l) => l,
             Err(e) => {

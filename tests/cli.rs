@@ -363,3 +363,94 @@ fn mapping_test_runs_the_shipped_fixtures_and_shows_a_diff_on_a_mismatch() {
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("\"ThoiDiemXuLy\": \"20240308140500\""));
 }
+
+#[test]
+fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mappings = tmp.path().join("mappings");
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg("mappings")
+        .arg(&mappings)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = lienthong()
+        .args([
+            "run",
+            "--config",
+            "config/lienthong.toml",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(tmp.path().join("data"))
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .env("LIENTHONG_MAPPINGS__DIR", &mappings)
+        .env("LIENTHONG_MAPPINGS__WATCH", "false")
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    // The bus prints its address once it has started (mappings compiled, SIGHUP taken).
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    assert!(
+        first.contains(&format!("listening on http://127.0.0.1:{port}")),
+        "{first}"
+    );
+    let signal = |sig: &str| {
+        let ok = Command::new("kill")
+            .args([sig, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    signal("-HUP");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    std::fs::write(
+        mappings.join("varans/dossier_sync.toml"),
+        "[mapping]\ndescription = \"broken\"\n\n[[field]]\nto = \"a\"\nfrom = \"b\"\ntransform = [\"rot13\"]\n",
+    )
+    .unwrap();
+    signal("-HUP");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    signal("-TERM");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "exit status {:?}: {stderr}",
+        out.status
+    );
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        lines.iter().any(|l| l["message"] == "mappings reloaded"
+            && l["trigger"] == "SIGHUP"
+            && l["mappings"] == 14),
+        "{stderr}"
+    );
+    let refused = lines
+        .iter()
+        .find(|l| l["message"] == "mapping refused; the previous version stays in use")
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let problem = refused["problem"].as_str().unwrap();
+    assert!(
+        problem.contains("varans/dossier_sync.toml:4: field `a`: unknown transform `rot13`"),
+        "{problem}"
+    );
+}

@@ -247,11 +247,34 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, SystemTime, u64)> {
     out
 }
 
+#[cfg(unix)]
+pub type HangupSignal = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+pub type HangupSignal = ();
+
+/// Start listening for SIGHUP (from then on it no longer terminates the process).
+pub fn hangup_signal() -> Option<HangupSignal> {
+    #[cfg(unix)]
+    {
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok()
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
 /// Reload on SIGHUP, and on a change under the directory when `watch` is on, until the
 /// task is dropped. Errors go to the log; the previous versions stay in use.
-pub async fn reload_on_change(set: Arc<MappingSet>, watch: bool, every: std::time::Duration) {
-    #[cfg(unix)]
-    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+///
+/// `hup` is the SIGHUP stream, created by the caller before it returns to its own caller so
+/// that no SIGHUP between start and this task's first poll is lost ([`hangup_signal`]).
+pub async fn reload_on_change(
+    set: Arc<MappingSet>,
+    watch: bool,
+    every: std::time::Duration,
+    mut hup: Option<HangupSignal>,
+) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -265,7 +288,10 @@ pub async fn reload_on_change(set: Arc<MappingSet>, watch: bool, every: std::tim
             }
         };
         #[cfg(not(unix))]
-        let hup_fut = std::future::pending::<()>();
+        let hup_fut = {
+            let _ = &mut hup;
+            std::future::pending::<()>()
+        };
         let why = tokio::select! {
             _ = hup_fut => "SIGHUP",
             _ = tick.tick() => {
