@@ -100,11 +100,7 @@ impl Bus {
                     source,
                 })?;
             let addr = l.local_addr().map_err(AppError::Serve)?;
-            tokio::spawn(lienthong_mocks::serve(
-                l,
-                config.mocks.seed,
-                config.mocks.faults.clone(),
-            ));
+            tokio::spawn(lienthong_mocks::serve(l, config.mocks.settings()));
             tracing::info!(%addr, "bundled mock services listening");
             Some(addr)
         } else {

@@ -21,6 +21,7 @@ pub mod app;
 pub mod bench;
 pub mod config;
 pub mod connector;
+pub mod demo;
 pub mod envelope;
 pub mod ingress;
 pub mod mappings;

@@ -33,6 +33,13 @@ enum Command {
         /// Overrides outbox.data_dir.
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Also run the mock unit systems: realistic traffic from all four units (a few
+        /// deliberately bad events among it) posted to this bus.
+        #[arg(long)]
+        demo: bool,
+        /// Demo events per second.
+        #[arg(long, default_value_t = 20)]
+        demo_rate: u32,
     },
     /// Measure ingest, end-to-end delivery, memory and restart time on this machine.
     Bench(lienthong::bench::BenchArgs),
@@ -40,6 +47,9 @@ enum Command {
     Mocks {
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
+        /// A fault scenario (TOML: `seed`, `[[faults]]`), added to `[[mocks.faults]]`.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
     },
     /// Test mappings against their fixture cases, or try one on a file.
     Mapping {
@@ -72,10 +82,15 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init(cli.log_format);
     match cli.command {
-        Command::Run { config, data_dir } => run(&config, data_dir),
+        Command::Run {
+            config,
+            data_dir,
+            demo,
+            demo_rate,
+        } => run(&config, data_dir, demo.then_some(demo_rate)),
         Command::Check { config } => check(&config),
         Command::Bench(args) => bench(args),
-        Command::Mocks { config } => mocks(&config),
+        Command::Mocks { config, scenario } => mocks(&config, scenario),
         Command::Mapping { command } => mapping(command),
     }
 }
@@ -159,7 +174,7 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
+fn run(path: &Path, data_dir: Option<PathBuf>, demo_rate: Option<u32>) -> ExitCode {
     let (mut cfg, keys) = match load(path) {
         Ok(v) => v,
         Err(code) => return code,
@@ -181,6 +196,8 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let demo_keys = keys.clone();
+        let demo_seed = cfg.mocks.seed;
         let bus = match lienthong::app::Bus::start(cfg, keys, listener).await {
             Ok(b) => b,
             Err(e) => {
@@ -189,6 +206,25 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
             }
         };
         println!("lienthong listening on http://{}", bus.addr);
+        if let Some(rate) = demo_rate {
+            let settings = lienthong::demo::DemoSettings {
+                seed: demo_seed,
+                rate,
+                ..Default::default()
+            };
+            println!(
+                "demo: the mock unit systems post {rate} events/s; see what the platforms receive at {}/sink/portal (and /sink/datastore, /sink/notify, /sink/payment)",
+                bus.mocks_addr
+                    .map(|a| format!("http://{a}"))
+                    .unwrap_or_else(|| "the targets".into())
+            );
+            tokio::spawn(lienthong::demo::drive(
+                bus.addr,
+                demo_keys,
+                settings,
+                Default::default(),
+            ));
+        }
         match bus.run_until(signal).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -199,14 +235,20 @@ fn run(path: &Path, data_dir: Option<PathBuf>) -> ExitCode {
     })
 }
 
-fn mocks(path: &Path) -> ExitCode {
-    let cfg = match config::load_file(path) {
+fn mocks(path: &Path, scenario: Option<PathBuf>) -> ExitCode {
+    let mut cfg = match config::load_file(path) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Some(file) = scenario
+        && let Err(e) = config::apply_scenario(&mut cfg, &file)
+    {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
+    }
     // Only the [mocks] section's problems stop the mocks; unit keys need not be set.
     if let Err(problems) = config::validate(&cfg, |var| std::env::var(var).ok()) {
         let mock_problems: Vec<_> = problems
@@ -244,7 +286,7 @@ fn mocks(path: &Path) -> ExitCode {
             println!("  {e}");
         }
         tokio::select! {
-            _ = lienthong_mocks::serve(listener, cfg.mocks.seed, cfg.mocks.faults.clone()) => {}
+            _ = lienthong_mocks::serve(listener, cfg.mocks.settings()) => {}
             _ = signal => {}
         }
         ExitCode::SUCCESS

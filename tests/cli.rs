@@ -454,3 +454,55 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
         "{problem}"
     );
 }
+
+#[test]
+fn mocks_load_a_scenario_file_and_refuse_a_bad_one() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = lienthong()
+        .args([
+            "mocks",
+            "--config",
+            "config/lienthong.toml",
+            "--scenario",
+            "config/scenarios/flaky-national-platforms.toml",
+        ])
+        .env("LIENTHONG_MOCKS__LISTEN", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "the mocks did not come up");
+    let rules = http(|c| c.get(format!("http://127.0.0.1:{port}/_mock/faults")))
+        .json()
+        .unwrap();
+    let rules = rules["rules"].as_array().unwrap().clone();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(rules.len(), 4, "{rules:?}");
+    assert_eq!(rules[0]["reset_rate"], 0.02);
+    assert_eq!(rules[3]["business_code"], "05");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("(seed 7)"), "the scenario's seed: {stdout}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[[faults]]\nservice = \"portal\"\nreset_rate = 1.5\n").unwrap();
+    let out = lienthong()
+        .args(["mocks", "--config", "config/lienthong.toml", "--scenario"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mocks.faults[0].reset_rate: must be between 0 and 1"),
+        "{stderr}"
+    );
+}

@@ -371,8 +371,7 @@ async fn shipped_lookup_mappings_speak_soap_with_the_population_mock() {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(lienthong_mocks::serve(
         listener,
-        lienthong_mocks::DEFAULT_SEED,
-        Vec::new(),
+        lienthong_mocks::MockSettings::default(),
     ));
     let root = shipped_mappings();
     let client = support::client();

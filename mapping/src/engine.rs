@@ -373,17 +373,21 @@ fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
             to_zone,
         } => {
             let s = text_of(&v, "a date")?;
-            let mut last = String::new();
+            // The first format's complaint is the telling one: it is the most specific.
+            let mut first = None;
             for f in from {
                 match datetime::parse(&s, f, *zone) {
                     Ok(at) => return Ok(Value::String(datetime::format(at, to, *to_zone))),
-                    Err(e) => last = e,
+                    Err(e) => {
+                        first.get_or_insert(e);
+                    }
                 }
             }
+            let why = first.unwrap_or_default();
             Err(if from.len() > 1 {
-                format!("`{s}` matches none of the date formats ({last})")
+                format!("`{s}` matches none of the date formats ({why})")
             } else {
-                format!("cannot read `{s}` as a date: {last}")
+                format!("cannot read `{s}` as a date: {why}")
             })
         }
         Op::Type(t) => convert(v, *t),

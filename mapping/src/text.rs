@@ -86,6 +86,24 @@ pub fn decode_legacy_bytes(bytes: &[u8], legacy: Legacy) -> String {
     }
 }
 
+/// Encode Unicode text as TCVN3 bytes (what the old tools that feed the bus write). A
+/// character with no TCVN3 byte is an error naming it.
+pub fn unicode_to_tcvn3(s: &str) -> Result<Vec<u8>, char> {
+    let mut out = Vec::with_capacity(s.len());
+    for c in s.nfc() {
+        if (c as u32) < 0x80 {
+            out.push(c as u8);
+            continue;
+        }
+        let pos = TCVN3_HIGH
+            .iter()
+            .position(|&u| u as u32 == c as u32)
+            .ok_or(c)?;
+        out.push(0x80 + pos as u8);
+    }
+    Ok(out)
+}
+
 /// Convert text whose characters are legacy code points (read as Latin-1) to Unicode.
 /// Characters above U+00FF are left alone, so text that is already Unicode passes through.
 pub fn legacy_to_unicode(s: &str, legacy: Legacy) -> String {
@@ -234,6 +252,14 @@ mod tests {
         );
         // Characters above U+00FF are already Unicode and are left alone.
         assert_eq!(legacy_to_unicode("Ngõ ộ", Legacy::Tcvn3), "Ngừ ộ");
+    }
+
+    #[test]
+    fn tcvn3_round_trip() {
+        let text = "Nguyễn Thị Hồng Ánh, Đường Trường Chinh";
+        let bytes = unicode_to_tcvn3(text).unwrap();
+        assert_eq!(decode_legacy_bytes(&bytes, Legacy::Tcvn3), text);
+        assert_eq!(unicode_to_tcvn3("€"), Err('€'));
     }
 
     #[test]

@@ -84,12 +84,20 @@ pub fn valid_phone(phone: &str) -> bool {
 }
 
 impl DataStore {
+    /// Forget every document and notification (`POST /_mock/reset`).
+    pub fn reset(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.documents.clear();
+        g.notifications.clear();
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/datastore/documents", post(upload))
             .route("/datastore/owners/{owner}/documents", get(list))
             .route("/notify/messages", post(notify))
             .route("/_mock/notify/messages", get(sent))
+            .route("/_mock/datastore/documents", get(all_documents))
             .with_state(self.clone())
     }
 
@@ -190,6 +198,10 @@ async fn notify(State(store): State<DataStore>, Json(body): Json<Value>) -> Resp
         text: text.to_string(),
     });
     Json(json!({ "messageId": message_id })).into_response()
+}
+
+async fn all_documents(State(store): State<DataStore>) -> Json<Value> {
+    Json(json!({ "documents": store.documents() }))
 }
 
 async fn sent(State(store): State<DataStore>) -> Json<Value> {

@@ -14,8 +14,14 @@
 //!  {"service": "population", "hang_rate": 0.05, "malformed_rate": 0.05}]
 //! ```
 //!
+//! Faults: `error_rate` (503), `too_many_rate` (429 + `Retry-After`), `hang_rate` (no
+//! answer), `malformed_rate` (200 with a broken body), `reset_rate` (connection dropped),
+//! `business_error_rate` (the service's own error reply, `business_code` to choose it),
+//! `latency_ms`.
+//!
 //! Every request is recorded with its headers and body: `GET /_mock/{service}/requests`.
-//! `POST /_mock/reset` clears the records and the rules.
+//! `POST /_mock/reset` clears the records, the rules and every service's state (portal
+//! dossiers, payment transactions, stored documents, notifications, sink records).
 
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Request, State};
@@ -41,6 +47,7 @@ pub const SERVICES: &[&str] = &[
     "datastore",
     "notify",
     "sink",
+    "units",
 ];
 
 /// Largest body the middleware reads (and records).
@@ -60,6 +67,14 @@ pub struct FaultRule {
     pub hang_rate: f64,
     /// Share answered 200 with a body that is not what the client expects.
     pub malformed_rate: f64,
+    /// Share whose connection is dropped without an answer (the client sees a reset /
+    /// "connection closed before message completed").
+    pub reset_rate: f64,
+    /// Share answered with the service's own business error (portal `error_code`, payment
+    /// `MaLoi`, business registry `Status: ERROR`, population SOAP Fault, data store and
+    /// notify 422), with `business_code` when given.
+    pub business_error_rate: f64,
+    pub business_code: Option<Value>,
     /// Extra latency, uniformly drawn in [min, max] milliseconds.
     pub latency_ms: Option<(u64, u64)>,
 }
@@ -81,9 +96,13 @@ struct Inner {
     requests: BTreeMap<String, Vec<RecordedRequest>>,
 }
 
+/// Called by `POST /_mock/reset` so each service clears its own state.
+type ResetHook = Arc<dyn Fn() + Send + Sync>;
+
 #[derive(Clone)]
 pub struct Chaos {
     inner: Arc<Mutex<Inner>>,
+    resets: Arc<Mutex<Vec<ResetHook>>>,
 }
 
 enum Fault {
@@ -91,6 +110,21 @@ enum Fault {
     TooMany(u64),
     Hang,
     Malformed,
+    Reset,
+    Business(Option<Value>),
+}
+
+impl Fault {
+    fn name(&self) -> &'static str {
+        match self {
+            Fault::Error => "error",
+            Fault::TooMany(_) => "too_many",
+            Fault::Hang => "hang",
+            Fault::Malformed => "malformed",
+            Fault::Reset => "reset",
+            Fault::Business(_) => "business_error",
+        }
+    }
 }
 
 impl Chaos {
@@ -101,7 +135,13 @@ impl Chaos {
                 rng: StdRng::seed_from_u64(seed),
                 requests: BTreeMap::new(),
             })),
+            resets: Arc::new(Mutex::new(Vec::new())),
         }
+    }
+
+    /// Run `hook` on `POST /_mock/reset` (a service clearing its dossiers, files, ...).
+    pub fn on_reset(&self, hook: impl Fn() + Send + Sync + 'static) {
+        self.resets.lock().unwrap().push(Arc::new(hook));
     }
 
     /// Put the fault layer in front of `mocks` and add the `/_mock` control routes.
@@ -164,8 +204,18 @@ impl Chaos {
             edge
         } {
             Some(Fault::Hang)
-        } else if roll < edge + rule.malformed_rate {
+        } else if roll < {
+            edge += rule.malformed_rate;
+            edge
+        } {
             Some(Fault::Malformed)
+        } else if roll < {
+            edge += rule.reset_rate;
+            edge
+        } {
+            Some(Fault::Reset)
+        } else if roll < edge + rule.business_error_rate {
+            Some(Fault::Business(rule.business_code.clone()))
         } else {
             None
         };
@@ -201,21 +251,13 @@ async fn layer(State(chaos): State<Chaos>, request: Request, next: Next) -> Resp
             .map(str::to_string)
     });
     let (fault, latency) = chaos.draw(&service, operation.as_deref());
-    let fault_name = fault.as_ref().map(|f| {
-        match f {
-            Fault::Error => "error",
-            Fault::TooMany(_) => "too_many",
-            Fault::Hang => "hang",
-            Fault::Malformed => "malformed",
-        }
-        .to_string()
-    });
+    let fault_name = fault.as_ref().map(|f| f.name().to_string());
     chaos
         .inner
         .lock()
         .unwrap()
         .requests
-        .entry(service)
+        .entry(service.clone())
         .or_default()
         .push(RecordedRequest {
             method,
@@ -256,10 +298,54 @@ async fn layer(State(chaos): State<Chaos>, request: Request, next: Next) -> Resp
             "{\"error_code\": ",
         )
             .into_response(),
+        Some(Fault::Reset) => {
+            // Unwinding out of the connection's task drops the socket without a byte of
+            // answer, which is what a reset looks like to the client. `resume_unwind`
+            // skips the panic hook, so nothing is printed.
+            std::panic::resume_unwind(Box::new("injected fault: connection reset"))
+        }
+        Some(Fault::Business(code)) => business_error(&service, code),
         None => {
             next.run(Request::from_parts(parts, Body::from(bytes)))
                 .await
         }
+    }
+}
+
+/// The business error a service reports in its own way.
+fn business_error(service: &str, code: Option<Value>) -> Response {
+    let message = "injected fault: business rule rejected the request";
+    match service {
+        "portal" => Json(json!({ "error_code": code.unwrap_or(json!(5)), "message": message }))
+            .into_response(),
+        "payment" => Json(json!({ "MaLoi": code.unwrap_or(json!("99")), "MoTaLoi": message }))
+            .into_response(),
+        "business" => Json(json!({
+            "StatusCode": code.unwrap_or(json!(500)), "Status": "ERROR",
+            "ThrowException": true, "Description": message, "ResultObject": null
+        }))
+        .into_response(),
+        "population" => {
+            let faultcode = code
+                .as_ref()
+                .and_then(Value::as_str)
+                .unwrap_or("soap:Server")
+                .to_string();
+            let body = format!(
+                r#"<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><soap:Fault><faultcode>{faultcode}</faultcode><faultstring>{message}</faultstring></soap:Fault></soap:Body></soap:Envelope>"#
+            );
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                [("content-type", "text/xml; charset=utf-8")],
+                body,
+            )
+                .into_response()
+        }
+        _ => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Json(json!({ "error": { "code": code.unwrap_or(json!("REJECTED")), "message": message } })),
+        )
+            .into_response(),
     }
 }
 
@@ -274,10 +360,16 @@ async fn get_rules(State(chaos): State<Chaos>) -> Json<Value> {
 }
 
 async fn reset(State(chaos): State<Chaos>) -> Json<Value> {
-    let mut g = chaos.inner.lock().unwrap();
-    g.rules.clear();
-    g.requests.clear();
-    Json(json!({ "reset": true }))
+    {
+        let mut g = chaos.inner.lock().unwrap();
+        g.rules.clear();
+        g.requests.clear();
+    }
+    let hooks: Vec<ResetHook> = chaos.resets.lock().unwrap().clone();
+    for hook in &hooks {
+        hook();
+    }
+    Json(json!({ "reset": true, "services_cleared": hooks.len() }))
 }
 
 async fn requests(State(chaos): State<Chaos>, Path(service): Path<String>) -> Json<Value> {

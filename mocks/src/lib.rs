@@ -1,9 +1,10 @@
 //! Bundled mock services for lienthong: real HTTP servers on loopback that testers, the
 //! embedded default configuration and the test suite deliver to.
 //!
-//! So far: the generic recording sink (`/sink/{target}`), the receiver for the core
-//! relay's HTTP JSON connector, with fault injection; and the national portal's dossier
-//! sync (`/portal/...`). The other national platform mocks join them here.
+//! The national platforms (portal, population, business registry, payment, data store,
+//! notifications), the generic recording sink (`/sink/{target}`), mock unit systems
+//! (receivers and traffic generators, [`units`]), and fault injection in front of them all
+//! ([`faults`]). `lienthong mocks` serves them standalone; `lienthong run` in-process.
 #![forbid(unsafe_code)]
 
 pub mod business;
@@ -13,6 +14,7 @@ pub mod payment;
 pub mod population;
 pub mod portal;
 pub mod sink;
+pub mod units;
 
 pub use sink::{Faults, Received, Sink};
 
@@ -29,32 +31,94 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /payment                   payment platform: Init, GetBill; signed Confirm callbacks to the bus",
     "POST /datastore/documents       electronic data store upload (GET /datastore/owners/{owner}/documents)",
     "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
+    "POST /units/{unit}/{channel}    mock unit systems receive what the bus sends back (GET /_mock/units/{unit}/received)",
+    "GET  /_mock/payment/transactions, /_mock/datastore/documents, /_mock/notify/messages  state views",
     "POST /_mock/faults              fault rules per service/operation (GET shows them)",
-    "GET  /_mock/{service}/requests  everything a mock received; POST /_mock/reset clears",
+    "GET  /_mock/{service}/requests  everything a mock received; POST /_mock/reset clears all state",
 ];
 
-/// Serve every bundled mock on `listener` until the task is dropped.
-/// `faults` are the rules in force from the start (`[[mocks.faults]]` in the config);
-/// `POST /_mock/faults` replaces them at runtime.
-pub async fn serve(listener: tokio::net::TcpListener, seed: u64, faults: Vec<faults::FaultRule>) {
+/// How the bundled mocks behave: the seed of their synthetic data and fault draws, the
+/// fault rules in force from the start, and the knobs testers turn most.
+#[derive(Clone, Debug)]
+pub struct MockSettings {
+    pub seed: u64,
+    pub faults: Vec<faults::FaultRule>,
+    /// The portal's success `error_code`: `0`, `"0"` or `"00"` (all seen in the field).
+    pub portal_success_code: serde_json::Value,
+    pub portal_session_ttl: std::time::Duration,
+    /// Where payment `Confirm` callbacks go (the bus's `/callbacks/payment`); None: none.
+    pub payment_callback_url: Option<String>,
+    pub payment_callback_delay: std::time::Duration,
+    /// Shares of paid and failed payments; the rest expire.
+    pub payment_paid: f64,
+    pub payment_failed: f64,
+}
+
+impl Default for MockSettings {
+    fn default() -> Self {
+        let portal = portal::PortalConfig::default();
+        let payment = payment::PaymentConfig::default();
+        MockSettings {
+            seed: DEFAULT_SEED,
+            faults: Vec::new(),
+            portal_success_code: portal.success_code,
+            portal_session_ttl: portal.session_ttl,
+            payment_callback_url: payment.callback_url,
+            payment_callback_delay: payment.callback_delay,
+            payment_paid: payment.paid,
+            payment_failed: payment.failed,
+        }
+    }
+}
+
+/// Serve every bundled mock on `listener` until the task is dropped. The fault rules of
+/// `settings` are in force from the start; `POST /_mock/faults` replaces them at runtime.
+pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
+    let seed = settings.seed;
     let sink = Sink::new(Faults::default());
-    let portal = portal::Portal::new(portal::PortalConfig::default());
+    let portal = portal::Portal::new(portal::PortalConfig {
+        success_code: settings.portal_success_code.clone(),
+        session_ttl: settings.portal_session_ttl,
+        ..portal::PortalConfig::default()
+    });
     let datastore = datastore::DataStore::default();
     let registry = business::Registry::generate(seed, 5_000);
     let population = population::Population::generate(seed, 10_000);
     let payment = payment::Payment::new(payment::PaymentConfig {
         seed,
+        callback_url: settings.payment_callback_url.clone(),
+        callback_delay: settings.payment_callback_delay,
+        paid: settings.payment_paid,
+        failed: settings.payment_failed,
         ..payment::PaymentConfig::default()
     });
+    let units = units::UnitReceivers::default();
     let router = sink
         .router()
         .merge(portal.router())
         .merge(datastore.router())
         .merge(registry.router())
         .merge(population.router())
-        .merge(payment.router());
+        .merge(payment.router())
+        .merge(units.router());
     let chaos = faults::Chaos::new(seed);
-    chaos.set_rules(faults);
+    chaos.set_rules(settings.faults);
+    {
+        let (sink, portal, payment, datastore, units) = (
+            sink.clone(),
+            portal.clone(),
+            payment.clone(),
+            datastore.clone(),
+            units.clone(),
+        );
+        chaos.on_reset(move || {
+            sink.reset();
+            portal.reset();
+            payment.reset();
+            datastore.reset();
+            units.reset();
+        });
+    }
     let router = chaos.wrap(router);
     let _ = axum::serve(listener, router).await;
 }

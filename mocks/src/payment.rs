@@ -119,6 +119,11 @@ impl Payment {
         }
     }
 
+    /// Forget every transaction (`POST /_mock/reset`).
+    pub fn reset(&self) {
+        self.inner.lock().unwrap().by_reference.clear();
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/payment", post(handle))

@@ -81,6 +81,13 @@ pub struct Portal {
 }
 
 impl Portal {
+    /// Forget every dossier and session (`POST /_mock/reset`).
+    pub fn reset(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.sessions.clear();
+        g.dossiers.clear();
+    }
+
     pub fn new(config: PortalConfig) -> Portal {
         Portal {
             config,

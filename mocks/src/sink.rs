@@ -85,6 +85,13 @@ impl Sink {
         }
     }
 
+    /// Forget what was received (`POST /_mock/reset`); faults set on the sink stay.
+    pub fn reset(&self) {
+        let mut g = self.inner.lock().unwrap();
+        g.log.clear();
+        g.delivered = 0;
+    }
+
     pub fn router(&self) -> Router {
         Router::new()
             .route("/sink/{target}", post(receive).get(list))

@@ -21,13 +21,36 @@ pub enum LoadError {
     Override { var: String, message: String },
 }
 
-/// Load a config file, applying environment overrides from the process environment.
+/// Load a config file, applying environment overrides from the process environment and
+/// the mocks' scenario file when one is named.
 pub fn load_file(path: &Path) -> Result<Config, LoadError> {
     let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
         path: path.to_path_buf(),
         source,
     })?;
-    load_str(&text, path, std::env::vars())
+    let mut config = load_str(&text, path, std::env::vars())?;
+    if let Some(scenario) = config.mocks.scenario.clone() {
+        apply_scenario(&mut config, &scenario)?;
+    }
+    Ok(config)
+}
+
+/// Add a scenario file's fault rules to the mocks' (and its seed, if it sets one).
+pub fn apply_scenario(config: &mut Config, path: &Path) -> Result<(), LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let scenario: super::Scenario = toml::from_str(&text).map_err(|e| LoadError::Parse {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if let Some(seed) = scenario.seed {
+        config.mocks.seed = seed;
+    }
+    config.mocks.faults.extend(scenario.faults);
+    config.mocks.scenario = Some(path.to_path_buf());
+    Ok(())
 }
 
 /// Parse config text, applying the overrides found among `vars`.

@@ -1,0 +1,584 @@
+//! Mock unit systems: receivers for what the bus sends back to a unit (payment
+//! confirmations, lookup replies), and traffic generators that write events the way each
+//! unit's own system does — STAMEQ SOAP, NAFOSTED JSON, IP Office CSV and XML exports in
+//! TCVN3, VARANS JSON with PDF results — for dossiers going through their whole life.
+//!
+//! Receivers: `POST /units/{unit}/{channel}` records the body (any content type) and answers
+//! 200 `{"received": n}`; `GET /_mock/units/{unit}/received` lists what came.
+//!
+//! A dossier's life, in the order a unit reports it: received (status 1), accepted (2),
+//! processing (4), sometimes additional documents requested (5) and processing again, fee
+//! due (6, with a fee request where the unit collects fees), paid and processing again (4),
+//! done (9, with the result document where the unit issues one), result returned (10).
+//! Each status change is a `dossier_sync` event and a `dossier_progress` step. A share of
+//! events is deliberately bad (an unknown status word, an impossible date, a missing
+//! identity number), as real systems produce now and then; the bus must dead-letter them
+//! with a clear reason and go on.
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// The units the generators know.
+pub const UNITS: [&str; 4] = ["stameq", "nafosted", "ipo", "varans"];
+
+/// Something the bus sent back to a unit.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnitMessage {
+    pub channel: String,
+    pub content_type: String,
+    pub body: String,
+}
+
+/// Receivers of every unit, recording what arrives.
+#[derive(Clone, Default)]
+pub struct UnitReceivers {
+    inner: Arc<Mutex<BTreeMap<String, Vec<UnitMessage>>>>,
+}
+
+impl UnitReceivers {
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/units/{unit}/{channel}", post(receive))
+            .route("/_mock/units/{unit}/received", get(list))
+            .with_state(self.clone())
+    }
+
+    pub fn received(&self, unit: &str) -> Vec<UnitMessage> {
+        self.inner
+            .lock()
+            .unwrap()
+            .get(unit)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Forget everything received (`POST /_mock/reset`).
+    pub fn reset(&self) {
+        self.inner.lock().unwrap().clear();
+    }
+}
+
+async fn receive(
+    State(r): State<UnitReceivers>,
+    Path((unit, channel)): Path<(String, String)>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Json<Value> {
+    let content_type = headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut g = r.inner.lock().unwrap();
+    let list = g.entry(unit).or_default();
+    list.push(UnitMessage {
+        channel,
+        content_type,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    });
+    Json(json!({ "received": list.len() }))
+}
+
+async fn list(State(r): State<UnitReceivers>, Path(unit): Path<String>) -> Json<Value> {
+    Json(json!({ "unit": unit, "received": r.received(&unit) }))
+}
+
+/// One event as a unit system posts it to the bus.
+#[derive(Clone, Debug)]
+pub struct UnitEvent {
+    pub unit: &'static str,
+    pub flow: &'static str,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+    /// The dossier it belongs to.
+    pub dossier: String,
+    /// Deliberately wrong: its mapping must refuse it.
+    pub bad: bool,
+}
+
+/// A step of a dossier's life: the portal status and what the officer wrote.
+#[derive(Clone, Copy)]
+struct Step {
+    status: u8,
+    note: &'static str,
+}
+
+const SURNAMES: [&str; 8] = ["Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đặng", "Bùi"];
+const MIDDLE: [&str; 6] = ["Văn", "Thị", "Đức", "Minh", "Thu", "Quang"];
+const GIVEN: [&str; 8] = ["An", "Bình", "Cường", "Dũng", "Hà", "Lan", "Nam", "Trang"];
+const OFFICERS: [&str; 4] = [
+    "Trần Quang Vinh",
+    "Đỗ Văn Nam",
+    "Vũ Thị Thanh",
+    "Phạm Thị Hồng",
+];
+const COMPANIES: [(&str, &str); 3] = [
+    ("0100308695", "Công ty TNHH Kiểm định Chất lượng Sao Mai"),
+    ("0100440633", "Công ty cổ phần Thực phẩm Sen Vàng"),
+    ("0100631043", "Công ty cổ phần Bệnh viện Hồng Ngọc"),
+];
+
+/// A deterministic generator of unit traffic (same seed, same events).
+pub struct Traffic {
+    rng: StdRng,
+    bad_share: f64,
+    next: u64,
+    /// Seconds since the epoch of the current simulated day's start, for realistic dates.
+    clock: i64,
+}
+
+impl Traffic {
+    /// `bad_share` of events (0.0–1.0) are deliberately wrong.
+    pub fn new(seed: u64, bad_share: f64) -> Traffic {
+        Traffic {
+            rng: StdRng::seed_from_u64(seed),
+            bad_share,
+            next: 1,
+            // 2024-03-04 08:00 in Vietnam.
+            clock: 1_709_514_000,
+        }
+    }
+
+    fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.rng.random_range(0..items.len())]
+    }
+
+    fn person(&mut self) -> (String, String, String) {
+        let name = format!(
+            "{} {} {}",
+            self.pick(&SURNAMES),
+            self.pick(&MIDDLE),
+            self.pick(&GIVEN)
+        );
+        let id = format!("0010{:08}", self.rng.random_range(0..100_000_000u32));
+        let phone = format!("09{:08}", self.rng.random_range(0..100_000_000u32));
+        (name, id, phone)
+    }
+
+    fn steps(&mut self, with_fee: bool) -> Vec<Step> {
+        let mut steps = vec![
+            Step {
+                status: 1,
+                note: "Tiếp nhận hồ sơ trực tuyến",
+            },
+            Step {
+                status: 2,
+                note: "Hồ sơ hợp lệ, chuyển xử lý",
+            },
+            Step {
+                status: 4,
+                note: "Đang thẩm định hồ sơ",
+            },
+        ];
+        if self.rng.random_bool(0.3) {
+            steps.push(Step {
+                status: 5,
+                note: "Yêu cầu bổ sung giấy tờ",
+            });
+            steps.push(Step {
+                status: 4,
+                note: "Đã nhận giấy tờ bổ sung, tiếp tục thẩm định",
+            });
+        }
+        if with_fee {
+            steps.push(Step {
+                status: 6,
+                note: "Thông báo nộp phí, lệ phí",
+            });
+            steps.push(Step {
+                status: 4,
+                note: "Đã nhận phí, tiếp tục xử lý",
+            });
+        }
+        steps.push(Step {
+            status: 9,
+            note: "Đã xử lý xong, ký kết quả",
+        });
+        steps.push(Step {
+            status: 10,
+            note: "Đã trả kết quả cho tổ chức, cá nhân",
+        });
+        steps
+    }
+
+    /// The whole life of one new dossier of `unit`, in the order the unit sends it.
+    pub fn dossier_life(&mut self, unit: &str) -> Vec<UnitEvent> {
+        let unit = unit_name(unit);
+        let n = self.next;
+        self.next += 1;
+        self.clock += 137;
+        let with_fee = matches!(unit, "nafosted" | "ipo") || self.rng.random_bool(0.2);
+        let steps = self.steps(with_fee);
+        let (name, id, phone) = self.person();
+        let company = *self.pick(&COMPANIES);
+        let org = self.rng.random_bool(0.4);
+        let holder = Holder {
+            name: if org { company.1.to_string() } else { name },
+            id: if org { company.0.to_string() } else { id },
+            phone,
+            org,
+        };
+        let mut events = Vec::new();
+        let mut t = self.clock;
+        for (i, step) in steps.iter().enumerate() {
+            t += 3_600 * (1 + i as i64 * 5);
+            let bad = self.rng.random_bool(self.bad_share.clamp(0.0, 1.0));
+            let ctx = Ctx {
+                unit,
+                n,
+                step: *step,
+                at: t,
+                holder: &holder,
+                bad,
+                officer: OFFICERS[i % OFFICERS.len()],
+            };
+            events.push(dossier_event(&ctx));
+            events.push(progress_event(&ctx));
+            if step.status == 6 && matches!(unit, "nafosted" | "ipo") {
+                events.push(fee_event(&ctx));
+            }
+            if step.status == 9 && matches!(unit, "stameq" | "varans") {
+                events.push(result_event(&ctx));
+            }
+        }
+        events
+    }
+}
+
+struct Holder {
+    name: String,
+    id: String,
+    phone: String,
+    org: bool,
+}
+
+struct Ctx<'a> {
+    unit: &'static str,
+    n: u64,
+    step: Step,
+    /// Seconds since the epoch.
+    at: i64,
+    holder: &'a Holder,
+    bad: bool,
+    officer: &'static str,
+}
+
+impl Ctx<'_> {
+    fn dossier(&self) -> String {
+        match self.unit {
+            "stameq" => format!("STAMEQ-2024-{:06}", self.n),
+            "nafosted" => format!("NAFOSTED-2024-{:05}", self.n),
+            "ipo" => format!("4-2024-{:05}", self.n),
+            _ => format!("VARANS-2024-{:04}", self.n),
+        }
+    }
+
+    /// Local (UTC+7) date-time parts.
+    fn local(&self) -> (i64, u32, u32, u32, u32) {
+        let t = self.at + 7 * 3600;
+        let days = t.div_euclid(86_400);
+        let secs = t.rem_euclid(86_400);
+        // Civil from days (Howard Hinnant).
+        let z = days + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+        let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+        (y, m, d, (secs / 3600) as u32, (secs / 60 % 60) as u32)
+    }
+
+    /// `dd/MM/yyyy HH:mm`, or an impossible date when the event is meant to be bad.
+    fn vn_date(&self) -> String {
+        let (y, m, d, h, mi) = self.local();
+        if self.bad {
+            return format!("31/02/{y} {h:02}:{mi:02}");
+        }
+        format!("{d:02}/{m:02}/{y} {h:02}:{mi:02}")
+    }
+
+    fn iso(&self) -> String {
+        let (y, m, d, h, mi) = self.local();
+        format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:00+07:00")
+    }
+}
+
+fn status_word(unit: &str, status: u8, bad: bool) -> String {
+    if bad {
+        return "TRANG_THAI_LA".into();
+    }
+    let words: [&str; 10] = match unit {
+        "stameq" => [
+            "CHO_TIEP_NHAN",
+            "DA_TIEP_NHAN",
+            "TU_CHOI",
+            "DANG_XU_LY",
+            "YEU_CAU_BO_SUNG",
+            "CHO_NOP_PHI",
+            "RUT_HO_SO",
+            "DUNG_XU_LY",
+            "DA_XU_LY",
+            "DA_TRA_KET_QUA",
+        ],
+        "nafosted" => [
+            "submitted",
+            "accepted",
+            "rejected",
+            "under_review",
+            "needs_supplement",
+            "awaiting_payment",
+            "withdrawn",
+            "suspended",
+            "approved",
+            "result_delivered",
+        ],
+        "ipo" => [
+            "MOI_NOP",
+            "HOP_LE",
+            "TU_CHOI_HINH_THUC",
+            "THAM_DINH",
+            "SUA_DOI_BO_SUNG",
+            "CHO_NOP_PHI",
+            "RUT_DON",
+            "DINH_CHI",
+            "CAP_VAN_BANG",
+            "DA_GIAO_VAN_BANG",
+        ],
+        _ => ["10", "20", "25", "30", "35", "40", "45", "50", "60", "70"],
+    };
+    words[status as usize - 1].to_string()
+}
+
+fn xml_escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn soap(body: &str) -> Vec<u8> {
+    format!(
+        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>{body}</soap:Body></soap:Envelope>"#
+    )
+    .into_bytes()
+}
+
+/// TCVN3 text as the Latin-1 characters old exports put inside UTF-8 files.
+fn tcvn3_chars(s: &str) -> String {
+    lienthong_mapping::text::unicode_to_tcvn3(s)
+        .map(|b| b.iter().map(|&c| c as char).collect())
+        .unwrap_or_else(|_| s.to_string())
+}
+
+fn tcvn3_bytes(s: &str) -> Vec<u8> {
+    lienthong_mapping::text::unicode_to_tcvn3(s).unwrap_or_else(|_| s.as_bytes().to_vec())
+}
+
+fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
+    let code = c.dossier();
+    let status = status_word(c.unit, c.step.status, c.bad);
+    let h = c.holder;
+    let (flow, content_type, body) = match c.unit {
+        "stameq" => {
+            let kind = if h.org { "doanhnghiep" } else { "congdan" };
+            let loai = if c.step.status == 1 { "moi" } else { "capnhat" };
+            let body = format!(
+                r#"<tc:GuiHoSo xmlns:tc="http://stameq.gov.vn/motcua/1.0"><tc:HoSo loai="{loai}"><tc:SoHoSo>{code}</tc:SoHoSo><tc:MaThuTuc>1.000412</tc:MaThuTuc><tc:TenThuTuc>Đăng ký kiểm tra nhà nước về chất lượng hàng hóa nhập khẩu</tc:TenThuTuc><tc:NguoiNop loai="{kind}"><tc:HoTen>{}</tc:HoTen><tc:MaSo>{}</tc:MaSo><tc:DienThoai>{}</tc:DienThoai></tc:NguoiNop><tc:NgayNhan>{}</tc:NgayNhan><tc:TinhTrang>{status}</tc:TinhTrang><tc:HinhThucNop>TRUC_TUYEN</tc:HinhThucNop></tc:HoSo></tc:GuiHoSo>"#,
+                xml_escape(&h.name),
+                h.id,
+                h.phone,
+                c.vn_date()
+            );
+            ("dossier_sync", "text/xml; charset=utf-8", soap(&body))
+        }
+        "nafosted" => {
+            let mut applicant = json!({"type": if h.org { "organization" } else { "individual" }, "fullName": h.name, "phone": h.phone});
+            applicant[if h.org { "taxCode" } else { "idNumber" }] = json!(h.id);
+            let body = json!({
+                "eventType": "dossier.updated", "dossierCode": code, "procedureCode": "1.008433",
+                "procedureName": "Đăng ký đề tài nghiên cứu cơ bản do Quỹ tài trợ",
+                "applicant": applicant, "submittedAt": if c.bad { "31/02/2024".to_string() } else { c.iso() },
+                "status": status, "channel": "online",
+                "fees": [{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ", "amount": 500000, "kind": "charge"}]
+            });
+            (
+                "dossier_sync",
+                "application/json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+        }
+        "ipo" => {
+            let (y, m, d, _, _) = c.local();
+            let date = if c.bad {
+                format!("31/02/{y}")
+            } else {
+                format!("{d:02}/{m:02}/{y}")
+            };
+            let text = format!(
+                "so_don;ma_tthc;ten_tthc;loai_don;ten_doi_tuong;loai_chu_don;ten_chu_don;ma_chu_don;dien_thoai;email;ngay_nop;ngay_hen_tra;trang_thai;nop_truc_tuyen\r\n{code};1.005146;Đăng ký nhãn hiệu;Nhãn hiệu;Nhãn hiệu cho nhóm 30;{};{};{};{};;{date};;{status};1\r\n",
+                if h.org { "TC" } else { "CN" },
+                h.name,
+                h.id,
+                h.phone
+            );
+            ("dossier_sync", "text/csv", tcvn3_bytes(&text))
+        }
+        _ => {
+            let mut applicant = json!({"kind": if h.org { "ORG" } else { "PERSON" }, "name": h.name, "phone": h.phone});
+            applicant[if h.org { "taxCode" } else { "personalId" }] = json!(h.id);
+            let mut body = json!({
+                "dossierId": code, "procedure": {"code": "1.012345", "name": "Cấp giấy phép tiến hành công việc bức xạ"},
+                "licenceType": "Sử dụng thiết bị X-quang chẩn đoán y tế", "facility": {"name": "Phòng khám đa khoa"},
+                "applicant": applicant, "receivedAt": c.at,
+                "state": if c.bad { json!(99) } else { json!(status.parse::<u32>().unwrap()) }
+            });
+            if c.step.status >= 9 {
+                body["licence"] = json!({"number": format!("GP-{}/ATBXHN", c.n)});
+            }
+            (
+                "dossier_sync",
+                "application/json",
+                serde_json::to_vec(&body).unwrap(),
+            )
+        }
+    };
+    UnitEvent {
+        unit: unit_name(c.unit),
+        flow,
+        content_type,
+        body,
+        dossier: code,
+        bad: c.bad,
+    }
+}
+
+fn progress_event(c: &Ctx<'_>) -> UnitEvent {
+    let code = c.dossier();
+    let status = status_word(c.unit, c.step.status, false);
+    let (content_type, body) = match c.unit {
+        "stameq" => {
+            let (y, m, d, h, mi) = c.local();
+            let body = format!(
+                r#"<CapNhatXuLy xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><CanBo><HoTen>{}</HoTen><ChucVu>Chuyên viên</ChucVu></CanBo><ThoiDiem>{d:02}/{m:02}/{y} {h:02}:{mi:02}</ThoiDiem><NoiDung>{}</NoiDung><TinhTrang>{status}</TinhTrang></CapNhatXuLy>"#,
+                c.officer, c.step.note
+            );
+            ("text/xml; charset=utf-8", soap(&body))
+        }
+        "nafosted" => (
+            "application/json",
+            serde_json::to_vec(&json!({"dossierCode": code, "step": {"officer": c.officer, "at": c.iso(), "note": c.step.note, "status": status}})).unwrap(),
+        ),
+        "ipo" => {
+            let (y, m, d, h, mi) = c.local();
+            let xml = format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><NhatKyXuLy><XuLy so_don="{code}"><CanBo>{}</CanBo><ThoiDiem>{d:02}/{m:02}/{y} {h:02}:{mi:02}</ThoiDiem><NoiDung>{}</NoiDung><TrangThai>{status}</TrangThai></XuLy></NhatKyXuLy>"#,
+                tcvn3_chars(c.officer),
+                tcvn3_chars(c.step.note)
+            );
+            ("text/xml; charset=utf-8", xml.into_bytes())
+        }
+        _ => (
+            "application/json",
+            serde_json::to_vec(&json!({"dossierId": code, "handledBy": {"name": c.officer, "division": "Phòng Cấp phép"}, "at": c.at, "comment": c.step.note, "state": status.parse::<u32>().unwrap()})).unwrap(),
+        ),
+    };
+    UnitEvent {
+        unit: unit_name(c.unit),
+        flow: "dossier_progress",
+        content_type,
+        body,
+        dossier: code,
+        bad: false,
+    }
+}
+
+fn fee_event(c: &Ctx<'_>) -> UnitEvent {
+    let code = c.dossier();
+    let h = c.holder;
+    let (content_type, body) = if c.unit == "nafosted" {
+        let mut payer = json!({"fullName": h.name});
+        payer[if h.org { "taxCode" } else { "idNumber" }] = json!(h.id);
+        (
+            "application/json",
+            serde_json::to_vec(&json!({
+                "dossierCode": code, "procedureCode": "1.008433", "paymentRef": format!("NAF{:08}", c.n),
+                "amount": 500000, "requestedAt": c.iso(), "payer": payer,
+                "fees": [{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ", "amount": 500000, "kind": "charge"}]
+            }))
+            .unwrap(),
+        )
+    } else {
+        let (y, m, d, _, _) = c.local();
+        let mut bytes = b"ma_thong_bao,so_don,ma_tthc,ngay_thong_bao,loai,ma_phi,ten_phi,so_tien,nguoi_nop,ma_nguoi_nop,dia_chi\r\n".to_vec();
+        bytes.extend(
+            format!(
+                "TB-24-{:06},{code},1.005146,{d:02}/{m:02}/{y},LEPHI,LP-NH-NOP,",
+                c.n
+            )
+            .as_bytes(),
+        );
+        bytes.extend(tcvn3_bytes("Lệ phí nộp đơn nhãn hiệu"));
+        bytes.extend(b",150000,");
+        bytes.extend(tcvn3_bytes(&h.name));
+        bytes.extend(format!(",{},\r\n", h.id).as_bytes());
+        ("text/csv", bytes)
+    };
+    UnitEvent {
+        unit: unit_name(c.unit),
+        flow: "fee_request",
+        content_type,
+        body,
+        dossier: code,
+        bad: false,
+    }
+}
+
+fn result_event(c: &Ctx<'_>) -> UnitEvent {
+    let code = c.dossier();
+    let h = c.holder;
+    let pdf = format!(
+        "%PDF-1.4\n% {code}\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+    );
+    let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
+    let (content_type, body) = if c.unit == "stameq" {
+        let body = format!(
+            r#"<TraKetQua xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><ChuSoHuu><MaDinhDanh>{}</MaDinhDanh><DienThoai>{}</DienThoai></ChuSoHuu><GiayChungNhan><SoHieu>TĐC-2024/{:05}</SoHieu><TenTep>GCN-{code}.pdf</TenTep><NoiDung>{b64}</NoiDung></GiayChungNhan></TraKetQua>"#,
+            h.id, h.phone, c.n
+        );
+        ("text/xml; charset=utf-8", soap(&body))
+    } else {
+        let mut holder = json!({"phone": h.phone});
+        holder[if h.org { "taxCode" } else { "personalId" }] = json!(h.id);
+        (
+            "application/json",
+            serde_json::to_vec(&json!({"dossierId": code, "licence": {"number": format!("GP-{}/ATBXHN", c.n), "validUntil": "2029-03-10", "holder": holder, "pdf": {"fileName": format!("GP-{}.pdf", c.n), "base64": b64}}})).unwrap(),
+        )
+    };
+    UnitEvent {
+        unit: unit_name(c.unit),
+        flow: "result",
+        content_type,
+        body,
+        dossier: code,
+        bad: false,
+    }
+}
+
+fn unit_name(unit: &str) -> &'static str {
+    UNITS
+        .iter()
+        .find(|u| **u == unit)
+        .copied()
+        .unwrap_or("varans")
+}

@@ -1,0 +1,148 @@
+//! `lienthong run --demo`: the mock unit systems' traffic generators post realistic events
+//! to the bus, in each unit's own format (STAMEQ SOAP, NAFOSTED JSON, IP Office CSV/XML in
+//! TCVN3, VARANS JSON with PDFs), for dossiers going through their whole life, with a small
+//! share of deliberately bad events. Several dossiers are in flight at once; each one's
+//! events are posted in order.
+
+use lienthong_mocks::units::{Traffic, UNITS, UnitEvent};
+use std::collections::{BTreeMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// What the demo traffic has done so far.
+#[derive(Default, Debug)]
+pub struct DemoStats {
+    /// Events the bus accepted (202).
+    pub accepted: AtomicU64,
+    /// Of those, deliberately bad ones (their mapping refuses them: dead letters).
+    pub bad: AtomicU64,
+    /// Events the bus refused (non-2xx), e.g. a unit with no route for the flow.
+    pub refused: AtomicU64,
+    /// Dossiers started.
+    pub dossiers: AtomicU64,
+}
+
+/// How the demo runs.
+#[derive(Clone, Debug)]
+pub struct DemoSettings {
+    pub seed: u64,
+    /// Events per second, all units together.
+    pub rate: u32,
+    /// Share of deliberately bad events.
+    pub bad_share: f64,
+    /// Dossiers in flight at once.
+    pub parallel: usize,
+    /// Stop after this many events (None: run until stopped).
+    pub limit: Option<u64>,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        DemoSettings {
+            seed: lienthong_mocks::DEFAULT_SEED,
+            rate: 20,
+            bad_share: 0.02,
+            parallel: 8,
+            limit: None,
+        }
+    }
+}
+
+/// Post generated traffic to the bus at `addr` with the units' `keys` until `limit` (or
+/// forever). Units without a key are skipped.
+pub async fn drive(
+    addr: SocketAddr,
+    keys: BTreeMap<String, String>,
+    settings: DemoSettings,
+    stats: Arc<DemoStats>,
+) {
+    let client = match reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::error!(error = %e, "demo: cannot build an HTTP client");
+            return;
+        }
+    };
+    let units: Vec<&str> = UNITS
+        .iter()
+        .copied()
+        .filter(|u| keys.contains_key(*u))
+        .collect();
+    if units.is_empty() {
+        tracing::warn!("demo: no configured unit the generators know; nothing to send");
+        return;
+    }
+    let mut traffic = Traffic::new(settings.seed, settings.bad_share);
+    let mut lives: Vec<VecDeque<UnitEvent>> = Vec::new();
+    let mut next_unit = 0usize;
+    let mut tick =
+        tokio::time::interval(Duration::from_secs_f64(1.0 / settings.rate.max(1) as f64));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let mut slot = 0usize;
+    let mut sent = 0u64;
+    let mut last_report = tokio::time::Instant::now();
+    loop {
+        if settings.limit.is_some_and(|l| sent >= l) {
+            break;
+        }
+        while lives.len() < settings.parallel.max(1) {
+            let unit = units[next_unit % units.len()];
+            next_unit += 1;
+            lives.push(traffic.dossier_life(unit).into());
+            stats.dossiers.fetch_add(1, Ordering::Relaxed);
+        }
+        slot = (slot + 1) % lives.len();
+        let Some(event) = lives[slot].pop_front() else {
+            lives.swap_remove(slot);
+            continue;
+        };
+        tick.tick().await;
+        sent += 1;
+        let key = &keys[event.unit];
+        let url = format!(
+            "http://{addr}/api/v1/units/{}/events?flow={}",
+            event.unit, event.flow
+        );
+        let result = client
+            .post(url)
+            .bearer_auth(key)
+            .header("content-type", event.content_type)
+            .body(event.body)
+            .send()
+            .await;
+        match result {
+            Ok(r) if r.status().is_success() => {
+                stats.accepted.fetch_add(1, Ordering::Relaxed);
+                if event.bad {
+                    stats.bad.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Ok(r) => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                let status = r.status();
+                let body = r.text().await.unwrap_or_default();
+                tracing::warn!(unit = event.unit, flow = event.flow, dossier = %event.dossier, %status, %body, "demo: event refused");
+            }
+            Err(e) => {
+                stats.refused.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(unit = event.unit, error = %e, "demo: cannot reach the bus");
+            }
+        }
+        if last_report.elapsed() >= Duration::from_secs(10) {
+            last_report = tokio::time::Instant::now();
+            tracing::info!(
+                dossiers = stats.dossiers.load(Ordering::Relaxed),
+                accepted = stats.accepted.load(Ordering::Relaxed),
+                deliberately_bad = stats.bad.load(Ordering::Relaxed),
+                refused = stats.refused.load(Ordering::Relaxed),
+                "demo traffic"
+            );
+        }
+    }
+}

@@ -1,0 +1,173 @@
+//! The mock unit systems' traffic against the shipped mappings and a running bus: every
+//! good event maps for every target of its route, every deliberately bad one is refused by
+//! its mapping, and `run --demo`'s driver gets a dossier's whole life delivered.
+
+mod support;
+
+use lienthong::config;
+use lienthong::demo::{DemoSettings, DemoStats, drive};
+use lienthong::mappings::MappingSet;
+use lienthong_mapping::codec::decode_records;
+use lienthong_mocks::Faults;
+use lienthong_mocks::units::{Traffic, UNITS};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use support::wait_until;
+
+#[test]
+fn generated_events_map_cleanly_unless_deliberately_bad() {
+    let cfg = config::load_file(Path::new("config/lienthong.toml")).unwrap();
+    let set = MappingSet::load(&cfg).unwrap();
+    let mut traffic = Traffic::new(7, 0.1);
+    let (mut good, mut bad) = (0, 0);
+    for round in 0..20 {
+        let unit = UNITS[round % UNITS.len()];
+        for event in traffic.dossier_life(unit) {
+            let route = cfg
+                .routes
+                .iter()
+                .find(|r| r.unit == event.unit && r.flow == event.flow)
+                .unwrap_or_else(|| panic!("no route for {}/{}", event.unit, event.flow));
+            let records = match set.input_for(event.unit, event.flow) {
+                Some(opts) => decode_records(&event.body, &opts).unwrap(),
+                None => vec![serde_json::from_slice(&event.body).unwrap()],
+            };
+            assert_eq!(records.len(), 1);
+            let mut failures = Vec::new();
+            for target in &route.targets {
+                let m = set.for_delivery(event.unit, event.flow, target).unwrap();
+                if let Err(e) = m.map(&records[0]) {
+                    failures.push(e.to_string());
+                }
+            }
+            if event.bad {
+                bad += 1;
+                assert!(
+                    !failures.is_empty(),
+                    "a bad {}/{} event mapped",
+                    event.unit,
+                    event.flow
+                );
+            } else {
+                good += 1;
+                assert!(
+                    failures.is_empty(),
+                    "{}/{} {}: {failures:?}",
+                    event.unit,
+                    event.flow,
+                    event.dossier
+                );
+            }
+        }
+    }
+    assert!(good > 200 && bad > 5, "{good} good, {bad} bad");
+}
+
+/// The shipped routes and mappings on the test sink's targets.
+fn shipped_routes_on(
+    h_dir: &Path,
+    sink: std::net::SocketAddr,
+) -> (config::Config, std::collections::BTreeMap<String, String>) {
+    let vars = vec![
+        (
+            "LIENTHONG_SERVER__LISTEN".to_string(),
+            "127.0.0.1:0".to_string(),
+        ),
+        (
+            "LIENTHONG_OUTBOX__DATA_DIR".to_string(),
+            h_dir.display().to_string(),
+        ),
+        ("LIENTHONG_MOCKS__ENABLED".to_string(), "false".to_string()),
+        ("LIENTHONG_MAPPINGS__WATCH".to_string(), "false".to_string()),
+        (
+            "LIENTHONG_TARGETS__PORTAL__URL".to_string(),
+            format!("http://{sink}/sink/portal"),
+        ),
+        (
+            "LIENTHONG_TARGETS__DATASTORE__URL".to_string(),
+            format!("http://{sink}/sink/datastore"),
+        ),
+        (
+            "LIENTHONG_TARGETS__NOTIFY__URL".to_string(),
+            format!("http://{sink}/sink/notify"),
+        ),
+        (
+            "LIENTHONG_TARGETS__PAYMENT__URL".to_string(),
+            format!("http://{sink}/sink/payment"),
+        ),
+        (
+            "LIENTHONG_TARGETS__NOTIFY__RATE_LIMIT__PER_SECOND".to_string(),
+            "1000".to_string(),
+        ),
+    ];
+    let text = std::fs::read_to_string("config/lienthong.toml").unwrap();
+    let cfg = config::load_str(&text, Path::new("config/lienthong.toml"), vars).unwrap();
+    let keys = config::validate(&cfg, |_| None).unwrap();
+    (cfg, keys)
+}
+
+#[tokio::test]
+async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_lettered() {
+    let sink = lienthong_mocks::Sink::new(Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, keys) = shipped_routes_on(dir.path(), sink_addr);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bus = lienthong::app::Bus::start(cfg, keys.clone(), listener)
+        .await
+        .unwrap();
+    let stats = Arc::new(DemoStats::default());
+    let settings = DemoSettings {
+        seed: 11,
+        rate: 2000,
+        bad_share: 0.03,
+        parallel: 4,
+        limit: Some(240),
+    };
+    drive(bus.addr, keys, settings, Arc::clone(&stats)).await;
+    assert_eq!(stats.refused.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.accepted.load(Ordering::Relaxed), 240);
+    let bad = stats.bad.load(Ordering::Relaxed);
+    assert!(bad > 0, "some events were meant to be bad");
+    // Settled: nothing ready, in flight or scheduled; what is left waits behind the dead
+    // letter of its dossier (the first bad event of a dossier blocks the rest of it).
+    let settled = |s: &lienthong::outbox::OutboxStats| {
+        s.dead > 0
+            && s.targets.values().all(|q| {
+                q.ready == 0 && q.in_flight == 0 && q.retry_scheduled == 0 && q.finishing == 0
+            })
+    };
+    wait_until(Duration::from_secs(30), "the traffic to settle", || {
+        settled(&bus.outbox.stats())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats_now = bus.outbox.stats();
+    assert!(settled(&stats_now));
+    assert!(
+        stats_now.dead <= bad,
+        "only bad events die: {} dead, {bad} bad",
+        stats_now.dead
+    );
+    let delivered = sink.delivered();
+    for target in ["portal", "payment", "datastore", "notify"] {
+        assert!(
+            delivered.iter().any(|r| r.target == target),
+            "nothing reached {target}"
+        );
+    }
+    let dead = bus.outbox.dead_letters(None, 100).unwrap();
+    assert!(
+        dead.iter()
+            .all(|d| d.reason.contains("mapping") && d.reason.contains("field `")),
+        "{dead:?}"
+    );
+    // Every portal body is the portal's format.
+    assert!(delivered.iter().filter(|r| r.target == "portal").all(|r| {
+        let s = r.json()["service"].as_str().unwrap_or_default().to_string();
+        s == "DongBoHoSoMC" || s == "CapNhatTienDoHoSoMC"
+    }));
+    bus.shutdown().await.unwrap();
+}
