@@ -4,7 +4,9 @@
 //!
 //! Scenarios: durable ingest in batches of 100 and as single events (concurrency 64);
 //! end to end (ingest → delivered) throughput, then p50/p99 latency at half that rate;
-//! peak RSS with N pending messages and the restart time with them on disk.
+//! peak RSS with N pending messages and the restart time with them on disk; `units`: the
+//! mock unit systems' realistic traffic (all four units' formats, whole dossier lives)
+//! through the shipped routes and mappings, ingest → mapped and delivered.
 
 use lienthong_mocks::{Faults, Sink};
 use std::path::{Path, PathBuf};
@@ -19,7 +21,7 @@ const BODIES: usize = 512;
 /// What to run and how big.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which scenario: ingest, e2e, pending, or all.
+    /// Which scenario: ingest, e2e, pending, units, or all.
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// Events for the batched ingest and end-to-end runs.
@@ -294,6 +296,15 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     if all || args.scenario == "pending" {
         pending(&root.join("pending"), &args, &pad).await?;
     }
+    if all || args.scenario == "units" {
+        units(&root.join("units"), &args).await?;
+    }
+    if !["all", "ingest", "e2e", "pending", "units"].contains(&args.scenario.as_str()) {
+        return Err(format!(
+            "unknown scenario `{}` (ingest, e2e, pending, units or all)",
+            args.scenario
+        ));
+    }
     if args.dir.is_none() {
         let _ = std::fs::remove_dir_all(&root);
     }
@@ -513,4 +524,145 @@ fn dir_size(path: &Path) -> u64 {
         }
     }
     total
+}
+
+/// The shipped configuration (`config/lienthong.toml`, its routes and mappings) with every
+/// target on the bench's sink, the bus on `port` and its data under `dir`.
+fn shipped_config(dir: &Path, port: u16, sink: std::net::SocketAddr) -> Result<PathBuf, String> {
+    let shipped = Path::new("config/lienthong.toml");
+    let text = std::fs::read_to_string(shipped).map_err(|e| {
+        format!(
+            "{}: {e} (run the units scenario from the repository's top directory)",
+            shipped.display()
+        )
+    })?;
+    let mut table: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
+    let set = |table: &mut toml::Table, path: &[&str], value: toml::Value| {
+        let mut t = table;
+        for key in &path[..path.len() - 1] {
+            t = t
+                .entry(key.to_string())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+                .as_table_mut()
+                .expect("a table");
+        }
+        t.insert(path[path.len() - 1].to_string(), value);
+    };
+    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
+    set(
+        &mut table,
+        &["server", "listen"],
+        format!("127.0.0.1:{port}").into(),
+    );
+    set(
+        &mut table,
+        &["outbox", "data_dir"],
+        dir.join("data").display().to_string().into(),
+    );
+    set(
+        &mut table,
+        &["mappings", "dir"],
+        cwd.join("mappings").display().to_string().into(),
+    );
+    set(&mut table, &["mappings", "watch"], false.into());
+    set(&mut table, &["mocks", "enabled"], false.into());
+    let targets: Vec<String> = table
+        .get("targets")
+        .and_then(|t| t.as_table())
+        .map(|t| t.keys().cloned().collect())
+        .unwrap_or_default();
+    for target in targets {
+        set(
+            &mut table,
+            &["targets", &target, "url"],
+            format!("http://{sink}/sink/{target}").into(),
+        );
+        // Measure the bus, not the shipped rate limits.
+        if let Some(t) = table["targets"][&target].as_table_mut() {
+            t.remove("rate_limit");
+        }
+    }
+    let path = dir.join("units.toml");
+    std::fs::write(&path, toml::to_string(&table).map_err(|e| e.to_string())?)
+        .map_err(|e| e.to_string())?;
+    Ok(path)
+}
+
+async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = free_port();
+    let config = shipped_config(dir, port, sink_addr)?;
+    let cfg = crate::config::load_file(&config).map_err(|e| e.to_string())?;
+    let keys = crate::config::validate(&cfg, |_| None)
+        .map_err(|p| format!("{} config problem(s), first: {}", p.len(), p[0]))?;
+    let (bus, _) = BusProcess::start(&config, port)?;
+    let events = (args.events / 10).max(1_000);
+    let drivers = (args.concurrency / 8).max(1);
+    eprintln!(
+        "units: {events} events of the four units' own formats, {drivers} unit systems at once:"
+    );
+    let stats = Arc::new(crate::demo::DemoStats::default());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for d in 0..drivers {
+        let settings = crate::demo::DemoSettings {
+            seed: 1_000 + d as u64,
+            rate: 1_000_000,
+            bad_share: 0.01,
+            parallel: 8,
+            limit: Some((events / drivers) as u64),
+        };
+        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+        tasks.push(tokio::spawn(crate::demo::drive(
+            addr,
+            keys.clone(),
+            settings,
+            Arc::clone(&stats),
+        )));
+    }
+    let progress = {
+        let stats = Arc::clone(&stats);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                eprintln!("  {} accepted", stats.accepted.load(Ordering::Relaxed));
+            }
+        })
+    };
+    for t in tasks {
+        let _ = t.await;
+    }
+    progress.abort();
+    let ingest = started.elapsed();
+    let accepted = stats.accepted.load(Ordering::Relaxed);
+    let refused = stats.refused.load(Ordering::Relaxed);
+    // Delivered once the sink has seen nothing new for a second (deliberately bad events
+    // stay dead, and hold back the rest of their dossier).
+    let mut last = (sink.delivered_count(), Instant::now());
+    while last.1.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(600)
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let n = sink.delivered_count();
+        if n != last.0 {
+            last = (n, Instant::now());
+        }
+    }
+    let settled = last.1.duration_since(started);
+    println!(
+        "units: {accepted} unit events accepted ({refused} refused, {} deliberately bad) in {:.2}s = {:.0} events/s; \
+{} mapped deliveries done in {:.2}s = {:.0} deliveries/s",
+        stats.bad.load(Ordering::Relaxed),
+        ingest.as_secs_f64(),
+        accepted as f64 / ingest.as_secs_f64(),
+        last.0,
+        settled.as_secs_f64(),
+        last.0 as f64 / settled.as_secs_f64()
+    );
+    bus.stop();
+    Ok(())
 }
