@@ -577,9 +577,12 @@ fn shipped_config(dir: &Path, port: u16, sink: std::net::SocketAddr) -> Result<P
             &["targets", &target, "url"],
             format!("http://{sink}/sink/{target}").into(),
         );
-        // Measure the bus, not the shipped rate limits.
+        // Measure the bus and its mappings, not the shipped rate limits or the portal's
+        // login dance: every target is a plain HTTP receiver here.
         if let Some(t) = table["targets"][&target].as_table_mut() {
             t.remove("rate_limit");
+            t.remove("portal");
+            t.insert("kind".into(), "http".into());
         }
     }
     let path = dir.join("units.toml");

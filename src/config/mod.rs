@@ -255,6 +255,31 @@ pub struct TargetConfig {
     pub retry: RetryConfig,
     #[serde(default)]
     pub circuit_breaker: CircuitBreakerConfig,
+    /// For `kind = "portal"`: how to log in and the ministry's unit code.
+    #[serde(default)]
+    pub portal: Option<PortalAuthConfig>,
+}
+
+/// Portal login. The password lives in the environment variable `password_env`;
+/// `dev_password` is for the bundled mock only and refused in production.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalAuthConfig {
+    pub username: String,
+    pub password_env: String,
+    #[serde(default)]
+    pub dev_password: Option<String>,
+    /// The unit code sent as `madonvi` and in the `dstcode` header.
+    pub madonvi: String,
+}
+
+impl PortalAuthConfig {
+    /// The password: from `password_env`, else the development one.
+    pub fn password(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        env(&self.password_env)
+            .filter(|p| !p.is_empty())
+            .or_else(|| self.dev_password.clone())
+    }
 }
 
 fn default_timeout() -> Duration {
@@ -268,7 +293,10 @@ fn default_concurrency() -> usize {
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
+    /// POST the (mapped) body to `url`.
     Http,
+    /// The national portal: session login, `TraCuuHoSo` for `isUpdating`, error codes.
+    Portal,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -116,6 +116,38 @@ pub fn validate(
         }
     }
 
+    for (name, t) in &config.targets {
+        let path = format!("targets.{name}");
+        match (t.kind, &t.portal) {
+            (super::TargetKind::Portal, None) => problems.push(problem(
+                format!("{path}.portal"),
+                "kind = \"portal\" needs portal = { username, password_env, madonvi }",
+            )),
+            (super::TargetKind::Portal, Some(p)) => {
+                if p.password(&env).is_none() {
+                    problems.push(problem(
+                        format!("{path}.portal.password_env"),
+                        format!(
+                            "set the environment variable {} to the portal password",
+                            p.password_env
+                        ),
+                    ));
+                }
+                if p.dev_password.is_some() && config.environment == Environment::Production {
+                    problems.push(problem(
+                        format!("{path}.portal.dev_password"),
+                        "development passwords are refused in production; use password_env",
+                    ));
+                }
+            }
+            (super::TargetKind::Http, Some(_)) => problems.push(problem(
+                format!("{path}.portal"),
+                "only kind = \"portal\" takes a portal section",
+            )),
+            (super::TargetKind::Http, None) => {}
+        }
+    }
+
     if config.units.is_empty() {
         problems.push(problem("units", "declare at least one unit"));
     }

@@ -2,8 +2,10 @@
 //! outcome once, as delivered, retryable or permanent; the relay acts on that verdict.
 
 mod http;
+mod portal;
 
 pub use http::HttpConnector;
+pub use portal::{PortalConnector, PortalCredentials};
 
 use crate::envelope::Envelope;
 pub use crate::mappings::Outbound;
@@ -27,6 +29,8 @@ pub enum RawOutcome {
     Transport(String),
     /// No answer in time.
     Timeout,
+    /// Not sent: the message cannot be put in this target's form (a permanent error).
+    Invalid(String),
 }
 
 /// How the relay should treat an outcome.
@@ -85,11 +89,15 @@ impl RetryClassifier for HttpStatusClassifier {
                 status: None,
                 retry_after: None,
             },
+            RawOutcome::Invalid(why) => Verdict::Permanent {
+                reason: why.clone(),
+                status: None,
+            },
         }
     }
 }
 
-fn snippet(body: &str) -> String {
+pub(crate) fn snippet(body: &str) -> String {
     let body = body.trim();
     if body.is_empty() {
         String::new()

@@ -6,7 +6,7 @@ pub mod breaker;
 pub mod retry;
 
 use crate::config::{RetryConfig, TargetConfig, TargetKind};
-use crate::connector::{Connector, HttpConnector, Verdict};
+use crate::connector::{Connector, HttpConnector, PortalConnector, PortalCredentials, Verdict};
 use crate::mappings::MappingSet;
 use crate::outbox::{AttemptError, Lease, Outbox};
 use crate::time::now_ms;
@@ -44,6 +44,24 @@ impl TargetRuntime {
     pub fn from_config(name: &str, cfg: &TargetConfig) -> Result<TargetRuntime, String> {
         let connector: Arc<dyn Connector> = match cfg.kind {
             TargetKind::Http => Arc::new(HttpConnector::new(&cfg.url, cfg.timeout)?),
+            TargetKind::Portal => {
+                let auth = cfg
+                    .portal
+                    .as_ref()
+                    .ok_or("kind = \"portal\" needs a portal section")?;
+                let password = auth
+                    .password(|v| std::env::var(v).ok())
+                    .ok_or_else(|| format!("{} is not set", auth.password_env))?;
+                Arc::new(PortalConnector::new(
+                    &cfg.url,
+                    cfg.timeout,
+                    PortalCredentials {
+                        username: auth.username.clone(),
+                        password,
+                        madonvi: auth.madonvi.clone(),
+                    },
+                )?)
+            }
         };
         Ok(Self::with_connector(name, cfg, connector))
     }

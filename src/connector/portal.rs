@@ -1,0 +1,322 @@
+//! The national public service portal connector (Cổng Dịch vụ công quốc gia).
+//!
+//! The mapped body (`{"service": "DongBoHoSoMC", "data": [...]}` or
+//! `CapNhatTienDoHoSoMC`) is completed here with what only the connector knows:
+//! - `session`: from `POST {url}/login`, kept until the portal says it expired (error 2),
+//!   then renewed and the call made again at once;
+//! - `madonvi` and the `dstcode` header: the ministry's unit code;
+//! - `isUpdating` for `DongBoHoSoMC`: whether the portal already has the dossier, asked
+//!   with `TraCuuHoSo` the first time and remembered per dossier; a mismatch reported by
+//!   the portal (error 5) flips the memory and the call is made again at once.
+//!
+//! A dossier's `DongBoHoSoMC` reaches the portal before its `CapNhatTienDoHoSoMC` because the
+//! outbox delivers a unit's events of one dossier in order (one ordering key for both flows).
+//!
+//! Replies are HTTP 200 with `error_code`; success is 0, "0" or "00". Codes 3 (invalid
+//! field) and 9 (unknown service) are permanent: the message is wrong. The others (1
+//! credentials, 2 session, 4 dossier not there yet, 5 isUpdating) and anything unreadable
+//! are retried with backoff.
+
+use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict, snippet};
+use crate::envelope::Envelope;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Error codes of the portal (as the bundled mock documents them; the real list is not
+/// published).
+pub const WRONG_CREDENTIALS: i64 = 1;
+pub const SESSION_EXPIRED: i64 = 2;
+pub const INVALID_FIELD: i64 = 3;
+pub const NOT_FOUND: i64 = 4;
+pub const UPDATE_MISMATCH: i64 = 5;
+pub const UNKNOWN_SERVICE: i64 = 9;
+
+/// Most dossiers whose existence at the portal is remembered; past it the memory starts
+/// over (a forgotten dossier costs one `TraCuuHoSo`).
+const KNOWN_CAP: usize = 200_000;
+
+/// What the connector needs to log in and identify the ministry.
+#[derive(Clone, Debug)]
+pub struct PortalCredentials {
+    pub username: String,
+    pub password: String,
+    /// The unit code sent as `madonvi` and `dstcode`, e.g. `000.00.01.H22`.
+    pub madonvi: String,
+}
+
+/// Why `TraCuuHoSo` gave no answer.
+enum Lookup {
+    SessionExpired,
+    Failed(RawOutcome),
+}
+
+pub struct PortalConnector {
+    client: reqwest::Client,
+    login_url: reqwest::Url,
+    api_url: reqwest::Url,
+    creds: PortalCredentials,
+    session: tokio::sync::Mutex<Option<String>>,
+    /// MaHoSo → whether the portal has it.
+    known: Mutex<HashMap<String, bool>>,
+}
+
+/// The portal's `error_code` as a number (it may come as 0, "0" or "00").
+pub fn error_code(reply: &Value) -> Option<i64> {
+    match &reply["error_code"] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+impl PortalConnector {
+    pub fn new(url: &str, timeout: Duration, creds: PortalCredentials) -> Result<Self, String> {
+        let base = url.trim_end_matches('/');
+        let parse = |u: String| reqwest::Url::parse(&u).map_err(|e| format!("{u}: {e}"));
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(PortalConnector {
+            client,
+            login_url: parse(format!("{base}/login"))?,
+            api_url: parse(format!("{base}/api"))?,
+            creds,
+            session: tokio::sync::Mutex::new(None),
+            known: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// POST a JSON body; the reply's status and body (or why there is none).
+    async fn post(&self, url: &reqwest::Url, body: &Value) -> Result<(u16, String), RawOutcome> {
+        let resp = self
+            .client
+            .post(url.clone())
+            .header("dstcode", &self.creds.madonvi)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.is_timeout() {
+                    RawOutcome::Timeout
+                } else {
+                    RawOutcome::Transport(super::http::error_chain(&e))
+                }
+            })?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(super::http::parse_retry_after);
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| RawOutcome::Transport(e.to_string()))?;
+        if status != 200 {
+            return Err(RawOutcome::Response {
+                status,
+                retry_after,
+                body: text,
+            });
+        }
+        Ok((status, text))
+    }
+
+    /// The current session, logging in when there is none.
+    async fn session(&self) -> Result<String, RawOutcome> {
+        let mut guard = self.session.lock().await;
+        if let Some(s) = guard.as_ref() {
+            return Ok(s.clone());
+        }
+        let body = json!({"username": self.creds.username, "password": self.creds.password});
+        let (status, text) = self.post(&self.login_url, &body).await?;
+        let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        match (error_code(&reply), reply["session"].as_str()) {
+            (Some(0), Some(s)) => {
+                tracing::info!(target_system = "portal", "logged in to the portal");
+                *guard = Some(s.to_string());
+                Ok(s.to_string())
+            }
+            _ => Err(RawOutcome::Response {
+                status,
+                retry_after: None,
+                body: format!("login: {text}"),
+            }),
+        }
+    }
+
+    async fn forget_session(&self, stale: &str) {
+        let mut guard = self.session.lock().await;
+        if guard.as_deref() == Some(stale) {
+            *guard = None;
+        }
+    }
+
+    /// Whether the portal has any of `codes`: remembered, or asked with `TraCuuHoSo`.
+    async fn any_exists(&self, codes: &[String], session: &str) -> Result<bool, Lookup> {
+        let mut any = false;
+        for code in codes {
+            let known = self.known.lock().unwrap().get(code).copied();
+            let exists = match known {
+                Some(e) => e,
+                None => {
+                    let body = json!({"service": "TraCuuHoSo", "session": session, "madonvi": self.creds.madonvi, "MaHoSo": code});
+                    let (status, text) = self
+                        .post(&self.api_url, &body)
+                        .await
+                        .map_err(Lookup::Failed)?;
+                    let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+                    let e = match error_code(&reply) {
+                        Some(0) => true,
+                        Some(NOT_FOUND) => false,
+                        Some(SESSION_EXPIRED) => return Err(Lookup::SessionExpired),
+                        _ => {
+                            return Err(Lookup::Failed(RawOutcome::Response {
+                                status,
+                                retry_after: None,
+                                body: format!("TraCuuHoSo: {text}"),
+                            }));
+                        }
+                    };
+                    self.remember(code, e);
+                    e
+                }
+            };
+            any |= exists;
+        }
+        Ok(any)
+    }
+
+    fn remember(&self, code: &str, exists: bool) {
+        let mut known = self.known.lock().unwrap();
+        if known.len() >= KNOWN_CAP {
+            known.clear();
+        }
+        known.insert(code.to_string(), exists);
+    }
+
+    async fn call(&self, mut request: Value) -> RawOutcome {
+        let service = request["service"].as_str().unwrap_or_default().to_string();
+        let codes: Vec<String> = request["data"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["MaHoSo"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut last = RawOutcome::Transport("no attempt made".into());
+        // A renewed session or a corrected isUpdating is worth an immediate second try;
+        // anything else goes back to the relay to be retried with backoff.
+        for _ in 0..3 {
+            let session = match self.session().await {
+                Ok(s) => s,
+                Err(outcome) => return outcome,
+            };
+            if service == "DongBoHoSoMC" {
+                let updating = match self.any_exists(&codes, &session).await {
+                    Ok(u) => u,
+                    Err(Lookup::SessionExpired) => {
+                        self.forget_session(&session).await;
+                        continue;
+                    }
+                    Err(Lookup::Failed(outcome)) => return outcome,
+                };
+                request["isUpdating"] = json!(if updating { "True" } else { "False" });
+            }
+            request["session"] = json!(session);
+            request["madonvi"] = json!(self.creds.madonvi);
+            let (status, text) = match self.post(&self.api_url, &request).await {
+                Ok(r) => r,
+                Err(outcome) => return outcome,
+            };
+            let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+            match error_code(&reply) {
+                Some(0) if service == "DongBoHoSoMC" => {
+                    for code in &codes {
+                        self.remember(code, true);
+                    }
+                }
+                Some(SESSION_EXPIRED) => {
+                    tracing::info!(
+                        target_system = "portal",
+                        "portal session expired; logging in again"
+                    );
+                    self.forget_session(&session).await;
+                }
+                Some(UPDATE_MISMATCH) => {
+                    let was = request["isUpdating"] == "True";
+                    for code in &codes {
+                        self.remember(code, !was);
+                    }
+                }
+                _ => {}
+            }
+            last = RawOutcome::Response {
+                status,
+                retry_after: None,
+                body: text,
+            };
+            if !matches!(error_code(&reply), Some(SESSION_EXPIRED | UPDATE_MISMATCH)) {
+                break;
+            }
+        }
+        last
+    }
+}
+
+impl RetryClassifier for PortalConnector {
+    fn classify(&self, outcome: &RawOutcome) -> Verdict {
+        let RawOutcome::Response {
+            status: 200, body, ..
+        } = outcome
+        else {
+            return super::HttpStatusClassifier.classify(outcome);
+        };
+        let reply: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let message = reply["message"].as_str().unwrap_or_default();
+        match error_code(&reply) {
+            Some(0) => Verdict::Delivered,
+            Some(code @ (INVALID_FIELD | UNKNOWN_SERVICE)) => Verdict::Permanent {
+                reason: format!("portal rejected the message: error_code {code}: {message}"),
+                status: Some(200),
+            },
+            Some(code) => Verdict::Retryable {
+                reason: format!(
+                    "portal error_code {code}: {message}{}",
+                    match code {
+                        WRONG_CREDENTIALS => " (check the portal username and password)",
+                        NOT_FOUND => " (the dossier is not at the portal yet)",
+                        _ => "",
+                    }
+                ),
+                status: Some(200),
+                retry_after: None,
+            },
+            None => Verdict::Retryable {
+                reason: format!("portal reply without an error_code{}", snippet(body)),
+                status: Some(200),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+impl Connector for PortalConnector {
+    fn send<'a>(&'a self, _message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
+        Box::pin(async move {
+            match serde_json::from_slice::<Value>(&body.body) {
+                Ok(request) if request["service"].is_string() => self.call(request).await,
+                _ => RawOutcome::Invalid(
+                    "the portal takes a JSON object with `service` (map the route's events with a portal mapping)".into(),
+                ),
+            }
+        })
+    }
+}

@@ -1,0 +1,240 @@
+//! The portal connector against the portal mock as a real server: session login and
+//! renewal, `TraCuuHoSo` deciding `isUpdating`, a dossier's whole life arriving in order
+//! with no regression and no duplicate, also with 5xx, 429 and expiring sessions.
+
+mod support;
+
+use lienthong_mocks::faults::FaultRule;
+use lienthong_mocks::units::Traffic;
+use lienthong_mocks::{Faults, MockSettings};
+use serde_json::Value;
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{Harness, wait_until};
+
+async fn start_mocks(settings: MockSettings) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(lienthong_mocks::serve(listener, settings));
+    addr
+}
+
+fn portal_routes(mocks: std::net::SocketAddr) -> String {
+    let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    format!(
+        r#"
+[mappings]
+dir = "{mappings}"
+watch = false
+[targets.portal]
+kind = "portal"
+url = "http://{mocks}/portal"
+timeout = "2s"
+concurrency = 4
+retry = {{ max_attempts = 100, max_age = "1h", base_delay = "10ms", max_delay = "100ms" }}
+circuit_breaker = {{ failure_threshold = 1000, cooldown = "50ms" }}
+portal = {{ username = "lienthong", password_env = "TEST_UNSET_PORTAL_PASSWORD", dev_password = "mock-portal-password", madonvi = "000.00.01.H22" }}
+[[routes]]
+unit = "nafosted"
+flow = "portal_sync"
+targets = ["portal"]
+ordering = "per_key"
+key = "/dossierCode"
+on_dead = "block"
+mappings = {{ portal = "nafosted/dossier_sync.toml" }}
+[[routes]]
+unit = "nafosted"
+flow = "portal_progress"
+targets = ["portal"]
+ordering = "per_key"
+key = "/dossierCode"
+on_dead = "block"
+mappings = {{ portal = "nafosted/dossier_progress.toml" }}
+"#,
+        mappings = mappings.display()
+    )
+}
+
+/// Post whole NAFOSTED dossier lives (sync and progress events, in order); returns each
+/// dossier's expected portal status history.
+async fn post_lives(h: &Harness, dossiers: usize) -> Vec<(String, Vec<i64>)> {
+    let mut traffic = Traffic::new(99, 0.0);
+    let status_of = |word: &str| -> i64 {
+        let words = [
+            "submitted",
+            "accepted",
+            "rejected",
+            "under_review",
+            "needs_supplement",
+            "awaiting_payment",
+            "withdrawn",
+            "suspended",
+            "approved",
+            "result_delivered",
+        ];
+        words.iter().position(|w| *w == word).unwrap() as i64 + 1
+    };
+    let mut expected = Vec::new();
+    for _ in 0..dossiers {
+        let mut history = Vec::new();
+        let mut code = String::new();
+        for event in traffic.dossier_life("nafosted") {
+            let body: Value = serde_json::from_slice(&event.body).unwrap();
+            let flow = match event.flow {
+                "dossier_sync" => {
+                    history.push(status_of(body["status"].as_str().unwrap()));
+                    "portal_sync"
+                }
+                "dossier_progress" => {
+                    history.push(status_of(body["step"]["status"].as_str().unwrap()));
+                    "portal_progress"
+                }
+                _ => continue,
+            };
+            code = event.dossier.clone();
+            let resp = h.post("nafosted", Some(flow), &body).await;
+            assert_eq!(resp.status(), 202);
+        }
+        expected.push((code, history));
+    }
+    expected
+}
+
+async fn portal_view(mocks: std::net::SocketAddr) -> Value {
+    support::client()
+        .get(format!("http://{mocks}/_mock/portal/dossiers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn check_histories(mocks: std::net::SocketAddr, expected: &[(String, Vec<i64>)]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let view = portal_view(mocks).await;
+        let done = expected.iter().all(|(code, history)| {
+            view["dossiers"][code]["history"]
+                .as_array()
+                .map_or(0, Vec::len)
+                >= history.len()
+        });
+        if done {
+            for (code, history) in expected {
+                let got: Vec<i64> = view["dossiers"][code]["history"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|h| h["status"].as_i64().unwrap())
+                    .collect();
+                assert_eq!(
+                    &got, history,
+                    "{code}: the portal's history, in order, nothing twice"
+                );
+            }
+            assert_eq!(view["regressions"], serde_json::json!([]));
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "histories incomplete: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn dossier_lives_reach_the_portal_in_order_with_is_updating_decided() {
+    let mocks = start_mocks(MockSettings::default()).await;
+    let h = Harness::start(Faults::default(), &portal_routes(mocks)).await;
+    let expected = post_lives(&h, 3).await;
+    check_histories(mocks, &expected).await;
+    // One login, then one TraCuuHoSo per dossier (the answer is remembered).
+    let requests: Value = support::client()
+        .get(format!("http://{mocks}/_mock/portal/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let bodies: Vec<Value> = requests["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| serde_json::from_str(r["body"].as_str().unwrap()).unwrap())
+        .collect();
+    let logins = bodies.iter().filter(|b| b["username"].is_string()).count();
+    let lookups = bodies
+        .iter()
+        .filter(|b| b["service"] == "TraCuuHoSo")
+        .count();
+    assert_eq!(logins, 1);
+    assert_eq!(lookups, 3);
+    assert!(
+        bodies
+            .iter()
+            .filter(|b| b["service"] == "DongBoHoSoMC")
+            .all(|b| b["madonvi"] == "000.00.01.H22")
+    );
+    let headers = &requests["requests"][1]["headers"];
+    assert_eq!(headers["dstcode"], "000.00.01.H22");
+    assert_eq!(h.bus().outbox.stats().dead, 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_5xx_429_and_expiring_sessions_everything_still_arrives_once() {
+    let mocks = start_mocks(MockSettings {
+        seed: 5,
+        portal_session_ttl: Duration::from_millis(150),
+        faults: vec![FaultRule {
+            service: "portal".into(),
+            error_rate: 0.3,
+            too_many_rate: 0.1,
+            retry_after_secs: 0,
+            ..FaultRule::default()
+        }],
+        ..MockSettings::default()
+    })
+    .await;
+    let h = Harness::start(Faults::default(), &portal_routes(mocks)).await;
+    let expected = post_lives(&h, 4).await;
+    check_histories(mocks, &expected).await;
+    let requests: Value = support::client()
+        .get(format!("http://{mocks}/_mock/portal/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let faults: Vec<&str> = requests["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["fault"].as_str())
+        .collect();
+    assert!(
+        faults.contains(&"error") && faults.contains(&"too_many"),
+        "faults were injected: {faults:?}"
+    );
+    let logins = requests["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["path"] == "/portal/login" && r["fault"].is_null())
+        .count();
+    assert!(
+        logins > 1,
+        "the expired session was renewed ({logins} logins)"
+    );
+    wait_until(Duration::from_secs(5), "nothing left pending", || {
+        h.bus().outbox.stats().pending == 0
+    })
+    .await;
+    assert_eq!(h.bus().outbox.stats().dead, 0);
+    h.shutdown().await;
+}
