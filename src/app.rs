@@ -86,9 +86,12 @@ impl Bus {
         )?;
         let mut runtimes = Vec::new();
         for (name, cfg) in &config.targets {
-            let rt = TargetRuntime::from_config(name, cfg).map_err(|message| AppError::Target {
-                target: name.clone(),
-                message,
+            let notes: Arc<dyn crate::outbox::Notes> = Arc::new(outbox.clone());
+            let rt = TargetRuntime::from_config(name, cfg, notes).map_err(|message| {
+                AppError::Target {
+                    target: name.clone(),
+                    message,
+                }
             })?;
             runtimes.push(Arc::new(rt));
         }
@@ -122,6 +125,11 @@ impl Bus {
             keys: UnitKeys::new(unit_keys),
             router: Router::from_config(&config),
             mappings: Arc::clone(&mappings),
+            payment: config
+                .targets
+                .values()
+                .find_map(|t| t.payment.as_ref())
+                .and_then(|p| p.credentials(|v| std::env::var(v).ok()).ok()),
             outbox: outbox.clone(),
             max_body_bytes: config.server.max_body_bytes,
             max_batch: config.server.max_batch,

@@ -582,6 +582,7 @@ fn shipped_config(dir: &Path, port: u16, sink: std::net::SocketAddr) -> Result<P
         if let Some(t) = table["targets"][&target].as_table_mut() {
             t.remove("rate_limit");
             t.remove("portal");
+            t.remove("payment");
             t.insert("kind".into(), "http".into());
         }
     }

@@ -63,7 +63,7 @@ fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("OK (4 units, 4 targets, 12 routes, 14 mappings compiled)"),
+        stdout.contains("OK (4 units, 6 targets, 14 routes, 16 mappings compiled)"),
         "{stdout}"
     );
     assert!(stdout.contains("DEVELOPMENT keys"), "{stdout}");
@@ -441,7 +441,7 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     assert!(
         lines.iter().any(|l| l["message"] == "mappings reloaded"
             && l["trigger"] == "SIGHUP"
-            && l["mappings"] == 14),
+            && l["mappings"] == 16),
         "{stderr}"
     );
     let refused = lines

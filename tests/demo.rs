@@ -65,8 +65,8 @@ fn generated_events_map_cleanly_unless_deliberately_bad() {
     assert!(good > 200 && bad > 5, "{good} good, {bad} bad");
 }
 
-/// The shipped configuration with its targets on the mocks at `mocks` (fee requests on the
-/// recording sink at `sink`).
+/// The shipped configuration with its targets on the mocks at `mocks` (the units' inboxes
+/// on the recording sink at `sink`).
 fn shipped_config_on(
     data: &Path,
     mocks: std::net::SocketAddr,
@@ -92,7 +92,15 @@ fn shipped_config_on(
         ),
         var(
             "LIENTHONG_TARGETS__PAYMENT__URL",
-            format!("http://{sink}/sink/payment"),
+            format!("http://{mocks}/payment"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__NAFOSTED_INBOX__URL",
+            format!("http://{sink}/sink/nafosted_inbox"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__IPO_INBOX__URL",
+            format!("http://{sink}/sink/ipo_inbox"),
         ),
         var(
             "LIENTHONG_TARGETS__NOTIFY__RATE_LIMIT__PER_SECOND",
@@ -191,10 +199,10 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
     assert!(!docs["documents"].as_array().unwrap().is_empty());
     let sms = get_json(format!("http://{mocks}/_mock/notify/messages")).await;
     assert!(!sms["messages"].as_array().unwrap().is_empty());
+    let payments = get_json(format!("http://{mocks}/_mock/payment/transactions")).await;
     assert!(
-        sink.delivered()
-            .iter()
-            .any(|r| r.target == "payment" && r.json()["LoaiBanTin"] == "Init")
+        !payments["transactions"].as_array().unwrap().is_empty(),
+        "signed Init accepted by the payment mock"
     );
     bus.shutdown().await.unwrap();
 }

@@ -258,6 +258,42 @@ pub struct TargetConfig {
     /// For `kind = "portal"`: how to log in and the ministry's unit code.
     #[serde(default)]
     pub portal: Option<PortalAuthConfig>,
+    /// For `kind = "payment"`: partner code and the shared signing key.
+    #[serde(default)]
+    pub payment: Option<PaymentAuthConfig>,
+}
+
+/// The payment platform's partner code and shared key (for `MaXacThuc`). The key lives in
+/// the environment variable `shared_key_env`; `dev_shared_key` is the bundled mock's and
+/// is refused in production.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentAuthConfig {
+    pub partner_code: String,
+    pub shared_key_env: String,
+    #[serde(default)]
+    pub dev_shared_key: Option<String>,
+}
+
+impl PaymentAuthConfig {
+    pub fn shared_key(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        env(&self.shared_key_env)
+            .filter(|k| !k.is_empty())
+            .or_else(|| self.dev_shared_key.clone())
+    }
+
+    /// Partner code and key, or which variable to set.
+    pub fn credentials(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<crate::connector::PaymentCredentials, String> {
+        Ok(crate::connector::PaymentCredentials {
+            partner_code: self.partner_code.clone(),
+            shared_key: self
+                .shared_key(env)
+                .ok_or_else(|| format!("{} is not set", self.shared_key_env))?,
+        })
+    }
 }
 
 /// Portal login. The password lives in the environment variable `password_env`;
@@ -297,6 +333,9 @@ pub enum TargetKind {
     Http,
     /// The national portal: session login, `TraCuuHoSo` for `isUpdating`, error codes.
     Portal,
+    /// The payment platform: signed `Init`; its `Confirm` callbacks come to
+    /// `/callbacks/payment`.
+    Payment,
 }
 
 #[derive(Clone, Debug, Deserialize)]

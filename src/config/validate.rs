@@ -140,12 +140,52 @@ pub fn validate(
                     ));
                 }
             }
-            (super::TargetKind::Http, Some(_)) => problems.push(problem(
+            (_, Some(_)) => problems.push(problem(
                 format!("{path}.portal"),
                 "only kind = \"portal\" takes a portal section",
             )),
-            (super::TargetKind::Http, None) => {}
+            (_, None) => {}
         }
+        match (t.kind, &t.payment) {
+            (super::TargetKind::Payment, None) => problems.push(problem(
+                format!("{path}.payment"),
+                "kind = \"payment\" needs payment = { partner_code, shared_key_env }",
+            )),
+            (super::TargetKind::Payment, Some(p)) => {
+                if p.shared_key(&env).is_none() {
+                    problems.push(problem(
+                        format!("{path}.payment.shared_key_env"),
+                        format!(
+                            "set the environment variable {} to the payment shared key",
+                            p.shared_key_env
+                        ),
+                    ));
+                }
+                if p.dev_shared_key.is_some() && config.environment == Environment::Production {
+                    problems.push(problem(
+                        format!("{path}.payment.dev_shared_key"),
+                        "development keys are refused in production; use shared_key_env",
+                    ));
+                }
+            }
+            (_, Some(_)) => problems.push(problem(
+                format!("{path}.payment"),
+                "only kind = \"payment\" takes a payment section",
+            )),
+            (_, None) => {}
+        }
+    }
+    if config
+        .targets
+        .values()
+        .filter(|t| t.kind == super::TargetKind::Payment)
+        .count()
+        > 1
+    {
+        problems.push(problem(
+            "targets",
+            "one payment target at most: its key verifies the callbacks at /callbacks/payment",
+        ));
     }
 
     if config.units.is_empty() {

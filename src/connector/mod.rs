@@ -2,9 +2,11 @@
 //! outcome once, as delivered, retryable or permanent; the relay acts on that verdict.
 
 mod http;
+pub mod payment;
 mod portal;
 
 pub use http::HttpConnector;
+pub use payment::{PaymentConnector, PaymentCredentials};
 pub use portal::{PortalConnector, PortalCredentials};
 
 use crate::envelope::Envelope;

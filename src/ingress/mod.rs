@@ -5,6 +5,7 @@
 //! the outbox in one atomic write; the 202 comes after the flush to disk.
 
 mod auth;
+mod callback;
 mod error;
 
 pub use auth::UnitKeys;
@@ -31,6 +32,8 @@ pub struct IngressState {
     pub router: Router,
     /// Tells how a route's XML or CSV bodies are decoded.
     pub mappings: Arc<MappingSet>,
+    /// The payment platform's partner and key, to verify its callbacks.
+    pub payment: Option<crate::connector::PaymentCredentials>,
     pub outbox: Outbox,
     pub max_body_bytes: usize,
     pub max_batch: usize,
@@ -39,6 +42,7 @@ pub struct IngressState {
 pub fn routes(state: Arc<IngressState>) -> axum::Router {
     axum::Router::new()
         .route("/api/v1/units/{unit}/events", post(post_events))
+        .route("/callbacks/payment", post(callback::payment_callback))
         .with_state(state)
 }
 

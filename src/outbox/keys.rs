@@ -9,6 +9,7 @@
 //! | `x`  | `x` target `\0` id                   | dead letter        |
 //! | `i`  | `i` unit `\0` idempotency key        | ids it produced    |
 //! | `t`  | `t` created-ms(be) unit `\0` key     | expiry index of `i`|
+//! | `n`  | `n` name                             | a note ([`super::Notes`]): e.g. which unit a payment reference belongs to |
 //! | `z`  | `zmeta`                              | counters           |
 
 use crate::envelope::MessageId;
@@ -19,7 +20,15 @@ pub const DONE: u8 = b'd';
 pub const DEAD: u8 = b'x';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const IDEMPOTENCY_EXPIRY: u8 = b't';
+pub const NOTE: u8 = b'n';
 pub const META: &[u8] = b"zmeta";
+
+pub fn note(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + name.len());
+    k.push(NOTE);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
 
 pub fn message(id: &MessageId) -> Vec<u8> {
     let mut k = Vec::with_capacity(17);

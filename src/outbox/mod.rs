@@ -196,6 +196,27 @@ pub struct Outbox {
     inner: Arc<Inner>,
 }
 
+/// Small durable facts kept beside the queue by other parts of the bus (which unit a
+/// payment reference belongs to, for example). Written straight to the store and flushed:
+/// they are few, and must survive a crash like the messages they go with.
+pub trait Notes: Send + Sync {
+    fn put_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
+    fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError>;
+}
+
+impl Notes for Outbox {
+    fn put_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let mut batch = WriteBatch::default();
+        batch.put(keys::note(name), value.to_vec());
+        self.inner.store.apply(batch)?;
+        self.inner.store.flush()
+    }
+
+    fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError> {
+        self.inner.store.get(&keys::note(name))
+    }
+}
+
 impl Outbox {
     /// Open the outbox over `store` for these targets. Deliveries left in flight by a
     /// crashed process are simply pending again: leases are never written to disk.

@@ -6,8 +6,11 @@ pub mod breaker;
 pub mod retry;
 
 use crate::config::{RetryConfig, TargetConfig, TargetKind};
-use crate::connector::{Connector, HttpConnector, PortalConnector, PortalCredentials, Verdict};
+use crate::connector::{
+    Connector, HttpConnector, PaymentConnector, PortalConnector, PortalCredentials, Verdict,
+};
 use crate::mappings::MappingSet;
+use crate::outbox::Notes;
 use crate::outbox::{AttemptError, Lease, Outbox};
 use crate::time::now_ms;
 use breaker::{CircuitBreaker, Permit};
@@ -41,7 +44,11 @@ pub struct TargetStats {
 
 impl TargetRuntime {
     /// Build the runtime of a configured target, with the connector its `kind` names.
-    pub fn from_config(name: &str, cfg: &TargetConfig) -> Result<TargetRuntime, String> {
+    pub fn from_config(
+        name: &str,
+        cfg: &TargetConfig,
+        notes: Arc<dyn Notes>,
+    ) -> Result<TargetRuntime, String> {
         let connector: Arc<dyn Connector> = match cfg.kind {
             TargetKind::Http => Arc::new(HttpConnector::new(&cfg.url, cfg.timeout)?),
             TargetKind::Portal => {
@@ -60,6 +67,18 @@ impl TargetRuntime {
                         password,
                         madonvi: auth.madonvi.clone(),
                     },
+                )?)
+            }
+            TargetKind::Payment => {
+                let auth = cfg
+                    .payment
+                    .as_ref()
+                    .ok_or("kind = \"payment\" needs a payment section")?;
+                Arc::new(PaymentConnector::new(
+                    &cfg.url,
+                    cfg.timeout,
+                    auth.credentials(|v| std::env::var(v).ok())?,
+                    notes,
                 )?)
             }
         };

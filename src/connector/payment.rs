@@ -1,0 +1,235 @@
+//! The payment platform connector: sends `Init` (a fee request, mapped) with the
+//! `MaXacThuc` signature, and verifies the signature of the platform's `Confirm` callbacks.
+//!
+//! `MaXacThuc` is the SHA-256 (lower-case hex) of the message's fields joined with `|`,
+//! followed by `|` and the shared key: for `Init` the fields are `LoaiBanTin`, `PhienBan`,
+//! `MaDoiTac`, `MaThamChieu`, `SoTien`, `ThoiGianGD`; for `Confirm` they are `LoaiBanTin`,
+//! `MaDoiTac`, `MaThamChieu`, `MaGiaoDich`, `MaLoi`, `SoTien`. (Older platform versions used
+//! HMAC-SHA256; the bundled mock and this connector use the plain-hash form.)
+//!
+//! Before sending, the connector notes which unit the `MaThamChieu` belongs to, so the
+//! callback can be relayed to that unit.
+
+use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict, snippet};
+use crate::envelope::Envelope;
+use crate::outbox::Notes;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Fields signed in an `Init`.
+const INIT_FIELDS: [&str; 6] = [
+    "LoaiBanTin",
+    "PhienBan",
+    "MaDoiTac",
+    "MaThamChieu",
+    "SoTien",
+    "ThoiGianGD",
+];
+/// Fields signed in a `Confirm`.
+pub const CONFIRM_FIELDS: [&str; 6] = [
+    "LoaiBanTin",
+    "MaDoiTac",
+    "MaThamChieu",
+    "MaGiaoDich",
+    "MaLoi",
+    "SoTien",
+];
+
+/// The partner identity and shared key agreed with the platform.
+#[derive(Clone)]
+pub struct PaymentCredentials {
+    pub partner_code: String,
+    pub shared_key: String,
+}
+
+impl std::fmt::Debug for PaymentCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PaymentCredentials")
+            .field("partner_code", &self.partner_code)
+            .field("shared_key", &"<secret>")
+            .finish()
+    }
+}
+
+/// A field as the signature sees it: text as is, numbers in their JSON form.
+pub fn field_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `MaXacThuc` of `message` over `fields`.
+pub fn signature(message: &Value, fields: &[&str], key: &str) -> String {
+    let mut text = fields
+        .iter()
+        .map(|f| field_text(&message[*f]))
+        .collect::<Vec<_>>()
+        .join("|");
+    text.push('|');
+    text.push_str(key);
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Whether a `Confirm` carries the right signature (compared in constant time).
+pub fn verify_confirm(message: &Value, key: &str) -> bool {
+    let expected = signature(message, &CONFIRM_FIELDS, key);
+    let given = field_text(&message["MaXacThuc"]);
+    expected.len() == given.len()
+        && expected
+            .bytes()
+            .zip(given.bytes())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0
+}
+
+/// The note naming the unit of a payment reference.
+pub fn reference_note(reference: &str) -> String {
+    format!("payment-ref/{reference}")
+}
+
+pub struct PaymentConnector {
+    client: reqwest::Client,
+    url: reqwest::Url,
+    creds: PaymentCredentials,
+    notes: Arc<dyn Notes>,
+}
+
+impl PaymentConnector {
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        creds: PaymentCredentials,
+        notes: Arc<dyn Notes>,
+    ) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .no_proxy()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(PaymentConnector {
+            client,
+            url,
+            creds,
+            notes,
+        })
+    }
+
+    async fn init(&self, unit: &str, mut request: Value) -> RawOutcome {
+        if request["MaDoiTac"].is_null() {
+            request["MaDoiTac"] = json!(self.creds.partner_code);
+        }
+        let reference = field_text(&request["MaThamChieu"]);
+        if reference.is_empty() {
+            return RawOutcome::Invalid("Init without MaThamChieu".into());
+        }
+        request["MaXacThuc"] = json!(signature(&request, &INIT_FIELDS, &self.creds.shared_key));
+        // Noted first: the callback may come before this call returns.
+        if let Err(e) = self
+            .notes
+            .put_note(&reference_note(&reference), unit.as_bytes())
+        {
+            return RawOutcome::Transport(format!("cannot note the payment reference: {e}"));
+        }
+        match self
+            .client
+            .post(self.url.clone())
+            .json(&request)
+            .send()
+            .await
+        {
+            Ok(resp) => {
+                let status = resp.status().as_u16();
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(super::http::parse_retry_after);
+                let body = resp.text().await.unwrap_or_default();
+                RawOutcome::Response {
+                    status,
+                    retry_after,
+                    body,
+                }
+            }
+            Err(e) if e.is_timeout() => RawOutcome::Timeout,
+            Err(e) => RawOutcome::Transport(super::http::error_chain(&e)),
+        }
+    }
+}
+
+impl RetryClassifier for PaymentConnector {
+    fn classify(&self, outcome: &RawOutcome) -> Verdict {
+        let RawOutcome::Response {
+            status: 200, body, ..
+        } = outcome
+        else {
+            return super::HttpStatusClassifier.classify(outcome);
+        };
+        let reply: Value = serde_json::from_str(body).unwrap_or(Value::Null);
+        let message = reply["MoTaLoi"].as_str().unwrap_or_default();
+        match reply["MaLoi"].as_str() {
+            // 05: the reference is already used — by this same Init whose reply was lost.
+            Some("00" | "05") => Verdict::Delivered,
+            Some(code @ ("01" | "07")) => Verdict::Permanent {
+                reason: format!("payment platform rejected Init: MaLoi {code}: {message}"),
+                status: Some(200),
+            },
+            Some(code) => Verdict::Retryable {
+                reason: format!("payment platform MaLoi {code}: {message}"),
+                status: Some(200),
+                retry_after: None,
+            },
+            None => Verdict::Retryable {
+                reason: format!("payment reply without MaLoi{}", snippet(body)),
+                status: Some(200),
+                retry_after: None,
+            },
+        }
+    }
+}
+
+impl Connector for PaymentConnector {
+    fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
+        Box::pin(async move {
+            match serde_json::from_slice::<Value>(&body.body) {
+                Ok(request) if request["LoaiBanTin"] == "Init" => self.init(&message.unit, request).await,
+                _ => RawOutcome::Invalid(
+                    "the payment platform takes an Init message (map the route's events with a payment mapping)".into(),
+                ),
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_agree_with_the_bundled_mock() {
+        let init = json!({"LoaiBanTin": "Init", "PhienBan": "2.0.0", "MaDoiTac": "BKHCN", "MaThamChieu": "R1", "SoTien": 500000, "ThoiGianGD": "20240308091245"});
+        let ours = signature(&init, &INIT_FIELDS, "k");
+        let mock = lienthong_mocks::payment::sign(
+            &["Init", "2.0.0", "BKHCN", "R1", "500000", "20240308091245"],
+            "k",
+        );
+        assert_eq!(ours, mock);
+        let mut confirm = json!({"LoaiBanTin": "Confirm", "MaDoiTac": "BKHCN", "MaThamChieu": "R1", "MaGiaoDich": "GD1", "MaLoi": "00", "SoTien": "500000"});
+        confirm["MaXacThuc"] = json!(lienthong_mocks::payment::sign(
+            &["Confirm", "BKHCN", "R1", "GD1", "00", "500000"],
+            "k"
+        ));
+        assert!(verify_confirm(&confirm, "k"));
+        confirm["MaLoi"] = json!("01");
+        assert!(!verify_confirm(&confirm, "k"), "an altered outcome fails");
+    }
+}

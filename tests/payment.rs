@@ -1,0 +1,237 @@
+//! The payment flow against the payment mock as a real server: a unit's fee request goes
+//! out as a signed `Init`, the platform's signed `Confirm` comes back to
+//! `/callbacks/payment` and reaches the unit in its own format; forged callbacks get 401,
+//! repeated ones are stored once.
+
+mod support;
+
+use lienthong_mocks::MockSettings;
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+use support::{NAFOSTED_KEY, wait_until};
+
+struct Setup {
+    bus: lienthong::app::Bus,
+    mocks: std::net::SocketAddr,
+    sink: lienthong_mocks::Sink,
+    _dir: tempfile::TempDir,
+}
+
+async fn setup() -> Setup {
+    // The bus's address first: the payment mock sends its callbacks there.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bus_addr = listener.local_addr().unwrap();
+    let mocks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mocks = mocks_listener.local_addr().unwrap();
+    tokio::spawn(lienthong_mocks::serve(
+        mocks_listener,
+        MockSettings {
+            payment_callback_url: Some(format!("http://{bus_addr}/callbacks/payment")),
+            payment_callback_delay: Duration::from_millis(50),
+            ..MockSettings::default()
+        },
+    ));
+    let sink = lienthong_mocks::Sink::new(lienthong_mocks::Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let extra = format!(
+        r#"
+[mappings]
+dir = "{mappings}"
+watch = false
+[targets.payment]
+kind = "payment"
+url = "http://{mocks}/payment"
+retry = {{ max_attempts = 20, max_age = "1h", base_delay = "10ms", max_delay = "100ms" }}
+payment = {{ partner_code = "BKHCN", shared_key_env = "TEST_UNSET_PAYMENT_KEY", dev_shared_key = "mock-payment-shared-key" }}
+[targets.inbox]
+kind = "http"
+url = "http://{sink_addr}/sink/nafosted"
+[[routes]]
+unit = "nafosted"
+flow = "fee_request"
+targets = ["payment"]
+ordering = "none"
+on_dead = "skip"
+mappings = {{ payment = "nafosted/fee_request.toml" }}
+[[routes]]
+unit = "nafosted"
+flow = "payment_confirm"
+targets = ["inbox"]
+ordering = "none"
+on_dead = "skip"
+mappings = {{ inbox = "nafosted/payment_confirm.toml" }}
+"#,
+        mappings = mappings.display()
+    );
+    let (cfg, keys) = support::parse_config(&support::config_text(dir.path(), sink_addr, &extra));
+    let bus = lienthong::app::Bus::start(cfg, keys, listener)
+        .await
+        .unwrap();
+    Setup {
+        bus,
+        mocks,
+        sink,
+        _dir: dir,
+    }
+}
+
+fn fee_request(reference: &str) -> Value {
+    json!({"dossierCode": "NAFOSTED-2024-00043", "procedureCode": "1.008433", "paymentRef": reference,
+        "amount": 500000, "requestedAt": "2024-03-08T09:12:45+07:00",
+        "payer": {"fullName": "Nguyễn Thị Minh Anh", "idNumber": "001203004567"},
+        "fees": [{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ", "amount": 500000, "kind": "charge"}]})
+}
+
+#[tokio::test]
+async fn a_fee_request_is_paid_and_the_outcome_reaches_the_unit_once() {
+    let s = setup().await;
+    let c = support::client();
+    let resp = c
+        .post(format!(
+            "http://{}/api/v1/units/nafosted/events?flow=fee_request",
+            s.bus.addr
+        ))
+        .bearer_auth(NAFOSTED_KEY)
+        .json(&fee_request("NAF-PAY-0001"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    wait_until(
+        Duration::from_secs(15),
+        "the confirmation at the unit",
+        || s.sink.delivered().iter().any(|r| r.target == "nafosted"),
+    )
+    .await;
+    let got = s
+        .sink
+        .delivered()
+        .into_iter()
+        .find(|r| r.target == "nafosted")
+        .unwrap()
+        .json();
+    assert_eq!(got["event"], "payment.confirmed");
+    assert_eq!(got["paymentRef"], "NAF-PAY-0001");
+    assert!(
+        ["paid", "failed", "expired"].contains(&got["status"].as_str().unwrap()),
+        "{got}"
+    );
+    // The mock saw a correctly signed Init and an acknowledged callback.
+    let tx: Value = c
+        .get(format!("http://{}/_mock/payment/transactions", s.mocks))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tx = &tx["transactions"][0];
+    assert_eq!(tx["ma_tham_chieu"], "NAF-PAY-0001");
+
+    // The platform sends the same callback again: answered 00, not relayed twice.
+    let confirm = json!({"LoaiBanTin": "Confirm", "MaDoiTac": "BKHCN", "MaThamChieu": "NAF-PAY-0001",
+        "MaGiaoDich": tx["ma_giao_dich"], "MaLoi": "00", "SoTien": "500000"});
+    let mut signed = confirm.clone();
+    signed["MaXacThuc"] = json!(lienthong_mocks::payment::sign(
+        &[
+            "Confirm",
+            "BKHCN",
+            "NAF-PAY-0001",
+            tx["ma_giao_dich"].as_str().unwrap(),
+            "00",
+            "500000"
+        ],
+        "mock-payment-shared-key"
+    ));
+    let again: Value = c
+        .post(format!("http://{}/callbacks/payment", s.bus.addr))
+        .json(&signed)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(again["MaLoi"], "00");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        s.sink
+            .delivered()
+            .iter()
+            .filter(|r| r.target == "nafosted")
+            .count(),
+        1
+    );
+
+    // A forged (or altered) callback: 401, nothing relayed.
+    let mut forged = signed.clone();
+    forged["MaLoi"] = json!("01");
+    let resp = c
+        .post(format!("http://{}/callbacks/payment", s.bus.addr))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["MaLoi"], "99");
+    // An unknown reference: the platform is told, nothing stored.
+    let mut unknown = confirm.clone();
+    unknown["MaThamChieu"] = json!("NOT-OURS");
+    unknown["MaXacThuc"] = json!(lienthong_mocks::payment::sign(
+        &[
+            "Confirm",
+            "BKHCN",
+            "NOT-OURS",
+            tx["ma_giao_dich"].as_str().unwrap(),
+            "00",
+            "500000"
+        ],
+        "mock-payment-shared-key"
+    ));
+    let resp = c
+        .post(format!("http://{}/callbacks/payment", s.bus.addr))
+        .json(&unknown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 404);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        s.sink
+            .delivered()
+            .iter()
+            .filter(|r| r.target == "nafosted")
+            .count(),
+        1
+    );
+    assert_eq!(s.bus.outbox.stats().dead, 0);
+    s.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_reference_too_long_for_the_platform_is_a_dead_letter_naming_it() {
+    let s = setup().await;
+    let c = support::client();
+    let resp = c
+        .post(format!(
+            "http://{}/api/v1/units/nafosted/events?flow=fee_request",
+            s.bus.addr
+        ))
+        .bearer_auth(NAFOSTED_KEY)
+        .json(&fee_request("NAFOSTED-2024-00043-PAYMENT-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    wait_until(Duration::from_secs(10), "the dead letter", || {
+        s.bus.outbox.stats().dead == 1
+    })
+    .await;
+    let dead = s.bus.outbox.dead_letters(Some("payment"), 10).unwrap();
+    assert!(dead[0].reason.contains("MaThamChieu"), "{}", dead[0].reason);
+    s.bus.shutdown().await.unwrap();
+}
