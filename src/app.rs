@@ -121,6 +121,7 @@ impl Bus {
             outbox: outbox.clone(),
             accepting: AtomicBool::new(true),
         });
+        let unit_keys_for_lookups = unit_keys.clone();
         let ingress_state = Arc::new(IngressState {
             keys: UnitKeys::new(unit_keys),
             router: Router::from_config(&config),
@@ -134,7 +135,19 @@ impl Bus {
             max_body_bytes: config.server.max_body_bytes,
             max_batch: config.server.max_batch,
         });
-        let app = ingress::routes(ingress_state).merge(admin::routes(Arc::clone(&admin_state)));
+        let lookups = crate::lookup::LookupState::new(
+            &config.lookups,
+            Arc::new(UnitKeys::new(unit_keys_for_lookups)),
+            Arc::clone(&mappings),
+            outbox.clone(),
+        )
+        .map_err(|message| AppError::Target {
+            target: "lookups".into(),
+            message,
+        })?;
+        let app = ingress::routes(ingress_state)
+            .merge(crate::lookup::routes(Arc::new(lookups)))
+            .merge(admin::routes(Arc::clone(&admin_state)));
         let sweeper = tokio::spawn(sweep_periodically(
             outbox.clone(),
             config.outbox.sweep_interval,

@@ -24,6 +24,7 @@ pub mod connector;
 pub mod demo;
 pub mod envelope;
 pub mod ingress;
+pub mod lookup;
 pub mod mappings;
 pub mod outbox;
 pub mod relay;

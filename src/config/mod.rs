@@ -33,6 +33,8 @@ pub struct Config {
     #[serde(default)]
     pub mappings: MappingsConfig,
     #[serde(default)]
+    pub lookups: LookupsConfig,
+    #[serde(default)]
     pub units: BTreeMap<String, UnitConfig>,
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
@@ -122,6 +124,34 @@ impl Default for RelayConfig {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// The platforms units look people and businesses up in (request-reply, not queued).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupsConfig {
+    /// The population database (SOAP 1.1).
+    pub population: Option<LookupTargetConfig>,
+    /// The business registry (REST GET).
+    pub business: Option<LookupTargetConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LookupTargetConfig {
+    pub url: String,
+    #[serde(default = "default_timeout", with = "humantime_serde")]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
+    /// How long a reply may be reused (business registry only; citizen data is never
+    /// cached).
+    #[serde(default = "default_cache_ttl", with = "humantime_serde")]
+    pub cache_ttl: Duration,
+}
+
+fn default_cache_ttl() -> Duration {
+    Duration::from_secs(600)
 }
 
 /// Where mapping files live and how changes to them are picked up.

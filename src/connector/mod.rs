@@ -6,6 +6,7 @@ pub mod payment;
 mod portal;
 
 pub use http::HttpConnector;
+pub(crate) use http::error_chain as http_error_chain;
 pub use payment::{PaymentConnector, PaymentCredentials};
 pub use portal::{PortalConnector, PortalCredentials};
 

@@ -41,6 +41,9 @@ pub struct Outbound {
 /// The mappings of every route, swappable while the bus runs.
 pub struct MappingSet {
     dir: PathBuf,
+    /// Lookup mappings by convention (`<unit>/<name>.toml`), compiled on first use and
+    /// forgotten on reload.
+    lookups: std::sync::Mutex<HashMap<String, Arc<Mapping>>>,
     /// (unit, flow, target) → mapping file relative to `dir`.
     wanted: BTreeMap<DeliveryKey, String>,
     current: RwLock<Arc<Table>>,
@@ -63,6 +66,7 @@ impl MappingSet {
         }
         let set = MappingSet {
             dir: config.mappings.dir.clone(),
+            lookups: Default::default(),
             wanted,
             current: RwLock::new(Arc::new(Table::default())),
             seen: RwLock::new(Vec::new()),
@@ -80,6 +84,7 @@ impl MappingSet {
     pub fn empty() -> MappingSet {
         MappingSet {
             dir: PathBuf::from("mappings"),
+            lookups: Default::default(),
             wanted: BTreeMap::new(),
             current: RwLock::new(Arc::new(Table::default())),
             seen: RwLock::new(Vec::new()),
@@ -161,12 +166,31 @@ impl MappingSet {
         let (table, problems) = self.compile(Some(&previous));
         let n = table.by_delivery.len();
         *self.current.write().unwrap() = Arc::new(table);
+        self.lookups.lock().unwrap().clear();
         *self.seen.write().unwrap() = fp;
         if problems.is_empty() {
             Ok(n)
         } else {
             Err(problems)
         }
+    }
+
+    /// The mapping `<unit>/<name>.toml` (lookups find theirs by this convention).
+    pub fn lookup_mapping(&self, unit: &str, name: &str) -> Result<Arc<Mapping>, String> {
+        let key = format!("{unit}/{name}");
+        if let Some(m) = self.lookups.lock().unwrap().get(&key) {
+            return Ok(Arc::clone(m));
+        }
+        let file = self.dir.join(unit).join(format!("{name}.toml"));
+        if !file.exists() {
+            return Err(format!(
+                "unit `{unit}` has no lookup mapping {} (add it to enable this lookup)",
+                file.display()
+            ));
+        }
+        let m = Arc::new(Mapping::load(&file, &self.dir).map_err(|e| e.to_string())?);
+        self.lookups.lock().unwrap().insert(key, Arc::clone(&m));
+        Ok(m)
     }
 
     /// Whether any file under the mappings directory changed since the last (re)load.

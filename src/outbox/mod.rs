@@ -218,6 +218,24 @@ impl Notes for Outbox {
 }
 
 impl Outbox {
+    /// Notes whose name starts with `prefix`, in name order (at most `limit`).
+    pub fn notes_with_prefix(
+        &self,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let start = keys::note(prefix);
+        let mut end = start.clone();
+        end.push(0xff);
+        let rows = self.inner.store.scan(&start, &end, limit)?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k[1..]).into_owned(), v))
+            .collect())
+    }
+}
+
+impl Outbox {
     /// Open the outbox over `store` for these targets. Deliveries left in flight by a
     /// crashed process are simply pending again: leases are never written to disk.
     pub fn open(

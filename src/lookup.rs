@@ -1,0 +1,386 @@
+//! Request-reply lookups for units: `POST /api/v1/units/{unit}/lookup/citizen` (population
+//! database, SOAP 1.1) and `.../lookup/business` (business registry, REST GET).
+//!
+//! The unit sends its own format; the bus maps it with `mappings/<unit>/<kind>_lookup_request.toml`,
+//! calls the platform (with the `[lookups.<platform>]` timeout and rate limit), maps the reply
+//! with `..._reply.toml` and answers in the unit's format. Nothing goes through the outbox:
+//! a lookup is a question asked now, and the person's data is never stored — citizen replies
+//! are not cached, business replies (public register data) are cached briefly.
+//!
+//! Every lookup leaves an audit record in the outbox store (note `audit/lookup/<id>`): unit,
+//! kind, officer, dossier, purpose, time, outcome — never the personal data itself. The
+//! officer is the mapped request's `MaCanBo` (or the `X-Officer` header); dossier and purpose
+//! come from the `?dossier=` and `?purpose=` query parameters.
+
+use crate::config::{LookupTargetConfig, LookupsConfig};
+use crate::ingress::{ApiError, UnitKeys};
+use crate::mappings::MappingSet;
+use crate::outbox::{Notes, Outbox};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use lienthong_mapping::Mapping;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Which platform a lookup asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LookupKind {
+    Citizen,
+    Business,
+}
+
+impl LookupKind {
+    fn name(self) -> &'static str {
+        match self {
+            LookupKind::Citizen => "citizen",
+            LookupKind::Business => "business",
+        }
+    }
+}
+
+/// One platform's client side: URL, timeout, rate limit.
+struct Platform {
+    url: reqwest::Url,
+    timeout: Duration,
+    limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl Platform {
+    fn new(cfg: &LookupTargetConfig) -> Result<Platform, String> {
+        let url = reqwest::Url::parse(&cfg.url).map_err(|e| format!("{}: {e}", cfg.url))?;
+        let limiter = cfg.rate_limit.as_ref().and_then(|rl| {
+            let rate = NonZeroU32::new(rl.per_second)?;
+            let burst = rl.burst.and_then(NonZeroU32::new).unwrap_or(rate);
+            Some(RateLimiter::direct(
+                Quota::per_second(rate).allow_burst(burst),
+            ))
+        });
+        Ok(Platform {
+            url,
+            timeout: cfg.timeout,
+            limiter,
+        })
+    }
+}
+
+/// What the lookup endpoints share.
+pub struct LookupState {
+    keys: Arc<UnitKeys>,
+    mappings: Arc<MappingSet>,
+    outbox: Outbox,
+    client: reqwest::Client,
+    population: Option<Platform>,
+    business: Option<Platform>,
+    business_cache_ttl: Duration,
+    business_cache: Mutex<HashMap<String, (Instant, Bytes)>>,
+}
+
+impl LookupState {
+    pub fn new(
+        cfg: &LookupsConfig,
+        keys: Arc<UnitKeys>,
+        mappings: Arc<MappingSet>,
+        outbox: Outbox,
+    ) -> Result<LookupState, String> {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(LookupState {
+            keys,
+            mappings,
+            outbox,
+            client,
+            population: cfg.population.as_ref().map(Platform::new).transpose()?,
+            business: cfg.business.as_ref().map(Platform::new).transpose()?,
+            business_cache_ttl: cfg
+                .business
+                .as_ref()
+                .map_or(Duration::ZERO, |b| b.cache_ttl),
+            business_cache: Mutex::new(HashMap::new()),
+        })
+    }
+}
+
+pub fn routes(state: Arc<LookupState>) -> axum::Router {
+    axum::Router::new()
+        .route(
+            "/api/v1/units/{unit}/lookup/{kind}",
+            axum::routing::post(lookup),
+        )
+        .with_state(state)
+}
+
+#[derive(Deserialize, Default)]
+struct LookupQuery {
+    dossier: Option<String>,
+    purpose: Option<String>,
+}
+
+/// How a lookup ended, for the audit record and the answer.
+struct Failure {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Failure {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Failure {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+async fn lookup(
+    State(state): State<Arc<LookupState>>,
+    Path((unit, kind)): Path<(String, String)>,
+    Query(query): Query<LookupQuery>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    if !state.keys.knows(&unit) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_unit",
+            format!("no unit `{unit}` is configured"),
+        )
+        .field("unit"));
+    }
+    state.keys.authorize(&unit, &headers)?;
+    let kind = match kind.as_str() {
+        "citizen" => LookupKind::Citizen,
+        "business" => LookupKind::Business,
+        other => {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                "unknown_lookup",
+                format!("no `{other}` lookup (citizen or business)"),
+            ));
+        }
+    };
+    let started = Instant::now();
+    let mut officer = headers
+        .get("x-officer")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let outcome = run(&state, &unit, kind, &body, &mut officer).await;
+    // The audit record says who asked about what and how it went, not who was found.
+    let (outcome_text, status) = match &outcome {
+        Ok((_, _, found)) => (if *found { "found" } else { "not_found" }, 200),
+        Err(f) => (f.code, f.status.as_u16()),
+    };
+    let record = json!({
+        "unit": unit, "kind": kind.name(), "officer": officer, "dossier": query.dossier,
+        "purpose": query.purpose, "at_ms": crate::time::now_ms(), "outcome": outcome_text,
+        "status": status, "took_ms": started.elapsed().as_millis() as u64,
+    });
+    let note = format!("audit/lookup/{}", uuid::Uuid::now_v7());
+    if let Err(e) = state.outbox.put_note(&note, record.to_string().as_bytes()) {
+        tracing::error!(error = %e, "cannot write the lookup audit record");
+    }
+    tracing::info!(%unit, kind = kind.name(), outcome = outcome_text, "lookup");
+    match outcome {
+        Ok((content_type, body, _)) => {
+            Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
+        }
+        Err(f) => Err(ApiError::new(f.status, f.code, f.message)),
+    }
+}
+
+fn load(
+    state: &LookupState,
+    unit: &str,
+    kind: LookupKind,
+    part: &str,
+) -> Result<Arc<Mapping>, Failure> {
+    state
+        .mappings
+        .lookup_mapping(unit, &format!("{}_lookup_{part}", kind.name()))
+        .map_err(|e| Failure::new(StatusCode::NOT_IMPLEMENTED, "no_lookup_mapping", e))
+}
+
+/// The unit's answer (content type, body) and whether the platform found someone.
+async fn run(
+    state: &LookupState,
+    unit: &str,
+    kind: LookupKind,
+    body: &[u8],
+    officer: &mut Option<String>,
+) -> Result<(&'static str, Vec<u8>, bool), Failure> {
+    let request_map = load(state, unit, kind, "request")?;
+    let reply_map = load(state, unit, kind, "reply")?;
+    let mut records = request_map.decode(body).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("the request cannot be read: {e}"),
+        )
+    })?;
+    if records.len() != 1 {
+        return Err(Failure::new(
+            StatusCode::BAD_REQUEST,
+            "one_lookup",
+            "send one lookup per request",
+        ));
+    }
+    let request = request_map
+        .map(&records.swap_remove(0))
+        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_lookup", e.to_string()))?;
+    if officer.is_none() {
+        *officer = request
+            .get("TraCuuThongTinCongDan")
+            .and_then(|r| r.get("MaCanBo"))
+            .and_then(Value::as_str)
+            .map(str::to_string);
+    }
+    let platform = match kind {
+        LookupKind::Citizen => state.population.as_ref(),
+        LookupKind::Business => state.business.as_ref(),
+    }
+    .ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "no_lookup_target",
+            format!(
+                "[lookups.{}] is not configured",
+                match kind {
+                    LookupKind::Citizen => "population",
+                    LookupKind::Business => "business",
+                }
+            ),
+        )
+    })?;
+    if let Some(limiter) = &platform.limiter
+        && tokio::time::timeout(platform.timeout, limiter.until_ready())
+            .await
+            .is_err()
+    {
+        return Err(Failure::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            "too many lookups; try again shortly",
+        ));
+    }
+    let answer = match kind {
+        LookupKind::Citizen => {
+            let soap = request_map.encode_value(&request).map_err(|e| {
+                Failure::new(StatusCode::BAD_REQUEST, "invalid_lookup", e.to_string())
+            })?;
+            call(
+                platform,
+                state
+                    .client
+                    .post(platform.url.clone())
+                    .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
+                    .header("soapaction", "\"TraCuuThongTinCongDan\"")
+                    .body(soap),
+            )
+            .await?
+        }
+        LookupKind::Business => {
+            let code = request["MaSoDoanhNghiep"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let cached = state
+                .business_cache
+                .lock()
+                .unwrap()
+                .get(&code)
+                .and_then(|(at, b)| (at.elapsed() < state.business_cache_ttl).then(|| b.clone()));
+            match cached {
+                Some(b) => b,
+                None => {
+                    let mut url = platform.url.clone();
+                    url.query_pairs_mut().append_pair("MaSoDoanhNghiep", &code);
+                    let b = call(platform, state.client.get(url)).await?;
+                    if !state.business_cache_ttl.is_zero() {
+                        let mut cache = state.business_cache.lock().unwrap();
+                        if cache.len() > 10_000 {
+                            cache.clear();
+                        }
+                        cache.insert(code, (Instant::now(), b.clone()));
+                    }
+                    b
+                }
+            }
+        }
+    };
+    let mut replies = reply_map.decode(&answer).map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "bad_reply",
+            format!("the platform's reply cannot be read: {e}"),
+        )
+    })?;
+    let reply = replies
+        .pop()
+        .ok_or_else(|| Failure::new(StatusCode::BAD_GATEWAY, "bad_reply", "empty reply"))?;
+    let found = match kind {
+        LookupKind::Citizen => reply
+            .pointer("/TraCuuThongTinCongDanResponse/CongdanCollection/CongDan")
+            .is_some_and(|c| !c.is_null() && c != ""),
+        LookupKind::Business => reply["Status"] == "SUCCESS",
+    };
+    let mapped = reply_map
+        .render(&reply)
+        .map_err(|e| Failure::new(StatusCode::BAD_GATEWAY, "lookup_failed", e.to_string()))?;
+    Ok((reply_map.content_type(), mapped, found))
+}
+
+/// Send a request to a platform: the body on 200, a failure naming what went wrong.
+async fn call(platform: &Platform, request: reqwest::RequestBuilder) -> Result<Bytes, Failure> {
+    let resp = request
+        .timeout(platform.timeout)
+        .send()
+        .await
+        .map_err(|e| {
+            if e.is_timeout() {
+                Failure::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "platform_timeout",
+                    "the national platform did not answer in time; try again",
+                )
+            } else {
+                Failure::new(
+                    StatusCode::BAD_GATEWAY,
+                    "platform_unreachable",
+                    format!(
+                        "the national platform cannot be reached: {}",
+                        crate::connector::http_error_chain(&e)
+                    ),
+                )
+            }
+        })?;
+    let status = resp.status();
+    let body = resp.bytes().await.map_err(|e| {
+        Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "platform_unreachable",
+            e.to_string(),
+        )
+    })?;
+    // A SOAP Fault comes with HTTP 500 and is mapped (the reply mapping names it).
+    if status.is_success()
+        || (status == StatusCode::INTERNAL_SERVER_ERROR && body.starts_with(b"<?xml"))
+    {
+        Ok(body)
+    } else {
+        Err(Failure::new(
+            StatusCode::BAD_GATEWAY,
+            "platform_error",
+            format!("the national platform answered HTTP {}", status.as_u16()),
+        ))
+    }
+}

@@ -1,0 +1,199 @@
+//! Lookups for units against the population and business mocks as real servers: each
+//! unit's own request format in, the mapped reply out, not-found in the unit's format,
+//! bad requests named, audit records without personal data, business replies cached.
+
+mod support;
+
+use lienthong_mocks::MockSettings;
+use serde_json::Value;
+use std::path::PathBuf;
+use support::{NAFOSTED_KEY, STAMEQ_KEY};
+
+async fn setup() -> (lienthong::app::Bus, std::net::SocketAddr, tempfile::TempDir) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mocks = listener.local_addr().unwrap();
+    tokio::spawn(lienthong_mocks::serve(listener, MockSettings::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let extra = format!(
+        r#"
+[mappings]
+dir = "{mappings}"
+watch = false
+[lookups.population]
+url = "http://{mocks}/population"
+timeout = "2s"
+[lookups.business]
+url = "http://{mocks}/business/TraCuuThongTinDoanhNghiep"
+timeout = "2s"
+cache_ttl = "1min"
+"#,
+        mappings = mappings.display()
+    );
+    let (cfg, keys) = support::parse_config(&support::config_text(dir.path(), mocks, &extra));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bus = lienthong::app::Bus::start(cfg, keys, listener)
+        .await
+        .unwrap();
+    (bus, mocks, dir)
+}
+
+fn fixture(path: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("mappings")
+            .join(path),
+    )
+    .unwrap()
+}
+
+async fn ask(
+    bus: &lienthong::app::Bus,
+    unit: &str,
+    kind: &str,
+    ct: &str,
+    body: Vec<u8>,
+) -> (u16, String, String) {
+    let key = if unit == "stameq" {
+        STAMEQ_KEY
+    } else {
+        NAFOSTED_KEY
+    };
+    let resp = support::client()
+        .post(format!(
+            "http://{}/api/v1/units/{unit}/lookup/{kind}?dossier=HS-42&purpose=verify-applicant",
+            bus.addr
+        ))
+        .bearer_auth(key)
+        .header("content-type", ct)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (status, ct, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn citizen_lookups_answer_in_the_units_format_and_are_audited() {
+    let (bus, _mocks, _dir) = setup().await;
+    // STAMEQ asks in SOAP and gets SOAP back.
+    let (status, ct, body) = ask(
+        &bus,
+        "stameq",
+        "citizen",
+        "text/xml",
+        fixture("stameq/tests/citizen_lookup_request/01-lookup.input.xml"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert!(ct.starts_with("text/xml"), "{ct}");
+    assert!(
+        body.contains("<TimThay>true</TimThay>")
+            && body.contains("<HoTen>Nguyễn Đức Cường</HoTen>"),
+        "{body}"
+    );
+    // NAFOSTED asks in JSON; an unknown person is a clear not-found in its format.
+    let unknown = br#"{"requestId": "NAF-LK-9", "officer": "naf.cb01", "citizen": {"idNumber": "001099999999", "fullName": "Khong Co Ai", "dateOfBirth": "1990-01-01"}}"#.to_vec();
+    let (status, ct, body) = ask(&bus, "nafosted", "citizen", "application/json", unknown).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(ct, "application/json");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["found"], false);
+    // A bad request names the field, and is audited too.
+    let bad = br#"{"requestId": "NAF-LK-10", "officer": "naf.cb01", "citizen": {"idNumber": "123", "fullName": "A", "yearOfBirth": 1990}}"#.to_vec();
+    let (status, _, body) = ask(&bus, "nafosted", "citizen", "application/json", bad).await;
+    assert_eq!(status, 400);
+    assert!(body.contains("SoDinhDanh"), "{body}");
+
+    let audit = bus.outbox.notes_with_prefix("audit/lookup/", 100).unwrap();
+    assert_eq!(audit.len(), 3);
+    let records: Vec<Value> = audit
+        .iter()
+        .map(|(_, v)| serde_json::from_slice(v).unwrap())
+        .collect();
+    assert_eq!(records[0]["unit"], "stameq");
+    assert_eq!(records[0]["officer"], "tdc.kiemtra01");
+    assert_eq!(records[0]["dossier"], "HS-42");
+    assert_eq!(records[0]["purpose"], "verify-applicant");
+    assert_eq!(records[0]["outcome"], "found");
+    assert_eq!(records[1]["outcome"], "not_found");
+    assert_eq!(records[2]["status"], 400);
+    // No personal data in the audit trail.
+    for (_, raw) in &audit {
+        let text = String::from_utf8_lossy(raw);
+        assert!(
+            !text.contains("001040621374") && !text.contains("Cường"),
+            "{text}"
+        );
+    }
+    bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn business_lookups_are_mapped_and_cached() {
+    let (bus, mocks, _dir) = setup().await;
+    let request = fixture("stameq/tests/business_lookup_request/01-company.input.xml");
+    let (status, _, body) = ask(&bus, "stameq", "business", "text/xml", request.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("<TimThay>true</TimThay>") && body.contains("SAO MAI"),
+        "{body}"
+    );
+    let (status, _, again) = ask(&bus, "stameq", "business", "text/xml", request).await;
+    assert_eq!(status, 200);
+    assert_eq!(again, body);
+    let seen: Value = support::client()
+        .get(format!("http://{mocks}/_mock/business/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seen["requests"].as_array().unwrap().len(),
+        1,
+        "the second answer came from the cache"
+    );
+    // Not in the register: the unit's own not-found.
+    let (status, _, body) = ask(
+        &bus,
+        "nafosted",
+        "business",
+        "application/json",
+        br#"{"taxCode": "0100000000"}"#.to_vec(),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["found"], false);
+    assert!(v["reason"].as_str().unwrap().contains("0100000000"));
+    // An unknown lookup kind and a wrong key.
+    let (status, _, _) = ask(
+        &bus,
+        "nafosted",
+        "vehicle",
+        "application/json",
+        b"{}".to_vec(),
+    )
+    .await;
+    assert_eq!(status, 404);
+    let resp = support::client()
+        .post(format!(
+            "http://{}/api/v1/units/nafosted/lookup/business",
+            bus.addr
+        ))
+        .bearer_auth(STAMEQ_KEY)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    bus.shutdown().await.unwrap();
+}
