@@ -29,5 +29,6 @@ pub mod mappings;
 pub mod outbox;
 pub mod relay;
 pub mod route;
+pub mod send;
 pub mod telemetry;
 pub mod time;

@@ -56,6 +56,8 @@ enum Command {
         #[command(subcommand)]
         command: MappingCommand,
     },
+    /// Send files to a running bus as a unit's system would (JSON, XML or CSV).
+    Send(lienthong::send::SendArgs),
     /// Validate a configuration and list every problem in it.
     Check {
         #[arg(long, default_value = "config/lienthong.toml")]
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
             demo_rate,
         } => run(&config, data_dir, demo.then_some(demo_rate)),
         Command::Check { config } => check(&config),
+        Command::Send(args) => send(args),
         Command::Bench(args) => bench(args),
         Command::Mocks { config, scenario } => mocks(&config, scenario),
         Command::Mapping { command } => mapping(command),
@@ -290,6 +293,20 @@ fn mocks(path: &Path, scenario: Option<PathBuf>) -> ExitCode {
             _ = signal => {}
         }
         ExitCode::SUCCESS
+    })
+}
+
+fn send(args: lienthong::send::SendArgs) -> ExitCode {
+    with_runtime(|_signal| async move {
+        let mut out = std::io::stdout();
+        match lienthong::send::run(args, &mut out).await {
+            Ok(0) => ExitCode::SUCCESS,
+            Ok(_) => ExitCode::FAILURE,
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        }
     })
 }
 

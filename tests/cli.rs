@@ -506,3 +506,65 @@ fn mocks_load_a_scenario_file_and_refuse_a_bad_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn send_posts_files_as_the_unit_and_names_what_was_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = lienthong()
+        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
+        .arg(dir.path())
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "the bus did not come up");
+    let notes = dir.path().join("notes.txt");
+    std::fs::write(&notes, "hello").unwrap();
+    let out = lienthong()
+        .args([
+            "send",
+            "--unit",
+            "ipo",
+            "--flow",
+            "dossier_sync",
+            "--idempotent",
+            "--url",
+        ])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args([
+            "mappings/ipo/tests/dossier_sync/02-two-trademarks.input.csv",
+            "mappings/ipo/tests/dossier_sync/03-ragged-row.input.csv",
+            "mappings/ipo/tests/dossier_sync/02-two-trademarks.input.csv",
+        ])
+        .arg(&notes)
+        .output()
+        .unwrap();
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait_with_output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("[1/4] ") && lines[0].contains("accepted 2 event(s)"),
+        "{stdout}"
+    );
+    assert!(
+        lines[1].contains("refused, HTTP 400") && lines[1].contains("[line 2"),
+        "{stdout}"
+    );
+    assert!(
+        lines[2].contains("(already had it)"),
+        "the same file twice is stored once: {stdout}"
+    );
+    assert!(lines[3].contains("name it .json, .xml or .csv"), "{stdout}");
+}

@@ -1,0 +1,165 @@
+//! `lienthong send --unit <unit> FILE...`: post files to a running bus as the unit's system
+//! would — JSON, XML (SOAP included) or CSV in the unit's own format — printing each
+//! accepted id or the bus's error. The first tool a unit IT team uses while wiring its
+//! system.
+
+use std::path::{Path, PathBuf};
+
+/// What to send where.
+#[derive(Clone, Debug, clap::Args)]
+pub struct SendArgs {
+    /// The unit the files come from (its key comes from the config: `key_env`, else the
+    /// development key).
+    #[arg(long)]
+    pub unit: String,
+    /// The flow (route) to post to; may be left out when the unit routes only one.
+    #[arg(long)]
+    pub flow: Option<String>,
+    /// The files to send, one request each.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// The bus (default: `server.listen` of the config).
+    #[arg(long)]
+    pub url: Option<String>,
+    #[arg(long, default_value = "config/lienthong.toml")]
+    pub config: PathBuf,
+    /// Send an `Idempotency-Key` made of the file name and content, so sending the same
+    /// file twice stores it once.
+    #[arg(long)]
+    pub idempotent: bool,
+}
+
+/// The content type a file is sent with, from its extension.
+pub fn content_type(path: &Path) -> Option<&'static str> {
+    match path.extension()?.to_str()?.to_ascii_lowercase().as_str() {
+        "json" => Some("application/json"),
+        "xml" | "soap" => Some("text/xml; charset=utf-8"),
+        "csv" => Some("text/csv"),
+        _ => None,
+    }
+}
+
+/// Send every file; prints a line per file. Returns how many failed.
+pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Result<usize, String> {
+    let cfg = crate::config::load_file(&args.config).map_err(|e| e.to_string())?;
+    let unit = cfg.units.get(&args.unit).ok_or_else(|| {
+        format!(
+            "unit `{}` is not in {} (units: {})",
+            args.unit,
+            args.config.display(),
+            cfg.units.keys().cloned().collect::<Vec<_>>().join(", ")
+        )
+    })?;
+    let key = std::env::var(&unit.key_env)
+        .ok()
+        .filter(|k| !k.is_empty())
+        .or_else(|| unit.dev_key.clone())
+        .ok_or_else(|| format!("set {} to the unit's key", unit.key_env))?;
+    let base = args
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", cfg.server.listen));
+    let mut url = format!(
+        "{}/api/v1/units/{}/events",
+        base.trim_end_matches('/'),
+        args.unit
+    );
+    if let Some(flow) = &args.flow {
+        url.push_str(&format!("?flow={flow}"));
+    }
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut failed = 0;
+    let total = args.files.len();
+    for (i, file) in args.files.iter().enumerate() {
+        let name = file.display();
+        let progress = format!("[{}/{total}]", i + 1);
+        let Some(ct) = content_type(file) else {
+            failed += 1;
+            let _ = writeln!(
+                out,
+                "{progress} {name}: not sent: name it .json, .xml or .csv so the bus knows its format"
+            );
+            continue;
+        };
+        let body = match std::fs::read(file) {
+            Ok(b) => b,
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(out, "{progress} {name}: cannot read: {e}");
+                continue;
+            }
+        };
+        let mut request = client
+            .post(&url)
+            .bearer_auth(&key)
+            .header("content-type", ct);
+        if args.idempotent {
+            use sha2::Digest;
+            let digest = sha2::Sha256::digest(&body);
+            let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+            let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+            request = request.header("idempotency-key", format!("file:{stem}:{hex}"));
+        }
+        match request.body(body).send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+                if status.is_success() {
+                    let ids: Vec<String> = json["accepted"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .map(|x| {
+                                    let id = x["id"].as_str().unwrap_or("?").to_string();
+                                    if x["duplicate"] == true {
+                                        format!("{id} (already had it)")
+                                    } else {
+                                        id
+                                    }
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let _ = writeln!(
+                        out,
+                        "{progress} {name}: accepted {} event(s): {}",
+                        ids.len(),
+                        ids.join(", ")
+                    );
+                } else {
+                    failed += 1;
+                    let e = &json["error"];
+                    let mut where_ = String::new();
+                    if let Some(f) = e["field"].as_str() {
+                        where_.push_str(&format!(" [field {f}]"));
+                    }
+                    if let Some(l) = e["line"].as_u64() {
+                        where_.push_str(&format!(
+                            " [line {l}, column {}]",
+                            e["column"].as_u64().unwrap_or(0)
+                        ));
+                    }
+                    let message = e["message"].as_str().map(str::to_string).unwrap_or(text);
+                    let _ = writeln!(
+                        out,
+                        "{progress} {name}: refused, HTTP {}: {message}{where_}",
+                        status.as_u16()
+                    );
+                }
+            }
+            Err(e) => {
+                failed += 1;
+                let _ = writeln!(
+                    out,
+                    "{progress} {name}: cannot reach the bus at {base}: {e} (is `lienthong run` running? use --url)"
+                );
+            }
+        }
+    }
+    Ok(failed)
+}
