@@ -126,6 +126,11 @@ impl Bus {
             keys: UnitKeys::new(unit_keys),
             router: Router::from_config(&config),
             mappings: Arc::clone(&mappings),
+            soap_operations: config
+                .units
+                .iter()
+                .map(|(u, c)| (u.clone(), c.soap_operations.clone()))
+                .collect(),
             payment: config
                 .targets
                 .values()

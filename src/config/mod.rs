@@ -263,6 +263,10 @@ pub struct UnitConfig {
     /// Name of the environment variable holding this unit's bearer key. Secrets never
     /// live in the config file.
     pub key_env: String,
+    /// For units that speak SOAP (`POST /soap/<unit>`): operation (first element of the
+    /// Body) → flow, e.g. `{ GuiHoSo = "dossier_sync" }`.
+    #[serde(default)]
+    pub soap_operations: BTreeMap<String, String>,
     /// DEVELOPMENT ONLY: a key used when `key_env` is unset. Refused in production.
     #[serde(default)]
     pub dev_key: Option<String>,

@@ -292,6 +292,21 @@ pub fn validate(
         }
     }
 
+    for (unit, u) in &config.units {
+        for (op, flow) in &u.soap_operations {
+            if !config
+                .routes
+                .iter()
+                .any(|r| &r.unit == unit && &r.flow == flow)
+            {
+                problems.push(problem(
+                    format!("units.{unit}.soap_operations.{op}"),
+                    format!("no route for unit `{unit}` flow `{flow}`"),
+                ));
+            }
+        }
+    }
+
     let mut route_names = BTreeMap::new();
     for (i, route) in config.routes.iter().enumerate() {
         let path = format!("routes[{i}]");

@@ -7,6 +7,7 @@
 mod auth;
 mod callback;
 mod error;
+mod soap;
 
 pub use auth::UnitKeys;
 pub use error::ApiError;
@@ -32,6 +33,9 @@ pub struct IngressState {
     pub router: Router,
     /// Tells how a route's XML or CSV bodies are decoded.
     pub mappings: Arc<MappingSet>,
+    /// Per unit: SOAP operation (first element of the Body) → flow, for `/soap/{unit}`.
+    pub soap_operations:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
     /// The payment platform's partner and key, to verify its callbacks.
     pub payment: Option<crate::connector::PaymentCredentials>,
     pub outbox: Outbox,
@@ -43,6 +47,7 @@ pub fn routes(state: Arc<IngressState>) -> axum::Router {
     axum::Router::new()
         .route("/api/v1/units/{unit}/events", post(post_events))
         .route("/callbacks/payment", post(callback::payment_callback))
+        .route("/soap/{unit}", post(soap::soap_endpoint))
         .with_state(state)
 }
 
@@ -63,15 +68,7 @@ async fn post_events(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    if !state.keys.knows(&unit) {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "unknown_unit",
-            format!("no unit `{unit}` is configured"),
-        )
-        .field("unit"));
-    }
-    state.keys.authorize(&unit, &headers)?;
+    authenticate(&state, &unit, &headers)?;
     let route = state
         .router
         .resolve(&unit, query.flow.as_deref())
@@ -80,15 +77,54 @@ async fn post_events(
         })?;
     let decode = state.mappings.input_for(&route.unit, &route.flow);
     let format = check_content_type(&headers, decode.as_ref().map(|d| d.format))?;
-    let idempotency_key = idempotency_key(&headers)?;
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let accepted = accept(&state, route, format, bytes, &headers).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(serde_json::json!({ "accepted": accepted })),
+    )
+        .into_response())
+}
+
+/// The unit exists and the request carries its key.
+fn authenticate(state: &IngressState, unit: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !state.keys.knows(unit) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_unit",
+            format!("no unit `{unit}` is configured"),
+        )
+        .field("unit"));
+    }
+    state.keys.authorize(unit, headers)
+}
+
+/// Store a body of `format` as events of `route`: all of them or none.
+async fn accept(
+    state: &IngressState,
+    route: &Route,
+    format: Format,
+    mut bytes: bytes::Bytes,
+    headers: &HeaderMap,
+) -> Result<Vec<crate::outbox::Accepted>, ApiError> {
+    let idempotency_key = idempotency_key(headers)?;
     if state.outbox.over_capacity() {
         return Err(ApiError::busy(
             "the bus is holding too many undelivered messages; retry later",
         ));
     }
-    let mut bytes = read_body(body, state.max_body_bytes).await?;
     if format != Format::Json {
-        let opts = decode.expect("checked with the content type");
+        let opts = state
+            .mappings
+            .input_for(&route.unit, &route.flow)
+            .filter(|o| o.format == format)
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    "unsupported_media_type",
+                    format!("flow `{}` does not take {}", route.flow, format.name()),
+                )
+            })?;
         bytes = decode_to_json(&bytes, &opts)?;
     }
     let events = parse_events(&bytes, route, state.max_batch)?;
@@ -99,7 +135,7 @@ async fn post_events(
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     let request = EnqueueRequest {
-        unit: unit.clone(),
+        unit: route.unit.clone(),
         flow: route.flow.clone(),
         trace_id,
         idempotency_key,
@@ -109,16 +145,12 @@ async fn post_events(
         events,
     };
     match state.outbox.enqueue(request).await {
-        Ok(accepted) => Ok((
-            StatusCode::ACCEPTED,
-            Json(serde_json::json!({ "accepted": accepted })),
-        )
-            .into_response()),
+        Ok(accepted) => Ok(accepted),
         Err(EnqueueError::Backpressure { .. }) => Err(ApiError::busy(
             "the bus is holding too many undelivered messages; retry later",
         )),
         Err(e @ (EnqueueError::Storage(_) | EnqueueError::Closed)) => {
-            tracing::error!(%unit, error = %e, "cannot store events");
+            tracing::error!(unit = %route.unit, error = %e, "cannot store events");
             Err(ApiError::busy(
                 "the bus cannot store messages right now; nothing was stored, retry later",
             ))

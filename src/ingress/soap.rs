@@ -1,0 +1,141 @@
+//! `POST /soap/{unit}`: a SOAP 1.1 endpoint for unit systems that speak SOAP (STAMEQ).
+//! The operation — the first element of the Body, found by namespace — picks the flow
+//! (`[units.<unit>] soap_operations = { GuiHoSo = "dossier_sync", ... }`); the envelope is
+//! then taken exactly like an XML body posted to that flow. The answer is a SOAP envelope
+//! with `<Operation>Response` (`KetQua`, one `MaTiepNhan` per stored event, `TrungLap` when
+//! it was a resend); any problem is a SOAP Fault (`soap:Client` for the sender's mistakes,
+//! `soap:Server` for ours) whose `faultstring` says what to do and whose `detail` names
+//! the code, field and line.
+
+use super::{ApiError, IngressState, accept, authenticate, read_body};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use lienthong_mapping::Format;
+use lienthong_mapping::codec::xml::{self, XmlLimits};
+use std::sync::Arc;
+
+const ENVELOPE_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>"#;
+const ENVELOPE_CLOSE: &str = "</soap:Body></soap:Envelope>";
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn xml_response(status: StatusCode, body: String) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        body,
+    )
+        .into_response()
+}
+
+/// A SOAP Fault for an API error (SOAP 1.1 answers faults with HTTP 500; a missing or
+/// wrong key keeps its 401/403 so HTTP tooling sees it).
+fn fault(e: &ApiError) -> Response {
+    let side = if e.status.is_server_error() {
+        "soap:Server"
+    } else {
+        "soap:Client"
+    };
+    let mut detail = format!("<code>{}</code>", e.code);
+    if let Some(f) = &e.field {
+        detail.push_str(&format!("<field>{}</field>", escape(f)));
+    }
+    if let (Some(l), Some(c)) = (e.line, e.column) {
+        detail.push_str(&format!("<line>{l}</line><column>{c}</column>"));
+    }
+    let body = format!(
+        "{ENVELOPE_OPEN}<soap:Fault><faultcode>{side}</faultcode><faultstring>{}</faultstring><detail>{detail}</detail></soap:Fault>{ENVELOPE_CLOSE}",
+        escape(&e.message)
+    );
+    let status = match e.status {
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::SERVICE_UNAVAILABLE => {
+            e.status
+        }
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    };
+    xml_response(status, body)
+}
+
+pub async fn soap_endpoint(
+    State(state): State<Arc<IngressState>>,
+    Path(unit): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    match handle(&state, &unit, &headers, body).await {
+        Ok(xml) => xml_response(StatusCode::OK, xml),
+        Err(e) => fault(&e),
+    }
+}
+
+async fn handle(
+    state: &IngressState,
+    unit: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<String, ApiError> {
+    authenticate(state, unit, headers)?;
+    let bytes = read_body(body, state.max_body_bytes).await?;
+    let decoded = xml::decode(&bytes, XmlLimits::default()).map_err(|e| {
+        let mut err = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "malformed_body",
+            format!("the SOAP message cannot be read: {e}"),
+        );
+        if let lienthong_mapping::DecodeError::Syntax { line, column, .. } = e {
+            err = err.position(line, column);
+        }
+        err
+    })?;
+    let operation = decoded
+        .as_object()
+        .and_then(|o| o.keys().next().cloned())
+        .unwrap_or_default();
+    let operations = state.soap_operations.get(unit);
+    let flow = operations
+        .and_then(|ops| ops.get(&operation))
+        .ok_or_else(|| {
+            let known: Vec<String> = operations
+                .map(|ops| ops.keys().cloned().collect())
+                .unwrap_or_default();
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "unknown_operation",
+                format!(
+                    "unit `{unit}` has no SOAP operation `{operation}` (configured: {})",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                ),
+            )
+            .field("Body")
+        })?;
+    let route = state.router.resolve(unit, Some(flow)).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "unknown_flow",
+            e.to_string(),
+        )
+    })?;
+    let accepted = accept(state, route, Format::Xml, bytes, headers).await?;
+    let mut out = format!(
+        "{ENVELOPE_OPEN}<{operation}Response xmlns=\"urn:lienthong:1.0\"><KetQua>DA_NHAN</KetQua>"
+    );
+    for a in &accepted {
+        out.push_str(&format!("<MaTiepNhan>{}</MaTiepNhan>", a.id));
+    }
+    out.push_str(&format!(
+        "<TrungLap>{}</TrungLap></{operation}Response>{ENVELOPE_CLOSE}",
+        accepted.iter().all(|a| a.duplicate)
+    ));
+    Ok(out)
+}
