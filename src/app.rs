@@ -140,6 +140,21 @@ impl Bus {
             max_body_bytes: config.server.max_body_bytes,
             max_batch: config.server.max_batch,
         });
+        let inbox = config.inbox.enabled.then(|| {
+            tokio::spawn(crate::ingress::inbox::watch(
+                Arc::clone(&ingress_state),
+                crate::ingress::inbox::InboxSettings {
+                    dir: config
+                        .inbox
+                        .dir
+                        .clone()
+                        .unwrap_or_else(|| config.outbox.data_dir.join("inbox")),
+                    poll: config.inbox.poll_interval,
+                    settle: config.inbox.settle,
+                },
+                config.units.keys().cloned().collect(),
+            ))
+        });
         let lookups = crate::lookup::LookupState::new(
             &config.lookups,
             Arc::new(UnitKeys::new(unit_keys_for_lookups)),
@@ -170,6 +185,9 @@ impl Bus {
             sweeper.abort();
             let _ = sweeper.await;
             reloader.abort();
+            if let Some(inbox) = inbox {
+                inbox.abort();
+            }
             outbox_for_task.close();
             let abandoned = relay.drain(grace).await;
             if abandoned > 0 {

@@ -35,6 +35,8 @@ pub struct Config {
     #[serde(default)]
     pub lookups: LookupsConfig,
     #[serde(default)]
+    pub inbox: InboxConfig,
+    #[serde(default)]
     pub units: BTreeMap<String, UnitConfig>,
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
@@ -122,6 +124,31 @@ impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
             shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// File drop: `<data_dir>/inbox/<unit>/[<flow>/]` (see `ingress::inbox`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InboxConfig {
+    pub enabled: bool,
+    /// Default `<outbox.data_dir>/inbox`.
+    pub dir: Option<PathBuf>,
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// A file is complete once unchanged this long.
+    #[serde(with = "humantime_serde")]
+    pub settle: Duration,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        InboxConfig {
+            enabled: true,
+            dir: None,
+            poll_interval: Duration::from_secs(1),
+            settle: Duration::from_secs(2),
         }
     }
 }

@@ -7,6 +7,7 @@
 mod auth;
 mod callback;
 mod error;
+pub mod inbox;
 mod soap;
 
 pub use auth::UnitKeys;

@@ -1,0 +1,116 @@
+//! File drop: complete files in `<data dir>/inbox/<unit>/<flow>/` are stored all or
+//! nothing, then moved to `processed/` or `rejected/` with a report naming the problem.
+
+mod support;
+
+use lienthong_mocks::Faults;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use support::{Harness, wait_until};
+
+fn routes() -> String {
+    let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    format!(
+        r#"
+[inbox]
+poll_interval = "30ms"
+settle = "100ms"
+[mappings]
+dir = "{}"
+watch = false
+[[routes]]
+unit = "stameq"
+flow = "csv_batch"
+targets = ["a"]
+ordering = "none"
+mappings = {{ a = "ipo/dossier_sync.toml" }}
+"#,
+        mappings.display()
+    )
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("mappings/ipo/tests/dossier_sync")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn report(dir: &Path, folder: &str, name: &str) -> Option<String> {
+    std::fs::read_to_string(dir.join(folder).join(format!("{name}.report.txt"))).ok()
+}
+
+#[tokio::test]
+async fn dropped_files_are_stored_whole_or_rejected_with_a_report() {
+    let h = Harness::start(Faults::default(), &routes()).await;
+    let inbox = h.dir.path().join("inbox/stameq/csv_batch");
+    std::fs::create_dir_all(&inbox).unwrap();
+
+    // Written under .part, then renamed: only the complete file is taken.
+    std::fs::write(
+        inbox.join("don_0306.csv.part"),
+        fixture("02-two-trademarks.input.csv"),
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        h.bus().outbox.stats().accepted_since_start,
+        0,
+        "a .part file is not taken"
+    );
+    std::fs::rename(inbox.join("don_0306.csv.part"), inbox.join("don_0306.csv")).unwrap();
+    wait_until(Duration::from_secs(10), "the report", || {
+        report(&inbox, "processed", "don_0306.csv").is_some()
+    })
+    .await;
+    let r = report(&inbox, "processed", "don_0306.csv").unwrap();
+    assert!(r.contains("2 event(s) stored"), "{r}");
+    assert!(inbox.join("processed/don_0306.csv").exists() && !inbox.join("don_0306.csv").exists());
+    wait_until(Duration::from_secs(10), "both rows delivered", || {
+        h.sink.delivered_count() == 2
+    })
+    .await;
+
+    // One bad row: the whole file is rejected, with the line.
+    std::fs::write(
+        inbox.join("don_0307.csv"),
+        fixture("03-ragged-row.input.csv"),
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(10), "the rejection", || {
+        report(&inbox, "rejected", "don_0307.csv").is_some()
+    })
+    .await;
+    let r = report(&inbox, "rejected", "don_0307.csv").unwrap();
+    assert!(
+        r.contains("REJECTED, nothing from this file was stored") && r.contains("line 2"),
+        "{r}"
+    );
+
+    // The same file dropped again: nothing new is stored.
+    std::fs::write(
+        inbox.join("don_0306.csv"),
+        fixture("02-two-trademarks.input.csv"),
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(10), "the second report", || {
+        report(&inbox, "processed", "don_0306.csv").is_some_and(|r| r.contains("earlier"))
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.sink.delivered_count(), 2);
+    // A file of unknown type is rejected with what to do.
+    std::fs::write(inbox.join("readme.txt"), "x").unwrap();
+    wait_until(Duration::from_secs(10), "the unknown file's report", || {
+        report(&inbox, "rejected", "readme.txt").is_some()
+    })
+    .await;
+    assert!(
+        report(&inbox, "rejected", "readme.txt")
+            .unwrap()
+            .contains(".json, .xml or .csv")
+    );
+    h.shutdown().await;
+}
