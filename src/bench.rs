@@ -620,6 +620,7 @@ async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
             bad_share: 0.01,
             parallel: 8,
             limit: Some((events / drivers) as u64),
+            max_dossiers: None,
         };
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         tasks.push(tokio::spawn(crate::demo::drive(

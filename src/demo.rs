@@ -36,6 +36,8 @@ pub struct DemoSettings {
     pub parallel: usize,
     /// Stop after this many events (None: run until stopped).
     pub limit: Option<u64>,
+    /// Start no more than this many dossiers, and stop when their lives are complete.
+    pub max_dossiers: Option<u64>,
 }
 
 impl Default for DemoSettings {
@@ -46,6 +48,7 @@ impl Default for DemoSettings {
             bad_share: 0.02,
             parallel: 8,
             limit: None,
+            max_dossiers: None,
         }
     }
 }
@@ -91,11 +94,16 @@ pub async fn drive(
         if settings.limit.is_some_and(|l| sent >= l) {
             break;
         }
-        while lives.len() < settings.parallel.max(1) {
+        while lives.len() < settings.parallel.max(1)
+            && settings.max_dossiers.is_none_or(|m| (next_unit as u64) < m)
+        {
             let unit = units[next_unit % units.len()];
             next_unit += 1;
             lives.push(traffic.dossier_life(unit).into());
             stats.dossiers.fetch_add(1, Ordering::Relaxed);
+        }
+        if lives.is_empty() {
+            break;
         }
         slot = (slot + 1) % lives.len();
         let Some(event) = lives[slot].pop_front() else {

@@ -154,6 +154,7 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
         bad_share: 0.03,
         parallel: 4,
         limit: Some(240),
+        max_dossiers: None,
     };
     drive(bus.addr, keys, settings, Arc::clone(&stats)).await;
     assert_eq!(stats.refused.load(Ordering::Relaxed), 0);

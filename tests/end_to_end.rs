@@ -1,0 +1,282 @@
+//! Every flow end to end against the bundled mocks as real servers, with the shipped
+//! configuration, routes and mappings, under faults: 30 % 5xx, timeouts, 429s and a portal
+//! session that keeps expiring. Each unit's dossiers end with their full status history at
+//! the portal, in order and without regression; fees are paid and the outcome relayed to
+//! the unit; results are in the data store once each; citizens are notified.
+
+mod support;
+
+use lienthong::config;
+use lienthong::demo::{DemoSettings, DemoStats, drive};
+use lienthong::mappings::MappingSet;
+use lienthong_mapping::codec::decode_records;
+use lienthong_mocks::MockSettings;
+use lienthong_mocks::faults::FaultRule;
+use lienthong_mocks::units::{Traffic, UNITS};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn rule(service: &str, f: impl FnOnce(&mut FaultRule)) -> FaultRule {
+    let mut r = FaultRule {
+        service: service.into(),
+        ..FaultRule::default()
+    };
+    f(&mut r);
+    r
+}
+
+async fn get_json(url: String) -> Value {
+    support::client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn all_flows_arrive_once_and_in_order_through_faults() {
+    let bus_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bus_addr = bus_listener.local_addr().unwrap();
+    let mocks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mocks = mocks_listener.local_addr().unwrap();
+    tokio::spawn(lienthong_mocks::serve(
+        mocks_listener,
+        MockSettings {
+            seed: 3,
+            portal_session_ttl: Duration::from_millis(300),
+            payment_callback_url: Some(format!("http://{bus_addr}/callbacks/payment")),
+            payment_callback_delay: Duration::from_millis(20),
+            faults: vec![
+                rule("portal", |r| {
+                    r.error_rate = 0.3;
+                    r.too_many_rate = 0.05;
+                    r.hang_rate = 0.05;
+                }),
+                rule("datastore", |r| {
+                    r.error_rate = 0.3;
+                    r.hang_rate = 0.05;
+                }),
+                rule("notify", |r| r.error_rate = 0.3),
+                rule("payment", |r| r.error_rate = 0.3),
+            ],
+            ..MockSettings::default()
+        },
+    ));
+
+    let dir = tempfile::tempdir().unwrap();
+    let fast =
+        r#"{ max_attempts = 1000, max_age = "1h", base_delay = "10ms", max_delay = "100ms" }"#;
+    let mut vars: Vec<(String, String)> = vec![
+        (
+            "LIENTHONG_OUTBOX__DATA_DIR".into(),
+            dir.path().display().to_string(),
+        ),
+        ("LIENTHONG_MOCKS__ENABLED".into(), "false".into()),
+        ("LIENTHONG_INBOX__ENABLED".into(), "false".into()),
+        ("LIENTHONG_MAPPINGS__WATCH".into(), "false".into()),
+        (
+            "LIENTHONG_TARGETS__PORTAL__URL".into(),
+            format!("http://{mocks}/portal"),
+        ),
+        (
+            "LIENTHONG_TARGETS__DATASTORE__URL".into(),
+            format!("http://{mocks}/datastore/documents"),
+        ),
+        (
+            "LIENTHONG_TARGETS__NOTIFY__URL".into(),
+            format!("http://{mocks}/notify/messages"),
+        ),
+        (
+            "LIENTHONG_TARGETS__PAYMENT__URL".into(),
+            format!("http://{mocks}/payment"),
+        ),
+        (
+            "LIENTHONG_TARGETS__NAFOSTED_INBOX__URL".into(),
+            format!("http://{mocks}/units/nafosted/payments"),
+        ),
+        (
+            "LIENTHONG_TARGETS__IPO_INBOX__URL".into(),
+            format!("http://{mocks}/units/ipo/payments"),
+        ),
+    ];
+    for t in [
+        "portal",
+        "datastore",
+        "notify",
+        "payment",
+        "nafosted_inbox",
+        "ipo_inbox",
+    ] {
+        let up = t.to_uppercase();
+        vars.push((format!("LIENTHONG_TARGETS__{up}__TIMEOUT"), "300ms".into()));
+        vars.push((format!("LIENTHONG_TARGETS__{up}__RETRY"), fast.into()));
+        vars.push((
+            format!("LIENTHONG_TARGETS__{up}__RATE_LIMIT"),
+            "{ per_second = 10000 }".into(),
+        ));
+        vars.push((
+            format!("LIENTHONG_TARGETS__{up}__CIRCUIT_BREAKER"),
+            r#"{ failure_threshold = 100000, cooldown = "10ms" }"#.into(),
+        ));
+    }
+    let text = std::fs::read_to_string("config/lienthong.toml").unwrap();
+    let cfg = config::load_str(&text, Path::new("config/lienthong.toml"), vars).unwrap();
+    let keys = config::validate(&cfg, |_| None).unwrap();
+
+    // What the portal must end up with, per dossier: the statuses the shipped mappings make
+    // of the same generated events, in order.
+    let set = MappingSet::load(&cfg).unwrap();
+    let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    let (mut results, mut fees) = (0usize, BTreeMap::<&str, usize>::new());
+    let mut traffic = Traffic::new(21, 0.0);
+    let mut total = 0u64;
+    for i in 0..8 {
+        for event in traffic.dossier_life(UNITS[i % 4]) {
+            total += 1;
+            match event.flow {
+                "result" => results += 1,
+                "fee_request" => *fees.entry(event.unit).or_default() += 1,
+                _ => {}
+            }
+            if !matches!(event.flow, "dossier_sync" | "dossier_progress") {
+                continue;
+            }
+            let record = match set.input_for(event.unit, event.flow) {
+                Some(o) => decode_records(&event.body, &o).unwrap().remove(0),
+                None => serde_json::from_slice(&event.body).unwrap(),
+            };
+            let out = set
+                .for_delivery(event.unit, event.flow, "portal")
+                .unwrap()
+                .map(&record)
+                .unwrap();
+            let item = &out["data"][0];
+            let status = item["TrangThaiHoSo"]
+                .as_i64()
+                .or(item["TrangThai"].as_i64())
+                .unwrap();
+            expected
+                .entry(item["MaHoSo"].as_str().unwrap().to_string())
+                .or_default()
+                .push(status);
+        }
+    }
+
+    let bus = lienthong::app::Bus::start(cfg, keys.clone(), bus_listener)
+        .await
+        .unwrap();
+    let stats = Arc::new(DemoStats::default());
+    let settings = DemoSettings {
+        seed: 21,
+        rate: 5000,
+        bad_share: 0.0,
+        parallel: 4,
+        limit: Some(total),
+        max_dossiers: Some(8),
+    };
+    drive(bus.addr, keys, settings, Arc::clone(&stats)).await;
+    assert_eq!(
+        stats.accepted.load(std::sync::atomic::Ordering::Relaxed),
+        total
+    );
+
+    // Everything delivered, callbacks relayed.
+    let nafosted_fees = fees.get("nafosted").copied().unwrap_or(0);
+    let ipo_fees = fees.get("ipo").copied().unwrap_or(0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let naf = get_json(format!("http://{mocks}/_mock/units/nafosted/received")).await;
+        let ipo = get_json(format!("http://{mocks}/_mock/units/ipo/received")).await;
+        let relayed =
+            naf["received"].as_array().unwrap().len() + ipo["received"].as_array().unwrap().len();
+        if bus.outbox.stats().pending == 0 && relayed >= nafosted_fees + ipo_fees {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not everything arrived: {:?}, relayed {relayed}",
+            bus.outbox.stats()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        bus.outbox.stats().dead,
+        0,
+        "{:?}",
+        bus.outbox.dead_letters(None, 5)
+    );
+
+    let portal = get_json(format!("http://{mocks}/_mock/portal/dossiers")).await;
+    assert_eq!(portal["regressions"], serde_json::json!([]));
+    assert_eq!(
+        portal["dossiers"].as_object().unwrap().len(),
+        expected.len(),
+        "no duplicate dossier"
+    );
+    for (code, statuses) in &expected {
+        let got: Vec<i64> = portal["dossiers"][code]["history"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{code} missing at the portal"))
+            .iter()
+            .map(|h| h["status"].as_i64().unwrap())
+            .collect();
+        assert_eq!(&got, statuses, "{code}");
+    }
+    let docs = get_json(format!("http://{mocks}/_mock/datastore/documents")).await;
+    assert_eq!(
+        docs["documents"].as_array().unwrap().len(),
+        results,
+        "one file per result, none twice"
+    );
+    let sms = get_json(format!("http://{mocks}/_mock/notify/messages")).await;
+    assert_eq!(sms["messages"].as_array().unwrap().len(), results);
+    let tx = get_json(format!("http://{mocks}/_mock/payment/transactions")).await;
+    let tx = tx["transactions"].as_array().unwrap();
+    assert_eq!(tx.len(), nafosted_fees + ipo_fees);
+    assert!(
+        tx.iter().all(|t| t["acknowledged"] == true),
+        "every callback acknowledged"
+    );
+    let naf = get_json(format!("http://{mocks}/_mock/units/nafosted/received")).await;
+    assert_eq!(
+        naf["received"].as_array().unwrap().len(),
+        nafosted_fees,
+        "each outcome relayed once"
+    );
+    assert!(
+        naf["received"][0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("payment.confirmed")
+    );
+    let ipo = get_json(format!("http://{mocks}/_mock/units/ipo/received")).await;
+    assert!(
+        ipo["received"][0]["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("ma_thong_bao,ma_giao_dich,ket_qua,so_tien")
+    );
+    // The faults were real: errors, hangs and expired sessions happened on the way.
+    let seen = get_json(format!("http://{mocks}/_mock/portal/requests")).await;
+    let seen = seen["requests"].as_array().unwrap();
+    let faults: Vec<&str> = seen.iter().filter_map(|r| r["fault"].as_str()).collect();
+    assert!(
+        faults.contains(&"error") && faults.contains(&"hang"),
+        "{faults:?}"
+    );
+    let logins = seen
+        .iter()
+        .filter(|r| r["path"] == "/portal/login" && r["fault"].is_null())
+        .count();
+    assert!(
+        logins > 1,
+        "sessions expired and were renewed ({logins} logins)"
+    );
+    bus.shutdown().await.unwrap();
+}
