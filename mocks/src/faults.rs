@@ -48,6 +48,7 @@ pub const SERVICES: &[&str] = &[
     "notify",
     "sink",
     "units",
+    "oauth",
 ];
 
 /// Largest body the middleware reads (and records).

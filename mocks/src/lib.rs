@@ -10,6 +10,7 @@
 pub mod business;
 pub mod datastore;
 pub mod faults;
+pub mod oauth;
 pub mod payment;
 pub mod population;
 pub mod portal;
@@ -33,6 +34,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
     "POST /units/{unit}/{channel}    mock unit systems receive what the bus sends back (GET /_mock/units/{unit}/received)",
     "GET  /_mock/payment/transactions, /_mock/datastore/documents, /_mock/notify/messages  state views",
+    "POST /oauth/token               OAuth 2.0 client credentials (lienthong / mock-oauth-secret)",
     "POST /_mock/faults              fault rules per service/operation (GET shows them)",
     "GET  /_mock/{service}/requests  everything a mock received; POST /_mock/reset clears all state",
 ];
@@ -100,7 +102,8 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
         .merge(registry.router())
         .merge(population.router())
         .merge(payment.router())
-        .merge(units.router());
+        .merge(units.router())
+        .merge(oauth::OAuth::default().router());
     let chaos = faults::Chaos::new(seed);
     chaos.set_rules(settings.faults);
     {

@@ -175,6 +175,49 @@ pub fn validate(
             (_, None) => {}
         }
     }
+    for (name, t) in &config.targets {
+        let path = format!("targets.{name}");
+        if let Some(auth) = &t.auth {
+            if t.kind != super::TargetKind::Http {
+                problems.push(problem(
+                    format!("{path}.auth"),
+                    "auth applies to kind = \"http\" targets (the portal and payment kinds have their own)",
+                ));
+            }
+            let (var, dev) = auth.secret_source();
+            if auth.secret(&env).is_none() {
+                problems.push(problem(
+                    format!("{path}.auth"),
+                    format!("set the environment variable {var}"),
+                ));
+            }
+            if dev.is_some() && config.environment == Environment::Production {
+                problems.push(problem(
+                    format!("{path}.auth"),
+                    "development secrets are refused in production; use the *_env variable",
+                ));
+            }
+        }
+        if let Some(tls) = &t.tls {
+            if tls.client_cert.is_some() != tls.client_key.is_some() {
+                problems.push(problem(
+                    format!("{path}.tls"),
+                    "client_cert and client_key go together",
+                ));
+            }
+            for f in [&tls.ca_file, &tls.client_cert, &tls.client_key]
+                .into_iter()
+                .flatten()
+            {
+                if !f.exists() {
+                    problems.push(problem(
+                        format!("{path}.tls"),
+                        format!("{} does not exist", f.display()),
+                    ));
+                }
+            }
+        }
+    }
     if config
         .targets
         .values()

@@ -1,6 +1,7 @@
 //! The generic HTTP connector: POSTs the (mapped) body to a configured URL with the message
 //! id in `X-Message-Id`, so a receiver can drop the duplicates at-least-once delivery brings.
 
+use super::auth::Auth;
 use super::{
     BoxFuture, Connector, HttpStatusClassifier, Outbound, RawOutcome, RetryClassifier, Verdict,
 };
@@ -10,20 +11,46 @@ use std::time::Duration;
 pub struct HttpConnector {
     client: reqwest::Client,
     url: reqwest::Url,
+    auth: Auth,
 }
 
 impl HttpConnector {
     pub fn new(url: &str, timeout: Duration) -> Result<Self, String> {
-        let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .pool_max_idle_per_host(64)
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(HttpConnector { client, url })
+        Self::with_auth(url, timeout, Auth::None, None)
     }
+
+    /// With credentials and TLS settings (CA bundle, client identity).
+    pub fn with_auth(
+        url: &str,
+        timeout: Duration,
+        auth: Auth,
+        tls: Option<&crate::config::TlsConfig>,
+    ) -> Result<Self, String> {
+        let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
+        let client = client(timeout, tls)?;
+        Ok(HttpConnector { client, url, auth })
+    }
+}
+
+/// An HTTP client with a target's timeout and TLS settings.
+pub fn client(
+    timeout: Duration,
+    tls: Option<&crate::config::TlsConfig>,
+) -> Result<reqwest::Client, String> {
+    let builder = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .pool_max_idle_per_host(64)
+        .no_proxy();
+    let builder = match tls {
+        Some(t) => super::auth::tls(
+            builder,
+            t.ca_file.as_deref(),
+            t.client_cert.as_deref().zip(t.client_key.as_deref()),
+        )?,
+        None => builder,
+    };
+    builder.build().map_err(|e| e.to_string())
 }
 
 impl RetryClassifier for HttpConnector {
@@ -50,9 +77,16 @@ impl Connector for HttpConnector {
                 Some(k) => request.header("x-ordering-key", k),
                 None => request,
             };
+            let request = match self.auth.apply(&self.client, request).await {
+                Ok(r) => r,
+                Err(e) => return RawOutcome::Transport(format!("cannot authenticate: {e}")),
+            };
             match request.send().await {
                 Ok(resp) => {
                     let status = resp.status().as_u16();
+                    if status == 401 {
+                        self.auth.on_unauthorized().await;
+                    }
                     let retry_after = resp
                         .headers()
                         .get("retry-after")

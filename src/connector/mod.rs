@@ -1,6 +1,7 @@
 //! Connectors speak to target systems. Each one sends a message and classifies the
 //! outcome once, as delivered, retryable or permanent; the relay acts on that verdict.
 
+pub mod auth;
 mod http;
 pub mod payment;
 mod portal;

@@ -50,7 +50,12 @@ impl TargetRuntime {
         notes: Arc<dyn Notes>,
     ) -> Result<TargetRuntime, String> {
         let connector: Arc<dyn Connector> = match cfg.kind {
-            TargetKind::Http => Arc::new(HttpConnector::new(&cfg.url, cfg.timeout)?),
+            TargetKind::Http => Arc::new(HttpConnector::with_auth(
+                &cfg.url,
+                cfg.timeout,
+                auth_of(cfg)?,
+                cfg.tls.as_ref(),
+            )?),
             TargetKind::Portal => {
                 let auth = cfg
                     .portal
@@ -107,6 +112,52 @@ impl TargetRuntime {
             stats: Arc::new(TargetStats::default()),
         }
     }
+}
+
+/// The credential an `http` target's config asks for.
+fn auth_of(cfg: &TargetConfig) -> Result<crate::connector::auth::Auth, String> {
+    use crate::config::AuthConfig;
+    use crate::connector::auth::{Auth, OAuth2, lgsp_token};
+    let Some(a) = &cfg.auth else {
+        return Ok(Auth::None);
+    };
+    let secret = a
+        .secret(|v| std::env::var(v).ok())
+        .ok_or_else(|| format!("{} is not set", a.secret_source().0))?;
+    Ok(match a {
+        AuthConfig::ApiKey { header, .. } => Auth::Header {
+            name: header.clone(),
+            value: secret,
+        },
+        AuthConfig::Lgsp {
+            header,
+            access_key,
+            app_name,
+            partner_code,
+            partner_code_cus,
+            ..
+        } => Auth::Header {
+            name: header.clone(),
+            value: lgsp_token(
+                access_key,
+                &secret,
+                app_name,
+                partner_code,
+                partner_code_cus,
+            ),
+        },
+        AuthConfig::Oauth2 {
+            token_url,
+            client_id,
+            scope,
+            ..
+        } => Auth::OAuth2(OAuth2::new(
+            reqwest::Url::parse(token_url).map_err(|e| format!("{token_url}: {e}"))?,
+            client_id.clone(),
+            secret,
+            scope.clone(),
+        )),
+    })
 }
 
 /// The running worker pools.
