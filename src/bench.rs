@@ -621,6 +621,7 @@ async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
             parallel: 8,
             limit: Some((events / drivers) as u64),
             max_dossiers: None,
+            lookup_every: 0,
         };
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
         tasks.push(tokio::spawn(crate::demo::drive(

@@ -22,6 +22,9 @@ pub struct DemoStats {
     pub refused: AtomicU64,
     /// Dossiers started.
     pub dossiers: AtomicU64,
+    /// Citizen lookups asked, and how many found the person.
+    pub lookups: AtomicU64,
+    pub lookups_found: AtomicU64,
 }
 
 /// How the demo runs.
@@ -38,6 +41,8 @@ pub struct DemoSettings {
     pub limit: Option<u64>,
     /// Start no more than this many dossiers, and stop when their lives are complete.
     pub max_dossiers: Option<u64>,
+    /// Ask a citizen lookup every this many events (0: never).
+    pub lookup_every: u64,
 }
 
 impl Default for DemoSettings {
@@ -49,6 +54,7 @@ impl Default for DemoSettings {
             parallel: 8,
             limit: None,
             max_dossiers: None,
+            lookup_every: 10,
         }
     }
 }
@@ -82,6 +88,16 @@ pub async fn drive(
         return;
     }
     let mut traffic = Traffic::new(settings.seed, settings.bad_share);
+    // Lookups ask about people the population mock knows (same seed as the mocks).
+    let people: Vec<(String, String, String)> = if settings.lookup_every > 0 {
+        lienthong_mocks::population::Population::generate(settings.seed, 10_000)
+            .all()
+            .take(500)
+            .map(|c| (c.so_dinh_danh.clone(), c.ho_va_ten(), c.ngay_sinh.clone()))
+            .collect()
+    } else {
+        Vec::new()
+    };
     let mut lives: Vec<VecDeque<UnitEvent>> = Vec::new();
     let mut next_unit = 0usize;
     let mut tick =
@@ -112,6 +128,10 @@ pub async fn drive(
         };
         tick.tick().await;
         sent += 1;
+        if settings.lookup_every > 0 && sent % settings.lookup_every == 0 && !people.is_empty() {
+            let person = &people[(sent / settings.lookup_every) as usize % people.len()];
+            lookup(&client, addr, &keys, event.unit, person, &stats).await;
+        }
         let key = &keys[event.unit];
         let url = format!(
             "http://{addr}/api/v1/units/{}/events?flow={}",
@@ -149,8 +169,81 @@ pub async fn drive(
                 accepted = stats.accepted.load(Ordering::Relaxed),
                 deliberately_bad = stats.bad.load(Ordering::Relaxed),
                 refused = stats.refused.load(Ordering::Relaxed),
+                lookups = stats.lookups.load(Ordering::Relaxed),
+                lookups_found = stats.lookups_found.load(Ordering::Relaxed),
                 "demo traffic"
             );
         }
+    }
+}
+
+/// A citizen lookup in the unit's own format, as its officer would ask it.
+fn lookup_request(
+    unit: &str,
+    (id, name, birth): &(String, String, String),
+) -> (&'static str, Vec<u8>) {
+    let (y, m, d) = (&birth[..4], &birth[4..6], &birth[6..8]);
+    match unit {
+        "stameq" => (
+            "text/xml; charset=utf-8",
+            format!(
+                r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><TraCuuCongDan xmlns="http://stameq.gov.vn/motcua/1.0"><MaYeuCau>DEMO-{id}</MaYeuCau><CanBo>tdc.demo</CanBo><SoDinhDanh>{id}</SoDinhDanh><HoTen>{name}</HoTen><NgaySinh>{d}/{m}/{y}</NgaySinh></TraCuuCongDan></soap:Body></soap:Envelope>"#
+            )
+            .into_bytes(),
+        ),
+        "ipo" => {
+            let tcvn3: String = lienthong_mapping::text::unicode_to_tcvn3(name)
+                .map(|b| b.iter().map(|&c| c as char).collect())
+                .unwrap_or_else(|_| name.clone());
+            (
+                "text/xml; charset=utf-8",
+                format!(
+                    r#"<?xml version="1.0" encoding="UTF-8"?><YeuCauTraCuu ma="DEMO-{id}" can_bo="ipo.demo"><ChuDon><SoDinhDanh>{id}</SoDinhDanh><HoTen>{tcvn3}</HoTen><NgaySinh>{d}/{m}/{y}</NgaySinh></ChuDon></YeuCauTraCuu>"#
+                )
+                .into_bytes(),
+            )
+        }
+        "nafosted" => (
+            "application/json",
+            serde_json::to_vec(&serde_json::json!({"requestId": format!("DEMO-{id}"), "officer": "naf.demo", "citizen": {"idNumber": id, "fullName": name, "dateOfBirth": format!("{y}-{m}-{d}")}})).unwrap(),
+        ),
+        _ => (
+            "application/json",
+            serde_json::to_vec(&serde_json::json!({"checkId": id, "requestedBy": "varans.demo", "worker": {"personalId": id, "name": name, "born": format!("{y}-{m}-{d}")}})).unwrap(),
+        ),
+    }
+}
+
+async fn lookup(
+    client: &reqwest::Client,
+    addr: SocketAddr,
+    keys: &BTreeMap<String, String>,
+    unit: &str,
+    person: &(String, String, String),
+    stats: &DemoStats,
+) {
+    let (content_type, body) = lookup_request(unit, person);
+    let url = format!("http://{addr}/api/v1/units/{unit}/lookup/citizen?purpose=demo");
+    let result = client
+        .post(url)
+        .bearer_auth(&keys[unit])
+        .header("content-type", content_type)
+        .body(body)
+        .send()
+        .await;
+    stats.lookups.fetch_add(1, Ordering::Relaxed);
+    match result {
+        Ok(r) if r.status().is_success() => {
+            let text = r.text().await.unwrap_or_default();
+            // Each unit's "found" in its own format.
+            if text.contains("true") || text.contains("tim_thay=\"1\"") {
+                stats.lookups_found.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        Ok(r) => {
+            let status = r.status();
+            tracing::warn!(unit, %status, "demo: lookup refused");
+        }
+        Err(e) => tracing::warn!(unit, error = %e, "demo: lookup failed"),
     }
 }

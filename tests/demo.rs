@@ -95,6 +95,14 @@ fn shipped_config_on(
             format!("http://{mocks}/payment"),
         ),
         var(
+            "LIENTHONG_LOOKUPS__POPULATION__URL",
+            format!("http://{mocks}/population"),
+        ),
+        var(
+            "LIENTHONG_LOOKUPS__POPULATION__RATE_LIMIT",
+            "{ per_second = 10000 }".into(),
+        ),
+        var(
             "LIENTHONG_TARGETS__NAFOSTED_INBOX__URL",
             format!("http://{sink}/sink/nafosted_inbox"),
         ),
@@ -135,6 +143,8 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
     tokio::spawn(lienthong_mocks::serve(
         listener,
         lienthong_mocks::MockSettings {
+            // The demo's lookups ask about people of the same seeded population.
+            seed: 11,
             payment_callback_url: None,
             ..Default::default()
         },
@@ -155,10 +165,15 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
         parallel: 4,
         limit: Some(240),
         max_dossiers: None,
+        lookup_every: 10,
     };
     drive(bus.addr, keys, settings, Arc::clone(&stats)).await;
     assert_eq!(stats.refused.load(Ordering::Relaxed), 0);
     assert_eq!(stats.accepted.load(Ordering::Relaxed), 240);
+    // Lookups in every unit's format, answered: the people exist in the seeded register.
+    let lookups = stats.lookups.load(Ordering::Relaxed);
+    assert_eq!(lookups, 24);
+    assert_eq!(stats.lookups_found.load(Ordering::Relaxed), lookups);
     let bad = stats.bad.load(Ordering::Relaxed);
     assert!(bad > 0, "some events were meant to be bad");
     // Settled: nothing ready, in flight or scheduled; what is left waits behind the dead

@@ -179,6 +179,7 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
         parallel: 4,
         limit: Some(total),
         max_dossiers: Some(8),
+        lookup_every: 0,
     };
     drive(bus.addr, keys, settings, Arc::clone(&stats)).await;
     assert_eq!(
