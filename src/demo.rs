@@ -128,7 +128,10 @@ pub async fn drive(
         };
         tick.tick().await;
         sent += 1;
-        if settings.lookup_every > 0 && sent % settings.lookup_every == 0 && !people.is_empty() {
+        if settings.lookup_every > 0
+            && sent.is_multiple_of(settings.lookup_every)
+            && !people.is_empty()
+        {
             let person = &people[(sent / settings.lookup_every) as usize % people.len()];
             lookup(&client, addr, &keys, event.unit, person, &stats).await;
         }
