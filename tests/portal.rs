@@ -20,6 +20,10 @@ async fn start_mocks(settings: MockSettings) -> std::net::SocketAddr {
 }
 
 fn portal_routes(mocks: std::net::SocketAddr) -> String {
+    portal_routes_with(mocks, "concurrency = 4")
+}
+
+fn portal_routes_with(mocks: std::net::SocketAddr, target_extra: &str) -> String {
     let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
     format!(
         r#"
@@ -30,7 +34,7 @@ watch = false
 kind = "portal"
 url = "http://{mocks}/portal"
 timeout = "2s"
-concurrency = 4
+{target_extra}
 retry = {{ max_attempts = 100, max_age = "1h", base_delay = "10ms", max_delay = "100ms" }}
 circuit_breaker = {{ failure_threshold = 1000, cooldown = "50ms" }}
 portal = {{ username = "lienthong", password_env = "TEST_UNSET_PORTAL_PASSWORD", dev_password = "mock-portal-password", madonvi = "000.00.01.H22" }}
@@ -235,6 +239,50 @@ async fn with_5xx_429_and_expiring_sessions_everything_still_arrives_once() {
         h.bus().outbox.stats().pending == 0
     })
     .await;
+    assert_eq!(h.bus().outbox.stats().dead, 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn dossiers_share_portal_calls_when_batched_and_keep_their_order() {
+    // A slow portal: while one call is out, the next dossiers' events wait and go together.
+    let mocks = start_mocks(MockSettings {
+        faults: vec![FaultRule {
+            service: "portal".into(),
+            operation: Some("CapNhatTienDoHoSoMC".into()),
+            latency_ms: Some((30, 30)),
+            ..FaultRule::default()
+        }],
+        ..MockSettings::default()
+    })
+    .await;
+    let h = Harness::start(
+        Faults::default(),
+        &portal_routes_with(mocks, "concurrency = 1\nbatch = 10"),
+    )
+    .await;
+    let expected = post_lives(&h, 6).await;
+    check_histories(mocks, &expected).await;
+    let requests: Value = support::client()
+        .get(format!("http://{mocks}/_mock/portal/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sizes: Vec<usize> = requests["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| serde_json::from_str::<Value>(r["body"].as_str()?).ok())
+        .filter_map(|b| b["data"].as_array().map(Vec::len))
+        .collect();
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "some calls carried several dossiers: {sizes:?}"
+    );
+    assert!(sizes.iter().all(|n| *n <= 10));
     assert_eq!(h.bus().outbox.stats().dead, 0);
     h.shutdown().await;
 }

@@ -310,6 +310,10 @@ pub struct TargetConfig {
     /// Deliveries in flight at once for this target.
     #[serde(default = "default_concurrency")]
     pub concurrency: usize,
+    /// Most deliveries (of different dossiers) merged into one call where the target's
+    /// connector can (the portal's `data[]`). 1: one message per call.
+    #[serde(default = "default_batch")]
+    pub batch: usize,
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
     #[serde(default)]
@@ -477,6 +481,10 @@ fn default_timeout() -> Duration {
 
 fn default_concurrency() -> usize {
     8
+}
+
+fn default_batch() -> usize {
+    1
 }
 
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]

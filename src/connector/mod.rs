@@ -116,6 +116,17 @@ pub(crate) fn snippet(body: &str) -> String {
 pub trait Connector: RetryClassifier + Send + Sync {
     fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome>;
 
+    /// Bodies with the same group may be merged into one call ([`Connector::merge`]);
+    /// None: this body goes alone (the default).
+    fn batch_group(&self, _body: &Outbound) -> Option<String> {
+        None
+    }
+
+    /// One body carrying all of `bodies` (all of one group), or None if they cannot be.
+    fn merge(&self, _bodies: &[&Outbound]) -> Option<Outbound> {
+        None
+    }
+
     /// Send and classify.
     fn deliver<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {

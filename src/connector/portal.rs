@@ -309,6 +309,44 @@ impl RetryClassifier for PortalConnector {
 }
 
 impl Connector for PortalConnector {
+    /// `CapNhatTienDoHoSoMC` calls merge freely; `DongBoHoSoMC` only for dossiers whose
+    /// existence at the portal is known and the same (one `isUpdating` per call).
+    fn batch_group(&self, body: &Outbound) -> Option<String> {
+        let request: Value = serde_json::from_slice(&body.body).ok()?;
+        match request["service"].as_str()? {
+            "CapNhatTienDoHoSoMC" => Some("CapNhatTienDoHoSoMC".into()),
+            "DongBoHoSoMC" => {
+                let known = self.known.lock().unwrap();
+                let mut state = None;
+                for item in request["data"].as_array()? {
+                    let exists = *known.get(item["MaHoSo"].as_str()?)?;
+                    if state.is_some_and(|s| s != exists) {
+                        return None;
+                    }
+                    state = Some(exists);
+                }
+                state.map(|e| format!("DongBoHoSoMC/{e}"))
+            }
+            _ => None,
+        }
+    }
+
+    fn merge(&self, bodies: &[&Outbound]) -> Option<Outbound> {
+        let mut merged: Value = serde_json::from_slice(&bodies.first()?.body).ok()?;
+        for b in &bodies[1..] {
+            let other: Value = serde_json::from_slice(&b.body).ok()?;
+            if other["service"] != merged["service"] {
+                return None;
+            }
+            let items = other["data"].as_array()?.clone();
+            merged["data"].as_array_mut()?.extend(items);
+        }
+        Some(Outbound {
+            content_type: bodies[0].content_type,
+            body: serde_json::to_vec(&merged).ok()?.into(),
+        })
+    }
+
     fn send<'a>(&'a self, _message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
         Box::pin(async move {
             match serde_json::from_slice::<Value>(&body.body) {

@@ -9,7 +9,8 @@ use crate::config::{RetryConfig, TargetConfig, TargetKind};
 use crate::connector::{
     Connector, HttpConnector, PaymentConnector, PortalConnector, PortalCredentials, Verdict,
 };
-use crate::mappings::MappingSet;
+use crate::envelope::Envelope;
+use crate::mappings::{MappingSet, Outbound};
 use crate::outbox::Notes;
 use crate::outbox::{AttemptError, Lease, Outbox};
 use crate::time::now_ms;
@@ -31,6 +32,8 @@ pub struct TargetRuntime {
     pub breaker: Arc<CircuitBreaker>,
     pub retry: RetryConfig,
     pub concurrency: usize,
+    /// Most deliveries merged into one call (1: no batching).
+    pub batch: usize,
     pub stats: Arc<TargetStats>,
 }
 
@@ -109,6 +112,7 @@ impl TargetRuntime {
             breaker: Arc::new(CircuitBreaker::new(cfg.circuit_breaker.clone())),
             retry: cfg.retry.clone(),
             concurrency: cfg.concurrency,
+            batch: cfg.batch.max(1),
             stats: Arc::new(TargetStats::default()),
         }
     }
@@ -208,6 +212,9 @@ impl Relay {
     }
 }
 
+/// A claimed delivery, loaded and in the target's format.
+type Prepared = (Lease, Envelope, Outbound);
+
 struct Worker {
     outbox: Outbox,
     mappings: Arc<MappingSet>,
@@ -223,7 +230,22 @@ impl Worker {
                 drop(lease);
                 break;
             }
-            self.attempt(lease).await;
+            if self.target.batch > 1 {
+                let mut leases = vec![lease];
+                while leases.len() < self.target.batch {
+                    match self.outbox.try_claim(&self.target.name) {
+                        Some(l) => leases.push(l),
+                        None => break,
+                    }
+                }
+                if leases.len() > 1 {
+                    self.attempt_batch(leases).await;
+                } else {
+                    self.attempt(leases.pop().expect("one lease")).await;
+                }
+            } else {
+                self.attempt(lease).await;
+            }
             if *self.stop.borrow() {
                 break;
             }
@@ -258,24 +280,22 @@ impl Worker {
         true
     }
 
-    async fn attempt(&self, lease: Lease) {
+    /// Load a claimed delivery and put it in the target's format. A message that cannot be
+    /// read or mapped is a dead letter at once (no attempt will do better).
+    fn prepare(&self, lease: Lease) -> Option<Prepared> {
         let t = &self.target;
         let envelope = match self.outbox.load(&lease) {
             Ok(e) => e,
             Err(e) => {
-                t.breaker.on_neutral();
                 tracing::error!(target_system = %t.name, id = %lease.info.id, error = %e, "cannot load message");
                 self.outbox
                     .dead(lease, None, format!("message unreadable: {e}"));
-                return;
+                return None;
             }
         };
-        let body = match self.mappings.render(&envelope, &t.name) {
-            Ok(body) => body,
+        match self.mappings.render(&envelope, &t.name) {
+            Ok(body) => Some((lease, envelope, body)),
             Err(reason) => {
-                // The message cannot be put in the target's format: no attempt will do
-                // better, so it is a dead letter naming the field and the reason.
-                t.breaker.on_neutral();
                 t.stats.dead.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "mapping failed: dead letter");
                 let error = AttemptError {
@@ -284,14 +304,99 @@ impl Worker {
                     status: None,
                 };
                 self.outbox.dead(lease, Some(error), reason);
+                None
+            }
+        }
+    }
+
+    /// Tell the breaker how a call went (once per permit).
+    fn judge(&self, verdict: &Verdict) {
+        match verdict {
+            // A permanent refusal is the message's fault, not the target's.
+            Verdict::Delivered | Verdict::Permanent { .. } => self.target.breaker.on_success(),
+            Verdict::Retryable { .. } => self.target.breaker.on_failure(),
+        }
+    }
+
+    /// One delivery, with the permit already held.
+    async fn attempt(&self, lease: Lease) {
+        let Some((lease, envelope, body)) = self.prepare(lease) else {
+            self.target.breaker.on_neutral();
+            return;
+        };
+        let verdict = self.target.connector.deliver(&envelope, &body).await;
+        self.judge(&verdict);
+        self.settle(lease, &envelope, verdict);
+    }
+
+    /// Several deliveries (of different keys, so order per key holds) with the permit held
+    /// for the first call. Bodies the connector can merge go in one call; if that call does
+    /// not succeed, each is sent on its own so every message gets its own verdict.
+    async fn attempt_batch(&mut self, leases: Vec<Lease>) {
+        let t = Arc::clone(&self.target);
+        let mut groups: Vec<(String, Vec<Prepared>)> = Vec::new();
+        let mut singles = Vec::new();
+        for lease in leases {
+            let Some(item) = self.prepare(lease) else {
+                continue;
+            };
+            match t.connector.batch_group(&item.2) {
+                Some(g) => match groups.iter_mut().find(|(k, _)| *k == g) {
+                    Some((_, items)) => items.push(item),
+                    None => groups.push((g, vec![item])),
+                },
+                None => singles.push(item),
+            }
+        }
+        let mut permit = true;
+        for (_, items) in groups {
+            if items.len() == 1 {
+                singles.extend(items);
+                continue;
+            }
+            let merged = {
+                let bodies: Vec<&Outbound> = items.iter().map(|(_, _, b)| b).collect();
+                t.connector.merge(&bodies)
+            };
+            let Some(merged) = merged else {
+                singles.extend(items);
+                continue;
+            };
+            if !permit && !self.wait_for_permission().await {
+                return; // Shutting down: the leases go back to pending when dropped.
+            }
+            permit = false;
+            let verdict = t.connector.deliver(&items[0].1, &merged).await;
+            self.judge(&verdict);
+            if verdict == Verdict::Delivered {
+                tracing::debug!(target_system = %t.name, messages = items.len(), "delivered in one call");
+                for (lease, envelope, _) in items {
+                    self.settle(lease, &envelope, Verdict::Delivered);
+                }
+            } else {
+                singles.extend(items);
+            }
+        }
+        for (lease, envelope, body) in singles {
+            if !permit && !self.wait_for_permission().await {
                 return;
             }
-        };
-        let verdict = t.connector.deliver(&envelope, &body).await;
+            permit = false;
+            let verdict = t.connector.deliver(&envelope, &body).await;
+            self.judge(&verdict);
+            self.settle(lease, &envelope, verdict);
+        }
+        if permit {
+            t.breaker.on_neutral();
+        }
+    }
+
+    /// Record a verdict: delivered, retry later, or dead letter.
+    fn settle(&self, lease: Lease, envelope: &Envelope, verdict: Verdict) {
+        let t = &self.target;
         let attempts = lease.info.attempts + 1;
         match verdict {
             Verdict::Delivered => {
-                t.breaker.on_success();
                 t.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, "delivered");
                 self.outbox.delivered(lease);
@@ -301,7 +406,6 @@ impl Worker {
                 status,
                 retry_after,
             } => {
-                t.breaker.on_failure();
                 let now = now_ms();
                 let error = AttemptError {
                     at_ms: now,
@@ -326,7 +430,6 @@ impl Worker {
             }
             Verdict::Permanent { reason, status } => {
                 // The target answered properly; it is the message that is wrong.
-                t.breaker.on_success();
                 t.stats.dead.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "permanent failure: dead letter");
                 let error = AttemptError {
