@@ -1,5 +1,5 @@
 //! Every flow end to end against the bundled mocks as real servers, with the shipped
-//! configuration, routes and mappings, under faults: 30 % 5xx, timeouts, 429s and a portal
+//! configuration, routes and mappings, under faults: 30 % 5xx, 10 % timeouts, 429s and a portal
 //! session that keeps expiring. Each unit's dossiers end with their full status history at
 //! the portal, in order and without regression; fees are paid and the outcome relayed to
 //! the unit; results are in the data store once each; citizens are notified.
@@ -56,11 +56,11 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
                 rule("portal", |r| {
                     r.error_rate = 0.3;
                     r.too_many_rate = 0.05;
-                    r.hang_rate = 0.05;
+                    r.hang_rate = 0.10;
                 }),
                 rule("datastore", |r| {
                     r.error_rate = 0.3;
-                    r.hang_rate = 0.05;
+                    r.hang_rate = 0.10;
                 }),
                 rule("notify", |r| r.error_rate = 0.3),
                 rule("payment", |r| r.error_rate = 0.3),
