@@ -32,7 +32,7 @@ impl HttpConnector {
     }
 }
 
-/// An HTTP client with a target's timeout and TLS settings.
+/// An HTTP client with a target's timeout and TLS settings (every connector kind).
 pub fn client(
     timeout: Duration,
     tls: Option<&crate::config::TlsConfig>,

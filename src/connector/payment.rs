@@ -107,14 +107,10 @@ impl PaymentConnector {
         timeout: Duration,
         creds: PaymentCredentials,
         notes: Arc<dyn Notes>,
+        tls: Option<&crate::config::TlsConfig>,
     ) -> Result<Self, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = super::http::client(timeout, tls)?;
         Ok(PaymentConnector {
             client,
             url,

@@ -72,15 +72,15 @@ pub fn error_code(reply: &Value) -> Option<i64> {
 }
 
 impl PortalConnector {
-    pub fn new(url: &str, timeout: Duration, creds: PortalCredentials) -> Result<Self, String> {
+    pub fn new(
+        url: &str,
+        timeout: Duration,
+        creds: PortalCredentials,
+        tls: Option<&crate::config::TlsConfig>,
+    ) -> Result<Self, String> {
         let base = url.trim_end_matches('/');
         let parse = |u: String| reqwest::Url::parse(&u).map_err(|e| format!("{u}: {e}"));
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(5)))
-            .no_proxy()
-            .build()
-            .map_err(|e| e.to_string())?;
+        let client = super::http::client(timeout, tls)?;
         Ok(PortalConnector {
             client,
             login_url: parse(format!("{base}/login"))?,

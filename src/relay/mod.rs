@@ -75,6 +75,7 @@ impl TargetRuntime {
                         password,
                         madonvi: auth.madonvi.clone(),
                     },
+                    cfg.tls.as_ref(),
                 )?)
             }
             TargetKind::Payment => {
@@ -87,6 +88,7 @@ impl TargetRuntime {
                     cfg.timeout,
                     auth.credentials(|v| std::env::var(v).ok())?,
                     notes,
+                    cfg.tls.as_ref(),
                 )?)
             }
         };
