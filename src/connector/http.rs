@@ -81,37 +81,60 @@ impl Connector for HttpConnector {
                 Ok(r) => r,
                 Err(e) => return RawOutcome::Transport(format!("cannot authenticate: {e}")),
             };
-            match request.send().await {
-                Ok(resp) => {
-                    let status = resp.status().as_u16();
-                    if status == 401 {
-                        self.auth.on_unauthorized().await;
-                    }
-                    let retry_after = resp
-                        .headers()
-                        .get("retry-after")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(parse_retry_after);
-                    let body = if resp.status().is_success() {
-                        String::new()
-                    } else {
-                        resp.text()
-                            .await
-                            .unwrap_or_default()
-                            .chars()
-                            .take(500)
-                            .collect()
-                    };
-                    RawOutcome::Response {
-                        status,
-                        retry_after,
-                        body,
-                    }
-                }
-                Err(e) if e.is_timeout() => RawOutcome::Timeout,
-                Err(e) => RawOutcome::Transport(error_chain(&e)),
+            let outcome = outcome(request.send().await, BodyKept::OnError).await;
+            if matches!(outcome, RawOutcome::Response { status: 401, .. }) {
+                self.auth.on_unauthorized().await;
             }
+            outcome
         })
+    }
+}
+
+/// Which reply bodies a connector needs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BodyKept {
+    /// Only on errors (the first 500 characters, for the dead letter's reason).
+    OnError,
+    /// Always: the target reports its own outcome inside 200 replies.
+    Always,
+}
+
+/// What came back for a request: status, `Retry-After` and (some of) the body, or why
+/// nothing did.
+pub(crate) async fn outcome(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    keep: BodyKept,
+) -> RawOutcome {
+    let resp = match sent {
+        Ok(r) => r,
+        Err(e) if e.is_timeout() => return RawOutcome::Timeout,
+        Err(e) => return RawOutcome::Transport(error_chain(&e)),
+    };
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_retry_after);
+    let body = match keep {
+        BodyKept::OnError if resp.status().is_success() => String::new(),
+        BodyKept::OnError => resp
+            .text()
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(500)
+            .collect(),
+        BodyKept::Always => match resp.text().await {
+            Ok(t) => t,
+            Err(e) if e.is_timeout() => return RawOutcome::Timeout,
+            Err(e) => return RawOutcome::Transport(error_chain(&e)),
+        },
+    };
+    RawOutcome::Response {
+        status,
+        retry_after,
+        body,
     }
 }
 

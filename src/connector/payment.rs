@@ -135,30 +135,13 @@ impl PaymentConnector {
         {
             return RawOutcome::Transport(format!("cannot note the payment reference: {e}"));
         }
-        match self
+        let sent = self
             .client
             .post(self.url.clone())
             .json(&request)
             .send()
-            .await
-        {
-            Ok(resp) => {
-                let status = resp.status().as_u16();
-                let retry_after = resp
-                    .headers()
-                    .get("retry-after")
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(super::http::parse_retry_after);
-                let body = resp.text().await.unwrap_or_default();
-                RawOutcome::Response {
-                    status,
-                    retry_after,
-                    body,
-                }
-            }
-            Err(e) if e.is_timeout() => RawOutcome::Timeout,
-            Err(e) => RawOutcome::Transport(super::http::error_chain(&e)),
-        }
+            .await;
+        super::http::outcome(sent, super::http::BodyKept::Always).await
     }
 }
 

@@ -93,38 +93,19 @@ impl PortalConnector {
 
     /// POST a JSON body; the reply's status and body (or why there is none).
     async fn post(&self, url: &reqwest::Url, body: &Value) -> Result<(u16, String), RawOutcome> {
-        let resp = self
+        let sent = self
             .client
             .post(url.clone())
             .header("dstcode", &self.creds.madonvi)
             .json(body)
             .send()
-            .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    RawOutcome::Timeout
-                } else {
-                    RawOutcome::Transport(super::http::error_chain(&e))
-                }
-            })?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get("retry-after")
-            .and_then(|v| v.to_str().ok())
-            .and_then(super::http::parse_retry_after);
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| RawOutcome::Transport(e.to_string()))?;
-        if status != 200 {
-            return Err(RawOutcome::Response {
-                status,
-                retry_after,
-                body: text,
-            });
+            .await;
+        match super::http::outcome(sent, super::http::BodyKept::Always).await {
+            RawOutcome::Response {
+                status: 200, body, ..
+            } => Ok((200, body)),
+            other => Err(other),
         }
-        Ok((status, text))
     }
 
     /// The current session, logging in when there is none.
