@@ -109,6 +109,7 @@ impl Bus {
         } else {
             None
         };
+        let admin_targets = runtimes.clone();
         let relay = Relay::start(outbox.clone(), runtimes, Arc::clone(&mappings));
         let reloader = tokio::spawn(crate::mappings::reload_on_change(
             Arc::clone(&mappings),
@@ -120,6 +121,18 @@ impl Bus {
         let admin_state = Arc::new(AdminState {
             outbox: outbox.clone(),
             accepting: AtomicBool::new(true),
+            targets: admin_targets,
+            tokens: crate::admin::auth::AdminTokens::new(
+                config
+                    .admin
+                    .tokens
+                    .iter()
+                    .filter_map(|t| {
+                        t.token(|v| std::env::var(v).ok())
+                            .map(|tok| (tok, t.name.clone(), t.role))
+                    })
+                    .collect(),
+            ),
         });
         let unit_keys_for_lookups = unit_keys.clone();
         let ingress_state = Arc::new(IngressState {

@@ -37,6 +37,8 @@ pub struct Config {
     #[serde(default)]
     pub inbox: InboxConfig,
     #[serde(default)]
+    pub admin: AdminConfig,
+    #[serde(default)]
     pub units: BTreeMap<String, UnitConfig>,
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
@@ -126,6 +128,43 @@ impl Default for RelayConfig {
             shutdown_grace: Duration::from_secs(10),
         }
     }
+}
+
+/// Who may use the admin API and dashboard.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default)]
+    pub tokens: Vec<AdminTokenConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Who holds it (shown in logs of what operators did).
+    pub name: String,
+    pub role: AdminRole,
+    pub token_env: String,
+    /// DEVELOPMENT ONLY; refused in production.
+    #[serde(default)]
+    pub dev_token: Option<String>,
+}
+
+impl AdminTokenConfig {
+    pub fn token(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        env(&self.token_env)
+            .filter(|t| !t.is_empty())
+            .or_else(|| self.dev_token.clone())
+    }
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AdminRole {
+    /// Reads status, messages and dead letters.
+    Viewer,
+    /// Also replays, drops and pauses.
+    Operator,
 }
 
 /// File drop: `<data_dir>/inbox/<unit>/[<flow>/]` (see `ingress::inbox`).

@@ -335,6 +335,26 @@ pub fn validate(
         }
     }
 
+    for (i, t) in config.admin.tokens.iter().enumerate() {
+        let path = format!("admin.tokens[{i}]");
+        match t.token(&env) {
+            None => problems.push(problem(
+                format!("{path}.token_env"),
+                format!("set the environment variable {}", t.token_env),
+            )),
+            Some(tok) if tok.len() < 16 => problems.push(problem(
+                format!("{path}.token_env"),
+                "an admin token needs at least 16 characters",
+            )),
+            Some(_) => {}
+        }
+        if t.dev_token.is_some() && config.environment == Environment::Production {
+            problems.push(problem(
+                format!("{path}.dev_token"),
+                "development tokens are refused in production; use token_env",
+            ));
+        }
+    }
     for (unit, u) in &config.units {
         for (op, flow) in &u.soap_operations {
             if !config

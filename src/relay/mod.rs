@@ -19,7 +19,7 @@ use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use retry::RetryDecision;
 use std::num::NonZeroU32;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -35,6 +35,11 @@ pub struct TargetRuntime {
     /// Most deliveries merged into one call (1: no batching).
     pub batch: usize,
     pub stats: Arc<TargetStats>,
+    /// Set by an operator: the workers stop claiming until resumed.
+    pub paused: AtomicBool,
+    resumed: tokio::sync::Notify,
+    /// The configured rate limit, for status views.
+    pub rate_per_second: Option<u32>,
 }
 
 /// Attempt counters since start, per target.
@@ -46,6 +51,16 @@ pub struct TargetStats {
 }
 
 impl TargetRuntime {
+    /// Stop claiming new deliveries (those in flight finish).
+    pub fn pause(&self) {
+        self.paused.store(true, Ordering::Relaxed);
+    }
+
+    pub fn resume(&self) {
+        self.paused.store(false, Ordering::Relaxed);
+        self.resumed.notify_waiters();
+    }
+
     /// Build the runtime of a configured target, with the connector its `kind` names.
     pub fn from_config(
         name: &str,
@@ -116,6 +131,9 @@ impl TargetRuntime {
             concurrency: cfg.concurrency,
             batch: cfg.batch.max(1),
             stats: Arc::new(TargetStats::default()),
+            paused: AtomicBool::new(false),
+            resumed: tokio::sync::Notify::new(),
+            rate_per_second: cfg.rate_limit.as_ref().map(|r| r.per_second),
         }
     }
 }
@@ -225,8 +243,34 @@ struct Worker {
 }
 
 impl Worker {
+    /// Wait while an operator has the target paused. `false` if shutdown came first.
+    async fn wait_while_paused(&mut self) -> bool {
+        while self.target.paused.load(Ordering::Relaxed) {
+            let resumed = self.target.resumed.notified();
+            tokio::select! {
+                _ = resumed => {}
+                // Checked again now and then: a resume between the load and the wait is
+                // not missed for long.
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = self.stop.changed() => return false,
+            }
+        }
+        !*self.stop.borrow()
+    }
+
     async fn run(mut self) {
-        while let Some(lease) = self.outbox.claim(&self.target.name).await {
+        loop {
+            if !self.wait_while_paused().await {
+                break;
+            }
+            let Some(lease) = self.outbox.claim(&self.target.name).await else {
+                break;
+            };
+            if self.target.paused.load(Ordering::Relaxed) {
+                // Paused while waiting for work: put it back.
+                drop(lease);
+                continue;
+            }
             if !self.wait_for_permission().await {
                 // Shutting down: dropping the lease puts the delivery back to pending.
                 drop(lease);

@@ -1,5 +1,10 @@
-//! Admin endpoints beside the ingress: liveness (`/healthz`) and readiness (`/readyz`).
-//! Both read the outbox's own state; they keep no second source of truth.
+//! Admin endpoints beside the ingress: liveness (`/healthz`), readiness (`/readyz`),
+//! Prometheus `/metrics`, and the admin API under `/api/v1` ([`api`]). All of them read the
+//! outbox's and the relay's own state; they keep no second source of truth.
+
+pub mod api;
+pub mod auth;
+pub mod metrics;
 
 use crate::outbox::Outbox;
 use axum::Json;
@@ -14,13 +19,18 @@ pub struct AdminState {
     pub outbox: Outbox,
     /// Cleared when shutdown begins, so load balancers stop sending work.
     pub accepting: AtomicBool,
+    /// The relay's per-target runtimes (counters, breaker, pause).
+    pub targets: Vec<Arc<crate::relay::TargetRuntime>>,
+    pub tokens: auth::AdminTokens,
 }
 
 pub fn routes(state: Arc<AdminState>) -> axum::Router {
     axum::Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .with_state(state)
+        .route("/metrics", get(metrics::metrics))
+        .with_state(Arc::clone(&state))
+        .merge(api::routes(state))
 }
 
 async fn healthz() -> impl IntoResponse {

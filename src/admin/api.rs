@@ -1,0 +1,346 @@
+//! The admin API (`/api/v1`, JSON) for the IT Center: overall and per-target status, a
+//! message's journey, dead letters (list with filters, show, replay one or a filtered set,
+//! drop with a recorded reason), pause and resume a target. Viewers read; operators act.
+
+use super::AdminState;
+use crate::envelope::MessageId;
+use crate::ingress::ApiError;
+use crate::outbox::{DeadLetter, Notes, OpError};
+use crate::relay::breaker::BreakerState;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub fn routes(state: Arc<AdminState>) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/messages/{id}", get(message))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .route("/api/v1/dead-letters/replay", post(replay_set))
+        .route("/api/v1/dead-letters/{target}/{id}", get(dead_letter))
+        .route(
+            "/api/v1/dead-letters/{target}/{id}/replay",
+            post(replay_one),
+        )
+        .route("/api/v1/dead-letters/{target}/{id}/drop", post(drop_one))
+        .route("/api/v1/targets/{target}/pause", post(pause))
+        .route("/api/v1/targets/{target}/resume", post(resume))
+        .with_state(state)
+}
+
+type ApiResult = Result<Json<Value>, ApiError>;
+
+fn storage(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage",
+        format!("the outbox cannot be read: {e}"),
+    )
+}
+
+fn parse_id(id: &str) -> Result<MessageId, ApiError> {
+    id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("`{id}` is not a message id (a UUID)"),
+        )
+        .field("id")
+    })
+}
+
+/// Overall and per-target state, from the outbox and the relay's counters.
+async fn status(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let stats = s.outbox.stats();
+    let targets: Vec<Value> = s
+        .targets
+        .iter()
+        .map(|t| {
+            let q = stats.targets.get(&t.name);
+            json!({
+                "target": t.name,
+                "pending": q.map_or(0, |q| q.in_memory),
+                "backlog_on_disk": q.is_some_and(|q| q.backlog_on_disk),
+                "ready": q.map_or(0, |q| q.ready),
+                "in_flight": q.map_or(0, |q| q.in_flight),
+                "retrying": q.map_or(0, |q| q.retry_scheduled),
+                "waiting_for_dossier": q.map_or(0, |q| q.waiting_for_key),
+                "blocked_dossiers": q.map_or(0, |q| q.blocked_keys),
+                "delivered_since_start": t.stats.delivered.load(Ordering::Relaxed),
+                "retried_since_start": t.stats.retried.load(Ordering::Relaxed),
+                "dead_since_start": t.stats.dead.load(Ordering::Relaxed),
+                "circuit": t.breaker.state(),
+                "paused": t.paused.load(Ordering::Relaxed),
+                "rate_limit_per_second": t.rate_per_second,
+            })
+        })
+        .collect();
+    let healthy = s
+        .targets
+        .iter()
+        .all(|t| t.breaker.state() == BreakerState::Closed && !t.paused.load(Ordering::Relaxed));
+    Ok(Json(json!({
+        "healthy": healthy,
+        "accepting": s.accepting.load(Ordering::Relaxed),
+        "pending": stats.pending,
+        "pending_bytes": stats.pending_bytes,
+        "dead": stats.dead,
+        "accepted_since_start": stats.accepted_since_start,
+        "disk_bytes": stats.disk_bytes,
+        "targets": targets,
+    })))
+}
+
+/// A message and where each of its deliveries stands.
+async fn message(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let id = parse_id(&id)?;
+    let env = s.outbox.message(id).map_err(storage)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no message {id} (never accepted, or removed after the retention period)"),
+        )
+    })?;
+    let deliveries: Vec<Value> = s
+        .outbox
+        .delivery_states(id)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(target, state)| json!({"target": target, "delivery": state}))
+        .collect();
+    Ok(Json(json!({
+        "id": env.id, "unit": env.unit, "flow": env.flow, "key": env.key,
+        "received_ms": env.received_ms, "trace_id": env.trace_id,
+        "idempotency_key": env.idempotency_key, "deliveries": deliveries,
+    })))
+}
+
+#[derive(Deserialize, Default)]
+struct DeadFilter {
+    target: Option<String>,
+    unit: Option<String>,
+    /// Text the reason must contain.
+    reason: Option<String>,
+    /// Dead at or after this time (milliseconds since the epoch).
+    since_ms: Option<u64>,
+    limit: Option<usize>,
+}
+
+impl DeadFilter {
+    fn matches(&self, d: &DeadLetter) -> bool {
+        self.unit.as_ref().is_none_or(|u| &d.unit == u)
+            && self
+                .reason
+                .as_ref()
+                .is_none_or(|r| d.reason.contains(r.as_str()))
+            && self
+                .since_ms
+                .is_none_or(|since| d.id.timestamp_ms() >= since || dead_ms(d) >= since)
+    }
+}
+
+fn dead_ms(d: &DeadLetter) -> u64 {
+    d.errors.last().map_or(0, |e| e.at_ms)
+}
+
+fn select(s: &AdminState, f: &DeadFilter) -> Result<Vec<DeadLetter>, ApiError> {
+    let limit = f.limit.unwrap_or(100).min(10_000);
+    let all = s
+        .outbox
+        .dead_letters(f.target.as_deref(), 100_000)
+        .map_err(storage)?;
+    Ok(all
+        .into_iter()
+        .filter(|d| f.matches(d))
+        .take(limit)
+        .collect())
+}
+
+async fn dead_letters(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Query(f): Query<DeadFilter>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let list = select(&s, &f)?;
+    Ok(Json(json!({ "count": list.len(), "dead_letters": list })))
+}
+
+async fn dead_letter(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path((target, id)): Path<(String, String)>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let id = parse_id(&id)?;
+    let found = s
+        .outbox
+        .dead_letters(Some(&target), 100_000)
+        .map_err(storage)?
+        .into_iter()
+        .find(|d| d.id == id)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no dead letter {id} for target `{target}`"),
+            )
+        })?;
+    let message = s.outbox.message(id).map_err(storage)?;
+    Ok(Json(
+        json!({ "dead_letter": found, "payload": message.map(|m| m.payload) }),
+    ))
+}
+
+fn op_error(e: OpError, target: &str, id: MessageId) -> ApiError {
+    match e {
+        OpError::NotFound => ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no dead letter {id} for target `{target}`"),
+        ),
+        other => ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "storage",
+            other.to_string(),
+        ),
+    }
+}
+
+async fn replay_one(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path((target, id)): Path<(String, String)>,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    let id = parse_id(&id)?;
+    s.outbox
+        .replay(&target, id)
+        .await
+        .map_err(|e| op_error(e, &target, id))?;
+    tracing::info!(operator = %who, %target, %id, "dead letter replayed");
+    Ok(Json(json!({ "replayed": [id] })))
+}
+
+#[derive(Deserialize)]
+struct DropBody {
+    reason: String,
+}
+
+async fn drop_one(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path((target, id)): Path<(String, String)>,
+    body: Option<Json<DropBody>>,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    let id = parse_id(&id)?;
+    let reason = body
+        .map(|b| b.0.reason)
+        .filter(|r| !r.trim().is_empty())
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "reason_required",
+                "say why the message is dropped: {\"reason\": \"...\"}",
+            )
+            .field("reason")
+        })?;
+    s.outbox
+        .drop_dead(&target, id)
+        .await
+        .map_err(|e| op_error(e, &target, id))?;
+    let record = json!({"target": target, "id": id, "reason": reason, "by": who, "at_ms": crate::time::now_ms()});
+    s.outbox
+        .put_note(
+            &format!("dlq-drop/{id}/{target}"),
+            record.to_string().as_bytes(),
+        )
+        .map_err(storage)?;
+    tracing::info!(operator = %who, %target, %id, %reason, "dead letter dropped");
+    Ok(Json(json!({ "dropped": id, "reason": reason })))
+}
+
+/// Replay every dead letter matching the filter (operators).
+async fn replay_set(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Json(f): Json<DeadFilterBody>,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    let filter = DeadFilter {
+        target: f.target,
+        unit: f.unit,
+        reason: f.reason,
+        since_ms: f.since_ms,
+        limit: f.limit,
+    };
+    let list = select(&s, &filter)?;
+    let mut replayed = Vec::new();
+    for d in list {
+        match s.outbox.replay(&d.target, d.id).await {
+            Ok(()) => replayed.push(d.id),
+            Err(OpError::NotFound) => {} // replayed meanwhile
+            Err(e) => return Err(op_error(e, &d.target, d.id)),
+        }
+    }
+    tracing::info!(operator = %who, count = replayed.len(), "dead letters replayed");
+    Ok(Json(json!({ "replayed": replayed })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct DeadFilterBody {
+    target: Option<String>,
+    unit: Option<String>,
+    reason: Option<String>,
+    since_ms: Option<u64>,
+    limit: Option<usize>,
+}
+
+fn runtime<'a>(
+    s: &'a AdminState,
+    target: &str,
+) -> Result<&'a Arc<crate::relay::TargetRuntime>, ApiError> {
+    s.targets.iter().find(|t| t.name == target).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_target",
+            format!("no target `{target}`"),
+        )
+        .field("target")
+    })
+}
+
+async fn pause(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(target): Path<String>,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    runtime(&s, &target)?.pause();
+    tracing::warn!(operator = %who, %target, "target paused");
+    Ok(Json(json!({ "target": target, "paused": true })))
+}
+
+async fn resume(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(target): Path<String>,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    runtime(&s, &target)?.resume();
+    tracing::info!(operator = %who, %target, "target resumed");
+    Ok(Json(json!({ "target": target, "paused": false })))
+}

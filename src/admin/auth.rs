@@ -1,0 +1,67 @@
+//! Admin API tokens with roles: `viewer` reads; `operator` may also replay, drop and pause.
+//! Tokens come from environment variables named in `[admin] tokens`; `dev_token` values are
+//! for development and refused in production. Compared in constant time.
+
+use crate::config::AdminRole;
+use crate::ingress::ApiError;
+use axum::http::{HeaderMap, StatusCode, header};
+
+/// The configured tokens: (token, name, role).
+#[derive(Default)]
+pub struct AdminTokens {
+    tokens: Vec<(String, String, AdminRole)>,
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+impl AdminTokens {
+    pub fn new(tokens: Vec<(String, String, AdminRole)>) -> Self {
+        AdminTokens { tokens }
+    }
+
+    /// Who is asking (name and role), or 401 with what to send.
+    pub fn identify(&self, headers: &HeaderMap) -> Result<(String, AdminRole), ApiError> {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "send Authorization: Bearer <admin token> (configured in [admin] tokens)",
+                )
+            })?;
+        self.tokens
+            .iter()
+            .find(|(t, _, _)| same(t, given))
+            .map(|(_, name, role)| (name.clone(), *role))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "unauthorized",
+                    "unknown admin token",
+                )
+            })
+    }
+
+    /// As [`AdminTokens::identify`], and the role must allow changes.
+    pub fn operator(&self, headers: &HeaderMap) -> Result<String, ApiError> {
+        let (name, role) = self.identify(headers)?;
+        if role == AdminRole::Operator {
+            Ok(name)
+        } else {
+            Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "this token may only read; replaying, dropping and pausing need an operator token",
+            ))
+        }
+    }
+}

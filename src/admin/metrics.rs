@@ -1,0 +1,122 @@
+//! `/metrics` in the Prometheus text format, read from the outbox and the relay's counters
+//! (never a second source of truth).
+
+use super::AdminState;
+use crate::relay::breaker::BreakerState;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let stats = state.outbox.stats();
+    let mut out = String::with_capacity(4096);
+    let mut family = |name: &str, kind: &str, help: &str| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    };
+    family(
+        "lienthong_pending_deliveries",
+        "gauge",
+        "Deliveries (message x target) not yet delivered or dead.",
+    );
+    family(
+        "lienthong_dead_letters",
+        "gauge",
+        "Dead letters waiting for an operator.",
+    );
+    family(
+        "lienthong_accepted_events_total",
+        "counter",
+        "Events accepted since start.",
+    );
+    family(
+        "lienthong_deliveries_total",
+        "counter",
+        "Delivery attempts since start, by target and outcome.",
+    );
+    family(
+        "lienthong_target_ready",
+        "gauge",
+        "Deliveries ready to be attempted now, by target.",
+    );
+    family(
+        "lienthong_target_in_flight",
+        "gauge",
+        "Deliveries being attempted now, by target.",
+    );
+    family(
+        "lienthong_target_retry_scheduled",
+        "gauge",
+        "Deliveries waiting for their next attempt, by target.",
+    );
+    family(
+        "lienthong_target_blocked_keys",
+        "gauge",
+        "Dossiers held back behind a dead letter, by target.",
+    );
+    family(
+        "lienthong_circuit_open",
+        "gauge",
+        "1 when the target's circuit breaker is open or half-open.",
+    );
+    family(
+        "lienthong_target_paused",
+        "gauge",
+        "1 when an operator paused the target.",
+    );
+    family(
+        "lienthong_outbox_disk_bytes",
+        "gauge",
+        "Bytes the outbox occupies on disk.",
+    );
+    let _ = writeln!(out, "lienthong_pending_deliveries {}", stats.pending);
+    let _ = writeln!(out, "lienthong_dead_letters {}", stats.dead);
+    let _ = writeln!(
+        out,
+        "lienthong_accepted_events_total {}",
+        stats.accepted_since_start
+    );
+    let _ = writeln!(out, "lienthong_outbox_disk_bytes {}", stats.disk_bytes);
+    for t in &state.targets {
+        let name = &t.name;
+        for (outcome, n) in [
+            ("delivered", t.stats.delivered.load(Ordering::Relaxed)),
+            ("retried", t.stats.retried.load(Ordering::Relaxed)),
+            ("dead", t.stats.dead.load(Ordering::Relaxed)),
+        ] {
+            let _ = writeln!(
+                out,
+                "lienthong_deliveries_total{{target=\"{name}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        if let Some(q) = stats.targets.get(name) {
+            let _ = writeln!(
+                out,
+                "lienthong_target_ready{{target=\"{name}\"}} {}",
+                q.ready
+            );
+            let _ = writeln!(
+                out,
+                "lienthong_target_in_flight{{target=\"{name}\"}} {}",
+                q.in_flight
+            );
+            let _ = writeln!(
+                out,
+                "lienthong_target_retry_scheduled{{target=\"{name}\"}} {}",
+                q.retry_scheduled
+            );
+            let _ = writeln!(
+                out,
+                "lienthong_target_blocked_keys{{target=\"{name}\"}} {}",
+                q.blocked_keys
+            );
+        }
+        let open = u8::from(t.breaker.state() != BreakerState::Closed);
+        let _ = writeln!(out, "lienthong_circuit_open{{target=\"{name}\"}} {open}");
+        let paused = u8::from(t.paused.load(Ordering::Relaxed));
+        let _ = writeln!(out, "lienthong_target_paused{{target=\"{name}\"}} {paused}");
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}

@@ -1,0 +1,353 @@
+//! The admin API for the IT Center, over real HTTP with viewer and operator tokens: status,
+//! a message's journey, dead letters (list, filter, show, replay one and a set, drop with a
+//! recorded reason), pause and resume, and `/metrics`.
+
+mod support;
+
+use lienthong::outbox::Notes;
+use lienthong_mocks::Faults;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::{Harness, wait_until};
+
+const VIEWER: &str = "viewer-token-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+
+fn extra() -> String {
+    format!(
+        r#"
+[[admin.tokens]]
+name = "it-center-screen"
+role = "viewer"
+token_env = "TEST_UNSET_VIEWER"
+dev_token = "{VIEWER}"
+[[admin.tokens]]
+name = "nguyen.operator"
+role = "operator"
+token_env = "TEST_UNSET_OPERATOR"
+dev_token = "{OPERATOR}"
+"#
+    )
+}
+
+async fn call(
+    h: &Harness,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = h.client.request(method.parse().unwrap(), h.url(path));
+    if let Some(t) = token {
+        req = req.bearer_auth(t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+    )
+}
+
+#[tokio::test]
+async fn roles_status_journeys_and_dead_letter_operations() {
+    let h = Harness::start(Faults::default(), &extra()).await;
+    // Target a refuses POISON for good: those become dead letters and block their dossier.
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            reject_containing: Some("POISON".into()),
+            ..Faults::default()
+        },
+    );
+    let good = json!({"dossierCode": "HS-OK-1", "note": "fine"});
+    let bad1 = json!({"dossierCode": "HS-BAD-1", "note": "POISON"});
+    let bad2 = json!({"dossierCode": "HS-BAD-2", "note": "POISON"});
+    let mut ids = Vec::new();
+    for e in [&good, &bad1, &bad2] {
+        let r = h.post("nafosted", Some("dossier_sync"), e).await;
+        assert_eq!(r.status(), 202);
+        let v: Value = r.json().await.unwrap();
+        ids.push(v["accepted"][0]["id"].as_str().unwrap().to_string());
+    }
+    wait_until(Duration::from_secs(10), "two dead letters", || {
+        h.bus().outbox.stats().dead == 2
+    })
+    .await;
+
+    // Without a token, with a wrong one, with a viewer's for an operator's action.
+    let (s, body) = call(&h, "GET", "/api/v1/status", None, None).await;
+    assert_eq!(s, 401);
+    assert_eq!(body["error"]["code"], "unauthorized");
+    assert_eq!(
+        call(
+            &h,
+            "GET",
+            "/api/v1/status",
+            Some("nope-nope-nope-nope"),
+            None
+        )
+        .await
+        .0,
+        401
+    );
+    let (s, status) = call(&h, "GET", "/api/v1/status", Some(VIEWER), None).await;
+    assert_eq!(s, 200);
+    assert_eq!(status["dead"], 2);
+    let a = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["delivered_since_start"], 1);
+    assert_eq!(a["dead_since_start"], 2);
+    assert_eq!(a["circuit"], "closed");
+
+    // A message's journey.
+    let (s, m) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/messages/{}", ids[1]),
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(m["key"], "HS-BAD-1");
+    assert_eq!(m["deliveries"][0]["delivery"]["state"], "dead");
+    assert!(
+        m["deliveries"][0]["delivery"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("400")
+    );
+    assert_eq!(
+        call(&h, "GET", "/api/v1/messages/not-a-uuid", Some(VIEWER), None)
+            .await
+            .0,
+        400
+    );
+
+    // Dead letters: list, filter, show.
+    let (_, list) = call(
+        &h,
+        "GET",
+        "/api/v1/dead-letters?target=a",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(list["count"], 2);
+    let (_, none) = call(
+        &h,
+        "GET",
+        "/api/v1/dead-letters?unit=stameq",
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(none["count"], 0);
+    let (s, one) = call(
+        &h,
+        "GET",
+        &format!("/api/v1/dead-letters/a/{}", ids[1]),
+        Some(VIEWER),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(one["payload"]["note"], "POISON");
+
+    // A viewer may not replay; an operator may. After the fix, the replay is delivered.
+    let path = format!("/api/v1/dead-letters/a/{}/replay", ids[1]);
+    let (s, body) = call(&h, "POST", &path, Some(VIEWER), None).await;
+    assert_eq!(s, 403);
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("operator")
+    );
+    h.sink.set_target_faults("a", Faults::default());
+    let (s, _) = call(&h, "POST", &path, Some(OPERATOR), None).await;
+    assert_eq!(s, 200);
+    wait_until(Duration::from_secs(10), "the replay delivered", || {
+        h.sink.delivered_count() == 2
+    })
+    .await;
+    // The outbox records the delivery right after the sink answered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (_, m) = call(
+            &h,
+            "GET",
+            &format!("/api/v1/messages/{}", ids[1]),
+            Some(VIEWER),
+            None,
+        )
+        .await;
+        if m["deliveries"][0]["delivery"]["state"] == "delivered" {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{m}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Drop needs a reason, which is recorded.
+    let drop_path = format!("/api/v1/dead-letters/a/{}/drop", ids[2]);
+    assert_eq!(
+        call(
+            &h,
+            "POST",
+            &drop_path,
+            Some(OPERATOR),
+            Some(json!({"reason": ""}))
+        )
+        .await
+        .0,
+        400
+    );
+    let (s, _) = call(
+        &h,
+        "POST",
+        &drop_path,
+        Some(OPERATOR),
+        Some(json!({"reason": "duplicate of HS-BAD-1, confirmed with the unit"})),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(h.bus().outbox.stats().dead, 0);
+    let notes = h.bus().outbox.notes_with_prefix("dlq-drop/", 10).unwrap();
+    let note: Value = serde_json::from_slice(&notes[0].1).unwrap();
+    assert_eq!(note["by"], "nguyen.operator");
+    assert!(h.bus().outbox.get_note(&notes[0].0).unwrap().is_some());
+    assert_eq!(
+        call(
+            &h,
+            "POST",
+            &drop_path,
+            Some(OPERATOR),
+            Some(json!({"reason": "again"}))
+        )
+        .await
+        .0,
+        404
+    );
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn replay_a_filtered_set_pause_resume_and_metrics() {
+    let h = Harness::start(Faults::default(), &extra()).await;
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            reject_containing: Some("POISON".into()),
+            ..Faults::default()
+        },
+    );
+    for n in 0..3 {
+        let e = json!({"dossierCode": format!("HS-SET-{n}"), "note": "POISON"});
+        assert_eq!(
+            h.post("nafosted", Some("dossier_sync"), &e).await.status(),
+            202
+        );
+    }
+    wait_until(Duration::from_secs(10), "three dead letters", || {
+        h.bus().outbox.stats().dead == 3
+    })
+    .await;
+    h.sink.set_target_faults("a", Faults::default());
+    let (s, r) = call(
+        &h,
+        "POST",
+        "/api/v1/dead-letters/replay",
+        Some(OPERATOR),
+        Some(json!({"target": "a", "reason": "400"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["replayed"].as_array().unwrap().len(), 3);
+    wait_until(Duration::from_secs(10), "all three delivered", || {
+        h.sink.delivered_count() == 3
+    })
+    .await;
+
+    // Paused: accepted but not delivered; resumed: delivered.
+    assert_eq!(
+        call(&h, "POST", "/api/v1/targets/a/pause", Some(VIEWER), None)
+            .await
+            .0,
+        403
+    );
+    assert_eq!(
+        call(&h, "POST", "/api/v1/targets/a/pause", Some(OPERATOR), None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&h, "POST", "/api/v1/targets/zz/pause", Some(OPERATOR), None)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(
+        h.post(
+            "nafosted",
+            Some("dossier_sync"),
+            &json!({"dossierCode": "HS-P"})
+        )
+        .await
+        .status(),
+        202
+    );
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(h.sink.delivered_count(), 3, "nothing goes out while paused");
+    let (_, status) = call(&h, "GET", "/api/v1/status", Some(VIEWER), None).await;
+    assert!(
+        status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["target"] == "a" && t["paused"] == true)
+    );
+    assert_eq!(status["healthy"], false);
+    let metrics = h
+        .client
+        .get(h.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("lienthong_target_paused{target=\"a\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lienthong_deliveries_total{target=\"a\",outcome=\"dead\"} 3"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("# TYPE lienthong_pending_deliveries gauge"));
+    assert_eq!(
+        call(&h, "POST", "/api/v1/targets/a/resume", Some(OPERATOR), None)
+            .await
+            .0,
+        200
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "the paused event delivered",
+        || h.sink.delivered_count() == 4,
+    )
+    .await;
+    h.shutdown().await;
+}
