@@ -56,6 +56,15 @@ enum Command {
         #[command(subcommand)]
         command: MappingCommand,
     },
+    /// The bus's state per national platform, from its admin API.
+    Status(lienthong::admin::cli::AdminTarget),
+    /// Dead letters: list, show, replay, drop (through the admin API).
+    Dlq {
+        #[command(flatten)]
+        target: lienthong::admin::cli::AdminTarget,
+        #[command(subcommand)]
+        command: lienthong::admin::cli::DlqCommand,
+    },
     /// Send files to a running bus as a unit's system would (JSON, XML or CSV).
     Send(lienthong::send::SendArgs),
     /// Validate a configuration and list every problem in it.
@@ -92,6 +101,12 @@ fn main() -> ExitCode {
         } => run(&config, data_dir, demo.then_some(demo_rate)),
         Command::Check { config } => check(&config),
         Command::Send(args) => send(args),
+        Command::Status(target) => {
+            admin_cli(async move { lienthong::admin::cli::status(&target).await })
+        }
+        Command::Dlq { target, command } => {
+            admin_cli(async move { lienthong::admin::cli::dlq(&target, command).await })
+        }
         Command::Bench(args) => bench(args),
         Command::Mocks { config, scenario } => mocks(&config, scenario),
         Command::Mapping { command } => mapping(command),
@@ -293,6 +308,22 @@ fn mocks(path: &Path, scenario: Option<PathBuf>) -> ExitCode {
             _ = signal => {}
         }
         ExitCode::SUCCESS
+    })
+}
+
+/// Run an admin CLI command: its output on stdout, an error on stderr with exit code 1.
+fn admin_cli(command: impl Future<Output = Result<String, String>> + Send + 'static) -> ExitCode {
+    with_runtime(|_signal| async move {
+        match command.await {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        }
     })
 }
 

@@ -568,3 +568,102 @@ fn send_posts_files_as_the_unit_and_names_what_was_refused() {
     );
     assert!(lines[3].contains("name it .json, .xml or .csv"), "{stdout}");
 }
+
+#[test]
+fn status_and_dlq_commands_talk_to_the_admin_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = lienthong()
+        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
+        .arg(dir.path())
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "the bus did not come up");
+    // An event its mapping refuses: a dead letter at once.
+    let bad = r#"{"dossierCode": "NAFOSTED-DLQ-1", "procedureCode": "1.008433", "applicant": {"type": "individual", "fullName": "A", "idNumber": "001203004567"}, "submittedAt": "31/02/2024", "status": "submitted"}"#;
+    let reply = http(|c| {
+        c.post(format!(
+            "http://127.0.0.1:{port}/api/v1/units/nafosted/events?flow=dossier_sync"
+        ))
+        .bearer_auth("dev-only-nafosted-key-change-me")
+        .header("content-type", "application/json")
+        .body(bad)
+    });
+    assert_eq!(reply.status(), 202);
+    let id = reply.json().unwrap()["accepted"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let url = format!("http://127.0.0.1:{port}");
+    let run = |args: &[&str]| {
+        let out = lienthong()
+            .args(args)
+            .args(["--url", &url])
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let mut listed = String::new();
+    for _ in 0..100 {
+        let (_, out, _) = run(&["dlq", "list"]);
+        if out.contains("NAFOSTED-DLQ-1") {
+            listed = out;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        listed.starts_with("1 dead letter(s)") && listed.contains("NgayTiepNhan"),
+        "{listed}"
+    );
+    let (code, out, _) = run(&["status"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.contains("1 dead letters")
+            && out.contains("TARGET")
+            && out.lines().any(|l| l.starts_with("portal")),
+        "{out}"
+    );
+    let (_, out, _) = run(&["dlq", "show", "portal", &id]);
+    assert!(out.contains("\"submittedAt\": \"31/02/2024\""), "{out}");
+    let (code, _, err) = run(&[
+        "dlq",
+        "drop",
+        "portal",
+        &id,
+        "--reason",
+        "the unit resends it corrected",
+        "--token",
+        "dev-only-viewer-token-change-me",
+    ]);
+    assert_eq!(code, Some(1));
+    assert!(err.contains("HTTP 403"), "a viewer may not drop: {err}");
+    let (code, out, _) = run(&[
+        "dlq",
+        "drop",
+        "portal",
+        &id,
+        "--reason",
+        "the unit resends it corrected",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out, _) = run(&["dlq", "list"]);
+    assert!(out.starts_with("0 dead letter(s)"), "{out}");
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let _ = child.wait_with_output();
+}
