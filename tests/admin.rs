@@ -337,6 +337,22 @@ async fn replay_a_filtered_set_pause_resume_and_metrics() {
         "{metrics}"
     );
     assert!(metrics.contains("# TYPE lienthong_pending_deliveries gauge"));
+    // Three deliveries measured, all under an hour.
+    assert!(
+        metrics.contains("lienthong_delivery_latency_seconds_count{target=\"a\"} 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("lienthong_delivery_latency_seconds_bucket{target=\"a\",le=\"+Inf\"} 3"),
+        "{metrics}"
+    );
+    let a = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "a")
+        .unwrap();
+    assert!(a["latency_p99_ms"].as_u64().unwrap() >= a["latency_p50_ms"].as_u64().unwrap());
     assert_eq!(
         call(&h, "POST", "/api/v1/targets/a/resume", Some(OPERATOR), None)
             .await

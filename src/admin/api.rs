@@ -178,6 +178,9 @@ async fn status(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> ApiResu
                 "circuit": t.breaker.state(),
                 "paused": t.paused.load(Ordering::Relaxed),
                 "rate_limit_per_second": t.rate_per_second,
+                // Bucket bounds: the delivery latency is at most this, for 50 % / 99 %.
+                "latency_p50_ms": t.stats.latency.quantile_ms(0.5),
+                "latency_p99_ms": t.stats.latency.quantile_ms(0.99),
             })
         })
         .collect();

@@ -71,6 +71,11 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         "gauge",
         "Bytes the outbox occupies on disk.",
     );
+    family(
+        "lienthong_delivery_latency_seconds",
+        "histogram",
+        "Time from acceptance to delivery, by target.",
+    );
     let _ = writeln!(out, "lienthong_pending_deliveries {}", stats.pending);
     let _ = writeln!(out, "lienthong_dead_letters {}", stats.dead);
     let _ = writeln!(
@@ -115,6 +120,26 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         }
         let open = u8::from(t.breaker.state() != BreakerState::Closed);
         let _ = writeln!(out, "lienthong_circuit_open{{target=\"{name}\"}} {open}");
+        let (cumulative, sum_ms) = t.stats.latency.snapshot();
+        for (i, count) in cumulative.iter().enumerate() {
+            let le = crate::relay::LATENCY_BUCKETS_MS
+                .get(i)
+                .map_or("+Inf".to_string(), |ms| format!("{}", *ms as f64 / 1000.0));
+            let _ = writeln!(
+                out,
+                "lienthong_delivery_latency_seconds_bucket{{target=\"{name}\",le=\"{le}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "lienthong_delivery_latency_seconds_sum{{target=\"{name}\"}} {}",
+            sum_ms as f64 / 1000.0
+        );
+        let _ = writeln!(
+            out,
+            "lienthong_delivery_latency_seconds_count{{target=\"{name}\"}} {}",
+            cumulative.last().copied().unwrap_or(0)
+        );
         let paused = u8::from(t.paused.load(Ordering::Relaxed));
         let _ = writeln!(out, "lienthong_target_paused{{target=\"{name}\"}} {paused}");
     }
