@@ -195,9 +195,7 @@ fn lookup_request(
             .into_bytes(),
         ),
         "ipo" => {
-            let tcvn3: String = lienthong_mapping::text::unicode_to_tcvn3(name)
-                .map(|b| b.iter().map(|&c| c as char).collect())
-                .unwrap_or_else(|_| name.clone());
+            let tcvn3 = lienthong_mapping::text::unicode_to_tcvn3_chars(name);
             (
                 "text/xml; charset=utf-8",
                 format!(

@@ -20,12 +20,11 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::DefaultDirectRateLimiter;
 use lienthong_mapping::Mapping;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,13 +54,7 @@ struct Platform {
 impl Platform {
     fn new(cfg: &LookupTargetConfig) -> Result<Platform, String> {
         let url = reqwest::Url::parse(&cfg.url).map_err(|e| format!("{}: {e}", cfg.url))?;
-        let limiter = cfg.rate_limit.as_ref().and_then(|rl| {
-            let rate = NonZeroU32::new(rl.per_second)?;
-            let burst = rl.burst.and_then(NonZeroU32::new).unwrap_or(rate);
-            Some(RateLimiter::direct(
-                Quota::per_second(rate).allow_burst(burst),
-            ))
-        });
+        let limiter = cfg.rate_limit.as_ref().and_then(|rl| rl.limiter());
         Ok(Platform {
             url,
             timeout: cfg.timeout,

@@ -18,6 +18,31 @@ fn wait_for_port(port: u16, what: &str) {
     }
 }
 
+/// A loopback port nobody listens on (the listener is dropped at once).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `lienthong run` on the shipped config, its data in `dir`, on `port`, mocks off and
+/// output discarded; returns once it listens.
+fn start_quiet_bus(dir: &std::path::Path, port: u16) -> std::process::Child {
+    let child = lienthong()
+        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
+        .arg(dir)
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "the bus did not come up");
+    child
+}
+
 /// A response read to the end.
 struct Reply {
     status: reqwest::StatusCode,
@@ -135,11 +160,7 @@ fn run_on_a_taken_port_says_so_and_exits() {
 #[test]
 fn run_stops_cleanly_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = lienthong()
         .args([
             "run",
@@ -181,11 +202,7 @@ fn run_stops_cleanly_on_sigterm() {
 
 #[test]
 fn mocks_serve_standalone_on_the_configured_address_and_seed() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = lienthong()
         .args(["mocks", "--config", "config/lienthong.toml"])
         .env("LIENTHONG_MOCKS__LISTEN", format!("127.0.0.1:{port}"))
@@ -225,11 +242,7 @@ fn mocks_serve_standalone_on_the_configured_address_and_seed() {
 #[test]
 fn mocks_take_fault_rules_from_the_config_and_check_names_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = |faults: &str| {
         format!(
             "[mocks]\nlisten = \"127.0.0.1:{port}\"\n{faults}\n[units.ipo]\nkey_env = \"X_UNSET\"\ndev_key = \"dev-ipo-key-0000000\"\n"
@@ -375,11 +388,7 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
         .status()
         .unwrap();
     assert!(cp.success());
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = lienthong()
         .args([
             "run",
@@ -457,11 +466,7 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
 
 #[test]
 fn mocks_load_a_scenario_file_and_refuse_a_bad_one() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let child = lienthong()
         .args([
             "mocks",
@@ -510,21 +515,8 @@ fn mocks_load_a_scenario_file_and_refuse_a_bad_one() {
 #[test]
 fn send_posts_files_as_the_unit_and_names_what_was_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = lienthong()
-        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
-        .arg(dir.path())
-        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("LIENTHONG_MOCKS__ENABLED", "false")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, "the bus did not come up");
+    let port = free_port();
+    let child = start_quiet_bus(dir.path(), port);
     let notes = dir.path().join("notes.txt");
     std::fs::write(&notes, "hello").unwrap();
     let out = lienthong()
@@ -572,21 +564,8 @@ fn send_posts_files_as_the_unit_and_names_what_was_refused() {
 #[test]
 fn status_and_dlq_commands_talk_to_the_admin_api() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = lienthong()
-        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
-        .arg(dir.path())
-        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("LIENTHONG_MOCKS__ENABLED", "false")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, "the bus did not come up");
+    let port = free_port();
+    let child = start_quiet_bus(dir.path(), port);
     // An event its mapping refuses: a dead letter at once.
     let bad = r#"{"dossierCode": "NAFOSTED-DLQ-1", "procedureCode": "1.008433", "applicant": {"type": "individual", "fullName": "A", "idNumber": "001203004567"}, "submittedAt": "31/02/2024", "status": "submitted"}"#;
     let reply = http(|c| {

@@ -284,18 +284,17 @@ fn apply_ops(ops: &[Op], mut v: Value) -> Result<Option<Value>, String> {
     Ok(Some(v))
 }
 
+/// Why a list or object cannot go where text is needed.
+fn not_text(what: &str, v: &Value) -> String {
+    let found = if v.is_array() { "a list" } else { "an object" };
+    format!("{what} needs text, the input has {found}")
+}
+
 fn text_of(v: &Value, what: &str) -> Result<String, String> {
     match v {
         Value::String(s) => Ok(s.clone()),
         Value::Number(_) | Value::Bool(_) => Ok(v.to_string()),
-        other => Err(format!(
-            "{what} needs text, the input has {}",
-            if other.is_array() {
-                "a list"
-            } else {
-                "an object"
-            }
-        )),
+        other => Err(not_text(what, other)),
     }
 }
 
@@ -303,14 +302,7 @@ fn map_text(v: Value, what: &str, f: impl FnOnce(&str) -> String) -> Result<Valu
     match v {
         Value::String(s) => Ok(Value::String(f(&s))),
         Value::Number(_) | Value::Bool(_) => Ok(v),
-        other => Err(format!(
-            "{what} needs text, the input has {}",
-            if other.is_array() {
-                "a list"
-            } else {
-                "an object"
-            }
-        )),
+        other => Err(not_text(what, &other)),
     }
 }
 

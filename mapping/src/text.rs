@@ -104,6 +104,17 @@ pub fn unicode_to_tcvn3(s: &str) -> Result<Vec<u8>, char> {
     Ok(out)
 }
 
+/// TCVN3 text as the Latin-1 characters old exports put inside otherwise UTF-8 files
+/// (characters without a TCVN3 byte are kept as they are).
+pub fn unicode_to_tcvn3_chars(s: &str) -> String {
+    s.nfc()
+        .map(|c| match unicode_to_tcvn3(c.encode_utf8(&mut [0; 4])) {
+            Ok(b) => b[0] as char,
+            Err(_) => c,
+        })
+        .collect()
+}
+
 /// Convert text whose characters are legacy code points (read as Latin-1) to Unicode.
 /// Characters above U+00FF are left alone, so text that is already Unicode passes through.
 pub fn legacy_to_unicode(s: &str, legacy: Legacy) -> String {

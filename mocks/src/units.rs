@@ -376,9 +376,7 @@ fn soap(body: &str) -> Vec<u8> {
 
 /// TCVN3 text as the Latin-1 characters old exports put inside UTF-8 files.
 fn tcvn3_chars(s: &str) -> String {
-    lienthong_mapping::text::unicode_to_tcvn3(s)
-        .map(|b| b.iter().map(|&c| c as char).collect())
-        .unwrap_or_else(|_| s.to_string())
+    lienthong_mapping::text::unicode_to_tcvn3_chars(s)
 }
 
 fn tcvn3_bytes(s: &str) -> Vec<u8> {

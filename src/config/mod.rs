@@ -546,6 +546,20 @@ pub struct RateLimitConfig {
     pub burst: Option<u32>,
 }
 
+impl RateLimitConfig {
+    /// The limiter this asks for (None when `per_second` is 0: no limit).
+    pub fn limiter(&self) -> Option<governor::DefaultDirectRateLimiter> {
+        let rate = std::num::NonZeroU32::new(self.per_second)?;
+        let burst = self
+            .burst
+            .and_then(std::num::NonZeroU32::new)
+            .unwrap_or(rate);
+        Some(governor::RateLimiter::direct(
+            governor::Quota::per_second(rate).allow_burst(burst),
+        ))
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {

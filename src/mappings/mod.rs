@@ -23,12 +23,42 @@ use std::time::SystemTime;
 /// (unit, flow, target).
 type DeliveryKey = (String, String, String);
 
-/// One compiled generation of every mapping the routes name.
+/// One compiled generation of every mapping the routes name, by unit and flow, so a
+/// delivery finds its mapping from borrowed names (this runs for every delivery).
 #[derive(Default)]
 struct Table {
-    by_delivery: HashMap<DeliveryKey, Arc<Mapping>>,
-    /// How ingress decodes a route's XML or CSV bodies, from the route's mappings.
-    inputs: HashMap<(String, String), DecodeOptions>,
+    routes: HashMap<String, HashMap<String, RouteTable>>,
+    count: usize,
+}
+
+/// The mappings of one route.
+#[derive(Default)]
+struct RouteTable {
+    by_target: HashMap<String, Arc<Mapping>>,
+    /// How ingress decodes the route's XML or CSV bodies, from its mappings.
+    input: Option<DecodeOptions>,
+}
+
+impl Table {
+    fn route(&self, unit: &str, flow: &str) -> Option<&RouteTable> {
+        self.routes.get(unit)?.get(flow)
+    }
+
+    fn get(&self, (unit, flow, target): &DeliveryKey) -> Option<&Arc<Mapping>> {
+        self.route(unit, flow)?.by_target.get(target)
+    }
+
+    fn insert(&mut self, (unit, flow, target): &DeliveryKey, m: Arc<Mapping>) {
+        let route = self
+            .routes
+            .entry(unit.clone())
+            .or_default()
+            .entry(flow.clone())
+            .or_default();
+        if route.by_target.insert(target.clone(), m).is_none() {
+            self.count += 1;
+        }
+    }
 }
 
 /// The body a connector sends to a target.
@@ -92,7 +122,7 @@ impl MappingSet {
     }
 
     pub fn len(&self) -> usize {
-        self.current.read().unwrap().by_delivery.len()
+        self.current.read().unwrap().count
     }
 
     pub fn is_empty(&self) -> bool {
@@ -116,43 +146,39 @@ impl MappingSet {
                 .clone();
             match result {
                 Ok(m) => {
-                    table.by_delivery.insert(key.clone(), m);
+                    table.insert(key, m);
                 }
                 Err(e) => {
                     let (unit, flow, target) = key;
                     problems.push(format!(
                         "route {unit}/{flow}, target {target}: mapping {file}:\n{e}"
                     ));
-                    if let Some(old) = previous.and_then(|p| p.by_delivery.get(key)) {
-                        table.by_delivery.insert(key.clone(), Arc::clone(old));
+                    if let Some(old) = previous.and_then(|p| p.get(key)) {
+                        table.insert(key, Arc::clone(old));
                     }
                 }
             }
         }
         // Ingress decodes a route's non-JSON bodies the way its mappings read them; the
         // mappings of one route must agree on that.
-        type RouteMappings<'t> = Vec<(&'t String, &'t Arc<Mapping>)>;
-        let mut by_route: BTreeMap<(String, String), RouteMappings<'_>> = BTreeMap::new();
-        for ((unit, flow, target), m) in &table.by_delivery {
-            by_route
-                .entry((unit.clone(), flow.clone()))
-                .or_default()
-                .push((target, m));
-        }
-        for ((unit, flow), ms) in by_route {
-            let (first_target, first) = ms[0];
-            let format = first.input_format();
-            if let Some((t, m)) = ms.iter().find(|(_, m)| m.input_format() != format) {
-                problems.push(format!(
-                    "route {unit}/{flow}: the mappings read different input formats ({first_target}: {}, {t}: {}); one event has one format",
-                    format.name(),
-                    m.input_format().name()
-                ));
-            }
-            if format != Format::Json {
-                table
-                    .inputs
-                    .insert((unit, flow), first.decode_options().clone());
+        for (unit, flows) in &mut table.routes {
+            for (flow, route) in flows {
+                let mut targets: Vec<(&String, &Arc<Mapping>)> = route.by_target.iter().collect();
+                targets.sort_by_key(|(t, _)| *t);
+                let Some(&(first_target, first)) = targets.first() else {
+                    continue;
+                };
+                let format = first.input_format();
+                if let Some((t, m)) = targets.iter().find(|(_, m)| m.input_format() != format) {
+                    problems.push(format!(
+                        "route {unit}/{flow}: the mappings read different input formats ({first_target}: {}, {t}: {}); one event has one format",
+                        format.name(),
+                        m.input_format().name()
+                    ));
+                }
+                if format != Format::Json {
+                    route.input = Some(first.decode_options().clone());
+                }
             }
         }
         (table, problems)
@@ -164,7 +190,7 @@ impl MappingSet {
         let fp = fingerprint(&self.dir);
         let previous = self.current.read().unwrap().clone();
         let (table, problems) = self.compile(Some(&previous));
-        let n = table.by_delivery.len();
+        let n = table.count;
         *self.current.write().unwrap() = Arc::new(table);
         self.lookups.lock().unwrap().clear();
         *self.seen.write().unwrap() = fp;
@@ -201,19 +227,13 @@ impl MappingSet {
     /// The mapping a delivery goes through, if its route names one for the target.
     pub fn for_delivery(&self, unit: &str, flow: &str, target: &str) -> Option<Arc<Mapping>> {
         let table = self.current.read().unwrap();
-        table
-            .by_delivery
-            .get(&(unit.to_string(), flow.to_string(), target.to_string()))
-            .cloned()
+        table.route(unit, flow)?.by_target.get(target).cloned()
     }
 
     /// How ingress decodes a route's XML or CSV body (None: JSON only).
     pub fn input_for(&self, unit: &str, flow: &str) -> Option<DecodeOptions> {
         let table = self.current.read().unwrap();
-        table
-            .inputs
-            .get(&(unit.to_string(), flow.to_string()))
-            .cloned()
+        table.route(unit, flow)?.input.clone()
     }
 
     /// The body to send `message` to `target`: mapped when the route names a mapping,

@@ -15,9 +15,8 @@ use crate::outbox::Notes;
 use crate::outbox::{AttemptError, Lease, Outbox};
 use crate::time::now_ms;
 use breaker::{CircuitBreaker, Permit};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use governor::DefaultDirectRateLimiter;
 use retry::RetryDecision;
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -167,13 +166,11 @@ impl TargetRuntime {
         cfg: &TargetConfig,
         connector: Arc<dyn Connector>,
     ) -> TargetRuntime {
-        let limiter = cfg.rate_limit.as_ref().and_then(|rl| {
-            let rate = NonZeroU32::new(rl.per_second)?;
-            let burst = rl.burst.and_then(NonZeroU32::new).unwrap_or(rate);
-            Some(Arc::new(RateLimiter::direct(
-                Quota::per_second(rate).allow_burst(burst),
-            )))
-        });
+        let limiter = cfg
+            .rate_limit
+            .as_ref()
+            .and_then(|rl| rl.limiter())
+            .map(Arc::new);
         TargetRuntime {
             name: name.to_string(),
             connector,
