@@ -122,6 +122,21 @@ impl Bus {
             outbox: outbox.clone(),
             accepting: AtomicBool::new(true),
             targets: admin_targets,
+            units: config.units.keys().cloned().collect(),
+            portal_targets: config
+                .targets
+                .iter()
+                .filter(|(_, t)| t.kind == crate::config::TargetKind::Portal)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            payment_targets: config
+                .targets
+                .iter()
+                .filter(|(_, t)| t.kind == crate::config::TargetKind::Payment)
+                .map(|(n, _)| n.clone())
+                .collect(),
+            mappings: Arc::clone(&mappings),
+            kpis: crate::admin::kpi::KpiBoard::default(),
             tokens: crate::admin::auth::AdminTokens::new(
                 config
                     .admin
@@ -181,6 +196,10 @@ impl Bus {
         let app = ingress::routes(ingress_state)
             .merge(crate::lookup::routes(Arc::new(lookups)))
             .merge(admin::routes(Arc::clone(&admin_state)));
+        let kpi_task = tokio::spawn(crate::admin::kpi::refresh_periodically(
+            Arc::clone(&admin_state),
+            config.admin.kpi_interval,
+        ));
         let sweeper = tokio::spawn(sweep_periodically(
             outbox.clone(),
             config.outbox.sweep_interval,
@@ -197,6 +216,7 @@ impl Bus {
             tracing::info!("ingress closed; draining in-flight deliveries");
             sweeper.abort();
             let _ = sweeper.await;
+            kpi_task.abort();
             reloader.abort();
             if let Some(inbox) = inbox {
                 inbox.abort();

@@ -74,3 +74,40 @@ pub struct Envelope {
     /// The targets this message is delivered to, each tracked on its own.
     pub targets: Vec<String>,
 }
+
+/// A unit's name as a small copyable number, so that hot in-memory structures (the
+/// scheduler's entry per pending delivery) can count per unit without holding a string.
+/// Names are interned once per process; tag 0 is the empty name (records written before
+/// the unit was kept in them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UnitTag(u16);
+
+fn unit_names() -> &'static std::sync::RwLock<Vec<std::sync::Arc<str>>> {
+    static NAMES: std::sync::OnceLock<std::sync::RwLock<Vec<std::sync::Arc<str>>>> =
+        std::sync::OnceLock::new();
+    NAMES.get_or_init(|| std::sync::RwLock::new(vec![std::sync::Arc::from("")]))
+}
+
+impl UnitTag {
+    pub fn of(name: &str) -> UnitTag {
+        if let Some(i) = unit_names()
+            .read()
+            .unwrap()
+            .iter()
+            .position(|n| &**n == name)
+        {
+            return UnitTag(i as u16);
+        }
+        let mut names = unit_names().write().unwrap();
+        if let Some(i) = names.iter().position(|n| &**n == name) {
+            return UnitTag(i as u16);
+        }
+        // Units come from the configuration: a handful, never near u16::MAX.
+        names.push(std::sync::Arc::from(name));
+        UnitTag((names.len() - 1) as u16)
+    }
+
+    pub fn name(self) -> std::sync::Arc<str> {
+        std::sync::Arc::clone(&unit_names().read().unwrap()[self.0 as usize])
+    }
+}

@@ -381,7 +381,8 @@ async fn the_openapi_document_matches_the_routes() {
             documented += 1;
             let concrete = path
                 .replace("{id}", "019ac9b2-0000-7000-8000-000000000000")
-                .replace("{target}", "a");
+                .replace("{target}", "a")
+                .replace("{key}", "HS-NONE");
             let body = (method == "post").then(|| json!({"reason": "openapi check"}));
             let resp = h
                 .client

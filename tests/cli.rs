@@ -612,7 +612,11 @@ fn status_and_dlq_commands_talk_to_the_admin_api() {
     assert!(
         out.contains("1 dead letters")
             && out.contains("TARGET")
-            && out.lines().any(|l| l.starts_with("portal")),
+            && out.lines().any(|l| l.starts_with("portal"))
+            && out.contains("UNIT")
+            && out
+                .lines()
+                .any(|l| l.starts_with("nafosted") && l.split_whitespace().nth(3) == Some("1")),
         "{out}"
     );
     let (_, out, _) = run(&["dlq", "show", "portal", &id]);

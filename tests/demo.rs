@@ -14,7 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-use support::wait_until;
+use support::{get_json, shipped_config_on, wait_until};
 
 #[test]
 fn generated_events_map_cleanly_unless_deliberately_bad() {
@@ -63,77 +63,6 @@ fn generated_events_map_cleanly_unless_deliberately_bad() {
         }
     }
     assert!(good > 200 && bad > 5, "{good} good, {bad} bad");
-}
-
-/// The shipped configuration with its targets on the mocks at `mocks` (the units' inboxes
-/// on the recording sink at `sink`).
-fn shipped_config_on(
-    data: &Path,
-    mocks: std::net::SocketAddr,
-    sink: std::net::SocketAddr,
-) -> (config::Config, std::collections::BTreeMap<String, String>) {
-    let var = |k: &str, v: String| (k.to_string(), v);
-    let vars = vec![
-        var("LIENTHONG_SERVER__LISTEN", "127.0.0.1:0".into()),
-        var("LIENTHONG_OUTBOX__DATA_DIR", data.display().to_string()),
-        var("LIENTHONG_MOCKS__ENABLED", "false".into()),
-        var("LIENTHONG_MAPPINGS__WATCH", "false".into()),
-        var(
-            "LIENTHONG_TARGETS__PORTAL__URL",
-            format!("http://{mocks}/portal"),
-        ),
-        var(
-            "LIENTHONG_TARGETS__DATASTORE__URL",
-            format!("http://{mocks}/datastore/documents"),
-        ),
-        var(
-            "LIENTHONG_TARGETS__NOTIFY__URL",
-            format!("http://{mocks}/notify/messages"),
-        ),
-        var(
-            "LIENTHONG_TARGETS__PAYMENT__URL",
-            format!("http://{mocks}/payment"),
-        ),
-        var(
-            "LIENTHONG_LOOKUPS__POPULATION__URL",
-            format!("http://{mocks}/population"),
-        ),
-        var(
-            "LIENTHONG_LOOKUPS__POPULATION__RATE_LIMIT",
-            "{ per_second = 10000 }".into(),
-        ),
-        var(
-            "LIENTHONG_TARGETS__NAFOSTED_INBOX__URL",
-            format!("http://{sink}/sink/nafosted_inbox"),
-        ),
-        var(
-            "LIENTHONG_TARGETS__IPO_INBOX__URL",
-            format!("http://{sink}/sink/ipo_inbox"),
-        ),
-        var(
-            "LIENTHONG_TARGETS__NOTIFY__RATE_LIMIT__PER_SECOND",
-            "1000".into(),
-        ),
-        var(
-            "LIENTHONG_TARGETS__DATASTORE__RATE_LIMIT__PER_SECOND",
-            "1000".into(),
-        ),
-    ];
-    let text = std::fs::read_to_string("config/lienthong.toml").unwrap();
-    let cfg = config::load_str(&text, Path::new("config/lienthong.toml"), vars).unwrap();
-    let keys = config::validate(&cfg, |_| None).unwrap();
-    (cfg, keys)
-}
-
-async fn get_json(url: String) -> serde_json::Value {
-    support::client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

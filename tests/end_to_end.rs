@@ -6,6 +6,8 @@
 
 mod support;
 
+use support::get_json;
+
 use lienthong::config;
 use lienthong::demo::{DemoSettings, DemoStats, drive};
 use lienthong::mappings::MappingSet;
@@ -13,7 +15,6 @@ use lienthong_mapping::codec::decode_records;
 use lienthong_mocks::MockSettings;
 use lienthong_mocks::faults::FaultRule;
 use lienthong_mocks::units::{Traffic, UNITS};
-use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -26,17 +27,6 @@ fn rule(service: &str, f: impl FnOnce(&mut FaultRule)) -> FaultRule {
     };
     f(&mut r);
     r
-}
-
-async fn get_json(url: String) -> Value {
-    support::client()
-        .get(url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 #[tokio::test]

@@ -40,7 +40,7 @@ fn request(n: usize, idempotency_key: Option<&str>, pad: usize) -> EnqueueReques
         block_on_dead: false,
         events: (0..n)
             .map(|i| NewEvent {
-                key: None,
+                key: Some(format!("HS-{i}")),
                 payload: serde_json::value::to_raw_value(
                     &serde_json::json!({"i": i, "pad": "x".repeat(pad)}),
                 )
@@ -82,6 +82,8 @@ async fn retention_removes_finished_messages_and_keeps_dead_letters() {
         DeliveryState::Delivered { .. }
     ));
 
+    // The dossier index finds each message by its key.
+    assert_eq!(outbox.dossier_messages("HS-3", 10).unwrap()[0].id, ids[3]);
     // Not yet: 29 days later everything is still queryable.
     let report = outbox.sweep(now_ms() + 29 * DAY_MS).await.unwrap();
     assert_eq!(report.messages_removed, 0);
@@ -113,6 +115,9 @@ async fn retention_removes_finished_messages_and_keeps_dead_letters() {
     assert_eq!(report.messages_removed, 1);
     assert!(outbox.delivery_states(ids[0]).unwrap().is_empty());
     assert!(outbox.delivery_states(ids[7]).unwrap().is_empty());
+    // The dossier index goes with the messages: nothing of the request is left.
+    assert!(outbox.dossier_messages("HS-3", 10).unwrap().is_empty());
+    assert!(outbox.dossier_messages("HS-7", 10).unwrap().is_empty());
     outbox.shutdown().await.unwrap();
 }
 

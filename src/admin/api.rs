@@ -13,6 +13,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -30,6 +31,18 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "/api/v1/messages/{id}",
         "viewer",
         "A message and where each delivery stands",
+    ),
+    (
+        "get",
+        "/api/v1/dossiers/{key}",
+        "viewer",
+        "A dossier (MaHoSo): its events and whether its latest status reached each target",
+    ),
+    (
+        "get",
+        "/api/v1/kpis",
+        "viewer",
+        "The action plan's KPIs per unit with their definitions and 2024 targets (refresh=true computes them now)",
     ),
     (
         "get",
@@ -120,6 +133,8 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/status", get(status))
         .route("/api/v1/messages/{id}", get(message))
+        .route("/api/v1/dossiers/{key}", get(dossier))
+        .route("/api/v1/kpis", get(kpis))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/dead-letters/replay", post(replay_set))
         .route("/api/v1/dead-letters/{target}/{id}", get(dead_letter))
@@ -154,16 +169,57 @@ fn parse_id(id: &str) -> Result<MessageId, ApiError> {
     })
 }
 
-/// Overall and per-target state, from the outbox and the relay's counters.
+/// Seconds since the message `id` was accepted.
+fn age_s(id: Option<MessageId>, now_ms: u64) -> Option<u64> {
+    id.map(|id| now_ms.saturating_sub(id.timestamp_ms()) / 1000)
+}
+
+/// Overall, per-target and per-unit state, from the outbox and the relay's counters.
 async fn status(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> ApiResult {
     s.tokens.identify(&headers)?;
+    Ok(Json(status_document(&s).map_err(storage)?))
+}
+
+/// The status document (also rendered by the dashboard, so both always agree).
+pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreError> {
+    let now = crate::time::now_ms();
     let stats = s.outbox.stats();
-    let targets: Vec<Value> = s
-        .targets
+    let mut units: BTreeMap<String, UnitFigures> = s
+        .units
         .iter()
-        .map(|t| {
-            let q = stats.targets.get(&t.name);
-            json!({
+        .map(|u| (u.clone(), UnitFigures::default()))
+        .collect();
+    let mut targets = Vec::new();
+    for t in &s.targets {
+        let per_unit_window = s
+            .outbox
+            .queue(&t.name)
+            .map(|q| q.per_unit())
+            .unwrap_or_default();
+        let mut oldest: Option<MessageId> = None;
+        for (tag, c) in &per_unit_window {
+            let f = units.entry(tag.name().to_string()).or_default();
+            f.pending += c.pending as u64;
+            f.in_flight += c.in_flight as u64;
+            f.retrying += c.retrying as u64;
+            f.oldest = min_id(f.oldest, c.oldest);
+            oldest = min_id(oldest, c.oldest);
+        }
+        for (unit, n) in s.outbox.dead_per_unit(&t.name)? {
+            units.entry(unit).or_default().dead += n;
+        }
+        let recent_per_unit = t.stats.recent.per_unit(now);
+        for (unit, summary) in &recent_per_unit {
+            units
+                .entry(unit.to_string())
+                .or_default()
+                .recent
+                .push(*summary);
+        }
+        let recent =
+            crate::relay::activity::ActivitySummary::sum(recent_per_unit.iter().map(|(_, s)| s));
+        let q = stats.targets.get(&t.name);
+        targets.push(json!({
                 "target": t.name,
                 "pending": q.map_or(0, |q| q.in_memory),
                 "backlog_on_disk": q.is_some_and(|q| q.backlog_on_disk),
@@ -181,6 +237,22 @@ async fn status(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> ApiResu
                 // Bucket bounds: the delivery latency is at most this, for 50 % / 99 %.
                 "latency_p50_ms": t.stats.latency.quantile_ms(0.5),
                 "latency_p99_ms": t.stats.latency.quantile_ms(0.99),
+                "oldest_pending_age_s": age_s(oldest, now),
+                "recent": recent,
+        }));
+    }
+    let units: Vec<Value> = units
+        .into_iter()
+        .filter(|(name, _)| !name.is_empty())
+        .map(|(name, f)| {
+            json!({
+                "unit": name,
+                "pending": f.pending,
+                "in_flight": f.in_flight,
+                "retrying": f.retrying,
+                "dead": f.dead,
+                "oldest_pending_age_s": age_s(f.oldest, now),
+                "recent": crate::relay::activity::ActivitySummary::sum(&f.recent),
             })
         })
         .collect();
@@ -188,7 +260,7 @@ async fn status(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> ApiResu
         .targets
         .iter()
         .all(|t| t.breaker.state() == BreakerState::Closed && !t.paused.load(Ordering::Relaxed));
-    Ok(Json(json!({
+    Ok(json!({
         "healthy": healthy,
         "accepting": s.accepting.load(Ordering::Relaxed),
         "pending": stats.pending,
@@ -196,15 +268,43 @@ async fn status(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> ApiResu
         "dead": stats.dead,
         "accepted_since_start": stats.accepted_since_start,
         "disk_bytes": stats.disk_bytes,
+        "window_seconds": crate::relay::activity::WINDOW_SECONDS,
         "targets": targets,
-    })))
+        "units": units,
+    }))
 }
 
-/// A message and where each of its deliveries stands.
+/// One unit's figures, summed over the targets its messages go to.
+#[derive(Default)]
+struct UnitFigures {
+    pending: u64,
+    in_flight: u64,
+    retrying: u64,
+    dead: u64,
+    oldest: Option<MessageId>,
+    recent: Vec<crate::relay::activity::ActivitySummary>,
+}
+
+fn min_id(a: Option<MessageId>, b: Option<MessageId>) -> Option<MessageId> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct MessageQuery {
+    /// Also show the message as each target receives it (after mapping).
+    #[serde(default)]
+    mapped: bool,
+}
+
+/// A message's journey: received, (mapped,) and each delivery's attempts and outcome.
 async fn message(
     State(s): State<Arc<AdminState>>,
     headers: HeaderMap,
     Path(id): Path<String>,
+    Query(q): Query<MessageQuery>,
 ) -> ApiResult {
     s.tokens.identify(&headers)?;
     let id = parse_id(&id)?;
@@ -220,13 +320,124 @@ async fn message(
         .delivery_states(id)
         .map_err(storage)?
         .into_iter()
-        .map(|(target, state)| json!({"target": target, "delivery": state}))
+        .map(|(target, state)| {
+            let mut d = json!({"target": target, "delivery": state});
+            if q.mapped {
+                d["mapped"] = match s.mappings.render(&env, &target) {
+                    Ok(out) => match serde_json::from_slice::<Value>(&out.body) {
+                        Ok(v) => json!({"content_type": out.content_type, "body": v}),
+                        Err(_) => json!({"content_type": out.content_type,
+                                         "body": String::from_utf8_lossy(&out.body)}),
+                    },
+                    Err(error) => json!({"error": error}),
+                };
+            }
+            d
+        })
         .collect();
     Ok(Json(json!({
         "id": env.id, "unit": env.unit, "flow": env.flow, "key": env.key,
-        "received_ms": env.received_ms, "trace_id": env.trace_id,
+        "received_ms": env.received_ms, "received_at": crate::time::rfc3339_ms(env.received_ms),
+        "trace_id": env.trace_id,
         "idempotency_key": env.idempotency_key, "deliveries": deliveries,
     })))
+}
+
+/// A dossier by its ordering key (`MaHoSo`): every event, and where the latest event
+/// bound for each target stands. `portal_synced` answers the IT Center's question: has the
+/// dossier's latest status reached the national portal?
+async fn dossier(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let doc = dossier_document(&s, key.trim()).map_err(storage)?;
+    if doc["events"].as_array().is_none_or(|e| e.is_empty()) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no dossier `{}` (no event with this key was accepted, or retention removed them)",
+                key.trim()
+            ),
+        )
+        .field("key"));
+    }
+    Ok(Json(doc))
+}
+
+/// The dossier document (the dashboard's search renders the same).
+pub fn dossier_document(s: &AdminState, key: &str) -> Result<Value, crate::outbox::StoreError> {
+    let messages = s.outbox.dossier_messages(key, 10_000)?;
+    let mut events = Vec::with_capacity(messages.len());
+    // Per target: the latest event bound for it and that delivery's state.
+    let mut latest: BTreeMap<String, (MessageId, crate::outbox::DeliveryState)> = BTreeMap::new();
+    for env in &messages {
+        let states = s.outbox.delivery_states(env.id)?;
+        for (target, state) in &states {
+            latest.insert(target.clone(), (env.id, state.clone()));
+        }
+        let deliveries: Vec<Value> = states
+            .into_iter()
+            .map(|(target, state)| json!({"target": target, "delivery": state}))
+            .collect();
+        events.push(json!({
+            "id": env.id, "unit": env.unit, "flow": env.flow,
+            "received_ms": env.received_ms, "deliveries": deliveries,
+        }));
+    }
+    let targets: Vec<Value> = latest
+        .iter()
+        .map(|(target, (id, state))| {
+            json!({
+                "target": target,
+                "latest_event": id,
+                "reached": matches!(state, crate::outbox::DeliveryState::Delivered { .. }),
+                "delivery": state,
+            })
+        })
+        .collect();
+    let portal: Vec<&(MessageId, crate::outbox::DeliveryState)> = s
+        .portal_targets
+        .iter()
+        .filter_map(|t| latest.get(t))
+        .collect();
+    let portal_synced = (!portal.is_empty()).then(|| {
+        portal
+            .iter()
+            .all(|(_, st)| matches!(st, crate::outbox::DeliveryState::Delivered { .. }))
+    });
+    Ok(json!({
+        "key": key,
+        "units": messages.iter().map(|m| m.unit.as_str()).collect::<std::collections::BTreeSet<_>>(),
+        // null when no event of the dossier goes to the portal.
+        "portal_synced": portal_synced,
+        "targets": targets,
+        "events": events,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+struct KpiQuery {
+    #[serde(default)]
+    refresh: bool,
+}
+
+/// The KPI snapshot; computed now when asked or when none exists yet.
+async fn kpis(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Query(q): Query<KpiQuery>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let snapshot = match (q.refresh, s.kpis.latest()) {
+        (false, Some(snap)) => snap,
+        _ => s.kpis.refresh(&s).await.map_err(storage)?,
+    };
+    Ok(Json(
+        serde_json::to_value(&*snapshot).expect("snapshots serialize"),
+    ))
 }
 
 #[derive(Deserialize, Default)]

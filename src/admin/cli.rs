@@ -221,6 +221,49 @@ pub async fn status(t: &AdminTarget) -> Result<String, String> {
         ],
         &rows,
     );
+    let _ = writeln!(
+        out,
+        "\nper unit (delivered, failed and error rate over the last {} s):",
+        s["window_seconds"]
+    );
+    let rows: Vec<Vec<String>> = s["units"]
+        .as_array()
+        .map(|us| {
+            us.iter()
+                .map(|u| {
+                    let r = &u["recent"];
+                    vec![
+                        cell(&u["unit"]),
+                        cell(&u["pending"]),
+                        cell(&u["retrying"]),
+                        cell(&u["dead"]),
+                        u["oldest_pending_age_s"]
+                            .as_u64()
+                            .map_or("-".into(), |a| format!("{a} s")),
+                        cell(&r["delivered"]),
+                        cell(&r["failed_attempts"]),
+                        r["error_rate"]
+                            .as_f64()
+                            .map_or("-".into(), |e| format!("{:.1} %", e * 100.0)),
+                    ]
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    table(
+        out,
+        &[
+            "UNIT",
+            "PENDING",
+            "RETRYING",
+            "DEAD",
+            "OLDEST",
+            "DELIVERED",
+            "FAILED",
+            "ERRORS",
+        ],
+        &rows,
+    );
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 

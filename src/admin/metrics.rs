@@ -76,6 +76,54 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         "histogram",
         "Time from acceptance to delivery, by target.",
     );
+    family(
+        "lienthong_unit_deliveries_total",
+        "counter",
+        "Delivery attempts since start, by unit, target and outcome.",
+    );
+    family(
+        "lienthong_unit_pending_deliveries",
+        "gauge",
+        "Pending deliveries by unit and target (those in the scheduler's window).",
+    );
+    family(
+        "lienthong_unit_oldest_pending_seconds",
+        "gauge",
+        "Age of the oldest pending delivery, by unit and target.",
+    );
+    let now = crate::time::now_ms();
+    for t in &state.targets {
+        let name = &t.name;
+        for (unit, (delivered, failed, dead)) in t.stats.recent.totals_per_unit() {
+            for (outcome, n) in [
+                ("delivered", delivered),
+                ("retried", failed),
+                ("dead", dead),
+            ] {
+                let _ = writeln!(
+                    out,
+                    "lienthong_unit_deliveries_total{{unit=\"{unit}\",target=\"{name}\",outcome=\"{outcome}\"}} {n}"
+                );
+            }
+        }
+        if let Some(q) = state.outbox.queue(name) {
+            for (tag, c) in q.per_unit() {
+                let unit = tag.name();
+                let _ = writeln!(
+                    out,
+                    "lienthong_unit_pending_deliveries{{unit=\"{unit}\",target=\"{name}\"}} {}",
+                    c.pending
+                );
+                if let Some(oldest) = c.oldest {
+                    let _ = writeln!(
+                        out,
+                        "lienthong_unit_oldest_pending_seconds{{unit=\"{unit}\",target=\"{name}\"}} {}",
+                        now.saturating_sub(oldest.timestamp_ms()) as f64 / 1000.0
+                    );
+                }
+            }
+        }
+    }
     let _ = writeln!(out, "lienthong_pending_deliveries {}", stats.pending);
     let _ = writeln!(out, "lienthong_dead_letters {}", stats.dead);
     let _ = writeln!(

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod kpi;
 pub mod metrics;
 
 use crate::outbox::Outbox;
@@ -23,6 +24,15 @@ pub struct AdminState {
     /// The relay's per-target runtimes (counters, breaker, pause).
     pub targets: Vec<Arc<crate::relay::TargetRuntime>>,
     pub tokens: auth::AdminTokens,
+    /// The configured units, listed in status views even before they send anything.
+    pub units: Vec<String>,
+    /// Targets of kind `portal`: the national portal, whose sync the KPIs measure.
+    pub portal_targets: Vec<String>,
+    /// Targets of kind `payment` (fee requests, for the online-payment KPI).
+    pub payment_targets: Vec<String>,
+    /// The mappings, to read messages as the national platforms receive them.
+    pub mappings: Arc<crate::mappings::MappingSet>,
+    pub kpis: kpi::KpiBoard,
 }
 
 pub fn routes(state: Arc<AdminState>) -> axum::Router {

@@ -131,11 +131,27 @@ impl Default for RelayConfig {
 }
 
 /// Who may use the admin API and dashboard.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     #[serde(default)]
     pub tokens: Vec<AdminTokenConfig>,
+    /// How often the dashboard's KPIs are computed again from the outbox.
+    #[serde(default = "default_kpi_interval", with = "humantime_serde")]
+    pub kpi_interval: Duration,
+}
+
+fn default_kpi_interval() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            tokens: Vec::new(),
+            kpi_interval: default_kpi_interval(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]

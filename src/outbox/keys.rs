@@ -9,6 +9,7 @@
 //! | `x`  | `x` target `\0` id                   | dead letter        |
 //! | `i`  | `i` unit `\0` idempotency key        | ids it produced    |
 //! | `t`  | `t` created-ms(be) unit `\0` key     | expiry index of `i`|
+//! | `k`  | `k` ordering key `\0` id             | empty: index of a dossier's messages (by `MaHoSo`), removed with the message |
 //! | `n`  | `n` name                             | a note ([`super::Notes`]): e.g. which unit a payment reference belongs to |
 //! | `z`  | `zmeta`                              | counters           |
 
@@ -21,12 +22,28 @@ pub const DEAD: u8 = b'x';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const IDEMPOTENCY_EXPIRY: u8 = b't';
 pub const NOTE: u8 = b'n';
+pub const DOSSIER: u8 = b'k';
 pub const META: &[u8] = b"zmeta";
 
 pub fn note(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
     k.push(NOTE);
     k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// Prefix of the index entries of one ordering key (a dossier's `MaHoSo`).
+pub fn dossier_prefix(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + key.len() + 16);
+    k.push(DOSSIER);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k
+}
+
+pub fn dossier(key: &str, id: &MessageId) -> Vec<u8> {
+    let mut k = dossier_prefix(key);
+    k.extend_from_slice(id.as_bytes());
     k
 }
 

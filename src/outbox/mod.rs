@@ -44,7 +44,7 @@ pub mod store;
 mod sweep;
 mod writer;
 
-pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue};
+pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
 pub use records::AttemptError;
 pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
@@ -152,17 +152,23 @@ pub enum DeliveryState {
         attempts: u32,
         next_attempt_ms: u64,
         last_error: Option<String>,
+        errors: Vec<AttemptError>,
     },
     Delivered {
         at_ms: u64,
         attempts: u32,
+        /// Failed attempts before the successful one.
+        errors: Vec<AttemptError>,
     },
     Dropped {
         at_ms: u64,
+        errors: Vec<AttemptError>,
     },
     Dead {
         reason: String,
         attempts: u32,
+        dead_at_ms: u64,
+        errors: Vec<AttemptError>,
     },
     /// Retention removed this delivery's record.
     Forgotten,
@@ -333,24 +339,31 @@ impl Outbox {
         Ok(env)
     }
 
+    /// Every stored message, oldest first, handed to `f` one by one (read in pages, so
+    /// memory stays flat). Used by the KPI computation.
+    pub fn for_each_message(&self, mut f: impl FnMut(Envelope)) -> Result<(), StoreError> {
+        for_each_with_prefix(self.inner.store.as_ref(), &[keys::MESSAGE], |k, chunk| {
+            let Some(mut id) = keys::id_suffix(k) else {
+                return Ok(());
+            };
+            for i in 0..records::chunk_len(chunk) {
+                if i > 0 {
+                    id = id.successor();
+                }
+                let rec: MessageRecord = decode(records::chunk_entry(chunk, i)?)?;
+                f(envelope(id, rec));
+            }
+            Ok(())
+        })
+    }
+
     /// A stored message by id.
     pub fn message(&self, id: MessageId) -> Result<Option<Envelope>, StoreError> {
         let Some((chunk, index)) = self.inner.chunks.find(self.inner.store.as_ref(), id)? else {
             return Ok(None);
         };
         let rec: MessageRecord = decode(records::chunk_entry(&chunk, index)?)?;
-        Ok(Some(Envelope {
-            id,
-            unit: rec.unit,
-            flow: rec.flow,
-            key: rec.key,
-            payload: rec.payload,
-            received_ms: id.timestamp_ms(),
-            trace_id: rec.trace_id,
-            attempts: 0,
-            idempotency_key: rec.idempotency_key,
-            targets: rec.targets,
-        }))
+        Ok(Some(envelope(id, rec)))
     }
 
     pub fn delivered(&self, lease: Lease) {
@@ -467,6 +480,51 @@ impl Outbox {
         Ok(out)
     }
 
+    /// The messages accepted with this ordering key (a dossier's `MaHoSo`), oldest
+    /// first, from every unit; at most `limit`.
+    pub fn dossier_messages(&self, key: &str, limit: usize) -> Result<Vec<Envelope>, StoreError> {
+        let prefix = keys::dossier_prefix(key);
+        let rows = self
+            .inner
+            .store
+            .scan(&prefix, &keys::prefix_end(&prefix), limit)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for (k, _) in rows {
+            let Some(id) = keys::id_suffix(&k) else {
+                continue;
+            };
+            // A key containing NUL could share a prefix with another: check the message.
+            if let Some(env) = self.message(id)?
+                && env.key.as_deref() == Some(key)
+            {
+                out.push(env);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Dead letters of one target counted per unit (scans the target's `x` records; dead
+    /// letters are few, and an operator acts on them).
+    pub fn dead_per_unit(&self, target: &str) -> Result<HashMap<String, u64>, StoreError> {
+        let mut counts: HashMap<String, u64> = HashMap::new();
+        let prefix = keys::target_prefix(keys::DEAD, target);
+        for_each_with_prefix(self.inner.store.as_ref(), &prefix, |k, v| {
+            let rec: DeadRecord = decode(v)?;
+            let unit = if rec.unit.is_empty() {
+                // Written before records named their unit: ask the message.
+                keys::id_suffix(k)
+                    .and_then(|id| self.message(id).ok().flatten())
+                    .map(|m| m.unit)
+                    .unwrap_or_default()
+            } else {
+                rec.unit
+            };
+            *counts.entry(unit).or_default() += 1;
+            Ok(())
+        })?;
+        Ok(counts)
+    }
+
     /// Where each delivery of a message stands, per target.
     pub fn delivery_states(
         &self,
@@ -484,6 +542,7 @@ impl Outbox {
                     attempts: r.attempts,
                     next_attempt_ms: r.next_due_ms,
                     last_error: r.errors.last().map(|e| e.error.clone()),
+                    errors: r.errors,
                 }
             } else if let Some(v) = store.get(&keys::delivery(keys::DONE, &t, &id))? {
                 let r: DoneRecord = decode(&v)?;
@@ -491,14 +550,20 @@ impl Outbox {
                     records::DoneOutcome::Delivered => DeliveryState::Delivered {
                         at_ms: r.at_ms,
                         attempts: r.attempts,
+                        errors: r.errors,
                     },
-                    records::DoneOutcome::Dropped => DeliveryState::Dropped { at_ms: r.at_ms },
+                    records::DoneOutcome::Dropped => DeliveryState::Dropped {
+                        at_ms: r.at_ms,
+                        errors: r.errors,
+                    },
                 }
             } else if let Some(v) = store.get(&keys::delivery(keys::DEAD, &t, &id))? {
                 let r: DeadRecord = decode(&v)?;
                 DeliveryState::Dead {
                     reason: r.reason,
                     attempts: r.attempts,
+                    dead_at_ms: r.dead_at_ms,
+                    errors: r.errors,
                 }
             } else {
                 DeliveryState::Forgotten
@@ -566,29 +631,57 @@ impl Outbox {
     }
 }
 
+fn envelope(id: MessageId, rec: MessageRecord) -> Envelope {
+    Envelope {
+        id,
+        unit: rec.unit,
+        flow: rec.flow,
+        key: rec.key,
+        payload: rec.payload,
+        received_ms: id.timestamp_ms(),
+        trace_id: rec.trace_id,
+        attempts: 0,
+        idempotency_key: rec.idempotency_key,
+        targets: rec.targets,
+    }
+}
+
 /// Keys held back by dead letters of `target` (route `on_dead = "block"`).
 fn blocked_keys(store: &dyn Store, target: &str) -> Result<HashMap<u64, MessageId>, StoreError> {
-    let prefix = keys::target_prefix(keys::DEAD, target);
-    let end = keys::prefix_end(&prefix);
     let mut blocked = HashMap::new();
-    let mut start = prefix.clone();
+    let prefix = keys::target_prefix(keys::DEAD, target);
+    for_each_with_prefix(store, &prefix, |k, v| {
+        let rec: DeadRecord = decode(v)?;
+        if let (true, Some(h), Some(id)) = (rec.block_on_dead, rec.key_hash, keys::id_suffix(k)) {
+            blocked.entry(h).or_insert(id);
+        }
+        Ok(())
+    })?;
+    Ok(blocked)
+}
+
+/// Every record under `prefix`, in key order, read in pages so memory stays flat.
+fn for_each_with_prefix(
+    store: &dyn Store,
+    prefix: &[u8],
+    mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    const PAGE: usize = 1024;
+    let end = keys::prefix_end(prefix);
+    let mut start = prefix.to_vec();
     loop {
-        let rows = store.scan(&start, &end, 1024)?;
-        let Some((last, _)) = rows.last() else { break };
+        let rows = store.scan(&start, &end, PAGE)?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(());
+        };
         start = last.clone();
         start.push(0);
         let n = rows.len();
-        for (k, v) in rows {
-            let rec: DeadRecord = decode(&v)?;
-            if let (true, Some(h), Some(id)) =
-                (rec.block_on_dead, rec.key_hash, keys::id_suffix(&k))
-            {
-                blocked.entry(h).or_insert(id);
-            }
+        for (k, v) in &rows {
+            f(k, v)?;
         }
-        if n < 1024 {
-            break;
+        if n < PAGE {
+            return Ok(());
         }
     }
-    Ok(blocked)
 }

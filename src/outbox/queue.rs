@@ -35,6 +35,7 @@ pub struct DeliveryInfo {
     pub attempts: u32,
     pub next_due_ms: u64,
     pub payload_len: u32,
+    pub unit: crate::envelope::UnitTag,
 }
 
 impl DeliveryInfo {
@@ -46,6 +47,7 @@ impl DeliveryInfo {
             attempts: rec.attempts,
             next_due_ms: rec.next_due_ms,
             payload_len: rec.payload_len,
+            unit: crate::envelope::UnitTag::of(&rec.unit),
         }
     }
 }
@@ -73,6 +75,16 @@ pub struct QueueCounts {
     pub backlog_on_disk: bool,
     /// Finished deliveries whose records the writer has not removed yet.
     pub finishing: usize,
+}
+
+/// Pending deliveries of one unit in a target's in-memory window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UnitQueueCounts {
+    pub pending: usize,
+    pub in_flight: usize,
+    pub retrying: usize,
+    /// The oldest pending delivery (its id carries the time it was accepted).
+    pub oldest: Option<MessageId>,
 }
 
 struct State {
@@ -287,6 +299,28 @@ impl TargetQueue {
             backlog_on_disk: s.backlog,
             finishing: s.finishing.len(),
         }
+    }
+
+    /// The in-memory window of pending deliveries, counted per unit. The window holds the
+    /// oldest pending deliveries of the target, so each unit's oldest is exact whenever the
+    /// unit has anything in the window (with a backlog on disk, a unit whose deliveries
+    /// are all on disk is missing here; its count is in the outbox totals).
+    pub fn per_unit(&self) -> HashMap<crate::envelope::UnitTag, UnitQueueCounts> {
+        let s = self.state.lock().unwrap();
+        let mut out: HashMap<crate::envelope::UnitTag, UnitQueueCounts> = HashMap::new();
+        for (info, slot) in s.entries.values() {
+            let c = out.entry(info.unit).or_default();
+            c.pending += 1;
+            match slot {
+                Slot::Leased => c.in_flight += 1,
+                Slot::Waiting(_) => c.retrying += 1,
+                Slot::Queued | Slot::Ready => {}
+            }
+            if c.oldest.is_none_or(|o| info.id < o) {
+                c.oldest = Some(info.id);
+            }
+        }
+        out
     }
 
     /// The scheduler's internal state, for diagnostics and test failure messages.

@@ -68,7 +68,7 @@ pub struct MessageRecord {
 }
 
 /// One failed attempt, as kept in the history of a delivery.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct AttemptError {
     pub at_ms: u64,
     pub error: String,
@@ -95,6 +95,9 @@ pub struct PendingRecord {
     pub payload_len: u32,
     #[serde(default)]
     pub errors: Vec<AttemptError>,
+    /// The unit that sent the message, for per-unit status (empty in older records).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
 }
 
 /// `d`: a finished delivery, kept for sync-status queries until retention removes it.
@@ -103,6 +106,9 @@ pub struct DoneRecord {
     pub outcome: DoneOutcome,
     pub at_ms: u64,
     pub attempts: u32,
+    /// The failed attempts before the one that succeeded (the message's journey).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<AttemptError>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -123,6 +129,8 @@ pub struct DeadRecord {
     pub reason: String,
     pub dead_at_ms: u64,
     pub errors: Vec<AttemptError>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub unit: String,
 }
 
 /// `i`: what an idempotency key produced.

@@ -48,6 +48,7 @@ pub(super) fn plan(
             // Old finished deliveries go one by one; the chunk goes when every message
             // in it is finished and old.
             let mut chunk_done = true;
+            let mut dossier_entries = Vec::new();
             let count = chunk_len(chunk);
             examined += count;
             let mut id = first;
@@ -56,6 +57,9 @@ pub(super) fn plan(
                     id = id.successor();
                 }
                 let msg: MessageRecord = decode(chunk_entry(chunk, i)?)?;
+                if let Some(key) = &msg.key {
+                    dossier_entries.push(keys::dossier(key, &id));
+                }
                 let mut message_done = true;
                 let mut had_records = false;
                 for t in &msg.targets {
@@ -84,6 +88,9 @@ pub(super) fn plan(
             }
             if chunk_done {
                 batch.delete(k.clone());
+                for entry in dossier_entries {
+                    batch.delete(entry);
+                }
             }
         }
         start = rows.last().expect("non-empty").0.clone();

@@ -73,6 +73,8 @@ pub struct PreparedEnqueue {
 
 struct PreparedEvent {
     pending: Vec<u8>,
+    /// The ordering key (the dossier), for the dossier index.
+    key: Option<String>,
     /// Everything but the id, which the writer assigns.
     info: DeliveryInfo,
 }
@@ -100,7 +102,9 @@ impl PreparedEnqueue {
                     next_due_ms: 0,
                     payload_len,
                     errors: Vec::new(),
+                    unit: req.unit.clone(),
                 };
+                let dossier = event.key.clone();
                 let message = MessageRecord {
                     unit: req.unit.clone(),
                     flow: req.flow.clone(),
@@ -113,6 +117,7 @@ impl PreparedEnqueue {
                 messages.push(encode(&message));
                 PreparedEvent {
                     pending: encode(&pending),
+                    key: dossier,
                     info: DeliveryInfo::from_record(MessageId(uuid::Uuid::nil()), &pending),
                 }
             })
@@ -308,11 +313,24 @@ impl Writer {
                 info,
                 at_ms,
             } => {
-                p.delete(keys::delivery(keys::PENDING, &target, &info.id));
+                let key = keys::delivery(keys::PENDING, &target, &info.id);
+                // Earlier failures stay visible in the message's journey.
+                let errors = if info.attempts > 0 {
+                    self.read(p, &key)
+                        .ok()
+                        .flatten()
+                        .and_then(|v| decode::<PendingRecord>(&v).ok())
+                        .map(|r| r.errors)
+                        .unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
+                p.delete(key);
                 let done = DoneRecord {
                     outcome: DoneOutcome::Delivered,
                     at_ms,
                     attempts: info.attempts + 1,
+                    errors,
                 };
                 p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
                 self.finish_pending(&target, &info, p);
@@ -368,6 +386,7 @@ impl Writer {
                     reason,
                     dead_at_ms: now_ms(),
                     errors,
+                    unit: info.unit.name().to_string(),
                 };
                 p.delete(key);
                 p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
@@ -470,6 +489,11 @@ impl Writer {
                 p.put_unread(qkey, event.pending.clone());
                 infos.push((target.clone(), DeliveryInfo { id, ..event.info }));
             }
+            if let Some(key) = &event.key {
+                let kkey = keys::dossier(key, &id);
+                p.created.push(kkey.clone());
+                p.put_unread(kkey, Vec::new());
+            }
             accepted.push(Accepted {
                 id,
                 duplicate: false,
@@ -512,6 +536,7 @@ impl Writer {
             next_due_ms: 0,
             payload_len: dead.payload_len,
             errors: dead.errors,
+            unit: dead.unit,
         };
         p.delete(xkey);
         p.put(keys::delivery(keys::PENDING, target, &id), encode(&rec));
@@ -538,6 +563,7 @@ impl Writer {
             outcome: DoneOutcome::Dropped,
             at_ms: now_ms(),
             attempts: dead.attempts,
+            errors: dead.errors,
         };
         p.put(keys::delivery(keys::DONE, target, &id), encode(&done));
         self.meta.dead = self.meta.dead.saturating_sub(1);

@@ -2,6 +2,7 @@
 //! wait for the target's circuit breaker and rate limit, send through the target's
 //! connector and record the verdict (delivered, retry later, or dead letter).
 
+pub mod activity;
 pub mod breaker;
 pub mod retry;
 
@@ -14,6 +15,7 @@ use crate::mappings::{MappingSet, Outbound};
 use crate::outbox::Notes;
 use crate::outbox::{AttemptError, Lease, Outbox};
 use crate::time::now_ms;
+use activity::Outcome;
 use breaker::{CircuitBreaker, Permit};
 use governor::DefaultDirectRateLimiter;
 use retry::RetryDecision;
@@ -49,6 +51,8 @@ pub struct TargetStats {
     pub dead: AtomicU64,
     /// Time from acceptance to delivery, since start.
     pub latency: LatencyHistogram,
+    /// Outcomes over the last few minutes, per unit.
+    pub recent: activity::ActivityByUnit,
 }
 
 /// Upper bounds (milliseconds) of the delivery-latency buckets.
@@ -392,6 +396,9 @@ impl Worker {
             Ok(body) => Some((lease, envelope, body)),
             Err(reason) => {
                 t.stats.dead.fetch_add(1, Ordering::Relaxed);
+                t.stats
+                    .recent
+                    .record(lease.info.unit, Outcome::Dead, now_ms());
                 tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "mapping failed: dead letter");
                 let error = AttemptError {
                     at_ms: now_ms(),
@@ -494,6 +501,9 @@ impl Worker {
             Verdict::Delivered => {
                 t.stats.delivered.fetch_add(1, Ordering::Relaxed);
                 t.stats
+                    .recent
+                    .record(lease.info.unit, Outcome::Delivered, now_ms());
+                t.stats
                     .latency
                     .record(now_ms().saturating_sub(envelope.received_ms));
                 tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, "delivered");
@@ -514,12 +524,14 @@ impl Worker {
                 match retry::decide(&t.retry, attempts, age, retry_after, rand::random::<f64>()) {
                     RetryDecision::RetryAfter(delay) => {
                         t.stats.retried.fetch_add(1, Ordering::Relaxed);
+                        t.stats.recent.record(lease.info.unit, Outcome::Failed, now);
                         tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, ?delay, %reason, "retry scheduled");
                         self.outbox
                             .retry(lease, error, now + delay.as_millis() as u64);
                     }
                     RetryDecision::GiveUp => {
                         t.stats.dead.fetch_add(1, Ordering::Relaxed);
+                        t.stats.recent.record(lease.info.unit, Outcome::Dead, now);
                         tracing::warn!(target_system = %t.name, id = %envelope.id, attempts, %reason, "giving up: dead letter");
                         let why = format!("gave up after {attempts} attempts: {reason}");
                         self.outbox.dead(lease, Some(error), why);
@@ -529,6 +541,9 @@ impl Worker {
             Verdict::Permanent { reason, status } => {
                 // The target answered properly; it is the message that is wrong.
                 t.stats.dead.fetch_add(1, Ordering::Relaxed);
+                t.stats
+                    .recent
+                    .record(lease.info.unit, Outcome::Dead, now_ms());
                 tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "permanent failure: dead letter");
                 let error = AttemptError {
                     at_ms: now_ms(),

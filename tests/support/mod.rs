@@ -197,3 +197,242 @@ pub async fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() ->
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// The shipped configuration with its targets on the mocks at `mocks` (the units' inboxes
+/// on the recording sink at `sink`).
+pub fn shipped_config_on(
+    data: &std::path::Path,
+    mocks: std::net::SocketAddr,
+    sink: std::net::SocketAddr,
+) -> (
+    lienthong::config::Config,
+    std::collections::BTreeMap<String, String>,
+) {
+    let var = |k: &str, v: String| (k.to_string(), v);
+    let vars = vec![
+        var("LIENTHONG_SERVER__LISTEN", "127.0.0.1:0".into()),
+        var("LIENTHONG_OUTBOX__DATA_DIR", data.display().to_string()),
+        var("LIENTHONG_MOCKS__ENABLED", "false".into()),
+        var("LIENTHONG_MAPPINGS__WATCH", "false".into()),
+        var(
+            "LIENTHONG_TARGETS__PORTAL__URL",
+            format!("http://{mocks}/portal"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__DATASTORE__URL",
+            format!("http://{mocks}/datastore/documents"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__NOTIFY__URL",
+            format!("http://{mocks}/notify/messages"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__PAYMENT__URL",
+            format!("http://{mocks}/payment"),
+        ),
+        var(
+            "LIENTHONG_LOOKUPS__POPULATION__URL",
+            format!("http://{mocks}/population"),
+        ),
+        var(
+            "LIENTHONG_LOOKUPS__POPULATION__RATE_LIMIT",
+            "{ per_second = 10000 }".into(),
+        ),
+        var(
+            "LIENTHONG_TARGETS__NAFOSTED_INBOX__URL",
+            format!("http://{sink}/sink/nafosted_inbox"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__IPO_INBOX__URL",
+            format!("http://{sink}/sink/ipo_inbox"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__NOTIFY__RATE_LIMIT__PER_SECOND",
+            "1000".into(),
+        ),
+        var(
+            "LIENTHONG_TARGETS__DATASTORE__RATE_LIMIT__PER_SECOND",
+            "1000".into(),
+        ),
+    ];
+    let text = std::fs::read_to_string("config/lienthong.toml").unwrap();
+    let cfg =
+        lienthong::config::load_str(&text, std::path::Path::new("config/lienthong.toml"), vars)
+            .unwrap();
+    let keys = lienthong::config::validate(&cfg, |_| None).unwrap();
+    (cfg, keys)
+}
+
+pub async fn get_json(url: String) -> serde_json::Value {
+    client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The shipped configuration running in-process: its targets on the bundled mocks (every
+/// payment paid, confirmations sent back to this bus), the units' inboxes on a recording
+/// sink, the dev admin tokens of `config/lienthong.toml`.
+pub struct ShippedBus {
+    pub bus: Bus,
+    pub mocks: SocketAddr,
+    pub sink: Sink,
+    pub keys: BTreeMap<String, String>,
+    pub dir: tempfile::TempDir,
+}
+
+pub const SHIPPED_VIEWER: &str = "dev-only-viewer-token-change-me";
+pub const SHIPPED_OPERATOR: &str = "dev-only-operator-token-change-me";
+
+impl ShippedBus {
+    pub async fn start() -> ShippedBus {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let bus_addr = listener.local_addr().unwrap();
+        let mocks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mocks = mocks_listener.local_addr().unwrap();
+        tokio::spawn(lienthong_mocks::serve(
+            mocks_listener,
+            lienthong_mocks::MockSettings {
+                payment_callback_url: Some(format!("http://{bus_addr}/callbacks/payment")),
+                payment_callback_delay: Duration::from_millis(50),
+                payment_paid: 1.0,
+                payment_failed: 0.0,
+                ..Default::default()
+            },
+        ));
+        let sink = Sink::new(Faults::default());
+        let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);
+        let bus = Bus::start(cfg, keys.clone(), listener).await.unwrap();
+        ShippedBus {
+            bus,
+            mocks,
+            sink,
+            keys,
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.bus.addr, path)
+    }
+
+    /// POST a unit's JSON event with the unit's key; panics unless it is accepted.
+    pub async fn send(&self, unit: &str, flow: &str, body: &serde_json::Value) -> String {
+        let resp = client()
+            .post(self.url(&format!("/api/v1/units/{unit}/events?flow={flow}")))
+            .bearer_auth(&self.keys[unit])
+            .json(body)
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status();
+        let v: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(status, 202, "{v}");
+        v["accepted"][0]["id"].as_str().unwrap().to_string()
+    }
+
+    /// GET an admin API path with a token.
+    pub async fn admin(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
+        let resp = client()
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        (resp.status().as_u16(), resp.json().await.unwrap())
+    }
+}
+
+/// A NAFOSTED dossier event in its own JSON.
+pub fn nafosted_dossier(code: &str, status: &str, channel: &str) -> serde_json::Value {
+    serde_json::json!({
+        "eventType": "dossier.updated",
+        "dossierCode": code,
+        "procedureCode": "1.008433",
+        "procedureName": "Đăng ký đề tài nghiên cứu cơ bản do Quỹ tài trợ",
+        "applicant": {"type": "individual", "fullName": "Nguyễn Thị Minh Anh",
+                      "idNumber": "001203004567", "phone": "0912345678"},
+        "submittedAt": "2024-03-05T08:30:00+07:00",
+        "status": status,
+        "channel": channel,
+    })
+}
+
+/// Traffic whose KPIs are known: three NAFOSTED dossiers.
+/// * HS-KPI-A: online; a fee requested and paid through the payment platform; result
+///   delivered with an electronic result document.
+/// * HS-KPI-B: at the counter; a fee in its portal row, never paid online; approved with no
+///   result document.
+/// * HS-KPI-C: online; its latest event has an unknown status: a dead letter, so its latest
+///   status never reaches the portal.
+///
+/// Expected: đồng bộ 2/3, trực tuyến 2/3, thanh toán trực tuyến 1/2, số hóa 1/2.
+pub async fn send_kpi_traffic(s: &ShippedBus) {
+    let fee = serde_json::json!([{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ",
+                                  "amount": 500000, "kind": "charge"}]);
+    s.send(
+        "nafosted",
+        "dossier_sync",
+        &nafosted_dossier("HS-KPI-A", "submitted", "online"),
+    )
+    .await;
+    s.send(
+        "nafosted",
+        "fee_request",
+        &serde_json::json!({
+            "dossierCode": "HS-KPI-A", "procedureCode": "1.008433", "paymentRef": "KPIA-01",
+            "amount": 500000, "requestedAt": "2024-03-08T09:12:45+07:00",
+            "payer": {"fullName": "Nguyễn Thị Minh Anh", "idNumber": "001203004567"},
+            "fees": fee,
+        }),
+    )
+    .await;
+    let mut done = nafosted_dossier("HS-KPI-A", "result_delivered", "online");
+    done["results"] = serde_json::json!([{"title": "Quyết định phê duyệt", "id": "kq-1",
+                                          "url": "https://nafosted.gov.vn/kq/kq-1"}]);
+    s.send("nafosted", "dossier_sync", &done).await;
+
+    let mut b = nafosted_dossier("HS-KPI-B", "awaiting_payment", "counter");
+    b["fees"] = fee;
+    s.send("nafosted", "dossier_sync", &b).await;
+    s.send(
+        "nafosted",
+        "dossier_sync",
+        &nafosted_dossier("HS-KPI-B", "approved", "counter"),
+    )
+    .await;
+
+    s.send(
+        "nafosted",
+        "dossier_sync",
+        &nafosted_dossier("HS-KPI-C", "submitted", "online"),
+    )
+    .await;
+    s.send(
+        "nafosted",
+        "dossier_sync",
+        &nafosted_dossier("HS-KPI-C", "frozen", "online"),
+    )
+    .await;
+
+    // Settled: the payment confirmation relayed back to NAFOSTED, HS-KPI-C's bad event dead,
+    // nothing else pending.
+    let outbox = s.bus.outbox.clone();
+    let sink = s.sink.clone();
+    wait_until(Duration::from_secs(20), "the KPI traffic to settle", || {
+        let st = outbox.stats();
+        st.dead == 1
+            && st.pending == 0
+            && sink
+                .delivered()
+                .iter()
+                .any(|r| r.target == "nafosted_inbox")
+    })
+    .await;
+}

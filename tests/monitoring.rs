@@ -1,0 +1,156 @@
+//! Sync-status monitoring on the shipped configuration against the bundled mocks: per-unit
+//! figures, a dossier by MaHoSo, a message's journey (with the mapped body), and the action
+//! plan's KPIs computed from traffic whose answers are known.
+
+mod support;
+
+use serde_json::Value;
+use support::{SHIPPED_OPERATOR, SHIPPED_VIEWER, ShippedBus, send_kpi_traffic};
+
+fn unit<'a>(status: &'a Value, name: &str) -> &'a Value {
+    status["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == name)
+        .unwrap_or_else(|| panic!("no unit {name} in {status}"))
+}
+
+#[tokio::test]
+async fn per_unit_status_dossiers_journeys_and_kpis() {
+    let s = ShippedBus::start().await;
+    send_kpi_traffic(&s).await;
+
+    // Per unit: NAFOSTED has one dead letter and delivered work in the window; every
+    // configured unit is listed, even those that sent nothing.
+    let (code, status) = s.admin("/api/v1/status", SHIPPED_VIEWER).await;
+    assert_eq!(code, 200);
+    let naf = unit(&status, "nafosted");
+    assert_eq!(naf["dead"], 1, "{naf}");
+    assert_eq!(naf["pending"], 0);
+    // 5 portal deliveries + 1 payment + 1 confirmation relayed to the unit (the sixth
+    // portal-bound event died, and is counted as dead, not delivered).
+    assert_eq!(naf["recent"]["delivered"], 7, "{naf}");
+    assert_eq!(naf["recent"]["dead"], 1);
+    assert!(naf["recent"]["error_rate"].as_f64().unwrap() > 0.0);
+    assert_eq!(unit(&status, "stameq")["recent"]["delivered"], 0);
+    assert_eq!(unit(&status, "varans")["dead"], 0);
+    let portal = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "portal")
+        .unwrap();
+    assert_eq!(portal["recent"]["delivered"], 5, "{portal}");
+    assert_eq!(portal["oldest_pending_age_s"], Value::Null);
+
+    // The same per unit in Prometheus form.
+    let metrics = support::client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(
+            "lienthong_unit_deliveries_total{unit=\"nafosted\",target=\"portal\",outcome=\"delivered\"} 5"
+        ),
+        "{metrics}"
+    );
+    assert!(metrics.contains(
+        "lienthong_unit_deliveries_total{unit=\"nafosted\",target=\"portal\",outcome=\"dead\"} 1"
+    ));
+
+    // A dossier by MaHoSo: A's latest status reached the portal, C's did not.
+    let (code, a) = s.admin("/api/v1/dossiers/HS-KPI-A", SHIPPED_VIEWER).await;
+    assert_eq!(code, 200, "{a}");
+    assert_eq!(a["portal_synced"], true, "{a}");
+    assert_eq!(a["events"].as_array().unwrap().len(), 2, "{a}");
+    assert_eq!(a["units"], serde_json::json!(["nafosted"]));
+    let (_, c) = s.admin("/api/v1/dossiers/HS-KPI-C", SHIPPED_VIEWER).await;
+    assert_eq!(c["portal_synced"], false, "{c}");
+    let portal_c = &c["targets"][0];
+    assert_eq!(portal_c["target"], "portal");
+    assert_eq!(portal_c["reached"], false);
+    assert_eq!(portal_c["delivery"]["state"], "dead");
+    let (code, none) = s.admin("/api/v1/dossiers/HS-NOWHERE", SHIPPED_VIEWER).await;
+    assert_eq!(code, 404);
+    assert_eq!(none["error"]["field"], "key");
+
+    // A message's journey: received, mapped as the portal receives it, delivered.
+    let first_a = a["events"][0]["id"].as_str().unwrap();
+    let (code, m) = s
+        .admin(
+            &format!("/api/v1/messages/{first_a}?mapped=true"),
+            SHIPPED_VIEWER,
+        )
+        .await;
+    assert_eq!(code, 200);
+    assert!(m["received_at"].as_str().unwrap().ends_with('Z'));
+    let d = &m["deliveries"][0];
+    assert_eq!(d["delivery"]["state"], "delivered");
+    assert_eq!(d["delivery"]["attempts"], 1);
+    assert_eq!(d["mapped"]["body"]["service"], "DongBoHoSoMC");
+    assert_eq!(d["mapped"]["body"]["data"][0]["MaHoSo"], "HS-KPI-A");
+    assert_eq!(d["mapped"]["body"]["data"][0]["HinhThuc"], "1");
+    // The dead one's journey names the mapping failure.
+    let last_c = c["events"][1]["id"].as_str().unwrap();
+    let (_, m) = s
+        .admin(
+            &format!("/api/v1/messages/{last_c}?mapped=true"),
+            SHIPPED_VIEWER,
+        )
+        .await;
+    let err = m["deliveries"][0]["mapped"]["error"].as_str().unwrap();
+    assert!(err.contains("TrangThaiHoSo"), "{err}");
+    assert!(
+        m["deliveries"][0]["delivery"]["errors"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("frozen"),
+        "{m}"
+    );
+
+    // The KPIs, as the traffic was built to give them.
+    let (code, k) = s.admin("/api/v1/kpis?refresh=true", SHIPPED_VIEWER).await;
+    assert_eq!(code, 200, "{k}");
+    let naf = k["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "nafosted")
+        .unwrap();
+    let ratio = |id: &str| {
+        let r = &naf["kpis"][id];
+        (
+            r["numerator"].as_u64().unwrap(),
+            r["denominator"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(naf["dossiers"], 3, "{naf}");
+    assert_eq!(ratio("dong_bo"), (2, 3), "{naf}");
+    assert_eq!(ratio("truc_tuyen"), (2, 3), "{naf}");
+    assert_eq!(ratio("thanh_toan_truc_tuyen"), (1, 2), "{naf}");
+    assert_eq!(ratio("so_hoa"), (1, 2), "{naf}");
+    assert_eq!(naf["kpis"]["dong_bo"]["percent"], 66.7);
+    assert_eq!(k["overall"]["kpis"]["so_hoa"]["percent"], 50.0);
+    assert_eq!(k["definitions"].as_array().unwrap().len(), 4);
+    assert_eq!(k["definitions"][0]["target_percent"], 100.0);
+    // A unit with no traffic has no percentage yet, rather than a misleading 0 %.
+    let stameq = k["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "stameq")
+        .unwrap();
+    assert_eq!(stameq["kpis"]["dong_bo"]["percent"], Value::Null);
+
+    // Operators read everything viewers read; the cached snapshot is served without a
+    // refresh and agrees.
+    let (code, cached) = s.admin("/api/v1/kpis", SHIPPED_OPERATOR).await;
+    assert_eq!(code, 200);
+    assert_eq!(cached["overall"], k["overall"]);
+    s.bus.shutdown().await.unwrap();
+}
