@@ -260,6 +260,27 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
         .targets
         .iter()
         .all(|t| t.breaker.state() == BreakerState::Closed && !t.paused.load(Ordering::Relaxed));
+    // The last failed attempts over all targets, newest first.
+    let mut failures: Vec<(String, crate::relay::activity::Failure)> = s
+        .targets
+        .iter()
+        .flat_map(|t| {
+            t.stats
+                .failures
+                .list()
+                .into_iter()
+                .map(|f| (t.name.clone(), f))
+        })
+        .collect();
+    failures.sort_by_key(|f| std::cmp::Reverse(f.1.at_ms));
+    failures.truncate(crate::relay::activity::RecentFailures::KEPT);
+    let failures: Vec<Value> = failures
+        .into_iter()
+        .map(|(target, f)| {
+            json!({"target": target, "unit": f.unit, "id": f.id, "error": f.error,
+                   "dead": f.dead, "at_ms": f.at_ms, "at": crate::time::rfc3339_ms(f.at_ms)})
+        })
+        .collect();
     Ok(json!({
         "healthy": healthy,
         "accepting": s.accepting.load(Ordering::Relaxed),
@@ -271,6 +292,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
         "window_seconds": crate::relay::activity::WINDOW_SECONDS,
         "targets": targets,
         "units": units,
+        "recent_failures": failures,
     }))
 }
 
@@ -441,14 +463,14 @@ async fn kpis(
 }
 
 #[derive(Deserialize, Default)]
-struct DeadFilter {
-    target: Option<String>,
-    unit: Option<String>,
+pub struct DeadFilter {
+    pub target: Option<String>,
+    pub unit: Option<String>,
     /// Text the reason must contain.
-    reason: Option<String>,
+    pub reason: Option<String>,
     /// Dead at or after this time (milliseconds since the epoch).
-    since_ms: Option<u64>,
-    limit: Option<usize>,
+    pub since_ms: Option<u64>,
+    pub limit: Option<usize>,
 }
 
 impl DeadFilter {
@@ -468,7 +490,7 @@ fn dead_ms(d: &DeadLetter) -> u64 {
     d.errors.last().map_or(0, |e| e.at_ms)
 }
 
-fn select(s: &AdminState, f: &DeadFilter) -> Result<Vec<DeadLetter>, ApiError> {
+pub fn select(s: &AdminState, f: &DeadFilter) -> Result<Vec<DeadLetter>, ApiError> {
     let limit = f.limit.unwrap_or(100).min(10_000);
     let all = s
         .outbox

@@ -6,6 +6,9 @@ use crate::config::AdminRole;
 use crate::ingress::ApiError;
 use axum::http::{HeaderMap, StatusCode, header};
 
+/// The dashboard's session cookie (HttpOnly, SameSite=Strict).
+pub const SESSION_COOKIE: &str = "lienthong_admin";
+
 /// The configured tokens: (token, name, role).
 #[derive(Default)]
 pub struct AdminTokens {
@@ -25,6 +28,26 @@ impl AdminTokens {
         AdminTokens { tokens }
     }
 
+    /// The holder of `token` (name and role), if it is a configured token.
+    pub fn check(&self, token: &str) -> Option<(String, AdminRole)> {
+        self.tokens
+            .iter()
+            .find(|(t, _, _)| same(t, token))
+            .map(|(_, name, role)| (name.clone(), *role))
+    }
+
+    /// The dashboard's session: the token in the `lienthong_admin` cookie set at login.
+    pub fn from_cookie(&self, headers: &HeaderMap) -> Option<(String, AdminRole)> {
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE))
+            .filter_map(|c| c.strip_prefix('='))
+            .find_map(|token| self.check(token))
+    }
+
     /// Who is asking (name and role), or 401 with what to send.
     pub fn identify(&self, headers: &HeaderMap) -> Result<(String, AdminRole), ApiError> {
         let given = headers
@@ -38,17 +61,13 @@ impl AdminTokens {
                     "send Authorization: Bearer <admin token> (configured in [admin] tokens)",
                 )
             })?;
-        self.tokens
-            .iter()
-            .find(|(t, _, _)| same(t, given))
-            .map(|(_, name, role)| (name.clone(), *role))
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::UNAUTHORIZED,
-                    "unauthorized",
-                    "unknown admin token",
-                )
-            })
+        self.check(given).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "unknown admin token",
+            )
+        })
     }
 
     /// As [`AdminTokens::identify`], and the role must allow changes.

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+pub mod dashboard;
 pub mod kpi;
 pub mod metrics;
 
@@ -41,6 +42,7 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
         .with_state(Arc::clone(&state))
+        .merge(dashboard::routes(Arc::clone(&state)))
         .merge(api::routes(state))
 }
 

@@ -36,6 +36,9 @@ pub struct DeliveryInfo {
     pub next_due_ms: u64,
     pub payload_len: u32,
     pub unit: crate::envelope::UnitTag,
+    /// The record holds errors of earlier attempts (kept through a replay, which restarts
+    /// the attempt count), so the delivered record should carry them on.
+    pub had_errors: bool,
 }
 
 impl DeliveryInfo {
@@ -48,6 +51,7 @@ impl DeliveryInfo {
             next_due_ms: rec.next_due_ms,
             payload_len: rec.payload_len,
             unit: crate::envelope::UnitTag::of(&rec.unit),
+            had_errors: !rec.errors.is_empty(),
         }
     }
 }

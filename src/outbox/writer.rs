@@ -315,7 +315,7 @@ impl Writer {
             } => {
                 let key = keys::delivery(keys::PENDING, &target, &info.id);
                 // Earlier failures stay visible in the message's journey.
-                let errors = if info.attempts > 0 {
+                let errors = if info.attempts > 0 || info.had_errors {
                     self.read(p, &key)
                         .ok()
                         .flatten()

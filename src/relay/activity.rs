@@ -187,6 +187,40 @@ impl ActivityByUnit {
     }
 }
 
+/// The last failures of a target (retryable or not), newest last, for the dashboard's
+/// "recent failures". Bounded: older ones fall off.
+#[derive(Debug, Default)]
+pub struct RecentFailures {
+    items: std::sync::Mutex<std::collections::VecDeque<Failure>>,
+}
+
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Failure {
+    pub at_ms: u64,
+    pub unit: String,
+    pub id: crate::envelope::MessageId,
+    pub error: String,
+    /// Whether it became a dead letter (else a retry is scheduled).
+    pub dead: bool,
+}
+
+impl RecentFailures {
+    pub const KEPT: usize = 20;
+
+    pub fn push(&self, failure: Failure) {
+        let mut items = self.items.lock().unwrap();
+        if items.len() == Self::KEPT {
+            items.pop_front();
+        }
+        items.push_back(failure);
+    }
+
+    /// Newest first.
+    pub fn list(&self) -> Vec<Failure> {
+        self.items.lock().unwrap().iter().rev().cloned().collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

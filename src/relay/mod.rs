@@ -53,6 +53,19 @@ pub struct TargetStats {
     pub latency: LatencyHistogram,
     /// Outcomes over the last few minutes, per unit.
     pub recent: activity::ActivityByUnit,
+    pub failures: activity::RecentFailures,
+}
+
+impl TargetStats {
+    fn failed(&self, envelope: &Envelope, error: &str, dead: bool, now: u64) {
+        self.failures.push(activity::Failure {
+            at_ms: now,
+            unit: envelope.unit.clone(),
+            id: envelope.id,
+            error: error.to_string(),
+            dead,
+        });
+    }
 }
 
 /// Upper bounds (milliseconds) of the delivery-latency buckets.
@@ -399,6 +412,7 @@ impl Worker {
                 t.stats
                     .recent
                     .record(lease.info.unit, Outcome::Dead, now_ms());
+                t.stats.failed(&envelope, &reason, true, now_ms());
                 tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "mapping failed: dead letter");
                 let error = AttemptError {
                     at_ms: now_ms(),
@@ -525,6 +539,7 @@ impl Worker {
                     RetryDecision::RetryAfter(delay) => {
                         t.stats.retried.fetch_add(1, Ordering::Relaxed);
                         t.stats.recent.record(lease.info.unit, Outcome::Failed, now);
+                        t.stats.failed(envelope, &reason, false, now);
                         tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, ?delay, %reason, "retry scheduled");
                         self.outbox
                             .retry(lease, error, now + delay.as_millis() as u64);
@@ -532,6 +547,7 @@ impl Worker {
                     RetryDecision::GiveUp => {
                         t.stats.dead.fetch_add(1, Ordering::Relaxed);
                         t.stats.recent.record(lease.info.unit, Outcome::Dead, now);
+                        t.stats.failed(envelope, &reason, true, now);
                         tracing::warn!(target_system = %t.name, id = %envelope.id, attempts, %reason, "giving up: dead letter");
                         let why = format!("gave up after {attempts} attempts: {reason}");
                         self.outbox.dead(lease, Some(error), why);
@@ -544,6 +560,7 @@ impl Worker {
                 t.stats
                     .recent
                     .record(lease.info.unit, Outcome::Dead, now_ms());
+                t.stats.failed(envelope, &reason, true, now_ms());
                 tracing::warn!(target_system = %t.name, id = %envelope.id, %reason, "permanent failure: dead letter");
                 let error = AttemptError {
                     at_ms: now_ms(),

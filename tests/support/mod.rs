@@ -2,6 +2,8 @@
 //! on port 0, the recording sink from the mocks crate as the target, and an HTTP client.
 #![allow(dead_code)]
 
+pub mod webdriver;
+
 use lienthong::app::Bus;
 use lienthong::config::{self, Config};
 use lienthong_mocks::{Faults, Sink};

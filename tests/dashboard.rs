@@ -1,0 +1,194 @@
+//! The dashboard in headless Chromium (Debian's `chromium` through `chromedriver`) against a
+//! running bus with traffic: sign-in, the page's backlog, dead-letter and KPI figures agree
+//! with the admin API, the dossier search answers, and the replay button replays a dead
+//! letter (confirmed through the API). A screenshot is saved as an artifact of the run:
+//! `target/artifacts/dashboard.png`.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::webdriver::Browser;
+use support::{
+    SHIPPED_OPERATOR, SHIPPED_VIEWER, ShippedBus, client, nafosted_dossier, send_kpi_traffic,
+    wait_until,
+};
+
+/// `66,7 %` → 66.7
+fn percent_in(text: &str) -> Option<f64> {
+    let t = text.split('%').next()?.trim().replace(',', ".");
+    t.parse().ok()
+}
+
+async fn set_portal_faults(s: &ShippedBus, rules: Value) {
+    let r = client()
+        .post(format!("http://{}/_mock/faults", s.mocks))
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+#[tokio::test]
+async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
+    let s = ShippedBus::start().await;
+    send_kpi_traffic(&s).await;
+    // A dead letter an operator can fix by replaying: the portal refuses this dossier for
+    // good (error code 3) until its data is corrected on the portal's side.
+    set_portal_faults(
+        &s,
+        json!([{"service": "portal", "operation": "DongBoHoSoMC",
+                "business_error_rate": 1.0, "business_code": "3"}]),
+    )
+    .await;
+    let replay_id = s
+        .send(
+            "nafosted",
+            "dossier_sync",
+            &nafosted_dossier("HS-REPLAY-1", "submitted", "online"),
+        )
+        .await;
+    let outbox = s.bus.outbox.clone();
+    wait_until(
+        Duration::from_secs(20),
+        "the refused dossier to die",
+        || outbox.stats().dead == 2,
+    )
+    .await;
+    set_portal_faults(&s, json!([])).await;
+    // The KPI snapshot the page will show.
+    let (_, kpis) = s.admin("/api/v1/kpis?refresh=true", SHIPPED_VIEWER).await;
+    let (_, status) = s.admin("/api/v1/status", SHIPPED_VIEWER).await;
+
+    let browser = Browser::start().await;
+    browser.goto(&s.url("/")).await;
+    // Not signed in: the sign-in form; a wrong token is refused with a message.
+    let token = browser.find("#token").await;
+    browser.type_into(&token, "not-a-token").await;
+    browser.click(&browser.find("#dang-nhap").await).await;
+    assert!(
+        browser
+            .text_of("#loi-dang-nhap")
+            .await
+            .contains("không đúng")
+    );
+    let token = browser.find("#token").await;
+    browser.type_into(&token, SHIPPED_OPERATOR).await;
+    browser.click(&browser.find("#dang-nhap").await).await;
+    browser.find("#don-vi").await;
+
+    // Backlog and dead letters per unit, as the API counts them.
+    for u in status["units"].as_array().unwrap() {
+        let name = u["unit"].as_str().unwrap();
+        assert_eq!(
+            browser.text_of(&format!("#unit-{name}-pending")).await,
+            u["pending"].to_string(),
+            "pending of {name}"
+        );
+        assert_eq!(
+            browser.text_of(&format!("#unit-{name}-dead")).await,
+            u["dead"].to_string(),
+            "dead letters of {name}"
+        );
+    }
+    assert_eq!(browser.text_of("#unit-nafosted-dead").await, "2");
+    // Platform health: the portal answered, so it is up.
+    assert_eq!(
+        browser.text_of("#target-portal-health").await,
+        "Hoạt động tốt"
+    );
+    // KPIs per unit and overall, as the API computed them.
+    for u in kpis["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain([&kpis["overall"]])
+    {
+        let name = u["unit"]
+            .as_str()
+            .filter(|n| !n.is_empty())
+            .unwrap_or("tong");
+        assert_eq!(
+            browser.text_of(&format!("#kpi-{name}-dossiers")).await,
+            u["dossiers"].to_string()
+        );
+        for id in ["dong_bo", "truc_tuyen", "thanh_toan_truc_tuyen", "so_hoa"] {
+            let shown = browser.text_of(&format!("#kpi-{name}-{id}")).await;
+            let r = &u["kpis"][id];
+            match r["percent"].as_f64() {
+                None => assert_eq!(shown, "—", "{name} {id}"),
+                Some(p) => {
+                    assert_eq!(percent_in(&shown), Some(p), "{name} {id}: {shown}");
+                    assert!(
+                        shown.contains(&format!("{}/{}", r["numerator"], r["denominator"])),
+                        "{name} {id}: {shown}"
+                    );
+                }
+            }
+        }
+    }
+    let naf_sync = browser.text_of("#kpi-nafosted-dong_bo").await;
+    assert!(naf_sync.starts_with("50,0 %"), "{naf_sync}");
+    // The definitions are on the page.
+    let page = browser.source().await;
+    assert!(page.contains("Tỷ lệ thanh toán trực tuyến") && page.contains("MaLoi = 00"));
+
+    let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("target")
+        .join("artifacts")
+        .join("dashboard.png");
+    browser.screenshot(&artifact).await;
+    assert!(std::fs::metadata(&artifact).unwrap().len() > 10_000);
+
+    // Search by MaHoSo.
+    let search = browser.find("#ma-ho-so").await;
+    browser.type_into(&search, "HS-KPI-A").await;
+    browser.click(&browser.find("#tra-cuu").await).await;
+    assert_eq!(browser.text_of("#ho-so-dong-bo").await, "Đã đồng bộ");
+    // A dossier link from the dead letters opens the same view.
+    browser.goto(&s.url("/?ma_ho_so=HS-REPLAY-1")).await;
+    assert_eq!(browser.text_of("#ho-so-dong-bo").await, "Chưa đồng bộ");
+
+    // The replay button: the dead letter goes back to the portal, which now takes it.
+    browser
+        .click(&browser.find(&format!("#replay-{replay_id}")).await)
+        .await;
+    assert!(browser.text_of("#thong-bao").await.contains("Đã gửi lại"),);
+    let mut delivered = false;
+    for _ in 0..200 {
+        let (_, m) = s
+            .admin(&format!("/api/v1/messages/{replay_id}"), SHIPPED_VIEWER)
+            .await;
+        if m["deliveries"][0]["delivery"]["state"] == "delivered" {
+            // Its journey keeps the refusal before the replay.
+            assert!(
+                m["deliveries"][0]["delivery"]["errors"][0]["error"]
+                    .as_str()
+                    .is_some(),
+                "{m}"
+            );
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(delivered, "the replayed dead letter was delivered");
+    let (_, dl) = s.admin("/api/v1/dead-letters", SHIPPED_VIEWER).await;
+    assert_eq!(dl["count"], 1, "only HS-KPI-C's bad event is left: {dl}");
+
+    // A viewer sees dead letters but no replay button.
+    browser.quit().await;
+    let viewer_page = client()
+        .get(s.url("/"))
+        .header("cookie", format!("lienthong_admin={SHIPPED_VIEWER}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(viewer_page.contains("cần quyền vận hành"));
+    assert!(!viewer_page.contains("id=\"replay-"));
+    s.bus.shutdown().await.unwrap();
+}
