@@ -41,6 +41,12 @@ pub fn validate(
     if config.server.max_batch == 0 {
         problems.push(problem("server.max_batch", "must be greater than 0"));
     }
+    if config.admin.kpi_interval < std::time::Duration::from_secs(1) {
+        problems.push(problem(
+            "admin.kpi_interval",
+            "must be at least 1s (the KPIs read every stored message)",
+        ));
+    }
     if config.outbox.window < 16 {
         problems.push(problem("outbox.window", "must be at least 16"));
     }
@@ -472,6 +478,8 @@ mod tests {
         let cfg = parse(
             r#"
             environment = "production"
+            [admin]
+            kpi_interval = "0s"
             [units.stameq]
             key_env = "NOT_SET_ANYWHERE"
             dev_key = "dev-stameq-key-0001"
@@ -494,6 +502,7 @@ mod tests {
             "routes[0].unit",
             "routes[0].targets[0]",
             "routes[0].key",
+            "admin.kpi_interval",
         ] {
             assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
         }
