@@ -400,6 +400,11 @@ async fn the_openapi_document_matches_the_routes() {
                 serde_json::from_str::<Value>(&text).is_ok(),
                 "{method} {path}: {status} {text}"
             );
+            if op.get("x-role").is_some() {
+                let (s, body) = call(&h, &method.to_uppercase(), &concrete, None, None).await;
+                assert_eq!(s, 401, "{method} {path} needs a token");
+                assert_eq!(body["error"]["code"], "unauthorized");
+            }
             if op["x-role"] == "operator" {
                 let (s, _) = call(
                     &h,
