@@ -84,6 +84,8 @@ impl Bus {
                 source,
             },
         )?;
+        let amqp = config.transport == crate::config::Transport::Amqp;
+        let role = config.role;
         let mut runtimes = Vec::new();
         for (name, cfg) in &config.targets {
             let notes: Arc<dyn crate::outbox::Notes> = Arc::new(outbox.clone());
@@ -110,7 +112,75 @@ impl Bus {
             None
         };
         let admin_targets = runtimes.clone();
-        let relay = Relay::start(outbox.clone(), runtimes, Arc::clone(&mappings));
+        // With a broker, the outbox drains into RabbitMQ (every node: an operator's replay
+        // goes out that way too) and the workers deliver; the status exchange feeds every
+        // node's figures.
+        let mut cluster = None;
+        let relay = if amqp {
+            let broker = Arc::new(crate::transport::broker::Broker::new(&config.amqp));
+            let node = crate::transport::node_name(&config.amqp);
+            let target_names: Vec<String> = config.targets.keys().cloned().collect();
+            let declared = {
+                let broker = Arc::clone(&broker);
+                let names = target_names.clone();
+                tokio::spawn(async move {
+                    // Ingress accepts even while the broker is away; the topology comes
+                    // with the first connection.
+                    loop {
+                        match broker.declare(&names).await {
+                            Ok(()) => {
+                                tracing::info!("broker topology declared");
+                                return;
+                            }
+                            Err(e) => {
+                                tracing::warn!(error = %e, "cannot declare the broker topology yet");
+                                tokio::time::sleep(broker.settings().reconnect_delay).await;
+                            }
+                        }
+                    }
+                })
+            };
+            let forwarders: Vec<Arc<TargetRuntime>> = config
+                .targets
+                .iter()
+                .map(|(name, cfg)| {
+                    Arc::new(crate::transport::forward::forward_runtime(
+                        Arc::clone(&broker),
+                        name,
+                        cfg,
+                        &node,
+                    ))
+                })
+                .collect();
+            let by_name: std::collections::HashMap<String, Arc<TargetRuntime>> = runtimes
+                .iter()
+                .map(|r| (r.name.clone(), Arc::clone(r)))
+                .collect();
+            let status_task = tokio::spawn(crate::transport::status::consume(
+                Arc::clone(&broker),
+                node.clone(),
+                by_name,
+                outbox.clone(),
+            ));
+            let workers = (role != crate::config::Role::Ingress).then(|| {
+                crate::transport::worker::Workers::start(
+                    crate::transport::worker::WorkerContext {
+                        broker: Arc::clone(&broker),
+                        mappings: Arc::clone(&mappings),
+                        status: Arc::new(crate::transport::status::StatusPublisher::new(
+                            Arc::clone(&broker),
+                        )),
+                        node: node.clone(),
+                    },
+                    runtimes,
+                )
+            });
+            tracing::info!(%node, ?role, partitions = config.amqp.partitions, "cluster transport: RabbitMQ");
+            cluster = Some((workers, status_task, declared));
+            Relay::start(outbox.clone(), forwarders, Arc::clone(&mappings))
+        } else {
+            Relay::start(outbox.clone(), runtimes, Arc::clone(&mappings))
+        };
         let reloader = tokio::spawn(crate::mappings::reload_on_change(
             Arc::clone(&mappings),
             config.mappings.watch,
@@ -168,7 +238,8 @@ impl Bus {
             max_body_bytes: config.server.max_body_bytes,
             max_batch: config.server.max_batch,
         });
-        let inbox = config.inbox.enabled.then(|| {
+        let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
+        let inbox = (config.inbox.enabled && takes_unit_traffic).then(|| {
             tokio::spawn(crate::ingress::inbox::watch(
                 Arc::clone(&ingress_state),
                 crate::ingress::inbox::InboxSettings {
@@ -193,9 +264,14 @@ impl Bus {
             target: "lookups".into(),
             message,
         })?;
-        let app = ingress::routes(ingress_state)
-            .merge(crate::lookup::routes(Arc::new(lookups)))
-            .merge(admin::routes(Arc::clone(&admin_state)));
+        // A worker node takes no unit traffic: only its admin and health endpoints listen.
+        let app = if !takes_unit_traffic {
+            admin::routes(Arc::clone(&admin_state))
+        } else {
+            ingress::routes(ingress_state)
+                .merge(crate::lookup::routes(Arc::new(lookups)))
+                .merge(admin::routes(Arc::clone(&admin_state)))
+        };
         let kpi_task = tokio::spawn(crate::admin::kpi::refresh_periodically(
             Arc::clone(&admin_state),
             config.admin.kpi_interval,
@@ -220,6 +296,13 @@ impl Bus {
             reloader.abort();
             if let Some(inbox) = inbox {
                 inbox.abort();
+            }
+            if let Some((workers, status_task, declared)) = cluster {
+                if let Some(w) = workers {
+                    w.stop().await;
+                }
+                status_task.abort();
+                declared.abort();
             }
             outbox_for_task.close();
             let abandoned = relay.drain(grace).await;

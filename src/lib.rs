@@ -32,3 +32,4 @@ pub mod route;
 pub mod send;
 pub mod telemetry;
 pub mod time;
+pub mod transport;

@@ -40,6 +40,10 @@ enum Command {
         /// Demo events per second.
         #[arg(long, default_value_t = 20)]
         demo_rate: u32,
+        /// With `transport = "amqp"`: ingress (accept and forward to the broker), worker
+        /// (consume and deliver) or all (both; the default). Overrides `role` in the config.
+        #[arg(long, value_enum)]
+        role: Option<lienthong::config::Role>,
     },
     /// Measure ingest, end-to-end delivery, memory and restart time on this machine.
     Bench(lienthong::bench::BenchArgs),
@@ -98,7 +102,8 @@ fn main() -> ExitCode {
             data_dir,
             demo,
             demo_rate,
-        } => run(&config, data_dir, demo.then_some(demo_rate)),
+            role,
+        } => run(&config, data_dir, demo.then_some(demo_rate), role),
         Command::Check { config } => check(&config),
         Command::Send(args) => send(args),
         Command::Status(target) => {
@@ -192,11 +197,28 @@ fn check(path: &Path) -> ExitCode {
     }
 }
 
-fn run(path: &Path, data_dir: Option<PathBuf>, demo_rate: Option<u32>) -> ExitCode {
+fn run(
+    path: &Path,
+    data_dir: Option<PathBuf>,
+    demo_rate: Option<u32>,
+    role: Option<lienthong::config::Role>,
+) -> ExitCode {
     let (mut cfg, keys) = match load(path) {
         Ok(v) => v,
         Err(code) => return code,
     };
+    if let Some(role) = role {
+        if role != lienthong::config::Role::All
+            && cfg.transport != lienthong::config::Transport::Amqp
+        {
+            eprintln!(
+                "error: --role {role:?} needs transport = \"amqp\" in {} (a broker to share the work with)",
+                path.display()
+            );
+            return ExitCode::from(2);
+        }
+        cfg.role = role;
+    }
     if let Some(dir) = data_dir {
         cfg.outbox.data_dir = dir;
     }

@@ -22,6 +22,15 @@ pub struct Config {
     /// refuses them, so a forgotten development key can never reach a real deployment.
     #[serde(default)]
     pub environment: Environment,
+    /// `embedded` (default): one process delivers from its own outbox. `amqp`: nodes
+    /// share the work through RabbitMQ (`[amqp]`).
+    #[serde(default)]
+    pub transport: Transport,
+    /// What this process does with `transport = "amqp"` (`lienthong run --role` overrides).
+    #[serde(default)]
+    pub role: Role,
+    #[serde(default)]
+    pub amqp: AmqpConfig,
     #[serde(default)]
     pub server: ServerConfig,
     #[serde(default)]
@@ -44,6 +53,64 @@ pub struct Config {
     pub targets: BTreeMap<String, TargetConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    #[default]
+    Embedded,
+    Amqp,
+}
+
+/// A node's part in a cluster (`transport = "amqp"`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Ingress and worker in one process.
+    #[default]
+    All,
+    /// Accepts events into its outbox and forwards them to the broker.
+    Ingress,
+    /// Consumes from the broker and delivers to the targets.
+    Worker,
+}
+
+/// The RabbitMQ transport (`[amqp]`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AmqpConfig {
+    /// Broker URLs (`amqp://user:pass@host:5672/vhost`, or `amqps://` for TLS); tried in
+    /// turn when a connection fails.
+    pub urls: Vec<String>,
+    /// Prefix of every exchange and queue the bus declares.
+    pub prefix: String,
+    /// Partitions per target: each is a quorum queue with one active consumer, so the
+    /// messages of one key (one dossier) are delivered in order by whichever node holds it.
+    pub partitions: u16,
+    /// Unacknowledged deliveries a worker holds per partition.
+    pub prefetch: u16,
+    /// Longest wait for a publish and its confirm, and for a connection.
+    #[serde(with = "humantime_serde")]
+    pub publish_timeout: Duration,
+    #[serde(with = "humantime_serde")]
+    pub reconnect_delay: Duration,
+    /// This node's name in the cluster (default: host name and process id).
+    pub node: Option<String>,
+}
+
+impl Default for AmqpConfig {
+    fn default() -> Self {
+        AmqpConfig {
+            urls: vec!["amqp://guest:guest@127.0.0.1:5672/%2f".into()],
+            prefix: "lienthong".into(),
+            partitions: 16,
+            prefetch: 32,
+            publish_timeout: Duration::from_secs(5),
+            reconnect_delay: Duration::from_secs(1),
+            node: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -41,6 +41,40 @@ pub fn validate(
     if config.server.max_batch == 0 {
         problems.push(problem("server.max_batch", "must be greater than 0"));
     }
+    if config.transport == crate::config::Transport::Amqp {
+        let a = &config.amqp;
+        if a.urls.is_empty() {
+            problems.push(problem("amqp.urls", "name at least one broker URL"));
+        }
+        for (i, u) in a.urls.iter().enumerate() {
+            if !(u.starts_with("amqp://") || u.starts_with("amqps://")) {
+                problems.push(problem(
+                    format!("amqp.urls[{i}]"),
+                    "must start with amqp:// or amqps://",
+                ));
+            }
+        }
+        if a.partitions == 0 || a.partitions > 1024 {
+            problems.push(problem("amqp.partitions", "must be between 1 and 1024"));
+        }
+        if a.prefetch == 0 {
+            problems.push(problem("amqp.prefetch", "must be greater than 0"));
+        }
+        if a.prefix.is_empty() || a.prefix.contains(char::is_whitespace) {
+            problems.push(problem(
+                "amqp.prefix",
+                "must be a non-empty name without spaces",
+            ));
+        }
+        if a.publish_timeout.is_zero() {
+            problems.push(problem("amqp.publish_timeout", "must be greater than 0"));
+        }
+    } else if config.role != crate::config::Role::All {
+        problems.push(problem(
+            "role",
+            "ingress and worker roles need transport = \"amqp\" (a broker to share the work)",
+        ));
+    }
     if config.admin.kpi_interval < std::time::Duration::from_secs(1) {
         problems.push(problem(
             "admin.kpi_interval",

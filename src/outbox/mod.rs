@@ -435,6 +435,44 @@ impl Outbox {
         rx.await.map_err(|_| OpError::Closed)?
     }
 
+    /// Record a dead letter a worker node reported for a message accepted here
+    /// (`transport = "amqp"`). It does not block its key here: the broker's workers keep
+    /// per-key order. Replaying it sends it through the broker again.
+    pub async fn import_dead(
+        &self,
+        target: &str,
+        envelope: &Envelope,
+        reason: &str,
+        errors: &[AttemptError],
+    ) -> Result<(), OpError> {
+        if self
+            .message(envelope.id)
+            .map_err(|e| OpError::Storage(e.to_string()))?
+            .is_none()
+        {
+            // Retention removed the message meanwhile: nothing to show or replay.
+            return Err(OpError::NotFound);
+        }
+        let record = DeadRecord {
+            key_hash: None,
+            block_on_dead: false,
+            attempts: errors.len() as u32,
+            payload_len: envelope.payload.get().len() as u32,
+            reason: reason.to_string(),
+            dead_at_ms: now_ms(),
+            errors: errors.to_vec(),
+            unit: envelope.unit.clone(),
+        };
+        let (target, id) = (target.to_string(), envelope.id);
+        self.ask(|reply| Command::ImportDead {
+            target,
+            id,
+            record,
+            reply,
+        })
+        .await
+    }
+
     /// Dead letters, oldest first, for one target or all.
     pub fn dead_letters(
         &self,

@@ -50,6 +50,14 @@ pub enum Command {
         id: MessageId,
         reply: oneshot::Sender<Result<(), OpError>>,
     },
+    /// A dead letter reported by a worker node of the cluster for a message this node
+    /// accepted (and forwarded to the broker): its delivery becomes a dead letter here.
+    ImportDead {
+        target: String,
+        id: MessageId,
+        record: DeadRecord,
+        reply: oneshot::Sender<Result<(), OpError>>,
+    },
     /// Raw writes from the sweeper; answered after the flush.
     Batch(WriteBatch, oneshot::Sender<Result<(), OpError>>),
     /// A barrier: answered once everything sent before it is durable.
@@ -410,6 +418,26 @@ impl Writer {
                         q.on_dropped(key_hash, id);
                     }
                 });
+            }
+            Command::ImportDead {
+                target,
+                id,
+                record,
+                reply,
+            } => {
+                let xkey = keys::delivery(keys::DEAD, &target, &id);
+                let result = match self.read(p, &xkey) {
+                    Ok(Some(_)) => Ok(()), // already recorded (the event came twice)
+                    Ok(None) => {
+                        // The forwarded delivery's record gives way to the dead letter.
+                        p.delete(keys::delivery(keys::DONE, &target, &id));
+                        p.put(xkey, encode(&record));
+                        self.meta.dead += 1;
+                        Ok(())
+                    }
+                    Err(e) => Err(OpError::Storage(e.to_string())),
+                };
+                answer_after_flush(p, result, reply, |_| {});
             }
             Command::Batch(batch, reply) => {
                 for (k, v) in batch.ops {

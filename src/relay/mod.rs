@@ -405,7 +405,15 @@ impl Worker {
                 return None;
             }
         };
-        match self.mappings.render(&envelope, &t.name) {
+        let rendered = if t.connector.wants_mapping() {
+            self.mappings.render(&envelope, &t.name)
+        } else {
+            Ok(Outbound {
+                content_type: "application/json",
+                body: bytes::Bytes::new(),
+            })
+        };
+        match rendered {
             Ok(body) => Some((lease, envelope, body)),
             Err(reason) => {
                 t.stats.dead.fetch_add(1, Ordering::Relaxed);

@@ -2,6 +2,7 @@
 //! on port 0, the recording sink from the mocks crate as the target, and an HTTP client.
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod webdriver;
 
 use lienthong::app::Bus;

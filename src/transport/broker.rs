@@ -1,0 +1,239 @@
+//! The connection to RabbitMQ: opened on demand, replaced when it fails (trying each
+//! configured URL in turn), and the topology declaration. Every broker call that could hang
+//! on a stopped broker is bounded by `publish_timeout`.
+
+use super::{RETRY_DELAYS_MS, Topology};
+use crate::config::AmqpConfig;
+use lapin::options::{
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    #[error("broker call timed out after {0:?}")]
+    Timeout(Duration),
+    #[error("broker: {0}")]
+    Amqp(#[from] lapin::Error),
+    #[error("the broker refused the message: {0}")]
+    Refused(String),
+}
+
+pub struct Broker {
+    cfg: AmqpConfig,
+    pub topology: Topology,
+    conn: tokio::sync::Mutex<Option<Connection>>,
+    next_url: AtomicUsize,
+}
+
+impl Broker {
+    pub fn new(cfg: &AmqpConfig) -> Broker {
+        Broker {
+            cfg: cfg.clone(),
+            topology: Topology::new(cfg),
+            conn: tokio::sync::Mutex::new(None),
+            next_url: AtomicUsize::new(0),
+        }
+    }
+
+    pub fn settings(&self) -> &AmqpConfig {
+        &self.cfg
+    }
+
+    /// Run a broker call with the configured timeout.
+    pub async fn timed<T>(
+        &self,
+        f: impl Future<Output = Result<T, lapin::Error>>,
+    ) -> Result<T, BrokerError> {
+        match tokio::time::timeout(self.cfg.publish_timeout, f).await {
+            Ok(r) => Ok(r?),
+            Err(_) => Err(BrokerError::Timeout(self.cfg.publish_timeout)),
+        }
+    }
+
+    /// A new channel on the shared connection, connecting (again) if needed.
+    pub async fn channel(&self) -> Result<Channel, BrokerError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref()
+            && c.status().connected()
+        {
+            match self.timed(c.create_channel()).await {
+                Ok(ch) => return Ok(ch),
+                Err(e) => {
+                    tracing::warn!(error = %e, "broker channel failed; reconnecting");
+                    *guard = None;
+                }
+            }
+        }
+        let n = self.cfg.urls.len().max(1);
+        let i = self.next_url.fetch_add(1, Ordering::Relaxed) % n;
+        let url = &self.cfg.urls[i];
+        let conn = self
+            .timed(Connection::connect(url, ConnectionProperties::default()))
+            .await
+            .inspect_err(
+                |e| tracing::warn!(broker = %redact(url), error = %e, "cannot reach the broker"),
+            )?;
+        tracing::info!(broker = %redact(url), "connected to the broker");
+        let ch = self.timed(conn.create_channel()).await?;
+        *guard = Some(conn);
+        Ok(ch)
+    }
+
+    /// A channel in confirm mode (for publishing).
+    pub async fn confirm_channel(&self) -> Result<Channel, BrokerError> {
+        let ch = self.channel().await?;
+        self.timed(ch.confirm_select(ConfirmSelectOptions::default()))
+            .await?;
+        Ok(ch)
+    }
+
+    /// Declare every exchange and queue the bus uses (idempotent: every node does it at
+    /// start).
+    pub async fn declare(&self, targets: &[String]) -> Result<(), BrokerError> {
+        let t = &self.topology;
+        let ch = self.channel().await?;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        self.timed(ch.exchange_declare(
+            t.deliver_exchange().as_str().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        ))
+        .await?;
+        self.timed(ch.exchange_declare(
+            t.dead_exchange().as_str().into(),
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        ))
+        .await?;
+        self.timed(ch.exchange_declare(
+            t.status_exchange().as_str().into(),
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        ))
+        .await?;
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let mut quorum = FieldTable::default();
+        quorum.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        self.timed(ch.queue_declare(
+            t.dead_queue().as_str().into(),
+            durable_queue,
+            quorum.clone(),
+        ))
+        .await?;
+        self.timed(ch.queue_bind(
+            t.dead_queue().as_str().into(),
+            t.dead_exchange().as_str().into(),
+            "".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        ))
+        .await?;
+        let mut partition_args = quorum.clone();
+        partition_args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+        partition_args.insert(
+            "x-dead-letter-exchange".into(),
+            AMQPValue::LongString(t.dead_exchange().as_str().into()),
+        );
+        for target in targets {
+            for p in 0..t.partitions {
+                let q = t.partition_queue(target, p);
+                self.timed(ch.queue_declare(
+                    q.as_str().into(),
+                    durable_queue,
+                    partition_args.clone(),
+                ))
+                .await?;
+                self.timed(ch.queue_bind(
+                    q.as_str().into(),
+                    t.deliver_exchange().as_str().into(),
+                    Topology::routing_key(target, p).as_str().into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                ))
+                .await?;
+            }
+        }
+        // Delay queues: classic (TTL per queue keeps them first-in first-out), each behind
+        // its own fanout exchange so a message keeps its partition routing key, with which
+        // it is dead-lettered back to the deliver exchange when its time is up.
+        for delay in RETRY_DELAYS_MS {
+            let name = t.retry_queue(delay);
+            self.timed(ch.exchange_declare(
+                name.as_str().into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            ))
+            .await?;
+            let mut args = FieldTable::default();
+            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay as i64));
+            args.insert(
+                "x-dead-letter-exchange".into(),
+                AMQPValue::LongString(t.deliver_exchange().as_str().into()),
+            );
+            self.timed(ch.queue_declare(name.as_str().into(), durable_queue, args))
+                .await?;
+            self.timed(ch.queue_bind(
+                name.as_str().into(),
+                name.as_str().into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            ))
+            .await?;
+        }
+        let _ = self.timed(ch.close(200, "declared".into())).await;
+        Ok(())
+    }
+
+    /// Messages waiting in a target's partition queues (for status views).
+    pub async fn depth(&self, target: &str) -> Result<u64, BrokerError> {
+        let ch = self.channel().await?;
+        let mut total = 0u64;
+        for p in 0..self.topology.partitions {
+            let q = self.topology.partition_queue(target, p);
+            let info = self
+                .timed(ch.queue_declare(
+                    q.as_str().into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                ))
+                .await?;
+            total += info.message_count() as u64;
+        }
+        let _ = self.timed(ch.close(200, "depth".into())).await;
+        Ok(total)
+    }
+}
+
+/// A broker URL without its password, for logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            let user = creds.split(':').next().unwrap_or("");
+            format!("{}{user}:***{}", &url[..s + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
+}

@@ -1,0 +1,158 @@
+//! Scale-out over RabbitMQ (`transport = "amqp"`): several processes on several machines
+//! share the deliveries, coordinated by the broker.
+//!
+//! # Design
+//!
+//! ```text
+//!  unit ─► ingress node: outbox (sled, fsync before 202) ─► forwarder ─► exchange <p>.deliver
+//!                                                                          │ routing key <target>.<partition>
+//!          worker nodes: one consumer per partition queue ◄────────────────┘
+//!                        render mapping ─► connector ─► ack
+//!                        retry: <p>.retry.<delay> (TTL, dead-lettered back)   dead: <p>.dead
+//!          every node:   outcomes ─► exchange <p>.status ─► each node's status view
+//! ```
+//!
+//! **Ingress keeps its guarantee.** An event is acknowledged to the unit only once it is in
+//! the local outbox, exactly as in embedded mode. The relay then "delivers" each (message,
+//! target) to the broker through [`forward::ForwardConnector`]: a persistent, mandatory
+//! publish whose confirm is awaited (with a timeout); only a confirmed publish finishes the
+//! outbox delivery. While the broker is unreachable the deliveries stay pending in the
+//! outbox (up to its cap) and go out when it returns: the relay's retry, backoff and per-key
+//! order apply unchanged, so a dossier's events are published in order.
+//!
+//! **Order across nodes.** Each target has `partitions` quorum queues; a message goes to
+//! partition hash(unit, key) mod N, and every partition queue has single-active-consumer, so
+//! one node at a time consumes it, in order, whatever the number of nodes. A worker that
+//! dies leaves its unacknowledged deliveries to the next consumer, which gets them first.
+//!
+//! **Retries without holding the partition.** A delivery that fails is acknowledged and
+//! published to a delay queue (`<p>.retry.<ms>`, TTL per queue so it stays first-in
+//! first-out) that dead-letters it back to its partition. For routes that order per key,
+//! the key is parked on the worker: later events of the same dossier follow it into the same
+//! delay queue, behind it, so they come back after it; other dossiers go on at once.
+//!
+//! **Dead letters** go to `<p>.dead` (a quorum queue kept for audit) and, as a status event,
+//! to every node, which records them in its outbox: the admin API and dashboard of any node
+//! list them, and a replay there sends the message through the broker again.
+//!
+//! **Recovery.** Connections are opened on demand and replaced when they fail; consumers
+//! re-subscribe after `reconnect_delay`; every publish and confirm wait has
+//! `publish_timeout`.
+
+pub mod broker;
+pub mod forward;
+pub mod status;
+pub mod wire;
+pub mod worker;
+
+use crate::config::AmqpConfig;
+
+/// Names of everything the bus declares, from the configured prefix.
+#[derive(Clone, Debug)]
+pub struct Topology {
+    pub prefix: String,
+    pub partitions: u16,
+}
+
+/// Delay queues, shortest first: a retry waits in the first one at least as long as the
+/// retry policy asks (the last one for anything longer).
+pub const RETRY_DELAYS_MS: [u64; 5] = [1_000, 5_000, 30_000, 300_000, 1_800_000];
+
+impl Topology {
+    pub fn new(cfg: &AmqpConfig) -> Topology {
+        Topology {
+            prefix: cfg.prefix.clone(),
+            partitions: cfg.partitions.max(1),
+        }
+    }
+
+    pub fn deliver_exchange(&self) -> String {
+        format!("{}.deliver", self.prefix)
+    }
+
+    pub fn dead_exchange(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    pub fn dead_queue(&self) -> String {
+        format!("{}.dead", self.prefix)
+    }
+
+    pub fn status_exchange(&self) -> String {
+        format!("{}.status", self.prefix)
+    }
+
+    /// The delay queue, and the fanout exchange in front of it, for one delay.
+    pub fn retry_queue(&self, delay_ms: u64) -> String {
+        format!("{}.retry.{delay_ms}", self.prefix)
+    }
+
+    pub fn partition_queue(&self, target: &str, partition: u16) -> String {
+        format!("{}.{target}.{partition}", self.prefix)
+    }
+
+    pub fn routing_key(target: &str, partition: u16) -> String {
+        format!("{target}.{partition}")
+    }
+
+    /// The partition of a message: by (unit, key) so a dossier always lands in the same
+    /// queue; messages without a key spread by id.
+    pub fn partition_of(
+        &self,
+        unit: &str,
+        key: Option<&str>,
+        id: &crate::envelope::MessageId,
+    ) -> u16 {
+        let h = match key {
+            Some(k) => crate::outbox::key_hash(unit, k),
+            None => crate::outbox::key_hash(unit, &id.to_string()),
+        };
+        (h % self.partitions as u64) as u16
+    }
+
+    /// The delay queue for a wanted delay.
+    pub fn retry_delay_for(wanted_ms: u64) -> u64 {
+        RETRY_DELAYS_MS
+            .iter()
+            .copied()
+            .find(|d| *d >= wanted_ms)
+            .unwrap_or(RETRY_DELAYS_MS[RETRY_DELAYS_MS.len() - 1])
+    }
+}
+
+/// This node's name in the cluster.
+pub fn node_name(cfg: &AmqpConfig) -> String {
+    cfg.node.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "node".into());
+        format!("{host}-{}", std::process::id())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dossier_always_lands_in_the_same_partition() {
+        let t = Topology::new(&AmqpConfig::default());
+        let id = crate::envelope::MessageId(uuid::Uuid::now_v7());
+        let other = crate::envelope::MessageId(uuid::Uuid::now_v7());
+        let p = t.partition_of("nafosted", Some("HS-1"), &id);
+        assert_eq!(p, t.partition_of("nafosted", Some("HS-1"), &other));
+        assert!(p < t.partitions);
+        // Keys spread over the partitions.
+        let used: std::collections::HashSet<u16> = (0..200)
+            .map(|i| t.partition_of("nafosted", Some(&format!("HS-{i}")), &id))
+            .collect();
+        assert!(used.len() > t.partitions as usize / 2, "{used:?}");
+    }
+
+    #[test]
+    fn retries_wait_in_the_first_long_enough_delay_queue() {
+        assert_eq!(Topology::retry_delay_for(10), 1_000);
+        assert_eq!(Topology::retry_delay_for(4_000), 5_000);
+        assert_eq!(Topology::retry_delay_for(86_400_000), 1_800_000);
+    }
+}

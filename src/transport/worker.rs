@@ -1,0 +1,417 @@
+//! The worker side: one consumer per partition queue of every target, each processing its
+//! queue in order (single active consumer: one node at a time holds a partition). A
+//! delivery is acknowledged only after the target accepted it, or after it was handed on,
+//! confirmed, to a delay queue (retry) or to the dead-letter exchange.
+
+use super::broker::{Broker, BrokerError};
+use super::forward::publish;
+use super::status::{DeadInfo, StatusEvent, StatusKind, StatusPublisher, Summary};
+use super::wire::WireMessage;
+use super::{RETRY_DELAYS_MS, Topology};
+use crate::connector::Verdict;
+use crate::mappings::MappingSet;
+use crate::outbox::AttemptError;
+use crate::relay::TargetRuntime;
+use crate::relay::breaker::Permit;
+use crate::relay::retry::{self, RetryDecision};
+use crate::time::now_ms;
+use futures_lite::StreamExt;
+use lapin::Channel;
+use lapin::message::Delivery;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Everything a partition consumer needs.
+#[derive(Clone)]
+pub struct WorkerContext {
+    pub broker: Arc<Broker>,
+    pub mappings: Arc<MappingSet>,
+    pub status: Arc<StatusPublisher>,
+    pub node: String,
+}
+
+/// The running partition consumers of this node.
+pub struct Workers {
+    tasks: JoinSet<()>,
+    stop: watch::Sender<bool>,
+}
+
+impl Workers {
+    /// Subscribe to every partition of every target. Subscriptions are made in a shuffled
+    /// order, a few milliseconds apart, so that workers starting together share the
+    /// partitions; a worker that comes later stands by and takes over a partition whose
+    /// consumer goes away.
+    pub fn start(ctx: WorkerContext, targets: Vec<Arc<TargetRuntime>>) -> Workers {
+        let (stop, stop_rx) = watch::channel(false);
+        let mut jobs: Vec<(Arc<TargetRuntime>, u16)> = targets
+            .iter()
+            .flat_map(|t| (0..ctx.broker.topology.partitions).map(move |p| (Arc::clone(t), p)))
+            .collect();
+        // Fisher-Yates with the thread RNG.
+        for i in (1..jobs.len()).rev() {
+            let j = rand::random_range(0..=i);
+            jobs.swap(i, j);
+        }
+        let mut tasks = JoinSet::new();
+        for (i, (target, partition)) in jobs.into_iter().enumerate() {
+            let ctx = ctx.clone();
+            let mut stop_rx = stop_rx.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(5 * i as u64)) => {}
+                    _ = stop_rx.changed() => return,
+                }
+                partition_loop(ctx, target, partition, stop_rx).await;
+            });
+        }
+        Workers { tasks, stop }
+    }
+
+    /// Stop consuming; unacknowledged deliveries go back to their queues.
+    pub async fn stop(mut self) {
+        let _ = self.stop.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+async fn partition_loop(
+    ctx: WorkerContext,
+    target: Arc<TargetRuntime>,
+    partition: u16,
+    mut stop: watch::Receiver<bool>,
+) {
+    // Kept across reconnections: a key parked before a broker outage stays parked after
+    // it, so its later events still wait behind the one being retried.
+    let mut consumer = PartitionConsumer {
+        ctx: ctx.clone(),
+        target: Arc::clone(&target),
+        partition,
+        parked: HashMap::new(),
+        publish_channel: None,
+    };
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        consumer.publish_channel = None;
+        match consumer.run(&mut stop).await {
+            Ok(()) => return,
+            Err(e) => {
+                tracing::warn!(target_system = %target.name, partition, error = %e, "partition consumer stopped; subscribing again");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(ctx.broker.settings().reconnect_delay) => {}
+            _ = stop.changed() => return,
+        }
+    }
+}
+
+/// A key whose head event waits in a delay queue: its later events follow it there, and
+/// only the head is attempted. When the head is delivered (or dies), the first follower
+/// becomes the head; the key is free again once no follower is left in the delay queues.
+#[derive(Clone, Default)]
+struct Parked {
+    head: Option<crate::envelope::MessageId>,
+    delay_ms: u64,
+    /// Later events of the key, in order, waiting in the delay queues.
+    followers: std::collections::VecDeque<crate::envelope::MessageId>,
+}
+
+impl Parked {
+    /// The head is done: the next event in line takes its place. `false` when none is
+    /// left (the key is free).
+    fn advance(&mut self) -> bool {
+        self.head = self.followers.pop_front();
+        self.head.is_some()
+    }
+}
+
+struct PartitionConsumer {
+    ctx: WorkerContext,
+    target: Arc<TargetRuntime>,
+    partition: u16,
+    parked: HashMap<u64, Parked>,
+    publish_channel: Option<Channel>,
+}
+
+impl PartitionConsumer {
+    async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), BrokerError> {
+        let broker = Arc::clone(&self.ctx.broker);
+        let t = &broker.topology;
+        let ch = broker.channel().await?;
+        broker
+            .timed(ch.basic_qos(broker.settings().prefetch, BasicQosOptions::default()))
+            .await?;
+        let queue = t.partition_queue(&self.target.name, self.partition);
+        let tag = format!("{}-{}", self.ctx.node, queue);
+        let mut consumer = broker
+            .timed(ch.basic_consume(
+                queue.as_str().into(),
+                tag.as_str().into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            ))
+            .await?;
+        loop {
+            let next = tokio::select! {
+                d = consumer.next() => d,
+                _ = stop.changed() => return Ok(()),
+            };
+            let Some(delivery) = next else {
+                return Err(BrokerError::Refused(
+                    "the broker cancelled the consumer".into(),
+                ));
+            };
+            self.handle(delivery?).await?;
+        }
+    }
+
+    async fn publisher(&mut self) -> Result<Channel, BrokerError> {
+        if let Some(ch) = &self.publish_channel
+            && ch.status().connected()
+        {
+            return Ok(ch.clone());
+        }
+        let ch = self.ctx.broker.confirm_channel().await?;
+        self.publish_channel = Some(ch.clone());
+        Ok(ch)
+    }
+
+    /// Hand a delivery on to another exchange, confirmed, before it is acknowledged here.
+    async fn hand_on(&mut self, exchange: &str, wire: &WireMessage) -> Result<(), BrokerError> {
+        let ch = self.publisher().await?;
+        let key = Topology::routing_key(&self.target.name, self.partition);
+        let r = publish(&self.ctx.broker, &ch, exchange, &key, wire).await;
+        if r.is_err() {
+            self.publish_channel = None;
+        }
+        r
+    }
+
+    async fn handle(&mut self, delivery: Delivery) -> Result<(), BrokerError> {
+        let mut wire = match WireMessage::decode(&delivery.data) {
+            Ok(w) => w,
+            Err(e) => {
+                // Not ours to deliver; keep it for inspection in the dead-letter queue.
+                tracing::error!(target_system = %self.target.name, error = %e, "unreadable message moved to dead letters");
+                let _ = self
+                    .ctx
+                    .broker
+                    .timed(delivery.nack(lapin::options::BasicNackOptions {
+                        requeue: false,
+                        ..Default::default()
+                    }))
+                    .await;
+                return Ok(());
+            }
+        };
+        let env = &wire.envelope;
+        let key_hash = match (&env.key, wire.ordered) {
+            (Some(k), true) => Some(crate::outbox::key_hash(&env.unit, k)),
+            _ => None,
+        };
+        // A later event of a dossier whose head waits for a retry follows it.
+        if let Some(h) = key_hash
+            && let Some(p) = self.parked.get_mut(&h)
+            && p.head != Some(env.id)
+        {
+            if !p.followers.contains(&env.id) {
+                p.followers.push_back(env.id);
+            }
+            let exchange = self.ctx.broker.topology.retry_queue(p.delay_ms);
+            self.hand_on(&exchange, &wire).await?;
+            return ack(&self.ctx.broker, delivery).await;
+        }
+        let mut envelope = wire.envelope.clone();
+        envelope.attempts = wire.attempts + 1;
+        let body = match self.ctx.mappings.render(&envelope, &self.target.name) {
+            Ok(b) => b,
+            Err(reason) => {
+                return self.dead(delivery, wire, key_hash, reason, None).await;
+            }
+        };
+        self.wait_for_permission().await;
+        let verdict = self.target.connector.deliver(&envelope, &body).await;
+        match &verdict {
+            Verdict::Delivered | Verdict::Permanent { .. } => self.target.breaker.on_success(),
+            Verdict::Retryable { .. } => self.target.breaker.on_failure(),
+        }
+        let now = now_ms();
+        match verdict {
+            Verdict::Delivered => {
+                self.head_done(key_hash);
+                ack(&self.ctx.broker, delivery).await?;
+                self.report(&wire, StatusKind::Delivered, None, None).await;
+                Ok(())
+            }
+            Verdict::Retryable {
+                reason,
+                status,
+                retry_after,
+            } => {
+                let attempts = wire.attempts + 1;
+                let error = AttemptError {
+                    at_ms: now,
+                    error: reason.clone(),
+                    status,
+                };
+                let age = Duration::from_millis(now.saturating_sub(envelope.received_ms));
+                match retry::decide(
+                    &self.target.retry,
+                    attempts,
+                    age,
+                    retry_after,
+                    rand::random::<f64>(),
+                ) {
+                    RetryDecision::RetryAfter(delay) => {
+                        let mut level = Topology::retry_delay_for(delay.as_millis() as u64);
+                        if let Some(h) = key_hash {
+                            let p = self.parked.entry(h).or_default();
+                            // Never ahead of where the key's later events already wait.
+                            level = level.max(p.delay_ms);
+                            p.head = Some(wire.envelope.id);
+                            p.delay_ms = level;
+                        }
+                        wire.attempts = attempts;
+                        push_error(&mut wire.errors, error);
+                        let exchange = self.ctx.broker.topology.retry_queue(level);
+                        self.hand_on(&exchange, &wire).await?;
+                        ack(&self.ctx.broker, delivery).await?;
+                        self.report(&wire, StatusKind::Failed, Some(reason), None)
+                            .await;
+                        Ok(())
+                    }
+                    RetryDecision::GiveUp => {
+                        let why = format!("gave up after {attempts} attempts: {reason}");
+                        wire.attempts = attempts;
+                        self.dead(delivery, wire, key_hash, why, Some(error)).await
+                    }
+                }
+            }
+            Verdict::Permanent { reason, status } => {
+                let error = AttemptError {
+                    at_ms: now,
+                    error: reason.clone(),
+                    status,
+                };
+                wire.attempts += 1;
+                self.dead(delivery, wire, key_hash, reason, Some(error))
+                    .await
+            }
+        }
+    }
+
+    async fn dead(
+        &mut self,
+        delivery: Delivery,
+        mut wire: WireMessage,
+        key_hash: Option<u64>,
+        reason: String,
+        error: Option<AttemptError>,
+    ) -> Result<(), BrokerError> {
+        tracing::warn!(target_system = %self.target.name, id = %wire.envelope.id, %reason, "dead letter");
+        let error = error.unwrap_or(AttemptError {
+            at_ms: now_ms(),
+            error: reason.clone(),
+            status: None,
+        });
+        push_error(&mut wire.errors, error);
+        // The key goes on with its next event (an operator replays this one).
+        self.head_done(key_hash);
+        let exchange = self.ctx.broker.topology.dead_exchange();
+        self.hand_on(&exchange, &wire).await?;
+        ack(&self.ctx.broker, delivery).await?;
+        let info = DeadInfo {
+            reason: reason.clone(),
+            errors: wire.errors.clone(),
+            envelope: wire.envelope.clone(),
+        };
+        self.report(&wire, StatusKind::Dead, Some(reason), Some(info))
+            .await;
+        Ok(())
+    }
+
+    /// The head of a parked key was delivered or died: the next one in line takes over.
+    fn head_done(&mut self, key_hash: Option<u64>) {
+        if let Some(h) = key_hash
+            && let Some(p) = self.parked.get_mut(&h)
+            && !p.advance()
+        {
+            self.parked.remove(&h);
+        }
+    }
+
+    async fn report(
+        &self,
+        wire: &WireMessage,
+        kind: StatusKind,
+        error: Option<String>,
+        dead: Option<DeadInfo>,
+    ) {
+        let e = &wire.envelope;
+        let event = StatusEvent {
+            node: self.ctx.node.clone(),
+            origin: wire.origin.clone(),
+            target: self.target.name.clone(),
+            kind,
+            at_ms: now_ms(),
+            attempts: wire.attempts,
+            error,
+            dead,
+            envelope_summary: Summary {
+                id: e.id,
+                unit: e.unit.clone(),
+                key: e.key.clone(),
+                received_ms: e.received_ms,
+            },
+        };
+        self.ctx.status.publish(&event).await;
+    }
+
+    /// The target's breaker, rate limit and operator pause, as in embedded mode.
+    async fn wait_for_permission(&self) {
+        loop {
+            while self.target.paused.load(Ordering::Relaxed) {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            match self.target.breaker.acquire() {
+                Permit::Go => break,
+                Permit::Wait(d) => tokio::time::sleep(d).await,
+            }
+        }
+        if let Some(limiter) = &self.target.limiter {
+            limiter.until_ready().await;
+        }
+    }
+}
+
+fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
+    if errors.len() >= crate::outbox::records::MAX_KEPT_ERRORS {
+        errors.remove(0);
+    }
+    errors.push(e);
+}
+
+async fn ack(broker: &Broker, delivery: Delivery) -> Result<(), BrokerError> {
+    broker
+        .timed(delivery.ack(BasicAckOptions::default()))
+        .await
+        .map(|_| ())
+}
+
+/// Keep the compiler honest about the delay list being sorted (the level choice relies on
+/// it).
+const _: () = {
+    let mut i = 1;
+    while i < RETRY_DELAYS_MS.len() {
+        assert!(RETRY_DELAYS_MS[i - 1] < RETRY_DELAYS_MS[i]);
+        i += 1;
+    }
+};

@@ -1,0 +1,283 @@
+//! Scale-out over the real RabbitMQ broker at 127.0.0.1:5672 (names unique to each test,
+//! deleted afterwards; the tests fail loudly when the broker cannot be reached):
+//! - one ingress process and two worker processes share 20,000 events over 1,000 dossiers;
+//!   one worker is SIGKILLed mid-run: everything is delivered, in order per dossier;
+//! - the broker connection is cut mid-run through a loopback proxy: the ingress keeps
+//!   accepting, nothing is lost, order holds, retries (30 % of deliveries fail) go through
+//!   the delay queues without reordering a dossier, and a dead letter reaches the accepting
+//!   node's admin API.
+
+mod support;
+
+use lienthong_mocks::{Faults, Sink};
+use serde_json::{Value, json};
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use support::broker::{BROKER, TcpProxy, cleanup, require_broker, unique_prefix};
+use support::{NAFOSTED_KEY, client, config_text};
+
+/// A node's config: the shared test config with the broker transport in front.
+fn node_config(dir: &Path, sink: SocketAddr, url: &str, prefix: &str, node: &str) -> String {
+    let base = config_text(
+        dir,
+        sink,
+        &format!(
+            r#"
+[amqp]
+urls = ["{url}"]
+prefix = "{prefix}"
+partitions = 8
+prefetch = 32
+publish_timeout = "3s"
+reconnect_delay = "200ms"
+node = "{node}"
+"#
+        ),
+    );
+    format!("transport = \"amqp\"\n{base}")
+}
+
+struct Node {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// Start `lienthong run` as its own process and wait for its address.
+fn spawn_node(config: &str, dir: &Path, name: &str, role: &str) -> Node {
+    std::fs::create_dir_all(dir).unwrap();
+    let path = dir.join(format!("{name}.toml"));
+    std::fs::write(&path, config).unwrap();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["run", "--config"])
+        .arg(&path)
+        .args(["--role", role])
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(log)
+        .spawn()
+        .expect("the lienthong binary starts");
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let addr = loop {
+        let line = lines
+            .next()
+            .unwrap_or_else(|| {
+                panic!(
+                    "{name} exited; see {}",
+                    dir.join(format!("{name}.log")).display()
+                )
+            })
+            .unwrap();
+        if let Some(a) = line.strip_prefix("lienthong listening on http://") {
+            break a.trim().parse().unwrap();
+        }
+    };
+    // Keep draining stdout so the node never blocks on a full pipe.
+    std::thread::spawn(move || for _ in lines {});
+    Node { child, addr }
+}
+
+fn event(key: usize, seq: usize) -> Value {
+    json!({"dossierCode": format!("K-{key:04}"), "seq": seq})
+}
+
+/// Post `events` in batches of 100 to a node's ingress; every batch must be accepted.
+async fn send_all(addr: SocketAddr, events: &[Value]) {
+    let http = client();
+    for batch in events.chunks(100) {
+        let resp = http
+            .post(format!(
+                "http://{addr}/api/v1/units/nafosted/events?flow=dossier_sync"
+            ))
+            .bearer_auth(NAFOSTED_KEY)
+            .json(&batch)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    }
+}
+
+/// Distinct events delivered, and a check that each dossier's first deliveries came in
+/// `seq` order (a redelivery after a crash may repeat an event, never overtake one).
+fn delivered(sink: &Sink) -> (usize, Result<(), String>) {
+    let mut seen = HashSet::new();
+    let mut last: HashMap<String, i64> = HashMap::new();
+    let mut order = Ok(());
+    for r in sink.delivered() {
+        let body = r.json();
+        let key = body["dossierCode"].as_str().unwrap_or_default().to_string();
+        let seq = body["seq"].as_i64().unwrap_or(-1);
+        if !seen.insert((key.clone(), seq)) {
+            continue; // a duplicate of an earlier delivery
+        }
+        let prev = last.insert(key.clone(), seq).unwrap_or(-1);
+        if seq != prev + 1 && order.is_ok() {
+            let history: Vec<String> = sink
+                .requests()
+                .iter()
+                .filter(|r| r.json()["dossierCode"] == key.as_str())
+                .map(|r| format!("{}:{}", r.json()["seq"], r.status))
+                .collect();
+            order = Err(format!(
+                "{key}: seq {seq} arrived after {prev} (requests seq:status {})",
+                history.join(" ")
+            ));
+        }
+    }
+    (seen.len(), order)
+}
+
+async fn wait_for_all(sink: &Sink, total: usize, timeout: Duration) {
+    let start = Instant::now();
+    loop {
+        let (n, order) = delivered(sink);
+        if let Err(e) = order {
+            panic!("per-dossier order broken: {e}");
+        }
+        if n == total {
+            return;
+        }
+        assert!(
+            start.elapsed() < timeout,
+            "only {n} of {total} events delivered after {timeout:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("kill");
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
+    let conf = |name: &str| node_config(&dir.path().join(name), sink_addr, url, &prefix, name);
+    let mut ingress = spawn_node(&conf("ingress"), dir.path(), "ingress", "ingress");
+    let mut w1 = spawn_node(&conf("worker-1"), dir.path(), "worker-1", "worker");
+    let mut w2 = spawn_node(&conf("worker-2"), dir.path(), "worker-2", "worker");
+
+    // 1,000 dossiers, 20 events each, interleaved as units send them.
+    let events: Vec<Value> = (0..20)
+        .flat_map(|seq| (0..1000).map(move |key| event(key, seq)))
+        .collect();
+    let sender = tokio::spawn(async move { send_all(ingress.addr, &events).await });
+    let start = Instant::now();
+    while sink.delivered_count() < 5_000 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the workers delivered only {} events",
+            sink.delivered_count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A quarter of the way through, one worker dies without a word.
+    w1.child.kill().unwrap(); // SIGKILL
+    w1.child.wait().unwrap();
+    sender.await.unwrap();
+    wait_for_all(&sink, 20_000, Duration::from_secs(180)).await;
+
+    for n in [&mut ingress, &mut w2] {
+        let _ = n.child.kill();
+        let _ = n.child.wait();
+    }
+    cleanup(&prefix, &["a", "b"], 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_connection_cut_mid_run_loses_nothing() {
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("cut");
+    let proxy = TcpProxy::start(BROKER).await;
+    // 30 % of deliveries fail at the target: retries go through the delay queues.
+    let sink = Sink::new(Faults::default());
+    sink.set_target_faults(
+        "a",
+        Faults {
+            error_ratio: 0.3,
+            reject_containing: Some("POISON".into()),
+            ..Faults::default()
+        },
+    );
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = node_config(dir.path(), sink_addr, &proxy.url(), &prefix, "solo")
+        + r#"
+[[admin.tokens]]
+name = "test"
+role = "operator"
+token_env = "TEST_UNSET_ADMIN"
+dev_token = "cluster-test-operator-token"
+"#;
+    let (cfg, keys) = support::parse_config(&text);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bus = lienthong::app::Bus::start(cfg, keys, listener)
+        .await
+        .unwrap();
+
+    let first: Vec<Value> = (0..5)
+        .flat_map(|seq| (0..100).map(move |key| event(key, seq)))
+        .collect();
+    send_all(bus.addr, &first).await;
+    // Take the broker away mid-run: the ingress keeps accepting into its outbox.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    proxy.cut();
+    let second: Vec<Value> = (5..10)
+        .flat_map(|seq| (0..100).map(move |key| event(key, seq)))
+        .collect();
+    send_all(bus.addr, &second).await;
+    let poison = json!({"dossierCode": "P-1", "note": "POISON"});
+    send_all(bus.addr, &[poison]).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        bus.outbox.stats().pending > 0,
+        "with the broker away, accepted events wait in the outbox"
+    );
+    proxy.restore();
+
+    // Everything arrives, in order per dossier, through retries and the reconnection.
+    wait_for_all(&sink, 1_000, Duration::from_secs(120)).await;
+    // The poisoned event became a dead letter on the node that accepted it.
+    let start = Instant::now();
+    loop {
+        let dead = bus.outbox.dead_letters(None, 10).unwrap();
+        if let Some(d) = dead.first() {
+            assert_eq!(d.key.as_deref(), Some("P-1"));
+            assert!(d.reason.contains("400"), "{d:?}");
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "no dead letter arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The cluster's outcomes reached this node's status view.
+    let status: Value = client()
+        .get(format!("http://{}/api/v1/status", bus.addr))
+        .bearer_auth("cluster-test-operator-token")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let a = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "a")
+        .unwrap();
+    assert!(a["delivered_since_start"].as_u64().unwrap() >= 1_000, "{a}");
+    assert!(a["retried_since_start"].as_u64().unwrap() > 0, "{a}");
+    assert_eq!(a["dead_since_start"], 1, "{a}");
+    bus.shutdown().await.unwrap();
+    cleanup(&prefix, &["a", "b"], 8).await;
+}
