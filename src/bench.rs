@@ -45,6 +45,12 @@ pub struct BenchArgs {
     /// Keep the bench data directory here instead of a temporary one.
     #[arg(long)]
     pub dir: Option<PathBuf>,
+    /// The cluster scenario: worker processes to measure with (one run per number).
+    #[arg(long, value_delimiter = ',', default_value = "1,2")]
+    pub workers: Vec<usize>,
+    /// The cluster scenario's broker.
+    #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
+    pub amqp_url: String,
 }
 
 struct BusProcess {
@@ -53,12 +59,17 @@ struct BusProcess {
 
 impl BusProcess {
     fn start(config: &Path, port: u16) -> Result<(BusProcess, Duration), String> {
+        Self::start_as(config, port, "all")
+    }
+
+    fn start_as(config: &Path, port: u16, role: &str) -> Result<(BusProcess, Duration), String> {
         let started = Instant::now();
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
         let log = std::fs::File::create(config.with_extension("log")).map_err(|e| e.to_string())?;
         let child = std::process::Command::new(exe)
             .args(["run", "--config"])
             .arg(config)
+            .args(["--role", role])
             .env("RUST_LOG", "warn")
             .env("LIENTHONG_BENCH_UNIT_KEY", UNIT_KEY)
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
@@ -118,8 +129,21 @@ fn free_port() -> u16 {
 }
 
 fn write_config(dir: &Path, port: u16, sink: std::net::SocketAddr, target_extra: &str) -> PathBuf {
+    write_config_with(dir, "bench.toml", port, sink, target_extra, "", "")
+}
+
+/// The bench config; `head` goes before the first table (top-level keys), `tail` after.
+fn write_config_with(
+    dir: &Path,
+    name: &str,
+    port: u16,
+    sink: std::net::SocketAddr,
+    target_extra: &str,
+    head: &str,
+    tail: &str,
+) -> PathBuf {
     let text = format!(
-        r#"
+        r#"{head}
 environment = "development"
 [server]
 listen = "127.0.0.1:{port}"
@@ -143,10 +167,11 @@ flow = "dossier_sync"
 targets = ["sink"]
 ordering = "per_key"
 key = "/MaHoSo"
+{tail}
 "#,
         data = dir.join("data").display()
     );
-    let path = dir.join("bench.toml");
+    let path = dir.join(name);
     std::fs::write(&path, text).expect("write bench config");
     path
 }
@@ -299,9 +324,20 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     if all || args.scenario == "units" {
         units(&root.join("units"), &args).await?;
     }
-    if !["all", "ingest", "e2e", "pending", "units"].contains(&args.scenario.as_str()) {
+    if args.scenario == "cluster" {
+        for &workers in &args.workers {
+            cluster(
+                &root.join(format!("cluster-{workers}")),
+                &args,
+                &pad,
+                workers,
+            )
+            .await?;
+        }
+    }
+    if !["all", "ingest", "e2e", "pending", "units", "cluster"].contains(&args.scenario.as_str()) {
         return Err(format!(
-            "unknown scenario `{}` (ingest, e2e, pending, units or all)",
+            "unknown scenario `{}` (ingest, e2e, pending, units, cluster or all)",
             args.scenario
         ));
     }
@@ -360,6 +396,85 @@ async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
         args.requests as f64 / took.as_secs_f64()
     );
     bus.stop();
+    Ok(())
+}
+
+/// Scale-out: one ingress process and `workers` worker processes sharing the work through
+/// RabbitMQ; events/s from the first request to the last delivery at the sink.
+async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    let prefix = format!("lienthong-bench-{}-{workers}", std::process::id());
+    let amqp = crate::config::AmqpConfig {
+        urls: vec![args.amqp_url.clone()],
+        prefix: prefix.clone(),
+        partitions: 16,
+        ..Default::default()
+    };
+    let tail = format!(
+        "[amqp]\nurls = [\"{}\"]\nprefix = \"{prefix}\"\npartitions = 16\nprefetch = 64\n",
+        args.amqp_url
+    );
+    let node = |name: &str, port: u16| {
+        let d = dir.join(name);
+        let _ = std::fs::create_dir_all(&d);
+        write_config_with(
+            &d,
+            "node.toml",
+            port,
+            sink_addr,
+            "concurrency = 16",
+            "transport = \"amqp\"",
+            &format!("{tail}node = \"{name}\"\n"),
+        )
+    };
+    let port = free_port();
+    let (ingress, _) = BusProcess::start_as(&node("ingress", port), port, "ingress")?;
+    let mut nodes = vec![ingress];
+    for w in 0..workers {
+        let p = free_port();
+        let (worker, _) = BusProcess::start_as(&node(&format!("worker-{w}"), p), p, "worker")?;
+        nodes.push(worker);
+    }
+    // Let the workers subscribe (and share the partitions) before the traffic starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!("cluster, {workers} worker process(es):");
+    let started = Instant::now();
+    load(port, args.events, 100, args.concurrency, pad, "cluster").await?;
+    let mut last_report = Instant::now();
+    while sink.delivered_count() < args.events {
+        if started.elapsed() > Duration::from_secs(900) {
+            return Err(format!(
+                "only {} of {} delivered after 15 minutes",
+                sink.delivered_count(),
+                args.events
+            ));
+        }
+        if last_report.elapsed() > Duration::from_secs(2) {
+            eprintln!("  delivered {} of {}", sink.delivered_count(), args.events);
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    println!(
+        "cluster, 1 ingress + {workers} worker process(es), ingest → delivered: {} events in {:.2}s = {:.0} events/s",
+        args.events,
+        took.as_secs_f64(),
+        args.events as f64 / took.as_secs_f64()
+    );
+    for n in nodes {
+        n.stop();
+    }
+    let broker = crate::transport::broker::Broker::new(&amqp);
+    broker
+        .delete_topology(&["sink".to_string()])
+        .await
+        .map_err(|e| format!("cannot remove the bench's queues: {e}"))?;
     Ok(())
 }
 

@@ -90,6 +90,10 @@ pub struct AmqpConfig {
     pub partitions: u16,
     /// Unacknowledged deliveries a worker holds per partition.
     pub prefetch: u16,
+    /// Publishes an ingress node keeps waiting for their confirm, per target. The broker
+    /// confirms a quorum-queue message once it is on disk on a majority, so throughput
+    /// comes from many publishes in flight.
+    pub publish_concurrency: usize,
     /// Longest wait for a publish and its confirm, and for a connection.
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
@@ -106,6 +110,7 @@ impl Default for AmqpConfig {
             prefix: "lienthong".into(),
             partitions: 16,
             prefetch: 32,
+            publish_concurrency: 128,
             publish_timeout: Duration::from_secs(5),
             reconnect_delay: Duration::from_secs(1),
             node: None,

@@ -57,6 +57,12 @@ pub fn validate(
         if a.partitions == 0 || a.partitions > 1024 {
             problems.push(problem("amqp.partitions", "must be between 1 and 1024"));
         }
+        if a.publish_concurrency == 0 || a.publish_concurrency > 4096 {
+            problems.push(problem(
+                "amqp.publish_concurrency",
+                "must be between 1 and 4096",
+            ));
+        }
         if a.prefetch == 0 {
             problems.push(problem("amqp.prefetch", "must be greater than 0"));
         }

@@ -203,6 +203,35 @@ impl Broker {
         Ok(())
     }
 
+    /// Delete every exchange and queue [`Broker::declare`] made (tests and benchmarks
+    /// clean up after themselves; never needed in operation).
+    pub async fn delete_topology(&self, targets: &[String]) -> Result<(), BrokerError> {
+        use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+        let t = &self.topology;
+        let ch = self.channel().await?;
+        let mut queues = vec![t.dead_queue()];
+        let mut exchanges = vec![t.deliver_exchange(), t.dead_exchange(), t.status_exchange()];
+        for d in RETRY_DELAYS_MS {
+            queues.push(t.retry_queue(d));
+            exchanges.push(t.retry_queue(d));
+        }
+        for target in targets {
+            for p in 0..t.partitions {
+                queues.push(t.partition_queue(target, p));
+            }
+        }
+        for q in queues {
+            self.timed(ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default()))
+                .await?;
+        }
+        for e in exchanges {
+            self.timed(ch.exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default()))
+                .await?;
+        }
+        let _ = self.timed(ch.close(200, "deleted".into())).await;
+        Ok(())
+    }
+
     /// Messages waiting in a target's partition queues (for status views).
     pub async fn depth(&self, target: &str) -> Result<u64, BrokerError> {
         let ch = self.channel().await?;

@@ -142,7 +142,7 @@ impl Connector for ForwardConnector {
 
 /// The relay runtime that forwards one target's deliveries to the broker: retried for as
 /// long as it takes (the broker coming back is a matter of time, not of the message), never
-/// rate-limited, `concurrency` publishes in flight.
+/// rate-limited, `[amqp] publish_concurrency` publishes in flight.
 pub fn forward_runtime(
     broker: Arc<Broker>,
     target: &str,
@@ -152,7 +152,7 @@ pub fn forward_runtime(
     let forward_cfg = TargetConfig {
         rate_limit: None,
         batch: 1,
-        concurrency: cfg.concurrency.max(4),
+        concurrency: broker.settings().publish_concurrency.max(1),
         retry: RetryConfig {
             max_attempts: u32::MAX,
             max_age: Duration::from_secs(10 * 365 * 24 * 3600),

@@ -3,7 +3,6 @@
 //! test and removed afterwards, and a loopback TCP proxy that can cut every connection
 //! through it, to take the broker away from a running bus.
 
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
 use lapin::{Connection, ConnectionProperties};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,34 +40,17 @@ pub fn unique_prefix(test: &str) -> String {
 
 /// Delete every queue and exchange the bus declared under `prefix`.
 pub async fn cleanup(prefix: &str, targets: &[&str], partitions: u16) {
-    let conn = require_broker().await;
-    let ch = conn.create_channel().await.unwrap();
-    let mut queues = vec![format!("{prefix}.dead")];
-    let mut exchanges = vec![
-        format!("{prefix}.deliver"),
-        format!("{prefix}.dead"),
-        format!("{prefix}.status"),
-    ];
-    for d in lienthong::transport::RETRY_DELAYS_MS {
-        queues.push(format!("{prefix}.retry.{d}"));
-        exchanges.push(format!("{prefix}.retry.{d}"));
-    }
-    for t in targets {
-        for p in 0..partitions {
-            queues.push(format!("{prefix}.{t}.{p}"));
-        }
-    }
-    for q in queues {
-        let _ = ch
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for e in exchanges {
-        let _ = ch
-            .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
-    let _ = conn.close(200, "cleaned up".into()).await;
+    let broker = lienthong::transport::broker::Broker::new(&lienthong::config::AmqpConfig {
+        urls: vec![BROKER_URL.into()],
+        prefix: prefix.into(),
+        partitions,
+        ..Default::default()
+    });
+    let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    broker
+        .delete_topology(&targets)
+        .await
+        .expect("the test's queues and exchanges are deleted");
 }
 
 /// A loopback TCP proxy to the broker whose connections can be cut at will.
