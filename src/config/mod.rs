@@ -101,6 +101,8 @@ pub struct AmqpConfig {
     pub reconnect_delay: Duration,
     /// This node's name in the cluster (default: host name and process id).
     pub node: Option<String>,
+    /// For `amqps://` brokers: extra CA and a client certificate (mutual TLS).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Default for AmqpConfig {
@@ -114,6 +116,7 @@ impl Default for AmqpConfig {
             publish_timeout: Duration::from_secs(5),
             reconnect_delay: Duration::from_secs(1),
             node: None,
+            tls: None,
         }
     }
 }

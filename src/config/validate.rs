@@ -57,6 +57,28 @@ pub fn validate(
         if a.partitions == 0 || a.partitions > 1024 {
             problems.push(problem("amqp.partitions", "must be between 1 and 1024"));
         }
+        if let Some(tls) = &a.tls {
+            for (field, path) in [
+                ("ca_file", &tls.ca_file),
+                ("client_cert", &tls.client_cert),
+                ("client_key", &tls.client_key),
+            ] {
+                if let Some(p) = path
+                    && !p.is_file()
+                {
+                    problems.push(problem(
+                        format!("amqp.tls.{field}"),
+                        format!("{} is not a readable file", p.display()),
+                    ));
+                }
+            }
+            if tls.client_cert.is_some() != tls.client_key.is_some() {
+                problems.push(problem(
+                    "amqp.tls",
+                    "client_cert and client_key go together (mutual TLS needs both)",
+                ));
+            }
+        }
         if a.publish_concurrency == 0 || a.publish_concurrency > 4096 {
             problems.push(problem(
                 "amqp.publish_concurrency",
@@ -546,6 +568,34 @@ mod tests {
         ] {
             assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
         }
+    }
+
+    #[test]
+    fn broker_settings_are_checked_and_roles_need_a_broker() {
+        let cfg = parse(
+            r#"
+            transport = "amqp"
+            [amqp]
+            urls = ["http://broker"]
+            partitions = 0
+            publish_concurrency = 0
+            tls = { client_cert = "/nonexistent/cert.pem" }
+            "#,
+        );
+        let problems = validate(&cfg, |_| None).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "amqp.urls[0]",
+            "amqp.partitions",
+            "amqp.publish_concurrency",
+            "amqp.tls.client_cert",
+            "amqp.tls",
+        ] {
+            assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
+        }
+        let embedded_worker = parse("role = \"worker\"\n");
+        let problems = validate(&embedded_worker, |_| None).unwrap_err();
+        assert!(problems.iter().any(|p| p.path == "role"), "{problems:?}");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum BrokerError {
     Amqp(#[from] lapin::Error),
     #[error("the broker refused the message: {0}")]
     Refused(String),
+    #[error("broker TLS settings: {0}")]
+    Tls(String),
 }
 
 pub struct Broker {
@@ -72,8 +74,15 @@ impl Broker {
         let n = self.cfg.urls.len().max(1);
         let i = self.next_url.fetch_add(1, Ordering::Relaxed) % n;
         let url = &self.cfg.urls[i];
+        let tls = self.tls_config()?;
+        let runtime = lapin::runtime::default_runtime()?;
         let conn = self
-            .timed(Connection::connect(url, ConnectionProperties::default()))
+            .timed(Connection::connect_with_config(
+                url,
+                ConnectionProperties::default(),
+                tls,
+                runtime,
+            ))
             .await
             .inspect_err(
                 |e| tracing::warn!(broker = %redact(url), error = %e, "cannot reach the broker"),
@@ -82,6 +91,27 @@ impl Broker {
         let ch = self.timed(conn.create_channel()).await?;
         *guard = Some(conn);
         Ok(ch)
+    }
+
+    /// The broker's TLS settings: the system's roots plus `[amqp.tls]`.
+    fn tls_config(&self) -> Result<lapin::tcp::OwnedTLSConfig, BrokerError> {
+        let mut out = lapin::tcp::OwnedTLSConfig::default();
+        let Some(tls) = &self.cfg.tls else {
+            return Ok(out);
+        };
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| BrokerError::Tls(format!("{}: {e}", p.display())))
+        };
+        if let Some(ca) = &tls.ca_file {
+            out.cert_chain = Some(String::from_utf8_lossy(&read(ca)?).into_owned());
+        }
+        if let (Some(cert), Some(key)) = (&tls.client_cert, &tls.client_key) {
+            out.identity = Some(lapin::tcp::OwnedIdentity::PKCS8 {
+                pem: read(cert)?,
+                key: read(key)?,
+            });
+        }
+        Ok(out)
     }
 
     /// A channel in confirm mode (for publishing).
