@@ -86,9 +86,22 @@ impl Bus {
         )?;
         let amqp = config.transport == crate::config::Transport::Amqp;
         let role = config.role;
+        let broker = amqp.then(|| Arc::new(crate::transport::broker::Broker::new(&config.amqp)));
+        let status_publisher = broker.as_ref().map(|b| {
+            Arc::new(crate::transport::status::StatusPublisher::new(Arc::clone(
+                b,
+            )))
+        });
         let mut runtimes = Vec::new();
         for (name, cfg) in &config.targets {
-            let notes: Arc<dyn crate::outbox::Notes> = Arc::new(outbox.clone());
+            // In a cluster, facts a connector notes (payment references) reach every node.
+            let notes: Arc<dyn crate::outbox::Notes> = match &status_publisher {
+                Some(status) => Arc::new(crate::transport::status::ClusterNotes {
+                    local: outbox.clone(),
+                    status: Arc::clone(status),
+                }),
+                None => Arc::new(outbox.clone()),
+            };
             let rt = TargetRuntime::from_config(name, cfg, notes).map_err(|message| {
                 AppError::Target {
                     target: name.clone(),
@@ -116,18 +129,18 @@ impl Bus {
         // goes out that way too) and the workers deliver; the status exchange feeds every
         // node's figures.
         let mut cluster = None;
-        let relay = if amqp {
-            let broker = Arc::new(crate::transport::broker::Broker::new(&config.amqp));
+        let relay = if let (Some(broker), Some(status_publisher)) = (broker, status_publisher) {
             let node = crate::transport::node_name(&config.amqp);
             let target_names: Vec<String> = config.targets.keys().cloned().collect();
             let declared = {
                 let broker = Arc::clone(&broker);
                 let names = target_names.clone();
+                let node = node.clone();
                 tokio::spawn(async move {
                     // Ingress accepts even while the broker is away; the topology comes
                     // with the first connection.
                     loop {
-                        match broker.declare(&names).await {
+                        match broker.declare(&names, &node).await {
                             Ok(()) => {
                                 tracing::info!("broker topology declared");
                                 return;
@@ -167,9 +180,7 @@ impl Bus {
                     crate::transport::worker::WorkerContext {
                         broker: Arc::clone(&broker),
                         mappings: Arc::clone(&mappings),
-                        status: Arc::new(crate::transport::status::StatusPublisher::new(
-                            Arc::clone(&broker),
-                        )),
+                        status: status_publisher,
                         node: node.clone(),
                     },
                     runtimes,

@@ -472,7 +472,12 @@ async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Res
     }
     let broker = crate::transport::broker::Broker::new(&amqp);
     broker
-        .delete_topology(&["sink".to_string()])
+        .delete_topology(
+            &["sink".to_string()],
+            &std::iter::once("ingress".to_string())
+                .chain((0..workers).map(|w| format!("worker-{w}")))
+                .collect::<Vec<_>>(),
+        )
         .await
         .map_err(|e| format!("cannot remove the bench's queues: {e}"))?;
     Ok(())

@@ -188,7 +188,13 @@ async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
         let _ = n.child.kill();
         let _ = n.child.wait();
     }
-    cleanup(&prefix, &["a", "b"], 8).await;
+    cleanup(
+        &prefix,
+        &["a", "b"],
+        &["ingress", "worker-1", "worker-2"],
+        8,
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -279,5 +285,72 @@ dev_token = "cluster-test-operator-token"
     assert!(a["retried_since_start"].as_u64().unwrap() > 0, "{a}");
     assert_eq!(a["dead_since_start"], 1, "{a}");
     bus.shutdown().await.unwrap();
-    cleanup(&prefix, &["a", "b"], 8).await;
+    cleanup(&prefix, &["a", "b"], &["solo"], 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_shipped_flows_run_over_the_broker_payments_included() {
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("shipped");
+    let amqp_prefix = prefix.clone();
+    let s = support::ShippedBus::start_with(move |cfg| {
+        cfg.transport = lienthong::config::Transport::Amqp;
+        cfg.amqp.urls = vec![support::broker::BROKER_URL.into()];
+        cfg.amqp.prefix = amqp_prefix;
+        cfg.amqp.partitions = 4;
+        cfg.amqp.node = Some("shipped".into());
+        cfg.amqp.reconnect_delay = Duration::from_millis(200);
+    })
+    .await;
+    // Dossiers to the portal, a fee paid through the payment platform (the Init sent by a
+    // worker, the Confirm taken by the ingress: the payment reference travels between
+    // them), a bad event dead-lettered back to the accepting node.
+    support::send_kpi_traffic(&s).await;
+    // The accepting node learns from the status exchange that the workers delivered what
+    // it forwarded: then, and only then, the dossier counts as synced.
+    let start = Instant::now();
+    loop {
+        let (code, a) = s
+            .admin("/api/v1/dossiers/HS-KPI-A", support::SHIPPED_VIEWER)
+            .await;
+        assert_eq!(code, 200);
+        if a["portal_synced"] == true {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{a}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let (_, c) = s
+        .admin("/api/v1/dossiers/HS-KPI-C", support::SHIPPED_VIEWER)
+        .await;
+    assert_eq!(c["portal_synced"], false, "{c}");
+    let (_, k) = s
+        .admin("/api/v1/kpis?refresh=true", support::SHIPPED_VIEWER)
+        .await;
+    let naf = k["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "nafosted")
+        .unwrap();
+    assert_eq!(naf["kpis"]["dong_bo"]["numerator"], 2, "{naf}");
+    assert_eq!(
+        naf["kpis"]["thanh_toan_truc_tuyen"]["numerator"], 1,
+        "{naf}"
+    );
+    s.bus.shutdown().await.unwrap();
+    cleanup(
+        &prefix,
+        &[
+            "datastore",
+            "ipo_inbox",
+            "nafosted_inbox",
+            "notify",
+            "payment",
+            "portal",
+        ],
+        &["shipped"],
+        4,
+    )
+    .await;
 }

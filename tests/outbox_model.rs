@@ -133,6 +133,7 @@ fn actual(outbox: &Outbox, t: usize, id: MessageId) -> St {
         DeliveryState::Dead { .. } => St::Dead,
         DeliveryState::Dropped { .. } => St::Dropped,
         DeliveryState::Forgotten => panic!("{id} on {} has no record: lost", TARGETS[t]),
+        DeliveryState::Forwarded { .. } => panic!("{id}: forwarded without a broker"),
     }
 }
 

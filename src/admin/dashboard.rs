@@ -609,6 +609,7 @@ fn delivery_text(d: &Value) -> Markup {
     html! {
         @match d["state"].as_str().unwrap_or("") {
             "delivered" => span.ok { "đã nhận (" (d["attempts"]) " lần gửi)" },
+            "forwarded" => span.warn { "đã chuyển vào hàng đợi cụm, chờ gửi" },
             "pending" => span.warn { "đang chờ gửi (" (d["attempts"]) " lần đã thử)" },
             "dead" => span.bad { "thư chết: " (d["reason"].as_str().unwrap_or("")) },
             "dropped" => span.muted { "đã hủy" },

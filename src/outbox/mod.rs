@@ -164,6 +164,8 @@ pub enum DeliveryState {
         at_ms: u64,
         errors: Vec<AttemptError>,
     },
+    /// Handed to the broker; a worker node has not reported it delivered yet.
+    Forwarded { at_ms: u64 },
     Dead {
         reason: String,
         attempts: u32,
@@ -367,13 +369,34 @@ impl Outbox {
     }
 
     pub fn delivered(&self, lease: Lease) {
+        self.finished(lease, records::DoneOutcome::Delivered);
+    }
+
+    /// Handed to the broker, which confirmed it (`transport = "amqp"`).
+    pub fn forwarded(&self, lease: Lease) {
+        self.finished(lease, records::DoneOutcome::Forwarded);
+    }
+
+    fn finished(&self, lease: Lease, outcome: records::DoneOutcome) {
         let cmd = Command::Delivered {
             target: lease.target().to_string(),
             info: lease.info,
             at_ms: now_ms(),
+            outcome,
         };
         lease.finish(false);
         let _ = self.inner.tx.send(cmd);
+    }
+
+    /// A worker node delivered what this node forwarded (best effort: the status record
+    /// only; nothing depends on it but the views).
+    pub fn confirm_delivered(&self, target: &str, id: MessageId, at_ms: u64, attempts: u32) {
+        let _ = self.inner.tx.send(Command::ConfirmDelivered {
+            target: target.to_string(),
+            id,
+            at_ms,
+            attempts,
+        });
     }
 
     /// Schedule another attempt at `due_ms`.
@@ -590,6 +613,7 @@ impl Outbox {
                         attempts: r.attempts,
                         errors: r.errors,
                     },
+                    records::DoneOutcome::Forwarded => DeliveryState::Forwarded { at_ms: r.at_ms },
                     records::DoneOutcome::Dropped => DeliveryState::Dropped {
                         at_ms: r.at_ms,
                         errors: r.errors,

@@ -115,6 +115,9 @@ pub struct DoneRecord {
 #[serde(rename_all = "snake_case")]
 pub enum DoneOutcome {
     Delivered,
+    /// Handed to the broker (`transport = "amqp"`), confirmed by it; a worker delivers it.
+    /// Becomes `Delivered` when the worker's outcome comes back.
+    Forwarded,
     /// A dead letter an operator chose to drop.
     Dropped,
 }

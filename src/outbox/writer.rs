@@ -27,6 +27,14 @@ pub enum Command {
         target: String,
         info: DeliveryInfo,
         at_ms: u64,
+        outcome: DoneOutcome,
+    },
+    /// A worker node delivered a message this node forwarded: `Forwarded` → `Delivered`.
+    ConfirmDelivered {
+        target: String,
+        id: MessageId,
+        at_ms: u64,
+        attempts: u32,
     },
     Failed {
         target: String,
@@ -316,10 +324,28 @@ impl Writer {
                     let _ = reply.send(Err(e));
                 }
             },
+            Command::ConfirmDelivered {
+                target,
+                id,
+                at_ms,
+                attempts,
+            } => {
+                let dkey = keys::delivery(keys::DONE, &target, &id);
+                if let Ok(Some(v)) = self.read(p, &dkey)
+                    && let Ok(mut done) = decode::<DoneRecord>(&v)
+                    && done.outcome == DoneOutcome::Forwarded
+                {
+                    done.outcome = DoneOutcome::Delivered;
+                    done.at_ms = at_ms;
+                    done.attempts = attempts;
+                    p.put(dkey, encode(&done));
+                }
+            }
             Command::Delivered {
                 target,
                 info,
                 at_ms,
+                outcome,
             } => {
                 let key = keys::delivery(keys::PENDING, &target, &info.id);
                 // Earlier failures stay visible in the message's journey.
@@ -335,7 +361,7 @@ impl Writer {
                 };
                 p.delete(key);
                 let done = DoneRecord {
-                    outcome: DoneOutcome::Delivered,
+                    outcome,
                     at_ms,
                     attempts: info.attempts + 1,
                     errors,

@@ -529,7 +529,12 @@ impl Worker {
                     .latency
                     .record(now_ms().saturating_sub(envelope.received_ms));
                 tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, "delivered");
-                self.outbox.delivered(lease);
+                if t.connector.wants_mapping() {
+                    self.outbox.delivered(lease);
+                } else {
+                    // The broker forwarder: a worker does the delivery proper.
+                    self.outbox.forwarded(lease);
+                }
             }
             Verdict::Retryable {
                 reason,

@@ -124,13 +124,49 @@ impl Broker {
 
     /// Declare every exchange and queue the bus uses (idempotent: every node does it at
     /// start).
-    pub async fn declare(&self, targets: &[String]) -> Result<(), BrokerError> {
+    pub async fn declare(&self, targets: &[String], node: &str) -> Result<(), BrokerError> {
         let t = &self.topology;
         let ch = self.channel().await?;
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
         };
+        // This node's own queue first: nothing addressed to it can be published before it
+        // exists (this node forwards nothing until the topology is declared).
+        self.timed(ch.exchange_declare(
+            t.node_exchange().as_str().into(),
+            ExchangeKind::Direct,
+            durable,
+            FieldTable::default(),
+        ))
+        .await?;
+        self.timed(ch.exchange_declare(
+            t.notes_exchange().as_str().into(),
+            ExchangeKind::Fanout,
+            durable,
+            FieldTable::default(),
+        ))
+        .await?;
+        let node_queue = t.node_queue(node);
+        self.timed(ch.queue_declare(
+            node_queue.as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            FieldTable::default(),
+        ))
+        .await?;
+        for (exchange, key) in [(t.node_exchange(), node), (t.notes_exchange(), "")] {
+            self.timed(ch.queue_bind(
+                node_queue.as_str().into(),
+                exchange.as_str().into(),
+                key.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            ))
+            .await?;
+        }
         self.timed(ch.exchange_declare(
             t.deliver_exchange().as_str().into(),
             ExchangeKind::Direct,
@@ -235,12 +271,23 @@ impl Broker {
 
     /// Delete every exchange and queue [`Broker::declare`] made (tests and benchmarks
     /// clean up after themselves; never needed in operation).
-    pub async fn delete_topology(&self, targets: &[String]) -> Result<(), BrokerError> {
+    pub async fn delete_topology(
+        &self,
+        targets: &[String],
+        nodes: &[String],
+    ) -> Result<(), BrokerError> {
         use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
         let t = &self.topology;
         let ch = self.channel().await?;
         let mut queues = vec![t.dead_queue()];
-        let mut exchanges = vec![t.deliver_exchange(), t.dead_exchange(), t.status_exchange()];
+        queues.extend(nodes.iter().map(|n| t.node_queue(n)));
+        let mut exchanges = vec![
+            t.deliver_exchange(),
+            t.dead_exchange(),
+            t.status_exchange(),
+            t.node_exchange(),
+            t.notes_exchange(),
+        ];
         for d in RETRY_DELAYS_MS {
             queues.push(t.retry_queue(d));
             exchanges.push(t.retry_queue(d));
@@ -260,6 +307,40 @@ impl Broker {
         }
         let _ = self.timed(ch.close(200, "deleted".into())).await;
         Ok(())
+    }
+
+    /// A persistent JSON message on a new confirm channel, confirmed (for the rare
+    /// messages outside the delivery path: dead letters to their node, notes).
+    pub async fn publish_confirmed(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+    ) -> Result<(), BrokerError> {
+        let ch = self.confirm_channel().await?;
+        let props = lapin::BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2);
+        let confirm = self
+            .timed(ch.basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                lapin::options::BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                body,
+                props,
+            ))
+            .await?;
+        let confirmation = self.timed(confirm).await?;
+        let _ = self.timed(ch.close(200, "published".into())).await;
+        match confirmation {
+            lapin::Confirmation::Ack(None) => Ok(()),
+            other => Err(BrokerError::Refused(format!(
+                "{exchange}/{routing_key}: {other:?}"
+            ))),
+        }
     }
 
     /// Messages waiting in a target's partition queues (for status views).

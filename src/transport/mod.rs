@@ -31,9 +31,13 @@
 //! the key is parked on the worker: later events of the same dossier follow it into the same
 //! delay queue, behind it, so they come back after it; other dossiers go on at once.
 //!
-//! **Dead letters** go to `<p>.dead` (a quorum queue kept for audit) and, as a status event,
-//! to every node, which records them in its outbox: the admin API and dashboard of any node
-//! list them, and a replay there sends the message through the broker again.
+//! **Dead letters** go to `<p>.dead` (a quorum queue kept for audit) and, addressed to the
+//! node that accepted the event, to that node's durable queue `<p>.node.<name>`: it records
+//! them in its outbox, where its admin API and dashboard list them and a replay sends the
+//! message through the broker again. Facts every node needs (which unit a payment
+//! reference belongs to: the worker sent the `Init`, an ingress node takes the `Confirm`)
+//! go to every node's durable queue through `<p>.notes`. Figures (delivered, failed) go to
+//! `<p>.status`, a fanout every node reads into its own counters.
 //!
 //! **Recovery.** Connections are opened on demand and replaced when they fail; consumers
 //! re-subscribe after `reconnect_delay`; every publish and confirm wait has
@@ -82,6 +86,23 @@ impl Topology {
         format!("{}.status", self.prefix)
     }
 
+    /// Messages for one node (routing key: the node's name): dead letters of the events
+    /// it accepted.
+    pub fn node_exchange(&self) -> String {
+        format!("{}.node", self.prefix)
+    }
+
+    /// Facts for every node (fanout): payment references.
+    pub fn notes_exchange(&self) -> String {
+        format!("{}.notes", self.prefix)
+    }
+
+    /// A node's durable queue: what is addressed to it, and the notes; kept while it is
+    /// down, so nothing addressed to it is lost.
+    pub fn node_queue(&self, node: &str) -> String {
+        format!("{}.node.{node}", self.prefix)
+    }
+
     /// The delay queue, and the fanout exchange in front of it, for one delay.
     pub fn retry_queue(&self, delay_ms: u64) -> String {
         format!("{}.retry.{delay_ms}", self.prefix)
@@ -120,13 +141,16 @@ impl Topology {
     }
 }
 
-/// This node's name in the cluster.
+/// This node's name in the cluster: `[amqp] node`, else the host name. It names the
+/// node's durable queue, so it must stay the same across restarts and differ between nodes
+/// (set `node` when several run on one host).
 pub fn node_name(cfg: &AmqpConfig) -> String {
     cfg.node.clone().unwrap_or_else(|| {
-        let host = std::fs::read_to_string("/etc/hostname")
+        std::fs::read_to_string("/etc/hostname")
             .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "node".into());
-        format!("{host}-{}", std::process::id())
+            .ok()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "node".into())
     })
 }
 

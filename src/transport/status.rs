@@ -1,8 +1,9 @@
 //! Cluster-wide status: every worker publishes each delivery outcome to the status exchange
 //! (fanout); every node consumes them into the same per-target counters, recent-activity
 //! windows and failure lists its admin API and dashboard read in embedded mode, so any
-//! node shows the whole cluster. A dead letter is also recorded in the outbox of the node
-//! that accepted the event, where operators see it, replay it or drop it.
+//! node shows the whole cluster. A dead letter is also sent to the durable queue of the node
+//! that accepted the event, which records it in its outbox, where operators see it,
+//! replay it or drop it; notes (payment references) go to every node's durable queue.
 
 use super::broker::{Broker, BrokerError};
 use crate::envelope::{Envelope, UnitTag};
@@ -61,9 +62,64 @@ pub struct DeadInfo {
     pub envelope: Envelope,
 }
 
+/// What travels on the status exchange.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+// Externally tagged: an internally tagged enum would buffer the content, which the raw
+// JSON payload of a dead letter's envelope cannot go through.
+#[serde(rename_all = "snake_case")]
+pub enum StatusMessage {
+    /// A delivery's outcome, for every node's figures (status fanout).
+    Outcome(StatusEvent),
+    /// A dead letter, for the node that accepted the event (its durable queue).
+    DeadLetter(StatusEvent),
+    /// A durable fact one node learned that others need: which unit a payment reference
+    /// belongs to (the worker sent the Init; the platform's Confirm reaches an ingress
+    /// node).
+    Note { name: String, value: Vec<u8> },
+}
+
+/// The node's notes, shared with the cluster: written locally and published to every
+/// node.
+pub struct ClusterNotes {
+    pub local: Outbox,
+    pub status: Arc<StatusPublisher>,
+}
+
+impl crate::outbox::Notes for ClusterNotes {
+    fn put_note(&self, name: &str, value: &[u8]) -> Result<(), crate::outbox::StoreError> {
+        self.local.put_note(name, value)?;
+        let broker = Arc::clone(&self.status.broker);
+        let body = serde_json::to_vec(&StatusMessage::Note {
+            name: name.to_string(),
+            value: value.to_vec(),
+        })
+        .expect("notes serialize");
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(async move {
+                let exchange = broker.topology.notes_exchange();
+                for attempt in 1..=10u32 {
+                    match broker.publish_confirmed(&exchange, "", &body).await {
+                        Ok(()) => return,
+                        Err(e) => {
+                            tracing::warn!(attempt, error = %e, "note not yet shared with the cluster");
+                            tokio::time::sleep(broker.settings().reconnect_delay * attempt).await;
+                        }
+                    }
+                }
+                tracing::error!("a note could not be shared with the cluster");
+            });
+        }
+        Ok(())
+    }
+
+    fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, crate::outbox::StoreError> {
+        self.local.get_note(name)
+    }
+}
+
 /// Publishes outcomes (best effort: a lost status event costs a figure, not a message).
 pub struct StatusPublisher {
-    broker: Arc<Broker>,
+    pub broker: Arc<Broker>,
     channel: tokio::sync::Mutex<Option<Channel>>,
 }
 
@@ -76,13 +132,18 @@ impl StatusPublisher {
     }
 
     pub async fn publish(&self, event: &StatusEvent) {
-        if let Err(e) = self.try_publish(event).await {
+        self.publish_message(&StatusMessage::Outcome(event.clone()))
+            .await
+    }
+
+    pub async fn publish_message(&self, message: &StatusMessage) {
+        if let Err(e) = self.try_publish(message).await {
             tracing::debug!(error = %e, "status event not published");
             *self.channel.lock().await = None;
         }
     }
 
-    async fn try_publish(&self, event: &StatusEvent) -> Result<(), BrokerError> {
+    async fn try_publish(&self, message: &StatusMessage) -> Result<(), BrokerError> {
         let ch = {
             let mut guard = self.channel.lock().await;
             match guard.as_ref() {
@@ -94,12 +155,10 @@ impl StatusPublisher {
                 }
             }
         };
-        let body = serde_json::to_vec(event).expect("status events serialize");
-        // Dead letters are kept by the accepting node: those go persistent and confirmed
-        // by the broker's queue semantics; the rest are figures.
+        let body = serde_json::to_vec(message).expect("status events serialize");
         let props = BasicProperties::default()
             .with_content_type("application/json".into())
-            .with_delivery_mode(if event.dead.is_some() { 2 } else { 1 });
+            .with_delivery_mode(1);
         self.broker
             .timed(ch.basic_publish(
                 self.broker.topology.status_exchange().as_str().into(),
@@ -114,12 +173,21 @@ impl StatusPublisher {
 }
 
 /// Apply one outcome to this node's view of the cluster.
-pub async fn apply(
+pub fn apply(
     event: &StatusEvent,
     node: &str,
     targets: &HashMap<String, Arc<TargetRuntime>>,
     outbox: &Outbox,
 ) {
+    // The accepting node's record of the delivery: delivered, not just forwarded.
+    if event.kind == StatusKind::Delivered && event.origin == node {
+        outbox.confirm_delivered(
+            &event.target,
+            event.envelope_summary.id,
+            event.at_ms,
+            event.attempts,
+        );
+    }
     let Some(t) = targets.get(&event.target) else {
         return;
     };
@@ -151,33 +219,92 @@ pub async fn apply(
             });
         }
     }
-    if let Some(dead) = &event.dead
-        && event.origin == node
-        && let Err(e) = outbox
-            .import_dead(&event.target, &dead.envelope, &dead.reason, &dead.errors)
-            .await
+}
+
+/// Record a dead letter addressed to this node (it accepted the event).
+async fn import(event: &StatusEvent, outbox: &Outbox) {
+    let Some(dead) = &event.dead else { return };
+    match outbox
+        .import_dead(&event.target, &dead.envelope, &dead.reason, &dead.errors)
+        .await
     {
-        tracing::error!(target_system = %event.target, id = %envelope_ref.id, error = %e, "cannot record a dead letter from the cluster");
+        Ok(()) => {}
+        Err(crate::outbox::OpError::NotFound) => {
+            tracing::warn!(id = %dead.envelope.id, "dead letter for a message retention already removed")
+        }
+        Err(e) => {
+            tracing::error!(target_system = %event.target, id = %dead.envelope.id, error = %e, "cannot record a dead letter from the cluster")
+        }
     }
 }
 
-/// Consume the status exchange for as long as the bus runs, re-subscribing after broker
-/// failures.
+/// Consume the status exchange (figures) and this node's durable queue (its dead letters,
+/// the cluster's notes) for as long as the bus runs, re-subscribing after broker failures.
 pub async fn consume(
     broker: Arc<Broker>,
     node: String,
     targets: HashMap<String, Arc<TargetRuntime>>,
     outbox: Outbox,
 ) {
-    loop {
-        if let Err(e) = consume_once(&broker, &node, &targets, &outbox).await {
-            tracing::warn!(error = %e, "status consumer stopped; subscribing again");
+    let figures = {
+        let (broker, node, outbox) = (Arc::clone(&broker), node.clone(), outbox.clone());
+        async move {
+            loop {
+                if let Err(e) = consume_figures(&broker, &node, &targets, &outbox).await {
+                    tracing::warn!(error = %e, "status consumer stopped; subscribing again");
+                }
+                tokio::time::sleep(broker.settings().reconnect_delay).await;
+            }
         }
-        tokio::time::sleep(broker.settings().reconnect_delay).await;
-    }
+    };
+    let own = async move {
+        loop {
+            if let Err(e) = consume_node_queue(&broker, &node, &outbox).await {
+                tracing::warn!(error = %e, "node queue consumer stopped; subscribing again");
+            }
+            tokio::time::sleep(broker.settings().reconnect_delay).await;
+        }
+    };
+    tokio::join!(figures, own);
 }
 
-async fn consume_once(
+/// This node's durable queue: acknowledged only once recorded.
+async fn consume_node_queue(
+    broker: &Broker,
+    node: &str,
+    outbox: &Outbox,
+) -> Result<(), BrokerError> {
+    let ch = broker.channel().await?;
+    let mut consumer = broker
+        .timed(ch.basic_consume(
+            broker.topology.node_queue(node).as_str().into(),
+            format!("node-{node}").as_str().into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        ))
+        .await?;
+    while let Some(delivery) = consumer.next().await {
+        let delivery = delivery?;
+        match serde_json::from_slice::<StatusMessage>(&delivery.data) {
+            Ok(StatusMessage::DeadLetter(event)) => import(&event, outbox).await,
+            Ok(StatusMessage::Note { name, value }) => {
+                use crate::outbox::Notes;
+                if let Err(e) = outbox.put_note(&name, &value) {
+                    tracing::error!(%name, error = %e, "cannot record a note from the cluster");
+                    continue; // not acknowledged: it comes back
+                }
+            }
+            Ok(StatusMessage::Outcome(_)) => {}
+            Err(e) => tracing::warn!(error = %e, "unreadable message in the node queue"),
+        }
+        broker
+            .timed(delivery.ack(BasicAckOptions::default()))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn consume_figures(
     broker: &Broker,
     node: &str,
     targets: &HashMap<String, Arc<TargetRuntime>>,
@@ -214,8 +341,9 @@ async fn consume_once(
         .await?;
     while let Some(delivery) = consumer.next().await {
         let delivery = delivery?;
-        match serde_json::from_slice::<StatusEvent>(&delivery.data) {
-            Ok(event) => apply(&event, node, targets, outbox).await,
+        match serde_json::from_slice::<StatusMessage>(&delivery.data) {
+            Ok(StatusMessage::Outcome(event)) => apply(&event, node, targets, outbox),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "unreadable status event"),
         }
         let _ = delivery.ack(BasicAckOptions::default()).await;

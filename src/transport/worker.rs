@@ -5,7 +5,7 @@
 
 use super::broker::{Broker, BrokerError};
 use super::forward::publish;
-use super::status::{DeadInfo, StatusEvent, StatusKind, StatusPublisher, Summary};
+use super::status::{DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary};
 use super::wire::WireMessage;
 use super::{RETRY_DELAYS_MS, Topology};
 use crate::connector::Verdict;
@@ -248,7 +248,7 @@ impl PartitionConsumer {
             Verdict::Delivered => {
                 self.head_done(key_hash);
                 ack(&self.ctx.broker, delivery).await?;
-                self.report(&wire, StatusKind::Delivered, None, None).await;
+                self.report(&wire, StatusKind::Delivered, None).await;
                 Ok(())
             }
             Verdict::Retryable {
@@ -284,8 +284,7 @@ impl PartitionConsumer {
                         let exchange = self.ctx.broker.topology.retry_queue(level);
                         self.hand_on(&exchange, &wire).await?;
                         ack(&self.ctx.broker, delivery).await?;
-                        self.report(&wire, StatusKind::Failed, Some(reason), None)
-                            .await;
+                        self.report(&wire, StatusKind::Failed, Some(reason)).await;
                         Ok(())
                     }
                     RetryDecision::GiveUp => {
@@ -327,14 +326,24 @@ impl PartitionConsumer {
         self.head_done(key_hash);
         let exchange = self.ctx.broker.topology.dead_exchange();
         self.hand_on(&exchange, &wire).await?;
-        ack(&self.ctx.broker, delivery).await?;
         let info = DeadInfo {
             reason: reason.clone(),
             errors: wire.errors.clone(),
             envelope: wire.envelope.clone(),
         };
-        self.report(&wire, StatusKind::Dead, Some(reason), Some(info))
-            .await;
+        let event = self.event(&wire, StatusKind::Dead, Some(reason), Some(info));
+        // To the accepting node's durable queue, where operators will see it.
+        let body = serde_json::to_vec(&StatusMessage::DeadLetter(event.clone()))
+            .expect("status events serialize");
+        let broker = &self.ctx.broker;
+        if let Err(e) = broker
+            .publish_confirmed(&broker.topology.node_exchange(), &wire.origin, &body)
+            .await
+        {
+            tracing::error!(origin = %wire.origin, id = %wire.envelope.id, error = %e, "dead letter not handed to its node (it stays in the dead-letter queue)");
+        }
+        ack(&self.ctx.broker, delivery).await?;
+        self.ctx.status.publish(&event).await;
         Ok(())
     }
 
@@ -348,15 +357,20 @@ impl PartitionConsumer {
         }
     }
 
-    async fn report(
+    async fn report(&self, wire: &WireMessage, kind: StatusKind, error: Option<String>) {
+        let event = self.event(wire, kind, error, None);
+        self.ctx.status.publish(&event).await;
+    }
+
+    fn event(
         &self,
         wire: &WireMessage,
         kind: StatusKind,
         error: Option<String>,
         dead: Option<DeadInfo>,
-    ) {
+    ) -> StatusEvent {
         let e = &wire.envelope;
-        let event = StatusEvent {
+        StatusEvent {
             node: self.ctx.node.clone(),
             origin: wire.origin.clone(),
             target: self.target.name.clone(),
@@ -371,8 +385,7 @@ impl PartitionConsumer {
                 key: e.key.clone(),
                 received_ms: e.received_ms,
             },
-        };
-        self.ctx.status.publish(&event).await;
+        }
     }
 
     /// The target's breaker, rate limit and operator pause, as in embedded mode.

@@ -39,7 +39,7 @@ pub fn unique_prefix(test: &str) -> String {
 }
 
 /// Delete every queue and exchange the bus declared under `prefix`.
-pub async fn cleanup(prefix: &str, targets: &[&str], partitions: u16) {
+pub async fn cleanup(prefix: &str, targets: &[&str], nodes: &[&str], partitions: u16) {
     let broker = lienthong::transport::broker::Broker::new(&lienthong::config::AmqpConfig {
         urls: vec![BROKER_URL.into()],
         prefix: prefix.into(),
@@ -47,8 +47,9 @@ pub async fn cleanup(prefix: &str, targets: &[&str], partitions: u16) {
         ..Default::default()
     });
     let targets: Vec<String> = targets.iter().map(|t| t.to_string()).collect();
+    let nodes: Vec<String> = nodes.iter().map(|n| n.to_string()).collect();
     broker
-        .delete_topology(&targets)
+        .delete_topology(&targets, &nodes)
         .await
         .expect("the test's queues and exchanges are deleted");
 }

@@ -293,6 +293,11 @@ pub const SHIPPED_OPERATOR: &str = "dev-only-operator-token-change-me";
 
 impl ShippedBus {
     pub async fn start() -> ShippedBus {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As [`ShippedBus::start`], with the configuration adjusted first.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> ShippedBus {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let bus_addr = listener.local_addr().unwrap();
         let mocks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -310,7 +315,8 @@ impl ShippedBus {
         let sink = Sink::new(Faults::default());
         let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let (cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);
+        let (mut cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);
+        adjust(&mut cfg);
         let bus = Bus::start(cfg, keys.clone(), listener).await.unwrap();
         ShippedBus {
             bus,
