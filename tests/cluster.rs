@@ -252,18 +252,42 @@ dev_token = "cluster-test-operator-token"
     wait_for_all(&sink, 1_000, Duration::from_secs(120)).await;
     // The poisoned event became a dead letter on the node that accepted it.
     let start = Instant::now();
-    loop {
+    let dead_id = loop {
         let dead = bus.outbox.dead_letters(None, 10).unwrap();
         if let Some(d) = dead.first() {
             assert_eq!(d.key.as_deref(), Some("P-1"));
             assert!(d.reason.contains("400"), "{d:?}");
-            break;
+            break d.id;
         }
         assert!(
             start.elapsed() < Duration::from_secs(30),
             "no dead letter arrived"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Once the receiver takes it, an operator's replay sends it through the broker again.
+    sink.set_target_faults("a", Faults::default());
+    let replay = client()
+        .post(format!(
+            "http://{}/api/v1/dead-letters/a/{dead_id}/replay",
+            bus.addr
+        ))
+        .bearer_auth("cluster-test-operator-token")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 200);
+    let start = Instant::now();
+    while !sink
+        .delivered()
+        .iter()
+        .any(|r| r.json()["dossierCode"] == "P-1")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the replay was not delivered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // The cluster's outcomes reached this node's status view.
     let status: Value = client()
