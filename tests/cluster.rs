@@ -1,7 +1,8 @@
 //! Scale-out over the real RabbitMQ broker at 127.0.0.1:5672 (names unique to each test,
 //! deleted afterwards; the tests fail loudly when the broker cannot be reached):
-//! - one ingress process and two worker processes share 20,000 events over 1,000 dossiers;
-//!   one worker is SIGKILLed mid-run: everything is delivered, in order per dossier;
+//! - one ingress process and two worker processes share 20,000 events over 1,000 dossiers,
+//!   5 % of deliveries failing; one worker is SIGKILLed mid-run: everything is delivered, in
+//!   order per dossier (the survivor takes over the parked dossiers too);
 //! - the broker connection is cut mid-run through a loopback proxy: the ingress keeps
 //!   accepting, nothing is lost, order holds, retries (30 % of deliveries fail) go through
 //!   the delay queues without reordering a dossier, and a dead letter reaches the accepting
@@ -155,7 +156,16 @@ async fn wait_for_all(sink: &Sink, total: usize, timeout: Duration) {
 async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
     let _broker = require_broker().await;
     let prefix = unique_prefix("kill");
+    // 5 % of deliveries fail: when the worker dies, some dossiers are parked behind an
+    // event waiting for its retry, and the worker taking over must keep them parked.
     let sink = Sink::new(Faults::default());
+    sink.set_target_faults(
+        "a",
+        Faults {
+            error_ratio: 0.05,
+            ..Faults::default()
+        },
+    );
     let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = "amqp://guest:guest@127.0.0.1:5672/%2f";

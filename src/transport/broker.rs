@@ -234,6 +234,14 @@ impl Broker {
                     FieldTable::default(),
                 ))
                 .await?;
+                let mut keep_newest = FieldTable::default();
+                keep_newest.insert("x-max-length".into(), AMQPValue::LongInt(1));
+                self.timed(ch.queue_declare(
+                    t.parked_queue(target, p).as_str().into(),
+                    durable_queue,
+                    keep_newest,
+                ))
+                .await?;
             }
         }
         // Delay queues: classic (TTL per queue keeps them first-in first-out), each behind
@@ -295,6 +303,7 @@ impl Broker {
         for target in targets {
             for p in 0..t.partitions {
                 queues.push(t.partition_queue(target, p));
+                queues.push(t.parked_queue(target, p));
             }
         }
         for q in queues {

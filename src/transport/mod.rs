@@ -29,7 +29,10 @@
 //! published to a delay queue (`<p>.retry.<ms>`, TTL per queue so it stays first-in
 //! first-out) that dead-letters it back to its partition. For routes that order per key,
 //! the key is parked on the worker: later events of the same dossier follow it into the same
-//! delay queue, behind it, so they come back after it; other dossiers go on at once.
+//! delay queue, behind it, so they come back after it; other dossiers go on at once. The
+//! parked set is saved, confirmed, to `<p>.<target>.<n>.parked` (a queue that keeps only
+//! its newest message) before the delivery that changed it is acknowledged, so the worker
+//! that takes a partition over after a crash starts from it.
 //!
 //! **Dead letters** go to `<p>.dead` (a quorum queue kept for audit) and, addressed to the
 //! node that accepted the event, to that node's durable queue `<p>.node.<name>`: it records
@@ -110,6 +113,12 @@ impl Topology {
 
     pub fn partition_queue(&self, target: &str, partition: u16) -> String {
         format!("{}.{target}.{partition}", self.prefix)
+    }
+
+    /// The partition's parked dossiers, as one snapshot message (the queue keeps only the
+    /// newest): the worker that takes the partition over knows which dossiers wait.
+    pub fn parked_queue(&self, target: &str, partition: u16) -> String {
+        format!("{}.{target}.{partition}.parked", self.prefix)
     }
 
     pub fn routing_key(target: &str, partition: u16) -> String {

@@ -18,7 +18,10 @@ use crate::time::now_ms;
 use futures_lite::StreamExt;
 use lapin::Channel;
 use lapin::message::Delivery;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions};
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
+    BasicQosOptions,
+};
 use lapin::types::FieldTable;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -116,7 +119,7 @@ async fn partition_loop(
 /// A key whose head event waits in a delay queue: its later events follow it there, and
 /// only the head is attempted. When the head is delivered (or dies), the first follower
 /// becomes the head; the key is free again once no follower is left in the delay queues.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
 struct Parked {
     head: Option<crate::envelope::MessageId>,
     delay_ms: u64,
@@ -159,6 +162,10 @@ impl PartitionConsumer {
                 FieldTable::default(),
             ))
             .await?;
+        // A standby consumer (single active consumer) receives nothing until the partition
+        // becomes its own: its first delivery is the moment to take over the parked
+        // dossiers the previous holder saved.
+        let mut taken_over = false;
         loop {
             let next = tokio::select! {
                 d = consumer.next() => d,
@@ -169,8 +176,84 @@ impl PartitionConsumer {
                     "the broker cancelled the consumer".into(),
                 ));
             };
+            if !taken_over {
+                self.load_parked(&ch).await?;
+                taken_over = true;
+            }
             self.handle(delivery?).await?;
         }
+    }
+
+    /// Take over the partition's parked dossiers from the snapshot the previous holder
+    /// saved (left in its queue for the next one). No snapshot: none parked.
+    async fn load_parked(&mut self, ch: &Channel) -> Result<(), BrokerError> {
+        let broker = &self.ctx.broker;
+        let queue = broker
+            .topology
+            .parked_queue(&self.target.name, self.partition);
+        let got = broker
+            .timed(ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }))
+            .await?;
+        if let Some(message) = got {
+            match serde_json::from_slice::<Vec<(u64, Parked)>>(&message.delivery.data) {
+                // The snapshot is at least as new as this worker's memory: every change is
+                // saved before the delivery that made it is acknowledged.
+                Ok(parked) => {
+                    if !parked.is_empty() {
+                        tracing::info!(target_system = %self.target.name, partition = self.partition, dossiers = parked.len(), "parked dossiers taken over");
+                    }
+                    self.parked = parked.into_iter().collect();
+                }
+                Err(e) => tracing::error!(error = %e, "unreadable parked snapshot ignored"),
+            }
+            // Left in the queue for whoever holds the partition next.
+            broker
+                .timed(message.delivery.nack(BasicNackOptions {
+                    requeue: true,
+                    ..Default::default()
+                }))
+                .await?;
+        } else {
+            self.parked.clear();
+        }
+        Ok(())
+    }
+
+    /// Save the parked set, confirmed, before the delivery that changed it is acknowledged.
+    async fn save_parked(&mut self) -> Result<(), BrokerError> {
+        let snapshot: Vec<(&u64, &Parked)> = self.parked.iter().collect();
+        let body = serde_json::to_vec(&snapshot).expect("parked sets serialize");
+        let queue = self
+            .ctx
+            .broker
+            .topology
+            .parked_queue(&self.target.name, self.partition);
+        let ch = self.publisher().await?;
+        let broker = Arc::clone(&self.ctx.broker);
+        let confirm = broker
+            .timed(ch.basic_publish(
+                "".into(),
+                queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..Default::default()
+                },
+                &body,
+                lapin::BasicProperties::default().with_delivery_mode(2),
+            ))
+            .await;
+        let result = match confirm {
+            Ok(c) => match broker.timed(c).await {
+                Ok(lapin::Confirmation::Ack(None)) => Ok(()),
+                Ok(other) => Err(BrokerError::Refused(format!("parked snapshot: {other:?}"))),
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e),
+        };
+        if result.is_err() {
+            self.publish_channel = None;
+        }
+        result
     }
 
     async fn publisher(&mut self) -> Result<Channel, BrokerError> {
@@ -222,11 +305,15 @@ impl PartitionConsumer {
             && let Some(p) = self.parked.get_mut(&h)
             && p.head != Some(env.id)
         {
-            if !p.followers.contains(&env.id) {
+            let new_follower = !p.followers.contains(&env.id);
+            if new_follower {
                 p.followers.push_back(env.id);
             }
             let exchange = self.ctx.broker.topology.retry_queue(p.delay_ms);
             self.hand_on(&exchange, &wire).await?;
+            if new_follower {
+                self.save_parked().await?;
+            }
             return ack(&self.ctx.broker, delivery).await;
         }
         let mut envelope = wire.envelope.clone();
@@ -246,7 +333,9 @@ impl PartitionConsumer {
         let now = now_ms();
         match verdict {
             Verdict::Delivered => {
-                self.head_done(key_hash);
+                if self.head_done(key_hash) {
+                    self.save_parked().await?;
+                }
                 ack(&self.ctx.broker, delivery).await?;
                 self.report(&wire, StatusKind::Delivered, None).await;
                 Ok(())
@@ -283,6 +372,9 @@ impl PartitionConsumer {
                         push_error(&mut wire.errors, error);
                         let exchange = self.ctx.broker.topology.retry_queue(level);
                         self.hand_on(&exchange, &wire).await?;
+                        if key_hash.is_some() {
+                            self.save_parked().await?;
+                        }
                         ack(&self.ctx.broker, delivery).await?;
                         self.report(&wire, StatusKind::Failed, Some(reason)).await;
                         Ok(())
@@ -323,7 +415,9 @@ impl PartitionConsumer {
         });
         push_error(&mut wire.errors, error);
         // The key goes on with its next event (an operator replays this one).
-        self.head_done(key_hash);
+        if self.head_done(key_hash) {
+            self.save_parked().await?;
+        }
         let exchange = self.ctx.broker.topology.dead_exchange();
         self.hand_on(&exchange, &wire).await?;
         let info = DeadInfo {
@@ -348,13 +442,16 @@ impl PartitionConsumer {
     }
 
     /// The head of a parked key was delivered or died: the next one in line takes over.
-    fn head_done(&mut self, key_hash: Option<u64>) {
-        if let Some(h) = key_hash
-            && let Some(p) = self.parked.get_mut(&h)
-            && !p.advance()
-        {
+    /// `true` when the parked set changed.
+    fn head_done(&mut self, key_hash: Option<u64>) -> bool {
+        let Some(h) = key_hash else { return false };
+        let Some(p) = self.parked.get_mut(&h) else {
+            return false;
+        };
+        if !p.advance() {
             self.parked.remove(&h);
         }
+        true
     }
 
     async fn report(&self, wire: &WireMessage, kind: StatusKind, error: Option<String>) {
