@@ -129,6 +129,7 @@ impl Bus {
         // goes out that way too) and the workers deliver; the status exchange feeds every
         // node's figures.
         let mut cluster = None;
+        let admin_broker = broker.clone();
         let relay = if let (Some(broker), Some(status_publisher)) = (broker, status_publisher) {
             let node = crate::transport::node_name(&config.amqp);
             let target_names: Vec<String> = config.targets.keys().cloned().collect();
@@ -200,6 +201,7 @@ impl Bus {
         ));
         let addr = listener.local_addr().map_err(AppError::Serve)?;
         let admin_state = Arc::new(AdminState {
+            broker: admin_broker,
             outbox: outbox.clone(),
             accepting: AtomicBool::new(true),
             targets: admin_targets,

@@ -318,6 +318,8 @@ dev_token = "cluster-test-operator-token"
     assert!(a["delivered_since_start"].as_u64().unwrap() >= 1_000, "{a}");
     assert!(a["retried_since_start"].as_u64().unwrap() > 0, "{a}");
     assert_eq!(a["dead_since_start"], 1, "{a}");
+    // Nothing left waiting in the broker's partition queues for `a`.
+    assert_eq!(a["in_broker"], 0, "{a}");
     bus.shutdown().await.unwrap();
     cleanup(&prefix, &["a", "b"], &["solo"], 8).await;
 }

@@ -177,7 +177,29 @@ fn age_s(id: Option<MessageId>, now_ms: u64) -> Option<u64> {
 /// Overall, per-target and per-unit state, from the outbox and the relay's counters.
 async fn status(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> ApiResult {
     s.tokens.identify(&headers)?;
-    Ok(Json(status_document(&s).map_err(storage)?))
+    let mut doc = status_document(&s).map_err(storage)?;
+    if let Some(broker) = &s.broker {
+        add_broker_depths(&mut doc, broker).await;
+    }
+    Ok(Json(doc))
+}
+
+/// In a cluster, each target's messages waiting in the broker's partition queues
+/// (`in_broker`; null with `broker_error` when the broker cannot be asked).
+async fn add_broker_depths(doc: &mut Value, broker: &crate::transport::broker::Broker) {
+    let Some(targets) = doc["targets"].as_array_mut() else {
+        return;
+    };
+    for t in targets {
+        let name = t["target"].as_str().unwrap_or_default().to_string();
+        match broker.depth(&name).await {
+            Ok(n) => t["in_broker"] = json!(n),
+            Err(e) => {
+                t["in_broker"] = Value::Null;
+                t["broker_error"] = json!(e.to_string());
+            }
+        }
+    }
 }
 
 /// The status document (also rendered by the dashboard, so both always agree).

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct AdminState {
     pub outbox: Outbox,
+    /// The broker, with `transport = "amqp"` (status shows what waits in its queues).
+    pub broker: Option<Arc<crate::transport::broker::Broker>>,
     /// Cleared when shutdown begins, so load balancers stop sending work.
     pub accepting: AtomicBool,
     /// The relay's per-target runtimes (counters, breaker, pause).
