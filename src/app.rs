@@ -35,6 +35,10 @@ pub enum AppError {
     Serve(std::io::Error),
     #[error("shutdown could not flush the outbox: {0}")]
     Flush(String),
+    #[error("{0}")]
+    Audit(crate::audit::AuditError),
+    #[error("outbox encryption: {0}")]
+    Encryption(crate::outbox::encryption::KeyringError),
     #[error("{} mapping problem(s):\n{}", .0.len(), .0.join("\n"))]
     Mappings(Vec<String>),
 }
@@ -46,6 +50,8 @@ pub struct Bus {
     pub outbox: Outbox,
     /// The mappings in use (reloaded on SIGHUP and on file change).
     pub mappings: Arc<MappingSet>,
+    /// The audit trail (lookups, dead-letter operations, refused admin tokens).
+    pub audit: Arc<crate::audit::AuditLog>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<Result<(), AppError>>,
 }
@@ -64,7 +70,12 @@ impl Bus {
                     source,
                 }
             })?;
-        Self::start_with_store(config, unit_keys, listener, Arc::new(store)).await
+        let keyring = crate::outbox::encryption::load_keyring(&config, |v| std::env::var(v).ok())
+            .map_err(AppError::Encryption)?;
+        let store = crate::outbox::encryption::wrap(Arc::new(store), keyring)
+            .map_err(AppError::Encryption)?;
+        // After the outbox: its directory is created owner-only first.
+        Self::start_with_store(config, unit_keys, listener, store).await
     }
 
     pub async fn start_with_store(
@@ -74,6 +85,8 @@ impl Bus {
         store: Arc<dyn Store>,
     ) -> Result<Bus, AppError> {
         let started = std::time::Instant::now();
+        let audit =
+            Arc::new(crate::audit::AuditLog::open(&config.audit_path()).map_err(AppError::Audit)?);
         // Mappings first: a broken mapping stops the start before anything listens.
         let mappings = Arc::new(MappingSet::load(&config).map_err(AppError::Mappings)?);
         let hangup = crate::mappings::hangup_signal();
@@ -230,7 +243,9 @@ impl Bus {
                             .map(|tok| (tok, t.name.clone(), t.role))
                     })
                     .collect(),
+                Some(Arc::clone(&audit)),
             ),
+            audit: Arc::clone(&audit),
         });
         let unit_keys_for_lookups = unit_keys.clone();
         let ingress_state = Arc::new(IngressState {
@@ -271,7 +286,7 @@ impl Bus {
             &config.lookups,
             Arc::new(UnitKeys::new(unit_keys_for_lookups)),
             Arc::clone(&mappings),
-            outbox.clone(),
+            Arc::clone(&audit),
         )
         .map_err(|message| AppError::Target {
             target: "lookups".into(),
@@ -340,6 +355,7 @@ impl Bus {
             mocks_addr,
             outbox,
             mappings,
+            audit,
             stop: Some(stop),
             task,
         })

@@ -18,6 +18,7 @@
 
 pub mod admin;
 pub mod app;
+pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod connector;

@@ -7,15 +7,15 @@
 //! a lookup is a question asked now, and the person's data is never stored — citizen replies
 //! are not cached, business replies (public register data) are cached briefly.
 //!
-//! Every lookup leaves an audit record in the outbox store (note `audit/lookup/<id>`): unit,
+//! Every lookup leaves a record in the audit trail ([`crate::audit`], `personal_data_lookup`): unit,
 //! kind, officer, dossier, purpose, time, outcome — never the personal data itself. The
 //! officer is the mapped request's `MaCanBo` (or the `X-Officer` header); dossier and purpose
 //! come from the `?dossier=` and `?purpose=` query parameters.
 
+use crate::audit::AuditLog;
 use crate::config::{LookupTargetConfig, LookupsConfig};
 use crate::ingress::{ApiError, UnitKeys};
 use crate::mappings::MappingSet;
-use crate::outbox::{Notes, Outbox};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -67,7 +67,7 @@ impl Platform {
 pub struct LookupState {
     keys: Arc<UnitKeys>,
     mappings: Arc<MappingSet>,
-    outbox: Outbox,
+    audit: Arc<AuditLog>,
     client: reqwest::Client,
     population: Option<Platform>,
     business: Option<Platform>,
@@ -80,7 +80,7 @@ impl LookupState {
         cfg: &LookupsConfig,
         keys: Arc<UnitKeys>,
         mappings: Arc<MappingSet>,
-        outbox: Outbox,
+        audit: Arc<AuditLog>,
     ) -> Result<LookupState, String> {
         let client = reqwest::Client::builder()
             .no_proxy()
@@ -90,7 +90,7 @@ impl LookupState {
         Ok(LookupState {
             keys,
             mappings,
-            outbox,
+            audit,
             client,
             population: cfg.population.as_ref().map(Platform::new).transpose()?,
             business: cfg.business.as_ref().map(Platform::new).transpose()?,
@@ -174,14 +174,13 @@ async fn lookup(
         Err(f) => (f.code, f.status.as_u16()),
     };
     let record = json!({
-        "unit": unit, "kind": kind.name(), "officer": officer, "dossier": query.dossier,
-        "purpose": query.purpose, "at_ms": crate::time::now_ms(), "outcome": outcome_text,
+        "kind": kind.name(), "officer": officer, "dossier": query.dossier,
+        "purpose": query.purpose, "outcome": outcome_text,
         "status": status, "took_ms": started.elapsed().as_millis() as u64,
     });
-    let note = format!("audit/lookup/{}", uuid::Uuid::now_v7());
-    if let Err(e) = state.outbox.put_note(&note, record.to_string().as_bytes()) {
-        tracing::error!(error = %e, "cannot write the lookup audit record");
-    }
+    state
+        .audit
+        .record("personal_data_lookup", &format!("unit:{unit}"), record);
     tracing::info!(%unit, kind = kind.name(), outcome = outcome_text, "lookup");
     match outcome {
         Ok((content_type, body, _)) => {

@@ -124,8 +124,9 @@ key = "MaHoSo"
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for expected in [
-        "4 problem(s)",
+        "5 problem(s)",
         "units.ipo.dev_key",
+        "outbox.encryption: production needs encryption at rest",
         "targets.portal.url",
         "routes[0].targets[0]: unknown target `portl`",
         "routes[0].key: `MaHoSo` is not a JSON pointer; write it as \"/MaHoSo\"",

@@ -57,7 +57,7 @@ fn spawn_node(config: &str, dir: &Path, name: &str, role: &str) -> Node {
         .args(["run", "--config"])
         .arg(&path)
         .args(["--role", role])
-        .env("RUST_LOG", "info")
+        .env("RUST_LOG", "info,lienthong::transport=debug")
         .stdout(Stdio::piped())
         .stderr(log)
         .spawn()
@@ -123,10 +123,18 @@ fn delivered(sink: &Sink) -> (usize, Result<(), String>) {
                 .requests()
                 .iter()
                 .filter(|r| r.json()["dossierCode"] == key.as_str())
-                .map(|r| format!("{}:{}", r.json()["seq"], r.status))
+                .map(|r| {
+                    format!(
+                        "{}:{}@{} {}",
+                        r.json()["seq"],
+                        r.status,
+                        r.attempt,
+                        r.message_id
+                    )
+                })
                 .collect();
             order = Err(format!(
-                "{key}: seq {seq} arrived after {prev} (requests seq:status {})",
+                "{key}: seq {seq} arrived after {prev} (requests seq:status@attempt id: {})",
                 history.join(" ")
             ));
         }
@@ -134,12 +142,15 @@ fn delivered(sink: &Sink) -> (usize, Result<(), String>) {
     (seen.len(), order)
 }
 
-async fn wait_for_all(sink: &Sink, total: usize, timeout: Duration) {
+/// Wait until `total` distinct events are delivered, checking order all along. On a broken
+/// order the nodes' logs (in `logs`) are kept under `target/artifacts/<name>` for study.
+async fn wait_for_all(sink: &Sink, total: usize, timeout: Duration, logs: &Path, name: &str) {
     let start = Instant::now();
     loop {
         let (n, order) = delivered(sink);
         if let Err(e) = order {
-            panic!("per-dossier order broken: {e}");
+            let kept = keep_logs(logs, name);
+            panic!("per-dossier order broken: {e}; node logs kept in {kept}");
         }
         if n == total {
             return;
@@ -150,6 +161,22 @@ async fn wait_for_all(sink: &Sink, total: usize, timeout: Duration) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Copy the nodes' `*.log` files out of a test's temporary directory.
+fn keep_logs(dir: &Path, name: &str) -> String {
+    let to = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("..")
+        .join("artifacts")
+        .join(name);
+    let _ = std::fs::create_dir_all(&to);
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.extension().is_some_and(|e| e == "log") {
+            let _ = std::fs::copy(&path, to.join(entry.file_name()));
+        }
+    }
+    to.display().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -192,7 +219,14 @@ async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
     w1.child.kill().unwrap(); // SIGKILL
     w1.child.wait().unwrap();
     sender.await.unwrap();
-    wait_for_all(&sink, 20_000, Duration::from_secs(180)).await;
+    wait_for_all(
+        &sink,
+        20_000,
+        Duration::from_secs(180),
+        dir.path(),
+        "cluster-kill",
+    )
+    .await;
 
     for n in [&mut ingress, &mut w2] {
         let _ = n.child.kill();
@@ -259,7 +293,14 @@ dev_token = "cluster-test-operator-token"
     proxy.restore();
 
     // Everything arrives, in order per dossier, through retries and the reconnection.
-    wait_for_all(&sink, 1_000, Duration::from_secs(120)).await;
+    wait_for_all(
+        &sink,
+        1_000,
+        Duration::from_secs(120),
+        dir.path(),
+        "cluster-cut",
+    )
+    .await;
     // The poisoned event became a dead letter on the node that accepted it.
     let start = Instant::now();
     let dead_id = loop {

@@ -111,27 +111,33 @@ async fn citizen_lookups_answer_in_the_units_format_and_are_audited() {
     assert_eq!(status, 400);
     assert!(body.contains("SoDinhDanh"), "{body}");
 
-    let audit = bus.outbox.notes_with_prefix("audit/lookup/", 100).unwrap();
-    assert_eq!(audit.len(), 3);
-    let records: Vec<Value> = audit
-        .iter()
-        .map(|(_, v)| serde_json::from_slice(v).unwrap())
+    // Each lookup is in the hash-chained audit trail, and the chain verifies.
+    let text = std::fs::read_to_string(bus.audit.path()).unwrap();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &Value| r["event"] == "personal_data_lookup")
         .collect();
-    assert_eq!(records[0]["unit"], "stameq");
-    assert_eq!(records[0]["officer"], "tdc.kiemtra01");
-    assert_eq!(records[0]["dossier"], "HS-42");
-    assert_eq!(records[0]["purpose"], "verify-applicant");
-    assert_eq!(records[0]["outcome"], "found");
-    assert_eq!(records[1]["outcome"], "not_found");
-    assert_eq!(records[2]["status"], 400);
+    assert_eq!(records.len(), 3);
+    assert_eq!(records[0]["actor"], "unit:stameq");
+    let d: Vec<&Value> = records.iter().map(|r| &r["details"]).collect();
+    assert_eq!(d[0]["officer"], "tdc.kiemtra01");
+    assert_eq!(d[0]["dossier"], "HS-42");
+    assert_eq!(d[0]["purpose"], "verify-applicant");
+    assert_eq!(d[0]["outcome"], "found");
+    assert_eq!(d[1]["outcome"], "not_found");
+    assert_eq!(d[2]["status"], 400);
+    assert_eq!(
+        lienthong::audit::verify(bus.audit.path(), |_| {})
+            .unwrap()
+            .records,
+        3
+    );
     // No personal data in the audit trail.
-    for (_, raw) in &audit {
-        let text = String::from_utf8_lossy(raw);
-        assert!(
-            !text.contains("001040621374") && !text.contains("Cường"),
-            "{text}"
-        );
-    }
+    assert!(
+        !text.contains("001040621374") && !text.contains("Cường") && !text.contains("001099999999"),
+        "{text}"
+    );
     bus.shutdown().await.unwrap();
 }
 

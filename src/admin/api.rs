@@ -588,6 +588,11 @@ async fn replay_one(
         .await
         .map_err(|e| op_error(e, &target, id))?;
     tracing::info!(operator = %who, %target, %id, "dead letter replayed");
+    s.audit.record(
+        "dead_letter_replay",
+        &who,
+        json!({"target": target, "id": id, "via": "api"}),
+    );
     Ok(Json(json!({ "replayed": [id] })))
 }
 
@@ -629,6 +634,11 @@ async fn drop_one(
         )
         .map_err(storage)?;
     tracing::info!(operator = %who, %target, %id, %reason, "dead letter dropped");
+    s.audit.record(
+        "dead_letter_drop",
+        &who,
+        json!({"target": target, "id": id, "reason": reason}),
+    );
     Ok(Json(json!({ "dropped": id, "reason": reason })))
 }
 
@@ -669,6 +679,13 @@ async fn replay_set(
         }
     }
     tracing::info!(operator = %who, count = replayed.len(), "dead letters replayed");
+    if !replayed.is_empty() {
+        s.audit.record(
+            "dead_letter_replay",
+            &who,
+            json!({"ids": replayed, "via": "api (filtered set)"}),
+        );
+    }
     Ok(Json(json!({ "replayed": replayed })))
 }
 

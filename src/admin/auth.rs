@@ -2,9 +2,11 @@
 //! Tokens come from environment variables named in `[admin] tokens`; `dev_token` values are
 //! for development and refused in production. Compared in constant time.
 
+use crate::audit::AuditLog;
 use crate::config::AdminRole;
 use crate::ingress::ApiError;
 use axum::http::{HeaderMap, StatusCode, header};
+use std::sync::Arc;
 
 /// The dashboard's session cookie (HttpOnly, SameSite=Strict).
 pub const SESSION_COOKIE: &str = "lienthong_admin";
@@ -13,6 +15,8 @@ pub const SESSION_COOKIE: &str = "lienthong_admin";
 #[derive(Default)]
 pub struct AdminTokens {
     tokens: Vec<(String, String, AdminRole)>,
+    /// Where refused tokens are recorded.
+    audit: Option<Arc<AuditLog>>,
 }
 
 fn same(a: &str, b: &str) -> bool {
@@ -24,8 +28,20 @@ fn same(a: &str, b: &str) -> bool {
 }
 
 impl AdminTokens {
-    pub fn new(tokens: Vec<(String, String, AdminRole)>) -> Self {
-        AdminTokens { tokens }
+    pub fn new(tokens: Vec<(String, String, AdminRole)>, audit: Option<Arc<AuditLog>>) -> Self {
+        AdminTokens { tokens, audit }
+    }
+
+    /// Record a refused admin token (never the token itself).
+    pub fn login_failed(&self, via: &str) {
+        tracing::warn!(via, "admin sign-in refused: unknown token");
+        if let Some(audit) = &self.audit {
+            audit.record(
+                "admin_login_failed",
+                "unknown",
+                serde_json::json!({ "via": via }),
+            );
+        }
     }
 
     /// The holder of `token` (name and role), if it is a configured token.
@@ -62,6 +78,7 @@ impl AdminTokens {
                 )
             })?;
         self.check(given).ok_or_else(|| {
+            self.login_failed("api");
             ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",

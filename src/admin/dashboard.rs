@@ -104,7 +104,7 @@ struct LoginForm {
 async fn login(State(s): State<Arc<AdminState>>, Form(f): Form<LoginForm>) -> Response {
     let token = f.token.trim();
     if s.tokens.check(token).is_none() {
-        tracing::warn!("dashboard sign-in refused: unknown admin token");
+        s.tokens.login_failed("dashboard");
         return login_page(
             Some("Mã truy cập không đúng. Dùng mã quản trị được cấp trong [admin] tokens."),
             StatusCode::UNAUTHORIZED,
@@ -148,6 +148,11 @@ async fn replay(
     match s.outbox.replay(&target, id).await {
         Ok(()) => {
             tracing::info!(operator = %name, %target, %id, "dead letter replayed from the dashboard");
+            s.audit.record(
+                "dead_letter_replay",
+                &name,
+                serde_json::json!({"target": target, "id": id, "via": "dashboard"}),
+            );
             notice_redirect(&format!("Đã gửi lại thông điệp {id} tới {target}."))
         }
         Err(crate::outbox::OpError::NotFound) => {

@@ -27,6 +27,8 @@ pub struct AdminState {
     /// The relay's per-target runtimes (counters, breaker, pause).
     pub targets: Vec<Arc<crate::relay::TargetRuntime>>,
     pub tokens: auth::AdminTokens,
+    /// Replays, drops and sign-in failures are recorded here.
+    pub audit: Arc<crate::audit::AuditLog>,
     /// The configured units, listed in status views even before they send anything.
     pub units: Vec<String>,
     /// Targets of kind `portal`: the national portal, whose sync the KPIs measure.

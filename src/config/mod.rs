@@ -48,6 +48,8 @@ pub struct Config {
     #[serde(default)]
     pub admin: AdminConfig,
     #[serde(default)]
+    pub audit: AuditConfig,
+    #[serde(default)]
     pub units: BTreeMap<String, UnitConfig>,
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
@@ -172,6 +174,45 @@ pub struct OutboxConfig {
     pub window: usize,
     /// sled page cache, in MiB.
     pub cache_mb: u64,
+    /// Encryption at rest of the records holding personal data. Required in production.
+    pub encryption: Option<EncryptionConfig>,
+}
+
+/// The tamper-evident audit trail (see [`crate::audit`]).
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// The audit log file; by default `audit.log` in the outbox's data directory.
+    pub path: Option<PathBuf>,
+}
+
+impl Config {
+    /// Where the audit log is written.
+    pub fn audit_path(&self) -> PathBuf {
+        self.audit
+            .path
+            .clone()
+            .unwrap_or_else(|| self.outbox.data_dir.join("audit.log"))
+    }
+}
+
+/// Where the outbox keyring comes from: never the config file itself. The first of these
+/// that is set is used: the variable `keys_env`, the file `keys_file`, and in development
+/// only `dev_keys_file`. A keyring is one `id:base64(32 bytes)` per line, current key first.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptionConfig {
+    #[serde(default = "default_keys_env")]
+    pub keys_env: String,
+    #[serde(default)]
+    pub keys_file: Option<PathBuf>,
+    /// A keyring checked into the repository for development; refused in production.
+    #[serde(default)]
+    pub dev_keys_file: Option<PathBuf>,
+}
+
+fn default_keys_env() -> String {
+    "LIENTHONG_OUTBOX_KEYS".into()
 }
 
 impl Default for OutboxConfig {
@@ -185,6 +226,7 @@ impl Default for OutboxConfig {
             sweep_interval: Duration::from_secs(60),
             window: 20_000,
             cache_mb: 16,
+            encryption: None,
         }
     }
 }

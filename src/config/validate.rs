@@ -403,6 +403,33 @@ pub fn validate(
         }
     }
 
+    match &config.outbox.encryption {
+        None if config.environment == Environment::Production => problems.push(problem(
+            "outbox.encryption",
+            "production needs encryption at rest: add [outbox.encryption] with keys_env or keys_file",
+        )),
+        None => {}
+        Some(e) => {
+            if e.dev_keys_file.is_some() && config.environment == Environment::Production {
+                problems.push(problem(
+                    "outbox.encryption.dev_keys_file",
+                    "development keys are refused in production; use keys_env or keys_file",
+                ));
+            }
+            let usable = env(&e.keys_env).is_some()
+                || e.keys_file.is_some()
+                || (e.dev_keys_file.is_some() && config.environment != Environment::Production);
+            if !usable {
+                problems.push(problem(
+                    "outbox.encryption.keys_env",
+                    format!(
+                        "no outbox key: set the environment variable {} or keys_file",
+                        e.keys_env
+                    ),
+                ));
+            }
+        }
+    }
     for (i, t) in config.admin.tokens.iter().enumerate() {
         let path = format!("admin.tokens[{i}]");
         match t.token(&env) {

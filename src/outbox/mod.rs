@@ -37,6 +37,7 @@
 //! over the cap, enqueue fails with [`EnqueueError::Backpressure`] and ingress answers 503.
 
 mod chunk_cache;
+pub mod encryption;
 pub mod keys;
 pub mod queue;
 pub mod records;

@@ -310,6 +310,7 @@ impl PartitionConsumer {
                 p.followers.push_back(env.id);
             }
             let exchange = self.ctx.broker.topology.retry_queue(p.delay_ms);
+            tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %env.id, head = ?p.head, "follows its dossier's head into the delay queue");
             self.hand_on(&exchange, &wire).await?;
             if new_follower {
                 self.save_parked().await?;
@@ -333,6 +334,7 @@ impl PartitionConsumer {
         let now = now_ms();
         match verdict {
             Verdict::Delivered => {
+                tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts = envelope.attempts, "delivered");
                 if self.head_done(key_hash) {
                     self.save_parked().await?;
                 }
@@ -371,6 +373,7 @@ impl PartitionConsumer {
                         wire.attempts = attempts;
                         push_error(&mut wire.errors, error);
                         let exchange = self.ctx.broker.topology.retry_queue(level);
+                        tracing::info!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, delay_ms = level, %reason, "delivery failed; retrying through the delay queue");
                         self.hand_on(&exchange, &wire).await?;
                         if key_hash.is_some() {
                             self.save_parked().await?;
