@@ -28,6 +28,7 @@ pub mod ingress;
 pub mod lookup;
 pub mod mappings;
 pub mod outbox;
+pub mod redact;
 pub mod relay;
 pub mod route;
 pub mod send;
