@@ -339,6 +339,9 @@ pub struct LookupsConfig {
 #[serde(deny_unknown_fields)]
 pub struct LookupTargetConfig {
     pub url: String,
+    /// As for targets: plain HTTP only to this machine unless allowed.
+    #[serde(default)]
+    pub allow_plain_http: bool,
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     #[serde(default)]
@@ -477,6 +480,10 @@ pub struct TargetConfig {
     /// Which connector speaks to this target. `http`: POST the payload as JSON.
     pub kind: TargetKind,
     pub url: String,
+    /// Plain `http://` to a host other than this machine is refused unless this is set
+    /// (a national platform is reached over TLS; a trusted internal network may differ).
+    #[serde(default)]
+    pub allow_plain_http: bool,
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
     /// Deliveries in flight at once for this target.

@@ -28,6 +28,37 @@ fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
 
 /// Check the configuration; `env` looks up environment variables (unit keys live there).
 /// Returns the unit keys by unit id when everything is in order.
+/// A platform URL: http or https, and plain HTTP only to this machine unless allowed.
+fn check_url(path: &str, url: &str, allow_plain_http: bool) -> Option<Problem> {
+    let url = match reqwest::Url::parse(url) {
+        Ok(u) => u,
+        Err(e) => return Some(problem(path, format!("not a URL: {e}"))),
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if allow_plain_http || is_loopback(&url) => None,
+        "http" => Some(problem(
+            path,
+            "plain HTTP to another machine would carry personal data in clear: use https:// \
+             (or set allow_plain_http = true for a trusted internal network)",
+        )),
+        other => Some(problem(
+            path,
+            format!("scheme `{other}` is not http or https"),
+        )),
+    }
+}
+
+fn is_loopback(url: &reqwest::Url) -> bool {
+    let host = url.host_str().unwrap_or_default();
+    host == "localhost"
+        || host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 pub fn validate(
     config: &Config,
     env: impl Fn(&str) -> Option<String>,
@@ -355,14 +386,11 @@ pub fn validate(
                 "target ids use lowercase letters, digits, - and _",
             ));
         }
-        match reqwest::Url::parse(&target.url) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") => {}
-            Ok(url) => problems.push(problem(
-                format!("{path}.url"),
-                format!("scheme `{}` is not http or https", url.scheme()),
-            )),
-            Err(e) => problems.push(problem(format!("{path}.url"), format!("not a URL: {e}"))),
-        }
+        problems.extend(check_url(
+            &format!("{path}.url"),
+            &target.url,
+            target.allow_plain_http,
+        ));
         if target.concurrency == 0 {
             problems.push(problem(format!("{path}.concurrency"), "must be at least 1"));
         }
@@ -428,6 +456,18 @@ pub fn validate(
                     ),
                 ));
             }
+        }
+    }
+    for (name, lookup) in [
+        ("population", &config.lookups.population),
+        ("business", &config.lookups.business),
+    ] {
+        if let Some(l) = lookup {
+            problems.extend(check_url(
+                &format!("lookups.{name}.url"),
+                &l.url,
+                l.allow_plain_http,
+            ));
         }
     }
     for (i, t) in config.admin.tokens.iter().enumerate() {
@@ -560,6 +600,44 @@ mod tests {
 
     fn parse(text: &str) -> Config {
         crate::config::load_str(text, Path::new("t.toml"), vec![]).unwrap()
+    }
+
+    #[test]
+    fn plain_http_goes_only_to_this_machine_unless_allowed() {
+        let cfg = parse(
+            r#"
+            [targets.portal]
+            kind = "http"
+            url = "http://10.0.0.5/portal"
+            [targets.local]
+            kind = "http"
+            url = "http://127.0.0.1:9090/x"
+            [targets.v6]
+            kind = "http"
+            url = "http://[::1]:9090/x"
+            [targets.internal]
+            kind = "http"
+            url = "http://datastore.internal/x"
+            allow_plain_http = true
+            [targets.tls]
+            kind = "http"
+            url = "https://dvcqg.gov.vn/x"
+            [lookups.population]
+            url = "http://csdl.dancu.example/soap"
+            "#,
+        );
+        let problems: Vec<Problem> = validate(&cfg, |_| None)
+            .unwrap_err()
+            .into_iter()
+            .filter(|p| p.path.ends_with(".url"))
+            .collect();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            ["targets.portal.url", "lookups.population.url"],
+            "{problems:?}"
+        );
+        assert!(problems[0].message.contains("https://"), "{problems:?}");
     }
 
     #[test]
