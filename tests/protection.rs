@@ -360,3 +360,45 @@ async fn the_audit_trail_records_refusals_and_dead_letter_operations_and_shows_t
     assert!(out.contains("line 2"), "{out}");
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn unit_keys_can_be_kept_as_digests_and_no_unit_posts_as_another() {
+    let key = "varans-key-kept-only-as-a-digest";
+    let digest: String = lienthong::ingress::key_digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let h = Harness::start(
+        Faults::default(),
+        &format!(
+            "[units.varans]\nkey_env = \"TEST_UNSET_VARANS\"\nkey_sha256 = \"{digest}\"\n\
+             [[routes]]\nunit = \"varans\"\nflow = \"dossier_sync\"\ntargets = [\"a\"]\nordering = \"none\"\n"
+        ),
+    )
+    .await;
+    let post = |bearer: &'static str, unit: &'static str| {
+        let client = h.client.clone();
+        let url = h.url(&format!("/api/v1/units/{unit}/events?flow=dossier_sync"));
+        async move {
+            let resp = client
+                .post(url)
+                .bearer_auth(bearer)
+                .json(&json!({"dossierCode": "HS-V-1"}))
+                .send()
+                .await
+                .unwrap();
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(post(key, "varans").await.0, 202);
+    let (status, body) = post("varans-key-kept-only-as-a-digesT", "varans").await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"]["field"], "authorization", "{body}");
+    // NAFOSTED's key on VARANS's endpoint, and VARANS's on NAFOSTED's: refused.
+    let (status, body) = post(support::NAFOSTED_KEY, "varans").await;
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = post(key, "nafosted").await;
+    assert_eq!(status, 403);
+    h.shutdown().await;
+}

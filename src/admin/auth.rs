@@ -5,30 +5,32 @@
 use crate::audit::AuditLog;
 use crate::config::AdminRole;
 use crate::ingress::ApiError;
+use crate::ingress::key_digest;
 use axum::http::{HeaderMap, StatusCode, header};
 use std::sync::Arc;
 
 /// The dashboard's session cookie (HttpOnly, SameSite=Strict).
 pub const SESSION_COOKIE: &str = "lienthong_admin";
 
-/// The configured tokens: (token, name, role).
+/// The configured tokens, kept as SHA-256 digests: (digest, name, role).
 #[derive(Default)]
 pub struct AdminTokens {
-    tokens: Vec<(String, String, AdminRole)>,
+    tokens: Vec<([u8; 32], String, AdminRole)>,
     /// Where refused tokens are recorded.
     audit: Option<Arc<AuditLog>>,
 }
 
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// Digests compared in constant time (fixed length: the token's length is not told).
+fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl AdminTokens {
     pub fn new(tokens: Vec<(String, String, AdminRole)>, audit: Option<Arc<AuditLog>>) -> Self {
+        let tokens = tokens
+            .into_iter()
+            .map(|(t, name, role)| (key_digest(t.as_bytes()), name, role))
+            .collect();
         AdminTokens { tokens, audit }
     }
 
@@ -46,9 +48,10 @@ impl AdminTokens {
 
     /// The holder of `token` (name and role), if it is a configured token.
     pub fn check(&self, token: &str) -> Option<(String, AdminRole)> {
+        let given = key_digest(token.as_bytes());
         self.tokens
             .iter()
-            .find(|(t, _, _)| same(t, token))
+            .find(|(t, _, _)| same(t, &given))
             .map(|(_, name, role)| (name.clone(), *role))
     }
 

@@ -472,6 +472,10 @@ pub struct UnitConfig {
     /// DEVELOPMENT ONLY: a key used when `key_env` is unset. Refused in production.
     #[serde(default)]
     pub dev_key: Option<String>,
+    /// The SHA-256 (hex) of the unit's key, used when `key_env` is unset: the key itself
+    /// then never reaches the bus's machine (`printf %s KEY | sha256sum`).
+    #[serde(default)]
+    pub key_sha256: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

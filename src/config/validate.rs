@@ -349,6 +349,17 @@ pub fn validate(
                 format!("{path}.key_env"),
                 format!("the key in ${} is shorter than 16 characters", unit.key_env),
             )),
+            (None, _) if unit.key_sha256.is_some() => {
+                let hex = unit.key_sha256.as_deref().unwrap_or_default().trim();
+                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    keys.insert(id.clone(), format!("sha256:{}", hex.to_ascii_lowercase()));
+                } else {
+                    problems.push(problem(
+                        format!("{path}.key_sha256"),
+                        "must be 64 hex digits: the SHA-256 of the key (printf %s KEY | sha256sum)",
+                    ));
+                }
+            }
             (None, Some(_)) if config.environment == Environment::Production => {
                 problems.push(problem(
                     format!("{path}.dev_key"),

@@ -6,13 +6,38 @@ use axum::http::{HeaderMap, StatusCode, header};
 use std::collections::BTreeMap;
 
 pub struct UnitKeys {
-    keys: BTreeMap<String, Vec<u8>>,
+    /// SHA-256 of each unit's key: the keys themselves are not kept.
+    keys: BTreeMap<String, [u8; 32]>,
+}
+
+/// The SHA-256 of a key, as kept and compared.
+pub fn key_digest(key: &[u8]) -> [u8; 32] {
+    use sha2::Digest;
+    sha2::Sha256::digest(key).into()
+}
+
+/// `sha256:<hex>` (a configured digest) or the key itself.
+fn digest_of_configured(key: &str) -> [u8; 32] {
+    if let Some(hex) = key.strip_prefix("sha256:")
+        && hex.len() == 64
+    {
+        let mut out = [0u8; 32];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
+        }
+        return out;
+    }
+    key_digest(key.as_bytes())
 }
 
 impl UnitKeys {
+    /// From the validated keys (`sha256:<hex>` for units configured by digest).
     pub fn new(keys: BTreeMap<String, String>) -> Self {
         UnitKeys {
-            keys: keys.into_iter().map(|(u, k)| (u, k.into_bytes())).collect(),
+            keys: keys
+                .into_iter()
+                .map(|(u, k)| (u, digest_of_configured(&k)))
+                .collect(),
         }
     }
 
@@ -35,10 +60,12 @@ impl UnitKeys {
             .ok_or_else(|| unauthorized("the Authorization header must use the Bearer scheme"))?
             .trim()
             .as_bytes();
-        // Compare against every key so the time taken does not tell which one matched.
+        let token = key_digest(token);
+        // Compare digests (fixed length) against every key, in constant time, so the time
+        // taken tells neither the key's length nor which one matched.
         let mut owner = None;
         for (u, k) in &self.keys {
-            if constant_time_eq(k, token) {
+            if constant_time_eq(k, &token) {
                 owner = Some(u.as_str());
             }
         }

@@ -10,7 +10,7 @@ mod error;
 pub mod inbox;
 mod soap;
 
-pub use auth::UnitKeys;
+pub use auth::{UnitKeys, key_digest};
 pub use error::ApiError;
 
 use crate::mappings::MappingSet;
