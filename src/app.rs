@@ -247,9 +247,9 @@ impl Bus {
             ),
             audit: Arc::clone(&audit),
         });
-        let unit_keys_for_lookups = unit_keys.clone();
+        let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
         let ingress_state = Arc::new(IngressState {
-            keys: UnitKeys::new(unit_keys),
+            keys: Arc::clone(&unit_keys),
             router: Router::from_config(&config),
             mappings: Arc::clone(&mappings),
             soap_operations: config
@@ -284,7 +284,7 @@ impl Bus {
         });
         let lookups = crate::lookup::LookupState::new(
             &config.lookups,
-            Arc::new(UnitKeys::new(unit_keys_for_lookups)),
+            Arc::clone(&unit_keys),
             Arc::clone(&mappings),
             Arc::clone(&audit),
         )
@@ -300,6 +300,13 @@ impl Bus {
                 .merge(crate::lookup::routes(Arc::new(lookups)))
                 .merge(admin::routes(Arc::clone(&admin_state)))
         };
+        let app = app.layer(axum::middleware::from_fn_with_state(
+            crate::server::BodyLimits {
+                max_bytes: config.server.max_body_bytes,
+                read_timeout: config.server.body_read_timeout,
+            },
+            crate::server::buffer_body,
+        ));
         let kpi_task = tokio::spawn(crate::admin::kpi::refresh_periodically(
             Arc::clone(&admin_state),
             config.admin.kpi_interval,
@@ -310,13 +317,14 @@ impl Bus {
         ));
         let (stop, stop_rx) = oneshot::channel::<()>();
         let grace = config.relay.shutdown_grace;
+        let header_read_timeout = config.server.header_read_timeout;
         let outbox_for_task = outbox.clone();
         let task = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+            let served = crate::server::serve(listener, app, header_read_timeout, async move {
                 let _ = stop_rx.await;
                 admin_state.accepting.store(false, Ordering::Relaxed);
-            });
-            let served = serve.await;
+            })
+            .await;
             tracing::info!("ingress closed; draining in-flight deliveries");
             sweeper.abort();
             let _ = sweeper.await;

@@ -32,6 +32,7 @@ pub mod redact;
 pub mod relay;
 pub mod route;
 pub mod send;
+pub mod server;
 pub mod telemetry;
 pub mod time;
 pub mod transport;

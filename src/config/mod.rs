@@ -140,6 +140,13 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Most events in one batch request (413 above it).
     pub max_batch: usize,
+    /// A client must send its request headers within this time, or the connection is
+    /// closed (slow-loris clients hold connections open by trickling headers).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A request body must arrive within this time (408 otherwise).
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -148,6 +155,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".parse().expect("literal address"),
             max_body_bytes: 4 * 1024 * 1024,
             max_batch: 1000,
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -472,6 +481,10 @@ pub struct UnitConfig {
     /// DEVELOPMENT ONLY: a key used when `key_env` is unset. Refused in production.
     #[serde(default)]
     pub dev_key: Option<String>,
+    /// Requests per second this unit may send (events, SOAP, lookups); over it: 429 with
+    /// Retry-After. None: no limit of its own.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimitConfig>,
     /// The SHA-256 (hex) of the unit's key, used when `key_env` is unset: the key itself
     /// then never reaches the bus's machine (`printf %s KEY | sha256sum`).
     #[serde(default)]

@@ -72,6 +72,29 @@ pub fn validate(
     if config.server.max_batch == 0 {
         problems.push(problem("server.max_batch", "must be greater than 0"));
     }
+    for (key, value) in [
+        (
+            "server.header_read_timeout",
+            config.server.header_read_timeout,
+        ),
+        ("server.body_read_timeout", config.server.body_read_timeout),
+    ] {
+        if value.is_zero() {
+            problems.push(problem(key, "must be greater than 0"));
+        }
+    }
+    for (id, unit) in &config.units {
+        if unit
+            .rate_limit
+            .as_ref()
+            .is_some_and(|rl| rl.per_second == 0)
+        {
+            problems.push(problem(
+                format!("units.{id}.rate_limit.per_second"),
+                "must be at least 1 (leave rate_limit out for no limit)",
+            ));
+        }
+    }
     if config.transport == crate::config::Transport::Amqp {
         let a = &config.amqp;
         if a.urls.is_empty() {

@@ -8,6 +8,9 @@ use std::collections::BTreeMap;
 pub struct UnitKeys {
     /// SHA-256 of each unit's key: the keys themselves are not kept.
     keys: BTreeMap<String, [u8; 32]>,
+    /// Each unit's request-rate limit, checked once its key is verified (so requests with
+    /// a wrong key cannot spend another unit's allowance).
+    limits: BTreeMap<String, (u32, governor::DefaultDirectRateLimiter)>,
 }
 
 /// The SHA-256 of a key, as kept and compared.
@@ -38,7 +41,41 @@ impl UnitKeys {
                 .into_iter()
                 .map(|(u, k)| (u, digest_of_configured(&k)))
                 .collect(),
+            limits: BTreeMap::new(),
         }
+    }
+
+    /// With the units' `rate_limit`s.
+    pub fn with_rate_limits(mut self, units: &BTreeMap<String, crate::config::UnitConfig>) -> Self {
+        self.limits = units
+            .iter()
+            .filter_map(|(u, c)| {
+                let rl = c.rate_limit.as_ref()?;
+                Some((u.clone(), (rl.per_second, rl.limiter()?)))
+            })
+            .collect();
+        self
+    }
+
+    /// Over its rate: 429 with when to come back.
+    fn admit(&self, unit: &str) -> Result<(), ApiError> {
+        let Some((per_second, limiter)) = self.limits.get(unit) else {
+            return Ok(());
+        };
+        limiter.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(
+                &governor::clock::DefaultClock::default(),
+            ));
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "unit `{unit}` may send {per_second} requests per second (units.{unit}.rate_limit); retry later"
+                ),
+            );
+            e.retry_after = Some(wait.as_secs().max(1));
+            e
+        })
     }
 
     pub fn knows(&self, unit: &str) -> bool {
@@ -70,7 +107,7 @@ impl UnitKeys {
             }
         }
         match owner {
-            Some(u) if u == unit => Ok(()),
+            Some(u) if u == unit => self.admit(unit),
             Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

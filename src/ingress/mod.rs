@@ -30,7 +30,8 @@ use std::sync::Arc;
 
 /// What the ingress handlers share.
 pub struct IngressState {
-    pub keys: UnitKeys,
+    /// Shared with the lookups: one rate allowance per unit across its requests.
+    pub keys: Arc<UnitKeys>,
     pub router: Router,
     /// Tells how a route's XML or CSV bodies are decoded.
     pub mappings: Arc<MappingSet>,
@@ -59,6 +60,38 @@ struct EventsQuery {
 
 /// Longest `Idempotency-Key` accepted.
 const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// Deepest nesting of arrays and objects accepted in a JSON body (a batch counts one).
+const MAX_JSON_DEPTH: usize = 64;
+
+/// The byte offset where `json` nests deeper than `limit`, if it does. A plain scan (strings
+/// skipped), so a hostile body is refused before any parser recurses into it.
+fn deeper_than(json: &[u8], limit: usize) -> Option<usize> {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in json.iter().enumerate() {
+        if in_string {
+            match (escaped, b) {
+                (true, _) => escaped = false,
+                (false, b'\\') => escaped = true,
+                (false, b'"') => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > limit {
+                    return Some(i);
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Longest ordering key accepted.
 const MAX_ORDERING_KEY: usize = 256;
 
@@ -237,7 +270,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     Ok(Some(s.to_string()))
 }
 
-async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
+pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|e| {
         let too_large = std::error::Error::source(&e)
             .is_some_and(|s| s.is::<http_body_util::LengthLimitError>())
@@ -280,6 +313,15 @@ fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<New
         )
         .position(e.line(), e.column())
     };
+    if let Some(offset) = deeper_than(text.as_bytes(), MAX_JSON_DEPTH) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "too_deep",
+            format!(
+                "the JSON nests deeper than {MAX_JSON_DEPTH} levels (at byte {offset}); no event needs that"
+            ),
+        ));
+    }
     let first = text.trim_start().as_bytes().first().copied();
     let (raws, batch): (Vec<Box<RawValue>>, bool) = match first {
         Some(b'[') => (serde_json::from_str(text).map_err(malformed)?, true),
