@@ -37,6 +37,8 @@ pub enum AppError {
     Flush(String),
     #[error("{0}")]
     Audit(crate::audit::AuditError),
+    #[error("listener TLS: {0}")]
+    Tls(String),
     #[error("outbox encryption: {0}")]
     Encryption(crate::outbox::encryption::KeyringError),
     #[error("{} mapping problem(s):\n{}", .0.len(), .0.join("\n"))]
@@ -318,13 +320,18 @@ impl Bus {
         let (stop, stop_rx) = oneshot::channel::<()>();
         let grace = config.relay.shutdown_grace;
         let header_read_timeout = config.server.header_read_timeout;
+        let tls = match &config.server.tls {
+            Some(t) => Some(crate::server::tls_acceptor(t).map_err(AppError::Tls)?),
+            None => None,
+        };
         let outbox_for_task = outbox.clone();
         let task = tokio::spawn(async move {
-            let served = crate::server::serve(listener, app, header_read_timeout, async move {
-                let _ = stop_rx.await;
-                admin_state.accepting.store(false, Ordering::Relaxed);
-            })
-            .await;
+            let served =
+                crate::server::serve(listener, app, header_read_timeout, tls, async move {
+                    let _ = stop_rx.await;
+                    admin_state.accepting.store(false, Ordering::Relaxed);
+                })
+                .await;
             tracing::info!("ingress closed; draining in-flight deliveries");
             sweeper.abort();
             let _ = sweeper.await;

@@ -3,6 +3,9 @@
 //! (slow-loris): the connection is closed after `header_read_timeout`. Slow bodies are cut
 //! by the ingress itself (`server.body_read_timeout`, answered 408).
 //!
+//! With `[server.tls]` the listener speaks HTTPS (rustls); a client must finish its TLS
+//! handshake within the header read timeout too.
+//!
 //! Shutdown: once `shutdown` resolves, no connection is accepted any more, and the open
 //! ones finish the requests in progress before they close.
 
@@ -50,10 +53,39 @@ pub async fn buffer_body(State(limits): State<BodyLimits>, req: Request, next: N
     }
 }
 
+/// The listener's TLS acceptor from `[server.tls]`, or a message naming what is wrong.
+pub fn tls_acceptor(
+    tls: &crate::config::ListenerTlsConfig,
+) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(&tls.cert_file)
+        .and_then(|it| it.collect())
+        .map_err(|e| format!("server.tls.cert_file {}: {e}", tls.cert_file.display()))?;
+    if certs.is_empty() {
+        return Err(format!(
+            "server.tls.cert_file {}: no certificate in it",
+            tls.cert_file.display()
+        ));
+    }
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file)
+        .map_err(|e| format!("server.tls.key_file {}: {e}", tls.key_file.display()))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("server.tls: the key does not fit the certificate: {e}"))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
+}
+
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     header_read_timeout: Duration,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let mut builder = Builder::new(TokioExecutor::new());
@@ -65,6 +97,7 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
+    let builder = std::sync::Arc::new(builder);
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -81,13 +114,32 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let service = TowerToHyperService::new(app.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let builder = std::sync::Arc::clone(&builder);
+        let watcher = graceful.watcher();
+        let acceptor = tls.clone();
+        // Each connection on its own task: a client that stalls, goes away or times out
+        // ends its own connection only.
         tokio::spawn(async move {
-            // A client that goes away or times out ends its own connection only.
-            let _ = connection.await;
+            match acceptor {
+                None => {
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                }
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(header_read_timeout, acceptor.accept(stream)).await;
+                    let Ok(Ok(stream)) = handshake else {
+                        tracing::debug!("TLS handshake failed or timed out");
+                        return;
+                    };
+                    let connection = builder
+                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                        .into_owned();
+                    let _ = watcher.watch(connection).await;
+                }
+            }
         });
     }
     drop(listener);

@@ -21,6 +21,11 @@ use std::time::{Duration, Instant};
 use support::broker::{BROKER, TcpProxy, cleanup, require_broker, unique_prefix};
 use support::{NAFOSTED_KEY, client, config_text};
 
+/// The cluster tests run one after another: each starts several bus processes and a
+/// stream of thousands of events, and on a 2-core machine running them side by side turns
+/// ordinary scheduling delays into broker and HTTP timeouts that are not what is tested.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A node's config: the shared test config with the broker transport in front.
 fn node_config(dir: &Path, sink: SocketAddr, url: &str, prefix: &str, node: &str) -> String {
     let base = config_text(
@@ -181,6 +186,7 @@ fn keep_logs(dir: &Path, name: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let _broker = require_broker().await;
     let prefix = unique_prefix("kill");
     // 5 % of deliveries fail: when the worker dies, some dossiers are parked behind an
@@ -243,6 +249,7 @@ async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_connection_cut_mid_run_loses_nothing() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let _broker = require_broker().await;
     let prefix = unique_prefix("cut");
     let proxy = TcpProxy::start(BROKER).await;
@@ -367,6 +374,7 @@ dev_token = "cluster-test-operator-token"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_shipped_flows_run_over_the_broker_payments_included() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let _broker = require_broker().await;
     let prefix = unique_prefix("shipped");
     let amqp_prefix = prefix.clone();

@@ -402,3 +402,55 @@ async fn unit_keys_can_be_kept_as_digests_and_no_unit_posts_as_another() {
     assert_eq!(status, 403);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_listener_speaks_https_when_configured() {
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let (cert, key) = (files.path().join("bus.pem"), files.path().join("bus.key"));
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let h = Harness::start(
+        Faults::default(),
+        &format!(
+            "[server.tls]\ncert_file = \"{}\"\nkey_file = \"{}\"\n",
+            cert.display(),
+            key.display()
+        ),
+    )
+    .await;
+    let addr = h.bus().addr;
+    let https = reqwest::Client::builder()
+        .no_proxy()
+        .add_root_certificate(
+            reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),
+        )
+        .build()
+        .unwrap();
+    let resp = https
+        .post(format!(
+            "https://{addr}/api/v1/units/nafosted/events?flow=dossier_sync"
+        ))
+        .bearer_auth(support::NAFOSTED_KEY)
+        .json(&json!({"dossierCode": "HS-TLS-1"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    // Plain HTTP on the same port gets no answer.
+    let plain = h
+        .client
+        .get(format!("http://{addr}/health"))
+        .timeout(Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(
+        plain.is_err() || !plain.unwrap().status().is_success(),
+        "no plain HTTP"
+    );
+    wait_until(Duration::from_secs(10), "the event delivered", || {
+        h.sink.delivered_count() == 1
+    })
+    .await;
+    h.shutdown().await;
+}

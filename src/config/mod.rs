@@ -147,6 +147,16 @@ pub struct ServerConfig {
     /// A request body must arrive within this time (408 otherwise).
     #[serde(with = "humantime_serde")]
     pub body_read_timeout: Duration,
+    /// Serve HTTPS instead of HTTP (units, callbacks, admin API and dashboard alike).
+    pub tls: Option<ListenerTlsConfig>,
+}
+
+/// The listener's certificate chain and private key (PEM files).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTlsConfig {
+    pub cert_file: PathBuf,
+    pub key_file: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -157,6 +167,7 @@ impl Default for ServerConfig {
             max_batch: 1000,
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
+            tls: None,
         }
     }
 }

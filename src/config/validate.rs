@@ -83,6 +83,16 @@ pub fn validate(
             problems.push(problem(key, "must be greater than 0"));
         }
     }
+    if let Some(tls) = &config.server.tls {
+        for (key, file) in [
+            ("server.tls.cert_file", &tls.cert_file),
+            ("server.tls.key_file", &tls.key_file),
+        ] {
+            if !file.exists() {
+                problems.push(problem(key, format!("{} does not exist", file.display())));
+            }
+        }
+    }
     for (id, unit) in &config.units {
         if unit
             .rate_limit
