@@ -294,12 +294,29 @@ impl Bus {
             target: "lookups".into(),
             message,
         })?;
+        let signatures = Arc::new(crate::ingress::signature::Signatures::new(
+            config
+                .units
+                .iter()
+                .filter_map(|(id, u)| {
+                    let var = u.hmac_secret_env.as_ref()?;
+                    let secret = std::env::var(var)
+                        .ok()
+                        .or_else(|| u.dev_hmac_secret.clone())?;
+                    Some((id.clone(), secret.into_bytes()))
+                })
+                .collect(),
+        ));
         // A worker node takes no unit traffic: only its admin and health endpoints listen.
         let app = if !takes_unit_traffic {
             admin::routes(Arc::clone(&admin_state))
         } else {
             ingress::routes(ingress_state)
                 .merge(crate::lookup::routes(Arc::new(lookups)))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    signatures,
+                    crate::ingress::signature::verify,
+                ))
                 .merge(admin::routes(Arc::clone(&admin_state)))
         };
         let app = app.layer(axum::middleware::from_fn_with_state(

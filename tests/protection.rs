@@ -454,3 +454,88 @@ async fn the_listener_speaks_https_when_configured() {
     .await;
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn signed_requests_cannot_be_replayed_or_altered() {
+    use lienthong::ingress::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+    let secret = "varans-signing-secret-0123";
+    let key = "varans-dev-key-0123456789";
+    let h = Harness::start(
+        Faults::default(),
+        &format!(
+            "[units.varans]\nkey_env = \"TEST_UNSET_VARANS\"\ndev_key = \"{key}\"\n\
+             hmac_secret_env = \"TEST_UNSET_VARANS_HMAC\"\ndev_hmac_secret = \"{secret}\"\n\
+             [[routes]]\nunit = \"varans\"\nflow = \"dossier_sync\"\ntargets = [\"a\"]\nordering = \"none\"\n"
+        ),
+    )
+    .await;
+    let path = "/api/v1/units/varans/events?flow=dossier_sync";
+    let send = |body: &'static str, ts: Option<u64>, sig: Option<String>| {
+        let mut req = h
+            .client
+            .post(h.url(path))
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body);
+        if let Some(ts) = ts {
+            req = req.header(TIMESTAMP_HEADER, ts.to_string());
+        }
+        if let Some(sig) = sig {
+            req = req.header(SIGNATURE_HEADER, sig);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            let body: Value = resp.json().await.unwrap();
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let body = r#"{"dossierCode": "HS-SIG-1"}"#;
+    let sig = sign(secret.as_bytes(), now, "POST", path, body.as_bytes());
+    assert_eq!(
+        send(body, Some(now), Some(sig.clone())).await,
+        (202, String::new())
+    );
+    // The same request again: a replay.
+    assert_eq!(
+        send(body, Some(now), Some(sig.clone())).await,
+        (401, "replayed_request".into())
+    );
+    // Its signature on another body: altered.
+    assert_eq!(
+        send(r#"{"dossierCode": "HS-SIG-2"}"#, Some(now), Some(sig)).await,
+        (401, "bad_signature".into())
+    );
+    // Signed an hour ago: stale. Not signed: refused.
+    let old = sign(secret.as_bytes(), now - 3600, "POST", path, body.as_bytes());
+    assert_eq!(
+        send(body, Some(now - 3600), Some(old)).await,
+        (401, "stale_signature".into())
+    );
+    assert_eq!(
+        send(body, None, None).await,
+        (401, "signature_required".into())
+    );
+    // Units that do not sign are not asked to.
+    let resp = h
+        .post(
+            "nafosted",
+            Some("dossier_sync"),
+            &json!({"dossierCode": "HS-N-1"}),
+        )
+        .await;
+    assert_eq!(resp.status(), 202);
+    assert_eq!(
+        h.bus().outbox.stats().accepted_since_start,
+        2,
+        "refusals stored nothing"
+    );
+    h.shutdown().await;
+}

@@ -496,6 +496,13 @@ pub struct UnitConfig {
     /// Retry-After. None: no limit of its own.
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
+    /// The environment variable holding this unit's HMAC signing secret: when set, each of
+    /// its requests must be signed (see `ingress::signature`).
+    #[serde(default)]
+    pub hmac_secret_env: Option<String>,
+    /// DEVELOPMENT ONLY: a signing secret used when `hmac_secret_env`'s variable is unset.
+    #[serde(default)]
+    pub dev_hmac_secret: Option<String>,
     /// The SHA-256 (hex) of the unit's key, used when `key_env` is unset: the key itself
     /// then never reaches the bus's machine (`printf %s KEY | sha256sum`).
     #[serde(default)]

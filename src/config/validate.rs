@@ -94,6 +94,27 @@ pub fn validate(
         }
     }
     for (id, unit) in &config.units {
+        if let Some(var) = &unit.hmac_secret_env {
+            let path = format!("units.{id}.hmac_secret_env");
+            match (env(var), &unit.dev_hmac_secret) {
+                (Some(s), _) if s.len() >= 16 => {}
+                (Some(_), _) => problems.push(problem(
+                    path,
+                    format!("the secret in ${var} is shorter than 16 characters"),
+                )),
+                (None, Some(_)) if config.environment == Environment::Production => {
+                    problems.push(problem(
+                        format!("units.{id}.dev_hmac_secret"),
+                        format!("development secrets are refused in production; set ${var}"),
+                    ))
+                }
+                (None, Some(_)) => {}
+                (None, None) => problems.push(problem(
+                    path,
+                    format!("environment variable {var} is not set"),
+                )),
+            }
+        }
         if unit
             .rate_limit
             .as_ref()

@@ -8,6 +8,7 @@ mod auth;
 mod callback;
 mod error;
 pub mod inbox;
+pub mod signature;
 mod soap;
 
 pub use auth::{UnitKeys, key_digest};

@@ -1,0 +1,279 @@
+//! Optional HMAC request signatures, per unit (`[units.<id>] hmac_secret_env`): on top of
+//! its key, each request of such a unit carries
+//!
+//! ```text
+//! X-Lienthong-Timestamp: <unix seconds>
+//! X-Lienthong-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>\n<METHOD>\n<path?query>\n<body>")>
+//! ```
+//!
+//! A request is refused (401, JSON naming the header) when the signature is missing or
+//! wrong, when its timestamp is more than [`MAX_SKEW`] away from the bus's clock, or when
+//! the same signature was already seen within that window (a replay). A captured request
+//! can thus not be sent again, nor altered, even by someone holding the bearer key.
+
+use super::ApiError;
+use axum::body::Body;
+use axum::extract::{RawPathParams, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub const TIMESTAMP_HEADER: &str = "x-lienthong-timestamp";
+pub const SIGNATURE_HEADER: &str = "x-lienthong-signature";
+/// How far a request's timestamp may be from the bus's clock (and how long signatures are
+/// remembered to refuse replays).
+pub const MAX_SKEW: Duration = Duration::from_secs(300);
+
+/// The signing secrets of the units that sign, and the signatures seen recently.
+#[derive(Default)]
+pub struct Signatures {
+    secrets: BTreeMap<String, Vec<u8>>,
+    /// Signature → when it may be forgotten (unix seconds).
+    seen: Mutex<HashMap<Vec<u8>, u64>>,
+}
+
+/// The signature header value for a request (what a unit's system computes).
+pub fn sign(
+    secret: &[u8],
+    timestamp: u64,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> String {
+    let mac = mac(secret, timestamp, method, path_and_query, body);
+    let hex: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("sha256={hex}")
+}
+
+fn mac(
+    secret: &[u8],
+    timestamp: u64,
+    method: &str,
+    path_and_query: &str,
+    body: &[u8],
+) -> Hmac<Sha256> {
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).expect("HMAC takes any key");
+    mac.update(format!("{timestamp}\n{method}\n{path_and_query}\n").as_bytes());
+    mac.update(body);
+    mac
+}
+
+fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+impl Signatures {
+    pub fn new(secrets: BTreeMap<String, Vec<u8>>) -> Signatures {
+        Signatures {
+            secrets,
+            seen: Mutex::default(),
+        }
+    }
+
+    /// Check a request of `unit`; units without a secret pass.
+    pub fn check(
+        &self,
+        unit: &str,
+        method: &str,
+        path_and_query: &str,
+        headers: &HeaderMap,
+        body: &[u8],
+        now_secs: u64,
+    ) -> Result<(), ApiError> {
+        let Some(secret) = self.secrets.get(unit) else {
+            return Ok(());
+        };
+        let refuse = |code: &'static str, header: &str, message: String| {
+            ApiError::new(StatusCode::UNAUTHORIZED, code, message).field(header.to_string())
+        };
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let timestamp: u64 = header(TIMESTAMP_HEADER)
+            .and_then(|t| t.trim().parse().ok())
+            .ok_or_else(|| {
+                refuse(
+                    "signature_required",
+                    TIMESTAMP_HEADER,
+                    format!(
+                        "unit `{unit}` signs its requests: send {TIMESTAMP_HEADER} (unix seconds) and {SIGNATURE_HEADER}"
+                    ),
+                )
+            })?;
+        if timestamp.abs_diff(now_secs) > MAX_SKEW.as_secs() {
+            return Err(refuse(
+                "stale_signature",
+                TIMESTAMP_HEADER,
+                format!(
+                    "the timestamp is {} s away from the bus's clock (at most {} s): sign the request when sending it, and check the clock",
+                    timestamp.abs_diff(now_secs),
+                    MAX_SKEW.as_secs()
+                ),
+            ));
+        }
+        let given = header(SIGNATURE_HEADER)
+            .and_then(|s| s.trim().strip_prefix("sha256="))
+            .and_then(unhex)
+            .ok_or_else(|| {
+                refuse(
+                    "signature_required",
+                    SIGNATURE_HEADER,
+                    format!("send {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256>"),
+                )
+            })?;
+        // Constant-time comparison (Mac::verify_slice).
+        mac(secret, timestamp, method, path_and_query, body)
+            .verify_slice(&given)
+            .map_err(|_| {
+                refuse(
+                    "bad_signature",
+                    SIGNATURE_HEADER,
+                    "the signature does not match the request (timestamp, method, path, body)"
+                        .into(),
+                )
+            })?;
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        seen.retain(|_, forget_at| *forget_at > now_secs);
+        if seen
+            .insert(given, timestamp + 2 * MAX_SKEW.as_secs())
+            .is_some()
+        {
+            return Err(refuse(
+                "replayed_request",
+                SIGNATURE_HEADER,
+                "this signed request was already received; a new request needs a new timestamp and signature".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Middleware on the unit routes: the `{unit}` of the path decides whether a signature is
+/// needed. Runs after the body was read whole (see [`crate::server::buffer_body`]).
+pub async fn verify(
+    State(signatures): State<Arc<Signatures>>,
+    params: RawPathParams,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(unit) = params
+        .iter()
+        .find(|(name, _)| *name == "unit")
+        .map(|(_, v)| v.to_string())
+    else {
+        return next.run(req).await;
+    };
+    if !signatures.secrets.contains_key(&unit) {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(b) => b,
+        Err(e) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "body_unreadable", e.to_string())
+                .into_response();
+        }
+    };
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let now = crate::time::now_ms() / 1000;
+    if let Err(e) = signatures.check(
+        &unit,
+        parts.method.as_str(),
+        path,
+        &parts.headers,
+        &bytes,
+        now,
+    ) {
+        tracing::warn!(%unit, code = e.code, "signed request refused");
+        return e.into_response();
+    }
+    next.run(Request::from_parts(parts, Body::from(bytes)))
+        .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(ts: u64, sig: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(TIMESTAMP_HEADER, ts.to_string().parse().unwrap());
+        h.insert(SIGNATURE_HEADER, sig.parse().unwrap());
+        h
+    }
+
+    #[test]
+    fn a_signed_request_passes_once_and_any_change_is_refused() {
+        let s = Signatures::new(BTreeMap::from([("ipo".to_string(), b"secret".to_vec())]));
+        let now = 1_800_000_000;
+        let sig = sign(
+            b"secret",
+            now,
+            "POST",
+            "/api/v1/units/ipo/events?flow=x",
+            b"{}",
+        );
+        let ok = headers(now, &sig);
+        s.check(
+            "ipo",
+            "POST",
+            "/api/v1/units/ipo/events?flow=x",
+            &ok,
+            b"{}",
+            now + 10,
+        )
+        .unwrap();
+        let again = s
+            .check(
+                "ipo",
+                "POST",
+                "/api/v1/units/ipo/events?flow=x",
+                &ok,
+                b"{}",
+                now + 11,
+            )
+            .unwrap_err();
+        assert_eq!(again.code, "replayed_request");
+        let altered = s
+            .check(
+                "ipo",
+                "POST",
+                "/api/v1/units/ipo/events?flow=x",
+                &ok,
+                b"{ }",
+                now,
+            )
+            .unwrap_err();
+        assert_eq!(altered.code, "bad_signature");
+        let old = sign(b"secret", now - 1000, "POST", "/p", b"");
+        let stale = s
+            .check("ipo", "POST", "/p", &headers(now - 1000, &old), b"", now)
+            .unwrap_err();
+        assert_eq!(stale.code, "stale_signature");
+        let none = s
+            .check("ipo", "POST", "/p", &HeaderMap::new(), b"", now)
+            .unwrap_err();
+        assert_eq!(none.code, "signature_required");
+        // Units without a secret are not asked for one.
+        s.check("nafosted", "POST", "/p", &HeaderMap::new(), b"", now)
+            .unwrap();
+    }
+}
