@@ -330,8 +330,26 @@ impl Broker {
         let props = lapin::BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(2);
+        let result = self
+            .publish_on(&ch, exchange, routing_key, body, props)
+            .await;
+        let _ = self.timed(ch.close(200, "published".into())).await;
+        result
+    }
+
+    /// The one way anything is published: mandatory (an unroutable message is an error:
+    /// the topology is missing), on a confirm-mode `channel`, the publish and its confirm
+    /// each bounded by the broker timeout. Only a plain ack is success.
+    pub async fn publish_on(
+        &self,
+        channel: &lapin::Channel,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: lapin::BasicProperties,
+    ) -> Result<(), BrokerError> {
         let confirm = self
-            .timed(ch.basic_publish(
+            .timed(channel.basic_publish(
                 exchange.into(),
                 routing_key.into(),
                 lapin::options::BasicPublishOptions {
@@ -339,13 +357,15 @@ impl Broker {
                     ..Default::default()
                 },
                 body,
-                props,
+                properties,
             ))
             .await?;
-        let confirmation = self.timed(confirm).await?;
-        let _ = self.timed(ch.close(200, "published".into())).await;
-        match confirmation {
+        match self.timed(confirm).await? {
             lapin::Confirmation::Ack(None) => Ok(()),
+            lapin::Confirmation::Ack(Some(returned)) => Err(BrokerError::Refused(format!(
+                "{exchange}/{routing_key} unroutable ({}): is the topology declared?",
+                returned.reply_text
+            ))),
             other => Err(BrokerError::Refused(format!(
                 "{exchange}/{routing_key}: {other:?}"
             ))),

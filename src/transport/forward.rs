@@ -13,7 +13,6 @@ use crate::connector::{
 use crate::envelope::Envelope;
 use crate::relay::TargetRuntime;
 use lapin::Channel;
-use lapin::options::BasicPublishOptions;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -81,8 +80,7 @@ impl ForwardConnector {
     }
 }
 
-/// A persistent, mandatory publish and its confirm, each bounded by the broker timeout. An
-/// unroutable message (no queue bound: the topology is missing) is an error.
+/// A delivery's wire message, persistent and confirmed (see [`Broker::publish_on`]).
 pub async fn publish(
     broker: &Broker,
     channel: &Channel,
@@ -90,27 +88,15 @@ pub async fn publish(
     routing_key: &str,
     wire: &WireMessage,
 ) -> Result<(), BrokerError> {
-    let confirm = broker
-        .timed(channel.basic_publish(
-            exchange.into(),
-            routing_key.into(),
-            BasicPublishOptions {
-                mandatory: true,
-                ..Default::default()
-            },
+    broker
+        .publish_on(
+            channel,
+            exchange,
+            routing_key,
             &wire.encode(),
             wire.properties(),
-        ))
-        .await?;
-    let confirmation = broker.timed(confirm).await?;
-    match confirmation {
-        lapin::Confirmation::Ack(None) => Ok(()),
-        lapin::Confirmation::Ack(Some(returned)) => Err(BrokerError::Refused(format!(
-            "unroutable ({}): is the topology declared?",
-            returned.reply_text
-        ))),
-        other => Err(BrokerError::Refused(format!("{other:?}"))),
-    }
+        )
+        .await
 }
 
 impl RetryClassifier for ForwardConnector {

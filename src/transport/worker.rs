@@ -19,8 +19,7 @@ use futures_lite::StreamExt;
 use lapin::Channel;
 use lapin::message::Delivery;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicPublishOptions,
-    BasicQosOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
 };
 use lapin::types::FieldTable;
 use std::collections::HashMap;
@@ -230,26 +229,15 @@ impl PartitionConsumer {
             .parked_queue(&self.target.name, self.partition);
         let ch = self.publisher().await?;
         let broker = Arc::clone(&self.ctx.broker);
-        let confirm = broker
-            .timed(ch.basic_publish(
-                "".into(),
-                queue.as_str().into(),
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
+        let result = broker
+            .publish_on(
+                &ch,
+                "",
+                &queue,
                 &body,
                 lapin::BasicProperties::default().with_delivery_mode(2),
-            ))
+            )
             .await;
-        let result = match confirm {
-            Ok(c) => match broker.timed(c).await {
-                Ok(lapin::Confirmation::Ack(None)) => Ok(()),
-                Ok(other) => Err(BrokerError::Refused(format!("parked snapshot: {other:?}"))),
-                Err(e) => Err(e),
-            },
-            Err(e) => Err(e),
-        };
         if result.is_err() {
             self.publish_channel = None;
         }
