@@ -55,6 +55,15 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
         .filter(|k| !k.is_empty())
         .or_else(|| unit.dev_key.clone())
         .ok_or_else(|| format!("set {} to the unit's key", unit.key_env))?;
+    // Units that sign their requests (hmac_secret_env): each file's request is signed.
+    let secret = unit.hmac_secret_env.as_ref().map(|var| {
+        std::env::var(var)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .or_else(|| unit.dev_hmac_secret.clone())
+            .ok_or_else(|| format!("unit `{}` signs its requests: set {var}", args.unit))
+    });
+    let secret = secret.transpose()?;
     let base = args
         .url
         .clone()
@@ -97,6 +106,20 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
             .post(&url)
             .bearer_auth(&key)
             .header("content-type", ct);
+        if let Some(secret) = &secret {
+            use crate::ingress::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+            let path = reqwest::Url::parse(&url)
+                .map(|u| match u.query() {
+                    Some(q) => format!("{}?{q}", u.path()),
+                    None => u.path().to_string(),
+                })
+                .unwrap_or_default();
+            let now = crate::time::now_ms() / 1000;
+            request = request.header(TIMESTAMP_HEADER, now.to_string()).header(
+                SIGNATURE_HEADER,
+                sign(secret.as_bytes(), now, "POST", &path, &body),
+            );
+        }
         if args.idempotent {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(&body);

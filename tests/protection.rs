@@ -455,7 +455,7 @@ async fn the_listener_speaks_https_when_configured() {
     h.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_requests_cannot_be_replayed_or_altered() {
     use lienthong::ingress::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
     let secret = "varans-signing-secret-0123";
@@ -523,6 +523,32 @@ async fn signed_requests_cannot_be_replayed_or_altered() {
         send(body, None, None).await,
         (401, "signature_required".into())
     );
+    // `lienthong send` signs for a unit that signs.
+    let config = h.dir.path().join("bus.toml");
+    std::fs::write(
+        &config,
+        support::config_text(h.dir.path(), h.sink_addr, &h.extra),
+    )
+    .unwrap();
+    let file = h.dir.path().join("event.json");
+    std::fs::write(&file, r#"{"dossierCode": "HS-SIG-CLI"}"#).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args([
+            "send",
+            "--unit",
+            "varans",
+            "--flow",
+            "dossier_sync",
+            "--url",
+        ])
+        .arg(format!("http://{}", h.bus().addr))
+        .arg("--config")
+        .arg(&config)
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("accepted 1 event"), "{stdout}");
     // Units that do not sign are not asked to.
     let resp = h
         .post(
@@ -534,7 +560,7 @@ async fn signed_requests_cannot_be_replayed_or_altered() {
     assert_eq!(resp.status(), 202);
     assert_eq!(
         h.bus().outbox.stats().accepted_since_start,
-        2,
+        3,
         "refusals stored nothing"
     );
     h.shutdown().await;
