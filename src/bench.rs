@@ -51,6 +51,27 @@ pub struct BenchArgs {
     /// The cluster scenario's broker.
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: String,
+    /// Seal the outbox ([outbox.encryption], a fresh key), to measure what encryption at
+    /// rest costs.
+    #[arg(long)]
+    pub encrypted: bool,
+}
+
+/// `[outbox.encryption]` with a fresh key in `dir` when `args.encrypted`, else nothing.
+fn encryption_section(dir: &Path, args: &BenchArgs) -> String {
+    if !args.encrypted {
+        return String::new();
+    }
+    let keys = dir.join("outbox.keys");
+    std::fs::write(
+        &keys,
+        crate::outbox::encryption::new_key_line("bench") + "\n",
+    )
+    .expect("write the bench key");
+    format!(
+        "[outbox.encryption]\nkeys_env = \"LIENTHONG_BENCH_UNSET_KEYS\"\nkeys_file = \"{}\"\n",
+        keys.display()
+    )
 }
 
 struct BusProcess {
@@ -128,8 +149,15 @@ fn free_port() -> u16 {
         .unwrap_or(18080)
 }
 
-fn write_config(dir: &Path, port: u16, sink: std::net::SocketAddr, target_extra: &str) -> PathBuf {
-    write_config_with(dir, "bench.toml", port, sink, target_extra, "", "")
+fn write_config(
+    dir: &Path,
+    port: u16,
+    sink: std::net::SocketAddr,
+    target_extra: &str,
+    args: &BenchArgs,
+) -> PathBuf {
+    let tail = encryption_section(dir, args);
+    write_config_with(dir, "bench.toml", port, sink, target_extra, "", &tail)
 }
 
 /// The bench config; `head` goes before the first table (top-level keys), `tail` after.
@@ -361,7 +389,10 @@ fn num_cpus() -> usize {
 
 /// A bus whose only target holds every request for an hour, so that nothing is delivered
 /// and ingest alone is measured (or the backlog only grows).
-async fn start_holding_bus(dir: &Path) -> Result<(Sink, BusProcess, u16, PathBuf), String> {
+async fn start_holding_bus(
+    dir: &Path,
+    args: &BenchArgs,
+) -> Result<(Sink, BusProcess, u16, PathBuf), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let sink = Sink::new(Faults {
         delay: Duration::from_secs(3600),
@@ -372,13 +403,19 @@ async fn start_holding_bus(dir: &Path) -> Result<(Sink, BusProcess, u16, PathBuf
         .await
         .map_err(|e| e.to_string())?;
     let port = free_port();
-    let config = write_config(dir, port, sink_addr, "concurrency = 1\ntimeout = \"2h\"");
+    let config = write_config(
+        dir,
+        port,
+        sink_addr,
+        "concurrency = 1\ntimeout = \"2h\"",
+        args,
+    );
     let (bus, _) = BusProcess::start(&config, port)?;
     Ok((sink, bus, port, config))
 }
 
 async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
-    let (_sink, bus, port, _config) = start_holding_bus(dir).await?;
+    let (_sink, bus, port, _config) = start_holding_bus(dir, args).await?;
     eprintln!("ingest, batches of 100:");
     let took = load(port, args.events, 100, args.concurrency, pad, "batched").await?;
     println!(
@@ -429,7 +466,7 @@ async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Res
             sink_addr,
             "concurrency = 16",
             "transport = \"amqp\"",
-            &format!("{tail}node = \"{name}\"\n"),
+            &format!("{tail}node = \"{name}\"\n{}", encryption_section(&d, args)),
         )
     };
     let port = free_port();
@@ -491,7 +528,7 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
         .await
         .map_err(|e| e.to_string())?;
     let port = free_port();
-    let config = write_config(dir, port, sink_addr, "concurrency = 16");
+    let config = write_config(dir, port, sink_addr, "concurrency = 16", args);
     let (bus, _) = BusProcess::start(&config, port)?;
     eprintln!("end to end at full speed:");
     let started = Instant::now();
@@ -586,7 +623,7 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
 }
 
 async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
-    let (_sink, bus, port, config) = start_holding_bus(dir).await?;
+    let (_sink, bus, port, config) = start_holding_bus(dir, args).await?;
     eprintln!("filling {} pending messages:", args.pending);
     let took = load(port, args.pending, args.pending_batch, 16, pad, "pending").await?;
     let (peak, now) = bus.memory_mb();

@@ -53,6 +53,10 @@ impl Zone {
 }
 
 fn parse_offset(s: &str) -> Option<Zone> {
+    // Byte positions below: only ASCII can be an offset (and slicing stays on characters).
+    if !s.is_ascii() {
+        return None;
+    }
     let (sign, rest) = match s.as_bytes().first()? {
         b'+' => (1, &s[1..]),
         b'-' => (-1, &s[1..]),
@@ -217,7 +221,9 @@ fn parse_pattern(text: &str, tokens: &[Token], zone: Zone) -> Result<Millis, Str
 fn parse_iso(text: &str, zone: Zone) -> Result<Millis, String> {
     let bad = || format!("`{text}` is not an ISO 8601 date-time");
     let b = text.as_bytes();
-    if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
+    // ISO 8601 is ASCII; checking first keeps the byte slicing below on characters (found
+    // by fuzzing: `2024-03-1ấy` used to panic).
+    if !text.is_ascii() || b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return Err(bad());
     }
     let num = |s: &str| s.parse::<u32>().map_err(|_| bad());
@@ -397,6 +403,23 @@ pub fn format(at: Millis, format: &DateFormat, zone: Zone) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the `map_records` fuzz target (fuzz/regressions/map_records/): non-ASCII
+    /// text where a date or an offset was expected is an error, not a panic.
+    #[test]
+    fn non_ascii_dates_and_offsets_are_errors_not_panics() {
+        let iso = DateFormat::parse("iso8601").unwrap();
+        for text in [
+            "2024-03-1ấy phép",
+            "2024-03-15Tấ:00",
+            "2024-03-15T08:30+0ấ",
+            "2024-03-15T08:30:00ấ",
+        ] {
+            assert!(parse(text, &iso, Zone(0)).is_err(), "{text}");
+        }
+        assert!(Zone::parse("+0ấ").is_err());
+        assert_eq!(parse_offset("+07ấ"), None);
+    }
 
     fn convert(text: &str, from: &str, to: &str) -> Result<String, String> {
         let from = DateFormat::parse(from)?;
