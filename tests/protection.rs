@@ -465,6 +465,7 @@ async fn signed_requests_cannot_be_replayed_or_altered() {
         &format!(
             "[units.varans]\nkey_env = \"TEST_UNSET_VARANS\"\ndev_key = \"{key}\"\n\
              hmac_secret_env = \"TEST_UNSET_VARANS_HMAC\"\ndev_hmac_secret = \"{secret}\"\n\
+             soap_operations = {{ GuiHoSo = \"dossier_sync\" }}\n\
              [[routes]]\nunit = \"varans\"\nflow = \"dossier_sync\"\ntargets = [\"a\"]\nordering = \"none\"\n"
         ),
     )
@@ -522,6 +523,22 @@ async fn signed_requests_cannot_be_replayed_or_altered() {
     assert_eq!(
         send(body, None, None).await,
         (401, "signature_required".into())
+    );
+    // Over SOAP the refusal is a SOAP fault (keeping its 401, as for a wrong key).
+    let resp = h
+        .client
+        .post(h.url("/soap/varans"))
+        .bearer_auth(key)
+        .header("content-type", "text/xml")
+        .body("<Envelope/>")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 401);
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("soap:Client") && text.contains("signature_required"),
+        "{text}"
     );
     // `lienthong send` signs for a unit that signs.
     let config = h.dir.path().join("bus.toml");

@@ -203,6 +203,10 @@ pub async fn verify(
         now,
     ) {
         tracing::warn!(%unit, code = e.code, "signed request refused");
+        // A SOAP unit hears it as a SOAP fault, like its other errors.
+        if parts.uri.path().starts_with("/soap/") {
+            return super::soap::fault(&e);
+        }
         return e.into_response();
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))

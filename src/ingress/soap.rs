@@ -37,7 +37,7 @@ fn xml_response(status: StatusCode, body: String) -> Response {
 
 /// A SOAP Fault for an API error (SOAP 1.1 answers faults with HTTP 500; a missing or
 /// wrong key keeps its 401/403 so HTTP tooling sees it).
-fn fault(e: &ApiError) -> Response {
+pub(crate) fn fault(e: &ApiError) -> Response {
     let side = if e.status.is_server_error() {
         "soap:Server"
     } else {
