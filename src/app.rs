@@ -241,7 +241,7 @@ impl Bus {
                     .tokens
                     .iter()
                     .filter_map(|t| {
-                        t.token(|v| std::env::var(v).ok())
+                        t.accepted(|v| std::env::var(v).ok())
                             .map(|tok| (tok, t.name.clone(), t.role))
                     })
                     .collect(),

@@ -368,14 +368,32 @@ async fn unit_keys_can_be_kept_as_digests_and_no_unit_posts_as_another() {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect();
+    let admin_token = "admin-token-by-digest-0123";
+    let admin_digest: String = lienthong::ingress::key_digest(admin_token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
     let h = Harness::start(
         Faults::default(),
         &format!(
             "[units.varans]\nkey_env = \"TEST_UNSET_VARANS\"\nkey_sha256 = \"{digest}\"\n\
-             [[routes]]\nunit = \"varans\"\nflow = \"dossier_sync\"\ntargets = [\"a\"]\nordering = \"none\"\n"
+             [[routes]]\nunit = \"varans\"\nflow = \"dossier_sync\"\ntargets = [\"a\"]\nordering = \"none\"\n\
+             [[admin.tokens]]\nname = \"digest-op\"\nrole = \"operator\"\ntoken_env = \"TEST_UNSET_DIGEST_OP\"\n\
+             token_sha256 = \"{admin_digest}\"\n"
         ),
     )
     .await;
+    // An admin token configured by its digest works; another does not.
+    for (token, status) in [(admin_token, 200), ("admin-token-by-digest-0124", 401)] {
+        let resp = h
+            .client
+            .get(h.url("/api/v1/status"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), status, "{token}");
+    }
     let post = |bearer: &'static str, unit: &'static str| {
         let client = h.client.clone();
         let url = h.url(&format!("/api/v1/units/{unit}/events?flow=dossier_sync"));

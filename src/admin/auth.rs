@@ -5,7 +5,7 @@
 use crate::audit::AuditLog;
 use crate::config::AdminRole;
 use crate::ingress::ApiError;
-use crate::ingress::key_digest;
+use crate::ingress::{digest_of_configured, key_digest};
 use axum::http::{HeaderMap, StatusCode, header};
 use std::sync::Arc;
 
@@ -29,7 +29,7 @@ impl AdminTokens {
     pub fn new(tokens: Vec<(String, String, AdminRole)>, audit: Option<Arc<AuditLog>>) -> Self {
         let tokens = tokens
             .into_iter()
-            .map(|(t, name, role)| (key_digest(t.as_bytes()), name, role))
+            .map(|(t, name, role)| (digest_of_configured(&t), name, role))
             .collect();
         AdminTokens { tokens, audit }
     }

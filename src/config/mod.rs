@@ -301,9 +301,22 @@ pub struct AdminTokenConfig {
     /// DEVELOPMENT ONLY; refused in production.
     #[serde(default)]
     pub dev_token: Option<String>,
+    /// The SHA-256 (hex) of the token, used when `token_env`'s variable is unset: the
+    /// token itself then never reaches the bus's machine.
+    #[serde(default)]
+    pub token_sha256: Option<String>,
 }
 
 impl AdminTokenConfig {
+    /// What the bus checks tokens against: the token, or `sha256:<hex>` for a digest.
+    pub fn accepted(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        self.token(&env).or_else(|| {
+            self.token_sha256
+                .as_ref()
+                .map(|h| format!("sha256:{}", h.trim().to_ascii_lowercase()))
+        })
+    }
+
     pub fn token(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
         env(&self.token_env)
             .filter(|t| !t.is_empty())

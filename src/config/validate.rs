@@ -538,6 +538,15 @@ pub fn validate(
     for (i, t) in config.admin.tokens.iter().enumerate() {
         let path = format!("admin.tokens[{i}]");
         match t.token(&env) {
+            None if t.token_sha256.is_some() => {
+                let hex = t.token_sha256.as_deref().unwrap_or_default().trim();
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    problems.push(problem(
+                        format!("{path}.token_sha256"),
+                        "must be 64 hex digits: the SHA-256 of the token (printf %s TOKEN | sha256sum)",
+                    ));
+                }
+            }
             None => problems.push(problem(
                 format!("{path}.token_env"),
                 format!("set the environment variable {}", t.token_env),

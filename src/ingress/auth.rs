@@ -20,7 +20,7 @@ pub fn key_digest(key: &[u8]) -> [u8; 32] {
 }
 
 /// `sha256:<hex>` (a configured digest) or the key itself.
-fn digest_of_configured(key: &str) -> [u8; 32] {
+pub fn digest_of_configured(key: &str) -> [u8; 32] {
     if let Some(hex) = key.strip_prefix("sha256:")
         && hex.len() == 64
     {
