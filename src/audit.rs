@@ -35,6 +35,10 @@ pub enum AuditError {
         line: usize,
         problem: String,
     },
+    #[error(
+        "audit log {path}: its last line is not an audit record ({problem}); appending would hide the damage: run `lienthong audit verify`"
+    )]
+    BadTail { path: String, problem: String },
 }
 
 /// The part of a record its hash covers, in the order it is written.
@@ -74,8 +78,7 @@ impl Record {
 
 fn hash_of(body: &Body) -> String {
     let json = serde_json::to_vec(body).expect("audit records serialize");
-    let digest = Sha256::digest(&json);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&Sha256::digest(&json))
 }
 
 struct Head {
@@ -108,24 +111,18 @@ impl AuditLog {
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(path).map_err(io)?;
-        let (mut seq, mut hash) = (0, GENESIS.to_string());
-        for (i, line) in BufReader::new(File::open(path).map_err(io)?)
-            .lines()
-            .enumerate()
-        {
-            let line = line.map_err(io)?;
-            let line_no = i + 1;
-            if line.trim().is_empty() {
-                continue;
+        // Only the last record is needed to go on with the chain: reading the whole log
+        // at every start would grow with it.
+        let (seq, hash) = match last_line(path).map_err(io)? {
+            None => (0, GENESIS.to_string()),
+            Some(line) => {
+                let r: Record = serde_json::from_str(&line).map_err(|e| AuditError::BadTail {
+                    path: path.display().to_string(),
+                    problem: e.to_string(),
+                })?;
+                (r.seq, r.hash)
             }
-            let r: Record = serde_json::from_str(&line).map_err(|e| AuditError::Broken {
-                path: path.display().to_string(),
-                line: line_no,
-                problem: format!("not an audit record: {e}"),
-            })?;
-            seq = r.seq;
-            hash = r.hash;
-        }
+        };
         Ok(AuditLog {
             path: path.to_path_buf(),
             head: Mutex::new(Head { file, seq, hash }),
@@ -178,6 +175,41 @@ impl AuditLog {
         if let Err(e) = self.append(event, actor, details) {
             tracing::error!(error = %e, event, "AUDIT RECORD NOT WRITTEN");
         }
+    }
+}
+
+/// The last non-empty line of the file, read from its end.
+fn last_line(path: &Path) -> std::io::Result<Option<String>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    let mut tail: Vec<u8> = Vec::new();
+    let mut pos = len;
+    loop {
+        // The last line is whole once a newline precedes its text (or the file starts).
+        let text_end = tail
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map(|i| i + 1);
+        if let Some(end) = text_end {
+            if let Some(nl) = tail[..end].iter().rposition(|b| *b == b'\n') {
+                return Ok(Some(
+                    String::from_utf8_lossy(&tail[nl + 1..end]).into_owned(),
+                ));
+            }
+            if pos == 0 {
+                return Ok(Some(String::from_utf8_lossy(&tail[..end]).into_owned()));
+            }
+        } else if pos == 0 {
+            return Ok(None);
+        }
+        let step = pos.min(64 * 1024);
+        pos -= step;
+        let mut chunk = vec![0u8; step as usize];
+        file.seek(SeekFrom::Start(pos))?;
+        file.read_exact(&mut chunk)?;
+        chunk.extend_from_slice(&tail);
+        tail = chunk;
     }
 }
 
@@ -364,6 +396,26 @@ mod tests {
         write(&path, &l);
         let e = verify(&path, |_| {}).unwrap_err().to_string();
         assert!(e.contains("line 3") && e.contains("link"), "{e}");
+    }
+
+    #[test]
+    fn the_chain_goes_on_from_the_last_record_and_a_damaged_end_is_refused() {
+        let (_d, path) = log_with(3);
+        // A long log: the last record is found from the end, across read chunks.
+        let log = AuditLog::open(&path).unwrap();
+        let big = "x".repeat(100_000);
+        log.append("dead_letter_drop", "operator", json!({ "reason": big }))
+            .unwrap();
+        drop(log);
+        let log = AuditLog::open(&path).unwrap();
+        log.append("admin_login_failed", "unknown", json!({}))
+            .unwrap();
+        assert_eq!(verify(&path, |_| {}).unwrap().head_seq, 5);
+        let mut text = std::fs::read_to_string(&path).unwrap();
+        text.push_str("{\"seq\": 6, trunc\n\n");
+        std::fs::write(&path, text).unwrap();
+        let e = AuditLog::open(&path).err().unwrap();
+        assert!(matches!(e, AuditError::BadTail { .. }), "{e}");
     }
 
     #[test]

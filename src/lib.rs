@@ -24,6 +24,7 @@ pub mod config;
 pub mod connector;
 pub mod demo;
 pub mod envelope;
+pub mod hex;
 pub mod ingress;
 pub mod lookup;
 pub mod mappings;

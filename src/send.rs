@@ -123,7 +123,7 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
         if args.idempotent {
             use sha2::Digest;
             let digest = sha2::Sha256::digest(&body);
-            let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+            let hex = crate::hex::encode(&digest[..12]);
             let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
             request = request.header("idempotency-key", format!("file:{stem}:{hex}"));
         }

@@ -5,7 +5,7 @@
 use crate::audit::AuditLog;
 use crate::config::AdminRole;
 use crate::ingress::ApiError;
-use crate::ingress::{digest_of_configured, key_digest};
+use crate::ingress::{constant_time_eq, digest_of_configured, key_digest};
 use axum::http::{HeaderMap, StatusCode, header};
 use std::sync::Arc;
 
@@ -18,11 +18,6 @@ pub struct AdminTokens {
     tokens: Vec<([u8; 32], String, AdminRole)>,
     /// Where refused tokens are recorded.
     audit: Option<Arc<AuditLog>>,
-}
-
-/// Digests compared in constant time (fixed length: the token's length is not told).
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl AdminTokens {
@@ -51,7 +46,7 @@ impl AdminTokens {
         let given = key_digest(token.as_bytes());
         self.tokens
             .iter()
-            .find(|(t, _, _)| same(t, &given))
+            .find(|(t, _, _)| constant_time_eq(t, &given))
             .map(|(_, name, role)| (name.clone(), *role))
     }
 

@@ -405,7 +405,7 @@ pub fn validate(
             )),
             (None, _) if unit.key_sha256.is_some() => {
                 let hex = unit.key_sha256.as_deref().unwrap_or_default().trim();
-                if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if crate::hex::is_sha256(hex) {
                     keys.insert(id.clone(), format!("sha256:{}", hex.to_ascii_lowercase()));
                 } else {
                     problems.push(problem(
@@ -540,7 +540,7 @@ pub fn validate(
         match t.token(&env) {
             None if t.token_sha256.is_some() => {
                 let hex = t.token_sha256.as_deref().unwrap_or_default().trim();
-                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                if !crate::hex::is_sha256(hex) {
                     problems.push(problem(
                         format!("{path}.token_sha256"),
                         "must be 64 hex digits: the SHA-256 of the token (printf %s TOKEN | sha256sum)",

@@ -71,10 +71,7 @@ pub fn signature(message: &Value, fields: &[&str], key: &str) -> String {
         .join("|");
     text.push('|');
     text.push_str(key);
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::hex::encode(&Sha256::digest(text.as_bytes()))
 }
 
 /// Whether a `Confirm` carries the right signature (compared in constant time).

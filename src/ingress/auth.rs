@@ -21,16 +21,10 @@ pub fn key_digest(key: &[u8]) -> [u8; 32] {
 
 /// `sha256:<hex>` (a configured digest) or the key itself.
 pub fn digest_of_configured(key: &str) -> [u8; 32] {
-    if let Some(hex) = key.strip_prefix("sha256:")
-        && hex.len() == 64
-    {
-        let mut out = [0u8; 32];
-        for (i, byte) in out.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap_or(0);
-        }
-        return out;
-    }
-    key_digest(key.as_bytes())
+    key.strip_prefix("sha256:")
+        .and_then(crate::hex::decode)
+        .and_then(|d| <[u8; 32]>::try_from(d).ok())
+        .unwrap_or_else(|| key_digest(key.as_bytes()))
 }
 
 impl UnitKeys {
@@ -119,7 +113,8 @@ impl UnitKeys {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// Compared in constant time (digests have a fixed length: the secret's is not told).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

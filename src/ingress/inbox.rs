@@ -201,7 +201,7 @@ async fn ingest(
     }
     // Same name and content → same key → stored once however often it is dropped.
     let digest = sha2::Sha256::digest(&bytes);
-    let hex: String = digest.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    let hex = crate::hex::encode(&digest[..16]);
     let name = file.file_name().unwrap_or_default().to_string_lossy();
     let mut headers = HeaderMap::new();
     let key: String = format!("file:{name}:{hex}").chars().take(200).collect();

@@ -11,7 +11,7 @@ pub mod inbox;
 pub mod signature;
 mod soap;
 
-pub use auth::{UnitKeys, digest_of_configured, key_digest};
+pub use auth::{UnitKeys, constant_time_eq, digest_of_configured, key_digest};
 pub use error::ApiError;
 
 use crate::mappings::MappingSet;

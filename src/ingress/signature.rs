@@ -46,13 +46,10 @@ pub fn sign(
     body: &[u8],
 ) -> String {
     let mac = mac(secret, timestamp, method, path_and_query, body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("sha256={hex}")
+    format!(
+        "sha256={}",
+        crate::hex::encode(&mac.finalize().into_bytes())
+    )
 }
 
 fn mac(
@@ -66,16 +63,6 @@ fn mac(
     mac.update(format!("{timestamp}\n{method}\n{path_and_query}\n").as_bytes());
     mac.update(body);
     mac
-}
-
-fn unhex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) {
-        return None;
-    }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
 }
 
 impl Signatures {
@@ -127,7 +114,7 @@ impl Signatures {
         }
         let given = header(SIGNATURE_HEADER)
             .and_then(|s| s.trim().strip_prefix("sha256="))
-            .and_then(unhex)
+            .and_then(crate::hex::decode)
             .ok_or_else(|| {
                 refuse(
                     "signature_required",
