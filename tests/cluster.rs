@@ -1,8 +1,9 @@
 //! Scale-out over the real RabbitMQ broker at 127.0.0.1:5672 (names unique to each test,
 //! deleted afterwards; the tests fail loudly when the broker cannot be reached):
-//! - one ingress process and two worker processes share 20,000 events over 1,000 dossiers,
-//!   5 % of deliveries failing; one worker is SIGKILLed mid-run: everything is delivered, in
-//!   order per dossier (the survivor takes over the parked dossiers too);
+//! - one ingress process and worker processes share 12,000 events over 600 dossiers,
+//!   5 % of deliveries failing; one worker is SIGKILLed mid-run, a third joins and the
+//!   second is stopped by SIGTERM: everything is delivered, in order per dossier (whoever
+//!   takes a partition over takes its parked dossiers too);
 //! - the broker connection is cut mid-run through a loopback proxy: the ingress keeps
 //!   accepting, nothing is lost, order holds, retries (30 % of deliveries fail) go through
 //!   the delay queues without reordering a dossier, and a dead letter reaches the accepting
@@ -168,6 +169,19 @@ async fn wait_for_all(sink: &Sink, total: usize, timeout: Duration, logs: &Path,
     }
 }
 
+/// Wait until the sink has accepted `n` deliveries (two minutes at most).
+async fn wait_until_delivered(sink: &Sink, n: usize) {
+    let start = Instant::now();
+    while sink.delivered_count() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the workers delivered only {} of {n} events",
+            sink.delivered_count()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Copy the nodes' `*.log` files out of a test's temporary directory.
 fn keep_logs(dir: &Path, name: &str) -> String {
     let to = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -185,7 +199,7 @@ fn keep_logs(dir: &Path, name: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
+async fn worker_processes_share_the_work_and_one_killed_or_stopped_loses_nothing() {
     let _one_at_a_time = ONE_AT_A_TIME.lock().await;
     let _broker = require_broker().await;
     let prefix = unique_prefix("kill");
@@ -207,41 +221,45 @@ async fn two_worker_processes_share_the_work_and_a_killed_one_loses_nothing() {
     let mut w1 = spawn_node(&conf("worker-1"), dir.path(), "worker-1", "worker");
     let mut w2 = spawn_node(&conf("worker-2"), dir.path(), "worker-2", "worker");
 
-    // 1,000 dossiers, 20 events each, interleaved as units send them.
+    // 600 dossiers, 20 events each, interleaved as units send them.
     let events: Vec<Value> = (0..20)
-        .flat_map(|seq| (0..1000).map(move |key| event(key, seq)))
+        .flat_map(|seq| (0..600).map(move |key| event(key, seq)))
         .collect();
     let sender = tokio::spawn(async move { send_all(ingress.addr, &events).await });
-    let start = Instant::now();
-    while sink.delivered_count() < 5_000 {
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the workers delivered only {} events",
-            sink.delivered_count()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_until_delivered(&sink, 3_000).await;
     // A quarter of the way through, one worker dies without a word.
     w1.child.kill().unwrap(); // SIGKILL
     w1.child.wait().unwrap();
+    // A third worker joins and stands by; halfway, the second is stopped the ordinary way
+    // (SIGTERM) while its partitions hold deliveries not yet acknowledged: the standby
+    // takes over, and those come back to it before the dossiers' later events.
+    let mut w3 = spawn_node(&conf("worker-3"), dir.path(), "worker-3", "worker");
+    wait_until_delivered(&sink, 6_000).await;
+    let stopped = Command::new("kill")
+        .args(["-TERM", &w2.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let exit = w2.child.wait().unwrap();
+    assert!(exit.success(), "worker-2 stopped with {exit}");
     sender.await.unwrap();
     wait_for_all(
         &sink,
-        20_000,
+        12_000,
         Duration::from_secs(180),
         dir.path(),
         "cluster-kill",
     )
     .await;
 
-    for n in [&mut ingress, &mut w2] {
+    for n in [&mut ingress, &mut w3] {
         let _ = n.child.kill();
         let _ = n.child.wait();
     }
     cleanup(
         &prefix,
         &["a", "b"],
-        &["ingress", "worker-1", "worker-2"],
+        &["ingress", "worker-1", "worker-2", "worker-3"],
         8,
     )
     .await;

@@ -24,6 +24,10 @@
 //! partition hash(unit, key) mod N, and every partition queue has single-active-consumer, so
 //! one node at a time consumes it, in order, whatever the number of nodes. A worker that
 //! dies leaves its unacknowledged deliveries to the next consumer, which gets them first.
+//! A worker that stops (or whose consumer fails) leaves the same way: it closes the
+//! consumer's channel, never cancels the consumer alone, because a quorum queue keeps a
+//! cancelled consumer's unacknowledged deliveries checked out to it while the next
+//! consumer already receives the dossiers' later events (see `worker.rs`).
 //!
 //! **Retries without holding the partition.** A delivery that fails is acknowledged and
 //! published to a delay queue (`<p>.retry.<ms>`, TTL per queue so it stays first-in

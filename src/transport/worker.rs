@@ -161,6 +161,27 @@ impl PartitionConsumer {
                 FieldTable::default(),
             ))
             .await?;
+        let result = self.consume(&ch, &mut consumer, stop).await;
+        // Leave by closing the channel while the consumer handle still lives. Dropping the
+        // handle first would send basic.cancel: a quorum queue keeps a cancelled consumer's
+        // unacknowledged deliveries checked out to it and at once hands the partition to the
+        // standby consumer, which would then deliver a dossier's later events before the
+        // earlier ones come back. A closed channel returns them in the same step that
+        // activates the next consumer, so they come first.
+        let _ = broker
+            .timed(ch.close(200, "partition consumer leaving".into()))
+            .await;
+        drop(consumer);
+        result
+    }
+
+    /// Process the partition's deliveries one at a time until stopped or an error.
+    async fn consume(
+        &mut self,
+        ch: &Channel,
+        consumer: &mut lapin::Consumer,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), BrokerError> {
         // A standby consumer (single active consumer) receives nothing until the partition
         // becomes its own: its first delivery is the moment to take over the parked
         // dossiers the previous holder saved.
@@ -176,7 +197,7 @@ impl PartitionConsumer {
                 ));
             };
             if !taken_over {
-                self.load_parked(&ch).await?;
+                self.load_parked(ch).await?;
                 taken_over = true;
             }
             self.handle(delivery?).await?;
