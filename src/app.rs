@@ -247,6 +247,11 @@ impl Bus {
                     .collect(),
                 Some(Arc::clone(&audit)),
             ),
+            sessions: crate::admin::session::Sessions::new(
+                config.admin.session_idle,
+                config.admin.session_max,
+            ),
+            secure_cookies: config.server.tls.is_some(),
             audit: Arc::clone(&audit),
         });
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));

@@ -421,3 +421,84 @@ async fn the_openapi_document_matches_the_routes() {
     assert_eq!(documented, lienthong::admin::api::ROUTES.len());
     h.shutdown().await;
 }
+
+/// The dashboard's sign-in opens a session kept on the bus: the cookie holds a random id,
+/// never the token; signing out ends the session on the server (the old cookie stops
+/// working, not only in that browser); a session idle longer than `session_idle` ends.
+#[tokio::test]
+async fn dashboard_sessions_hold_no_token_and_end_on_the_server() {
+    let config = format!(
+        "[admin]\nsession_idle = \"1s\"\nsession_max = \"1h\"\n{}",
+        extra()
+    );
+    let h = Harness::start(Faults::default(), &config).await;
+    let browser = support::browser();
+    let sign_in = || async {
+        let cookie = support::dashboard_sign_in(&h.url(""), OPERATOR).await;
+        let id = cookie
+            .strip_prefix("lienthong_session=")
+            .and_then(|c| c.split(';').next())
+            .unwrap_or_else(|| panic!("a session cookie: {cookie}"))
+            .to_string();
+        (cookie, id)
+    };
+    let page = |cookie: String| async {
+        let resp = browser
+            .get(h.url("/"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let text = resp.text().await.unwrap();
+        // The sign-in form has the token field; a signed-in page names its holder.
+        let signed_in = !text.contains("name=\"token\"");
+        assert_eq!(signed_in, text.contains("nguyen.operator"), "{text}");
+        signed_in
+    };
+
+    let (cookie, id) = sign_in().await;
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    assert!(
+        !cookie.contains(OPERATOR),
+        "the token never goes to the browser"
+    );
+    assert_eq!(id.len(), 64);
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit()));
+    assert!(page(format!("lienthong_session={id}")).await);
+    // The token itself, or a made-up id, is no session.
+    assert!(!page(format!("lienthong_session={OPERATOR}")).await);
+    assert!(!page(format!("lienthong_admin={OPERATOR}")).await);
+    assert!(!page(format!("lienthong_session={}", "0".repeat(64))).await);
+
+    // Signing out ends it on the server.
+    let out = browser
+        .post(h.url("/dang-xuat"))
+        .header("cookie", format!("lienthong_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        out.headers()["set-cookie"]
+            .to_str()
+            .unwrap()
+            .contains("Max-Age=0")
+    );
+    assert!(!page(format!("lienthong_session={id}")).await);
+    let replay = browser
+        .post(h.url(&format!(
+            "/thu-chet/a/{}/gui-lai",
+            "019ac9b2-0000-7000-8000-000000000000"
+        )))
+        .header("cookie", format!("lienthong_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 401, "a closed session cannot replay");
+
+    // Idle for longer than session_idle (1 s): gone.
+    let (_, id) = sign_in().await;
+    assert!(page(format!("lienthong_session={id}")).await);
+    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    assert!(!page(format!("lienthong_session={id}")).await);
+    h.shutdown().await;
+}

@@ -53,6 +53,14 @@ struct Node {
     addr: SocketAddr,
 }
 
+/// A failing test must not leave its nodes running (consuming CPU, and from the broker).
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 /// Start `lienthong run` as its own process and wait for its address.
 fn spawn_node(config: &str, dir: &Path, name: &str, role: &str) -> Node {
     std::fs::create_dir_all(dir).unwrap();
@@ -217,7 +225,7 @@ async fn worker_processes_share_the_work_and_one_killed_or_stopped_loses_nothing
     let dir = tempfile::tempdir().unwrap();
     let url = "amqp://guest:guest@127.0.0.1:5672/%2f";
     let conf = |name: &str| node_config(&dir.path().join(name), sink_addr, url, &prefix, name);
-    let mut ingress = spawn_node(&conf("ingress"), dir.path(), "ingress", "ingress");
+    let ingress = spawn_node(&conf("ingress"), dir.path(), "ingress", "ingress");
     let mut w1 = spawn_node(&conf("worker-1"), dir.path(), "worker-1", "worker");
     let mut w2 = spawn_node(&conf("worker-2"), dir.path(), "worker-2", "worker");
 
@@ -233,7 +241,7 @@ async fn worker_processes_share_the_work_and_one_killed_or_stopped_loses_nothing
     // A third worker joins and stands by; halfway, the second is stopped the ordinary way
     // (SIGTERM) while its partitions hold deliveries not yet acknowledged: the standby
     // takes over, and those come back to it before the dossiers' later events.
-    let mut w3 = spawn_node(&conf("worker-3"), dir.path(), "worker-3", "worker");
+    let w3 = spawn_node(&conf("worker-3"), dir.path(), "worker-3", "worker");
     wait_until_delivered(&sink, 6_000).await;
     let stopped = Command::new("kill")
         .args(["-TERM", &w2.child.id().to_string()])
@@ -252,10 +260,7 @@ async fn worker_processes_share_the_work_and_one_killed_or_stopped_loses_nothing
     )
     .await;
 
-    for n in [&mut ingress, &mut w3] {
-        let _ = n.child.kill();
-        let _ = n.child.wait();
-    }
+    drop((ingress, w1, w2, w3)); // stopped before their queues go
     cleanup(
         &prefix,
         &["a", "b"],

@@ -179,9 +179,11 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
 
     // A viewer sees dead letters but no replay button.
     browser.quit().await;
+    let session = support::dashboard_sign_in(&s.url(""), SHIPPED_VIEWER).await;
+    let session = session.split(';').next().unwrap().to_string();
     let viewer_page = client()
         .get(s.url("/"))
-        .header("cookie", format!("lienthong_admin={SHIPPED_VIEWER}"))
+        .header("cookie", session)
         .send()
         .await
         .unwrap()

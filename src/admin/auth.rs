@@ -9,9 +9,6 @@ use crate::ingress::{constant_time_eq, digest_of_configured, key_digest};
 use axum::http::{HeaderMap, StatusCode, header};
 use std::sync::Arc;
 
-/// The dashboard's session cookie (HttpOnly, SameSite=Strict).
-pub const SESSION_COOKIE: &str = "lienthong_admin";
-
 /// The configured tokens, kept as SHA-256 digests: (digest, name, role).
 #[derive(Default)]
 pub struct AdminTokens {
@@ -48,18 +45,6 @@ impl AdminTokens {
             .iter()
             .find(|(t, _, _)| constant_time_eq(t, &given))
             .map(|(_, name, role)| (name.clone(), *role))
-    }
-
-    /// The dashboard's session: the token in the `lienthong_admin` cookie set at login.
-    pub fn from_cookie(&self, headers: &HeaderMap) -> Option<(String, AdminRole)> {
-        headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE))
-            .filter_map(|c| c.strip_prefix('='))
-            .find_map(|token| self.check(token))
     }
 
     /// Who is asking (name and role), or 401 with what to send.

@@ -5,14 +5,15 @@
 //!
 //! Every figure comes from the same documents the admin API serves
 //! ([`api::status_document`], [`api::dossier_document`], the KPI snapshot), so the page and
-//! the API never disagree. Sign-in takes an admin token once and keeps it in an HttpOnly,
-//! SameSite=Strict cookie; buttons are plain HTML forms (no script needed), and a few lines
+//! the API never disagree. Sign-in takes an admin token once and opens a session kept on
+//! the server ([`super::session`]); the browser holds only the session's random id in an
+//! HttpOnly, SameSite=Strict cookie (also `Secure` when the bus serves HTTPS); buttons are plain HTML forms (no script needed), and a few lines
 //! of script refresh the page every 15 seconds unless the operator is typing.
 
 use super::AdminState;
 use super::api;
-use super::auth::SESSION_COOKIE;
 use super::kpi::{KPIS, KpiSnapshot, Ratio};
+use super::session::SessionHolder;
 use crate::config::AdminRole;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -46,7 +47,7 @@ async fn page(
     headers: HeaderMap,
     Query(q): Query<PageQuery>,
 ) -> Response {
-    let Some((name, role)) = s.tokens.from_cookie(&headers) else {
+    let Some(SessionHolder { name, role }) = session_of(&s, &headers) else {
         return login_page(None, StatusCode::OK);
     };
     let kpis = match s.kpis.latest() {
@@ -101,29 +102,59 @@ struct LoginForm {
     token: String,
 }
 
+/// The dashboard's session cookie: a random session id, never the admin token.
+pub const SESSION_COOKIE: &str = "lienthong_session";
+
+/// The session ids the request's cookies carry (a browser may send several).
+fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE))
+        .filter_map(|c| c.strip_prefix('='))
+}
+
+/// Who the request's session belongs to, if it is open.
+fn session_of(s: &AdminState, headers: &HeaderMap) -> Option<SessionHolder> {
+    session_ids(headers).find_map(|id| s.sessions.find(id))
+}
+
+/// `Set-Cookie` for the session `id` (empty and expired: sign-out).
+fn session_cookie(s: &AdminState, id: &str) -> HeaderValue {
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    let expiry = if id.is_empty() { "; Max-Age=0" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{expiry}"
+    ))
+    .expect("a hex session id makes a valid header")
+}
+
 async fn login(State(s): State<Arc<AdminState>>, Form(f): Form<LoginForm>) -> Response {
-    let token = f.token.trim();
-    if s.tokens.check(token).is_none() {
+    let Some((name, role)) = s.tokens.check(f.token.trim()) else {
         s.tokens.login_failed("dashboard");
         return login_page(
             Some("Mã truy cập không đúng. Dùng mã quản trị được cấp trong [admin] tokens."),
             StatusCode::UNAUTHORIZED,
         );
-    }
-    let cookie = format!("{SESSION_COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/");
+    };
+    tracing::info!(admin = %name, "dashboard sign-in");
+    let id = s.sessions.open(SessionHolder { name, role });
     let mut resp = Redirect::to("/").into_response();
-    if let Ok(v) = HeaderValue::from_str(&cookie) {
-        resp.headers_mut().insert(header::SET_COOKIE, v);
-    }
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&s, &id));
     resp
 }
 
-async fn logout() -> Response {
+/// Sign out: the session ends on the server, not only in this browser.
+async fn logout(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+    for id in session_ids(&headers) {
+        s.sessions.close(id);
+    }
     let mut resp = Redirect::to("/").into_response();
-    resp.headers_mut().insert(
-        header::SET_COOKIE,
-        HeaderValue::from_static("lienthong_admin=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"),
-    );
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&s, ""));
     resp
 }
 
@@ -133,7 +164,7 @@ async fn replay(
     headers: HeaderMap,
     Path((target, id)): Path<(String, String)>,
 ) -> Response {
-    let Some((name, role)) = s.tokens.from_cookie(&headers) else {
+    let Some(SessionHolder { name, role }) = session_of(&s, &headers) else {
         return login_page(
             Some("Phiên đăng nhập đã hết; hãy đăng nhập lại."),
             StatusCode::UNAUTHORIZED,

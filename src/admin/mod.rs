@@ -8,6 +8,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod kpi;
 pub mod metrics;
+pub mod session;
 
 use crate::outbox::Outbox;
 use axum::Json;
@@ -27,6 +28,10 @@ pub struct AdminState {
     /// The relay's per-target runtimes (counters, breaker, pause).
     pub targets: Vec<Arc<crate::relay::TargetRuntime>>,
     pub tokens: auth::AdminTokens,
+    /// The dashboard's signed-in sessions.
+    pub sessions: session::Sessions,
+    /// The listener serves HTTPS: the session cookie is marked `Secure`.
+    pub secure_cookies: bool,
     /// Replays, drops and sign-in failures are recorded here.
     pub audit: Arc<crate::audit::AuditLog>,
     /// The configured units, listed in status views even before they send anything.

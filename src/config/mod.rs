@@ -276,10 +276,24 @@ pub struct AdminConfig {
     /// How often the dashboard's KPIs are computed again from the outbox.
     #[serde(default = "default_kpi_interval", with = "humantime_serde")]
     pub kpi_interval: Duration,
+    /// A dashboard session ends after this long without a request...
+    #[serde(default = "default_session_idle", with = "humantime_serde")]
+    pub session_idle: Duration,
+    /// ...and this long after sign-in in any case.
+    #[serde(default = "default_session_max", with = "humantime_serde")]
+    pub session_max: Duration,
 }
 
 fn default_kpi_interval() -> Duration {
     Duration::from_secs(30)
+}
+
+fn default_session_idle() -> Duration {
+    Duration::from_secs(30 * 60)
+}
+
+fn default_session_max() -> Duration {
+    Duration::from_secs(12 * 3600)
 }
 
 impl Default for AdminConfig {
@@ -287,6 +301,8 @@ impl Default for AdminConfig {
         AdminConfig {
             tokens: Vec::new(),
             kpi_interval: default_kpi_interval(),
+            session_idle: default_session_idle(),
+            session_max: default_session_max(),
         }
     }
 }

@@ -194,6 +194,15 @@ pub fn validate(
             "must be at least 1s (the KPIs read every stored message)",
         ));
     }
+    if config.admin.session_idle < std::time::Duration::from_secs(1) {
+        problems.push(problem("admin.session_idle", "must be at least 1s"));
+    }
+    if config.admin.session_max < config.admin.session_idle {
+        problems.push(problem(
+            "admin.session_max",
+            "must be at least admin.session_idle (a session's whole life)",
+        ));
+    }
     if config.outbox.window < 16 {
         problems.push(problem("outbox.window", "must be at least 16"));
     }
@@ -721,6 +730,8 @@ mod tests {
             environment = "production"
             [admin]
             kpi_interval = "0s"
+            session_idle = "2h"
+            session_max = "1h"
             [units.stameq]
             key_env = "NOT_SET_ANYWHERE"
             dev_key = "dev-stameq-key-0001"
@@ -744,6 +755,7 @@ mod tests {
             "routes[0].targets[0]",
             "routes[0].key",
             "admin.kpi_interval",
+            "admin.session_max",
         ] {
             assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
         }

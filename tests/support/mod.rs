@@ -182,6 +182,28 @@ impl Harness {
     }
 }
 
+/// A client that does not follow redirects (to read the dashboard's `Set-Cookie`).
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .no_proxy()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Sign in to the dashboard at `base` with `token` (URL-safe); the whole `Set-Cookie`.
+pub async fn dashboard_sign_in(base: &str, token: &str) -> String {
+    let resp = browser()
+        .post(format!("{base}/dang-nhap"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "signed in");
+    resp.headers()["set-cookie"].to_str().unwrap().to_string()
+}
+
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .no_proxy()
