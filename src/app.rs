@@ -73,18 +73,31 @@ impl Bus {
                 }
             })?;
         let keyring = crate::outbox::encryption::load_keyring(&config, |v| std::env::var(v).ok())
-            .map_err(AppError::Encryption)?;
-        let store = crate::outbox::encryption::wrap(Arc::new(store), keyring)
+            .map_err(AppError::Encryption)?
+            .map(Arc::new);
+        let store = crate::outbox::encryption::wrap(Arc::new(store), keyring.clone())
             .map_err(AppError::Encryption)?;
         // After the outbox: its directory is created owner-only first.
-        Self::start_with_store(config, unit_keys, listener, store).await
+        Self::start_sealed(config, unit_keys, listener, store, keyring).await
     }
 
+    /// Start on a store of the caller's (tests: a store that fails on demand).
     pub async fn start_with_store(
         config: Config,
         unit_keys: BTreeMap<String, String>,
         listener: TcpListener,
         store: Arc<dyn Store>,
+    ) -> Result<Bus, AppError> {
+        Self::start_sealed(config, unit_keys, listener, store, None).await
+    }
+
+    /// `keyring`: the outbox's keys, which also seal what this node puts on the broker.
+    async fn start_sealed(
+        config: Config,
+        unit_keys: BTreeMap<String, String>,
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        keyring: Option<Arc<crate::outbox::encryption::Keyring>>,
     ) -> Result<Bus, AppError> {
         let started = std::time::Instant::now();
         let audit =
@@ -101,7 +114,9 @@ impl Bus {
         )?;
         let amqp = config.transport == crate::config::Transport::Amqp;
         let role = config.role;
-        let broker = amqp.then(|| Arc::new(crate::transport::broker::Broker::new(&config.amqp)));
+        let broker = amqp.then(|| {
+            Arc::new(crate::transport::broker::Broker::new(&config.amqp).sealed_with(keyring))
+        });
         let status_publisher = broker.as_ref().map(|b| {
             Arc::new(crate::transport::status::StatusPublisher::new(Arc::clone(
                 b,

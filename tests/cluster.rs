@@ -11,6 +11,7 @@
 
 mod support;
 
+use futures_lite::StreamExt;
 use lienthong_mocks::{Faults, Sink};
 use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
@@ -461,4 +462,114 @@ async fn the_shipped_flows_run_over_the_broker_payments_included() {
         4,
     )
     .await;
+}
+
+/// With an encrypted outbox, every body the bus puts on the broker is sealed with the same
+/// keys: events waiting in a partition queue (no worker yet) hold no personal data, and a
+/// worker given the keys delivers them intact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broker_bodies_are_sealed_with_the_outbox_keys() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("sealed");
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("outbox.keys");
+    std::fs::write(&keys, lienthong::outbox::encryption::new_key_line("k-2026")).unwrap();
+    use lienthong::config::Role;
+    let node = |name: &str, role: Role| {
+        let text = node_config(
+            &dir.path().join(name),
+            sink_addr,
+            support::broker::BROKER_URL,
+            &prefix,
+            name,
+        ) + &format!(
+            "[outbox.encryption]\nkeys_env = \"TEST_UNSET_OUTBOX_KEYS\"\nkeys_file = \"{}\"\n",
+            keys.display()
+        );
+        let (mut cfg, unit_keys) = support::parse_config(&text);
+        cfg.role = role;
+        (cfg, unit_keys)
+    };
+    let start = |(cfg, unit_keys)| async move {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        lienthong::app::Bus::start(cfg, unit_keys, listener)
+            .await
+            .unwrap()
+    };
+
+    // An ingress alone: what it accepts waits in the broker.
+    let ingress = start(node("ingress", Role::Ingress)).await;
+    let events: Vec<Value> = (0..20)
+        .map(|i| {
+            json!({
+                "dossierCode": format!("S-{i}"),
+                "seq": 0,
+                "HoTen": "Nguyễn Thị Kín Đáo",
+                "SoCCCD": format!("0010998877{i:02}"),
+            })
+        })
+        .collect();
+    send_all(ingress.addr, &events).await;
+    let begun = Instant::now();
+    while ingress.outbox.stats().pending > 0 {
+        assert!(begun.elapsed() < Duration::from_secs(30), "not forwarded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let broker = lienthong::transport::broker::Broker::new(&lienthong::config::AmqpConfig {
+        urls: vec![support::broker::BROKER_URL.into()],
+        prefix: prefix.clone(),
+        partitions: 8,
+        ..Default::default()
+    });
+    // Read them as any broker client would (then close: unacknowledged, they stay).
+    let ch = broker.channel().await.unwrap();
+    let mut seen = 0;
+    for p in 0..8 {
+        let queue = broker.topology.partition_queue("a", p);
+        let mut consumer = ch
+            .basic_consume(
+                queue.as_str().into(),
+                format!("reader-{p}").as_str().into(),
+                Default::default(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        while let Ok(Some(m)) =
+            tokio::time::timeout(Duration::from_millis(500), consumer.next()).await
+        {
+            let data = m.unwrap().data;
+            let body = String::from_utf8_lossy(&data).to_string();
+            assert!(
+                !body.contains("Kín Đáo") && !body.contains("0010998877"),
+                "personal data in the broker: {body}"
+            );
+            assert_eq!(
+                lienthong::outbox::encryption::sealed_with(&data).as_deref(),
+                Some("k-2026")
+            );
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 20, "every event waits in a partition queue of `a`");
+    ch.close(200, "read".into()).await.unwrap();
+
+    // A worker with the same keys opens and delivers them as the unit sent them.
+    let worker = start(node("worker", Role::Worker)).await;
+    let begun = Instant::now();
+    while sink.delivered_count() < 20 {
+        assert!(begun.elapsed() < Duration::from_secs(60), "not delivered");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for r in sink.delivered() {
+        let body = r.json();
+        assert_eq!(body["HoTen"], "Nguyễn Thị Kín Đáo");
+        assert!(body["SoCCCD"].as_str().unwrap().starts_with("0010998877"));
+    }
+    worker.shutdown().await.unwrap();
+    ingress.shutdown().await.unwrap();
+    cleanup(&prefix, &["a", "b"], &["ingress", "worker"], 8).await;
 }

@@ -41,10 +41,15 @@ impl AdminTokens {
     /// The holder of `token` (name and role), if it is a configured token.
     pub fn check(&self, token: &str) -> Option<(String, AdminRole)> {
         let given = key_digest(token.as_bytes());
+        // Every configured digest is compared, so the time taken does not say which one
+        // (or whether an early one) matched.
         self.tokens
             .iter()
-            .find(|(t, _, _)| constant_time_eq(t, &given))
-            .map(|(_, name, role)| (name.clone(), *role))
+            .fold(None, |found, (t, name, role)| {
+                let matches = constant_time_eq(t, &given);
+                found.or(matches.then_some((name, role)))
+            })
+            .map(|(name, role)| (name.clone(), *role))
     }
 
     /// Who is asking (name and role), or 401 with what to send.

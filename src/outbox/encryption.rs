@@ -151,7 +151,7 @@ impl Keyring {
     }
 
     /// Seal `plain` under the current key, bound to `record_key`.
-    fn seal(&self, record_key: &[u8], plain: &[u8]) -> Vec<u8> {
+    pub(crate) fn seal(&self, record_key: &[u8], plain: &[u8]) -> Vec<u8> {
         let key = &self.keys[0];
         let nonce: [u8; NONCE_LEN] = rand::random();
         let sealed = key
@@ -174,7 +174,7 @@ impl Keyring {
     }
 
     /// Open a stored value: sealed ones are decrypted, plain ones returned as they are.
-    fn open(&self, record_key: &[u8], stored: &[u8]) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn open(&self, record_key: &[u8], stored: &[u8]) -> Result<Vec<u8>, StoreError> {
         let Some((id, nonce, sealed)) = split_sealed(stored)? else {
             return Ok(stored.to_vec());
         };
@@ -284,9 +284,9 @@ pub fn check_keys(store: &dyn Store, keyring: Option<&Keyring>) -> Result<(), Ke
 /// canary.
 pub fn wrap(
     store: Arc<dyn Store>,
-    keyring: Option<Keyring>,
+    keyring: Option<Arc<Keyring>>,
 ) -> Result<Arc<dyn Store>, KeyringError> {
-    check_keys(store.as_ref(), keyring.as_ref())?;
+    check_keys(store.as_ref(), keyring.as_deref())?;
     let Some(ring) = keyring else {
         return Ok(store);
     };
@@ -297,10 +297,7 @@ pub fn wrap(
         store.apply(batch)?;
         store.flush()?;
     }
-    Ok(Arc::new(EncryptedStore {
-        inner: store,
-        ring: Arc::new(ring),
-    }))
+    Ok(Arc::new(EncryptedStore { inner: store, ring }))
 }
 
 /// A [`Store`] sealing the values of personal-data records on their way to `inner`.
@@ -476,8 +473,8 @@ mod tests {
     use super::*;
     use crate::outbox::store::MemStore;
 
-    fn ring(lines: &[&str]) -> Keyring {
-        Keyring::parse(&lines.join("\n"), "test keys").unwrap()
+    fn ring(lines: &[&str]) -> Arc<Keyring> {
+        Arc::new(Keyring::parse(&lines.join("\n"), "test keys").unwrap())
     }
 
     #[test]

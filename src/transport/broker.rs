@@ -4,12 +4,14 @@
 
 use super::{RETRY_DELAYS_MS, Topology};
 use crate::config::AmqpConfig;
+use crate::outbox::encryption::Keyring;
 use lapin::options::{
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
 };
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, Connection, ConnectionProperties, ExchangeKind};
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
@@ -30,7 +32,12 @@ pub struct Broker {
     pub topology: Topology,
     conn: tokio::sync::Mutex<Option<Connection>>,
     next_url: AtomicUsize,
+    /// With an encrypted outbox, the same keys seal every body this node publishes.
+    keyring: Option<Arc<Keyring>>,
 }
+
+/// Associated data of a sealed broker body: it opens only as a lienthong broker message.
+const SEALED_BODY: &[u8] = b"lienthong/broker/v1";
 
 impl Broker {
     pub fn new(cfg: &AmqpConfig) -> Broker {
@@ -39,6 +46,38 @@ impl Broker {
             topology: Topology::new(cfg),
             conn: tokio::sync::Mutex::new(None),
             next_url: AtomicUsize::new(0),
+            keyring: None,
+        }
+    }
+
+    /// Seal message bodies with `keyring` (the outbox's; `None`: bodies in clear).
+    pub fn sealed_with(mut self, keyring: Option<Arc<Keyring>>) -> Broker {
+        self.keyring = keyring;
+        self
+    }
+
+    /// Whether this node seals what it publishes.
+    pub fn seals(&self) -> bool {
+        self.keyring.is_some()
+    }
+
+    /// A body as it goes on the broker: sealed under the keyring's current key, if any.
+    pub fn seal(&self, body: Vec<u8>) -> Vec<u8> {
+        match &self.keyring {
+            Some(ring) => ring.seal(SEALED_BODY, &body),
+            None => body,
+        }
+    }
+
+    /// A body as it came off the broker, opened. A body in clear passes (from a node not
+    /// sealing yet, during a rollout); a sealed one needs its key in this node's keyring.
+    pub fn open(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+        match (&self.keyring, crate::outbox::encryption::sealed_with(body)) {
+            (_, None) => Ok(body.to_vec()),
+            (Some(ring), Some(_)) => ring.open(SEALED_BODY, body).map_err(|e| e.to_string()),
+            (None, Some(id)) => Err(format!(
+                "sealed with key `{id}`, but this node has no keyring ([outbox.encryption]): give every node the same keys"
+            )),
         }
     }
 
@@ -404,5 +443,38 @@ pub fn redact(url: &str) -> String {
             format!("{}{user}:***{}", &url[..s + 3], &url[at..])
         }
         _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::encryption::new_key_line;
+
+    fn broker(keys: Option<&str>) -> Broker {
+        let ring = keys.map(|k| Arc::new(Keyring::parse(k, "test keys").unwrap()));
+        Broker::new(&AmqpConfig::default()).sealed_with(ring)
+    }
+
+    #[test]
+    fn bodies_are_sealed_and_open_only_with_the_keys() {
+        let a = new_key_line("a");
+        let b = new_key_line("b");
+        let body = br#"{"HoTen":"Nguyen Van An"}"#.to_vec();
+        let sealed = broker(Some(&a)).seal(body.clone());
+        assert!(!sealed.windows(5).any(|w| w == b"Nguye"));
+        assert_eq!(broker(Some(&a)).open(&sealed).unwrap(), body);
+        // An older key still in the ring opens it; a ring without it names the key.
+        assert_eq!(
+            broker(Some(&format!("{b}\n{a}"))).open(&sealed).unwrap(),
+            body
+        );
+        let e = broker(Some(&b)).open(&sealed).unwrap_err();
+        assert!(e.contains("`a`"), "{e}");
+        let e = broker(None).open(&sealed).unwrap_err();
+        assert!(e.contains("`a`") && e.contains("keyring"), "{e}");
+        // Bodies in clear pass both ways (nodes not sealing yet).
+        assert_eq!(broker(None).seal(body.clone()), body);
+        assert_eq!(broker(Some(&a)).open(&body).unwrap(), body);
     }
 }

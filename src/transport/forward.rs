@@ -88,13 +88,17 @@ pub async fn publish(
     routing_key: &str,
     wire: &WireMessage,
 ) -> Result<(), BrokerError> {
+    let mut properties = wire.properties();
+    if broker.seals() {
+        properties = properties.with_content_type("application/octet-stream".into());
+    }
     broker
         .publish_on(
             channel,
             exchange,
             routing_key,
-            &wire.encode(),
-            wire.properties(),
+            &broker.seal(wire.encode()),
+            properties,
         )
         .await
 }

@@ -38,6 +38,11 @@
 //! its newest message) before the delivery that changed it is acknowledged, so the worker
 //! that takes a partition over after a crash starts from it.
 //!
+//! **Sealed bodies.** With `[outbox.encryption]`, every body a node publishes (wire
+//! messages, status, dead letters, notes) is sealed with the outbox's keyring
+//! ([`broker::Broker::seal`]); every node needs the same keys. Bodies in clear are still
+//! read, so nodes can be switched to sealing one at a time.
+//!
 //! **Dead letters** go to `<p>.dead` (a quorum queue kept for audit) and, addressed to the
 //! node that accepted the event, to that node's durable queue `<p>.node.<name>`: it records
 //! them in its outbox, where its admin API and dashboard list them and a replay sends the

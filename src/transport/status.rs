@@ -78,6 +78,17 @@ pub enum StatusMessage {
     Note { name: String, value: Vec<u8> },
 }
 
+/// A status message as it goes on the broker (sealed when the node seals its bodies).
+pub fn broker_body(broker: &Broker, message: &StatusMessage) -> Vec<u8> {
+    broker.seal(serde_json::to_vec(message).expect("status messages serialize"))
+}
+
+/// A status message as it came off the broker.
+fn read_message(broker: &Broker, body: &[u8]) -> Result<StatusMessage, String> {
+    let body = broker.open(body)?;
+    serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
 /// The node's notes, shared with the cluster: written locally and published to every
 /// node.
 pub struct ClusterNotes {
@@ -89,11 +100,13 @@ impl crate::outbox::Notes for ClusterNotes {
     fn put_note(&self, name: &str, value: &[u8]) -> Result<(), crate::outbox::StoreError> {
         self.local.put_note(name, value)?;
         let broker = Arc::clone(&self.status.broker);
-        let body = serde_json::to_vec(&StatusMessage::Note {
-            name: name.to_string(),
-            value: value.to_vec(),
-        })
-        .expect("notes serialize");
+        let body = broker_body(
+            &broker,
+            &StatusMessage::Note {
+                name: name.to_string(),
+                value: value.to_vec(),
+            },
+        );
         if let Ok(handle) = tokio::runtime::Handle::try_current() {
             handle.spawn(async move {
                 let exchange = broker.topology.notes_exchange();
@@ -155,7 +168,7 @@ impl StatusPublisher {
                 }
             }
         };
-        let body = serde_json::to_vec(message).expect("status events serialize");
+        let body = broker_body(&self.broker, message);
         let props = BasicProperties::default()
             .with_content_type("application/json".into())
             .with_delivery_mode(1);
@@ -285,7 +298,7 @@ async fn consume_node_queue(
         .await?;
     while let Some(delivery) = consumer.next().await {
         let delivery = delivery?;
-        match serde_json::from_slice::<StatusMessage>(&delivery.data) {
+        match read_message(broker, &delivery.data) {
             Ok(StatusMessage::DeadLetter(event)) => import(&event, outbox).await,
             Ok(StatusMessage::Note { name, value }) => {
                 use crate::outbox::Notes;
@@ -341,7 +354,7 @@ async fn consume_figures(
         .await?;
     while let Some(delivery) = consumer.next().await {
         let delivery = delivery?;
-        match serde_json::from_slice::<StatusMessage>(&delivery.data) {
+        match read_message(broker, &delivery.data) {
             Ok(StatusMessage::Outcome(event)) => apply(&event, node, targets, outbox),
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "unreadable status event"),

@@ -5,7 +5,9 @@
 
 use super::broker::{Broker, BrokerError};
 use super::forward::publish;
-use super::status::{DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary};
+use super::status::{
+    DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary, broker_body,
+};
 use super::wire::WireMessage;
 use super::{RETRY_DELAYS_MS, Topology};
 use crate::connector::Verdict;
@@ -288,7 +290,8 @@ impl PartitionConsumer {
     }
 
     async fn handle(&mut self, delivery: Delivery) -> Result<(), BrokerError> {
-        let mut wire = match WireMessage::decode(&delivery.data) {
+        let opened = self.ctx.broker.open(&delivery.data);
+        let mut wire = match opened.and_then(|body| WireMessage::decode(&body)) {
             Ok(w) => w,
             Err(e) => {
                 // Not ours to deliver; keep it for inspection in the dead-letter queue.
@@ -439,8 +442,7 @@ impl PartitionConsumer {
         };
         let event = self.event(&wire, StatusKind::Dead, Some(reason), Some(info));
         // To the accepting node's durable queue, where operators will see it.
-        let body = serde_json::to_vec(&StatusMessage::DeadLetter(event.clone()))
-            .expect("status events serialize");
+        let body = broker_body(&self.ctx.broker, &StatusMessage::DeadLetter(event.clone()));
         let broker = &self.ctx.broker;
         if let Err(e) = broker
             .publish_confirmed(&broker.topology.node_exchange(), &wire.origin, &body)
