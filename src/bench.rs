@@ -51,8 +51,9 @@ pub struct BenchArgs {
     /// The cluster scenario's broker.
     #[arg(long, default_value = "amqp://guest:guest@127.0.0.1:5672/%2f")]
     pub amqp_url: String,
-    /// Seal the outbox ([outbox.encryption], a fresh key), to measure what encryption at
-    /// rest costs.
+    /// Seal the outbox ([outbox.encryption], a fresh key; in the cluster scenario one key
+    /// for every node, which also seals the bodies on the broker), to measure what
+    /// encryption costs.
     #[arg(long)]
     pub encrypted: bool,
 }
@@ -508,6 +509,9 @@ async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Res
         "[amqp]\nurls = [\"{}\"]\nprefix = \"{prefix}\"\npartitions = 16\nprefetch = 64\n",
         args.amqp_url
     );
+    // One keyring for every node: bodies on the broker are sealed with it.
+    let _ = std::fs::create_dir_all(dir);
+    let sealing = encryption_section(dir, args);
     let node = |name: &str, port: u16| {
         let d = dir.join(name);
         let _ = std::fs::create_dir_all(&d);
@@ -518,7 +522,7 @@ async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Res
             sink_addr,
             "concurrency = 16",
             "transport = \"amqp\"",
-            &format!("{tail}node = \"{name}\"\n{}", encryption_section(&d, args)),
+            &format!("{tail}node = \"{name}\"\n{sealing}"),
         )
     };
     let port = free_port();
