@@ -428,7 +428,7 @@ async fn the_openapi_document_matches_the_routes() {
 #[tokio::test]
 async fn dashboard_sessions_hold_no_token_and_end_on_the_server() {
     let config = format!(
-        "[admin]\nsession_idle = \"1s\"\nsession_max = \"1h\"\n{}",
+        "[admin]\nsession_idle = \"3s\"\nsession_max = \"1h\"\n{}",
         extra()
     );
     let h = Harness::start(Faults::default(), &config).await;
@@ -495,10 +495,10 @@ async fn dashboard_sessions_hold_no_token_and_end_on_the_server() {
         .unwrap();
     assert_eq!(replay.status(), 401, "a closed session cannot replay");
 
-    // Idle for longer than session_idle (1 s): gone.
+    // Idle for longer than session_idle (3 s): gone.
     let (_, id) = sign_in().await;
     assert!(page(format!("lienthong_session={id}")).await);
-    tokio::time::sleep(Duration::from_millis(1_300)).await;
+    tokio::time::sleep(Duration::from_millis(3_300)).await;
     assert!(!page(format!("lienthong_session={id}")).await);
     h.shutdown().await;
 }
