@@ -566,11 +566,7 @@ async fn broker_bodies_are_sealed_with_the_outbox_keys() {
 
     // A worker with the same keys opens and delivers them as the unit sent them.
     let worker = start(node("worker", Role::Worker)).await;
-    let begun = Instant::now();
-    while sink.delivered_count() < 20 {
-        assert!(begun.elapsed() < Duration::from_secs(60), "not delivered");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_until_delivered(&sink, 20).await;
     for r in sink.delivered() {
         let body = r.json();
         assert_eq!(body["HoTen"], "Nguyễn Thị Kín Đáo");

@@ -93,7 +93,8 @@ impl Sessions {
     }
 
     /// Sessions open now (expired ones not counted).
-    pub fn count(&self) -> usize {
+    #[cfg(test)]
+    fn count(&self) -> usize {
         let now = Instant::now();
         let open = self.open.lock().expect("sessions lock");
         open.values().filter(|s| self.alive(s, now)).count()

@@ -56,9 +56,13 @@ impl Broker {
         self
     }
 
-    /// Whether this node seals what it publishes.
-    pub fn seals(&self) -> bool {
-        self.keyring.is_some()
+    /// The content type of the bodies this node publishes (sealed ones are opaque).
+    pub fn content_type(&self) -> &'static str {
+        if self.keyring.is_some() {
+            "application/octet-stream"
+        } else {
+            "application/json"
+        }
     }
 
     /// A body as it goes on the broker: sealed under the keyring's current key, if any.

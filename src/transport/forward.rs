@@ -88,10 +88,9 @@ pub async fn publish(
     routing_key: &str,
     wire: &WireMessage,
 ) -> Result<(), BrokerError> {
-    let mut properties = wire.properties();
-    if broker.seals() {
-        properties = properties.with_content_type("application/octet-stream".into());
-    }
+    let properties = wire
+        .properties()
+        .with_content_type(broker.content_type().into());
     broker
         .publish_on(
             channel,

@@ -170,7 +170,7 @@ impl StatusPublisher {
         };
         let body = broker_body(&self.broker, message);
         let props = BasicProperties::default()
-            .with_content_type("application/json".into())
+            .with_content_type(self.broker.content_type().into())
             .with_delivery_mode(1);
         self.broker
             .timed(ch.basic_publish(
