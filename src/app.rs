@@ -5,7 +5,7 @@ use crate::admin::{self, AdminState};
 use crate::config::Config;
 use crate::ingress::{self, IngressState, UnitKeys};
 use crate::mappings::MappingSet;
-use crate::outbox::{Outbox, OutboxSettings, SledStore, Store};
+use crate::outbox::{Outbox, OutboxSettings, RedbStore, Store};
 use crate::relay::{Relay, TargetRuntime};
 use crate::route::Router;
 use std::collections::BTreeMap;
@@ -66,7 +66,7 @@ impl Bus {
         listener: TcpListener,
     ) -> Result<Bus, AppError> {
         let store =
-            SledStore::open(&config.outbox.data_dir, config.outbox.cache_mb).map_err(|source| {
+            RedbStore::open(&config.outbox.data_dir, config.outbox.cache_mb).map_err(|source| {
                 AppError::Outbox {
                     dir: config.outbox.data_dir.display().to_string(),
                     source,
@@ -112,6 +112,19 @@ impl Bus {
                 source,
             },
         )?;
+        let targets_of_kind = |kind: crate::config::TargetKind| {
+            config
+                .targets
+                .iter()
+                .filter(|(_, t)| t.kind == kind)
+                .map(|(n, _)| n.clone())
+                .collect::<std::collections::HashSet<String>>()
+        };
+        outbox.count_with(Arc::new(crate::admin::kpi::KpiFacts {
+            mappings: Arc::clone(&mappings),
+            portal_targets: targets_of_kind(crate::config::TargetKind::Portal),
+            payment_targets: targets_of_kind(crate::config::TargetKind::Payment),
+        }));
         let amqp = config.transport == crate::config::Transport::Amqp;
         let role = config.role;
         let broker = amqp.then(|| {

@@ -3,7 +3,7 @@
 //! A message travels through the modules in this order, and the module tree mirrors it:
 //!
 //! ```text
-//! ingress ─► route ─► outbox (sled, group commit) ─► relay (per-target workers) ─► connector
+//! ingress ─► route ─► outbox (redb, group commit) ─► relay (per-target workers) ─► connector
 //!                                                     admin (health, readiness) beside it
 //! ```
 //!

@@ -258,7 +258,7 @@ fn outbox(command: OutboxCommand) -> ExitCode {
                 }
             };
             let dir = &cfg.outbox.data_dir;
-            let store = match lienthong::outbox::store::SledStore::open(dir, cfg.outbox.cache_mb) {
+            let store = match lienthong::outbox::RedbStore::open(dir, cfg.outbox.cache_mb) {
                 Ok(s) => s,
                 Err(e) => {
                     eprintln!(
@@ -573,7 +573,7 @@ where
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
+    let code = runtime.block_on(async move {
         match shutdown_signal() {
             Ok(signal) => main(Box::pin(signal)).await,
             Err(e) => {
@@ -581,7 +581,11 @@ where
                 ExitCode::FAILURE
             }
         }
-    })
+    });
+    // The outbox is flushed by now; a blocking task still reading (a page of a listing,
+    // a sweep step) must not hold the exit, which dropping the runtime would wait for.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(1));
+    code
 }
 
 /// Resolves on SIGINT or SIGTERM. The handlers are installed when this is called, so call

@@ -60,7 +60,7 @@ fn files(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 /// Every record of the outbox in `dir`, as stored (sealed).
 fn records(dir: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
     use lienthong::outbox::Store;
-    let store = lienthong::outbox::SledStore::open(dir, 8).unwrap();
+    let store = lienthong::outbox::RedbStore::open(dir, 8).unwrap();
     store.scan(b"", &[0xff; 8], usize::MAX).unwrap()
 }
 

@@ -1,10 +1,10 @@
-//! Retention on the real sled store: delivered records and their messages are compacted
+//! Retention on the real store on disk (redb): delivered records and their messages are compacted
 //! away after `retention`, dead letters and pending deliveries are kept, idempotency keys
 //! expire after their TTL, and disk use stays bounded under churn.
 
 use lienthong::envelope::MessageId;
 use lienthong::outbox::{
-    DeliveryState, EnqueueRequest, NewEvent, Outbox, OutboxSettings, SledStore, Store,
+    DeliveryState, EnqueueRequest, NewEvent, Outbox, OutboxSettings, RedbStore, Store,
 };
 use lienthong::time::now_ms;
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::time::Duration;
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
 fn open(dir: &std::path::Path) -> Outbox {
-    let store = SledStore::open(dir, 16).unwrap();
+    let store = RedbStore::open(dir, 16).unwrap();
     let settings = OutboxSettings {
         max_pending: 1_000_000,
         max_pending_bytes: 1 << 32,
@@ -158,8 +158,8 @@ async fn disk_use_stays_bounded_under_churn() {
     }
     let written = 10 * 5_000 * 1_000u64;
     println!("disk after each churn round (bytes): {sizes:?}; {written} payload bytes written");
-    // sled reuses its segments: the files plateau after the first rounds instead of
-    // growing with what went through them (measured here: 40-50 MiB for 50 MB written).
+    // The store reuses freed pages: the file plateaus after the first rounds instead of
+    // growing with what went through them.
     let early_max = *sizes[1..5].iter().max().unwrap();
     let late_max = *sizes[5..].iter().max().unwrap();
     assert!(

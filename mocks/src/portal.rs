@@ -108,6 +108,12 @@ impl Portal {
         self.inner.lock().unwrap().dossiers.clone()
     }
 
+    /// Status changes received, over every dossier.
+    pub fn status_changes(&self) -> usize {
+        let g = self.inner.lock().unwrap();
+        g.dossiers.values().map(|d| d.history.len()).sum()
+    }
+
     /// `MaHoSo` of the dossiers whose status ever went backwards.
     pub fn regressions(&self) -> Vec<String> {
         let g = self.inner.lock().unwrap();

@@ -221,14 +221,16 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
         let mut oldest: Option<MessageId> = None;
         for (tag, c) in &per_unit_window {
             let f = units.entry(tag.name().to_string()).or_default();
-            f.pending += c.pending as u64;
             f.in_flight += c.in_flight as u64;
             f.retrying += c.retrying as u64;
             f.oldest = min_id(f.oldest, c.oldest);
             oldest = min_id(oldest, c.oldest);
         }
-        for (unit, n) in s.outbox.dead_per_unit(&t.name)? {
-            units.entry(unit).or_default().dead += n;
+        // Exact, from the outbox's running counts (the window holds only the oldest).
+        for (unit, (pending, dead)) in s.outbox.per_unit(&t.name) {
+            let f = units.entry(unit).or_default();
+            f.pending += pending;
+            f.dead += dead;
         }
         let recent_per_unit = t.stats.recent.per_unit(now);
         for (unit, summary) in &recent_per_unit {

@@ -13,16 +13,20 @@
 //! | thanh toán trực tuyến | dossiers with a fee paid through the payment platform (`Confirm`, `MaLoi` 00) / dossiers with a fee | 45 % |
 //! | số hóa | finished dossiers (status 9 or 10) with result documents (`DanhSachGiayToKetQua`) / finished dossiers | 80 % |
 //!
-//! They cover the messages the outbox still holds (the retention period, 30 days by
-//! default). Computing them reads every stored message, so it runs in the background every
-//! `[admin] kpi_interval` and the dashboard and the API show the same snapshot.
+//! They are kept as running totals by the outbox ([`crate::outbox::tally`]): each
+//! accepted event's facts ([`KpiFacts`]) update its dossier in the same atomic write
+//! that stores the event, a delivery to the portal settles it in the write that records
+//! the delivery, and reading the KPIs sums the totals per unit, day and procedure. They
+//! outlive the messages' retention and survive kill -9. The snapshot is refreshed every
+//! `[admin] kpi_interval` (or on `?refresh=true`), so the dashboard and the API agree.
 
 use super::AdminState;
-use crate::envelope::Envelope;
-use crate::outbox::{DeliveryState, StoreError};
+use crate::outbox::StoreError;
+use crate::outbox::tally::{EventFacts, FactFinder, Facts, Totals};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock};
 
 /// One KPI of the plan: its name as the plan says it, its 2024 target, and how it is counted.
@@ -92,22 +96,11 @@ pub struct UnitKpis {
 pub struct KpiSnapshot {
     pub computed_at_ms: u64,
     pub computed_at: String,
-    pub messages_read: u64,
+    /// Totals records read (units × days × procedures), never the messages.
+    pub buckets_read: u64,
     pub definitions: [KpiDefinition; 4],
     pub overall: UnitKpis,
     pub units: Vec<UnitKpis>,
-}
-
-/// What the messages say about one dossier.
-#[derive(Default)]
-struct DossierFacts {
-    /// The latest portal-bound event and its portal targets.
-    latest_portal: Option<(crate::envelope::MessageId, Vec<String>)>,
-    online: Option<bool>,
-    fee: bool,
-    paid_online: bool,
-    finished: bool,
-    results: bool,
 }
 
 /// The latest snapshot, shared by the API, the dashboard and the refresh task.
@@ -151,10 +144,6 @@ pub async fn refresh_periodically(state: Arc<AdminState>, interval: std::time::D
     }
 }
 
-fn is_delivered(state: &DeliveryState) -> bool {
-    matches!(state, DeliveryState::Delivered { .. })
-}
-
 fn non_empty_array(v: &Value) -> bool {
     v.as_array().is_some_and(|a| !a.is_empty())
 }
@@ -172,60 +161,19 @@ fn finished_status(v: &Value) -> bool {
     text(v).is_some_and(|s| s == "9" || s == "10")
 }
 
-/// Read every stored message and count.
+/// Sum the running totals ([`crate::outbox::tally`]) per unit: O(units × days ×
+/// procedures), whatever the outbox holds.
 pub fn compute(s: &AdminState) -> Result<KpiSnapshot, StoreError> {
-    let payment_targets: HashSet<&str> = s.payment_targets.iter().map(String::as_str).collect();
-    let mut dossiers: HashMap<(String, String), DossierFacts> = HashMap::new();
-    // Payment reference → the dossier its fee belongs to.
-    let mut fee_refs: HashMap<String, (String, String)> = HashMap::new();
-    let mut paid_refs: HashSet<String> = HashSet::new();
-    let mut read = 0u64;
-    s.outbox.for_each_message(|env| {
-        read += 1;
-        observe(
-            s,
-            &payment_targets,
-            &env,
-            &mut dossiers,
-            &mut fee_refs,
-            &mut paid_refs,
-        );
-    })?;
-    for reference in &paid_refs {
-        if let Some(d) = fee_refs.get(reference).and_then(|k| dossiers.get_mut(k)) {
-            d.paid_online = true;
-        }
-    }
-    // Per unit: [dossiers, synced, with portal events, online, with a row, paid, with fee,
-    // finished with results, finished].
-    let mut counts: BTreeMap<String, [u64; 9]> =
+    let mut counts: BTreeMap<String, Totals> =
         s.units.iter().map(|u| (u.clone(), [0; 9])).collect();
-    for ((unit, _), d) in &dossiers {
-        let c = counts.entry(unit.clone()).or_default();
-        c[0] += 1;
-        if let Some((id, targets)) = &d.latest_portal {
-            c[2] += 1;
-            let states = s.outbox.delivery_states(*id)?;
-            let synced = states
-                .iter()
-                .filter(|(t, _)| targets.contains(t))
-                .all(|(_, st)| is_delivered(st));
-            c[1] += u64::from(synced && !states.is_empty());
-        }
-        if let Some(online) = d.online {
-            c[4] += 1;
-            c[3] += u64::from(online);
-        }
-        if d.fee {
-            c[6] += 1;
-            c[5] += u64::from(d.paid_online);
-        }
-        if d.finished {
-            c[8] += 1;
-            c[7] += u64::from(d.results);
+    let buckets = s.outbox.kpi_buckets()?;
+    for b in &buckets {
+        let c = counts.entry(b.unit.clone()).or_default();
+        for (t, v) in c.iter_mut().zip(b.totals) {
+            *t += v;
         }
     }
-    let to_kpis = |unit: &str, c: &[u64; 9]| UnitKpis {
+    let to_kpis = |unit: &str, c: &Totals| UnitKpis {
         unit: unit.to_string(),
         dossiers: c[0],
         kpis: BTreeMap::from([
@@ -245,101 +193,117 @@ pub fn compute(s: &AdminState) -> Result<KpiSnapshot, StoreError> {
     Ok(KpiSnapshot {
         computed_at_ms: now,
         computed_at: crate::time::rfc3339_ms(now),
-        messages_read: read,
+        buckets_read: buckets.len() as u64,
         definitions: KPIS,
         overall: to_kpis("", &total),
         units: counts.iter().map(|(u, c)| to_kpis(u, c)).collect(),
     })
 }
 
-/// What one message tells about its dossier.
-fn observe(
-    s: &AdminState,
-    payment_targets: &HashSet<&str>,
-    env: &Envelope,
-    dossiers: &mut HashMap<(String, String), DossierFacts>,
-    fee_refs: &mut HashMap<String, (String, String)>,
-    paid_refs: &mut HashSet<String>,
-) {
-    // A payment platform Confirm relayed back to a unit (the callback's flow).
-    if env.flow == "payment_confirm"
-        && let Ok(confirm) = serde_json::from_str::<Value>(env.payload.get())
-        && let (Some(reference), Some(code)) =
-            (text(&confirm["MaThamChieu"]), text(&confirm["MaLoi"]))
-    {
-        if code == "00" {
-            paid_refs.insert(reference);
+/// What an accepted event means for the KPIs, read from the event as the national
+/// platforms will receive it: rendered through its portal mapping (the `DongBoHoSoMC`
+/// rows) or its payment mapping (the `Init`), so the national codes count whatever each
+/// unit's own format is. Runs when a request is prepared, off the outbox's writer.
+pub struct KpiFacts {
+    pub mappings: Arc<crate::mappings::MappingSet>,
+    pub portal_targets: HashSet<String>,
+    pub payment_targets: HashSet<String>,
+}
+
+impl FactFinder for KpiFacts {
+    fn facts(
+        &self,
+        unit: &str,
+        flow: &str,
+        key: Option<&str>,
+        targets: &[String],
+        payload: &RawValue,
+    ) -> Option<Facts> {
+        // A payment platform Confirm relayed back to a unit (the callback's flow).
+        if flow == "payment_confirm" {
+            let confirm: Value = serde_json::from_str(payload.get()).ok()?;
+            let reference = text(&confirm["MaThamChieu"])?;
+            return (text(&confirm["MaLoi"]).as_deref() == Some("00"))
+                .then_some(Facts::Paid { reference });
         }
-        return;
-    }
-    let portal: Vec<String> = env
-        .targets
-        .iter()
-        .filter(|t| s.portal_targets.contains(t))
-        .cloned()
-        .collect();
-    if !portal.is_empty() {
-        // The dossier is the event's ordering key, else the MaHoSo the portal receives.
-        let rendered = s
-            .mappings
-            .render(env, &portal[0])
-            .ok()
-            .and_then(|o| serde_json::from_slice::<Value>(&o.body).ok());
-        let rows: Vec<&Value> = rendered
-            .as_ref()
-            .map(|r| match &r["data"] {
-                Value::Array(rows) => rows.iter().collect(),
-                Value::Null => vec![r],
-                other => vec![other],
-            })
-            .unwrap_or_default();
-        let key = env
-            .key
-            .clone()
-            .or_else(|| rows.first().and_then(|r| text(&r["MaHoSo"])));
-        let Some(key) = key else { return };
-        let d = dossiers.entry((env.unit.clone(), key)).or_default();
-        // Messages come oldest first: the last one seen is the latest.
-        d.latest_portal = Some((env.id, portal));
-        let sync_row = rendered
-            .as_ref()
-            .is_some_and(|r| r["service"] == "DongBoHoSoMC");
-        for row in rows {
-            if sync_row && let Some(h) = text(&row["HinhThuc"]) {
-                d.online = Some(h == "1");
-            }
-            if non_empty_array(&row["DanhSachLePhi"]) {
-                d.fee = true;
-            }
-            if non_empty_array(&row["DanhSachGiayToKetQua"]) {
-                d.results = true;
-            }
-            let status = if sync_row {
-                &row["TrangThaiHoSo"]
-            } else {
-                &row["TrangThai"]
-            };
-            if !status.is_null() {
-                d.finished = finished_status(status);
+        let env = crate::envelope::Envelope {
+            id: crate::envelope::MessageId(uuid::Uuid::nil()),
+            unit: unit.to_string(),
+            flow: flow.to_string(),
+            key: key.map(str::to_string),
+            payload: payload.to_owned(),
+            received_ms: crate::time::now_ms(),
+            trace_id: String::new(),
+            attempts: 0,
+            idempotency_key: None,
+            targets: targets.to_vec(),
+        };
+        let portal: Vec<String> = targets
+            .iter()
+            .filter(|t| self.portal_targets.contains(*t))
+            .cloned()
+            .collect();
+        let mut facts = EventFacts::default();
+        if let Some(first) = portal.first() {
+            let rendered = self
+                .mappings
+                .render(&env, first)
+                .ok()
+                .and_then(|o| serde_json::from_slice::<Value>(&o.body).ok());
+            let rows: Vec<&Value> = rendered
+                .as_ref()
+                .map(|r| match &r["data"] {
+                    Value::Array(rows) => rows.iter().collect(),
+                    Value::Null => vec![r],
+                    other => vec![other],
+                })
+                .unwrap_or_default();
+            // The dossier is the event's ordering key, else the MaHoSo the portal receives.
+            facts.dossier = key
+                .map(str::to_string)
+                .or_else(|| rows.first().and_then(|r| text(&r["MaHoSo"])))?;
+            facts.sync_targets = portal;
+            let sync_row = rendered
+                .as_ref()
+                .is_some_and(|r| r["service"] == "DongBoHoSoMC");
+            for row in rows {
+                if let Some(code) = text(&row["MaTTHC"]) {
+                    facts.procedure = code;
+                }
+                if sync_row && let Some(h) = text(&row["HinhThuc"]) {
+                    facts.online = Some(h == "1");
+                }
+                facts.fee |= non_empty_array(&row["DanhSachLePhi"]);
+                facts.results |= non_empty_array(&row["DanhSachGiayToKetQua"]);
+                let status = if sync_row {
+                    &row["TrangThaiHoSo"]
+                } else {
+                    &row["TrangThai"]
+                };
+                if !status.is_null() {
+                    facts.finished = Some(finished_status(status));
+                }
             }
         }
-    }
-    // A fee request relayed to the payment platform.
-    if let Some(target) = env
-        .targets
-        .iter()
-        .find(|t| payment_targets.contains(t.as_str()))
-        && let Some(init) = s
-            .mappings
-            .render(env, target)
-            .ok()
-            .and_then(|o| serde_json::from_slice::<Value>(&o.body).ok())
-        && let Some(dossier) = text(&init["ThongTinBienLai"]["MaHoSo"]).or(env.key.clone())
-    {
-        let key = (env.unit.clone(), dossier);
-        dossiers.entry(key.clone()).or_default().fee = true;
-        if let Some(reference) = text(&init["MaThamChieu"]) {
-            fee_refs.insert(reference, key);
+        // A fee request relayed to the payment platform.
+        if let Some(target) = targets.iter().find(|t| self.payment_targets.contains(*t))
+            && let Some(init) = self
+                .mappings
+                .render(&env, target)
+                .ok()
+                .and_then(|o| serde_json::from_slice::<Value>(&o.body).ok())
+            && let Some(dossier) =
+                text(&init["ThongTinBienLai"]["MaHoSo"]).or(key.map(str::to_string))
+        {
+            if facts.dossier.is_empty() {
+                facts.dossier = dossier;
+            }
+            facts.fee = true;
+            facts.fee_reference = text(&init["MaThamChieu"]);
+            if let Some(code) = text(&init["ThongTinBienLai"]["MaTTHC"]) {
+                facts.procedure = code;
+            }
         }
+        (!facts.dossier.is_empty()).then_some(Facts::Dossier(facts))
     }
 }

@@ -175,7 +175,7 @@ impl Default for ServerConfig {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
-    /// Where the sled database lives (created with owner-only permissions).
+    /// Where the outbox (`outbox.redb`) lives (created with owner-only permissions).
     pub data_dir: PathBuf,
     /// Cap on pending deliveries (one per message and target). Over it ingress answers 503.
     pub max_pending: u64,
@@ -192,7 +192,7 @@ pub struct OutboxConfig {
     pub sweep_interval: Duration,
     /// Pending deliveries each target keeps in memory; the rest wait on disk.
     pub window: usize,
-    /// sled page cache, in MiB.
+    /// The outbox store's page cache (redb), in MiB.
     pub cache_mb: u64,
     /// Encryption at rest of the records holding personal data. Required in production.
     pub encryption: Option<EncryptionConfig>,
@@ -262,7 +262,7 @@ pub struct RelayConfig {
 impl Default for RelayConfig {
     fn default() -> Self {
         RelayConfig {
-            shutdown_grace: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(5),
         }
     }
 }

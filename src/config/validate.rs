@@ -19,6 +19,10 @@ impl fmt::Display for Problem {
     }
 }
 
+/// The longest grace in-flight deliveries get at shutdown: with the flush and the exit
+/// after it, the process ends within 10 s of SIGTERM.
+pub const MAX_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
+
 fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem {
         path: path.into(),
@@ -189,9 +193,16 @@ pub fn validate(
         ));
     }
     if config.admin.kpi_interval < std::time::Duration::from_secs(1) {
+        problems.push(problem("admin.kpi_interval", "must be at least 1s"));
+    }
+    if config.relay.shutdown_grace > MAX_SHUTDOWN_GRACE {
         problems.push(problem(
-            "admin.kpi_interval",
-            "must be at least 1s (the KPIs read every stored message)",
+            "relay.shutdown_grace",
+            format!(
+                "must be at most {}s: SIGTERM ends the bus within 10 s whatever the backlog \
+                 (deliveries still in flight then stay pending and go again after the restart)",
+                MAX_SHUTDOWN_GRACE.as_secs()
+            ),
         ));
     }
     if config.admin.session_idle < std::time::Duration::from_secs(1) {

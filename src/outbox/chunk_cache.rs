@@ -1,5 +1,5 @@
 //! A small cache of recently read message chunks. Deliveries of one request's messages
-//! follow each other closely, and sled keeps large values in separate blob files, so
+//! follow each other closely, and a chunk is tens of kilobytes, so
 //! without it every delivery would read its whole chunk from disk again.
 
 use super::keys;
@@ -42,6 +42,7 @@ impl ChunkCache {
         let Some(first) = keys::id_suffix(&key) else {
             return Ok(None);
         };
+        let chunk = super::records::open_chunk(chunk)?;
         let count = chunk_len(&chunk);
         let index = id.0.as_u128().wrapping_sub(first.0.as_u128());
         if index >= count as u128 {

@@ -1,6 +1,6 @@
 //! Encryption at rest: a [`Store`] wrapper that seals the outbox records holding personal
 //! data (message chunks, pending, finished and dead deliveries, notes) with
-//! XChaCha20-Poly1305 before they reach sled, and opens them on the way back.
+//! XChaCha20-Poly1305 before they reach the store, and opens them on the way back.
 //!
 //! # Design
 //! - **Keyring.** Keys come from a file or an environment variable, never from the config
@@ -387,7 +387,7 @@ pub struct Reencrypted {
 }
 
 /// Seal every personal-data record of `store` (the raw, unwrapped store) with the current
-/// key: plain records and those of older keys. Runs with the bus stopped (sled allows one
+/// key: plain records and those of older keys. Runs with the bus stopped (the store allows one
 /// process). `progress` is called after each page with the records read so far.
 pub fn reencrypt(
     store: &dyn Store,

@@ -11,6 +11,9 @@
 //! | `t`  | `t` created-ms(be) unit `\0` key     | expiry index of `i`|
 //! | `k`  | `k` ordering key `\0` id             | empty: index of a dossier's messages (by `MaHoSo`), removed with the message |
 //! | `n`  | `n` name                             | a note ([`super::Notes`]): e.g. which unit a payment reference belongs to |
+//! | `a`  | `a` dossier id (16 bytes)            | KPI state of one dossier ([`super::tally`]) |
+//! | `c`  | `c` unit `\0` day(be u32) MaTTHC      | KPI totals of the dossiers first seen that day |
+//! | `r`  | `r` payment reference                | the dossier id its fee belongs to (KPIs) |
 //! | `z`  | `zmeta`                              | counters           |
 
 use crate::envelope::MessageId;
@@ -23,6 +26,9 @@ pub const IDEMPOTENCY: u8 = b'i';
 pub const IDEMPOTENCY_EXPIRY: u8 = b't';
 pub const NOTE: u8 = b'n';
 pub const DOSSIER: u8 = b'k';
+pub const TALLY_DOSSIER: u8 = b'a';
+pub const TALLY_TOTALS: u8 = b'c';
+pub const TALLY_REFERENCE: u8 = b'r';
 pub const META: &[u8] = b"zmeta";
 
 pub fn note(name: &str) -> Vec<u8> {

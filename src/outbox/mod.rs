@@ -3,7 +3,7 @@
 //!
 //! # Design
 //!
-//! **One tree, one writer, one flush per batch.** All records live in a single sled tree
+//! **One tree, one writer, one flush per batch.** All records live in a single table of the store ([`redb_store`])
 //! (layout in [`keys`]) so that a [`WriteBatch`] is atomic across record kinds: a message
 //! and its delivery records appear together or not at all. A single writer thread
 //! (`writer`) drains a channel of commands, folds everything waiting into one batch,
@@ -13,7 +13,7 @@
 //! in it gets an error, so nothing half-written surfaces later.
 //!
 //! **Records per message.** Enqueue writes one `m` chunk per request (the messages of the
-//! request, whose ids are consecutive, so one sled insert carries a whole batch) and one
+//! request, whose ids are consecutive, so one insert carries a whole batch) and one
 //! small `q` record per message and target. Delivery replaces `q` by `d`; death by `x`
 //! (dead letter, with the reason and every attempt's error). Replay turns `x` back into
 //! `q` with the original id, so the message regains its place in its key's order. Outcomes
@@ -41,12 +41,15 @@ pub mod encryption;
 pub mod keys;
 pub mod queue;
 pub mod records;
+pub mod redb_store;
 pub mod store;
 mod sweep;
+pub mod tally;
 mod writer;
 
 pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
 pub use records::AttemptError;
+pub use redb_store::RedbStore;
 pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
 pub use writer::key_hash;
@@ -197,6 +200,12 @@ struct Inner {
     settings: OutboxSettings,
     writer: std::sync::Mutex<Option<std::thread::JoinHandle<()>>>,
     chunks: chunk_cache::ChunkCache,
+    /// Reads what each accepted event means for the KPIs ([`tally`]); none: nothing counted.
+    facts: std::sync::OnceLock<Arc<dyn tally::FactFinder>>,
+    /// Where the next retention sweep goes on (a message key); `None`: from the oldest.
+    sweep_cursor: std::sync::Mutex<Option<Vec<u8>>>,
+    /// Set by [`Outbox::close`]: background work stops at its next step.
+    closing: std::sync::atomic::AtomicBool,
 }
 
 /// Cheap to clone; every clone is the same outbox.
@@ -262,7 +271,17 @@ impl Outbox {
             let q = TargetQueue::new(target.clone(), Arc::clone(&store), settings.window, blocked);
             queues.insert(target.clone(), Arc::new(q));
         }
+        let mut meta = meta;
+        if meta.version < records::META_VERSION {
+            meta.by_unit = count_per_unit(store.as_ref(), targets)?;
+            meta.version = records::META_VERSION;
+            let mut batch = WriteBatch::default();
+            batch.put(keys::META.to_vec(), records::encode(&meta));
+            store.apply(batch)?;
+            store.flush()?;
+        }
         let counters = Arc::new(Counters::default());
+        *counters.by_unit.lock().unwrap() = Arc::new(meta.by_unit.clone());
         counters.pending.store(meta.pending, Ordering::Relaxed);
         counters
             .pending_bytes
@@ -293,6 +312,9 @@ impl Outbox {
                 settings,
                 writer: std::sync::Mutex::new(Some(handle)),
                 chunks: chunk_cache::ChunkCache::default(),
+                facts: std::sync::OnceLock::new(),
+                sweep_cursor: std::sync::Mutex::new(None),
+                closing: std::sync::atomic::AtomicBool::new(false),
             }),
         })
     }
@@ -304,7 +326,8 @@ impl Outbox {
     /// Store the events durably; returns once they are flushed to disk.
     pub async fn enqueue(&self, req: EnqueueRequest) -> Result<Vec<Accepted>, EnqueueError> {
         let (tx, rx) = oneshot::channel();
-        let prepared = writer::PreparedEnqueue::new(req);
+        let finder = self.inner.facts.get().map(|f| f.as_ref());
+        let prepared = writer::PreparedEnqueue::new(req, finder);
         self.inner
             .tx
             .send(Command::Enqueue(prepared, tx))
@@ -342,22 +365,23 @@ impl Outbox {
         Ok(env)
     }
 
-    /// Every stored message, oldest first, handed to `f` one by one (read in pages, so
-    /// memory stays flat). Used by the KPI computation.
-    pub fn for_each_message(&self, mut f: impl FnMut(Envelope)) -> Result<(), StoreError> {
-        for_each_with_prefix(self.inner.store.as_ref(), &[keys::MESSAGE], |k, chunk| {
-            let Some(mut id) = keys::id_suffix(k) else {
-                return Ok(());
-            };
-            for i in 0..records::chunk_len(chunk) {
-                if i > 0 {
-                    id = id.successor();
-                }
-                let rec: MessageRecord = decode(records::chunk_entry(chunk, i)?)?;
-                f(envelope(id, rec));
+    /// Count the KPIs of every event accepted from now on with `finder` (once; later
+    /// calls are ignored).
+    pub fn count_with(&self, finder: Arc<dyn tally::FactFinder>) {
+        let _ = self.inner.facts.set(finder);
+    }
+
+    /// The KPI totals per unit, day and procedure ([`tally`]): one record per bucket, so
+    /// reading them costs O(units × days × procedures), not O(messages).
+    pub fn kpi_buckets(&self) -> Result<Vec<tally::Bucket>, StoreError> {
+        let mut out = Vec::new();
+        for_each_with_prefix(self.inner.store.as_ref(), &[keys::TALLY_TOTALS], |k, v| {
+            if let Some(b) = tally::decode_bucket(k, v) {
+                out.push(b);
             }
             Ok(())
-        })
+        })?;
+        Ok(out)
     }
 
     /// A stored message by id.
@@ -486,6 +510,7 @@ impl Outbox {
             dead_at_ms: now_ms(),
             errors: errors.to_vec(),
             unit: envelope.unit.clone(),
+            tally: None,
         };
         let (target, id) = (target.to_string(), envelope.id);
         self.ask(|reply| Command::ImportDead {
@@ -565,26 +590,11 @@ impl Outbox {
         Ok(out)
     }
 
-    /// Dead letters of one target counted per unit (scans the target's `x` records; dead
-    /// letters are few, and an operator acts on them).
-    pub fn dead_per_unit(&self, target: &str) -> Result<HashMap<String, u64>, StoreError> {
-        let mut counts: HashMap<String, u64> = HashMap::new();
-        let prefix = keys::target_prefix(keys::DEAD, target);
-        for_each_with_prefix(self.inner.store.as_ref(), &prefix, |k, v| {
-            let rec: DeadRecord = decode(v)?;
-            let unit = if rec.unit.is_empty() {
-                // Written before records named their unit: ask the message.
-                keys::id_suffix(k)
-                    .and_then(|id| self.message(id).ok().flatten())
-                    .map(|m| m.unit)
-                    .unwrap_or_default()
-            } else {
-                rec.unit
-            };
-            *counts.entry(unit).or_default() += 1;
-            Ok(())
-        })?;
-        Ok(counts)
+    /// Pending and dead deliveries of one target per unit, as of the last write: running
+    /// counts kept by the writer, never a count of records.
+    pub fn per_unit(&self, target: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
+        let counts = Arc::clone(&self.inner.counters.by_unit.lock().unwrap());
+        counts.get(target).cloned().unwrap_or_default()
     }
 
     /// Where each delivery of a message stands, per target.
@@ -658,24 +668,72 @@ impl Outbox {
         self.inner.queues.get(target)
     }
 
-    /// Remove what retention and idempotency expiry allow, as of `now_ms`.
+    /// Remove what retention and idempotency expiry allow, as of `now_ms`: up to
+    /// [`sweep::MAX_MESSAGES_PER_SWEEP`] messages examined, in short steps, going on
+    /// where the previous sweep stopped. Returns early once the outbox is closing.
     pub async fn sweep(&self, now_ms: u64) -> Result<SweepReport, OpError> {
-        let store = Arc::clone(&self.inner.store);
-        let settings = self.inner.settings.clone();
-        let (batch, report) =
-            tokio::task::spawn_blocking(move || sweep::plan(store.as_ref(), &settings, now_ms))
-                .await
-                .map_err(|e| OpError::Storage(e.to_string()))?
-                .map_err(|e| OpError::Storage(e.to_string()))?;
-        if !batch.is_empty() {
-            self.ask(|reply| Command::Batch(batch, reply)).await?;
-            self.inner.chunks.clear();
+        let mut report = SweepReport::default();
+        let mut examined = 0;
+        let storage = |e: &dyn std::fmt::Display| OpError::Storage(e.to_string());
+        while examined < sweep::MAX_MESSAGES_PER_SWEEP && !self.is_closing() {
+            let from = self
+                .inner
+                .sweep_cursor
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| vec![keys::MESSAGE]);
+            let store = Arc::clone(&self.inner.store);
+            let settings = self.inner.settings.clone();
+            let step = tokio::task::spawn_blocking(move || {
+                sweep::messages_step(store.as_ref(), &settings, now_ms, &from)
+            })
+            .await
+            .map_err(|e| storage(&e))?
+            .map_err(|e| storage(&e))?;
+            examined += step.messages_examined;
+            report.messages_removed += step.report.messages_removed;
+            if !step.batch.is_empty() {
+                self.ask(|reply| Command::Batch(step.batch, reply)).await?;
+                self.inner.chunks.clear();
+            }
+            let done = step.next.is_none();
+            *self.inner.sweep_cursor.lock().unwrap() = step.next;
+            if done {
+                break;
+            }
+        }
+        loop {
+            if self.is_closing() {
+                break;
+            }
+            let store = Arc::clone(&self.inner.store);
+            let settings = self.inner.settings.clone();
+            let (batch, removed, more) = tokio::task::spawn_blocking(move || {
+                sweep::idempotency_step(store.as_ref(), &settings, now_ms)
+            })
+            .await
+            .map_err(|e| storage(&e))?
+            .map_err(|e| storage(&e))?;
+            report.idempotency_keys_removed += removed;
+            if !batch.is_empty() {
+                self.ask(|reply| Command::Batch(batch, reply)).await?;
+            }
+            if !more {
+                break;
+            }
         }
         Ok(report)
     }
 
-    /// Stop handing out deliveries (shutdown); claimers return `None`.
+    fn is_closing(&self) -> bool {
+        self.inner.closing.load(Ordering::Relaxed)
+    }
+
+    /// Stop handing out deliveries (shutdown); claimers return `None`, a running sweep
+    /// stops after its current step.
     pub fn close(&self) {
+        self.inner.closing.store(true, Ordering::Relaxed);
         for q in self.inner.queues.values() {
             q.close();
         }
@@ -707,6 +765,61 @@ fn envelope(id: MessageId, rec: MessageRecord) -> Envelope {
         idempotency_key: rec.idempotency_key,
         targets: rec.targets,
     }
+}
+
+/// The per-unit counts of an outbox written before they were kept (layout version 0):
+/// one pass over the pending and dead records, once, when such a directory is opened.
+fn count_per_unit(
+    store: &dyn Store,
+    targets: &[String],
+) -> Result<records::UnitCounts, StoreError> {
+    let mut counts = records::UnitCounts::new();
+    let started = std::time::Instant::now();
+    for target in targets {
+        for (kind, pending, dead) in [(keys::PENDING, 1, 0), (keys::DEAD, 0, 1)] {
+            let prefix = keys::target_prefix(kind, target);
+            for_each_with_prefix(store, &prefix, |k, v| {
+                let unit = if kind == keys::PENDING {
+                    decode::<PendingRecord>(v)?.unit
+                } else {
+                    decode::<DeadRecord>(v)?.unit
+                };
+                let unit = if unit.is_empty() {
+                    // Written before records named their unit: ask the message.
+                    keys::id_suffix(k)
+                        .and_then(|id| message_at(store, id).ok().flatten())
+                        .map(|m| m.unit)
+                        .unwrap_or_default()
+                } else {
+                    unit
+                };
+                records::count_unit(&mut counts, target, &unit, pending, dead);
+                Ok(())
+            })?;
+        }
+    }
+    tracing::info!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "outbox: per-unit counts taken once (directory of an earlier version)"
+    );
+    Ok(counts)
+}
+
+/// A message read straight from the store (no cache).
+fn message_at(store: &dyn Store, id: MessageId) -> Result<Option<Envelope>, StoreError> {
+    let Some((key, chunk)) = store.get_at_or_before(&[keys::MESSAGE], &keys::message(&id))? else {
+        return Ok(None);
+    };
+    let Some(first) = keys::id_suffix(&key) else {
+        return Ok(None);
+    };
+    let chunk = records::open_chunk(chunk)?;
+    let index = id.0.as_u128().wrapping_sub(first.0.as_u128());
+    if index >= records::chunk_len(&chunk) as u128 {
+        return Ok(None);
+    }
+    let rec: MessageRecord = decode(records::chunk_entry(&chunk, index as usize)?)?;
+    Ok(Some(envelope(id, rec)))
 }
 
 /// Keys held back by dead letters of `target` (route `on_dead = "block"`).

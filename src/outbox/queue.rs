@@ -39,6 +39,8 @@ pub struct DeliveryInfo {
     /// The record holds errors of earlier attempts (kept through a replay, which restarts
     /// the attempt count), so the delivered record should carry them on.
     pub had_errors: bool,
+    /// The dossier whose KPI state this delivery settles ([`super::tally`]).
+    pub tally: Option<u128>,
 }
 
 impl DeliveryInfo {
@@ -52,6 +54,7 @@ impl DeliveryInfo {
             payload_len: rec.payload_len,
             unit: crate::envelope::UnitTag::of(&rec.unit),
             had_errors: !rec.errors.is_empty(),
+            tally: rec.tally,
         }
     }
 }

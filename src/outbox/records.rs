@@ -1,5 +1,5 @@
 //! The records the outbox stores, one per key kind (see [`super::keys`]). JSON-encoded:
-//! small, readable with any sled dump tool, and tolerant of added fields.
+//! small, readable with any key-value dump tool, and tolerant of added fields.
 
 use super::store::StoreError;
 use crate::envelope::MessageId;
@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 /// A message chunk (`m` record): the messages of one request, whose ids are consecutive
-/// from the chunk key's id. One sled record per request instead of one per message is
-/// what lets batched ingest keep up (sled's per-insert cost dominates the writer).
+/// from the chunk key's id. One store record per request instead of one per message is
+/// what lets batched ingest keep up (the per-insert cost dominates the writer).
 ///
 /// Layout: `count: u32 LE`, then `count` end offsets (`u32 LE`, relative to the data),
 /// then the JSON-encoded [`MessageRecord`]s back to back.
@@ -25,6 +25,43 @@ pub fn encode_chunk(records: &[Vec<u8>]) -> Vec<u8> {
         out.extend_from_slice(r);
     }
     out
+}
+
+/// Marks a compressed chunk. As a plain chunk's first four bytes it would be a count of
+/// about 22.7 million messages, which no request can carry.
+const COMPRESSED: [u8; 4] = [0xE7, b'L', b'Z', 0x01];
+/// Largest chunk a compressed record may claim to hold (a request is at most
+/// `server.max_body_bytes`, 16 MiB even in the bench).
+const MAX_CHUNK_BYTES: usize = 256 * 1024 * 1024;
+
+/// A chunk as stored: LZ4-compressed behind [`COMPRESSED`] (the events of one request
+/// share their field names and most values).
+pub fn compress_chunk(chunk: &[u8]) -> Vec<u8> {
+    let packed = lz4_flex::compress_prepend_size(chunk);
+    let mut out = Vec::with_capacity(COMPRESSED.len() + packed.len());
+    out.extend_from_slice(&COMPRESSED);
+    out.extend_from_slice(&packed);
+    out
+}
+
+/// A stored chunk made readable by [`chunk_entry`]: decompressed if it was compressed
+/// (chunks written before compression are read as they are).
+pub fn open_chunk(stored: bytes::Bytes) -> Result<bytes::Bytes, StoreError> {
+    let Some(packed) = stored.strip_prefix(&COMPRESSED) else {
+        return Ok(stored);
+    };
+    let claimed = packed
+        .get(..4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+        .ok_or_else(|| StoreError::Corrupt("compressed chunk is truncated".into()))?;
+    if claimed > MAX_CHUNK_BYTES {
+        return Err(StoreError::Corrupt(format!(
+            "compressed chunk claims {claimed} bytes"
+        )));
+    }
+    lz4_flex::decompress_size_prepended(packed)
+        .map(bytes::Bytes::from)
+        .map_err(|e| StoreError::Corrupt(format!("compressed chunk: {e}")))
 }
 
 /// Number of messages in a chunk.
@@ -98,6 +135,9 @@ pub struct PendingRecord {
     /// The unit that sent the message, for per-unit status (empty in older records).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub unit: String,
+    /// The dossier whose KPI state this delivery settles (deliveries to the portal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<u128>,
 }
 
 /// `d`: a finished delivery, kept for sync-status queries until retention removes it.
@@ -109,6 +149,9 @@ pub struct DoneRecord {
     /// The failed attempts before the one that succeeded (the message's journey).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<AttemptError>,
+    /// A forwarded delivery's dossier, settled in the KPIs when a worker confirms it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<u128>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +177,8 @@ pub struct DeadRecord {
     pub errors: Vec<AttemptError>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub unit: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tally: Option<u128>,
 }
 
 /// `i`: what an idempotency key produced.
@@ -150,6 +195,32 @@ pub struct Meta {
     pub pending_bytes: u64,
     pub dead: u64,
     pub last_id: Option<MessageId>,
+    /// Layout version: 0 (absent) before the per-unit counts below existed; the outbox
+    /// counts them once when it opens such a directory.
+    #[serde(default)]
+    pub version: u32,
+    /// Pending and dead deliveries per target and unit, so that status views never
+    /// count records.
+    #[serde(default)]
+    pub by_unit: UnitCounts,
+}
+
+/// The layout [`Meta::version`] this build writes.
+pub const META_VERSION: u32 = 1;
+
+/// target → unit → (pending, dead).
+pub type UnitCounts =
+    std::collections::BTreeMap<String, std::collections::BTreeMap<String, (u64, u64)>>;
+
+/// Change the (pending, dead) count of `unit` at `target`.
+pub fn count_unit(counts: &mut UnitCounts, target: &str, unit: &str, pending: i64, dead: i64) {
+    let entry = counts
+        .entry(target.to_string())
+        .or_default()
+        .entry(unit.to_string())
+        .or_default();
+    entry.0 = entry.0.saturating_add_signed(pending);
+    entry.1 = entry.1.saturating_add_signed(dead);
 }
 
 pub fn encode<T: Serialize>(value: &T) -> Vec<u8> {
@@ -174,5 +245,33 @@ mod tests {
         }
         assert!(chunk_entry(&chunk, 3).is_err());
         assert!(chunk_entry(&chunk[..10], 2).is_err());
+    }
+
+    #[test]
+    fn compressed_chunks_open_to_the_same_bytes_and_plain_ones_stay_readable() {
+        let records: Vec<Vec<u8>> = (0..100)
+            .map(|i| {
+                format!("{{\"dossierCode\":\"NAFOSTED-{i:06}\",\"status\":\"under_review\"}}")
+                    .into_bytes()
+            })
+            .collect();
+        let chunk = encode_chunk(&records);
+        let stored = compress_chunk(&chunk);
+        assert!(
+            stored.len() * 3 < chunk.len(),
+            "{} of {}",
+            stored.len(),
+            chunk.len()
+        );
+        let opened = open_chunk(bytes::Bytes::from(stored.clone())).unwrap();
+        assert_eq!(&opened[..], &chunk[..]);
+        assert_eq!(chunk_entry(&opened, 42).unwrap(), records[42].as_slice());
+        let plain = open_chunk(bytes::Bytes::from(chunk.clone())).unwrap();
+        assert_eq!(&plain[..], &chunk[..]);
+        // A damaged record is an error, not a panic or a huge allocation.
+        let mut bad = stored.clone();
+        bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(open_chunk(bytes::Bytes::from(bad)).is_err());
+        assert!(open_chunk(bytes::Bytes::from(stored[..20].to_vec())).is_err());
     }
 }

@@ -96,14 +96,14 @@ impl SledStore {
 }
 
 #[cfg(unix)]
-fn restrict_permissions(dir: &Path) {
+pub(super) fn restrict_permissions(dir: &Path) {
     use std::os::unix::fs::PermissionsExt;
     // Owner-only: the outbox holds personal data.
     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
 }
 
 #[cfg(not(unix))]
-fn restrict_permissions(_dir: &Path) {}
+pub(super) fn restrict_permissions(_dir: &Path) {}
 
 impl Store for SledStore {
     fn get(&self, key: &[u8]) -> Result<Option<Bytes>, StoreError> {

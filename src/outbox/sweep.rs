@@ -1,6 +1,10 @@
 //! Retention: removes finished deliveries and their messages once `outbox.retention` has
 //! passed, and idempotency keys after `outbox.idempotency_ttl`. Dead letters and pending
-//! deliveries are never touched. The sweep only plans; the writer applies the batch.
+//! deliveries are never touched. The sweep only plans, in small steps (a few dozen
+//! chunks each, read on a blocking thread); the writer applies each step's deletions.
+//! A sweep examines at most [`MAX_MESSAGES_PER_SWEEP`] messages and remembers where it
+//! stopped, so old messages kept by dead letters are looked at once per cycle, not at
+//! every sweep, and nothing it does grows with the outbox.
 
 use super::OutboxSettings;
 use super::keys;
@@ -9,8 +13,13 @@ use super::records::{
 };
 use super::store::{Store, StoreError, WriteBatch};
 
-/// Most messages examined in one sweep, so one sweep never holds the writer for long.
-const MAX_MESSAGES_PER_SWEEP: usize = 100_000;
+/// Most message chunks examined in one step: one step runs on a blocking thread, then its
+/// deletions go to the writer, so no step holds a thread (or shutdown) for long.
+const CHUNKS_PER_STEP: usize = 64;
+/// Most messages examined in one sweep; the next sweep goes on from there.
+pub(super) const MAX_MESSAGES_PER_SWEEP: usize = 100_000;
+/// Idempotency keys expired per step.
+const KEYS_PER_STEP: usize = 10_000;
 
 #[derive(Clone, Debug, Default, serde::Serialize, PartialEq, Eq)]
 pub struct SweepReport {
@@ -18,90 +27,115 @@ pub struct SweepReport {
     pub idempotency_keys_removed: u64,
 }
 
-pub(super) fn plan(
+/// One step of a sweep: what to delete and where the next step starts.
+pub(super) struct Step {
+    pub batch: WriteBatch,
+    pub report: SweepReport,
+    pub messages_examined: usize,
+    /// The key after the last chunk examined; `None`: the messages old enough to expire
+    /// are all examined (the next sweep starts again from the oldest).
+    pub next: Option<Vec<u8>>,
+}
+
+/// Examine up to [`CHUNKS_PER_STEP`] message chunks from `from` (a message key, or the
+/// start of the messages): old finished deliveries are removed, and a chunk goes once
+/// every message in it is finished and old. Pending and dead deliveries keep their
+/// messages.
+pub(super) fn messages_step(
     store: &dyn Store,
     settings: &OutboxSettings,
     now_ms: u64,
-) -> Result<(WriteBatch, SweepReport), StoreError> {
-    let mut batch = WriteBatch::default();
-    let mut report = SweepReport::default();
+    from: &[u8],
+) -> Result<Step, StoreError> {
+    let mut step = Step {
+        batch: WriteBatch::default(),
+        report: SweepReport::default(),
+        messages_examined: 0,
+        next: None,
+    };
     let cutoff = now_ms.saturating_sub(settings.retention.as_millis() as u64);
-
-    // Messages come out oldest first; none accepted after the cutoff can be expired,
-    // since a delivery always finishes after its message was accepted.
-    let m_prefix = [keys::MESSAGE];
-    let m_end = keys::prefix_end(&m_prefix);
-    let mut start = m_prefix.to_vec();
-    let mut examined = 0;
-    'scan: while examined < MAX_MESSAGES_PER_SWEEP {
-        let rows = store.scan(&start, &m_end, 1024)?;
-        if rows.is_empty() {
-            break;
+    let m_end = keys::prefix_end(&[keys::MESSAGE]);
+    let rows = store.scan(from, &m_end, CHUNKS_PER_STEP)?;
+    let full = rows.len() == CHUNKS_PER_STEP;
+    for (k, stored) in &rows {
+        let Some(first) = keys::id_suffix(k) else {
+            continue;
+        };
+        let chunk = &super::records::open_chunk(bytes::Bytes::copy_from_slice(stored))?;
+        // Messages come out oldest first; none accepted after the cutoff can be expired,
+        // since a delivery always finishes after its message was accepted.
+        if first.timestamp_ms() >= cutoff {
+            return Ok(step);
         }
-        for (k, chunk) in &rows {
-            let Some(first) = keys::id_suffix(k) else {
-                continue;
-            };
-            if first.timestamp_ms() >= cutoff {
-                break 'scan;
+        let mut chunk_done = true;
+        let mut dossier_entries = Vec::new();
+        let count = chunk_len(chunk);
+        step.messages_examined += count;
+        let mut id = first;
+        for i in 0..count {
+            if i > 0 {
+                id = id.successor();
             }
-            // Old finished deliveries go one by one; the chunk goes when every message
-            // in it is finished and old.
-            let mut chunk_done = true;
-            let mut dossier_entries = Vec::new();
-            let count = chunk_len(chunk);
-            examined += count;
-            let mut id = first;
-            for i in 0..count {
-                if i > 0 {
-                    id = id.successor();
-                }
-                let msg: MessageRecord = decode(chunk_entry(chunk, i)?)?;
-                if let Some(key) = &msg.key {
-                    dossier_entries.push(keys::dossier(key, &id));
-                }
-                let mut message_done = true;
-                let mut had_records = false;
-                for t in &msg.targets {
-                    let dkey = keys::delivery(keys::DONE, t, &id);
-                    match store.get(&dkey)? {
-                        Some(d) if decode::<DoneRecord>(&d)?.at_ms < cutoff => {
-                            batch.delete(dkey);
-                            had_records = true;
-                        }
-                        Some(_) => message_done = false,
-                        None => {
-                            // Pending or dead: still needed. Neither: already forgotten.
-                            let pending =
-                                store.get(&keys::delivery(keys::PENDING, t, &id))?.is_some();
-                            let dead = store.get(&keys::delivery(keys::DEAD, t, &id))?.is_some();
-                            if pending || dead {
-                                message_done = false;
-                            }
+            let msg: MessageRecord = decode(chunk_entry(chunk, i)?)?;
+            if let Some(key) = &msg.key {
+                dossier_entries.push(keys::dossier(key, &id));
+            }
+            let mut message_done = true;
+            let mut had_records = false;
+            for t in &msg.targets {
+                let dkey = keys::delivery(keys::DONE, t, &id);
+                match store.get(&dkey)? {
+                    Some(d) if decode::<DoneRecord>(&d)?.at_ms < cutoff => {
+                        step.batch.delete(dkey);
+                        had_records = true;
+                    }
+                    Some(_) => message_done = false,
+                    None => {
+                        // Pending or dead: still needed. Neither: already forgotten.
+                        let pending = store.get(&keys::delivery(keys::PENDING, t, &id))?.is_some();
+                        let dead = store.get(&keys::delivery(keys::DEAD, t, &id))?.is_some();
+                        if pending || dead {
+                            message_done = false;
                         }
                     }
                 }
-                if message_done && had_records {
-                    report.messages_removed += 1;
-                }
-                chunk_done &= message_done;
             }
-            if chunk_done {
-                batch.delete(k.clone());
-                for entry in dossier_entries {
-                    batch.delete(entry);
-                }
+            if message_done && had_records {
+                step.report.messages_removed += 1;
+            }
+            chunk_done &= message_done;
+        }
+        if chunk_done {
+            step.batch.delete(k.clone());
+            for entry in dossier_entries {
+                step.batch.delete(entry);
             }
         }
-        start = rows.last().expect("non-empty").0.clone();
-        start.push(0);
     }
+    if full && let Some((last, _)) = rows.last() {
+        let mut next = last.clone();
+        next.push(0);
+        step.next = Some(next);
+    }
+    Ok(step)
+}
 
+/// Up to [`KEYS_PER_STEP`] idempotency keys past their TTL, with their expiry index
+/// entries; `true` when more may be left.
+pub(super) fn idempotency_step(
+    store: &dyn Store,
+    settings: &OutboxSettings,
+    now_ms: u64,
+) -> Result<(WriteBatch, u64, bool), StoreError> {
+    let mut batch = WriteBatch::default();
+    let mut removed = 0;
     let ttl_cutoff = now_ms.saturating_sub(settings.idempotency_ttl.as_millis() as u64);
     let t_prefix = [keys::IDEMPOTENCY_EXPIRY];
     let mut t_end = t_prefix.to_vec();
     t_end.extend_from_slice(&ttl_cutoff.to_be_bytes());
-    for (k, _) in store.scan(&t_prefix, &t_end, MAX_MESSAGES_PER_SWEEP)? {
+    let rows = store.scan(&t_prefix, &t_end, KEYS_PER_STEP)?;
+    let more = rows.len() == KEYS_PER_STEP;
+    for (k, _) in rows {
         batch.delete(k.clone());
         let created = u64::from_be_bytes(k[1..9].try_into().expect("expiry keys carry a time"));
         let mut ikey = vec![keys::IDEMPOTENCY];
@@ -113,7 +147,7 @@ pub(super) fn plan(
         {
             batch.delete(ikey);
         }
-        report.idempotency_keys_removed += 1;
+        removed += 1;
     }
-    Ok((batch, report))
+    Ok((batch, removed, more))
 }

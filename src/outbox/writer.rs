@@ -7,6 +7,7 @@ use super::keys;
 use super::queue::{DeliveryInfo, TargetQueue};
 use super::records::*;
 use super::store::{Store, StoreError, WriteBatch};
+use super::tally::{self, FactFinder, Facts, TallyBatch, TallyIo};
 use super::{Accepted, EnqueueError, EnqueueRequest, OpError};
 use crate::envelope::MessageId;
 use crate::time::now_ms;
@@ -89,6 +90,11 @@ pub struct PreparedEnqueue {
 
 struct PreparedEvent {
     pending: Vec<u8>,
+    /// The pending record of the deliveries to `tally_targets` (it names the dossier
+    /// they settle in the KPIs).
+    tally_pending: Option<(Vec<u8>, DeliveryInfo)>,
+    tally_targets: Vec<String>,
+    facts: Option<Facts>,
     /// The ordering key (the dossier), for the dossier index.
     key: Option<String>,
     /// Everything but the id, which the writer assigns.
@@ -96,7 +102,7 @@ struct PreparedEvent {
 }
 
 impl PreparedEnqueue {
-    pub fn new(req: EnqueueRequest) -> PreparedEnqueue {
+    pub fn new(req: EnqueueRequest, finder: Option<&dyn FactFinder>) -> PreparedEnqueue {
         let targets = req.targets.len() as u64;
         let mut bytes = 0u64;
         let mut messages = Vec::with_capacity(req.events.len());
@@ -119,6 +125,27 @@ impl PreparedEnqueue {
                     payload_len,
                     errors: Vec::new(),
                     unit: req.unit.clone(),
+                    tally: None,
+                };
+                let facts = finder.and_then(|f| {
+                    f.facts(
+                        &req.unit,
+                        &req.flow,
+                        event.key.as_deref(),
+                        &req.targets,
+                        &event.payload,
+                    )
+                });
+                let (tally_pending, tally_targets) = match &facts {
+                    Some(Facts::Dossier(f)) if !f.sync_targets.is_empty() => {
+                        let rec = PendingRecord {
+                            tally: Some(tally::dossier_id(&req.unit, &f.dossier)),
+                            ..pending.clone()
+                        };
+                        let info = DeliveryInfo::from_record(MessageId(uuid::Uuid::nil()), &rec);
+                        (Some((encode(&rec), info)), f.sync_targets.clone())
+                    }
+                    _ => (None, Vec::new()),
                 };
                 let dossier = event.key.clone();
                 let message = MessageRecord {
@@ -133,6 +160,9 @@ impl PreparedEnqueue {
                 messages.push(encode(&message));
                 PreparedEvent {
                     pending: encode(&pending),
+                    tally_pending,
+                    tally_targets,
+                    facts,
                     key: dossier,
                     info: DeliveryInfo::from_record(MessageId(uuid::Uuid::nil()), &pending),
                 }
@@ -144,7 +174,7 @@ impl PreparedEnqueue {
             idempotency_key: req.idempotency_key,
             targets: req.targets,
             events,
-            chunk: encode_chunk(&messages),
+            chunk: compress_chunk(&encode_chunk(&messages)),
             bytes,
         }
     }
@@ -158,6 +188,8 @@ pub struct Counters {
     pub dead: AtomicU64,
     pub flushes: AtomicU64,
     pub accepted: AtomicU64,
+    /// The per-target, per-unit counts as of the last flush.
+    pub by_unit: std::sync::Mutex<Arc<UnitCounts>>,
 }
 
 pub struct Limits {
@@ -182,7 +214,46 @@ struct Pending {
     batch: WriteBatch,
     overlay: HashMap<Vec<u8>, Option<Vec<u8>>>,
     created: Vec<Vec<u8>>,
+    /// Values of existing records this batch overwrites (the KPI tally's), to put back
+    /// if the flush fails.
+    overwritten: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     replies: Vec<Reply>,
+    tally: TallyBatch,
+}
+
+/// The writer's reads and writes as the tally sees them: reads see this batch's writes;
+/// the first write of a key remembers its old value for the undo of a failed flush.
+struct BatchIo<'a> {
+    store: &'a dyn Store,
+    p: &'a mut Pending,
+}
+
+/// Run `f` on the batch's tally with the batch's reads and writes.
+fn with_tally(
+    store: &dyn Store,
+    p: &mut Pending,
+    f: impl FnOnce(&mut TallyBatch, &mut dyn TallyIo),
+) {
+    let mut tally = std::mem::take(&mut p.tally);
+    f(&mut tally, &mut BatchIo { store, p });
+    p.tally = tally;
+}
+
+impl TallyIo for BatchIo<'_> {
+    fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
+        match self.p.overlay.get(key) {
+            Some(v) => v.clone(),
+            None => self.store.get(key).ok().flatten().map(|b| b.to_vec()),
+        }
+    }
+
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        if !self.p.overlay.contains_key(&key) {
+            let old = self.store.get(&key).ok().flatten().map(|b| b.to_vec());
+            self.p.overwritten.push((key.clone(), old));
+        }
+        self.p.put(key, value);
+    }
 }
 
 impl Pending {
@@ -227,11 +298,18 @@ impl Writer {
             batch: WriteBatch::default(),
             overlay: HashMap::new(),
             created: Vec::new(),
+            overwritten: Vec::new(),
             replies: Vec::new(),
+            tally: TallyBatch::default(),
         };
         for c in commands {
             self.process(c, &mut p);
         }
+        let tally = std::mem::take(&mut p.tally);
+        tally.finish(&mut BatchIo {
+            store: self.store.as_ref(),
+            p: &mut p,
+        });
         p.batch.put(keys::META.to_vec(), encode(&self.meta));
         let batch = std::mem::take(&mut p.batch);
         let result = self.store.apply(batch).and_then(|_| self.store.flush());
@@ -244,6 +322,12 @@ impl Writer {
                 let mut undo = WriteBatch::default();
                 for k in &p.created {
                     undo.delete(k.clone());
+                }
+                for (k, old) in std::mem::take(&mut p.overwritten) {
+                    match old {
+                        Some(v) => undo.put(k, v),
+                        None => undo.delete(k),
+                    }
                 }
                 self.meta = meta_before;
                 undo.put(keys::META.to_vec(), encode(&self.meta));
@@ -259,6 +343,7 @@ impl Writer {
     /// is gone let the queue forget it. On a failed write it stays remembered, so the loader
     /// never mistakes it for pending.
     fn finish_pending(&mut self, target: &str, info: &DeliveryInfo, p: &mut Pending) {
+        count_unit(&mut self.meta.by_unit, target, &info.unit.name(), -1, 0);
         self.meta.pending = self.meta.pending.saturating_sub(1);
         self.meta.pending_bytes = self
             .meta
@@ -282,6 +367,7 @@ impl Writer {
             .pending_bytes
             .store(self.meta.pending_bytes, Ordering::Relaxed);
         self.counters.dead.store(self.meta.dead, Ordering::Relaxed);
+        *self.counters.by_unit.lock().unwrap() = Arc::new(self.meta.by_unit.clone());
     }
 
     fn read(&self, p: &Pending, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -338,6 +424,9 @@ impl Writer {
                     done.outcome = DoneOutcome::Delivered;
                     done.at_ms = at_ms;
                     done.attempts = attempts;
+                    if let Some(id) = done.tally.take() {
+                        with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+                    }
                     p.put(dkey, encode(&done));
                 }
             }
@@ -360,11 +449,19 @@ impl Writer {
                     Vec::new()
                 };
                 p.delete(key);
+                let mut tally = info.tally;
+                if outcome == DoneOutcome::Delivered
+                    && let Some(id) = tally.take()
+                {
+                    with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+                }
                 let done = DoneRecord {
                     outcome,
                     at_ms,
                     attempts: info.attempts + 1,
                     errors,
+                    // Forwarded: settled when a worker reports it delivered.
+                    tally,
                 };
                 p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
                 self.finish_pending(&target, &info, p);
@@ -421,10 +518,12 @@ impl Writer {
                     dead_at_ms: now_ms(),
                     errors,
                     unit: info.unit.name().to_string(),
+                    tally: info.tally,
                 };
                 p.delete(key);
                 p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
                 self.meta.dead += 1;
+                count_unit(&mut self.meta.by_unit, &target, &dead.unit, 0, 1);
                 self.finish_pending(&target, &info, p);
             }
             Command::Replay { target, id, reply } => {
@@ -455,8 +554,18 @@ impl Writer {
                 let result = match self.read(p, &xkey) {
                     Ok(Some(_)) => Ok(()), // already recorded (the event came twice)
                     Ok(None) => {
-                        // The forwarded delivery's record gives way to the dead letter.
-                        p.delete(keys::delivery(keys::DONE, &target, &id));
+                        // The forwarded delivery's record gives way to the dead letter
+                        // (which keeps the dossier it settles in the KPIs).
+                        let dkey = keys::delivery(keys::DONE, &target, &id);
+                        let mut record = record;
+                        record.tally = self
+                            .read(p, &dkey)
+                            .ok()
+                            .flatten()
+                            .and_then(|v| decode::<DoneRecord>(&v).ok())
+                            .and_then(|d| d.tally);
+                        p.delete(dkey);
+                        count_unit(&mut self.meta.by_unit, &target, &record.unit, 0, 1);
                         p.put(xkey, encode(&record));
                         self.meta.dead += 1;
                         Ok(())
@@ -530,18 +639,36 @@ impl Writer {
         p.created.push(mkey.clone());
         p.put_unread(mkey, req.chunk);
         let mut id = first;
+        let per_target = req.events.len() as i64;
         for (i, event) in req.events.into_iter().enumerate() {
             if i > 0 {
                 // Consecutive ids: message i of the chunk is `first + i`.
                 id = id.successor();
             }
+            let mut tallied = 0u32;
             for target in &req.targets {
                 let qkey = keys::delivery(keys::PENDING, target, &id);
                 p.created.push(qkey.clone());
+                let (record, info) = match &event.tally_pending {
+                    Some((record, info)) if event.tally_targets.contains(target) => {
+                        tallied += 1;
+                        (record.clone(), *info)
+                    }
+                    _ => (event.pending.clone(), event.info),
+                };
                 // Unread in this batch: a delivery is registered with its queue only after
                 // the flush, so no outcome for it can be in the same batch.
-                p.put_unread(qkey, event.pending.clone());
-                infos.push((target.clone(), DeliveryInfo { id, ..event.info }));
+                p.put_unread(qkey, record);
+                infos.push((target.clone(), DeliveryInfo { id, ..info }));
+            }
+            match &event.facts {
+                Some(Facts::Dossier(f)) => with_tally(self.store.as_ref(), p, |t, io| {
+                    t.on_event(io, &req.unit, f, tallied, now);
+                }),
+                Some(Facts::Paid { reference }) => {
+                    with_tally(self.store.as_ref(), p, |t, io| t.on_paid(io, reference))
+                }
+                None => {}
             }
             if let Some(key) = &event.key {
                 let kkey = keys::dossier(key, &id);
@@ -554,6 +681,9 @@ impl Writer {
             });
         }
         self.meta.last_id = Some(id);
+        for target in &req.targets {
+            count_unit(&mut self.meta.by_unit, target, &req.unit, per_target, 0);
+        }
         self.meta.pending += req.deliveries;
         self.meta.pending_bytes += req.bytes;
         if let (Some(key), Some(idem)) = (idem_key, &req.idempotency_key) {
@@ -591,7 +721,9 @@ impl Writer {
             payload_len: dead.payload_len,
             errors: dead.errors,
             unit: dead.unit,
+            tally: dead.tally,
         };
+        count_unit(&mut self.meta.by_unit, target, &rec.unit, 1, -1);
         p.delete(xkey);
         p.put(keys::delivery(keys::PENDING, target, &id), encode(&rec));
         self.meta.dead = self.meta.dead.saturating_sub(1);
@@ -613,11 +745,19 @@ impl Writer {
             .ok_or(OpError::NotFound)?;
         let dead: DeadRecord = decode(&bytes).map_err(|e| OpError::Storage(e.to_string()))?;
         p.delete(xkey);
+        count_unit(&mut self.meta.by_unit, target, &dead.unit, 0, -1);
+        if let Some(tally_id) = dead.tally {
+            // Given up for good: no longer outstanding for the dossier's sync KPI.
+            with_tally(self.store.as_ref(), p, |t, io| {
+                t.on_sync_finished(io, tally_id)
+            });
+        }
         let done = DoneRecord {
             outcome: DoneOutcome::Dropped,
             at_ms: now_ms(),
             attempts: dead.attempts,
             errors: dead.errors,
+            tally: None,
         };
         p.put(keys::delivery(keys::DONE, target, &id), encode(&done));
         self.meta.dead = self.meta.dead.saturating_sub(1);

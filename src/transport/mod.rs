@@ -4,7 +4,7 @@
 //! # Design
 //!
 //! ```text
-//!  unit ─► ingress node: outbox (sled, fsync before 202) ─► forwarder ─► exchange <p>.deliver
+//!  unit ─► ingress node: outbox (redb, fsync before 202) ─► forwarder ─► exchange <p>.deliver
 //!                                                                          │ routing key <target>.<partition>
 //!          worker nodes: one consumer per partition queue ◄────────────────┘
 //!                        render mapping ─► connector ─► ack

@@ -6,7 +6,10 @@
 //! end to end (ingest → delivered) throughput, then p50/p99 latency at half that rate;
 //! peak RSS with N pending messages and the restart time with them on disk; `units`: the
 //! mock unit systems' realistic traffic (all four units' formats, whole dossier lives)
-//! through the shipped routes and mappings, ingest → mapped and delivered.
+//! through the shipped routes and mappings, ingest → mapped and delivered; `outage`
+//! ([`outage`]): the portal down while a million status events pile up, then back.
+
+pub mod outage;
 
 use lienthong_mocks::{Faults, Sink};
 use std::path::{Path, PathBuf};
@@ -21,12 +24,17 @@ const BODIES: usize = 512;
 /// What to run and how big.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which scenario: ingest, e2e, pending, units, log-mask, cluster, or all (not cluster).
+    /// Which scenario: ingest, e2e, pending, units, log-mask, cluster, outage, or all (not
+    /// cluster, not outage).
     #[arg(long, default_value = "all")]
     pub scenario: String,
-    /// Events for the batched ingest and end-to-end runs.
+    /// Events for the batched ingest, end-to-end and outage runs (the outage scenario is
+    /// meant for 1000000).
     #[arg(long, default_value_t = 200_000)]
     pub events: usize,
+    /// The outage scenario: dossiers the events belong to (events / dossiers per dossier).
+    #[arg(long, default_value_t = 50_000)]
+    pub dossiers: usize,
     /// Requests for the single-event ingest run.
     #[arg(long, default_value_t = 50_000)]
     pub requests: usize,
@@ -75,7 +83,8 @@ fn encryption_section(dir: &Path, args: &BenchArgs) -> String {
     )
 }
 
-struct BusProcess {
+/// A `lienthong run` child process (the bench's, and the backlog tests').
+pub struct BusProcess {
     child: std::process::Child,
 }
 
@@ -85,10 +94,31 @@ impl BusProcess {
     }
 
     fn start_as(config: &Path, port: u16, role: &str) -> Result<(BusProcess, Duration), String> {
-        let started = Instant::now();
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        Self::spawn(&exe, config, port, role)
+    }
+
+    /// Start `exe run --config <config> --role <role>` and wait until it listens on `port`.
+    pub fn spawn(
+        exe: &Path,
+        config: &Path,
+        port: u16,
+        role: &str,
+    ) -> Result<(BusProcess, Duration), String> {
+        let started = Instant::now();
         let log = std::fs::File::create(config.with_extension("log")).map_err(|e| e.to_string())?;
-        let child = std::process::Command::new(exe)
+        // LIENTHONG_BENCH_WRAPPER runs the bus under a profiler (`heaptrack -o FILE`,
+        // `perf record -g --`): words split on spaces, then the bus's own command line.
+        let mut command = match std::env::var("LIENTHONG_BENCH_WRAPPER") {
+            Ok(w) if !w.trim().is_empty() => {
+                let mut words = w.split_whitespace();
+                let mut c = std::process::Command::new(words.next().expect("non-empty"));
+                c.args(words).arg(exe);
+                c
+            }
+            _ => std::process::Command::new(exe),
+        };
+        let child = command
             .args(["run", "--config"])
             .arg(config)
             .args(["--role", role])
@@ -114,8 +144,23 @@ impl BusProcess {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Send SIGTERM and wait for the process to end; how long it took, and whether it
+    /// exited with success.
+    pub fn terminate(mut self) -> (Duration, bool) {
+        let started = Instant::now();
+        let _ = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let ok = self.child.wait().map(|s| s.success()).unwrap_or(false);
+        (started.elapsed(), ok)
+    }
+
     /// Peak and current resident memory of the bus, in MiB (from /proc).
-    fn memory_mb(&self) -> (f64, f64) {
+    pub fn memory_mb(&self) -> (f64, f64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         let field = |name: &str| {
@@ -130,7 +175,7 @@ impl BusProcess {
         (field("VmHWM:"), field("VmRSS:"))
     }
 
-    fn kill(mut self) {
+    pub fn kill(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -143,7 +188,7 @@ impl BusProcess {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
@@ -356,6 +401,17 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     if all || args.scenario == "log-mask" {
         log_mask();
     }
+    if args.scenario == "outage" {
+        let report = outage::run(&outage::OutageOptions {
+            dir: root.join("outage"),
+            exe: std::env::current_exe().map_err(|e| e.to_string())?,
+            events: args.events,
+            dossiers: args.dossiers,
+            drain: true,
+        })
+        .await?;
+        report.print();
+    }
     if args.scenario == "cluster" {
         for &workers in &args.workers {
             cluster(
@@ -368,12 +424,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
     }
     if ![
-        "all", "ingest", "e2e", "pending", "units", "log-mask", "cluster",
+        "all", "ingest", "e2e", "pending", "units", "log-mask", "cluster", "outage",
     ]
     .contains(&args.scenario.as_str())
     {
         return Err(format!(
-            "unknown scenario `{}` (ingest, e2e, pending, units, log-mask, cluster or all)",
+            "unknown scenario `{}` (ingest, e2e, pending, units, log-mask, cluster, outage or all)",
             args.scenario
         ));
     }
