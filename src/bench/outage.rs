@@ -126,7 +126,7 @@ fn nafosted_event(dossier: usize, n: usize, per_dossier: usize) -> serde_json::V
                       "idNumber": "001203004567", "phone": "0912345678"},
         "submittedAt": "2026-11-02T08:30:00+07:00",
         "status": status_word(n, per_dossier),
-        "channel": if dossier % 3 == 0 { "counter" } else { "online" },
+        "channel": if dossier.is_multiple_of(3) { "counter" } else { "online" },
         "step": n,
     })
 }

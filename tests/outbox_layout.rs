@@ -1,0 +1,254 @@
+//! The outbox's running totals and its move from the previous layout, on the real store
+//! on disk:
+//! - the KPI totals are kept in the writes that accept and deliver, survive a restart
+//!   and the retention sweep (which removes the messages they came from), and are read
+//!   without touching a message;
+//! - a data directory written by the previous version (a sled outbox, uncompressed
+//!   message chunks, a meta record without per-unit counts) opens with nothing lost:
+//!   pending, dead letters, per-unit counts, and every message still deliverable.
+
+use lienthong::outbox::records::{self, Meta, UnitCounts};
+use lienthong::outbox::tally::{EventFacts, FactFinder, Facts};
+use lienthong::outbox::{
+    EnqueueRequest, NewEvent, Outbox, OutboxSettings, RedbStore, SledStore, Store, WriteBatch, keys,
+};
+use lienthong::time::now_ms;
+use serde_json::value::RawValue;
+use std::sync::Arc;
+use std::time::Duration;
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
+fn settings() -> OutboxSettings {
+    OutboxSettings {
+        max_pending: 1_000_000,
+        max_pending_bytes: 1 << 32,
+        retention: Duration::from_secs(30 * 86400),
+        idempotency_ttl: Duration::from_secs(7 * 86400),
+        window: 10_000,
+    }
+}
+
+fn targets() -> Vec<String> {
+    vec!["portal".to_string(), "store".to_string()]
+}
+
+/// Facts as a test states them: the ordering key is the dossier, `portal` the sync
+/// target, the event's `online` field its channel.
+struct TestFacts;
+
+impl FactFinder for TestFacts {
+    fn facts(
+        &self,
+        _unit: &str,
+        _flow: &str,
+        key: Option<&str>,
+        targets: &[String],
+        payload: &RawValue,
+    ) -> Option<Facts> {
+        let v: serde_json::Value = serde_json::from_str(payload.get()).ok()?;
+        Some(Facts::Dossier(EventFacts {
+            dossier: key?.to_string(),
+            procedure: "1.008433".into(),
+            sync_targets: targets.iter().filter(|t| *t == "portal").cloned().collect(),
+            online: v["online"].as_bool(),
+            ..EventFacts::default()
+        }))
+    }
+}
+
+fn request(unit: &str, events: &[(&str, bool)]) -> EnqueueRequest {
+    EnqueueRequest {
+        unit: unit.into(),
+        flow: "dossier_sync".into(),
+        trace_id: "t".into(),
+        idempotency_key: None,
+        targets: targets(),
+        ordered: true,
+        block_on_dead: true,
+        events: events
+            .iter()
+            .map(|(key, online)| NewEvent {
+                key: Some(key.to_string()),
+                payload: serde_json::value::to_raw_value(
+                    &serde_json::json!({"dossier": key, "online": online, "pad": "x".repeat(200)}),
+                )
+                .unwrap(),
+            })
+            .collect(),
+    }
+}
+
+fn open_redb(dir: &std::path::Path) -> Outbox {
+    let store = RedbStore::open(dir, 8).unwrap();
+    let outbox = Outbox::open(Arc::new(store) as Arc<dyn Store>, settings(), &targets()).unwrap();
+    outbox.count_with(Arc::new(TestFacts));
+    outbox
+}
+
+/// The totals of `unit`, summed over its buckets.
+fn totals(outbox: &Outbox, unit: &str) -> [u64; 9] {
+    let mut sum = [0u64; 9];
+    for b in outbox.kpi_buckets().unwrap() {
+        if b.unit == unit {
+            for (s, v) in sum.iter_mut().zip(b.totals) {
+                *s += v;
+            }
+        }
+    }
+    sum
+}
+
+fn deliver_all(outbox: &Outbox) {
+    for t in targets() {
+        while let Some(lease) = outbox.try_claim(&t) {
+            outbox.delivered(lease);
+        }
+    }
+}
+
+#[tokio::test]
+async fn kpi_totals_follow_acceptance_and_delivery_and_outlive_restarts_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open_redb(dir.path());
+    outbox
+        .enqueue(request("naf", &[("HS-1", true), ("HS-2", false)]))
+        .await
+        .unwrap();
+    outbox
+        .enqueue(request("naf", &[("HS-1", true)]))
+        .await
+        .unwrap();
+    outbox
+        .enqueue(request("ipo", &[("HS-1", false)]))
+        .await
+        .unwrap();
+    // [dossiers, synced, portal dossiers, online, channel known, paid, fee, finished
+    //  with results, finished]: a dossier counts once however many events it has, and
+    //  the same code at another unit is another dossier.
+    assert_eq!(totals(&outbox, "naf"), [2, 0, 2, 1, 2, 0, 0, 0, 0]);
+    assert_eq!(totals(&outbox, "ipo"), [1, 0, 1, 0, 1, 0, 0, 0, 0]);
+
+    // HS-1 of naf is synced only once both of its portal deliveries are delivered.
+    let first = outbox.try_claim("portal").unwrap();
+    outbox.delivered(first);
+    outbox.sync().await.unwrap();
+    assert_eq!(totals(&outbox, "naf")[1], 0);
+    deliver_all(&outbox);
+    outbox.sync().await.unwrap();
+    assert_eq!(totals(&outbox, "naf"), [2, 2, 2, 1, 2, 0, 0, 0, 0]);
+    assert_eq!(totals(&outbox, "ipo"), [1, 1, 1, 0, 1, 0, 0, 0, 0]);
+    outbox.shutdown().await.unwrap();
+
+    // Restart, then retention removes every message: the totals are what they were.
+    let outbox = open_redb(dir.path());
+    assert_eq!(totals(&outbox, "naf"), [2, 2, 2, 1, 2, 0, 0, 0, 0]);
+    let swept = outbox.sweep(now_ms() + 31 * DAY_MS).await.unwrap();
+    assert_eq!(swept.messages_removed, 4);
+    outbox.sync().await.unwrap();
+    assert_eq!(totals(&outbox, "naf"), [2, 2, 2, 1, 2, 0, 0, 0, 0]);
+    // A later event of a known dossier moves it (back to unsynced) without counting it
+    // twice.
+    outbox
+        .enqueue(request("naf", &[("HS-2", true)]))
+        .await
+        .unwrap();
+    assert_eq!(totals(&outbox, "naf"), [2, 1, 2, 2, 2, 0, 0, 0, 0]);
+    // Reading the totals touches only their buckets: one per unit, day and procedure.
+    assert_eq!(outbox.kpi_buckets().unwrap().len(), 2);
+    outbox.shutdown().await.unwrap();
+}
+
+/// Rewrite what the current version wrote into the previous version's layout: message
+/// chunks uncompressed, a meta record without its version and per-unit counts.
+fn make_previous_layout(store: &SledStore) {
+    let mut batch = WriteBatch::default();
+    for (k, v) in store
+        .scan(
+            &[keys::MESSAGE],
+            &keys::prefix_end(&[keys::MESSAGE]),
+            usize::MAX,
+        )
+        .unwrap()
+    {
+        let plain = records::open_chunk(bytes::Bytes::from(v)).unwrap();
+        batch.put(k, plain.to_vec());
+    }
+    let meta: Meta = records::decode(&store.get(keys::META).unwrap().unwrap()).unwrap();
+    let mut old = serde_json::to_value(&meta).unwrap();
+    old.as_object_mut().unwrap().remove("version");
+    old.as_object_mut().unwrap().remove("by_unit");
+    batch.put(keys::META.to_vec(), serde_json::to_vec(&old).unwrap());
+    store.apply(batch).unwrap();
+    store.flush().unwrap();
+}
+
+#[tokio::test]
+async fn a_data_directory_of_the_previous_version_opens_with_nothing_lost() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut counts = UnitCounts::new();
+    let dead_id;
+    {
+        let store = Arc::new(SledStore::open(dir.path(), 8).unwrap());
+        let outbox =
+            Outbox::open(Arc::clone(&store) as Arc<dyn Store>, settings(), &targets()).unwrap();
+        let events: Vec<(String, bool)> =
+            (0..300).map(|i| (format!("HS-{i}"), i % 2 == 0)).collect();
+        let events: Vec<(&str, bool)> = events.iter().map(|(k, o)| (k.as_str(), *o)).collect();
+        for chunk in events.chunks(100) {
+            outbox.enqueue(request("naf", chunk)).await.unwrap();
+        }
+        outbox
+            .enqueue(request("ipo", &[("IP-1", true)]))
+            .await
+            .unwrap();
+        // Some delivered, one dead, the rest pending.
+        for _ in 0..50 {
+            let lease = outbox.try_claim("store").unwrap();
+            outbox.delivered(lease);
+        }
+        let lease = outbox.try_claim("portal").unwrap();
+        dead_id = lease.info.id;
+        outbox.dead(lease, None, "rejected by the platform".into());
+        outbox.sync().await.unwrap();
+        for t in targets() {
+            counts.insert(t.clone(), outbox.per_unit(&t));
+        }
+        outbox.shutdown().await.unwrap();
+        make_previous_layout(&store);
+    }
+    assert!(dir.path().join("outbox").exists());
+
+    // The new version opens it: the sled outbox moves to redb, the counts are taken.
+    let outbox = open_redb(dir.path());
+    assert!(dir.path().join("outbox.redb").exists());
+    assert!(!dir.path().join("outbox").exists());
+    let stats = outbox.stats();
+    assert_eq!(stats.pending, 301 * 2 - 50 - 1);
+    assert_eq!(stats.dead, 1);
+    for t in targets() {
+        assert_eq!(outbox.per_unit(&t), counts[&t], "{t}");
+    }
+    assert_eq!(outbox.per_unit("portal")["naf"], (299, 1));
+    let dead = outbox.dead_letters(None, 10).unwrap();
+    assert_eq!((dead.len(), dead[0].id), (1, dead_id));
+    // Every pending message is still readable and deliverable, in order.
+    let mut delivered = 0;
+    for t in targets() {
+        while let Some(lease) = outbox.try_claim(&t) {
+            let env = outbox.load(&lease).unwrap();
+            assert!(env.payload.get().contains("pad"));
+            outbox.delivered(lease);
+            delivered += 1;
+        }
+    }
+    outbox.sync().await.unwrap();
+    // HS-0's portal delivery is dead and blocks nothing else (other dossiers).
+    assert_eq!(delivered, 301 * 2 - 50 - 1);
+    assert_eq!(outbox.stats().pending, 0);
+    outbox.replay("portal", dead_id).await.unwrap();
+    let lease = outbox.try_claim("portal").unwrap();
+    assert_eq!(lease.info.id, dead_id);
+    outbox.delivered(lease);
+    outbox.shutdown().await.unwrap();
+}
