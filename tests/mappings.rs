@@ -180,10 +180,9 @@ async fn a_csv_file_is_one_event_per_row_and_bad_bodies_are_refused_whole() {
     let bomb = br#"<?xml version="1.0"?><!DOCTYPE a [<!ENTITY x "y">]><a>&x;</a>"#.to_vec();
     let resp = post_raw(&h, "stameq", "xml_sync", "application/xml", bomb).await;
     assert_eq!(resp.status(), 400);
-    assert_eq!(
-        h.bus().outbox.stats().pending + h.sink.delivered_count() as u64,
-        2
-    );
+    // Only the two good events were ever stored (counted when stored, whatever has been
+    // delivered meanwhile).
+    assert_eq!(h.bus().outbox.stats().accepted_since_start, 2);
     h.shutdown().await;
 }
 

@@ -514,17 +514,24 @@ fn dead_ms(d: &DeadLetter) -> u64 {
     d.errors.last().map_or(0, |e| e.at_ms)
 }
 
+/// The dead letters matching the filter, oldest first, at most `limit` (100, up to
+/// 10,000): read a page at a time, so a million dead letters cost no more memory than
+/// the answer.
 pub fn select(s: &AdminState, f: &DeadFilter) -> Result<Vec<DeadLetter>, ApiError> {
     let limit = f.limit.unwrap_or(100).min(10_000);
-    let all = s
-        .outbox
-        .dead_letters(f.target.as_deref(), 100_000)
+    let mut out = Vec::new();
+    if limit == 0 {
+        return Ok(out);
+    }
+    s.outbox
+        .for_each_dead_letter(f.target.as_deref(), |d| {
+            if f.matches(&d) {
+                out.push(d);
+            }
+            out.len() < limit
+        })
         .map_err(storage)?;
-    Ok(all
-        .into_iter()
-        .filter(|d| f.matches(d))
-        .take(limit)
-        .collect())
+    Ok(out)
 }
 
 async fn dead_letters(
@@ -546,10 +553,8 @@ async fn dead_letter(
     let id = parse_id(&id)?;
     let found = s
         .outbox
-        .dead_letters(Some(&target), 100_000)
+        .dead_letter(&target, id)
         .map_err(storage)?
-        .into_iter()
-        .find(|d| d.id == id)
         .ok_or_else(|| {
             ApiError::new(
                 StatusCode::NOT_FOUND,

@@ -17,7 +17,9 @@
 //!   (`zkey:<id>`, sealed by that key). At start every canary must open: a missing key, an
 //!   unknown one or a wrong one stops the start with an error naming the key, before
 //!   anything is written.
-//! - Index records (`i`, `t`, `k`, `zmeta`) stay plain: ids, times and dossier codes only.
+//! - Index records (`i`, `t`, `k`, `zmeta`), the KPI totals (`a`, `c`, `r`) and pending
+//!   records without attempt errors stay plain: ids, times, counts, unit names and dossier
+//!   codes only.
 
 use super::store::{Rows, Store, StoreError, WriteBatch};
 use base64::Engine;
@@ -231,6 +233,24 @@ fn is_sealed_kind(record_key: &[u8]) -> bool {
     record_key.first().is_some_and(|k| SEALED_KINDS.contains(k))
 }
 
+/// The field of a pending record (`q`) that can hold personal data: the errors of failed
+/// attempts (a platform's error text may quote the message). It is written only when
+/// there are errors ([`super::records::PendingRecord`]).
+const PENDING_ERRORS_FIELD: &[u8] = b"\"errors\"";
+
+/// Whether this value must be sealed: every record of a sealed kind, except a pending
+/// record without attempt errors — ids, numbers and the unit's name, like the index
+/// records. Those stay plain: a million of them waiting cost half the disk, and the
+/// queue's loader reads them without opening each.
+fn must_seal(record_key: &[u8], plain: &[u8]) -> bool {
+    if record_key.first() == Some(&super::keys::PENDING) {
+        return plain
+            .windows(PENDING_ERRORS_FIELD.len())
+            .any(|w| w == PENDING_ERRORS_FIELD);
+    }
+    is_sealed_kind(record_key)
+}
+
 fn canary_key(id: &str) -> Vec<u8> {
     let mut k = CANARY_PREFIX.to_vec();
     k.extend_from_slice(id.as_bytes());
@@ -346,7 +366,7 @@ impl Store for EncryptedStore {
             .into_iter()
             .map(|(k, v)| {
                 let v = match v {
-                    Some(v) if is_sealed_kind(&k) => Some(self.ring.seal(&k, &v)),
+                    Some(v) if must_seal(&k, &v) => Some(self.ring.seal(&k, &v)),
                     other => other,
                 };
                 (k, v)
@@ -411,6 +431,9 @@ pub fn reencrypt(
                     continue;
                 }
                 let plain = ring.open(k, v)?;
+                if !must_seal(k, &plain) {
+                    continue;
+                }
                 batch.put(k.clone(), ring.seal(k, &plain));
                 done.resealed += 1;
             }
@@ -490,6 +513,45 @@ mod tests {
         let mut altered = sealed.clone();
         *altered.last_mut().unwrap() ^= 1;
         assert!(r.open(b"m1", &altered).is_err(), "altered");
+    }
+
+    #[test]
+    fn pending_records_are_sealed_only_with_attempt_errors_and_read_either_way() {
+        use super::super::records::{AttemptError, PendingRecord, decode, encode};
+        let raw = Arc::new(super::super::MemStore::default());
+        let store = wrap(raw.clone(), Some(ring(&[&new_key_line("k1")]))).unwrap();
+        let mut rec = PendingRecord {
+            key_hash: Some(7),
+            block_on_dead: true,
+            attempts: 0,
+            next_due_ms: 0,
+            payload_len: 10,
+            errors: Vec::new(),
+            unit: "nafosted".into(),
+            tally: None,
+        };
+        let mut b = WriteBatch::default();
+        b.put(b"qportal\0fresh".to_vec(), encode(&rec));
+        rec.attempts = 1;
+        rec.errors.push(AttemptError {
+            at_ms: 1,
+            error: "HTTP 500: Nguyễn Văn An 001099012345".into(),
+            status: Some(500),
+        });
+        b.put(b"qportal\0failed".to_vec(), encode(&rec));
+        store.apply(b).unwrap();
+        let fresh = raw.get(b"qportal\0fresh").unwrap().unwrap();
+        assert!(
+            fresh.starts_with(b"{"),
+            "a fresh pending record stays plain"
+        );
+        let failed = raw.get(b"qportal\0failed").unwrap().unwrap();
+        assert!(failed.starts_with(&MAGIC), "one with errors is sealed");
+        assert!(!failed.windows(12).any(|w| w == b"001099012345"));
+        let back: PendingRecord = decode(&store.get(b"qportal\0failed").unwrap().unwrap()).unwrap();
+        assert_eq!(back.errors[0].status, Some(500));
+        let rows = store.scan(b"q", b"r", 10).unwrap();
+        assert_eq!(rows.len(), 2);
     }
 
     #[test]

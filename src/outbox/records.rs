@@ -126,11 +126,14 @@ pub struct PendingRecord {
     pub key_hash: Option<u64>,
     /// A dead message blocks its key (route `on_dead = "block"`).
     pub block_on_dead: bool,
+    #[serde(default, skip_serializing_if = "is_zero_u32")]
     pub attempts: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_zero_u64")]
     pub next_due_ms: u64,
     pub payload_len: u32,
-    #[serde(default)]
+    /// Written only when there are some: a pending record is sealed on disk only then
+    /// ([`super::encryption`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<AttemptError>,
     /// The unit that sent the message, for per-unit status (empty in older records).
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -138,6 +141,14 @@ pub struct PendingRecord {
     /// The dossier whose KPI state this delivery settles (deliveries to the portal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tally: Option<u128>,
+}
+
+fn is_zero_u32(v: &u32) -> bool {
+    *v == 0
+}
+
+fn is_zero_u64(v: &u64) -> bool {
+    *v == 0
 }
 
 /// `d`: a finished delivery, kept for sync-status queries until retention removes it.
