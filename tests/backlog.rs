@@ -14,8 +14,12 @@ use std::time::Duration;
 
 const MEMORY_BOUND_MIB: f64 = 200.0;
 
+/// The bus binary under test; `LIENTHONG_BACKLOG_EXE` points the memory test at another
+/// build (to check that the bound catches an older one).
 fn exe() -> std::path::PathBuf {
-    env!("CARGO_BIN_EXE_lienthong").into()
+    std::env::var_os("LIENTHONG_BACKLOG_EXE")
+        .map(Into::into)
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_lienthong").into())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

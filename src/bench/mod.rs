@@ -737,12 +737,23 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
 async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
     let (_sink, bus, port, config) = start_holding_bus(dir, args).await?;
     eprintln!("filling {} pending messages:", args.pending);
-    let took = load(port, args.pending, args.pending_batch, 16, pad, "pending").await?;
+    // In three parts, so that the rate over the first and the last tenth can be compared
+    // (a store that slows down as it fills shows here).
+    let tenth = (args.pending / 10).max(1);
+    let batch = args.pending_batch;
+    let first = load(port, tenth, batch, 16, pad, "pending, first tenth").await?;
+    let middle = args.pending.saturating_sub(2 * tenth);
+    let middle_took = load(port, middle, batch, 16, pad, "pending").await?;
+    let last = load(port, tenth, batch, 16, pad, "pending, last tenth").await?;
+    let took = first + middle_took + last;
     let (peak, now) = bus.memory_mb();
     println!(
-        "{} pending messages stored in {:.1}s; bus RSS: peak {peak:.0} MiB, now {now:.0} MiB",
+        "{} pending messages stored in {:.1}s ({:.0} events/s over the first tenth, {:.0} over the last); \
+         bus RSS: peak {peak:.0} MiB, now {now:.0} MiB",
         args.pending,
-        took.as_secs_f64()
+        took.as_secs_f64(),
+        tenth as f64 / first.as_secs_f64(),
+        tenth as f64 / last.as_secs_f64(),
     );
     let disk = dir_size(&dir.join("data"));
     println!(

@@ -18,8 +18,8 @@
 //!   unknown one or a wrong one stops the start with an error naming the key, before
 //!   anything is written.
 //! - Index records (`i`, `t`, `k`, `zmeta`), the KPI totals (`a`, `c`, `r`) and pending
-//!   records without attempt errors stay plain: ids, times, counts, unit names and dossier
-//!   codes only.
+//!   or finished deliveries without attempt errors stay plain: ids, times, counts, unit
+//!   names and dossier codes only.
 
 use super::store::{Rows, Store, StoreError, WriteBatch};
 use base64::Engine;
@@ -233,20 +233,19 @@ fn is_sealed_kind(record_key: &[u8]) -> bool {
     record_key.first().is_some_and(|k| SEALED_KINDS.contains(k))
 }
 
-/// The field of a pending record (`q`) that can hold personal data: the errors of failed
-/// attempts (a platform's error text may quote the message). It is written only when
-/// there are errors ([`super::records::PendingRecord`]).
-const PENDING_ERRORS_FIELD: &[u8] = b"\"errors\"";
+/// The field of a pending (`q`) or finished (`d`) delivery record that can hold personal
+/// data: the errors of failed attempts (a platform's error text may quote the message).
+/// Both records write it only when there are errors ([`super::records`]).
+const ERRORS_FIELD: &[u8] = b"\"errors\"";
 
-/// Whether this value must be sealed: every record of a sealed kind, except a pending
-/// record without attempt errors — ids, numbers and the unit's name, like the index
-/// records. Those stay plain: a million of them waiting cost half the disk, and the
-/// queue's loader reads them without opening each.
+/// Whether this value must be sealed: every record of a sealed kind, except a pending or
+/// finished delivery without attempt errors — ids, times, counts and the unit's name, like
+/// the index records. Those stay plain: a million of them waiting cost half the disk, the
+/// queue's loader reads them without opening each, and a delivery costs no sealing.
 fn must_seal(record_key: &[u8], plain: &[u8]) -> bool {
-    if record_key.first() == Some(&super::keys::PENDING) {
-        return plain
-            .windows(PENDING_ERRORS_FIELD.len())
-            .any(|w| w == PENDING_ERRORS_FIELD);
+    let kind = record_key.first().copied();
+    if kind == Some(super::keys::PENDING) || kind == Some(super::keys::DONE) {
+        return plain.windows(ERRORS_FIELD.len()).any(|w| w == ERRORS_FIELD);
     }
     is_sealed_kind(record_key)
 }
@@ -552,6 +551,24 @@ mod tests {
         assert_eq!(back.errors[0].status, Some(500));
         let rows = store.scan(b"q", b"r", 10).unwrap();
         assert_eq!(rows.len(), 2);
+        // Finished deliveries alike: plain without errors, sealed with them.
+        let mut b = WriteBatch::default();
+        b.put(
+            b"dportal\0ok".to_vec(),
+            br#"{"outcome":"delivered","at_ms":1,"attempts":1}"#.to_vec(),
+        );
+        b.put(
+            b"dportal\0retried".to_vec(),
+            br#"{"outcome":"delivered","errors":[{"at_ms":1,"error":"Nguyen"}]}"#.to_vec(),
+        );
+        store.apply(b).unwrap();
+        assert!(raw.get(b"dportal\0ok").unwrap().unwrap().starts_with(b"{"));
+        assert!(
+            raw.get(b"dportal\0retried")
+                .unwrap()
+                .unwrap()
+                .starts_with(&MAGIC)
+        );
     }
 
     #[test]
