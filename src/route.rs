@@ -13,10 +13,21 @@ pub struct Route {
     /// JSON pointer to the ordering key inside each event.
     pub key_pointer: Option<String>,
     pub block_on_dead: bool,
+    /// Fed only by the bus itself (the payment platform's verified callbacks): no unit
+    /// may post to it.
+    pub internal: bool,
 }
+
+/// The flow the verified payment callbacks (`POST /callbacks/payment`) are stored under.
+/// A unit posting to it could mark its own fee paid without the platform's signature.
+pub const PAYMENT_CONFIRM_FLOW: &str = "payment_confirm";
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteError {
+    /// The flow is fed only by the bus itself ([`Route::internal`]).
+    Internal {
+        flow: String,
+    },
     /// The unit routes several flows and the request named none.
     FlowRequired {
         flows: Vec<String>,
@@ -46,6 +57,11 @@ impl std::fmt::Display for RouteError {
                 )
             }
             RouteError::NoRoutes => write!(f, "no routes are configured for this unit"),
+            RouteError::Internal { flow } => write!(
+                f,
+                "flow `{flow}` is fed only by the payment platform's signed callbacks \
+                 (POST /callbacks/payment); a unit system cannot send it"
+            ),
         }
     }
 }
@@ -66,9 +82,22 @@ impl Router {
                 ordered: r.ordering == Ordering::PerKey,
                 key_pointer: r.key.clone(),
                 block_on_dead: r.on_dead == OnDead::Block,
+                internal: r.flow == PAYMENT_CONFIRM_FLOW,
             });
         }
         Router { by_unit }
+    }
+
+    /// [`resolve`](Self::resolve) for what a unit system sends (HTTP, SOAP, file drop): an
+    /// internal flow is refused.
+    pub fn resolve_for_unit(&self, unit: &str, flow: Option<&str>) -> Result<&Route, RouteError> {
+        let route = self.resolve(unit, flow)?;
+        if route.internal {
+            return Err(RouteError::Internal {
+                flow: route.flow.clone(),
+            });
+        }
+        Ok(route)
     }
 
     /// The route of `unit` for `flow`; with no flow named, the unit's only route.

@@ -43,6 +43,57 @@ fn report(dir: &Path, folder: &str, name: &str) -> Option<String> {
 }
 
 #[tokio::test]
+async fn links_are_never_followed_and_oversized_files_are_refused_by_their_size() {
+    let h = Harness::start(Faults::default(), &routes()).await;
+    let inbox = h.dir.path().join("inbox/stameq/csv_batch");
+    std::fs::create_dir_all(&inbox).unwrap();
+    // A valid export elsewhere, and a link to it in the drop folder.
+    let elsewhere = tempfile::tempdir().unwrap();
+    let target = elsewhere.path().join("don_0306.csv");
+    std::fs::write(&target, fixture("02-two-trademarks.input.csv")).unwrap();
+    std::os::unix::fs::symlink(&target, inbox.join("link.csv")).unwrap();
+    // A linked flow folder is not entered.
+    std::os::unix::fs::symlink(elsewhere.path(), h.dir.path().join("inbox/stameq/linked")).unwrap();
+    wait_until(Duration::from_secs(10), "the link's report", || {
+        report(&inbox, "rejected", "link.csv").is_some()
+    })
+    .await;
+    let r = report(&inbox, "rejected", "link.csv").unwrap();
+    assert!(
+        r.contains("link") && r.contains("not_a_regular_file"),
+        "{r}"
+    );
+    // The link moved, not what it points to; nothing was read into the outbox.
+    assert!(
+        std::fs::symlink_metadata(inbox.join("rejected/link.csv"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(
+        std::fs::read(&target).unwrap(),
+        fixture("02-two-trademarks.input.csv")
+    );
+    assert!(!elsewhere.path().join("processed").exists());
+    assert!(!elsewhere.path().join("rejected").exists());
+
+    // Over server.max_body_bytes (64 KiB in the test config): refused by its size.
+    std::fs::write(inbox.join("huge.csv"), vec![b'a'; 70_000]).unwrap();
+    wait_until(Duration::from_secs(10), "the large file's report", || {
+        report(&inbox, "rejected", "huge.csv").is_some()
+    })
+    .await;
+    let r = report(&inbox, "rejected", "huge.csv").unwrap();
+    assert!(
+        r.contains("body_too_large") && r.contains("70000 bytes"),
+        "{r}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(h.bus().outbox.stats().accepted_since_start, 0);
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn dropped_files_are_stored_whole_or_rejected_with_a_report() {
     let h = Harness::start(Faults::default(), &routes()).await;
     let inbox = h.dir.path().join("inbox/stameq/csv_batch");

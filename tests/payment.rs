@@ -38,6 +38,9 @@ async fn setup() -> Setup {
     let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
     let extra = format!(
         r#"
+[inbox]
+poll_interval = "30ms"
+settle = "100ms"
 [mappings]
 dir = "{mappings}"
 watch = false
@@ -51,6 +54,13 @@ kind = "http"
 url = "http://{sink_addr}/sink/nafosted"
 [[routes]]
 unit = "nafosted"
+flow = "fee_request"
+targets = ["payment"]
+ordering = "none"
+on_dead = "skip"
+mappings = {{ payment = "nafosted/fee_request.toml" }}
+[[routes]]
+unit = "stameq"
 flow = "fee_request"
 targets = ["payment"]
 ordering = "none"
@@ -76,6 +86,98 @@ mappings = {{ inbox = "nafosted/payment_confirm.toml" }}
         sink,
         _dir: dir,
     }
+}
+
+#[tokio::test]
+async fn a_payment_reference_belongs_to_the_unit_that_first_used_it() {
+    use lienthong::outbox::Notes;
+    let s = setup().await;
+    let c = support::client();
+    let post = |unit: &'static str, key: &'static str| {
+        c.post(format!(
+            "http://{}/api/v1/units/{unit}/events?flow=fee_request",
+            s.bus.addr
+        ))
+        .bearer_auth(key)
+        .json(&fee_request("NAF-PAY-0100"))
+        .send()
+    };
+    assert_eq!(post("nafosted", NAFOSTED_KEY).await.unwrap().status(), 202);
+    let outbox = s.bus.outbox.clone();
+    let owner = move || {
+        outbox
+            .get_note("payment-ref/NAF-PAY-0100")
+            .unwrap()
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+    };
+    wait_until(Duration::from_secs(10), "the reference noted", || {
+        owner().as_deref() == Some("nafosted")
+    })
+    .await;
+    // Another unit's fee request with the same reference: a dead letter saying whose it
+    // is; the reference (and the confirmation to come) stays NAFOSTED's.
+    assert_eq!(
+        post("stameq", support::STAMEQ_KEY).await.unwrap().status(),
+        202
+    );
+    let outbox = s.bus.outbox.clone();
+    wait_until(Duration::from_secs(10), "the dead letter", || {
+        outbox.stats().dead == 1
+    })
+    .await;
+    let dead = s.bus.outbox.dead_letters(Some("payment"), 10).unwrap();
+    assert_eq!(dead[0].unit, "stameq");
+    assert!(
+        dead[0].reason.contains("belongs to unit `nafosted`"),
+        "{}",
+        dead[0].reason
+    );
+    assert_eq!(owner().as_deref(), Some("nafosted"));
+    s.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_unit_cannot_send_a_payment_confirmation_by_any_entry() {
+    let s = setup().await;
+    let c = support::client();
+    let forged = json!({"LoaiBanTin": "Confirm", "MaDoiTac": "BKHCN", "MaThamChieu": "NAF-SELF-0001",
+        "MaGiaoDich": "GD-1", "MaLoi": "00", "SoTien": "500000"});
+    let resp = c
+        .post(format!(
+            "http://{}/api/v1/units/nafosted/events?flow=payment_confirm",
+            s.bus.addr
+        ))
+        .bearer_auth(NAFOSTED_KEY)
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "internal_flow", "{body}");
+    assert_eq!(body["error"]["field"], "flow", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("/callbacks/payment"),
+        "{body}"
+    );
+    // The drop folder refuses it too, saying why in the file's report.
+    let folder = s._dir.path().join("inbox/nafosted/payment_confirm");
+    std::fs::create_dir_all(&folder).unwrap();
+    std::fs::write(folder.join("paid.json"), forged.to_string()).unwrap();
+    let report = folder.join("rejected/paid.json.report.txt");
+    wait_until(Duration::from_secs(15), "the file rejected", || {
+        report.exists()
+    })
+    .await;
+    let text = std::fs::read_to_string(&report).unwrap();
+    assert!(text.contains("payment platform"), "{text}");
+    // Nothing was stored, nothing reached the unit as paid.
+    assert_eq!(s.bus.outbox.stats().accepted_since_start, 0);
+    assert!(s.sink.delivered().is_empty());
+    s.bus.shutdown().await.unwrap();
 }
 
 fn fee_request(reference: &str) -> Value {

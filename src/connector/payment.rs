@@ -125,12 +125,24 @@ impl PaymentConnector {
             return RawOutcome::Invalid("Init without MaThamChieu".into());
         }
         request["MaXacThuc"] = json!(signature(&request, &INIT_FIELDS, &self.creds.shared_key));
-        // Noted first: the callback may come before this call returns.
-        if let Err(e) = self
+        // Noted first: the callback may come before this call returns. A reference
+        // belongs to the unit that first used it: another unit's Init for it would take
+        // over the owner's confirmation (and count the platform's "05 duplicate" as sent).
+        match self
             .notes
-            .put_note(&reference_note(&reference), unit.as_bytes())
+            .claim_note(&reference_note(&reference), unit.as_bytes())
         {
-            return RawOutcome::Transport(format!("cannot note the payment reference: {e}"));
+            Ok(None) => {}
+            Ok(Some(owner)) => {
+                return RawOutcome::Invalid(format!(
+                    "payment reference MaThamChieu `{reference}` belongs to unit `{}`; \
+                     a unit cannot reuse another unit's reference (give this fee its own)",
+                    String::from_utf8_lossy(&owner)
+                ));
+            }
+            Err(e) => {
+                return RawOutcome::Transport(format!("cannot note the payment reference: {e}"));
+            }
         }
         let sent = self
             .client

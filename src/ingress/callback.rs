@@ -56,7 +56,10 @@ pub async fn payment_callback(State(state): State<Arc<IngressState>>, body: Byte
             return answer(StatusCode::SERVICE_UNAVAILABLE, "99", "thử lại sau");
         }
     };
-    let route = match state.router.resolve(&unit, Some("payment_confirm")) {
+    let route = match state
+        .router
+        .resolve(&unit, Some(crate::route::PAYMENT_CONFIRM_FLOW))
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::error!(%unit, error = %e, "no payment_confirm route for the unit; the platform will send again");

@@ -10,6 +10,10 @@
 //!   a report naming the line, the field and the problem. Nothing is ever half-ingested.
 //! - Dropping the same file again (same name and content) stores nothing new: its report
 //!   says the events were already there.
+//! - **Only regular files are taken.** A symbolic link is never followed (a link to the
+//!   outbox's own files must not be read or moved): it is rejected, and the link itself,
+//!   not what it points to, moves to `rejected/`. A linked flow folder is not entered. A
+//!   file over `server.max_body_bytes` is rejected by its size, before it is read.
 
 use super::{ApiError, IngressState, accept};
 use axum::http::{HeaderMap, HeaderValue};
@@ -43,7 +47,8 @@ pub async fn watch(state: Arc<IngressState>, settings: InboxSettings, units: Vec
         tick.tick().await;
         for unit in &units {
             for (file, flow) in candidates(&settings.dir.join(unit)) {
-                let Ok(meta) = std::fs::metadata(&file) else {
+                // Never through a link: its own size and time.
+                let Ok(meta) = std::fs::symlink_metadata(&file) else {
                     continue;
                 };
                 let stamp = (
@@ -72,21 +77,27 @@ fn candidates(unit_dir: &Path) -> Vec<(PathBuf, Option<String>)> {
     let Ok(entries) = std::fs::read_dir(unit_dir) else {
         return out;
     };
+    // `DirEntry::file_type` does not follow links: a linked folder is not a folder here,
+    // and a link is a candidate only to be rejected.
+    let takeable = |t: &std::fs::FileType| t.is_file() || t.is_symlink();
     for e in entries.flatten() {
         let path = e.path();
         let name = e.file_name().to_string_lossy().into_owned();
-        if path.is_dir() {
+        let Ok(kind) = e.file_type() else { continue };
+        if kind.is_dir() {
             if name == "processed" || name == "rejected" {
                 continue;
             }
             if let Ok(inner) = std::fs::read_dir(&path) {
                 for f in inner.flatten() {
-                    if f.path().is_file() && wanted(&f.file_name().to_string_lossy()) {
+                    if f.file_type().is_ok_and(|t| takeable(&t))
+                        && wanted(&f.file_name().to_string_lossy())
+                    {
                         out.push((f.path(), Some(name.clone())));
                     }
                 }
             }
-        } else if wanted(&name) {
+        } else if takeable(&kind) && wanted(&name) {
             out.push((path, None));
         }
     }
@@ -160,6 +171,56 @@ pub async fn take(state: &IngressState, unit: &str, flow: Option<&str>, file: &P
     }
 }
 
+/// The content of `file` if it is a regular file (not a link, not a device or a pipe) of
+/// at most `max` bytes; its size is checked before anything is read, and the read itself
+/// is bounded (the file may grow meanwhile).
+fn read_regular_file(file: &Path, max: usize) -> Result<Vec<u8>, ApiError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "unreadable",
+            format!("cannot read the file: {e}"),
+        )
+    };
+    let too_large = |len: u64| {
+        ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the file is {len} bytes, over server.max_body_bytes ({max}); split it"),
+        )
+    };
+    let meta = std::fs::symlink_metadata(file).map_err(unreadable)?;
+    if meta.file_type().is_symlink() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "not_a_regular_file",
+            "this is a link: the bus takes only regular files, never what a link points to \
+             (copy the file itself into the folder)",
+        ));
+    }
+    if !meta.is_file() {
+        return Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "not_a_regular_file",
+            "not a regular file: drop files only",
+        ));
+    }
+    if meta.len() > max as u64 {
+        return Err(too_large(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(file)
+        .map_err(unreadable)?
+        .take(max as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 /// (events stored, their ids, whether the file had been taken before).
 async fn ingest(
     state: &IngressState,
@@ -167,6 +228,8 @@ async fn ingest(
     flow: Option<&str>,
     file: &Path,
 ) -> Result<(usize, Vec<String>, bool), ApiError> {
+    // First what the file is (a link is refused whatever it is named), then its format.
+    let bytes = read_regular_file(file, state.max_body_bytes)?;
     let format = format_of(file).ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -174,31 +237,11 @@ async fn ingest(
             "name the file .json, .xml or .csv so the bus knows its format",
         )
     })?;
-    let route = state.router.resolve(unit, flow).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::BAD_REQUEST,
-            "unknown_flow",
-            format!("{e} (the folder name is the flow)"),
-        )
+    let route = state.router.resolve_for_unit(unit, flow).map_err(|e| {
+        let mut err = super::route_error(e);
+        err.message = format!("{} (the folder name is the flow)", err.message);
+        err
     })?;
-    let bytes = std::fs::read(file).map_err(|e| {
-        ApiError::new(
-            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            "unreadable",
-            format!("cannot read the file: {e}"),
-        )
-    })?;
-    if bytes.len() > state.max_body_bytes {
-        return Err(ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!(
-                "the file is {} bytes, over server.max_body_bytes ({}); split it",
-                bytes.len(),
-                state.max_body_bytes
-            ),
-        ));
-    }
     // Same name and content → same key → stored once however often it is dropped.
     let digest = sha2::Sha256::digest(&bytes);
     let hex = crate::hex::encode(&digest[..16]);

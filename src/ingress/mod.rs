@@ -106,10 +106,8 @@ async fn post_events(
     authenticate(&state, &unit, &headers)?;
     let route = state
         .router
-        .resolve(&unit, query.flow.as_deref())
-        .map_err(|e| {
-            ApiError::new(StatusCode::BAD_REQUEST, "unknown_flow", e.to_string()).field("flow")
-        })?;
+        .resolve_for_unit(&unit, query.flow.as_deref())
+        .map_err(route_error)?;
     let decode = state.mappings.input_for(&route.unit, &route.flow);
     let format = check_content_type(&headers, decode.as_ref().map(|d| d.format))?;
     let bytes = read_body(body, state.max_body_bytes).await?;
@@ -119,6 +117,18 @@ async fn post_events(
         Json(serde_json::json!({ "accepted": accepted })),
     )
         .into_response())
+}
+
+/// A route a unit may not use is 403 `internal_flow`; one it does not have, 400.
+pub(crate) fn route_error(e: crate::route::RouteError) -> ApiError {
+    let code = match e {
+        crate::route::RouteError::Internal { .. } => {
+            return ApiError::new(StatusCode::FORBIDDEN, "internal_flow", e.to_string())
+                .field("flow");
+        }
+        _ => "unknown_flow",
+    };
+    ApiError::new(StatusCode::BAD_REQUEST, code, e.to_string()).field("flow")
 }
 
 /// The unit exists and the request carries its key.
@@ -160,7 +170,21 @@ async fn accept(
                     format!("flow `{}` does not take {}", route.flow, format.name()),
                 )
             })?;
-        bytes = decode_to_json(&bytes, &opts)?;
+        bytes = if bytes.len() > DECODE_OFF_THREAD_BYTES {
+            // A large XML or CSV body is decoded on a blocking thread, so the async threads
+            // keep serving everyone else meanwhile.
+            tokio::task::spawn_blocking(move || decode_to_json(&bytes, &opts))
+                .await
+                .map_err(|e| {
+                    ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "decode_failed",
+                        format!("decoding the body failed: {e}"),
+                    )
+                })??
+        } else {
+            decode_to_json(&bytes, &opts)?
+        };
     }
     let events = parse_events(&bytes, route, state.max_batch)?;
     let trace_id = headers
@@ -220,6 +244,9 @@ fn check_content_type(
         }
     }
 }
+
+/// Bodies above this size are decoded off the async threads.
+const DECODE_OFF_THREAD_BYTES: usize = 64 * 1024;
 
 /// Decode an XML or CSV body into a JSON array of its records, which then goes the way of
 /// any JSON batch (all or nothing).

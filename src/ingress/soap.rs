@@ -119,13 +119,18 @@ async fn handle(
             )
             .field("Body")
         })?;
-    let route = state.router.resolve(unit, Some(flow)).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "unknown_flow",
-            e.to_string(),
-        )
-    })?;
+    let route = state
+        .router
+        .resolve_for_unit(unit, Some(flow))
+        .map_err(|e| match e {
+            crate::route::RouteError::Internal { .. } => super::route_error(e),
+            // The operation is configured but its flow has no route: the bus's config.
+            _ => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "unknown_flow",
+                e.to_string(),
+            ),
+        })?;
     let accepted = accept(state, route, Format::Xml, bytes, headers).await?;
     let mut out = format!(
         "{ENVELOPE_OPEN}<{operation}Response xmlns=\"urn:lienthong:1.0\"><KetQua>DA_NHAN</KetQua>"

@@ -228,6 +228,8 @@ struct Inner {
     chunks: chunk_cache::ChunkCache,
     /// Reads what each accepted event means for the KPIs ([`tally`]); none: nothing counted.
     facts: std::sync::OnceLock<Arc<dyn tally::FactFinder>>,
+    /// Serialises note writes, so that [`Notes::claim_note`] is a compare-and-set.
+    notes_lock: std::sync::Mutex<()>,
     /// Where the next retention sweep goes on (a message key); `None`: from the oldest.
     sweep_cursor: std::sync::Mutex<Option<Vec<u8>>>,
     /// Set by [`Outbox::close`]: background work stops at its next step.
@@ -246,14 +248,41 @@ pub struct Outbox {
 pub trait Notes: Send + Sync {
     fn put_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
     fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError>;
+
+    /// Note `value` under `name` unless the note already holds another value (first come,
+    /// first served: a payment reference belongs to the unit that first used it).
+    /// `Ok(None)`: noted, or already this value; `Ok(Some(other))`: taken.
+    fn claim_note(&self, name: &str, value: &[u8]) -> Result<Option<bytes::Bytes>, StoreError> {
+        match self.get_note(name)? {
+            Some(existing) if existing.as_ref() != value => Ok(Some(existing)),
+            Some(_) => Ok(None),
+            None => self.put_note(name, value).map(|()| None),
+        }
+    }
 }
 
 impl Notes for Outbox {
     fn put_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        let _one_at_a_time = self.inner.notes_lock.lock().unwrap();
         let mut batch = WriteBatch::default();
         batch.put(keys::note(name), value.to_vec());
         self.inner.store.apply(batch)?;
         self.inner.store.flush()
+    }
+
+    /// Atomic on this node: the check and the write happen under one lock.
+    fn claim_note(&self, name: &str, value: &[u8]) -> Result<Option<bytes::Bytes>, StoreError> {
+        let _one_at_a_time = self.inner.notes_lock.lock().unwrap();
+        match self.inner.store.get(&keys::note(name))? {
+            Some(existing) if existing.as_ref() != value => Ok(Some(existing)),
+            Some(_) => Ok(None),
+            None => {
+                let mut batch = WriteBatch::default();
+                batch.put(keys::note(name), value.to_vec());
+                self.inner.store.apply(batch)?;
+                self.inner.store.flush().map(|()| None)
+            }
+        }
     }
 
     fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError> {
@@ -340,6 +369,7 @@ impl Outbox {
                 chunks: chunk_cache::ChunkCache::default(),
                 facts: std::sync::OnceLock::new(),
                 sweep_cursor: std::sync::Mutex::new(None),
+                notes_lock: std::sync::Mutex::new(()),
                 closing: std::sync::atomic::AtomicBool::new(false),
             }),
         })

@@ -554,8 +554,9 @@ impl Worker {
                         t.stats.recent.record(lease.info.unit, Outcome::Failed, now);
                         t.stats.failed(envelope, &reason, false, now);
                         tracing::debug!(target_system = %t.name, id = %envelope.id, attempts, ?delay, %reason, "retry scheduled");
+                        let delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX);
                         self.outbox
-                            .retry(lease, error, now + delay.as_millis() as u64);
+                            .retry(lease, error, now.saturating_add(delay_ms));
                     }
                     RetryDecision::GiveUp => {
                         t.stats.dead.fetch_add(1, Ordering::Relaxed);

@@ -1,4 +1,6 @@
-//! Backoff: exponential with full jitter, never sooner than the target's `Retry-After`.
+//! Backoff: exponential with full jitter, never sooner than the target's `Retry-After` —
+//! up to the policy's `max_delay`: a target cannot park a delivery for longer than the
+//! operator allowed (a `Retry-After` of years, or one that overflows a timestamp).
 
 use crate::config::RetryConfig;
 use std::time::Duration;
@@ -29,7 +31,8 @@ pub fn decide(
         .saturating_mul(1u32 << exp)
         .min(policy.max_delay);
     let delay = ceiling.mul_f64(jitter.clamp(0.0, 1.0));
-    RetryDecision::RetryAfter(delay.max(retry_after.unwrap_or(Duration::ZERO)))
+    let floor = retry_after.unwrap_or(Duration::ZERO).min(policy.max_delay);
+    RetryDecision::RetryAfter(delay.max(floor))
 }
 
 #[cfg(test)]
@@ -69,10 +72,22 @@ mod tests {
     #[test]
     fn retry_after_is_a_floor() {
         let p = policy();
+        // Above the backoff, within max_delay (1 s): waited for as asked.
         assert_eq!(
-            decide(&p, 1, Duration::ZERO, Some(Duration::from_secs(2)), 0.5),
-            RetryDecision::RetryAfter(Duration::from_secs(2))
+            decide(&p, 1, Duration::ZERO, Some(Duration::from_millis(800)), 0.5),
+            RetryDecision::RetryAfter(Duration::from_millis(800))
         );
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_the_policy_s_max_delay() {
+        let p = policy();
+        for asked in [Duration::from_secs(10 * 365 * 86400), Duration::MAX] {
+            assert_eq!(
+                decide(&p, 1, Duration::ZERO, Some(asked), 0.5),
+                RetryDecision::RetryAfter(p.max_delay)
+            );
+        }
     }
 
     #[test]

@@ -54,6 +54,12 @@ pub fn to_text(input: &[u8], encoding: TextEncoding) -> Result<String, DecodeErr
     }
 }
 
+/// Most columns a header row may have: legacy exports have tens, a few hundred at most;
+/// a header of hundreds of thousands is an attack on the decoder, refused before any row.
+pub const MAX_COLUMNS: usize = 2_048;
+/// Longest row, in bytes of its fields.
+pub const MAX_ROW_BYTES: usize = 1024 * 1024;
+
 pub fn decode(input: &[u8], opts: &CsvOptions) -> Result<Vec<Value>, DecodeError> {
     if input.len() > opts.max_bytes {
         return Err(DecodeError::too_large(input.len(), opts.max_bytes));
@@ -75,18 +81,31 @@ pub fn decode(input: &[u8], opts: &CsvOptions) -> Result<Vec<Value>, DecodeError
             message: "the CSV has no header row".into(),
         });
     }
-    if let Some(dup) = headers
-        .iter()
-        .enumerate()
-        .find(|(i, h)| headers[..*i].contains(h))
-    {
+    if headers.len() > MAX_COLUMNS {
         return Err(DecodeError::Shape {
-            message: format!("column `{}` appears twice in the header row", dup.1),
+            message: format!(
+                "the header row has {} columns; at most {MAX_COLUMNS} are taken",
+                headers.len()
+            ),
+        });
+    }
+    // One pass with a set: the cost grows with the header's length, not its square.
+    let mut seen = std::collections::HashSet::with_capacity(headers.len());
+    if let Some(dup) = headers.iter().find(|h| !seen.insert(h.as_str())) {
+        return Err(DecodeError::Shape {
+            message: format!("column `{dup}` appears twice in the header row"),
         });
     }
     let mut rows = Vec::new();
     for record in reader.records() {
         let record = record.map_err(|e| csv_error(&e))?;
+        if record.as_byte_record().as_slice().len() > MAX_ROW_BYTES {
+            return Err(DecodeError::Syntax {
+                line: record.position().map_or(0, |p| p.line() as usize),
+                column: 1,
+                message: format!("the row is longer than {MAX_ROW_BYTES} bytes"),
+            });
+        }
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -175,6 +194,32 @@ mod tests {
                 json!({"soDon": "4-2024-001", "tenChuDon": "Nguyễn, Văn A"}),
                 json!({"soDon": "4-2024-002", "tenChuDon": "B"})
             ]
+        );
+    }
+
+    #[test]
+    fn huge_headers_are_refused_by_the_column_cap_and_duplicates_found_in_one_pass() {
+        // 300,000 columns (the probe that burned a core for 52 s with a quadratic check).
+        let header: Vec<String> = (0..300_000).map(|i| format!("c{i}")).collect();
+        let input = format!("{}\n", header.join(","));
+        let opts = CsvOptions {
+            max_bytes: usize::MAX,
+            ..CsvOptions::default()
+        };
+        let e = decode(input.as_bytes(), &opts).unwrap_err();
+        assert!(e.to_string().contains("300000 columns"), "{e}");
+        // At the cap, a duplicate at the very end is still named.
+        let mut header: Vec<String> = (0..MAX_COLUMNS - 1).map(|i| format!("c{i}")).collect();
+        header.push("c7".into());
+        let input = format!("{}\n", header.join(","));
+        let e = decode(input.as_bytes(), &opts).unwrap_err();
+        assert!(e.to_string().contains("`c7` appears twice"), "{e}");
+        // A row longer than the cap is refused with its line.
+        let input = format!("a\nok\n{}\n", "x".repeat(MAX_ROW_BYTES + 1));
+        let e = decode(input.as_bytes(), &opts).unwrap_err();
+        assert!(
+            e.to_string().contains("line 3") && e.to_string().contains("longer"),
+            "{e}"
         );
     }
 
