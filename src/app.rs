@@ -243,6 +243,7 @@ impl Bus {
             hangup,
         ));
         let addr = listener.local_addr().map_err(AppError::Serve)?;
+        let callbacks = Arc::new(crate::ingress::callback::CallbackGuard::default());
         let admin_state = Arc::new(AdminState {
             broker: admin_broker,
             outbox: outbox.clone(),
@@ -263,6 +264,7 @@ impl Bus {
                 .collect(),
             mappings: Arc::clone(&mappings),
             kpis: crate::admin::kpi::KpiBoard::default(),
+            callbacks: Arc::clone(&callbacks),
             tokens: crate::admin::auth::AdminTokens::new(
                 config
                     .admin
@@ -300,6 +302,7 @@ impl Bus {
             outbox: outbox.clone(),
             max_body_bytes: config.server.max_body_bytes,
             max_batch: config.server.max_batch,
+            callbacks,
         });
         let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
         let inbox = (config.inbox.enabled && takes_unit_traffic).then(|| {

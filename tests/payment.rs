@@ -315,6 +315,61 @@ async fn a_fee_request_is_paid_and_the_outcome_reaches_the_unit_once() {
 }
 
 #[tokio::test]
+async fn forged_callbacks_store_nothing_are_counted_and_a_source_that_keeps_forging_is_held_off() {
+    let s = setup().await;
+    let c = support::client();
+    let disk_before = s.bus.outbox.stats().disk_bytes;
+    // Each with a 60 KiB reference (the test bus takes 64 KiB bodies): before, each was
+    // noted and flushed.
+    let forged = json!({"LoaiBanTin": "Confirm", "MaDoiTac": "BKHCN",
+        "MaThamChieu": "R".repeat(60 * 1024), "MaGiaoDich": "GD", "MaLoi": "00",
+        "SoTien": "1", "MaXacThuc": "00"});
+    for _ in 0..20 {
+        let resp = c
+            .post(format!("http://{}/callbacks/payment", s.bus.addr))
+            .json(&forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 401);
+    }
+    assert!(
+        s.bus
+            .outbox
+            .notes_with_prefix("payment-forged/", 10)
+            .unwrap()
+            .is_empty(),
+        "a forged callback left a note"
+    );
+    assert!(
+        s.bus.outbox.stats().disk_bytes < disk_before + 1024 * 1024,
+        "forged callbacks grew the outbox"
+    );
+    // The 21st from the same address is held off before its body is read.
+    let resp = c
+        .post(format!("http://{}/callbacks/payment", s.bus.addr))
+        .json(&forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert!(resp.headers().contains_key("retry-after"));
+    let metrics = c
+        .get(format!("http://{}/metrics", s.bus.addr))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("lienthong_payment_callbacks_forged_total 20"),
+        "{metrics}"
+    );
+    s.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_reference_too_long_for_the_platform_is_a_dead_letter_naming_it() {
     let s = setup().await;
     let c = support::client();

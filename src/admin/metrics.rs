@@ -32,6 +32,11 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         "Events accepted since start.",
     );
     family(
+        "lienthong_payment_callbacks_forged_total",
+        "counter",
+        "Payment callbacks refused for a wrong MaXacThuc since start (nothing of them is stored).",
+    );
+    family(
         "lienthong_deliveries_total",
         "counter",
         "Delivery attempts since start, by target and outcome.",
@@ -132,6 +137,11 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         stats.accepted_since_start
     );
     let _ = writeln!(out, "lienthong_outbox_disk_bytes {}", stats.disk_bytes);
+    let _ = writeln!(
+        out,
+        "lienthong_payment_callbacks_forged_total {}",
+        state.callbacks.forged_total.load(Ordering::Relaxed)
+    );
     for t in &state.targets {
         let name = &t.name;
         for (outcome, n) in [

@@ -43,6 +43,8 @@ pub struct AdminState {
     /// The mappings, to read messages as the national platforms receive them.
     pub mappings: Arc<crate::mappings::MappingSet>,
     pub kpis: kpi::KpiBoard,
+    /// Forged payment callbacks (shared with the ingress), for `/metrics`.
+    pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
 }
 
 pub fn routes(state: Arc<AdminState>) -> axum::Router {

@@ -1,6 +1,10 @@
 //! `POST /callbacks/payment`: the payment platform's `Confirm` callback. Its signature is
-//! checked with the shared key (a forged or altered callback gets 401 and is logged and
-//! noted), the unit is the one whose fee request used the `MaThamChieu`, and the callback
+//! checked with the shared key; a forged or altered callback gets 401, is counted
+//! (`lienthong_payment_callbacks_forged_total`) and logged with its reference cut short,
+//! and **stores nothing** (the internet can post here: nothing it sends may cost disk).
+//! A source address with too many failed signatures gets 429 for a while, before its
+//! body is even parsed ([`CallbackGuard`]). The unit is the one whose fee request used the
+//! `MaThamChieu`, and the callback
 //! goes through the outbox to the unit (route `<unit>/payment_confirm`, mapped to the
 //! unit's own format). A repeated callback for the same `MaThamChieu` is answered like the
 //! first and stored once. The platform is answered as it expects: `{"MaLoi": "00"}` when
@@ -9,19 +13,90 @@
 use super::IngressState;
 use crate::connector::payment::{field_text, reference_note, verify_confirm};
 use crate::outbox::{EnqueueRequest, NewEvent, Notes};
-use axum::Json;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Failed signature checks a source address may make per [`GUARD_WINDOW`].
+const MAX_FAILURES: u32 = 20;
+const GUARD_WINDOW: Duration = Duration::from_secs(600);
+/// Addresses remembered at most (the table is cleared of old windows, then whole, beyond).
+const MAX_ADDRESSES: usize = 10_000;
+
+/// Counts forged callbacks, and the failures per source address in a window.
+#[derive(Default)]
+pub struct CallbackGuard {
+    pub forged_total: AtomicU64,
+    failures: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl CallbackGuard {
+    /// How long `ip` must wait, when it has failed too often.
+    fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        let g = self.failures.lock().unwrap();
+        let (since, n) = g.get(&ip)?;
+        let left = GUARD_WINDOW.checked_sub(since.elapsed())?;
+        (*n >= MAX_FAILURES).then_some(left)
+    }
+
+    fn failed(&self, ip: Option<IpAddr>) {
+        self.forged_total.fetch_add(1, Ordering::Relaxed);
+        let Some(ip) = ip else { return };
+        let mut g = self.failures.lock().unwrap();
+        if g.len() >= MAX_ADDRESSES && !g.contains_key(&ip) {
+            g.retain(|_, (since, _)| since.elapsed() < GUARD_WINDOW);
+            if g.len() >= MAX_ADDRESSES {
+                g.clear();
+            }
+        }
+        let entry = g.entry(ip).or_insert((Instant::now(), 0));
+        if entry.0.elapsed() >= GUARD_WINDOW {
+            *entry = (Instant::now(), 0);
+        }
+        entry.1 += 1;
+    }
+}
+
+/// At most 32 characters of what a caller sent, for a log line.
+fn cut(text: &str) -> String {
+    let mut out: String = text.chars().take(32).collect();
+    if out.len() < text.len() {
+        out.push('…');
+    }
+    out
+}
 
 fn answer(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "MaLoi": code, "MoTaLoi": message }))).into_response()
 }
 
-pub async fn payment_callback(State(state): State<Arc<IngressState>>, body: Bytes) -> Response {
+pub async fn payment_callback(
+    State(state): State<Arc<IngressState>>,
+    peer: Option<Extension<ConnectInfo<SocketAddr>>>,
+    body: Bytes,
+) -> Response {
+    let ip = peer.map(|Extension(ConnectInfo(addr))| addr.ip());
+    if let Some(wait) = ip.and_then(|ip| state.callbacks.blocked_for(ip)) {
+        let mut resp = answer(
+            StatusCode::TOO_MANY_REQUESTS,
+            "99",
+            "quá nhiều lần sai chữ ký; thử lại sau",
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&wait.as_secs().max(1).to_string()) {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, v);
+        }
+        return resp;
+    }
     let Some(creds) = &state.payment else {
         return answer(
             StatusCode::NOT_FOUND,
@@ -37,12 +112,8 @@ pub async fn payment_callback(State(state): State<Arc<IngressState>>, body: Byte
     }
     let reference = field_text(&message["MaThamChieu"]);
     if !verify_confirm(&message, &creds.shared_key) {
-        tracing::warn!(reference = %reference, "payment callback with a wrong MaXacThuc refused");
-        let note = format!("payment-forged/{}", uuid::Uuid::now_v7());
-        let record = json!({"MaThamChieu": reference, "at_ms": crate::time::now_ms()});
-        if let Err(e) = state.outbox.put_note(&note, record.to_string().as_bytes()) {
-            tracing::error!(error = %e, "cannot record the refused callback");
-        }
+        state.callbacks.failed(ip);
+        tracing::warn!(reference = %cut(&reference), source = ?ip, "payment callback with a wrong MaXacThuc refused; nothing stored");
         return answer(StatusCode::UNAUTHORIZED, "99", "Sai chữ ký MaXacThuc");
     }
     let unit = match state.outbox.get_note(&reference_note(&reference)) {

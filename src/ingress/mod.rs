@@ -5,7 +5,7 @@
 //! the outbox in one atomic write; the 202 comes after the flush to disk.
 
 mod auth;
-mod callback;
+pub mod callback;
 mod error;
 pub mod inbox;
 pub mod signature;
@@ -44,6 +44,8 @@ pub struct IngressState {
     pub outbox: Outbox,
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    /// Forged payment callbacks: counted, and refused per source address beyond a limit.
+    pub callbacks: Arc<callback::CallbackGuard>,
 }
 
 pub fn routes(state: Arc<IngressState>) -> axum::Router {
