@@ -178,9 +178,20 @@ async fn lookup(
         "purpose": query.purpose, "outcome": outcome_text,
         "status": status, "took_ms": started.elapsed().as_millis() as u64,
     });
-    state
+    // No personal data leaves without its audit record: if the trail cannot be written
+    // (full disk, lost volume), the answer is withheld.
+    if let Err(e) = state
         .audit
-        .record("personal_data_lookup", &format!("unit:{unit}"), record);
+        .append("personal_data_lookup", &format!("unit:{unit}"), record)
+    {
+        tracing::error!(%unit, kind = kind.name(), error = %e, "AUDIT RECORD NOT WRITTEN: lookup answer withheld");
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the audit trail cannot be written, so no lookup answer is given; try again later \
+             (the IT Center sees this in the bus's log)",
+        ));
+    }
     tracing::info!(%unit, kind = kind.name(), outcome = outcome_text, "lookup");
     match outcome {
         Ok((content_type, body, _)) => {

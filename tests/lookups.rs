@@ -10,6 +10,11 @@ use std::path::PathBuf;
 use support::{NAFOSTED_KEY, STAMEQ_KEY};
 
 async fn setup() -> (lienthong::app::Bus, std::net::SocketAddr, tempfile::TempDir) {
+    setup_with("").await
+}
+
+/// The bus on the mocks, `head` added before the first table.
+async fn setup_with(head: &str) -> (lienthong::app::Bus, std::net::SocketAddr, tempfile::TempDir) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mocks = listener.local_addr().unwrap();
     tokio::spawn(lienthong_mocks::serve(listener, MockSettings::default()));
@@ -27,6 +32,7 @@ timeout = "2s"
 url = "http://{mocks}/business/TraCuuThongTinDoanhNghiep"
 timeout = "2s"
 cache_ttl = "1min"
+{head}
 "#,
         mappings = mappings.display()
     );
@@ -77,6 +83,24 @@ async fn ask(
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
     (status, ct, resp.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn no_lookup_answer_is_given_when_its_audit_record_cannot_be_written() {
+    // /dev/full takes the open and refuses every write, as a full disk does.
+    let (bus, _mocks, _dir) = setup_with("[audit]\npath = \"/dev/full\"").await;
+    let (status, _, body) = ask(
+        &bus,
+        "stameq",
+        "citizen",
+        "text/xml",
+        fixture("stameq/tests/citizen_lookup_request/01-lookup.input.xml"),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("audit_unavailable"), "{body}");
+    assert!(!body.contains("Cường"), "the person's data left: {body}");
+    bus.shutdown().await.unwrap();
 }
 
 #[tokio::test]
