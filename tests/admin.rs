@@ -470,10 +470,56 @@ async fn dashboard_sessions_hold_no_token_and_end_on_the_server() {
     assert!(!page(format!("lienthong_admin={OPERATOR}")).await);
     assert!(!page(format!("lienthong_session={}", "0".repeat(64))).await);
 
+    // The page's forms carry the session's anti-forgery token; it is framed by no one and
+    // runs no script but its own.
+    let resp = browser
+        .get(h.url("/"))
+        .header("cookie", format!("lienthong_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'sha256-"),
+        "{csp}"
+    );
+    assert_eq!(resp.headers()["x-frame-options"], "DENY");
+    let text = resp.text().await.unwrap();
+    let csrf = text
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|t| t.split('"').next())
+        .unwrap_or_else(|| panic!("no csrf field: {text}"))
+        .to_string();
+    // Without the token, or from another site's page: refused, the session stays open.
+    let forged = browser
+        .post(h.url("/dang-xuat"))
+        .header("cookie", format!("lienthong_session={id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403);
+    let cross_site = browser
+        .post(h.url("/dang-xuat"))
+        .header("cookie", format!("lienthong_session={id}"))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
+    assert!(page(format!("lienthong_session={id}")).await);
+
     // Signing out ends it on the server.
     let out = browser
         .post(h.url("/dang-xuat"))
         .header("cookie", format!("lienthong_session={id}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("csrf={csrf}"))
         .send()
         .await
         .unwrap();

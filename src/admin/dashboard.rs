@@ -31,7 +31,98 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/dang-nhap", post(login))
         .route("/dang-xuat", post(logout))
         .route("/thu-chet/{target}/{id}/gui-lai", post(replay))
+        .layer(axum::middleware::from_fn(guard))
         .with_state(state)
+}
+
+/// Every dashboard answer: no framing, no scripts or forms but its own (a
+/// Content-Security-Policy that names the one refresh script by its hash). Every POST:
+/// its `Origin`, when the browser sends one, must be this bus (`Host`), so that no other
+/// site can make a signed-in browser press a button here — SameSite cookies alone do not
+/// cover older browsers or same-site hosts. Forms also carry a per-session token
+/// ([`csrf_token`]).
+async fn guard(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::POST && !same_origin(req.headers()) {
+        return forbidden("Yêu cầu đến từ trang khác (Origin không khớp); thao tác bị từ chối.");
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&content_security_policy()).expect("ASCII policy"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not `no-referrer`: with it a browser sends `Origin: null` on its own form posts.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+fn content_security_policy() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let script = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(REFRESH_SCRIPT.as_bytes()));
+    format!(
+        "default-src 'none'; script-src 'sha256-{script}'; style-src 'unsafe-inline'; \
+         img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// No `Origin` (a same-origin form in an older browser, or a tool), or one whose host is
+/// this request's `Host`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.trim_end_matches('/'));
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// The anti-forgery token of a session: derived from its id (which only the browser's
+/// HttpOnly cookie holds), so a page of another site can neither read nor guess it.
+fn csrf_token(session_id: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("lienthong-csrf\0{session_id}").as_bytes());
+    crate::hex::encode(&d[..16])
+}
+
+/// The form's token matches one of the request's open sessions.
+fn csrf_ok(s: &AdminState, headers: &HeaderMap, token: &str) -> bool {
+    session_ids(headers).any(|id| {
+        s.sessions.find(id).is_some()
+            && crate::ingress::constant_time_eq(csrf_token(id).as_bytes(), token.as_bytes())
+    })
+}
+
+fn forbidden(text: &str) -> Response {
+    let body = html! {
+        header { h1 { "Hệ thống liên thông Bộ Khoa học và Công nghệ" } }
+        main { section { p.bad #tu-choi { (text) } p { a href="/" { "Về trang giám sát" } } } }
+    };
+    (StatusCode::FORBIDDEN, layout("Từ chối", body)).into_response()
+}
+
+/// The `csrf` field of a dashboard form (URL-encoded body; the token is hex, so it needs
+/// no decoding). A request without a body simply has none.
+fn csrf_field(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("csrf="))
+        .unwrap_or_default()
+        .to_string()
 }
 
 #[derive(Deserialize, Default)]
@@ -50,6 +141,10 @@ async fn page(
     let Some(SessionHolder { name, role }) = session_of(&s, &headers) else {
         return login_page(None, StatusCode::OK);
     };
+    let csrf = session_ids(&headers)
+        .find(|id| s.sessions.find(id).is_some())
+        .map(csrf_token)
+        .unwrap_or_default();
     let kpis = match s.kpis.latest() {
         Some(k) => Some(k),
         None => s.kpis.refresh(&s).await.ok(),
@@ -89,6 +184,7 @@ async fn page(
         search: q.ma_ho_so.as_deref(),
         dossier: dossier.as_ref(),
         notice: q.thong_bao.as_deref(),
+        csrf: &csrf,
     };
     (
         [(header::CACHE_CONTROL, "no-store")],
@@ -148,7 +244,14 @@ async fn login(State(s): State<Arc<AdminState>>, Form(f): Form<LoginForm>) -> Re
 }
 
 /// Sign out: the session ends on the server, not only in this browser.
-async fn logout(State(s): State<Arc<AdminState>>, headers: HeaderMap) -> Response {
+async fn logout(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !csrf_ok(&s, &headers, &csrf_field(&body)) {
+        return forbidden("Thiếu mã chống giả mạo của phiên; hãy tải lại trang rồi thử lại.");
+    }
     for id in session_ids(&headers) {
         s.sessions.close(id);
     }
@@ -163,6 +266,7 @@ async fn replay(
     State(s): State<Arc<AdminState>>,
     headers: HeaderMap,
     Path((target, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
 ) -> Response {
     let Some(SessionHolder { name, role }) = session_of(&s, &headers) else {
         return login_page(
@@ -170,6 +274,9 @@ async fn replay(
             StatusCode::UNAUTHORIZED,
         );
     };
+    if !csrf_ok(&s, &headers, &csrf_field(&body)) {
+        return forbidden("Thiếu mã chống giả mạo của phiên; hãy tải lại trang rồi thử lại.");
+    }
     if role != AdminRole::Operator {
         return notice_redirect("Cần mã quản trị có quyền vận hành (operator) để gửi lại.");
     }
@@ -289,6 +396,8 @@ struct View<'a> {
     search: Option<&'a str>,
     dossier: Option<&'a Value>,
     notice: Option<&'a str>,
+    /// The session's anti-forgery token, in every POST form.
+    csrf: &'a str,
 }
 
 /// Vietnamese name of a configured target.
@@ -380,7 +489,10 @@ impl View<'_> {
                     span.muted style="color:#fde" { (self.who) " (" (if self.operator { "vận hành" } else { "xem" }) ") · " }
                     label style="font-size:13px" { input #tu-dong type="checkbox" checked; " tự động làm mới" }
                     " "
-                    form.inline method="post" action="/dang-xuat" { button type="submit" { "Đăng xuất" } }
+                    form.inline method="post" action="/dang-xuat" {
+                        input type="hidden" name="csrf" value=(self.csrf);
+                        button type="submit" { "Đăng xuất" }
+                    }
                 }
             }
             main {
@@ -537,7 +649,7 @@ impl View<'_> {
                 @match self.kpis {
                     None => p.muted { "Chưa tính được chỉ tiêu." },
                     Some(k) => {
-                        p.muted { "Tính từ các thông điệp hệ thống đã chuyển (trong thời hạn lưu), lúc " (vn_time(k.computed_at_ms)) "." }
+                        p.muted { "Cộng dồn từ mọi sự kiện hệ thống đã nhận, kể cả đã quá thời hạn lưu; cập nhật lúc " (vn_time(k.computed_at_ms)) "." }
                         table {
                             tr {
                                 th { "Đơn vị" } th { "Số hồ sơ" }
@@ -614,6 +726,7 @@ impl View<'_> {
                                 td {
                                     @if self.operator {
                                         form.inline method="post" action={"/thu-chet/" (d.target) "/" (d.id) "/gui-lai"} {
+                                            input type="hidden" name="csrf" value=(self.csrf);
                                             button #{"replay-" (d.id)} type="submit" { "Gửi lại" }
                                         }
                                     } @else {
