@@ -100,6 +100,16 @@ impl Bus {
         keyring: Option<Arc<crate::outbox::encryption::Keyring>>,
     ) -> Result<Bus, AppError> {
         let started = std::time::Instant::now();
+        if config.server.allow_dev_credentials_on_network
+            && !config.server.listen.ip().is_loopback()
+        {
+            tracing::warn!(
+                listen = %config.server.listen,
+                "DEVELOPMENT CREDENTIALS ACCEPTED ON A NETWORK LISTENER \
+                 (server.allow_dev_credentials_on_network): anyone who can reach this address \
+                 can use the repository's published keys; only for a closed test network"
+            );
+        }
         let audit =
             Arc::new(crate::audit::AuditLog::open(&config.audit_path()).map_err(AppError::Audit)?);
         // Mappings first: a broken mapping stops the start before anything listens.
@@ -281,7 +291,7 @@ impl Bus {
                 config.admin.session_idle,
                 config.admin.session_max,
             ),
-            secure_cookies: config.server.tls.is_some(),
+            secure_cookies: config.server.tls.is_some() || config.server.behind_tls_proxy,
             audit: Arc::clone(&audit),
         });
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));

@@ -81,6 +81,13 @@ fn the_container_and_service_files_keep_their_promises() {
         "runs as a non-root user"
     );
     assert!(docker.contains("VOLUME [\"/var/lib/lienthong\"]"));
+    // The image points nothing at the development keys (an ENV would override the
+    // production config it runs by default).
+    assert!(
+        !docker.contains("DEV_KEYS_FILE"),
+        "the image names the dev keys"
+    );
+    assert!(docker.contains("CMD [\"run\", \"--config\", \"/etc/lienthong/production.toml\"]"));
 
     let compose = read("deploy/docker-compose.yml");
     for service in ["rabbitmq:", "mocks:", "ingress:", "worker-1:", "worker-2:"] {

@@ -149,6 +149,14 @@ pub struct ServerConfig {
     pub body_read_timeout: Duration,
     /// Serve HTTPS instead of HTTP (units, callbacks, admin API and dashboard alike).
     pub tls: Option<ListenerTlsConfig>,
+    /// A proxy or load balancer in front of the bus terminates HTTPS (production needs
+    /// this or `tls`); the dashboard's cookie is then marked `Secure`.
+    #[serde(default)]
+    pub behind_tls_proxy: bool,
+    /// Accept the repository's `dev_*` credentials although the bus listens on more than
+    /// loopback: only for a closed test network (the compose cluster). Logged loudly.
+    #[serde(default)]
+    pub allow_dev_credentials_on_network: bool,
 }
 
 /// The listener's certificate chain and private key (PEM files).
@@ -168,6 +176,8 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
             tls: None,
+            behind_tls_proxy: false,
+            allow_dev_credentials_on_network: false,
         }
     }
 }

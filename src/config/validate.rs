@@ -23,6 +23,25 @@ impl fmt::Display for Problem {
 /// after it, the process ends within 10 s of SIGTERM.
 pub const MAX_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
 
+/// Whether `dev_*` credentials (published in the repository) are refused: in production,
+/// and wherever the bus listens on more than this machine's loopback — unless the
+/// operator says it is a closed test network (`server.allow_dev_credentials_on_network`).
+pub fn dev_refused(config: &Config) -> bool {
+    config.environment == Environment::Production
+        || (!config.server.listen.ip().is_loopback()
+            && !config.server.allow_dev_credentials_on_network)
+}
+
+/// Where `dev_*` credentials are refused, for the problem's message.
+fn refused_where(config: &Config) -> &'static str {
+    if config.environment == Environment::Production {
+        "in production"
+    } else {
+        "when server.listen is not a loopback address (anyone on the network knows them; \
+         set server.allow_dev_credentials_on_network = true only on a closed test network)"
+    }
+}
+
 fn problem(path: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem {
         path: path.into(),
@@ -106,12 +125,13 @@ pub fn validate(
                     path,
                     format!("the secret in ${var} is shorter than 16 characters"),
                 )),
-                (None, Some(_)) if config.environment == Environment::Production => {
-                    problems.push(problem(
-                        format!("units.{id}.dev_hmac_secret"),
-                        format!("development secrets are refused in production; set ${var}"),
-                    ))
-                }
+                (None, Some(_)) if dev_refused(config) => problems.push(problem(
+                    format!("units.{id}.dev_hmac_secret"),
+                    format!(
+                        "development secrets are refused {}; set ${var}",
+                        refused_where(config)
+                    ),
+                )),
                 (None, Some(_)) => {}
                 (None, None) => problems.push(problem(
                     path,
@@ -194,6 +214,17 @@ pub fn validate(
     }
     if config.admin.kpi_interval < std::time::Duration::from_secs(1) {
         problems.push(problem("admin.kpi_interval", "must be at least 1s"));
+    }
+    if config.environment == Environment::Production
+        && config.server.tls.is_none()
+        && !config.server.behind_tls_proxy
+    {
+        problems.push(problem(
+            "server.tls",
+            "production serves keys, tokens, session cookies and lookup replies: set \
+             [server.tls] cert_file and key_file, or behind_tls_proxy = true when a proxy \
+             or load balancer in front of the bus terminates HTTPS",
+        ));
     }
     if config.relay.shutdown_grace > MAX_SHUTDOWN_GRACE {
         problems.push(problem(
@@ -306,10 +337,13 @@ pub fn validate(
                         ),
                     ));
                 }
-                if p.dev_password.is_some() && config.environment == Environment::Production {
+                if p.dev_password.is_some() && dev_refused(config) {
                     problems.push(problem(
                         format!("{path}.portal.dev_password"),
-                        "development passwords are refused in production; use password_env",
+                        format!(
+                            "development passwords are refused {}; use password_env",
+                            refused_where(config)
+                        ),
                     ));
                 }
             }
@@ -334,10 +368,13 @@ pub fn validate(
                         ),
                     ));
                 }
-                if p.dev_shared_key.is_some() && config.environment == Environment::Production {
+                if p.dev_shared_key.is_some() && dev_refused(config) {
                     problems.push(problem(
                         format!("{path}.payment.dev_shared_key"),
-                        "development keys are refused in production; use shared_key_env",
+                        format!(
+                            "development keys are refused {}; use shared_key_env",
+                            refused_where(config)
+                        ),
                     ));
                 }
             }
@@ -364,10 +401,13 @@ pub fn validate(
                     format!("set the environment variable {var}"),
                 ));
             }
-            if dev.is_some() && config.environment == Environment::Production {
+            if dev.is_some() && dev_refused(config) {
                 problems.push(problem(
                     format!("{path}.auth"),
-                    "development secrets are refused in production; use the *_env variable",
+                    format!(
+                        "development secrets are refused {}; use the *_env variable",
+                        refused_where(config)
+                    ),
                 ));
             }
         }
@@ -434,15 +474,14 @@ pub fn validate(
                     ));
                 }
             }
-            (None, Some(_)) if config.environment == Environment::Production => {
-                problems.push(problem(
-                    format!("{path}.dev_key"),
-                    format!(
-                        "development keys are refused in production; set ${} instead",
-                        unit.key_env
-                    ),
-                ))
-            }
+            (None, Some(_)) if dev_refused(config) => problems.push(problem(
+                format!("{path}.dev_key"),
+                format!(
+                    "development keys are refused {}; set ${} instead",
+                    refused_where(config),
+                    unit.key_env
+                ),
+            )),
             (None, Some(dev)) => {
                 keys.insert(id.clone(), dev.clone());
             }
@@ -523,15 +562,15 @@ pub fn validate(
         )),
         None => {}
         Some(e) => {
-            if e.dev_keys_file.is_some() && config.environment == Environment::Production {
+            if e.dev_keys_file.is_some() && dev_refused(config) {
                 problems.push(problem(
                     "outbox.encryption.dev_keys_file",
-                    "development keys are refused in production; use keys_env or keys_file",
+                    format!("development keys are refused {}; use keys_env or keys_file", refused_where(config)),
                 ));
             }
             let usable = env(&e.keys_env).is_some()
                 || e.keys_file.is_some()
-                || (e.dev_keys_file.is_some() && config.environment != Environment::Production);
+                || (e.dev_keys_file.is_some() && !dev_refused(config));
             if !usable {
                 problems.push(problem(
                     "outbox.encryption.keys_env",
@@ -577,10 +616,13 @@ pub fn validate(
             )),
             Some(_) => {}
         }
-        if t.dev_token.is_some() && config.environment == Environment::Production {
+        if t.dev_token.is_some() && dev_refused(config) {
             problems.push(problem(
                 format!("{path}.dev_token"),
-                "development tokens are refused in production; use token_env",
+                format!(
+                    "development tokens are refused {}; use token_env",
+                    refused_where(config)
+                ),
             ));
         }
     }
@@ -732,6 +774,66 @@ mod tests {
             "{problems:?}"
         );
         assert!(problems[0].message.contains("https://"), "{problems:?}");
+    }
+
+    #[test]
+    fn dev_credentials_are_refused_on_a_network_listener_unless_it_is_declared_closed() {
+        let text = |listen: &str, opt_out: bool| {
+            format!(
+                r#"
+                environment = "development"
+                [server]
+                listen = "{listen}"
+                allow_dev_credentials_on_network = {opt_out}
+                [units.stameq]
+                key_env = "NOT_SET_ANYWHERE"
+                dev_key = "dev-stameq-key-0001"
+                [[admin.tokens]]
+                name = "it"
+                role = "viewer"
+                token_env = "NOT_SET_EITHER"
+                dev_token = "dev-only-viewer-token-xx"
+                "#
+            )
+        };
+        let refused = |listen: &str, opt_out: bool| -> Vec<String> {
+            match validate(&parse(&text(listen, opt_out)), |_| None) {
+                Ok(_) => Vec::new(),
+                Err(problems) => problems
+                    .into_iter()
+                    .filter(|p| p.message.contains("refused"))
+                    .map(|p| format!("{}: {}", p.path, p.message))
+                    .collect(),
+            }
+        };
+        assert!(refused("127.0.0.1:8080", false).is_empty());
+        assert!(refused("[::1]:8080", false).is_empty());
+        let public = refused("0.0.0.0:8080", false);
+        assert_eq!(public.len(), 2, "{public:?}");
+        assert!(
+            public[0].starts_with("units.stameq.dev_key")
+                || public[1].starts_with("units.stameq.dev_key")
+        );
+        assert!(public.iter().all(|p| p.contains("loopback")), "{public:?}");
+        // A closed test network, said so explicitly (and logged loudly at start).
+        assert!(refused("0.0.0.0:8080", true).is_empty());
+    }
+
+    #[test]
+    fn production_needs_https_or_a_tls_proxy_in_front() {
+        let problems = |server: &str| -> Vec<String> {
+            let cfg = parse(&format!(
+                "environment = \"production\"\n[server]\nlisten = \"0.0.0.0:8080\"\n{server}"
+            ));
+            validate(&cfg, |_| None)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.path)
+                .collect()
+        };
+        assert!(problems("").contains(&"server.tls".to_string()));
+        assert!(!problems("behind_tls_proxy = true").contains(&"server.tls".to_string()));
     }
 
     #[test]
