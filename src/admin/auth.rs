@@ -7,7 +7,12 @@ use crate::config::AdminRole;
 use crate::ingress::ApiError;
 use crate::ingress::{constant_time_eq, digest_of_configured, key_digest};
 use axum::http::{HeaderMap, StatusCode, header};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Refused tokens are written to the audit trail at most once per this window: the first
+/// of a window at once, the others counted into the next record. Anyone who can reach
+/// the listener can send wrong tokens; what that costs on disk and in fsyncs is bounded.
+const FAILURE_RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The configured tokens, kept as SHA-256 digests: (digest, name, role).
 #[derive(Default)]
@@ -15,6 +20,14 @@ pub struct AdminTokens {
     tokens: Vec<([u8; 32], String, AdminRole)>,
     /// Where refused tokens are recorded.
     audit: Option<Arc<AuditLog>>,
+    /// When the last refusal was recorded, and the refusals since, per channel.
+    failures: Mutex<FailureTally>,
+}
+
+#[derive(Default)]
+struct FailureTally {
+    last_recorded: Option<tokio::time::Instant>,
+    unrecorded: std::collections::BTreeMap<String, u64>,
 }
 
 impl AdminTokens {
@@ -23,17 +36,35 @@ impl AdminTokens {
             .into_iter()
             .map(|(t, name, role)| (digest_of_configured(&t), name, role))
             .collect();
-        AdminTokens { tokens, audit }
+        AdminTokens {
+            tokens,
+            audit,
+            failures: Mutex::default(),
+        }
     }
 
-    /// Record a refused admin token (never the token itself).
+    /// Record a refused admin token (never the token itself): at most one audit record
+    /// and one log line per [`FAILURE_RECORD_EVERY`], carrying how many were refused
+    /// (`count`) per channel (`via`) since the last one.
     pub fn login_failed(&self, via: &str) {
-        tracing::warn!(via, "admin sign-in refused: unknown token");
+        let now = tokio::time::Instant::now();
+        let counts = {
+            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            *f.unrecorded.entry(via.to_string()).or_default() += 1;
+            if f.last_recorded
+                .is_some_and(|t| now.duration_since(t) < FAILURE_RECORD_EVERY)
+            {
+                return;
+            }
+            f.last_recorded = Some(now);
+            std::mem::take(&mut f.unrecorded)
+        };
+        tracing::warn!(?counts, "admin sign-in refused: unknown token");
         if let Some(audit) = &self.audit {
             audit.record(
                 "admin_login_failed",
                 "unknown",
-                serde_json::json!({ "via": via }),
+                serde_json::json!({ "via": via, "count": counts.values().sum::<u64>(), "by_channel": counts }),
             );
         }
     }
@@ -87,5 +118,41 @@ impl AdminTokens {
                 "this token may only read; replaying, dropping and pausing need an operator token",
             ))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn records(path: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_wrong_tokens_writes_one_audit_record_per_window_with_its_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.log");
+        let audit = Arc::new(AuditLog::open(&path).unwrap());
+        let tokens = AdminTokens::new(Vec::new(), Some(Arc::clone(&audit)));
+        for _ in 0..1000 {
+            tokens.login_failed("api");
+        }
+        tokens.login_failed("dashboard");
+        let first = records(&path);
+        assert_eq!(first.len(), 1, "one record for the whole burst so far");
+        assert_eq!(first[0]["details"]["count"], 1);
+        tokio::time::advance(FAILURE_RECORD_EVERY).await;
+        tokens.login_failed("api");
+        let all = records(&path);
+        assert_eq!(all.len(), 2);
+        // The refusals of the window are counted, per channel, in the next record.
+        assert_eq!(all[1]["details"]["count"], 1001);
+        assert_eq!(all[1]["details"]["by_channel"]["api"], 1000);
+        assert_eq!(all[1]["details"]["by_channel"]["dashboard"], 1);
     }
 }
