@@ -124,8 +124,9 @@ key = "MaHoSo"
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     for expected in [
-        "5 problem(s)",
+        "6 problem(s)",
         "units.ipo.dev_key",
+        "server.tls: production serves keys",
         "outbox.encryption: production needs encryption at rest",
         "targets.portal.url",
         "routes[0].targets[0]: unknown target `portl`",

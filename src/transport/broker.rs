@@ -36,8 +36,29 @@ pub struct Broker {
     keyring: Option<Arc<Keyring>>,
 }
 
-/// Associated data of a sealed broker body: it opens only as a lienthong broker message.
-const SEALED_BODY: &[u8] = b"lienthong/broker/v1";
+/// What a broker body is. Its associated data when sealed: a body opens only as what it
+/// was sealed as — a delivery for one target and one message id (the AMQP `message_id`
+/// it travels with), or a status message — so a captured sealed body cannot be replayed
+/// under another id, to another target, or as another kind.
+#[derive(Clone, Copy, Debug)]
+pub enum BodyKind<'a> {
+    Delivery {
+        target: &'a str,
+        message_id: &'a str,
+    },
+    Status,
+}
+
+impl BodyKind<'_> {
+    fn associated_data(&self) -> Vec<u8> {
+        match self {
+            BodyKind::Delivery { target, message_id } => {
+                format!("lienthong/broker/v2/delivery\0{target}\0{message_id}").into_bytes()
+            }
+            BodyKind::Status => b"lienthong/broker/v2/status".to_vec(),
+        }
+    }
+}
 
 impl Broker {
     pub fn new(cfg: &AmqpConfig) -> Broker {
@@ -65,20 +86,29 @@ impl Broker {
         }
     }
 
-    /// A body as it goes on the broker: sealed under the keyring's current key, if any.
-    pub fn seal(&self, body: Vec<u8>) -> Vec<u8> {
+    /// A body as it goes on the broker: sealed under the keyring's current key, if any,
+    /// bound to what it is.
+    pub fn seal(&self, kind: BodyKind<'_>, body: Vec<u8>) -> Vec<u8> {
         match &self.keyring {
-            Some(ring) => ring.seal(SEALED_BODY, &body),
+            Some(ring) => ring.seal(&kind.associated_data(), &body),
             None => body,
         }
     }
 
-    /// A body as it came off the broker, opened. A body in clear passes (from a node not
-    /// sealing yet, during a rollout); a sealed one needs its key in this node's keyring.
-    pub fn open(&self, body: &[u8]) -> Result<Vec<u8>, String> {
+    /// A body as it came off the broker, opened as `kind`. When this node seals, a body
+    /// in clear is refused: anyone able to publish to the broker could otherwise inject
+    /// deliveries or notes. A sealed one needs its key in this node's keyring.
+    pub fn open(&self, kind: BodyKind<'_>, body: &[u8]) -> Result<Vec<u8>, String> {
         match (&self.keyring, crate::outbox::encryption::sealed_with(body)) {
-            (_, None) => Ok(body.to_vec()),
-            (Some(ring), Some(_)) => ring.open(SEALED_BODY, body).map_err(|e| e.to_string()),
+            (None, None) => Ok(body.to_vec()),
+            (Some(_), None) => Err(
+                "a body in clear, but this cluster seals its broker traffic: refused (only nodes \
+                 with the cluster's keyring may publish)"
+                    .into(),
+            ),
+            (Some(ring), Some(_)) => ring
+                .open(&kind.associated_data(), body)
+                .map_err(|e| e.to_string()),
             (None, Some(id)) => Err(format!(
                 "sealed with key `{id}`, but this node has no keyring ([outbox.encryption]): give every node the same keys"
             )),
@@ -465,20 +495,56 @@ mod tests {
         let a = new_key_line("a");
         let b = new_key_line("b");
         let body = br#"{"HoTen":"Nguyen Van An"}"#.to_vec();
-        let sealed = broker(Some(&a)).seal(body.clone());
+        let kind = BodyKind::Delivery {
+            target: "portal",
+            message_id: "m-1",
+        };
+        let sealed = broker(Some(&a)).seal(kind, body.clone());
         assert!(!sealed.windows(5).any(|w| w == b"Nguye"));
-        assert_eq!(broker(Some(&a)).open(&sealed).unwrap(), body);
+        assert_eq!(broker(Some(&a)).open(kind, &sealed).unwrap(), body);
         // An older key still in the ring opens it; a ring without it names the key.
         assert_eq!(
-            broker(Some(&format!("{b}\n{a}"))).open(&sealed).unwrap(),
+            broker(Some(&format!("{b}\n{a}")))
+                .open(kind, &sealed)
+                .unwrap(),
             body
         );
-        let e = broker(Some(&b)).open(&sealed).unwrap_err();
+        let e = broker(Some(&b)).open(kind, &sealed).unwrap_err();
         assert!(e.contains("`a`"), "{e}");
-        let e = broker(None).open(&sealed).unwrap_err();
+        let e = broker(None).open(kind, &sealed).unwrap_err();
         assert!(e.contains("`a`") && e.contains("keyring"), "{e}");
-        // Bodies in clear pass both ways (nodes not sealing yet).
-        assert_eq!(broker(None).seal(body.clone()), body);
-        assert_eq!(broker(Some(&a)).open(&body).unwrap(), body);
+        // Without keys on either side, bodies travel in clear.
+        assert_eq!(broker(None).seal(kind, body.clone()), body);
+        assert_eq!(broker(None).open(kind, &body).unwrap(), body);
+    }
+
+    #[test]
+    fn a_sealing_node_refuses_clear_bodies_and_bodies_sealed_as_something_else() {
+        let a = new_key_line("a");
+        let node = broker(Some(&a));
+        let body = br#"{"target":"portal"}"#.to_vec();
+        let kind = BodyKind::Delivery {
+            target: "portal",
+            message_id: "m-1",
+        };
+        let e = node.open(kind, &body).unwrap_err();
+        assert!(e.contains("in clear"), "{e}");
+        let sealed = node.seal(kind, body.clone());
+        for other in [
+            BodyKind::Delivery {
+                target: "payment",
+                message_id: "m-1",
+            },
+            BodyKind::Delivery {
+                target: "portal",
+                message_id: "m-2",
+            },
+            BodyKind::Status,
+        ] {
+            assert!(node.open(other, &sealed).is_err(), "opened as {other:?}");
+        }
+        let status = node.seal(BodyKind::Status, body.clone());
+        assert!(node.open(kind, &status).is_err());
+        assert_eq!(node.open(BodyKind::Status, &status).unwrap(), body);
     }
 }

@@ -96,7 +96,13 @@ pub async fn publish(
             channel,
             exchange,
             routing_key,
-            &broker.seal(wire.encode()),
+            &broker.seal(
+                super::broker::BodyKind::Delivery {
+                    target: &wire.target,
+                    message_id: &wire.envelope.id.to_string(),
+                },
+                wire.encode(),
+            ),
             properties,
         )
         .await

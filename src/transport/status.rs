@@ -80,13 +80,32 @@ pub enum StatusMessage {
 
 /// A status message as it goes on the broker (sealed when the node seals its bodies).
 pub fn broker_body(broker: &Broker, message: &StatusMessage) -> Vec<u8> {
-    broker.seal(serde_json::to_vec(message).expect("status messages serialize"))
+    broker.seal(
+        super::broker::BodyKind::Status,
+        serde_json::to_vec(message).expect("status messages serialize"),
+    )
 }
 
 /// A status message as it came off the broker.
 fn read_message(broker: &Broker, body: &[u8]) -> Result<StatusMessage, String> {
-    let body = broker.open(body)?;
+    let body = broker.open(super::broker::BodyKind::Status, body)?;
     serde_json::from_slice(&body).map_err(|e| e.to_string())
+}
+
+/// The only notes nodes share: `payment-ref/<MaThamChieu>` (a short reference: at most 64
+/// characters) naming a unit (an id of the config's form). Anything else on
+/// the notes exchange did not come from a node and is ignored.
+pub fn acceptable_note(name: &str, value: &[u8]) -> bool {
+    let Some(reference) = name.strip_prefix("payment-ref/") else {
+        return false;
+    };
+    let unit_id = |v: &[u8]| {
+        !v.is_empty()
+            && v.len() <= 64
+            && v.iter()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
+    };
+    !reference.is_empty() && reference.chars().count() <= 64 && unit_id(value)
 }
 
 /// The node's notes, shared with the cluster: written locally and published to every
@@ -300,6 +319,9 @@ async fn consume_node_queue(
         let delivery = delivery?;
         match read_message(broker, &delivery.data) {
             Ok(StatusMessage::DeadLetter(event)) => import(&event, outbox).await,
+            Ok(StatusMessage::Note { name, value }) if !acceptable_note(&name, &value) => {
+                tracing::warn!(name = %name.chars().take(40).collect::<String>(), "a note from the broker that no node writes: ignored");
+            }
             Ok(StatusMessage::Note { name, value }) => {
                 use crate::outbox::Notes;
                 if let Err(e) = outbox.put_note(&name, &value) {
@@ -362,4 +384,23 @@ async fn consume_figures(
         let _ = delivery.ack(BasicAckOptions::default()).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_payment_reference_notes_naming_a_unit_are_taken_from_the_broker() {
+        assert!(acceptable_note("payment-ref/NAF-PAY-0001", b"nafosted"));
+        assert!(!acceptable_note("payment-forged/x", b"nafosted"));
+        assert!(!acceptable_note("kpi/anything", b"nafosted"));
+        assert!(!acceptable_note("payment-ref/", b"nafosted"));
+        assert!(!acceptable_note(
+            &format!("payment-ref/{}", "R".repeat(65)),
+            b"nafosted"
+        ));
+        assert!(!acceptable_note("payment-ref/NAF-1", b"Nafosted; DROP"));
+        assert!(!acceptable_note("payment-ref/NAF-1", &[b'a'; 65]));
+    }
 }

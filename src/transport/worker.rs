@@ -290,8 +290,31 @@ impl PartitionConsumer {
     }
 
     async fn handle(&mut self, delivery: Delivery) -> Result<(), BrokerError> {
-        let opened = self.ctx.broker.open(&delivery.data);
-        let mut wire = match opened.and_then(|body| WireMessage::decode(&body)) {
+        let message_id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        let kind = super::broker::BodyKind::Delivery {
+            target: &self.target.name,
+            message_id: &message_id,
+        };
+        let opened = self.ctx.broker.open(kind, &delivery.data);
+        let target = self.target.name.clone();
+        let mut wire = match opened
+            .and_then(|body| WireMessage::decode(&body))
+            .and_then(|w| {
+                // What the body says must be where and what it travels as.
+                if w.target != target || w.envelope.id.to_string() != message_id {
+                    Err(format!(
+                        "a message for `{}` ({}) in `{target}`'s queue as {message_id}",
+                        w.target, w.envelope.id
+                    ))
+                } else {
+                    Ok(w)
+                }
+            }) {
             Ok(w) => w,
             Err(e) => {
                 // Not ours to deliver; keep it for inspection in the dead-letter queue.
