@@ -326,6 +326,7 @@ impl Bus {
                         .unwrap_or_else(|| config.outbox.data_dir.join("inbox")),
                     poll: config.inbox.poll_interval,
                     settle: config.inbox.settle,
+                    keep: config.inbox.keep,
                 },
                 config.units.keys().cloned().collect(),
             ))

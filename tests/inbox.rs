@@ -43,6 +43,33 @@ fn report(dir: &Path, folder: &str, name: &str) -> Option<String> {
 }
 
 #[tokio::test]
+async fn taken_files_and_their_reports_are_deleted_after_keep() {
+    let config = routes().replace("settle = \"100ms\"", "settle = \"100ms\"\nkeep = \"1s\"");
+    let h = Harness::start(Faults::default(), &config).await;
+    let inbox = h.dir.path().join("inbox/stameq/csv_batch");
+    std::fs::create_dir_all(&inbox).unwrap();
+    std::fs::write(
+        inbox.join("don.csv"),
+        fixture("02-two-trademarks.input.csv"),
+    )
+    .unwrap();
+    std::fs::write(inbox.join("bad.csv"), fixture("03-ragged-row.input.csv")).unwrap();
+    wait_until(Duration::from_secs(10), "both taken", || {
+        report(&inbox, "processed", "don.csv").is_some()
+            && report(&inbox, "rejected", "bad.csv").is_some()
+    })
+    .await;
+    // The personal data in them does not stay on disk for ever.
+    wait_until(Duration::from_secs(10), "both deleted", || {
+        !inbox.join("processed/don.csv").exists()
+            && !inbox.join("processed/don.csv.report.txt").exists()
+            && !inbox.join("rejected/bad.csv").exists()
+    })
+    .await;
+    h.shutdown().await;
+}
+
+#[tokio::test]
 async fn links_are_never_followed_and_oversized_files_are_refused_by_their_size() {
     let h = Harness::start(Faults::default(), &routes()).await;
     let inbox = h.dir.path().join("inbox/stameq/csv_batch");

@@ -371,6 +371,10 @@ pub struct InboxConfig {
     /// A file is complete once unchanged this long.
     #[serde(with = "humantime_serde")]
     pub settle: Duration,
+    /// Files in `processed/` and `rejected/` (personal data in clear, as the unit wrote
+    /// them) and their reports are deleted this long after they were taken.
+    #[serde(with = "humantime_serde")]
+    pub keep: Duration,
 }
 
 impl Default for InboxConfig {
@@ -380,6 +384,7 @@ impl Default for InboxConfig {
             dir: None,
             poll_interval: Duration::from_secs(1),
             settle: Duration::from_secs(2),
+            keep: Duration::from_secs(7 * 86400),
         }
     }
 }

@@ -30,6 +30,8 @@ pub struct InboxSettings {
     pub dir: PathBuf,
     pub poll: Duration,
     pub settle: Duration,
+    /// How long taken files (and their reports) stay in `processed/` and `rejected/`.
+    pub keep: Duration,
 }
 
 /// What the watcher saw of a file last time: (size, modified).
@@ -43,8 +45,18 @@ pub async fn watch(state: Arc<IngressState>, settings: InboxSettings, units: Vec
     let mut seen: Seen = HashMap::new();
     let mut tick = tokio::time::interval(settings.poll);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Taken files are looked at for deletion at most this often (a folder listing each).
+    let clean_every =
+        (settings.keep / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
+    let mut last_clean = std::time::Instant::now() - clean_every;
     loop {
         tick.tick().await;
+        if last_clean.elapsed() >= clean_every {
+            last_clean = std::time::Instant::now();
+            for unit in &units {
+                remove_old_taken(&settings.dir.join(unit), settings.keep);
+            }
+        }
         for unit in &units {
             for (file, flow) in candidates(&settings.dir.join(unit)) {
                 // Never through a link: its own size and time.
@@ -105,6 +117,40 @@ fn candidates(unit_dir: &Path) -> Vec<(PathBuf, Option<String>)> {
     out
 }
 
+/// Delete what sits in the `processed/` and `rejected/` folders of a unit (and of its
+/// flow folders) since longer than `keep`: those files hold the unit's data in clear.
+/// Links are removed as links, never followed.
+fn remove_old_taken(unit_dir: &Path, keep: Duration) {
+    let mut folders = vec![unit_dir.join("processed"), unit_dir.join("rejected")];
+    if let Ok(entries) = std::fs::read_dir(unit_dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                folders.push(e.path().join("processed"));
+                folders.push(e.path().join("rejected"));
+            }
+        }
+    }
+    for folder in folders {
+        let Ok(files) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for f in files.flatten() {
+            let old = f
+                .path()
+                .symlink_metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .is_some_and(|age| age >= keep);
+            if old && f.file_type().is_ok_and(|t| !t.is_dir()) {
+                if let Err(e) = std::fs::remove_file(f.path()) {
+                    tracing::warn!(file = %f.path().display(), error = %e, "cannot delete an old dropped file");
+                }
+            }
+        }
+    }
+}
+
 fn wanted(name: &str) -> bool {
     !name.starts_with('.') && !name.ends_with(".part") && !name.ends_with(".tmp")
 }
@@ -163,6 +209,12 @@ pub async fn take(state: &IngressState, unit: &str, flow: Option<&str>, file: &P
     let dest = dest_dir.join(&name);
     if let Err(e) = std::fs::rename(file, &dest) {
         tracing::error!(unit, file = %file.display(), error = %e, "cannot move a dropped file");
+    } else if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_file()) {
+        // Its time says when it was taken, for `[inbox] keep` (never through a link).
+        let _ = std::fs::File::options()
+            .write(true)
+            .open(&dest)
+            .and_then(|f| f.set_modified(SystemTime::now()));
     }
     let _ = std::fs::write(dest_dir.join(format!("{name}.report.txt")), &report);
     match &result {
