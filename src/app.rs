@@ -186,6 +186,7 @@ impl Bus {
         let relay = if let (Some(broker), Some(status_publisher)) = (broker, status_publisher) {
             let node = crate::transport::node_name(&config.amqp);
             let target_names: Vec<String> = config.targets.keys().cloned().collect();
+            let (topology_ready, topology_ready_rx) = tokio::sync::watch::channel(false);
             let declared = {
                 let broker = Arc::clone(&broker);
                 let names = target_names.clone();
@@ -197,6 +198,9 @@ impl Bus {
                         match broker.declare(&names, &node).await {
                             Ok(()) => {
                                 tracing::info!("broker topology declared");
+                                let _ = topology_ready.send(true);
+                                // Kept open: the workers' receivers see `true` for good.
+                                std::future::pending::<()>().await;
                                 return;
                             }
                             Err(e) => {
@@ -236,6 +240,7 @@ impl Bus {
                         mappings: Arc::clone(&mappings),
                         status: status_publisher,
                         node: node.clone(),
+                        topology_ready: topology_ready_rx,
                     },
                     runtimes,
                 )

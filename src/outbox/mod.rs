@@ -318,7 +318,11 @@ impl Outbox {
     ) -> Result<Outbox, StoreError> {
         let meta: Meta = match store.get(keys::META)? {
             Some(bytes) => decode(&bytes)?,
-            None => Meta::default(),
+            // A new outbox: nothing to count, the current layout from the start.
+            None => Meta {
+                version: records::META_VERSION,
+                ..Meta::default()
+            },
         };
         let mut queues = HashMap::new();
         for target in targets {

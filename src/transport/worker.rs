@@ -38,6 +38,11 @@ pub struct WorkerContext {
     pub mappings: Arc<MappingSet>,
     pub status: Arc<StatusPublisher>,
     pub node: String,
+    /// True once this node has declared the whole topology (partition queues, delay
+    /// queues, retry and dead-letter exchanges). A partition consumer waits for it: a
+    /// failed delivery handed on to a retry exchange not declared yet closes the channel
+    /// with an error, and the partition changes hands in the middle of a dossier.
+    pub topology_ready: watch::Receiver<bool>,
 }
 
 /// The running partition consumers of this node.
@@ -67,6 +72,11 @@ impl Workers {
             let ctx = ctx.clone();
             let mut stop_rx = stop_rx.clone();
             tasks.spawn(async move {
+                let mut ready = ctx.topology_ready.clone();
+                tokio::select! {
+                    r = ready.wait_for(|declared| *declared) => if r.is_err() { return },
+                    _ = stop_rx.changed() => return,
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(Duration::from_millis(5 * i as u64)) => {}
                     _ = stop_rx.changed() => return,
