@@ -142,10 +142,11 @@ fn remove_old_taken(unit_dir: &Path, keep: Duration) {
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .is_some_and(|age| age >= keep);
-            if old && f.file_type().is_ok_and(|t| !t.is_dir()) {
-                if let Err(e) = std::fs::remove_file(f.path()) {
-                    tracing::warn!(file = %f.path().display(), error = %e, "cannot delete an old dropped file");
-                }
+            if old
+                && f.file_type().is_ok_and(|t| !t.is_dir())
+                && let Err(e) = std::fs::remove_file(f.path())
+            {
+                tracing::warn!(file = %f.path().display(), error = %e, "cannot delete an old dropped file");
             }
         }
     }
