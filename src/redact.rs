@@ -21,26 +21,64 @@ const PERSONAL_FIELDS: &str = "hoten|hovaten|fullname|name|ten|tencongdan|tenngu
 tennguoinhan|chuhoso|nguoinop|nguoinhan|applicantname|diachi|diachithuongtru|diachilienhe|\
 noiohientai|address|street|sodienthoai|dienthoai|phone|mobile|email|thudientu|ngaysinh|\
 dateofbirth|birthdate|sodinhdanh|socmnd|socccd|cccd|cmnd|idnumber|identitynumber|hochieu|\
-passport";
+passport|owner|text|noidung|trichyeu|trichyeuhoso|summary|title|tieude|dob";
+
+/// Parts of compound field names that make them personal wherever they stand
+/// (`tenChuDon`, `HoTenNguoiNop`, `ownerName`, `DiaChiThuongTru`, `applicantPhone`).
+const PERSONAL_PARTS: &str = "hoten|hovaten|fullname|chudon|nguoinop|nguoinhan|chuhoso|\
+congdan|owner|applicant|diachi|address|dienthoai|phone|mobile|email|ngaysinh|birth|\
+dinhdanh|cccd|cmnd|hochieu|passport|trichyeu";
+
+/// A field name that is personal: one of [`PERSONAL_FIELDS`] (after an optional
+/// `prefix_` or `prefix.`), or any name holding one of [`PERSONAL_PARTS`]; in either, the
+/// words may be joined by `_` or `-` (`ten_chu_don`, `dien-thoai`) or not at all.
+fn personal_name() -> String {
+    format!(
+        "(?:(?:[a-z0-9_]*[_.])?(?:{})|[a-z0-9_.-]*(?:{})[a-z0-9_-]*)",
+        separable(PERSONAL_FIELDS),
+        separable(PERSONAL_PARTS)
+    )
+}
+
+/// `a|bc` → `a|b[_-]?c`: each alternative's letters may be separated by `_` or `-`.
+fn separable(alternatives: &str) -> String {
+    alternatives
+        .split('|')
+        .map(|word| {
+            let mut out = String::new();
+            for (i, c) in word.chars().enumerate() {
+                if i > 0 {
+                    out.push_str("[_-]?");
+                }
+                out.push(c);
+            }
+            out
+        })
+        .collect::<Vec<_>>()
+        .join("|")
+}
 
 static JSON_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     // `"HoTen": "..."`, also escaped inside a quoted string (`\"HoTen\":\"...\"`).
     Regex::new(&format!(
-        r#"(?i)(\\?"(?:[a-z_]*[_.])?(?:{PERSONAL_FIELDS})\\?"\s*:\s*\\?")((?:[^"\\]|\\[^"])*)(\\?")"#
+        r#"(?i)(\\?"{}\\?"\s*:\s*\\?")((?:[^"\\]|\\[^"])*)(\\?")"#,
+        personal_name()
     ))
     .expect("valid regex")
 });
 
 static XML_FIELD: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r"(?i)(<(?:[a-z0-9_]+:)?(?:{PERSONAL_FIELDS})(?:\s[^>]*)?>)([^<]*)(<)"
+        r"(?i)(<(?:[a-z0-9_]+:)?{}(?:\s[^>]*)?>)([^<]*)(<)",
+        personal_name()
     ))
     .expect("valid regex")
 });
 
 static KEY_VALUE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(&format!(
-        r#"(?i)(\b(?:{PERSONAL_FIELDS})=)("[^"]*"|[^\s,;&]+)()"#
+        r#"(?i)(\b{}=)("[^"]*"|[^\s,;&]+)()"#,
+        personal_name()
     ))
     .expect("valid regex")
 });
@@ -64,6 +102,18 @@ static QUOTED_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 static READ_VALUE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(cannot read `)([^`]*)(`)").expect("valid regex"));
 
+/// Values quoted by schema errors (`"Nguyễn" is not one of [...]`), plain or escaped.
+static SCHEMA_VALUE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r#"(\\?")((?:[^"\\]|\\[^"])*)(\\?" is not (?:one of|of type|a valid|valid))"#)
+        .expect("valid regex")
+});
+
+/// What a national platform said back (`«...»`, [`crate::connector`]'s snippets): its
+/// words may echo the message, so they are masked whole in the logs (the dashboard and
+/// the dead letters, behind a sign-in, keep them).
+static TARGET_WORDS: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"«[^»]*»").expect("valid regex"));
+
 /// `Nguyễn Văn An` → `N***n`: enough to tell values apart, not to read them.
 fn masked(value: &str) -> String {
     let chars: Vec<char> = value.chars().collect();
@@ -85,6 +135,8 @@ pub fn mask(text: &str) -> String {
     let t = KEY_VALUE.replace_all(&t, keep_ends);
     let t = QUOTED_VALUE.replace_all(&t, keep_ends);
     let t = READ_VALUE.replace_all(&t, keep_ends);
+    let t = SCHEMA_VALUE.replace_all(&t, keep_ends);
+    let t = TARGET_WORDS.replace_all(&t, "«…»");
     let t = EMAIL.replace_all(&t, |c: &Captures| masked(&c[0]));
     // Twice: adjacent numbers share the separator between them.
     let t = NUMBER.replace_all(&t, keep_ends).into_owned();
@@ -148,6 +200,29 @@ mod tests {
         }
         let ids = "id=01a222ed-85d0-7212-ab1c-123456789012 at_ms=1764345600000 took 123ms";
         assert_eq!(mask(ids), ids);
+    }
+
+    #[test]
+    fn compound_names_schema_errors_and_platform_words_are_masked() {
+        let line = r#"{"tenChuDon":"Nguyễn Văn Bình","HoTenNguoiNop":"Trần Thị Hoa","owner":"Lê Minh Châu","TrichYeuHoSo":"Cấp phép cho Phạm Thu","text":"Chào chị Hoa, kết quả đã có","MaHoSo":"HS-9"}"#;
+        let m = mask(line);
+        for secret in [
+            "Nguyễn Văn Bình",
+            "Trần Thị Hoa",
+            "Lê Minh Châu",
+            "Phạm Thu",
+            "Chào chị Hoa",
+        ] {
+            assert!(!m.contains(secret), "{secret} in {m}");
+        }
+        assert!(m.contains("HS-9"), "{m}");
+        let m = mask(r#"schema: "Đỗ Quang Huy" is not one of ["1","2"]"#);
+        assert!(!m.contains("Đỗ Quang Huy"), "{m}");
+        let m = mask("HTTP 400: «{\"loi\":\"trùng hồ sơ của Vũ Thị Lan\"}» (attempt 2)");
+        assert!(
+            !m.contains("Vũ Thị Lan") && m.contains("HTTP 400") && m.contains("attempt 2"),
+            "{m}"
+        );
     }
 
     #[test]

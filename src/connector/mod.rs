@@ -101,13 +101,19 @@ impl RetryClassifier for HttpStatusClassifier {
     }
 }
 
+/// The start of what a platform answered, for a reason: between `«»`, so that the logs
+/// mask it whole ([`crate::redact`]) — a platform's words may echo the message.
 pub(crate) fn snippet(body: &str) -> String {
     let body = body.trim();
     if body.is_empty() {
         String::new()
     } else {
-        let cut: String = body.chars().take(200).collect();
-        format!(": {cut}")
+        let cut: String = body
+            .chars()
+            .filter(|c| *c != '«' && *c != '»')
+            .take(200)
+            .collect();
+        format!(": «{cut}»")
     }
 }
 

@@ -168,11 +168,11 @@ impl RetryClassifier for PaymentConnector {
             // 05: the reference is already used — by this same Init whose reply was lost.
             Some("00" | "05") => Verdict::Delivered,
             Some(code @ ("01" | "07")) => Verdict::Permanent {
-                reason: format!("payment platform rejected Init: MaLoi {code}: {message}"),
+                reason: format!("payment platform rejected Init: MaLoi {code}: «{message}»"),
                 status: Some(200),
             },
             Some(code) => Verdict::Retryable {
-                reason: format!("payment platform MaLoi {code}: {message}"),
+                reason: format!("payment platform MaLoi {code}: «{message}»"),
                 status: Some(200),
                 retry_after: None,
             },

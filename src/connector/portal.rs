@@ -265,12 +265,12 @@ impl RetryClassifier for PortalConnector {
         match error_code(&reply) {
             Some(0) => Verdict::Delivered,
             Some(code @ (INVALID_FIELD | UNKNOWN_SERVICE)) => Verdict::Permanent {
-                reason: format!("portal rejected the message: error_code {code}: {message}"),
+                reason: format!("portal rejected the message: error_code {code}: «{message}»"),
                 status: Some(200),
             },
             Some(code) => Verdict::Retryable {
                 reason: format!(
-                    "portal error_code {code}: {message}{}",
+                    "portal error_code {code}: «{message}»{}",
                     match code {
                         WRONG_CREDENTIALS => " (check the portal username and password)",
                         NOT_FOUND => " (the dossier is not at the portal yet)",
