@@ -180,6 +180,16 @@ async fn a_unit_cannot_send_a_payment_confirmation_by_any_entry() {
     s.bus.shutdown().await.unwrap();
 }
 
+/// POST `body` to the bus's payment callback endpoint, as the platform does.
+async fn callback(s: &Setup, body: &Value) -> reqwest::Response {
+    support::client()
+        .post(format!("http://{}/callbacks/payment", s.bus.addr))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 fn fee_request(reference: &str) -> Value {
     json!({"dossierCode": "NAFOSTED-2024-00043", "procedureCode": "1.008433", "paymentRef": reference,
         "amount": 500000, "requestedAt": "2024-03-08T09:12:45+07:00",
@@ -248,15 +258,7 @@ async fn a_fee_request_is_paid_and_the_outcome_reaches_the_unit_once() {
         ],
         "mock-payment-shared-key"
     ));
-    let again: Value = c
-        .post(format!("http://{}/callbacks/payment", s.bus.addr))
-        .json(&signed)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = callback(&s, &signed).await.json().await.unwrap();
     assert_eq!(again["MaLoi"], "00");
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -271,12 +273,7 @@ async fn a_fee_request_is_paid_and_the_outcome_reaches_the_unit_once() {
     // A forged (or altered) callback: 401, nothing relayed.
     let mut forged = signed.clone();
     forged["MaLoi"] = json!("01");
-    let resp = c
-        .post(format!("http://{}/callbacks/payment", s.bus.addr))
-        .json(&forged)
-        .send()
-        .await
-        .unwrap();
+    let resp = callback(&s, &forged).await;
     assert_eq!(resp.status(), 401);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["MaLoi"], "99");
@@ -294,12 +291,7 @@ async fn a_fee_request_is_paid_and_the_outcome_reaches_the_unit_once() {
         ],
         "mock-payment-shared-key"
     ));
-    let resp = c
-        .post(format!("http://{}/callbacks/payment", s.bus.addr))
-        .json(&unknown)
-        .send()
-        .await
-        .unwrap();
+    let resp = callback(&s, &unknown).await;
     assert_eq!(resp.status(), 404);
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(
@@ -325,12 +317,7 @@ async fn forged_callbacks_store_nothing_are_counted_and_a_source_that_keeps_forg
         "MaThamChieu": "R".repeat(60 * 1024), "MaGiaoDich": "GD", "MaLoi": "00",
         "SoTien": "1", "MaXacThuc": "00"});
     for _ in 0..20 {
-        let resp = c
-            .post(format!("http://{}/callbacks/payment", s.bus.addr))
-            .json(&forged)
-            .send()
-            .await
-            .unwrap();
+        let resp = callback(&s, &forged).await;
         assert_eq!(resp.status(), 401);
     }
     assert!(
@@ -346,12 +333,7 @@ async fn forged_callbacks_store_nothing_are_counted_and_a_source_that_keeps_forg
         "forged callbacks grew the outbox"
     );
     // The 21st from the same address is held off before its body is read.
-    let resp = c
-        .post(format!("http://{}/callbacks/payment", s.bus.addr))
-        .json(&forged)
-        .send()
-        .await
-        .unwrap();
+    let resp = callback(&s, &forged).await;
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().contains_key("retry-after"));
     let metrics = c
