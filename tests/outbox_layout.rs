@@ -7,6 +7,7 @@
 //!   message chunks, a meta record without per-unit counts) opens with nothing lost:
 //!   pending, dead letters, per-unit counts, and every message still deliverable.
 
+use lienthong::outbox::key_hash::legacy_key_hash;
 use lienthong::outbox::records::{self, Meta, UnitCounts};
 use lienthong::outbox::tally::{EventFacts, FactFinder, Facts};
 use lienthong::outbox::{
@@ -25,6 +26,7 @@ fn settings() -> OutboxSettings {
         max_pending_bytes: 1 << 32,
         retention: Duration::from_secs(30 * 86400),
         idempotency_ttl: Duration::from_secs(7 * 86400),
+        note_retention: Duration::from_secs(90 * 86400),
         window: 10_000,
     }
 }
@@ -159,10 +161,35 @@ async fn kpi_totals_follow_acceptance_and_delivery_and_outlive_restarts_and_rete
     outbox.shutdown().await.unwrap();
 }
 
+/// The pending and dead records' keys with the hash the previous version gave them
+/// (FNV-1a of unit and dossier), read while the outbox is open.
+fn previous_hashes(outbox: &Outbox, store: &SledStore) -> Vec<(Vec<u8>, u64)> {
+    let mut out = Vec::new();
+    for kind in [keys::PENDING, keys::DEAD] {
+        for (k, _) in store
+            .scan(&[kind], &keys::prefix_end(&[kind]), usize::MAX)
+            .unwrap()
+        {
+            let id = keys::id_suffix(&k).unwrap();
+            let env = outbox.message(id).unwrap().unwrap();
+            let key = env.key.as_deref().unwrap();
+            out.push((k, legacy_key_hash(&env.unit, key)));
+        }
+    }
+    out
+}
+
 /// Rewrite what the current version wrote into the previous version's layout: message
-/// chunks uncompressed, a meta record without its version and per-unit counts.
-fn make_previous_layout(store: &SledStore) {
+/// chunks uncompressed, a meta record without its version and per-unit counts, and FNV
+/// dossier key hashes in the pending and dead records.
+fn make_previous_layout(store: &SledStore, hashes: &[(Vec<u8>, u64)]) {
     let mut batch = WriteBatch::default();
+    for (k, h) in hashes {
+        let mut rec: serde_json::Value =
+            serde_json::from_slice(&store.get(k).unwrap().unwrap()).unwrap();
+        rec["key_hash"] = serde_json::json!(h);
+        batch.put(k.clone(), serde_json::to_vec(&rec).unwrap());
+    }
     for (k, v) in store
         .scan(
             &[keys::MESSAGE],
@@ -214,8 +241,10 @@ async fn a_data_directory_of_the_previous_version_opens_with_nothing_lost() {
         for t in targets() {
             counts.insert(t.clone(), outbox.per_unit(&t));
         }
+        let hashes = previous_hashes(&outbox, &store);
+        assert_eq!(hashes.len(), 301 * 2 - 50);
         outbox.shutdown().await.unwrap();
-        make_previous_layout(&store);
+        make_previous_layout(&store, &hashes);
     }
     assert!(dir.path().join("outbox").exists());
 
@@ -232,6 +261,12 @@ async fn a_data_directory_of_the_previous_version_opens_with_nothing_lost() {
     assert_eq!(outbox.per_unit("portal")["naf"], (299, 1));
     let dead = outbox.dead_letters(None, 10).unwrap();
     assert_eq!((dead.len(), dead[0].id), (1, dead_id));
+    // The dead letter still holds its dossier back (its hash was rewritten along with the
+    // pending ones): a new event of HS-0 waits, another dossier's goes.
+    outbox
+        .enqueue(request("naf", &[("HS-0", true), ("HS-NEW", true)]))
+        .await
+        .unwrap();
     // Every pending message is still readable and deliverable, in order.
     let mut delivered = 0;
     for t in targets() {
@@ -243,12 +278,55 @@ async fn a_data_directory_of_the_previous_version_opens_with_nothing_lost() {
         }
     }
     outbox.sync().await.unwrap();
-    // HS-0's portal delivery is dead and blocks nothing else (other dossiers).
-    assert_eq!(delivered, 301 * 2 - 50 - 1);
-    assert_eq!(outbox.stats().pending, 0);
+    // HS-0's portal delivery is dead and blocks nothing else (other dossiers); its new
+    // event waits at the portal behind it.
+    assert_eq!(delivered, 301 * 2 - 50 - 1 + 3);
+    assert_eq!(outbox.stats().pending, 1);
     outbox.replay("portal", dead_id).await.unwrap();
     let lease = outbox.try_claim("portal").unwrap();
     assert_eq!(lease.info.id, dead_id);
+    outbox.delivered(lease);
+    let lease = outbox.try_claim("portal").unwrap();
+    assert_eq!(outbox.load(&lease).unwrap().key.as_deref(), Some("HS-0"));
+    outbox.delivered(lease);
+    outbox.shutdown().await.unwrap();
+}
+
+/// Two dossier keys whose FNV-1a hashes (the hash before layout version 2) are equal,
+/// found with Pollard's rho in about two minutes of one core: with FNV, a unit could
+/// make one of them dead under `on_dead = "block"` and stall the other.
+const FNV_TWINS: [(&str, &str); 2] = [
+    ("stameq", "HS-e9961287f4033a6a"),
+    ("stameq", "HS-b82804e3d6785726"),
+];
+
+#[tokio::test]
+async fn a_dossier_key_crafted_to_collide_with_another_does_not_stall_it() {
+    let [(unit_a, key_a), (unit_b, key_b)] = FNV_TWINS;
+    assert_eq!(
+        legacy_key_hash(unit_a, key_a),
+        legacy_key_hash(unit_b, key_b),
+        "the twins collide under the old hash"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open_redb(dir.path());
+    // The crafted dossier goes first and dies, blocking its key.
+    outbox
+        .enqueue(request(unit_a, &[(key_a, true)]))
+        .await
+        .unwrap();
+    let lease = outbox.try_claim("portal").unwrap();
+    outbox.dead(lease, None, "rejected by the platform".into());
+    outbox.sync().await.unwrap();
+    // The other dossier's event is not held behind it.
+    outbox
+        .enqueue(request(unit_b, &[(key_b, true)]))
+        .await
+        .unwrap();
+    let lease = outbox
+        .try_claim("portal")
+        .expect("the other dossier is not blocked by the crafted one");
+    assert_eq!(outbox.load(&lease).unwrap().key.as_deref(), Some(key_b));
     outbox.delivered(lease);
     outbox.shutdown().await.unwrap();
 }

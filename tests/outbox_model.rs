@@ -143,6 +143,7 @@ fn open(store: &Arc<MemStore>, window: usize) -> Outbox {
         max_pending_bytes: 1 << 30,
         retention: Duration::from_secs(3600),
         idempotency_ttl: Duration::from_secs(7 * 86400),
+        note_retention: Duration::from_secs(90 * 86400),
         window,
     };
     let targets: Vec<String> = TARGETS.iter().map(|s| s.to_string()).collect();

@@ -19,6 +19,7 @@ fn open(dir: &std::path::Path) -> Outbox {
         max_pending_bytes: 1 << 32,
         retention: Duration::from_secs(30 * 86400),
         idempotency_ttl: Duration::from_secs(7 * 86400),
+        note_retention: Duration::from_secs(90 * 86400),
         window: 10_000,
     };
     Outbox::open(
@@ -169,6 +170,36 @@ async fn disk_use_stays_bounded_under_churn() {
     assert!(
         peak < written / 4,
         "the files held a quarter of all that went through them: {sizes:?}"
+    );
+    outbox.shutdown().await.unwrap();
+}
+
+/// Notes (which unit a payment reference belongs to, who dropped a dead letter) used to be
+/// kept forever: anything that wrote one grew the disk for good. They go after
+/// `note_retention`, counted from when each was first written, across a restart.
+#[tokio::test]
+async fn notes_expire_after_their_retention() {
+    use lienthong::outbox::Notes;
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    for i in 0..300 {
+        outbox
+            .put_note(&format!("payment-ref/REF-{i}"), b"nafosted")
+            .unwrap();
+    }
+    let report = outbox.sweep(now_ms() + 89 * DAY_MS).await.unwrap();
+    assert_eq!(report.notes_removed, 0);
+    outbox.shutdown().await.unwrap();
+    let outbox = open(dir.path());
+    assert!(outbox.get_note("payment-ref/REF-7").unwrap().is_some());
+    let report = outbox.sweep(now_ms() + 91 * DAY_MS).await.unwrap();
+    assert_eq!(report.notes_removed, 300);
+    assert!(outbox.get_note("payment-ref/REF-7").unwrap().is_none());
+    assert!(
+        outbox
+            .notes_with_prefix("payment-ref/", 10)
+            .unwrap()
+            .is_empty()
     );
     outbox.shutdown().await.unwrap();
 }

@@ -197,6 +197,11 @@ pub struct OutboxConfig {
     /// How long an `Idempotency-Key` is remembered.
     #[serde(with = "humantime_serde")]
     pub idempotency_ttl: Duration,
+    /// How long a note is kept after it was first written: which unit a payment reference
+    /// belongs to (the platform's confirmation must come within it), who dropped a dead
+    /// letter and why.
+    #[serde(with = "humantime_serde")]
+    pub note_retention: Duration,
     /// How often retention and idempotency expiry run.
     #[serde(with = "humantime_serde")]
     pub sweep_interval: Duration,
@@ -253,6 +258,7 @@ impl Default for OutboxConfig {
             max_pending_bytes: 4 * 1024 * 1024 * 1024,
             retention: Duration::from_secs(30 * 24 * 3600),
             idempotency_ttl: Duration::from_secs(7 * 24 * 3600),
+            note_retention: Duration::from_secs(90 * 24 * 3600),
             sweep_interval: Duration::from_secs(60),
             window: 20_000,
             cache_mb: 16,

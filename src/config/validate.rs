@@ -257,6 +257,12 @@ pub fn validate(
             "must be at least 7 days (units may resend a week later)",
         ));
     }
+    if config.outbox.note_retention.as_secs() < 7 * 24 * 3600 {
+        problems.push(problem(
+            "outbox.note_retention",
+            "must be at least 7 days (a payment reference must outlive the payment)",
+        ));
+    }
     if config.mocks.enabled && config.mocks.listen == config.server.listen {
         problems.push(problem("mocks.listen", "must differ from server.listen"));
     }

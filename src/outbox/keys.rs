@@ -11,6 +11,7 @@
 //! | `t`  | `t` created-ms(be) unit `\0` key     | expiry index of `i`|
 //! | `k`  | `k` ordering key `\0` id             | empty: index of a dossier's messages (by `MaHoSo`), removed with the message |
 //! | `n`  | `n` name                             | a note ([`super::Notes`]): e.g. which unit a payment reference belongs to |
+//! | `e`  | `e` first-written-ms(be) name        | empty: expiry index of `n` |
 //! | `a`  | `a` dossier id (16 bytes)            | KPI state of one dossier ([`super::tally`]) |
 //! | `c`  | `c` unit `\0` day(be u32) MaTTHC      | KPI totals of the dossiers first seen that day |
 //! | `r`  | `r` payment reference                | the dossier id its fee belongs to (KPIs) |
@@ -25,6 +26,7 @@ pub const DEAD: u8 = b'x';
 pub const IDEMPOTENCY: u8 = b'i';
 pub const IDEMPOTENCY_EXPIRY: u8 = b't';
 pub const NOTE: u8 = b'n';
+pub const NOTE_EXPIRY: u8 = b'e';
 pub const DOSSIER: u8 = b'k';
 pub const TALLY_DOSSIER: u8 = b'a';
 pub const TALLY_TOTALS: u8 = b'c';
@@ -34,6 +36,15 @@ pub const META: &[u8] = b"zmeta";
 pub fn note(name: &str) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + name.len());
     k.push(NOTE);
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// The expiry index entry of a note first written at `written_ms`.
+pub fn note_expiry(written_ms: u64, name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + name.len());
+    k.push(NOTE_EXPIRY);
+    k.extend_from_slice(&written_ms.to_be_bytes());
     k.extend_from_slice(name.as_bytes());
     k
 }

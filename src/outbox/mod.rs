@@ -32,7 +32,8 @@
 //! (`on_dead = "block"`) or lets the next one go (`skip`).
 //!
 //! **Bounded disk.** `d` records and messages whose deliveries are all finished are removed
-//! after `outbox.retention`; idempotency keys after `outbox.idempotency_ttl` (`sweep`).
+//! after `outbox.retention`; idempotency keys after `outbox.idempotency_ttl`, notes after
+//! `outbox.note_retention` (`sweep`, [`notes`]).
 //! Dead letters stay until an operator acts. Pending work is capped by count and bytes;
 //! over the cap, enqueue fails with [`EnqueueError::Backpressure`] and ingress answers 503.
 //! Message chunks are LZ4-compressed before they are sealed ([`records::compress_chunk`]).
@@ -64,7 +65,9 @@
 
 mod chunk_cache;
 pub mod encryption;
+pub mod key_hash;
 pub mod keys;
+mod notes;
 pub mod queue;
 pub mod records;
 pub mod redb_store;
@@ -73,12 +76,13 @@ mod sweep;
 pub mod tally;
 mod writer;
 
+pub use key_hash::{KeyHash, key_hash};
+pub use notes::Notes;
 pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
 pub use records::AttemptError;
 pub use redb_store::RedbStore;
 pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
-pub use writer::key_hash;
 
 use crate::envelope::{Envelope, MessageId};
 use crate::time::now_ms;
@@ -98,6 +102,8 @@ pub struct OutboxSettings {
     pub max_pending_bytes: u64,
     pub retention: Duration,
     pub idempotency_ttl: Duration,
+    /// How long a note ([`Notes`]) is kept after it was first written.
+    pub note_retention: Duration,
     pub window: usize,
 }
 
@@ -108,6 +114,7 @@ impl From<&crate::config::OutboxConfig> for OutboxSettings {
             max_pending_bytes: c.max_pending_bytes,
             retention: c.retention,
             idempotency_ttl: c.idempotency_ttl,
+            note_retention: c.note_retention,
             window: c.window,
         }
     }
@@ -242,72 +249,6 @@ pub struct Outbox {
     inner: Arc<Inner>,
 }
 
-/// Small durable facts kept beside the queue by other parts of the bus (which unit a
-/// payment reference belongs to, for example). Written straight to the store and flushed:
-/// they are few, and must survive a crash like the messages they go with.
-pub trait Notes: Send + Sync {
-    fn put_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
-    fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError>;
-
-    /// Note `value` under `name` unless the note already holds another value (first come,
-    /// first served: a payment reference belongs to the unit that first used it).
-    /// `Ok(None)`: noted, or already this value; `Ok(Some(other))`: taken.
-    fn claim_note(&self, name: &str, value: &[u8]) -> Result<Option<bytes::Bytes>, StoreError> {
-        match self.get_note(name)? {
-            Some(existing) if existing.as_ref() != value => Ok(Some(existing)),
-            Some(_) => Ok(None),
-            None => self.put_note(name, value).map(|()| None),
-        }
-    }
-}
-
-impl Notes for Outbox {
-    fn put_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        let _one_at_a_time = self.inner.notes_lock.lock().unwrap();
-        let mut batch = WriteBatch::default();
-        batch.put(keys::note(name), value.to_vec());
-        self.inner.store.apply(batch)?;
-        self.inner.store.flush()
-    }
-
-    /// Atomic on this node: the check and the write happen under one lock.
-    fn claim_note(&self, name: &str, value: &[u8]) -> Result<Option<bytes::Bytes>, StoreError> {
-        let _one_at_a_time = self.inner.notes_lock.lock().unwrap();
-        match self.inner.store.get(&keys::note(name))? {
-            Some(existing) if existing.as_ref() != value => Ok(Some(existing)),
-            Some(_) => Ok(None),
-            None => {
-                let mut batch = WriteBatch::default();
-                batch.put(keys::note(name), value.to_vec());
-                self.inner.store.apply(batch)?;
-                self.inner.store.flush().map(|()| None)
-            }
-        }
-    }
-
-    fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError> {
-        self.inner.store.get(&keys::note(name))
-    }
-}
-
-impl Outbox {
-    /// Notes whose name starts with `prefix`, in name order (at most `limit`).
-    pub fn notes_with_prefix(
-        &self,
-        prefix: &str,
-        limit: usize,
-    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
-        let start = keys::note(prefix);
-        let mut end = start.clone();
-        end.push(0xff);
-        let rows = self.inner.store.scan(&start, &end, limit)?;
-        Ok(rows
-            .into_iter()
-            .map(|(k, v)| (String::from_utf8_lossy(&k[1..]).into_owned(), v))
-            .collect())
-    }
-}
-
 impl Outbox {
     /// Open the outbox over `store` for these targets. Deliveries left in flight by a
     /// crashed process are simply pending again: leases are never written to disk.
@@ -324,20 +265,26 @@ impl Outbox {
                 ..Meta::default()
             },
         };
-        let mut queues = HashMap::new();
-        for target in targets {
-            let blocked = blocked_keys(store.as_ref(), target)?;
-            let q = TargetQueue::new(target.clone(), Arc::clone(&store), settings.window, blocked);
-            queues.insert(target.clone(), Arc::new(q));
-        }
         let mut meta = meta;
         if meta.version < records::META_VERSION {
-            meta.by_unit = count_per_unit(store.as_ref(), targets)?;
+            if meta.version < 1 {
+                meta.by_unit = count_per_unit(store.as_ref(), targets)?;
+            }
+            if meta.version < 2 {
+                key_hash::rehash_records(store.as_ref())?;
+                notes::index_unindexed(store.as_ref(), now_ms())?;
+            }
             meta.version = records::META_VERSION;
             let mut batch = WriteBatch::default();
             batch.put(keys::META.to_vec(), records::encode(&meta));
             store.apply(batch)?;
             store.flush()?;
+        }
+        let mut queues = HashMap::new();
+        for target in targets {
+            let blocked = blocked_keys(store.as_ref(), target)?;
+            let q = TargetQueue::new(target.clone(), Arc::clone(&store), settings.window, blocked);
+            queues.insert(target.clone(), Arc::new(q));
         }
         let counters = Arc::new(Counters::default());
         *counters.by_unit.lock().unwrap() = Arc::new(meta.by_unit.clone());
@@ -836,6 +783,18 @@ impl Outbox {
                 break;
             }
         }
+        while !self.is_closing() {
+            let outbox = self.clone();
+            let (removed, more) =
+                tokio::task::spawn_blocking(move || outbox.expire_notes_step(now_ms))
+                    .await
+                    .map_err(|e| storage(&e))?
+                    .map_err(|e| storage(&e))?;
+            report.notes_removed += removed;
+            if !more {
+                break;
+            }
+        }
         Ok(report)
     }
 
@@ -936,7 +895,10 @@ fn message_at(store: &dyn Store, id: MessageId) -> Result<Option<Envelope>, Stor
 }
 
 /// Keys held back by dead letters of `target` (route `on_dead = "block"`).
-fn blocked_keys(store: &dyn Store, target: &str) -> Result<HashMap<u64, MessageId>, StoreError> {
+fn blocked_keys(
+    store: &dyn Store,
+    target: &str,
+) -> Result<HashMap<KeyHash, MessageId>, StoreError> {
     let mut blocked = HashMap::new();
     let prefix = keys::target_prefix(keys::DEAD, target);
     for_each_with_prefix(store, &prefix, |k, v| {

@@ -25,11 +25,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
 
+use super::key_hash::KeyHash;
+
 /// What the scheduler needs to know of a pending delivery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DeliveryInfo {
     pub id: MessageId,
-    pub key_hash: Option<u64>,
+    pub key_hash: Option<KeyHash>,
     pub block_on_dead: bool,
     /// Attempts made before this one.
     pub attempts: u32,
@@ -99,11 +101,11 @@ struct State {
     ready: BTreeSet<MessageId>,
     waiting: BTreeSet<(u64, MessageId)>,
     /// Unfinished in-memory deliveries per key, oldest first; only the front may run.
-    keys: HashMap<u64, VecDeque<MessageId>>,
+    keys: HashMap<KeyHash, VecDeque<MessageId>>,
     /// Keys held back by a dead letter (route `on_dead = "block"`), with that letter's id.
-    blocked: HashMap<u64, MessageId>,
+    blocked: HashMap<KeyHash, MessageId>,
     /// Keys with pending deliveries on disk that are not in memory.
-    deferred: HashMap<u64, Deferred>,
+    deferred: HashMap<KeyHash, Deferred>,
     /// Most deliveries of one key kept in memory.
     per_key_cap: usize,
     /// Last id examined by the loader (or added directly).
@@ -149,7 +151,7 @@ impl TargetQueue {
         target: String,
         store: Arc<dyn Store>,
         window: usize,
-        blocked: HashMap<u64, MessageId>,
+        blocked: HashMap<KeyHash, MessageId>,
     ) -> Self {
         TargetQueue {
             target,
@@ -211,7 +213,7 @@ impl TargetQueue {
     }
 
     /// A dead letter was dropped by an operator: its key may go on.
-    pub fn on_dropped(&self, key_hash: Option<u64>, id: MessageId) {
+    pub fn on_dropped(&self, key_hash: Option<KeyHash>, id: MessageId) {
         let mut s = self.state.lock().unwrap();
         if let Some(k) = key_hash
             && s.blocked.get(&k) == Some(&id)
@@ -532,7 +534,7 @@ impl State {
 
     /// Leave `id` on disk under `key`. `hold` (blocked, or at the cap) cancels a scheduled
     /// release: the key must be released again before the loader takes it back.
-    fn defer(&mut self, key: u64, id: MessageId, hold: bool) {
+    fn defer(&mut self, key: KeyHash, id: MessageId, hold: bool) {
         let d = self.deferred.entry(key).or_insert(Deferred {
             min: id,
             released: false,
@@ -547,7 +549,7 @@ impl State {
     }
 
     /// A key may take deliveries again: re-examine the disk from its oldest deferred one.
-    fn release_deferred(&mut self, key: u64) {
+    fn release_deferred(&mut self, key: KeyHash) {
         if self.blocked.contains_key(&key) {
             return;
         }
@@ -564,7 +566,7 @@ impl State {
     }
 
     /// A key was blocked: its waiting deliveries leave memory (they stay on disk).
-    fn evict_key(&mut self, key: u64) {
+    fn evict_key(&mut self, key: KeyHash) {
         let Some(queue) = self.keys.remove(&key) else {
             return;
         };
@@ -639,7 +641,7 @@ impl State {
         }
     }
 
-    fn promote_head(&mut self, key: u64) {
+    fn promote_head(&mut self, key: KeyHash) {
         if self.blocked.contains_key(&key) {
             return;
         }

@@ -123,7 +123,7 @@ pub const MAX_KEPT_ERRORS: usize = 20;
 pub struct PendingRecord {
     /// Hash of (unit, ordering key) when the route orders per key.
     #[serde(default)]
-    pub key_hash: Option<u64>,
+    pub key_hash: Option<super::key_hash::KeyHash>,
     /// A dead message blocks its key (route `on_dead = "block"`).
     pub block_on_dead: bool,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
@@ -179,7 +179,7 @@ pub enum DoneOutcome {
 /// `x`: a dead letter: the reason, every attempt's error, and what is needed to replay it.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct DeadRecord {
-    pub key_hash: Option<u64>,
+    pub key_hash: Option<super::key_hash::KeyHash>,
     pub block_on_dead: bool,
     pub attempts: u32,
     pub payload_len: u32,
@@ -207,7 +207,8 @@ pub struct Meta {
     pub dead: u64,
     pub last_id: Option<MessageId>,
     /// Layout version: 0 (absent) before the per-unit counts below existed; the outbox
-    /// counts them once when it opens such a directory.
+    /// counts them once when it opens such a directory. 1 before dossier keys were hashed
+    /// with SHA-256 ([`super::key_hash`]); their hashes are rewritten once.
     #[serde(default)]
     pub version: u32,
     /// Pending and dead deliveries per target and unit, so that status views never
@@ -217,7 +218,7 @@ pub struct Meta {
 }
 
 /// The layout [`Meta::version`] this build writes.
-pub const META_VERSION: u32 = 1;
+pub const META_VERSION: u32 = 2;
 
 /// target → unit → (pending, dead).
 pub type UnitCounts =

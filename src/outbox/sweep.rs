@@ -25,6 +25,7 @@ const KEYS_PER_STEP: usize = 10_000;
 pub struct SweepReport {
     pub messages_removed: u64,
     pub idempotency_keys_removed: u64,
+    pub notes_removed: u64,
 }
 
 /// One step of a sweep: what to delete and where the next step starts.

@@ -3,6 +3,7 @@
 //! (group commit). Being the only writer also keeps the counters in `zmeta` exact and
 //! makes idempotency checks race-free.
 
+use super::key_hash::{KeyHash, key_hash};
 use super::keys;
 use super::queue::{DeliveryInfo, TargetQueue};
 use super::records::*;
@@ -737,7 +738,7 @@ impl Writer {
         target: &str,
         id: MessageId,
         p: &mut Pending,
-    ) -> Result<Option<u64>, OpError> {
+    ) -> Result<Option<KeyHash>, OpError> {
         let xkey = keys::delivery(keys::DEAD, target, &id);
         let bytes = self
             .read(p, &xkey)
@@ -792,14 +793,4 @@ fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
         errors.remove(1);
     }
     errors.push(e);
-}
-
-/// FNV-1a over (unit, key): stable across builds, since it is stored on disk.
-pub fn key_hash(unit: &str, key: &str) -> u64 {
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in unit.bytes().chain([0u8]).chain(key.bytes()) {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    h
 }

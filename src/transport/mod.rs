@@ -142,9 +142,13 @@ impl Topology {
         key: Option<&str>,
         id: &crate::envelope::MessageId,
     ) -> u16 {
+        // The legacy FNV hash on purpose: sharing a partition is harmless (workers order
+        // by the collision-resistant hash within it), and keeping the assignment every
+        // release made means nodes of two versions, and events already queued, agree on
+        // where a dossier's events go during a rolling upgrade.
         let h = match key {
-            Some(k) => crate::outbox::key_hash(unit, k),
-            None => crate::outbox::key_hash(unit, &id.to_string()),
+            Some(k) => crate::outbox::key_hash::legacy_key_hash(unit, k),
+            None => crate::outbox::key_hash::legacy_key_hash(unit, &id.to_string()),
         };
         (h % self.partitions as u64) as u16
     }

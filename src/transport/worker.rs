@@ -12,7 +12,7 @@ use super::wire::WireMessage;
 use super::{RETRY_DELAYS_MS, Topology};
 use crate::connector::Verdict;
 use crate::mappings::MappingSet;
-use crate::outbox::AttemptError;
+use crate::outbox::{AttemptError, KeyHash};
 use crate::relay::TargetRuntime;
 use crate::relay::breaker::Permit;
 use crate::relay::retry::{self, RetryDecision};
@@ -107,6 +107,7 @@ async fn partition_loop(
         target: Arc::clone(&target),
         partition,
         parked: HashMap::new(),
+        legacy_parked: HashMap::new(),
         publish_channel: None,
     };
     loop {
@@ -147,11 +148,65 @@ impl Parked {
     }
 }
 
+/// What a partition's `.parked` queue holds: the parked keys by hash.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ParkedSnapshot {
+    version: u32,
+    parked: Vec<(KeyHash, Parked)>,
+    /// Keys parked by an earlier release (FNV hashes) not seen since.
+    #[serde(default)]
+    legacy: Vec<(u64, Parked)>,
+}
+
+impl ParkedSnapshot {
+    const VERSION: u32 = 2;
+
+    /// Reads this release's snapshot or an earlier release's bare list of FNV-keyed
+    /// entries.
+    fn read(body: &[u8]) -> Result<ParkedSnapshot, serde_json::Error> {
+        match serde_json::from_slice::<ParkedSnapshot>(body) {
+            Ok(s) => Ok(s),
+            Err(e) => match serde_json::from_slice::<Vec<(u64, Parked)>>(body) {
+                Ok(legacy) => Ok(ParkedSnapshot {
+                    version: 1,
+                    parked: Vec::new(),
+                    legacy,
+                }),
+                Err(_) => Err(e),
+            },
+        }
+    }
+}
+
+/// Move the entry an earlier release parked under `(unit, key)`'s FNV hash to `h`, its
+/// hash now, unless `h` is parked already. `true` when something moved.
+fn adopt_legacy(
+    parked: &mut HashMap<KeyHash, Parked>,
+    legacy: &mut HashMap<u64, Parked>,
+    h: KeyHash,
+    unit: &str,
+    key: &str,
+) -> bool {
+    if legacy.is_empty() || parked.contains_key(&h) {
+        return false;
+    }
+    match legacy.remove(&crate::outbox::key_hash::legacy_key_hash(unit, key)) {
+        Some(p) => {
+            parked.insert(h, p);
+            true
+        }
+        None => false,
+    }
+}
+
 struct PartitionConsumer {
     ctx: WorkerContext,
     target: Arc<TargetRuntime>,
     partition: u16,
-    parked: HashMap<u64, Parked>,
+    parked: HashMap<KeyHash, Parked>,
+    /// Parked keys from a snapshot of a release before the SHA-256 key hash, by their
+    /// FNV hash; each moves to `parked` when its next event shows its key.
+    legacy_parked: HashMap<u64, Parked>,
     publish_channel: Option<Channel>,
 }
 
@@ -227,14 +282,16 @@ impl PartitionConsumer {
             .timed(ch.basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false }))
             .await?;
         if let Some(message) = got {
-            match serde_json::from_slice::<Vec<(u64, Parked)>>(&message.delivery.data) {
-                // The snapshot is at least as new as this worker's memory: every change is
-                // saved before the delivery that made it is acknowledged.
-                Ok(parked) => {
-                    if !parked.is_empty() {
-                        tracing::info!(target_system = %self.target.name, partition = self.partition, dossiers = parked.len(), "parked dossiers taken over");
+            // The snapshot is at least as new as this worker's memory: every change is
+            // saved before the delivery that made it is acknowledged.
+            match ParkedSnapshot::read(&message.delivery.data) {
+                Ok(snapshot) => {
+                    let dossiers = snapshot.parked.len() + snapshot.legacy.len();
+                    if dossiers > 0 {
+                        tracing::info!(target_system = %self.target.name, partition = self.partition, dossiers, "parked dossiers taken over");
                     }
-                    self.parked = parked.into_iter().collect();
+                    self.parked = snapshot.parked.into_iter().collect();
+                    self.legacy_parked = snapshot.legacy.into_iter().collect();
                 }
                 Err(e) => tracing::error!(error = %e, "unreadable parked snapshot ignored"),
             }
@@ -247,13 +304,22 @@ impl PartitionConsumer {
                 .await?;
         } else {
             self.parked.clear();
+            self.legacy_parked.clear();
         }
         Ok(())
     }
 
     /// Save the parked set, confirmed, before the delivery that changed it is acknowledged.
     async fn save_parked(&mut self) -> Result<(), BrokerError> {
-        let snapshot: Vec<(&u64, &Parked)> = self.parked.iter().collect();
+        let snapshot = ParkedSnapshot {
+            version: ParkedSnapshot::VERSION,
+            parked: self.parked.iter().map(|(h, p)| (*h, p.clone())).collect(),
+            legacy: self
+                .legacy_parked
+                .iter()
+                .map(|(h, p)| (*h, p.clone()))
+                .collect(),
+        };
         let body = serde_json::to_vec(&snapshot).expect("parked sets serialize");
         let queue = self
             .ctx
@@ -345,6 +411,11 @@ impl PartitionConsumer {
             (Some(k), true) => Some(crate::outbox::key_hash(&env.unit, k)),
             _ => None,
         };
+        if let (Some(h), Some(k)) = (key_hash, &env.key)
+            && self.adopt_legacy(h, &env.unit, k)
+        {
+            self.save_parked().await?;
+        }
         // A later event of a dossier whose head waits for a retry follows it.
         if let Some(h) = key_hash
             && let Some(p) = self.parked.get_mut(&h)
@@ -451,7 +522,7 @@ impl PartitionConsumer {
         &mut self,
         delivery: Delivery,
         mut wire: WireMessage,
-        key_hash: Option<u64>,
+        key_hash: Option<KeyHash>,
         reason: String,
         error: Option<AttemptError>,
     ) -> Result<(), BrokerError> {
@@ -488,9 +559,15 @@ impl PartitionConsumer {
         Ok(())
     }
 
+    /// A key parked under its FNV hash by a worker of an earlier release moves to its
+    /// SHA-256 hash when its next event arrives. `true` when the parked set changed.
+    fn adopt_legacy(&mut self, h: KeyHash, unit: &str, key: &str) -> bool {
+        adopt_legacy(&mut self.parked, &mut self.legacy_parked, h, unit, key)
+    }
+
     /// The head of a parked key was delivered or died: the next one in line takes over.
     /// `true` when the parked set changed.
-    fn head_done(&mut self, key_hash: Option<u64>) -> bool {
+    fn head_done(&mut self, key_hash: Option<KeyHash>) -> bool {
         let Some(h) = key_hash else { return false };
         let Some(p) = self.parked.get_mut(&h) else {
             return false;
@@ -572,3 +649,52 @@ const _: () = {
         i += 1;
     }
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::envelope::MessageId;
+    use crate::outbox::key_hash::{key_hash, legacy_key_hash};
+
+    fn parked(head: MessageId) -> Parked {
+        Parked {
+            head: Some(head),
+            delay_ms: 1000,
+            followers: Default::default(),
+        }
+    }
+
+    #[test]
+    fn an_earlier_release_s_snapshot_is_read_and_its_keys_move_to_their_new_hash() {
+        let head = MessageId::from_bytes([7; 16]);
+        let old =
+            serde_json::to_vec(&vec![(legacy_key_hash("naf", "HS-1"), parked(head))]).unwrap();
+        let snapshot = ParkedSnapshot::read(&old).unwrap();
+        assert!(snapshot.parked.is_empty());
+        let mut current: HashMap<KeyHash, Parked> = snapshot.parked.into_iter().collect();
+        let mut legacy: HashMap<u64, Parked> = snapshot.legacy.into_iter().collect();
+        // Another dossier's event moves nothing.
+        let other = key_hash("naf", "HS-2");
+        assert!(!adopt_legacy(
+            &mut current,
+            &mut legacy,
+            other,
+            "naf",
+            "HS-2"
+        ));
+        // The parked dossier's next event finds its head where the old worker left it.
+        let h = key_hash("naf", "HS-1");
+        assert!(adopt_legacy(&mut current, &mut legacy, h, "naf", "HS-1"));
+        assert_eq!(current[&h].head, Some(head));
+        assert!(legacy.is_empty());
+        // This release's snapshot round-trips with 128-bit hashes.
+        let now = ParkedSnapshot {
+            version: ParkedSnapshot::VERSION,
+            parked: current.into_iter().collect(),
+            legacy: Vec::new(),
+        };
+        let again = ParkedSnapshot::read(&serde_json::to_vec(&now).unwrap()).unwrap();
+        assert_eq!(again.parked[0].0, h);
+        assert!(ParkedSnapshot::read(b"{\"nonsense\":1}").is_err());
+    }
+}
