@@ -66,35 +66,6 @@ const MAX_IDEMPOTENCY_KEY: usize = 255;
 /// Deepest nesting of arrays and objects accepted in a JSON body (a batch counts one).
 const MAX_JSON_DEPTH: usize = 64;
 
-/// The byte offset where `json` nests deeper than `limit`, if it does. A plain scan (strings
-/// skipped), so a hostile body is refused before any parser recurses into it.
-fn deeper_than(json: &[u8], limit: usize) -> Option<usize> {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for (i, &b) in json.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > limit {
-                    return Some(i);
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Longest ordering key accepted.
 const MAX_ORDERING_KEY: usize = 256;
 
@@ -324,62 +295,29 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, 
 /// Parse and validate the whole request before anything is stored: a batch is
 /// all-or-nothing.
 fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<NewEvent>, ApiError> {
-    let text = std::str::from_utf8(bytes).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_utf8",
-            format!("the body is not UTF-8 (byte {})", e.valid_up_to()),
-        )
+    use lienthong_mapping::codec::json::{self, JsonBodyError};
+    let body = json::split_events(bytes, MAX_JSON_DEPTH).map_err(|e| {
+        let (status, code) = match &e {
+            JsonBodyError::NotUtf8 { .. } => (StatusCode::BAD_REQUEST, "invalid_utf8"),
+            JsonBodyError::TooDeep { .. } => (StatusCode::BAD_REQUEST, "too_deep"),
+            JsonBodyError::Malformed { .. } => (StatusCode::BAD_REQUEST, "malformed_json"),
+            JsonBodyError::Empty => (StatusCode::BAD_REQUEST, "empty_body"),
+            JsonBodyError::NotAnEvent | JsonBodyError::EventNotAnObject { .. } => {
+                (StatusCode::BAD_REQUEST, "not_an_event")
+            }
+            JsonBodyError::EmptyBatch => (StatusCode::BAD_REQUEST, "empty_batch"),
+        };
+        let mut err = ApiError::new(status, code, e.to_string());
+        match e {
+            JsonBodyError::Malformed { line, column, .. } => err = err.position(line, column),
+            JsonBodyError::EventNotAnObject { index } => {
+                err = err.field(index.map_or("/".to_string(), |i| format!("[{i}]")));
+            }
+            _ => {}
+        }
+        err
     })?;
-    let malformed = |e: serde_json::Error| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_json",
-            format!(
-                "malformed JSON at line {}, column {}: {e}",
-                e.line(),
-                e.column()
-            ),
-        )
-        .position(e.line(), e.column())
-    };
-    if let Some(offset) = deeper_than(text.as_bytes(), MAX_JSON_DEPTH) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "too_deep",
-            format!(
-                "the JSON nests deeper than {MAX_JSON_DEPTH} levels (at byte {offset}); no event needs that"
-            ),
-        ));
-    }
-    let first = text.trim_start().as_bytes().first().copied();
-    let (raws, batch): (Vec<Box<RawValue>>, bool) = match first {
-        Some(b'[') => (serde_json::from_str(text).map_err(malformed)?, true),
-        Some(b'{') => (vec![serde_json::from_str(text).map_err(malformed)?], false),
-        None => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "empty_body",
-                "the body is empty; send a JSON object or array",
-            ));
-        }
-        Some(_) => {
-            // Let the parser say what is wrong, or that it is valid JSON of the wrong kind.
-            serde_json::from_str::<serde_json::Value>(text).map_err(malformed)?;
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "not_an_event",
-                "send one event as a JSON object or a batch as a JSON array of objects",
-            ));
-        }
-    };
-    if raws.is_empty() {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "empty_batch",
-            "the batch holds no events",
-        ));
-    }
+    let (raws, batch) = (body.events, body.batch);
     if raws.len() > max_batch {
         return Err(ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -398,14 +336,6 @@ fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<New
             } else {
                 String::new()
             };
-            if !raw.get().starts_with('{') {
-                return Err(ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "not_an_event",
-                    "each event must be a JSON object",
-                )
-                .field(if batch { at } else { "/".into() }));
-            }
             let key = match &route.key_pointer {
                 Some(pointer) => {
                     extract_key(&raw, pointer, route.ordered).map_err(|(code, msg)| {

@@ -2,6 +2,7 @@
 //! mapping's result is written for the target. JSON, XML (with SOAP 1.1) and CSV.
 
 pub mod csv;
+pub mod json;
 pub mod xml;
 
 use serde::Deserialize;

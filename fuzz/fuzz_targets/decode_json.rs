@@ -1,0 +1,23 @@
+//! Any bytes through the JSON decoders of ingress: the event splitter a unit's JSON body
+//! goes through (depth bound, object or batch) and the JSON reading of mapped input. An
+//! error or events, never a panic, and never more time than the cost budget allows for the
+//! input's length.
+#![no_main]
+
+#[path = "cost.rs"]
+mod cost;
+
+use libfuzzer_sys::fuzz_target;
+use lienthong_mapping::codec::json;
+use lienthong_mapping::codec::{DecodeOptions, Format, decode_records};
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(body) = cost::bounded("json events", data, || json::split_events(data, 64)) {
+        assert!(!body.events.is_empty());
+        for event in &body.events {
+            assert!(event.get().starts_with('{'));
+        }
+    }
+    let opts = DecodeOptions { format: Format::Json, ..DecodeOptions::default() };
+    let _ = cost::bounded("json records", data, || decode_records(data, &opts));
+});
