@@ -183,6 +183,7 @@ impl Bus {
         // node's figures.
         let mut cluster = None;
         let admin_broker = broker.clone();
+        let guard_broker = broker.clone();
         let relay = if let (Some(broker), Some(status_publisher)) = (broker, status_publisher) {
             let node = crate::transport::node_name(&config.amqp);
             let target_names: Vec<String> = config.targets.keys().cloned().collect();
@@ -346,19 +347,31 @@ impl Bus {
             target: "lookups".into(),
             message,
         })?;
-        let signatures = Arc::new(crate::ingress::signature::Signatures::new(
-            config
-                .units
-                .iter()
-                .filter_map(|(id, u)| {
-                    let var = u.hmac_secret_env.as_ref()?;
-                    let secret = std::env::var(var)
-                        .ok()
-                        .or_else(|| u.dev_hmac_secret.clone())?;
-                    Some((id.clone(), secret.into_bytes()))
-                })
-                .collect(),
-        ));
+        let secrets: std::collections::BTreeMap<String, Vec<u8>> = config
+            .units
+            .iter()
+            .filter_map(|(id, u)| {
+                let var = u.hmac_secret_env.as_ref()?;
+                let secret = std::env::var(var)
+                    .ok()
+                    .or_else(|| u.dev_hmac_secret.clone())?;
+                Some((id.clone(), secret.into_bytes()))
+            })
+            .collect();
+        // In a cluster the replay window of signed requests is the cluster's: this node
+        // asks the active guard, and offers to be it.
+        let mut replay_guard_task = None;
+        let signatures = Arc::new(match &guard_broker {
+            Some(broker) if takes_unit_traffic && !secrets.is_empty() => {
+                replay_guard_task = Some(tokio::spawn(crate::transport::replay_guard::serve(
+                    Arc::clone(broker),
+                    crate::transport::node_name(&config.amqp),
+                )));
+                let guard = crate::transport::replay_guard::ReplayGuard::new(Arc::clone(broker));
+                crate::ingress::signature::Signatures::clustered(secrets, Arc::new(guard))
+            }
+            _ => crate::ingress::signature::Signatures::new(secrets),
+        });
         // A worker node takes no unit traffic: only its admin and health endpoints listen.
         let app = if !takes_unit_traffic {
             admin::routes(Arc::clone(&admin_state))
@@ -408,6 +421,9 @@ impl Bus {
             reloader.abort();
             if let Some(inbox) = inbox {
                 inbox.abort();
+            }
+            if let Some(guard) = replay_guard_task {
+                guard.abort();
             }
             if let Some((workers, status_task, declared)) = cluster {
                 if let Some(w) = workers {

@@ -110,6 +110,7 @@ fn the_container_and_service_files_keep_their_promises() {
         "SystemCallFilter=@system-service",
         "StateDirectory=lienthong",
         "ExecReload=/bin/kill -HUP $MAINPID",
+        "LimitCORE=0",
     ] {
         assert!(unit.lines().any(|l| l == line), "systemd unit lacks {line}");
     }

@@ -50,6 +50,12 @@ impl ApiError {
     }
 
     /// 503 with `Retry-After`: nothing was stored, the client should send again later.
+    /// Tell the sender when to try again (`Retry-After`, seconds).
+    pub fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub fn busy(message: impl Into<String>) -> Self {
         let mut e = ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message);
         e.retry_after = Some(BUSY_RETRY_AFTER_SECS);

@@ -9,9 +9,13 @@
 //! A request is refused (401, JSON naming the header) when the signature is missing or
 //! wrong, when its timestamp is more than [`MAX_SKEW`] away from the bus's clock, or when
 //! the same signature was already seen within that window (a replay). A captured request
-//! can thus not be sent again, nor altered, even by someone holding the bearer key.
+//! can thus not be sent again, nor altered, even by someone holding the bearer key. In a
+//! cluster the window is the cluster's ([`crate::transport::replay_guard`]): a request
+//! accepted by one ingress node is a replay at every other; when the guard cannot be
+//! asked, signed requests get 503 (`replay_check_unavailable`) rather than less safety.
 
 use super::ApiError;
+use crate::transport::replay_guard::{ReplayGuard, SeenSignatures};
 use axum::body::Body;
 use axum::extract::{RawPathParams, Request, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -19,7 +23,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,11 +34,17 @@ pub const SIGNATURE_HEADER: &str = "x-lienthong-signature";
 pub const MAX_SKEW: Duration = Duration::from_secs(300);
 
 /// The signing secrets of the units that sign, and the signatures seen recently.
-#[derive(Default)]
 pub struct Signatures {
     secrets: BTreeMap<String, Vec<u8>>,
-    /// Signature → when it may be forgotten (unix seconds).
-    seen: Mutex<HashMap<Vec<u8>, u64>>,
+    window: ReplayWindow,
+}
+
+/// Where the signatures seen recently are remembered.
+pub enum ReplayWindow {
+    /// In this process (a single node).
+    Local(Mutex<SeenSignatures>),
+    /// By the cluster's guard, through the broker.
+    Cluster(Arc<ReplayGuard>),
 }
 
 /// The signature header value for a request (what a unit's system computes).
@@ -66,15 +76,24 @@ fn mac(
 }
 
 impl Signatures {
+    /// Signatures remembered in this process (a single node).
     pub fn new(secrets: BTreeMap<String, Vec<u8>>) -> Signatures {
         Signatures {
             secrets,
-            seen: Mutex::default(),
+            window: ReplayWindow::Local(Mutex::default()),
+        }
+    }
+
+    /// Signatures remembered by the cluster's replay guard.
+    pub fn clustered(secrets: BTreeMap<String, Vec<u8>>, guard: Arc<ReplayGuard>) -> Signatures {
+        Signatures {
+            secrets,
+            window: ReplayWindow::Cluster(guard),
         }
     }
 
     /// Check a request of `unit`; units without a secret pass.
-    pub fn check(
+    pub async fn check(
         &self,
         unit: &str,
         method: &str,
@@ -133,12 +152,24 @@ impl Signatures {
                         .into(),
                 )
             })?;
-        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
-        seen.retain(|_, forget_at| *forget_at > now_secs);
-        if seen
-            .insert(given, timestamp + 2 * MAX_SKEW.as_secs())
-            .is_some()
-        {
+        let mac: [u8; 32] = given.as_slice().try_into().expect("a verified HMAC-SHA256");
+        let forget_at = timestamp + 2 * MAX_SKEW.as_secs();
+        let first = match &self.window {
+            ReplayWindow::Local(seen) => seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .first_time(mac, forget_at, now_secs),
+            ReplayWindow::Cluster(guard) => guard.first_time(mac, forget_at).await.map_err(|e| {
+                tracing::warn!(%unit, error = %e, "replay guard unreachable; signed request refused");
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "replay_check_unavailable",
+                    "the cluster cannot check this signed request against replays right now (broker unreachable); send it again shortly with a new timestamp and signature",
+                )
+                .retry_after(5)
+            })?,
+        };
+        if !first {
             return Err(refuse(
                 "replayed_request",
                 SIGNATURE_HEADER,
@@ -181,14 +212,17 @@ pub async fn verify(
         .map(|p| p.as_str())
         .unwrap_or("/");
     let now = crate::time::now_ms() / 1000;
-    if let Err(e) = signatures.check(
-        &unit,
-        parts.method.as_str(),
-        path,
-        &parts.headers,
-        &bytes,
-        now,
-    ) {
+    if let Err(e) = signatures
+        .check(
+            &unit,
+            parts.method.as_str(),
+            path,
+            &parts.headers,
+            &bytes,
+            now,
+        )
+        .await
+    {
         tracing::warn!(%unit, code = e.code, "signed request refused");
         // A SOAP unit hears it as a SOAP fault, like its other errors.
         if parts.uri.path().starts_with("/soap/") {
@@ -211,8 +245,8 @@ mod tests {
         h
     }
 
-    #[test]
-    fn a_signed_request_passes_once_and_any_change_is_refused() {
+    #[tokio::test]
+    async fn a_signed_request_passes_once_and_any_change_is_refused() {
         let s = Signatures::new(BTreeMap::from([("ipo".to_string(), b"secret".to_vec())]));
         let now = 1_800_000_000;
         let sig = sign(
@@ -231,6 +265,7 @@ mod tests {
             b"{}",
             now + 10,
         )
+        .await
         .unwrap();
         let again = s
             .check(
@@ -241,6 +276,7 @@ mod tests {
                 b"{}",
                 now + 11,
             )
+            .await
             .unwrap_err();
         assert_eq!(again.code, "replayed_request");
         let altered = s
@@ -252,19 +288,23 @@ mod tests {
                 b"{ }",
                 now,
             )
+            .await
             .unwrap_err();
         assert_eq!(altered.code, "bad_signature");
         let old = sign(b"secret", now - 1000, "POST", "/p", b"");
         let stale = s
             .check("ipo", "POST", "/p", &headers(now - 1000, &old), b"", now)
+            .await
             .unwrap_err();
         assert_eq!(stale.code, "stale_signature");
         let none = s
             .check("ipo", "POST", "/p", &HeaderMap::new(), b"", now)
+            .await
             .unwrap_err();
         assert_eq!(none.code, "signature_required");
         // Units without a secret are not asked for one.
         s.check("nafosted", "POST", "/p", &HeaderMap::new(), b"", now)
+            .await
             .unwrap();
     }
 }

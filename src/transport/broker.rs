@@ -317,6 +317,7 @@ impl Broker {
                 .await?;
             }
         }
+        super::replay_guard::declare(self, &ch).await?;
         // Delay queues: classic (TTL per queue keeps them first-in first-out), each behind
         // its own fanout exchange so a message keeps its partition routing key, with which
         // it is dead-lettered back to the deliver exchange when its time is up.
@@ -360,7 +361,7 @@ impl Broker {
         use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
         let t = &self.topology;
         let ch = self.channel().await?;
-        let mut queues = vec![t.dead_queue()];
+        let mut queues = vec![t.dead_queue(), t.replay_guard_queue(), t.replay_stream()];
         queues.extend(nodes.iter().map(|n| t.node_queue(n)));
         let mut exchanges = vec![
             t.deliver_exchange(),

@@ -51,12 +51,17 @@
 //! go to every node's durable queue through `<p>.notes`. Figures (delivered, failed) go to
 //! `<p>.status`, a fanout every node reads into its own counters.
 //!
+//! **Signed requests once per cluster.** The memory of accepted HMAC signatures is the
+//! cluster's, not a node's: every ingress node asks one active guard (see
+//! [`replay_guard`]), so a captured signed request sent to another node is still a replay.
+//!
 //! **Recovery.** Connections are opened on demand and replaced when they fail; consumers
 //! re-subscribe after `reconnect_delay`; every publish and confirm wait has
 //! `publish_timeout`.
 
 pub mod broker;
 pub mod forward;
+pub mod replay_guard;
 pub mod status;
 pub mod wire;
 pub mod worker;
@@ -113,6 +118,16 @@ impl Topology {
     /// down, so nothing addressed to it is lost.
     pub fn node_queue(&self, node: &str) -> String {
         format!("{}.node.{node}", self.prefix)
+    }
+
+    /// Asks to the cluster's replay guard (single active consumer).
+    pub fn replay_guard_queue(&self) -> String {
+        format!("{}.replay-guard", self.prefix)
+    }
+
+    /// The stream of signatures the replay guard accepted (its memory across takeovers).
+    pub fn replay_stream(&self) -> String {
+        format!("{}.replay-seen", self.prefix)
     }
 
     /// The delay queue, and the fanout exchange in front of it, for one delay.
