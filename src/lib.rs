@@ -22,6 +22,7 @@ pub mod audit;
 pub mod bench;
 pub mod config;
 pub mod connector;
+pub mod delivery;
 pub mod demo;
 pub mod envelope;
 pub mod hex;

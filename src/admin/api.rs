@@ -3,10 +3,10 @@
 //! drop with a recorded reason), pause and resume a target. Viewers read; operators act.
 
 use super::AdminState;
+use crate::delivery::breaker::BreakerState;
 use crate::envelope::MessageId;
 use crate::ingress::ApiError;
 use crate::outbox::{DeadLetter, Notes, OpError};
-use crate::relay::breaker::BreakerState;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -241,7 +241,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
                 .push(*summary);
         }
         let recent =
-            crate::relay::activity::ActivitySummary::sum(recent_per_unit.iter().map(|(_, s)| s));
+            crate::delivery::activity::ActivitySummary::sum(recent_per_unit.iter().map(|(_, s)| s));
         let q = stats.targets.get(&t.name);
         targets.push(json!({
                 "target": t.name,
@@ -276,7 +276,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
                 "retrying": f.retrying,
                 "dead": f.dead,
                 "oldest_pending_age_s": age_s(f.oldest, now),
-                "recent": crate::relay::activity::ActivitySummary::sum(&f.recent),
+                "recent": crate::delivery::activity::ActivitySummary::sum(&f.recent),
             })
         })
         .collect();
@@ -285,7 +285,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
         .iter()
         .all(|t| t.breaker.state() == BreakerState::Closed && !t.paused.load(Ordering::Relaxed));
     // The last failed attempts over all targets, newest first.
-    let mut failures: Vec<(String, crate::relay::activity::Failure)> = s
+    let mut failures: Vec<(String, crate::delivery::activity::Failure)> = s
         .targets
         .iter()
         .flat_map(|t| {
@@ -297,7 +297,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
         })
         .collect();
     failures.sort_by_key(|f| std::cmp::Reverse(f.1.at_ms));
-    failures.truncate(crate::relay::activity::RecentFailures::KEPT);
+    failures.truncate(crate::delivery::activity::RecentFailures::KEPT);
     let failures: Vec<Value> = failures
         .into_iter()
         .map(|(target, f)| {
@@ -313,7 +313,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
         "dead": stats.dead,
         "accepted_since_start": stats.accepted_since_start,
         "disk_bytes": stats.disk_bytes,
-        "window_seconds": crate::relay::activity::WINDOW_SECONDS,
+        "window_seconds": crate::delivery::activity::WINDOW_SECONDS,
         "targets": targets,
         "units": units,
         "recent_failures": failures,
@@ -328,7 +328,7 @@ struct UnitFigures {
     retrying: u64,
     dead: u64,
     oldest: Option<MessageId>,
-    recent: Vec<crate::relay::activity::ActivitySummary>,
+    recent: Vec<crate::delivery::activity::ActivitySummary>,
 }
 
 fn min_id(a: Option<MessageId>, b: Option<MessageId>) -> Option<MessageId> {
@@ -709,7 +709,7 @@ struct DeadFilterBody {
 fn runtime<'a>(
     s: &'a AdminState,
     target: &str,
-) -> Result<&'a Arc<crate::relay::TargetRuntime>, ApiError> {
+) -> Result<&'a Arc<crate::delivery::TargetRuntime>, ApiError> {
     s.targets.iter().find(|t| t.name == target).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,

@@ -2,7 +2,7 @@
 //! (never a second source of truth).
 
 use super::AdminState;
-use crate::relay::breaker::BreakerState;
+use crate::delivery::breaker::BreakerState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
@@ -180,7 +180,7 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         let _ = writeln!(out, "lienthong_circuit_open{{target=\"{name}\"}} {open}");
         let (cumulative, sum_ms) = t.stats.latency.snapshot();
         for (i, count) in cumulative.iter().enumerate() {
-            let le = crate::relay::LATENCY_BUCKETS_MS
+            let le = crate::delivery::LATENCY_BUCKETS_MS
                 .get(i)
                 .map_or("+Inf".to_string(), |ms| format!("{}", *ms as f64 / 1000.0));
             let _ = writeln!(

@@ -26,7 +26,7 @@ pub struct AdminState {
     /// Cleared when shutdown begins, so load balancers stop sending work.
     pub accepting: AtomicBool,
     /// The relay's per-target runtimes (counters, breaker, pause).
-    pub targets: Vec<Arc<crate::relay::TargetRuntime>>,
+    pub targets: Vec<Arc<crate::delivery::TargetRuntime>>,
     pub tokens: auth::AdminTokens,
     /// The dashboard's signed-in sessions.
     pub sessions: session::Sessions,

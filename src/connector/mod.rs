@@ -133,12 +133,6 @@ pub trait Connector: RetryClassifier + Send + Sync {
         None
     }
 
-    /// Whether the relay puts the message in the target's format first (a mapping).
-    /// The broker forwarder carries events unmapped: the worker maps them.
-    fn wants_mapping(&self) -> bool {
-        true
-    }
-
     /// Send and classify.
     fn deliver<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {

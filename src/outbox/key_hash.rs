@@ -14,7 +14,7 @@
 
 use super::keys;
 use super::records::{self, DeadRecord, MessageRecord, PendingRecord, decode, encode};
-use super::store::{Store, StoreError, WriteBatch};
+use super::store::{Store, StoreError, WriteBatch, for_each_page};
 use crate::envelope::MessageId;
 use sha2::Digest;
 
@@ -53,16 +53,9 @@ pub fn rehash_records(store: &dyn Store) -> Result<u64, StoreError> {
     let mut rewritten = 0u64;
     let mut last_report = started;
     for kind in [keys::PENDING, keys::DEAD] {
-        let prefix = [kind];
-        let end = keys::prefix_end(&prefix);
-        let mut start = prefix.to_vec();
-        loop {
-            let rows = store.scan(&start, &end, PAGE)?;
-            let Some((last, _)) = rows.last() else { break };
-            start = last.clone();
-            start.push(0);
+        for_each_page(store, &[kind], PAGE, |rows| {
             let mut batch = WriteBatch::default();
-            for (k, v) in &rows {
+            for (k, v) in rows {
                 let Some(id) = keys::id_suffix(k) else {
                     continue;
                 };
@@ -94,10 +87,8 @@ pub fn rehash_records(store: &dyn Store) -> Result<u64, StoreError> {
                     "outbox: rewriting dossier key hashes (layout version 2)…"
                 );
             }
-            if rows.len() < PAGE {
-                break;
-            }
-        }
+            Ok(())
+        })?;
     }
     store.flush()?;
     tracing::info!(

@@ -917,22 +917,7 @@ fn for_each_with_prefix(
     prefix: &[u8],
     mut f: impl FnMut(&[u8], &[u8]) -> Result<(), StoreError>,
 ) -> Result<(), StoreError> {
-    const PAGE: usize = 1024;
-    let end = keys::prefix_end(prefix);
-    let mut start = prefix.to_vec();
-    loop {
-        let rows = store.scan(&start, &end, PAGE)?;
-        let Some((last, _)) = rows.last() else {
-            return Ok(());
-        };
-        start = last.clone();
-        start.push(0);
-        let n = rows.len();
-        for (k, v) in &rows {
-            f(k, v)?;
-        }
-        if n < PAGE {
-            return Ok(());
-        }
-    }
+    store::for_each_page(store, prefix, 1024, |rows| {
+        rows.iter().try_for_each(|(k, v)| f(k, v))
+    })
 }

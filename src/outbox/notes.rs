@@ -11,7 +11,7 @@
 //! ([`index_unindexed`]).
 
 use super::keys;
-use super::store::{Store, StoreError, WriteBatch};
+use super::store::{Store, StoreError, WriteBatch, for_each_page};
 use super::{Outbox, OutboxSettings};
 
 /// Expired notes removed per step of a sweep.
@@ -131,27 +131,16 @@ fn expiry_step(
 /// dated `now_ms`: its retention starts at the upgrade. A one-time pass when such a
 /// directory is opened.
 pub(super) fn index_unindexed(store: &dyn Store, now_ms: u64) -> Result<u64, StoreError> {
-    const PAGE: usize = 1024;
-    let prefix = [keys::NOTE];
-    let end = keys::prefix_end(&prefix);
-    let mut start = prefix.to_vec();
     let mut indexed = 0;
-    loop {
-        let rows = store.scan(&start, &end, PAGE)?;
-        let Some((last, _)) = rows.last() else { break };
-        start = last.clone();
-        start.push(0);
+    for_each_page(store, &[keys::NOTE], 1024, |rows| {
         let mut batch = WriteBatch::default();
-        for (k, _) in &rows {
+        for (k, _) in rows {
             let name = String::from_utf8_lossy(&k[1..]);
             batch.put(keys::note_expiry(now_ms, &name), Vec::new());
             indexed += 1;
         }
-        store.apply(batch)?;
-        if rows.len() < PAGE {
-            break;
-        }
-    }
+        store.apply(batch)
+    })?;
     store.flush()?;
     Ok(indexed)
 }

@@ -116,6 +116,16 @@ pub struct AttemptError {
 /// Attempts kept per delivery; older ones are summarised by the attempt count.
 pub const MAX_KEPT_ERRORS: usize = 20;
 
+/// Add an attempt's error to a delivery's history: the first error (often the telling
+/// one) and the most recent ones are kept, at most [`MAX_KEPT_ERRORS`]. The single node's
+/// outbox and the cluster's workers keep the same history with it.
+pub fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
+    if errors.len() >= MAX_KEPT_ERRORS {
+        errors.remove(1);
+    }
+    errors.push(e);
+}
+
 /// `q`: a delivery not finished yet: pending, or waiting for a retry at `next_due_ms`.
 /// Whether it is in flight is known only to the process holding its lease (in memory), so
 /// a crash returns every lease to pending by construction.

@@ -284,3 +284,28 @@ impl<S: Store> Store for std::sync::Arc<S> {
         (**self).size_on_disk()
     }
 }
+
+/// Every record under `prefix`, in key order, handed to `f` a page at a time so memory
+/// stays flat however many there are. `f` may write to the store: the walk goes on after
+/// the last key of each page.
+pub fn for_each_page(
+    store: &dyn Store,
+    prefix: &[u8],
+    page: usize,
+    mut f: impl FnMut(&[(Vec<u8>, Vec<u8>)]) -> Result<(), StoreError>,
+) -> Result<(), StoreError> {
+    let end = super::keys::prefix_end(prefix);
+    let mut start = prefix.to_vec();
+    loop {
+        let rows = store.scan(&start, &end, page)?;
+        let Some((last, _)) = rows.last() else {
+            return Ok(());
+        };
+        start = last.clone();
+        start.push(0);
+        f(&rows)?;
+        if rows.len() < page {
+            return Ok(());
+        }
+    }
+}

@@ -27,7 +27,6 @@ use super::keys;
 use super::records::{decode, encode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
-use sha2::Digest;
 use std::collections::BTreeMap;
 
 /// The numbers kept per bucket, in this order.
@@ -163,13 +162,9 @@ impl DossierTally {
 
 /// The stable 16-byte id of a dossier: SHA-256 of (unit, dossier), so that no unit can
 /// craft a code that lands on another unit's dossier.
+/// The same hash orders a dossier's deliveries ([`super::key_hash`]).
 pub fn dossier_id(unit: &str, dossier: &str) -> u128 {
-    let mut h = sha2::Sha256::new();
-    h.update(unit.as_bytes());
-    h.update([0u8]);
-    h.update(dossier.as_bytes());
-    let d = h.finalize();
-    u128::from_be_bytes(d[..16].try_into().expect("16 bytes"))
+    super::key_hash::key_hash(unit, dossier)
 }
 
 /// The day of `ms` in Asia/Ho_Chi_Minh (UTC+7, no daylight saving), as days since

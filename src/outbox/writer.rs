@@ -786,11 +786,3 @@ fn answer_after_flush<T: Send + 'static>(
         let _ = reply.send(out);
     }));
 }
-
-fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
-    if errors.len() >= MAX_KEPT_ERRORS {
-        // Keep the first error (often the telling one) and the most recent ones.
-        errors.remove(1);
-    }
-    errors.push(e);
-}

@@ -187,6 +187,23 @@ impl Broker {
         Ok(out)
     }
 
+    /// A server-named queue of this connection alone, gone with it (replies, fanout
+    /// copies): its name.
+    pub async fn private_queue(&self, ch: &Channel) -> Result<String, BrokerError> {
+        let q = self
+            .timed(ch.queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            ))
+            .await?;
+        Ok(q.name().to_string())
+    }
+
     /// A channel in confirm mode (for publishing).
     pub async fn confirm_channel(&self) -> Result<Channel, BrokerError> {
         let ch = self.channel().await?;

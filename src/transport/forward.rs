@@ -10,8 +10,8 @@ use crate::config::{CircuitBreakerConfig, RetryConfig, TargetConfig};
 use crate::connector::{
     BoxFuture, Connector, HttpStatusClassifier, Outbound, RawOutcome, RetryClassifier, Verdict,
 };
+use crate::delivery::TargetRuntime;
 use crate::envelope::Envelope;
-use crate::relay::TargetRuntime;
 use lapin::Channel;
 use std::sync::Arc;
 use std::time::Duration;
@@ -128,11 +128,6 @@ impl Connector for ForwardConnector {
             }
         })
     }
-
-    /// Workers map; the broker carries the event as the unit sent it.
-    fn wants_mapping(&self) -> bool {
-        false
-    }
 }
 
 /// The relay runtime that forwards one target's deliveries to the broker: retried for as
@@ -160,9 +155,11 @@ pub fn forward_runtime(
         circuit_breaker: CircuitBreakerConfig::default(),
         ..cfg.clone()
     };
+    // Workers map; the broker carries the event as the unit sent it.
     TargetRuntime::with_connector(
         target,
         &forward_cfg,
         Arc::new(ForwardConnector::new(broker, target, origin)),
     )
+    .forwarding()
 }

@@ -118,16 +118,6 @@ pub async fn declare(broker: &Broker, ch: &Channel) -> Result<(), BrokerError> {
         "x-message-ttl".into(),
         AMQPValue::LongLongInt(broker.settings().publish_timeout.as_millis() as i64),
     );
-    broker
-        .timed(ch.queue_declare(
-            t.replay_guard_queue().as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            guard_args,
-        ))
-        .await?;
     let mut stream_args = FieldTable::default();
     stream_args.insert(
         "x-queue-type".into(),
@@ -137,20 +127,26 @@ pub async fn declare(broker: &Broker, ch: &Channel) -> Result<(), BrokerError> {
         "x-max-age".into(),
         AMQPValue::LongString(STREAM_MAX_AGE.into()),
     );
+    // Small segments: the stream's age limit removes whole segments.
     stream_args.insert(
         "x-stream-max-segment-size-bytes".into(),
         AMQPValue::LongLongInt(1_000_000),
     );
-    broker
-        .timed(ch.queue_declare(
-            t.replay_stream().as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            stream_args,
-        ))
-        .await?;
+    for (queue, args) in [
+        (t.replay_guard_queue(), guard_args),
+        (t.replay_stream(), stream_args),
+    ] {
+        broker
+            .timed(ch.queue_declare(
+                queue.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            ))
+            .await?;
+    }
     Ok(())
 }
 
@@ -229,18 +225,7 @@ impl ReplayGuard {
     async fn open(&self) -> Result<Rpc, BrokerError> {
         let b = &self.broker;
         let channel = b.confirm_channel().await?;
-        let q = b
-            .timed(channel.queue_declare(
-                "".into(),
-                QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            ))
-            .await?;
-        let reply_queue = q.name().to_string();
+        let reply_queue = b.private_queue(&channel).await?;
         let mut consumer = b
             .timed(channel.basic_consume(
                 reply_queue.as_str().into(),

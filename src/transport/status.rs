@@ -6,15 +6,12 @@
 //! replay it or drop it; notes (payment references) go to every node's durable queue.
 
 use super::broker::{Broker, BrokerError};
+use crate::delivery::TargetRuntime;
+use crate::delivery::activity::{Failure, Outcome};
 use crate::envelope::{Envelope, UnitTag};
 use crate::outbox::{AttemptError, Outbox};
-use crate::relay::TargetRuntime;
-use crate::relay::activity::{Failure, Outcome};
 use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions,
-    QueueDeclareOptions,
-};
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, QueueBindOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel};
 use serde::{Deserialize, Serialize};
@@ -346,20 +343,10 @@ async fn consume_figures(
     outbox: &Outbox,
 ) -> Result<(), BrokerError> {
     let ch = broker.channel().await?;
-    let q = broker
-        .timed(ch.queue_declare(
-            "".into(),
-            QueueDeclareOptions {
-                exclusive: true,
-                auto_delete: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        ))
-        .await?;
+    let q = broker.private_queue(&ch).await?;
     broker
         .timed(ch.queue_bind(
-            q.name().clone(),
+            q.as_str().into(),
             broker.topology.status_exchange().as_str().into(),
             "".into(),
             QueueBindOptions::default(),
@@ -368,7 +355,7 @@ async fn consume_figures(
         .await?;
     let mut consumer = broker
         .timed(ch.basic_consume(
-            q.name().clone(),
+            q.as_str().into(),
             format!("status-{node}").as_str().into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),

@@ -10,12 +10,9 @@ use super::status::{
 };
 use super::wire::WireMessage;
 use super::{RETRY_DELAYS_MS, Topology};
-use crate::connector::Verdict;
+use crate::delivery::{self, Outcome, TargetRuntime, permission};
 use crate::mappings::MappingSet;
 use crate::outbox::{AttemptError, KeyHash};
-use crate::relay::TargetRuntime;
-use crate::relay::breaker::Permit;
-use crate::relay::retry::{self, RetryDecision};
 use crate::time::now_ms;
 use futures_lite::StreamExt;
 use lapin::Channel;
@@ -26,7 +23,6 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -267,7 +263,10 @@ impl PartitionConsumer {
                 self.load_parked(ch).await?;
                 taken_over = true;
             }
-            self.handle(delivery?).await?;
+            self.handle(delivery?, stop).await?;
+            if *stop.borrow() {
+                return Ok(());
+            }
         }
     }
 
@@ -365,7 +364,11 @@ impl PartitionConsumer {
         r
     }
 
-    async fn handle(&mut self, delivery: Delivery) -> Result<(), BrokerError> {
+    async fn handle(
+        &mut self,
+        delivery: Delivery,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), BrokerError> {
         let message_id = delivery
             .properties
             .message_id()
@@ -434,23 +437,20 @@ impl PartitionConsumer {
             return ack(&self.ctx.broker, delivery).await;
         }
         let mut envelope = wire.envelope.clone();
-        envelope.attempts = wire.attempts + 1;
-        let body = match self.ctx.mappings.render(&envelope, &self.target.name) {
-            Ok(b) => b,
-            Err(reason) => {
-                return self.dead(delivery, wire, key_hash, reason, None).await;
-            }
-        };
-        self.wait_for_permission().await;
-        let verdict = self.target.connector.deliver(&envelope, &body).await;
-        match &verdict {
-            Verdict::Delivered | Verdict::Permanent { .. } => self.target.breaker.on_success(),
-            Verdict::Retryable { .. } => self.target.breaker.on_failure(),
+        let attempts = wire.attempts + 1;
+        envelope.attempts = attempts;
+        if !permission::wait_while_paused(&self.target, stop).await
+            || !permission::wait_for_permission(&self.target, stop).await
+        {
+            // Stopping: left unacknowledged, it goes back to the partition (first) when the
+            // channel closes.
+            return Ok(());
         }
-        let now = now_ms();
-        match verdict {
-            Verdict::Delivered => {
-                tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts = envelope.attempts, "delivered");
+        let outcome =
+            delivery::attempt(&self.target, &self.ctx.mappings, &envelope, attempts).await;
+        match outcome {
+            Outcome::Delivered | Outcome::Forwarded => {
+                tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, "delivered");
                 if self.head_done(key_hash) {
                     self.save_parked().await?;
                 }
@@ -458,60 +458,30 @@ impl PartitionConsumer {
                 self.report(&wire, StatusKind::Delivered, None).await;
                 Ok(())
             }
-            Verdict::Retryable {
-                reason,
-                status,
-                retry_after,
-            } => {
-                let attempts = wire.attempts + 1;
-                let error = AttemptError {
-                    at_ms: now,
-                    error: reason.clone(),
-                    status,
-                };
-                let age = Duration::from_millis(now.saturating_sub(envelope.received_ms));
-                match retry::decide(
-                    &self.target.retry,
-                    attempts,
-                    age,
-                    retry_after,
-                    rand::random::<f64>(),
-                ) {
-                    RetryDecision::RetryAfter(delay) => {
-                        let mut level = Topology::retry_delay_for(delay.as_millis() as u64);
-                        if let Some(h) = key_hash {
-                            let p = self.parked.entry(h).or_default();
-                            // Never ahead of where the key's later events already wait.
-                            level = level.max(p.delay_ms);
-                            p.head = Some(wire.envelope.id);
-                            p.delay_ms = level;
-                        }
-                        wire.attempts = attempts;
-                        push_error(&mut wire.errors, error);
-                        let exchange = self.ctx.broker.topology.retry_queue(level);
-                        tracing::info!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, delay_ms = level, %reason, "delivery failed; retrying through the delay queue");
-                        self.hand_on(&exchange, &wire).await?;
-                        if key_hash.is_some() {
-                            self.save_parked().await?;
-                        }
-                        ack(&self.ctx.broker, delivery).await?;
-                        self.report(&wire, StatusKind::Failed, Some(reason)).await;
-                        Ok(())
-                    }
-                    RetryDecision::GiveUp => {
-                        let why = format!("gave up after {attempts} attempts: {reason}");
-                        wire.attempts = attempts;
-                        self.dead(delivery, wire, key_hash, why, Some(error)).await
-                    }
+            Outcome::Retry { delay, error } => {
+                let reason = error.error.clone();
+                let mut level = Topology::retry_delay_for(delay.as_millis() as u64);
+                if let Some(h) = key_hash {
+                    let p = self.parked.entry(h).or_default();
+                    // Never ahead of where the key's later events already wait.
+                    level = level.max(p.delay_ms);
+                    p.head = Some(wire.envelope.id);
+                    p.delay_ms = level;
                 }
+                wire.attempts = attempts;
+                delivery::push_error(&mut wire.errors, error);
+                let exchange = self.ctx.broker.topology.retry_queue(level);
+                tracing::info!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, delay_ms = level, %reason, "delivery failed; retrying through the delay queue");
+                self.hand_on(&exchange, &wire).await?;
+                if key_hash.is_some() {
+                    self.save_parked().await?;
+                }
+                ack(&self.ctx.broker, delivery).await?;
+                self.report(&wire, StatusKind::Failed, Some(reason)).await;
+                Ok(())
             }
-            Verdict::Permanent { reason, status } => {
-                let error = AttemptError {
-                    at_ms: now,
-                    error: reason.clone(),
-                    status,
-                };
-                wire.attempts += 1;
+            Outcome::Dead { reason, error } => {
+                wire.attempts = attempts;
                 self.dead(delivery, wire, key_hash, reason, Some(error))
                     .await
             }
@@ -532,7 +502,7 @@ impl PartitionConsumer {
             error: reason.clone(),
             status: None,
         });
-        push_error(&mut wire.errors, error);
+        delivery::push_error(&mut wire.errors, error);
         // The key goes on with its next event (an operator replays this one).
         if self.head_done(key_hash) {
             self.save_parked().await?;
@@ -608,29 +578,6 @@ impl PartitionConsumer {
             },
         }
     }
-
-    /// The target's breaker, rate limit and operator pause, as in embedded mode.
-    async fn wait_for_permission(&self) {
-        loop {
-            while self.target.paused.load(Ordering::Relaxed) {
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            match self.target.breaker.acquire() {
-                Permit::Go => break,
-                Permit::Wait(d) => tokio::time::sleep(d).await,
-            }
-        }
-        if let Some(limiter) = &self.target.limiter {
-            limiter.until_ready().await;
-        }
-    }
-}
-
-fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
-    if errors.len() >= crate::outbox::records::MAX_KEPT_ERRORS {
-        errors.remove(0);
-    }
-    errors.push(e);
 }
 
 async fn ack(broker: &Broker, delivery: Delivery) -> Result<(), BrokerError> {

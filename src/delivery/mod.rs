@@ -1,0 +1,223 @@
+//! The delivery core: one attempt at delivering one message to one target, the same on a
+//! single node and in a cluster.
+//!
+//! # Design
+//!
+//! ```text
+//!  relay (single node)          cluster worker
+//!  claims a lease from          takes a delivery from
+//!  the outbox                   a partition queue
+//!         └──────────┬─────────────────┘
+//!                    ▼
+//!   permission::wait_for_permission   pause, breaker, rate limit; gives up on stop
+//!   attempt: render (mapping) → connector.deliver → breaker hears the verdict
+//!   decide: Delivered | Forwarded | Retry { delay } | Dead { reason }
+//!                    │
+//!         ┌──────────┴─────────────────┐
+//!  applies it to the outbox     applies it to the broker
+//!  (delivered / retry / dead)   (ack / delay queue / dead letter)
+//! ```
+//!
+//! Everything between taking a delivery and knowing its outcome lives here, so the two
+//! paths cannot drift apart: permission waiting, rendering through the mapping, the
+//! connector call, the breaker's feedback, the retry decision and the error kept for the
+//! message's history ([`push_error`]). What differs stays with each caller: where a
+//! delivery is kept, how order per dossier is held (the outbox's queue; the worker's
+//! parked set), and batching (the relay's). Whether a target's runtime delivers to the
+//! platform or forwards to the broker is its [`DeliveryMode`], not a property of its
+//! connector.
+
+pub mod activity;
+pub mod breaker;
+pub mod permission;
+pub mod retry;
+mod runtime;
+
+/// Add an attempt's error to a delivery's history (the outbox keeps the same history).
+pub use crate::outbox::records::push_error;
+pub use runtime::{DeliveryMode, LATENCY_BUCKETS_MS, LatencyHistogram, TargetRuntime, TargetStats};
+
+use crate::connector::Verdict;
+use crate::envelope::{Envelope, UnitTag};
+use crate::mappings::{MappingSet, Outbound};
+use crate::outbox::AttemptError;
+use crate::time::now_ms;
+use activity::Outcome as Activity;
+use retry::RetryDecision;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// What became of one attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The platform has it.
+    Delivered,
+    /// The broker has it (forward mode): a worker will deliver it.
+    Forwarded,
+    /// Try again after `delay`; `error` is this attempt's, for the history.
+    Retry {
+        delay: Duration,
+        error: AttemptError,
+    },
+    /// A dead letter: no attempt will do better (mapping failed, refused by the platform,
+    /// or retries exhausted).
+    Dead { reason: String, error: AttemptError },
+}
+
+/// The message in the target's format. Forwarding carries it unmapped (the worker maps).
+/// A message its mapping cannot translate is dead at once.
+pub fn render(
+    target: &TargetRuntime,
+    mappings: &MappingSet,
+    envelope: &Envelope,
+) -> Result<Outbound, Outcome> {
+    if target.mode == DeliveryMode::Forward {
+        return Ok(Outbound {
+            content_type: "application/json",
+            body: bytes::Bytes::new(),
+        });
+    }
+    mappings.render(envelope, &target.name).map_err(|reason| {
+        let error = AttemptError {
+            at_ms: now_ms(),
+            error: reason.clone(),
+            status: None,
+        };
+        Outcome::Dead { reason, error }
+    })
+}
+
+/// Tell the breaker how a call went (once per permit).
+pub fn judge(target: &TargetRuntime, verdict: &Verdict) {
+    match verdict {
+        // A permanent refusal is the message's fault, not the target's.
+        Verdict::Delivered | Verdict::Permanent { .. } => target.breaker.on_success(),
+        Verdict::Retryable { .. } => target.breaker.on_failure(),
+    }
+}
+
+/// What a verdict means for a delivery making its `attempts`-th attempt (1-based).
+pub fn decide(
+    target: &TargetRuntime,
+    envelope: &Envelope,
+    attempts: u32,
+    verdict: Verdict,
+) -> Outcome {
+    let now = now_ms();
+    match verdict {
+        Verdict::Delivered => match target.mode {
+            DeliveryMode::Direct => Outcome::Delivered,
+            DeliveryMode::Forward => Outcome::Forwarded,
+        },
+        Verdict::Retryable {
+            reason,
+            status,
+            retry_after,
+        } => {
+            let error = AttemptError {
+                at_ms: now,
+                error: reason.clone(),
+                status,
+            };
+            let age = Duration::from_millis(now.saturating_sub(envelope.received_ms));
+            match retry::decide(
+                &target.retry,
+                attempts,
+                age,
+                retry_after,
+                rand::random::<f64>(),
+            ) {
+                RetryDecision::RetryAfter(delay) => Outcome::Retry { delay, error },
+                RetryDecision::GiveUp => Outcome::Dead {
+                    reason: format!("gave up after {attempts} attempts: {reason}"),
+                    error,
+                },
+            }
+        }
+        // The target answered properly; it is the message that is wrong.
+        Verdict::Permanent { reason, status } => Outcome::Dead {
+            error: AttemptError {
+                at_ms: now,
+                error: reason.clone(),
+                status,
+            },
+            reason,
+        },
+    }
+}
+
+/// One attempt, with the permit held: render, call, let the breaker hear it, decide.
+pub async fn attempt(
+    target: &TargetRuntime,
+    mappings: &MappingSet,
+    envelope: &Envelope,
+    attempts: u32,
+) -> Outcome {
+    let body = match render(target, mappings, envelope) {
+        Ok(body) => body,
+        Err(dead) => {
+            // Nothing was sent: the permit goes back unused.
+            target.breaker.on_neutral();
+            return dead;
+        }
+    };
+    let verdict = target.connector.deliver(envelope, &body).await;
+    judge(target, &verdict);
+    decide(target, envelope, attempts, verdict)
+}
+
+/// Count an outcome in the target's figures and log it. The node that made the attempt
+/// does this; in a cluster, the workers' outcomes reach every node's figures through the
+/// status exchange instead.
+pub fn record(target: &TargetRuntime, unit: UnitTag, envelope: &Envelope, outcome: &Outcome) {
+    let stats = &target.stats;
+    let now = now_ms();
+    match outcome {
+        Outcome::Delivered | Outcome::Forwarded => {
+            stats.delivered.fetch_add(1, Ordering::Relaxed);
+            stats.recent.record(unit, Activity::Delivered, now);
+            stats
+                .latency
+                .record(now.saturating_sub(envelope.received_ms));
+            tracing::debug!(target_system = %target.name, id = %envelope.id, attempts = envelope.attempts, ?outcome, "delivered");
+        }
+        Outcome::Retry { delay, error } => {
+            stats.retried.fetch_add(1, Ordering::Relaxed);
+            stats.recent.record(unit, Activity::Failed, now);
+            stats.failed(envelope, &error.error, false, now);
+            tracing::debug!(target_system = %target.name, id = %envelope.id, attempts = envelope.attempts, ?delay, reason = %error.error, "retry scheduled");
+        }
+        Outcome::Dead { reason, .. } => {
+            stats.dead.fetch_add(1, Ordering::Relaxed);
+            stats.recent.record(unit, Activity::Dead, now);
+            stats.failed(envelope, reason, true, now);
+            tracing::warn!(target_system = %target.name, id = %envelope.id, attempts = envelope.attempts, %reason, "dead letter");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::records::MAX_KEPT_ERRORS;
+
+    fn error(i: u64) -> AttemptError {
+        AttemptError {
+            at_ms: i,
+            error: format!("attempt {i}"),
+            status: None,
+        }
+    }
+
+    #[test]
+    fn the_history_keeps_the_first_error_and_the_latest_ones() {
+        let mut errors = Vec::new();
+        for i in 0..50 {
+            push_error(&mut errors, error(i));
+        }
+        assert_eq!(errors.len(), MAX_KEPT_ERRORS);
+        assert_eq!(errors[0].at_ms, 0, "the first error stays");
+        assert_eq!(errors.last().unwrap().at_ms, 49);
+        assert_eq!(errors[1].at_ms, 50 - MAX_KEPT_ERRORS as u64 + 1);
+    }
+}
