@@ -46,7 +46,7 @@ enum Command {
         role: Option<lienthong::config::Role>,
     },
     /// Measure ingest, end-to-end delivery, memory and restart time on this machine.
-    Bench(lienthong::bench::BenchArgs),
+    Bench(lienthong::cli::bench::BenchArgs),
     /// Run only the bundled mock national services (for testers), on `mocks.listen`.
     Mocks {
         #[arg(long, default_value = "config/lienthong.toml")]
@@ -70,7 +70,7 @@ enum Command {
         command: lienthong::admin::cli::DlqCommand,
     },
     /// Send files to a running bus as a unit's system would (JSON, XML or CSV).
-    Send(lienthong::send::SendArgs),
+    Send(lienthong::cli::send::SendArgs),
     /// The tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
@@ -431,7 +431,7 @@ fn run(
         };
         println!("lienthong listening on http://{}", bus.addr);
         if let Some(rate) = demo_rate {
-            let settings = lienthong::demo::DemoSettings {
+            let settings = lienthong::cli::demo::DemoSettings {
                 seed: demo_seed,
                 rate,
                 ..Default::default()
@@ -442,7 +442,7 @@ fn run(
                     .map(|a| format!("http://{a}"))
                     .unwrap_or_else(|| "the targets".into())
             );
-            tokio::spawn(lienthong::demo::drive(
+            tokio::spawn(lienthong::cli::demo::drive(
                 bus.addr,
                 demo_keys,
                 settings,
@@ -533,10 +533,10 @@ fn admin_cli(command: impl Future<Output = Result<String, String>> + Send + 'sta
     })
 }
 
-fn send(args: lienthong::send::SendArgs) -> ExitCode {
+fn send(args: lienthong::cli::send::SendArgs) -> ExitCode {
     with_runtime(|_signal| async move {
         let mut out = std::io::stdout();
-        match lienthong::send::run(args, &mut out).await {
+        match lienthong::cli::send::run(args, &mut out).await {
             Ok(0) => ExitCode::SUCCESS,
             Ok(_) => ExitCode::FAILURE,
             Err(e) => {
@@ -547,9 +547,9 @@ fn send(args: lienthong::send::SendArgs) -> ExitCode {
     })
 }
 
-fn bench(args: lienthong::bench::BenchArgs) -> ExitCode {
+fn bench(args: lienthong::cli::bench::BenchArgs) -> ExitCode {
     with_runtime(|_signal| async move {
-        match lienthong::bench::run(args).await {
+        match lienthong::cli::bench::run(args).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("error: {e}");

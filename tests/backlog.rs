@@ -8,8 +8,8 @@
 //! the bound is a test; the figures for the README come from `lienthong bench
 //! --scenario outage`.
 
-use lienthong::bench::outage::{OutageOptions, fill, shipped_on};
-use lienthong::bench::{BusProcess, free_port};
+use lienthong::cli::bench::outage::{OutageOptions, fill, shipped_on};
+use lienthong::cli::bench::{BusProcess, free_port};
 use std::time::Duration;
 
 const MEMORY_BOUND_MIB: f64 = 200.0;
@@ -25,7 +25,7 @@ fn exe() -> std::path::PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_under_200_mb_with_300000_pending_deliveries() {
     let dir = tempfile::tempdir().unwrap();
-    let report = lienthong::bench::outage::run(&OutageOptions {
+    let report = lienthong::cli::bench::outage::run(&OutageOptions {
         dir: dir.path().to_path_buf(),
         exe: exe(),
         events: 300_000,

@@ -4,8 +4,8 @@
 
 mod support;
 
+use lienthong::cli::demo::{DemoSettings, DemoStats, drive};
 use lienthong::config;
-use lienthong::demo::{DemoSettings, DemoStats, drive};
 use lienthong::mappings::MappingSet;
 use lienthong_mapping::codec::decode_records;
 use lienthong_mocks::Faults;

@@ -890,11 +890,11 @@ async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
     eprintln!(
         "units: {events} events of the four units' own formats, {drivers} unit systems at once:"
     );
-    let stats = Arc::new(crate::demo::DemoStats::default());
+    let stats = Arc::new(crate::cli::demo::DemoStats::default());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for d in 0..drivers {
-        let settings = crate::demo::DemoSettings {
+        let settings = crate::cli::demo::DemoSettings {
             seed: 1_000 + d as u64,
             rate: 1_000_000,
             bad_share: 0.01,
@@ -904,7 +904,7 @@ async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
             lookup_every: 0,
         };
         let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        tasks.push(tokio::spawn(crate::demo::drive(
+        tasks.push(tokio::spawn(crate::cli::demo::drive(
             addr,
             keys.clone(),
             settings,
