@@ -1,0 +1,238 @@
+//! Checks of the targets and lookups: policies, URLs, credentials, TLS.
+
+use super::*;
+
+/// Targets' retry, breaker, batching and rate-limit settings.
+pub(super) fn target_policies(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
+    for (name, t) in &config.targets {
+        let path = format!("targets.{name}");
+        match (t.kind, &t.portal) {
+            (crate::config::TargetKind::Portal, None) => problems.push(problem(
+                format!("{path}.portal"),
+                "kind = \"portal\" needs portal = { username, password_env, madonvi }",
+            )),
+            (crate::config::TargetKind::Portal, Some(p)) => {
+                if p.password(env).is_none() {
+                    problems.push(problem(
+                        format!("{path}.portal.password_env"),
+                        format!(
+                            "set the environment variable {} to the portal password",
+                            p.password_env
+                        ),
+                    ));
+                }
+                if p.dev_password.is_some() && dev_refused(config) {
+                    problems.push(problem(
+                        format!("{path}.portal.dev_password"),
+                        format!(
+                            "development passwords are refused {}; use password_env",
+                            refused_where(config)
+                        ),
+                    ));
+                }
+            }
+            (_, Some(_)) => problems.push(problem(
+                format!("{path}.portal"),
+                "only kind = \"portal\" takes a portal section",
+            )),
+            (_, None) => {}
+        }
+        match (t.kind, &t.payment) {
+            (crate::config::TargetKind::Payment, None) => problems.push(problem(
+                format!("{path}.payment"),
+                "kind = \"payment\" needs payment = { partner_code, shared_key_env }",
+            )),
+            (crate::config::TargetKind::Payment, Some(p)) => {
+                if p.shared_key(env).is_none() {
+                    problems.push(problem(
+                        format!("{path}.payment.shared_key_env"),
+                        format!(
+                            "set the environment variable {} to the payment shared key",
+                            p.shared_key_env
+                        ),
+                    ));
+                }
+                if p.dev_shared_key.is_some() && dev_refused(config) {
+                    problems.push(problem(
+                        format!("{path}.payment.dev_shared_key"),
+                        format!(
+                            "development keys are refused {}; use shared_key_env",
+                            refused_where(config)
+                        ),
+                    ));
+                }
+            }
+            (_, Some(_)) => problems.push(problem(
+                format!("{path}.payment"),
+                "only kind = \"payment\" takes a payment section",
+            )),
+            (_, None) => {}
+        }
+    }
+    for (name, t) in &config.targets {
+        let path = format!("targets.{name}");
+        if let Some(auth) = &t.auth {
+            if t.kind != crate::config::TargetKind::Http {
+                problems.push(problem(
+                    format!("{path}.auth"),
+                    "auth applies to kind = \"http\" targets (the portal and payment kinds have their own)",
+                ));
+            }
+            let (var, dev) = auth.secret_source();
+            if auth.secret(env).is_none() {
+                problems.push(problem(
+                    format!("{path}.auth"),
+                    format!("set the environment variable {var}"),
+                ));
+            }
+            if dev.is_some() && dev_refused(config) {
+                problems.push(problem(
+                    format!("{path}.auth"),
+                    format!(
+                        "development secrets are refused {}; use the *_env variable",
+                        refused_where(config)
+                    ),
+                ));
+            }
+        }
+        if let Some(tls) = &t.tls {
+            if tls.client_cert.is_some() != tls.client_key.is_some() {
+                problems.push(problem(
+                    format!("{path}.tls"),
+                    "client_cert and client_key go together",
+                ));
+            }
+            for f in [&tls.ca_file, &tls.client_cert, &tls.client_key]
+                .into_iter()
+                .flatten()
+            {
+                if !f.exists() {
+                    problems.push(problem(
+                        format!("{path}.tls"),
+                        format!("{} does not exist", f.display()),
+                    ));
+                }
+            }
+        }
+    }
+    if config
+        .targets
+        .values()
+        .filter(|t| t.kind == crate::config::TargetKind::Payment)
+        .count()
+        > 1
+    {
+        problems.push(problem(
+            "targets",
+            "one payment target at most: its key verifies the callbacks at /callbacks/payment",
+        ));
+    }
+}
+
+/// Targets: ids, URLs, credentials and TLS.
+pub(super) fn target_endpoints(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
+    for (id, target) in &config.targets {
+        let path = format!("targets.{id}");
+        if !valid_id(id) {
+            problems.push(problem(
+                &path,
+                "target ids use lowercase letters, digits, - and _",
+            ));
+        }
+        problems.extend(check_url(
+            &format!("{path}.url"),
+            &target.url,
+            target.allow_plain_http,
+        ));
+        if target.concurrency == 0 {
+            problems.push(problem(format!("{path}.concurrency"), "must be at least 1"));
+        }
+        if target.timeout.is_zero() {
+            problems.push(problem(format!("{path}.timeout"), "must be greater than 0"));
+        }
+        if let Some(rl) = &target.rate_limit {
+            if rl.per_second == 0 {
+                problems.push(problem(
+                    format!("{path}.rate_limit.per_second"),
+                    "must be at least 1",
+                ));
+            }
+            if rl.burst == Some(0) {
+                problems.push(problem(
+                    format!("{path}.rate_limit.burst"),
+                    "must be at least 1",
+                ));
+            }
+        }
+        if target.retry.max_attempts == 0 {
+            problems.push(problem(
+                format!("{path}.retry.max_attempts"),
+                "must be at least 1",
+            ));
+        }
+        if target.retry.base_delay > target.retry.max_delay {
+            problems.push(problem(
+                format!("{path}.retry.base_delay"),
+                "must not exceed retry.max_delay",
+            ));
+        }
+        if target.circuit_breaker.failure_threshold == 0 {
+            problems.push(problem(
+                format!("{path}.circuit_breaker.failure_threshold"),
+                "must be at least 1",
+            ));
+        }
+    }
+
+    match &config.outbox.encryption {
+        None if config.environment == Environment::Production => problems.push(problem(
+            "outbox.encryption",
+            "production needs encryption at rest: add [outbox.encryption] with keys_env or keys_file",
+        )),
+        None => {}
+        Some(e) => {
+            if e.dev_keys_file.is_some() && dev_refused(config) {
+                problems.push(problem(
+                    "outbox.encryption.dev_keys_file",
+                    format!("development keys are refused {}; use keys_env or keys_file", refused_where(config)),
+                ));
+            }
+            let usable = env(&e.keys_env).is_some()
+                || e.keys_file.is_some()
+                || (e.dev_keys_file.is_some() && !dev_refused(config));
+            if !usable {
+                problems.push(problem(
+                    "outbox.encryption.keys_env",
+                    format!(
+                        "no outbox key: set the environment variable {} or keys_file",
+                        e.keys_env
+                    ),
+                ));
+            }
+        }
+    }
+}
+
+/// Lookups' URLs.
+pub(super) fn lookups(config: &Config, problems: &mut Vec<Problem>) {
+    for (name, lookup) in [
+        ("population", &config.lookups.population),
+        ("business", &config.lookups.business),
+    ] {
+        if let Some(l) = lookup {
+            problems.extend(check_url(
+                &format!("lookups.{name}.url"),
+                &l.url,
+                l.allow_plain_http,
+            ));
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Checks of the units, their keys and routes, and the admin tokens.
+
+use super::*;
+
+/// Units' request signing secrets and rate limits.
+pub(super) fn unit_signing(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
+    for (id, unit) in &config.units {
+        if let Some(var) = &unit.hmac_secret_env {
+            let path = format!("units.{id}.hmac_secret_env");
+            match (env(var), &unit.dev_hmac_secret) {
+                (Some(s), _) if s.len() >= 16 => {}
+                (Some(_), _) => problems.push(problem(
+                    path,
+                    format!("the secret in ${var} is shorter than 16 characters"),
+                )),
+                (None, Some(_)) if dev_refused(config) => problems.push(problem(
+                    format!("units.{id}.dev_hmac_secret"),
+                    format!(
+                        "development secrets are refused {}; set ${var}",
+                        refused_where(config)
+                    ),
+                )),
+                (None, Some(_)) => {}
+                (None, None) => problems.push(problem(
+                    path,
+                    format!("environment variable {var} is not set"),
+                )),
+            }
+        }
+        if unit
+            .rate_limit
+            .as_ref()
+            .is_some_and(|rl| rl.per_second == 0)
+        {
+            problems.push(problem(
+                format!("units.{id}.rate_limit.per_second"),
+                "must be at least 1 (leave rate_limit out for no limit)",
+            ));
+        }
+    }
+}
+
+/// Units: ids and keys (one key per unit).
+pub(super) fn unit_keys(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) -> BTreeMap<String, String> {
+    let mut keys = BTreeMap::new();
+    if config.units.is_empty() {
+        problems.push(problem("units", "declare at least one unit"));
+    }
+    for (id, unit) in &config.units {
+        let path = format!("units.{id}");
+        if !valid_id(id) {
+            problems.push(problem(
+                &path,
+                "unit ids use lowercase letters, digits, - and _",
+            ));
+        }
+        match (env(&unit.key_env), &unit.dev_key) {
+            (Some(key), _) if key.len() >= 16 => {
+                keys.insert(id.clone(), key);
+            }
+            (Some(_), _) => problems.push(problem(
+                format!("{path}.key_env"),
+                format!("the key in ${} is shorter than 16 characters", unit.key_env),
+            )),
+            (None, _) if unit.key_sha256.is_some() => {
+                let hex = unit.key_sha256.as_deref().unwrap_or_default().trim();
+                if crate::hex::is_sha256(hex) {
+                    keys.insert(id.clone(), format!("sha256:{}", hex.to_ascii_lowercase()));
+                } else {
+                    problems.push(problem(
+                        format!("{path}.key_sha256"),
+                        "must be 64 hex digits: the SHA-256 of the key (printf %s KEY | sha256sum)",
+                    ));
+                }
+            }
+            (None, Some(_)) if dev_refused(config) => problems.push(problem(
+                format!("{path}.dev_key"),
+                format!(
+                    "development keys are refused {}; set ${} instead",
+                    refused_where(config),
+                    unit.key_env
+                ),
+            )),
+            (None, Some(dev)) => {
+                keys.insert(id.clone(), dev.clone());
+            }
+            (None, None) => problems.push(problem(
+                format!("{path}.key_env"),
+                format!("environment variable {} is not set", unit.key_env),
+            )),
+        }
+    }
+    // Two units with one key would let one post as the other.
+    let mut seen: BTreeMap<&str, &str> = BTreeMap::new();
+    for (id, key) in &keys {
+        if let Some(other) = seen.insert(key.as_str(), id.as_str()) {
+            problems.push(problem(
+                format!("units.{id}"),
+                format!("has the same key as units.{other}; every unit needs its own"),
+            ));
+        }
+    }
+    keys
+}
+
+/// Admin tokens.
+pub(super) fn admin_tokens(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
+    for (i, t) in config.admin.tokens.iter().enumerate() {
+        let path = format!("admin.tokens[{i}]");
+        match t.token(env) {
+            None if t.token_sha256.is_some() => {
+                let hex = t.token_sha256.as_deref().unwrap_or_default().trim();
+                if !crate::hex::is_sha256(hex) {
+                    problems.push(problem(
+                        format!("{path}.token_sha256"),
+                        "must be 64 hex digits: the SHA-256 of the token (printf %s TOKEN | sha256sum)",
+                    ));
+                }
+            }
+            None => problems.push(problem(
+                format!("{path}.token_env"),
+                format!("set the environment variable {}", t.token_env),
+            )),
+            Some(tok) if tok.len() < 16 => problems.push(problem(
+                format!("{path}.token_env"),
+                "an admin token needs at least 16 characters",
+            )),
+            Some(_) => {}
+        }
+        if t.dev_token.is_some() && dev_refused(config) {
+            problems.push(problem(
+                format!("{path}.dev_token"),
+                format!(
+                    "development tokens are refused {}; use token_env",
+                    refused_where(config)
+                ),
+            ));
+        }
+    }
+}
+
+/// Every SOAP operation names a route.
+pub(super) fn soap_operations(config: &Config, problems: &mut Vec<Problem>) {
+    for (unit, u) in &config.units {
+        for (op, flow) in &u.soap_operations {
+            if !config
+                .routes
+                .iter()
+                .any(|r| &r.unit == unit && &r.flow == flow)
+            {
+                problems.push(problem(
+                    format!("units.{unit}.soap_operations.{op}"),
+                    format!("no route for unit `{unit}` flow `{flow}`"),
+                ));
+            }
+        }
+    }
+}
+
+/// Routes: units, flows, targets, keys and policies.
+pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
+    let mut route_names = BTreeMap::new();
+    for (i, route) in config.routes.iter().enumerate() {
+        let path = format!("routes[{i}]");
+        if !config.units.contains_key(&route.unit) {
+            problems.push(problem(
+                format!("{path}.unit"),
+                format!(
+                    "unknown unit `{}` (declare it under [units.{}])",
+                    route.unit, route.unit
+                ),
+            ));
+        }
+        if !valid_id(&route.flow) {
+            problems.push(problem(
+                format!("{path}.flow"),
+                "flow names use lowercase letters, digits, - and _",
+            ));
+        }
+        if let Some(prev) = route_names.insert((route.unit.as_str(), route.flow.as_str()), i) {
+            problems.push(problem(
+                &path,
+                format!(
+                    "unit `{}` flow `{}` is already routed by routes[{prev}]",
+                    route.unit, route.flow
+                ),
+            ));
+        }
+        if route.targets.is_empty() {
+            problems.push(problem(
+                format!("{path}.targets"),
+                "name at least one target",
+            ));
+        }
+        for (j, t) in route.targets.iter().enumerate() {
+            if !config.targets.contains_key(t) {
+                problems.push(problem(
+                    format!("{path}.targets[{j}]"),
+                    format!("unknown target `{t}`"),
+                ));
+            }
+            if route.targets[..j].contains(t) {
+                problems.push(problem(
+                    format!("{path}.targets[{j}]"),
+                    format!("`{t}` listed twice"),
+                ));
+            }
+        }
+        for (target, file) in &route.mappings {
+            if !route.targets.contains(target) {
+                problems.push(problem(
+                    format!("{path}.mappings.{target}"),
+                    format!("`{target}` is not one of this route's targets"),
+                ));
+            }
+            if !file.ends_with(".toml") {
+                problems.push(problem(
+                    format!("{path}.mappings.{target}"),
+                    format!("`{file}` should name a mapping file (*.toml)"),
+                ));
+            }
+        }
+        match (&route.key, route.ordering) {
+            (None, Ordering::PerKey) => problems.push(problem(
+                format!("{path}.key"),
+                "ordering = \"per_key\" needs a key (a JSON pointer such as \"/dossierCode\")",
+            )),
+            (Some(k), _) if !k.starts_with('/') => problems.push(problem(
+                format!("{path}.key"),
+                format!("`{k}` is not a JSON pointer; write it as \"/{k}\""),
+            )),
+            _ => {}
+        }
+    }
+}
