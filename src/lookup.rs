@@ -49,6 +49,10 @@ struct Platform {
     url: reqwest::Url,
     timeout: Duration,
     limiter: Option<DefaultDirectRateLimiter>,
+    /// The shared outbound client with this platform's timeout and TLS settings.
+    client: reqwest::Client,
+    /// The credential its gateway asks for.
+    auth: crate::connector::auth::Auth,
 }
 
 impl Platform {
@@ -59,6 +63,8 @@ impl Platform {
             url,
             timeout: cfg.timeout,
             limiter,
+            client: crate::connector::client::client(cfg.timeout, cfg.tls.as_ref())?,
+            auth: crate::connector::build::auth(cfg.auth.as_ref())?,
         })
     }
 }
@@ -68,7 +74,6 @@ pub struct LookupState {
     keys: Arc<UnitKeys>,
     mappings: Arc<MappingSet>,
     audit: Arc<AuditLog>,
-    client: reqwest::Client,
     population: Option<Platform>,
     business: Option<Platform>,
     business_cache_ttl: Duration,
@@ -82,16 +87,10 @@ impl LookupState {
         mappings: Arc<MappingSet>,
         audit: Arc<AuditLog>,
     ) -> Result<LookupState, String> {
-        let client = reqwest::Client::builder()
-            .no_proxy()
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| e.to_string())?;
         Ok(LookupState {
             keys,
             mappings,
             audit,
-            client,
             population: cfg.population.as_ref().map(Platform::new).transpose()?,
             business: cfg.business.as_ref().map(Platform::new).transpose()?,
             business_cache_ttl: cfg
@@ -282,7 +281,7 @@ async fn run(
             })?;
             call(
                 platform,
-                state
+                platform
                     .client
                     .post(platform.url.clone())
                     .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
@@ -307,7 +306,7 @@ async fn run(
                 None => {
                     let mut url = platform.url.clone();
                     url.query_pairs_mut().append_pair("MaSoDoanhNghiep", &code);
-                    let b = call(platform, state.client.get(url)).await?;
+                    let b = call(platform, platform.client.get(url)).await?;
                     if !state.business_cache_ttl.is_zero() {
                         let mut cache = state.business_cache.lock().unwrap();
                         if cache.len() > 10_000 {
@@ -344,6 +343,17 @@ async fn run(
 
 /// Send a request to a platform: the body on 200, a failure naming what went wrong.
 async fn call(platform: &Platform, request: reqwest::RequestBuilder) -> Result<Bytes, Failure> {
+    let request = platform
+        .auth
+        .apply(&platform.client, request)
+        .await
+        .map_err(|e| {
+            Failure::new(
+                StatusCode::BAD_GATEWAY,
+                "platform_unreachable",
+                format!("cannot get the gateway's credential: {e}"),
+            )
+        })?;
     let resp = request
         .timeout(platform.timeout)
         .send()
@@ -361,12 +371,16 @@ async fn call(platform: &Platform, request: reqwest::RequestBuilder) -> Result<B
                     "platform_unreachable",
                     format!(
                         "the national platform cannot be reached: {}",
-                        crate::connector::http_error_chain(&e)
+                        crate::connector::client::error_chain(&e)
                     ),
                 )
             }
         })?;
     let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED {
+        // A cached gateway token may have expired: the next lookup fetches a new one.
+        platform.auth.on_unauthorized().await;
+    }
     let body = resp.bytes().await.map_err(|e| {
         Failure::new(
             StatusCode::BAD_GATEWAY,

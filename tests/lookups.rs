@@ -227,3 +227,72 @@ async fn business_lookups_are_mapped_and_cached() {
     assert_eq!(resp.status(), 403);
     bus.shutdown().await.unwrap();
 }
+
+/// Lookups go through the data-sharing gateway with its credential, as targets do: the
+/// bus sends the configured key, and a gateway that does not get it refuses (and the unit
+/// hears a clear 502, not a silent pass).
+#[tokio::test]
+async fn lookups_carry_the_gateway_credential_their_config_names() {
+    use axum::http::{HeaderMap, StatusCode};
+    const GATEWAY_KEY: &str = "gateway-key-0123456789";
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mocks = upstream.local_addr().unwrap();
+    tokio::spawn(lienthong_mocks::serve(upstream, MockSettings::default()));
+    // The gateway: checks the key, then passes the call on to the population mock.
+    let gateway = axum::Router::new().route(
+        "/population",
+        axum::routing::post(
+            move |headers: HeaderMap, body: axum::body::Bytes| async move {
+                if headers.get("x-gateway-key").and_then(|v| v.to_str().ok()) != Some(GATEWAY_KEY) {
+                    return (StatusCode::UNAUTHORIZED, String::from("no key")).into_response();
+                }
+                let resp = support::client()
+                    .post(format!("http://{mocks}/population"))
+                    .header("content-type", "text/xml; charset=utf-8")
+                    .header("soapaction", "\"TraCuuThongTinCongDan\"")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                let status = StatusCode::from_u16(resp.status().as_u16()).unwrap();
+                (status, resp.text().await.unwrap()).into_response()
+            },
+        ),
+    );
+    use axum::response::IntoResponse;
+    let gw = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let gw_addr = gw.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(gw, gateway).await.unwrap() });
+
+    let start = |auth: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+        let extra = format!(
+            "[mappings]\ndir = \"{}\"\nwatch = false\n[lookups.population]\n\
+             url = \"http://{gw_addr}/population\"\ntimeout = \"2s\"\n{auth}\n",
+            mappings.display()
+        );
+        let (cfg, keys) = support::parse_config(&support::config_text(dir.path(), mocks, &extra));
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let bus = lienthong::app::Bus::start(cfg, keys, listener)
+                .await
+                .unwrap();
+            (bus, dir)
+        }
+    };
+    let request = || fixture("stameq/tests/citizen_lookup_request/01-lookup.input.xml");
+    let (bus, _dir) = start(&format!(
+        "auth = {{ kind = \"api_key\", header = \"X-Gateway-Key\", key_env = \"TEST_UNSET_GW\", dev_key = \"{GATEWAY_KEY}\" }}"
+    ))
+    .await;
+    let (status, _, body) = ask(&bus, "stameq", "citizen", "text/xml", request()).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("<HoTen>Nguyễn Đức Cường</HoTen>"), "{body}");
+    bus.shutdown().await.unwrap();
+
+    let (bus, _dir) = start("").await;
+    let (status, _, body) = ask(&bus, "stameq", "citizen", "text/xml", request()).await;
+    assert_eq!(status, 502, "{body}");
+    bus.shutdown().await.unwrap();
+}

@@ -420,6 +420,13 @@ pub struct LookupTargetConfig {
     /// cached).
     #[serde(default = "default_cache_ttl", with = "humantime_serde")]
     pub cache_ttl: Duration,
+    /// The credential the platform's gateway asks for (as for `http` targets: API key,
+    /// LGSP token or OAuth2 client credentials).
+    #[serde(default)]
+    pub auth: Option<AuthConfig>,
+    /// CA bundle and client identity for mutual TLS, as for targets.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
 }
 
 fn default_cache_ttl() -> Duration {

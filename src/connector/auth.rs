@@ -74,7 +74,7 @@ impl OAuth2 {
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("token endpoint: {}", super::http::error_chain(&e)))?;
+            .map_err(|e| format!("token endpoint: {}", super::client::error_chain(&e)))?;
         let status = resp.status();
         let reply: Value = resp.json().await.unwrap_or(Value::Null);
         let Some(token) = reply["access_token"]
@@ -138,40 +138,6 @@ impl Auth {
             o.invalidate().await;
         }
     }
-}
-
-/// A client builder with the target's TLS settings: extra CA certificates and a client
-/// identity for mutual TLS (PEM files).
-pub fn tls(
-    mut builder: reqwest::ClientBuilder,
-    ca_file: Option<&std::path::Path>,
-    identity: Option<(&std::path::Path, &std::path::Path)>,
-) -> Result<reqwest::ClientBuilder, String> {
-    if let Some(ca) = ca_file {
-        let pem = std::fs::read(ca).map_err(|e| format!("{}: {e}", ca.display()))?;
-        let certs = reqwest::Certificate::from_pem_bundle(&pem)
-            .map_err(|e| format!("{}: not a PEM certificate bundle: {e}", ca.display()))?;
-        if certs.is_empty() {
-            return Err(format!("{}: no certificate in it", ca.display()));
-        }
-        for c in certs {
-            builder = builder.add_root_certificate(c);
-        }
-    }
-    if let Some((cert, key)) = identity {
-        let mut pem = std::fs::read(cert).map_err(|e| format!("{}: {e}", cert.display()))?;
-        pem.push(b'\n');
-        pem.extend(std::fs::read(key).map_err(|e| format!("{}: {e}", key.display()))?);
-        let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-            format!(
-                "client identity {} + {}: {e}",
-                cert.display(),
-                key.display()
-            )
-        })?;
-        builder = builder.identity(id);
-    }
-    Ok(builder)
 }
 
 #[cfg(test)]

@@ -2,12 +2,14 @@
 //! outcome once, as delivered, retryable or permanent; the relay acts on that verdict.
 
 pub mod auth;
+pub mod build;
+pub mod client;
 mod http;
 pub mod payment;
 mod portal;
+pub mod reply_code;
 
 pub use http::HttpConnector;
-pub(crate) use http::error_chain as http_error_chain;
 pub use payment::{PaymentConnector, PaymentCredentials};
 pub use portal::{PortalConnector, PortalCredentials};
 

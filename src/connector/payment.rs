@@ -10,7 +10,8 @@
 //! Before sending, the connector notes which unit the `MaThamChieu` belongs to, so the
 //! callback can be relayed to that unit.
 
-use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict, snippet};
+use super::reply_code::{CodeMeans, ReplyCodes};
+use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict};
 use crate::envelope::Envelope;
 use crate::outbox::Notes;
 use serde_json::{Value, json};
@@ -107,7 +108,7 @@ impl PaymentConnector {
         tls: Option<&crate::config::TlsConfig>,
     ) -> Result<Self, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
-        let client = super::http::client(timeout, tls)?;
+        let client = super::client::client(timeout, tls)?;
         Ok(PaymentConnector {
             client,
             url,
@@ -150,38 +151,27 @@ impl PaymentConnector {
             .json(&request)
             .send()
             .await;
-        super::http::outcome(sent, super::http::BodyKept::Always).await
+        super::client::outcome(sent, super::client::BodyKept::Always).await
     }
 }
 
+/// The payment platform's verdict is its `MaLoi` inside a 200 reply.
+const REPLY_CODES: ReplyCodes = ReplyCodes {
+    platform: "payment platform",
+    field: "MaLoi",
+    code: |reply| reply["MaLoi"].as_str().map(str::to_string),
+    message: |reply| reply["MoTaLoi"].as_str().unwrap_or_default(),
+    means: |code| match code {
+        // 05: the reference is already used — by this same Init whose reply was lost.
+        "00" | "05" => CodeMeans::Delivered,
+        "01" | "07" => CodeMeans::Permanent,
+        _ => CodeMeans::Retry(""),
+    },
+};
+
 impl RetryClassifier for PaymentConnector {
     fn classify(&self, outcome: &RawOutcome) -> Verdict {
-        let RawOutcome::Response {
-            status: 200, body, ..
-        } = outcome
-        else {
-            return super::HttpStatusClassifier.classify(outcome);
-        };
-        let reply: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let message = reply["MoTaLoi"].as_str().unwrap_or_default();
-        match reply["MaLoi"].as_str() {
-            // 05: the reference is already used — by this same Init whose reply was lost.
-            Some("00" | "05") => Verdict::Delivered,
-            Some(code @ ("01" | "07")) => Verdict::Permanent {
-                reason: format!("payment platform rejected Init: MaLoi {code}: «{message}»"),
-                status: Some(200),
-            },
-            Some(code) => Verdict::Retryable {
-                reason: format!("payment platform MaLoi {code}: «{message}»"),
-                status: Some(200),
-                retry_after: None,
-            },
-            None => Verdict::Retryable {
-                reason: format!("payment reply without MaLoi{}", snippet(body)),
-                status: Some(200),
-                retry_after: None,
-            },
-        }
+        REPLY_CODES.classify(outcome)
     }
 }
 

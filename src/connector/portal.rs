@@ -17,7 +17,8 @@
 //! credentials, 2 session, 4 dossier not there yet, 5 isUpdating) and anything unreadable
 //! are retried with backoff.
 
-use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict, snippet};
+use super::reply_code::{CodeMeans, ReplyCodes};
+use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict};
 use crate::envelope::Envelope;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -80,7 +81,7 @@ impl PortalConnector {
     ) -> Result<Self, String> {
         let base = url.trim_end_matches('/');
         let parse = |u: String| reqwest::Url::parse(&u).map_err(|e| format!("{u}: {e}"));
-        let client = super::http::client(timeout, tls)?;
+        let client = super::client::client(timeout, tls)?;
         Ok(PortalConnector {
             client,
             login_url: parse(format!("{base}/login"))?,
@@ -100,7 +101,7 @@ impl PortalConnector {
             .json(body)
             .send()
             .await;
-        match super::http::outcome(sent, super::http::BodyKept::Always).await {
+        match super::client::outcome(sent, super::client::BodyKept::Always).await {
             RawOutcome::Response {
                 status: 200, body, ..
             } => Ok((200, body)),
@@ -252,40 +253,24 @@ impl PortalConnector {
     }
 }
 
+/// The portal's verdict is its `error_code` inside a 200 reply.
+const REPLY_CODES: ReplyCodes = ReplyCodes {
+    platform: "portal",
+    field: "error_code",
+    code: |reply| error_code(reply).map(|c| c.to_string()),
+    message: |reply| reply["message"].as_str().unwrap_or_default(),
+    means: |code| match code.parse::<i64>() {
+        Ok(0) => CodeMeans::Delivered,
+        Ok(INVALID_FIELD | UNKNOWN_SERVICE) => CodeMeans::Permanent,
+        Ok(WRONG_CREDENTIALS) => CodeMeans::Retry(" (check the portal username and password)"),
+        Ok(NOT_FOUND) => CodeMeans::Retry(" (the dossier is not at the portal yet)"),
+        _ => CodeMeans::Retry(""),
+    },
+};
+
 impl RetryClassifier for PortalConnector {
     fn classify(&self, outcome: &RawOutcome) -> Verdict {
-        let RawOutcome::Response {
-            status: 200, body, ..
-        } = outcome
-        else {
-            return super::HttpStatusClassifier.classify(outcome);
-        };
-        let reply: Value = serde_json::from_str(body).unwrap_or(Value::Null);
-        let message = reply["message"].as_str().unwrap_or_default();
-        match error_code(&reply) {
-            Some(0) => Verdict::Delivered,
-            Some(code @ (INVALID_FIELD | UNKNOWN_SERVICE)) => Verdict::Permanent {
-                reason: format!("portal rejected the message: error_code {code}: «{message}»"),
-                status: Some(200),
-            },
-            Some(code) => Verdict::Retryable {
-                reason: format!(
-                    "portal error_code {code}: «{message}»{}",
-                    match code {
-                        WRONG_CREDENTIALS => " (check the portal username and password)",
-                        NOT_FOUND => " (the dossier is not at the portal yet)",
-                        _ => "",
-                    }
-                ),
-                status: Some(200),
-                retry_after: None,
-            },
-            None => Verdict::Retryable {
-                reason: format!("portal reply without an error_code{}", snippet(body)),
-                status: Some(200),
-                retry_after: None,
-            },
-        }
+        REPLY_CODES.classify(outcome)
     }
 }
 

@@ -4,10 +4,8 @@
 
 use super::activity;
 use super::breaker::CircuitBreaker;
-use crate::config::{RetryConfig, TargetConfig, TargetKind};
-use crate::connector::{
-    Connector, HttpConnector, PaymentConnector, PortalConnector, PortalCredentials,
-};
+use crate::config::{RetryConfig, TargetConfig};
+use crate::connector::Connector;
 use crate::envelope::Envelope;
 use crate::outbox::Notes;
 use governor::DefaultDirectRateLimiter;
@@ -142,46 +140,7 @@ impl TargetRuntime {
         cfg: &TargetConfig,
         notes: Arc<dyn Notes>,
     ) -> Result<TargetRuntime, String> {
-        let connector: Arc<dyn Connector> = match cfg.kind {
-            TargetKind::Http => Arc::new(HttpConnector::with_auth(
-                &cfg.url,
-                cfg.timeout,
-                auth_of(cfg)?,
-                cfg.tls.as_ref(),
-            )?),
-            TargetKind::Portal => {
-                let auth = cfg
-                    .portal
-                    .as_ref()
-                    .ok_or("kind = \"portal\" needs a portal section")?;
-                let password = auth
-                    .password(|v| std::env::var(v).ok())
-                    .ok_or_else(|| format!("{} is not set", auth.password_env))?;
-                Arc::new(PortalConnector::new(
-                    &cfg.url,
-                    cfg.timeout,
-                    PortalCredentials {
-                        username: auth.username.clone(),
-                        password,
-                        madonvi: auth.madonvi.clone(),
-                    },
-                    cfg.tls.as_ref(),
-                )?)
-            }
-            TargetKind::Payment => {
-                let auth = cfg
-                    .payment
-                    .as_ref()
-                    .ok_or("kind = \"payment\" needs a payment section")?;
-                Arc::new(PaymentConnector::new(
-                    &cfg.url,
-                    cfg.timeout,
-                    auth.credentials(|v| std::env::var(v).ok())?,
-                    notes,
-                    cfg.tls.as_ref(),
-                )?)
-            }
-        };
+        let connector = crate::connector::build::connector(cfg, notes)?;
         Ok(Self::with_connector(name, cfg, connector))
     }
 
@@ -210,50 +169,4 @@ impl TargetRuntime {
             rate_per_second: cfg.rate_limit.as_ref().map(|r| r.per_second),
         }
     }
-}
-
-/// The credential an `http` target's config asks for.
-fn auth_of(cfg: &TargetConfig) -> Result<crate::connector::auth::Auth, String> {
-    use crate::config::AuthConfig;
-    use crate::connector::auth::{Auth, OAuth2, lgsp_token};
-    let Some(a) = &cfg.auth else {
-        return Ok(Auth::None);
-    };
-    let secret = a
-        .secret(|v| std::env::var(v).ok())
-        .ok_or_else(|| format!("{} is not set", a.secret_source().0))?;
-    Ok(match a {
-        AuthConfig::ApiKey { header, .. } => Auth::Header {
-            name: header.clone(),
-            value: secret,
-        },
-        AuthConfig::Lgsp {
-            header,
-            access_key,
-            app_name,
-            partner_code,
-            partner_code_cus,
-            ..
-        } => Auth::Header {
-            name: header.clone(),
-            value: lgsp_token(
-                access_key,
-                &secret,
-                app_name,
-                partner_code,
-                partner_code_cus,
-            ),
-        },
-        AuthConfig::Oauth2 {
-            token_url,
-            client_id,
-            scope,
-            ..
-        } => Auth::OAuth2(OAuth2::new(
-            reqwest::Url::parse(token_url).map_err(|e| format!("{token_url}: {e}"))?,
-            client_id.clone(),
-            secret,
-            scope.clone(),
-        )),
-    })
 }

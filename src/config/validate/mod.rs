@@ -5,7 +5,7 @@ mod platform;
 mod targets;
 mod units;
 
-use platform::{cluster, limits, mocks, server};
+use platform::{cluster, limits, mocks, outbox_encryption, server};
 use targets::{lookups, target_endpoints, target_policies};
 use units::{admin_tokens, routes, soap_operations, unit_keys, unit_signing};
 
@@ -103,8 +103,9 @@ pub fn validate(
     mocks(config, &mut problems);
     target_policies(config, &env, &mut problems);
     let keys = unit_keys(config, &env, &mut problems);
-    target_endpoints(config, &env, &mut problems);
-    lookups(config, &mut problems);
+    target_endpoints(config, &mut problems);
+    lookups(config, &env, &mut problems);
+    outbox_encryption(config, &env, &mut problems);
     admin_tokens(config, &env, &mut problems);
     soap_operations(config, &mut problems);
     routes(config, &mut problems);

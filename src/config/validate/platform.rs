@@ -219,3 +219,38 @@ pub(super) fn mocks(config: &Config, problems: &mut Vec<Problem>) {
         }
     }
 }
+
+/// Encryption at rest: required in production, and a keyring that can be had.
+pub(super) fn outbox_encryption(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
+    match &config.outbox.encryption {
+        None if config.environment == Environment::Production => problems.push(problem(
+            "outbox.encryption",
+            "production needs encryption at rest: add [outbox.encryption] with keys_env or keys_file",
+        )),
+        None => {}
+        Some(e) => {
+            if e.dev_keys_file.is_some() && dev_refused(config) {
+                problems.push(problem(
+                    "outbox.encryption.dev_keys_file",
+                    format!("development keys are refused {}; use keys_env or keys_file", refused_where(config)),
+                ));
+            }
+            let usable = env(&e.keys_env).is_some()
+                || e.keys_file.is_some()
+                || (e.dev_keys_file.is_some() && !dev_refused(config));
+            if !usable {
+                problems.push(problem(
+                    "outbox.encryption.keys_env",
+                    format!(
+                        "no outbox key: set the environment variable {} or keys_file",
+                        e.keys_env
+                    ),
+                ));
+            }
+        }
+    }
+}

@@ -75,49 +75,20 @@ pub(super) fn target_policies(
     }
     for (name, t) in &config.targets {
         let path = format!("targets.{name}");
-        if let Some(auth) = &t.auth {
-            if t.kind != crate::config::TargetKind::Http {
-                problems.push(problem(
-                    format!("{path}.auth"),
-                    "auth applies to kind = \"http\" targets (the portal and payment kinds have their own)",
-                ));
-            }
-            let (var, dev) = auth.secret_source();
-            if auth.secret(env).is_none() {
-                problems.push(problem(
-                    format!("{path}.auth"),
-                    format!("set the environment variable {var}"),
-                ));
-            }
-            if dev.is_some() && dev_refused(config) {
-                problems.push(problem(
-                    format!("{path}.auth"),
-                    format!(
-                        "development secrets are refused {}; use the *_env variable",
-                        refused_where(config)
-                    ),
-                ));
-            }
+        if t.auth.is_some() && t.kind != crate::config::TargetKind::Http {
+            problems.push(problem(
+                format!("{path}.auth"),
+                "auth applies to kind = \"http\" targets (the portal and payment kinds have their own)",
+            ));
         }
-        if let Some(tls) = &t.tls {
-            if tls.client_cert.is_some() != tls.client_key.is_some() {
-                problems.push(problem(
-                    format!("{path}.tls"),
-                    "client_cert and client_key go together",
-                ));
-            }
-            for f in [&tls.ca_file, &tls.client_cert, &tls.client_key]
-                .into_iter()
-                .flatten()
-            {
-                if !f.exists() {
-                    problems.push(problem(
-                        format!("{path}.tls"),
-                        format!("{} does not exist", f.display()),
-                    ));
-                }
-            }
-        }
+        credentials(
+            config,
+            &path,
+            t.auth.as_ref(),
+            t.tls.as_ref(),
+            env,
+            problems,
+        );
     }
     if config
         .targets
@@ -134,11 +105,7 @@ pub(super) fn target_policies(
 }
 
 /// Targets: ids, URLs, credentials and TLS.
-pub(super) fn target_endpoints(
-    config: &Config,
-    env: &dyn Fn(&str) -> Option<String>,
-    problems: &mut Vec<Problem>,
-) {
+pub(super) fn target_endpoints(config: &Config, problems: &mut Vec<Problem>) {
     for (id, target) in &config.targets {
         let path = format!("targets.{id}");
         if !valid_id(id) {
@@ -191,48 +158,81 @@ pub(super) fn target_endpoints(
             ));
         }
     }
-
-    match &config.outbox.encryption {
-        None if config.environment == Environment::Production => problems.push(problem(
-            "outbox.encryption",
-            "production needs encryption at rest: add [outbox.encryption] with keys_env or keys_file",
-        )),
-        None => {}
-        Some(e) => {
-            if e.dev_keys_file.is_some() && dev_refused(config) {
-                problems.push(problem(
-                    "outbox.encryption.dev_keys_file",
-                    format!("development keys are refused {}; use keys_env or keys_file", refused_where(config)),
-                ));
-            }
-            let usable = env(&e.keys_env).is_some()
-                || e.keys_file.is_some()
-                || (e.dev_keys_file.is_some() && !dev_refused(config));
-            if !usable {
-                problems.push(problem(
-                    "outbox.encryption.keys_env",
-                    format!(
-                        "no outbox key: set the environment variable {} or keys_file",
-                        e.keys_env
-                    ),
-                ));
-            }
-        }
-    }
 }
 
-/// Lookups' URLs.
-pub(super) fn lookups(config: &Config, problems: &mut Vec<Problem>) {
+/// Lookups: URLs, credentials and TLS, as for targets.
+pub(super) fn lookups(
+    config: &Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
     for (name, lookup) in [
         ("population", &config.lookups.population),
         ("business", &config.lookups.business),
     ] {
         if let Some(l) = lookup {
+            let path = format!("lookups.{name}");
             problems.extend(check_url(
-                &format!("lookups.{name}.url"),
+                &format!("{path}.url"),
                 &l.url,
                 l.allow_plain_http,
             ));
+            credentials(
+                config,
+                &path,
+                l.auth.as_ref(),
+                l.tls.as_ref(),
+                env,
+                problems,
+            );
+        }
+    }
+}
+
+/// An endpoint's credential and TLS files (targets and lookups alike).
+fn credentials(
+    config: &Config,
+    path: &str,
+    auth: Option<&crate::config::AuthConfig>,
+    tls: Option<&crate::config::TlsConfig>,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(auth) = auth {
+        let (var, dev) = auth.secret_source();
+        if auth.secret(env).is_none() {
+            problems.push(problem(
+                format!("{path}.auth"),
+                format!("set the environment variable {var}"),
+            ));
+        }
+        if dev.is_some() && dev_refused(config) {
+            problems.push(problem(
+                format!("{path}.auth"),
+                format!(
+                    "development secrets are refused {}; use the *_env variable",
+                    refused_where(config)
+                ),
+            ));
+        }
+    }
+    if let Some(tls) = tls {
+        if tls.client_cert.is_some() != tls.client_key.is_some() {
+            problems.push(problem(
+                format!("{path}.tls"),
+                "client_cert and client_key go together",
+            ));
+        }
+        for f in [&tls.ca_file, &tls.client_cert, &tls.client_key]
+            .into_iter()
+            .flatten()
+        {
+            if !f.exists() {
+                problems.push(problem(
+                    format!("{path}.tls"),
+                    format!("{} does not exist", f.display()),
+                ));
+            }
         }
     }
 }
