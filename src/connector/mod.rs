@@ -1,9 +1,19 @@
 //! Connectors speak to target systems. Each one sends a message and classifies the
-//! outcome once, as delivered, retryable or permanent; the relay acts on that verdict.
+//! outcome once, as delivered, retryable or permanent; the delivery core
+//! ([`crate::delivery`]) acts on that verdict.
+//!
+//! One folder per kind — `http/` (any HTTP endpoint), `portal/` (the national portal:
+//! session, `TraCuuHoSo`, batch merge), `payment/` (the payment platform, with its
+//! `signature.rs`), `forward/` (cluster ingress: to the broker) — built in one place
+//! (`build.rs`) from the target's config. What they share sits beside them: the outbound
+//! HTTP client (`client.rs`: timeouts, TLS, reading replies; the lookups use it too), the
+//! credentials (`auth.rs`: API key, LGSP, OAuth2), the classifier for platforms whose
+//! verdict is a code inside a 200 reply (`reply_code.rs`), and the traits below.
 
 pub mod auth;
 pub mod build;
 pub mod client;
+pub mod forward;
 mod http;
 pub mod payment;
 mod portal;

@@ -10,33 +10,19 @@
 //! Before sending, the connector notes which unit the `MaThamChieu` belongs to, so the
 //! callback can be relayed to that unit.
 
+mod signature;
+
+pub use signature::{
+    CONFIRM_FIELDS, INIT_FIELDS, field_text, reference_note, signature, verify_confirm,
+};
+
 use super::reply_code::{CodeMeans, ReplyCodes};
 use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict};
 use crate::envelope::Envelope;
 use crate::outbox::Notes;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Fields signed in an `Init`.
-const INIT_FIELDS: [&str; 6] = [
-    "LoaiBanTin",
-    "PhienBan",
-    "MaDoiTac",
-    "MaThamChieu",
-    "SoTien",
-    "ThoiGianGD",
-];
-/// Fields signed in a `Confirm`.
-pub const CONFIRM_FIELDS: [&str; 6] = [
-    "LoaiBanTin",
-    "MaDoiTac",
-    "MaThamChieu",
-    "MaGiaoDich",
-    "MaLoi",
-    "SoTien",
-];
 
 /// The partner identity and shared key agreed with the platform.
 #[derive(Clone)]
@@ -52,44 +38,6 @@ impl std::fmt::Debug for PaymentCredentials {
             .field("shared_key", &"<secret>")
             .finish()
     }
-}
-
-/// A field as the signature sees it: text as is, numbers in their JSON form.
-pub fn field_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    }
-}
-
-/// `MaXacThuc` of `message` over `fields`.
-pub fn signature(message: &Value, fields: &[&str], key: &str) -> String {
-    let mut text = fields
-        .iter()
-        .map(|f| field_text(&message[*f]))
-        .collect::<Vec<_>>()
-        .join("|");
-    text.push('|');
-    text.push_str(key);
-    crate::hex::encode(&Sha256::digest(text.as_bytes()))
-}
-
-/// Whether a `Confirm` carries the right signature (compared in constant time).
-pub fn verify_confirm(message: &Value, key: &str) -> bool {
-    let expected = signature(message, &CONFIRM_FIELDS, key);
-    let given = field_text(&message["MaXacThuc"]);
-    expected.len() == given.len()
-        && expected
-            .bytes()
-            .zip(given.bytes())
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
-}
-
-/// The note naming the unit of a payment reference.
-pub fn reference_note(reference: &str) -> String {
-    format!("payment-ref/{reference}")
 }
 
 pub struct PaymentConnector {
