@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -67,6 +68,9 @@ pub struct DeadInfo {
 pub enum StatusMessage {
     /// A delivery's outcome, for every node's figures (status fanout).
     Outcome(StatusEvent),
+    /// Several outcomes in one message: a worker gathers what it settles within a few
+    /// milliseconds, so the broker carries one status message per batch, not per event.
+    Outcomes(Vec<StatusEvent>),
     /// A dead letter, for the node that accepted the event (its durable queue).
     DeadLetter(StatusEvent),
     /// A durable fact one node learned that others need: which unit a payment reference
@@ -147,22 +151,84 @@ impl crate::outbox::Notes for ClusterNotes {
 }
 
 /// Publishes outcomes (best effort: a lost status event costs a figure, not a message).
+/// Outcomes are gathered and go out together ([`StatusMessage::Outcomes`]): at most
+/// [`BATCH_MAX`] per message, and none waits longer than [`BATCH_WAIT`].
 pub struct StatusPublisher {
     pub broker: Arc<Broker>,
     channel: tokio::sync::Mutex<Option<Channel>>,
+    pending: std::sync::Mutex<Vec<StatusEvent>>,
+    /// Wakes the task that sends a batch.
+    wake: tokio::sync::Notify,
+    flusher: std::sync::OnceLock<tokio::task::JoinHandle<()>>,
 }
+
+/// Most outcomes in one status message.
+pub const BATCH_MAX: usize = 256;
+/// Longest an outcome waits for others to go with it.
+pub const BATCH_WAIT: Duration = Duration::from_millis(20);
+/// Outcomes kept while the broker is slow; past it they are dropped (figures only).
+const PENDING_CAP: usize = 50_000;
 
 impl StatusPublisher {
     pub fn new(broker: Arc<Broker>) -> StatusPublisher {
         StatusPublisher {
             broker,
             channel: tokio::sync::Mutex::new(None),
+            pending: std::sync::Mutex::new(Vec::new()),
+            wake: tokio::sync::Notify::new(),
+            flusher: std::sync::OnceLock::new(),
         }
     }
 
-    pub async fn publish(&self, event: &StatusEvent) {
-        self.publish_message(&StatusMessage::Outcome(event.clone()))
-            .await
+    /// Queue an outcome; it goes out with the others of the next few milliseconds.
+    pub async fn publish(self: &Arc<Self>, event: &StatusEvent) {
+        self.flusher
+            .get_or_init(|| tokio::spawn(Arc::clone(self).send_batches()));
+        let full = {
+            let mut pending = self.pending.lock().unwrap();
+            if pending.len() >= PENDING_CAP {
+                tracing::debug!("status outcomes dropped: the broker is not taking them");
+                return;
+            }
+            pending.push(event.clone());
+            pending.len() >= BATCH_MAX
+        };
+        if full {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Send what gathered, a batch at a time, until the publisher is dropped.
+    async fn send_batches(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(BATCH_WAIT) => {}
+            }
+            self.flush().await;
+            if Arc::strong_count(&self) == 1 {
+                return;
+            }
+        }
+    }
+
+    /// Send every outcome gathered so far.
+    pub async fn flush(&self) {
+        loop {
+            let batch: Vec<StatusEvent> = {
+                let mut pending = self.pending.lock().unwrap();
+                let n = pending.len().min(BATCH_MAX);
+                pending.drain(..n).collect()
+            };
+            match batch.len() {
+                0 => return,
+                1 => {
+                    let one = batch.into_iter().next().expect("one");
+                    self.publish_message(&StatusMessage::Outcome(one)).await;
+                }
+                _ => self.publish_message(&StatusMessage::Outcomes(batch)).await,
+            }
+        }
     }
 
     pub async fn publish_message(&self, message: &StatusMessage) {
@@ -326,7 +392,7 @@ async fn consume_node_queue(
                     continue; // not acknowledged: it comes back
                 }
             }
-            Ok(StatusMessage::Outcome(_)) => {}
+            Ok(StatusMessage::Outcome(_) | StatusMessage::Outcomes(_)) => {}
             Err(e) => tracing::warn!(error = %e, "unreadable message in the node queue"),
         }
         broker
@@ -365,6 +431,11 @@ async fn consume_figures(
         let delivery = delivery?;
         match read_message(broker, &delivery.data) {
             Ok(StatusMessage::Outcome(event)) => apply(&event, node, targets, outbox),
+            Ok(StatusMessage::Outcomes(events)) => {
+                for event in &events {
+                    apply(event, node, targets, outbox);
+                }
+            }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "unreadable status event"),
         }

@@ -45,6 +45,7 @@ pub struct WorkerContext {
 pub struct Workers {
     tasks: JoinSet<()>,
     stop: watch::Sender<bool>,
+    status: Arc<StatusPublisher>,
 }
 
 impl Workers {
@@ -80,13 +81,19 @@ impl Workers {
                 partition_loop(ctx, target, partition, stop_rx).await;
             });
         }
-        Workers { tasks, stop }
+        Workers {
+            tasks,
+            stop,
+            status: Arc::clone(&ctx.status),
+        }
     }
 
     /// Stop consuming; unacknowledged deliveries go back to their queues.
     pub async fn stop(mut self) {
         let _ = self.stop.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // The outcomes gathered for the next status message go out now.
+        self.status.flush().await;
     }
 }
 

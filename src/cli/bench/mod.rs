@@ -413,14 +413,21 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         report.print();
     }
     if args.scenario == "cluster" {
+        // The single node first, on the same events: the cluster's rate is judged by it.
+        let (single, bus, _, _) = full_speed(&root.join("cluster-single"), &args, &pad).await?;
+        bus.stop();
         for &workers in &args.workers {
-            cluster(
+            let rate = cluster(
                 &root.join(format!("cluster-{workers}")),
                 &args,
                 &pad,
                 workers,
             )
             .await?;
+            println!(
+                "cluster with {workers} worker(s) / single node: {rate:.0} / {single:.0} events/s = {:.2}",
+                rate / single
+            );
         }
     }
     if ![
@@ -547,7 +554,8 @@ async fn ingest(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
 
 /// Scale-out: one ingress process and `workers` worker processes sharing the work through
 /// RabbitMQ; events/s from the first request to the last delivery at the sink.
-async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Result<(), String> {
+/// One cluster run: 1 ingress and `workers` worker processes; its rate, ingest → delivered.
+async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Result<f64, String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let sink = Sink::new(Faults::default());
     let sink_addr = sink
@@ -629,10 +637,16 @@ async fn cluster(dir: &Path, args: &BenchArgs, pad: &str, workers: usize) -> Res
         )
         .await
         .map_err(|e| format!("cannot remove the bench's queues: {e}"))?;
-    Ok(())
+    Ok(args.events as f64 / took.as_secs_f64())
 }
 
-async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+/// The single node's delivery rate at full speed (ingest → delivered), with the bus it
+/// ran on (still running) and its port.
+async fn full_speed(
+    dir: &Path,
+    args: &BenchArgs,
+    pad: &str,
+) -> Result<(f64, BusProcess, u16, Sink), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let sink = Sink::new(Faults::default());
     let sink_addr = sink
@@ -662,7 +676,11 @@ async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), Strin
         args.events,
         took.as_secs_f64()
     );
+    Ok((rate, bus, port, sink))
+}
 
+async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+    let (rate, bus, port, sink) = full_speed(dir, args, pad).await?;
     // Latency at half that rate: batches of 10 on a fixed schedule for 10 seconds.
     let target_rate = (rate / 2.0).max(100.0);
     let batches = (target_rate * 10.0 / 10.0) as usize;
