@@ -335,9 +335,24 @@ impl Broker {
             }
         }
         super::replay_guard::declare(self, &ch).await?;
-        // Delay queues: classic (TTL per queue keeps them first-in first-out), each behind
-        // its own fanout exchange so a message keeps its partition routing key, with which
-        // it is dead-lettered back to the deliver exchange when its time is up.
+        self.declare_delay_queues(&ch).await?;
+        let _ = self.timed(ch.close(200, "declared".into())).await;
+        Ok(())
+    }
+
+    /// Delay queues: classic (TTL per queue keeps them first-in first-out), each behind
+    /// its own fanout exchange so a message keeps its partition routing key, with which it
+    /// is dead-lettered back to the deliver exchange when its time is up.
+    async fn declare_delay_queues(&self, ch: &Channel) -> Result<(), BrokerError> {
+        let t = &self.topology;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        let durable_queue = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
         for delay in RETRY_DELAYS_MS {
             let name = t.retry_queue(delay);
             self.timed(ch.exchange_declare(
@@ -364,7 +379,6 @@ impl Broker {
             ))
             .await?;
         }
-        let _ = self.timed(ch.close(200, "declared".into())).await;
         Ok(())
     }
 
