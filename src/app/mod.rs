@@ -1,0 +1,268 @@
+//! Wiring for `lienthong run`: opens the outbox, starts the relay, the sweeper, the bundled
+//! mocks when enabled, and the HTTP listener; on shutdown drains in the reverse order.
+//!
+//! The parts are built by the functions of [`parts`] (target runtimes, the mocks, the
+//! cluster transport, request signatures, the sweeper); every task they start joins one
+//! [`background::Background`] set, which shutdown stops as a whole after the listener
+//! closed and the workers handed their deliveries back, before the relay drains and the
+//! outbox flushes.
+
+use crate::config::Config;
+use crate::ingress::UnitKeys;
+use crate::mappings::MappingSet;
+use crate::outbox::{Outbox, RedbStore, Store};
+use crate::relay::Relay;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+mod background;
+mod parts;
+
+use background::Background;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("cannot open the outbox in {dir}: {source}")]
+    Outbox {
+        dir: String,
+        source: crate::outbox::StoreError,
+    },
+    #[error("target `{target}`: {message}")]
+    Target { target: String, message: String },
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("HTTP server failed: {0}")]
+    Serve(std::io::Error),
+    #[error("shutdown could not flush the outbox: {0}")]
+    Flush(String),
+    #[error("{0}")]
+    Audit(crate::audit::AuditError),
+    #[error("listener TLS: {0}")]
+    Tls(String),
+    #[error("outbox encryption: {0}")]
+    Encryption(crate::outbox::encryption::KeyringError),
+    #[error("{} mapping problem(s):\n{}", .0.len(), .0.join("\n"))]
+    Mappings(Vec<String>),
+}
+
+/// A running bus. Dropping it does not stop it; call [`Bus::shutdown`].
+pub struct Bus {
+    pub addr: SocketAddr,
+    pub mocks_addr: Option<SocketAddr>,
+    pub outbox: Outbox,
+    /// The mappings in use (reloaded on SIGHUP and on file change).
+    pub mappings: Arc<MappingSet>,
+    /// The audit trail (lookups, dead-letter operations, refused admin tokens).
+    pub audit: Arc<crate::audit::AuditLog>,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<Result<(), AppError>>,
+}
+
+impl Bus {
+    /// Start on an already-bound listener (tests bind port 0).
+    pub async fn start(
+        config: Config,
+        unit_keys: BTreeMap<String, String>,
+        listener: TcpListener,
+    ) -> Result<Bus, AppError> {
+        let store =
+            RedbStore::open(&config.outbox.data_dir, config.outbox.cache_mb).map_err(|source| {
+                AppError::Outbox {
+                    dir: config.outbox.data_dir.display().to_string(),
+                    source,
+                }
+            })?;
+        let keyring = crate::outbox::encryption::load_keyring(&config, |v| std::env::var(v).ok())
+            .map_err(AppError::Encryption)?
+            .map(Arc::new);
+        let store = crate::outbox::encryption::wrap(Arc::new(store), keyring.clone())
+            .map_err(AppError::Encryption)?;
+        // After the outbox: its directory is created owner-only first.
+        Self::start_sealed(config, unit_keys, listener, store, keyring).await
+    }
+
+    /// Start on a store of the caller's (tests: a store that fails on demand).
+    pub async fn start_with_store(
+        config: Config,
+        unit_keys: BTreeMap<String, String>,
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+    ) -> Result<Bus, AppError> {
+        Self::start_sealed(config, unit_keys, listener, store, None).await
+    }
+
+    /// `keyring`: the outbox's keys, which also seal what this node puts on the broker.
+    async fn start_sealed(
+        config: Config,
+        unit_keys: BTreeMap<String, String>,
+        listener: TcpListener,
+        store: Arc<dyn Store>,
+        keyring: Option<Arc<crate::outbox::encryption::Keyring>>,
+    ) -> Result<Bus, AppError> {
+        let started = std::time::Instant::now();
+        parts::warn_of_dev_credentials_on_network(&config);
+        let audit =
+            Arc::new(crate::audit::AuditLog::open(&config.audit_path()).map_err(AppError::Audit)?);
+        // Mappings first: a broken mapping stops the start before anything listens.
+        let mappings = Arc::new(MappingSet::load(&config).map_err(AppError::Mappings)?);
+        let hangup = crate::mappings::hangup_signal();
+        let outbox = parts::open_outbox(&config, store, &mappings)?;
+        let amqp = config.transport == crate::config::Transport::Amqp;
+        let role = config.role;
+        let broker = amqp.then(|| {
+            Arc::new(crate::transport::broker::Broker::new(&config.amqp).sealed_with(keyring))
+        });
+        let status_publisher = broker.as_ref().map(|b| {
+            Arc::new(crate::transport::status::StatusPublisher::new(Arc::clone(
+                b,
+            )))
+        });
+        let runtimes = parts::target_runtimes(&config, &outbox, status_publisher.as_ref())?;
+        let mut background = Background::default();
+        let mocks_addr = parts::start_mocks(&config, &mut background).await?;
+        let admin_targets = runtimes.clone();
+        let admin_broker = broker.clone();
+        let guard_broker = broker.clone();
+        // With a broker, the outbox drains into RabbitMQ and the workers deliver.
+        let (relay, workers) = match (broker, status_publisher) {
+            (Some(broker), Some(status)) => parts::start_cluster(
+                &config,
+                parts::ClusterInputs {
+                    broker,
+                    status,
+                    runtimes,
+                    outbox: outbox.clone(),
+                    mappings: Arc::clone(&mappings),
+                },
+                &mut background,
+            ),
+            _ => (
+                Relay::start(outbox.clone(), runtimes, Arc::clone(&mappings)),
+                None,
+            ),
+        };
+        background.spawn(crate::mappings::reload_on_change(
+            Arc::clone(&mappings),
+            config.mappings.watch,
+            config.mappings.poll_interval,
+            hangup,
+        ));
+        let addr = listener.local_addr().map_err(AppError::Serve)?;
+        let callbacks = Arc::new(crate::ingress::callback::CallbackGuard::default());
+        let admin_state = parts::admin_state(
+            &config,
+            parts::AdminInputs {
+                broker: admin_broker,
+                outbox: outbox.clone(),
+                targets: admin_targets,
+                mappings: Arc::clone(&mappings),
+                callbacks: Arc::clone(&callbacks),
+                audit: Arc::clone(&audit),
+            },
+        );
+        let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
+        let ingress_state =
+            parts::ingress_state(&config, &unit_keys, &mappings, &outbox, callbacks);
+        let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
+        if config.inbox.enabled && takes_unit_traffic {
+            background.spawn(crate::ingress::inbox::watch(
+                Arc::clone(&ingress_state),
+                crate::ingress::inbox::InboxSettings {
+                    dir: config
+                        .inbox
+                        .dir
+                        .clone()
+                        .unwrap_or_else(|| config.outbox.data_dir.join("inbox")),
+                    poll: config.inbox.poll_interval,
+                    settle: config.inbox.settle,
+                    keep: config.inbox.keep,
+                },
+                config.units.keys().cloned().collect(),
+            ));
+        }
+        let lookups = parts::lookups(&config, &unit_keys, &mappings, &audit)?;
+        let signatures = parts::signatures(
+            &config,
+            guard_broker.as_ref(),
+            takes_unit_traffic,
+            &mut background,
+        );
+        let app = parts::router(
+            &config,
+            &admin_state,
+            takes_unit_traffic.then_some((ingress_state, lookups, signatures)),
+        );
+        background.spawn(crate::admin::kpi::refresh_periodically(
+            Arc::clone(&admin_state),
+            config.admin.kpi_interval,
+        ));
+        background.spawn(parts::sweep_periodically(
+            outbox.clone(),
+            config.outbox.sweep_interval,
+        ));
+        let (stop, stop_rx) = oneshot::channel::<()>();
+        let grace = config.relay.shutdown_grace;
+        let header_read_timeout = config.server.header_read_timeout;
+        let tls = match &config.server.tls {
+            Some(t) => Some(crate::server::tls_acceptor(t).map_err(AppError::Tls)?),
+            None => None,
+        };
+        let outbox_for_task = outbox.clone();
+        let task = tokio::spawn(async move {
+            let served =
+                crate::server::serve(listener, app, header_read_timeout, tls, async move {
+                    let _ = stop_rx.await;
+                    admin_state.accepting.store(false, Ordering::Relaxed);
+                })
+                .await;
+            parts::Stopping {
+                workers,
+                background,
+                relay,
+                outbox: outbox_for_task,
+                grace,
+            }
+            .run()
+            .await?;
+            served.map_err(AppError::Serve)
+        });
+        let stats = outbox.stats();
+        tracing::info!(%addr, pending = stats.pending, dead = stats.dead, startup_ms = started.elapsed().as_millis() as u64, "lienthong listening");
+        tracing::info!(mappings = mappings.len(), "mappings compiled");
+        Ok(Bus {
+            addr,
+            mocks_addr,
+            outbox,
+            mappings,
+            audit,
+            stop: Some(stop),
+            task,
+        })
+    }
+
+    /// Stop accepting, drain in-flight deliveries within the grace period, flush, stop.
+    pub async fn shutdown(mut self) -> Result<(), AppError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        drop(self.outbox);
+        self.task
+            .await
+            .unwrap_or_else(|e| Err(AppError::Flush(e.to_string())))
+    }
+
+    /// Run until `signal` completes, then shut down.
+    pub async fn run_until(self, signal: impl Future<Output = ()>) -> Result<(), AppError> {
+        signal.await;
+        self.shutdown().await
+    }
+}

@@ -1,0 +1,420 @@
+//! The parts [`super::Bus`] is assembled from, each built by one function: the targets'
+//! runtimes, the bundled mocks, the cluster transport, the request-signature check and
+//! the retention sweeper. Tasks they start join the bus's [`Background`] set.
+
+use super::AppError;
+use super::background::Background;
+use crate::admin::AdminState;
+use crate::config::{Config, Role};
+use crate::delivery::TargetRuntime;
+use crate::ingress::signature::Signatures;
+use crate::ingress::{IngressState, UnitKeys};
+use crate::mappings::MappingSet;
+use crate::outbox::{Notes, Outbox, OutboxSettings};
+use crate::relay::Relay;
+use crate::transport::broker::Broker;
+use crate::transport::status::{ClusterNotes, StatusPublisher};
+use crate::transport::worker::{WorkerContext, Workers};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use tokio::net::TcpListener;
+
+/// The loud warning of a test network that accepts the published development credentials.
+pub fn warn_of_dev_credentials_on_network(config: &Config) {
+    if config.server.allow_dev_credentials_on_network && !config.server.listen.ip().is_loopback() {
+        tracing::warn!(
+            listen = %config.server.listen,
+            "DEVELOPMENT CREDENTIALS ACCEPTED ON A NETWORK LISTENER \
+             (server.allow_dev_credentials_on_network): anyone who can reach this address \
+             can use the repository's published keys; only for a closed test network"
+        );
+    }
+}
+
+/// The outbox on its store, counting what each accepted event means for the KPIs.
+pub fn open_outbox(
+    config: &Config,
+    store: Arc<dyn crate::outbox::Store>,
+    mappings: &Arc<MappingSet>,
+) -> Result<Outbox, AppError> {
+    let targets: Vec<String> = config.targets.keys().cloned().collect();
+    let outbox =
+        Outbox::open(store, OutboxSettings::from(&config.outbox), &targets).map_err(|source| {
+            AppError::Outbox {
+                dir: config.outbox.data_dir.display().to_string(),
+                source,
+            }
+        })?;
+    let targets_of_kind = |kind: crate::config::TargetKind| {
+        config
+            .targets
+            .iter()
+            .filter(|(_, t)| t.kind == kind)
+            .map(|(n, _)| n.clone())
+            .collect::<std::collections::HashSet<String>>()
+    };
+    outbox.count_with(Arc::new(crate::admin::kpi::KpiFacts {
+        mappings: Arc::clone(mappings),
+        portal_targets: targets_of_kind(crate::config::TargetKind::Portal),
+        payment_targets: targets_of_kind(crate::config::TargetKind::Payment),
+    }));
+    Ok(outbox)
+}
+
+/// A runtime per configured target, with the connector its `kind` names. In a cluster,
+/// facts a connector notes (payment references) reach every node.
+pub fn target_runtimes(
+    config: &Config,
+    outbox: &Outbox,
+    status: Option<&Arc<StatusPublisher>>,
+) -> Result<Vec<Arc<TargetRuntime>>, AppError> {
+    config
+        .targets
+        .iter()
+        .map(|(name, cfg)| {
+            let notes: Arc<dyn Notes> = match status {
+                Some(status) => Arc::new(ClusterNotes {
+                    local: outbox.clone(),
+                    status: Arc::clone(status),
+                }),
+                None => Arc::new(outbox.clone()),
+            };
+            TargetRuntime::from_config(name, cfg, notes)
+                .map(Arc::new)
+                .map_err(|message| AppError::Target {
+                    target: name.clone(),
+                    message,
+                })
+        })
+        .collect()
+}
+
+/// The bundled mock national services, when `[mocks] enabled`: their address.
+pub async fn start_mocks(
+    config: &Config,
+    background: &mut Background,
+) -> Result<Option<SocketAddr>, AppError> {
+    if !config.mocks.enabled {
+        return Ok(None);
+    }
+    let l = TcpListener::bind(config.mocks.listen)
+        .await
+        .map_err(|source| AppError::Listen {
+            addr: config.mocks.listen,
+            source,
+        })?;
+    let addr = l.local_addr().map_err(AppError::Serve)?;
+    background.spawn(lienthong_mocks::serve(l, config.mocks.settings()));
+    tracing::info!(%addr, "bundled mock services listening");
+    Ok(Some(addr))
+}
+
+/// What the cluster transport is started with.
+pub struct ClusterInputs {
+    pub broker: Arc<Broker>,
+    pub status: Arc<StatusPublisher>,
+    pub runtimes: Vec<Arc<TargetRuntime>>,
+    pub outbox: Outbox,
+    pub mappings: Arc<MappingSet>,
+}
+
+/// The cluster transport: the topology declared (again and again until the broker
+/// answers: ingress accepts meanwhile), the status exchange read into this node's figures,
+/// the workers when this node delivers, and a relay that forwards the outbox to the broker
+/// (every node: an operator's replay goes out that way too).
+pub fn start_cluster(
+    config: &Config,
+    inputs: ClusterInputs,
+    background: &mut Background,
+) -> (Relay, Option<Workers>) {
+    let ClusterInputs {
+        broker,
+        status,
+        runtimes,
+        outbox,
+        mappings,
+    } = inputs;
+    let node = crate::transport::node_name(&config.amqp);
+    let target_names: Vec<String> = config.targets.keys().cloned().collect();
+    let (topology_ready, topology_ready_rx) = tokio::sync::watch::channel(false);
+    {
+        let broker = Arc::clone(&broker);
+        let node = node.clone();
+        background.spawn(async move {
+            loop {
+                match broker.declare(&target_names, &node).await {
+                    Ok(()) => {
+                        tracing::info!("broker topology declared");
+                        let _ = topology_ready.send(true);
+                        // Kept open: the workers' receivers see `true` for good.
+                        std::future::pending::<()>().await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot declare the broker topology yet");
+                        tokio::time::sleep(broker.settings().reconnect_delay).await;
+                    }
+                }
+            }
+        });
+    }
+    let forwarders: Vec<Arc<TargetRuntime>> = config
+        .targets
+        .iter()
+        .map(|(name, cfg)| {
+            Arc::new(crate::transport::forward::forward_runtime(
+                Arc::clone(&broker),
+                name,
+                cfg,
+                &node,
+            ))
+        })
+        .collect();
+    let by_name: HashMap<String, Arc<TargetRuntime>> = runtimes
+        .iter()
+        .map(|r| (r.name.clone(), Arc::clone(r)))
+        .collect();
+    background.spawn(crate::transport::status::consume(
+        Arc::clone(&broker),
+        node.clone(),
+        by_name,
+        outbox.clone(),
+    ));
+    let role = config.role;
+    let workers = (role != Role::Ingress).then(|| {
+        Workers::start(
+            WorkerContext {
+                broker: Arc::clone(&broker),
+                mappings: Arc::clone(&mappings),
+                status,
+                node: node.clone(),
+                topology_ready: topology_ready_rx,
+            },
+            runtimes,
+        )
+    });
+    tracing::info!(%node, ?role, partitions = config.amqp.partitions, "cluster transport: RabbitMQ");
+    (Relay::start(outbox, forwarders, mappings), workers)
+}
+
+/// The check of signed requests. In a cluster its replay window is the cluster's: this
+/// node asks the active guard, and offers to be it.
+pub fn signatures(
+    config: &Config,
+    broker: Option<&Arc<Broker>>,
+    takes_unit_traffic: bool,
+    background: &mut Background,
+) -> Arc<Signatures> {
+    let secrets: BTreeMap<String, Vec<u8>> = config
+        .units
+        .iter()
+        .filter_map(|(id, u)| {
+            let var = u.hmac_secret_env.as_ref()?;
+            let secret = std::env::var(var)
+                .ok()
+                .or_else(|| u.dev_hmac_secret.clone())?;
+            Some((id.clone(), secret.into_bytes()))
+        })
+        .collect();
+    Arc::new(match broker {
+        Some(broker) if takes_unit_traffic && !secrets.is_empty() => {
+            background.spawn(crate::transport::replay_guard::serve(
+                Arc::clone(broker),
+                crate::transport::node_name(&config.amqp),
+            ));
+            let guard = crate::transport::replay_guard::ReplayGuard::new(Arc::clone(broker));
+            Signatures::clustered(secrets, Arc::new(guard))
+        }
+        _ => Signatures::new(secrets),
+    })
+}
+
+/// What the admin API and dashboard are given.
+pub struct AdminInputs {
+    pub broker: Option<Arc<Broker>>,
+    pub outbox: Outbox,
+    pub targets: Vec<Arc<TargetRuntime>>,
+    pub mappings: Arc<MappingSet>,
+    pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
+    pub audit: Arc<crate::audit::AuditLog>,
+}
+
+/// The admin API's and dashboard's state: tokens, sessions, figures.
+pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
+    Arc::new(AdminState {
+        broker: inputs.broker,
+        outbox: inputs.outbox,
+        accepting: AtomicBool::new(true),
+        targets: inputs.targets,
+        units: config.units.keys().cloned().collect(),
+        portal_targets: config
+            .targets
+            .iter()
+            .filter(|(_, t)| t.kind == crate::config::TargetKind::Portal)
+            .map(|(n, _)| n.clone())
+            .collect(),
+        payment_targets: config
+            .targets
+            .iter()
+            .filter(|(_, t)| t.kind == crate::config::TargetKind::Payment)
+            .map(|(n, _)| n.clone())
+            .collect(),
+        mappings: inputs.mappings,
+        kpis: crate::admin::kpi::KpiBoard::default(),
+        callbacks: inputs.callbacks,
+        tokens: crate::admin::auth::AdminTokens::new(
+            config
+                .admin
+                .tokens
+                .iter()
+                .filter_map(|t| {
+                    t.accepted(|v| std::env::var(v).ok())
+                        .map(|tok| (tok, t.name.clone(), t.role))
+                })
+                .collect(),
+            Some(Arc::clone(&inputs.audit)),
+        ),
+        sessions: crate::admin::session::Sessions::new(
+            config.admin.session_idle,
+            config.admin.session_max,
+        ),
+        secure_cookies: config.server.tls.is_some() || config.server.behind_tls_proxy,
+        audit: inputs.audit,
+    })
+}
+
+/// The unit-facing endpoints' state: keys, routes, mappings, limits.
+pub fn ingress_state(
+    config: &Config,
+    unit_keys: &Arc<UnitKeys>,
+    mappings: &Arc<MappingSet>,
+    outbox: &Outbox,
+    callbacks: Arc<crate::ingress::callback::CallbackGuard>,
+) -> Arc<IngressState> {
+    Arc::new(IngressState {
+        keys: Arc::clone(unit_keys),
+        router: crate::route::Router::from_config(config),
+        mappings: Arc::clone(mappings),
+        soap_operations: config
+            .units
+            .iter()
+            .map(|(u, c)| (u.clone(), c.soap_operations.clone()))
+            .collect(),
+        payment: config
+            .targets
+            .values()
+            .find_map(|t| t.payment.as_ref())
+            .and_then(|p| p.credentials(|v| std::env::var(v).ok()).ok()),
+        outbox: outbox.clone(),
+        max_body_bytes: config.server.max_body_bytes,
+        max_batch: config.server.max_batch,
+        callbacks,
+    })
+}
+
+/// What stops, in order, once the listener has closed: the workers hand back what they
+/// hold, every background task ends, the relay drains in-flight deliveries within the
+/// grace period, and the outbox flushes.
+pub struct Stopping {
+    pub workers: Option<Workers>,
+    pub background: Background,
+    pub relay: Relay,
+    pub outbox: Outbox,
+    pub grace: std::time::Duration,
+}
+
+impl Stopping {
+    pub async fn run(self) -> Result<(), AppError> {
+        tracing::info!("ingress closed; draining in-flight deliveries");
+        if let Some(w) = self.workers {
+            w.stop().await;
+        }
+        // Periodic tasks, consumers, watchers and the bundled mocks, all at once.
+        self.background.shutdown().await;
+        self.outbox.close();
+        let abandoned = self.relay.drain(self.grace).await;
+        if abandoned > 0 {
+            tracing::warn!(
+                abandoned,
+                "deliveries still in flight after the grace period stay pending"
+            );
+        }
+        self.outbox
+            .shutdown()
+            .await
+            .map_err(|e| AppError::Flush(e.to_string()))?;
+        tracing::info!("outbox flushed; stopped");
+        Ok(())
+    }
+}
+
+/// The lookups' state: each platform's client, credential and limits.
+pub fn lookups(
+    config: &Config,
+    unit_keys: &Arc<UnitKeys>,
+    mappings: &Arc<MappingSet>,
+    audit: &Arc<crate::audit::AuditLog>,
+) -> Result<crate::lookup::LookupState, AppError> {
+    crate::lookup::LookupState::new(
+        &config.lookups,
+        Arc::clone(unit_keys),
+        Arc::clone(mappings),
+        Arc::clone(audit),
+    )
+    .map_err(|message| AppError::Target {
+        target: "lookups".into(),
+        message,
+    })
+}
+
+/// Every HTTP endpoint this node serves, behind the body limits. A worker node takes no
+/// unit traffic (`unit_facing` is `None`): only its admin and health endpoints listen.
+pub fn router(
+    config: &Config,
+    admin_state: &Arc<AdminState>,
+    unit_facing: Option<(
+        Arc<IngressState>,
+        crate::lookup::LookupState,
+        Arc<Signatures>,
+    )>,
+) -> axum::Router {
+    let app = match unit_facing {
+        None => crate::admin::routes(Arc::clone(admin_state)),
+        Some((ingress_state, lookups, signatures)) => crate::ingress::routes(ingress_state)
+            .merge(crate::lookup::routes(Arc::new(lookups)))
+            .route_layer(axum::middleware::from_fn_with_state(
+                signatures,
+                crate::ingress::signature::verify,
+            ))
+            .merge(crate::admin::routes(Arc::clone(admin_state))),
+    };
+    app.layer(axum::middleware::from_fn_with_state(
+        crate::server::BodyLimits {
+            max_bytes: config.server.max_body_bytes,
+            read_timeout: config.server.body_read_timeout,
+        },
+        crate::server::buffer_body,
+    ))
+}
+
+/// Retention and idempotency expiry, every `every`.
+pub async fn sweep_periodically(outbox: Outbox, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match outbox.sweep(crate::time::now_ms()).await {
+            Ok(r) if r.messages_removed + r.idempotency_keys_removed + r.notes_removed > 0 => {
+                tracing::info!(
+                    messages = r.messages_removed,
+                    idempotency_keys = r.idempotency_keys_removed,
+                    notes = r.notes_removed,
+                    "retention sweep"
+                )
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "retention sweep failed"),
+        }
+    }
+}
