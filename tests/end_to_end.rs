@@ -271,3 +271,28 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
     );
     bus.shutdown().await.unwrap();
 }
+
+/// The bundled mocks started by the bus stop with it: its shutdown stops every task it
+/// started (the mocks used to keep serving, holding their port, after the bus stopped).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_mocks_stop_with_the_bus() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = support::ShippedBus::start_with(move |cfg| {
+        cfg.mocks.enabled = true;
+        cfg.mocks.listen = port;
+    })
+    .await;
+    let mocks = s.bus.mocks_addr.expect("the mocks listen");
+    assert!(
+        tokio::net::TcpStream::connect(mocks).await.is_ok(),
+        "the mocks answer while the bus runs"
+    );
+    s.bus.shutdown().await.unwrap();
+    assert!(
+        tokio::net::TcpStream::connect(mocks).await.is_err(),
+        "the mocks stopped with the bus"
+    );
+}
