@@ -78,6 +78,7 @@ pub fn render(
         });
     }
     mappings.render(envelope, &target.name).map_err(|reason| {
+        tracing::warn!(target_system = %target.name, id = %envelope.id, %reason, "mapping failed: dead letter");
         let error = AttemptError {
             at_ms: now_ms(),
             error: reason.clone(),
