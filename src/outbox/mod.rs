@@ -68,6 +68,8 @@ pub mod encryption;
 pub mod key_hash;
 pub mod keys;
 mod notes;
+mod dead_letters;
+mod views;
 pub mod queue;
 pub mod records;
 pub mod redb_store;
@@ -78,6 +80,8 @@ mod writer;
 
 pub use key_hash::{KeyHash, key_hash};
 pub use notes::Notes;
+pub use dead_letters::DeadLetter;
+pub use views::DeliveryState;
 pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
 pub use records::AttemptError;
 pub use redb_store::RedbStore;
@@ -86,7 +90,7 @@ pub use sweep::SweepReport;
 
 use crate::envelope::{Envelope, MessageId};
 use crate::time::now_ms;
-use records::{DeadRecord, DoneRecord, MessageRecord, Meta, PendingRecord, decode};
+use records::{DeadRecord, MessageRecord, Meta, PendingRecord, decode};
 use serde_json::value::RawValue;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -164,53 +168,6 @@ pub enum OpError {
     Storage(String),
     #[error("the outbox is shut down")]
     Closed,
-}
-
-/// A dead letter as shown to operators.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct DeadLetter {
-    pub id: MessageId,
-    pub target: String,
-    pub unit: String,
-    pub flow: String,
-    pub key: Option<String>,
-    pub attempts: u32,
-    pub reason: String,
-    pub dead_at: String,
-    pub errors: Vec<AttemptError>,
-    pub blocks_key: bool,
-}
-
-/// Where one delivery of a message stands.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "state")]
-pub enum DeliveryState {
-    Pending {
-        attempts: u32,
-        next_attempt_ms: u64,
-        last_error: Option<String>,
-        errors: Vec<AttemptError>,
-    },
-    Delivered {
-        at_ms: u64,
-        attempts: u32,
-        /// Failed attempts before the successful one.
-        errors: Vec<AttemptError>,
-    },
-    Dropped {
-        at_ms: u64,
-        errors: Vec<AttemptError>,
-    },
-    /// Handed to the broker; a worker node has not reported it delivered yet.
-    Forwarded { at_ms: u64 },
-    Dead {
-        reason: String,
-        attempts: u32,
-        dead_at_ms: u64,
-        errors: Vec<AttemptError>,
-    },
-    /// Retention removed this delivery's record.
-    Forgotten,
 }
 
 /// Totals for status views and metrics.
@@ -490,222 +447,6 @@ impl Outbox {
         rx.await.map_err(|_| OpError::Closed)?
     }
 
-    /// Record a dead letter a worker node reported for a message accepted here
-    /// (`transport = "amqp"`). It does not block its key here: the broker's workers keep
-    /// per-key order. Replaying it sends it through the broker again.
-    pub async fn import_dead(
-        &self,
-        target: &str,
-        envelope: &Envelope,
-        reason: &str,
-        errors: &[AttemptError],
-    ) -> Result<(), OpError> {
-        if self
-            .message(envelope.id)
-            .map_err(|e| OpError::Storage(e.to_string()))?
-            .is_none()
-        {
-            // Retention removed the message meanwhile: nothing to show or replay.
-            return Err(OpError::NotFound);
-        }
-        let record = DeadRecord {
-            key_hash: None,
-            block_on_dead: false,
-            attempts: errors.len() as u32,
-            payload_len: envelope.payload.get().len() as u32,
-            reason: reason.to_string(),
-            dead_at_ms: now_ms(),
-            errors: errors.to_vec(),
-            unit: envelope.unit.clone(),
-            tally: None,
-        };
-        let (target, id) = (target.to_string(), envelope.id);
-        self.ask(|reply| Command::ImportDead {
-            target,
-            id,
-            record,
-            reply,
-        })
-        .await
-    }
-
-    /// Dead letters, oldest first, for one target or all (at most `limit`).
-    pub fn dead_letters(
-        &self,
-        target: Option<&str>,
-        limit: usize,
-    ) -> Result<Vec<DeadLetter>, StoreError> {
-        let mut out = Vec::new();
-        if limit > 0 {
-            self.for_each_dead_letter(target, |d| {
-                out.push(d);
-                out.len() < limit
-            })?;
-        }
-        Ok(out)
-    }
-
-    /// Every dead letter, per target in name order, oldest first, handed to `f` until it
-    /// returns `false`. Read a page at a time: memory stays flat however many there are.
-    pub fn for_each_dead_letter(
-        &self,
-        target: Option<&str>,
-        mut f: impl FnMut(DeadLetter) -> bool,
-    ) -> Result<(), StoreError> {
-        const PAGE: usize = 256;
-        let mut names: Vec<&String> = self
-            .inner
-            .queues
-            .keys()
-            .filter(|t| target.is_none_or(|w| w == t.as_str()))
-            .collect();
-        names.sort();
-        for t in names {
-            let prefix = keys::target_prefix(keys::DEAD, t);
-            let end = keys::prefix_end(&prefix);
-            let mut start = prefix.clone();
-            loop {
-                let rows = self.inner.store.scan(&start, &end, PAGE)?;
-                let n = rows.len();
-                if let Some((last, _)) = rows.last() {
-                    start = last.clone();
-                    start.push(0);
-                }
-                for (k, v) in rows {
-                    let id = keys::id_suffix(&k)
-                        .ok_or_else(|| StoreError::Corrupt("short dead key".into()))?;
-                    if !f(self.dead_letter_of(t, id, &v)?) {
-                        return Ok(());
-                    }
-                }
-                if n < PAGE {
-                    break;
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// One dead letter, if `id` is dead at `target`.
-    pub fn dead_letter(
-        &self,
-        target: &str,
-        id: MessageId,
-    ) -> Result<Option<DeadLetter>, StoreError> {
-        if !self.inner.queues.contains_key(target) {
-            return Ok(None);
-        }
-        match self
-            .inner
-            .store
-            .get(&keys::delivery(keys::DEAD, target, &id))?
-        {
-            Some(v) => Ok(Some(self.dead_letter_of(target, id, &v)?)),
-            None => Ok(None),
-        }
-    }
-
-    fn dead_letter_of(
-        &self,
-        target: &str,
-        id: MessageId,
-        record: &[u8],
-    ) -> Result<DeadLetter, StoreError> {
-        let rec: DeadRecord = decode(record)?;
-        let msg = self.message(id)?;
-        Ok(DeadLetter {
-            id,
-            target: target.to_string(),
-            unit: msg.as_ref().map(|m| m.unit.clone()).unwrap_or_default(),
-            flow: msg.as_ref().map(|m| m.flow.clone()).unwrap_or_default(),
-            key: msg.and_then(|m| m.key),
-            attempts: rec.attempts,
-            reason: rec.reason,
-            dead_at: crate::time::rfc3339_ms(rec.dead_at_ms),
-            errors: rec.errors,
-            blocks_key: rec.block_on_dead && rec.key_hash.is_some(),
-        })
-    }
-
-    /// The messages accepted with this ordering key (a dossier's `MaHoSo`), oldest
-    /// first, from every unit; at most `limit`.
-    pub fn dossier_messages(&self, key: &str, limit: usize) -> Result<Vec<Envelope>, StoreError> {
-        let prefix = keys::dossier_prefix(key);
-        let rows = self
-            .inner
-            .store
-            .scan(&prefix, &keys::prefix_end(&prefix), limit)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (k, _) in rows {
-            let Some(id) = keys::id_suffix(&k) else {
-                continue;
-            };
-            // A key containing NUL could share a prefix with another: check the message.
-            if let Some(env) = self.message(id)?
-                && env.key.as_deref() == Some(key)
-            {
-                out.push(env);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Pending and dead deliveries of one target per unit, as of the last write: running
-    /// counts kept by the writer, never a count of records.
-    pub fn per_unit(&self, target: &str) -> std::collections::BTreeMap<String, (u64, u64)> {
-        let counts = Arc::clone(&self.inner.counters.by_unit.lock().unwrap());
-        counts.get(target).cloned().unwrap_or_default()
-    }
-
-    /// Where each delivery of a message stands, per target.
-    pub fn delivery_states(
-        &self,
-        id: MessageId,
-    ) -> Result<Vec<(String, DeliveryState)>, StoreError> {
-        let Some(env) = self.message(id)? else {
-            return Ok(Vec::new());
-        };
-        let store = &self.inner.store;
-        let mut out = Vec::new();
-        for t in env.targets {
-            let state = if let Some(v) = store.get(&keys::delivery(keys::PENDING, &t, &id))? {
-                let r: PendingRecord = decode(&v)?;
-                DeliveryState::Pending {
-                    attempts: r.attempts,
-                    next_attempt_ms: r.next_due_ms,
-                    last_error: r.errors.last().map(|e| e.error.clone()),
-                    errors: r.errors,
-                }
-            } else if let Some(v) = store.get(&keys::delivery(keys::DONE, &t, &id))? {
-                let r: DoneRecord = decode(&v)?;
-                match r.outcome {
-                    records::DoneOutcome::Delivered => DeliveryState::Delivered {
-                        at_ms: r.at_ms,
-                        attempts: r.attempts,
-                        errors: r.errors,
-                    },
-                    records::DoneOutcome::Forwarded => DeliveryState::Forwarded { at_ms: r.at_ms },
-                    records::DoneOutcome::Dropped => DeliveryState::Dropped {
-                        at_ms: r.at_ms,
-                        errors: r.errors,
-                    },
-                }
-            } else if let Some(v) = store.get(&keys::delivery(keys::DEAD, &t, &id))? {
-                let r: DeadRecord = decode(&v)?;
-                DeliveryState::Dead {
-                    reason: r.reason,
-                    attempts: r.attempts,
-                    dead_at_ms: r.dead_at_ms,
-                    errors: r.errors,
-                }
-            } else {
-                DeliveryState::Forgotten
-            };
-            out.push((t, state));
-        }
-        Ok(out)
-    }
-
     pub fn stats(&self) -> OutboxStats {
         let c = &self.inner.counters;
         OutboxStats {
@@ -726,76 +467,6 @@ impl Outbox {
 
     pub fn queue(&self, target: &str) -> Option<&Arc<TargetQueue>> {
         self.inner.queues.get(target)
-    }
-
-    /// Remove what retention and idempotency expiry allow, as of `now_ms`: up to
-    /// [`sweep::MAX_MESSAGES_PER_SWEEP`] messages examined, in short steps, going on
-    /// where the previous sweep stopped. Returns early once the outbox is closing.
-    pub async fn sweep(&self, now_ms: u64) -> Result<SweepReport, OpError> {
-        let mut report = SweepReport::default();
-        let mut examined = 0;
-        let storage = |e: &dyn std::fmt::Display| OpError::Storage(e.to_string());
-        while examined < sweep::MAX_MESSAGES_PER_SWEEP && !self.is_closing() {
-            let from = self
-                .inner
-                .sweep_cursor
-                .lock()
-                .unwrap()
-                .clone()
-                .unwrap_or_else(|| vec![keys::MESSAGE]);
-            let store = Arc::clone(&self.inner.store);
-            let settings = self.inner.settings.clone();
-            let step = tokio::task::spawn_blocking(move || {
-                sweep::messages_step(store.as_ref(), &settings, now_ms, &from)
-            })
-            .await
-            .map_err(|e| storage(&e))?
-            .map_err(|e| storage(&e))?;
-            examined += step.messages_examined;
-            report.messages_removed += step.report.messages_removed;
-            if !step.batch.is_empty() {
-                self.ask(|reply| Command::Batch(step.batch, reply)).await?;
-                self.inner.chunks.clear();
-            }
-            let done = step.next.is_none();
-            *self.inner.sweep_cursor.lock().unwrap() = step.next;
-            if done {
-                break;
-            }
-        }
-        loop {
-            if self.is_closing() {
-                break;
-            }
-            let store = Arc::clone(&self.inner.store);
-            let settings = self.inner.settings.clone();
-            let (batch, removed, more) = tokio::task::spawn_blocking(move || {
-                sweep::idempotency_step(store.as_ref(), &settings, now_ms)
-            })
-            .await
-            .map_err(|e| storage(&e))?
-            .map_err(|e| storage(&e))?;
-            report.idempotency_keys_removed += removed;
-            if !batch.is_empty() {
-                self.ask(|reply| Command::Batch(batch, reply)).await?;
-            }
-            if !more {
-                break;
-            }
-        }
-        while !self.is_closing() {
-            let outbox = self.clone();
-            let (removed, more) =
-                tokio::task::spawn_blocking(move || outbox.expire_notes_step(now_ms))
-                    .await
-                    .map_err(|e| storage(&e))?
-                    .map_err(|e| storage(&e))?;
-            report.notes_removed += removed;
-            if !more {
-                break;
-            }
-        }
-        Ok(report)
     }
 
     fn is_closing(&self) -> bool {

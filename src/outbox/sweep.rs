@@ -1,12 +1,15 @@
 //! Retention: removes finished deliveries and their messages once `outbox.retention` has
-//! passed, and idempotency keys after `outbox.idempotency_ttl`. Dead letters and pending
+//! passed, idempotency keys after `outbox.idempotency_ttl` and notes after
+//! `outbox.note_retention` ([`super::notes`]). Dead letters and pending
 //! deliveries are never touched. The sweep only plans, in small steps (a few dozen
 //! chunks each, read on a blocking thread); the writer applies each step's deletions.
 //! A sweep examines at most [`MAX_MESSAGES_PER_SWEEP`] messages and remembers where it
 //! stopped, so old messages kept by dead letters are looked at once per cycle, not at
 //! every sweep, and nothing it does grows with the outbox.
 
-use super::OutboxSettings;
+use super::writer::Command;
+use super::{OpError, OutboxSettings};
+use std::sync::Arc;
 use super::keys;
 use super::records::{
     DoneRecord, IdempotencyRecord, MessageRecord, chunk_entry, chunk_len, decode,
@@ -151,4 +154,76 @@ pub(super) fn idempotency_step(
         removed += 1;
     }
     Ok((batch, removed, more))
+}
+
+impl super::Outbox {
+    /// Remove what retention and idempotency expiry allow, as of `now_ms`: up to
+    /// [`MAX_MESSAGES_PER_SWEEP`] messages examined, in short steps, going on
+    /// where the previous sweep stopped. Returns early once the outbox is closing.
+    pub async fn sweep(&self, now_ms: u64) -> Result<SweepReport, OpError> {
+        let mut report = SweepReport::default();
+        let mut examined = 0;
+        let storage = |e: &dyn std::fmt::Display| OpError::Storage(e.to_string());
+        while examined < MAX_MESSAGES_PER_SWEEP && !self.is_closing() {
+            let from = self
+                .inner
+                .sweep_cursor
+                .lock()
+                .unwrap()
+                .clone()
+                .unwrap_or_else(|| vec![keys::MESSAGE]);
+            let store = Arc::clone(&self.inner.store);
+            let settings = self.inner.settings.clone();
+            let step = tokio::task::spawn_blocking(move || {
+                messages_step(store.as_ref(), &settings, now_ms, &from)
+            })
+            .await
+            .map_err(|e| storage(&e))?
+            .map_err(|e| storage(&e))?;
+            examined += step.messages_examined;
+            report.messages_removed += step.report.messages_removed;
+            if !step.batch.is_empty() {
+                self.ask(|reply| Command::Batch(step.batch, reply)).await?;
+                self.inner.chunks.clear();
+            }
+            let done = step.next.is_none();
+            *self.inner.sweep_cursor.lock().unwrap() = step.next;
+            if done {
+                break;
+            }
+        }
+        loop {
+            if self.is_closing() {
+                break;
+            }
+            let store = Arc::clone(&self.inner.store);
+            let settings = self.inner.settings.clone();
+            let (batch, removed, more) = tokio::task::spawn_blocking(move || {
+                idempotency_step(store.as_ref(), &settings, now_ms)
+            })
+            .await
+            .map_err(|e| storage(&e))?
+            .map_err(|e| storage(&e))?;
+            report.idempotency_keys_removed += removed;
+            if !batch.is_empty() {
+                self.ask(|reply| Command::Batch(batch, reply)).await?;
+            }
+            if !more {
+                break;
+            }
+        }
+        while !self.is_closing() {
+            let outbox = self.clone();
+            let (removed, more) =
+                tokio::task::spawn_blocking(move || outbox.expire_notes_step(now_ms))
+                    .await
+                    .map_err(|e| storage(&e))?
+                    .map_err(|e| storage(&e))?;
+            report.notes_removed += removed;
+            if !more {
+                break;
+            }
+        }
+        Ok(report)
+    }
 }
