@@ -23,7 +23,6 @@ pub struct DeadLetter {
     pub blocks_key: bool,
 }
 
-
 impl Outbox {
     /// Record a dead letter a worker node reported for a message accepted here
     /// (`transport = "amqp"`). It does not block its key here: the broker's workers keep

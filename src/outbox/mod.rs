@@ -64,29 +64,29 @@
 //!   on from where it stopped, in steps of a few dozen chunks.
 
 mod chunk_cache;
+mod dead_letters;
 pub mod encryption;
 pub mod key_hash;
 pub mod keys;
 mod notes;
-mod dead_letters;
-mod views;
 pub mod queue;
 pub mod records;
 pub mod redb_store;
 pub mod store;
 mod sweep;
 pub mod tally;
+mod views;
 mod writer;
 
+pub use dead_letters::DeadLetter;
 pub use key_hash::{KeyHash, key_hash};
 pub use notes::Notes;
-pub use dead_letters::DeadLetter;
-pub use views::DeliveryState;
 pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
 pub use records::AttemptError;
 pub use redb_store::RedbStore;
 pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
+pub use views::DeliveryState;
 
 use crate::envelope::{Envelope, MessageId};
 use crate::time::now_ms;

@@ -7,14 +7,14 @@
 //! stopped, so old messages kept by dead letters are looked at once per cycle, not at
 //! every sweep, and nothing it does grows with the outbox.
 
-use super::writer::Command;
-use super::{OpError, OutboxSettings};
-use std::sync::Arc;
 use super::keys;
 use super::records::{
     DoneRecord, IdempotencyRecord, MessageRecord, chunk_entry, chunk_len, decode,
 };
 use super::store::{Store, StoreError, WriteBatch};
+use super::writer::Command;
+use super::{OpError, OutboxSettings};
+use std::sync::Arc;
 
 /// Most message chunks examined in one step: one step runs on a blocking thread, then its
 /// deletions go to the writer, so no step holds a thread (or shutdown) for long.

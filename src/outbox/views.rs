@@ -39,7 +39,6 @@ pub enum DeliveryState {
     Forgotten,
 }
 
-
 impl Outbox {
     /// The messages accepted with this ordering key (a dossier's `MaHoSo`), oldest
     /// first, from every unit; at most `limit`.

@@ -61,6 +61,7 @@
 
 pub mod broker;
 pub mod forward;
+mod parked;
 pub mod replay_guard;
 pub mod status;
 pub mod wire;
