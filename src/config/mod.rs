@@ -8,6 +8,10 @@ mod validate;
 pub use load::{LoadError, apply_scenario, load_file, load_str};
 pub use validate::{Problem, validate};
 
+pub use crate::connector::auth::AuthConfig;
+pub use crate::connector::client::TlsConfig;
+pub use crate::connector::payment::config::PaymentAuthConfig;
+pub use crate::connector::portal::config::PortalAuthConfig;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -603,147 +607,6 @@ pub struct TargetConfig {
     /// Extra CA certificates to trust and a client identity for mutual TLS (PEM files).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
-}
-
-/// Credentials of an `http` target. Secrets are read from the `*_env` variables; the
-/// `dev_*` values are for the bundled mocks and refused in production.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AuthConfig {
-    /// A static key in a header.
-    ApiKey {
-        #[serde(default = "default_api_key_header")]
-        header: String,
-        key_env: String,
-        #[serde(default)]
-        dev_key: Option<String>,
-    },
-    /// The LGSP gateway's base64 JSON key header.
-    Lgsp {
-        #[serde(default = "default_lgsp_header")]
-        header: String,
-        access_key: String,
-        secret_key_env: String,
-        #[serde(default)]
-        dev_secret_key: Option<String>,
-        app_name: String,
-        partner_code: String,
-        partner_code_cus: String,
-    },
-    /// OAuth 2.0 client credentials; the token is cached until it expires.
-    Oauth2 {
-        token_url: String,
-        client_id: String,
-        client_secret_env: String,
-        #[serde(default)]
-        dev_client_secret: Option<String>,
-        #[serde(default)]
-        scope: Option<String>,
-    },
-}
-
-fn default_api_key_header() -> String {
-    "x-api-key".into()
-}
-
-fn default_lgsp_header() -> String {
-    "lgspaccesstoken".into()
-}
-
-impl AuthConfig {
-    /// (variable, development value) of the secret.
-    pub fn secret_source(&self) -> (&str, Option<&str>) {
-        match self {
-            AuthConfig::ApiKey {
-                key_env, dev_key, ..
-            } => (key_env, dev_key.as_deref()),
-            AuthConfig::Lgsp {
-                secret_key_env,
-                dev_secret_key,
-                ..
-            } => (secret_key_env, dev_secret_key.as_deref()),
-            AuthConfig::Oauth2 {
-                client_secret_env,
-                dev_client_secret,
-                ..
-            } => (client_secret_env, dev_client_secret.as_deref()),
-        }
-    }
-
-    pub fn secret(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
-        let (var, dev) = self.secret_source();
-        env(var)
-            .filter(|s| !s.is_empty())
-            .or_else(|| dev.map(str::to_string))
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM bundle of CA certificates trusted in addition to the system's.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS, with `client_key`.
-    #[serde(default)]
-    pub client_cert: Option<PathBuf>,
-    #[serde(default)]
-    pub client_key: Option<PathBuf>,
-}
-
-/// The payment platform's partner code and shared key (for `MaXacThuc`). The key lives in
-/// the environment variable `shared_key_env`; `dev_shared_key` is the bundled mock's and
-/// is refused in production.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PaymentAuthConfig {
-    pub partner_code: String,
-    pub shared_key_env: String,
-    #[serde(default)]
-    pub dev_shared_key: Option<String>,
-}
-
-impl PaymentAuthConfig {
-    pub fn shared_key(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
-        env(&self.shared_key_env)
-            .filter(|k| !k.is_empty())
-            .or_else(|| self.dev_shared_key.clone())
-    }
-
-    /// Partner code and key, or which variable to set.
-    pub fn credentials(
-        &self,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<crate::connector::PaymentCredentials, String> {
-        Ok(crate::connector::PaymentCredentials {
-            partner_code: self.partner_code.clone(),
-            shared_key: self
-                .shared_key(env)
-                .ok_or_else(|| format!("{} is not set", self.shared_key_env))?,
-        })
-    }
-}
-
-/// Portal login. The password lives in the environment variable `password_env`;
-/// `dev_password` is for the bundled mock only and refused in production.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PortalAuthConfig {
-    pub username: String,
-    pub password_env: String,
-    #[serde(default)]
-    pub dev_password: Option<String>,
-    /// The unit code sent as `madonvi` and in the `dstcode` header.
-    pub madonvi: String,
-}
-
-impl PortalAuthConfig {
-    /// The password: from `password_env`, else the development one.
-    pub fn password(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
-        env(&self.password_env)
-            .filter(|p| !p.is_empty())
-            .or_else(|| self.dev_password.clone())
-    }
 }
 
 fn default_timeout() -> Duration {

@@ -13,6 +13,7 @@
 //! bundled mocks and refused in production (see `config::validate`).
 
 use base64::Engine;
+use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,80 @@ impl Auth {
         if let Auth::OAuth2(o) = self {
             o.invalidate().await;
         }
+    }
+}
+
+/// How an endpoint authenticates (the `auth` section of `http` targets and lookups).
+/// Credentials of an `http` target. Secrets are read from the `*_env` variables; the
+/// `dev_*` values are for the bundled mocks and refused in production.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum AuthConfig {
+    /// A static key in a header.
+    ApiKey {
+        #[serde(default = "default_api_key_header")]
+        header: String,
+        key_env: String,
+        #[serde(default)]
+        dev_key: Option<String>,
+    },
+    /// The LGSP gateway's base64 JSON key header.
+    Lgsp {
+        #[serde(default = "default_lgsp_header")]
+        header: String,
+        access_key: String,
+        secret_key_env: String,
+        #[serde(default)]
+        dev_secret_key: Option<String>,
+        app_name: String,
+        partner_code: String,
+        partner_code_cus: String,
+    },
+    /// OAuth 2.0 client credentials; the token is cached until it expires.
+    Oauth2 {
+        token_url: String,
+        client_id: String,
+        client_secret_env: String,
+        #[serde(default)]
+        dev_client_secret: Option<String>,
+        #[serde(default)]
+        scope: Option<String>,
+    },
+}
+
+fn default_api_key_header() -> String {
+    "x-api-key".into()
+}
+
+fn default_lgsp_header() -> String {
+    "lgspaccesstoken".into()
+}
+
+impl AuthConfig {
+    /// (variable, development value) of the secret.
+    pub fn secret_source(&self) -> (&str, Option<&str>) {
+        match self {
+            AuthConfig::ApiKey {
+                key_env, dev_key, ..
+            } => (key_env, dev_key.as_deref()),
+            AuthConfig::Lgsp {
+                secret_key_env,
+                dev_secret_key,
+                ..
+            } => (secret_key_env, dev_secret_key.as_deref()),
+            AuthConfig::Oauth2 {
+                client_secret_env,
+                dev_client_secret,
+                ..
+            } => (client_secret_env, dev_client_secret.as_deref()),
+        }
+    }
+
+    pub fn secret(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        let (var, dev) = self.secret_source();
+        env(var)
+            .filter(|s| !s.is_empty())
+            .or_else(|| dev.map(str::to_string))
     }
 }
 

@@ -3,14 +3,13 @@
 //! environment; and how a reply is read (status, `Retry-After`, the body when needed).
 
 use super::RawOutcome;
+use serde::Deserialize;
+use std::path::PathBuf;
 use std::time::Duration;
 
 /// An HTTP client with an endpoint's timeout and TLS settings (every connector kind, and
 /// the lookups). Never through a proxy from the environment.
-pub fn client(
-    timeout: Duration,
-    tls: Option<&crate::config::TlsConfig>,
-) -> Result<reqwest::Client, String> {
+pub fn client(timeout: Duration, tls: Option<&TlsConfig>) -> Result<reqwest::Client, String> {
     let builder = reqwest::Client::builder()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
@@ -131,6 +130,21 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
         when.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
     )
+}
+
+/// The `tls` section of targets and lookups: extra CA certificates and a client identity
+/// for mutual TLS (PEM files).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM bundle of CA certificates trusted in addition to the system's.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) for mutual TLS, with `client_key`.
+    #[serde(default)]
+    pub client_cert: Option<PathBuf>,
+    #[serde(default)]
+    pub client_key: Option<PathBuf>,
 }
 
 #[cfg(test)]

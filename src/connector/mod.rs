@@ -4,8 +4,10 @@
 //!
 //! One folder per kind — `http/` (any HTTP endpoint), `portal/` (the national portal:
 //! session, `TraCuuHoSo`, batch merge), `payment/` (the payment platform, with its
-//! `signature.rs`), `forward/` (cluster ingress: to the broker) — built in one place
-//! (`build.rs`) from the target's config. What they share sits beside them: the outbound
+//! `signature.rs`), `forward/` (cluster ingress: to the broker) — each with its own config
+//! section (`config.rs`, re-exported by [`crate::config`]), built in one place
+//! (`build.rs`) from the target's config. The `auth` and `tls` sections live beside the
+//! code that uses them (`auth.rs`, `client.rs`). What they share sits beside them: the outbound
 //! HTTP client (`client.rs`: timeouts, TLS, reading replies; the lookups use it too), the
 //! credentials (`auth.rs`: API key, LGSP, OAuth2), the classifier for platforms whose
 //! verdict is a code inside a 200 reply (`reply_code.rs`), and the traits below.
@@ -14,9 +16,9 @@ pub mod auth;
 pub mod build;
 pub mod client;
 pub mod forward;
-mod http;
+pub mod http;
 pub mod payment;
-mod portal;
+pub mod portal;
 pub mod reply_code;
 
 pub use http::HttpConnector;

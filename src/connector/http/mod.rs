@@ -25,7 +25,7 @@ impl HttpConnector {
         url: &str,
         timeout: Duration,
         auth: Auth,
-        tls: Option<&crate::config::TlsConfig>,
+        tls: Option<&super::client::TlsConfig>,
     ) -> Result<Self, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
         let client = super::client::client(timeout, tls)?;

@@ -10,6 +10,7 @@
 //! Before sending, the connector notes which unit the `MaThamChieu` belongs to, so the
 //! callback can be relayed to that unit.
 
+pub mod config;
 mod signature;
 
 pub use signature::{
@@ -53,7 +54,7 @@ impl PaymentConnector {
         timeout: Duration,
         creds: PaymentCredentials,
         notes: Arc<dyn Notes>,
-        tls: Option<&crate::config::TlsConfig>,
+        tls: Option<&super::client::TlsConfig>,
     ) -> Result<Self, String> {
         let url = reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?;
         let client = super::client::client(timeout, tls)?;

@@ -17,6 +17,8 @@
 //! credentials, 2 session, 4 dossier not there yet, 5 isUpdating) and anything unreadable
 //! are retried with backoff.
 
+pub mod config;
+
 use super::reply_code::{CodeMeans, ReplyCodes};
 use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict};
 use crate::envelope::Envelope;
@@ -77,7 +79,7 @@ impl PortalConnector {
         url: &str,
         timeout: Duration,
         creds: PortalCredentials,
-        tls: Option<&crate::config::TlsConfig>,
+        tls: Option<&super::client::TlsConfig>,
     ) -> Result<Self, String> {
         let base = url.trim_end_matches('/');
         let parse = |u: String| reqwest::Url::parse(&u).map_err(|e| format!("{u}: {e}"));
