@@ -8,6 +8,7 @@
 #![forbid(unsafe_code)]
 
 pub mod business;
+pub mod config;
 pub mod datastore;
 pub mod faults;
 pub mod oauth;

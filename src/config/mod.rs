@@ -12,6 +12,7 @@ pub use crate::connector::auth::AuthConfig;
 pub use crate::connector::client::TlsConfig;
 pub use crate::connector::payment::config::PaymentAuthConfig;
 pub use crate::connector::portal::config::PortalAuthConfig;
+pub use lienthong_mocks::config::{MocksConfig, Scenario};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -458,82 +459,6 @@ impl Default for MappingsConfig {
             poll_interval: Duration::from_secs(2),
         }
     }
-}
-
-/// The bundled mock services, started in-process by `lienthong run` when enabled.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MocksConfig {
-    /// Start them inside `lienthong run`.
-    pub enabled: bool,
-    pub listen: SocketAddr,
-    /// Seed of the synthetic registers (same seed, same people and businesses) and of
-    /// the fault draws.
-    pub seed: u64,
-    /// Fault rules in force from the start (`[[mocks.faults]]`); see `lienthong mocks`.
-    pub faults: Vec<lienthong_mocks::faults::FaultRule>,
-    /// A scenario file (TOML: optional `seed`, `[[faults]]`) whose rules are added to
-    /// `faults`; `lienthong mocks --scenario FILE` does the same.
-    pub scenario: Option<PathBuf>,
-    /// The portal's success `error_code`: 0, "0" or "00".
-    pub portal_success_code: serde_json::Value,
-    #[serde(with = "humantime_serde")]
-    pub portal_session_ttl: Duration,
-    /// Where the payment mock sends `Confirm` callbacks ("" for nowhere).
-    pub payment_callback_url: String,
-    #[serde(with = "humantime_serde")]
-    pub payment_callback_delay: Duration,
-    /// Shares of paid and failed payments; the rest expire.
-    pub payment_paid: f64,
-    pub payment_failed: f64,
-}
-
-impl Default for MocksConfig {
-    fn default() -> Self {
-        let d = lienthong_mocks::MockSettings::default();
-        MocksConfig {
-            enabled: false,
-            listen: "127.0.0.1:9090".parse().expect("literal address"),
-            seed: d.seed,
-            faults: Vec::new(),
-            scenario: None,
-            portal_success_code: d.portal_success_code,
-            portal_session_ttl: d.portal_session_ttl,
-            payment_callback_url: d.payment_callback_url.unwrap_or_default(),
-            payment_callback_delay: d.payment_callback_delay,
-            payment_paid: d.payment_paid,
-            payment_failed: d.payment_failed,
-        }
-    }
-}
-
-impl MocksConfig {
-    /// What the mocks crate needs to serve.
-    pub fn settings(&self) -> lienthong_mocks::MockSettings {
-        lienthong_mocks::MockSettings {
-            seed: self.seed,
-            faults: self.faults.clone(),
-            portal_success_code: self.portal_success_code.clone(),
-            portal_session_ttl: self.portal_session_ttl,
-            payment_callback_url: Some(self.payment_callback_url.clone()).filter(|u| !u.is_empty()),
-            payment_callback_delay: self.payment_callback_delay,
-            payment_paid: self.payment_paid,
-            payment_failed: self.payment_failed,
-        }
-    }
-}
-
-/// A fault scenario for the mocks, kept in its own file so testers can switch scenarios
-/// without touching the bus's configuration.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scenario {
-    #[serde(default)]
-    pub description: String,
-    /// Replaces `mocks.seed` when set.
-    pub seed: Option<u64>,
-    #[serde(default)]
-    pub faults: Vec<lienthong_mocks::faults::FaultRule>,
 }
 
 /// A unit system allowed to post events.

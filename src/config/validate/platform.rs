@@ -160,63 +160,9 @@ pub(super) fn mocks(config: &Config, problems: &mut Vec<Problem>) {
         problems.push(problem("mocks.listen", "must differ from server.listen"));
     }
 
-    let m = &config.mocks;
-    if !matches!(m.portal_success_code.as_i64(), Some(0))
-        && !matches!(m.portal_success_code.as_str(), Some("0" | "00"))
-    {
-        problems.push(problem(
-            "mocks.portal_success_code",
-            "the portal answers success as 0, \"0\" or \"00\"",
-        ));
-    }
-    for (name, share) in [
-        ("payment_paid", m.payment_paid),
-        ("payment_failed", m.payment_failed),
-    ] {
-        if !(0.0..=1.0).contains(&share) {
-            problems.push(problem(format!("mocks.{name}"), "must be between 0 and 1"));
-        }
-    }
-    if m.payment_paid + m.payment_failed > 1.0 {
-        problems.push(problem(
-            "mocks.payment_failed",
-            "payment_paid + payment_failed is more than 1",
-        ));
-    }
-    for (i, rule) in config.mocks.faults.iter().enumerate() {
-        let path = format!("mocks.faults[{i}]");
-        if !lienthong_mocks::faults::SERVICES.contains(&rule.service.as_str()) {
-            problems.push(problem(
-                format!("{path}.service"),
-                format!(
-                    "unknown mock `{}` (one of: {})",
-                    rule.service,
-                    lienthong_mocks::faults::SERVICES.join(", ")
-                ),
-            ));
-        }
-        let rates = [
-            ("error_rate", rule.error_rate),
-            ("too_many_rate", rule.too_many_rate),
-            ("hang_rate", rule.hang_rate),
-            ("malformed_rate", rule.malformed_rate),
-            ("reset_rate", rule.reset_rate),
-            ("business_error_rate", rule.business_error_rate),
-        ];
-        for (name, rate) in rates {
-            if !(0.0..=1.0).contains(&rate) {
-                problems.push(problem(format!("{path}.{name}"), "must be between 0 and 1"));
-            }
-        }
-        if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 {
-            problems.push(problem(&path, "the rates add up to more than 1"));
-        }
-        if rule.latency_ms.is_some_and(|(lo, hi)| lo > hi) {
-            problems.push(problem(
-                format!("{path}.latency_ms"),
-                "write it as [min, max]",
-            ));
-        }
+    // The mocks judge their own section (the mocks crate knows its services and rules).
+    for (path, message) in config.mocks.problems() {
+        problems.push(problem(path, message));
     }
 }
 

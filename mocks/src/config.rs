@@ -1,0 +1,154 @@
+//! The `[mocks]` section of the bus's configuration and the fault scenario files: what
+//! `lienthong run` starts in-process and `lienthong mocks` serves on its own.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The bundled mock services, started in-process by `lienthong run` when enabled.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MocksConfig {
+    /// Start them inside `lienthong run`.
+    pub enabled: bool,
+    pub listen: SocketAddr,
+    /// Seed of the synthetic registers (same seed, same people and businesses) and of
+    /// the fault draws.
+    pub seed: u64,
+    /// Fault rules in force from the start (`[[mocks.faults]]`); see `lienthong mocks`.
+    pub faults: Vec<crate::faults::FaultRule>,
+    /// A scenario file (TOML: optional `seed`, `[[faults]]`) whose rules are added to
+    /// `faults`; `lienthong mocks --scenario FILE` does the same.
+    pub scenario: Option<PathBuf>,
+    /// The portal's success `error_code`: 0, "0" or "00".
+    pub portal_success_code: serde_json::Value,
+    #[serde(with = "humantime_serde")]
+    pub portal_session_ttl: Duration,
+    /// Where the payment mock sends `Confirm` callbacks ("" for nowhere).
+    pub payment_callback_url: String,
+    #[serde(with = "humantime_serde")]
+    pub payment_callback_delay: Duration,
+    /// Shares of paid and failed payments; the rest expire.
+    pub payment_paid: f64,
+    pub payment_failed: f64,
+}
+
+impl Default for MocksConfig {
+    fn default() -> Self {
+        let d = crate::MockSettings::default();
+        MocksConfig {
+            enabled: false,
+            listen: "127.0.0.1:9090".parse().expect("literal address"),
+            seed: d.seed,
+            faults: Vec::new(),
+            scenario: None,
+            portal_success_code: d.portal_success_code,
+            portal_session_ttl: d.portal_session_ttl,
+            payment_callback_url: d.payment_callback_url.unwrap_or_default(),
+            payment_callback_delay: d.payment_callback_delay,
+            payment_paid: d.payment_paid,
+            payment_failed: d.payment_failed,
+        }
+    }
+}
+
+impl MocksConfig {
+    /// What the mocks crate needs to serve.
+    pub fn settings(&self) -> crate::MockSettings {
+        crate::MockSettings {
+            seed: self.seed,
+            faults: self.faults.clone(),
+            portal_success_code: self.portal_success_code.clone(),
+            portal_session_ttl: self.portal_session_ttl,
+            payment_callback_url: Some(self.payment_callback_url.clone()).filter(|u| !u.is_empty()),
+            payment_callback_delay: self.payment_callback_delay,
+            payment_paid: self.payment_paid,
+            payment_failed: self.payment_failed,
+        }
+    }
+}
+
+/// A fault scenario for the mocks, kept in its own file so testers can switch scenarios
+/// without touching the bus's configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    #[serde(default)]
+    pub description: String,
+    /// Replaces `mocks.seed` when set.
+    pub seed: Option<u64>,
+    #[serde(default)]
+    pub faults: Vec<crate::faults::FaultRule>,
+}
+
+/// One problem of the section: its key path and what is wrong.
+fn problem(path: impl Into<String>, message: impl Into<String>) -> (String, String) {
+    (path.into(), message.into())
+}
+
+impl MocksConfig {
+    /// Every problem of the section at once (key path, message), for the bus's validation.
+    pub fn problems(&self) -> Vec<(String, String)> {
+        let m = self;
+        let mut problems = Vec::new();
+        if !matches!(m.portal_success_code.as_i64(), Some(0))
+            && !matches!(m.portal_success_code.as_str(), Some("0" | "00"))
+        {
+            problems.push(problem(
+                "mocks.portal_success_code",
+                "the portal answers success as 0, \"0\" or \"00\"",
+            ));
+        }
+        for (name, share) in [
+            ("payment_paid", m.payment_paid),
+            ("payment_failed", m.payment_failed),
+        ] {
+            if !(0.0..=1.0).contains(&share) {
+                problems.push(problem(format!("mocks.{name}"), "must be between 0 and 1"));
+            }
+        }
+        if m.payment_paid + m.payment_failed > 1.0 {
+            problems.push(problem(
+                "mocks.payment_failed",
+                "payment_paid + payment_failed is more than 1",
+            ));
+        }
+        for (i, rule) in self.faults.iter().enumerate() {
+            let path = format!("mocks.faults[{i}]");
+            if !crate::faults::SERVICES.contains(&rule.service.as_str()) {
+                problems.push(problem(
+                    format!("{path}.service"),
+                    format!(
+                        "unknown mock `{}` (one of: {})",
+                        rule.service,
+                        crate::faults::SERVICES.join(", ")
+                    ),
+                ));
+            }
+            let rates = [
+                ("error_rate", rule.error_rate),
+                ("too_many_rate", rule.too_many_rate),
+                ("hang_rate", rule.hang_rate),
+                ("malformed_rate", rule.malformed_rate),
+                ("reset_rate", rule.reset_rate),
+                ("business_error_rate", rule.business_error_rate),
+            ];
+            for (name, rate) in rates {
+                if !(0.0..=1.0).contains(&rate) {
+                    problems.push(problem(format!("{path}.{name}"), "must be between 0 and 1"));
+                }
+            }
+            if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 {
+                problems.push(problem(&path, "the rates add up to more than 1"));
+            }
+            if rule.latency_ms.is_some_and(|(lo, hi)| lo > hi) {
+                problems.push(problem(
+                    format!("{path}.latency_ms"),
+                    "write it as [min, max]",
+                ));
+            }
+        }
+        problems
+    }
+}
