@@ -416,117 +416,25 @@ impl Writer {
                 id,
                 at_ms,
                 attempts,
-            } => {
-                let dkey = keys::delivery(keys::DONE, &target, &id);
-                if let Ok(Some(v)) = self.read(p, &dkey)
-                    && let Ok(mut done) = decode::<DoneRecord>(&v)
-                    && done.outcome == DoneOutcome::Forwarded
-                {
-                    done.outcome = DoneOutcome::Delivered;
-                    done.at_ms = at_ms;
-                    done.attempts = attempts;
-                    if let Some(id) = done.tally.take() {
-                        with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
-                    }
-                    p.put(dkey, encode(&done));
-                }
-            }
+            } => self.confirm_delivered(target, id, at_ms, attempts, p),
             Command::Delivered {
                 target,
                 info,
                 at_ms,
                 outcome,
-            } => {
-                let key = keys::delivery(keys::PENDING, &target, &info.id);
-                // Earlier failures stay visible in the message's journey.
-                let errors = if info.attempts > 0 || info.had_errors {
-                    self.read(p, &key)
-                        .ok()
-                        .flatten()
-                        .and_then(|v| decode::<PendingRecord>(&v).ok())
-                        .map(|r| r.errors)
-                        .unwrap_or_default()
-                } else {
-                    Vec::new()
-                };
-                p.delete(key);
-                let mut tally = info.tally;
-                if outcome == DoneOutcome::Delivered
-                    && let Some(id) = tally.take()
-                {
-                    with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
-                }
-                let done = DoneRecord {
-                    outcome,
-                    at_ms,
-                    attempts: info.attempts + 1,
-                    errors,
-                    // Forwarded: settled when a worker reports it delivered.
-                    tally,
-                };
-                p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
-                self.finish_pending(&target, &info, p);
-            }
+            } => self.record_delivered(target, info, at_ms, outcome, p),
             Command::Failed {
                 target,
                 info,
                 error,
                 next_due_ms,
-            } => {
-                let key = keys::delivery(keys::PENDING, &target, &info.id);
-                match self
-                    .read(p, &key)
-                    .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
-                {
-                    Ok(Some(mut rec)) => {
-                        rec.attempts = info.attempts + 1;
-                        rec.next_due_ms = next_due_ms;
-                        push_error(&mut rec.errors, error);
-                        p.put(key, encode(&rec));
-                    }
-                    Ok(None) => {
-                        tracing::warn!(%target, id = %info.id, "retry of a delivery that is no longer pending")
-                    }
-                    Err(e) => {
-                        tracing::error!(%target, id = %info.id, error = %e, "cannot record a failed attempt")
-                    }
-                }
-            }
+            } => self.record_failed(target, info, error, next_due_ms, p),
             Command::Dead {
                 target,
                 info,
                 error,
                 reason,
-            } => {
-                let key = keys::delivery(keys::PENDING, &target, &info.id);
-                let mut errors = match self
-                    .read(p, &key)
-                    .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
-                {
-                    Ok(Some(rec)) => rec.errors,
-                    _ => Vec::new(),
-                };
-                let attempts = info.attempts + u32::from(error.is_some());
-                if let Some(e) = error {
-                    push_error(&mut errors, e);
-                }
-                let dead = DeadRecord {
-                    key_hash: info.key_hash,
-                    block_on_dead: info.block_on_dead,
-                    attempts,
-                    payload_len: info.payload_len,
-                    reason,
-                    dead_at_ms: now_ms(),
-                    errors,
-                    unit: info.unit.name().to_string(),
-                    tally: info.tally,
-                };
-                p.delete(key);
-                p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
-                self.meta.dead += 1;
-                count_unit(&mut self.meta.by_unit, &target, &dead.unit, 0, 1);
-                self.finish_pending(&target, &info, p);
-            }
+            } => self.record_dead(target, info, error, reason, p),
             Command::Replay { target, id, reply } => {
                 let result = self.replay(&target, id, p);
                 let queue = self.queues.get(&target).cloned();
@@ -550,31 +458,7 @@ impl Writer {
                 id,
                 record,
                 reply,
-            } => {
-                let xkey = keys::delivery(keys::DEAD, &target, &id);
-                let result = match self.read(p, &xkey) {
-                    Ok(Some(_)) => Ok(()), // already recorded (the event came twice)
-                    Ok(None) => {
-                        // The forwarded delivery's record gives way to the dead letter
-                        // (which keeps the dossier it settles in the KPIs).
-                        let dkey = keys::delivery(keys::DONE, &target, &id);
-                        let mut record = record;
-                        record.tally = self
-                            .read(p, &dkey)
-                            .ok()
-                            .flatten()
-                            .and_then(|v| decode::<DoneRecord>(&v).ok())
-                            .and_then(|d| d.tally);
-                        p.delete(dkey);
-                        count_unit(&mut self.meta.by_unit, &target, &record.unit, 0, 1);
-                        p.put(xkey, encode(&record));
-                        self.meta.dead += 1;
-                        Ok(())
-                    }
-                    Err(e) => Err(OpError::Storage(e.to_string())),
-                };
-                answer_after_flush(p, result, reply, |_| {});
-            }
+            } => self.import_dead(target, id, record, reply, p),
             Command::Batch(batch, reply) => {
                 for (k, v) in batch.ops {
                     match v {
@@ -592,6 +476,172 @@ impl Writer {
                 }));
             }
         }
+    }
+
+    /// A worker delivered what this node forwarded: the done record says delivered.
+    fn confirm_delivered(
+        &mut self,
+        target: String,
+        id: MessageId,
+        at_ms: u64,
+        attempts: u32,
+        p: &mut Pending,
+    ) {
+        let dkey = keys::delivery(keys::DONE, &target, &id);
+        if let Ok(Some(v)) = self.read(p, &dkey)
+            && let Ok(mut done) = decode::<DoneRecord>(&v)
+            && done.outcome == DoneOutcome::Forwarded
+        {
+            done.outcome = DoneOutcome::Delivered;
+            done.at_ms = at_ms;
+            done.attempts = attempts;
+            if let Some(id) = done.tally.take() {
+                with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+            }
+            p.put(dkey, encode(&done));
+        }
+    }
+
+    /// A delivery finished: its pending record becomes a done record.
+    fn record_delivered(
+        &mut self,
+        target: String,
+        info: DeliveryInfo,
+        at_ms: u64,
+        outcome: DoneOutcome,
+        p: &mut Pending,
+    ) {
+        let key = keys::delivery(keys::PENDING, &target, &info.id);
+        // Earlier failures stay visible in the message's journey.
+        let errors = if info.attempts > 0 || info.had_errors {
+            self.read(p, &key)
+                .ok()
+                .flatten()
+                .and_then(|v| decode::<PendingRecord>(&v).ok())
+                .map(|r| r.errors)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        p.delete(key);
+        let mut tally = info.tally;
+        if outcome == DoneOutcome::Delivered
+            && let Some(id) = tally.take()
+        {
+            with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+        }
+        let done = DoneRecord {
+            outcome,
+            at_ms,
+            attempts: info.attempts + 1,
+            errors,
+            // Forwarded: settled when a worker reports it delivered.
+            tally,
+        };
+        p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
+        self.finish_pending(&target, &info, p);
+    }
+
+    /// An attempt failed: the pending record keeps the error and the next due time.
+    fn record_failed(
+        &mut self,
+        target: String,
+        info: DeliveryInfo,
+        error: AttemptError,
+        next_due_ms: u64,
+        p: &mut Pending,
+    ) {
+        let key = keys::delivery(keys::PENDING, &target, &info.id);
+        match self
+            .read(p, &key)
+            .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+        {
+            Ok(Some(mut rec)) => {
+                rec.attempts = info.attempts + 1;
+                rec.next_due_ms = next_due_ms;
+                push_error(&mut rec.errors, error);
+                p.put(key, encode(&rec));
+            }
+            Ok(None) => {
+                tracing::warn!(%target, id = %info.id, "retry of a delivery that is no longer pending")
+            }
+            Err(e) => {
+                tracing::error!(%target, id = %info.id, error = %e, "cannot record a failed attempt")
+            }
+        }
+    }
+
+    /// A delivery is dead: its pending record becomes a dead letter.
+    fn record_dead(
+        &mut self,
+        target: String,
+        info: DeliveryInfo,
+        error: Option<AttemptError>,
+        reason: String,
+        p: &mut Pending,
+    ) {
+        let key = keys::delivery(keys::PENDING, &target, &info.id);
+        let mut errors = match self
+            .read(p, &key)
+            .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+        {
+            Ok(Some(rec)) => rec.errors,
+            _ => Vec::new(),
+        };
+        let attempts = info.attempts + u32::from(error.is_some());
+        if let Some(e) = error {
+            push_error(&mut errors, e);
+        }
+        let dead = DeadRecord {
+            key_hash: info.key_hash,
+            block_on_dead: info.block_on_dead,
+            attempts,
+            payload_len: info.payload_len,
+            reason,
+            dead_at_ms: now_ms(),
+            errors,
+            unit: info.unit.name().to_string(),
+            tally: info.tally,
+        };
+        p.delete(key);
+        p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
+        self.meta.dead += 1;
+        count_unit(&mut self.meta.by_unit, &target, &dead.unit, 0, 1);
+        self.finish_pending(&target, &info, p);
+    }
+
+    /// A dead letter a worker node reported for a message accepted here.
+    fn import_dead(
+        &mut self,
+        target: String,
+        id: MessageId,
+        record: DeadRecord,
+        reply: oneshot::Sender<Result<(), OpError>>,
+        p: &mut Pending,
+    ) {
+        let xkey = keys::delivery(keys::DEAD, &target, &id);
+        let result = match self.read(p, &xkey) {
+            Ok(Some(_)) => Ok(()), // already recorded (the event came twice)
+            Ok(None) => {
+                // The forwarded delivery's record gives way to the dead letter
+                // (which keeps the dossier it settles in the KPIs).
+                let dkey = keys::delivery(keys::DONE, &target, &id);
+                let mut record = record;
+                record.tally = self
+                    .read(p, &dkey)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| decode::<DoneRecord>(&v).ok())
+                    .and_then(|d| d.tally);
+                p.delete(dkey);
+                count_unit(&mut self.meta.by_unit, &target, &record.unit, 0, 1);
+                p.put(xkey, encode(&record));
+                self.meta.dead += 1;
+                Ok(())
+            }
+            Err(e) => Err(OpError::Storage(e.to_string())),
+        };
+        answer_after_flush(p, result, reply, |_| {});
     }
 
     #[allow(clippy::type_complexity)]
