@@ -1,0 +1,236 @@
+//! How the writer records each outcome of a delivery (delivered, failed, dead, confirmed
+//! by a worker, imported from a worker, replayed, dropped), as changes to the batch being
+//! committed ([`Pending`]) and to the running counts.
+
+use super::*;
+
+impl Writer {
+    /// A worker delivered what this node forwarded: the done record says delivered.
+    pub(super) fn confirm_delivered(
+        &mut self,
+        target: String,
+        id: MessageId,
+        at_ms: u64,
+        attempts: u32,
+        p: &mut Pending,
+    ) {
+        let dkey = keys::delivery(keys::DONE, &target, &id);
+        if let Ok(Some(v)) = self.read(p, &dkey)
+            && let Ok(mut done) = decode::<DoneRecord>(&v)
+            && done.outcome == DoneOutcome::Forwarded
+        {
+            done.outcome = DoneOutcome::Delivered;
+            done.at_ms = at_ms;
+            done.attempts = attempts;
+            if let Some(id) = done.tally.take() {
+                with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+            }
+            p.put(dkey, encode(&done));
+        }
+    }
+
+    /// A delivery finished: its pending record becomes a done record.
+    pub(super) fn record_delivered(
+        &mut self,
+        target: String,
+        info: DeliveryInfo,
+        at_ms: u64,
+        outcome: DoneOutcome,
+        p: &mut Pending,
+    ) {
+        let key = keys::delivery(keys::PENDING, &target, &info.id);
+        // Earlier failures stay visible in the message's journey.
+        let errors = if info.attempts > 0 || info.had_errors {
+            self.read(p, &key)
+                .ok()
+                .flatten()
+                .and_then(|v| decode::<PendingRecord>(&v).ok())
+                .map(|r| r.errors)
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        p.delete(key);
+        let mut tally = info.tally;
+        if outcome == DoneOutcome::Delivered
+            && let Some(id) = tally.take()
+        {
+            with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+        }
+        let done = DoneRecord {
+            outcome,
+            at_ms,
+            attempts: info.attempts + 1,
+            errors,
+            // Forwarded: settled when a worker reports it delivered.
+            tally,
+        };
+        p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
+        self.finish_pending(&target, &info, p);
+    }
+
+    /// An attempt failed: the pending record keeps the error and the next due time.
+    pub(super) fn record_failed(
+        &mut self,
+        target: String,
+        info: DeliveryInfo,
+        error: AttemptError,
+        next_due_ms: u64,
+        p: &mut Pending,
+    ) {
+        let key = keys::delivery(keys::PENDING, &target, &info.id);
+        match self
+            .read(p, &key)
+            .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+        {
+            Ok(Some(mut rec)) => {
+                rec.attempts = info.attempts + 1;
+                rec.next_due_ms = next_due_ms;
+                push_error(&mut rec.errors, error);
+                p.put(key, encode(&rec));
+            }
+            Ok(None) => {
+                tracing::warn!(%target, id = %info.id, "retry of a delivery that is no longer pending")
+            }
+            Err(e) => {
+                tracing::error!(%target, id = %info.id, error = %e, "cannot record a failed attempt")
+            }
+        }
+    }
+
+    /// A delivery is dead: its pending record becomes a dead letter.
+    pub(super) fn record_dead(
+        &mut self,
+        target: String,
+        info: DeliveryInfo,
+        error: Option<AttemptError>,
+        reason: String,
+        p: &mut Pending,
+    ) {
+        let key = keys::delivery(keys::PENDING, &target, &info.id);
+        let mut errors = match self
+            .read(p, &key)
+            .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+        {
+            Ok(Some(rec)) => rec.errors,
+            _ => Vec::new(),
+        };
+        let attempts = info.attempts + u32::from(error.is_some());
+        if let Some(e) = error {
+            push_error(&mut errors, e);
+        }
+        let dead = DeadRecord {
+            key_hash: info.key_hash,
+            block_on_dead: info.block_on_dead,
+            attempts,
+            payload_len: info.payload_len,
+            reason,
+            dead_at_ms: now_ms(),
+            errors,
+            unit: info.unit.name().to_string(),
+            tally: info.tally,
+        };
+        p.delete(key);
+        p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
+        self.meta.dead += 1;
+        count_unit(&mut self.meta.by_unit, &target, &dead.unit, 0, 1);
+        self.finish_pending(&target, &info, p);
+    }
+
+    /// A dead letter a worker node reported for a message accepted here.
+    pub(super) fn import_dead(
+        &mut self,
+        target: String,
+        id: MessageId,
+        record: DeadRecord,
+        reply: oneshot::Sender<Result<(), OpError>>,
+        p: &mut Pending,
+    ) {
+        let xkey = keys::delivery(keys::DEAD, &target, &id);
+        let result = match self.read(p, &xkey) {
+            Ok(Some(_)) => Ok(()), // already recorded (the event came twice)
+            Ok(None) => {
+                // The forwarded delivery's record gives way to the dead letter
+                // (which keeps the dossier it settles in the KPIs).
+                let dkey = keys::delivery(keys::DONE, &target, &id);
+                let mut record = record;
+                record.tally = self
+                    .read(p, &dkey)
+                    .ok()
+                    .flatten()
+                    .and_then(|v| decode::<DoneRecord>(&v).ok())
+                    .and_then(|d| d.tally);
+                p.delete(dkey);
+                count_unit(&mut self.meta.by_unit, &target, &record.unit, 0, 1);
+                p.put(xkey, encode(&record));
+                self.meta.dead += 1;
+                Ok(())
+            }
+            Err(e) => Err(OpError::Storage(e.to_string())),
+        };
+        answer_after_flush(p, result, reply, |_| {});
+    }
+
+    pub(super) fn replay(
+        &mut self,
+        target: &str,
+        id: MessageId,
+        p: &mut Pending,
+    ) -> Result<DeliveryInfo, OpError> {
+        let xkey = keys::delivery(keys::DEAD, target, &id);
+        let bytes = self
+            .read(p, &xkey)
+            .map_err(|e| OpError::Storage(e.to_string()))?
+            .ok_or(OpError::NotFound)?;
+        let dead: DeadRecord = decode(&bytes).map_err(|e| OpError::Storage(e.to_string()))?;
+        let rec = PendingRecord {
+            key_hash: dead.key_hash,
+            block_on_dead: dead.block_on_dead,
+            attempts: 0,
+            next_due_ms: 0,
+            payload_len: dead.payload_len,
+            errors: dead.errors,
+            unit: dead.unit,
+            tally: dead.tally,
+        };
+        count_unit(&mut self.meta.by_unit, target, &rec.unit, 1, -1);
+        p.delete(xkey);
+        p.put(keys::delivery(keys::PENDING, target, &id), encode(&rec));
+        self.meta.dead = self.meta.dead.saturating_sub(1);
+        self.meta.pending += 1;
+        self.meta.pending_bytes += dead.payload_len as u64;
+        Ok(DeliveryInfo::from_record(id, &rec))
+    }
+
+    pub(super) fn drop_dead(
+        &mut self,
+        target: &str,
+        id: MessageId,
+        p: &mut Pending,
+    ) -> Result<Option<KeyHash>, OpError> {
+        let xkey = keys::delivery(keys::DEAD, target, &id);
+        let bytes = self
+            .read(p, &xkey)
+            .map_err(|e| OpError::Storage(e.to_string()))?
+            .ok_or(OpError::NotFound)?;
+        let dead: DeadRecord = decode(&bytes).map_err(|e| OpError::Storage(e.to_string()))?;
+        p.delete(xkey);
+        count_unit(&mut self.meta.by_unit, target, &dead.unit, 0, -1);
+        if let Some(tally_id) = dead.tally {
+            // Given up for good: no longer outstanding for the dossier's sync KPI.
+            with_tally(self.store.as_ref(), p, |t, io| {
+                t.on_sync_finished(io, tally_id)
+            });
+        }
+        let done = DoneRecord {
+            outcome: DoneOutcome::Dropped,
+            at_ms: now_ms(),
+            attempts: dead.attempts,
+            errors: dead.errors,
+            tally: None,
+        };
+        p.put(keys::delivery(keys::DONE, target, &id), encode(&done));
+        self.meta.dead = self.meta.dead.saturating_sub(1);
+        Ok(dead.key_hash)
+    }
+}
