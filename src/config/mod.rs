@@ -1,23 +1,23 @@
-//! Configuration: TOML structs (strict: unknown keys are errors), loading with environment
-//! overrides (`load`), and a pure validation pass ([`validate`]) that names every problem
-//! with its key path before anything starts.
+//! Configuration: TOML structs (strict: unknown keys are errors; each component's own
+//! sections live beside it and are re-exported here), loading with environment overrides
+//! (`load`), and a pure validation pass ([`validate`]) naming every problem at once.
 
 mod load;
 mod validate;
-
-pub use load::{LoadError, apply_scenario, load_file, load_str};
-pub use validate::{Problem, validate};
 
 pub use crate::connector::auth::AuthConfig;
 pub use crate::connector::client::TlsConfig;
 pub use crate::connector::payment::config::PaymentAuthConfig;
 pub use crate::connector::portal::config::PortalAuthConfig;
+pub use crate::delivery::config::{CircuitBreakerConfig, RateLimitConfig, RetryConfig};
 pub use lienthong_mocks::config::{MocksConfig, Scenario};
+pub use load::{LoadError, apply_scenario, load_file, load_str};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+pub use validate::{Problem, validate};
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Deserialize)]
@@ -556,73 +556,6 @@ pub enum TargetKind {
     /// The payment platform: signed `Init`; its `Confirm` callbacks come to
     /// `/callbacks/payment`.
     Payment,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RateLimitConfig {
-    pub per_second: u32,
-    #[serde(default)]
-    pub burst: Option<u32>,
-}
-
-impl RateLimitConfig {
-    /// The limiter this asks for (None when `per_second` is 0: no limit).
-    pub fn limiter(&self) -> Option<governor::DefaultDirectRateLimiter> {
-        let rate = std::num::NonZeroU32::new(self.per_second)?;
-        let burst = self
-            .burst
-            .and_then(std::num::NonZeroU32::new)
-            .unwrap_or(rate);
-        Some(governor::RateLimiter::direct(
-            governor::Quota::per_second(rate).allow_burst(burst),
-        ))
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RetryConfig {
-    /// Attempts before a delivery goes to dead letters.
-    pub max_attempts: u32,
-    /// Age (since acceptance) after which a failing delivery goes to dead letters.
-    #[serde(with = "humantime_serde")]
-    pub max_age: Duration,
-    /// First backoff ceiling; each retry doubles it (full jitter below the ceiling).
-    #[serde(with = "humantime_serde")]
-    pub base_delay: Duration,
-    #[serde(with = "humantime_serde")]
-    pub max_delay: Duration,
-}
-
-impl Default for RetryConfig {
-    fn default() -> Self {
-        RetryConfig {
-            max_attempts: 12,
-            max_age: Duration::from_secs(24 * 3600),
-            base_delay: Duration::from_millis(500),
-            max_delay: Duration::from_secs(300),
-        }
-    }
-}
-
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CircuitBreakerConfig {
-    /// Consecutive retryable failures that open the breaker.
-    pub failure_threshold: u32,
-    /// How long the breaker stays open before one probe is let through.
-    #[serde(with = "humantime_serde")]
-    pub cooldown: Duration,
-}
-
-impl Default for CircuitBreakerConfig {
-    fn default() -> Self {
-        CircuitBreakerConfig {
-            failure_threshold: 10,
-            cooldown: Duration::from_secs(15),
-        }
-    }
 }
 
 /// Which unit events go where.

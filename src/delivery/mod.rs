@@ -29,6 +29,7 @@
 
 pub mod activity;
 pub mod breaker;
+pub mod config;
 pub mod permission;
 pub mod retry;
 mod runtime;
