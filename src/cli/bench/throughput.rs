@@ -1,0 +1,210 @@
+//! The throughput scenarios: the single node end to end (with its latency at half that
+//! rate) and the cluster (one ingress and N workers through RabbitMQ, with its ratio to
+//! the single node).
+
+use super::*;
+
+/// Scale-out: one ingress process and `workers` worker processes sharing the work through
+/// RabbitMQ; events/s from the first request to the last delivery at the sink.
+/// One cluster run: 1 ingress and `workers` worker processes; its rate, ingest → delivered.
+pub(super) async fn cluster(
+    dir: &Path,
+    args: &BenchArgs,
+    pad: &str,
+    workers: usize,
+) -> Result<f64, String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    let prefix = format!("lienthong-bench-{}-{workers}", std::process::id());
+    let amqp = crate::config::AmqpConfig {
+        urls: vec![args.amqp_url.clone()],
+        prefix: prefix.clone(),
+        partitions: 16,
+        ..Default::default()
+    };
+    let tail = format!(
+        "[amqp]\nurls = [\"{}\"]\nprefix = \"{prefix}\"\npartitions = 16\nprefetch = 64\n",
+        args.amqp_url
+    );
+    // One keyring for every node: bodies on the broker are sealed with it.
+    let _ = std::fs::create_dir_all(dir);
+    let sealing = encryption_section(dir, args);
+    let node = |name: &str, port: u16| {
+        let d = dir.join(name);
+        let _ = std::fs::create_dir_all(&d);
+        write_config_with(
+            &d,
+            "node.toml",
+            port,
+            sink_addr,
+            "concurrency = 16",
+            "transport = \"amqp\"",
+            &format!("{tail}node = \"{name}\"\n{sealing}"),
+        )
+    };
+    let port = free_port();
+    let (ingress, _) = BusProcess::start_as(&node("ingress", port), port, "ingress")?;
+    let mut nodes = vec![ingress];
+    for w in 0..workers {
+        let p = free_port();
+        let (worker, _) = BusProcess::start_as(&node(&format!("worker-{w}"), p), p, "worker")?;
+        nodes.push(worker);
+    }
+    // Let the workers subscribe (and share the partitions) before the traffic starts.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    eprintln!("cluster, {workers} worker process(es):");
+    let started = Instant::now();
+    load(port, args.events, 100, args.concurrency, pad, "cluster").await?;
+    let mut last_report = Instant::now();
+    while sink.delivered_count() < args.events {
+        if started.elapsed() > Duration::from_secs(900) {
+            return Err(format!(
+                "only {} of {} delivered after 15 minutes",
+                sink.delivered_count(),
+                args.events
+            ));
+        }
+        if last_report.elapsed() > Duration::from_secs(2) {
+            eprintln!("  delivered {} of {}", sink.delivered_count(), args.events);
+            last_report = Instant::now();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    println!(
+        "cluster, 1 ingress + {workers} worker process(es), ingest → delivered: {} events in {:.2}s = {:.0} events/s",
+        args.events,
+        took.as_secs_f64(),
+        args.events as f64 / took.as_secs_f64()
+    );
+    for n in nodes {
+        n.stop();
+    }
+    let broker = crate::transport::broker::Broker::new(&amqp);
+    broker
+        .delete_topology(
+            &["sink".to_string()],
+            &std::iter::once("ingress".to_string())
+                .chain((0..workers).map(|w| format!("worker-{w}")))
+                .collect::<Vec<_>>(),
+        )
+        .await
+        .map_err(|e| format!("cannot remove the bench's queues: {e}"))?;
+    Ok(args.events as f64 / took.as_secs_f64())
+}
+
+/// The single node's delivery rate at full speed (ingest → delivered), with the bus it
+/// ran on (still running) and its port.
+pub(super) async fn full_speed(
+    dir: &Path,
+    args: &BenchArgs,
+    pad: &str,
+) -> Result<(f64, BusProcess, u16, Sink), String> {
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink
+        .start("127.0.0.1:0".parse().unwrap())
+        .await
+        .map_err(|e| e.to_string())?;
+    let port = free_port();
+    let config = write_config(dir, port, sink_addr, "concurrency = 16", args);
+    let (bus, _) = BusProcess::start(&config, port)?;
+    eprintln!("end to end at full speed:");
+    let started = Instant::now();
+    load(port, args.events, 100, args.concurrency, pad, "e2e").await?;
+    while sink.delivered_count() < args.events {
+        if started.elapsed() > Duration::from_secs(600) {
+            return Err(format!(
+                "only {} of {} delivered after 10 minutes",
+                sink.delivered_count(),
+                args.events
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let took = started.elapsed();
+    let rate = args.events as f64 / took.as_secs_f64();
+    println!(
+        "end to end, ingest → delivered: {} events in {:.2}s = {rate:.0} events/s",
+        args.events,
+        took.as_secs_f64()
+    );
+    Ok((rate, bus, port, sink))
+}
+
+pub(super) async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+    let (rate, bus, port, sink) = full_speed(dir, args, pad).await?;
+    // Latency at half that rate: batches of 10 on a fixed schedule for 10 seconds.
+    let target_rate = (rate / 2.0).max(100.0);
+    let batches = (target_rate * 10.0 / 10.0) as usize;
+    let interval = Duration::from_secs_f64(10.0 / target_rate);
+    eprintln!("latency at {target_rate:.0} events/s for 10 s:");
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let url = format!("http://127.0.0.1:{port}/api/v1/units/bench/events");
+    let base = 10_000_000usize;
+    let sent_at = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let mut ticker = tokio::time::interval(interval);
+    let mut inflight = Vec::new();
+    let before = sink.delivered_count();
+    for b in 0..batches {
+        ticker.tick().await;
+        let seqs: Vec<usize> = (0..10).map(|i| base + b * 10 + i).collect();
+        let body = serde_json::to_vec(&seqs.iter().map(|s| event(*s, pad)).collect::<Vec<_>>())
+            .expect("json");
+        let (client, url, sent_at) = (client.clone(), url.clone(), sent_at.clone());
+        inflight.push(tokio::spawn(async move {
+            let now = Instant::now();
+            {
+                let mut g = sent_at.lock().unwrap();
+                for s in &seqs {
+                    g.insert(*s, now);
+                }
+            }
+            let _ = client
+                .post(&url)
+                .bearer_auth(UNIT_KEY)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await;
+        }));
+    }
+    for t in inflight {
+        let _ = t.await;
+    }
+    let expected = before + batches * 10;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while sink.delivered_count() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let sent_at = sent_at.lock().unwrap();
+    let mut latencies: Vec<Duration> = sink
+        .delivered()
+        .iter()
+        .filter_map(|r| {
+            let seq = r.json()["seq"].as_u64()? as usize;
+            sent_at.get(&seq).map(|s| r.at.duration_since(*s))
+        })
+        .collect();
+    latencies.sort();
+    if latencies.is_empty() {
+        return Err("no latency samples".into());
+    }
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    println!(
+        "end-to-end latency at {target_rate:.0} events/s ({} samples): p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        latencies.len(),
+        pct(0.50).as_secs_f64() * 1000.0,
+        pct(0.99).as_secs_f64() * 1000.0,
+        latencies.last().unwrap().as_secs_f64() * 1000.0
+    );
+    bus.stop();
+    Ok(())
+}
