@@ -513,13 +513,19 @@ fn shipped_config(dir: &Path, port: u16, sink: std::net::SocketAddr) -> Result<P
     Ok(path)
 }
 
-async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
+/// The scenario's directory and a recording receiver on loopback (the targets' side).
+async fn receiver(dir: &Path) -> Result<(Sink, std::net::SocketAddr), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
     let sink = Sink::new(Faults::default());
-    let sink_addr = sink
+    let addr = sink
         .start("127.0.0.1:0".parse().unwrap())
         .await
         .map_err(|e| e.to_string())?;
+    Ok((sink, addr))
+}
+
+async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
+    let (sink, sink_addr) = receiver(dir).await?;
     let port = free_port();
     let config = shipped_config(dir, port, sink_addr)?;
     let cfg = crate::config::load_file(&config).map_err(|e| e.to_string())?;

@@ -13,12 +13,7 @@ pub(super) async fn cluster(
     pad: &str,
     workers: usize,
 ) -> Result<f64, String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let sink = Sink::new(Faults::default());
-    let sink_addr = sink
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .map_err(|e| e.to_string())?;
+    let (sink, sink_addr) = receiver(dir).await?;
     let prefix = format!("lienthong-bench-{}-{workers}", std::process::id());
     let amqp = crate::config::AmqpConfig {
         urls: vec![args.amqp_url.clone()],
@@ -104,12 +99,7 @@ pub(super) async fn full_speed(
     args: &BenchArgs,
     pad: &str,
 ) -> Result<(f64, BusProcess, u16, Sink), String> {
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let sink = Sink::new(Faults::default());
-    let sink_addr = sink
-        .start("127.0.0.1:0".parse().unwrap())
-        .await
-        .map_err(|e| e.to_string())?;
+    let (sink, sink_addr) = receiver(dir).await?;
     let port = free_port();
     let config = write_config(dir, port, sink_addr, "concurrency = 16", args);
     let (bus, _) = BusProcess::start(&config, port)?;
