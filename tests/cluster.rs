@@ -7,7 +7,9 @@
 //! - the broker connection is cut mid-run through a loopback proxy: the ingress keeps
 //!   accepting, nothing is lost, order holds, retries (30 % of deliveries fail) go through
 //!   the delay queues without reordering a dossier, and a dead letter reaches the accepting
-//!   node's admin API.
+//!   node's admin API;
+//! - a worker stopped part-way through the batches the ingress forwarded hands the rest
+//!   on, in order, and nothing it settled is sent again by the worker that takes over.
 
 mod support;
 
@@ -554,7 +556,18 @@ async fn broker_bodies_are_sealed_with_the_outbox_keys() {
             while let Ok(Some(m)) =
                 tokio::time::timeout(Duration::from_millis(50), reader.next()).await
             {
-                let data = m.unwrap().data;
+                let m = m.unwrap();
+                // A batch from the ingress carries several events (its `messages` header).
+                let events = match m
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(|h| h.inner().get("messages").cloned())
+                {
+                    Some(lapin::types::AMQPValue::LongUInt(n)) => n as usize,
+                    _ => 1,
+                };
+                let data = m.data;
                 let body = String::from_utf8_lossy(&data).to_string();
                 assert!(
                     !body.contains("Kín Đáo") && !body.contains("0010998877"),
@@ -564,7 +577,7 @@ async fn broker_bodies_are_sealed_with_the_outbox_keys() {
                     lienthong::outbox::encryption::sealed_with(&data).as_deref(),
                     Some("k-2026")
                 );
-                seen += 1;
+                seen += events;
             }
         }
     }
@@ -764,4 +777,128 @@ async fn signed_requests_wait_for_the_broker_and_others_do_not() {
         "{answer}"
     );
     send_all(node.addr, &[event(1, 0)]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_stopped_mid_batch_hands_the_rest_on_and_nothing_is_sent_twice() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("batch");
+    // Every delivery takes 10 ms, so a batch from the ingress (up to 256 events, one
+    // message per partition) is still being worked through when the worker stops.
+    let sink = Sink::new(Faults {
+        delay: Duration::from_millis(10),
+        ..Faults::default()
+    });
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let operator = "operator-token-0123456789";
+    let conf = |name: &str| {
+        let admin = format!(
+            "[[admin.tokens]]\nname = \"ops\"\nrole = \"operator\"\ntoken_env = \"TEST_UNSET_OPERATOR\"\ndev_token = \"{operator}\"\n"
+        );
+        let base = node_config(&dir.path().join(name), sink_addr, BROKER_URL, &prefix, name);
+        format!("{base}\n{admin}")
+    };
+    let ingress = spawn_node(&conf("ingress"), dir.path(), "ingress", "ingress");
+    let mut w1 = spawn_node(&conf("worker-1"), dir.path(), "worker-1", "worker");
+    // 100 dossiers, 8 events each, sent in one go: the ingress forwards them in batches.
+    let events: Vec<Value> = (0..8)
+        .flat_map(|seq| (0..100).map(move |key| event(key, seq)))
+        .collect();
+    send_all(ingress.addr, &events).await;
+    wait_until_delivered(&sink, 50).await;
+    // The operator pauses the target on the worker: each partition finishes the delivery
+    // in hand and waits before the next one of its batch. Then the worker is stopped the
+    // ordinary way, with its batches part-way done, and a second worker takes over.
+    let paused = client()
+        .post(format!("http://{}/api/v1/targets/a/pause", w1.addr))
+        .bearer_auth(operator)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 200, "{}", paused.text().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let settled_before_stop = sink.delivered_count();
+    assert!(
+        settled_before_stop < events.len(),
+        "the worker finished everything before it was stopped: nothing tested"
+    );
+    let w2 = spawn_node(&conf("worker-2"), dir.path(), "worker-2", "worker");
+    let stopped = Command::new("kill")
+        .args(["-TERM", &w1.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let exit = w1.child.wait().unwrap();
+    assert!(exit.success(), "worker-1 stopped with {exit}");
+    wait_for_all(
+        &sink,
+        events.len(),
+        Duration::from_secs(120),
+        dir.path(),
+        "cluster-batch",
+    )
+    .await;
+    // What worker-1 settled was acknowledged with the rest of its batch handed on: none of
+    // it comes back to worker-2 (leaving the batch unacknowledged would send it again).
+    let mut sent: HashMap<(String, i64), usize> = HashMap::new();
+    for r in sink.requests() {
+        let body = r.json();
+        let id = (
+            body["dossierCode"].as_str().unwrap_or_default().to_string(),
+            body["seq"].as_i64().unwrap_or(-1),
+        );
+        *sent.entry(id).or_default() += 1;
+    }
+    let twice: Vec<_> = sent.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(twice.is_empty(), "sent more than once: {twice:?}");
+    assert_eq!(sent.len(), events.len());
+
+    drop((ingress, w1, w2));
+    cleanup(
+        &prefix,
+        &["a", "b"],
+        &["ingress", "worker-1", "worker-2"],
+        8,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unroutable_publishes_in_flight_together_are_each_reported_as_such() {
+    use lienthong::transport::broker::Broker;
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("returns");
+    let broker = Broker::new(&lienthong::config::AmqpConfig {
+        urls: vec![BROKER_URL.into()],
+        prefix: prefix.clone(),
+        partitions: 2,
+        ..Default::default()
+    });
+    broker.declare(&["a".to_string()], "n").await.unwrap();
+    let channel = broker.confirm_channel().await.unwrap();
+    let exchange = broker.topology.deliver_exchange();
+    // Every other message goes to a routing key no queue is bound to. lapin gives a
+    // returned message to whichever confirm completes next; each must still be judged
+    // by its own fate (one reported confirmed while it was returned would be lost).
+    let mut publishes = Vec::new();
+    for i in 0..400 {
+        let id = format!("m-{i}");
+        let key = if i % 2 == 0 { "a.0" } else { "nowhere.0" };
+        let properties = lapin::BasicProperties::default().with_message_id(id.as_str().into());
+        let started = broker
+            .start_publish(&channel, &exchange, key, b"{}", properties)
+            .await;
+        publishes.push((id, started));
+    }
+    let results = broker.confirmed_together(publishes).await;
+    let wrong: Vec<usize> = results
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| r.is_err() != (i % 2 == 1))
+        .map(|(i, _)| i)
+        .collect();
+    assert!(wrong.is_empty(), "misjudged publishes: {wrong:?}");
+    cleanup(&prefix, &["a"], &["n"], 2).await;
 }

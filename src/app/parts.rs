@@ -168,6 +168,7 @@ pub fn start_cluster(
                 name,
                 cfg,
                 &node,
+                topology_ready_rx.clone(),
             ))
         })
         .collect();
@@ -180,6 +181,7 @@ pub fn start_cluster(
         node.clone(),
         by_name,
         outbox.clone(),
+        topology_ready_rx.clone(),
     ));
     let role = config.role;
     let workers = (role != Role::Ingress).then(|| {

@@ -97,10 +97,15 @@ pub struct AmqpConfig {
     pub partitions: u16,
     /// Unacknowledged deliveries a worker holds per partition.
     pub prefetch: u16,
-    /// Publishes an ingress node keeps waiting for their confirm, per target. The broker
+    /// Batches an ingress node keeps waiting for their confirms, per target. The broker
     /// confirms a quorum-queue message once it is on disk on a majority, so throughput
-    /// comes from many publishes in flight.
+    /// comes from many events per message and several messages in flight.
     pub publish_concurrency: usize,
+    /// Most outbox deliveries an ingress node forwards together, per target: they go out
+    /// as one broker message per partition (the broker's cost is per message, not per
+    /// event). 1: one message per event, as releases before batching sent (workers of
+    /// those releases cannot read batches: upgrade the workers first).
+    pub publish_batch: usize,
     /// Longest wait for a publish and its confirm, and for a connection.
     #[serde(with = "humantime_serde")]
     pub publish_timeout: Duration,
@@ -119,7 +124,8 @@ impl Default for AmqpConfig {
             prefix: "lienthong".into(),
             partitions: 16,
             prefetch: 32,
-            publish_concurrency: 128,
+            publish_concurrency: 8,
+            publish_batch: 256,
             publish_timeout: Duration::from_secs(5),
             reconnect_delay: Duration::from_secs(1),
             node: None,

@@ -147,6 +147,17 @@ pub trait Connector: RetryClassifier + Send + Sync {
         None
     }
 
+    /// Deliver several messages in one exchange with the target, each with its own
+    /// verdict, in order; None: this connector cannot (the caller sends them one at a
+    /// time). One permit covers the lot, so only a runtime without a rate limit uses it:
+    /// the forwarder, which publishes a batch as one broker message per partition.
+    fn deliver_each<'a>(
+        &'a self,
+        _messages: &'a [Envelope],
+    ) -> Option<BoxFuture<'a, Vec<Verdict>>> {
+        None
+    }
+
     /// Send and classify.
     fn deliver<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {

@@ -5,7 +5,7 @@
 //! Batching (several deliveries merged into one call, for targets whose connector can) is
 //! the relay's own.
 
-use crate::delivery::{self, Outcome, TargetRuntime, permission};
+use crate::delivery::{self, DeliveryMode, Outcome, TargetRuntime, permission};
 use crate::envelope::Envelope;
 use crate::mappings::{MappingSet, Outbound};
 use crate::outbox::{Lease, Outbox};
@@ -100,7 +100,9 @@ impl Worker {
                         None => break,
                     }
                 }
-                if leases.len() > 1 {
+                if leases.len() > 1 && self.target.mode == DeliveryMode::Forward {
+                    self.forward_batch(leases).await;
+                } else if leases.len() > 1 {
                     self.attempt_batch(leases).await;
                 } else {
                     self.attempt(leases.pop().expect("one lease")).await;
@@ -136,6 +138,34 @@ impl Worker {
         let attempts = lease.info.attempts + 1;
         let outcome = delivery::attempt(&self.target, &self.mappings, &envelope, attempts).await;
         self.apply(lease, &envelope, outcome);
+    }
+
+    /// Several deliveries handed to the broker together (forward mode: one message per
+    /// partition), each with its own outcome; the permit is held for the lot. A connector
+    /// that cannot deliver them together gets them one at a time.
+    async fn forward_batch(&mut self, leases: Vec<Lease>) {
+        let t = Arc::clone(&self.target);
+        let (leases, envelopes): (Vec<Lease>, Vec<Envelope>) =
+            leases.into_iter().filter_map(|l| self.load(l)).unzip();
+        let Some(sending) = t.connector.deliver_each(&envelopes) else {
+            drop(envelopes);
+            return self.attempt_batch(leases).await;
+        };
+        let verdicts = sending.await;
+        // The breaker hears the call once: it failed if any message could not go.
+        match verdicts
+            .iter()
+            .find(|v| matches!(v, crate::connector::Verdict::Retryable { .. }))
+            .or(verdicts.first())
+        {
+            Some(verdict) => delivery::judge(&t, verdict),
+            None => t.breaker.on_neutral(),
+        }
+        for ((lease, envelope), verdict) in leases.into_iter().zip(&envelopes).zip(verdicts) {
+            let attempts = lease.info.attempts + 1;
+            let outcome = delivery::decide(&t, envelope, attempts, verdict);
+            self.apply(lease, envelope, outcome);
+        }
     }
 
     /// Several deliveries (of different keys, so order per key holds) with the permit held

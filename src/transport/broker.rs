@@ -47,6 +47,11 @@ pub enum BodyKind<'a> {
         message_id: &'a str,
     },
     Status,
+    /// Several deliveries of one partition ([`super::wire::WireBatch`]).
+    Batch {
+        target: &'a str,
+        batch_id: &'a str,
+    },
 }
 
 impl BodyKind<'_> {
@@ -56,6 +61,9 @@ impl BodyKind<'_> {
                 format!("lienthong/broker/v2/delivery\0{target}\0{message_id}").into_bytes()
             }
             BodyKind::Status => b"lienthong/broker/v2/status".to_vec(),
+            BodyKind::Batch { target, batch_id } => {
+                format!("lienthong/broker/v2/batch\0{target}\0{batch_id}").into_bytes()
+            }
         }
     }
 }
@@ -454,17 +462,42 @@ impl Broker {
         properties: lapin::BasicProperties,
     ) -> Result<(), BrokerError> {
         let confirm = self
-            .timed(channel.basic_publish(
-                exchange.into(),
-                routing_key.into(),
-                lapin::options::BasicPublishOptions {
-                    mandatory: true,
-                    ..Default::default()
-                },
-                body,
-                properties,
-            ))
+            .start_publish(channel, exchange, routing_key, body, properties)
             .await?;
+        self.confirmed(confirm, exchange, routing_key).await
+    }
+
+    /// The first half of [`Broker::publish_on`]: the message is sent, its confirm not yet
+    /// awaited. Several publishes started before their confirms are awaited share the
+    /// broker's disk writes (how a forwarder's batch goes out).
+    pub async fn start_publish(
+        &self,
+        channel: &lapin::Channel,
+        exchange: &str,
+        routing_key: &str,
+        body: &[u8],
+        properties: lapin::BasicProperties,
+    ) -> Result<lapin::PublisherConfirm, BrokerError> {
+        self.timed(channel.basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            lapin::options::BasicPublishOptions {
+                mandatory: true,
+                ..Default::default()
+            },
+            body,
+            properties,
+        ))
+        .await
+    }
+
+    /// The second half of [`Broker::publish_on`]: the broker's confirm, within the timeout.
+    pub async fn confirmed(
+        &self,
+        confirm: lapin::PublisherConfirm,
+        exchange: &str,
+        routing_key: &str,
+    ) -> Result<(), BrokerError> {
         match self.timed(confirm).await? {
             lapin::Confirmation::Ack(None) => Ok(()),
             lapin::Confirmation::Ack(Some(returned)) => Err(BrokerError::Refused(format!(
@@ -475,6 +508,46 @@ impl Broker {
                 "{exchange}/{routing_key}: {other:?}"
             ))),
         }
+    }
+
+    /// The confirms of several publishes made on one channel that nothing else publishes
+    /// on, awaited together; `publishes` pairs each with its `message_id`. lapin hands a
+    /// returned (unroutable) message to whichever confirm completes next — with several in
+    /// flight, not always its own, and a message reported confirmed while it was returned
+    /// would be lost — so each publish is judged by the ids of every return among them.
+    pub async fn confirmed_together(
+        &self,
+        publishes: Vec<(String, Result<lapin::PublisherConfirm, BrokerError>)>,
+    ) -> Vec<Result<(), BrokerError>> {
+        let mut returned = std::collections::HashSet::new();
+        let mut answers = Vec::with_capacity(publishes.len());
+        for (id, started) in publishes {
+            let answer = match started {
+                Ok(confirm) => self.timed(confirm).await.map(|c| {
+                    let acked = c.is_ack();
+                    if let Some(m) = c.take_message() {
+                        let id = m.delivery.properties.message_id().as_ref();
+                        returned.insert(id.map(|i| i.to_string()).unwrap_or_default());
+                    }
+                    acked
+                }),
+                Err(e) => Err(e),
+            };
+            answers.push((id, answer));
+        }
+        answers
+            .into_iter()
+            .map(|(id, answer)| match answer {
+                _ if returned.contains(&id) => Err(BrokerError::Refused(format!(
+                    "message {id} unroutable: is the topology declared?"
+                ))),
+                Ok(true) => Ok(()),
+                Ok(false) => Err(BrokerError::Refused(format!(
+                    "message {id}: the broker could not store it (nack)"
+                ))),
+                Err(e) => Err(e),
+            })
+            .collect()
     }
 
     /// Messages waiting in a target's partition queues (for status views).

@@ -6,7 +6,7 @@
 //! one dossier are published in order.
 
 use super::broker::{Broker, BrokerError};
-use super::wire::WireMessage;
+use super::wire::{WireBatch, WireMessage};
 use crate::config::{CircuitBreakerConfig, RetryConfig, TargetConfig};
 use crate::connector::forward::ForwardConnector;
 use crate::delivery::TargetRuntime;
@@ -42,18 +42,44 @@ pub async fn publish(
         .await
 }
 
+/// Several deliveries of one partition as one message ([`WireBatch`]), sent; its confirm
+/// is the caller's to await (see [`Broker::start_publish`]).
+pub async fn start_publish_batch(
+    broker: &Broker,
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    batch: &WireBatch,
+) -> Result<lapin::PublisherConfirm, BrokerError> {
+    let properties = batch
+        .properties()
+        .with_content_type(broker.content_type().into());
+    let body = broker.seal(
+        super::broker::BodyKind::Batch {
+            target: &batch.target,
+            batch_id: &batch.id,
+        },
+        batch.encode(),
+    );
+    broker
+        .start_publish(channel, exchange, routing_key, &body, properties)
+        .await
+}
+
 /// The relay runtime that forwards one target's deliveries to the broker: retried for as
 /// long as it takes (the broker coming back is a matter of time, not of the message), never
-/// rate-limited, `[amqp] publish_concurrency` publishes in flight.
+/// rate-limited; up to `[amqp] publish_batch` deliveries claimed together and published
+/// as one message per partition, `[amqp] publish_concurrency` such batches in flight.
 pub fn forward_runtime(
     broker: Arc<Broker>,
     target: &str,
     cfg: &TargetConfig,
     origin: &str,
+    topology_ready: tokio::sync::watch::Receiver<bool>,
 ) -> TargetRuntime {
     let forward_cfg = TargetConfig {
         rate_limit: None,
-        batch: 1,
+        batch: broker.settings().publish_batch.max(1),
         concurrency: broker.settings().publish_concurrency.max(1),
         retry: RetryConfig {
             max_attempts: u32::MAX,
@@ -71,7 +97,12 @@ pub fn forward_runtime(
     TargetRuntime::with_connector(
         target,
         &forward_cfg,
-        Arc::new(ForwardConnector::new(broker, target, origin)),
+        Arc::new(ForwardConnector::new(
+            broker,
+            target,
+            origin,
+            topology_ready,
+        )),
     )
     .forwarding()
 }

@@ -340,7 +340,13 @@ pub async fn consume(
     node: String,
     targets: HashMap<String, Arc<TargetRuntime>>,
     outbox: Outbox,
+    mut topology_ready: tokio::sync::watch::Receiver<bool>,
 ) {
+    // Subscribed as soon as the topology is there (not a failed try and a reconnect delay
+    // later): outcomes published before the figures' queue is bound are not counted.
+    if topology_ready.wait_for(|declared| *declared).await.is_err() {
+        return;
+    }
     let figures = {
         let (broker, node, outbox) = (Arc::clone(&broker), node.clone(), outbox.clone());
         async move {

@@ -1,6 +1,7 @@
-//! What travels on the broker: one message per (event, target), persistent, with the
+//! What travels on the broker: a message per (event, target), persistent, with the
 //! event's envelope and the delivery's attempt history in a JSON body, and the id, unit,
-//! key, attempts and trace id also as AMQP properties and headers for operators' tools.
+//! key, attempts and trace id also as AMQP properties and headers for operators' tools;
+//! or a batch of them for one partition ([`WireBatch`]), as ingress nodes forward them.
 
 use crate::envelope::Envelope;
 use crate::outbox::AttemptError;
@@ -49,6 +50,55 @@ impl WireMessage {
             .with_content_type("application/json".into())
             .with_message_id(e.id.to_string().into())
             .with_timestamp(e.received_ms / 1000)
+            .with_headers(headers)
+    }
+}
+
+/// Several deliveries of one partition in one broker message: how an ingress node forwards
+/// a batch of outbox deliveries (one persistent publish and one confirm for many events,
+/// where the broker's cost is per message). The worker takes them in order, each with its
+/// own outcome, and acknowledges the message when all are settled. Its AMQP `type` is
+/// [`WireBatch::KIND`] and its `message_id` the batch's id, which its seal is bound to.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct WireBatch {
+    pub target: String,
+    pub id: String,
+    pub messages: Vec<WireMessage>,
+}
+
+impl WireBatch {
+    /// The AMQP `type` property of a batch (a single delivery has none).
+    pub const KIND: &'static str = "lienthong.batch";
+
+    pub fn encode(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("wire batches serialize")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<WireBatch, String> {
+        serde_json::from_slice(bytes).map_err(|e| format!("not a lienthong batch: {e}"))
+    }
+
+    /// Persistent (delivery mode 2), with the batch's id, its size and its first trace id.
+    pub fn properties(&self) -> BasicProperties {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "target".into(),
+            AMQPValue::LongString(self.target.as_str().into()),
+        );
+        headers.insert(
+            "messages".into(),
+            AMQPValue::LongUInt(self.messages.len() as u32),
+        );
+        if let Some(first) = self.messages.first() {
+            headers.insert(
+                "trace_id".into(),
+                AMQPValue::LongString(first.envelope.trace_id.as_str().into()),
+            );
+        }
+        BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_type(Self::KIND.into())
+            .with_message_id(self.id.as_str().into())
             .with_headers(headers)
     }
 }

@@ -1,15 +1,17 @@
 //! The worker side: one consumer per partition queue of every target, each processing its
 //! queue in order (single active consumer: one node at a time holds a partition). A
 //! delivery is acknowledged only after the target accepted it, or after it was handed on,
-//! confirmed, to a delay queue (retry) or to the dead-letter exchange.
+//! confirmed, to a delay queue (retry) or to the dead-letter exchange; a batch from an
+//! ingress node ([`WireBatch`]) once every delivery in it is.
 
+use super::broker::BodyKind;
 use super::broker::{Broker, BrokerError};
 use super::forward::publish;
 use super::parked::{Parked, ParkedSnapshot, adopt_legacy};
 use super::status::{
     DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary, broker_body,
 };
-use super::wire::WireMessage;
+use super::wire::{WireBatch, WireMessage};
 use super::{RETRY_DELAYS_MS, Topology};
 use crate::delivery::{self, Outcome, TargetRuntime, permission};
 use crate::mappings::MappingSet;
@@ -301,44 +303,24 @@ impl PartitionConsumer {
         r
     }
 
+    /// One broker message: a delivery or a batch of them, settled in order, then
+    /// acknowledged. Stopping before anything in it was settled leaves it unacknowledged
+    /// (it goes back to the partition, first, when the channel closes); stopping part-way
+    /// through a batch defers the rest ([`PartitionConsumer::defer`]).
     async fn handle(
         &mut self,
         delivery: Delivery,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), BrokerError> {
-        let message_id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_default();
-        let kind = super::broker::BodyKind::Delivery {
-            target: &self.target.name,
-            message_id: &message_id,
-        };
-        let opened = self.ctx.broker.open(kind, &delivery.data);
-        let target = self.target.name.clone();
-        let mut wire = match opened
-            .and_then(|body| WireMessage::decode(&body))
-            .and_then(|w| {
-                // What the body says must be where and what it travels as.
-                if w.target != target || w.envelope.id.to_string() != message_id {
-                    Err(format!(
-                        "a message for `{}` ({}) in `{target}`'s queue as {message_id}",
-                        w.target, w.envelope.id
-                    ))
-                } else {
-                    Ok(w)
-                }
-            }) {
-            Ok(w) => w,
+        let messages = match self.open_message(&delivery) {
+            Ok(m) => m,
             Err(e) => {
                 // Not ours to deliver; keep it for inspection in the dead-letter queue.
                 tracing::error!(target_system = %self.target.name, error = %e, "unreadable message moved to dead letters");
                 let _ = self
                     .ctx
                     .broker
-                    .timed(delivery.nack(lapin::options::BasicNackOptions {
+                    .timed(delivery.nack(BasicNackOptions {
                         requeue: false,
                         ..Default::default()
                     }))
@@ -346,11 +328,81 @@ impl PartitionConsumer {
                 return Ok(());
             }
         };
-        let env = &wire.envelope;
-        let key_hash = match (&env.key, wire.ordered) {
-            (Some(k), true) => Some(crate::outbox::key_hash(&env.unit, k)),
-            _ => None,
+        let mut reports = Vec::new();
+        let mut messages = messages.into_iter();
+        while let Some(wire) = messages.next() {
+            match self.process(wire, stop).await? {
+                Processed::Settled(report) => reports.push(report),
+                Processed::Stopped(_) if reports.is_empty() => return Ok(()),
+                Processed::Stopped(wire) => {
+                    self.defer(std::iter::once(wire).chain(messages).collect())
+                        .await?;
+                    break;
+                }
+            }
+        }
+        ack(&self.ctx.broker, delivery).await?;
+        for event in reports.iter().flatten() {
+            self.ctx.status.publish(event).await;
+        }
+        Ok(())
+    }
+
+    /// What a broker message carries, checked against where it travels: a body sealed for
+    /// another target or id, or naming another target, is not this queue's to deliver.
+    fn open_message(&self, delivery: &Delivery) -> Result<Vec<WireMessage>, String> {
+        let message_id = delivery
+            .properties
+            .message_id()
+            .as_ref()
+            .map(|m| m.as_str().to_string())
+            .unwrap_or_default();
+        let target = self.target.name.as_str();
+        let is_batch =
+            delivery.properties.kind().as_ref().map(|k| k.as_str()) == Some(WireBatch::KIND);
+        let messages = if is_batch {
+            let kind = BodyKind::Batch {
+                target,
+                batch_id: &message_id,
+            };
+            let batch = WireBatch::decode(&self.ctx.broker.open(kind, &delivery.data)?)?;
+            if batch.id != message_id {
+                return Err(format!("batch {} travelling as {message_id}", batch.id));
+            }
+            batch.messages
+        } else {
+            let kind = BodyKind::Delivery {
+                target,
+                message_id: &message_id,
+            };
+            let wire = WireMessage::decode(&self.ctx.broker.open(kind, &delivery.data)?)?;
+            if wire.envelope.id.to_string() != message_id {
+                return Err(format!(
+                    "message {} travelling as {message_id}",
+                    wire.envelope.id
+                ));
+            }
+            vec![wire]
         };
+        match messages.iter().find(|w| w.target != target) {
+            Some(w) => Err(format!(
+                "a message for `{}` ({}) in `{target}`'s queue",
+                w.target, w.envelope.id
+            )),
+            None => Ok(messages),
+        }
+    }
+
+    /// One delivery: follow its parked dossier into the delay queue, or attempt it and
+    /// hand on what the outcome asks for. Nothing is acknowledged here (the caller acks
+    /// the broker message once everything in it is settled).
+    async fn process(
+        &mut self,
+        mut wire: WireMessage,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<Processed, BrokerError> {
+        let env = &wire.envelope;
+        let key_hash = ordered_key(&wire);
         if let (Some(h), Some(k)) = (key_hash, &env.key)
             && self.adopt_legacy(h, &env.unit, k)
         {
@@ -371,29 +423,26 @@ impl PartitionConsumer {
             if new_follower {
                 self.save_parked().await?;
             }
-            return ack(&self.ctx.broker, delivery).await;
+            return Ok(Processed::Settled(None));
+        }
+        if !permission::wait_while_paused(&self.target, stop).await
+            || !permission::wait_for_permission(&self.target, stop).await
+        {
+            return Ok(Processed::Stopped(wire));
         }
         let mut envelope = wire.envelope.clone();
         let attempts = wire.attempts + 1;
         envelope.attempts = attempts;
-        if !permission::wait_while_paused(&self.target, stop).await
-            || !permission::wait_for_permission(&self.target, stop).await
-        {
-            // Stopping: left unacknowledged, it goes back to the partition (first) when the
-            // channel closes.
-            return Ok(());
-        }
         let outcome =
             delivery::attempt(&self.target, &self.ctx.mappings, &envelope, attempts).await;
-        match outcome {
+        wire.attempts = attempts;
+        let report = match outcome {
             Outcome::Delivered | Outcome::Forwarded => {
                 tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, "delivered");
                 if self.head_done(key_hash) {
                     self.save_parked().await?;
                 }
-                ack(&self.ctx.broker, delivery).await?;
-                self.report(&wire, StatusKind::Delivered, None).await;
-                Ok(())
+                self.event(&wire, StatusKind::Delivered, None, None)
             }
             Outcome::Retry { delay, error } => {
                 let reason = error.error.clone();
@@ -405,7 +454,6 @@ impl PartitionConsumer {
                     p.head = Some(wire.envelope.id);
                     p.delay_ms = level;
                 }
-                wire.attempts = attempts;
                 delivery::push_error(&mut wire.errors, error);
                 let exchange = self.ctx.broker.topology.retry_queue(level);
                 tracing::info!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, delay_ms = level, %reason, "delivery failed; retrying through the delay queue");
@@ -413,32 +461,53 @@ impl PartitionConsumer {
                 if key_hash.is_some() {
                     self.save_parked().await?;
                 }
-                ack(&self.ctx.broker, delivery).await?;
-                self.report(&wire, StatusKind::Failed, Some(reason)).await;
-                Ok(())
+                self.event(&wire, StatusKind::Failed, Some(reason), None)
             }
-            Outcome::Dead { reason, error } => {
-                wire.attempts = attempts;
-                self.dead(delivery, wire, key_hash, reason, Some(error))
-                    .await
-            }
-        }
+            Outcome::Dead { reason, error } => self.dead(wire, key_hash, reason, error).await?,
+        };
+        Ok(Processed::Settled(Some(report)))
     }
 
+    /// The deliveries of a batch not yet attempted when the worker was asked to stop:
+    /// handed on, in order and without counting an attempt, to the shortest delay queue
+    /// (or behind their dossier's head), their dossiers parked so that the partition's
+    /// next holder keeps each one's order. They come back in about a second.
+    async fn defer(&mut self, messages: Vec<WireMessage>) -> Result<(), BrokerError> {
+        let mut parked_changed = false;
+        for wire in messages {
+            let id = wire.envelope.id;
+            let mut delay = RETRY_DELAYS_MS[0];
+            if let Some(h) = ordered_key(&wire) {
+                let p = self.parked.entry(h).or_default();
+                if p.head.is_none() {
+                    p.head = Some(id);
+                    p.delay_ms = p.delay_ms.max(delay);
+                } else if p.head != Some(id) && !p.followers.contains(&id) {
+                    p.followers.push_back(id);
+                }
+                delay = p.delay_ms;
+                parked_changed = true;
+            }
+            let exchange = self.ctx.broker.topology.retry_queue(delay);
+            self.hand_on(&exchange, &wire).await?;
+        }
+        if parked_changed {
+            self.save_parked().await?;
+        }
+        Ok(())
+    }
+
+    /// A dead letter: to the dead-letter exchange and to the node that accepted the event
+    /// (where operators see it); its dossier goes on with its next event. Its status event
+    /// is returned for the caller to publish once the broker message is acknowledged.
     async fn dead(
         &mut self,
-        delivery: Delivery,
         mut wire: WireMessage,
         key_hash: Option<KeyHash>,
         reason: String,
-        error: Option<AttemptError>,
-    ) -> Result<(), BrokerError> {
+        error: AttemptError,
+    ) -> Result<StatusEvent, BrokerError> {
         tracing::warn!(target_system = %self.target.name, id = %wire.envelope.id, %reason, "dead letter");
-        let error = error.unwrap_or(AttemptError {
-            at_ms: now_ms(),
-            error: reason.clone(),
-            status: None,
-        });
         delivery::push_error(&mut wire.errors, error);
         // The key goes on with its next event (an operator replays this one).
         if self.head_done(key_hash) {
@@ -461,9 +530,7 @@ impl PartitionConsumer {
         {
             tracing::error!(origin = %wire.origin, id = %wire.envelope.id, error = %e, "dead letter not handed to its node (it stays in the dead-letter queue)");
         }
-        ack(&self.ctx.broker, delivery).await?;
-        self.ctx.status.publish(&event).await;
-        Ok(())
+        Ok(event)
     }
 
     /// A key parked under its FNV hash by a worker of an earlier release moves to its
@@ -483,11 +550,6 @@ impl PartitionConsumer {
             self.parked.remove(&h);
         }
         true
-    }
-
-    async fn report(&self, wire: &WireMessage, kind: StatusKind, error: Option<String>) {
-        let event = self.event(wire, kind, error, None);
-        self.ctx.status.publish(&event).await;
     }
 
     fn event(
@@ -514,6 +576,22 @@ impl PartitionConsumer {
                 received_ms: e.received_ms,
             },
         }
+    }
+}
+
+/// What became of one delivery of a broker message.
+enum Processed {
+    /// Attempted or handed on; the status event to publish, if any.
+    Settled(Option<StatusEvent>),
+    /// Not attempted: the worker is stopping.
+    Stopped(WireMessage),
+}
+
+/// The hash a delivery's order is kept by, if its route orders its key.
+fn ordered_key(wire: &WireMessage) -> Option<KeyHash> {
+    match (&wire.envelope.key, wire.ordered) {
+        (Some(k), true) => Some(crate::outbox::key_hash(&wire.envelope.unit, k)),
+        _ => None,
     }
 }
 

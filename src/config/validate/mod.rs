@@ -278,6 +278,7 @@ mod tests {
             urls = ["http://broker"]
             partitions = 0
             publish_concurrency = 0
+            publish_batch = 0
             tls = { client_cert = "/nonexistent/cert.pem" }
             "#,
         );
@@ -287,6 +288,7 @@ mod tests {
             "amqp.urls[0]",
             "amqp.partitions",
             "amqp.publish_concurrency",
+            "amqp.publish_batch",
             "amqp.tls.client_cert",
             "amqp.tls",
         ] {

@@ -79,6 +79,12 @@ pub(super) fn cluster(config: &Config, problems: &mut Vec<Problem>) {
                 "must be between 1 and 4096",
             ));
         }
+        if a.publish_batch == 0 || a.publish_batch > 4096 {
+            problems.push(problem(
+                "amqp.publish_batch",
+                "must be between 1 and 4096 (1: one broker message per event)",
+            ));
+        }
         if a.prefetch == 0 {
             problems.push(problem("amqp.prefetch", "must be greater than 0"));
         }

@@ -1,6 +1,8 @@
 //! The forward connector (cluster ingress): "delivers" an outbox delivery by publishing
 //! it, unmapped, to the broker — persistent, mandatory, and finished only when the broker
 //! confirms it. A worker then delivers it to the platform. Broker trouble is retryable.
+//! A batch of deliveries goes out as one message per partition ([`WireBatch`]), all
+//! published before their confirms are awaited.
 
 use super::{
     BoxFuture, Connector, HttpStatusClassifier, Outbound, RawOutcome, RetryClassifier, Verdict,
@@ -8,50 +10,77 @@ use super::{
 use crate::envelope::Envelope;
 use crate::transport::Topology;
 use crate::transport::broker::{Broker, BrokerError};
-use crate::transport::forward::publish;
-use crate::transport::wire::WireMessage;
+use crate::transport::forward::{publish, start_publish_batch};
+use crate::transport::wire::{WireBatch, WireMessage};
 use lapin::Channel;
 use std::sync::Arc;
+use tokio::sync::watch;
 
 pub struct ForwardConnector {
     broker: Arc<Broker>,
     target: String,
     origin: String,
-    /// The confirm-mode channel publishes go through; replaced after a failure.
-    channel: tokio::sync::Mutex<Option<Channel>>,
+    /// Confirm-mode channels, each used by one publishing task at a time (a returned
+    /// message is matched to its publish only among the publishes of its channel); a
+    /// channel that failed is not put back.
+    channels: std::sync::Mutex<Vec<Channel>>,
+    /// Nothing is published before this node has declared the topology: a message sent
+    /// to a partition queue that does not exist yet is returned, and only retried.
+    topology_ready: watch::Receiver<bool>,
 }
 
 impl ForwardConnector {
-    pub fn new(broker: Arc<Broker>, target: &str, origin: &str) -> ForwardConnector {
+    pub fn new(
+        broker: Arc<Broker>,
+        target: &str,
+        origin: &str,
+        topology_ready: watch::Receiver<bool>,
+    ) -> ForwardConnector {
         ForwardConnector {
             broker,
             target: target.to_string(),
             origin: origin.to_string(),
-            channel: tokio::sync::Mutex::new(None),
+            channels: std::sync::Mutex::new(Vec::new()),
+            topology_ready,
         }
     }
 
-    async fn channel(&self) -> Result<Channel, BrokerError> {
-        let mut guard = self.channel.lock().await;
-        if let Some(ch) = guard.as_ref()
+    /// A channel for this task alone: an idle one, or a new one once the topology is
+    /// declared (waiting at most the broker timeout).
+    async fn take_channel(&self) -> Result<Channel, BrokerError> {
+        let idle = self.channels.lock().expect("channel pool").pop();
+        if let Some(ch) = idle
             && ch.status().connected()
         {
-            return Ok(ch.clone());
+            return Ok(ch);
         }
-        let ch = self.broker.confirm_channel().await?;
-        *guard = Some(ch.clone());
-        Ok(ch)
+        let mut ready = self.topology_ready.clone();
+        let timeout = self.broker.settings().publish_timeout;
+        match tokio::time::timeout(timeout, ready.wait_for(|declared| *declared)).await {
+            Ok(Ok(_)) => {}
+            _ => return Err(BrokerError::Timeout(timeout)),
+        }
+        self.broker.confirm_channel().await
     }
 
-    async fn forget_channel(&self) {
-        *self.channel.lock().await = None;
+    /// Put a channel back for the next publish. One whose publish failed is closed: a
+    /// confirm or a return still owed to it could be taken for the next publish's.
+    fn give_back(&self, channel: Channel, failed: bool) {
+        if !failed {
+            self.channels.lock().expect("channel pool").push(channel);
+            return;
+        }
+        let broker = Arc::clone(&self.broker);
+        tokio::spawn(async move {
+            let _ = broker
+                .timed(channel.close(200, "publish failed".into()))
+                .await;
+        });
     }
 
-    /// Publish one delivery and wait for the broker's confirm.
-    pub async fn publish(&self, envelope: &Envelope) -> Result<(), BrokerError> {
-        let t = &self.broker.topology;
-        let partition = t.partition_of(&envelope.unit, envelope.key.as_deref(), &envelope.id);
-        let wire = WireMessage {
+    /// What a first attempt of `envelope` travels as.
+    fn wire(&self, envelope: &Envelope) -> WireMessage {
+        WireMessage {
             target: self.target.clone(),
             attempts: 0,
             origin: self.origin.clone(),
@@ -61,19 +90,88 @@ impl ForwardConnector {
                 attempts: 0,
                 ..envelope.clone()
             },
-        };
+        }
+    }
+
+    fn partition(&self, envelope: &Envelope) -> u16 {
+        self.broker
+            .topology
+            .partition_of(&envelope.unit, envelope.key.as_deref(), &envelope.id)
+    }
+
+    /// Publish one delivery and wait for the broker's confirm.
+    pub async fn publish(&self, envelope: &Envelope) -> Result<(), BrokerError> {
+        let t = &self.broker.topology;
+        let partition = self.partition(envelope);
+        let wire = self.wire(envelope);
+        let channel = self.take_channel().await?;
         let result = publish(
             &self.broker,
-            &self.channel().await?,
+            &channel,
             &t.deliver_exchange(),
             &Topology::routing_key(&self.target, partition),
             &wire,
         )
         .await;
-        if result.is_err() {
-            self.forget_channel().await;
-        }
+        self.give_back(channel, result.is_err());
         result
+    }
+
+    /// Publish several deliveries, one message per partition (the envelopes' order kept
+    /// within each), every message sent before the confirms are awaited. The outcome of
+    /// each envelope is its message's.
+    pub async fn publish_many(&self, envelopes: &[Envelope]) -> Vec<RawOutcome> {
+        let mut partitions: Vec<(u16, Vec<usize>)> = Vec::new();
+        for (i, e) in envelopes.iter().enumerate() {
+            let p = self.partition(e);
+            match partitions.iter_mut().find(|(q, _)| *q == p) {
+                Some((_, items)) => items.push(i),
+                None => partitions.push((p, vec![i])),
+            }
+        }
+        let channel = match self.take_channel().await {
+            Ok(ch) => ch,
+            Err(e) => return envelopes.iter().map(|_| raw(Err(&e))).collect(),
+        };
+        let t = &self.broker.topology;
+        let exchange = t.deliver_exchange();
+        let mut publishes = Vec::with_capacity(partitions.len());
+        for (partition, items) in &partitions {
+            let key = Topology::routing_key(&self.target, *partition);
+            let batch = WireBatch {
+                target: self.target.clone(),
+                id: uuid::Uuid::now_v7().to_string(),
+                messages: items.iter().map(|i| self.wire(&envelopes[*i])).collect(),
+            };
+            let started =
+                start_publish_batch(&self.broker, &channel, &exchange, &key, &batch).await;
+            publishes.push((batch.id, started));
+        }
+        let results = self.broker.confirmed_together(publishes).await;
+        self.give_back(channel, results.iter().any(|r| r.is_err()));
+        let mut outcomes: Vec<Option<RawOutcome>> = envelopes.iter().map(|_| None).collect();
+        for ((_, items), result) in partitions.iter().zip(&results) {
+            for i in items {
+                outcomes[*i] = Some(raw(result.as_ref().map(|_| ())));
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|o| o.expect("every envelope is in one partition"))
+            .collect()
+    }
+}
+
+/// A publish's result as the connector reports it.
+fn raw(result: Result<(), &BrokerError>) -> RawOutcome {
+    match result {
+        Ok(()) => RawOutcome::Response {
+            status: 200,
+            retry_after: None,
+            body: String::new(),
+        },
+        Err(BrokerError::Timeout(_)) => RawOutcome::Timeout,
+        Err(e) => RawOutcome::Transport(e.to_string()),
     }
 }
 
@@ -85,16 +183,13 @@ impl RetryClassifier for ForwardConnector {
 
 impl Connector for ForwardConnector {
     fn send<'a>(&'a self, message: &'a Envelope, _body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
-        Box::pin(async move {
-            match self.publish(message).await {
-                Ok(()) => RawOutcome::Response {
-                    status: 200,
-                    retry_after: None,
-                    body: String::new(),
-                },
-                Err(BrokerError::Timeout(_)) => RawOutcome::Timeout,
-                Err(e) => RawOutcome::Transport(e.to_string()),
-            }
-        })
+        Box::pin(async move { raw(self.publish(message).await.as_ref().map(|_| ())) })
+    }
+
+    fn deliver_each<'a>(&'a self, messages: &'a [Envelope]) -> Option<BoxFuture<'a, Vec<Verdict>>> {
+        Some(Box::pin(async move {
+            let outcomes = self.publish_many(messages).await;
+            outcomes.iter().map(|o| self.classify(o)).collect()
+        }))
     }
 }
