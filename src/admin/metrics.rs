@@ -10,92 +10,103 @@ use std::fmt::Write;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
-    let stats = state.outbox.stats();
-    let mut out = String::with_capacity(4096);
-    let mut family = |name: &str, kind: &str, help: &str| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    };
-    family(
+/// Every metric family: name, type and help line.
+const FAMILIES: &[(&str, &str, &str)] = &[
+    (
         "lienthong_pending_deliveries",
         "gauge",
         "Deliveries (message x target) not yet delivered or dead.",
-    );
-    family(
+    ),
+    (
         "lienthong_dead_letters",
         "gauge",
         "Dead letters waiting for an operator.",
-    );
-    family(
+    ),
+    (
         "lienthong_accepted_events_total",
         "counter",
         "Events accepted since start.",
-    );
-    family(
+    ),
+    (
         "lienthong_payment_callbacks_forged_total",
         "counter",
         "Payment callbacks refused for a wrong MaXacThuc since start (nothing of them is stored).",
-    );
-    family(
+    ),
+    (
         "lienthong_deliveries_total",
         "counter",
         "Delivery attempts since start, by target and outcome.",
-    );
-    family(
+    ),
+    (
         "lienthong_target_ready",
         "gauge",
         "Deliveries ready to be attempted now, by target.",
-    );
-    family(
+    ),
+    (
         "lienthong_target_in_flight",
         "gauge",
         "Deliveries being attempted now, by target.",
-    );
-    family(
+    ),
+    (
         "lienthong_target_retry_scheduled",
         "gauge",
         "Deliveries waiting for their next attempt, by target.",
-    );
-    family(
+    ),
+    (
         "lienthong_target_blocked_keys",
         "gauge",
         "Dossiers held back behind a dead letter, by target.",
-    );
-    family(
+    ),
+    (
         "lienthong_circuit_open",
         "gauge",
         "1 when the target's circuit breaker is open or half-open.",
-    );
-    family(
+    ),
+    (
         "lienthong_target_paused",
         "gauge",
         "1 when an operator paused the target.",
-    );
-    family(
+    ),
+    (
         "lienthong_outbox_disk_bytes",
         "gauge",
         "Bytes the outbox occupies on disk.",
-    );
-    family(
+    ),
+    (
         "lienthong_delivery_latency_seconds",
         "histogram",
         "Time from acceptance to delivery, by target.",
-    );
-    family(
+    ),
+    (
         "lienthong_unit_deliveries_total",
         "counter",
         "Delivery attempts since start, by unit, target and outcome.",
-    );
-    family(
+    ),
+    (
         "lienthong_unit_pending_deliveries",
         "gauge",
         "Pending deliveries by unit and target (those in the scheduler's window).",
-    );
-    family(
+    ),
+    (
         "lienthong_unit_oldest_pending_seconds",
         "gauge",
         "Age of the oldest pending delivery, by unit and target.",
-    );
+    ),
+];
+
+pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
+    let mut out = String::with_capacity(4096);
+    for (name, kind, help) in FAMILIES {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    }
+    write_units(&mut out, &state);
+    write_outbox(&mut out, &state);
+    write_targets(&mut out, &state);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// Outcomes, pending deliveries and the oldest pending per unit and target.
+fn write_units(out: &mut String, state: &AdminState) {
     let now = crate::time::now_ms();
     for t in &state.targets {
         let name = &t.name;
@@ -129,6 +140,11 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
             }
         }
     }
+}
+
+/// The outbox's running totals and the refused payment callbacks.
+fn write_outbox(out: &mut String, state: &AdminState) {
+    let stats = state.outbox.stats();
     let _ = writeln!(out, "lienthong_pending_deliveries {}", stats.pending);
     let _ = writeln!(out, "lienthong_dead_letters {}", stats.dead);
     let _ = writeln!(
@@ -142,6 +158,11 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         "lienthong_payment_callbacks_forged_total {}",
         state.callbacks.forged_total.load(Ordering::Relaxed)
     );
+}
+
+/// Per target: outcomes, scheduling state, breaker, latency histogram, pause.
+fn write_targets(out: &mut String, state: &AdminState) {
+    let stats = state.outbox.stats();
     for t in &state.targets {
         let name = &t.name;
         for (outcome, n) in [
@@ -201,5 +222,4 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         let paused = u8::from(t.paused.load(Ordering::Relaxed));
         let _ = writeln!(out, "lienthong_target_paused{{target=\"{name}\"}} {paused}");
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
 }

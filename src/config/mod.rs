@@ -10,6 +10,7 @@ pub use crate::connector::client::TlsConfig;
 pub use crate::connector::payment::config::PaymentAuthConfig;
 pub use crate::connector::portal::config::PortalAuthConfig;
 pub use crate::delivery::config::{CircuitBreakerConfig, RateLimitConfig, RetryConfig};
+pub use crate::transport::config::AmqpConfig;
 pub use lienthong_mocks::config::{MocksConfig, Scenario};
 pub use load::{LoadError, apply_scenario, load_file, load_str};
 use serde::Deserialize;
@@ -81,57 +82,6 @@ pub enum Role {
     Ingress,
     /// Consumes from the broker and delivers to the targets.
     Worker,
-}
-
-/// The RabbitMQ transport (`[amqp]`).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AmqpConfig {
-    /// Broker URLs (`amqp://user:pass@host:5672/vhost`, or `amqps://` for TLS); tried in
-    /// turn when a connection fails.
-    pub urls: Vec<String>,
-    /// Prefix of every exchange and queue the bus declares.
-    pub prefix: String,
-    /// Partitions per target: each is a quorum queue with one active consumer, so the
-    /// messages of one key (one dossier) are delivered in order by whichever node holds it.
-    pub partitions: u16,
-    /// Unacknowledged deliveries a worker holds per partition.
-    pub prefetch: u16,
-    /// Batches an ingress node keeps waiting for their confirms, per target. The broker
-    /// confirms a quorum-queue message once it is on disk on a majority, so throughput
-    /// comes from many events per message and several messages in flight.
-    pub publish_concurrency: usize,
-    /// Most outbox deliveries an ingress node forwards together, per target: they go out
-    /// as one broker message per partition (the broker's cost is per message, not per
-    /// event). 1: one message per event, as releases before batching sent (workers of
-    /// those releases cannot read batches: upgrade the workers first).
-    pub publish_batch: usize,
-    /// Longest wait for a publish and its confirm, and for a connection.
-    #[serde(with = "humantime_serde")]
-    pub publish_timeout: Duration,
-    #[serde(with = "humantime_serde")]
-    pub reconnect_delay: Duration,
-    /// This node's name in the cluster (default: host name and process id).
-    pub node: Option<String>,
-    /// For `amqps://` brokers: extra CA and a client certificate (mutual TLS).
-    pub tls: Option<TlsConfig>,
-}
-
-impl Default for AmqpConfig {
-    fn default() -> Self {
-        AmqpConfig {
-            urls: vec!["amqp://guest:guest@127.0.0.1:5672/%2f".into()],
-            prefix: "lienthong".into(),
-            partitions: 16,
-            prefetch: 32,
-            publish_concurrency: 8,
-            publish_batch: 256,
-            publish_timeout: Duration::from_secs(5),
-            reconnect_delay: Duration::from_secs(1),
-            node: None,
-            tls: None,
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -60,6 +60,8 @@
 //! `publish_timeout`.
 
 pub mod broker;
+pub mod config;
+mod declare;
 pub mod forward;
 mod parked;
 pub mod replay_guard;
@@ -67,7 +69,7 @@ pub mod status;
 pub mod wire;
 pub mod worker;
 
-use crate::config::AmqpConfig;
+use config::AmqpConfig;
 
 /// Names of everything the bus declares, from the configured prefix.
 #[derive(Clone, Debug)]

@@ -3,9 +3,11 @@
 //! key, attempts and trace id also as AMQP properties and headers for operators' tools;
 //! or a batch of them for one partition ([`WireBatch`]), as ingress nodes forward them.
 
+use super::broker::{BodyKind, Broker};
 use crate::envelope::Envelope;
 use crate::outbox::AttemptError;
 use lapin::BasicProperties;
+use lapin::message::Delivery;
 use lapin::types::{AMQPValue, FieldTable};
 use serde::{Deserialize, Serialize};
 
@@ -100,5 +102,52 @@ impl WireBatch {
             .with_type(Self::KIND.into())
             .with_message_id(self.id.as_str().into())
             .with_headers(headers)
+    }
+}
+
+/// What a broker message carries, checked against where it travels: a body sealed for
+/// another target or id, or naming another target, is not this queue's to deliver.
+pub fn open_delivery(
+    broker: &Broker,
+    target: &str,
+    delivery: &Delivery,
+) -> Result<Vec<WireMessage>, String> {
+    let message_id = delivery
+        .properties
+        .message_id()
+        .as_ref()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_default();
+    let is_batch = delivery.properties.kind().as_ref().map(|k| k.as_str()) == Some(WireBatch::KIND);
+    let messages = if is_batch {
+        let kind = BodyKind::Batch {
+            target,
+            batch_id: &message_id,
+        };
+        let batch = WireBatch::decode(&broker.open(kind, &delivery.data)?)?;
+        if batch.id != message_id {
+            return Err(format!("batch {} travelling as {message_id}", batch.id));
+        }
+        batch.messages
+    } else {
+        let kind = BodyKind::Delivery {
+            target,
+            message_id: &message_id,
+        };
+        let wire = WireMessage::decode(&broker.open(kind, &delivery.data)?)?;
+        if wire.envelope.id.to_string() != message_id {
+            return Err(format!(
+                "message {} travelling as {message_id}",
+                wire.envelope.id
+            ));
+        }
+        vec![wire]
+    };
+    match messages.iter().find(|w| w.target != target) {
+        Some(w) => Err(format!(
+            "a message for `{}` ({}) in `{target}`'s queue",
+            w.target, w.envelope.id
+        )),
+        None => Ok(messages),
     }
 }

@@ -4,14 +4,13 @@
 //! confirmed, to a delay queue (retry) or to the dead-letter exchange; a batch from an
 //! ingress node ([`WireBatch`]) once every delivery in it is.
 
-use super::broker::BodyKind;
 use super::broker::{Broker, BrokerError};
 use super::forward::publish;
 use super::parked::{Parked, ParkedSnapshot, adopt_legacy};
 use super::status::{
     DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary, broker_body,
 };
-use super::wire::{WireBatch, WireMessage};
+use super::wire::{WireMessage, open_delivery};
 use super::{RETRY_DELAYS_MS, Topology};
 use crate::delivery::{self, Outcome, TargetRuntime, permission};
 use crate::mappings::MappingSet;
@@ -312,7 +311,7 @@ impl PartitionConsumer {
         delivery: Delivery,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), BrokerError> {
-        let messages = match self.open_message(&delivery) {
+        let messages = match open_delivery(&self.ctx.broker, &self.target.name, &delivery) {
             Ok(m) => m,
             Err(e) => {
                 // Not ours to deliver; keep it for inspection in the dead-letter queue.
@@ -346,51 +345,6 @@ impl PartitionConsumer {
             self.ctx.status.publish(event).await;
         }
         Ok(())
-    }
-
-    /// What a broker message carries, checked against where it travels: a body sealed for
-    /// another target or id, or naming another target, is not this queue's to deliver.
-    fn open_message(&self, delivery: &Delivery) -> Result<Vec<WireMessage>, String> {
-        let message_id = delivery
-            .properties
-            .message_id()
-            .as_ref()
-            .map(|m| m.as_str().to_string())
-            .unwrap_or_default();
-        let target = self.target.name.as_str();
-        let is_batch =
-            delivery.properties.kind().as_ref().map(|k| k.as_str()) == Some(WireBatch::KIND);
-        let messages = if is_batch {
-            let kind = BodyKind::Batch {
-                target,
-                batch_id: &message_id,
-            };
-            let batch = WireBatch::decode(&self.ctx.broker.open(kind, &delivery.data)?)?;
-            if batch.id != message_id {
-                return Err(format!("batch {} travelling as {message_id}", batch.id));
-            }
-            batch.messages
-        } else {
-            let kind = BodyKind::Delivery {
-                target,
-                message_id: &message_id,
-            };
-            let wire = WireMessage::decode(&self.ctx.broker.open(kind, &delivery.data)?)?;
-            if wire.envelope.id.to_string() != message_id {
-                return Err(format!(
-                    "message {} travelling as {message_id}",
-                    wire.envelope.id
-                ));
-            }
-            vec![wire]
-        };
-        match messages.iter().find(|w| w.target != target) {
-            Some(w) => Err(format!(
-                "a message for `{}` ({}) in `{target}`'s queue",
-                w.target, w.envelope.id
-            )),
-            None => Ok(messages),
-        }
     }
 
     /// One delivery: follow its parked dossier into the delay queue, or attempt it and

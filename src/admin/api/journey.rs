@@ -1,0 +1,162 @@
+//! A message's journey (`/messages/{id}`), a dossier's (`/dossiers/{key}`) and the KPI
+//! snapshot (`/kpis`).
+
+use super::{ApiResult, parse_id, storage};
+use crate::admin::AdminState;
+use crate::envelope::MessageId;
+use crate::ingress::ApiError;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+#[derive(Deserialize, Default)]
+pub(super) struct MessageQuery {
+    /// Also show the message as each target receives it (after mapping).
+    #[serde(default)]
+    mapped: bool,
+}
+
+/// A message's journey: received, (mapped,) and each delivery's attempts and outcome.
+pub(super) async fn message(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Query(q): Query<MessageQuery>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let id = parse_id(&id)?;
+    let env = s.outbox.message(id).map_err(storage)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no message {id} (never accepted, or removed after the retention period)"),
+        )
+    })?;
+    let deliveries: Vec<Value> = s
+        .outbox
+        .delivery_states(id)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(target, state)| {
+            let mut d = json!({"target": target, "delivery": state});
+            if q.mapped {
+                d["mapped"] = match s.mappings.render(&env, &target) {
+                    Ok(out) => match serde_json::from_slice::<Value>(&out.body) {
+                        Ok(v) => json!({"content_type": out.content_type, "body": v}),
+                        Err(_) => json!({"content_type": out.content_type,
+                                         "body": String::from_utf8_lossy(&out.body)}),
+                    },
+                    Err(error) => json!({"error": error}),
+                };
+            }
+            d
+        })
+        .collect();
+    Ok(Json(json!({
+        "id": env.id, "unit": env.unit, "flow": env.flow, "key": env.key,
+        "received_ms": env.received_ms, "received_at": crate::time::rfc3339_ms(env.received_ms),
+        "trace_id": env.trace_id,
+        "idempotency_key": env.idempotency_key, "deliveries": deliveries,
+    })))
+}
+
+/// A dossier by its ordering key (`MaHoSo`): every event, and where the latest event
+/// bound for each target stands. `portal_synced` answers the IT Center's question: has the
+/// dossier's latest status reached the national portal?
+pub(super) async fn dossier(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let doc = dossier_document(&s, key.trim()).map_err(storage)?;
+    if doc["events"].as_array().is_none_or(|e| e.is_empty()) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!(
+                "no dossier `{}` (no event with this key was accepted, or retention removed them)",
+                key.trim()
+            ),
+        )
+        .field("key"));
+    }
+    Ok(Json(doc))
+}
+
+/// The dossier document (the dashboard's search renders the same).
+pub fn dossier_document(s: &AdminState, key: &str) -> Result<Value, crate::outbox::StoreError> {
+    let messages = s.outbox.dossier_messages(key, 10_000)?;
+    let mut events = Vec::with_capacity(messages.len());
+    // Per target: the latest event bound for it and that delivery's state.
+    let mut latest: BTreeMap<String, (MessageId, crate::outbox::DeliveryState)> = BTreeMap::new();
+    for env in &messages {
+        let states = s.outbox.delivery_states(env.id)?;
+        for (target, state) in &states {
+            latest.insert(target.clone(), (env.id, state.clone()));
+        }
+        let deliveries: Vec<Value> = states
+            .into_iter()
+            .map(|(target, state)| json!({"target": target, "delivery": state}))
+            .collect();
+        events.push(json!({
+            "id": env.id, "unit": env.unit, "flow": env.flow,
+            "received_ms": env.received_ms, "deliveries": deliveries,
+        }));
+    }
+    let targets: Vec<Value> = latest
+        .iter()
+        .map(|(target, (id, state))| {
+            json!({
+                "target": target,
+                "latest_event": id,
+                "reached": matches!(state, crate::outbox::DeliveryState::Delivered { .. }),
+                "delivery": state,
+            })
+        })
+        .collect();
+    let portal: Vec<&(MessageId, crate::outbox::DeliveryState)> = s
+        .portal_targets
+        .iter()
+        .filter_map(|t| latest.get(t))
+        .collect();
+    let portal_synced = (!portal.is_empty()).then(|| {
+        portal
+            .iter()
+            .all(|(_, st)| matches!(st, crate::outbox::DeliveryState::Delivered { .. }))
+    });
+    Ok(json!({
+        "key": key,
+        "units": messages.iter().map(|m| m.unit.as_str()).collect::<std::collections::BTreeSet<_>>(),
+        // null when no event of the dossier goes to the portal.
+        "portal_synced": portal_synced,
+        "targets": targets,
+        "events": events,
+    }))
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct KpiQuery {
+    #[serde(default)]
+    refresh: bool,
+}
+
+/// The KPI snapshot; computed now when asked or when none exists yet.
+pub(super) async fn kpis(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Query(q): Query<KpiQuery>,
+) -> ApiResult {
+    s.tokens.identify(&headers)?;
+    let snapshot = match (q.refresh, s.kpis.latest()) {
+        (false, Some(snap)) => snap,
+        _ => s.kpis.refresh(&s).await.map_err(storage)?,
+    };
+    Ok(Json(
+        serde_json::to_value(&*snapshot).expect("snapshots serialize"),
+    ))
+}

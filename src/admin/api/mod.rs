@@ -1,0 +1,217 @@
+//! The admin API (`/api/v1`, JSON) for the IT Center: overall and per-target status, a
+//! message's journey, dead letters (list with filters, show, replay one or a filtered set,
+//! drop with a recorded reason), pause and resume a target. Viewers read; operators act.
+
+use super::AdminState;
+use crate::envelope::MessageId;
+use crate::ingress::ApiError;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+mod dead_letters;
+mod journey;
+mod status;
+
+pub use dead_letters::{DeadFilter, select};
+use dead_letters::{dead_letter, dead_letters, drop_one, replay_one, replay_set};
+pub use journey::dossier_document;
+use journey::{dossier, kpis, message};
+use status::status;
+pub use status::status_document;
+
+/// Every admin route: method, path, who may call it, and what it does. The OpenAPI
+/// document is built from this list, and a test calls each entry against the router.
+pub const ROUTES: &[(&str, &str, &str, &str)] = &[
+    (
+        "get",
+        "/api/v1/status",
+        "viewer",
+        "Overall and per-target state",
+    ),
+    (
+        "get",
+        "/api/v1/messages/{id}",
+        "viewer",
+        "A message and where each delivery stands",
+    ),
+    (
+        "get",
+        "/api/v1/dossiers/{key}",
+        "viewer",
+        "A dossier (MaHoSo): its events and whether its latest status reached each target",
+    ),
+    (
+        "get",
+        "/api/v1/kpis",
+        "viewer",
+        "The action plan's KPIs per unit with their definitions and 2024 targets (refresh=true computes them now)",
+    ),
+    (
+        "get",
+        "/api/v1/dead-letters",
+        "viewer",
+        "Dead letters, filtered by target, unit, reason, since_ms, limit",
+    ),
+    (
+        "post",
+        "/api/v1/dead-letters/replay",
+        "operator",
+        "Replay every dead letter matching a filter",
+    ),
+    (
+        "get",
+        "/api/v1/dead-letters/{target}/{id}",
+        "viewer",
+        "One dead letter with the event as sent",
+    ),
+    (
+        "post",
+        "/api/v1/dead-letters/{target}/{id}/replay",
+        "operator",
+        "Replay one dead letter",
+    ),
+    (
+        "post",
+        "/api/v1/dead-letters/{target}/{id}/drop",
+        "operator",
+        "Drop one dead letter with a recorded reason",
+    ),
+    (
+        "post",
+        "/api/v1/targets/{target}/pause",
+        "operator",
+        "Stop deliveries to a target",
+    ),
+    (
+        "post",
+        "/api/v1/targets/{target}/resume",
+        "operator",
+        "Restart deliveries to a target",
+    ),
+    ("get", "/api/v1/openapi.json", "anyone", "This document"),
+];
+
+/// The OpenAPI 3 document of the admin API, from [`ROUTES`].
+pub fn openapi() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (method, path, role, summary) in ROUTES {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        let mut op = json!({
+            "summary": summary,
+            "parameters": params,
+            "responses": {
+                "200": {"description": "OK (JSON)"},
+                "401": {"description": "no or unknown token"},
+                "403": {"description": "the token's role may not do this"},
+                "404": {"description": "no such message, dead letter or target"}
+            }
+        });
+        if *role != "anyone" {
+            op["security"] = json!([{ "bearer": [] }]);
+            op["x-role"] = json!(role);
+        }
+        let entry = paths.entry(path.to_string()).or_insert_with(|| json!({}));
+        entry[*method] = op;
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {"title": "lienthong admin API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Sync status, dead letters and targets of the integration bus. Viewer tokens read; operator tokens also replay, drop and pause."},
+        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "paths": paths,
+    })
+}
+
+async fn openapi_json() -> Json<Value> {
+    Json(openapi())
+}
+
+pub fn routes(state: Arc<AdminState>) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route("/api/v1/status", get(status))
+        .route("/api/v1/messages/{id}", get(message))
+        .route("/api/v1/dossiers/{key}", get(dossier))
+        .route("/api/v1/kpis", get(kpis))
+        .route("/api/v1/dead-letters", get(dead_letters))
+        .route("/api/v1/dead-letters/replay", post(replay_set))
+        .route("/api/v1/dead-letters/{target}/{id}", get(dead_letter))
+        .route(
+            "/api/v1/dead-letters/{target}/{id}/replay",
+            post(replay_one),
+        )
+        .route("/api/v1/dead-letters/{target}/{id}/drop", post(drop_one))
+        .route("/api/v1/targets/{target}/pause", post(pause))
+        .route("/api/v1/targets/{target}/resume", post(resume))
+        .with_state(state)
+}
+
+pub(super) type ApiResult = Result<Json<Value>, ApiError>;
+
+pub(super) fn storage(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage",
+        format!("the outbox cannot be read: {e}"),
+    )
+}
+
+pub(super) fn parse_id(id: &str) -> Result<MessageId, ApiError> {
+    id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("`{id}` is not a message id (a UUID)"),
+        )
+        .field("id")
+    })
+}
+
+/// Seconds since the message `id` was accepted.
+pub(super) fn age_s(id: Option<MessageId>, now_ms: u64) -> Option<u64> {
+    id.map(|id| now_ms.saturating_sub(id.timestamp_ms()) / 1000)
+}
+
+pub(super) fn runtime<'a>(
+    s: &'a AdminState,
+    target: &str,
+) -> Result<&'a Arc<crate::delivery::TargetRuntime>, ApiError> {
+    s.targets.iter().find(|t| t.name == target).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_target",
+            format!("no target `{target}`"),
+        )
+        .field("target")
+    })
+}
+
+async fn pause(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(target): Path<String>,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    runtime(&s, &target)?.pause();
+    tracing::warn!(operator = %who, %target, "target paused");
+    Ok(Json(json!({ "target": target, "paused": true })))
+}
+
+async fn resume(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path(target): Path<String>,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    runtime(&s, &target)?.resume();
+    tracing::info!(operator = %who, %target, "target resumed");
+    Ok(Json(json!({ "target": target, "paused": false })))
+}

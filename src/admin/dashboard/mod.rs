@@ -1,0 +1,319 @@
+//! The IT Center's dashboard at `/`, in Vietnamese, rendered on the server (maud): the
+//! health of each national platform, backlog and oldest pending per unit, recent failures,
+//! dead letters with a replay button for operators, search by `MaHoSo`, and the action
+//! plan's KPIs per unit against their 2024 targets, each with its definition.
+//!
+//! Every figure comes from the same documents the admin API serves
+//! ([`api::status_document`], [`api::dossier_document`], the KPI snapshot), so the page and
+//! the API never disagree. Sign-in takes an admin token once and opens a session kept on
+//! the server ([`super::session`]); the browser holds only the session's random id in an
+//! HttpOnly, SameSite=Strict cookie (also `Secure` when the bus serves HTTPS); buttons are plain HTML forms (no script needed), and a few lines
+//! of script refresh the page every 15 seconds unless the operator is typing.
+
+use super::AdminState;
+use super::api;
+use super::session::SessionHolder;
+use crate::config::AdminRole;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use maud::html;
+use serde::Deserialize;
+use std::sync::Arc;
+
+mod view;
+
+use view::{REFRESH_SCRIPT, View, error_page, layout, login_page};
+
+pub fn routes(state: Arc<AdminState>) -> axum::Router {
+    axum::Router::new()
+        .route("/", get(page))
+        .route("/dang-nhap", post(login))
+        .route("/dang-xuat", post(logout))
+        .route("/thu-chet/{target}/{id}/gui-lai", post(replay))
+        .layer(axum::middleware::from_fn(guard))
+        .with_state(state)
+}
+
+/// Every dashboard answer: no framing, no scripts or forms but its own (a
+/// Content-Security-Policy that names the one refresh script by its hash). Every POST:
+/// its `Origin`, when the browser sends one, must be this bus (`Host`), so that no other
+/// site can make a signed-in browser press a button here — SameSite cookies alone do not
+/// cover older browsers or same-site hosts. Forms also carry a per-session token
+/// ([`csrf_token`]).
+async fn guard(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    if req.method() == axum::http::Method::POST && !same_origin(req.headers()) {
+        return forbidden("Yêu cầu đến từ trang khác (Origin không khớp); thao tác bị từ chối.");
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&content_security_policy()).expect("ASCII policy"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    // Not `no-referrer`: with it a browser sends `Origin: null` on its own form posts.
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+fn content_security_policy() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let script = base64::engine::general_purpose::STANDARD
+        .encode(sha2::Sha256::digest(REFRESH_SCRIPT.as_bytes()));
+    format!(
+        "default-src 'none'; script-src 'sha256-{script}'; style-src 'unsafe-inline'; \
+         img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+/// No `Origin` (a same-origin form in an older browser, or a tool), or one whose host is
+/// this request's `Host`.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    let host = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let origin_host = origin
+        .split_once("://")
+        .map_or("", |(_, rest)| rest.trim_end_matches('/'));
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// The anti-forgery token of a session: derived from its id (which only the browser's
+/// HttpOnly cookie holds), so a page of another site can neither read nor guess it.
+fn csrf_token(session_id: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("lienthong-csrf\0{session_id}").as_bytes());
+    crate::hex::encode(&d[..16])
+}
+
+/// The form's token matches one of the request's open sessions.
+fn csrf_ok(s: &AdminState, headers: &HeaderMap, token: &str) -> bool {
+    session_ids(headers).any(|id| {
+        s.sessions.find(id).is_some()
+            && crate::ingress::constant_time_eq(csrf_token(id).as_bytes(), token.as_bytes())
+    })
+}
+
+fn forbidden(text: &str) -> Response {
+    let body = html! {
+        header { h1 { "Hệ thống liên thông Bộ Khoa học và Công nghệ" } }
+        main { section { p.bad #tu-choi { (text) } p { a href="/" { "Về trang giám sát" } } } }
+    };
+    (StatusCode::FORBIDDEN, layout("Từ chối", body)).into_response()
+}
+
+/// The `csrf` field of a dashboard form (URL-encoded body; the token is hex, so it needs
+/// no decoding). A request without a body simply has none.
+fn csrf_field(body: &[u8]) -> String {
+    String::from_utf8_lossy(body)
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("csrf="))
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[derive(Deserialize, Default)]
+struct PageQuery {
+    /// The dossier searched for.
+    ma_ho_so: Option<String>,
+    /// A notice after an action (replayed, ...).
+    thong_bao: Option<String>,
+}
+
+async fn page(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Query(q): Query<PageQuery>,
+) -> Response {
+    let Some(SessionHolder { name, role }) = session_of(&s, &headers) else {
+        return login_page(None, StatusCode::OK);
+    };
+    let csrf = session_ids(&headers)
+        .find(|id| s.sessions.find(id).is_some())
+        .map(csrf_token)
+        .unwrap_or_default();
+    let kpis = match s.kpis.latest() {
+        Some(k) => Some(k),
+        None => s.kpis.refresh(&s).await.ok(),
+    };
+    let state = Arc::clone(&s);
+    let searched = q.ma_ho_so.clone();
+    // The documents read the outbox: off the async threads.
+    let docs = tokio::task::spawn_blocking(move || {
+        let status = api::status_document(&state)?;
+        let dead = api::select(
+            &state,
+            &api::DeadFilter {
+                limit: Some(50),
+                ..Default::default()
+            },
+        )
+        .map_err(|e| crate::outbox::StoreError::Corrupt(format!("{e:?}")))?;
+        let dossier = match searched.as_deref().map(str::trim) {
+            Some(key) if !key.is_empty() => Some(api::dossier_document(&state, key)?),
+            _ => None,
+        };
+        Ok::<_, crate::outbox::StoreError>((status, dead, dossier))
+    })
+    .await;
+    let (status, dead, dossier) = match docs {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => return error_page(&format!("Không đọc được hàng đợi: {e}")),
+        Err(e) => return error_page(&format!("Lỗi nội bộ: {e}")),
+    };
+    let view = View {
+        s: &s,
+        who: &name,
+        operator: role == AdminRole::Operator,
+        status: &status,
+        dead: &dead,
+        kpis: kpis.as_deref(),
+        search: q.ma_ho_so.as_deref(),
+        dossier: dossier.as_ref(),
+        notice: q.thong_bao.as_deref(),
+        csrf: &csrf,
+    };
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        layout("Giám sát liên thông", view.render()),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    token: String,
+}
+
+/// The dashboard's session cookie: a random session id, never the admin token.
+pub const SESSION_COOKIE: &str = "lienthong_session";
+
+/// The session ids the request's cookies carry (a browser may send several).
+fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(SESSION_COOKIE))
+        .filter_map(|c| c.strip_prefix('='))
+}
+
+/// Who the request's session belongs to, if it is open.
+fn session_of(s: &AdminState, headers: &HeaderMap) -> Option<SessionHolder> {
+    session_ids(headers).find_map(|id| s.sessions.find(id))
+}
+
+/// `Set-Cookie` for the session `id` (empty and expired: sign-out).
+fn session_cookie(s: &AdminState, id: &str) -> HeaderValue {
+    let secure = if s.secure_cookies { "; Secure" } else { "" };
+    let expiry = if id.is_empty() { "; Max-Age=0" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={id}; HttpOnly; SameSite=Strict; Path=/{secure}{expiry}"
+    ))
+    .expect("a hex session id makes a valid header")
+}
+
+async fn login(State(s): State<Arc<AdminState>>, Form(f): Form<LoginForm>) -> Response {
+    let Some((name, role)) = s.tokens.check(f.token.trim()) else {
+        s.tokens.login_failed("dashboard");
+        return login_page(
+            Some("Mã truy cập không đúng. Dùng mã quản trị được cấp trong [admin] tokens."),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    tracing::info!(admin = %name, "dashboard sign-in");
+    let id = s.sessions.open(SessionHolder { name, role });
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&s, &id));
+    resp
+}
+
+/// Sign out: the session ends on the server, not only in this browser.
+async fn logout(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    if !csrf_ok(&s, &headers, &csrf_field(&body)) {
+        return forbidden("Thiếu mã chống giả mạo của phiên; hãy tải lại trang rồi thử lại.");
+    }
+    for id in session_ids(&headers) {
+        s.sessions.close(id);
+    }
+    let mut resp = Redirect::to("/").into_response();
+    resp.headers_mut()
+        .insert(header::SET_COOKIE, session_cookie(&s, ""));
+    resp
+}
+
+/// The replay button: operators only, then back to the page with a notice.
+async fn replay(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Path((target, id)): Path<(String, String)>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Some(SessionHolder { name, role }) = session_of(&s, &headers) else {
+        return login_page(
+            Some("Phiên đăng nhập đã hết; hãy đăng nhập lại."),
+            StatusCode::UNAUTHORIZED,
+        );
+    };
+    if !csrf_ok(&s, &headers, &csrf_field(&body)) {
+        return forbidden("Thiếu mã chống giả mạo của phiên; hãy tải lại trang rồi thử lại.");
+    }
+    if role != AdminRole::Operator {
+        return notice_redirect("Cần mã quản trị có quyền vận hành (operator) để gửi lại.");
+    }
+    let Ok(id) = id.parse::<crate::envelope::MessageId>() else {
+        return notice_redirect("Mã thông điệp không hợp lệ.");
+    };
+    match s.outbox.replay(&target, id).await {
+        Ok(()) => {
+            tracing::info!(operator = %name, %target, %id, "dead letter replayed from the dashboard");
+            s.audit.record(
+                "dead_letter_replay",
+                &name,
+                serde_json::json!({"target": target, "id": id, "via": "dashboard"}),
+            );
+            notice_redirect(&format!("Đã gửi lại thông điệp {id} tới {target}."))
+        }
+        Err(crate::outbox::OpError::NotFound) => {
+            notice_redirect("Thư chết này không còn (đã được gửi lại hoặc hủy).")
+        }
+        Err(e) => notice_redirect(&format!("Không gửi lại được: {e}")),
+    }
+}
+
+fn notice_redirect(text: &str) -> Response {
+    let query: String = url_encode(text);
+    Redirect::to(&format!("/?thong_bao={query}")).into_response()
+}
+
+pub(super) fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
