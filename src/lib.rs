@@ -12,6 +12,7 @@
 //! * [`outbox`] holds every (message, target) delivery durably until it is delivered or dead.
 //! * [`relay`] runs per-target worker pools with rate limits, circuit breakers and retries.
 //! * [`connector`] speaks to a target system and classifies each outcome.
+//! * [`procedures`] each unit's procedure catalogue (the KPIs' targets 1a, 1b; known codes).
 //! * [`app`] wires the parts together for `lienthong run`; [`config`] loads and validates
 //!   the TOML configuration before anything starts.
 #![forbid(unsafe_code)]
@@ -29,6 +30,7 @@ pub mod ingress;
 pub mod lookup;
 pub mod mappings;
 pub mod outbox;
+pub mod procedures;
 pub mod redact;
 pub mod relay;
 pub mod route;

@@ -357,19 +357,45 @@ fn check(path: &Path) -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            let procedures = match lienthong::procedures::Catalogue::load(
+                &cfg.mappings.dir,
+                cfg.units.keys().map(String::as_str),
+            ) {
+                Ok(c) => c,
+                Err(problems) => {
+                    eprintln!("error: {} procedure catalogue problem(s):", problems.len());
+                    for p in problems {
+                        eprintln!("  - {p}");
+                    }
+                    return ExitCode::from(2);
+                }
+            };
             let dev_keys = cfg
                 .units
                 .values()
                 .filter(|u| u.dev_key.is_some() && std::env::var(&u.key_env).is_err())
                 .count();
             println!(
-                "{}: OK ({} units, {} targets, {} routes, {} mappings compiled)",
+                "{}: OK ({} units, {} targets, {} routes, {} mappings compiled, {} procedures catalogued)",
                 path.display(),
                 cfg.units.len(),
                 cfg.targets.len(),
                 cfg.routes.len(),
-                mappings.len()
+                mappings.len(),
+                procedures.counts(None).procedures
             );
+            let uncatalogued: Vec<&str> = cfg
+                .units
+                .keys()
+                .map(String::as_str)
+                .filter(|u| procedures.procedures(u).next().is_none())
+                .collect();
+            if !uncatalogued.is_empty() {
+                println!(
+                    "note: no procedure catalogue for {} (mappings/<unit>/procedures.toml): their dossiers' MaTTHC are not checked and targets 1a, 1b show nothing for them",
+                    uncatalogued.join(", ")
+                );
+            }
             if dev_keys > 0 {
                 println!(
                     "note: {dev_keys} unit(s) use DEVELOPMENT keys from the config; set their key_env variables before going live"

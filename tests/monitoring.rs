@@ -129,15 +129,56 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
             r["denominator"].as_u64().unwrap(),
         )
     };
+    // Every numerator and denominator (see `send_kpi_traffic` for the mix).
     assert_eq!(naf["dossiers"], 3, "{naf}");
-    assert_eq!(ratio("dong_bo"), (2, 3), "{naf}");
+    // 1a, 1b: NAFOSTED's catalogue (mappings/nafosted/procedures.toml).
+    assert_eq!(ratio("dvc_toan_trinh"), (2, 3), "{naf}");
+    assert_eq!(ratio("tich_hop"), (1, 2), "{naf}");
+    // 2: A and C online, B at the counter.
     assert_eq!(ratio("truc_tuyen"), (2, 3), "{naf}");
+    // 3: A's fee paid through the payment platform, B's at the counter.
     assert_eq!(ratio("thanh_toan_truc_tuyen"), (1, 2), "{naf}");
-    assert_eq!(ratio("so_hoa"), (1, 2), "{naf}");
+    // 4a: A's digitised intake and A's electronic result over 3 dossiers and 2 finished.
+    assert_eq!(ratio("so_hoa"), (2, 5), "{naf}");
+    // 4b: A's result reached the portal; B finished without an electronic result.
+    assert_eq!(ratio("dong_bo_ket_qua"), (1, 2), "{naf}");
+    assert_eq!(ratio("dong_bo"), (2, 3), "{naf}");
+    assert_eq!(naf["channel_unknown"], 0);
+    assert_eq!(naf["unknown_procedure"], 0);
     assert_eq!(naf["kpis"]["dong_bo"]["percent"], 66.7);
-    assert_eq!(k["overall"]["kpis"]["so_hoa"]["percent"], 50.0);
-    assert_eq!(k["definitions"].as_array().unwrap().len(), 4);
-    assert_eq!(k["definitions"][0]["target_percent"], 100.0);
+    assert_eq!(k["overall"]["kpis"]["so_hoa"]["percent"], 40.0);
+    assert_eq!(k["definitions"].as_array().unwrap().len(), 7);
+    assert_eq!(k["definitions"][0]["plan_item"], "1a");
+    assert_eq!(k["definitions"][0]["target_percent"], 80.0);
+    assert_eq!(k["period"], "all");
+    // A period reads only its days: everything was accepted this month, nothing in 2020.
+    let this_month = {
+        let (y, m, _) = lienthong::admin::period::civil_from_days(
+            lienthong::outbox::tally::day_of(lienthong::time::now_ms()),
+        );
+        format!("{y}-{m:02}")
+    };
+    let (code, month) = s
+        .admin(
+            &format!("/api/v1/kpis?period={this_month}&unit=nafosted"),
+            SHIPPED_VIEWER,
+        )
+        .await;
+    assert_eq!(code, 200, "{month}");
+    assert_eq!(month["period"], this_month.as_str());
+    assert_eq!(month["units"].as_array().unwrap().len(), 1);
+    assert_eq!(month["units"][0]["kpis"], naf["kpis"]);
+    let (_, old) = s.admin("/api/v1/kpis?period=2020-Q1", SHIPPED_VIEWER).await;
+    assert_eq!(old["overall"]["dossiers"], 0, "{old}");
+    assert_eq!(old["overall"]["kpis"]["truc_tuyen"]["percent"], Value::Null);
+    // The catalogue's targets do not depend on the period.
+    assert_eq!(
+        old["overall"]["kpis"]["dvc_toan_trinh"],
+        k["overall"]["kpis"]["dvc_toan_trinh"]
+    );
+    let (code, bad) = s.admin("/api/v1/kpis?period=2024-Q5", SHIPPED_VIEWER).await;
+    assert_eq!(code, 400);
+    assert_eq!(bad["error"]["field"], "period");
     // A unit with no traffic has no percentage yet, rather than a misleading 0 %.
     let stameq = k["units"]
         .as_array()

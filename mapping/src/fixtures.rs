@@ -272,6 +272,9 @@ fn indent(s: &str) -> String {
 /// Directories under a mappings tree that hold no mappings.
 const NOT_MAPPINGS: [&str; 4] = ["_schemas", "_tables", "tables", "tests"];
 
+/// Files beside the mappings that are not mappings (a unit's procedure catalogue).
+const NOT_MAPPING_FILES: [&str; 1] = ["procedures.toml"];
+
 /// The mapping files at `path`: the file itself, or every `*.toml` under the directory
 /// (skipping schemas, shared tables and fixture folders), sorted.
 pub fn find_mappings(path: &Path) -> std::io::Result<Vec<PathBuf>> {
@@ -288,7 +291,7 @@ pub fn find_mappings(path: &Path) -> std::io::Result<Vec<PathBuf>> {
                 if !NOT_MAPPINGS.contains(&name) && !name.starts_with('.') {
                     dirs.push(p);
                 }
-            } else if name.ends_with(".toml") {
+            } else if name.ends_with(".toml") && !NOT_MAPPING_FILES.contains(&name) {
                 out.push(p);
             }
         }

@@ -22,46 +22,77 @@
 
 use super::AdminState;
 use crate::outbox::StoreError;
-use crate::outbox::tally::{EventFacts, FactFinder, Facts, Totals};
+use crate::outbox::tally::{EventFacts, FactFinder, Facts, Totals, channel, field};
+use crate::procedures::{Catalogue, ServiceCounts};
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-/// One KPI of the plan: its name as the plan says it, its 2024 target, and how it is counted.
+pub use super::period::Period;
+
+/// One KPI of the plan: its item in Phụ lục I, its name as the plan says it, its 2024
+/// target, and how it is counted.
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct KpiDefinition {
     pub id: &'static str,
+    /// The item of Decision 1205's Phụ lục I ("" for the bus's own sync figure).
+    pub plan_item: &'static str,
     pub name: &'static str,
     pub target_percent: f64,
     pub definition: &'static str,
 }
 
-pub const KPIS: [KpiDefinition; 4] = [
+pub const KPIS: [KpiDefinition; 7] = [
     KpiDefinition {
-        id: "dong_bo",
-        name: "Tỷ lệ hồ sơ đồng bộ trạng thái lên Cổng DVCQG",
+        id: "dvc_toan_trinh",
+        plan_item: "1a",
+        name: "Tỷ lệ TTHC cung cấp dịch vụ công trực tuyến toàn trình",
+        target_percent: 80.0,
+        definition: "Số TTHC đang cung cấp trực tuyến toàn trình / số TTHC đủ điều kiện cung cấp trực tuyến toàn trình, theo danh mục thủ tục của đơn vị (mappings/<đơn vị>/procedures.toml).",
+    },
+    KpiDefinition {
+        id: "tich_hop",
+        plan_item: "1b",
+        name: "Tỷ lệ dịch vụ công trực tuyến tích hợp lên Hệ thống TTHC của Bộ và Cổng DVCQG",
         target_percent: 100.0,
-        definition: "Số hồ sơ có trạng thái mới nhất đã được Cổng DVCQG nhận / số hồ sơ có sự kiện gửi lên Cổng.",
+        definition: "Số TTHC thuộc danh mục tích hợp được phê duyệt (QĐ 2213/QĐ-BKHCN) đã tích hợp cả trên Hệ thống thông tin giải quyết TTHC của Bộ và Cổng DVCQG / số TTHC thuộc danh mục đó.",
     },
     KpiDefinition {
         id: "truc_tuyen",
+        plan_item: "2",
         name: "Tỷ lệ hồ sơ trực tuyến",
         target_percent: 50.0,
-        definition: "Số hồ sơ nộp trực tuyến (HinhThuc = 1 trong DongBoHoSoMC) / số hồ sơ đồng bộ lên Cổng.",
+        definition: "Số hồ sơ nộp trực tuyến (KenhThucHien = 2) / số hồ sơ tiếp nhận có kênh nộp xác định (tại quầy, trực tuyến, bưu chính). Hồ sơ không rõ kênh nộp được đếm riêng, không tính là trực tuyến.",
     },
     KpiDefinition {
         id: "thanh_toan_truc_tuyen",
+        plan_item: "3",
         name: "Tỷ lệ thanh toán trực tuyến",
         target_percent: 45.0,
-        definition: "Số hồ sơ có phí, lệ phí đã thanh toán qua Nền tảng thanh toán (Confirm, MaLoi = 00) / số hồ sơ có phí, lệ phí.",
+        definition: "Số giao dịch thanh toán phí, lệ phí trực tuyến (Nền tảng thanh toán xác nhận MaLoi = 00, hoặc đơn vị báo DuocThanhToanTrucTuyen = 1, 2) / tổng số giao dịch thanh toán, kể cả nộp tại quầy (đơn vị báo DuocThanhToanTrucTuyen = 0).",
     },
     KpiDefinition {
         id: "so_hoa",
-        name: "Tỷ lệ số hóa hồ sơ, kết quả",
+        plan_item: "4a",
+        name: "Tỷ lệ số hóa hồ sơ, kết quả giải quyết TTHC",
         target_percent: 80.0,
-        definition: "Số hồ sơ đã xử lý xong (trạng thái 9, 10) có giấy tờ kết quả điện tử (DanhSachGiayToKetQua) / số hồ sơ đã xử lý xong.",
+        definition: "(Số hồ sơ có thành phần hồ sơ được số hóa + số hồ sơ đã giải quyết xong có kết quả điện tử: mã giấy tờ kết quả và DuongDanTepTinKetQua) / (số hồ sơ tiếp nhận + số hồ sơ đã giải quyết xong, trạng thái 9, 10).",
+    },
+    KpiDefinition {
+        id: "dong_bo_ket_qua",
+        plan_item: "4b",
+        name: "Tỷ lệ kết quả giải quyết TTHC được đồng bộ đầy đủ lên Cổng DVCQG",
+        target_percent: 100.0,
+        definition: "Số hồ sơ đã giải quyết xong có kết quả điện tử và mọi sự kiện gửi Cổng (kể cả sự kiện mang kết quả) đã được Cổng nhận / số hồ sơ đã giải quyết xong.",
+    },
+    KpiDefinition {
+        id: "dong_bo",
+        plan_item: "",
+        name: "Hồ sơ đồng bộ trạng thái lên Cổng DVCQG (theo dõi vận hành)",
+        target_percent: 100.0,
+        definition: "Số hồ sơ có mọi sự kiện gửi Cổng DVCQG đã được Cổng nhận / số hồ sơ có sự kiện gửi lên Cổng.",
     },
 ];
 
@@ -84,11 +115,18 @@ impl Ratio {
     }
 }
 
-/// The four KPIs of one unit (or of all units), keyed like [`KPIS`].
+/// The KPIs of one unit (or of all units), keyed like [`KPIS`], with the counts behind
+/// them that are not a KPI themselves.
 #[derive(Clone, Debug, Serialize)]
 pub struct UnitKpis {
     pub unit: String,
     pub dossiers: u64,
+    /// Dossiers whose channel no event said (left out of target 2, never guessed).
+    pub channel_unknown: u64,
+    /// Dossiers whose `MaTTHC` is not in the unit's procedure catalogue.
+    pub unknown_procedure: u64,
+    /// The catalogue's counts behind targets 1a and 1b.
+    pub catalogue: ServiceCounts,
     pub kpis: BTreeMap<&'static str, Ratio>,
 }
 
@@ -96,14 +134,16 @@ pub struct UnitKpis {
 pub struct KpiSnapshot {
     pub computed_at_ms: u64,
     pub computed_at: String,
+    /// The period counted: dossiers first seen in it (catalogue targets: as of now).
+    pub period: Period,
     /// Totals records read (units × days × procedures), never the messages.
     pub buckets_read: u64,
-    pub definitions: [KpiDefinition; 4],
+    pub definitions: [KpiDefinition; 7],
     pub overall: UnitKpis,
     pub units: Vec<UnitKpis>,
 }
 
-/// The latest snapshot, shared by the API, the dashboard and the refresh task.
+/// The latest snapshot (all time), shared by the API, the dashboard and the refresh task.
 pub struct KpiBoard {
     snapshot: RwLock<Option<Arc<KpiSnapshot>>>,
 }
@@ -121,16 +161,23 @@ impl KpiBoard {
         self.snapshot.read().unwrap().clone()
     }
 
-    /// Compute again (off the async threads) and keep the result.
+    /// Compute the all-time snapshot again (off the async threads) and keep it.
     pub async fn refresh(&self, state: &Arc<AdminState>) -> Result<Arc<KpiSnapshot>, StoreError> {
-        let s = Arc::clone(state);
-        let snapshot = tokio::task::spawn_blocking(move || compute(&s))
-            .await
-            .map_err(|e| StoreError::Corrupt(format!("KPI computation failed: {e}")))??;
-        let snapshot = Arc::new(snapshot);
+        let snapshot = Arc::new(compute_off_thread(state, Period::All).await?);
         *self.snapshot.write().unwrap() = Some(Arc::clone(&snapshot));
         Ok(snapshot)
     }
+}
+
+/// [`compute`] on a blocking thread.
+pub async fn compute_off_thread(
+    state: &Arc<AdminState>,
+    period: Period,
+) -> Result<KpiSnapshot, StoreError> {
+    let s = Arc::clone(state);
+    tokio::task::spawn_blocking(move || compute(&s, period))
+        .await
+        .map_err(|e| StoreError::Corrupt(format!("KPI computation failed: {e}")))?
 }
 
 /// Recompute the KPIs every `interval` for as long as the bus runs.
@@ -142,10 +189,6 @@ pub async fn refresh_periodically(state: Arc<AdminState>, interval: std::time::D
             tracing::warn!(error = %e, "cannot compute the KPIs");
         }
     }
-}
-
-fn non_empty_array(v: &Value) -> bool {
-    v.as_array().is_some_and(|a| !a.is_empty())
 }
 
 fn text(v: &Value) -> Option<String> {
@@ -161,43 +204,77 @@ fn finished_status(v: &Value) -> bool {
     text(v).is_some_and(|s| s == "9" || s == "10")
 }
 
-/// Sum the running totals ([`crate::outbox::tally`]) per unit: O(units × days ×
-/// procedures), whatever the outbox holds.
-pub fn compute(s: &AdminState) -> Result<KpiSnapshot, StoreError> {
+/// Sum the running totals ([`crate::outbox::tally`]) of the days of `period` per unit:
+/// O(units × days × procedures), whatever the outbox holds.
+pub fn compute(s: &AdminState, period: Period) -> Result<KpiSnapshot, StoreError> {
+    let now = crate::time::now_ms();
+    let days = period.days(now);
     let mut counts: BTreeMap<String, Totals> =
-        s.units.iter().map(|u| (u.clone(), [0; 9])).collect();
+        s.units.iter().map(|u| (u.clone(), [0; 13])).collect();
     let buckets = s.outbox.kpi_buckets()?;
-    for b in &buckets {
+    for b in buckets.iter().filter(|b| days.contains(&b.day)) {
         let c = counts.entry(b.unit.clone()).or_default();
         for (t, v) in c.iter_mut().zip(b.totals) {
             *t += v;
         }
     }
-    let to_kpis = |unit: &str, c: &Totals| UnitKpis {
-        unit: unit.to_string(),
-        dossiers: c[0],
-        kpis: BTreeMap::from([
-            ("dong_bo", Ratio::new(c[1], c[2])),
-            ("truc_tuyen", Ratio::new(c[3], c[4])),
-            ("thanh_toan_truc_tuyen", Ratio::new(c[5], c[6])),
-            ("so_hoa", Ratio::new(c[7], c[8])),
-        ]),
-    };
-    let mut total = [0u64; 9];
+    let mut total = [0u64; 13];
     for c in counts.values() {
         for (t, v) in total.iter_mut().zip(c) {
             *t += v;
         }
     }
-    let now = crate::time::now_ms();
     Ok(KpiSnapshot {
         computed_at_ms: now,
         computed_at: crate::time::rfc3339_ms(now),
+        period,
         buckets_read: buckets.len() as u64,
         definitions: KPIS,
-        overall: to_kpis("", &total),
-        units: counts.iter().map(|(u, c)| to_kpis(u, c)).collect(),
+        overall: unit_kpis("", &total, s.procedures.counts(None)),
+        units: counts
+            .iter()
+            .map(|(u, c)| unit_kpis(u, c, s.procedures.counts(Some(u))))
+            .collect(),
     })
+}
+
+/// The KPIs of one unit's totals and catalogue counts.
+fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
+    use field::*;
+    UnitKpis {
+        unit: unit.to_string(),
+        dossiers: c[DOSSIERS],
+        channel_unknown: c[CHANNEL_UNKNOWN],
+        unknown_procedure: c[UNKNOWN_PROCEDURE],
+        catalogue: cat,
+        kpis: BTreeMap::from([
+            (
+                "dvc_toan_trinh",
+                Ratio::new(cat.full_provided, cat.full_eligible),
+            ),
+            (
+                "tich_hop",
+                Ratio::new(cat.approved_integrated, cat.approved),
+            ),
+            ("truc_tuyen", Ratio::new(c[ONLINE], c[CHANNEL_KNOWN])),
+            (
+                "thanh_toan_truc_tuyen",
+                Ratio::new(c[PAYMENTS_ONLINE], c[PAYMENTS]),
+            ),
+            (
+                "so_hoa",
+                Ratio::new(
+                    c[INTAKE_DIGITISED] + c[FINISHED_DIGITAL],
+                    c[DOSSIERS] + c[FINISHED],
+                ),
+            ),
+            (
+                "dong_bo_ket_qua",
+                Ratio::new(c[RESULTS_SYNCED], c[FINISHED]),
+            ),
+            ("dong_bo", Ratio::new(c[SYNCED], c[PORTAL])),
+        ]),
+    }
 }
 
 /// What an accepted event means for the KPIs, read from the event as the national
@@ -206,6 +283,8 @@ pub fn compute(s: &AdminState) -> Result<KpiSnapshot, StoreError> {
 /// unit's own format is. Runs when a request is prepared, off the outbox's writer.
 pub struct KpiFacts {
     pub mappings: Arc<crate::mappings::MappingSet>,
+    /// Whether a dossier's `MaTTHC` is one of its unit's procedures.
+    pub procedures: Arc<Catalogue>,
     pub portal_targets: HashSet<String>,
     pub payment_targets: HashSet<String>,
 }
@@ -267,22 +346,7 @@ impl FactFinder for KpiFacts {
                 .as_ref()
                 .is_some_and(|r| r["service"] == "DongBoHoSoMC");
             for row in rows {
-                if let Some(code) = text(&row["MaTTHC"]) {
-                    facts.procedure = code;
-                }
-                if sync_row && let Some(h) = text(&row["HinhThuc"]) {
-                    facts.online = Some(h == "1");
-                }
-                facts.fee |= non_empty_array(&row["DanhSachLePhi"]);
-                facts.results |= non_empty_array(&row["DanhSachGiayToKetQua"]);
-                let status = if sync_row {
-                    &row["TrangThaiHoSo"]
-                } else {
-                    &row["TrangThai"]
-                };
-                if !status.is_null() {
-                    facts.finished = Some(finished_status(status));
-                }
+                read_row(row, sync_row, &mut facts);
             }
         }
         // A fee request relayed to the payment platform.
@@ -304,6 +368,68 @@ impl FactFinder for KpiFacts {
                 facts.procedure = code;
             }
         }
+        if !facts.procedure.is_empty() {
+            facts.procedure_known = self.procedures.knows(unit, &facts.procedure);
+        }
         (!facts.dossier.is_empty()).then_some(Facts::Dossier(facts))
     }
+}
+
+/// What one portal row (`DongBoHoSoMC` item or progress row) says about its dossier.
+fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
+    if let Some(code) = text(&row["MaTTHC"]) {
+        facts.procedure = code;
+    }
+    if sync_row && let Some(ch) = channel_of(row) {
+        facts.channel = Some(ch);
+    }
+    let flag = |v: &Value| text(v).is_some_and(|t| t == "1" || t.eq_ignore_ascii_case("true"));
+    let documents = row["TaiLieuNop"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    facts.intake_digitised |=
+        flag(&row["HoSoCoThanhPhanSoHoa"]) || documents.iter().any(|d| flag(&d["DuocSoHoa"]));
+    let fees = row["DanhSachLePhi"].as_array().map_or(0, Vec::len) as u32;
+    facts.fee |= fees > 0;
+    // An electronic result: a result document with its code and its file.
+    facts.results |= row["DanhSachGiayToKetQua"]
+        .as_array()
+        .is_some_and(|docs| docs.iter().any(electronic_result));
+    // How the unit says the fees were paid (one transaction per fee item).
+    match text(&row["DuocThanhToanTrucTuyen"]).as_deref() {
+        Some("1" | "2") => facts.paid_online_items = Some(fees.max(1)),
+        Some("0") if fees > 0 => facts.paid_counter_items = Some(fees),
+        _ => {}
+    }
+    let status = if sync_row {
+        &row["TrangThaiHoSo"]
+    } else {
+        &row["TrangThai"]
+    };
+    if !status.is_null() {
+        facts.finished = Some(finished_status(status));
+    }
+}
+
+/// `KenhThucHien` (1 counter, 2 online, 3 postal); a mapping that still writes only the
+/// older `HinhThuc` ("1" online, "0" not) is read through it. Absent: unknown.
+fn channel_of(row: &Value) -> Option<u8> {
+    match text(&row["KenhThucHien"]).as_deref() {
+        Some("1") => Some(channel::COUNTER),
+        Some("2") => Some(channel::ONLINE),
+        Some("3") => Some(channel::POSTAL),
+        _ => match text(&row["HinhThuc"]).as_deref() {
+            Some("1") => Some(channel::ONLINE),
+            Some("0") => Some(channel::COUNTER),
+            _ => None,
+        },
+    }
+}
+
+/// A result document the portal scores as electronic: a result code (`MaGiayToKetQua`,
+/// or the older `GiayToId`) and the file's link.
+fn electronic_result(doc: &Value) -> bool {
+    let has = |k: &str| text(&doc[k]).is_some_and(|t| !t.is_empty());
+    (has("MaGiayToKetQua") || has("GiayToId")) && has("DuongDanTepTinKetQua")
 }

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod dashboard;
 pub mod kpi;
 pub mod metrics;
+pub mod period;
 pub mod session;
 
 use crate::outbox::Outbox;
@@ -43,6 +44,8 @@ pub struct AdminState {
     /// The mappings, to read messages as the national platforms receive them.
     pub mappings: Arc<crate::mappings::MappingSet>,
     pub kpis: kpi::KpiBoard,
+    /// Every unit's procedure catalogue (targets 1a, 1b).
+    pub procedures: Arc<crate::procedures::Catalogue>,
     /// Forged payment callbacks (shared with the ingress), for `/metrics`.
     pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
 }

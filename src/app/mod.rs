@@ -52,6 +52,8 @@ pub enum AppError {
     Encryption(crate::outbox::encryption::KeyringError),
     #[error("{} mapping problem(s):\n{}", .0.len(), .0.join("\n"))]
     Mappings(Vec<String>),
+    #[error("{} procedure catalogue problem(s):\n{}", .0.len(), .0.join("\n"))]
+    Procedures(Vec<String>),
 }
 
 /// A running bus. Dropping it does not stop it; call [`Bus::shutdown`].
@@ -114,8 +116,15 @@ impl Bus {
             Arc::new(crate::audit::AuditLog::open(&config.audit_path()).map_err(AppError::Audit)?);
         // Mappings first: a broken mapping stops the start before anything listens.
         let mappings = Arc::new(MappingSet::load(&config).map_err(AppError::Mappings)?);
+        let procedures = Arc::new(
+            crate::procedures::Catalogue::load(
+                &config.mappings.dir,
+                config.units.keys().map(String::as_str),
+            )
+            .map_err(AppError::Procedures)?,
+        );
         let hangup = crate::mappings::hangup_signal();
-        let outbox = parts::open_outbox(&config, store, &mappings)?;
+        let outbox = parts::open_outbox(&config, store, &mappings, &procedures)?;
         let amqp = config.transport == crate::config::Transport::Amqp;
         let role = config.role;
         let broker = amqp.then(|| {
@@ -126,7 +135,8 @@ impl Bus {
                 b,
             )))
         });
-        let runtimes = parts::target_runtimes(&config, &outbox, status_publisher.as_ref())?;
+        let runtimes =
+            parts::target_runtimes(&config, &outbox, status_publisher.as_ref(), &procedures)?;
         let mut background = Background::default();
         let mocks_addr = parts::start_mocks(&config, &mut background).await?;
         let admin_targets = runtimes.clone();
@@ -165,6 +175,7 @@ impl Bus {
                 outbox: outbox.clone(),
                 targets: admin_targets,
                 mappings: Arc::clone(&mappings),
+                procedures: Arc::clone(&procedures),
                 callbacks: Arc::clone(&callbacks),
                 audit: Arc::clone(&audit),
             },

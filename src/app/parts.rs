@@ -38,6 +38,7 @@ pub fn open_outbox(
     config: &Config,
     store: Arc<dyn crate::outbox::Store>,
     mappings: &Arc<MappingSet>,
+    procedures: &Arc<crate::procedures::Catalogue>,
 ) -> Result<Outbox, AppError> {
     let targets: Vec<String> = config.targets.keys().cloned().collect();
     let outbox =
@@ -57,6 +58,7 @@ pub fn open_outbox(
     };
     outbox.count_with(Arc::new(crate::admin::kpi::KpiFacts {
         mappings: Arc::clone(mappings),
+        procedures: Arc::clone(procedures),
         portal_targets: targets_of_kind(crate::config::TargetKind::Portal),
         payment_targets: targets_of_kind(crate::config::TargetKind::Payment),
     }));
@@ -69,7 +71,9 @@ pub fn target_runtimes(
     config: &Config,
     outbox: &Outbox,
     status: Option<&Arc<StatusPublisher>>,
+    procedures: &Arc<crate::procedures::Catalogue>,
 ) -> Result<Vec<Arc<TargetRuntime>>, AppError> {
+    let reject_unknown = config.procedures.unknown == crate::procedures::UnknownProcedure::Reject;
     config
         .targets
         .iter()
@@ -82,6 +86,13 @@ pub fn target_runtimes(
                 None => Arc::new(outbox.clone()),
             };
             TargetRuntime::from_config(name, cfg, notes)
+                .map(|r| {
+                    if reject_unknown && cfg.kind == crate::config::TargetKind::Portal {
+                        r.checking_procedures(Arc::clone(procedures))
+                    } else {
+                        r
+                    }
+                })
                 .map(Arc::new)
                 .map_err(|message| AppError::Target {
                     target: name.clone(),
@@ -238,6 +249,7 @@ pub struct AdminInputs {
     pub outbox: Outbox,
     pub targets: Vec<Arc<TargetRuntime>>,
     pub mappings: Arc<MappingSet>,
+    pub procedures: Arc<crate::procedures::Catalogue>,
     pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
     pub audit: Arc<crate::audit::AuditLog>,
 }
@@ -264,6 +276,7 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
             .collect(),
         mappings: inputs.mappings,
         kpis: crate::admin::kpi::KpiBoard::default(),
+        procedures: inputs.procedures,
         callbacks: inputs.callbacks,
         tokens: crate::admin::auth::AdminTokens::new(
             config

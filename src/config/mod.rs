@@ -10,6 +10,7 @@ pub use crate::connector::client::TlsConfig;
 pub use crate::connector::payment::config::PaymentAuthConfig;
 pub use crate::connector::portal::config::PortalAuthConfig;
 pub use crate::delivery::config::{CircuitBreakerConfig, RateLimitConfig, RetryConfig};
+pub use crate::procedures::ProceduresConfig;
 pub use crate::transport::config::AmqpConfig;
 pub use lienthong_mocks::config::{MocksConfig, Scenario};
 pub use load::{LoadError, apply_scenario, load_file, load_str};
@@ -47,6 +48,9 @@ pub struct Config {
     pub mocks: MocksConfig,
     #[serde(default)]
     pub mappings: MappingsConfig,
+    /// What a dossier of a procedure missing from its unit's catalogue does.
+    #[serde(default)]
+    pub procedures: ProceduresConfig,
     #[serde(default)]
     pub lookups: LookupsConfig,
     #[serde(default)]

@@ -78,7 +78,15 @@ pub fn render(
             body: bytes::Bytes::new(),
         });
     }
-    mappings.render(envelope, &target.name).map_err(|reason| {
+    let rendered = mappings
+        .render(envelope, &target.name)
+        .and_then(|outbound| match &target.procedures {
+            Some(catalogue) => catalogue
+                .check_portal_body(&envelope.unit, &outbound.body)
+                .map(|()| outbound),
+            None => Ok(outbound),
+        });
+    rendered.map_err(|reason| {
         tracing::warn!(target_system = %target.name, id = %envelope.id, %reason, "mapping failed: dead letter");
         let error = AttemptError {
             at_ms: now_ms(),

@@ -30,6 +30,9 @@ pub struct TargetRuntime {
     pub(super) resumed: tokio::sync::Notify,
     /// The configured rate limit, for status views.
     pub rate_per_second: Option<u32>,
+    /// For portal targets with `[procedures] unknown = "reject"`: the catalogue a body's
+    /// `MaTTHC` must be in.
+    pub procedures: Option<Arc<crate::procedures::Catalogue>>,
 }
 
 /// Attempt counters since start, per target.
@@ -124,6 +127,15 @@ impl TargetRuntime {
         self
     }
 
+    /// Refuse bodies whose `MaTTHC` is not in the unit's catalogue (dead letters).
+    pub fn checking_procedures(
+        mut self,
+        catalogue: Arc<crate::procedures::Catalogue>,
+    ) -> TargetRuntime {
+        self.procedures = Some(catalogue);
+        self
+    }
+
     /// Stop claiming new deliveries (those in flight finish).
     pub fn pause(&self) {
         self.paused.store(true, Ordering::Relaxed);
@@ -167,6 +179,7 @@ impl TargetRuntime {
             paused: AtomicBool::new(false),
             resumed: tokio::sync::Notify::new(),
             rate_per_second: cfg.rate_limit.as_ref().map(|r| r.per_second),
+            procedures: None,
         }
     }
 }

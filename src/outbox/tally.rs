@@ -29,24 +29,78 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-/// The numbers kept per bucket, in this order.
-pub const FIELDS: [&str; 9] = [
+/// The numbers kept per bucket, in this order (indexes in [`field`]). The first nine
+/// keep their places from the first layout, so buckets written before stay readable
+/// ([`decode_totals`] pads them).
+pub const FIELDS: [&str; 13] = [
     "dossiers",
     "synced",
     "portal_dossiers",
     "online",
     "channel_known",
-    "paid_online",
-    "with_fee",
-    "finished_with_results",
+    "payments_online",
+    "payments",
+    "finished_with_digital_results",
     "finished",
+    "channel_unknown",
+    "intake_digitised",
+    "results_synced",
+    "unknown_procedure",
 ];
 
-/// One dossier's share of the totals: 0 or 1 per field of [`FIELDS`].
-pub type Contribution = [u64; 9];
+/// Where each number sits in a [`Totals`].
+pub mod field {
+    /// Dossiers first seen in the bucket's day.
+    pub const DOSSIERS: usize = 0;
+    /// Dossiers all of whose portal-bound events were delivered.
+    pub const SYNCED: usize = 1;
+    /// Dossiers with portal-bound events.
+    pub const PORTAL: usize = 2;
+    /// Dossiers submitted online (`KenhThucHien` 2).
+    pub const ONLINE: usize = 3;
+    /// Dossiers whose channel is known (counter, online or postal).
+    pub const CHANNEL_KNOWN: usize = 4;
+    /// Payment transactions made online (the payment platform, the portal or the
+    /// ministry's gateway).
+    pub const PAYMENTS_ONLINE: usize = 5;
+    /// All payment transactions: online ones and those made at the counter.
+    pub const PAYMENTS: usize = 6;
+    /// Finished dossiers (status 9, 10) whose results are electronic documents.
+    pub const FINISHED_DIGITAL: usize = 7;
+    pub const FINISHED: usize = 8;
+    /// Dossiers whose channel nobody said (counted apart, never guessed).
+    pub const CHANNEL_UNKNOWN: usize = 9;
+    /// Dossiers whose intake components are digitised.
+    pub const INTAKE_DIGITISED: usize = 10;
+    /// Finished dossiers whose electronic results reached the portal (every portal-bound
+    /// event, the result one included, delivered).
+    pub const RESULTS_SYNCED: usize = 11;
+    /// Dossiers whose `MaTTHC` is not in the unit's procedure catalogue.
+    pub const UNKNOWN_PROCEDURE: usize = 12;
+}
+
+/// One dossier's share of the totals, per field of [`FIELDS`].
+pub type Contribution = [u64; 13];
 
 /// Sums of [`Contribution`]s.
-pub type Totals = [u64; 9];
+pub type Totals = [u64; 13];
+
+/// A totals record as stored, of this layout or of an earlier, shorter one.
+pub fn decode_totals(bytes: &[u8]) -> Option<Totals> {
+    let values: Vec<u64> = decode(bytes).ok()?;
+    let mut totals = [0u64; 13];
+    for (t, v) in totals.iter_mut().zip(values) {
+        *t = v;
+    }
+    Some(totals)
+}
+
+/// How a dossier was submitted (`KenhThucHien`).
+pub mod channel {
+    pub const COUNTER: u8 = 1;
+    pub const ONLINE: u8 = 2;
+    pub const POSTAL: u8 = 3;
+}
 
 /// What one accepted event says about its dossier.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -55,16 +109,26 @@ pub struct EventFacts {
     pub dossier: String,
     /// The procedure's national code (`MaTTHC`), empty when the event does not say.
     pub procedure: String,
+    /// Whether the procedure is in the unit's catalogue (None: no catalogue, or no code).
+    pub procedure_known: Option<bool>,
     /// Targets of the event whose delivery counts as "synced to the portal".
     pub sync_targets: Vec<String>,
-    /// Submitted online (`Some(true)`) or at the counter (`Some(false)`).
-    pub online: Option<bool>,
+    /// How it was submitted ([`channel`]), when the event says.
+    pub channel: Option<u8>,
+    /// Its intake components are digitised.
+    pub intake_digitised: bool,
     pub fee: bool,
+    /// Electronic results: a result document with its code and file link.
     pub results: bool,
     /// The event's status finishes the dossier (`Some(true)`) or reopens it.
     pub finished: Option<bool>,
-    /// A fee request's payment reference (`MaThamChieu`): its confirmation marks the
-    /// dossier paid.
+    /// Fees the unit reports paid online (`DuocThanhToanTrucTuyen` 1 or 2), one
+    /// transaction per fee item.
+    pub paid_online_items: Option<u32>,
+    /// Fees the unit reports paid at the counter (`DuocThanhToanTrucTuyen` 0).
+    pub paid_counter_items: Option<u32>,
+    /// A fee request's payment reference (`MaThamChieu`): its confirmation is an online
+    /// payment of the dossier.
     pub fee_reference: Option<String>,
 }
 
@@ -97,6 +161,8 @@ pub struct DossierTally {
     pub dossier: String,
     #[serde(default)]
     pub procedure: String,
+    #[serde(default)]
+    pub procedure_known: Option<bool>,
     /// Day (Asia/Ho_Chi_Minh, days since 1970-01-01) the bus first saw the dossier: its
     /// totals bucket.
     pub day: u32,
@@ -106,11 +172,25 @@ pub struct DossierTally {
     #[serde(default)]
     pub outstanding: u32,
     #[serde(default)]
+    pub channel: Option<u8>,
+    /// The first layout's channel (online or not), read when `channel` is absent.
+    #[serde(default, skip_serializing)]
     pub online: Option<bool>,
     #[serde(default)]
-    pub fee: bool,
+    pub intake_digitised: bool,
     #[serde(default)]
+    pub fee: bool,
+    /// Online payments confirmed by the payment platform (distinct references).
+    #[serde(default)]
+    pub confirmed_payments: u32,
+    /// The first layout's "paid online" flag: one confirmed payment.
+    #[serde(default, skip_serializing)]
     pub paid: bool,
+    /// Fees the unit reports paid online, and at the counter (the latest report).
+    #[serde(default)]
+    pub reported_online: u32,
+    #[serde(default)]
+    pub reported_counter: u32,
     #[serde(default)]
     pub finished: bool,
     #[serde(default)]
@@ -118,26 +198,42 @@ pub struct DossierTally {
 }
 
 impl DossierTally {
+    fn channel(&self) -> Option<u8> {
+        self.channel.or(self
+            .online
+            .map(|o| if o { channel::ONLINE } else { channel::COUNTER }))
+    }
+
     pub fn contribution(&self) -> Contribution {
+        use field::*;
         let b = u64::from;
-        let mut c = [0u64; 9];
-        c[0] = 1;
+        let mut c = [0u64; 13];
+        c[DOSSIERS] = 1;
+        let delivered = self.outstanding == 0;
         if self.portal {
-            c[2] = 1;
-            c[1] = b(self.outstanding == 0);
+            c[PORTAL] = 1;
+            c[SYNCED] = b(delivered);
         }
-        if let Some(online) = self.online {
-            c[4] = 1;
-            c[3] = b(online);
+        match self.channel() {
+            Some(ch) => {
+                c[CHANNEL_KNOWN] = 1;
+                c[ONLINE] = b(ch == channel::ONLINE);
+            }
+            None => c[CHANNEL_UNKNOWN] = 1,
         }
-        if self.fee {
-            c[6] = 1;
-            c[5] = b(self.paid);
-        }
+        // A payment the platform confirmed may also be reported by the unit: the larger
+        // count is the number of online transactions, never their sum.
+        let confirmed = self.confirmed_payments.max(u32::from(self.paid));
+        let online = u64::from(confirmed.max(self.reported_online));
+        c[PAYMENTS_ONLINE] = online;
+        c[PAYMENTS] = online + u64::from(self.reported_counter);
+        c[INTAKE_DIGITISED] = b(self.intake_digitised);
         if self.finished {
-            c[8] = 1;
-            c[7] = b(self.results);
+            c[FINISHED] = 1;
+            c[FINISHED_DIGITAL] = b(self.results);
+            c[RESULTS_SYNCED] = b(self.results && self.portal && delivered);
         }
+        c[UNKNOWN_PROCEDURE] = b(self.procedure_known == Some(false));
         c
     }
 
@@ -145,15 +241,25 @@ impl DossierTally {
         if !f.procedure.is_empty() && self.procedure.is_empty() {
             self.procedure = f.procedure.clone();
         }
+        if f.procedure_known.is_some() {
+            self.procedure_known = f.procedure_known;
+        }
         if sync_deliveries > 0 {
             self.portal = true;
             self.outstanding += sync_deliveries;
         }
-        if f.online.is_some() {
-            self.online = f.online;
+        if f.channel.is_some() {
+            self.channel = f.channel;
         }
+        self.intake_digitised |= f.intake_digitised;
         self.fee |= f.fee;
         self.results |= f.results;
+        if let Some(n) = f.paid_online_items {
+            self.reported_online = n;
+        }
+        if let Some(n) = f.paid_counter_items {
+            self.reported_counter = n;
+        }
         if let Some(finished) = f.finished {
             self.finished = finished;
         }
@@ -197,6 +303,14 @@ pub fn reference_key(reference: &str) -> Vec<u8> {
     k
 }
 
+/// Marks a payment reference whose Confirm was counted.
+pub fn paid_key(reference: &str) -> Vec<u8> {
+    let mut k = reference_key(reference);
+    k.push(0);
+    k.extend_from_slice(b"paid");
+    k
+}
+
 /// A totals bucket as read back: unit, day, procedure and the sums.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bucket {
@@ -212,7 +326,7 @@ pub fn decode_bucket(key: &[u8], value: &[u8]) -> Option<Bucket> {
     let unit = String::from_utf8_lossy(&rest[..nul]).into_owned();
     let day = u32::from_be_bytes(rest.get(nul + 1..nul + 5)?.try_into().ok()?);
     let procedure = String::from_utf8_lossy(&rest[nul + 5..]).into_owned();
-    let totals: Totals = decode(value).ok()?;
+    let totals = decode_totals(value)?;
     Some(Bucket {
         unit,
         day,
@@ -226,7 +340,7 @@ pub fn decode_bucket(key: &[u8], value: &[u8]) -> Option<Bucket> {
 #[derive(Default)]
 pub struct TallyBatch {
     /// Totals buckets changed by this batch: key → signed change per field.
-    deltas: BTreeMap<Vec<u8>, [i64; 9]>,
+    deltas: BTreeMap<Vec<u8>, [i64; 13]>,
 }
 
 /// Reads and writes the writer gives the tally (its overlay-aware read and put).
@@ -274,7 +388,15 @@ impl TallyBatch {
         let Ok(bytes) = <[u8; 16]>::try_from(v.as_slice()) else {
             return;
         };
-        self.update(io, u128::from_be_bytes(bytes), |d| d.paid = true);
+        // Once per reference: the platform may send its Confirm again.
+        if io.read(&paid_key(reference)).is_some() {
+            return;
+        }
+        io.put(paid_key(reference), Vec::new());
+        self.update(io, u128::from_be_bytes(bytes), |d| {
+            d.confirmed_payments = d.confirmed_payments.max(u32::from(d.paid)) + 1;
+            d.paid = false;
+        });
     }
 
     fn update(&mut self, io: &mut dyn TallyIo, id: u128, change: impl FnOnce(&mut DossierTally)) {
@@ -282,7 +404,7 @@ impl TallyBatch {
         let existing: Option<DossierTally> = io.read(&key).and_then(|v| decode(&v).ok());
         let is_new = existing.is_none();
         let mut d = existing.unwrap_or_default();
-        let before = if is_new { [0; 9] } else { d.contribution() };
+        let before = if is_new { [0; 13] } else { d.contribution() };
         let procedure_before = d.procedure.clone();
         change(&mut d);
         if d.dossier.is_empty() {
@@ -307,7 +429,7 @@ impl TallyBatch {
         if c.iter().all(|v| *v == 0) {
             return;
         }
-        let d = self.deltas.entry(bucket.to_vec()).or_insert([0; 9]);
+        let d = self.deltas.entry(bucket.to_vec()).or_insert([0; 13]);
         for (d, v) in d.iter_mut().zip(c) {
             *d += sign * *v as i64;
         }
@@ -321,8 +443,8 @@ impl TallyBatch {
             }
             let mut totals: Totals = io
                 .read(&key)
-                .and_then(|v| decode(&v).ok())
-                .unwrap_or([0; 9]);
+                .and_then(|v| decode_totals(&v))
+                .unwrap_or([0; 13]);
             for (t, d) in totals.iter_mut().zip(delta) {
                 *t = (*t as i64 + d).max(0) as u64;
             }
@@ -356,15 +478,25 @@ mod tests {
         out
     }
 
+    /// The named fields of a bucket that are not zero.
+    fn named(t: &Totals) -> Vec<(&'static str, u64)> {
+        FIELDS
+            .iter()
+            .zip(t)
+            .filter(|(_, v)| **v > 0)
+            .map(|(n, v)| (*n, *v))
+            .collect()
+    }
+
     #[test]
     fn a_dossier_counts_once_and_its_changes_move_the_totals() {
         let mut io = Io::default();
         let now = 1_732_960_000_000;
-        let facts = |online, finished, results| EventFacts {
+        let facts = |channel, finished, results| EventFacts {
             dossier: "HS-1".into(),
             procedure: "1.008433".into(),
             sync_targets: vec!["portal".into()],
-            online,
+            channel,
             finished,
             results,
             ..EventFacts::default()
@@ -373,52 +505,77 @@ mod tests {
         let id = b.on_event(
             &mut io,
             "naf",
-            &facts(Some(true), Some(false), false),
+            &facts(Some(channel::ONLINE), Some(false), false),
             1,
             now,
         );
         b.on_event(&mut io, "naf", &facts(None, Some(true), true), 1, now);
         b.finish(&mut io);
-        let t = buckets(&io)[0].totals;
-        // One dossier on the portal, not synced (2 outstanding), online, finished with results.
-        assert_eq!(t, [1, 0, 1, 1, 1, 0, 0, 1, 1]);
-        let mut b = TallyBatch::default();
-        b.on_sync_finished(&mut io, id);
-        b.finish(&mut io);
+        // One dossier on the portal, not synced (2 outstanding), online, finished with
+        // electronic results, not yet on the portal.
         assert_eq!(
-            buckets(&io)[0].totals[1],
-            0,
-            "one delivery still outstanding"
+            named(&buckets(&io)[0].totals),
+            [
+                ("dossiers", 1),
+                ("portal_dossiers", 1),
+                ("online", 1),
+                ("channel_known", 1),
+                ("finished_with_digital_results", 1),
+                ("finished", 1),
+            ]
         );
         let mut b = TallyBatch::default();
         b.on_sync_finished(&mut io, id);
         b.finish(&mut io);
-        assert_eq!(buckets(&io)[0].totals, [1, 1, 1, 1, 1, 0, 0, 1, 1]);
+        let t = buckets(&io)[0].totals;
+        assert_eq!(t[field::SYNCED], 0, "one delivery still outstanding");
+        assert_eq!(t[field::RESULTS_SYNCED], 0);
+        let mut b = TallyBatch::default();
+        b.on_sync_finished(&mut io, id);
+        b.finish(&mut io);
+        let t = buckets(&io)[0].totals;
+        assert_eq!((t[field::SYNCED], t[field::RESULTS_SYNCED]), (1, 1));
     }
 
     #[test]
-    fn a_paid_reference_marks_its_dossier_and_unknown_ones_change_nothing() {
+    fn payments_are_transactions_and_a_repeated_confirm_counts_once() {
         let mut io = Io::default();
+        let mut b = TallyBatch::default();
+        let fee = |reference: &str| EventFacts {
+            dossier: "HS-2".into(),
+            fee: true,
+            fee_reference: Some(reference.into()),
+            ..EventFacts::default()
+        };
+        b.on_event(&mut io, "naf", &fee("REF-1"), 0, 0);
+        b.on_event(&mut io, "naf", &fee("REF-2"), 0, 0);
+        b.on_paid(&mut io, "REF-unknown");
+        b.finish(&mut io);
+        let t = buckets(&io)[0].totals;
+        assert_eq!((t[field::PAYMENTS_ONLINE], t[field::PAYMENTS]), (0, 0));
+        let mut b = TallyBatch::default();
+        b.on_paid(&mut io, "REF-1");
+        b.on_paid(&mut io, "REF-1");
+        b.on_paid(&mut io, "REF-2");
+        b.finish(&mut io);
+        let t = buckets(&io)[0].totals;
+        assert_eq!((t[field::PAYMENTS_ONLINE], t[field::PAYMENTS]), (2, 2));
+        // The unit then reports three fees paid at the counter (another stage).
         let mut b = TallyBatch::default();
         b.on_event(
             &mut io,
             "naf",
             &EventFacts {
                 dossier: "HS-2".into(),
-                fee: true,
-                fee_reference: Some("REF-1".into()),
+                paid_counter_items: Some(3),
                 ..EventFacts::default()
             },
             0,
             0,
         );
-        b.on_paid(&mut io, "REF-unknown");
         b.finish(&mut io);
-        assert_eq!(buckets(&io)[0].totals, [1, 0, 0, 0, 0, 0, 1, 0, 0]);
-        let mut b = TallyBatch::default();
-        b.on_paid(&mut io, "REF-1");
-        b.finish(&mut io);
-        assert_eq!(buckets(&io)[0].totals, [1, 0, 0, 0, 0, 1, 1, 0, 0]);
+        let t = buckets(&io)[0].totals;
+        assert_eq!((t[field::PAYMENTS_ONLINE], t[field::PAYMENTS]), (2, 5));
         // A finish for a dossier never seen leaves no trace.
         let before = io.0.len();
         let mut b = TallyBatch::default();
@@ -428,13 +585,27 @@ mod tests {
     }
 
     #[test]
+    fn records_of_the_first_layout_are_read() {
+        // A bucket of nine numbers and a dossier with the old `online` and `paid` flags.
+        let t = decode_totals(b"[1,0,1,1,1,1,1,0,0]").unwrap();
+        assert_eq!(t[field::PAYMENTS], 1);
+        assert_eq!(t[field::UNKNOWN_PROCEDURE], 0);
+        let old: DossierTally = decode(
+            br#"{"unit":"naf","dossier":"HS-3","day":1,"online":true,"fee":true,"paid":true}"#,
+        )
+        .unwrap();
+        let c = old.contribution();
+        assert_eq!((c[field::ONLINE], c[field::PAYMENTS_ONLINE]), (1, 1));
+    }
+
+    #[test]
     fn days_are_counted_in_vietnam_time_and_ids_separate_units() {
         // 2024-03-08 17:30 UTC is already 2024-03-09 in Hà Nội.
         let ms = 1_709_919_000_000;
         assert_eq!(day_of(ms), day_of(ms - 3_600_000) + 1);
         assert_ne!(dossier_id("a", "bc"), dossier_id("ab", "c"));
         let key = totals_key("naf", 20_000, "1.0084");
-        let b = decode_bucket(&key, &encode(&[1u64; 9])).unwrap();
+        let b = decode_bucket(&key, &encode(&[1u64; 13])).unwrap();
         assert_eq!(
             (b.unit.as_str(), b.day, b.procedure.as_str()),
             ("naf", 20_000, "1.0084")

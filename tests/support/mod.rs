@@ -407,12 +407,12 @@ pub fn nafosted_dossier(code: &str, status: &str, channel: &str) -> serde_json::
 pub async fn send_kpi_traffic(s: &ShippedBus) {
     let fee = serde_json::json!([{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ",
                                   "amount": 500000, "kind": "charge"}]);
-    s.send(
-        "nafosted",
-        "dossier_sync",
-        &nafosted_dossier("HS-KPI-A", "submitted", "online"),
-    )
-    .await;
+    // A: online, its components digitised, the fee paid through the payment platform,
+    // an electronic result. B: at the counter, the fee paid there, no electronic result.
+    // C: online, its second event refused by the mapping (dead).
+    let mut a = nafosted_dossier("HS-KPI-A", "submitted", "online");
+    a["digitised"] = serde_json::json!(true);
+    s.send("nafosted", "dossier_sync", &a).await;
     s.send(
         "nafosted",
         "fee_request",
@@ -430,14 +430,12 @@ pub async fn send_kpi_traffic(s: &ShippedBus) {
     s.send("nafosted", "dossier_sync", &done).await;
 
     let mut b = nafosted_dossier("HS-KPI-B", "awaiting_payment", "counter");
-    b["fees"] = fee;
+    b["fees"] = fee.clone();
     s.send("nafosted", "dossier_sync", &b).await;
-    s.send(
-        "nafosted",
-        "dossier_sync",
-        &nafosted_dossier("HS-KPI-B", "approved", "counter"),
-    )
-    .await;
+    let mut b = nafosted_dossier("HS-KPI-B", "approved", "counter");
+    b["fees"] = fee.clone();
+    b["paidVia"] = serde_json::json!("counter");
+    s.send("nafosted", "dossier_sync", &b).await;
 
     s.send(
         "nafosted",

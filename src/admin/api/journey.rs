@@ -143,20 +143,46 @@ pub fn dossier_document(s: &AdminState, key: &str) -> Result<Value, crate::outbo
 pub(super) struct KpiQuery {
     #[serde(default)]
     refresh: bool,
+    /// `2024-07`, `2024-Q3`, `2024`, `ytd` or `all` (the default).
+    period: Option<String>,
+    /// Only this unit's row (the overall row stays).
+    unit: Option<String>,
 }
 
-/// The KPI snapshot; computed now when asked or when none exists yet.
+/// The KPI snapshot: all time from the kept snapshot (computed now when asked or when
+/// none exists yet), another period computed now from the running totals.
 pub(super) async fn kpis(
     State(s): State<Arc<AdminState>>,
     headers: HeaderMap,
     Query(q): Query<KpiQuery>,
 ) -> ApiResult {
     s.tokens.identify(&headers)?;
-    let snapshot = match (q.refresh, s.kpis.latest()) {
-        (false, Some(snap)) => snap,
-        _ => s.kpis.refresh(&s).await.map_err(storage)?,
+    let period = crate::admin::period::Period::parse(q.period.as_deref().unwrap_or("all"))
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_period", e).field("period"))?;
+    if let Some(unit) = &q.unit
+        && !s.units.contains(unit)
+    {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_unit",
+            format!("no unit `{unit}`"),
+        )
+        .field("unit"));
+    }
+    let snapshot = match (q.refresh, period, s.kpis.latest()) {
+        (false, crate::admin::period::Period::All, Some(snap)) => snap,
+        (_, crate::admin::period::Period::All, _) => s.kpis.refresh(&s).await.map_err(storage)?,
+        (_, period, _) => Arc::new(
+            crate::admin::kpi::compute_off_thread(&s, period)
+                .await
+                .map_err(storage)?,
+        ),
     };
-    Ok(Json(
-        serde_json::to_value(&*snapshot).expect("snapshots serialize"),
-    ))
+    let mut doc = serde_json::to_value(&*snapshot).expect("snapshots serialize");
+    if let Some(unit) = &q.unit
+        && let Some(units) = doc["units"].as_array_mut()
+    {
+        units.retain(|u| u["unit"] == unit.as_str());
+    }
+    Ok(Json(doc))
 }
