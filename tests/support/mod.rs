@@ -396,14 +396,15 @@ pub fn nafosted_dossier(code: &str, status: &str, channel: &str) -> serde_json::
 }
 
 /// Traffic whose KPIs are known: three NAFOSTED dossiers.
-/// * HS-KPI-A: online; a fee requested and paid through the payment platform; result
-///   delivered with an electronic result document.
-/// * HS-KPI-B: at the counter; a fee in its portal row, never paid online; approved with no
-///   result document.
+/// * HS-KPI-A: online, components digitised; a fee requested and paid through the payment
+///   platform; result delivered with an electronic result document.
+/// * HS-KPI-B: at the counter; its fee paid at the counter (the unit says so in its
+///   approved event); approved with no result document.
 /// * HS-KPI-C: online; its latest event has an unknown status: a dead letter, so its latest
 ///   status never reaches the portal.
 ///
-/// Expected: đồng bộ 2/3, trực tuyến 2/3, thanh toán trực tuyến 1/2, số hóa 1/2.
+/// Expected: trực tuyến 2/3, thanh toán trực tuyến 1/2 transactions, số hóa (1 + 1)/(3 +
+/// 2), kết quả đồng bộ 1/2, đồng bộ trạng thái 2/3.
 pub async fn send_kpi_traffic(s: &ShippedBus) {
     let fee = serde_json::json!([{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ",
                                   "amount": 500000, "kind": "charge"}]);
