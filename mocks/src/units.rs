@@ -243,7 +243,12 @@ impl Traffic {
             };
             events.push(dossier_event(&ctx));
             events.push(progress_event(&ctx));
-            if step.status == 6 && matches!(unit, "nafosted" | "ipo") {
+            // Fees of online dossiers go through the payment platform; the others are paid
+            // at the counter (the finished event says so).
+            if step.status == 6
+                && matches!(unit, "nafosted" | "ipo")
+                && ctx.channel() == Channel::Online
+            {
                 events.push(fee_event(&ctx));
             }
             if step.status == 9 && matches!(unit, "stameq" | "varans") {
@@ -272,7 +277,30 @@ struct Ctx<'a> {
     officer: &'static str,
 }
 
+/// How a dossier was submitted, fixed per dossier so its events agree: about 60 % online,
+/// 35 % at the counter, 5 % by post (the mix the KPIs should show, not all green).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Channel {
+    Online,
+    Counter,
+    Post,
+}
+
 impl Ctx<'_> {
+    fn channel(&self) -> Channel {
+        // Spread over the dossier numbers, so that a short demo sees every channel.
+        match (self.n * 13 + 5) % 20 {
+            0 => Channel::Post,
+            1..=7 => Channel::Counter,
+            _ => Channel::Online,
+        }
+    }
+
+    /// Three dossiers in four have their components digitised.
+    fn digitised(&self) -> bool {
+        self.n % 4 != 3
+    }
+
     fn dossier(&self) -> String {
         match self.unit {
             "stameq" => format!("STAMEQ-2024-{:06}", self.n),
@@ -392,24 +420,43 @@ fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
             let kind = if h.org { "doanhnghiep" } else { "congdan" };
             let loai = if c.step.status == 1 { "moi" } else { "capnhat" };
             let body = format!(
-                r#"<tc:GuiHoSo xmlns:tc="http://stameq.gov.vn/motcua/1.0"><tc:HoSo loai="{loai}"><tc:SoHoSo>{code}</tc:SoHoSo><tc:MaThuTuc>1.000412</tc:MaThuTuc><tc:TenThuTuc>Đăng ký kiểm tra nhà nước về chất lượng hàng hóa nhập khẩu</tc:TenThuTuc><tc:NguoiNop loai="{kind}"><tc:HoTen>{}</tc:HoTen><tc:MaSo>{}</tc:MaSo><tc:DienThoai>{}</tc:DienThoai></tc:NguoiNop><tc:NgayNhan>{}</tc:NgayNhan><tc:TinhTrang>{status}</tc:TinhTrang><tc:HinhThucNop>TRUC_TUYEN</tc:HinhThucNop></tc:HoSo></tc:GuiHoSo>"#,
+                r#"<tc:GuiHoSo xmlns:tc="http://stameq.gov.vn/motcua/1.0"><tc:HoSo loai="{loai}"><tc:SoHoSo>{code}</tc:SoHoSo><tc:MaThuTuc>1.000412</tc:MaThuTuc><tc:TenThuTuc>Đăng ký kiểm tra nhà nước về chất lượng hàng hóa nhập khẩu</tc:TenThuTuc><tc:NguoiNop loai="{kind}"><tc:HoTen>{}</tc:HoTen><tc:MaSo>{}</tc:MaSo><tc:DienThoai>{}</tc:DienThoai></tc:NguoiNop><tc:NgayNhan>{}</tc:NgayNhan><tc:TinhTrang>{status}</tc:TinhTrang><tc:HinhThucNop>{}</tc:HinhThucNop></tc:HoSo></tc:GuiHoSo>"#,
                 xml_escape(&h.name),
                 h.id,
                 h.phone,
-                c.vn_date()
+                c.vn_date(),
+                match c.channel() {
+                    Channel::Online => "TRUC_TUYEN",
+                    Channel::Counter => "TRUC_TIEP",
+                    Channel::Post => "BUU_CHINH",
+                }
             );
             ("dossier_sync", "text/xml; charset=utf-8", soap(&body))
         }
         "nafosted" => {
             let mut applicant = json!({"type": if h.org { "organization" } else { "individual" }, "fullName": h.name, "phone": h.phone});
             applicant[if h.org { "taxCode" } else { "idNumber" }] = json!(h.id);
-            let body = json!({
+            let channel = match c.channel() {
+                Channel::Online => "online",
+                Channel::Counter => "counter",
+                Channel::Post => "postal",
+            };
+            let mut body = json!({
                 "eventType": "dossier.updated", "dossierCode": code, "procedureCode": "1.008433",
                 "procedureName": "Đăng ký đề tài nghiên cứu cơ bản do Quỹ tài trợ",
                 "applicant": applicant, "submittedAt": if c.bad { "31/02/2024".to_string() } else { c.iso() },
-                "status": status, "channel": "online",
+                "status": status, "channel": channel, "digitised": c.digitised(),
                 "fees": [{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ", "amount": 500000, "kind": "charge"}]
             });
+            // Online dossiers pay through the payment platform (the fee request flow);
+            // the others pay at the counter, which the finished event reports.
+            if c.step.status >= 9 && c.channel() != Channel::Online {
+                body["paidVia"] = json!("counter");
+            }
+            if c.step.status >= 9 && c.n % 3 != 0 {
+                body["results"] = json!([{"id": format!("kq-{}", c.n), "resultCode": format!("KQ.NAFOSTED.{}", c.n),
+                    "title": "Quyết định phê duyệt đề tài", "url": format!("https://nafosted.gov.vn/ket-qua/kq-{}.pdf", c.n)}]);
+            }
             (
                 "dossier_sync",
                 "application/json",
@@ -424,11 +471,17 @@ fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
                 format!("{d:02}/{m:02}/{y}")
             };
             let text = format!(
-                "so_don;ma_tthc;ten_tthc;loai_don;ten_doi_tuong;loai_chu_don;ten_chu_don;ma_chu_don;dien_thoai;email;ngay_nop;ngay_hen_tra;trang_thai;nop_truc_tuyen\r\n{code};1.005146;Đăng ký nhãn hiệu;Nhãn hiệu;Nhãn hiệu cho nhóm 30;{};{};{};{};;{date};;{status};1\r\n",
+                "so_don;ma_tthc;ten_tthc;loai_don;ten_doi_tuong;loai_chu_don;ten_chu_don;ma_chu_don;dien_thoai;email;ngay_nop;ngay_hen_tra;trang_thai;nop_truc_tuyen\r\n{code};1.005146;Đăng ký nhãn hiệu;Nhãn hiệu;Nhãn hiệu cho nhóm 30;{};{};{};{};;{date};;{status};{}\r\n",
                 if h.org { "TC" } else { "CN" },
                 h.name,
                 h.id,
-                h.phone
+                h.phone,
+                // IPAS: 1 online, 0 at the counter, empty for a paper filing.
+                match c.channel() {
+                    Channel::Online => "1",
+                    Channel::Counter => "0",
+                    Channel::Post => "",
+                }
             );
             ("dossier_sync", "text/csv", tcvn3_bytes(&text))
         }
@@ -439,10 +492,19 @@ fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
                 "dossierId": code, "procedure": {"code": "1.012345", "name": "Cấp giấy phép tiến hành công việc bức xạ"},
                 "licenceType": "Sử dụng thiết bị X-quang chẩn đoán y tế", "facility": {"name": "Phòng khám đa khoa"},
                 "applicant": applicant, "receivedAt": c.at,
+                "submissionChannel": match c.channel() {
+                    Channel::Online => "ONLINE",
+                    Channel::Counter => "COUNTER",
+                    Channel::Post => "POST",
+                },
                 "state": if c.bad { json!(99) } else { json!(status.parse::<u32>().unwrap()) }
             });
             if c.step.status >= 9 {
                 body["licence"] = json!({"number": format!("GP-{}/ATBXHN", c.n)});
+                // Two licences in three are issued as files the portal can fetch.
+                if c.n % 3 != 0 {
+                    body["licence"]["fileUrl"] = json!(format!("https://varans.vn/giay-phep/GP-{}.pdf", c.n));
+                }
             }
             (
                 "dossier_sync",
