@@ -69,6 +69,13 @@ enum Command {
         #[command(subcommand)]
         command: lienthong::admin::cli::DlqCommand,
     },
+    /// The action plan's KPI report for a period (CSV or Excel), from a running bus.
+    Report {
+        #[command(flatten)]
+        target: lienthong::admin::cli::AdminTarget,
+        #[command(flatten)]
+        args: lienthong::admin::cli::ReportArgs,
+    },
     /// Send files to a running bus as a unit's system would (JSON, XML or CSV).
     Send(lienthong::cli::send::SendArgs),
     /// The tamper-evident audit trail.
@@ -158,6 +165,9 @@ fn main() -> ExitCode {
         }
         Command::Dlq { target, command } => {
             admin_cli(async move { lienthong::admin::cli::dlq(&target, command).await })
+        }
+        Command::Report { target, args } => {
+            admin_cli(async move { lienthong::admin::cli::report(&target, args).await })
         }
         Command::Bench(args) => bench(args),
         Command::Mocks { config, scenario } => mocks(&config, scenario),

@@ -113,7 +113,15 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
             browser.text_of(&format!("#kpi-{name}-dossiers")).await,
             u["dossiers"].to_string()
         );
-        for id in ["dong_bo", "truc_tuyen", "thanh_toan_truc_tuyen", "so_hoa"] {
+        for id in [
+            "dvc_toan_trinh",
+            "tich_hop",
+            "truc_tuyen",
+            "thanh_toan_truc_tuyen",
+            "so_hoa",
+            "dong_bo_ket_qua",
+            "dong_bo",
+        ] {
             let shown = browser.text_of(&format!("#kpi-{name}-{id}")).await;
             let r = &u["kpis"][id];
             match r["percent"].as_f64() {
@@ -133,6 +141,19 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
     // The definitions are on the page.
     let page = browser.source().await;
     assert!(page.contains("Tỷ lệ thanh toán trực tuyến") && page.contains("MaLoi = 00"));
+
+    // Another period: the page shows the period's figures and offers its report.
+    browser.goto(&s.url("/?ky=2020-Q1")).await;
+    assert_eq!(browser.text_of("#kpi-nafosted-dossiers").await, "0");
+    assert_eq!(browser.text_of("#kpi-nafosted-truc_tuyen").await, "—");
+    let csv_link = browser
+        .attribute(&browser.find("#tai-csv").await, "href")
+        .await;
+    assert!(
+        csv_link.ends_with("/bao-cao?ky=2020-Q1&dinh_dang=csv"),
+        "{csv_link}"
+    );
+    browser.goto(&s.url("/")).await;
 
     let artifact = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("target")
@@ -183,7 +204,7 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
     let session = session.split(';').next().unwrap().to_string();
     let viewer_page = client()
         .get(s.url("/"))
-        .header("cookie", session)
+        .header("cookie", &session)
         .send()
         .await
         .unwrap()
@@ -192,5 +213,45 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
         .unwrap();
     assert!(viewer_page.contains("cần quyền vận hành"));
     assert!(!viewer_page.contains("id=\"replay-"));
+    // The report for the period, as a file, with the same figures as the API.
+    let csv = client()
+        .get(s.url("/bao-cao?ky=all&dinh_dang=csv"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), 200);
+    assert!(
+        csv.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("bao-cao-chi-tieu-all.csv")
+    );
+    let csv = csv.text().await.unwrap();
+    let naf = kpis["units"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["unit"] == "nafosted")
+        .unwrap();
+    let r = &naf["kpis"]["truc_tuyen"];
+    let line = format!(
+        "all,nafosted,2,Tỷ lệ hồ sơ trực tuyến,{},{},",
+        r["numerator"], r["denominator"]
+    );
+    assert!(csv.contains(&line), "{line} not in {csv}");
+    let xlsx = client()
+        .get(s.url("/bao-cao?ky=all&dinh_dang=xlsx"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&xlsx[..2], b"PK");
+    // Without a session: the sign-in page, not the report.
+    let anonymous = client().get(s.url("/bao-cao?ky=all")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
     s.bus.shutdown().await.unwrap();
 }

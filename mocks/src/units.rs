@@ -453,7 +453,7 @@ fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
             if c.step.status >= 9 && c.channel() != Channel::Online {
                 body["paidVia"] = json!("counter");
             }
-            if c.step.status >= 9 && c.n % 3 != 0 {
+            if c.step.status >= 9 && !c.n.is_multiple_of(3) {
                 body["results"] = json!([{"id": format!("kq-{}", c.n), "resultCode": format!("KQ.NAFOSTED.{}", c.n),
                     "title": "Quyết định phê duyệt đề tài", "url": format!("https://nafosted.gov.vn/ket-qua/kq-{}.pdf", c.n)}]);
             }
@@ -502,8 +502,9 @@ fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
             if c.step.status >= 9 {
                 body["licence"] = json!({"number": format!("GP-{}/ATBXHN", c.n)});
                 // Two licences in three are issued as files the portal can fetch.
-                if c.n % 3 != 0 {
-                    body["licence"]["fileUrl"] = json!(format!("https://varans.vn/giay-phep/GP-{}.pdf", c.n));
+                if !c.n.is_multiple_of(3) {
+                    body["licence"]["fileUrl"] =
+                        json!(format!("https://varans.vn/giay-phep/GP-{}.pdf", c.n));
                 }
             }
             (

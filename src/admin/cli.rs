@@ -165,6 +165,51 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
+/// What `lienthong report` writes.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ReportArgs {
+    /// A month (2024-07), a quarter (2024-Q3), a year (2024), ytd or all.
+    #[arg(long, default_value = "ytd")]
+    pub period: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: crate::admin::report::ReportFormat,
+    /// Only this unit (the ministry's total stays).
+    #[arg(long)]
+    pub unit: Option<String>,
+    /// Where to write (default: bao-cao-chi-tieu-<period>.<format> in this directory).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+}
+
+/// The KPI report of a period, from a running bus, written to a file: the file's path
+/// and what it holds.
+pub async fn report(t: &AdminTarget, args: ReportArgs) -> Result<String, String> {
+    let period = crate::admin::period::Period::parse(&args.period)?;
+    let c = connect(t, false)?;
+    let mut path = format!("/api/v1/kpis?period={}", period.id());
+    if let Some(u) = &args.unit {
+        path.push_str(&format!("&unit={u}"));
+    }
+    let kpis = c.call(reqwest::Method::GET, &path, None).await?;
+    let rows = crate::admin::report::rows(&kpis);
+    let bytes = crate::admin::report::render(&rows, args.format)?;
+    let file = args.output.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "bao-cao-chi-tieu-{}.{}",
+            period.id(),
+            args.format.extension()
+        ))
+    });
+    std::fs::write(&file, &bytes).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
+    let met = rows.iter().filter(|r| r.assessment() == "Đạt").count();
+    Ok(format!(
+        "{}: {} rows (units × the plan's targets), {met} met, period {}\n",
+        file.display(),
+        rows.len(),
+        period.id()
+    ))
+}
+
 pub async fn status(t: &AdminTarget) -> Result<String, String> {
     let mut buf: Vec<u8> = Vec::new();
     let out = &mut buf;

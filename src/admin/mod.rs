@@ -9,6 +9,7 @@ pub mod dashboard;
 pub mod kpi;
 pub mod metrics;
 pub mod period;
+pub mod report;
 pub mod session;
 
 use crate::outbox::Outbox;

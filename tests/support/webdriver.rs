@@ -167,6 +167,18 @@ impl Browser {
         v.as_str().unwrap_or_default().to_string()
     }
 
+    /// An attribute of an element (`href` comes back resolved, as the browser sees it).
+    pub async fn attribute(&self, e: &Element, name: &str) -> String {
+        let v = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/element/{}/attribute/{name}", e.id),
+                None,
+            )
+            .await;
+        v.as_str().unwrap_or_default().to_string()
+    }
+
     /// The text of the element matching `css`.
     pub async fn text_of(&self, css: &str) -> String {
         let e = self.find(css).await;

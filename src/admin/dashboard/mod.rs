@@ -33,6 +33,7 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/dang-nhap", post(login))
         .route("/dang-xuat", post(logout))
         .route("/thu-chet/{target}/{id}/gui-lai", post(replay))
+        .route("/bao-cao", get(report))
         .layer(axum::middleware::from_fn(guard))
         .with_state(state)
 }
@@ -133,6 +134,73 @@ struct PageQuery {
     ma_ho_so: Option<String>,
     /// A notice after an action (replayed, ...).
     thong_bao: Option<String>,
+    /// The KPIs' period (`2024-Q3`, `2024-07`, `2024`, `ytd`, `all`).
+    ky: Option<String>,
+}
+
+/// The KPI snapshot of a period: the kept one for all time, else computed now.
+async fn kpis_of(
+    s: &Arc<AdminState>,
+    period: crate::admin::period::Period,
+) -> Option<Arc<crate::admin::kpi::KpiSnapshot>> {
+    use crate::admin::period::Period;
+    match (period, s.kpis.latest()) {
+        (Period::All, Some(k)) => Some(k),
+        (Period::All, None) => s.kpis.refresh(s).await.ok(),
+        (p, _) => crate::admin::kpi::compute_off_thread(s, p)
+            .await
+            .ok()
+            .map(Arc::new),
+    }
+}
+
+#[derive(Deserialize)]
+struct ReportQuery {
+    ky: Option<String>,
+    dinh_dang: Option<String>,
+}
+
+/// The KPI report of a period as a file (`/bao-cao?ky=2024-Q3&dinh_dang=xlsx`).
+async fn report(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    Query(q): Query<ReportQuery>,
+) -> Response {
+    use crate::admin::report::{ReportFormat, render, rows};
+    if session_of(&s, &headers).is_none() {
+        return login_page(None, StatusCode::UNAUTHORIZED);
+    }
+    let Ok(period) = crate::admin::period::Period::parse(q.ky.as_deref().unwrap_or("ytd")) else {
+        return error_page(
+            "Kỳ báo cáo không hợp lệ: chọn tháng (2024-07), quý (2024-Q3), năm (2024), ytd hoặc all.",
+        );
+    };
+    let Some(format) = ReportFormat::parse(q.dinh_dang.as_deref().unwrap_or("csv")) else {
+        return error_page("Định dạng không hợp lệ: csv hoặc xlsx.");
+    };
+    let Some(kpis) = kpis_of(&s, period).await else {
+        return error_page("Không tính được chỉ tiêu.");
+    };
+    let doc = serde_json::to_value(&*kpis).expect("snapshots serialize");
+    match render(&rows(&doc), format) {
+        Ok(bytes) => (
+            [
+                (header::CONTENT_TYPE, format.content_type().to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!(
+                        "attachment; filename=\"bao-cao-chi-tieu-{}.{}\"",
+                        period.id(),
+                        format.extension()
+                    ),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            bytes,
+        )
+            .into_response(),
+        Err(e) => error_page(&e),
+    }
 }
 
 async fn page(
@@ -147,10 +215,11 @@ async fn page(
         .find(|id| s.sessions.find(id).is_some())
         .map(csrf_token)
         .unwrap_or_default();
-    let kpis = match s.kpis.latest() {
-        Some(k) => Some(k),
-        None => s.kpis.refresh(&s).await.ok(),
-    };
+    let period =
+        q.ky.as_deref()
+            .and_then(|k| crate::admin::period::Period::parse(k).ok())
+            .unwrap_or_default();
+    let kpis = kpis_of(&s, period).await;
     let state = Arc::clone(&s);
     let searched = q.ma_ho_so.clone();
     // The documents read the outbox: off the async threads.

@@ -337,17 +337,39 @@ impl View<'_> {
     }
 
     fn kpi_table(&self) -> Markup {
+        let period = self
+            .kpis
+            .map(|k| k.period.id())
+            .unwrap_or_else(|| "all".into());
         html! {
             section #chi-tieu {
-                h2 { "Chỉ tiêu của Kế hoạch hành động năm 2024" }
+                h2 { "Chỉ tiêu của Kế hoạch hành động năm 2024 (QĐ 1205/QĐ-BKHCN, Phụ lục I)" }
+                form #chon-ky method="get" action="/" {
+                    label for="ky" { "Kỳ: " }
+                    input #ky type="text" name="ky" value=(period) size="8" title="tháng 2024-07, quý 2024-Q3, năm 2024, ytd (từ đầu năm) hoặc all (toàn bộ)";
+                    " " button type="submit" { "Xem" }
+                    " · tải báo cáo: "
+                    a #tai-csv href={"/bao-cao?ky=" (period) "&dinh_dang=csv"} { "CSV" }
+                    " · "
+                    a #tai-xlsx href={"/bao-cao?ky=" (period) "&dinh_dang=xlsx"} { "Excel" }
+                }
                 @match self.kpis {
                     None => p.muted { "Chưa tính được chỉ tiêu." },
                     Some(k) => {
-                        p.muted { "Cộng dồn từ mọi sự kiện hệ thống đã nhận, kể cả đã quá thời hạn lưu; cập nhật lúc " (vn_time(k.computed_at_ms)) "." }
+                        p.muted {
+                            "Kỳ " b { (k.period.id()) } ": hồ sơ hệ thống nhận lần đầu trong kỳ, cộng dồn từ mọi sự kiện, kể cả đã quá thời hạn lưu; mục 1a, 1b theo danh mục thủ tục hiện tại. Cập nhật lúc " (vn_time(k.computed_at_ms)) "."
+                        }
                         table {
                             tr {
                                 th { "Đơn vị" } th { "Số hồ sơ" }
-                                @for d in &KPIS { th { (d.name) br; span.muted { "chỉ tiêu " (percent(d.target_percent).replace(",0", "")) } } }
+                                @for d in &KPIS {
+                                    th {
+                                        @if !d.plan_item.is_empty() { (d.plan_item) ". " }
+                                        (d.name) br; span.muted { "chỉ tiêu " (percent(d.target_percent).replace(",0", "")) }
+                                    }
+                                }
+                                th { "Không rõ kênh nộp" }
+                                th { "Mã TTHC ngoài danh mục" }
                             }
                             @for u in k.units.iter().chain(std::iter::once(&k.overall)) {
                                 @let unit = if u.unit.is_empty() { "tong" } else { u.unit.as_str() };
@@ -358,12 +380,17 @@ impl View<'_> {
                                         @let r = u.kpis.get(d.id).copied().unwrap_or_default();
                                         td.num #{"kpi-" (unit) "-" (d.id)} { (ratio_cell(r, d.target_percent)) }
                                     }
+                                    td.num #{"kpi-" (unit) "-channel_unknown"} { (u.channel_unknown) }
+                                    td.num #{"kpi-" (unit) "-unknown_procedure"} { (u.unknown_procedure) }
                                 }
                             }
                         }
                         dl.defs {
                             @for d in &KPIS {
-                                dt { (d.name) " — chỉ tiêu " (percent(d.target_percent).replace(",0", "")) }
+                                dt {
+                                    @if !d.plan_item.is_empty() { (d.plan_item) ". " }
+                                    (d.name) " — chỉ tiêu " (percent(d.target_percent).replace(",0", ""))
+                                }
                                 dd { (d.definition) }
                             }
                         }

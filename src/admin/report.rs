@@ -1,0 +1,216 @@
+//! The periodic report the action plan asks units to send: one row per unit and target
+//! with its numerator, denominator, percentage, 2024 target and whether it is met, in
+//! Vietnamese, as CSV (UTF-8 with a byte-order mark, so Excel reads the accents) or as an
+//! Excel workbook. Built from the KPI document the admin API serves, so `lienthong report`
+//! (which asks a running bus) and the dashboard's download give the same rows.
+
+use serde_json::Value;
+
+/// The report's formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Csv,
+    Xlsx,
+}
+
+impl ReportFormat {
+    pub fn parse(text: &str) -> Option<ReportFormat> {
+        match text {
+            "csv" => Some(ReportFormat::Csv),
+            "xlsx" => Some(ReportFormat::Xlsx),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(&self) -> &'static str {
+        match self {
+            ReportFormat::Csv => "text/csv; charset=utf-8",
+            ReportFormat::Xlsx => {
+                "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+            }
+        }
+    }
+
+    pub fn extension(&self) -> &'static str {
+        match self {
+            ReportFormat::Csv => "csv",
+            ReportFormat::Xlsx => "xlsx",
+        }
+    }
+}
+
+/// The column headings.
+pub const HEADINGS: [&str; 9] = [
+    "Kỳ báo cáo",
+    "Đơn vị",
+    "Mục (Phụ lục I)",
+    "Chỉ tiêu",
+    "Tử số",
+    "Mẫu số",
+    "Tỷ lệ (%)",
+    "Chỉ tiêu năm 2024 (%)",
+    "Đánh giá",
+];
+
+/// One line of the report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReportRow {
+    pub period: String,
+    pub unit: String,
+    pub plan_item: String,
+    pub name: String,
+    pub numerator: u64,
+    pub denominator: u64,
+    pub percent: Option<f64>,
+    pub target_percent: f64,
+}
+
+impl ReportRow {
+    /// "Đạt" (met), "Chưa đạt" (not met) or "Chưa có số liệu" (nothing to count).
+    pub fn assessment(&self) -> &'static str {
+        match self.percent {
+            None => "Chưa có số liệu",
+            Some(p) if p >= self.target_percent => "Đạt",
+            Some(_) => "Chưa đạt",
+        }
+    }
+}
+
+/// The rows of a KPI document (`GET /api/v1/kpis`): every unit, then the whole ministry,
+/// each with the plan's targets (the bus's own sync figure is not part of the plan).
+pub fn rows(kpis: &Value) -> Vec<ReportRow> {
+    let period = kpis["period"].as_str().unwrap_or("all").to_string();
+    let definitions = kpis["definitions"].as_array().cloned().unwrap_or_default();
+    let units = kpis["units"].as_array().cloned().unwrap_or_default();
+    let mut out = Vec::new();
+    for u in units.iter().chain(std::iter::once(&kpis["overall"])) {
+        let unit = match u["unit"].as_str() {
+            Some("") | None => "Toàn Bộ".to_string(),
+            Some(name) => name.to_string(),
+        };
+        for d in &definitions {
+            let plan_item = d["plan_item"].as_str().unwrap_or_default();
+            if plan_item.is_empty() {
+                continue;
+            }
+            let r = &u["kpis"][d["id"].as_str().unwrap_or_default()];
+            out.push(ReportRow {
+                period: period.clone(),
+                unit: unit.clone(),
+                plan_item: plan_item.to_string(),
+                name: d["name"].as_str().unwrap_or_default().to_string(),
+                numerator: r["numerator"].as_u64().unwrap_or(0),
+                denominator: r["denominator"].as_u64().unwrap_or(0),
+                percent: r["percent"].as_f64(),
+                target_percent: d["target_percent"].as_f64().unwrap_or(0.0),
+            });
+        }
+    }
+    out
+}
+
+/// The report as a file of `format`.
+pub fn render(rows: &[ReportRow], format: ReportFormat) -> Result<Vec<u8>, String> {
+    match format {
+        ReportFormat::Csv => Ok(csv(rows)),
+        ReportFormat::Xlsx => xlsx(rows).map_err(|e| format!("cannot write the workbook: {e}")),
+    }
+}
+
+fn csv(rows: &[ReportRow]) -> Vec<u8> {
+    let field = |s: &str| {
+        if s.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", s.replace('"', "\"\""))
+        } else {
+            s.to_string()
+        }
+    };
+    // The byte-order mark: Excel then reads the file as UTF-8 (Vietnamese accents).
+    let mut out = String::from("\u{feff}");
+    out.push_str(&HEADINGS.join(","));
+    out.push_str("\r\n");
+    for r in rows {
+        let line = [
+            field(&r.period),
+            field(&r.unit),
+            field(&r.plan_item),
+            field(&r.name),
+            r.numerator.to_string(),
+            r.denominator.to_string(),
+            r.percent.map(|p| format!("{p:.1}")).unwrap_or_default(),
+            format!("{:.0}", r.target_percent),
+            field(r.assessment()),
+        ];
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
+fn xlsx(rows: &[ReportRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+    use rust_xlsxwriter::{Format, Workbook};
+    let mut book = Workbook::new();
+    let sheet = book.add_worksheet();
+    sheet.set_name("Bao cao chi tieu")?;
+    let bold = Format::new().set_bold();
+    let percent = Format::new().set_num_format("0.0");
+    for (c, h) in HEADINGS.iter().enumerate() {
+        sheet.write_string_with_format(0, c as u16, *h, &bold)?;
+    }
+    for (i, r) in rows.iter().enumerate() {
+        let row = i as u32 + 1;
+        sheet.write_string(row, 0, &r.period)?;
+        sheet.write_string(row, 1, &r.unit)?;
+        sheet.write_string(row, 2, &r.plan_item)?;
+        sheet.write_string(row, 3, &r.name)?;
+        sheet.write_number(row, 4, r.numerator as f64)?;
+        sheet.write_number(row, 5, r.denominator as f64)?;
+        if let Some(p) = r.percent {
+            sheet.write_number_with_format(row, 6, p, &percent)?;
+        }
+        sheet.write_number(row, 7, r.target_percent)?;
+        sheet.write_string(row, 8, r.assessment())?;
+    }
+    for (c, width) in [12.0, 12.0, 8.0, 70.0, 10.0, 10.0, 10.0, 12.0, 16.0]
+        .iter()
+        .enumerate()
+    {
+        sheet.set_column_width(c as u16, *width)?;
+    }
+    book.save_to_buffer()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc() -> Value {
+        json!({
+            "period": "2024-Q3",
+            "definitions": [
+                {"id": "truc_tuyen", "plan_item": "2", "name": "Tỷ lệ hồ sơ trực tuyến", "target_percent": 50.0},
+                {"id": "dong_bo", "plan_item": "", "name": "vận hành", "target_percent": 100.0}
+            ],
+            "units": [{"unit": "nafosted", "kpis": {"truc_tuyen": {"numerator": 2, "denominator": 3, "percent": 66.7}}}],
+            "overall": {"unit": "", "kpis": {"truc_tuyen": {"numerator": 0, "denominator": 0, "percent": null}}}
+        })
+    }
+
+    #[test]
+    fn rows_name_the_unit_the_target_and_whether_it_is_met() {
+        let rows = rows(&doc());
+        assert_eq!(rows.len(), 2, "the operational figure is not a plan target");
+        assert_eq!(rows[0].assessment(), "Đạt");
+        assert_eq!(rows[1].unit, "Toàn Bộ");
+        assert_eq!(rows[1].assessment(), "Chưa có số liệu");
+        let csv = String::from_utf8(render(&rows, ReportFormat::Csv).unwrap()).unwrap();
+        assert!(csv.starts_with("\u{feff}Kỳ báo cáo,Đơn vị"), "{csv}");
+        assert!(
+            csv.contains("2024-Q3,nafosted,2,Tỷ lệ hồ sơ trực tuyến,2,3,66.7,50,Đạt\r\n"),
+            "{csv}"
+        );
+        let xlsx = render(&rows, ReportFormat::Xlsx).unwrap();
+        assert_eq!(&xlsx[..2], b"PK", "an xlsx file is a zip archive");
+    }
+}
