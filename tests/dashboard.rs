@@ -136,6 +136,8 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
             }
         }
     }
+    // HS-KPI-C is past its due date without a result.
+    assert_eq!(browser.text_of("#kpi-nafosted-overdue").await, "1");
     let naf_sync = browser.text_of("#kpi-nafosted-dong_bo").await;
     assert!(naf_sync.starts_with("50,0 %"), "{naf_sync}");
     // The definitions are on the page.

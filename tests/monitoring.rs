@@ -144,6 +144,21 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
     assert_eq!(ratio("dong_bo_ket_qua"), (1, 2), "{naf}");
     assert_eq!(ratio("dong_bo"), (2, 3), "{naf}");
     assert_eq!(naf["channel_unknown"], 0);
+    // C is past its NgayHenTra without a result.
+    assert_eq!(naf["overdue"], 1, "{naf}");
+    assert_eq!(k["overall"]["overdue"], 1);
+    let metrics = support::client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("lienthong_overdue_dossiers{unit=\"nafosted\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(naf["unknown_procedure"], 0);
     assert_eq!(naf["kpis"]["dong_bo"]["percent"], 66.7);
     assert_eq!(k["overall"]["kpis"]["so_hoa"]["percent"], 40.0);

@@ -125,6 +125,8 @@ pub struct UnitKpis {
     pub channel_unknown: u64,
     /// Dossiers whose `MaTTHC` is not in the unit's procedure catalogue.
     pub unknown_procedure: u64,
+    /// Open dossiers past their `NgayHenTra` today (whatever the period: it is now).
+    pub overdue: u64,
     /// The catalogue's counts behind targets 1a and 1b.
     pub catalogue: ServiceCounts,
     pub kpis: BTreeMap<&'static str, Ratio>,
@@ -224,16 +226,32 @@ pub fn compute(s: &AdminState, period: Period) -> Result<KpiSnapshot, StoreError
             *t += v;
         }
     }
+    // Overdue: open dossiers due before today (a dossier due today is not late yet).
+    let today = crate::outbox::tally::day_of(now);
+    let mut overdue: BTreeMap<String, u64> = BTreeMap::new();
+    for (unit, day, open) in s.outbox.open_due()? {
+        if day < today {
+            *overdue.entry(unit).or_default() += open;
+        }
+    }
+    let with_overdue = |mut k: UnitKpis| {
+        k.overdue = if k.unit.is_empty() {
+            overdue.values().sum()
+        } else {
+            overdue.get(&k.unit).copied().unwrap_or(0)
+        };
+        k
+    };
     Ok(KpiSnapshot {
         computed_at_ms: now,
         computed_at: crate::time::rfc3339_ms(now),
         period,
         buckets_read: buckets.len() as u64,
         definitions: KPIS,
-        overall: unit_kpis("", &total, s.procedures.counts(None)),
+        overall: with_overdue(unit_kpis("", &total, s.procedures.counts(None))),
         units: counts
             .iter()
-            .map(|(u, c)| unit_kpis(u, c, s.procedures.counts(Some(u))))
+            .map(|(u, c)| with_overdue(unit_kpis(u, c, s.procedures.counts(Some(u)))))
             .collect(),
     })
 }
@@ -246,6 +264,7 @@ fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
         dossiers: c[DOSSIERS],
         channel_unknown: c[CHANNEL_UNKNOWN],
         unknown_procedure: c[UNKNOWN_PROCEDURE],
+        overdue: 0,
         catalogue: cat,
         kpis: BTreeMap::from([
             (
@@ -409,7 +428,20 @@ fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
     };
     if !status.is_null() {
         facts.finished = Some(finished_status(status));
+        facts.closed =
+            Some(text(status).is_some_and(|s| matches!(s.as_str(), "3" | "7" | "8" | "9" | "10")));
     }
+    if let Some(due) = text(&row["NgayHenTra"]).and_then(|d| day_of_datetime14(&d)) {
+        facts.due_day = Some(due);
+    }
+}
+
+/// The day (since 1970-01-01) of a portal date `yyyyMMddHHmmss` (Asia/Ho_Chi_Minh).
+fn day_of_datetime14(text: &str) -> Option<u32> {
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<u32>().ok();
+    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d))
+        .then(|| super::period::days_from_civil(y as i32, m, d))
 }
 
 /// `KenhThucHien` (1 counter, 2 online, 3 postal); a mapping that still writes only the

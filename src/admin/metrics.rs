@@ -13,6 +13,11 @@ use std::sync::atomic::Ordering;
 /// Every metric family: name, type and help line.
 const FAMILIES: &[(&str, &str, &str)] = &[
     (
+        "lienthong_overdue_dossiers",
+        "gauge",
+        "Open dossiers past their NgayHenTra (due date) without a result, by unit (as of the latest KPI snapshot).",
+    ),
+    (
         "lienthong_pending_deliveries",
         "gauge",
         "Deliveries (message x target) not yet delivered or dead.",
@@ -100,9 +105,24 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
     }
     write_units(&mut out, &state);
+    write_overdue(&mut out, &state);
     write_outbox(&mut out, &state);
     write_targets(&mut out, &state);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+/// Overdue dossiers per unit, from the KPI snapshot (refreshed every `kpi_interval`; the
+/// scrape reads no store).
+fn write_overdue(out: &mut String, state: &AdminState) {
+    if let Some(k) = state.kpis.latest() {
+        for u in &k.units {
+            let _ = writeln!(
+                out,
+                "lienthong_overdue_dossiers{{unit=\"{}\"}} {}",
+                u.unit, u.overdue
+            );
+        }
+    }
 }
 
 /// Outcomes, pending deliveries and the oldest pending per unit and target.

@@ -15,6 +15,7 @@
 //! | `a`  | `a` dossier id (16 bytes)            | KPI state of one dossier ([`super::tally`]) |
 //! | `c`  | `c` unit `\0` day(be u32) MaTTHC      | KPI totals of the dossiers first seen that day |
 //! | `r`  | `r` payment reference                | the dossier id its fee belongs to (KPIs) |
+//! | `u`  | `u` unit `\0` due day(be u32)        | open dossiers due that day (`NgayHenTra`): the overdue count |
 //! | `z`  | `zmeta`                              | counters           |
 
 use crate::envelope::MessageId;
@@ -31,6 +32,7 @@ pub const DOSSIER: u8 = b'k';
 pub const TALLY_DOSSIER: u8 = b'a';
 pub const TALLY_TOTALS: u8 = b'c';
 pub const TALLY_REFERENCE: u8 = b'r';
+pub const TALLY_DUE: u8 = b'u';
 pub const META: &[u8] = b"zmeta";
 
 pub fn note(name: &str) -> Vec<u8> {

@@ -348,6 +348,19 @@ impl Outbox {
         Ok(out)
     }
 
+    /// Open dossiers per unit and due day (`NgayHenTra`), for the overdue count: one
+    /// record per unit and day, never the messages.
+    pub fn open_due(&self) -> Result<Vec<(String, u32, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for_each_with_prefix(self.inner.store.as_ref(), &[keys::TALLY_DUE], |k, v| {
+            if let Some(d) = tally::decode_due(k, v).filter(|(_, _, n)| *n > 0) {
+                out.push(d);
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// A stored message by id.
     pub fn message(&self, id: MessageId) -> Result<Option<Envelope>, StoreError> {
         let Some((chunk, index)) = self.inner.chunks.find(self.inner.store.as_ref(), id)? else {

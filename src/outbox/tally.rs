@@ -130,6 +130,11 @@ pub struct EventFacts {
     /// A fee request's payment reference (`MaThamChieu`): its confirmation is an online
     /// payment of the dossier.
     pub fee_reference: Option<String>,
+    /// The day the result is due (`NgayHenTra`, Asia/Ho_Chi_Minh days since 1970-01-01).
+    pub due_day: Option<u32>,
+    /// The event's status closes the dossier (result ready or returned, refused,
+    /// withdrawn, stopped: 3, 7, 8, 9, 10) or reopens it.
+    pub closed: Option<bool>,
 }
 
 /// What an event means for the KPIs.
@@ -195,9 +200,19 @@ pub struct DossierTally {
     pub finished: bool,
     #[serde(default)]
     pub results: bool,
+    #[serde(default)]
+    pub due_day: Option<u32>,
+    #[serde(default)]
+    pub closed: bool,
 }
 
 impl DossierTally {
+    /// The day an open dossier is due, counted in the overdue totals (None: closed, or
+    /// no due date).
+    fn open_due(&self) -> Option<u32> {
+        self.due_day.filter(|_| !self.closed)
+    }
+
     fn channel(&self) -> Option<u8> {
         self.channel.or(self
             .online
@@ -263,6 +278,12 @@ impl DossierTally {
         if let Some(finished) = f.finished {
             self.finished = finished;
         }
+        if f.due_day.is_some() {
+            self.due_day = f.due_day;
+        }
+        if let Some(closed) = f.closed {
+            self.closed = closed;
+        }
     }
 }
 
@@ -294,6 +315,25 @@ pub fn totals_key(unit: &str, day: u32, procedure: &str) -> Vec<u8> {
     k.extend_from_slice(&day.to_be_bytes());
     k.extend_from_slice(procedure.as_bytes());
     k
+}
+
+/// The open dossiers of `unit` due on `day`.
+pub fn due_key(unit: &str, day: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(6 + unit.len());
+    k.push(keys::TALLY_DUE);
+    k.extend_from_slice(unit.as_bytes());
+    k.push(0);
+    k.extend_from_slice(&day.to_be_bytes());
+    k
+}
+
+/// A due-day record as read back: unit, day, open dossiers due that day.
+pub fn decode_due(key: &[u8], value: &[u8]) -> Option<(String, u32, u64)> {
+    let rest = key.strip_prefix(&[keys::TALLY_DUE])?;
+    let nul = rest.iter().position(|b| *b == 0)?;
+    let unit = String::from_utf8_lossy(&rest[..nul]).into_owned();
+    let day = u32::from_be_bytes(rest.get(nul + 1..nul + 5)?.try_into().ok()?);
+    Some((unit, day, decode(value).ok()?))
 }
 
 pub fn reference_key(reference: &str) -> Vec<u8> {
@@ -341,6 +381,8 @@ pub fn decode_bucket(key: &[u8], value: &[u8]) -> Option<Bucket> {
 pub struct TallyBatch {
     /// Totals buckets changed by this batch: key → signed change per field.
     deltas: BTreeMap<Vec<u8>, [i64; 13]>,
+    /// Due-day records changed by this batch: key → change in open dossiers.
+    due: BTreeMap<Vec<u8>, i64>,
 }
 
 /// Reads and writes the writer gives the tally (its overlay-aware read and put).
@@ -406,6 +448,7 @@ impl TallyBatch {
         let mut d = existing.unwrap_or_default();
         let before = if is_new { [0; 13] } else { d.contribution() };
         let procedure_before = d.procedure.clone();
+        let due_before = d.open_due();
         change(&mut d);
         if d.dossier.is_empty() {
             // A finish for a dossier the tally never saw (accepted before the tally
@@ -413,6 +456,15 @@ impl TallyBatch {
             return;
         }
         let after = d.contribution();
+        let due_after = d.open_due();
+        if due_before != due_after {
+            if let Some(day) = due_before {
+                *self.due.entry(due_key(&d.unit, day)).or_default() -= 1;
+            }
+            if let Some(day) = due_after {
+                *self.due.entry(due_key(&d.unit, day)).or_default() += 1;
+            }
+        }
         if d.procedure != procedure_before && !is_new {
             // The procedure became known: the dossier moves to its procedure's bucket.
             self.add(&totals_key(&d.unit, d.day, &procedure_before), &before, -1);
@@ -437,6 +489,13 @@ impl TallyBatch {
 
     /// Write the changed buckets (read, add, write back) at the end of the batch.
     pub fn finish(self, io: &mut dyn TallyIo) {
+        for (key, delta) in self.due {
+            if delta == 0 {
+                continue;
+            }
+            let open: u64 = io.read(&key).and_then(|v| decode(&v).ok()).unwrap_or(0);
+            io.put(key, encode(&(open as i64 + delta).max(0)));
+        }
         for (key, delta) in self.deltas {
             if delta.iter().all(|v| *v == 0) {
                 continue;
@@ -582,6 +641,38 @@ mod tests {
         b.on_sync_finished(&mut io, dossier_id("naf", "never"));
         b.finish(&mut io);
         assert_eq!(io.0.len(), before);
+    }
+
+    #[test]
+    fn open_dossiers_are_kept_by_due_day_until_they_close() {
+        let mut io = Io::default();
+        let event = |dossier: &str, due_day, closed| EventFacts {
+            dossier: dossier.into(),
+            due_day,
+            closed,
+            ..EventFacts::default()
+        };
+        let due = |io: &Io| {
+            let mut v: Vec<(String, u32, u64)> =
+                io.0.iter()
+                    .filter_map(|(k, v)| decode_due(k, v))
+                    .filter(|(_, _, n)| *n > 0)
+                    .collect();
+            v.sort();
+            v
+        };
+        let mut b = TallyBatch::default();
+        b.on_event(&mut io, "naf", &event("HS-1", Some(100), Some(false)), 0, 0);
+        b.on_event(&mut io, "naf", &event("HS-2", Some(100), Some(false)), 0, 0);
+        b.on_event(&mut io, "ipo", &event("HS-1", Some(90), None), 0, 0);
+        b.finish(&mut io);
+        assert_eq!(due(&io), [("ipo".into(), 90, 1), ("naf".into(), 100, 2)]);
+        // HS-1 gets a new due date, HS-2 its result: one moves, one leaves.
+        let mut b = TallyBatch::default();
+        b.on_event(&mut io, "naf", &event("HS-1", Some(120), None), 0, 0);
+        b.on_event(&mut io, "naf", &event("HS-2", None, Some(true)), 0, 0);
+        b.finish(&mut io);
+        assert_eq!(due(&io), [("ipo".into(), 90, 1), ("naf".into(), 120, 1)]);
     }
 
     #[test]

@@ -438,12 +438,10 @@ pub async fn send_kpi_traffic(s: &ShippedBus) {
     b["paidVia"] = serde_json::json!("counter");
     s.send("nafosted", "dossier_sync", &b).await;
 
-    s.send(
-        "nafosted",
-        "dossier_sync",
-        &nafosted_dossier("HS-KPI-C", "submitted", "online"),
-    )
-    .await;
+    // C was due on 2024-04-04 and has no result: overdue.
+    let mut c = nafosted_dossier("HS-KPI-C", "submitted", "online");
+    c["dueAt"] = serde_json::json!("2024-04-04T17:00:00+07:00");
+    s.send("nafosted", "dossier_sync", &c).await;
     s.send(
         "nafosted",
         "dossier_sync",

@@ -370,6 +370,7 @@ impl View<'_> {
                                 }
                                 th { "Không rõ kênh nộp" }
                                 th { "Mã TTHC ngoài danh mục" }
+                                th { "Quá hạn chưa có kết quả" br; span.muted { "hôm nay" } }
                             }
                             @for u in k.units.iter().chain(std::iter::once(&k.overall)) {
                                 @let unit = if u.unit.is_empty() { "tong" } else { u.unit.as_str() };
@@ -382,6 +383,9 @@ impl View<'_> {
                                     }
                                     td.num #{"kpi-" (unit) "-channel_unknown"} { (u.channel_unknown) }
                                     td.num #{"kpi-" (unit) "-unknown_procedure"} { (u.unknown_procedure) }
+                                    td.num #{"kpi-" (unit) "-overdue"} {
+                                        @if u.overdue > 0 { span.bad { (u.overdue) } } @else { "0" }
+                                    }
                                 }
                             }
                         }

@@ -58,6 +58,11 @@ pub struct OutageReport {
     pub status_slowest_ms: f64,
     pub status_polls: u64,
     pub regressions: usize,
+    /// The slowest of the KPI reads made with the whole backlog on disk (computed again
+    /// each time, every period), and the dossiers they counted.
+    pub kpi_slowest_ms: f64,
+    pub kpi_reads: u64,
+    pub kpi_dossiers: u64,
 }
 
 impl OutageReport {
@@ -101,7 +106,45 @@ impl OutageReport {
             "outage: /api/v1/status answered {} times, slowest {:.0} ms",
             self.status_polls, self.status_slowest_ms
         );
+        println!(
+            "outage: /api/v1/kpis with {} events in the outbox: {} reads (all, ytd, this month), slowest {:.1} ms, {} dossiers counted",
+            self.events, self.kpi_reads, self.kpi_slowest_ms, self.kpi_dossiers
+        );
     }
+}
+
+/// Read the KPIs, recomputed, over several periods, with the whole backlog on disk: the
+/// slowest answer, how many reads, and the dossiers counted.
+async fn measure_kpi_reads(port: u16) -> Result<(f64, u64, u64), String> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let month = {
+        let today = crate::outbox::tally::day_of(crate::time::now_ms());
+        let (y, m, _) = crate::admin::period::civil_from_days(today);
+        format!("{y}-{m:02}")
+    };
+    let (mut slowest, mut reads, mut dossiers) = (Duration::ZERO, 0u64, 0u64);
+    for _ in 0..5 {
+        for query in ["refresh=true", "period=ytd", &format!("period={month}")] {
+            let started = Instant::now();
+            let doc: serde_json::Value = client
+                .get(format!("http://127.0.0.1:{port}/api/v1/kpis?{query}"))
+                .bearer_auth(VIEWER_TOKEN)
+                .send()
+                .await
+                .map_err(|e| format!("KPI read: {e}"))?
+                .json()
+                .await
+                .map_err(|e| format!("KPI read: {e}"))?;
+            slowest = slowest.max(started.elapsed());
+            reads += 1;
+            dossiers = doc["overall"]["dossiers"].as_u64().unwrap_or(0);
+        }
+    }
+    Ok((slowest.as_secs_f64() * 1000.0, reads, dossiers))
 }
 
 /// The statuses of a dossier's life, in the order NAFOSTED sends them: the n-th of
@@ -441,6 +484,12 @@ pub async fn run(opts: &OutageOptions) -> Result<OutageReport, String> {
     let mut slowest_us = status.slowest_us.load(Ordering::Relaxed);
     let mut polls = status.polls.load(Ordering::Relaxed);
     drop(status);
+    (report.kpi_slowest_ms, report.kpi_reads, report.kpi_dossiers) =
+        measure_kpi_reads(port).await?;
+    eprintln!(
+        "outage: KPIs read {} times with the backlog on disk, slowest {:.1} ms",
+        report.kpi_reads, report.kpi_slowest_ms
+    );
 
     if opts.drain {
         bus.kill();
