@@ -32,7 +32,8 @@ async fn set_portal_faults(s: &ShippedBus, rules: Value) {
 
 #[tokio::test]
 async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
-    let s = ShippedBus::start().await;
+    // The 24-hour charts sample every 100 ms here (every 5 minutes as shipped).
+    let s = ShippedBus::start_with(|c| c.admin.history_every = Duration::from_millis(100)).await;
     send_kpi_traffic(&s).await;
     // A dead letter an operator can fix by replaying: the portal refuses this dossier for
     // good (error code 3) until its data is corrected on the portal's side.
@@ -136,6 +137,31 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
             }
         }
     }
+    // The charts: this month's bar of each traffic target (the dossiers were seen this
+    // month), and each platform's last day drawn from its samples.
+    for id in [
+        "truc_tuyen",
+        "thanh_toan_truc_tuyen",
+        "so_hoa",
+        "dong_bo_ket_qua",
+    ] {
+        let chart = browser.find(&format!("#bieu-do-{id}")).await;
+        let _ = chart;
+        assert!(
+            browser
+                .try_find(&format!("#bieu-do-{id} rect.bar"))
+                .await
+                .is_some(),
+            "{id}: no bar for this month"
+        );
+    }
+    assert!(
+        browser
+            .try_find("#dien-bien-portal-ton-dong polyline")
+            .await
+            .is_some(),
+        "the portal's backlog over the last day is drawn"
+    );
     // HS-KPI-C is past its due date without a result.
     assert_eq!(browser.text_of("#kpi-nafosted-overdue").await, "1");
     let naf_sync = browser.text_of("#kpi-nafosted-dong_bo").await;

@@ -256,6 +256,38 @@ pub fn compute(s: &AdminState, period: Period) -> Result<KpiSnapshot, StoreError
     })
 }
 
+/// One month's targets counted from traffic: the month (`2024-07`) and its ratios by id.
+pub type MonthKpis = (String, BTreeMap<&'static str, Ratio>);
+
+/// The targets counted from traffic, per calendar month, over the last `months` months
+/// (this one included), all units together: for the dashboard's trend charts. Reads the
+/// totals records only.
+pub fn monthly(s: &AdminState, months: u32, now_ms: u64) -> Result<Vec<MonthKpis>, StoreError> {
+    use super::period::{Period, civil_from_days};
+    let (mut y, mut m, _) = civil_from_days(crate::outbox::tally::day_of(now_ms));
+    let mut periods = Vec::new();
+    for _ in 0..months {
+        periods.push(Period::Month(y, m));
+        (y, m) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    }
+    periods.reverse();
+    let buckets = s.outbox.kpi_buckets()?;
+    Ok(periods
+        .into_iter()
+        .map(|p| {
+            let days = p.days(now_ms);
+            let mut t = [0u64; 13];
+            for b in buckets.iter().filter(|b| days.contains(&b.day)) {
+                for (t, v) in t.iter_mut().zip(b.totals) {
+                    *t += v;
+                }
+            }
+            let k = unit_kpis("", &t, ServiceCounts::default());
+            (p.id(), k.kpis)
+        })
+        .collect())
+}
+
 /// The KPIs of one unit's totals and catalogue counts.
 fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
     use field::*;

@@ -6,6 +6,7 @@ pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod dashboard;
+pub mod history;
 pub mod kpi;
 pub mod metrics;
 pub mod period;
@@ -45,6 +46,8 @@ pub struct AdminState {
     /// The mappings, to read messages as the national platforms receive them.
     pub mappings: Arc<crate::mappings::MappingSet>,
     pub kpis: kpi::KpiBoard,
+    /// Each platform's last day, sampled (the dashboard's 24-hour charts).
+    pub history: history::History,
     /// Every unit's procedure catalogue (targets 1a, 1b).
     pub procedures: Arc<crate::procedures::Catalogue>,
     /// Forged payment callbacks (shared with the ingress), for `/metrics`.

@@ -216,6 +216,10 @@ impl Bus {
             Arc::clone(&admin_state),
             config.admin.kpi_interval,
         ));
+        background.spawn(crate::admin::history::sample_periodically(
+            Arc::clone(&admin_state),
+            config.admin.history_every,
+        ));
         background.spawn(parts::sweep_periodically(
             outbox.clone(),
             config.outbox.sweep_interval,

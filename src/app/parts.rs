@@ -277,6 +277,7 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         mappings: inputs.mappings,
         kpis: crate::admin::kpi::KpiBoard::default(),
         procedures: inputs.procedures,
+        history: Default::default(),
         callbacks: inputs.callbacks,
         tokens: crate::admin::auth::AdminTokens::new(
             config

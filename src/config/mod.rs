@@ -263,6 +263,14 @@ pub struct AdminConfig {
     /// ...and this long after sign-in in any case.
     #[serde(default = "default_session_max", with = "humantime_serde")]
     pub session_max: Duration,
+    /// How often each platform's backlog, oldest pending and delivery rate are sampled
+    /// for the dashboard's 24-hour charts (a day of samples is kept in memory).
+    #[serde(default = "default_history_every", with = "humantime_serde")]
+    pub history_every: Duration,
+}
+
+fn default_history_every() -> Duration {
+    Duration::from_secs(300)
 }
 
 fn default_kpi_interval() -> Duration {
@@ -284,6 +292,7 @@ impl Default for AdminConfig {
             kpi_interval: default_kpi_interval(),
             session_idle: default_session_idle(),
             session_max: default_session_max(),
+            history_every: default_history_every(),
         }
     }
 }

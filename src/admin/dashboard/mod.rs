@@ -23,6 +23,7 @@ use maud::html;
 use serde::Deserialize;
 use std::sync::Arc;
 
+mod charts;
 mod view;
 
 use view::{REFRESH_SCRIPT, View, error_page, layout, login_page};
@@ -237,10 +238,12 @@ async fn page(
             Some(key) if !key.is_empty() => Some(api::dossier_document(&state, key)?),
             _ => None,
         };
-        Ok::<_, crate::outbox::StoreError>((status, dead, dossier))
+        let months = crate::admin::kpi::monthly(&state, 12, crate::time::now_ms())?;
+        Ok::<_, crate::outbox::StoreError>((status, dead, dossier, months))
     })
     .await;
-    let (status, dead, dossier) = match docs {
+    let samples = s.history.samples();
+    let (status, dead, dossier, months) = match docs {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => return error_page(&format!("Không đọc được hàng đợi: {e}")),
         Err(e) => return error_page(&format!("Lỗi nội bộ: {e}")),
@@ -256,6 +259,8 @@ async fn page(
         dossier: dossier.as_ref(),
         notice: q.thong_bao.as_deref(),
         csrf: &csrf,
+        months: &months,
+        samples: &samples,
     };
     (
         [(header::CACHE_CONTROL, "no-store")],

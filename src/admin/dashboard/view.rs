@@ -27,6 +27,9 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 button{cursor:pointer;padding:4px 10px}
 dl.defs dt{font-weight:600;margin-top:6px}dl.defs dd{margin-left:16px}
 form.inline{display:inline}
+.charts{display:flex;flex-wrap:wrap;gap:12px;align-items:flex-start}
+figure.chart{margin:0 0 8px 0}
+figure.chart figcaption{font-size:12px;max-width:260px}
 "#;
 
 pub(super) const REFRESH_SCRIPT: &str = r#"
@@ -92,6 +95,10 @@ pub(super) struct View<'a> {
     pub(super) notice: Option<&'a str>,
     /// The session's anti-forgery token, in every POST form.
     pub(super) csrf: &'a str,
+    /// The targets counted from traffic, month by month (the last 12).
+    pub(super) months: &'a [crate::admin::kpi::MonthKpis],
+    /// Each platform's last day.
+    pub(super) samples: &'a [crate::admin::history::Sample],
 }
 
 /// Vietnamese name of a configured target.
@@ -200,6 +207,7 @@ impl View<'_> {
                 (self.search_box())
                 @if let Some(d) = self.dossier { (self.dossier_view(d)) }
                 (self.platforms())
+                (self.last_day())
                 (self.units())
                 (self.kpi_table())
                 (self.failures())
@@ -389,6 +397,8 @@ impl View<'_> {
                                 }
                             }
                         }
+                        h3 { "Diễn biến theo tháng (12 tháng gần nhất, mọi đơn vị)" }
+                        (super::charts::monthly_targets(self.months))
                         dl.defs {
                             @for d in &KPIS {
                                 dt {
@@ -400,6 +410,17 @@ impl View<'_> {
                         }
                     }
                 }
+            }
+        }
+    }
+
+    fn last_day(&self) -> Markup {
+        let targets: Vec<String> = self.s.targets.iter().map(|t| t.name.clone()).collect();
+        html! {
+            section #dien-bien-24h {
+                h2 { "Diễn biến 24 giờ qua theo nền tảng" }
+                p.muted { "Lấy mẫu định kỳ từ số liệu cộng dồn; bắt đầu lại khi khởi động lại hệ thống." }
+                (super::charts::platforms_last_day(self.samples, &targets))
             }
         }
     }
