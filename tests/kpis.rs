@@ -1,7 +1,8 @@
 //! The procedure catalogue's part in the KPIs, on the shipped config and mappings with the
 //! bundled mock platforms as real servers: a dossier whose `MaTTHC` is not in its unit's
 //! catalogue is counted apart (the default) or, with `[procedures] unknown = "reject"`,
-//! becomes a dead letter naming the field; the others are delivered either way.
+//! becomes a dead letter naming the field; the others are delivered either way. The
+//! totals survive a SIGKILL of the bus process.
 
 mod support;
 
@@ -62,4 +63,91 @@ async fn an_unknown_procedure_is_counted_by_default_and_refused_when_asked() {
         }
         s.bus.shutdown().await.unwrap();
     }
+}
+
+/// A port no one listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `lienthong run` on the shipped config with its own data directory and port, the mock
+/// platforms off (nothing is delivered: the KPIs count what was accepted).
+async fn spawn_bus(dir: &std::path::Path, port: u16) -> tokio::process::Child {
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
+        .arg(dir)
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
+        assert!(std::time::Instant::now() < deadline, "the bus did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child
+}
+
+async fn kpis_of(port: u16) -> serde_json::Value {
+    let doc: serde_json::Value = support::client()
+        .get(format!("http://127.0.0.1:{port}/api/v1/kpis?refresh=true"))
+        .bearer_auth(SHIPPED_VIEWER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    unit(&doc, "nafosted").clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_kpis_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut bus = spawn_bus(dir.path(), port).await;
+    // 30 dossiers: 20 online, 10 at the counter; 5 of them past their due date.
+    let events: Vec<serde_json::Value> = (0..30)
+        .map(|i| {
+            let channel = if i % 3 == 0 { "counter" } else { "online" };
+            let mut e = nafosted_dossier(&format!("HS-K9-{i:02}"), "submitted", channel);
+            if i < 5 {
+                e["dueAt"] = serde_json::json!("2024-04-04T17:00:00+07:00");
+            }
+            e
+        })
+        .collect();
+    let accepted = support::client()
+        .post(format!(
+            "http://127.0.0.1:{port}/api/v1/units/nafosted/events?flow=dossier_sync"
+        ))
+        .bearer_auth("dev-only-nafosted-key-change-me")
+        .json(&events)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(accepted.status(), 202);
+    let before = kpis_of(port).await;
+    assert_eq!(before["dossiers"], 30, "{before}");
+    assert_eq!(before["kpis"]["truc_tuyen"]["numerator"], 20, "{before}");
+    assert_eq!(before["kpis"]["truc_tuyen"]["denominator"], 30, "{before}");
+    assert_eq!(before["overdue"], 5, "{before}");
+    // No shutdown: SIGKILL, then the same data directory again.
+    bus.start_kill().unwrap();
+    bus.wait().await.unwrap();
+    let mut bus = spawn_bus(dir.path(), port).await;
+    let after = kpis_of(port).await;
+    for field in ["dossiers", "overdue", "channel_unknown"] {
+        assert_eq!(after[field], before[field], "{field}: {after}");
+    }
+    assert_eq!(after["kpis"], before["kpis"]);
+    bus.start_kill().unwrap();
+    bus.wait().await.unwrap();
 }
