@@ -278,6 +278,14 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
         .await
         .unwrap();
     assert_eq!(&xlsx[..2], b"PK");
+    let pdf = client()
+        .get(s.url("/bao-cao?ky=all&dinh_dang=pdf"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pdf.headers()["content-type"], "application/pdf");
+    assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
     // Without a session: the sign-in page, not the report.
     let anonymous = client().get(s.url("/bao-cao?ky=all")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);

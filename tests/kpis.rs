@@ -88,8 +88,14 @@ async fn spawn_bus(dir: &std::path::Path, port: u16) -> tokio::process::Child {
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    while tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_err() {
-        assert!(std::time::Instant::now() < deadline, "the bus did not come up");
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_err()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bus did not come up"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     child

@@ -186,7 +186,7 @@ pub struct ReportArgs {
 pub async fn report(t: &AdminTarget, args: ReportArgs) -> Result<String, String> {
     let period = crate::admin::period::Period::parse(&args.period)?;
     let c = connect(t, false)?;
-    let mut path = format!("/api/v1/kpis?period={}", period.id());
+    let mut path = format!("/api/v1/kpis?period={}&refresh=true", period.id());
     if let Some(u) = &args.unit {
         path.push_str(&format!("&unit={u}"));
     }

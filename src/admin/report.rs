@@ -11,6 +11,7 @@ use serde_json::Value;
 pub enum ReportFormat {
     Csv,
     Xlsx,
+    Pdf,
 }
 
 impl ReportFormat {
@@ -18,6 +19,7 @@ impl ReportFormat {
         match text {
             "csv" => Some(ReportFormat::Csv),
             "xlsx" => Some(ReportFormat::Xlsx),
+            "pdf" => Some(ReportFormat::Pdf),
             _ => None,
         }
     }
@@ -28,6 +30,7 @@ impl ReportFormat {
             ReportFormat::Xlsx => {
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             }
+            ReportFormat::Pdf => "application/pdf",
         }
     }
 
@@ -35,6 +38,7 @@ impl ReportFormat {
         match self {
             ReportFormat::Csv => "csv",
             ReportFormat::Xlsx => "xlsx",
+            ReportFormat::Pdf => "pdf",
         }
     }
 }
@@ -114,7 +118,91 @@ pub fn render(rows: &[ReportRow], format: ReportFormat) -> Result<Vec<u8>, Strin
     match format {
         ReportFormat::Csv => Ok(csv(rows)),
         ReportFormat::Xlsx => xlsx(rows).map_err(|e| format!("cannot write the workbook: {e}")),
+        ReportFormat::Pdf => pdf(rows),
     }
+}
+
+/// The font of the PDF: DejaVu Sans covers Vietnamese (its licence is beside it).
+const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+
+/// A4 landscape, a title, the column headings, then a line per row; as many pages as
+/// needed.
+fn pdf(rows: &[ReportRow]) -> Result<Vec<u8>, String> {
+    use printpdf::{
+        Mm, Op, ParsedFont, PdfDocument, PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt,
+        TextItem,
+    };
+    let mut warnings = Vec::new();
+    let font =
+        ParsedFont::from_bytes(FONT, 0, &mut warnings).ok_or("the report's font cannot be read")?;
+    let mut doc = PdfDocument::new("Báo cáo chỉ tiêu Kế hoạch hành động năm 2024");
+    let font = PdfFontHandle::External(doc.add_font(&font));
+    // Column x positions (mm) on a 297 mm wide page.
+    const COLUMNS: [f32; 8] = [10.0, 32.0, 44.0, 196.0, 214.0, 232.0, 250.0, 268.0];
+    // Each text in its own text object: a cursor position is relative to the current
+    // line's start within one, absolute only at its beginning.
+    let text = |x: f32, y: f32, size: f32, t: &str| {
+        vec![
+            Op::StartTextSection,
+            Op::SetTextCursor {
+                pos: Point::new(Mm(x), Mm(y)),
+            },
+            Op::SetFont {
+                font: font.clone(),
+                size: Pt(size),
+            },
+            Op::ShowText {
+                items: vec![TextItem::Text(t.to_string())],
+            },
+            Op::EndTextSection,
+        ]
+    };
+    let period = rows.first().map_or("—", |r| r.period.as_str());
+    let title = format!(
+        "Báo cáo chỉ tiêu Kế hoạch hành động năm 2024 (QĐ 1205/QĐ-BKHCN, Phụ lục I) — kỳ {period}"
+    );
+    let per_page = 30;
+    let mut pages = Vec::new();
+    for (n, chunk) in rows.chunks(per_page).enumerate().chain(
+        // A report with no rows still has its page.
+        (rows.is_empty()).then_some((0, &rows[..0])),
+    ) {
+        let mut ops = Vec::new();
+        ops.extend(text(10.0, 200.0, 12.0, &title));
+        ops.extend(text(10.0, 194.0, 8.0, &format!("Trang {}", n + 1)));
+        for (c, h) in HEADINGS.iter().enumerate().skip(1) {
+            // The period is in the title; the other headings shortened to fit.
+            let short = match *h {
+                "Chỉ tiêu năm 2024 (%)" => "Chỉ tiêu (%)",
+                "Mục (Phụ lục I)" => "Mục",
+                other => other,
+            };
+            ops.extend(text(COLUMNS[c - 1], 185.0, 8.0, short));
+        }
+        for (i, r) in chunk.iter().enumerate() {
+            let y = 178.0 - i as f32 * 5.5;
+            let name: String = r.name.chars().take(80).collect();
+            let cells = [
+                r.unit.clone(),
+                r.plan_item.clone(),
+                name,
+                r.numerator.to_string(),
+                r.denominator.to_string(),
+                r.percent
+                    .map(|p| format!("{p:.1}"))
+                    .unwrap_or_else(|| "—".into()),
+                format!("{:.0}", r.target_percent),
+                r.assessment().to_string(),
+            ];
+            for (c, cell) in cells.iter().enumerate() {
+                ops.extend(text(COLUMNS[c], y, 7.0, cell));
+            }
+        }
+        pages.push(PdfPage::new(Mm(297.0), Mm(210.0), ops));
+    }
+    Ok(doc
+        .with_pages(pages)
+        .save(&PdfSaveOptions::default(), &mut Vec::new()))
 }
 
 fn csv(rows: &[ReportRow]) -> Vec<u8> {
@@ -212,5 +300,8 @@ mod tests {
         );
         let xlsx = render(&rows, ReportFormat::Xlsx).unwrap();
         assert_eq!(&xlsx[..2], b"PK", "an xlsx file is a zip archive");
+        let pdf = render(&rows, ReportFormat::Pdf).unwrap();
+        assert!(pdf.starts_with(b"%PDF-"), "a PDF file");
+        assert!(pdf.len() > 2_000);
     }
 }

@@ -177,9 +177,17 @@ async fn report(
         );
     };
     let Some(format) = ReportFormat::parse(q.dinh_dang.as_deref().unwrap_or("csv")) else {
-        return error_page("Định dạng không hợp lệ: csv hoặc xlsx.");
+        return error_page("Định dạng không hợp lệ: csv, xlsx hoặc pdf.");
     };
-    let Some(kpis) = kpis_of(&s, period).await else {
+    // A report is computed now, not taken from the page's snapshot.
+    let computed = match period {
+        crate::admin::period::Period::All => s.kpis.refresh(&s).await.ok(),
+        p => crate::admin::kpi::compute_off_thread(&s, p)
+            .await
+            .ok()
+            .map(Arc::new),
+    };
+    let Some(kpis) = computed else {
         return error_page("Không tính được chỉ tiêu.");
     };
     let doc = serde_json::to_value(&*kpis).expect("snapshots serialize");

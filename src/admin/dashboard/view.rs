@@ -360,6 +360,8 @@ impl View<'_> {
                     a #tai-csv href={"/bao-cao?ky=" (period) "&dinh_dang=csv"} { "CSV" }
                     " · "
                     a #tai-xlsx href={"/bao-cao?ky=" (period) "&dinh_dang=xlsx"} { "Excel" }
+                    " · "
+                    a #tai-pdf href={"/bao-cao?ky=" (period) "&dinh_dang=pdf"} { "PDF" }
                 }
                 @match self.kpis {
                     None => p.muted { "Chưa tính được chỉ tiêu." },
