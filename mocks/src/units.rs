@@ -315,16 +315,7 @@ impl Ctx<'_> {
         let t = self.at + 7 * 3600;
         let days = t.div_euclid(86_400);
         let secs = t.rem_euclid(86_400);
-        // Civil from days (Howard Hinnant).
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-        let y = yoe + era * 400 + if m <= 2 { 1 } else { 0 };
+        let (y, m, d) = lienthong_mapping::datetime::civil_from_days(days);
         (y, m, d, (secs / 3600) as u32, (secs / 60 % 60) as u32)
     }
 

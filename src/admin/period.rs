@@ -87,29 +87,15 @@ impl Serialize for Period {
     }
 }
 
-/// Days since 1970-01-01 of a calendar date (Howard Hinnant's algorithm).
+/// Days since 1970-01-01 of a calendar date (the mapping library's civil calendar).
 pub fn days_from_civil(y: i32, m: u32, d: u32) -> u32 {
-    let y = if m <= 2 { y - 1 } else { y } as i64;
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    (era * 146_097 + doe - 719_468).max(0) as u32
+    lienthong_mapping::datetime::days_from_civil(y.into(), m, d).max(0) as u32
 }
 
 /// The calendar date of a day since 1970-01-01.
 pub fn civil_from_days(days: u32) -> (i32, u32, u32) {
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
-    (y, m, d)
+    let (y, m, d) = lienthong_mapping::datetime::civil_from_days(days.into());
+    (y as i32, m, d)
 }
 
 #[cfg(test)]
