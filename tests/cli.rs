@@ -88,7 +88,9 @@ fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(
-        stdout.contains("OK (4 units, 6 targets, 14 routes, 16 mappings compiled)"),
+        stdout.contains(
+            "OK (4 units, 6 targets, 14 routes, 16 mappings compiled, 14 procedures catalogued)"
+        ),
         "{stdout}"
     );
     assert!(stdout.contains("DEVELOPMENT keys"), "{stdout}");
