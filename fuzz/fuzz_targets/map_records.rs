@@ -6,14 +6,14 @@
 
 use libfuzzer_sys::fuzz_target;
 use lienthong_mapping::Mapping;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::LazyLock;
 
 static MAPPINGS: LazyLock<Vec<Mapping>> = LazyLock::new(|| {
     let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../mappings"));
-    let mut files = Vec::new();
-    collect(&root, &mut files);
-    files.sort();
+    // The same files `lienthong mapping test` finds (not schemas, tables, fixtures or a
+    // unit's procedure catalogue).
+    let files = lienthong_mapping::fixtures::find_mappings(&root).expect("mappings dir");
     let mappings: Vec<Mapping> = files
         .iter()
         .map(|f| Mapping::load(f, &root).unwrap_or_else(|e| panic!("{}: {e:?}", f.display())))
@@ -21,21 +21,6 @@ static MAPPINGS: LazyLock<Vec<Mapping>> = LazyLock::new(|| {
     assert!(!mappings.is_empty(), "no mapping under {}", root.display());
     mappings
 });
-
-/// Mapping files: `*.toml` outside `_schemas/`, `tables/` and the `tests/` fixtures.
-fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).expect("mappings dir").flatten() {
-        let path = entry.path();
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if path.is_dir() {
-            if name != "_schemas" && name != "tests" && name != "tables" {
-                collect(&path, out);
-            }
-        } else if name.ends_with(".toml") {
-            out.push(path);
-        }
-    }
-}
 
 fuzz_target!(|data: &[u8]| {
     let record: Option<serde_json::Value> = serde_json::from_slice(data).ok();
