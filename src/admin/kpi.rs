@@ -171,6 +171,21 @@ impl KpiBoard {
     }
 }
 
+/// The snapshot of `period`: for all time the kept one (computed now when `fresh`, or
+/// when none exists yet), any other period computed now. The API, the dashboard and the
+/// report all read the KPIs through this.
+pub async fn snapshot_for(
+    state: &Arc<AdminState>,
+    period: Period,
+    fresh: bool,
+) -> Result<Arc<KpiSnapshot>, StoreError> {
+    match (period, fresh, state.kpis.latest()) {
+        (Period::All, false, Some(kept)) => Ok(kept),
+        (Period::All, _, _) => state.kpis.refresh(state).await,
+        (p, _, _) => compute_off_thread(state, p).await.map(Arc::new),
+    }
+}
+
 /// [`compute`] on a blocking thread.
 pub async fn compute_off_thread(
     state: &Arc<AdminState>,

@@ -169,15 +169,9 @@ pub(super) async fn kpis(
         )
         .field("unit"));
     }
-    let snapshot = match (q.refresh, period, s.kpis.latest()) {
-        (false, crate::admin::period::Period::All, Some(snap)) => snap,
-        (_, crate::admin::period::Period::All, _) => s.kpis.refresh(&s).await.map_err(storage)?,
-        (_, period, _) => Arc::new(
-            crate::admin::kpi::compute_off_thread(&s, period)
-                .await
-                .map_err(storage)?,
-        ),
-    };
+    let snapshot = crate::admin::kpi::snapshot_for(&s, period, q.refresh)
+        .await
+        .map_err(storage)?;
     let mut doc = serde_json::to_value(&*snapshot).expect("snapshots serialize");
     if let Some(unit) = &q.unit
         && let Some(units) = doc["units"].as_array_mut()

@@ -139,22 +139,6 @@ struct PageQuery {
     ky: Option<String>,
 }
 
-/// The KPI snapshot of a period: the kept one for all time, else computed now.
-async fn kpis_of(
-    s: &Arc<AdminState>,
-    period: crate::admin::period::Period,
-) -> Option<Arc<crate::admin::kpi::KpiSnapshot>> {
-    use crate::admin::period::Period;
-    match (period, s.kpis.latest()) {
-        (Period::All, Some(k)) => Some(k),
-        (Period::All, None) => s.kpis.refresh(s).await.ok(),
-        (p, _) => crate::admin::kpi::compute_off_thread(s, p)
-            .await
-            .ok()
-            .map(Arc::new),
-    }
-}
-
 #[derive(Deserialize)]
 struct ReportQuery {
     ky: Option<String>,
@@ -180,13 +164,7 @@ async fn report(
         return error_page("Định dạng không hợp lệ: csv, xlsx hoặc pdf.");
     };
     // A report is computed now, not taken from the page's snapshot.
-    let computed = match period {
-        crate::admin::period::Period::All => s.kpis.refresh(&s).await.ok(),
-        p => crate::admin::kpi::compute_off_thread(&s, p)
-            .await
-            .ok()
-            .map(Arc::new),
-    };
+    let computed = crate::admin::kpi::snapshot_for(&s, period, true).await.ok();
     let Some(kpis) = computed else {
         return error_page("Không tính được chỉ tiêu.");
     };
@@ -228,7 +206,9 @@ async fn page(
         q.ky.as_deref()
             .and_then(|k| crate::admin::period::Period::parse(k).ok())
             .unwrap_or_default();
-    let kpis = kpis_of(&s, period).await;
+    let kpis = crate::admin::kpi::snapshot_for(&s, period, false)
+        .await
+        .ok();
     let state = Arc::clone(&s);
     let searched = q.ma_ho_so.clone();
     // The documents read the outbox: off the async threads.
