@@ -2,7 +2,7 @@
 //! receive it. Built once from config; looked up on every request.
 
 use crate::config::{Config, OnDead, Ordering};
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Clone, Debug)]
 pub struct Route {
@@ -13,9 +13,11 @@ pub struct Route {
     /// JSON pointer to the ordering key inside each event.
     pub key_pointer: Option<String>,
     pub block_on_dead: bool,
-    /// Fed only by the bus itself (the payment platform's verified callbacks): no unit
-    /// may post to it.
+    /// Fed only by the bus itself (the payment platform's verified callbacks, a target's
+    /// replies): no unit may post to it.
     pub internal: bool,
+    /// Target → the flow its replies go on as (`replies` in the route's config).
+    pub replies: BTreeMap<String, String>,
 }
 
 /// The flow the verified payment callbacks (`POST /callbacks/payment`) are stored under.
@@ -59,8 +61,8 @@ impl std::fmt::Display for RouteError {
             RouteError::NoRoutes => write!(f, "no routes are configured for this unit"),
             RouteError::Internal { flow } => write!(
                 f,
-                "flow `{flow}` is fed only by the payment platform's signed callbacks \
-                 (POST /callbacks/payment); a unit system cannot send it"
+                "flow `{flow}` is fed only by the bus itself (the payment platform's signed \
+                 callbacks, or a target's replies); a unit system cannot send it"
             ),
         }
     }
@@ -74,6 +76,11 @@ pub struct Router {
 impl Router {
     pub fn from_config(config: &Config) -> Router {
         let mut by_unit: HashMap<String, Vec<Route>> = HashMap::new();
+        let reply_flows: HashSet<(&str, &str)> = config
+            .routes
+            .iter()
+            .flat_map(|r| r.replies.values().map(|f| (r.unit.as_str(), f.as_str())))
+            .collect();
         for r in &config.routes {
             by_unit.entry(r.unit.clone()).or_default().push(Route {
                 unit: r.unit.clone(),
@@ -82,7 +89,9 @@ impl Router {
                 ordered: r.ordering == Ordering::PerKey,
                 key_pointer: r.key.clone(),
                 block_on_dead: r.on_dead == OnDead::Block,
-                internal: r.flow == PAYMENT_CONFIRM_FLOW,
+                internal: r.flow == PAYMENT_CONFIRM_FLOW
+                    || reply_flows.contains(&(r.unit.as_str(), r.flow.as_str())),
+                replies: r.replies.clone(),
             });
         }
         Router { by_unit }

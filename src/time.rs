@@ -14,3 +14,24 @@ pub fn now_ms() -> u64 {
 pub fn rfc3339_ms(ms: u64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + Duration::from_millis(ms)).to_string()
 }
+
+/// `yyyyMMddHHmmss` in Vietnam's time (UTC+7, no daylight saving): the national
+/// platforms' date-time form.
+pub fn vn_compact(ms: u64) -> String {
+    let utc7 = UNIX_EPOCH + Duration::from_millis(ms) + Duration::from_secs(7 * 3600);
+    // "2024-03-08T09:12:45Z" → "20240308091245"
+    humantime::format_rfc3339_seconds(utc7)
+        .to_string()
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn vietnam_time_is_utc_plus_seven() {
+        // 2024-03-08T02:12:45Z
+        assert_eq!(super::vn_compact(1_709_863_965_000), "20240308091245");
+    }
+}

@@ -60,7 +60,9 @@ impl FactFinder for TestFacts {
 }
 
 fn request(unit: &str, events: &[(&str, bool)]) -> EnqueueRequest {
+    from_reply: false,
     EnqueueRequest {
+        from_reply: false,
         unit: unit.into(),
         flow: "dossier_sync".into(),
         trace_id: "t".into(),

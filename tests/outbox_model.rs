@@ -177,6 +177,7 @@ async fn run(ops: Vec<Op>, block: bool, window: usize) {
                     .collect();
                 let accepted = outbox
                     .enqueue(EnqueueRequest {
+                        from_reply: false,
                         unit: "u".into(),
                         flow: "f".into(),
                         trace_id: "t".into(),

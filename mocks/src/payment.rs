@@ -1,19 +1,32 @@
 //! Mock of the portal's payment platform (`POST /payment`, the message type in
-//! `LoaiBanTin`): `Init` creates a transaction and returns its id and a payment URL;
-//! `GetBill` reports it; after `callback_delay` the mock sends a signed `Confirm` to the
-//! bus's callback URL with a paid / failed / expired outcome (proportions configurable,
-//! deterministic from the seed and `MaThamChieu`), resending until acknowledged.
+//! `LoaiBanTin`, upper case as current clients send it; the older mixed-case names are
+//! taken too): `INIT` creates a transaction and returns its id and a payment URL;
+//! `QUERY` reports its state (`TrangThaiGD`: 1 paid, 3 pending, 4 failed); `GET_BILL`
+//! returns the receipt of a paid one. After `callback_delay` the transaction is settled
+//! (paid / failed / expired, proportions configurable, deterministic from the seed and
+//! `MaThamChieu`) and a signed `CONFIRM` goes to the bus's callback URL, resent until
+//! acknowledged — unless callbacks are being lost (`POST /_mock/payment/callbacks
+//! {"lose": true}`), which is what the bus's reconciliation by `QUERY` is for.
 //!
 //! Signatures (`MaXacThuc`): lowercase hex SHA-256 of the listed fields joined with `|`,
-//! followed by `|` and the shared key — the platform's current scheme as integration code
-//! shows it (older versions used HMAC-SHA256, not modelled here):
-//! - `Init`: `LoaiBanTin|PhienBan|MaDoiTac|MaThamChieu|SoTien|ThoiGianGD|key`
-//! - `Confirm`: `LoaiBanTin|MaDoiTac|MaThamChieu|MaGiaoDich|MaLoi|SoTien|key`
+//! followed by `|` and the shared key, in the field orders of current integration code:
+//! - `INIT`: `LoaiBanTin|PhienBan|MaDoiTac|MaThamChieu|SoTien|LoaiHinhThanhToan|
+//!   MaKenhThanhToan|MaThietBi|NgonNgu|MaTienTe|MaNganHang|ThongTinGiaoDich|ThoiGianGD|Ip`
+//! - `GET_BILL`, `QUERY`: `LoaiBanTin|PhienBan|MaDoiTac|MaThamChieu|ThoiGianGD`
+//! - `CONFIRM`: `LoaiBanTin|MaLoi|MaDoiTac|MaThamChieu|SoTien|MaTienTe|MaGiaoDich|
+//!   MaNganHang|ThoiGianGD|ThongTinGiaoDich`
+//!
+//! `ThongTinBienLai` of an `INIT` must carry `MaDonVi`, `TenDonVi`, `MaHoSo`, `MaDVC`,
+//! `TenDVC`, `MaTTHC`, `TenTTHC`, the beneficiary account `TKThuHuong`, `MaNHThuHuong`,
+//! `TenTKThuHuong`, `NoiDungThanhToan`, the payer `HoTenNguoiNop`, and `DSKhoanNop[]
+//! {NoiDung, SoTien}` adding up to `SoTien`.
 //!
 //! `MaLoi` answers: `00` success · `01` invalid field (named in `MoTaLoi`) · `05` duplicate
-//! `MaThamChieu` · `07` wrong signature · `04` transaction not found. In a `Confirm`: `00`
-//! paid, `01` failed, `02` expired. The bus acknowledges a `Confirm` with HTTP 2xx and
-//! `{"MaLoi": "00"}`; anything else is resent every `retry_every`.
+//! `MaThamChieu` · `07` wrong signature · `04` transaction not found · `08` not paid, no
+//! receipt (assumed: the code for this case is not public). In a `CONFIRM`: `00` paid,
+//! `01` failed, `02` expired. The bus acknowledges a `CONFIRM` with HTTP 2xx and
+//! `{"MaLoi": "00"}`; anything else is resent every `retry_every`. The receipt's fields
+//! (`BienLai {SoBienLai, KyHieu, NgayThu, DuongDanBienLai}`) are assumed.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -68,11 +81,18 @@ pub struct Transaction {
     pub state: String,
     pub callbacks_sent: u32,
     pub acknowledged: bool,
+    /// The `QUERY` and `GET_BILL` requests made for it.
+    pub queries: u32,
+    pub bills: u32,
+    #[serde(skip)]
+    init: Value,
 }
 
 #[derive(Default)]
 struct Inner {
     by_reference: BTreeMap<String, Transaction>,
+    /// Callbacks are not sent while this is set (the bus must reconcile by `QUERY`).
+    lose_callbacks: bool,
 }
 
 #[derive(Clone)]
@@ -121,13 +141,16 @@ impl Payment {
 
     /// Forget every transaction (`POST /_mock/reset`).
     pub fn reset(&self) {
-        self.inner.lock().unwrap().by_reference.clear();
+        let mut g = self.inner.lock().unwrap();
+        g.by_reference.clear();
+        g.lose_callbacks = false;
     }
 
     pub fn router(&self) -> Router {
         Router::new()
             .route("/payment", post(handle))
             .route("/_mock/payment/transactions", get(transactions))
+            .route("/_mock/payment/callbacks", post(switch_callbacks))
             .with_state(self.clone())
     }
 
@@ -182,22 +205,12 @@ impl Payment {
         if time.len() != 14 || !time.bytes().all(|b| b.is_ascii_digit()) {
             return answer("01", "ThoiGianGD phải có dạng yyyyMMddHHmmss");
         }
-        let dossier = text(&body["ThongTinBienLai"]["MaHoSo"]);
-        if dossier.is_empty() {
-            return answer("01", "ThongTinBienLai.MaHoSo là bắt buộc");
+        if let Err(e) = check_receipt_info(&body["ThongTinBienLai"], amount) {
+            return answer("01", e);
         }
-        let expected = sign(
-            &[
-                "Init",
-                &f("PhienBan"),
-                &f("MaDoiTac"),
-                &reference,
-                &f("SoTien"),
-                &time,
-            ],
-            &self.config.shared_key,
-        );
-        if f("MaXacThuc") != expected {
+        let signed: Vec<String> = INIT_SIGNED.iter().map(|n| f(n)).collect();
+        let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
+        if f("MaXacThuc") != sign(&signed, &self.config.shared_key) {
             return answer("07", "Sai chữ ký MaXacThuc");
         }
         let mut g = self.inner.lock().unwrap();
@@ -211,50 +224,51 @@ impl Payment {
                 ma_giao_dich: id.clone(),
                 ma_tham_chieu: reference.clone(),
                 so_tien: amount,
-                ma_ho_so: dossier,
+                ma_ho_so: text(&body["ThongTinBienLai"]["MaHoSo"]),
                 state: "pending".into(),
                 callbacks_sent: 0,
                 acknowledged: false,
+                queries: 0,
+                bills: 0,
+                init: body.clone(),
             },
         );
         drop(g);
-        if let Some(url) = self.config.callback_url.clone() {
-            tokio::spawn(self.clone().confirm(url, reference));
-        }
+        tokio::spawn(self.clone().settle(reference.clone()));
         Json(json!({
-            "MaLoi": "00", "MoTaLoi": "Thành công", "MaGiaoDich": id,
+            "MaLoi": "00", "MoTaLoi": "Thành công", "MaGiaoDich": id, "MaThamChieu": reference,
             "UrlThanhToan": format!("https://thanhtoan.mock/pay/{id}"),
         }))
     }
 
-    /// Send the signed `Confirm` until the bus acknowledges it.
-    async fn confirm(self, url: String, reference: String) {
+    /// After `callback_delay`, the citizen has paid (or not): settle the transaction and
+    /// send the signed `CONFIRM` until the bus acknowledges it.
+    async fn settle(self, reference: String) {
         tokio::time::sleep(self.config.callback_delay).await;
         let (code, state) = self.outcome(&reference);
-        let tx = {
+        let (tx, lose) = {
             let mut g = self.inner.lock().unwrap();
+            let lose = g.lose_callbacks;
             let Some(tx) = g.by_reference.get_mut(&reference) else {
                 return;
             };
             tx.state = state.into();
-            tx.clone()
+            (tx.clone(), lose)
         };
-        let amount = tx.so_tien.to_string();
-        let signature = sign(
-            &[
-                "Confirm",
-                &self.config.partner_code,
-                &reference,
-                &tx.ma_giao_dich,
-                code,
-                &amount,
-            ],
-            &self.config.shared_key,
-        );
-        let body = json!({
-            "LoaiBanTin": "Confirm", "MaDoiTac": self.config.partner_code, "MaThamChieu": reference,
-            "MaGiaoDich": tx.ma_giao_dich, "MaLoi": code, "SoTien": amount, "MaXacThuc": signature,
+        let Some(url) = self.config.callback_url.clone().filter(|_| !lose) else {
+            return;
+        };
+        let init = |name: &str| text(&tx.init[name]);
+        let mut body = json!({
+            "LoaiBanTin": "CONFIRM", "MaLoi": code, "MaDoiTac": self.config.partner_code,
+            "MaThamChieu": reference, "SoTien": tx.so_tien.to_string(),
+            "MaTienTe": init("MaTienTe"), "MaGiaoDich": tx.ma_giao_dich,
+            "MaNganHang": "970436", "ThoiGianGD": init("ThoiGianGD"),
+            "ThongTinGiaoDich": init("ThongTinGiaoDich"),
         });
+        let signed: Vec<String> = CONFIRM_SIGNED.iter().map(|n| text(&body[*n])).collect();
+        let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
+        body["MaXacThuc"] = json!(sign(&signed, &self.config.shared_key));
         for _ in 0..self.config.max_callbacks {
             let acked = match self.http.post(&url).json(&body).send().await {
                 Ok(r) if r.status().is_success() => {
@@ -276,27 +290,170 @@ impl Payment {
         }
     }
 
-    fn bill(&self, body: &Value) -> Json<Value> {
-        let reference = text(&body["MaThamChieu"]);
-        match self.inner.lock().unwrap().by_reference.get(&reference) {
-            Some(tx) => Json(json!({
-                "MaLoi": "00", "MoTaLoi": "Thành công", "MaGiaoDich": tx.ma_giao_dich,
-                "MaThamChieu": tx.ma_tham_chieu, "SoTien": tx.so_tien, "TrangThai": tx.state,
-            })),
-            None => answer("04", format!("không tìm thấy giao dịch {reference}")),
+    /// A signed `QUERY` or `GET_BILL`: the transaction it names, or the answer to give.
+    fn lookup(&self, body: &Value) -> Result<Transaction, Json<Value>> {
+        let f = |name: &str| text(&body[name]);
+        let signed: Vec<String> = QUERY_SIGNED.iter().map(|n| f(n)).collect();
+        let signed: Vec<&str> = signed.iter().map(String::as_str).collect();
+        if f("MaXacThuc") != sign(&signed, &self.config.shared_key) {
+            return Err(answer("07", "Sai chữ ký MaXacThuc"));
         }
+        let reference = f("MaThamChieu");
+        let mut g = self.inner.lock().unwrap();
+        let Some(tx) = g.by_reference.get_mut(&reference) else {
+            return Err(answer("04", format!("không tìm thấy giao dịch {reference}")));
+        };
+        if f("LoaiBanTin").eq_ignore_ascii_case("QUERY") {
+            tx.queries += 1;
+        } else {
+            tx.bills += 1;
+        }
+        Ok(tx.clone())
+    }
+
+    fn query(&self, body: &Value) -> Json<Value> {
+        let tx = match self.lookup(body) {
+            Ok(tx) => tx,
+            Err(answer) => return answer,
+        };
+        let state = match tx.state.as_str() {
+            "paid" => 1,
+            "pending" => 3,
+            _ => 4,
+        };
+        Json(json!({
+            "MaLoi": "00", "MoTaLoi": "Thành công", "MaGiaoDich": tx.ma_giao_dich,
+            "MaThamChieu": tx.ma_tham_chieu, "SoTien": tx.so_tien, "TrangThaiGD": state,
+        }))
+    }
+
+    fn bill(&self, body: &Value) -> Json<Value> {
+        let tx = match self.lookup(body) {
+            Ok(tx) => tx,
+            Err(answer) => return answer,
+        };
+        if tx.state != "paid" {
+            return answer("08", format!("giao dịch {} chưa được thanh toán", tx.ma_tham_chieu));
+        }
+        let number = tx.ma_giao_dich.trim_start_matches("GD");
+        Json(json!({
+            "MaLoi": "00", "MoTaLoi": "Thành công", "MaGiaoDich": tx.ma_giao_dich,
+            "MaThamChieu": tx.ma_tham_chieu, "SoTien": tx.so_tien,
+            "BienLai": {
+                "SoBienLai": format!("BL{number}"), "KyHieu": "BKHCN/26E",
+                "NgayThu": text(&tx.init["ThoiGianGD"]),
+                "DuongDanBienLai": format!("https://thanhtoan.mock/bienlai/{}", tx.ma_giao_dich),
+            },
+        }))
+    }
+
+    /// Lose (or stop losing) the `CONFIRM` callbacks of transactions settled from now on.
+    pub fn lose_callbacks(&self, lose: bool) {
+        self.inner.lock().unwrap().lose_callbacks = lose;
     }
 }
 
+/// Fields signed in an `INIT`, in order.
+pub const INIT_SIGNED: [&str; 14] = [
+    "LoaiBanTin",
+    "PhienBan",
+    "MaDoiTac",
+    "MaThamChieu",
+    "SoTien",
+    "LoaiHinhThanhToan",
+    "MaKenhThanhToan",
+    "MaThietBi",
+    "NgonNgu",
+    "MaTienTe",
+    "MaNganHang",
+    "ThongTinGiaoDich",
+    "ThoiGianGD",
+    "Ip",
+];
+/// Fields signed in a `QUERY` or `GET_BILL`, in order.
+pub const QUERY_SIGNED: [&str; 5] = ["LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD"];
+/// Fields signed in a `CONFIRM`, in order.
+pub const CONFIRM_SIGNED: [&str; 10] = [
+    "LoaiBanTin",
+    "MaLoi",
+    "MaDoiTac",
+    "MaThamChieu",
+    "SoTien",
+    "MaTienTe",
+    "MaGiaoDich",
+    "MaNganHang",
+    "ThoiGianGD",
+    "ThongTinGiaoDich",
+];
+
+/// `ThongTinBienLai` of a procedure fee: every required field, and the items adding up.
+fn check_receipt_info(info: &Value, amount: u64) -> Result<(), String> {
+    for required in [
+        "MaDonVi",
+        "TenDonVi",
+        "MaHoSo",
+        "MaDVC",
+        "TenDVC",
+        "MaTTHC",
+        "TenTTHC",
+        "TKThuHuong",
+        "MaNHThuHuong",
+        "TenTKThuHuong",
+        "NoiDungThanhToan",
+        "HoTenNguoiNop",
+    ] {
+        if text(&info[required]).trim().is_empty() {
+            return Err(format!("ThongTinBienLai.{required} là bắt buộc"));
+        }
+    }
+    let Some(items) = info["DSKhoanNop"].as_array().filter(|a| !a.is_empty()) else {
+        return Err("ThongTinBienLai.DSKhoanNop là bắt buộc".into());
+    };
+    let mut total = 0u64;
+    for (i, item) in items.iter().enumerate() {
+        if text(&item["NoiDung"]).trim().is_empty() {
+            return Err(format!("ThongTinBienLai.DSKhoanNop[{i}].NoiDung là bắt buộc"));
+        }
+        let Ok(n) = text(&item["SoTien"]).parse::<u64>() else {
+            return Err(format!("ThongTinBienLai.DSKhoanNop[{i}].SoTien phải là số nguyên"));
+        };
+        total += n;
+    }
+    if total != amount {
+        return Err(format!(
+            "tổng DSKhoanNop ({total}) khác SoTien ({amount})"
+        ));
+    }
+    Ok(())
+}
+
 async fn handle(State(payment): State<Payment>, Json(body): Json<Value>) -> Json<Value> {
-    match body["LoaiBanTin"].as_str().unwrap_or_default() {
-        "Init" => payment.init(&body),
-        "GetBill" => payment.bill(&body),
-        other => answer(
+    let kind = body["LoaiBanTin"].as_str().unwrap_or_default().to_ascii_uppercase();
+    match kind.as_str() {
+        "INIT" => payment.init(&body),
+        "GET_BILL" | "GETBILL" => payment.bill(&body),
+        "QUERY" => payment.query(&body),
+        _ => answer(
             "01",
-            format!("LoaiBanTin `{other}` không được hỗ trợ (Init, GetBill)"),
+            format!(
+                "LoaiBanTin `{}` không được hỗ trợ (INIT, QUERY, GET_BILL)",
+                text(&body["LoaiBanTin"])
+            ),
         ),
     }
+}
+
+#[derive(serde::Deserialize)]
+struct CallbackSwitch {
+    lose: bool,
+}
+
+async fn switch_callbacks(
+    State(payment): State<Payment>,
+    Json(switch): Json<CallbackSwitch>,
+) -> Json<Value> {
+    payment.lose_callbacks(switch.lose);
+    Json(json!({ "lose": switch.lose }))
 }
 
 async fn transactions(State(payment): State<Payment>) -> Json<Value> {

@@ -155,10 +155,18 @@ impl Bus {
                 },
                 &mut background,
             ),
-            _ => (
-                Relay::start(outbox.clone(), runtimes, Arc::clone(&mappings)),
-                None,
-            ),
+            _ => {
+                let router = Arc::new(crate::route::Router::from_config(&config));
+                parts::start_reconciliation(&config, &outbox, &router, &mut background)?;
+                let replies = crate::delivery::Replies::new(router, outbox.clone());
+                let relay = Relay::start(
+                    outbox.clone(),
+                    runtimes,
+                    Arc::clone(&mappings),
+                    Some(Arc::new(replies)),
+                );
+                (relay, None)
+            }
         };
         background.spawn(crate::mappings::reload_on_change(
             Arc::clone(&mappings),

@@ -208,7 +208,7 @@ pub fn start_cluster(
         )
     });
     tracing::info!(%node, ?role, partitions = config.amqp.partitions, "cluster transport: RabbitMQ");
-    (Relay::start(outbox, forwarders, mappings), workers)
+    (Relay::start(outbox, forwarders, mappings, None), workers)
 }
 
 /// The check of signed requests. In a cluster its replay window is the cluster's: this
@@ -252,6 +252,40 @@ pub struct AdminInputs {
     pub procedures: Arc<crate::procedures::Catalogue>,
     pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
     pub audit: Arc<crate::audit::AuditLog>,
+}
+
+/// The reconciliation of open payments (`QUERY`, `GET_BILL`) for each payment target, in
+/// the background ([`crate::connector::payment::reconcile`]).
+pub fn start_reconciliation(
+    config: &Config,
+    outbox: &Outbox,
+    router: &Arc<crate::route::Router>,
+    background: &mut Background,
+) -> Result<(), AppError> {
+    for (name, target) in &config.targets {
+        let Some(payment) = &target.payment else {
+            continue;
+        };
+        let reconciler = payment
+            .credentials(|v| std::env::var(v).ok())
+            .and_then(|creds| {
+                crate::connector::payment::reconcile::Reconciler::new(
+                    &target.url,
+                    target.timeout,
+                    creds,
+                    outbox.clone(),
+                    Arc::clone(router),
+                    payment.reconcile(),
+                    target.tls.as_ref(),
+                )
+            })
+            .map_err(|message| AppError::Target {
+                target: name.clone(),
+                message,
+            })?;
+        background.spawn(reconciler.run());
+    }
+    Ok(())
 }
 
 /// The admin API's and dashboard's state: tokens, sessions, figures.

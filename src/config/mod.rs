@@ -545,6 +545,14 @@ pub struct RouteConfig {
     /// receives the event's JSON as the unit sent it.
     #[serde(default)]
     pub mappings: BTreeMap<String, String>,
+    /// What a target answers goes on as an event of another flow of the same unit:
+    /// `replies = { payment = "payment_link" }` turns the payment platform's `Init` reply
+    /// into a `payment_link` event (to the unit's inbox). The reply event is made only
+    /// once the target accepted the message, and carries both: `{"event": <this event>,
+    /// "reply": <the target's JSON answer>, "source": {...}}`. A reply flow is internal:
+    /// no unit may post to it.
+    #[serde(default)]
+    pub replies: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -63,11 +63,18 @@ pub fn with_tls(
 /// Which reply bodies a connector needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BodyKept {
-    /// Only on errors (the first 500 characters, for the dead letter's reason).
+    /// The start of an error reply (500 characters, for the dead letter's reason), and a
+    /// successful reply up to [`REPLY_LIMIT`] (a route may pass it on: `replies`).
     OnError,
-    /// Always: the target reports its own outcome inside 200 replies.
+    /// Always, up to [`REPLY_LIMIT`]: the target reports its own outcome inside 200
+    /// replies.
     Always,
 }
+
+/// The most of a reply body the bus reads. A target answering more is cut off there
+/// (its verdict is then read from what came): no target can make a delivery hold
+/// memory in proportion to what it sends.
+pub const REPLY_LIMIT: usize = 256 * 1024;
 
 /// What came back for a request: status, `Retry-After` and (some of) the body, or why
 /// nothing did.
@@ -86,26 +93,35 @@ pub async fn outcome(
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after);
+    let success = resp.status().is_success();
+    let body = match read_bounded(resp, REPLY_LIMIT).await {
+        Ok(t) => t,
+        Err(_) if keep == BodyKept::OnError && !success => String::new(),
+        Err(e) if e.is_timeout() => return RawOutcome::Timeout,
+        Err(e) => return RawOutcome::Transport(error_chain(&e)),
+    };
     let body = match keep {
-        BodyKept::OnError if resp.status().is_success() => String::new(),
-        BodyKept::OnError => resp
-            .text()
-            .await
-            .unwrap_or_default()
-            .chars()
-            .take(500)
-            .collect(),
-        BodyKept::Always => match resp.text().await {
-            Ok(t) => t,
-            Err(e) if e.is_timeout() => return RawOutcome::Timeout,
-            Err(e) => return RawOutcome::Transport(error_chain(&e)),
-        },
+        BodyKept::OnError if !success => body.chars().take(500).collect(),
+        _ => body,
     };
     RawOutcome::Response {
         status,
         retry_after,
         body,
     }
+}
+
+/// At most `limit` bytes of a reply body, as text (invalid UTF-8 replaced).
+async fn read_bounded(mut resp: reqwest::Response, limit: usize) -> Result<String, reqwest::Error> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = limit - bytes.len();
+        bytes.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if bytes.len() >= limit {
+            break;
+        }
+    }
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 pub fn error_chain(e: &dyn std::error::Error) -> String {

@@ -158,6 +158,24 @@ pub trait Connector: RetryClassifier + Send + Sync {
         None
     }
 
+    /// Send and classify, keeping what the target answered when it took the message (a
+    /// route whose `replies` pass it on as an event of its own).
+    fn deliver_keeping_reply<'a>(
+        &'a self,
+        message: &'a Envelope,
+        body: &'a Outbound,
+    ) -> BoxFuture<'a, (Verdict, Option<String>)> {
+        Box::pin(async move {
+            let outcome = self.send(message, body).await;
+            let verdict = self.classify(&outcome);
+            let reply = match (&verdict, outcome) {
+                (Verdict::Delivered, RawOutcome::Response { body, .. }) => Some(body),
+                _ => None,
+            };
+            (verdict, reply)
+        })
+    }
+
     /// Send and classify.
     fn deliver<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, Verdict> {
         Box::pin(async move {

@@ -31,11 +31,13 @@ pub mod activity;
 pub mod breaker;
 pub mod config;
 pub mod permission;
+pub mod replies;
 pub mod retry;
 mod runtime;
 
 /// Add an attempt's error to a delivery's history (the outbox keeps the same history).
 pub use crate::outbox::records::push_error;
+pub use replies::Replies;
 pub use runtime::{DeliveryMode, LATENCY_BUCKETS_MS, LatencyHistogram, TargetRuntime, TargetStats};
 
 use crate::connector::Verdict;
@@ -160,6 +162,7 @@ pub fn decide(
 pub async fn attempt(
     target: &TargetRuntime,
     mappings: &MappingSet,
+    replies: Option<&Replies>,
     envelope: &Envelope,
     attempts: u32,
 ) -> Outcome {
@@ -171,9 +174,57 @@ pub async fn attempt(
             return dead;
         }
     };
-    let verdict = target.connector.deliver(envelope, &body).await;
+    send(target, replies, envelope, &body, attempts).await
+}
+
+/// Send a rendered body (the permit held), let the breaker hear it and decide; when the
+/// message's route passes this target's reply on, store the reply event first
+/// ([`replies`]).
+pub async fn send(
+    target: &TargetRuntime,
+    replies: Option<&Replies>,
+    envelope: &Envelope,
+    body: &Outbound,
+    attempts: u32,
+) -> Outcome {
+    let onward = replies
+        .filter(|_| target.mode == DeliveryMode::Direct)
+        .and_then(|r| Some((r, r.route_for(envelope, &target.name)?)));
+    let Some((replies, route)) = onward else {
+        let verdict = target.connector.deliver(envelope, body).await;
+        judge(target, &verdict);
+        return decide(target, envelope, attempts, verdict);
+    };
+    let (verdict, reply) = target.connector.deliver_keeping_reply(envelope, body).await;
     judge(target, &verdict);
-    decide(target, envelope, attempts, verdict)
+    let outcome = decide(target, envelope, attempts, verdict);
+    if outcome != Outcome::Delivered {
+        return outcome;
+    }
+    let reply = reply.unwrap_or_default();
+    match replies.pass_on(route, envelope, &target.name, &reply).await {
+        Ok(()) => outcome,
+        Err(e @ replies::ReplyError::Store(_)) => {
+            // Sent again later; the reply event's idempotency key keeps it one.
+            tracing::warn!(target_system = %target.name, id = %envelope.id, error = %e, "delivered, but its reply could not be stored yet");
+            Outcome::Retry {
+                delay: Duration::from_secs(5),
+                error: AttemptError {
+                    at_ms: now_ms(),
+                    error: e.to_string(),
+                    status: None,
+                },
+            }
+        }
+        Err(e @ replies::ReplyError::Unusable { .. }) => Outcome::Dead {
+            reason: e.to_string(),
+            error: AttemptError {
+                at_ms: now_ms(),
+                error: e.to_string(),
+                status: None,
+            },
+        },
+    }
 }
 
 /// Count an outcome in the target's figures and log it. The node that made the attempt

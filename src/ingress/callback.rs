@@ -1,4 +1,4 @@
-//! `POST /callbacks/payment`: the payment platform's `Confirm` callback. Its signature is
+//! `POST /callbacks/payment`: the payment platform's `CONFIRM` callback. Its signature is
 //! checked with the shared key; a forged or altered callback gets 401, is counted
 //! (`lienthong_payment_callbacks_forged_total`) and logged with its reference cut short,
 //! and **stores nothing** (the internet can post here: nothing it sends may cost disk).
@@ -11,8 +11,9 @@
 //! taken, `"99"` otherwise (it then sends again).
 
 use super::IngressState;
+use crate::connector::payment::reconcile::{relay_outcome, settled_by_callback};
 use crate::connector::payment::{field_text, reference_note, verify_confirm};
-use crate::outbox::{EnqueueRequest, NewEvent, Notes};
+use crate::outbox::Notes;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;
@@ -107,8 +108,11 @@ pub async fn payment_callback(
     let Ok(message) = serde_json::from_slice::<Value>(&body) else {
         return answer(StatusCode::BAD_REQUEST, "99", "the callback is not JSON");
     };
-    if message["LoaiBanTin"] != "Confirm" {
-        return answer(StatusCode::BAD_REQUEST, "99", "LoaiBanTin must be Confirm");
+    if !message["LoaiBanTin"]
+        .as_str()
+        .is_some_and(|k| k.eq_ignore_ascii_case("confirm"))
+    {
+        return answer(StatusCode::BAD_REQUEST, "99", "LoaiBanTin must be CONFIRM");
     }
     let reference = field_text(&message["MaThamChieu"]);
     if !verify_confirm(&message, &creds.shared_key) {
@@ -127,39 +131,15 @@ pub async fn payment_callback(
             return answer(StatusCode::SERVICE_UNAVAILABLE, "99", "thử lại sau");
         }
     };
-    let route = match state
-        .router
-        .resolve(&unit, Some(crate::route::PAYMENT_CONFIRM_FLOW))
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::error!(%unit, error = %e, "no payment_confirm route for the unit; the platform will send again");
-            return answer(StatusCode::SERVICE_UNAVAILABLE, "99", "thử lại sau");
-        }
-    };
-    let payload = serde_json::value::RawValue::from_string(message.to_string())
-        .expect("serialised JSON is valid");
-    let request = EnqueueRequest {
-        unit: unit.clone(),
-        flow: route.flow.clone(),
-        trace_id: uuid::Uuid::now_v7().simple().to_string(),
-        // Repeated callbacks are one event.
-        idempotency_key: Some(format!("payment-confirm/{reference}")),
-        targets: route.targets.clone(),
-        ordered: route.ordered,
-        block_on_dead: route.block_on_dead,
-        events: vec![NewEvent {
-            key: route.ordered.then(|| reference.clone()),
-            payload,
-        }],
-    };
-    match state.outbox.enqueue(request).await {
-        Ok(accepted) => {
-            tracing::info!(%unit, reference = %reference, duplicate = accepted[0].duplicate, "payment callback taken");
+    let code = field_text(&message["MaLoi"]);
+    match relay_outcome(&state.outbox, &state.router, &unit, &reference, &message).await {
+        Ok(duplicate) => {
+            settled_by_callback(&state.outbox, &reference, &code);
+            tracing::info!(%unit, reference = %reference, duplicate, "payment callback taken");
             answer(StatusCode::OK, "00", "Thành công")
         }
         Err(e) => {
-            tracing::error!(%unit, error = %e, "cannot store the payment callback");
+            tracing::error!(%unit, error = %e, "cannot store the payment callback; the platform will send again");
             answer(StatusCode::SERVICE_UNAVAILABLE, "99", "thử lại sau")
         }
     }

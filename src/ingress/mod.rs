@@ -167,6 +167,7 @@ async fn accept(
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     let request = EnqueueRequest {
+        from_reply: false,
         unit: route.unit.clone(),
         flow: route.flow.clone(),
         trace_id,
@@ -351,7 +352,7 @@ fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<New
 }
 
 /// The ordering key at `pointer`: a non-empty string or an integer.
-fn extract_key(
+pub(crate) fn extract_key(
     raw: &RawValue,
     pointer: &str,
     required: bool,

@@ -140,6 +140,10 @@ pub struct EnqueueRequest {
     pub ordered: bool,
     pub block_on_dead: bool,
     pub events: Vec<NewEvent>,
+    /// Made by the bus itself from what a target answered (a route's `replies`): taken
+    /// even over the pending cap, since refusing it would mean sending the message that
+    /// caused it again.
+    pub from_reply: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]

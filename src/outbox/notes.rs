@@ -86,6 +86,39 @@ impl Outbox {
             .collect())
     }
 
+    /// Notes whose name starts with `prefix` and sorts after `after` (from the first with
+    /// None), in name order, at most `limit`: a periodic task pages through its notes a
+    /// bounded step at a time.
+    pub fn notes_after(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        let mut start = keys::note(after.unwrap_or(prefix));
+        if after.is_some() {
+            start.push(0);
+        }
+        let mut end = keys::note(prefix);
+        end.push(0xff);
+        let rows = self.inner.store.scan(&start, &end, limit)?;
+        Ok(rows
+            .into_iter()
+            .map(|(k, v)| (String::from_utf8_lossy(&k[1..]).into_owned(), v))
+            .collect())
+    }
+
+    /// Remove a note before its retention ends (its expiry index entry stays, and removes
+    /// nothing when its time comes).
+    pub fn remove_note(&self, name: &str) -> Result<(), StoreError> {
+        let _one_at_a_time = self.inner.notes_lock.lock().unwrap();
+        let store = self.inner.store.as_ref();
+        let mut batch = WriteBatch::default();
+        batch.delete(keys::note(name));
+        store.apply(batch)?;
+        store.flush()
+    }
+
     /// One step of note expiry: up to [`NOTES_PER_STEP`] notes first written before
     /// `now_ms - note_retention` removed with their index entries, under the notes lock so
     /// that no note is written between the look and the removal. Returns how many were

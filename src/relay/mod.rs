@@ -5,7 +5,7 @@
 //! Batching (several deliveries merged into one call, for targets whose connector can) is
 //! the relay's own.
 
-use crate::delivery::{self, DeliveryMode, Outcome, TargetRuntime, permission};
+use crate::delivery::{self, DeliveryMode, Outcome, Replies, TargetRuntime, permission};
 use crate::envelope::Envelope;
 use crate::mappings::{MappingSet, Outbound};
 use crate::outbox::{Lease, Outbox};
@@ -26,6 +26,7 @@ impl Relay {
         outbox: Outbox,
         targets: Vec<Arc<TargetRuntime>>,
         mappings: Arc<MappingSet>,
+        replies: Option<Arc<Replies>>,
     ) -> Relay {
         let (stop, stop_rx) = watch::channel(false);
         let mut workers = JoinSet::new();
@@ -34,6 +35,7 @@ impl Relay {
                 let w = Worker {
                     outbox: outbox.clone(),
                     mappings: Arc::clone(&mappings),
+                    replies: replies.clone(),
                     target: Arc::clone(&target),
                     stop: stop_rx.clone(),
                 };
@@ -69,6 +71,9 @@ type Prepared = (Lease, Envelope, Outbound);
 struct Worker {
     outbox: Outbox,
     mappings: Arc<MappingSet>,
+    /// Routes that pass a target's reply on ([`crate::delivery::replies`]); none when
+    /// this relay only forwards to the broker.
+    replies: Option<Arc<Replies>>,
     target: Arc<TargetRuntime>,
     stop: watch::Receiver<bool>,
 }
@@ -136,7 +141,14 @@ impl Worker {
             return;
         };
         let attempts = lease.info.attempts + 1;
-        let outcome = delivery::attempt(&self.target, &self.mappings, &envelope, attempts).await;
+        let outcome = delivery::attempt(
+            &self.target,
+            &self.mappings,
+            self.replies.as_deref(),
+            &envelope,
+            attempts,
+        )
+        .await;
         self.apply(lease, &envelope, outcome);
     }
 
@@ -187,7 +199,12 @@ impl Worker {
                 }
             };
             let item = (lease, envelope, body);
-            match t.connector.batch_group(&item.2) {
+            // A message whose reply goes on is sent alone: a merged call has one reply.
+            let alone = self
+                .replies
+                .as_ref()
+                .is_some_and(|r| r.route_for(&item.1, &t.name).is_some());
+            match t.connector.batch_group(&item.2).filter(|_| !alone) {
                 Some(g) => match groups.iter_mut().find(|(k, _)| *k == g) {
                     Some((_, items)) => items.push(item),
                     None => groups.push((g, vec![item])),
@@ -231,10 +248,9 @@ impl Worker {
                 return;
             }
             permit = false;
-            let verdict = t.connector.deliver(&envelope, &body).await;
-            delivery::judge(&t, &verdict);
             let attempts = lease.info.attempts + 1;
-            let outcome = delivery::decide(&t, &envelope, attempts, verdict);
+            let outcome =
+                delivery::send(&t, self.replies.as_deref(), &envelope, &body, attempts).await;
             self.apply(lease, &envelope, outcome);
         }
         if permit {

@@ -388,7 +388,7 @@ impl PartitionConsumer {
         let attempts = wire.attempts + 1;
         envelope.attempts = attempts;
         let outcome =
-            delivery::attempt(&self.target, &self.ctx.mappings, &envelope, attempts).await;
+            delivery::attempt(&self.target, &self.ctx.mappings, None, &envelope, attempts).await;
         wire.attempts = attempts;
         let report = match outcome {
             Outcome::Delivered | Outcome::Forwarded => {

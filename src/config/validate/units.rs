@@ -232,6 +232,31 @@ pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
                 ));
             }
         }
+        for (target, flow) in &route.replies {
+            let path = format!("{path}.replies.{target}");
+            if !route.targets.contains(target) {
+                problems.push(problem(
+                    &path,
+                    format!("`{target}` is not one of this route's targets"),
+                ));
+            }
+            if *flow == route.flow {
+                problems.push(problem(&path, "a route cannot reply to itself"));
+            } else if !config
+                .routes
+                .iter()
+                .any(|r| r.unit == route.unit && r.flow == *flow)
+            {
+                problems.push(problem(
+                    &path,
+                    format!(
+                        "no route for unit `{}` flow `{flow}` (add a [[routes]] for it: \
+                         the replies go where that route says)",
+                        route.unit
+                    ),
+                ));
+            }
+        }
         match (&route.key, route.ordering) {
             (None, Ordering::PerKey) => problems.push(problem(
                 format!("{path}.key"),

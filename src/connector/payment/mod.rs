@@ -1,20 +1,25 @@
-//! The payment platform connector: sends `Init` (a fee request, mapped) with the
-//! `MaXacThuc` signature, and verifies the signature of the platform's `Confirm` callbacks.
+//! The payment platform connector: sends `INIT` (a fee request, mapped) signed with
+//! `MaXacThuc`; the callback endpoint verifies the platform's `CONFIRM`s with the same
+//! key, and the reconciliation (`reconcile.rs`) asks `QUERY` about payments whose
+//! `CONFIRM` never came and fetches receipts with `GET_BILL`.
 //!
 //! `MaXacThuc` is the SHA-256 (lower-case hex) of the message's fields joined with `|`,
-//! followed by `|` and the shared key: for `Init` the fields are `LoaiBanTin`, `PhienBan`,
-//! `MaDoiTac`, `MaThamChieu`, `SoTien`, `ThoiGianGD`; for `Confirm` they are `LoaiBanTin`,
-//! `MaDoiTac`, `MaThamChieu`, `MaGiaoDich`, `MaLoi`, `SoTien`. (Older platform versions used
-//! HMAC-SHA256; the bundled mock and this connector use the plain-hash form.)
+//! followed by `|` and the shared key; the fields of each message type are listed in
+//! `signature.rs`. (The HMAC-SHA256 `check_sum` some sources show belongs to another
+//! payment API, not to an older version of this one.)
 //!
 //! Before sending, the connector notes which unit the `MaThamChieu` belongs to, so the
-//! callback can be relayed to that unit.
+//! callback can be relayed to that unit, and that the payment is open, so that it is
+//! reconciled if its callback is lost. The `INIT` reply (`MaGiaoDich`, `UrlThanhToan`)
+//! goes back to the unit when the route says so (`replies = { payment = "payment_link" }`).
 
 pub mod config;
+pub mod reconcile;
 mod signature;
 
 pub use signature::{
-    CONFIRM_FIELDS, INIT_FIELDS, field_text, reference_note, signature, verify_confirm,
+    CONFIRM_FIELDS, INIT_FIELDS, OPEN_PREFIX, QUERY_FIELDS, field_text, open_note, reference_note,
+    signature, verify_confirm,
 };
 
 use super::reply_code::{CodeMeans, ReplyCodes};
@@ -66,6 +71,11 @@ impl PaymentConnector {
         })
     }
 
+    /// The partner code and key (the reconciliation signs with them too).
+    pub fn credentials(&self) -> &PaymentCredentials {
+        &self.creds
+    }
+
     async fn init(&self, unit: &str, mut request: Value) -> RawOutcome {
         if request["MaDoiTac"].is_null() {
             request["MaDoiTac"] = json!(self.creds.partner_code);
@@ -94,6 +104,15 @@ impl PaymentConnector {
                 return RawOutcome::Transport(format!("cannot note the payment reference: {e}"));
             }
         }
+        // Open until its CONFIRM comes (or QUERY settles it); kept on a retried INIT.
+        let open = reconcile::OpenPayment::new(unit);
+        if let Err(e) = self
+            .notes
+            .claim_note(&open_note(&reference), &open.encode())
+            .map(|_| ())
+        {
+            return RawOutcome::Transport(format!("cannot note the open payment: {e}"));
+        }
         let sent = self
             .client
             .post(self.url.clone())
@@ -102,6 +121,13 @@ impl PaymentConnector {
             .await;
         super::client::outcome(sent, super::client::BodyKept::Always).await
     }
+}
+
+/// `LoaiBanTin` is `INIT` (current clients) or `Init` (older ones).
+fn is_init(request: &Value) -> bool {
+    request["LoaiBanTin"]
+        .as_str()
+        .is_some_and(|k| k.eq_ignore_ascii_case("init"))
 }
 
 /// The payment platform's verdict is its `MaLoi` inside a 200 reply.
@@ -128,9 +154,9 @@ impl Connector for PaymentConnector {
     fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
         Box::pin(async move {
             match serde_json::from_slice::<Value>(&body.body) {
-                Ok(request) if request["LoaiBanTin"] == "Init" => self.init(&message.unit, request).await,
+                Ok(request) if is_init(&request) => self.init(&message.unit, request).await,
                 _ => RawOutcome::Invalid(
-                    "the payment platform takes an Init message (map the route's events with a payment mapping)".into(),
+                    "the payment platform takes an INIT message (map the route's events with a payment mapping)".into(),
                 ),
             }
         })
@@ -143,16 +169,23 @@ mod tests {
 
     #[test]
     fn signatures_agree_with_the_bundled_mock() {
-        let init = json!({"LoaiBanTin": "Init", "PhienBan": "2.0.0", "MaDoiTac": "BKHCN", "MaThamChieu": "R1", "SoTien": 500000, "ThoiGianGD": "20240308091245"});
-        let ours = signature(&init, &INIT_FIELDS, "k");
-        let mock = lienthong_mocks::payment::sign(
-            &["Init", "2.0.0", "BKHCN", "R1", "500000", "20240308091245"],
-            "k",
-        );
-        assert_eq!(ours, mock);
-        let mut confirm = json!({"LoaiBanTin": "Confirm", "MaDoiTac": "BKHCN", "MaThamChieu": "R1", "MaGiaoDich": "GD1", "MaLoi": "00", "SoTien": "500000"});
-        confirm["MaXacThuc"] = json!(lienthong_mocks::payment::sign(
-            &["Confirm", "BKHCN", "R1", "GD1", "00", "500000"],
+        use lienthong_mocks::payment as mock;
+        let init = json!({"LoaiBanTin": "INIT", "PhienBan": "1.0.6", "MaDoiTac": "BKHCN",
+            "MaThamChieu": "R1", "SoTien": 500000, "LoaiHinhThanhToan": "PAY",
+            "MaKenhThanhToan": "1", "MaThietBi": "", "NgonNgu": "vi", "MaTienTe": "VND",
+            "MaNganHang": "", "ThongTinGiaoDich": "Nop phi", "ThoiGianGD": "20240308091245",
+            "Ip": "127.0.0.1"});
+        assert_eq!(INIT_FIELDS, mock::INIT_SIGNED);
+        assert_eq!(QUERY_FIELDS, mock::QUERY_SIGNED);
+        assert_eq!(CONFIRM_FIELDS, mock::CONFIRM_SIGNED);
+        let texts: Vec<String> = INIT_FIELDS.iter().map(|f| field_text(&init[*f])).collect();
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        assert_eq!(signature(&init, &INIT_FIELDS, "k"), mock::sign(&texts, "k"));
+        let mut confirm = json!({"LoaiBanTin": "CONFIRM", "MaLoi": "00", "MaDoiTac": "BKHCN",
+            "MaThamChieu": "R1", "SoTien": "500000", "MaTienTe": "VND", "MaGiaoDich": "GD1",
+            "MaNganHang": "970436", "ThoiGianGD": "20240308091245", "ThongTinGiaoDich": "Nop phi"});
+        confirm["MaXacThuc"] = json!(mock::sign(
+            &["CONFIRM", "00", "BKHCN", "R1", "500000", "VND", "GD1", "970436", "20240308091245", "Nop phi"],
             "k"
         ));
         assert!(verify_confirm(&confirm, "k"));

@@ -1,27 +1,49 @@
 //! The payment platform's message signature (`MaXacThuc`): SHA-256 over the signed
 //! fields joined by `|`, then the shared key. The connector signs its `Init`s with it;
-//! the callback endpoint (`src/ingress/callback.rs`) verifies the platform's `Confirm`s.
+//! the callback endpoint (`src/ingress/callback.rs`) verifies the platform's `CONFIRM`s;
+//! the reconciliation (`reconcile.rs`) signs its `QUERY` and `GET_BILL`. Field orders are
+//! those of current integration code (`../shared/national-formats.md`, newer section).
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-/// Fields signed in an `Init`.
-pub const INIT_FIELDS: [&str; 6] = [
+/// Fields signed in an `INIT`, in order (current integration code).
+pub const INIT_FIELDS: [&str; 14] = [
     "LoaiBanTin",
     "PhienBan",
     "MaDoiTac",
     "MaThamChieu",
     "SoTien",
+    "LoaiHinhThanhToan",
+    "MaKenhThanhToan",
+    "MaThietBi",
+    "NgonNgu",
+    "MaTienTe",
+    "MaNganHang",
+    "ThongTinGiaoDich",
     "ThoiGianGD",
+    "Ip",
 ];
-/// Fields signed in a `Confirm`.
-pub const CONFIRM_FIELDS: [&str; 6] = [
+/// Fields signed in a `QUERY` (status) or `GET_BILL` (receipt), in order.
+pub const QUERY_FIELDS: [&str; 5] = [
     "LoaiBanTin",
+    "PhienBan",
     "MaDoiTac",
     "MaThamChieu",
-    "MaGiaoDich",
+    "ThoiGianGD",
+];
+/// Fields signed in a `CONFIRM` (the platform's callback), in order.
+pub const CONFIRM_FIELDS: [&str; 10] = [
+    "LoaiBanTin",
     "MaLoi",
+    "MaDoiTac",
+    "MaThamChieu",
     "SoTien",
+    "MaTienTe",
+    "MaGiaoDich",
+    "MaNganHang",
+    "ThoiGianGD",
+    "ThongTinGiaoDich",
 ];
 
 /// A field as the signature sees it: text as is, numbers in their JSON form.
@@ -60,4 +82,12 @@ pub fn verify_confirm(message: &Value, key: &str) -> bool {
 /// The note naming the unit of a payment reference.
 pub fn reference_note(reference: &str) -> String {
     format!("payment-ref/{reference}")
+}
+
+/// Prefix of the notes of payments not settled yet (reconciled by `QUERY`).
+pub const OPEN_PREFIX: &str = "payment-open/";
+
+/// The note of a payment not settled yet, or paid with its receipt still to fetch.
+pub fn open_note(reference: &str) -> String {
+    format!("{OPEN_PREFIX}{reference}")
 }

@@ -410,8 +410,9 @@ impl Writer {
                 }
             }
         }
-        if self.meta.pending + req.deliveries > self.limits.max_pending
-            || self.meta.pending_bytes + req.bytes > self.limits.max_pending_bytes
+        if !req.from_reply
+            && (self.meta.pending + req.deliveries > self.limits.max_pending
+                || self.meta.pending_bytes + req.bytes > self.limits.max_pending_bytes)
         {
             return Err(EnqueueError::Backpressure {
                 pending: self.meta.pending,

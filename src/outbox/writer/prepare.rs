@@ -14,6 +14,8 @@ pub struct PreparedEnqueue {
     pub(super) chunk: Vec<u8>,
     pub(super) deliveries: u64,
     pub(super) bytes: u64,
+    /// Admitted over the pending cap ([`EnqueueRequest::from_reply`]).
+    pub(super) from_reply: bool,
 }
 
 pub(super) struct PreparedEvent {
@@ -104,6 +106,7 @@ impl PreparedEnqueue {
             events,
             chunk: compress_chunk(&encode_chunk(&messages)),
             bytes,
+            from_reply: req.from_reply,
         }
     }
 }
