@@ -61,8 +61,9 @@ impl std::fmt::Display for RouteError {
             RouteError::NoRoutes => write!(f, "no routes are configured for this unit"),
             RouteError::Internal { flow } => write!(
                 f,
-                "flow `{flow}` is fed only by the bus itself (the payment platform's signed \
-                 callbacks, or a target's replies); a unit system cannot send it"
+                "flow `{flow}` is fed only by the bus itself (from the payment platform's signed \
+                 callbacks at POST /callbacks/payment, or from a target's replies); a unit \
+                 system cannot send it"
             ),
         }
     }

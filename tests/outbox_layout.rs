@@ -60,7 +60,6 @@ impl FactFinder for TestFacts {
 }
 
 fn request(unit: &str, events: &[(&str, bool)]) -> EnqueueRequest {
-    from_reply: false,
     EnqueueRequest {
         from_reply: false,
         unit: unit.into(),

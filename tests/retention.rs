@@ -31,7 +31,6 @@ fn open(dir: &std::path::Path) -> Outbox {
 }
 
 fn request(n: usize, idempotency_key: Option<&str>, pad: usize) -> EnqueueRequest {
-    from_reply: false,
     EnqueueRequest {
         from_reply: false,
         unit: "u".into(),

@@ -301,7 +301,10 @@ impl Payment {
         let reference = f("MaThamChieu");
         let mut g = self.inner.lock().unwrap();
         let Some(tx) = g.by_reference.get_mut(&reference) else {
-            return Err(answer("04", format!("không tìm thấy giao dịch {reference}")));
+            return Err(answer(
+                "04",
+                format!("không tìm thấy giao dịch {reference}"),
+            ));
         };
         if f("LoaiBanTin").eq_ignore_ascii_case("QUERY") {
             tx.queries += 1;
@@ -333,7 +336,10 @@ impl Payment {
             Err(answer) => return answer,
         };
         if tx.state != "paid" {
-            return answer("08", format!("giao dịch {} chưa được thanh toán", tx.ma_tham_chieu));
+            return answer(
+                "08",
+                format!("giao dịch {} chưa được thanh toán", tx.ma_tham_chieu),
+            );
         }
         let number = tx.ma_giao_dich.trim_start_matches("GD");
         Json(json!({
@@ -371,7 +377,13 @@ pub const INIT_SIGNED: [&str; 14] = [
     "Ip",
 ];
 /// Fields signed in a `QUERY` or `GET_BILL`, in order.
-pub const QUERY_SIGNED: [&str; 5] = ["LoaiBanTin", "PhienBan", "MaDoiTac", "MaThamChieu", "ThoiGianGD"];
+pub const QUERY_SIGNED: [&str; 5] = [
+    "LoaiBanTin",
+    "PhienBan",
+    "MaDoiTac",
+    "MaThamChieu",
+    "ThoiGianGD",
+];
 /// Fields signed in a `CONFIRM`, in order.
 pub const CONFIRM_SIGNED: [&str; 10] = [
     "LoaiBanTin",
@@ -412,23 +424,28 @@ fn check_receipt_info(info: &Value, amount: u64) -> Result<(), String> {
     let mut total = 0u64;
     for (i, item) in items.iter().enumerate() {
         if text(&item["NoiDung"]).trim().is_empty() {
-            return Err(format!("ThongTinBienLai.DSKhoanNop[{i}].NoiDung là bắt buộc"));
+            return Err(format!(
+                "ThongTinBienLai.DSKhoanNop[{i}].NoiDung là bắt buộc"
+            ));
         }
         let Ok(n) = text(&item["SoTien"]).parse::<u64>() else {
-            return Err(format!("ThongTinBienLai.DSKhoanNop[{i}].SoTien phải là số nguyên"));
+            return Err(format!(
+                "ThongTinBienLai.DSKhoanNop[{i}].SoTien phải là số nguyên"
+            ));
         };
         total += n;
     }
     if total != amount {
-        return Err(format!(
-            "tổng DSKhoanNop ({total}) khác SoTien ({amount})"
-        ));
+        return Err(format!("tổng DSKhoanNop ({total}) khác SoTien ({amount})"));
     }
     Ok(())
 }
 
 async fn handle(State(payment): State<Payment>, Json(body): Json<Value>) -> Json<Value> {
-    let kind = body["LoaiBanTin"].as_str().unwrap_or_default().to_ascii_uppercase();
+    let kind = body["LoaiBanTin"]
+        .as_str()
+        .unwrap_or_default()
+        .to_ascii_uppercase();
     match kind.as_str() {
         "INIT" => payment.init(&body),
         "GET_BILL" | "GETBILL" => payment.bill(&body),

@@ -141,7 +141,12 @@ mod tests {
     fn a_reply_event_carries_the_event_and_the_answer() {
         let e = envelope();
         let v: serde_json::Value = serde_json::from_str(
-            reply_event(&e, "payment", r#"{"MaLoi":"00","UrlThanhToan":"https://x/1"}"#).get(),
+            reply_event(
+                &e,
+                "payment",
+                r#"{"MaLoi":"00","UrlThanhToan":"https://x/1"}"#,
+            )
+            .get(),
         )
         .unwrap();
         assert_eq!(v["event"]["dossierCode"], "HS-1");

@@ -185,7 +185,18 @@ mod tests {
             "MaThamChieu": "R1", "SoTien": "500000", "MaTienTe": "VND", "MaGiaoDich": "GD1",
             "MaNganHang": "970436", "ThoiGianGD": "20240308091245", "ThongTinGiaoDich": "Nop phi"});
         confirm["MaXacThuc"] = json!(mock::sign(
-            &["CONFIRM", "00", "BKHCN", "R1", "500000", "VND", "GD1", "970436", "20240308091245", "Nop phi"],
+            &[
+                "CONFIRM",
+                "00",
+                "BKHCN",
+                "R1",
+                "500000",
+                "VND",
+                "GD1",
+                "970436",
+                "20240308091245",
+                "Nop phi"
+            ],
             "k"
         ));
         assert!(verify_confirm(&confirm, "k"));

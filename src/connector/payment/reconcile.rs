@@ -272,9 +272,7 @@ impl Reconciler {
             "00" => {}
             "04" => {
                 // The platform never took the INIT: nothing to settle.
-                self.outbox
-                    .remove_note(&name)
-                    .map_err(|e| e.to_string())?;
+                self.outbox.remove_note(&name).map_err(|e| e.to_string())?;
                 return Ok(false);
             }
             other => return Err(format!("QUERY answered MaLoi {other}")),
