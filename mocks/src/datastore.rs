@@ -4,9 +4,11 @@
 //! Neither has a public specification; these are plausible REST interfaces, documented
 //! here and in the README, for the connectors to target:
 //! - `POST /datastore/documents` `{"owner", "fileName", "contentType", "content" (base64)}`
-//!   → `{"fileId", "sha256"}`. `owner` is a 12-digit số định danh or a 10-digit mã số
-//!   doanh nghiệp (optionally `-NNN` for a branch). The same content for the same owner
-//!   gives the same `fileId`, so a retried upload never stores twice.
+//!   → `{"fileId", "sha256", "url"}`. `owner` is a 12-digit số định danh or a 10-digit mã
+//!   số doanh nghiệp (optionally `-NNN` for a branch). The same content for the same owner
+//!   gives the same `fileId`, so a retried upload never stores twice. A document said to
+//!   be a PDF must be one (`%PDF-`). `url` is where the file can be fetched
+//!   (`GET /datastore/files/{fileId}`): what the portal's `DuongDanTepTinKetQua` names.
 //! - `GET /datastore/owners/{owner}/documents` lists an owner's documents.
 //! - `POST /notify/messages` `{"channel": "sms"|"zalo", "phone", "text"}` → `{"messageId"}`;
 //!   `GET /_mock/notify/messages` lists what was sent.
@@ -48,6 +50,7 @@ pub struct Notification {
 #[derive(Default)]
 struct Inner {
     documents: BTreeMap<String, Document>,
+    contents: BTreeMap<String, Vec<u8>>,
     notifications: Vec<Notification>,
 }
 
@@ -88,6 +91,7 @@ impl DataStore {
     pub fn reset(&self) {
         let mut g = self.inner.lock().unwrap();
         g.documents.clear();
+        g.contents.clear();
         g.notifications.clear();
     }
 
@@ -95,6 +99,7 @@ impl DataStore {
         Router::new()
             .route("/datastore/documents", post(upload))
             .route("/datastore/owners/{owner}/documents", get(list))
+            .route("/datastore/files/{file_id}", get(file))
             .route("/notify/messages", post(notify))
             .route("/_mock/notify/messages", get(sent))
             .route("/_mock/datastore/documents", get(all_documents))
@@ -116,7 +121,11 @@ impl DataStore {
     }
 }
 
-async fn upload(State(store): State<DataStore>, Json(body): Json<Value>) -> Response {
+async fn upload(
+    State(store): State<DataStore>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
     let owner = body["owner"].as_str().unwrap_or_default();
     if !valid_owner(owner) {
         return bad(
@@ -136,6 +145,12 @@ async fn upload(State(store): State<DataStore>, Json(body): Json<Value>) -> Resp
         Ok(_) => return bad("content", "the document is empty"),
         Err(e) => return bad("content", &format!("not base64: {e}")),
     };
+    if content_type == "application/pdf" && !bytes.starts_with(b"%PDF-") {
+        return bad(
+            "content",
+            "contentType is application/pdf but the content is not a PDF",
+        );
+    }
     let sha256 = hex(&Sha256::digest(&bytes));
     // Same owner and content → same id: a retried upload is not stored twice.
     let file_id = format!(
@@ -150,14 +165,29 @@ async fn upload(State(store): State<DataStore>, Json(body): Json<Value>) -> Resp
         sha256: sha256.clone(),
         size: bytes.len(),
     };
-    store
-        .inner
-        .lock()
-        .unwrap()
-        .documents
-        .entry(file_id.clone())
-        .or_insert(doc);
-    Json(json!({ "fileId": file_id, "sha256": sha256 })).into_response()
+    {
+        let mut g = store.inner.lock().unwrap();
+        g.documents.entry(file_id.clone()).or_insert(doc);
+        g.contents.entry(file_id.clone()).or_insert(bytes);
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1");
+    let url = format!("http://{host}/datastore/files/{file_id}");
+    Json(json!({ "fileId": file_id, "sha256": sha256, "url": url })).into_response()
+}
+
+async fn file(State(store): State<DataStore>, Path(file_id): Path<String>) -> Response {
+    let g = store.inner.lock().unwrap();
+    match (g.contents.get(&file_id), g.documents.get(&file_id)) {
+        (Some(bytes), Some(doc)) => (
+            [(axum::http::header::CONTENT_TYPE, doc.content_type.clone())],
+            bytes.clone(),
+        )
+            .into_response(),
+        _ => (StatusCode::NOT_FOUND, "no such file").into_response(),
+    }
 }
 
 async fn list(State(store): State<DataStore>, Path(owner): Path<String>) -> Json<Value> {

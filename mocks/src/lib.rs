@@ -28,6 +28,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /sink/{target}            recording sink (GET lists what arrived)",
     "POST /portal/login, /portal/api national portal: DongBoHoSoMC, CapNhatTienDoHoSoMC, TraCuuHoSo",
     "GET  /_mock/portal/dossiers     portal dossiers, status histories, regressions",
+    "POST /bo-tthc/login, /bo-tthc/api  ministry TTHC system (modelled on the portal; GET /_mock/bo-tthc/dossiers)",
     "GET  /business/TraCuuThongTinDoanhNghiep?MaSoDoanhNghiep=  business register",
     "POST /population                SOAP 1.1: TraCuuThongTinCongDan, XacThucThongTinCongDan",
     "POST /payment                   payment platform: Init, GetBill; signed Confirm callbacks to the bus",
@@ -84,6 +85,7 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
         session_ttl: settings.portal_session_ttl,
         ..portal::PortalConfig::default()
     });
+    let ministry = portal::Portal::ministry();
     let datastore = datastore::DataStore::default();
     let registry = business::Registry::generate(seed, 5_000);
     let population = population::Population::generate(seed, 10_000);
@@ -99,6 +101,7 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
     let router = sink
         .router()
         .merge(portal.router())
+        .merge(ministry.router())
         .merge(datastore.router())
         .merge(registry.router())
         .merge(population.router())
@@ -108,9 +111,10 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
     let chaos = faults::Chaos::new(seed);
     chaos.set_rules(settings.faults);
     {
-        let (sink, portal, payment, datastore, units) = (
+        let (sink, portal, ministry, payment, datastore, units) = (
             sink.clone(),
             portal.clone(),
+            ministry.clone(),
             payment.clone(),
             datastore.clone(),
             units.clone(),
@@ -118,6 +122,7 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
         chaos.on_reset(move || {
             sink.reset();
             portal.reset();
+            ministry.reset();
             payment.reset();
             datastore.reset();
             units.reset();

@@ -31,6 +31,10 @@ pub const UNKNOWN_SERVICE: i64 = 9;
 /// How the mock portal behaves.
 #[derive(Clone, Debug)]
 pub struct PortalConfig {
+    /// The first path segment it serves under: `portal`, or `bo-tthc` for the ministry's
+    /// TTHC information system, whose interface is not public and is modelled on the
+    /// portal's (assumed).
+    pub service: &'static str,
     pub username: String,
     pub password: String,
     pub session_ttl: Duration,
@@ -41,6 +45,7 @@ pub struct PortalConfig {
 impl Default for PortalConfig {
     fn default() -> Self {
         PortalConfig {
+            service: "portal",
             username: "lienthong".into(),
             password: "mock-portal-password".into(),
             session_ttl: Duration::from_secs(3600),
@@ -95,11 +100,22 @@ impl Portal {
         }
     }
 
+    /// The ministry's TTHC information system: the portal's messages under `/bo-tthc`
+    /// with its own password (assumed: its interface is not public).
+    pub fn ministry() -> Portal {
+        Portal::new(PortalConfig {
+            service: "bo-tthc",
+            password: "mock-ministry-password".into(),
+            ..PortalConfig::default()
+        })
+    }
+
     pub fn router(&self) -> Router {
+        let s = self.config.service;
         Router::new()
-            .route("/portal/login", post(login))
-            .route("/portal/api", post(api))
-            .route("/_mock/portal/dossiers", get(inspect))
+            .route(&format!("/{s}/login"), post(login))
+            .route(&format!("/{s}/api"), post(api))
+            .route(&format!("/_mock/{s}/dossiers"), get(inspect))
             .with_state(self.clone())
     }
 
@@ -210,18 +226,46 @@ fn valid_portal_date(s: &str) -> bool {
         && n(12, 14) < 60
 }
 
-fn validate_dossier(item: &Value, at: usize) -> Result<(String, i64), String> {
+/// A dossier item: its code and status. A new dossier (`isUpdating` False) must name its
+/// procedure, applicant, intake date and status; an update may carry only what changes
+/// (assumed: the real portal's rule is not public — result documents synced after an
+/// upload come this way, without the status they were issued at).
+fn validate_dossier(
+    item: &Value,
+    at: usize,
+    updating: bool,
+) -> Result<(String, Option<i64>), String> {
     let field = |name: &str| format!("data[{at}].{name}");
     let code = item["MaHoSo"].as_str().filter(|s| !s.trim().is_empty());
     let code = code.ok_or_else(|| format!("{} là bắt buộc", field("MaHoSo")))?;
-    for required in ["MaTTHC", "ChuHoSo", "NgayTiepNhan"] {
-        if item[required].as_str().is_none_or(|s| s.trim().is_empty()) {
-            return Err(format!("{} là bắt buộc", field(required)));
+    if !updating {
+        for required in ["MaTTHC", "ChuHoSo", "NgayTiepNhan"] {
+            if item[required].as_str().is_none_or(|s| s.trim().is_empty()) {
+                return Err(format!("{} là bắt buộc", field(required)));
+            }
         }
     }
-    let status = status_of(&item["TrangThaiHoSo"])
-        .filter(|s| (1..=10).contains(s))
-        .ok_or_else(|| format!("{} phải là mã trạng thái 1–10", field("TrangThaiHoSo")))?;
+    let status = match item.get("TrangThaiHoSo") {
+        None | Some(Value::Null) if updating => None,
+        given => Some(
+            given
+                .and_then(status_of)
+                .filter(|s| (1..=10).contains(s))
+                .ok_or_else(|| format!("{} phải là mã trạng thái 1–10", field("TrangThaiHoSo")))?,
+        ),
+    };
+    if let Some(docs) = item.get("DanhSachGiayToKetQua").and_then(Value::as_array) {
+        for (j, doc) in docs.iter().enumerate() {
+            for required in ["TenGiayTo", "GiayToId"] {
+                if doc[required].as_str().is_none_or(|s| s.trim().is_empty()) {
+                    return Err(format!(
+                        "{} là bắt buộc",
+                        field(&format!("DanhSachGiayToKetQua[{j}].{required}"))
+                    ));
+                }
+            }
+        }
+    }
     for date in ["NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy"] {
         if let Some(s) = item[date].as_str().filter(|s| !s.is_empty())
             && !valid_portal_date(s)
@@ -265,7 +309,7 @@ fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
     // Validate everything first: a call is taken whole or not at all.
     let mut checked = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
-        match validate_dossier(item, i) {
+        match validate_dossier(item, i, updating) {
             Ok(v) => checked.push(v),
             Err(message) => return fail(INVALID_FIELD, message),
         }
@@ -290,8 +334,18 @@ fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
             history: Vec::new(),
             steps: Vec::new(),
         });
-        dossier.fields = item.clone();
-        push_status(dossier, status, "DongBoHoSoMC");
+        match (&mut dossier.fields, item) {
+            // An update changes the fields it carries.
+            (Value::Object(held), Value::Object(new)) if updating => {
+                for (k, v) in new {
+                    held.insert(k.clone(), v.clone());
+                }
+            }
+            (held, _) => *held = item.clone(),
+        }
+        if let Some(status) = status {
+            push_status(dossier, status, "DongBoHoSoMC");
+        }
     }
     drop(g);
     portal.ok(json!({}))

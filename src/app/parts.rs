@@ -200,6 +200,10 @@ pub fn start_cluster(
             WorkerContext {
                 broker: Arc::clone(&broker),
                 mappings: Arc::clone(&mappings),
+                replies: Arc::new(crate::delivery::Replies::new(
+                    Arc::new(crate::route::Router::from_config(config)),
+                    outbox.clone(),
+                )),
                 status,
                 node: node.clone(),
                 topology_ready: topology_ready_rx,

@@ -525,6 +525,11 @@ pub enum TargetKind {
     /// The payment platform: signed `Init`; its `Confirm` callbacks come to
     /// `/callbacks/payment`.
     Payment,
+    /// The ministry's TTHC information system (Hệ thống thông tin giải quyết TTHC của Bộ),
+    /// which every dossier is synced with besides the portal. Its interface is not public:
+    /// modelled on the portal's (session login, `DongBoHoSoMC`, `CapNhatTienDoHoSoMC`,
+    /// `TraCuuHoSo`; assumed), so it takes a `portal` section and the portal's mappings.
+    Ministry,
 }
 
 /// Which unit events go where.

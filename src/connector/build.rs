@@ -16,24 +16,30 @@ pub fn connector(cfg: &TargetConfig, notes: Arc<dyn Notes>) -> Result<Arc<dyn Co
             auth(cfg.auth.as_ref())?,
             cfg.tls.as_ref(),
         )?),
-        TargetKind::Portal => {
+        TargetKind::Portal | TargetKind::Ministry => {
             let auth = cfg
                 .portal
                 .as_ref()
-                .ok_or("kind = \"portal\" needs a portal section")?;
+                .ok_or("kind = \"portal\" and \"ministry\" need a portal section")?;
             let password = auth
                 .password(|v| std::env::var(v).ok())
                 .ok_or_else(|| format!("{} is not set", auth.password_env))?;
-            Arc::new(PortalConnector::new(
-                &cfg.url,
-                cfg.timeout,
-                PortalCredentials {
-                    username: auth.username.clone(),
-                    password,
-                    madonvi: auth.madonvi.clone(),
-                },
-                cfg.tls.as_ref(),
-            )?)
+            Arc::new(
+                PortalConnector::new(
+                    &cfg.url,
+                    cfg.timeout,
+                    PortalCredentials {
+                        username: auth.username.clone(),
+                        password,
+                        madonvi: auth.madonvi.clone(),
+                    },
+                    cfg.tls.as_ref(),
+                )?
+                .named(match cfg.kind {
+                    TargetKind::Ministry => "ministry TTHC system",
+                    _ => "portal",
+                }),
+            )
         }
         TargetKind::Payment => {
             let auth = cfg

@@ -34,6 +34,9 @@ use tokio::task::JoinSet;
 pub struct WorkerContext {
     pub broker: Arc<Broker>,
     pub mappings: Arc<MappingSet>,
+    /// Replies that go on as events of another flow: stored in this node's outbox before
+    /// the delivery is acknowledged, and forwarded from there like any event.
+    pub replies: Arc<delivery::Replies>,
     pub status: Arc<StatusPublisher>,
     pub node: String,
     /// True once this node has declared the whole topology (partition queues, delay
@@ -387,8 +390,14 @@ impl PartitionConsumer {
         let mut envelope = wire.envelope.clone();
         let attempts = wire.attempts + 1;
         envelope.attempts = attempts;
-        let outcome =
-            delivery::attempt(&self.target, &self.ctx.mappings, None, &envelope, attempts).await;
+        let outcome = delivery::attempt(
+            &self.target,
+            &self.ctx.mappings,
+            Some(&self.ctx.replies),
+            &envelope,
+            attempts,
+        )
+        .await;
         wire.attempts = attempts;
         let report = match outcome {
             Outcome::Delivered | Outcome::Forwarded => {

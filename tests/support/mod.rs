@@ -244,6 +244,10 @@ pub fn shipped_config_on(
             format!("http://{mocks}/portal"),
         ),
         var(
+            "LIENTHONG_TARGETS__MINISTRY__URL",
+            format!("http://{mocks}/bo-tthc"),
+        ),
+        var(
             "LIENTHONG_TARGETS__DATASTORE__URL",
             format!("http://{mocks}/datastore/documents"),
         ),

@@ -11,11 +11,13 @@ pub(super) fn target_policies(
     for (name, t) in &config.targets {
         let path = format!("targets.{name}");
         match (t.kind, &t.portal) {
-            (crate::config::TargetKind::Portal, None) => problems.push(problem(
-                format!("{path}.portal"),
-                "kind = \"portal\" needs portal = { username, password_env, madonvi }",
-            )),
-            (crate::config::TargetKind::Portal, Some(p)) => {
+            (crate::config::TargetKind::Portal | crate::config::TargetKind::Ministry, None) => {
+                problems.push(problem(
+                    format!("{path}.portal"),
+                    "kind = \"portal\" and kind = \"ministry\" need portal = { username, password_env, madonvi }",
+                ))
+            }
+            (crate::config::TargetKind::Portal | crate::config::TargetKind::Ministry, Some(p)) => {
                 if p.password(env).is_none() {
                     problems.push(problem(
                         format!("{path}.portal.password_env"),
@@ -37,7 +39,7 @@ pub(super) fn target_policies(
             }
             (_, Some(_)) => problems.push(problem(
                 format!("{path}.portal"),
-                "only kind = \"portal\" takes a portal section",
+                "only kind = \"portal\" and kind = \"ministry\" take a portal section",
             )),
             (_, None) => {}
         }

@@ -234,13 +234,6 @@ pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
         }
         for (target, flow) in &route.replies {
             let path = format!("{path}.replies.{target}");
-            if config.transport == crate::config::Transport::Amqp {
-                problems.push(problem(
-                    &path,
-                    "replies are passed on by a single node only for now (transport = \"embedded\"); \
-                     remove `replies` from the routes of a cluster",
-                ));
-            }
             if !route.targets.contains(target) {
                 problems.push(problem(
                     &path,

@@ -12,6 +12,10 @@
 //! A dossier's `DongBoHoSoMC` reaches the portal before its `CapNhatTienDoHoSoMC` because the
 //! outbox delivers a unit's events of one dossier in order (one ordering key for both flows).
 //!
+//! The ministry's TTHC information system (`kind = "ministry"`) uses this connector too:
+//! its interface is not public, and the ministry's system is modelled on the portal's
+//! messages (assumed), under its own name in every reason and log line.
+//!
 //! Replies are HTTP 200 with `error_code`; success is 0, "0" or "00". Codes 3 (invalid
 //! field) and 9 (unknown service) are permanent: the message is wrong. The others (1
 //! credentials, 2 session, 4 dossier not there yet, 5 isUpdating) and anything unreadable
@@ -56,6 +60,8 @@ enum Lookup {
 }
 
 pub struct PortalConnector {
+    /// How reasons and logs name the platform: `portal`, or `ministry TTHC system`.
+    platform: &'static str,
     client: reqwest::Client,
     login_url: reqwest::Url,
     api_url: reqwest::Url,
@@ -85,6 +91,7 @@ impl PortalConnector {
         let parse = |u: String| reqwest::Url::parse(&u).map_err(|e| format!("{u}: {e}"));
         let client = super::client::client(timeout, tls)?;
         Ok(PortalConnector {
+            platform: "portal",
             client,
             login_url: parse(format!("{base}/login"))?,
             api_url: parse(format!("{base}/api"))?,
@@ -92,6 +99,12 @@ impl PortalConnector {
             session: tokio::sync::Mutex::new(None),
             known: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// The same connector, naming the platform `platform` in reasons and logs.
+    pub fn named(mut self, platform: &'static str) -> Self {
+        self.platform = platform;
+        self
     }
 
     /// POST a JSON body; the reply's status and body (or why there is none).
@@ -122,7 +135,7 @@ impl PortalConnector {
         let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         match (error_code(&reply), reply["session"].as_str()) {
             (Some(0), Some(s)) => {
-                tracing::info!(target_system = "portal", "logged in to the portal");
+                tracing::info!(platform = self.platform, "logged in");
                 *guard = Some(s.to_string());
                 Ok(s.to_string())
             }
@@ -256,23 +269,25 @@ impl PortalConnector {
 }
 
 /// The portal's verdict is its `error_code` inside a 200 reply.
-const REPLY_CODES: ReplyCodes = ReplyCodes {
-    platform: "portal",
-    field: "error_code",
-    code: |reply| error_code(reply).map(|c| c.to_string()),
-    message: |reply| reply["message"].as_str().unwrap_or_default(),
-    means: |code| match code.parse::<i64>() {
-        Ok(0) => CodeMeans::Delivered,
-        Ok(INVALID_FIELD | UNKNOWN_SERVICE) => CodeMeans::Permanent,
-        Ok(WRONG_CREDENTIALS) => CodeMeans::Retry(" (check the portal username and password)"),
-        Ok(NOT_FOUND) => CodeMeans::Retry(" (the dossier is not at the portal yet)"),
-        _ => CodeMeans::Retry(""),
-    },
-};
+const fn reply_codes(platform: &'static str) -> ReplyCodes {
+    ReplyCodes {
+        platform,
+        field: "error_code",
+        code: |reply| error_code(reply).map(|c| c.to_string()),
+        message: |reply| reply["message"].as_str().unwrap_or_default(),
+        means: |code| match code.parse::<i64>() {
+            Ok(0) => CodeMeans::Delivered,
+            Ok(INVALID_FIELD | UNKNOWN_SERVICE) => CodeMeans::Permanent,
+            Ok(WRONG_CREDENTIALS) => CodeMeans::Retry(" (check the portal username and password)"),
+            Ok(NOT_FOUND) => CodeMeans::Retry(" (the dossier is not at the portal yet)"),
+            _ => CodeMeans::Retry(""),
+        },
+    }
+}
 
 impl RetryClassifier for PortalConnector {
     fn classify(&self, outcome: &RawOutcome) -> Verdict {
-        REPLY_CODES.classify(outcome)
+        reply_codes(self.platform).classify(outcome)
     }
 }
 

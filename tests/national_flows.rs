@@ -1,0 +1,175 @@
+//! The national flows of Decision 1205 through the shipped configuration, against the
+//! bundled mocks as real servers: every dossier event reaches both the portal and the
+//! ministry's TTHC system in order, and a result's document is uploaded to the data store
+//! first, then synced with the portal and the ministry under the file id the store gave —
+//! through the store's failures and retries.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::{ShippedBus, get_json, wait_until};
+
+fn varans_dossier(code: &str, state: u32) -> Value {
+    json!({"dossierId": code, "procedure": {"code": "1.012345", "name": "Cấp giấy phép tiến hành công việc bức xạ"},
+        "licenceType": "Sử dụng thiết bị X-quang chẩn đoán y tế", "facility": {"name": "Phòng khám Đa khoa Hồng Ngọc"},
+        "applicant": {"kind": "ORG", "name": "Công ty cổ phần Bệnh viện Hồng Ngọc", "taxCode": "0100631043", "phone": "024 3927 5568"},
+        "submissionChannel": "ONLINE", "receivedAt": 1709602200, "dueDate": "2024-04-04", "state": state})
+}
+
+fn varans_result(code: &str) -> Value {
+    // "%PDF-1.4\n% ...": a PDF's magic, as the data store checks.
+    json!({"dossierId": code, "licence": {"number": "GP-2001/ATBXHN", "validUntil": "2029-03-10",
+        "holder": {"taxCode": "0100631043", "phone": "+84983456789"},
+        "pdf": {"fileName": "GP-2001-ATBXHN.pdf", "base64": "JVBERi0xLjQKJSBHaWF5IHBoZXAgVkFSQU5TCjEgMCBvYmo8PC9UeXBlL0NhdGFsb2c+PmVuZG9iagp0cmFpbGVyPDwvUm9vdCAxIDAgUj4+CiUlRU9GCg=="}}})
+}
+
+/// The dossier `code` as the mock at `/_mock/{service}/dossiers` holds it.
+async fn dossier(s: &ShippedBus, service: &str, code: &str) -> Value {
+    let all = get_json(format!("http://{}/_mock/{service}/dossiers", s.mocks)).await;
+    all["dossiers"][code].clone()
+}
+
+async fn set_faults(s: &ShippedBus, rules: Value) {
+    let resp = support::client()
+        .post(format!("http://{}/_mock/faults", s.mocks))
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+}
+
+#[tokio::test]
+async fn every_dossier_event_reaches_the_portal_and_the_ministry_in_order() {
+    let s = ShippedBus::start().await;
+    // The ministry's system is slow to answer for a while: order must hold on each.
+    set_faults(
+        &s,
+        json!([{"service": "bo-tthc", "error_rate": 0.3, "latency_ms": [5, 30]}]),
+    )
+    .await;
+    let code = "VARANS-2026-7001";
+    for state in [10, 20, 30, 60] {
+        s.send("varans", "dossier_sync", &varans_dossier(code, state))
+            .await;
+    }
+    let mut both = Vec::new();
+    for service in ["portal", "bo-tthc"] {
+        let mut last = Value::Null;
+        for _ in 0..300 {
+            last = dossier(&s, service, code).await;
+            if last["history"].as_array().is_some_and(|h| h.len() == 4) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let history: Vec<i64> = last["history"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{service} never got {code}: {last}"))
+            .iter()
+            .map(|h| h["status"].as_i64().unwrap())
+            .collect();
+        both.push(history);
+    }
+    assert_eq!(both[0], both[1], "the portal and the ministry saw the same");
+    let mut sorted = both[0].clone();
+    sorted.sort();
+    assert_eq!(both[0], sorted, "statuses arrived in order: {:?}", both[0]);
+    assert_eq!(both[0].len(), 4);
+    s.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_the_ministry() {
+    let s = ShippedBus::start().await;
+    let code = "VARANS-2026-7002";
+    s.send("varans", "dossier_sync", &varans_dossier(code, 20))
+        .await;
+    wait_until(Duration::from_secs(15), "the dossier on both", || {
+        // Checked below through the mocks' HTTP views; here, the deliveries.
+        s.bus.outbox.stats().pending == 0
+    })
+    .await;
+    // The data store refuses the first uploads: the result waits, retried, and the
+    // portal hears nothing of it meanwhile.
+    set_faults(&s, json!([{"service": "datastore", "error_rate": 1.0}])).await;
+    s.send("varans", "result", &varans_result(code)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let before = dossier(&s, "portal", code).await;
+    assert!(
+        before["fields"]["DanhSachGiayToKetQua"].is_null(),
+        "synced before the upload: {before}"
+    );
+    set_faults(&s, json!([])).await;
+    let mut portal = Value::Null;
+    for _ in 0..200 {
+        portal = dossier(&s, "portal", code).await;
+        if !portal["fields"]["DanhSachGiayToKetQua"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = get_json(format!("http://{}/_mock/datastore/documents", s.mocks)).await;
+    let stored = &stored["documents"].as_array().unwrap()[0];
+    let file_id = stored["file_id"].as_str().unwrap();
+    let doc = &portal["fields"]["DanhSachGiayToKetQua"][0];
+    assert_eq!(doc["GiayToId"], file_id, "{portal}");
+    assert_eq!(doc["MaGiayToKetQua"], "GP-2001/ATBXHN");
+    let url = doc["DuongDanTepTinKetQua"].as_str().unwrap();
+    assert!(
+        url.ends_with(&format!("/datastore/files/{file_id}")),
+        "{url}"
+    );
+    // The address serves the document the unit sent.
+    let pdf = support::client()
+        .get(url)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    // The result sync is an update: the dossier keeps what it had, gains the document.
+    assert_eq!(portal["fields"]["MaTTHC"], "1.012345");
+    assert!(portal["regressions"].is_null() || portal["regressions"] == json!([]));
+    let mut ministry = Value::Null;
+    for _ in 0..100 {
+        ministry = dossier(&s, "bo-tthc", code).await;
+        if !ministry["fields"]["DanhSachGiayToKetQua"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        ministry["fields"]["DanhSachGiayToKetQua"][0]["GiayToId"],
+        file_id
+    );
+    // Uploaded once, though tried several times.
+    let all = get_json(format!("http://{}/_mock/datastore/documents", s.mocks)).await;
+    assert_eq!(all["documents"].as_array().unwrap().len(), 1);
+    s.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_result_that_is_not_the_pdf_it_claims_is_refused_and_nothing_reaches_the_portal() {
+    let s = ShippedBus::start().await;
+    let code = "VARANS-2026-7003";
+    s.send("varans", "dossier_sync", &varans_dossier(code, 20))
+        .await;
+    let mut bad = varans_result(code);
+    // "<html>..." in base64: not a PDF.
+    bad["licence"]["pdf"]["base64"] = json!("PGh0bWw+PC9odG1sPg==");
+    s.send("varans", "result", &bad).await;
+    wait_until(Duration::from_secs(15), "the dead letter", || {
+        s.bus.outbox.stats().dead >= 1
+    })
+    .await;
+    let dead = s.bus.outbox.dead_letters(Some("datastore"), 10).unwrap();
+    assert!(dead[0].reason.contains("PDF"), "{}", dead[0].reason);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let portal = dossier(&s, "portal", code).await;
+    assert!(portal["fields"]["DanhSachGiayToKetQua"].is_null());
+    s.bus.shutdown().await.unwrap();
+}
