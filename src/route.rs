@@ -24,6 +24,9 @@ pub struct Route {
 /// A unit posting to it could mark its own fee paid without the platform's signature.
 pub const PAYMENT_CONFIRM_FLOW: &str = "payment_confirm";
 
+/// The flow the receipts of paid fees (`GET_BILL`, fetched by the bus) go to a unit as.
+pub const PAYMENT_RECEIPT_FLOW: &str = "payment_receipt";
+
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteError {
     /// The flow is fed only by the bus itself ([`Route::internal`]).
@@ -91,6 +94,7 @@ impl Router {
                 key_pointer: r.key.clone(),
                 block_on_dead: r.on_dead == OnDead::Block,
                 internal: r.flow == PAYMENT_CONFIRM_FLOW
+                    || r.flow == PAYMENT_RECEIPT_FLOW
                     || reply_flows.contains(&(r.unit.as_str(), r.flow.as_str())),
                 replies: r.replies.clone(),
             });

@@ -89,7 +89,7 @@ fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
     );
     assert!(
         stdout.contains(
-            "OK (4 units, 6 targets, 14 routes, 16 mappings compiled, 14 procedures catalogued)"
+            "OK (4 units, 7 targets, 20 routes, 32 mappings compiled, 14 procedures catalogued)"
         ),
         "{stdout}"
     );
@@ -319,8 +319,8 @@ fn mapping_test_runs_the_shipped_fixtures_and_shows_a_diff_on_a_mismatch() {
     let out = lienthong().args(["mapping", "test"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("[1/32]"), "progress per mapping: {stdout}");
-    assert!(stdout.contains(" 0 failed; 32 of 32 mappings"), "{stdout}");
+    assert!(stdout.contains("[1/38]"), "progress per mapping: {stdout}");
+    assert!(stdout.contains(" 0 failed; 38 of 38 mappings"), "{stdout}");
 
     // A copy of one unit's mappings where an expected output no longer matches.
     let tmp = tempfile::tempdir().unwrap();
@@ -454,7 +454,7 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     assert!(
         lines.iter().any(|l| l["message"] == "mappings reloaded"
             && l["trigger"] == "SIGHUP"
-            && l["mappings"] == 16),
+            && l["mappings"] == 32),
         "{stderr}"
     );
     let refused = lines
@@ -599,28 +599,30 @@ fn status_and_dlq_commands_talk_to_the_admin_api() {
         )
     };
     let mut listed = String::new();
+    // Dead at both targets of the route: the portal and the ministry's system.
     for _ in 0..100 {
         let (_, out, _) = run(&["dlq", "list"]);
-        if out.contains("NAFOSTED-DLQ-1") {
+        if out.starts_with("2 dead letter(s)") {
             listed = out;
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(
-        listed.starts_with("1 dead letter(s)") && listed.contains("NgayTiepNhan"),
+        listed.starts_with("2 dead letter(s)") && listed.contains("NgayTiepNhan"),
         "{listed}"
     );
     let (code, out, _) = run(&["status"]);
     assert_eq!(code, Some(0));
     assert!(
-        out.contains("1 dead letters")
+        out.contains("2 dead letters")
             && out.contains("TARGET")
             && out.lines().any(|l| l.starts_with("portal"))
+            && out.lines().any(|l| l.starts_with("ministry"))
             && out.contains("UNIT")
             && out
                 .lines()
-                .any(|l| l.starts_with("nafosted") && l.split_whitespace().nth(3) == Some("1")),
+                .any(|l| l.starts_with("nafosted") && l.split_whitespace().nth(3) == Some("2")),
         "{out}"
     );
     let (_, out, _) = run(&["dlq", "show", "portal", &id]);
@@ -641,6 +643,20 @@ fn status_and_dlq_commands_talk_to_the_admin_api() {
         "dlq",
         "drop",
         "portal",
+        &id,
+        "--reason",
+        "the unit resends it corrected",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let (_, out, _) = run(&["dlq", "list"]);
+    assert!(
+        out.starts_with("1 dead letter(s)"),
+        "the ministry's is left: {out}"
+    );
+    let (code, out, _) = run(&[
+        "dlq",
+        "drop",
+        "ministry",
         &id,
         "--reason",
         "the unit resends it corrected",

@@ -185,6 +185,20 @@ async fn a_unit_cannot_send_a_payment_confirmation_by_any_entry() {
             .contains("/callbacks/payment"),
         "{body}"
     );
+    // Nor the flows made of the platform's answers: the payment link, the receipt.
+    for flow in ["payment_link", "payment_receipt"] {
+        let resp = c
+            .post(format!(
+                "http://{}/api/v1/units/nafosted/events?flow={flow}",
+                s.bus.addr
+            ))
+            .bearer_auth(NAFOSTED_KEY)
+            .json(&forged)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 403, "{flow}");
+    }
     // The drop folder refuses it too, saying why in the file's report.
     let folder = s._dir.path().join("inbox/nafosted/payment_confirm");
     std::fs::create_dir_all(&folder).unwrap();

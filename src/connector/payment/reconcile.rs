@@ -37,7 +37,7 @@ use std::time::Duration;
 pub const PER_ROUND: usize = 500;
 
 /// The flow a receipt goes to the unit as.
-pub const RECEIPT_FLOW: &str = "payment_receipt";
+pub use crate::route::PAYMENT_RECEIPT_FLOW as RECEIPT_FLOW;
 
 /// What the note of an open payment holds.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
