@@ -296,3 +296,92 @@ async fn lookups_carry_the_gateway_credential_their_config_names() {
     assert_eq!(status, 502, "{body}");
     bus.shutdown().await.unwrap();
 }
+
+/// A bus whose lookups go through the mocks' data-sharing gateway with OAuth 2.0 client
+/// credentials (`secret` as the client secret).
+async fn through_gateway(
+    secret: &str,
+) -> (lienthong::app::Bus, std::net::SocketAddr, tempfile::TempDir) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mocks = listener.local_addr().unwrap();
+    tokio::spawn(lienthong_mocks::serve(listener, MockSettings::default()));
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
+    let auth = format!(
+        r#"{{ kind = "oauth2", token_url = "http://{mocks}/oauth/token", client_id = "lienthong", client_secret_env = "TEST_UNSET_GATEWAY_SECRET", dev_client_secret = "{secret}", token_header = "lgspaccesstoken" }}"#
+    );
+    let extra = format!(
+        r#"
+[mappings]
+dir = "{mappings}"
+watch = false
+[lookups.population]
+url = "http://{mocks}/population"
+timeout = "2s"
+auth = {auth}
+[lookups.business]
+url = "http://{mocks}/business/TraCuuThongTinDoanhNghiep"
+timeout = "2s"
+auth = {auth}
+"#,
+        mappings = mappings.display()
+    );
+    let (cfg, keys) = support::parse_config(&support::config_text(dir.path(), mocks, &extra));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bus = lienthong::app::Bus::start(cfg, keys, listener)
+        .await
+        .unwrap();
+    (bus, mocks, dir)
+}
+
+#[tokio::test]
+async fn lookups_authenticate_at_the_gateway_with_a_cached_token_and_a_wrong_secret_is_a_502_naming_it()
+ {
+    let (bus, mocks, _dir) = through_gateway(lienthong_mocks::oauth::CLIENT_SECRET).await;
+    let request = || fixture("stameq/tests/citizen_lookup_request/01-lookup.input.xml");
+    for _ in 0..3 {
+        let (status, _, body) = ask(&bus, "stameq", "citizen", "text/xml", request()).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("<HoTen>Nguyễn Đức Cường</HoTen>"), "{body}");
+    }
+    // One token for the three calls, sent as a bearer token and again in lgspaccesstoken.
+    let tokens: Value = support::client()
+        .get(format!("http://{mocks}/_mock/oauth/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tokens["issued"], 1, "the token is cached: {tokens}");
+    let seen: Value = support::client()
+        .get(format!("http://{mocks}/_mock/population/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = seen.to_string();
+    assert!(text.contains("Bearer mock-token-000001"), "{text}");
+    assert!(text.contains("lgspaccesstoken"), "{text}");
+    bus.shutdown().await.unwrap();
+
+    // A wrong secret: the gateway refuses the token request; the unit gets a 502 that
+    // says so, and the population database is never asked.
+    let (bus, mocks, _dir) = through_gateway("not-the-secret").await;
+    let (status, _, body) = ask(&bus, "stameq", "citizen", "text/xml", request()).await;
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("gateway"), "{body}");
+    assert!(body.contains("401"), "{body}");
+    let seen: Value = support::client()
+        .get(format!("http://{mocks}/_mock/population/requests"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seen["requests"].as_array().map_or(0, Vec::len), 0, "{seen}");
+    bus.shutdown().await.unwrap();
+}

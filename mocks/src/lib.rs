@@ -36,7 +36,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
     "POST /units/{unit}/{channel}    mock unit systems receive what the bus sends back (GET /_mock/units/{unit}/received)",
     "GET  /_mock/payment/transactions, /_mock/datastore/documents, /_mock/notify/messages  state views",
-    "POST /oauth/token               OAuth 2.0 client credentials (lienthong / mock-oauth-secret)",
+    "POST /oauth/token               OAuth 2.0 client credentials (lienthong / mock-oauth-secret); the gateway in front of population and business checks its tokens",
     "POST /_mock/faults              fault rules per service/operation (GET shows them)",
     "GET  /_mock/{service}/requests  everything a mock received; POST /_mock/reset clears all state",
 ];
@@ -86,6 +86,7 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
         ..portal::PortalConfig::default()
     });
     let ministry = portal::Portal::ministry();
+    let oauth = oauth::OAuth::default();
     let datastore = datastore::DataStore::default();
     let registry = business::Registry::generate(seed, 5_000);
     let population = population::Population::generate(seed, 10_000);
@@ -103,11 +104,12 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
         .merge(portal.router())
         .merge(ministry.router())
         .merge(datastore.router())
-        .merge(registry.router())
-        .merge(population.router())
+        .merge(registry.router().merge(population.router()).layer(
+            axum::middleware::from_fn_with_state(oauth.clone(), oauth::gateway),
+        ))
         .merge(payment.router())
         .merge(units.router())
-        .merge(oauth::OAuth::default().router());
+        .merge(oauth.router());
     let chaos = faults::Chaos::new(seed);
     chaos.set_rules(settings.faults);
     {

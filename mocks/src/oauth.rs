@@ -3,6 +3,12 @@
 //! `client_id`, `client_secret` (form-encoded) → `{"access_token", "token_type", "expires_in"}`.
 //! Development client: `lienthong` / `mock-oauth-secret`. `GET /_mock/oauth/tokens` counts
 //! the tokens issued.
+//!
+//! It is also the data-sharing gateway in front of the population and business mocks
+//! ([`gateway`]): a call there carrying `Authorization: Bearer …` must carry a token this
+//! endpoint issued (401 `invalid_token` otherwise), and one carrying `lgspaccesstoken`
+//! next to it must carry the same token there (as provincial gateways want). Calls with
+//! no credential at all pass, so the mocks stay usable without a gateway.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -19,7 +25,12 @@ pub const CLIENT_SECRET: &str = "mock-oauth-secret";
 #[derive(Clone, Default)]
 pub struct OAuth {
     issued: Arc<AtomicU64>,
+    /// The tokens handed out (the mock's tokens never expire).
+    tokens: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
 }
+
+/// Most tokens remembered; past it the memory starts over (clients fetch new ones).
+const MAX_TOKENS: usize = 10_000;
 
 impl OAuth {
     pub fn router(&self) -> Router {
@@ -77,7 +88,53 @@ async fn token(State(oauth): State<OAuth>, body: String) -> Response {
         return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid_client", "error_description": "wrong client id or secret"}))).into_response();
     }
     let n = oauth.issued.fetch_add(1, Ordering::Relaxed) + 1;
-    Json(json!({"access_token": format!("mock-token-{n:06}"), "token_type": "Bearer", "expires_in": 3600})).into_response()
+    let token = format!("mock-token-{n:06}");
+    {
+        let mut tokens = oauth.tokens.lock().unwrap();
+        if tokens.len() >= MAX_TOKENS {
+            tokens.clear();
+        }
+        tokens.insert(token.clone());
+    }
+    Json(json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600})).into_response()
+}
+
+/// The gateway in front of the national databases: a bearer token must be one this
+/// endpoint issued, and `lgspaccesstoken`, when sent with it, the same token.
+pub async fn gateway(
+    State(oauth): State<OAuth>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(refused) = oauth.refuse(request.headers()) {
+        return refused;
+    }
+    next.run(request).await
+}
+
+impl OAuth {
+    /// Why the gateway refuses a call with these headers, if it does.
+    fn refuse(&self, headers: &axum::http::HeaderMap) -> Option<Response> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let bearer = header("authorization")?.strip_prefix("Bearer ")?;
+        let known = self.tokens.lock().unwrap().contains(bearer);
+        let lgsp_agrees = header("lgspaccesstoken").is_none_or(|t| t == bearer);
+        if known && lgsp_agrees {
+            return None;
+        }
+        let why = if known {
+            "lgspaccesstoken does not match the bearer token"
+        } else {
+            "unknown or expired access token"
+        };
+        Some(
+            (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"error": "invalid_token", "error_description": why})),
+            )
+                .into_response(),
+        )
+    }
 }
 
 async fn count(State(oauth): State<OAuth>) -> Json<serde_json::Value> {

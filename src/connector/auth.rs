@@ -30,6 +30,8 @@ pub struct OAuth2 {
     pub client_id: String,
     pub client_secret: String,
     pub scope: Option<String>,
+    /// A header carrying the token again (`lgspaccesstoken`), if the gateway wants one.
+    pub token_header: Option<String>,
     token: tokio::sync::Mutex<Option<(String, Instant)>>,
 }
 
@@ -45,8 +47,15 @@ impl OAuth2 {
             client_id,
             client_secret,
             scope,
+            token_header: None,
             token: tokio::sync::Mutex::new(None),
         }
+    }
+
+    /// Send the token again in `header` (e.g. `lgspaccesstoken`).
+    pub fn with_token_header(mut self, header: Option<String>) -> Self {
+        self.token_header = header;
+        self
     }
 
     /// A valid access token: the cached one, or a new one from the token endpoint.
@@ -129,7 +138,14 @@ impl Auth {
         Ok(match self {
             Auth::None => request,
             Auth::Header { name, value } => request.header(name.as_str(), value.as_str()),
-            Auth::OAuth2(o) => request.bearer_auth(o.token(client).await?),
+            Auth::OAuth2(o) => {
+                let token = o.token(client).await?;
+                let request = match &o.token_header {
+                    Some(name) => request.header(name.as_str(), token.as_str()),
+                    None => request,
+                };
+                request.bearer_auth(token)
+            }
         })
     }
 
@@ -176,6 +192,10 @@ pub enum AuthConfig {
         dev_client_secret: Option<String>,
         #[serde(default)]
         scope: Option<String>,
+        /// A header that carries the token again, besides `Authorization: Bearer`:
+        /// `lgspaccesstoken` for the population database through a provincial gateway.
+        #[serde(default)]
+        token_header: Option<String>,
     },
 }
 

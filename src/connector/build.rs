@@ -91,12 +91,16 @@ pub fn auth(config: Option<&AuthConfig>) -> Result<Auth, String> {
             token_url,
             client_id,
             scope,
+            token_header,
             ..
-        } => Auth::OAuth2(OAuth2::new(
-            reqwest::Url::parse(token_url).map_err(|e| format!("{token_url}: {e}"))?,
-            client_id.clone(),
-            secret,
-            scope.clone(),
-        )),
+        } => Auth::OAuth2(
+            OAuth2::new(
+                reqwest::Url::parse(token_url).map_err(|e| format!("{token_url}: {e}"))?,
+                client_id.clone(),
+                secret,
+                scope.clone(),
+            )
+            .with_token_header(token_header.clone()),
+        ),
     })
 }

@@ -264,6 +264,14 @@ pub fn shipped_config_on(
             format!("http://{mocks}/population"),
         ),
         var(
+            "LIENTHONG_LOOKUPS__POPULATION__AUTH__TOKEN_URL",
+            format!("http://{mocks}/oauth/token"),
+        ),
+        var(
+            "LIENTHONG_LOOKUPS__BUSINESS__AUTH__TOKEN_URL",
+            format!("http://{mocks}/oauth/token"),
+        ),
+        var(
             "LIENTHONG_LOOKUPS__POPULATION__RATE_LIMIT",
             "{ per_second = 10000 }".into(),
         ),
