@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 pub enum Auth {
     None,
     Header { name: String, value: String },
-    OAuth2(OAuth2),
+    OAuth2(Box<OAuth2>),
 }
 
 /// OAuth 2.0 client credentials with a cached token.

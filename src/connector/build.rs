@@ -93,7 +93,7 @@ pub fn auth(config: Option<&AuthConfig>) -> Result<Auth, String> {
             scope,
             token_header,
             ..
-        } => Auth::OAuth2(
+        } => Auth::OAuth2(Box::new(
             OAuth2::new(
                 reqwest::Url::parse(token_url).map_err(|e| format!("{token_url}: {e}"))?,
                 client_id.clone(),
@@ -101,6 +101,6 @@ pub fn auth(config: Option<&AuthConfig>) -> Result<Auth, String> {
                 scope.clone(),
             )
             .with_token_header(token_header.clone()),
-        ),
+        )),
     })
 }
