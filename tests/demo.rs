@@ -69,18 +69,19 @@ fn generated_events_map_cleanly_unless_deliberately_bad() {
 async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_lettered() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mocks = listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
     tokio::spawn(lienthong_mocks::serve(
         listener,
         lienthong_mocks::MockSettings {
             // The demo's lookups ask about people of the same seeded population.
             seed: 11,
             payment_callback_url: None,
+            ipo_drop_dir: Some(support::ipo_drop_dir(dir.path())),
             ..Default::default()
         },
     ));
     let sink = lienthong_mocks::Sink::new(Faults::default());
     let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let dir = tempfile::tempdir().unwrap();
     let (cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bus = lienthong::app::Bus::start(cfg, keys.clone(), listener)
@@ -163,12 +164,36 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
         }),
         "a result document synced with its data store id"
     );
-    // Fee requests gave the units their payment links.
+    // Fee requests gave the units their payment links: NAFOSTED over HTTP, the IP
+    // Office as TCVN3 files its import job read.
     assert!(
         sink.delivered()
             .iter()
-            .any(|r| r.target == "nafosted_inbox" || r.target == "ipo_inbox"),
-        "a payment link at a unit"
+            .any(|r| r.target == "nafosted_inbox"),
+        "a payment link at NAFOSTED"
+    );
+    let mut ipo = serde_json::Value::Null;
+    for _ in 0..50 {
+        ipo = get_json(format!("http://{mocks}/_mock/units/ipo/received")).await;
+        if ipo["received"].as_array().is_some_and(|r| !r.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let file = &ipo["received"][0];
+    assert!(
+        file["channel"]
+            .as_str()
+            .unwrap()
+            .starts_with("file:payment_link-"),
+        "{ipo}"
+    );
+    assert!(
+        file["body"]
+            .as_str()
+            .unwrap()
+            .contains("duong_dan_thanh_toan"),
+        "{ipo}"
     );
     let docs = get_json(format!("http://{mocks}/_mock/datastore/documents")).await;
     assert!(!docs["documents"].as_array().unwrap().is_empty());

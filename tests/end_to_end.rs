@@ -35,10 +35,14 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
     let bus_addr = bus_listener.local_addr().unwrap();
     let mocks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mocks = mocks_listener.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    // The IP Office takes files: its import folder, read by the mock IP Office.
+    let ipo_drop = dir.path().join("drop").join("ipo");
     tokio::spawn(lienthong_mocks::serve(
         mocks_listener,
         MockSettings {
             seed: 3,
+            ipo_drop_dir: Some(ipo_drop.clone()),
             portal_session_ttl: Duration::from_millis(300),
             payment_callback_url: Some(format!("http://{bus_addr}/callbacks/payment")),
             payment_callback_delay: Duration::from_millis(20),
@@ -59,7 +63,6 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
         },
     ));
 
-    let dir = tempfile::tempdir().unwrap();
     let fast =
         r#"{ max_attempts = 1000, max_age = "1h", base_delay = "10ms", max_delay = "100ms" }"#;
     let mut vars: Vec<(String, String)> = vec![
@@ -73,6 +76,10 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
         (
             "LIENTHONG_TARGETS__PORTAL__URL".into(),
             format!("http://{mocks}/portal"),
+        ),
+        (
+            "LIENTHONG_TARGETS__MINISTRY__URL".into(),
+            format!("http://{mocks}/bo-tthc"),
         ),
         (
             "LIENTHONG_TARGETS__DATASTORE__URL".into(),
@@ -92,11 +99,12 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
         ),
         (
             "LIENTHONG_TARGETS__IPO_INBOX__URL".into(),
-            format!("http://{mocks}/units/ipo/payments"),
+            ipo_drop.display().to_string(),
         ),
     ];
     for t in [
         "portal",
+        "ministry",
         "datastore",
         "notify",
         "payment",
@@ -219,6 +227,18 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
             .collect();
         assert_eq!(&got, statuses, "{code}");
     }
+    // The ministry's TTHC system saw each dossier's statuses in the same order.
+    let ministry = get_json(format!("http://{mocks}/_mock/bo-tthc/dossiers")).await;
+    assert_eq!(ministry["regressions"], serde_json::json!([]));
+    for (code, statuses) in &expected {
+        let got: Vec<i64> = ministry["dossiers"][code]["history"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{code} missing at the ministry"))
+            .iter()
+            .map(|h| h["status"].as_i64().unwrap())
+            .collect();
+        assert_eq!(&got, statuses, "{code} at the ministry");
+    }
     let docs = get_json(format!("http://{mocks}/_mock/datastore/documents")).await;
     assert_eq!(
         docs["documents"].as_array().unwrap().len(),
@@ -234,25 +254,44 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
         tx.iter().all(|t| t["acknowledged"] == true),
         "every callback acknowledged"
     );
+    // Each fee's link (the INIT reply) and outcome reached NAFOSTED once.
     let naf = get_json(format!("http://{mocks}/_mock/units/nafosted/received")).await;
+    let bodies: Vec<&str> = naf["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["body"].as_str().unwrap())
+        .collect();
+    let count = |what: &str| bodies.iter().filter(|b| b.contains(what)).count();
     assert_eq!(
-        naf["received"].as_array().unwrap().len(),
+        count("payment.confirmed"),
         nafosted_fees,
         "each outcome relayed once"
     );
-    assert!(
-        naf["received"][0]["body"]
-            .as_str()
-            .unwrap()
-            .contains("payment.confirmed")
+    assert_eq!(
+        count("payment.link"),
+        nafosted_fees,
+        "each link relayed once"
     );
+    // The IP Office's as files in its folder, read by its import job.
     let ipo = get_json(format!("http://{mocks}/_mock/units/ipo/received")).await;
-    assert!(
-        ipo["received"][0]["body"]
+    let files = ipo["received"].as_array().unwrap();
+    let confirms: Vec<&serde_json::Value> = files
+        .iter()
+        .filter(|m| {
+            m["channel"]
+                .as_str()
+                .unwrap()
+                .starts_with("file:payment_confirm-")
+        })
+        .collect();
+    assert_eq!(confirms.len(), ipo_fees, "{ipo}");
+    assert!(confirms.iter().all(|m| {
+        m["body"]
             .as_str()
             .unwrap()
             .starts_with("ma_thong_bao,ma_giao_dich,ket_qua,so_tien")
-    );
+    }));
     // The faults were real: errors, hangs and expired sessions happened on the way.
     let seen = get_json(format!("http://{mocks}/_mock/portal/requests")).await;
     let seen = seen["requests"].as_array().unwrap();

@@ -21,17 +21,19 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
     let s = ShippedBus::start().await;
     send_kpi_traffic(&s).await;
 
-    // Per unit: NAFOSTED has one dead letter and delivered work in the window; every
-    // configured unit is listed, even those that sent nothing.
+    // Per unit: NAFOSTED has one dead event (a dead letter at the portal and one at the
+    // ministry's system) and delivered work in the window; every configured unit is
+    // listed, even those that sent nothing.
     let (code, status) = s.admin("/api/v1/status", SHIPPED_VIEWER).await;
     assert_eq!(code, 200);
     let naf = unit(&status, "nafosted");
-    assert_eq!(naf["dead"], 1, "{naf}");
+    assert_eq!(naf["dead"], 2, "{naf}");
     assert_eq!(naf["pending"], 0);
-    // 5 portal deliveries + 1 payment + 1 confirmation relayed to the unit (the sixth
-    // portal-bound event died, and is counted as dead, not delivered).
-    assert_eq!(naf["recent"]["delivered"], 7, "{naf}");
-    assert_eq!(naf["recent"]["dead"], 1);
+    // 5 portal deliveries + the same 5 to the ministry + 1 payment + its payment link + 1
+    // confirmation relayed to the unit (the sixth dossier event died at both, and is
+    // counted as dead, not delivered).
+    assert_eq!(naf["recent"]["delivered"], 13, "{naf}");
+    assert_eq!(naf["recent"]["dead"], 2);
     assert!(naf["recent"]["error_rate"].as_f64().unwrap() > 0.0);
     assert_eq!(unit(&status, "stameq")["recent"]["delivered"], 0);
     assert_eq!(unit(&status, "varans")["dead"], 0);

@@ -173,3 +173,79 @@ async fn a_result_that_is_not_the_pdf_it_claims_is_refused_and_nothing_reaches_t
     assert!(portal["fields"]["DanhSachGiayToKetQua"].is_null());
     s.bus.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_ip_office_gets_its_payment_link_as_a_tcvn3_file_in_its_import_folder() {
+    let s = ShippedBus::start().await;
+    // An IP Office fee notice, as its CSV export writes it (TCVN3 bytes).
+    let csv = std::fs::read("mappings/ipo/tests/fee_request/01-patent-exam-fee.input.csv").unwrap();
+    let resp = support::client()
+        .post(s.url("/api/v1/units/ipo/events?flow=fee_request"))
+        .bearer_auth(&s.keys["ipo"])
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    // The mock IP Office's import job reads the file and moves it to processed/.
+    let mut received = Value::Null;
+    for _ in 0..150 {
+        received = get_json(format!("http://{}/_mock/units/ipo/received", s.mocks)).await;
+        if received["received"].as_array().is_some_and(|r| {
+            r.iter().any(|m| {
+                m["channel"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("file:payment_link-")
+            })
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let link = received["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| {
+            m["channel"]
+                .as_str()
+                .unwrap()
+                .starts_with("file:payment_link-")
+        })
+        .unwrap_or_else(|| panic!("no payment link file: {received}"))
+        .clone();
+    let body = link["body"].as_str().unwrap();
+    assert!(
+        body.contains("Phí thẩm định nội dung đơn sáng chế"),
+        "{body}"
+    );
+    assert!(body.contains("https://thanhtoan.mock/pay/GD"), "{body}");
+    // On disk: TCVN3 bytes (one byte per letter, not UTF-8), and no half-written file.
+    let folder = support::ipo_drop_dir(s.dir.path());
+    let name = link["channel"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("file:");
+    let bytes = std::fs::read(folder.join("processed").join(name)).unwrap();
+    assert!(
+        std::str::from_utf8(&bytes).is_err(),
+        "the file is TCVN3, not UTF-8"
+    );
+    assert_eq!(
+        lienthong_mapping::text::decode_legacy_bytes(
+            &bytes,
+            lienthong_mapping::text::Legacy::Tcvn3
+        ),
+        body
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".part"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    s.bus.shutdown().await.unwrap();
+}

@@ -32,6 +32,9 @@ pub struct MocksConfig {
     /// Shares of paid and failed payments; the rest expire.
     pub payment_paid: f64,
     pub payment_failed: f64,
+    /// The IP Office's import folder the mock reads (what a `file_drop` target writes);
+    /// unset: none.
+    pub ipo_drop_dir: Option<PathBuf>,
 }
 
 impl Default for MocksConfig {
@@ -49,6 +52,7 @@ impl Default for MocksConfig {
             payment_callback_delay: d.payment_callback_delay,
             payment_paid: d.payment_paid,
             payment_failed: d.payment_failed,
+            ipo_drop_dir: None,
         }
     }
 }
@@ -65,6 +69,7 @@ impl MocksConfig {
             payment_callback_delay: self.payment_callback_delay,
             payment_paid: self.payment_paid,
             payment_failed: self.payment_failed,
+            ipo_drop_dir: self.ipo_drop_dir.clone(),
         }
     }
 }

@@ -35,6 +35,7 @@ pub const ENDPOINTS: &[&str] = &[
     "POST /datastore/documents       electronic data store upload (GET /datastore/owners/{owner}/documents)",
     "POST /notify/messages           SMS/Zalo (GET /_mock/notify/messages)",
     "POST /units/{unit}/{channel}    mock unit systems receive what the bus sends back (GET /_mock/units/{unit}/received)",
+    "(folder) mocks.ipo_drop_dir     the IP Office's import job: reads the TCVN3 files a file_drop target writes",
     "GET  /_mock/payment/transactions, /_mock/datastore/documents, /_mock/notify/messages  state views",
     "POST /oauth/token               OAuth 2.0 client credentials (lienthong / mock-oauth-secret); the gateway in front of population and business checks its tokens",
     "POST /_mock/faults              fault rules per service/operation (GET shows them)",
@@ -56,6 +57,9 @@ pub struct MockSettings {
     /// Shares of paid and failed payments; the rest expire.
     pub payment_paid: f64,
     pub payment_failed: f64,
+    /// A folder the mock IP Office system imports files from (TCVN3), as its real import
+    /// job does; what it read is listed at `GET /_mock/units/ipo/received`.
+    pub ipo_drop_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for MockSettings {
@@ -71,12 +75,22 @@ impl Default for MockSettings {
             payment_callback_delay: payment.callback_delay,
             payment_paid: payment.paid,
             payment_failed: payment.failed,
+            ipo_drop_dir: None,
         }
     }
 }
 
 /// Serve every bundled mock on `listener` until the task is dropped. The fault rules of
 /// `settings` are in force from the start; `POST /_mock/faults` replaces them at runtime.
+/// A background task that ends with its owner.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
     let seed = settings.seed;
     let sink = Sink::new(Faults::default());
@@ -99,6 +113,11 @@ pub async fn serve(listener: tokio::net::TcpListener, settings: MockSettings) {
         ..payment::PaymentConfig::default()
     });
     let units = units::UnitReceivers::default();
+    // Stops with the mocks: dropped (and aborted) when this future ends or is dropped.
+    let _importer = settings
+        .ipo_drop_dir
+        .clone()
+        .map(|dir| AbortOnDrop(units.import_folder("ipo", dir)));
     let router = sink
         .router()
         .merge(portal.router())

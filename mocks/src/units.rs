@@ -52,6 +52,57 @@ impl UnitReceivers {
             .with_state(self.clone())
     }
 
+    /// Import the files written into `dir` for `unit`, as its import job does: every
+    /// 200 ms, each whole file (not a `.`-file still being written) is read as TCVN3,
+    /// recorded, and moved to `dir/processed/`. Stops when the returned handle is dropped
+    /// with the runtime.
+    pub fn import_folder(
+        &self,
+        unit: &str,
+        dir: std::path::PathBuf,
+    ) -> tokio::task::JoinHandle<()> {
+        let (receivers, unit) = (self.clone(), unit.to_string());
+        tokio::spawn(async move {
+            let done = dir.join("processed");
+            loop {
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    continue;
+                };
+                let mut names: Vec<String> = entries
+                    .filter_map(|e| e.ok())
+                    .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| !n.starts_with('.'))
+                    .collect();
+                names.sort();
+                for name in names {
+                    let path = dir.join(&name);
+                    let Ok(bytes) = std::fs::read(&path) else {
+                        continue;
+                    };
+                    let text = lienthong_mapping::text::decode_legacy_bytes(
+                        &bytes,
+                        lienthong_mapping::text::Legacy::Tcvn3,
+                    );
+                    let _ = std::fs::create_dir_all(&done);
+                    let _ = std::fs::rename(&path, done.join(&name));
+                    receivers
+                        .inner
+                        .lock()
+                        .unwrap()
+                        .entry(unit.clone())
+                        .or_default()
+                        .push(UnitMessage {
+                            channel: format!("file:{name}"),
+                            content_type: "text/csv; charset=TCVN3".into(),
+                            body: text,
+                        });
+                }
+            }
+        })
+    }
+
     pub fn received(&self, unit: &str) -> Vec<UnitMessage> {
         self.inner
             .lock()

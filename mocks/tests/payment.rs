@@ -1,24 +1,60 @@
-//! The mock payment platform over real HTTP: Init with its signature and field checks,
-//! GetBill, and the signed Confirm callback resent until the receiver acknowledges it.
+//! The mock payment platform over real HTTP: INIT with its signature and field checks,
+//! QUERY and GET_BILL, and the signed CONFIRM callback resent until the receiver
+//! acknowledges it — in the field orders of current integration code.
 
 use axum::routing::post as route_post;
 use axum::{Json, Router};
-use lienthong_mocks::payment::{Payment, PaymentConfig, sign};
+use lienthong_mocks::payment::{
+    CONFIRM_SIGNED, INIT_SIGNED, Payment, PaymentConfig, QUERY_SIGNED, sign,
+};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 const KEY: &str = "test-shared-key";
 
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    }
+}
+
+/// `MaXacThuc` of `message` over `fields`.
+fn signed(mut message: Value, fields: &[&str], key: &str) -> Value {
+    let texts: Vec<String> = fields.iter().map(|f| text(&message[*f])).collect();
+    let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+    message["MaXacThuc"] = json!(sign(&texts, key));
+    message
+}
+
 fn init(reference: &str, amount: u64, key: &str) -> Value {
-    let time = "20261128100000";
-    json!({
-        "LoaiBanTin": "Init", "PhienBan": "2.0", "MaDoiTac": "BKHCN", "MaThamChieu": reference,
-        "SoTien": amount, "ThoiGianGD": time, "NgonNgu": "vi", "MaTienTe": "VND",
-        "ThongTinBienLai": {"MaDichVu": 2, "MaHoSo": "000.00.01.H22-241128-0001", "MaTTHC": "2.002492",
-            "PhiLePhi": [{"LoaiPhiLePhi": 2, "MaPhiLePhi": "LP01", "TenPhiLePhi": "Lệ phí cấp giấy", "SoTien": amount}]},
-        "MaXacThuc": sign(&["Init", "2.0", "BKHCN", reference, &amount.to_string(), time], key),
-    })
+    signed(
+        json!({
+            "LoaiBanTin": "INIT", "PhienBan": "1.0.6", "MaDoiTac": "BKHCN", "MaThamChieu": reference,
+            "SoTien": amount, "LoaiHinhThanhToan": "PAY", "MaKenhThanhToan": "1", "NgonNgu": "vi",
+            "MaTienTe": "VND", "ThongTinGiaoDich": "Nop phi", "ThoiGianGD": "20261128100000",
+            "ThongTinBienLai": {"MaDichVu": 2, "MaHoSo": "000.00.01.H22-241128-0001",
+                "MaDonVi": "000.00.17.G22", "TenDonVi": "Quỹ Phát triển KH&CN quốc gia",
+                "MaDVC": "2.002492.01", "TenDVC": "Cấp giấy", "MaTTHC": "2.002492", "TenTTHC": "Cấp giấy",
+                "TKThuHuong": "3511.0.1058286", "MaNHThuHuong": "01201001",
+                "TenTKThuHuong": "Quỹ Phát triển KH&CN quốc gia", "NoiDungThanhToan": "Nộp lệ phí",
+                "HoTenNguoiNop": "Nguyễn Văn A",
+                "DSKhoanNop": [{"NoiDung": "Lệ phí cấp giấy", "SoTien": amount}]},
+        }),
+        &INIT_SIGNED,
+        key,
+    )
+}
+
+fn query(kind: &str, reference: &str, key: &str) -> Value {
+    signed(
+        json!({"LoaiBanTin": kind, "PhienBan": "1.0.6", "MaDoiTac": "BKHCN",
+               "MaThamChieu": reference, "ThoiGianGD": "20261128101500"}),
+        &QUERY_SIGNED,
+        key,
+    )
 }
 
 /// A callback receiver that refuses the first `refuse` callbacks, then acknowledges.
@@ -105,24 +141,42 @@ async fn init_checks_signature_fields_and_duplicates() {
     let long = post(&c, &url, init("REF-THAT-IS-FAR-TOO-LONG", 1, KEY)).await;
     assert_eq!(long["MaLoi"], "01");
     assert!(long["MoTaLoi"].as_str().unwrap().contains("MaThamChieu"));
-    let bill = post(
-        &c,
-        &url,
-        json!({"LoaiBanTin": "GetBill", "MaThamChieu": "REF-0001"}),
-    )
-    .await;
+    // The receipt information a procedure fee needs: the beneficiary account, the items.
+    for (field, why) in [("TKThuHuong", "TKThuHuong"), ("DSKhoanNop", "DSKhoanNop")] {
+        let mut lacking = init("REF-0004", 150_000, KEY);
+        lacking["ThongTinBienLai"]
+            .as_object_mut()
+            .unwrap()
+            .remove(field);
+        let reply = post(&c, &url, lacking).await;
+        assert_eq!(reply["MaLoi"], "01", "{reply}");
+        assert!(reply["MoTaLoi"].as_str().unwrap().contains(why), "{reply}");
+    }
+    let mut wrong_total = init("REF-0005", 150_000, KEY);
+    wrong_total["ThongTinBienLai"]["DSKhoanNop"][0]["SoTien"] = json!(100);
+    let reply = post(&c, &url, wrong_total).await;
+    assert!(
+        reply["MoTaLoi"].as_str().unwrap().contains("DSKhoanNop"),
+        "{reply}"
+    );
+    // QUERY: pending until settled; GET_BILL: no receipt before it is paid.
+    let state = post(&c, &url, query("QUERY", "REF-0001", KEY)).await;
     assert_eq!(
-        (bill["MaLoi"].as_str(), bill["TrangThai"].as_str()),
-        (Some("00"), Some("pending"))
+        (state["MaLoi"].as_str(), state["TrangThaiGD"].as_i64()),
+        (Some("00"), Some(3)),
+        "{state}"
     );
     assert_eq!(
-        post(
-            &c,
-            &url,
-            json!({"LoaiBanTin": "GetBill", "MaThamChieu": "NOPE"})
-        )
-        .await["MaLoi"],
+        post(&c, &url, query("GET_BILL", "REF-0001", KEY)).await["MaLoi"],
+        "08"
+    );
+    assert_eq!(
+        post(&c, &url, query("QUERY", "NOPE", KEY)).await["MaLoi"],
         "04"
+    );
+    assert_eq!(
+        post(&c, &url, query("QUERY", "REF-0001", "forged-key")).await["MaLoi"],
+        "07"
     );
 }
 
@@ -152,18 +206,20 @@ async fn confirm_callbacks_are_signed_and_resent_until_acknowledged() {
     assert_eq!(cb, &seen[0], "a resend is the same message");
     let code = cb["MaLoi"].as_str().unwrap();
     assert!(["00", "01", "02"].contains(&code));
-    let expected = sign(
-        &[
-            "Confirm",
-            "BKHCN",
-            "REF-0100",
-            cb["MaGiaoDich"].as_str().unwrap(),
-            code,
-            "250000",
-        ],
-        KEY,
-    );
-    assert_eq!(cb["MaXacThuc"], expected);
+    let expected = signed(cb.clone(), &CONFIRM_SIGNED, KEY);
+    assert_eq!(cb["MaXacThuc"], expected["MaXacThuc"]);
+    assert_eq!(cb["LoaiBanTin"], "CONFIRM");
+    assert_eq!(cb["SoTien"], "250000");
+    // Settled: QUERY says so, and a paid one has its receipt.
+    let state = post(&c, &url, query("QUERY", "REF-0100", KEY)).await;
+    let bill = post(&c, &url, query("GET_BILL", "REF-0100", KEY)).await;
+    if code == "00" {
+        assert_eq!(state["TrangThaiGD"], 1);
+        assert!(bill["BienLai"]["SoBienLai"].as_str().is_some(), "{bill}");
+    } else {
+        assert_eq!(state["TrangThaiGD"], 4);
+        assert_eq!(bill["MaLoi"], "08");
+    }
     assert_eq!(payment.transactions()[0].callbacks_sent, 3);
 }
 

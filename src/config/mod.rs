@@ -501,6 +501,9 @@ pub struct TargetConfig {
     /// Extra CA certificates to trust and a client identity for mutual TLS (PEM files).
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    /// For `kind = "file_drop"`: the encoding and file extension.
+    #[serde(default)]
+    pub file_drop: Option<crate::connector::file_drop::config::FileDropConfig>,
 }
 
 fn default_timeout() -> Duration {
@@ -530,6 +533,9 @@ pub enum TargetKind {
     /// modelled on the portal's (session login, `DongBoHoSoMC`, `CapNhatTienDoHoSoMC`,
     /// `TraCuuHoSo`; assumed), so it takes a `portal` section and the portal's mappings.
     Ministry,
+    /// A folder a unit's import job reads (the IP Office): each message one file, written
+    /// whole then renamed, in the unit's encoding. `url` is the folder.
+    FileDrop,
 }
 
 /// Which unit events go where.

@@ -41,6 +41,10 @@ pub fn connector(cfg: &TargetConfig, notes: Arc<dyn Notes>) -> Result<Arc<dyn Co
                 }),
             )
         }
+        TargetKind::FileDrop => Arc::new(super::file_drop::FileDropConnector::new(
+            &cfg.url,
+            cfg.file_drop.clone().unwrap_or_default(),
+        )?),
         TargetKind::Payment => {
             let auth = cfg
                 .payment

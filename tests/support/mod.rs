@@ -279,9 +279,11 @@ pub fn shipped_config_on(
             "LIENTHONG_TARGETS__NAFOSTED_INBOX__URL",
             format!("http://{sink}/sink/nafosted_inbox"),
         ),
+        // The IP Office takes files: its folder, where the mock IP Office imports from
+        // (start the mocks with `ipo_drop_dir` = [`ipo_drop_dir`] of the same `data`).
         var(
             "LIENTHONG_TARGETS__IPO_INBOX__URL",
-            format!("http://{sink}/sink/ipo_inbox"),
+            ipo_drop_dir(data).display().to_string(),
         ),
         var(
             "LIENTHONG_TARGETS__NOTIFY__RATE_LIMIT__PER_SECOND",
@@ -298,6 +300,11 @@ pub fn shipped_config_on(
             .unwrap();
     let keys = lienthong::config::validate(&cfg, |_| None).unwrap();
     (cfg, keys)
+}
+
+/// The IP Office's import folder of a bus whose data directory is `data`.
+pub fn ipo_drop_dir(data: &std::path::Path) -> std::path::PathBuf {
+    data.join("drop").join("ipo")
 }
 
 pub async fn get_json(url: String) -> serde_json::Value {
@@ -336,6 +343,7 @@ impl ShippedBus {
         let bus_addr = listener.local_addr().unwrap();
         let mocks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let mocks = mocks_listener.local_addr().unwrap();
+        let dir = tempfile::tempdir().unwrap();
         tokio::spawn(lienthong_mocks::serve(
             mocks_listener,
             lienthong_mocks::MockSettings {
@@ -343,12 +351,12 @@ impl ShippedBus {
                 payment_callback_delay: Duration::from_millis(50),
                 payment_paid: 1.0,
                 payment_failed: 0.0,
+                ipo_drop_dir: Some(ipo_drop_dir(dir.path())),
                 ..Default::default()
             },
         ));
         let sink = Sink::new(Faults::default());
         let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
         let (mut cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);
         adjust(&mut cfg);
         let bus = Bus::start(cfg, keys.clone(), listener).await.unwrap();

@@ -116,11 +116,23 @@ pub(super) fn target_endpoints(config: &Config, problems: &mut Vec<Problem>) {
                 "target ids use lowercase letters, digits, - and _",
             ));
         }
-        problems.extend(check_url(
-            &format!("{path}.url"),
-            &target.url,
-            target.allow_plain_http,
-        ));
+        if target.kind == crate::config::TargetKind::FileDrop {
+            if let Err(e) = crate::connector::file_drop::folder(&target.url) {
+                problems.push(problem(format!("{path}.url"), e));
+            }
+        } else {
+            problems.extend(check_url(
+                &format!("{path}.url"),
+                &target.url,
+                target.allow_plain_http,
+            ));
+            if target.file_drop.is_some() {
+                problems.push(problem(
+                    format!("{path}.file_drop"),
+                    "only kind = \"file_drop\" takes a file_drop section",
+                ));
+            }
+        }
         if target.concurrency == 0 {
             problems.push(problem(format!("{path}.concurrency"), "must be at least 1"));
         }
