@@ -77,6 +77,10 @@ async fn every_dossier_event_reaches_the_portal_and_the_ministry_in_order() {
     sorted.sort();
     assert_eq!(both[0], sorted, "statuses arrived in order: {:?}", both[0]);
     assert_eq!(both[0].len(), 4);
+    // Synced under VARANS's own unit code on both.
+    for service in ["portal", "bo-tthc"] {
+        assert_eq!(dossier(&s, service, code).await["madonvi"], "000.00.19.G22");
+    }
     s.bus.shutdown().await.unwrap();
 }
 

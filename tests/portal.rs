@@ -184,7 +184,7 @@ async fn dossier_lives_reach_the_portal_in_order_with_is_updating_decided() {
             .all(|b| b["madonvi"] == "000.00.01.H22")
     );
     let headers = &requests["requests"][1]["headers"];
-    assert_eq!(headers["dstcode"], "000.00.01.H22");
+    assert_eq!(headers["dstcode"], lienthong_mocks::portal::DSTCODE);
     assert_eq!(h.bus().outbox.stats().dead, 0);
     h.shutdown().await;
 }
@@ -285,4 +285,92 @@ async fn dossiers_share_portal_calls_when_batched_and_keep_their_order() {
     assert!(sizes.iter().all(|n| *n <= 10));
     assert_eq!(h.bus().outbox.stats().dead, 0);
     h.shutdown().await;
+}
+
+/// A portal that says nothing of a dossier when asked (`TraCuuHoSo`: empty `result[]`),
+/// then refuses it as new because it "đã tồn tại" (code -3), and takes it as an update.
+#[tokio::test]
+async fn a_dossier_the_portal_says_already_exists_is_sent_again_as_an_update() {
+    use axum::{Json, Router, routing::post};
+    use lienthong::connector::{Connector, PortalConnector, PortalCredentials, Verdict};
+    use serde_json::json;
+    use std::sync::{Arc, Mutex};
+    let calls: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let log = calls.clone();
+    let app = Router::new()
+        .route(
+            "/portal/login",
+            post(|| async { Json(json!({"error_code": 0, "session": "s-1"})) }),
+        )
+        .route(
+            "/portal/api",
+            post(move |Json(body): Json<Value>| {
+                let log = log.clone();
+                async move {
+                    log.lock().unwrap().push(body.clone());
+                    match (body["service"].as_str(), body["isUpdating"].as_str()) {
+                        (Some("TraCuuHoSo"), _) => Json(json!({"error_code": 0, "result": []})),
+                        (Some("DongBoHoSoMC"), Some("False")) => Json(
+                            json!({"error_code": -3, "message": "Hồ sơ HS-EXISTS-1 đã tồn tại"}),
+                        ),
+                        _ => Json(json!({"error_code": "0", "message": "Thành công"})),
+                    }
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let connector = PortalConnector::new(
+        &format!("http://{addr}/portal"),
+        Duration::from_secs(5),
+        PortalCredentials {
+            username: "u".into(),
+            password: "p".into(),
+            madonvi: "000.00.01.H22".into(),
+            unit_codes: [("varans".to_string(), "000.00.19.G22".to_string())].into(),
+            dstcode: "VN:GOV:000.00.00.G22:vpcpdvcprovider".into(),
+        },
+        None,
+    )
+    .unwrap();
+    let envelope = lienthong::envelope::Envelope {
+        id: lienthong::envelope::MessageId(uuid::Uuid::now_v7()),
+        unit: "varans".into(),
+        flow: "dossier_sync".into(),
+        key: Some("HS-EXISTS-1".into()),
+        payload: serde_json::value::RawValue::from_string("{}".into()).unwrap(),
+        received_ms: 0,
+        trace_id: "t".into(),
+        attempts: 1,
+        idempotency_key: None,
+        targets: vec!["portal".into()],
+    };
+    let body = lienthong::mappings::Outbound {
+        content_type: "application/json",
+        body: serde_json::to_vec(&json!({"service": "DongBoHoSoMC", "isUpdating": "False",
+            "data": [{"MaHoSo": "HS-EXISTS-1", "TrangThaiHoSo": 4}]}))
+        .unwrap()
+        .into(),
+    };
+    assert_eq!(
+        connector.deliver(&envelope, &body).await,
+        Verdict::Delivered
+    );
+    let calls = calls.lock().unwrap().clone();
+    let syncs: Vec<&Value> = calls
+        .iter()
+        .filter(|c| c["service"] == "DongBoHoSoMC")
+        .collect();
+    assert_eq!(syncs.len(), 2, "{calls:?}");
+    assert_eq!(syncs[0]["isUpdating"], "False");
+    assert_eq!(syncs[1]["isUpdating"], "True", "sent again as an update");
+    assert!(
+        calls.iter().all(|c| c["madonvi"] == "000.00.19.G22"),
+        "{calls:?}"
+    );
+    assert_eq!(
+        calls[0]["mahoso"], "HS-EXISTS-1",
+        "TraCuuHoSo asks by mahoso"
+    );
 }

@@ -7,10 +7,27 @@
 //! `madonvi`. Replies are HTTP 200 with `error_code` (success as 0, "0" or "00" —
 //! configurable, since sources disagree) and `message`.
 //!
-//! Error codes of this mock (the real portal's are not published):
-//! 1 wrong credentials · 2 session missing, unknown or expired (log in again) ·
-//! 3 invalid field (the message names it) · 4 dossier not found · 5 `isUpdating` does not
-//! match whether the dossier exists · 9 unknown service.
+//! Every call must name a unit code (`madonvi`, `000.00.00.G22`-shaped) and carry the
+//! gateway adapter's `dstcode` header (`VN:GOV:000.00.00.G22:vpcpdvcprovider` by
+//! default); each dossier keeps the `madonvi` it was synced under.
+//!
+//! The code table, in one place (what is seen in public integration code is marked
+//! "code", the rest is this mock's own, **assumed**):
+//!
+//! | code | meaning | source |
+//! |---|---|---|
+//! | 0 | success (also "0", "00") | code |
+//! | 1 | wrong credentials | assumed |
+//! | 2 | session missing, unknown or expired: log in again | assumed |
+//! | 3 | invalid field (the message names it) | code (meaning assumed) |
+//! | -3 | a new dossier (`isUpdating` False) that already exists: the message says "đã tồn tại", and clients send it again as an update | code (meaning assumed) |
+//! | 4 | dossier not found (progress of an unknown dossier) | assumed |
+//! | 5 | an update (`isUpdating` True) of a dossier that does not exist | assumed |
+//! | 6 | `madonvi` or `dstcode` missing or malformed | assumed |
+//! | 9 | unknown service | assumed |
+//!
+//! `TraCuuHoSo` takes `mahoso` (lower case; `MaHoSo` too) and answers 0 with `result[]`:
+//! empty when the portal does not have the dossier.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -26,6 +43,10 @@ pub const SESSION_EXPIRED: i64 = 2;
 pub const INVALID_FIELD: i64 = 3;
 pub const NOT_FOUND: i64 = 4;
 pub const UPDATE_MISMATCH: i64 = 5;
+pub const ALREADY_EXISTS: i64 = -3;
+pub const BAD_UNIT: i64 = 6;
+/// The `dstcode` the mock expects by default.
+pub const DSTCODE: &str = "VN:GOV:000.00.00.G22:vpcpdvcprovider";
 pub const UNKNOWN_SERVICE: i64 = 9;
 
 /// How the mock portal behaves.
@@ -40,6 +61,8 @@ pub struct PortalConfig {
     pub session_ttl: Duration,
     /// The success `error_code`: `0`, `"0"` or `"00"`.
     pub success_code: Value,
+    /// The `dstcode` header every call must carry.
+    pub dstcode: String,
 }
 
 impl Default for PortalConfig {
@@ -50,6 +73,7 @@ impl Default for PortalConfig {
             password: "mock-portal-password".into(),
             session_ttl: Duration::from_secs(3600),
             success_code: json!(0),
+            dstcode: DSTCODE.into(),
         }
     }
 }
@@ -67,6 +91,8 @@ pub struct StatusChange {
 /// A dossier as the portal holds it.
 #[derive(Clone, Debug, Serialize)]
 pub struct Dossier {
+    /// The `madonvi` of the last call that synced it.
+    pub madonvi: String,
     pub fields: Value,
     pub history: Vec<StatusChange>,
     pub steps: Vec<Value>,
@@ -168,7 +194,28 @@ async fn login(State(portal): State<Portal>, Json(body): Json<Value>) -> Json<Va
     portal.ok(json!({ "session": token }))
 }
 
-async fn api(State(portal): State<Portal>, Json(body): Json<Value>) -> Json<Value> {
+async fn api(
+    State(portal): State<Portal>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
+    let dstcode = headers
+        .get("dstcode")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if dstcode != portal.config.dstcode {
+        return fail(
+            BAD_UNIT,
+            format!(
+                "dstcode `{dstcode}` không đúng (cần {})",
+                portal.config.dstcode
+            ),
+        );
+    }
+    let madonvi = body["madonvi"].as_str().unwrap_or_default();
+    if !valid_unit_code(madonvi) {
+        return fail(BAD_UNIT, format!("madonvi `{madonvi}` không hợp lệ"));
+    }
     let session = body["session"].as_str().unwrap_or_default();
     {
         let g = portal.inner.lock().unwrap();
@@ -316,24 +363,27 @@ fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
     }
     let mut g = portal.inner.lock().unwrap();
     for (code, _) in &checked {
-        if g.dossiers.contains_key(code) != updating {
-            let why = if updating {
-                "chưa tồn tại"
-            } else {
-                "đã tồn tại"
-            };
-            return fail(
-                UPDATE_MISMATCH,
-                format!("hồ sơ {code} {why} (isUpdating = {updating})"),
-            );
+        match (g.dossiers.contains_key(code), updating) {
+            (true, false) => {
+                return fail(ALREADY_EXISTS, format!("Hồ sơ {code} đã tồn tại"));
+            }
+            (false, true) => {
+                return fail(
+                    UPDATE_MISMATCH,
+                    format!("hồ sơ {code} chưa tồn tại (isUpdating = True)"),
+                );
+            }
+            _ => {}
         }
     }
     for ((code, status), item) in checked.into_iter().zip(items) {
         let dossier = g.dossiers.entry(code).or_insert_with(|| Dossier {
+            madonvi: String::new(),
             fields: Value::Null,
             history: Vec::new(),
             steps: Vec::new(),
         });
+        dossier.madonvi = body["madonvi"].as_str().unwrap_or_default().to_string();
         match (&mut dossier.fields, item) {
             // An update changes the fields it carries.
             (Value::Object(held), Value::Object(new)) if updating => {
@@ -393,17 +443,33 @@ fn progress(portal: &Portal, body: &Value) -> Json<Value> {
 }
 
 fn lookup(portal: &Portal, body: &Value) -> Json<Value> {
-    let code = body["MaHoSo"].as_str().unwrap_or_default();
+    let code = body["mahoso"]
+        .as_str()
+        .or(body["MaHoSo"].as_str())
+        .unwrap_or_default();
     let g = portal.inner.lock().unwrap();
-    match g.dossiers.get(code) {
+    let result = match g.dossiers.get(code) {
         Some(d) => {
             let status = d.history.last().map(|h| h.status);
-            let data = json!({ "MaHoSo": code, "TrangThaiHoSo": status, "HoSo": d.fields });
-            drop(g);
-            portal.ok(json!({ "data": data }))
+            vec![json!({ "MaHoSo": code, "TrangThaiHoSo": status, "HoSo": d.fields })]
         }
-        None => fail(NOT_FOUND, format!("không tìm thấy hồ sơ {code}")),
-    }
+        None => Vec::new(),
+    };
+    drop(g);
+    portal.ok(json!({ "result": result }))
+}
+
+/// `madonvi` shaped like `000.00.17.G22`.
+fn valid_unit_code(code: &str) -> bool {
+    let parts: Vec<&str> = code.split('.').collect();
+    parts.len() == 4
+        && [3, 2, 2]
+            .iter()
+            .zip(&parts)
+            .all(|(n, p)| p.len() == *n && p.bytes().all(|b| b.is_ascii_digit()))
+        && parts[3].len() == 3
+        && parts[3].as_bytes()[0].is_ascii_uppercase()
+        && parts[3][1..].bytes().all(|b| b.is_ascii_digit())
 }
 
 async fn inspect(State(portal): State<Portal>) -> Json<Value> {

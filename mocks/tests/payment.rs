@@ -132,11 +132,11 @@ async fn init_checks_signature_fields_and_duplicates() {
         "07"
     );
     let mut tampered = init("REF-0003", 150_000, KEY);
-    tampered["SoTien"] = json!(1);
+    tampered["ThongTinGiaoDich"] = json!("Nop phi khac");
     assert_eq!(
         post(&c, &url, tampered).await["MaLoi"],
         "07",
-        "an altered amount breaks the signature"
+        "an altered signed field breaks the signature"
     );
     let long = post(&c, &url, init("REF-THAT-IS-FAR-TOO-LONG", 1, KEY)).await;
     assert_eq!(long["MaLoi"], "01");

@@ -31,6 +31,7 @@ impl Client {
         let resp = self
             .http
             .post(format!("{}{path}", self.base))
+            .header("dstcode", portal::DSTCODE)
             .json(&body)
             .send()
             .await
@@ -80,12 +81,12 @@ async fn login_and_expired_sessions() {
     assert_eq!(bad["error_code"], portal::WRONG_CREDENTIALS);
     let session = c.login().await;
     let r = c
-        .call(&session, json!({"service": "TraCuuHoSo", "MaHoSo": "X"}))
+        .call(&session, json!({"service": "TraCuuHoSo", "mahoso": "X"}))
         .await;
     assert_eq!(
-        r["error_code"],
-        portal::NOT_FOUND,
-        "a valid session reaches the service"
+        (r["error_code"].clone(), r["result"].clone()),
+        (json!(0), json!([])),
+        "a valid session reaches the service: {r}"
     );
     tokio::time::sleep(Duration::from_millis(250)).await;
     let r = c
@@ -105,7 +106,8 @@ async fn dossier_sync_upserts_and_checks_is_updating() {
     let create = json!({"service": "DongBoHoSoMC", "isUpdating": "False", "data": [dossier("HS-1", 1), dossier("HS-2", 2)]});
     assert_eq!(c.call(&s, create.clone()).await["error_code"], 0);
     let again = c.call(&s, create).await;
-    assert_eq!(again["error_code"], portal::UPDATE_MISMATCH, "{again}");
+    assert_eq!(again["error_code"], portal::ALREADY_EXISTS, "{again}");
+    assert!(again["message"].as_str().unwrap().contains("đã tồn tại"));
     let update =
         json!({"service": "DongBoHoSoMC", "isUpdating": "True", "data": [dossier("HS-1", 4)]});
     assert_eq!(c.call(&s, update).await["error_code"], 0);
@@ -117,15 +119,16 @@ async fn dossier_sync_upserts_and_checks_is_updating() {
     );
 
     let found = c
-        .call(&s, json!({"service": "TraCuuHoSo", "MaHoSo": "HS-1"}))
+        .call(&s, json!({"service": "TraCuuHoSo", "mahoso": "HS-1"}))
         .await;
     assert_eq!(
         (
             found["error_code"].clone(),
-            found["data"]["TrangThaiHoSo"].clone()
+            found["result"][0]["TrangThaiHoSo"].clone()
         ),
         (json!(0), json!(4))
     );
+    assert_eq!(portal.dossiers()["HS-1"].madonvi, "000.00.01.H22");
     let history: Vec<i64> = portal.dossiers()["HS-1"]
         .history
         .iter()
@@ -234,4 +237,33 @@ async fn the_success_code_can_be_a_string() {
             .await;
         assert_eq!(r["error_code"], code);
     }
+}
+
+#[tokio::test]
+async fn every_call_names_its_unit_and_the_gateway_destination() {
+    let (_, c) = Client::start(PortalConfig::default()).await;
+    let s = c.login().await;
+    let mut no_unit = json!({"service": "TraCuuHoSo", "mahoso": "X", "session": s});
+    no_unit["madonvi"] = json!("BKHCN");
+    let r = c.post("/portal/api", no_unit).await;
+    assert_eq!(r["error_code"], portal::BAD_UNIT, "{r}");
+    assert!(r["message"].as_str().unwrap().contains("madonvi"));
+    let wrong_destination = c
+        .http
+        .post(format!("{}/portal/api", c.base))
+        .header("dstcode", "000.00.01.H22")
+        .json(&json!({"service": "TraCuuHoSo", "mahoso": "X", "session": s, "madonvi": "000.00.17.G22"}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(wrong_destination["error_code"], portal::BAD_UNIT);
+    assert!(
+        wrong_destination["message"]
+            .as_str()
+            .unwrap()
+            .contains("dstcode")
+    );
 }

@@ -149,6 +149,7 @@ async fn reset_clears_every_service_and_settings_take_effect() {
         "data": [{"MaHoSo": "HS-RESET-1", "MaTTHC": "1.000412", "ChuHoSo": "A", "NgayTiepNhan": "20240305083000", "TrangThaiHoSo": 1}]});
     let r: Value = c
         .post(format!("{base}/portal/api"))
+        .header("dstcode", lienthong_mocks::portal::DSTCODE)
         .json(&dossier)
         .send()
         .await

@@ -32,6 +32,8 @@ pub fn connector(cfg: &TargetConfig, notes: Arc<dyn Notes>) -> Result<Arc<dyn Co
                         username: auth.username.clone(),
                         password,
                         madonvi: auth.madonvi.clone(),
+                        unit_codes: auth.unit_codes.clone(),
+                        dstcode: auth.dstcode.clone(),
                     },
                     cfg.tls.as_ref(),
                 )?

@@ -140,7 +140,7 @@ pub trait Connector: RetryClassifier + Send + Sync {
 
     /// Bodies with the same group may be merged into one call ([`Connector::merge`]);
     /// None: this body goes alone (the default).
-    fn batch_group(&self, _body: &Outbound) -> Option<String> {
+    fn batch_group(&self, _message: &Envelope, _body: &Outbound) -> Option<String> {
         None
     }
 

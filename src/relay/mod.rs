@@ -204,7 +204,7 @@ impl Worker {
                 .replies
                 .as_ref()
                 .is_some_and(|r| r.route_for(&item.1, &t.name).is_some());
-            match t.connector.batch_group(&item.2).filter(|_| !alone) {
+            match t.connector.batch_group(&item.1, &item.2).filter(|_| !alone) {
                 Some(g) => match groups.iter_mut().find(|(k, _)| *k == g) {
                     Some((_, items)) => items.push(item),
                     None => groups.push((g, vec![item])),

@@ -1,6 +1,7 @@
 //! The `portal` section of a `kind = "portal"` target.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// Portal login. The password lives in the environment variable `password_env`;
 /// `dev_password` is for the bundled mock only and refused in production.
@@ -11,8 +12,20 @@ pub struct PortalAuthConfig {
     pub password_env: String,
     #[serde(default)]
     pub dev_password: Option<String>,
-    /// The unit code sent as `madonvi` and in the `dstcode` header.
+    /// The unit code sent as `madonvi`, for units without their own in `unit_codes`.
     pub madonvi: String,
+    /// Each unit's own code on the portal (`madonvi`), e.g. `{ nafosted = "000.00.17.G22" }`:
+    /// the portal counts dossiers under the unit that handles them.
+    #[serde(default)]
+    pub unit_codes: BTreeMap<String, String>,
+    /// The destination code sent in the `dstcode` header to the gateway adapter in front
+    /// of the portal.
+    #[serde(default = "default_dstcode")]
+    pub dstcode: String,
+}
+
+fn default_dstcode() -> String {
+    "VN:GOV:000.00.00.G22:vpcpdvcprovider".into()
 }
 
 impl PortalAuthConfig {

@@ -4,10 +4,13 @@
 //! `CapNhatTienDoHoSoMC`) is completed here with what only the connector knows:
 //! - `session`: from `POST {url}/login`, kept until the portal says it expired (error 2),
 //!   then renewed and the call made again at once;
-//! - `madonvi` and the `dstcode` header: the ministry's unit code;
+//! - `madonvi`: the code of the unit the dossier belongs to (`unit_codes`, else the
+//!   ministry's), and the `dstcode` header naming the portal's gateway adapter;
 //! - `isUpdating` for `DongBoHoSoMC`: whether the portal already has the dossier, asked
-//!   with `TraCuuHoSo` the first time and remembered per dossier; a mismatch reported by
-//!   the portal (error 5) flips the memory and the call is made again at once.
+//!   with `TraCuuHoSo` (`mahoso`; a non-empty `result[]` means it exists) the first time
+//!   and remembered per dossier; a mismatch reported by the portal (error 5, or a
+//!   message saying the dossier "đã tồn tại", already exists) flips the memory and the
+//!   call is made again at once, as an update.
 //!
 //! A dossier's `DongBoHoSoMC` reaches the portal before its `CapNhatTienDoHoSoMC` because the
 //! outbox delivers a unit's events of one dossier in order (one ordering key for both flows).
@@ -16,8 +19,9 @@
 //! its interface is not public, and the ministry's system is modelled on the portal's
 //! messages (assumed), under its own name in every reason and log line.
 //!
-//! Replies are HTTP 200 with `error_code`; success is 0, "0" or "00". Codes 3 (invalid
-//! field) and 9 (unknown service) are permanent: the message is wrong. The others (1
+//! Replies are HTTP 200 with `error_code`; success is 0, "0" or "00". Codes 3 and -3
+//! (business rejection: assumed, their meaning is not public) and 9 (unknown service) are
+//! permanent: the message is wrong. The others (1
 //! credentials, 2 session, 4 dossier not there yet, 5 isUpdating) and anything unreadable
 //! are retried with backoff.
 
@@ -36,6 +40,8 @@ use std::time::Duration;
 pub const WRONG_CREDENTIALS: i64 = 1;
 pub const SESSION_EXPIRED: i64 = 2;
 pub const INVALID_FIELD: i64 = 3;
+/// Seen in integration code beside 3; assumed to be a business rejection too.
+pub const REJECTED: i64 = -3;
 pub const NOT_FOUND: i64 = 4;
 pub const UPDATE_MISMATCH: i64 = 5;
 pub const UNKNOWN_SERVICE: i64 = 9;
@@ -49,8 +55,26 @@ const KNOWN_CAP: usize = 200_000;
 pub struct PortalCredentials {
     pub username: String,
     pub password: String,
-    /// The unit code sent as `madonvi` and `dstcode`, e.g. `000.00.01.H22`.
+    /// The code sent as `madonvi` for units without their own, e.g. `000.00.01.H22`.
     pub madonvi: String,
+    /// Each unit's own `madonvi`.
+    pub unit_codes: std::collections::BTreeMap<String, String>,
+    /// The `dstcode` header.
+    pub dstcode: String,
+}
+
+impl PortalCredentials {
+    /// The `madonvi` of `unit`'s dossiers.
+    pub fn unit_code(&self, unit: &str) -> &str {
+        self.unit_codes.get(unit).unwrap_or(&self.madonvi)
+    }
+}
+
+/// Whether a reply says the dossier already exists (sent as new, but it is not).
+fn says_already_exists(reply: &Value) -> bool {
+    reply["message"]
+        .as_str()
+        .is_some_and(|m| m.to_lowercase().contains("đã tồn tại"))
 }
 
 /// Why `TraCuuHoSo` gave no answer.
@@ -112,7 +136,7 @@ impl PortalConnector {
         let sent = self
             .client
             .post(url.clone())
-            .header("dstcode", &self.creds.madonvi)
+            .header("dstcode", &self.creds.dstcode)
             .json(body)
             .send()
             .await;
@@ -155,21 +179,27 @@ impl PortalConnector {
     }
 
     /// Whether the portal has any of `codes`: remembered, or asked with `TraCuuHoSo`.
-    async fn any_exists(&self, codes: &[String], session: &str) -> Result<bool, Lookup> {
+    async fn any_exists(
+        &self,
+        codes: &[String],
+        session: &str,
+        madonvi: &str,
+    ) -> Result<bool, Lookup> {
         let mut any = false;
         for code in codes {
             let known = self.known.lock().unwrap().get(code).copied();
             let exists = match known {
                 Some(e) => e,
                 None => {
-                    let body = json!({"service": "TraCuuHoSo", "session": session, "madonvi": self.creds.madonvi, "MaHoSo": code});
+                    let body = json!({"service": "TraCuuHoSo", "session": session, "madonvi": madonvi, "mahoso": code});
                     let (status, text) = self
                         .post(&self.api_url, &body)
                         .await
                         .map_err(Lookup::Failed)?;
                     let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
                     let e = match error_code(&reply) {
-                        Some(0) => true,
+                        // A non-empty result[] means it exists (older portals: code 0).
+                        Some(0) => reply["result"].as_array().is_none_or(|r| !r.is_empty()),
                         Some(NOT_FOUND) => false,
                         Some(SESSION_EXPIRED) => return Err(Lookup::SessionExpired),
                         _ => {
@@ -197,7 +227,8 @@ impl PortalConnector {
         known.insert(code.to_string(), exists);
     }
 
-    async fn call(&self, mut request: Value) -> RawOutcome {
+    async fn call(&self, unit: &str, mut request: Value) -> RawOutcome {
+        let madonvi = self.creds.unit_code(unit).to_string();
         let service = request["service"].as_str().unwrap_or_default().to_string();
         let codes: Vec<String> = request["data"]
             .as_array()
@@ -217,7 +248,7 @@ impl PortalConnector {
                 Err(outcome) => return outcome,
             };
             if service == "DongBoHoSoMC" {
-                let updating = match self.any_exists(&codes, &session).await {
+                let updating = match self.any_exists(&codes, &session, &madonvi).await {
                     Ok(u) => u,
                     Err(Lookup::SessionExpired) => {
                         self.forget_session(&session).await;
@@ -228,7 +259,7 @@ impl PortalConnector {
                 request["isUpdating"] = json!(if updating { "True" } else { "False" });
             }
             request["session"] = json!(session);
-            request["madonvi"] = json!(self.creds.madonvi);
+            request["madonvi"] = json!(madonvi);
             let (status, text) = match self.post(&self.api_url, &request).await {
                 Ok(r) => r,
                 Err(outcome) => return outcome,
@@ -253,6 +284,12 @@ impl PortalConnector {
                         self.remember(code, !was);
                     }
                 }
+                Some(c) if c != 0 && service == "DongBoHoSoMC" && says_already_exists(&reply) => {
+                    // Sent as new, but the portal has it: send it again as an update.
+                    for code in &codes {
+                        self.remember(code, true);
+                    }
+                }
                 _ => {}
             }
             last = RawOutcome::Response {
@@ -260,7 +297,12 @@ impl PortalConnector {
                 retry_after: None,
                 body: text,
             };
-            if !matches!(error_code(&reply), Some(SESSION_EXPIRED | UPDATE_MISMATCH)) {
+            let again = matches!(error_code(&reply), Some(SESSION_EXPIRED | UPDATE_MISMATCH))
+                || (error_code(&reply) != Some(0)
+                    && service == "DongBoHoSoMC"
+                    && request["isUpdating"] == "False"
+                    && says_already_exists(&reply));
+            if !again {
                 break;
             }
         }
@@ -277,7 +319,7 @@ const fn reply_codes(platform: &'static str) -> ReplyCodes {
         message: |reply| reply["message"].as_str().unwrap_or_default(),
         means: |code| match code.parse::<i64>() {
             Ok(0) => CodeMeans::Delivered,
-            Ok(INVALID_FIELD | UNKNOWN_SERVICE) => CodeMeans::Permanent,
+            Ok(INVALID_FIELD | REJECTED | UNKNOWN_SERVICE) => CodeMeans::Permanent,
             Ok(WRONG_CREDENTIALS) => CodeMeans::Retry(" (check the portal username and password)"),
             Ok(NOT_FOUND) => CodeMeans::Retry(" (the dossier is not at the portal yet)"),
             _ => CodeMeans::Retry(""),
@@ -294,10 +336,12 @@ impl RetryClassifier for PortalConnector {
 impl Connector for PortalConnector {
     /// `CapNhatTienDoHoSoMC` calls merge freely; `DongBoHoSoMC` only for dossiers whose
     /// existence at the portal is known and the same (one `isUpdating` per call).
-    fn batch_group(&self, body: &Outbound) -> Option<String> {
+    /// Calls are merged only within one unit (one `madonvi` per call).
+    fn batch_group(&self, message: &Envelope, body: &Outbound) -> Option<String> {
         let request: Value = serde_json::from_slice(&body.body).ok()?;
+        let unit = self.creds.unit_code(&message.unit);
         match request["service"].as_str()? {
-            "CapNhatTienDoHoSoMC" => Some("CapNhatTienDoHoSoMC".into()),
+            "CapNhatTienDoHoSoMC" => Some(format!("{unit}/CapNhatTienDoHoSoMC")),
             "DongBoHoSoMC" => {
                 let known = self.known.lock().unwrap();
                 let mut state = None;
@@ -308,7 +352,7 @@ impl Connector for PortalConnector {
                     }
                     state = Some(exists);
                 }
-                state.map(|e| format!("DongBoHoSoMC/{e}"))
+                state.map(|e| format!("{unit}/DongBoHoSoMC/{e}"))
             }
             _ => None,
         }
@@ -330,10 +374,12 @@ impl Connector for PortalConnector {
         })
     }
 
-    fn send<'a>(&'a self, _message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
+    fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
         Box::pin(async move {
             match serde_json::from_slice::<Value>(&body.body) {
-                Ok(request) if request["service"].is_string() => self.call(request).await,
+                Ok(request) if request["service"].is_string() => {
+                    self.call(&message.unit, request).await
+                }
                 _ => RawOutcome::Invalid(
                     "the portal takes a JSON object with `service` (map the route's events with a portal mapping)".into(),
                 ),
