@@ -481,7 +481,8 @@ pub async fn send_kpi_traffic(s: &ShippedBus) {
             && sink
                 .delivered()
                 .iter()
-                .any(|r| r.target == "nafosted_inbox")
+                // The confirmation, not the payment link that comes first.
+                .any(|r| r.target == "nafosted_inbox" && r.json()["event"] == "payment.confirmed")
     })
     .await;
 }
