@@ -501,10 +501,13 @@ async fn the_shipped_flows_run_over_the_broker_payments_included() {
         &[
             "datastore",
             "ipo_inbox",
+            "ministry",
             "nafosted_inbox",
             "notify",
             "payment",
             "portal",
+            "stameq_inbox",
+            "varans_inbox",
         ],
         &["shipped"],
         4,

@@ -101,6 +101,14 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
             "LIENTHONG_TARGETS__IPO_INBOX__URL".into(),
             ipo_drop.display().to_string(),
         ),
+        (
+            "LIENTHONG_TARGETS__STAMEQ_INBOX__URL".into(),
+            format!("http://{mocks}/units/stameq/payments"),
+        ),
+        (
+            "LIENTHONG_TARGETS__VARANS_INBOX__URL".into(),
+            format!("http://{mocks}/units/varans/payments"),
+        ),
     ];
     for t in [
         "portal",
@@ -110,6 +118,8 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
         "payment",
         "nafosted_inbox",
         "ipo_inbox",
+        "stameq_inbox",
+        "varans_inbox",
     ] {
         let up = t.to_uppercase();
         vars.push((format!("LIENTHONG_TARGETS__{up}__TIMEOUT"), "300ms".into()));
@@ -188,13 +198,15 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
     // Everything delivered, callbacks relayed.
     let nafosted_fees = fees.get("nafosted").copied().unwrap_or(0);
     let ipo_fees = fees.get("ipo").copied().unwrap_or(0);
+    let all_fees: usize = fees.values().sum();
     let deadline = std::time::Instant::now() + Duration::from_secs(90);
     loop {
-        let naf = get_json(format!("http://{mocks}/_mock/units/nafosted/received")).await;
-        let ipo = get_json(format!("http://{mocks}/_mock/units/ipo/received")).await;
-        let relayed =
-            naf["received"].as_array().unwrap().len() + ipo["received"].as_array().unwrap().len();
-        if bus.outbox.stats().pending == 0 && relayed >= nafosted_fees + ipo_fees {
+        let mut relayed = 0;
+        for unit in ["nafosted", "ipo", "stameq", "varans"] {
+            let got = get_json(format!("http://{mocks}/_mock/units/{unit}/received")).await;
+            relayed += got["received"].as_array().unwrap().len();
+        }
+        if bus.outbox.stats().pending == 0 && relayed >= all_fees {
             break;
         }
         assert!(
@@ -249,7 +261,7 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
     assert_eq!(sms["messages"].as_array().unwrap().len(), results);
     let tx = get_json(format!("http://{mocks}/_mock/payment/transactions")).await;
     let tx = tx["transactions"].as_array().unwrap();
-    assert_eq!(tx.len(), nafosted_fees + ipo_fees);
+    assert_eq!(tx.len(), all_fees);
     assert!(
         tx.iter().all(|t| t["acknowledged"] == true),
         "every callback acknowledged"

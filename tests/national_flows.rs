@@ -253,3 +253,82 @@ async fn the_ip_office_gets_its_payment_link_as_a_tcvn3_file_in_its_import_folde
     assert!(leftovers.is_empty(), "{leftovers:?}");
     s.bus.shutdown().await.unwrap();
 }
+
+/// The bodies the sink took for `target`, as text.
+fn at_sink(s: &ShippedBus, target: &str) -> Vec<String> {
+    s.sink
+        .delivered()
+        .into_iter()
+        .filter(|r| r.target == target)
+        .map(|r| String::from_utf8_lossy(&r.body).into_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn stameq_and_varans_fees_get_their_link_and_outcome_in_each_units_format() {
+    let s = ShippedBus::start().await;
+    // STAMEQ's fee notice, a SOAP operation of its own.
+    let soap = std::fs::read("mappings/stameq/tests/fee_request/01-two-fees.input.xml").unwrap();
+    let resp = support::client()
+        .post(s.url("/soap/stameq"))
+        .bearer_auth(&s.keys["stameq"])
+        .header("content-type", "text/xml; charset=utf-8")
+        .body(soap)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let varans: Value = serde_json::from_slice(
+        &std::fs::read("mappings/varans/tests/fee_request/01-licence-fees.input.json").unwrap(),
+    )
+    .unwrap();
+    s.send("varans", "fee_request", &varans).await;
+    wait_until(
+        Duration::from_secs(20),
+        "links and outcomes at both units",
+        || {
+            let stameq = at_sink(&s, "stameq_inbox");
+            let varans = at_sink(&s, "varans_inbox");
+            stameq.iter().any(|b| b.contains("<KetQuaThanhToan"))
+                && stameq.iter().any(|b| b.contains("<ThongTinThanhToan"))
+                && varans.iter().any(|b| b.contains("PAYMENT_RESULT"))
+                && varans.iter().any(|b| b.contains("PAYMENT_LINK"))
+        },
+    )
+    .await;
+    let stameq = at_sink(&s, "stameq_inbox");
+    let link = stameq
+        .iter()
+        .find(|b| b.contains("<ThongTinThanhToan"))
+        .unwrap();
+    assert!(
+        link.contains("<DuongDanThanhToan>https://thanhtoan.mock/pay/GD"),
+        "{link}"
+    );
+    assert!(
+        link.contains("<SoHoSo>STAMEQ-2024-000123</SoHoSo>"),
+        "{link}"
+    );
+    let outcome = stameq
+        .iter()
+        .find(|b| b.contains("<KetQuaThanhToan"))
+        .unwrap();
+    assert!(
+        outcome.contains("<KetQua>DA_THANH_TOAN</KetQua>"),
+        "{outcome}"
+    );
+    let varans = at_sink(&s, "varans_inbox");
+    let result: Value = serde_json::from_str(
+        varans
+            .iter()
+            .find(|b| b.contains("PAYMENT_RESULT"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(result["state"], 1, "{result}");
+    assert_eq!(result["reference"], "ATBX24000298-01");
+    // The payment platform got both INITs with the units' own codes and accounts.
+    let tx = get_json(format!("http://{}/_mock/payment/transactions", s.mocks)).await;
+    assert_eq!(tx["transactions"].as_array().unwrap().len(), 2, "{tx}");
+    s.bus.shutdown().await.unwrap();
+}

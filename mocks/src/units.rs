@@ -296,10 +296,7 @@ impl Traffic {
             events.push(progress_event(&ctx));
             // Fees of online dossiers go through the payment platform; the others are paid
             // at the counter (the finished event says so).
-            if step.status == 6
-                && matches!(unit, "nafosted" | "ipo")
-                && ctx.channel() == Channel::Online
-            {
+            if step.status == 6 && ctx.channel() == Channel::Online {
                 events.push(fee_event(&ctx));
             }
             if step.status == 9 && matches!(unit, "stameq" | "varans") {
@@ -609,7 +606,30 @@ fn progress_event(c: &Ctx<'_>) -> UnitEvent {
 fn fee_event(c: &Ctx<'_>) -> UnitEvent {
     let code = c.dossier();
     let h = c.holder;
-    let (content_type, body) = if c.unit == "nafosted" {
+    let (content_type, body) = if c.unit == "stameq" {
+        let body = format!(
+            r#"<ThongBaoPhi xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><MaTTHC>1.000412</MaTTHC><MaThamChieu>TDC{:08}</MaThamChieu><NgayThongBao>{}</NgayThongBao><TongTien>1.500.000</TongTien><NguoiNop><HoTen>{}</HoTen><MaDinhDanh>{}</MaDinhDanh></NguoiNop><KhoanPhi><Ma>PHI-KD</Ma><Ten>Phí kiểm định phương tiện đo</Ten><SoTien>1.200.000</SoTien><Loai>PHI</Loai></KhoanPhi><KhoanPhi><Ma>LP-GCN</Ma><Ten>Lệ phí cấp giấy chứng nhận</Ten><SoTien>300.000</SoTien><Loai>LEPHI</Loai></KhoanPhi></ThongBaoPhi>"#,
+            c.n,
+            c.iso(),
+            xml_escape(&h.name),
+            h.id
+        );
+        ("text/xml; charset=utf-8", soap(&body))
+    } else if c.unit == "varans" {
+        let mut payer = json!({"name": h.name});
+        payer[if h.org { "taxCode" } else { "personalId" }] = json!(h.id);
+        (
+            "application/json",
+            serde_json::to_vec(&json!({
+                "dossierId": code, "procedure": {"code": "1.012345"},
+                "payment": {"reference": format!("ATBX{:08}", c.n), "amount": 2500000,
+                    "requestedAt": c.iso(), "payer": payer,
+                    "items": [{"code": "PHI-TD", "name": "Phí thẩm định cấp giấy phép", "amount": 2000000, "kind": "FEE"},
+                              {"code": "LP-GP", "name": "Lệ phí cấp giấy phép", "amount": 500000, "kind": "CHARGE"}]}
+            }))
+            .unwrap(),
+        )
+    } else if c.unit == "nafosted" {
         let mut payer = json!({"fullName": h.name});
         payer[if h.org { "taxCode" } else { "idNumber" }] = json!(h.id);
         (

@@ -279,6 +279,14 @@ pub fn shipped_config_on(
             "LIENTHONG_TARGETS__NAFOSTED_INBOX__URL",
             format!("http://{sink}/sink/nafosted_inbox"),
         ),
+        var(
+            "LIENTHONG_TARGETS__STAMEQ_INBOX__URL",
+            format!("http://{sink}/sink/stameq_inbox"),
+        ),
+        var(
+            "LIENTHONG_TARGETS__VARANS_INBOX__URL",
+            format!("http://{sink}/sink/varans_inbox"),
+        ),
         // The IP Office takes files: its folder, where the mock IP Office imports from
         // (start the mocks with `ipo_drop_dir` = [`ipo_drop_dir`] of the same `data`).
         var(
