@@ -95,6 +95,8 @@ pub enum TextFormat {
     Date8,
     Digits,
     Email,
+    /// A PDF in base64: its first bytes are the PDF magic `%PDF-`.
+    PdfBase64,
 }
 
 impl TextFormat {
@@ -108,9 +110,10 @@ impl TextFormat {
             "date8" => TextFormat::Date8,
             "digits" => TextFormat::Digits,
             "email" => TextFormat::Email,
+            "pdf_base64" => TextFormat::PdfBase64,
             other => {
                 return Err(format!(
-                    "unknown format `{other}` (so_dinh_danh, cmnd, ma_so_doanh_nghiep, phone, datetime14, date8, digits, email)"
+                    "unknown format `{other}` (so_dinh_danh, cmnd, ma_so_doanh_nghiep, phone, datetime14, date8, digits, email, pdf_base64)"
                 ));
             }
         })
@@ -130,6 +133,7 @@ impl TextFormat {
             TextFormat::Date8 => "a date yyyyMMdd",
             TextFormat::Digits => "digits only",
             TextFormat::Email => "an e-mail address",
+            TextFormat::PdfBase64 => "a PDF in base64 (its bytes start with %PDF-)",
         }
     }
 
@@ -156,6 +160,10 @@ impl TextFormat {
             TextFormat::DateTime14 => all_digits(s, 14) && datetime::valid_compact(s),
             TextFormat::Date8 => all_digits(s, 8) && datetime::valid_compact(s),
             TextFormat::Digits => !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()),
+            // base64 of "%PDF-" then any byte: "JVBERi" and 0..3 (the low bits of '-').
+            TextFormat::PdfBase64 => {
+                s.starts_with("JVBERi") && matches!(s.as_bytes().get(6), Some(b'0'..=b'3'))
+            }
             TextFormat::Email => s.split_once('@').is_some_and(|(u, d)| {
                 !u.is_empty()
                     && d.contains('.')
@@ -400,6 +408,12 @@ mod tests {
 
     #[test]
     fn formats() {
+        // "%PDF-1.4", "%PDF-2.0" in base64; a zip ("PK") and HTML are not PDFs.
+        assert!(TextFormat::PdfBase64.check("JVBERi0xLjQK"));
+        assert!(TextFormat::PdfBase64.check("JVBERi0yLjA="));
+        assert!(!TextFormat::PdfBase64.check("UEsDBA=="));
+        assert!(!TextFormat::PdfBase64.check("PGh0bWw+"));
+        assert!(!TextFormat::PdfBase64.check("JVBERi"));
         assert!(TextFormat::SoDinhDanh.check("001203004567"));
         assert!(!TextFormat::SoDinhDanh.check("00120300456"));
         assert!(TextFormat::MaSoDoanhNghiep.check("0100107123"));
