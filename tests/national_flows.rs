@@ -332,3 +332,50 @@ async fn stameq_and_varans_fees_get_their_link_and_outcome_in_each_units_format(
     assert_eq!(tx["transactions"].as_array().unwrap().len(), 2, "{tx}");
     s.bus.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn an_ip_office_grant_reaches_the_data_store_and_its_id_the_portal() {
+    let s = ShippedBus::start().await;
+    let post = |flow: &str, body: Vec<u8>, ct: &'static str| {
+        support::client()
+            .post(s.url(&format!("/api/v1/units/ipo/events?flow={flow}")))
+            .bearer_auth(&s.keys["ipo"])
+            .header("content-type", ct)
+            .body(body)
+            .send()
+    };
+    let csv =
+        std::fs::read("mappings/ipo/tests/dossier_sync/01-patent-by-citizen.input.csv").unwrap();
+    assert_eq!(
+        post("dossier_sync", csv, "text/csv")
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    let grant = std::fs::read("mappings/ipo/tests/result_datastore/01-patent.input.xml").unwrap();
+    assert_eq!(
+        post("result", grant, "text/xml").await.unwrap().status(),
+        202
+    );
+    let mut portal = Value::Null;
+    for _ in 0..150 {
+        portal = dossier(&s, "portal", "4-2024-01234").await;
+        if !portal["fields"]["DanhSachGiayToKetQua"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let doc = &portal["fields"]["DanhSachGiayToKetQua"][0];
+    assert!(
+        doc["GiayToId"]
+            .as_str()
+            .is_some_and(|id| id.starts_with("KDL-")),
+        "{portal}"
+    );
+    assert_eq!(doc["TenGiayTo"], "Bằng độc quyền sáng chế số 1-0045678");
+    assert_eq!(portal["madonvi"], "000.00.18.G22");
+    let stored = get_json(format!("http://{}/_mock/datastore/documents", s.mocks)).await;
+    assert_eq!(stored["documents"][0]["owner"], "001085012345", "{stored}");
+    s.bus.shutdown().await.unwrap();
+}

@@ -299,7 +299,7 @@ impl Traffic {
             if step.status == 6 && ctx.channel() == Channel::Online {
                 events.push(fee_event(&ctx));
             }
-            if step.status == 9 && matches!(unit, "stameq" | "varans") {
+            if step.status == 9 && matches!(unit, "stameq" | "varans" | "ipo") {
                 events.push(result_event(&ctx));
             }
         }
@@ -674,7 +674,19 @@ fn result_event(c: &Ctx<'_>) -> UnitEvent {
         "%PDF-1.4\n% {code}\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
     );
     let b64 = base64::engine::general_purpose::STANDARD.encode(pdf);
-    let (content_type, body) = if c.unit == "stameq" {
+    let (content_type, body) = if c.unit == "ipo" {
+        // The IP Office's grant export: UTF-8 XML with TCVN3 text, like its other exports.
+        let body = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CapVanBang so_don=\"{code}\"><SoVanBang>4-{:07}</SoVanBang><LoaiVanBang>{}</LoaiVanBang><ChuVanBang><Ten>{}</Ten><MaDinhDanh>{}</MaDinhDanh><DienThoai>{}</DienThoai></ChuVanBang><TepVanBang ten=\"VB-{:07}.pdf\">{b64}</TepVanBang></CapVanBang>\n",
+            c.n,
+            tcvn3_chars("Giấy chứng nhận đăng ký nhãn hiệu"),
+            xml_escape(&tcvn3_chars(&h.name)),
+            h.id,
+            h.phone,
+            c.n
+        );
+        ("text/xml; charset=utf-8", body.into_bytes())
+    } else if c.unit == "stameq" {
         let body = format!(
             r#"<TraKetQua xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><ChuSoHuu><MaDinhDanh>{}</MaDinhDanh><DienThoai>{}</DienThoai></ChuSoHuu><GiayChungNhan><SoHieu>TĐC-2024/{:05}</SoHieu><TenTep>GCN-{code}.pdf</TenTep><NoiDung>{b64}</NoiDung></GiayChungNhan></TraKetQua>"#,
             h.id, h.phone, c.n
