@@ -10,7 +10,12 @@
 //!   be a PDF must be one (`%PDF-`). `url` is where the file can be fetched
 //!   (`GET /datastore/files/{fileId}`): what the portal's `DuongDanTepTinKetQua` names.
 //! - `GET /datastore/owners/{owner}/documents` lists an owner's documents.
-//! - `POST /notify/messages` `{"channel": "sms"|"zalo", "phone", "text"}` → `{"messageId"}`;
+//! - `POST /notify/messages` → `{"messageId"}`: an SMS `{"channel": "sms", "phone",
+//!   "text"}`, or a Zalo template message `{"channel": "zalo", "phone", "templateId",
+//!   "params": {...}}` — Zalo's notification service sends registered templates with
+//!   their parameters, never free text. Templates of this mock (assumed ids): `KQ_SAN_SANG`
+//!   result ready {`ma_ho_so`, `so_giay_to`}, `YC_BO_SUNG` supplement requested
+//!   {`ma_ho_so`, `noi_dung`}, `NOP_PHI` fee due {`ma_ho_so`, `so_tien`, `duong_dan`};
 //!   `GET /_mock/notify/messages` lists what was sent.
 //!
 //! Errors are 400 `{"error": {"field", "message"}}`.
@@ -44,7 +49,68 @@ pub struct Notification {
     pub message_id: String,
     pub channel: String,
     pub phone: String,
+    /// The SMS text; for Zalo, the template rendered with its parameters.
     pub text: String,
+    /// Zalo only: the template and its parameters.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub params: Option<serde_json::Map<String, Value>>,
+}
+
+/// The Zalo templates the mock knows: id, required parameters, text.
+const ZALO_TEMPLATES: [(&str, &[&str], &str); 3] = [
+    (
+        "KQ_SAN_SANG",
+        &["ma_ho_so", "so_giay_to"],
+        "Hồ sơ {ma_ho_so} đã có kết quả ({so_giay_to}).",
+    ),
+    (
+        "YC_BO_SUNG",
+        &["ma_ho_so", "noi_dung"],
+        "Hồ sơ {ma_ho_so} cần bổ sung: {noi_dung}.",
+    ),
+    (
+        "NOP_PHI",
+        &["ma_ho_so", "so_tien", "duong_dan"],
+        "Hồ sơ {ma_ho_so} chờ nộp phí {so_tien} đồng: {duong_dan}",
+    ),
+];
+
+/// A Zalo message: its template id, parameters and rendered text.
+type ZaloMessage = (String, serde_json::Map<String, Value>, String);
+
+/// A Zalo template message, or which field is wrong and why.
+fn zalo_text(body: &Value) -> Result<ZaloMessage, (String, &'static str)> {
+    let bad = |field: &str, why: &'static str| (field.to_string(), why);
+    if body.get("text").is_some_and(|t| !t.is_null()) {
+        return Err(bad(
+            "text",
+            "Zalo takes a registered template (templateId, params), not free text",
+        ));
+    }
+    let id = body["templateId"].as_str().unwrap_or_default();
+    let Some((_, needed, text)) = ZALO_TEMPLATES.iter().find(|(t, _, _)| *t == id) else {
+        return Err(bad(
+            "templateId",
+            "one of the registered templates: KQ_SAN_SANG, YC_BO_SUNG, NOP_PHI",
+        ));
+    };
+    let Some(params) = body["params"].as_object() else {
+        return Err(bad("params", "the template's parameters, as an object"));
+    };
+    let mut out = text.to_string();
+    for name in *needed {
+        let Some(v) = params
+            .get(*name)
+            .and_then(Value::as_str)
+            .filter(|v| !v.trim().is_empty())
+        else {
+            return Err(bad(&format!("params.{name}"), "required by the template"));
+        };
+        out = out.replace(&format!("{{{name}}}"), v);
+    }
+    Ok((id.to_string(), params.clone(), out))
 }
 
 #[derive(Default)]
@@ -215,17 +281,27 @@ async fn notify(State(store): State<DataStore>, Json(body): Json<Value>) -> Resp
             "a Vietnamese phone number: 0 and 9 digits, or +84 and 9 digits",
         );
     }
-    let text = body["text"].as_str().unwrap_or_default();
-    if text.trim().is_empty() || text.chars().count() > 500 {
-        return bad("text", "1 to 500 characters");
-    }
+    let (text, template_id, params) = if channel == "zalo" {
+        match zalo_text(&body) {
+            Ok((id, params, text)) => (text, Some(id), Some(params)),
+            Err((field, why)) => return bad(&field, why),
+        }
+    } else {
+        let text = body["text"].as_str().unwrap_or_default();
+        if text.trim().is_empty() || text.chars().count() > 500 {
+            return bad("text", "1 to 500 characters");
+        }
+        (text.to_string(), None, None)
+    };
     let mut g = store.inner.lock().unwrap();
     let message_id = format!("MSG-{:08}", g.notifications.len() + 1);
     g.notifications.push(Notification {
         message_id: message_id.clone(),
         channel: channel.to_string(),
         phone: phone.to_string(),
-        text: text.to_string(),
+        text,
+        template_id,
+        params,
     });
     Json(json!({ "messageId": message_id })).into_response()
 }

@@ -677,7 +677,7 @@ fn result_event(c: &Ctx<'_>) -> UnitEvent {
     let (content_type, body) = if c.unit == "ipo" {
         // The IP Office's grant export: UTF-8 XML with TCVN3 text, like its other exports.
         let body = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CapVanBang so_don=\"{code}\"><SoVanBang>4-{:07}</SoVanBang><LoaiVanBang>{}</LoaiVanBang><ChuVanBang><Ten>{}</Ten><MaDinhDanh>{}</MaDinhDanh><DienThoai>{}</DienThoai></ChuVanBang><TepVanBang ten=\"VB-{:07}.pdf\">{b64}</TepVanBang></CapVanBang>\n",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<CapVanBang so_don=\"{code}\"><SoVanBang>4-{:07}</SoVanBang><LoaiVanBang>{}</LoaiVanBang><ChuVanBang><Ten>{}</Ten><MaDinhDanh>{}</MaDinhDanh><DienThoai>{}</DienThoai></ChuVanBang><TepVanBang ten_tep=\"VB-{:07}.pdf\">{b64}</TepVanBang></CapVanBang>\n",
             c.n,
             tcvn3_chars("Giấy chứng nhận đăng ký nhãn hiệu"),
             xml_escape(&tcvn3_chars(&h.name)),

@@ -98,14 +98,38 @@ async fn bad_uploads_and_messages_name_the_field() {
         (status, e["error"]["field"].as_str()),
         (400, Some("channel"))
     );
+    // Zalo sends registered templates with their parameters, never free text.
+    for (body, field) in [
+        (
+            json!({"channel": "zalo", "phone": "+84912345678", "text": "Hồ sơ đã có kết quả"}),
+            "text",
+        ),
+        (
+            json!({"channel": "zalo", "phone": "+84912345678", "templateId": "TUY_Y", "params": {}}),
+            "templateId",
+        ),
+        (
+            json!({"channel": "zalo", "phone": "+84912345678", "templateId": "KQ_SAN_SANG",
+                   "params": {"ma_ho_so": "HS-1"}}),
+            "params.so_giay_to",
+        ),
+    ] {
+        let (status, e) = post(&c, format!("{base}/notify/messages"), body).await;
+        assert_eq!((status, e["error"]["field"].as_str()), (400, Some(field)));
+    }
     let (status, ok) = post(
         &c,
         format!("{base}/notify/messages"),
-        json!({"channel": "zalo", "phone": "+84912345678", "text": "Hồ sơ đã có kết quả"}),
+        json!({"channel": "zalo", "phone": "+84912345678", "templateId": "KQ_SAN_SANG",
+               "params": {"ma_ho_so": "HS-1", "so_giay_to": "GCN 12"}}),
     )
     .await;
     assert_eq!(status, 200);
     assert!(ok["messageId"].as_str().unwrap().starts_with("MSG-"));
     assert_eq!(store.notifications().len(), 1);
+    assert_eq!(
+        store.notifications()[0].text,
+        "Hồ sơ HS-1 đã có kết quả (GCN 12)."
+    );
     assert!(store.documents().is_empty());
 }
