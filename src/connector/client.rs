@@ -63,11 +63,10 @@ pub fn with_tls(
 /// Which reply bodies a connector needs.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum BodyKept {
-    /// The start of an error reply (500 characters, for the dead letter's reason), and a
-    /// successful reply up to [`REPLY_LIMIT`] (a route may pass it on: `replies`).
+    /// Only the start of an error reply (500 characters, for the dead letter's reason).
     OnError,
     /// Always, up to [`REPLY_LIMIT`]: the target reports its own outcome inside 200
-    /// replies.
+    /// replies, or a route passes its reply on (`replies`).
     Always,
 }
 
@@ -93,16 +92,19 @@ pub async fn outcome(
         .get("retry-after")
         .and_then(|v| v.to_str().ok())
         .and_then(parse_retry_after);
-    let success = resp.status().is_success();
-    let body = match read_bounded(resp, REPLY_LIMIT).await {
-        Ok(t) => t,
-        Err(_) if keep == BodyKept::OnError && !success => String::new(),
-        Err(e) if e.is_timeout() => return RawOutcome::Timeout,
-        Err(e) => return RawOutcome::Transport(error_chain(&e)),
-    };
     let body = match keep {
-        BodyKept::OnError if !success => body.chars().take(500).collect(),
-        _ => body,
+        BodyKept::OnError if resp.status().is_success() => String::new(),
+        BodyKept::OnError => read_bounded(resp, 2048)
+            .await
+            .unwrap_or_default()
+            .chars()
+            .take(500)
+            .collect(),
+        BodyKept::Always => match read_bounded(resp, REPLY_LIMIT).await {
+            Ok(t) => t,
+            Err(e) if e.is_timeout() => return RawOutcome::Timeout,
+            Err(e) => return RawOutcome::Transport(error_chain(&e)),
+        },
     };
     RawOutcome::Response {
         status,

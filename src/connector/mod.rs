@@ -138,6 +138,16 @@ pub(crate) fn snippet(body: &str) -> String {
 pub trait Connector: RetryClassifier + Send + Sync {
     fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome>;
 
+    /// As [`Connector::send`], keeping the body of a successful reply (which `send` may
+    /// skip reading): for routes that pass the reply on.
+    fn send_keeping_reply<'a>(
+        &'a self,
+        message: &'a Envelope,
+        body: &'a Outbound,
+    ) -> BoxFuture<'a, RawOutcome> {
+        self.send(message, body)
+    }
+
     /// Bodies with the same group may be merged into one call ([`Connector::merge`]);
     /// None: this body goes alone (the default).
     fn batch_group(&self, _message: &Envelope, _body: &Outbound) -> Option<String> {
@@ -168,7 +178,7 @@ pub trait Connector: RetryClassifier + Send + Sync {
         body: &'a Outbound,
     ) -> BoxFuture<'a, (Verdict, Option<String>)> {
         Box::pin(async move {
-            let outcome = self.send(message, body).await;
+            let outcome = self.send_keeping_reply(message, body).await;
             let verdict = self.classify(&outcome);
             let reply = match (&verdict, outcome) {
                 (Verdict::Delivered, RawOutcome::Response { body, .. }) => Some(body),

@@ -41,7 +41,22 @@ impl RetryClassifier for HttpConnector {
 
 impl Connector for HttpConnector {
     fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
-        Box::pin(async move {
+        Box::pin(self.post(message, body, BodyKept::OnError))
+    }
+
+    fn send_keeping_reply<'a>(
+        &'a self,
+        message: &'a Envelope,
+        body: &'a Outbound,
+    ) -> BoxFuture<'a, RawOutcome> {
+        Box::pin(self.post(message, body, BodyKept::Always))
+    }
+}
+
+impl HttpConnector {
+    /// POST the body; `keep` says whether a successful reply's body is read.
+    async fn post(&self, message: &Envelope, body: &Outbound, keep: BodyKept) -> RawOutcome {
+        {
             let request = self
                 .client
                 .post(self.url.clone())
@@ -61,11 +76,11 @@ impl Connector for HttpConnector {
                 Ok(r) => r,
                 Err(e) => return RawOutcome::Transport(format!("cannot authenticate: {e}")),
             };
-            let outcome = outcome(request.send().await, BodyKept::OnError).await;
+            let outcome = outcome(request.send().await, keep).await;
             if matches!(outcome, RawOutcome::Response { status: 401, .. }) {
                 self.auth.on_unauthorized().await;
             }
             outcome
-        })
+        }
     }
 }
