@@ -6,7 +6,7 @@
 
 mod support;
 
-use serde_json::{Value, json};
+use serde_json::json;
 use std::time::Duration;
 use support::webdriver::Browser;
 use support::{
@@ -20,16 +20,6 @@ fn percent_in(text: &str) -> Option<f64> {
     t.parse().ok()
 }
 
-async fn set_portal_faults(s: &ShippedBus, rules: Value) {
-    let r = client()
-        .post(format!("http://{}/_mock/faults", s.mocks))
-        .json(&rules)
-        .send()
-        .await
-        .unwrap();
-    assert!(r.status().is_success());
-}
-
 #[tokio::test]
 async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
     // The 24-hour charts sample every 100 ms here (every 5 minutes as shipped).
@@ -37,12 +27,9 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
     send_kpi_traffic(&s).await;
     // A dead letter an operator can fix by replaying: the portal refuses this dossier for
     // good (error code 3) until its data is corrected on the portal's side.
-    set_portal_faults(
-        &s,
-        json!([{"service": "portal", "operation": "DongBoHoSoMC",
-                "business_error_rate": 1.0, "business_code": "3"}]),
-    )
-    .await;
+    s.set_faults(json!([{"service": "portal", "operation": "DongBoHoSoMC",
+                "business_error_rate": 1.0, "business_code": "3"}]))
+        .await;
     let replay_id = s
         .send(
             "nafosted",
@@ -58,7 +45,7 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
         || outbox.stats().dead == 3,
     )
     .await;
-    set_portal_faults(&s, json!([])).await;
+    s.set_faults(json!([])).await;
     // The KPI snapshot the page will show.
     let (_, kpis) = s.admin("/api/v1/kpis?refresh=true", SHIPPED_VIEWER).await;
     let (_, status) = s.admin("/api/v1/status", SHIPPED_VIEWER).await;

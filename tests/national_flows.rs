@@ -30,25 +30,12 @@ async fn dossier(s: &ShippedBus, service: &str, code: &str) -> Value {
     all["dossiers"][code].clone()
 }
 
-async fn set_faults(s: &ShippedBus, rules: Value) {
-    let resp = support::client()
-        .post(format!("http://{}/_mock/faults", s.mocks))
-        .json(&rules)
-        .send()
-        .await
-        .unwrap();
-    assert!(resp.status().is_success());
-}
-
 #[tokio::test]
 async fn every_dossier_event_reaches_the_portal_and_the_ministry_in_order() {
     let s = ShippedBus::start().await;
     // The ministry's system is slow to answer for a while: order must hold on each.
-    set_faults(
-        &s,
-        json!([{"service": "bo-tthc", "error_rate": 0.3, "latency_ms": [5, 30]}]),
-    )
-    .await;
+    s.set_faults(json!([{"service": "bo-tthc", "error_rate": 0.3, "latency_ms": [5, 30]}]))
+        .await;
     let code = "VARANS-2026-7001";
     for state in [10, 20, 30, 60] {
         s.send("varans", "dossier_sync", &varans_dossier(code, state))
@@ -97,7 +84,8 @@ async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_th
     .await;
     // The data store refuses the first uploads: the result waits, retried, and the
     // portal hears nothing of it meanwhile.
-    set_faults(&s, json!([{"service": "datastore", "error_rate": 1.0}])).await;
+    s.set_faults(json!([{"service": "datastore", "error_rate": 1.0}]))
+        .await;
     s.send("varans", "result", &varans_result(code)).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let before = dossier(&s, "portal", code).await;
@@ -105,7 +93,7 @@ async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_th
         before["fields"]["DanhSachGiayToKetQua"].is_null(),
         "synced before the upload: {before}"
     );
-    set_faults(&s, json!([])).await;
+    s.set_faults(json!([])).await;
     let mut portal = Value::Null;
     for _ in 0..200 {
         portal = dossier(&s, "portal", code).await;

@@ -396,6 +396,17 @@ impl ShippedBus {
         v["accepted"][0]["id"].as_str().unwrap().to_string()
     }
 
+    /// Replace the mocks' fault rules (`POST /_mock/faults`).
+    pub async fn set_faults(&self, rules: serde_json::Value) {
+        let r = client()
+            .post(format!("http://{}/_mock/faults", self.mocks))
+            .json(&rules)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+    }
+
     /// GET an admin API path with a token.
     pub async fn admin(&self, path: &str, token: &str) -> (u16, serde_json::Value) {
         let resp = client()

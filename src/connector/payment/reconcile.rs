@@ -91,14 +91,28 @@ pub async fn relay_outcome(
     let route = router
         .resolve(unit, Some(crate::route::PAYMENT_CONFIRM_FLOW))
         .map_err(|e| format!("no payment_confirm route for unit `{unit}`: {e}"))?;
+    let idempotency_key = format!("payment-confirm/{reference}");
+    store_for_unit(outbox, route, reference, idempotency_key, message, false).await
+}
+
+/// Store `message` (about payment `reference`) as one event of `route`, once per
+/// `idempotency_key`. `Ok(true)`: it was already stored.
+async fn store_for_unit(
+    outbox: &Outbox,
+    route: &crate::route::Route,
+    reference: &str,
+    idempotency_key: String,
+    message: &Value,
+    from_reply: bool,
+) -> Result<bool, String> {
     let payload = serde_json::value::RawValue::from_string(message.to_string())
         .expect("serialised JSON is valid");
     let request = EnqueueRequest {
-        from_reply: false,
-        unit: unit.to_string(),
+        from_reply,
+        unit: route.unit.clone(),
         flow: route.flow.clone(),
         trace_id: uuid::Uuid::now_v7().simple().to_string(),
-        idempotency_key: Some(format!("payment-confirm/{reference}")),
+        idempotency_key: Some(idempotency_key),
         targets: route.targets.clone(),
         ordered: route.ordered,
         block_on_dead: route.block_on_dead,
@@ -316,26 +330,17 @@ impl Reconciler {
         if code != "00" {
             return Err(format!("GET_BILL answered MaLoi {code}"));
         }
-        let payload = serde_json::value::RawValue::from_string(reply.to_string())
-            .expect("serialised JSON is valid");
-        let request = EnqueueRequest {
-            from_reply: true,
-            unit: open.unit.clone(),
-            flow: route.flow.clone(),
-            trace_id: uuid::Uuid::now_v7().simple().to_string(),
-            idempotency_key: Some(format!("payment-receipt/{reference}")),
-            targets: route.targets.clone(),
-            ordered: route.ordered,
-            block_on_dead: route.block_on_dead,
-            events: vec![NewEvent {
-                key: route.ordered.then(|| reference.to_string()),
-                payload,
-            }],
-        };
-        self.outbox
-            .enqueue(request)
-            .await
-            .map_err(|e| e.to_string())?;
+        // A receipt is the platform's answer to the bus: taken even over the pending cap.
+        let idempotency_key = format!("payment-receipt/{reference}");
+        store_for_unit(
+            &self.outbox,
+            route,
+            reference,
+            idempotency_key,
+            &reply,
+            true,
+        )
+        .await?;
         Ok(())
     }
 }
