@@ -89,7 +89,7 @@ fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
     );
     assert!(
         stdout.contains(
-            "OK (4 units, 9 targets, 28 routes, 42 mappings compiled, 14 procedures catalogued)"
+            "OK (4 units, 9 targets, 30 routes, 44 mappings compiled, 14 procedures catalogued)"
         ),
         "{stdout}"
     );
@@ -319,7 +319,7 @@ fn mapping_test_runs_the_shipped_fixtures_and_shows_a_diff_on_a_mismatch() {
     let out = lienthong().args(["mapping", "test"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("[1/47]"), "progress per mapping: {stdout}");
+    assert!(stdout.contains("[1/49]"), "progress per mapping: {stdout}");
     assert!(stdout.contains(" 0 failed; 47 of 47 mappings"), "{stdout}");
 
     // A copy of one unit's mappings where an expected output no longer matches.
@@ -454,7 +454,7 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     assert!(
         lines.iter().any(|l| l["message"] == "mappings reloaded"
             && l["trigger"] == "SIGHUP"
-            && l["mappings"] == 42),
+            && l["mappings"] == 44),
         "{stderr}"
     );
     let refused = lines

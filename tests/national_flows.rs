@@ -253,8 +253,13 @@ fn at_sink(s: &ShippedBus, target: &str) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn stameq_and_varans_fees_get_their_link_and_outcome_in_each_units_format() {
-    let s = ShippedBus::start().await;
+async fn stameq_and_varans_fees_get_their_link_outcome_and_receipt_in_each_units_format() {
+    // Reconciliation rounds often, so the receipts (GET_BILL) come soon after the payment.
+    let s = ShippedBus::start_with(|cfg| {
+        let payment = cfg.targets.get_mut("payment").unwrap();
+        payment.payment.as_mut().unwrap().reconcile_every = Duration::from_millis(100);
+    })
+    .await;
     // STAMEQ's fee notice, a SOAP operation of its own.
     let soap = std::fs::read("mappings/stameq/tests/fee_request/01-two-fees.input.xml").unwrap();
     let resp = support::client()
@@ -281,6 +286,8 @@ async fn stameq_and_varans_fees_get_their_link_and_outcome_in_each_units_format(
                 && stameq.iter().any(|b| b.contains("<ThongTinThanhToan"))
                 && varans.iter().any(|b| b.contains("PAYMENT_RESULT"))
                 && varans.iter().any(|b| b.contains("PAYMENT_LINK"))
+                && stameq.iter().any(|b| b.contains("<BienLaiThanhToan"))
+                && varans.iter().any(|b| b.contains("PAYMENT_RECEIPT"))
         },
     )
     .await;
@@ -315,6 +322,25 @@ async fn stameq_and_varans_fees_get_their_link_and_outcome_in_each_units_format(
     .unwrap();
     assert_eq!(result["state"], 1, "{result}");
     assert_eq!(result["reference"], "ATBX24000298-01");
+    // The receipts, fetched by the bus once the fees were paid, in each unit's format.
+    let receipt = stameq
+        .iter()
+        .find(|b| b.contains("<BienLaiThanhToan"))
+        .unwrap();
+    assert!(receipt.contains("<SoBienLai>"), "{receipt}");
+    assert!(
+        receipt.contains("<MaThamChieu>TDC24000123-01</MaThamChieu>"),
+        "{receipt}"
+    );
+    let receipt: Value = serde_json::from_str(
+        varans
+            .iter()
+            .find(|b| b.contains("PAYMENT_RECEIPT"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(receipt["reference"], "ATBX24000298-01", "{receipt}");
+    assert!(receipt["receipt"]["number"].is_string(), "{receipt}");
     // The payment platform got both INITs with the units' own codes and accounts.
     let tx = get_json(format!("http://{}/_mock/payment/transactions", s.mocks)).await;
     assert_eq!(tx["transactions"].as_array().unwrap().len(), 2, "{tx}");
