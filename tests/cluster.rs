@@ -30,6 +30,19 @@ use support::{NAFOSTED_KEY, client, config_text};
 /// ordinary scheduling delays into broker and HTTP timeouts that are not what is tested.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
+/// The targets of the shipped configuration (their queues, for [`cleanup`]).
+const SHIPPED_TARGETS: &[&str] = &[
+    "datastore",
+    "ipo_inbox",
+    "ministry",
+    "nafosted_inbox",
+    "notify",
+    "payment",
+    "portal",
+    "stameq_inbox",
+    "varans_inbox",
+];
+
 /// A node's config: the shared test config with the broker transport in front.
 fn node_config(dir: &Path, sink: SocketAddr, url: &str, prefix: &str, node: &str) -> String {
     let base = config_text(
@@ -500,23 +513,7 @@ async fn the_shipped_flows_run_over_the_broker_payments_included() {
         "{naf}"
     );
     s.bus.shutdown().await.unwrap();
-    cleanup(
-        &prefix,
-        &[
-            "datastore",
-            "ipo_inbox",
-            "ministry",
-            "nafosted_inbox",
-            "notify",
-            "payment",
-            "portal",
-            "stameq_inbox",
-            "varans_inbox",
-        ],
-        &["shipped"],
-        4,
-    )
-    .await;
+    cleanup(&prefix, SHIPPED_TARGETS, &["shipped"], 4).await;
 }
 
 /// With an encrypted outbox, every body the bus puts on the broker is sealed with the same
@@ -947,4 +944,115 @@ async fn unroutable_publishes_in_flight_together_are_each_reported_as_such() {
         .collect();
     assert!(wrong.is_empty(), "misjudged publishes: {wrong:?}");
     cleanup(&prefix, &["a"], &["n"], 2).await;
+}
+
+/// Payments whose callbacks were lost, in a cluster of two nodes: the `INIT`s go out from
+/// whichever worker takes them, the open payments are shared, and one node — the holder
+/// of the reconciler's lock — asks about them (`QUERY`) and fetches their receipts
+/// (`GET_BILL`): each outcome and each receipt reaches the unit once, not once per node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_payment_callbacks_are_reconciled_once_by_one_node_of_the_cluster() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("reconcile");
+    let clustered = |cfg: &mut lienthong::config::Config, prefix: &str, node: &str| {
+        cfg.transport = lienthong::config::Transport::Amqp;
+        cfg.amqp.urls = vec![BROKER_URL.into()];
+        cfg.amqp.prefix = prefix.into();
+        cfg.amqp.partitions = 2;
+        cfg.amqp.node = Some(node.into());
+        cfg.amqp.reconnect_delay = Duration::from_millis(200);
+        let payment = cfg.targets.get_mut("payment").unwrap();
+        let settings = payment.payment.as_mut().unwrap();
+        settings.reconcile_every = Duration::from_millis(100);
+        settings.query_after = Duration::from_millis(300);
+    };
+    let first_prefix = prefix.clone();
+    let s = support::ShippedBus::start_with(|cfg| clustered(cfg, &first_prefix, "first")).await;
+    // The second node: same mocks, same unit inboxes, its own data directory.
+    let second_dir = tempfile::tempdir().unwrap();
+    let (mut cfg, keys) = support::shipped_config_on(second_dir.path(), s.mocks, s.sink_addr);
+    clustered(&mut cfg, &prefix, "second");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let second = lienthong::app::Bus::start(cfg, keys, listener)
+        .await
+        .unwrap();
+    let c = client();
+    let lose = c
+        .post(format!("http://{}/_mock/payment/callbacks", s.mocks))
+        .json(&json!({"lose": true}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(lose.status(), 200);
+    let references: Vec<String> = (0..6).map(|i| format!("NAF-CLU-{i:04}")).collect();
+    for (i, reference) in references.iter().enumerate() {
+        let node = if i % 2 == 0 { s.bus.addr } else { second.addr };
+        let fee = json!({"dossierCode": format!("NAFOSTED-2024-0{i:04}"), "procedureCode": "1.008433",
+            "paymentRef": reference, "amount": 500000, "requestedAt": "2024-03-08T09:12:45+07:00",
+            "payer": {"fullName": "Nguyễn Thị Minh Anh", "idNumber": "001203004567"},
+            "fees": [{"code": "LP-NAF-01", "name": "Lệ phí thẩm định hồ sơ", "amount": 500000, "kind": "charge"}]});
+        let resp = c
+            .post(format!(
+                "http://{node}/api/v1/units/nafosted/events?flow=fee_request"
+            ))
+            .bearer_auth(&s.keys["nafosted"])
+            .json(&fee)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    }
+    let at_unit = |kind: &str| -> Vec<Value> {
+        s.sink
+            .delivered()
+            .into_iter()
+            .filter(|r| r.target == "nafosted_inbox")
+            .map(|r| r.json())
+            .filter(|v| v["event"] == kind)
+            .collect()
+    };
+    let start = Instant::now();
+    while at_unit("payment.confirmed").len() < references.len()
+        || at_unit("payment.receipt").len() < references.len()
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(45),
+            "outcomes {:?}, receipts {:?}",
+            at_unit("payment.confirmed"),
+            at_unit("payment.receipt")
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A few more rounds: nothing comes a second time.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    for kind in ["payment.confirmed", "payment.receipt"] {
+        let mut refs: Vec<String> = at_unit(kind)
+            .iter()
+            .map(|v| v["paymentRef"].as_str().unwrap().to_string())
+            .collect();
+        refs.sort();
+        assert_eq!(refs, references, "{kind}: each payment once");
+    }
+    assert!(
+        at_unit("payment.confirmed")
+            .iter()
+            .all(|v| v["status"] == "paid"),
+        "{:?}",
+        at_unit("payment.confirmed")
+    );
+    let tx = support::get_json(format!("http://{}/_mock/payment/transactions", s.mocks)).await;
+    let tx = tx["transactions"].as_array().unwrap();
+    assert_eq!(tx.len(), references.len(), "{tx:?}");
+    assert!(
+        tx.iter().all(|t| t["callbacks_sent"] == 0),
+        "the mock lost every callback: {tx:?}"
+    );
+    assert!(
+        tx.iter().all(|t| t["queries"].as_u64().unwrap() >= 1),
+        "{tx:?}"
+    );
+    second.shutdown().await.unwrap();
+    s.bus.shutdown().await.unwrap();
+    cleanup(&prefix, SHIPPED_TARGETS, &["first", "second"], 2).await;
 }

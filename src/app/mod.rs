@@ -142,6 +142,26 @@ impl Bus {
         let admin_targets = runtimes.clone();
         let admin_broker = broker.clone();
         let guard_broker = broker.clone();
+        // Facts about payments every node needs: shared through the broker in a cluster.
+        let notes: Arc<dyn crate::outbox::Notes> = match (&broker, &status_publisher) {
+            (Some(_), Some(status)) => Arc::new(crate::transport::status::ClusterNotes {
+                local: outbox.clone(),
+                status: Arc::clone(status),
+            }),
+            _ => Arc::new(outbox.clone()),
+        };
+        let router = Arc::new(crate::route::Router::from_config(&config));
+        // One reconciler of open payments: in a cluster, on whichever node holds its lock.
+        parts::start_reconciliation(
+            &config,
+            parts::ReconcileInputs {
+                outbox: outbox.clone(),
+                notes: Arc::clone(&notes),
+                router: Arc::clone(&router),
+                broker: broker.clone(),
+            },
+            &mut background,
+        )?;
         // With a broker, the outbox drains into RabbitMQ and the workers deliver.
         let (relay, workers) = match (broker, status_publisher) {
             (Some(broker), Some(status)) => parts::start_cluster(
@@ -156,8 +176,6 @@ impl Bus {
                 &mut background,
             ),
             _ => {
-                let router = Arc::new(crate::route::Router::from_config(&config));
-                parts::start_reconciliation(&config, &outbox, &router, &mut background)?;
                 let replies = crate::delivery::Replies::new(router, outbox.clone());
                 let relay = Relay::start(
                     outbox.clone(),
@@ -190,7 +208,7 @@ impl Bus {
         );
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
         let ingress_state =
-            parts::ingress_state(&config, &unit_keys, &mappings, &outbox, callbacks);
+            parts::ingress_state(&config, &unit_keys, &mappings, &outbox, notes, callbacks);
         let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
         if config.inbox.enabled && takes_unit_traffic {
             background.spawn(crate::ingress::inbox::watch(

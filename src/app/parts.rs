@@ -258,14 +258,23 @@ pub struct AdminInputs {
     pub audit: Arc<crate::audit::AuditLog>,
 }
 
+/// What the reconciliation of payments works with.
+pub struct ReconcileInputs {
+    pub outbox: Outbox,
+    pub notes: Arc<dyn Notes>,
+    pub router: Arc<crate::route::Router>,
+    /// In a cluster: rounds run only on the node holding the lock `payment-reconciler`.
+    pub broker: Option<Arc<crate::transport::broker::Broker>>,
+}
+
 /// The reconciliation of open payments (`QUERY`, `GET_BILL`) for each payment target, in
 /// the background ([`crate::connector::payment::reconcile`]).
 pub fn start_reconciliation(
     config: &Config,
-    outbox: &Outbox,
-    router: &Arc<crate::route::Router>,
+    inputs: ReconcileInputs,
     background: &mut Background,
 ) -> Result<(), AppError> {
+    use crate::connector::payment::reconcile::{ReconcileStores, Reconciler};
     for (name, target) in &config.targets {
         let Some(payment) = &target.payment else {
             continue;
@@ -273,12 +282,15 @@ pub fn start_reconciliation(
         let reconciler = payment
             .credentials(|v| std::env::var(v).ok())
             .and_then(|creds| {
-                crate::connector::payment::reconcile::Reconciler::new(
+                Reconciler::new(
                     &target.url,
                     target.timeout,
                     creds,
-                    outbox.clone(),
-                    Arc::clone(router),
+                    ReconcileStores {
+                        outbox: inputs.outbox.clone(),
+                        notes: Arc::clone(&inputs.notes),
+                        router: Arc::clone(&inputs.router),
+                    },
                     payment.reconcile(),
                     target.tls.as_ref(),
                 )
@@ -287,6 +299,13 @@ pub fn start_reconciliation(
                 target: name.clone(),
                 message,
             })?;
+        let reconciler = match &inputs.broker {
+            Some(broker) => reconciler.holding(crate::transport::leader::ClusterLock::new(
+                Arc::clone(broker),
+                &format!("payment-reconciler.{name}"),
+            )),
+            None => reconciler,
+        };
         background.spawn(reconciler.run());
     }
     Ok(())
@@ -344,6 +363,7 @@ pub fn ingress_state(
     unit_keys: &Arc<UnitKeys>,
     mappings: &Arc<MappingSet>,
     outbox: &Outbox,
+    notes: Arc<dyn Notes>,
     callbacks: Arc<crate::ingress::callback::CallbackGuard>,
 ) -> Arc<IngressState> {
     Arc::new(IngressState {
@@ -361,6 +381,7 @@ pub fn ingress_state(
             .find_map(|t| t.payment.as_ref())
             .and_then(|p| p.credentials(|v| std::env::var(v).ok()).ok()),
         outbox: outbox.clone(),
+        notes,
         max_body_bytes: config.server.max_body_bytes,
         max_batch: config.server.max_batch,
         callbacks,

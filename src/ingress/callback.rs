@@ -134,7 +134,13 @@ pub async fn payment_callback(
     let code = field_text(&message["MaLoi"]);
     match relay_outcome(&state.outbox, &state.router, &unit, &reference, &message).await {
         Ok(duplicate) => {
-            settled_by_callback(&state.outbox, &reference, &code);
+            settled_by_callback(
+                state.notes.as_ref(),
+                &state.outbox,
+                &unit,
+                &reference,
+                &code,
+            );
             tracing::info!(%unit, reference = %reference, duplicate, "payment callback taken");
             answer(StatusCode::OK, "00", "Thành công")
         }

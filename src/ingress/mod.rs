@@ -42,6 +42,9 @@ pub struct IngressState {
     /// The payment platform's partner and key, to verify its callbacks.
     pub payment: Option<crate::connector::PaymentCredentials>,
     pub outbox: Outbox,
+    /// Payment marks a callback writes: the cluster's notes in a cluster (the payment's
+    /// reconciler may run on another node), the outbox's otherwise.
+    pub notes: Arc<dyn crate::outbox::Notes>,
     pub max_body_bytes: usize,
     pub max_batch: usize,
     /// Forged payment callbacks: counted, and refused per source address beyond a limit.

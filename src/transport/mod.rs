@@ -47,8 +47,10 @@
 //! node that accepted the event, to that node's durable queue `<p>.node.<name>`: it records
 //! them in its outbox, where its admin API and dashboard list them and a replay sends the
 //! message through the broker again. Facts every node needs (which unit a payment
-//! reference belongs to: the worker sent the `Init`, an ingress node takes the `Confirm`)
-//! go to every node's durable queue through `<p>.notes`. Figures (delivered, failed) go to
+//! reference belongs to: the worker sent the `Init`, an ingress node takes the `Confirm`;
+//! which payments are open, paid or settled, for the reconciler) go to every node's
+//! durable queue through `<p>.notes`. Periodic work done once per cluster (the payment
+//! reconciliation) runs on the node holding its lock ([`leader`]). Figures (delivered, failed) go to
 //! `<p>.status`, a fanout every node reads into its own counters.
 //!
 //! **Signed requests once per cluster.** The memory of accepted HMAC signatures is the
@@ -63,6 +65,7 @@ pub mod broker;
 pub mod config;
 mod declare;
 pub mod forward;
+pub mod leader;
 mod parked;
 pub mod replay_guard;
 pub mod status;

@@ -93,20 +93,33 @@ fn read_message(broker: &Broker, body: &[u8]) -> Result<StatusMessage, String> {
     serde_json::from_slice(&body).map_err(|e| e.to_string())
 }
 
-/// The only notes nodes share: `payment-ref/<MaThamChieu>` (a short reference: at most 64
-/// characters) naming a unit (an id of the config's form). Anything else on
-/// the notes exchange did not come from a node and is ignored.
+/// The only notes nodes share, each about a short payment reference (at most 64
+/// characters): `payment-ref/<MaThamChieu>` and `payment-settled/<MaThamChieu>` naming a
+/// unit (an id of the config's form), and `payment-open/<MaThamChieu>` holding an open
+/// payment of such a unit. Anything else on the notes exchange did not come from a node
+/// and is ignored.
 pub fn acceptable_note(name: &str, value: &[u8]) -> bool {
-    let Some(reference) = name.strip_prefix("payment-ref/") else {
-        return false;
-    };
+    use crate::connector::payment::{OPEN_PREFIX, SETTLED_PREFIX};
     let unit_id = |v: &[u8]| {
         !v.is_empty()
             && v.len() <= 64
             && v.iter()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || *b == b'-' || *b == b'_')
     };
-    !reference.is_empty() && reference.chars().count() <= 64 && unit_id(value)
+    let short = |r: &str| !r.is_empty() && r.chars().count() <= 64;
+    if let Some(reference) = name
+        .strip_prefix("payment-ref/")
+        .or_else(|| name.strip_prefix(SETTLED_PREFIX))
+    {
+        return short(reference) && unit_id(value);
+    }
+    if let Some(reference) = name.strip_prefix(OPEN_PREFIX) {
+        return short(reference)
+            && value.len() <= 256
+            && crate::connector::payment::reconcile::OpenPayment::decode(value)
+                .is_some_and(|open| unit_id(open.unit.as_bytes()));
+    }
+    false
 }
 
 /// The node's notes, shared with the cluster: written locally and published to every
@@ -392,8 +405,11 @@ async fn consume_node_queue(
                 tracing::warn!(name = %name.chars().take(40).collect::<String>(), "a note from the broker that no node writes: ignored");
             }
             Ok(StatusMessage::Note { name, value }) => {
-                use crate::outbox::Notes;
-                if let Err(e) = outbox.put_note(&name, &value) {
+                // Payment notes never move a payment backwards, whatever order they
+                // arrive in.
+                if let Err(e) =
+                    crate::connector::payment::reconcile::take_shared(outbox, &name, &value)
+                {
                     tracing::error!(%name, error = %e, "cannot record a note from the cluster");
                     continue; // not acknowledged: it comes back
                 }
@@ -466,5 +482,17 @@ mod tests {
         ));
         assert!(!acceptable_note("payment-ref/NAF-1", b"Nafosted; DROP"));
         assert!(!acceptable_note("payment-ref/NAF-1", &[b'a'; 65]));
+    }
+
+    #[test]
+    fn open_and_settled_payment_notes_of_a_unit_are_taken_from_the_broker() {
+        let open = br#"{"unit":"nafosted","since_ms":1700000000000,"paid":false}"#;
+        assert!(acceptable_note("payment-open/NAF-1", open));
+        assert!(acceptable_note("payment-settled/NAF-1", b"nafosted"));
+        assert!(!acceptable_note("payment-open/NAF-1", b"nafosted"));
+        let forged = br#"{"unit":"NAF; DROP","since_ms":1,"paid":true}"#;
+        assert!(!acceptable_note("payment-open/NAF-1", forged));
+        assert!(!acceptable_note("payment-settled/NAF-1", b"Nafosted!"));
+        assert!(!acceptable_note("payment-open/", open));
     }
 }

@@ -333,6 +333,8 @@ pub struct ShippedBus {
     pub bus: Bus,
     pub mocks: SocketAddr,
     pub sink: Sink,
+    /// Where the sink listens (the units' inboxes of this bus).
+    pub sink_addr: SocketAddr,
     pub keys: BTreeMap<String, String>,
     pub dir: tempfile::TempDir,
 }
@@ -372,6 +374,7 @@ impl ShippedBus {
             bus,
             mocks,
             sink,
+            sink_addr,
             keys,
             dir,
         }

@@ -18,8 +18,8 @@ pub mod reconcile;
 mod signature;
 
 pub use signature::{
-    CONFIRM_FIELDS, INIT_FIELDS, OPEN_PREFIX, QUERY_FIELDS, field_text, open_note, reference_note,
-    signature, verify_confirm,
+    CONFIRM_FIELDS, INIT_FIELDS, OPEN_PREFIX, QUERY_FIELDS, SETTLED_PREFIX, field_text, open_note,
+    reference_note, settled_note, signature, verify_confirm,
 };
 
 use super::reply_code::{CodeMeans, ReplyCodes};

@@ -21,13 +21,29 @@
 //!   a callback that comes late after all is a duplicate, not a second payment.
 //! - A round reads at most [`PER_ROUND`] notes, continuing where the last one stopped:
 //!   its cost is bounded by the open payments, never by the outbox.
-//! - Receipts go as flow `payment_receipt` when the unit routes it; otherwise the note of
-//!   a paid payment is simply removed.
+//! - Receipts go as flow `payment_receipt` when the unit routes it; otherwise a paid
+//!   payment is simply settled.
+//! - A settled payment leaves a mark `payment-settled/<ref>` (kept for
+//!   `outbox.note_retention`) and its open note is removed.
+//!
+//! **In a cluster** (`transport = "amqp"`) the notes are the cluster's: the worker that
+//! sent the `INIT`, the node that took the callback and the reconciler are often three
+//! different nodes. Every open note, paid mark and settled mark is published to every
+//! node ([`crate::transport::status::ClusterNotes`]), and a node takes what comes from the
+//! others by [`take_shared`], which never moves a payment backwards (a paid note does not
+//! become unpaid again, a settled one is not reopened), whatever order the notes arrive
+//! in. One node at a time reconciles: the holder of the cluster lock `payment-reconciler`
+//! ([`crate::transport::leader`]). What it finds goes into its own outbox and through the
+//! broker to the unit like anything else.
 
-use super::{PaymentCredentials, QUERY_FIELDS, field_text, open_note, signature};
-use crate::outbox::{EnqueueRequest, NewEvent, Notes, Outbox};
+use super::{
+    OPEN_PREFIX, PaymentCredentials, QUERY_FIELDS, SETTLED_PREFIX, field_text, open_note,
+    settled_note, signature,
+};
+use crate::outbox::{EnqueueRequest, NewEvent, Notes, Outbox, StoreError};
 use crate::route::Router;
 use crate::time::now_ms;
+use crate::transport::leader::ClusterLock;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -125,24 +141,69 @@ async fn store_for_unit(
     Ok(accepted.first().is_some_and(|a| a.duplicate))
 }
 
-/// After a verified callback: a paid payment keeps its note for the receipt, any other
-/// outcome removes it.
-pub fn settled_by_callback(outbox: &Outbox, reference: &str, code: &str) {
-    let name = open_note(reference);
-    let result = match outbox.get_note(&name) {
-        Ok(Some(bytes)) => match OpenPayment::decode(&bytes) {
-            Some(mut open) if code == "00" => {
-                open.paid = true;
-                outbox.put_note(&name, &open.encode())
-            }
-            _ => outbox.remove_note(&name),
-        },
-        Ok(None) => Ok(()),
-        Err(e) => Err(e),
+/// Settle a payment for good: its mark goes to every node (so no note arriving late
+/// reopens it) and its open note is removed here.
+pub fn settle(
+    notes: &dyn Notes,
+    outbox: &Outbox,
+    reference: &str,
+    unit: &str,
+) -> Result<(), StoreError> {
+    notes.put_note(&settled_note(reference), unit.as_bytes())?;
+    outbox.remove_note(&open_note(reference))
+}
+
+/// After a verified callback: a paid payment is marked paid (its receipt is fetched next
+/// round), any other outcome settles it. Marked even when this node has no note of it:
+/// in a cluster, the `INIT`'s note may not have reached the node that took the callback.
+pub fn settled_by_callback(
+    notes: &dyn Notes,
+    outbox: &Outbox,
+    unit: &str,
+    reference: &str,
+    code: &str,
+) {
+    let result = if code == "00" {
+        let since_ms = outbox
+            .get_note(&open_note(reference))
+            .ok()
+            .flatten()
+            .and_then(|b| OpenPayment::decode(&b))
+            .map_or_else(now_ms, |o| o.since_ms);
+        let paid = OpenPayment {
+            unit: unit.to_string(),
+            since_ms,
+            paid: true,
+        };
+        notes.put_note(&open_note(reference), &paid.encode())
+    } else {
+        settle(notes, outbox, reference, unit)
     };
     if let Err(e) = result {
         tracing::warn!(reference, error = %e, "cannot update the open payment note; it is reconciled by QUERY instead");
     }
+}
+
+/// Take a payment note another node shared, never moving the payment backwards: an open
+/// note of a settled payment is dropped, an unpaid one does not overwrite a paid one, a
+/// settled mark removes the open note. Other notes are taken as they come.
+pub fn take_shared(outbox: &Outbox, name: &str, value: &[u8]) -> Result<(), StoreError> {
+    if let Some(reference) = name.strip_prefix(OPEN_PREFIX) {
+        if outbox.get_note(&settled_note(reference))?.is_some() {
+            return Ok(());
+        }
+        let known = outbox.get_note(name)?.and_then(|b| OpenPayment::decode(&b));
+        let incoming = OpenPayment::decode(value);
+        if known.is_some_and(|k| k.paid) && incoming.is_some_and(|i| !i.paid) {
+            return Ok(());
+        }
+        return outbox.put_note(name, value);
+    }
+    if let Some(reference) = name.strip_prefix(SETTLED_PREFIX) {
+        outbox.put_note(name, value)?;
+        return outbox.remove_note(&open_note(reference));
+    }
+    outbox.put_note(name, value)
 }
 
 /// What a round did.
@@ -160,11 +221,23 @@ pub struct Reconciler {
     client: reqwest::Client,
     url: reqwest::Url,
     creds: PaymentCredentials,
+    /// Where the open payments are read, and outcomes and receipts stored.
     outbox: Outbox,
+    /// Where paid and settled marks are written (the cluster's notes in a cluster).
+    notes: Arc<dyn Notes>,
     router: Arc<Router>,
     settings: ReconcileSettings,
     /// Where the last round stopped.
     cursor: Option<String>,
+    /// In a cluster, rounds run only while this node holds the lock.
+    lock: Option<ClusterLock>,
+}
+
+/// Where a reconciler keeps what it learns.
+pub struct ReconcileStores {
+    pub outbox: Outbox,
+    pub notes: Arc<dyn Notes>,
+    pub router: Arc<Router>,
 }
 
 impl Reconciler {
@@ -172,8 +245,7 @@ impl Reconciler {
         url: &str,
         timeout: Duration,
         creds: PaymentCredentials,
-        outbox: Outbox,
-        router: Arc<Router>,
+        stores: ReconcileStores,
         settings: ReconcileSettings,
         tls: Option<&crate::connector::client::TlsConfig>,
     ) -> Result<Reconciler, String> {
@@ -181,11 +253,19 @@ impl Reconciler {
             client: crate::connector::client::client(timeout, tls)?,
             url: reqwest::Url::parse(url).map_err(|e| format!("{url}: {e}"))?,
             creds,
-            outbox,
-            router,
+            outbox: stores.outbox,
+            notes: stores.notes,
+            router: stores.router,
             settings,
             cursor: None,
+            lock: None,
         })
+    }
+
+    /// Run rounds only while this node holds `lock` (one reconciler per cluster).
+    pub fn holding(mut self, lock: ClusterLock) -> Reconciler {
+        self.lock = Some(lock);
+        self
     }
 
     /// A round every `every`, until the bus stops (a background task).
@@ -194,6 +274,13 @@ impl Reconciler {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
+            if let Some(lock) = &mut self.lock
+                && !lock.hold().await
+            {
+                // Another node reconciles; start from the beginning if this one takes over.
+                self.cursor = None;
+                continue;
+            }
             let report = self.round().await;
             if report.settled + report.receipts + report.errors > 0 {
                 tracing::info!(?report, "payment reconciliation round");
@@ -226,6 +313,11 @@ impl Reconciler {
                 let _ = self.outbox.remove_note(&name);
                 continue;
             };
+            // Settled already (on another node, or by a callback that came meanwhile).
+            if matches!(self.outbox.get_note(&settled_note(&reference)), Ok(Some(_))) {
+                let _ = self.outbox.remove_note(&name);
+                continue;
+            }
             report.looked_at += 1;
             let done = if open.paid {
                 self.fetch_receipt(&reference, &open).await.map(|()| {
@@ -244,7 +336,11 @@ impl Reconciler {
             };
             match done {
                 Ok(true) => {
-                    let _ = self.outbox.remove_note(&name);
+                    if let Err(e) =
+                        settle(self.notes.as_ref(), &self.outbox, &reference, &open.unit)
+                    {
+                        tracing::warn!(reference = %reference, error = %e, "cannot mark a payment settled");
+                    }
                 }
                 Ok(false) => report.still_open += 1,
                 Err(e) => {
@@ -286,7 +382,8 @@ impl Reconciler {
             "00" => {}
             "04" => {
                 // The platform never took the INIT: nothing to settle.
-                self.outbox.remove_note(&name).map_err(|e| e.to_string())?;
+                settle(self.notes.as_ref(), &self.outbox, reference, &open.unit)
+                    .map_err(|e| e.to_string())?;
                 return Ok(false);
             }
             other => return Err(format!("QUERY answered MaLoi {other}")),
@@ -312,9 +409,9 @@ impl Reconciler {
                 paid: true,
                 ..open.clone()
             };
-            self.outbox.put_note(&name, &paid.encode())
+            self.notes.put_note(&name, &paid.encode())
         } else {
-            self.outbox.remove_note(&name)
+            settle(self.notes.as_ref(), &self.outbox, reference, &open.unit)
         };
         result.map_err(|e| e.to_string())?;
         Ok(true)
@@ -342,5 +439,108 @@ impl Reconciler {
         )
         .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::{MemStore, OutboxSettings};
+
+    fn outbox() -> Outbox {
+        let settings = OutboxSettings {
+            max_pending: 100,
+            max_pending_bytes: 1 << 20,
+            retention: Duration::from_secs(3600),
+            idempotency_ttl: Duration::from_secs(3600),
+            note_retention: Duration::from_secs(3600),
+            window: 16,
+        };
+        Outbox::open(Arc::new(MemStore::default()), settings, &["t".to_string()]).unwrap()
+    }
+
+    fn open(paid: bool) -> Vec<u8> {
+        OpenPayment {
+            unit: "nafosted".into(),
+            since_ms: 1,
+            paid,
+        }
+        .encode()
+    }
+
+    /// What a node knows of payment R once it has taken `notes` in this order.
+    fn state_after(notes: &[(&str, Vec<u8>)]) -> &'static str {
+        let outbox = outbox();
+        for (name, value) in notes {
+            take_shared(&outbox, name, value).unwrap();
+        }
+        let settled = outbox.get_note("payment-settled/R").unwrap().is_some();
+        let open = outbox
+            .get_note("payment-open/R")
+            .unwrap()
+            .and_then(|b| OpenPayment::decode(&b));
+        match (settled, open) {
+            (true, None) => "settled",
+            (true, Some(_)) => "settled, with an open note left",
+            (false, Some(o)) if o.paid => "paid",
+            (false, Some(_)) => "open",
+            (false, None) => "unknown",
+        }
+    }
+
+    #[test]
+    fn shared_payment_notes_never_move_a_payment_backwards_whatever_their_order() {
+        let opened = ("payment-open/R", open(false));
+        let paid = ("payment-open/R", open(true));
+        let settled = ("payment-settled/R", b"nafosted".to_vec());
+        // The life of a payment is opened → paid → settled; each prefix of it, in every
+        // order the broker may deliver the notes from different nodes, ends where the
+        // furthest note says.
+        let lives: [(&[_], &str); 3] = [
+            (std::slice::from_ref(&opened), "open"),
+            (&[opened.clone(), paid.clone()], "paid"),
+            (&[opened.clone(), paid.clone(), settled.clone()], "settled"),
+        ];
+        for (life, expected) in lives {
+            let n = life.len();
+            let mut order: Vec<usize> = (0..n).collect();
+            // Every permutation (at most 3! = 6).
+            let mut perms = vec![];
+            permute(&mut order, 0, &mut perms);
+            for perm in perms {
+                let notes: Vec<_> = perm.iter().map(|&i| life[i].clone()).collect();
+                assert_eq!(state_after(&notes), expected, "order {perm:?}");
+            }
+        }
+    }
+
+    fn permute(items: &mut Vec<usize>, k: usize, out: &mut Vec<Vec<usize>>) {
+        if k == items.len() {
+            out.push(items.clone());
+            return;
+        }
+        for i in k..items.len() {
+            items.swap(k, i);
+            permute(items, k + 1, out);
+            items.swap(k, i);
+        }
+    }
+
+    #[test]
+    fn a_paid_callback_marks_the_payment_paid_even_where_its_open_note_never_arrived() {
+        let outbox = outbox();
+        settled_by_callback(&outbox, &outbox, "nafosted", "R", "00");
+        let note = outbox.get_note("payment-open/R").unwrap().unwrap();
+        let open = OpenPayment::decode(&note).unwrap();
+        assert!(open.paid);
+        assert_eq!(open.unit, "nafosted");
+        // The INIT's note arriving after it changes nothing.
+        take_shared(&outbox, "payment-open/R", &super::tests::open(false)).unwrap();
+        let note = outbox.get_note("payment-open/R").unwrap().unwrap();
+        assert!(OpenPayment::decode(&note).unwrap().paid);
+        // A failed callback settles it for good.
+        settled_by_callback(&outbox, &outbox, "nafosted", "S", "01");
+        assert!(outbox.get_note("payment-settled/S").unwrap().is_some());
+        assert!(outbox.get_note("payment-open/S").unwrap().is_none());
     }
 }

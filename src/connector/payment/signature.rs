@@ -91,3 +91,12 @@ pub const OPEN_PREFIX: &str = "payment-open/";
 pub fn open_note(reference: &str) -> String {
     format!("{OPEN_PREFIX}{reference}")
 }
+
+/// Prefix of the marks of settled payments (nothing more to ask or fetch).
+pub const SETTLED_PREFIX: &str = "payment-settled/";
+
+/// The mark of a settled payment: kept (until `outbox.note_retention`) so that an open
+/// note arriving late from another node cannot reopen it.
+pub fn settled_note(reference: &str) -> String {
+    format!("{SETTLED_PREFIX}{reference}")
+}
