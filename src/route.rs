@@ -1,7 +1,7 @@
 //! Routing: which flow an event belongs to, where its ordering key is, and which targets
 //! receive it. Built once from config; looked up on every request.
 
-use crate::config::{Config, OnDead, Ordering};
+use crate::config::{Config, DeliverWhen, OnDead, Ordering};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Clone, Debug)]
@@ -18,6 +18,39 @@ pub struct Route {
     pub internal: bool,
     /// Target → the flow its replies go on as (`replies` in the route's config).
     pub replies: BTreeMap<String, String>,
+    /// Targets that take only the events matching all their conditions (`deliver_when`).
+    pub deliver_when: BTreeMap<String, Vec<DeliverWhen>>,
+}
+
+impl Route {
+    /// [`targets_for`](Self::targets_for) an event as stored (JSON).
+    pub fn targets_for_event(&self, event: &serde_json::value::RawValue) -> Option<Vec<String>> {
+        self.targets_for(|pointer| crate::ingress::text_at(event, pointer))
+    }
+
+    /// The targets an event goes to: all of them, or — when some take only events that
+    /// match a condition — `Some` of the ones whose condition `value_at` satisfies.
+    /// `value_at(pointer)` gives the event's value there as text (`None`: no value).
+    pub fn targets_for(&self, value_at: impl Fn(&str) -> Option<String>) -> Option<Vec<String>> {
+        if self.deliver_when.is_empty() {
+            return None;
+        }
+        let holds = |when: &DeliverWhen| match (value_at(&when.field), &when.one_of) {
+            (None, _) => false,
+            (Some(v), None) => !v.trim().is_empty(),
+            (Some(v), Some(values)) => {
+                let v = v.trim().to_lowercase();
+                values.iter().any(|x| x.to_lowercase() == v)
+            }
+        };
+        let takes = |target: &String| {
+            self.deliver_when
+                .get(target)
+                .is_none_or(|conditions| conditions.iter().all(holds))
+        };
+        let targets: Vec<String> = self.targets.iter().filter(|t| takes(t)).cloned().collect();
+        (targets.len() < self.targets.len()).then_some(targets)
+    }
 }
 
 /// The flow the verified payment callbacks (`POST /callbacks/payment`) are stored under.
@@ -97,6 +130,11 @@ impl Router {
                     || r.flow == PAYMENT_RECEIPT_FLOW
                     || reply_flows.contains(&(r.unit.as_str(), r.flow.as_str())),
                 replies: r.replies.clone(),
+                deliver_when: r
+                    .deliver_when
+                    .iter()
+                    .map(|(t, c)| (t.clone(), c.all().to_vec()))
+                    .collect(),
             });
         }
         Router { by_unit }
@@ -133,5 +171,79 @@ impl Router {
             None if routes.len() == 1 => Ok(&routes[0]),
             None => Err(RouteError::FlowRequired { flows: flows() }),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn route(deliver_when: &[(&str, Vec<DeliverWhen>)]) -> Route {
+        Route {
+            unit: "nafosted".into(),
+            flow: "dossier_progress".into(),
+            targets: vec!["portal".into(), "notify".into()],
+            ordered: true,
+            key_pointer: Some("/dossierCode".into()),
+            block_on_dead: true,
+            internal: false,
+            replies: BTreeMap::new(),
+            deliver_when: deliver_when
+                .iter()
+                .map(|(t, c)| (t.to_string(), c.clone()))
+                .collect(),
+        }
+    }
+
+    fn when(field: &str, one_of: Option<&[&str]>) -> DeliverWhen {
+        DeliverWhen {
+            field: field.into(),
+            one_of: one_of.map(|v| v.iter().map(|s| s.to_string()).collect()),
+        }
+    }
+
+    #[test]
+    fn a_conditional_target_takes_only_the_events_that_meet_all_its_conditions() {
+        let r = route(&[(
+            "notify",
+            vec![
+                when("/step/status", Some(&["needs_supplement", "5"])),
+                when("/applicant/phone", None),
+            ],
+        )]);
+        fn event(
+            status: Option<&'static str>,
+            phone: Option<&'static str>,
+        ) -> impl Fn(&str) -> Option<String> {
+            move |p: &str| match p {
+                "/step/status" => status.map(str::to_string),
+                "/applicant/phone" => phone.map(str::to_string),
+                _ => None,
+            }
+        }
+        // None: all the route's targets (the request's list, not repeated per event).
+        let both = None;
+        let portal_only = Some(vec!["portal".to_string()]);
+        // The notify target is left out unless both hold; the portal always takes it.
+        assert_eq!(
+            r.targets_for(event(Some("NEEDS_SUPPLEMENT"), Some("0912"))),
+            both
+        );
+        assert_eq!(r.targets_for(event(Some("5"), Some("0912"))), both);
+        assert_eq!(
+            r.targets_for(event(Some("under_review"), Some("0912"))),
+            portal_only
+        );
+        assert_eq!(
+            r.targets_for(event(Some("needs_supplement"), None)),
+            portal_only
+        );
+        assert_eq!(
+            r.targets_for(event(Some("needs_supplement"), Some(" "))),
+            portal_only
+        );
+        assert_eq!(r.targets_for(event(None, Some("0912"))), portal_only);
+        // Without conditions: every target, as the request says (None).
+        assert_eq!(route(&[]).targets_for(event(None, None)), None);
     }
 }

@@ -89,7 +89,7 @@ fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
     );
     assert!(
         stdout.contains(
-            "OK (4 units, 9 targets, 30 routes, 44 mappings compiled, 14 procedures catalogued)"
+            "OK (4 units, 9 targets, 30 routes, 52 mappings compiled, 14 procedures catalogued)"
         ),
         "{stdout}"
     );
@@ -319,8 +319,8 @@ fn mapping_test_runs_the_shipped_fixtures_and_shows_a_diff_on_a_mismatch() {
     let out = lienthong().args(["mapping", "test"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
-    assert!(stdout.contains("[1/49]"), "progress per mapping: {stdout}");
-    assert!(stdout.contains(" 0 failed; 49 of 49 mappings"), "{stdout}");
+    assert!(stdout.contains("[1/57]"), "progress per mapping: {stdout}");
+    assert!(stdout.contains(" 0 failed; 57 of 57 mappings"), "{stdout}");
 
     // A copy of one unit's mappings where an expected output no longer matches.
     let tmp = tempfile::tempdir().unwrap();
@@ -454,7 +454,7 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     assert!(
         lines.iter().any(|l| l["message"] == "mappings reloaded"
             && l["trigger"] == "SIGHUP"
-            && l["mappings"] == 44),
+            && l["mappings"] == 52),
         "{stderr}"
     );
     let refused = lines

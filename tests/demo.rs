@@ -198,7 +198,17 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
     let docs = get_json(format!("http://{mocks}/_mock/datastore/documents")).await;
     assert!(!docs["documents"].as_array().unwrap().is_empty());
     let sms = get_json(format!("http://{mocks}/_mock/notify/messages")).await;
-    assert!(!sms["messages"].as_array().unwrap().is_empty());
+    let sent = sms["messages"].as_array().unwrap();
+    assert!(!sent.is_empty());
+    // Citizens heard when a unit asked for documents and when a fee was due (with its
+    // link), by SMS or by a Zalo template.
+    let about = |template: &str, words: &str| {
+        sent.iter().any(|m| {
+            m["template_id"] == template || m["text"].as_str().is_some_and(|t| t.contains(words))
+        })
+    };
+    assert!(about("YC_BO_SUNG", "bo sung"), "a supplement notice: {sms}");
+    assert!(about("NOP_PHI", "Thanh toan tai"), "a fee notice: {sms}");
     let payments = get_json(format!("http://{mocks}/_mock/payment/transactions")).await;
     assert!(
         !payments["transactions"].as_array().unwrap().is_empty(),

@@ -142,6 +142,8 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
     let set = MappingSet::load(&cfg).unwrap();
     let mut expected: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     let (mut results, mut fees) = (0usize, BTreeMap::<&str, usize>::new());
+    // Requests for documents: each one an SMS or Zalo message to the applicant.
+    let mut supplements = 0usize;
     let mut traffic = Traffic::new(21, 0.0);
     let mut total = 0u64;
     for i in 0..8 {
@@ -169,6 +171,9 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
                 .as_i64()
                 .or(item["TrangThai"].as_i64())
                 .unwrap();
+            if event.flow == "dossier_progress" && status == 5 {
+                supplements += 1;
+            }
             expected
                 .entry(item["MaHoSo"].as_str().unwrap().to_string())
                 .or_default()
@@ -257,8 +262,14 @@ async fn all_flows_arrive_once_and_in_order_through_faults() {
         results,
         "one file per result, none twice"
     );
+    // One message per result, per request for documents and per fee due (with its link).
     let sms = get_json(format!("http://{mocks}/_mock/notify/messages")).await;
-    assert_eq!(sms["messages"].as_array().unwrap().len(), results);
+    assert!(supplements > 0, "the seed asks for documents at least once");
+    assert_eq!(
+        sms["messages"].as_array().unwrap().len(),
+        results + supplements + all_fees,
+        "{sms}"
+    );
     let tx = get_json(format!("http://{mocks}/_mock/payment/transactions")).await;
     let tx = tx["transactions"].as_array().unwrap();
     assert_eq!(tx.len(), all_fees);

@@ -393,3 +393,109 @@ async fn an_ip_office_grant_reaches_the_data_store_and_its_id_the_portal() {
     assert_eq!(stored["documents"][0]["owner"], "001085012345", "{stored}");
     s.bus.shutdown().await.unwrap();
 }
+
+/// What the notification mock sent to `phone`.
+async fn sent_to(s: &ShippedBus, phone: &str) -> Vec<Value> {
+    let all = get_json(format!("http://{}/_mock/notify/messages", s.mocks)).await;
+    all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["phone"] == phone)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn a_citizen_hears_of_a_supplement_request_and_a_fee_due_with_its_link() {
+    let s = ShippedBus::start().await;
+    // NAFOSTED asks for documents, the applicant wants Zalo: a YC_BO_SUNG template message.
+    let step = |status: &str, applicant: Value| {
+        json!({"dossierCode": "NAFOSTED-2024-00042", "step": {"officer": "Đỗ Văn Nam",
+            "at": "2024-03-08T14:05:00+07:00", "note": "Bổ sung lý lịch khoa học", "status": status},
+            "applicant": applicant})
+    };
+    let asked = s
+        .send(
+            "nafosted",
+            "dossier_progress",
+            &step(
+                "needs_supplement",
+                json!({"phone": "0983456789", "notifyBy": "zalo"}),
+            ),
+        )
+        .await;
+    // Other steps, and a request without a phone, send nothing and are not even stored
+    // for the notification target.
+    let reviewing = s
+        .send(
+            "nafosted",
+            "dossier_progress",
+            &step("under_review", json!({"phone": "0983456789"})),
+        )
+        .await;
+    let no_phone = s
+        .send(
+            "nafosted",
+            "dossier_progress",
+            &step("needs_supplement", json!({"notifyBy": "sms"})),
+        )
+        .await;
+    // STAMEQ's fee notice with the payer's phone: an SMS with the amount and the link.
+    let soap = std::fs::read_to_string("mappings/stameq/tests/fee_request/01-two-fees.input.xml")
+        .unwrap()
+        .replace(
+            "</NguoiNop>",
+            "<DienThoai>+84 912 000 111</DienThoai></NguoiNop>",
+        );
+    assert!(
+        soap.contains("+84 912 000 111"),
+        "the fixture names its payer"
+    );
+    let resp = support::client()
+        .post(s.url("/soap/stameq"))
+        .bearer_auth(&s.keys["stameq"])
+        .header("content-type", "text/xml; charset=utf-8")
+        .body(soap)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{}", resp.text().await.unwrap());
+    let mut zalo = Vec::new();
+    let mut sms = Vec::new();
+    for _ in 0..200 {
+        zalo = sent_to(&s, "0983456789").await;
+        sms = sent_to(&s, "0912000111").await;
+        if !zalo.is_empty() && !sms.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(zalo.len(), 1, "one message for the one request: {zalo:?}");
+    assert_eq!(zalo[0]["template_id"], "YC_BO_SUNG", "{zalo:?}");
+    assert_eq!(zalo[0]["params"]["ma_ho_so"], "NAFOSTED-2024-00042");
+    assert_eq!(sms.len(), 1, "{sms:?}");
+    let text = sms[0]["text"].as_str().unwrap();
+    assert!(text.contains("https://thanhtoan.mock/pay/GD"), "{text}");
+    assert!(text.contains("STAMEQ-2024-000123"), "{text}");
+    // The steps that concern no citizen went to the portal and the ministry only.
+    for (id, expected) in [
+        (&asked, vec!["ministry", "notify", "portal"]),
+        (&reviewing, vec!["ministry", "portal"]),
+        (&no_phone, vec!["ministry", "portal"]),
+    ] {
+        let (code, m) = s
+            .admin(&format!("/api/v1/messages/{id}"), support::SHIPPED_OPERATOR)
+            .await;
+        assert_eq!(code, 200, "{m}");
+        let mut targets: Vec<&str> = m["deliveries"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{m}"))
+            .iter()
+            .map(|d| d["target"].as_str().unwrap())
+            .collect();
+        targets.sort();
+        assert_eq!(targets, expected, "{m}");
+    }
+    s.bus.shutdown().await.unwrap();
+}

@@ -77,6 +77,7 @@ fn request(unit: &str, events: &[(&str, bool)]) -> EnqueueRequest {
                     &serde_json::json!({"dossier": key, "online": online, "pad": "x".repeat(200)}),
                 )
                 .unwrap(),
+                targets: None,
             })
             .collect(),
     }

@@ -172,6 +172,7 @@ async fn run(ops: Vec<Op>, block: bool, window: usize) {
                                 &serde_json::json!({ "seq": seq }),
                             )
                             .unwrap(),
+                            targets: None,
                         }
                     })
                     .collect();

@@ -47,6 +47,7 @@ fn request(n: usize, idempotency_key: Option<&str>, pad: usize) -> EnqueueReques
                     &serde_json::json!({"i": i, "pad": "x".repeat(pad)}),
                 )
                 .unwrap(),
+                targets: None,
             })
             .collect(),
     }

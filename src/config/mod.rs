@@ -564,6 +564,43 @@ pub struct RouteConfig {
     /// no unit may post to it.
     #[serde(default)]
     pub replies: BTreeMap<String, String>,
+    /// Targets that take only some of the route's events, by what the event says (as
+    /// decoded, like `key`): `deliver_when = { notify = [{ field = "/step/status", in =
+    /// ["needs_supplement"] }, { field = "/applicant/phone" }] }` sends an SMS only when
+    /// the unit asks the citizen for documents and gave a phone number (one condition, or
+    /// a list that must all hold). The other events are not stored for that target at all.
+    #[serde(default)]
+    pub deliver_when: BTreeMap<String, Conditions>,
+}
+
+/// One condition, or several that must all hold.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Conditions {
+    One(DeliverWhen),
+    All(Vec<DeliverWhen>),
+}
+
+impl Conditions {
+    pub fn all(&self) -> &[DeliverWhen] {
+        match self {
+            Conditions::One(c) => std::slice::from_ref(c),
+            Conditions::All(list) => list,
+        }
+    }
+}
+
+/// When a target of a route takes an event ([`RouteConfig::deliver_when`]).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverWhen {
+    /// JSON pointer into the event, e.g. `/step/status` or `/payer/phone`.
+    pub field: String,
+    /// The field's value must be one of these, compared as text without regard to case
+    /// (`5` and `"5"` match, so do `yeu_cau_bo_sung` and `YEU_CAU_BO_SUNG`). Without
+    /// `in`, the field must only have a value (present, not null, not empty text).
+    #[serde(default, rename = "in")]
+    pub one_of: Option<Vec<String>>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -89,7 +89,11 @@ impl Replies {
             targets: route.targets.clone(),
             ordered: route.ordered,
             block_on_dead: route.block_on_dead,
-            events: vec![NewEvent { key, payload }],
+            events: vec![NewEvent {
+                key,
+                targets: route.targets_for_event(&payload),
+                payload,
+            }],
         };
         self.outbox.enqueue(request).await?;
         Ok(())

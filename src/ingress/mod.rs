@@ -349,9 +349,25 @@ fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<New
                 }
                 None => None,
             };
-            Ok(NewEvent { key, payload: raw })
+            let targets = route.targets_for_event(&raw);
+            Ok(NewEvent {
+                key,
+                payload: raw,
+                targets,
+            })
         })
         .collect()
+}
+
+/// The value at `pointer` as text (a string as it is, a number or boolean written out,
+/// an object or list as JSON); `None` when absent or null.
+pub(crate) fn text_at(raw: &RawValue, pointer: &str) -> Option<String> {
+    let found = pointer_raw(raw, pointer).ok()??;
+    match serde_json::from_str::<serde_json::Value>(found.get()).ok()? {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(s) => Some(s),
+        other => Some(other.to_string()),
+    }
 }
 
 /// The ordering key at `pointer`: a non-empty string or an integer.

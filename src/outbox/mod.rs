@@ -128,6 +128,9 @@ impl From<&crate::config::OutboxConfig> for OutboxSettings {
 pub struct NewEvent {
     pub key: Option<String>,
     pub payload: Box<RawValue>,
+    /// The targets this event goes to when they are fewer than the request's (a route's
+    /// `deliver_when` left some out); `None`: all of [`EnqueueRequest::targets`].
+    pub targets: Option<Vec<String>>,
 }
 
 /// Events from one request: stored all together or not at all.

@@ -250,6 +250,15 @@ impl Ctx<'_> {
         format!("{d:02}/{m:02}/{y} {h:02}:{mi:02}")
     }
 
+    /// How the citizen wants to hear from the unit: one in three by Zalo, the rest SMS.
+    fn notify_by(&self) -> &'static str {
+        if self.n.is_multiple_of(3) {
+            "zalo"
+        } else {
+            "sms"
+        }
+    }
+
     fn iso(&self) -> String {
         let (y, m, d, h, mi) = self.local();
         format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:00+07:00")
@@ -444,27 +453,30 @@ fn progress_event(c: &Ctx<'_>) -> UnitEvent {
         "stameq" => {
             let (y, m, d, h, mi) = c.local();
             let body = format!(
-                r#"<CapNhatXuLy xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><CanBo><HoTen>{}</HoTen><ChucVu>Chuyên viên</ChucVu></CanBo><ThoiDiem>{d:02}/{m:02}/{y} {h:02}:{mi:02}</ThoiDiem><NoiDung>{}</NoiDung><TinhTrang>{status}</TinhTrang></CapNhatXuLy>"#,
-                c.officer, c.step.note
+                r#"<CapNhatXuLy xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><CanBo><HoTen>{}</HoTen><ChucVu>Chuyên viên</ChucVu></CanBo><ThoiDiem>{d:02}/{m:02}/{y} {h:02}:{mi:02}</ThoiDiem><NoiDung>{}</NoiDung><TinhTrang>{status}</TinhTrang><LienHe><DienThoai>{}</DienThoai><KenhNhanTin>{}</KenhNhanTin></LienHe></CapNhatXuLy>"#,
+                c.officer, c.step.note, c.holder.phone, c.notify_by()
             );
             ("text/xml; charset=utf-8", soap(&body))
         }
         "nafosted" => (
             "application/json",
-            serde_json::to_vec(&json!({"dossierCode": code, "step": {"officer": c.officer, "at": c.iso(), "note": c.step.note, "status": status}})).unwrap(),
+            serde_json::to_vec(&json!({"dossierCode": code, "step": {"officer": c.officer, "at": c.iso(), "note": c.step.note, "status": status},
+                "applicant": {"phone": c.holder.phone, "notifyBy": c.notify_by()}})).unwrap(),
         ),
         "ipo" => {
             let (y, m, d, h, mi) = c.local();
             let xml = format!(
-                r#"<?xml version="1.0" encoding="UTF-8"?><NhatKyXuLy><XuLy so_don="{code}"><CanBo>{}</CanBo><ThoiDiem>{d:02}/{m:02}/{y} {h:02}:{mi:02}</ThoiDiem><NoiDung>{}</NoiDung><TrangThai>{status}</TrangThai></XuLy></NhatKyXuLy>"#,
+                r#"<?xml version="1.0" encoding="UTF-8"?><NhatKyXuLy><XuLy so_don="{code}"><CanBo>{}</CanBo><ThoiDiem>{d:02}/{m:02}/{y} {h:02}:{mi:02}</ThoiDiem><NoiDung>{}</NoiDung><TrangThai>{status}</TrangThai><DienThoai>{}</DienThoai></XuLy></NhatKyXuLy>"#,
                 tcvn3_chars(c.officer),
-                tcvn3_chars(c.step.note)
+                tcvn3_chars(c.step.note),
+                c.holder.phone
             );
             ("text/xml; charset=utf-8", xml.into_bytes())
         }
         _ => (
             "application/json",
-            serde_json::to_vec(&json!({"dossierId": code, "handledBy": {"name": c.officer, "division": "Phòng Cấp phép"}, "at": c.at, "comment": c.step.note, "state": status.parse::<u32>().unwrap()})).unwrap(),
+            serde_json::to_vec(&json!({"dossierId": code, "handledBy": {"name": c.officer, "division": "Phòng Cấp phép"}, "at": c.at, "comment": c.step.note, "state": status.parse::<u32>().unwrap(),
+                "contact": {"phone": c.holder.phone, "notifyBy": c.notify_by()}})).unwrap(),
         ),
     };
     UnitEvent {
@@ -482,15 +494,17 @@ fn fee_event(c: &Ctx<'_>) -> UnitEvent {
     let h = c.holder;
     let (content_type, body) = if c.unit == "stameq" {
         let body = format!(
-            r#"<ThongBaoPhi xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><MaTTHC>1.000412</MaTTHC><MaThamChieu>TDC{:08}</MaThamChieu><NgayThongBao>{}</NgayThongBao><TongTien>1.500.000</TongTien><NguoiNop><HoTen>{}</HoTen><MaDinhDanh>{}</MaDinhDanh></NguoiNop><KhoanPhi><Ma>PHI-KD</Ma><Ten>Phí kiểm định phương tiện đo</Ten><SoTien>1.200.000</SoTien><Loai>PHI</Loai></KhoanPhi><KhoanPhi><Ma>LP-GCN</Ma><Ten>Lệ phí cấp giấy chứng nhận</Ten><SoTien>300.000</SoTien><Loai>LEPHI</Loai></KhoanPhi></ThongBaoPhi>"#,
+            r#"<ThongBaoPhi xmlns="http://stameq.gov.vn/motcua/1.0"><SoHoSo>{code}</SoHoSo><MaTTHC>1.000412</MaTTHC><MaThamChieu>TDC{:08}</MaThamChieu><NgayThongBao>{}</NgayThongBao><TongTien>1.500.000</TongTien><NguoiNop><HoTen>{}</HoTen><MaDinhDanh>{}</MaDinhDanh><DienThoai>{}</DienThoai><KenhNhanTin>{}</KenhNhanTin></NguoiNop><KhoanPhi><Ma>PHI-KD</Ma><Ten>Phí kiểm định phương tiện đo</Ten><SoTien>1.200.000</SoTien><Loai>PHI</Loai></KhoanPhi><KhoanPhi><Ma>LP-GCN</Ma><Ten>Lệ phí cấp giấy chứng nhận</Ten><SoTien>300.000</SoTien><Loai>LEPHI</Loai></KhoanPhi></ThongBaoPhi>"#,
             c.n,
             c.iso(),
             xml_escape(&h.name),
-            h.id
+            h.id,
+            h.phone,
+            c.notify_by()
         );
         ("text/xml; charset=utf-8", soap(&body))
     } else if c.unit == "varans" {
-        let mut payer = json!({"name": h.name});
+        let mut payer = json!({"name": h.name, "phone": h.phone, "notifyBy": c.notify_by()});
         payer[if h.org { "taxCode" } else { "personalId" }] = json!(h.id);
         (
             "application/json",
@@ -504,7 +518,7 @@ fn fee_event(c: &Ctx<'_>) -> UnitEvent {
             .unwrap(),
         )
     } else if c.unit == "nafosted" {
-        let mut payer = json!({"fullName": h.name});
+        let mut payer = json!({"fullName": h.name, "phone": h.phone, "notifyBy": c.notify_by()});
         payer[if h.org { "taxCode" } else { "idNumber" }] = json!(h.id);
         (
             "application/json",
@@ -517,7 +531,7 @@ fn fee_event(c: &Ctx<'_>) -> UnitEvent {
         )
     } else {
         let (y, m, d, _, _) = c.local();
-        let mut bytes = b"ma_thong_bao,so_don,ma_tthc,ngay_thong_bao,loai,ma_phi,ten_phi,so_tien,nguoi_nop,ma_nguoi_nop,dia_chi\r\n".to_vec();
+        let mut bytes = b"ma_thong_bao,so_don,ma_tthc,ngay_thong_bao,loai,ma_phi,ten_phi,so_tien,nguoi_nop,ma_nguoi_nop,dia_chi,dien_thoai\r\n".to_vec();
         bytes.extend(
             format!(
                 "TB-24-{:06},{code},1.005146,{d:02}/{m:02}/{y},LEPHI,LP-NH-NOP,",
@@ -528,7 +542,7 @@ fn fee_event(c: &Ctx<'_>) -> UnitEvent {
         bytes.extend(tcvn3_bytes("Lệ phí nộp đơn nhãn hiệu"));
         bytes.extend(b",150000,");
         bytes.extend(tcvn3_bytes(&h.name));
-        bytes.extend(format!(",{},\r\n", h.id).as_bytes());
+        bytes.extend(format!(",{},,{}\r\n", h.id, h.phone).as_bytes());
         ("text/csv", bytes)
     };
     UnitEvent {

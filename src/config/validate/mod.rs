@@ -270,6 +270,39 @@ mod tests {
     }
 
     #[test]
+    fn conditional_targets_are_checked() {
+        let cfg = parse(
+            r#"
+            [units.nafosted]
+            key_env = "NOT_SET_ANYWHERE"
+            dev_key = "dev-nafosted-key-0001"
+            [targets.portal]
+            kind = "http"
+            url = "http://127.0.0.1:1/portal"
+            [targets.notify]
+            kind = "http"
+            url = "http://127.0.0.1:1/notify"
+            [[routes]]
+            unit = "nafosted"
+            flow = "dossier_progress"
+            targets = ["notify"]
+            key = "/dossierCode"
+            deliver_when = { notify = [{ field = "step/status", in = [] }], portal = { field = "/x" } }
+            "#,
+        );
+        let problems = validate(&cfg, |_| None).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        for expected in [
+            "routes[0].deliver_when.notify.field",
+            "routes[0].deliver_when.notify.in",
+            "routes[0].deliver_when.portal",
+            "routes[0].deliver_when",
+        ] {
+            assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
+        }
+    }
+
+    #[test]
     fn broker_settings_are_checked_and_roles_need_a_broker() {
         let cfg = parse(
             r#"

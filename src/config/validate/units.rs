@@ -257,6 +257,47 @@ pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
                 ));
             }
         }
+        for (target, conditions) in &route.deliver_when {
+            let path = format!("{path}.deliver_when.{target}");
+            if !route.targets.contains(target) {
+                problems.push(problem(
+                    &path,
+                    format!("`{target}` is not one of this route's targets"),
+                ));
+            }
+            if conditions.all().is_empty() {
+                problems.push(problem(&path, "give at least one condition"));
+            }
+            for when in conditions.all() {
+                if !when.field.starts_with('/') {
+                    problems.push(problem(
+                        format!("{path}.field"),
+                        format!(
+                            "`{}` is not a JSON pointer; write it as \"/{}\"",
+                            when.field, when.field
+                        ),
+                    ));
+                }
+                if when.one_of.as_ref().is_some_and(|v| v.is_empty()) {
+                    problems.push(problem(
+                        format!("{path}.in"),
+                        "list at least one value (or leave `in` out: then any value will do)",
+                    ));
+                }
+            }
+        }
+        if !route.deliver_when.is_empty()
+            && route
+                .targets
+                .iter()
+                .all(|t| route.deliver_when.contains_key(t))
+        {
+            problems.push(problem(
+                format!("{path}.deliver_when"),
+                "every target of this route is conditional: leave at least one that takes \
+                 every event (an event must go somewhere)",
+            ));
+        }
         match (&route.key, route.ordering) {
             (None, Ordering::PerKey) => problems.push(problem(
                 format!("{path}.key"),

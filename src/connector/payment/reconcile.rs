@@ -134,6 +134,7 @@ async fn store_for_unit(
         block_on_dead: route.block_on_dead,
         events: vec![NewEvent {
             key: route.ordered.then(|| reference.to_string()),
+            targets: route.targets_for_event(&payload),
             payload,
         }],
     };

@@ -420,20 +420,22 @@ impl Writer {
             });
         }
         let mut accepted = Vec::with_capacity(req.events.len());
-        let mut infos = Vec::with_capacity(req.events.len() * req.targets.len());
+        let mut infos = Vec::with_capacity(req.deliveries as usize);
+        // New deliveries per target, for the per-unit counts.
+        let mut per_target: HashMap<&str, i64> = HashMap::new();
         let first = self.next_id();
         let mkey = keys::message(&first);
         p.created.push(mkey.clone());
         p.put_unread(mkey, req.chunk);
         let mut id = first;
-        let per_target = req.events.len() as i64;
-        for (i, event) in req.events.into_iter().enumerate() {
+        for (i, event) in req.events.iter().enumerate() {
             if i > 0 {
                 // Consecutive ids: message i of the chunk is `first + i`.
                 id = id.successor();
             }
             let mut tallied = 0u32;
-            for target in &req.targets {
+            for target in &event.targets {
+                *per_target.entry(target.as_str()).or_default() += 1;
                 let qkey = keys::delivery(keys::PENDING, target, &id);
                 p.created.push(qkey.clone());
                 let (record, info) = match &event.tally_pending {
@@ -468,8 +470,8 @@ impl Writer {
             });
         }
         self.meta.last_id = Some(id);
-        for target in &req.targets {
-            count_unit(&mut self.meta.by_unit, target, &req.unit, per_target, 0);
+        for (target, n) in per_target {
+            count_unit(&mut self.meta.by_unit, target, &req.unit, n, 0);
         }
         self.meta.pending += req.deliveries;
         self.meta.pending_bytes += req.bytes;

@@ -8,7 +8,6 @@ use super::*;
 pub struct PreparedEnqueue {
     pub(super) unit: String,
     pub(super) idempotency_key: Option<String>,
-    pub(super) targets: Vec<String>,
     pub(super) events: Vec<PreparedEvent>,
     /// All messages of the request in one `m` chunk.
     pub(super) chunk: Vec<u8>,
@@ -27,21 +26,25 @@ pub(super) struct PreparedEvent {
     pub(super) facts: Option<Facts>,
     /// The ordering key (the dossier), for the dossier index.
     pub(super) key: Option<String>,
+    /// Where this event goes (the request's targets, or fewer: [`NewEvent::targets`]).
+    pub(super) targets: Vec<String>,
     /// Everything but the id, which the writer assigns.
     pub(super) info: DeliveryInfo,
 }
 
 impl PreparedEnqueue {
     pub fn new(req: EnqueueRequest, finder: Option<&dyn FactFinder>) -> PreparedEnqueue {
-        let targets = req.targets.len() as u64;
         let mut bytes = 0u64;
+        let mut deliveries = 0u64;
         let mut messages = Vec::with_capacity(req.events.len());
         let events: Vec<PreparedEvent> = req
             .events
             .into_iter()
             .map(|event| {
+                let targets = event.targets.unwrap_or_else(|| req.targets.clone());
                 let payload_len = event.payload.get().len() as u32;
-                bytes += payload_len as u64 * targets;
+                bytes += payload_len as u64 * targets.len() as u64;
+                deliveries += targets.len() as u64;
                 let key_hash = if req.ordered {
                     event.key.as_deref().map(|k| key_hash(&req.unit, k))
                 } else {
@@ -62,7 +65,7 @@ impl PreparedEnqueue {
                         &req.unit,
                         &req.flow,
                         event.key.as_deref(),
-                        &req.targets,
+                        &targets,
                         &event.payload,
                     )
                 });
@@ -84,7 +87,7 @@ impl PreparedEnqueue {
                     key: event.key,
                     trace_id: req.trace_id.clone(),
                     idempotency_key: req.idempotency_key.clone(),
-                    targets: req.targets.clone(),
+                    targets: targets.clone(),
                     payload: event.payload,
                 };
                 messages.push(encode(&message));
@@ -94,15 +97,15 @@ impl PreparedEnqueue {
                     tally_targets,
                     facts,
                     key: dossier,
+                    targets,
                     info: DeliveryInfo::from_record(MessageId(uuid::Uuid::nil()), &pending),
                 }
             })
             .collect();
         PreparedEnqueue {
-            deliveries: events.len() as u64 * targets,
+            deliveries,
             unit: req.unit,
             idempotency_key: req.idempotency_key,
-            targets: req.targets,
             events,
             chunk: compress_chunk(&encode_chunk(&messages)),
             bytes,
