@@ -1,5 +1,9 @@
 //! Request-reply lookups for units: `POST /api/v1/units/{unit}/lookup/citizen` (population
-//! database, SOAP 1.1) and `.../lookup/business` (business registry, REST GET).
+//! database, SOAP 1.1: read a person with `TraCuuThongTinCongDan`, or only verify them with
+//! `XacThucThongTinCongDan` — the unit's request mapping names the operation),
+//! `.../lookup/residence` (population database: is the residence a citizen declared the
+//! one registered, `XacMinhThongTinNoiOHienTai`, so nobody has to bring paper proof) and
+//! `.../lookup/business` (business registry, REST GET).
 //!
 //! The unit sends its own format; the bus maps it with `mappings/<unit>/<kind>_lookup_request.toml`,
 //! calls the platform (with the `[lookups.<platform>]` timeout and rate limit), maps the reply
@@ -32,6 +36,7 @@ use std::time::{Duration, Instant};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LookupKind {
     Citizen,
+    Residence,
     Business,
 }
 
@@ -39,6 +44,7 @@ impl LookupKind {
     fn name(self) -> &'static str {
         match self {
             LookupKind::Citizen => "citizen",
+            LookupKind::Residence => "residence",
             LookupKind::Business => "business",
         }
     }
@@ -152,12 +158,13 @@ async fn lookup(
     state.keys.authorize(&unit, &headers)?;
     let kind = match kind.as_str() {
         "citizen" => LookupKind::Citizen,
+        "residence" => LookupKind::Residence,
         "business" => LookupKind::Business,
         other => {
             return Err(ApiError::new(
                 StatusCode::NOT_FOUND,
                 "unknown_lookup",
-                format!("no `{other}` lookup (citizen or business)"),
+                format!("no `{other}` lookup (citizen, residence or business)"),
             ));
         }
     };
@@ -239,15 +246,21 @@ async fn run(
     let request = request_map
         .map(&records.swap_remove(0))
         .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_lookup", e.to_string()))?;
+    // The population database's operation is the request's one top-level element.
+    let operation = request
+        .as_object()
+        .and_then(|o| o.keys().next())
+        .cloned()
+        .unwrap_or_default();
     if officer.is_none() {
         *officer = request
-            .get("TraCuuThongTinCongDan")
+            .get(&operation)
             .and_then(|r| r.get("MaCanBo"))
             .and_then(Value::as_str)
             .map(str::to_string);
     }
     let platform = match kind {
-        LookupKind::Citizen => state.population.as_ref(),
+        LookupKind::Citizen | LookupKind::Residence => state.population.as_ref(),
         LookupKind::Business => state.business.as_ref(),
     }
     .ok_or_else(|| {
@@ -257,7 +270,7 @@ async fn run(
             format!(
                 "[lookups.{}] is not configured",
                 match kind {
-                    LookupKind::Citizen => "population",
+                    LookupKind::Citizen | LookupKind::Residence => "population",
                     LookupKind::Business => "business",
                 }
             ),
@@ -275,7 +288,7 @@ async fn run(
         ));
     }
     let answer = match kind {
-        LookupKind::Citizen => {
+        LookupKind::Citizen | LookupKind::Residence => {
             let soap = request_map.encode_value(&request).map_err(|e| {
                 Failure::new(StatusCode::BAD_REQUEST, "invalid_lookup", e.to_string())
             })?;
@@ -285,7 +298,7 @@ async fn run(
                     .client
                     .post(platform.url.clone())
                     .header(header::CONTENT_TYPE, "text/xml; charset=utf-8")
-                    .header("soapaction", "\"TraCuuThongTinCongDan\"")
+                    .header("soapaction", format!("\"{operation}\""))
                     .body(soap),
             )
             .await?
@@ -329,10 +342,17 @@ async fn run(
     let reply = replies
         .pop()
         .ok_or_else(|| Failure::new(StatusCode::BAD_GATEWAY, "bad_reply", "empty reply"))?;
+    // Found: a person read, a person verified, a residence confirmed.
+    let response = &reply[format!("{operation}Response").as_str()];
+    let yes = |v: &Value| v == true || v.as_str().is_some_and(|s| s.eq_ignore_ascii_case("true"));
     let found = match kind {
-        LookupKind::Citizen => reply
-            .pointer("/TraCuuThongTinCongDanResponse/CongdanCollection/CongDan")
-            .is_some_and(|c| !c.is_null() && c != ""),
+        LookupKind::Citizen | LookupKind::Residence => {
+            response
+                .pointer("/CongdanCollection/CongDan")
+                .is_some_and(|c| !c.is_null() && c != "")
+                || yes(&response["TonTai"])
+                || yes(&response["KetQua"])
+        }
         LookupKind::Business => reply["Status"] == "SUCCESS",
     };
     let mapped = reply_map

@@ -24,10 +24,11 @@ dateofbirth|birthdate|sodinhdanh|socmnd|socccd|cccd|cmnd|idnumber|identitynumber
 passport|owner|text|noidung|trichyeu|trichyeuhoso|summary|title|tieude|dob";
 
 /// Parts of compound field names that make them personal wherever they stand
-/// (`tenChuDon`, `HoTenNguoiNop`, `ownerName`, `DiaChiThuongTru`, `applicantPhone`).
+/// (`tenChuDon`, `HoTenNguoiNop`, `ownerName`, `DiaChiThuongTru`, `applicantPhone`,
+/// `oldIdNumber`, `SoSoHoKhau`).
 const PERSONAL_PARTS: &str = "hoten|hovaten|fullname|chudon|nguoinop|nguoinhan|chuhoso|\
 congdan|owner|applicant|diachi|address|dienthoai|phone|mobile|email|ngaysinh|birth|\
-dinhdanh|cccd|cmnd|hochieu|passport|trichyeu";
+dinhdanh|cccd|cmnd|idnumber|hochieu|passport|trichyeu|hokhau|chuho";
 
 /// A field name that is personal: one of [`PERSONAL_FIELDS`] (after an optional
 /// `prefix_` or `prefix.`), or any name holding one of [`PERSONAL_PARTS`]; in either, the

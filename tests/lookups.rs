@@ -385,3 +385,126 @@ async fn lookups_authenticate_at_the_gateway_with_a_cached_token_and_a_wrong_sec
     assert_eq!(seen["requests"].as_array().map_or(0, Vec::len), 0, "{seen}");
     bus.shutdown().await.unwrap();
 }
+
+/// POST a JSON lookup as `unit` with `key`: (status, body as JSON).
+async fn ask_json(
+    bus: &lienthong::app::Bus,
+    unit: &str,
+    key: &str,
+    kind: &str,
+    body: &Value,
+) -> (u16, Value) {
+    let resp = support::client()
+        .post(format!(
+            "http://{}/api/v1/units/{unit}/lookup/{kind}?dossier=HS-43&purpose=residence",
+            bus.addr
+        ))
+        .bearer_auth(key)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    (resp.status().as_u16(), resp.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn residence_household_and_old_identity_cards_come_from_the_population_database() {
+    const VARANS_KEY: &str = "varans-test-key-0001";
+    let (bus, _mocks, _dir) = setup_with(&format!(
+        "[units.varans]\nkey_env = \"TEST_UNSET_VARANS_KEY\"\ndev_key = \"{VARANS_KEY}\"\n"
+    ))
+    .await;
+    let population =
+        lienthong_mocks::population::Population::generate(MockSettings::default().seed, 10_000);
+    // Someone who still holds an old identity card and lives away from their permanent
+    // residence.
+    let person = population
+        .all()
+        .find(|c| c.so_cmnd.is_some() && c.noi_o_hien_tai != c.thuong_tru)
+        .unwrap();
+    let cmnd = person.so_cmnd.clone().unwrap();
+    let born = format!(
+        "{}-{}-{}",
+        &person.ngay_sinh[..4],
+        &person.ngay_sinh[4..6],
+        &person.ngay_sinh[6..]
+    );
+    // Read by the old card's 9 digits: residence and household come back.
+    let (status, v) = ask_json(
+        &bus,
+        "nafosted",
+        NAFOSTED_KEY,
+        "citizen",
+        &serde_json::json!({"requestId": "NAF-LK-20", "officer": "naf.cb01",
+            "citizen": {"oldIdNumber": cmnd, "fullName": person.ho_va_ten(), "dateOfBirth": born}}),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["found"], true, "{v}");
+    let c = &v["citizen"];
+    assert_eq!(c["idNumber"], person.so_dinh_danh.as_str(), "{v}");
+    assert_eq!(c["oldIdNumber"], cmnd.as_str());
+    assert_eq!(c["currentAddress"], person.noi_o_hien_tai.1.as_str());
+    assert_eq!(c["permanentAddress"], person.thuong_tru.1.as_str());
+    assert_eq!(c["household"]["head"]["fullName"], person.chu_ho.1.as_str());
+    assert_eq!(c["household"]["bookNumber"], person.so_ho_khau.as_str());
+    // The residence the citizen declared is checked instead of asking for paper proof:
+    // where they live now (written differently) is confirmed, the permanent one is not.
+    let declared = |(code, address): &(String, String)| {
+        serde_json::json!({"requestId": "NAF-CT-20", "officer": "naf.cb01",
+            "citizen": {"idNumber": person.so_dinh_danh, "fullName": person.ho_va_ten(), "dateOfBirth": born},
+            "declaredResidence": {"provinceCode": code, "address": format!("  {}", address.to_uppercase())}})
+    };
+    let (status, v) = ask_json(
+        &bus,
+        "nafosted",
+        NAFOSTED_KEY,
+        "residence",
+        &declared(&person.noi_o_hien_tai),
+    )
+    .await;
+    assert_eq!((status, &v["confirmed"]), (200, &Value::Bool(true)), "{v}");
+    let (status, v) = ask_json(
+        &bus,
+        "nafosted",
+        NAFOSTED_KEY,
+        "residence",
+        &declared(&person.thuong_tru),
+    )
+    .await;
+    assert_eq!((status, &v["confirmed"]), (200, &Value::Bool(false)), "{v}");
+    // A residence check without the address names the field.
+    let (status, v) = ask_json(
+        &bus,
+        "nafosted",
+        NAFOSTED_KEY,
+        "residence",
+        &serde_json::json!({"requestId": "NAF-CT-21", "officer": "naf.cb01",
+            "citizen": {"idNumber": person.so_dinh_danh, "fullName": person.ho_va_ten(), "dateOfBirth": born},
+            "declaredResidence": {"provinceCode": "001"}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert!(v.to_string().contains("declaredResidence.address"), "{v}");
+    // VARANS only verifies its workers: yes or no, nothing about the person.
+    let worker = |name: &str| {
+        serde_json::json!({"checkId": "W-1", "requestedBy": "varans.capphep03",
+            "worker": {"personalId": person.so_dinh_danh, "name": name, "born": born}})
+    };
+    let (status, v) = ask_json(
+        &bus,
+        "varans",
+        VARANS_KEY,
+        "citizen",
+        &worker(&person.ho_va_ten()),
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v, serde_json::json!({"verified": true}));
+    let (_, v) = ask_json(&bus, "varans", VARANS_KEY, "citizen", &worker("Người Khác")).await;
+    assert_eq!(v, serde_json::json!({"verified": false}));
+    // Every one of them audited, under its kind.
+    let text = std::fs::read_to_string(bus.audit.path()).unwrap();
+    assert!(text.contains("\"kind\":\"residence\""), "{text}");
+    bus.shutdown().await.unwrap();
+}

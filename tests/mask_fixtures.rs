@@ -37,6 +37,8 @@ const PARTS: &[&str] = &[
     "cmnd",
     "dinhdanh",
     "trichyeu",
+    "hokhau",
+    "chuho",
 ];
 
 fn is_personal(key: &str) -> bool {

@@ -1,13 +1,21 @@
 //! Mock of the national population database (CSDL quốc gia về dân cư): SOAP 1.1 at
-//! `POST /population` with the operations `TraCuuThongTinCongDan` (lookup) and
-//! `XacThucThongTinCongDan` (verify), request namespace `http://dancuquocgia.bca`, over a
+//! `POST /population` with the operations `TraCuuThongTinCongDan` (lookup),
+//! `XacThucThongTinCongDan` (verify) and `XacMinhThongTinNoiOHienTai` (is this where the
+//! person lives now?), request namespace `http://dancuquocgia.bca`, over a
 //! synthetic population generated deterministically from a seed (at least 10,000 people;
 //! 12-digit identity numbers: 3-digit province code, a century/sex digit, two digits of
 //! the birth year, six more).
 //!
-//! A lookup answers `CongdanCollection/CongDan` (namespace `http://www.mic.gov.vn/dancu/1.0`)
-//! when `SoDinhDanh`, `HoVaTen` and the birth date all match, an empty collection
-//! otherwise; a verification answers `TonTai` true or false. Malformed requests — not XML,
+//! A person is named by `SoDinhDanh` (12 digits) or, for those who still hold one, the
+//! old identity card number `SoCMND` (9 digits; people born before 1995 here). A lookup
+//! answers `CongdanCollection/CongDan` (namespace `http://www.mic.gov.vn/dancu/1.0`) with
+//! the identity, permanent residence (`ThuongTru`), current residence (`NoiOHienTai`), the
+//! household head (`ChuHo {QuanHe, HoVaTen, SoDinhDanh}`) and the household book number
+//! (`SoSoHoKhau`) when the number, `HoVaTen` and the birth date all match, an empty
+//! collection otherwise; a verification answers `TonTai` true or false; a residence check
+//! (`NoiOHienTai {MaTinhThanh, ChiTiet}` as the citizen declared it) answers `KetQua` true
+//! when it is where the person lives, compared without regard to case and spacing (the
+//! reply's shape is ASSUMED: only the operation's name is public). Malformed requests — not XML,
 //! a DOCTYPE or entity declaration, no SOAP Body, an unknown operation, a missing or
 //! malformed field — get a SOAP Fault (HTTP 500, `soap:Client`) naming the problem.
 
@@ -43,6 +51,14 @@ pub struct Citizen {
     pub gioi_tinh: String,
     pub ma_tinh: String,
     pub que_quan: String,
+    /// The old 9-digit identity card number, for people born before 1995.
+    pub so_cmnd: Option<String>,
+    /// Permanent and current residence: (province code, address detail).
+    pub thuong_tru: (String, String),
+    pub noi_o_hien_tai: (String, String),
+    /// The household head: (relation to this person, name, identity number).
+    pub chu_ho: (String, String, String),
+    pub so_ho_khau: String,
 }
 
 impl Citizen {
@@ -61,6 +77,15 @@ const PROVINCES: [(&str, &str); 8] = [
     ("046", "Tỉnh Thừa Thiên Huế"),
     ("092", "Thành phố Cần Thơ"),
 ];
+const STREETS: [&str; 6] = [
+    "Láng Hạ",
+    "Trần Hưng Đạo",
+    "Lê Lợi",
+    "Nguyễn Trãi",
+    "Hai Bà Trưng",
+    "Quang Trung",
+];
+const RELATIONS: [&str; 3] = ["Vợ", "Chồng", "Con"];
 const FAMILY: [&str; 10] = [
     "Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ", "Võ", "Đặng",
 ];
@@ -73,6 +98,8 @@ const GIVEN_F: [&str; 8] = ["Anh", "Chi", "Dung", "Hà", "Hương", "Lan", "Mai"
 #[derive(Clone)]
 pub struct Population {
     by_id: Arc<BTreeMap<String, Citizen>>,
+    /// Old identity card number → identity number.
+    by_cmnd: Arc<BTreeMap<String, String>>,
 }
 
 impl Population {
@@ -113,16 +140,31 @@ impl Population {
                 gioi_tinh: if female { "Nữ" } else { "Nam" }.into(),
                 ma_tinh: ma_tinh.into(),
                 que_quan: province.into(),
+                so_cmnd: None,
+                thuong_tru: Default::default(),
+                noi_o_hien_tai: Default::default(),
+                chu_ho: Default::default(),
+                so_ho_khau: String::new(),
             };
-            by_id.insert(id, citizen);
+            by_id.insert(id, with_household(citizen, year));
         }
+        let by_cmnd = by_id
+            .values()
+            .filter_map(|c| Some((c.so_cmnd.clone()?, c.so_dinh_danh.clone())))
+            .collect();
         Population {
             by_id: Arc::new(by_id),
+            by_cmnd: Arc::new(by_cmnd),
         }
     }
 
     pub fn get(&self, so_dinh_danh: &str) -> Option<&Citizen> {
         self.by_id.get(so_dinh_danh)
+    }
+
+    /// The person holding the old identity card number `so_cmnd`.
+    pub fn by_cmnd(&self, so_cmnd: &str) -> Option<&Citizen> {
+        self.by_id.get(self.by_cmnd.get(so_cmnd)?)
     }
 
     pub fn all(&self) -> impl Iterator<Item = &Citizen> {
@@ -142,6 +184,69 @@ impl Population {
             .route("/population", post(soap))
             .with_state(self.clone())
     }
+}
+
+/// Residence, household and the old identity card of a generated person, drawn from a
+/// generator seeded by the person's identity number: the people of a seed stay the same
+/// as before these fields existed.
+fn with_household(mut c: Citizen, year: u32) -> Citizen {
+    let mut rng = StdRng::seed_from_u64(c.so_dinh_danh.parse::<u64>().unwrap_or(0) ^ 0x5eed);
+    if year < 1995 {
+        c.so_cmnd = Some(format!(
+            "{:09}",
+            rng.random_range(10_000_000..1_000_000_000u64)
+        ));
+    }
+    let street = STREETS[rng.random_range(0..STREETS.len())];
+    let address = format!(
+        "Số {} {street}, {}",
+        rng.random_range(1..300u32),
+        c.que_quan
+    );
+    c.thuong_tru = (c.ma_tinh.clone(), address.clone());
+    // One in five lives somewhere else than their permanent residence.
+    c.noi_o_hien_tai = if rng.random_bool(0.2) {
+        let (code, province) = PROVINCES[rng.random_range(0..PROVINCES.len())];
+        let street = STREETS[rng.random_range(0..STREETS.len())];
+        (
+            code.to_string(),
+            format!("Số {} {street}, {province}", rng.random_range(1..300u32)),
+        )
+    } else {
+        (c.ma_tinh.clone(), address)
+    };
+    // Half are the head of their household.
+    c.chu_ho = if rng.random_bool(0.5) {
+        ("Chủ hộ".into(), c.ho_va_ten(), c.so_dinh_danh.clone())
+    } else {
+        let relation = RELATIONS[rng.random_range(0..RELATIONS.len())];
+        let head = format!(
+            "{} {} {}",
+            c.ho,
+            MIDDLE_M[rng.random_range(0..MIDDLE_M.len())],
+            GIVEN_M[rng.random_range(0..GIVEN_M.len())]
+        );
+        let head_id = format!(
+            "{}0{:02}{:06}",
+            c.ma_tinh,
+            rng.random_range(40..90u32),
+            rng.random_range(0..1_000_000u32)
+        );
+        (relation.to_string(), head, head_id)
+    };
+    c.so_ho_khau = format!("{:09}", rng.random_range(0..1_000_000_000u64));
+    c
+}
+
+/// The same address, whatever the case and spacing.
+fn same_place(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        s.split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .to_lowercase()
+    };
+    norm(a) == norm(b)
 }
 
 /// A parsed request: the operation and its fields (`NgayThangNamSinh/NgayThangNam` is
@@ -257,21 +362,32 @@ fn matching<'p>(
     population: &'p Population,
     f: &HashMap<String, String>,
 ) -> Result<Option<&'p Citizen>, String> {
-    let id = f
-        .get("SoDinhDanh")
-        .ok_or("SoDinhDanh is required (12 digits)")?;
-    if id.len() != 12 || !id.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!(
-            "SoDinhDanh must be 12 digits, got {} characters",
-            id.chars().count()
-        ));
-    }
+    let digits = |v: &str, n: usize| v.len() == n && v.bytes().all(|b| b.is_ascii_digit());
+    let person = match (f.get("SoDinhDanh"), f.get("SoCMND")) {
+        (Some(id), _) if digits(id, 12) => population.get(id),
+        (Some(id), _) => {
+            return Err(format!(
+                "SoDinhDanh must be 12 digits, got {} characters",
+                id.chars().count()
+            ));
+        }
+        (None, Some(cmnd)) if digits(cmnd, 9) => population.by_cmnd(cmnd),
+        (None, Some(cmnd)) => {
+            return Err(format!(
+                "SoCMND must be 9 digits, got {} characters",
+                cmnd.chars().count()
+            ));
+        }
+        (None, None) => {
+            return Err("SoDinhDanh (12 digits) or SoCMND (9 digits) is required".into());
+        }
+    };
     let name = f.get("HoVaTen").ok_or("HoVaTen is required")?;
     let birth = f
         .get("NgayThangNam")
         .or_else(|| f.get("Nam"))
         .ok_or("NgayThangNamSinh is required (NgayThangNam yyyyMMdd, or Nam)")?;
-    Ok(population.get(id).filter(|c| {
+    Ok(person.filter(|c| {
         let same_name = c.ho_va_ten().to_lowercase()
             == name
                 .split_whitespace()
@@ -289,10 +405,17 @@ fn matching<'p>(
 
 fn citizen_xml(c: &Citizen) -> String {
     format!(
-        "<CongDan><SoDinhDanh>{}</SoDinhDanh><HoVaTen><Ho>{}</Ho><ChuDem>{}</ChuDem><Ten>{}</Ten></HoVaTen>\
+        "<CongDan><SoDinhDanh>{}</SoDinhDanh>{}<HoVaTen><Ho>{}</Ho><ChuDem>{}</ChuDem><Ten>{}</Ten></HoVaTen>\
 <GioiTinh>{}</GioiTinh><NgayThangNamSinh><Nam>{}</Nam><NgayThangNam>{}</NgayThangNam></NgayThangNamSinh>\
-<QueQuan><MaTinhThanh>{}</MaTinhThanh><ChiTiet>{}</ChiTiet><QuocGia>VN</QuocGia></QueQuan></CongDan>",
+<QueQuan><MaTinhThanh>{}</MaTinhThanh><ChiTiet>{}</ChiTiet><QuocGia>VN</QuocGia></QueQuan>\
+<ThuongTru><MaTinhThanh>{}</MaTinhThanh><ChiTiet>{}</ChiTiet><QuocGia>VN</QuocGia></ThuongTru>\
+<NoiOHienTai><MaTinhThanh>{}</MaTinhThanh><ChiTiet>{}</ChiTiet><QuocGia>VN</QuocGia></NoiOHienTai>\
+<ChuHo><QuanHe>{}</QuanHe><HoVaTen>{}</HoVaTen><SoDinhDanh>{}</SoDinhDanh></ChuHo><SoSoHoKhau>{}</SoSoHoKhau></CongDan>",
         c.so_dinh_danh,
+        c.so_cmnd
+            .as_ref()
+            .map(|n| format!("<SoCMND>{n}</SoCMND>"))
+            .unwrap_or_default(),
         escape(c.ho.as_str()),
         escape(c.chu_dem.as_str()),
         escape(c.ten.as_str()),
@@ -301,6 +424,14 @@ fn citizen_xml(c: &Citizen) -> String {
         c.ngay_sinh,
         c.ma_tinh,
         escape(c.que_quan.as_str()),
+        c.thuong_tru.0,
+        escape(c.thuong_tru.1.as_str()),
+        c.noi_o_hien_tai.0,
+        escape(c.noi_o_hien_tai.1.as_str()),
+        escape(c.chu_ho.0.as_str()),
+        escape(c.chu_ho.1.as_str()),
+        c.chu_ho.2,
+        c.so_ho_khau,
     )
 }
 
@@ -327,6 +458,25 @@ async fn soap(State(population): State<Population>, body: Bytes) -> Response {
             )),
             Err(e) => fault(&e),
         },
+        "XacMinhThongTinNoiOHienTai" => {
+            let (Some(code), Some(detail)) = (
+                request.fields.get("MaTinhThanh"),
+                request.fields.get("ChiTiet"),
+            ) else {
+                return fault(
+                    "NoiOHienTai {MaTinhThanh, ChiTiet} is required: the residence to check",
+                );
+            };
+            match matching(&population, &request.fields) {
+                Ok(found) => ok(format!(
+                    r#"<XacMinhThongTinNoiOHienTaiResponse xmlns="{REPLY_NS}"><KetQua>{}</KetQua></XacMinhThongTinNoiOHienTaiResponse>"#,
+                    found.is_some_and(|c| c.noi_o_hien_tai.0.trim_start_matches('0')
+                        == code.trim_start_matches('0')
+                        && same_place(&c.noi_o_hien_tai.1, detail))
+                )),
+                Err(e) => fault(&e),
+            }
+        }
         other => fault(&format!("unknown operation `{other}`")),
     }
 }
