@@ -75,7 +75,8 @@ async fn every_dossier_event_reaches_the_portal_and_the_ministry_in_order() {
 async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_the_ministry() {
     let s = ShippedBus::start().await;
     let code = "VARANS-2026-7002";
-    s.send("varans", "dossier_sync", &varans_dossier(code, 20))
+    // The licence is issued (status 9): the unit says so before it sends the document.
+    s.send("varans", "dossier_sync", &varans_dossier(code, 60))
         .await;
     wait_until(Duration::from_secs(15), "the dossier on both", || {
         // Checked below through the mocks' HTTP views; here, the deliveries.
@@ -92,6 +93,13 @@ async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_th
     assert!(
         before["fields"]["DanhSachGiayToKetQua"].is_null(),
         "synced before the upload: {before}"
+    );
+    // The portal mock reports the dossier as lacking its result documents meanwhile.
+    let incomplete = |v: Value| v["incomplete"][code].as_str().map(str::to_string);
+    let all = get_json(format!("http://{}/_mock/portal/dossiers", s.mocks)).await;
+    assert_eq!(
+        incomplete(all).as_deref(),
+        Some("status 9 without DanhSachGiayToKetQua")
     );
     s.set_faults(json!([])).await;
     let mut portal = Value::Null;
@@ -123,8 +131,11 @@ async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_th
         .await
         .unwrap();
     assert!(pdf.starts_with(b"%PDF-"));
-    // The result sync is an update: the dossier keeps what it had, gains the document.
+    // The result sync is an update: the dossier keeps what it had, gains the document,
+    // and is complete.
     assert_eq!(portal["fields"]["MaTTHC"], "1.012345");
+    let all = get_json(format!("http://{}/_mock/portal/dossiers", s.mocks)).await;
+    assert_eq!(incomplete(all), None);
     assert!(portal["regressions"].is_null() || portal["regressions"] == json!([]));
     let mut ministry = Value::Null;
     for _ in 0..100 {

@@ -28,6 +28,15 @@
 //!
 //! `TraCuuHoSo` takes `mahoso` (lower case; `MaHoSo` too) and answers 0 with `result[]`:
 //! empty when the portal does not have the dossier.
+//!
+//! **What should accompany a status.** The fee list (`DanhSachLePhi`) belongs with status 6
+//! (a fee is due) and the result documents (`DanhSachGiayToKetQua`) with statuses 9 and 10.
+//! The mock *reports* a dossier whose latest status lacks them (`incomplete` in
+//! `GET /_mock/portal/dossiers`, with the reason) rather than refusing the call: a unit's
+//! own status change to 9 reaches the portal before its result documents do (they are
+//! uploaded to the data store first and follow as an update), so a refusal would hold
+//! back every result. A tester reads `incomplete` once the traffic has settled: what is
+//! still listed never got its fees or documents.
 
 use axum::extract::State;
 use axum::routing::{get, post};
@@ -154,6 +163,29 @@ impl Portal {
     pub fn status_changes(&self) -> usize {
         let g = self.inner.lock().unwrap();
         g.dossiers.values().map(|d| d.history.len()).sum()
+    }
+
+    /// `MaHoSo` → what its latest status lacks: the fee list at status 6, the result
+    /// documents at 9 and 10.
+    pub fn incomplete(&self) -> BTreeMap<String, String> {
+        let g = self.inner.lock().unwrap();
+        let has = |d: &Dossier, list: &str| {
+            d.fields[list]
+                .as_array()
+                .is_some_and(|items| !items.is_empty())
+        };
+        g.dossiers
+            .iter()
+            .filter_map(|(code, d)| {
+                let status = d.history.last()?.status;
+                let missing = match status {
+                    6 if !has(d, "DanhSachLePhi") => "DanhSachLePhi",
+                    9 | 10 if !has(d, "DanhSachGiayToKetQua") => "DanhSachGiayToKetQua",
+                    _ => return None,
+                };
+                Some((code.clone(), format!("status {status} without {missing}")))
+            })
+            .collect()
     }
 
     /// `MaHoSo` of the dossiers whose status ever went backwards.
@@ -475,7 +507,8 @@ fn valid_unit_code(code: &str) -> bool {
 async fn inspect(State(portal): State<Portal>) -> Json<Value> {
     let dossiers = portal.dossiers();
     let regressions = portal.regressions();
-    Json(json!({ "dossiers": dossiers, "regressions": regressions }))
+    let incomplete = portal.incomplete();
+    Json(json!({ "dossiers": dossiers, "regressions": regressions, "incomplete": incomplete }))
 }
 
 #[cfg(test)]
