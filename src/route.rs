@@ -20,6 +20,8 @@ pub struct Route {
     pub replies: BTreeMap<String, String>,
     /// Targets that take only the events matching all their conditions (`deliver_when`).
     pub deliver_when: BTreeMap<String, Vec<DeliverWhen>>,
+    /// This route's body limit when larger than the server's (`max_body_bytes`).
+    pub max_body_bytes: Option<usize>,
 }
 
 impl Route {
@@ -135,6 +137,7 @@ impl Router {
                     .iter()
                     .map(|(t, c)| (t.clone(), c.all().to_vec()))
                     .collect(),
+                max_body_bytes: r.max_body_bytes,
             });
         }
         Router { by_unit }
@@ -150,6 +153,27 @@ impl Router {
             });
         }
         Ok(route)
+    }
+
+    /// The largest body any route of `unit` named by `flows` takes, if larger than the
+    /// server's (`None`: the server's limit). With no flows given: any of the unit's routes.
+    pub fn largest_body(
+        &self,
+        unit: &str,
+        flows: Option<&mut dyn Iterator<Item = &String>>,
+    ) -> Option<usize> {
+        let routes = self.by_unit.get(unit)?;
+        match flows {
+            Some(flows) => flows
+                .filter_map(|f| routes.iter().find(|r| r.flow == *f && !r.internal))
+                .filter_map(|r| r.max_body_bytes)
+                .max(),
+            None => routes
+                .iter()
+                .filter(|r| !r.internal)
+                .filter_map(|r| r.max_body_bytes)
+                .max(),
+        }
     }
 
     /// The route of `unit` for `flow`; with no flow named, the unit's only route.
@@ -188,6 +212,7 @@ mod tests {
             block_on_dead: true,
             internal: false,
             replies: BTreeMap::new(),
+            max_body_bytes: None,
             deliver_when: deliver_when
                 .iter()
                 .map(|(t, c)| (t.to_string(), c.clone()))

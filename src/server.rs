@@ -24,17 +24,77 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 
 /// Limits every request body must keep, whichever endpoint it is for.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct BodyLimits {
     pub max_bytes: usize,
     pub read_timeout: Duration,
+    /// Routes that take larger bodies (documents), from units whose key checks out.
+    pub larger: Option<std::sync::Arc<LargerBodies>>,
 }
 
-/// Middleware: read the whole body within `read_timeout` and `max_bytes` before any handler
-/// runs (408 / 413 with a JSON error otherwise), so no handler waits on a trickling client.
+/// Which requests may send more than `server.max_body_bytes`: those to a route with its own
+/// `max_body_bytes` (`POST /api/v1/units/{unit}/events?flow=…`, or `/soap/{unit}` for the
+/// largest of the unit's SOAP routes), and only with the unit's valid key — checked from
+/// the headers before any byte beyond the server's limit is read.
+pub struct LargerBodies {
+    pub keys: std::sync::Arc<crate::ingress::UnitKeys>,
+    pub router: std::sync::Arc<crate::route::Router>,
+    /// Per unit: SOAP operation → flow.
+    pub soap_operations:
+        std::collections::BTreeMap<String, std::collections::BTreeMap<String, String>>,
+}
+
+impl LargerBodies {
+    /// The limit for this request, if a route allows more than the server's.
+    fn limit_for(&self, parts: &axum::http::request::Parts) -> Option<usize> {
+        let path = parts.uri.path();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let (unit, larger) = match segments.as_slice() {
+            ["api", "v1", "units", unit, "events"] => {
+                let flow = parts.uri.query().and_then(|q| {
+                    q.split('&')
+                        .filter_map(|kv| kv.split_once('='))
+                        .find(|(k, _)| *k == "flow")
+                        .map(|(_, v)| v.to_string())
+                });
+                let limit = match &flow {
+                    Some(f) => self
+                        .router
+                        .largest_body(unit, Some(&mut std::iter::once(f))),
+                    None => self
+                        .router
+                        .resolve_for_unit(unit, None)
+                        .ok()
+                        .and_then(|r| r.max_body_bytes),
+                };
+                (*unit, limit)
+            }
+            ["soap", unit] => {
+                let flows = self.soap_operations.get(*unit)?;
+                (
+                    *unit,
+                    self.router.largest_body(unit, Some(&mut flows.values())),
+                )
+            }
+            _ => return None,
+        };
+        let larger = larger?;
+        self.keys.authorize(unit, &parts.headers).ok()?;
+        Some(larger)
+    }
+}
+
+/// Middleware: read the whole body within `read_timeout` and `max_bytes` (or a route's
+/// larger limit, see [`LargerBodies`]) before any handler runs (408 / 413 with a JSON
+/// error otherwise), so no handler waits on a trickling client.
 pub async fn buffer_body(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
-    let read = crate::ingress::read_body(body, limits.max_bytes);
+    let max = limits
+        .larger
+        .as_ref()
+        .and_then(|l| l.limit_for(&parts))
+        .map_or(limits.max_bytes, |l| l.max(limits.max_bytes));
+    let read = crate::ingress::read_body(body, max);
     match tokio::time::timeout(limits.read_timeout, read).await {
         Err(_) => crate::ingress::ApiError::new(
             StatusCode::REQUEST_TIMEOUT,

@@ -510,3 +510,59 @@ async fn a_citizen_hears_of_a_supplement_request_and_a_fee_due_with_its_link() {
     }
     s.bus.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_scanned_result_larger_than_the_server_limit_goes_through_its_route_only_with_the_key() {
+    use base64::Engine;
+    let s = ShippedBus::start().await;
+    let code = "VARANS-2026-7010";
+    // A 6 MB scan: 8 MB in base64, twice `server.max_body_bytes` (4 MiB); the result route
+    // takes up to 32 MiB.
+    let mut pdf = b"%PDF-1.4\n%scan\n".to_vec();
+    pdf.extend(std::iter::repeat_n(b'x', 6_000_000));
+    pdf.extend(b"\n%%EOF\n");
+    let mut event = varans_result(code);
+    event["licence"]["pdf"]["base64"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(&pdf));
+    let body = serde_json::to_vec(&event).unwrap();
+    assert!(
+        body.len() > 2 * 4 * 1024 * 1024 - 1_000_000,
+        "{}",
+        body.len()
+    );
+    let post = |flow: &str, key: Option<&str>| {
+        let mut req = support::client()
+            .post(s.url(&format!("/api/v1/units/varans/events?flow={flow}")))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        req.send()
+    };
+    // Without the unit's key, the server's limit holds: refused before it is read.
+    let r = post("result", None).await.unwrap();
+    assert_eq!(r.status(), 413, "{}", r.text().await.unwrap());
+    // Another flow of the unit keeps the server's limit.
+    let r = post("dossier_sync", Some(&s.keys["varans"])).await.unwrap();
+    assert_eq!(r.status(), 413, "{}", r.text().await.unwrap());
+    // The result route with the key: taken, uploaded whole, its id at the portal.
+    let r = post("result", Some(&s.keys["varans"])).await.unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+    let mut docs = Value::Null;
+    for _ in 0..300 {
+        docs = get_json(format!("http://{}/_mock/datastore/documents", s.mocks)).await;
+        if !docs["documents"].as_array().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let doc = &docs["documents"][0];
+    assert_eq!(doc["size"], pdf.len(), "{docs}");
+    let digest = {
+        use sha2::Digest;
+        lienthong::hex::encode(&sha2::Sha256::digest(&pdf))
+    };
+    assert_eq!(doc["sha256"], digest.as_str());
+    s.bus.shutdown().await.unwrap();
+}

@@ -169,6 +169,8 @@ impl DataStore {
             .route("/notify/messages", post(notify))
             .route("/_mock/notify/messages", get(sent))
             .route("/_mock/datastore/documents", get(all_documents))
+            // Signed scans of results run to tens of megabytes.
+            .layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024))
             .with_state(self.clone())
     }
 

@@ -454,6 +454,14 @@ pub fn router(
         Arc<Signatures>,
     )>,
 ) -> axum::Router {
+    // Routes with a larger body limit (documents), for units whose key checks out.
+    let larger = unit_facing.as_ref().map(|(ingress, _, _)| {
+        Arc::new(crate::server::LargerBodies {
+            keys: Arc::clone(&ingress.keys),
+            router: Arc::new(crate::route::Router::from_config(config)),
+            soap_operations: ingress.soap_operations.clone(),
+        })
+    });
     let app = match unit_facing {
         None => crate::admin::routes(Arc::clone(admin_state)),
         Some((ingress_state, lookups, signatures)) => crate::ingress::routes(ingress_state)
@@ -468,6 +476,7 @@ pub fn router(
         crate::server::BodyLimits {
             max_bytes: config.server.max_body_bytes,
             read_timeout: config.server.body_read_timeout,
+            larger,
         },
         crate::server::buffer_body,
     ))

@@ -571,6 +571,12 @@ pub struct RouteConfig {
     /// a list that must all hold). The other events are not stored for that target at all.
     #[serde(default)]
     pub deliver_when: BTreeMap<String, Conditions>,
+    /// A larger body limit for this route's messages than `server.max_body_bytes`, for
+    /// flows that carry documents (a result's scanned PDF in base64). It applies only to
+    /// requests whose unit key checks out: before that, every request is held to
+    /// `server.max_body_bytes`.
+    #[serde(default)]
+    pub max_body_bytes: Option<usize>,
 }
 
 /// One condition, or several that must all hold.

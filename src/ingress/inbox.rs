@@ -240,7 +240,9 @@ fn read_regular_file(file: &Path, max: usize) -> Result<Vec<u8>, ApiError> {
         ApiError::new(
             axum::http::StatusCode::PAYLOAD_TOO_LARGE,
             "body_too_large",
-            format!("the file is {len} bytes, over server.max_body_bytes ({max}); split it"),
+            format!(
+                "the file is {len} bytes, over its flow's limit ({max}: server.max_body_bytes, or the route's max_body_bytes); split it"
+            ),
         )
     };
     let meta = std::fs::symlink_metadata(file).map_err(unreadable)?;
@@ -281,19 +283,24 @@ async fn ingest(
     flow: Option<&str>,
     file: &Path,
 ) -> Result<(usize, Vec<String>, bool), ApiError> {
-    // First what the file is (a link is refused whatever it is named), then its format.
-    let bytes = read_regular_file(file, state.max_body_bytes)?;
+    // First what the file is (a link is refused whatever it is named, a file over its
+    // route's limit by its size), then its format.
+    let route = state.router.resolve_for_unit(unit, flow).map_err(|e| {
+        let mut err = super::route_error(e);
+        err.message = format!("{} (the folder name is the flow)", err.message);
+        err
+    });
+    let limit = route
+        .as_ref()
+        .map_or(state.max_body_bytes, |r| super::body_limit(state, r));
+    let bytes = read_regular_file(file, limit)?;
+    let route = route?;
     let format = format_of(file).ok_or_else(|| {
         ApiError::new(
             axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
             "name the file .json, .xml or .csv so the bus knows its format",
         )
-    })?;
-    let route = state.router.resolve_for_unit(unit, flow).map_err(|e| {
-        let mut err = super::route_error(e);
-        err.message = format!("{} (the folder name is the flow)", err.message);
-        err
     })?;
     // Same name and content → same key → stored once however often it is dropped.
     let digest = sha2::Sha256::digest(&bytes);

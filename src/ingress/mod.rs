@@ -86,13 +86,20 @@ async fn post_events(
         .map_err(route_error)?;
     let decode = state.mappings.input_for(&route.unit, &route.flow);
     let format = check_content_type(&headers, decode.as_ref().map(|d| d.format))?;
-    let bytes = read_body(body, state.max_body_bytes).await?;
+    let bytes = read_body(body, body_limit(&state, route)).await?;
     let accepted = accept(&state, route, format, bytes, &headers).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "accepted": accepted })),
     )
         .into_response())
+}
+
+/// The largest body `route` takes: its own `max_body_bytes`, or the server's.
+pub(crate) fn body_limit(state: &IngressState, route: &Route) -> usize {
+    route
+        .max_body_bytes
+        .map_or(state.max_body_bytes, |m| m.max(state.max_body_bytes))
 }
 
 /// A route a unit may not use is 403 `internal_flow`; one it does not have, 400.

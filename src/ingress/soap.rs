@@ -82,7 +82,18 @@ async fn handle(
     body: Body,
 ) -> Result<String, ApiError> {
     authenticate(state, unit, headers)?;
-    let bytes = read_body(body, state.max_body_bytes).await?;
+    // The largest of the unit's SOAP routes' limits; the operation's own is checked below.
+    let largest = state
+        .soap_operations
+        .get(unit)
+        .and_then(|ops| {
+            ops.values()
+                .filter_map(|f| state.router.resolve(unit, Some(f)).ok())
+                .map(|r| super::body_limit(state, r))
+                .max()
+        })
+        .unwrap_or(state.max_body_bytes);
+    let bytes = read_body(body, largest).await?;
     let decoded = xml::decode(&bytes, XmlLimits::default()).map_err(|e| {
         let mut err = ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -131,6 +142,14 @@ async fn handle(
                 e.to_string(),
             ),
         })?;
+    let limit = super::body_limit(state, route);
+    if bytes.len() > limit {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {limit} bytes, the limit of operation `{operation}`"),
+        ));
+    }
     let accepted = accept(state, route, Format::Xml, bytes, headers).await?;
     let mut out = format!(
         "{ENVELOPE_OPEN}<{operation}Response xmlns=\"urn:lienthong:1.0\"><KetQua>DA_NHAN</KetQua>"

@@ -270,7 +270,7 @@ mod tests {
     }
 
     #[test]
-    fn conditional_targets_are_checked() {
+    fn conditional_targets_and_route_body_limits_are_checked() {
         let cfg = parse(
             r#"
             [units.nafosted]
@@ -288,6 +288,7 @@ mod tests {
             targets = ["notify"]
             key = "/dossierCode"
             deliver_when = { notify = [{ field = "step/status", in = [] }], portal = { field = "/x" } }
+            max_body_bytes = 1
             "#,
         );
         let problems = validate(&cfg, |_| None).unwrap_err();
@@ -297,6 +298,7 @@ mod tests {
             "routes[0].deliver_when.notify.in",
             "routes[0].deliver_when.portal",
             "routes[0].deliver_when",
+            "routes[0].max_body_bytes",
         ] {
             assert!(paths.contains(&expected), "missing {expected} in {paths:?}");
         }

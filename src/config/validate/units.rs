@@ -169,6 +169,9 @@ pub(super) fn soap_operations(config: &Config, problems: &mut Vec<Problem>) {
     }
 }
 
+/// The largest body a route may take ([`crate::config::RouteConfig::max_body_bytes`]).
+const MAX_ROUTE_BODY: usize = 256 * 1024 * 1024;
+
 /// Routes: units, flows, targets, keys and policies.
 pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
     let mut route_names = BTreeMap::new();
@@ -285,6 +288,18 @@ pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
                     ));
                 }
             }
+        }
+        if let Some(max) = route.max_body_bytes
+            && !(config.server.max_body_bytes..=MAX_ROUTE_BODY).contains(&max)
+        {
+            problems.push(problem(
+                format!("{path}.max_body_bytes"),
+                format!(
+                    "{max} is outside {}..={MAX_ROUTE_BODY} (from server.max_body_bytes to \
+                     256 MiB: larger documents belong in the unit's own store, linked)",
+                    config.server.max_body_bytes
+                ),
+            ));
         }
         if !route.deliver_when.is_empty()
             && route

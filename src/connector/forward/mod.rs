@@ -121,12 +121,24 @@ impl ForwardConnector {
     /// within each), every message sent before the confirms are awaited. The outcome of
     /// each envelope is its message's.
     pub async fn publish_many(&self, envelopes: &[Envelope]) -> Vec<RawOutcome> {
-        let mut partitions: Vec<(u16, Vec<usize>)> = Vec::new();
+        // (partition, envelopes, their payload bytes); a partition's messages go in more
+        // than one batch when they would pass MAX_BATCH_BYTES (documents), published in
+        // order on one channel, so its queue keeps their order.
+        let mut partitions: Vec<(u16, Vec<usize>, usize)> = Vec::new();
         for (i, e) in envelopes.iter().enumerate() {
             let p = self.partition(e);
-            match partitions.iter_mut().find(|(q, _)| *q == p) {
-                Some((_, items)) => items.push(i),
-                None => partitions.push((p, vec![i])),
+            let size = e.payload.get().len();
+            match partitions
+                .iter_mut()
+                .rev()
+                .find(|(q, _, _)| *q == p)
+                .filter(|(_, _, bytes)| bytes + size <= MAX_BATCH_BYTES)
+            {
+                Some((_, items, bytes)) => {
+                    items.push(i);
+                    *bytes += size;
+                }
+                None => partitions.push((p, vec![i], size)),
             }
         }
         let channel = match self.take_channel().await {
@@ -136,7 +148,7 @@ impl ForwardConnector {
         let t = &self.broker.topology;
         let exchange = t.deliver_exchange();
         let mut publishes = Vec::with_capacity(partitions.len());
-        for (partition, items) in &partitions {
+        for (partition, items, _) in &partitions {
             let key = Topology::routing_key(&self.target, *partition);
             let batch = WireBatch {
                 target: self.target.clone(),
@@ -150,7 +162,7 @@ impl ForwardConnector {
         let results = self.broker.confirmed_together(publishes).await;
         self.give_back(channel, results.iter().any(|r| r.is_err()));
         let mut outcomes: Vec<Option<RawOutcome>> = envelopes.iter().map(|_| None).collect();
-        for ((_, items), result) in partitions.iter().zip(&results) {
+        for ((_, items, _), result) in partitions.iter().zip(&results) {
             for i in items {
                 outcomes[*i] = Some(raw(result.as_ref().map(|_| ())));
             }
@@ -161,6 +173,10 @@ impl ForwardConnector {
             .collect()
     }
 }
+
+/// The most payload bytes put in one broker message of several deliveries (a single larger
+/// delivery still goes alone): brokers cap message sizes (RabbitMQ 4 at 16 MiB by default).
+pub const MAX_BATCH_BYTES: usize = 4 * 1024 * 1024;
 
 /// A publish's result as the connector reports it.
 fn raw(result: Result<(), &BrokerError>) -> RawOutcome {
