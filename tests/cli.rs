@@ -696,3 +696,85 @@ fn status_and_dlq_commands_talk_to_the_admin_api() {
         .unwrap();
     let _ = child.wait_with_output();
 }
+
+#[test]
+fn send_waits_for_a_busy_bus_and_says_when_it_gives_up() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    // A bus that is busy (503), then over the unit's rate (429), then takes the file; and
+    // after that is busy for good.
+    let server = std::thread::spawn(move || {
+        let busy = r#"{"error":{"code":"busy","message":"the bus is holding too many undelivered messages; retry later"}}"#;
+        for (n, stream) in listener.incoming().enumerate() {
+            let mut stream = stream.unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut len = 0usize;
+            let mut line = String::new();
+            loop {
+                line.clear();
+                reader.read_line(&mut line).unwrap();
+                if line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    len = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; len];
+            reader.read_exact(&mut body).unwrap();
+            let (status, json) = match n {
+                0 => ("503 Service Unavailable", busy),
+                1 => ("429 Too Many Requests", busy),
+                2 => (
+                    "202 Accepted",
+                    r#"{"accepted":[{"id":"0190a5b0-0000-7000-8000-000000000001","duplicate":false}]}"#,
+                ),
+                _ => ("503 Service Unavailable", busy),
+            };
+            write!(
+                stream,
+                "HTTP/1.1 {status}\r\nRetry-After: 1\r\nContent-Type: application/json\r\n\
+                 Content-Length: {}\r\nConnection: close\r\n\r\n{json}",
+                json.len()
+            )
+            .unwrap();
+            if n == 5 {
+                break;
+            }
+        }
+    });
+    let file = "mappings/nafosted/tests/dossier_sync/01-new-dossier.input.json";
+    assert!(std::path::Path::new(file).exists(), "{file}");
+    let out = lienthong()
+        .args([
+            "send",
+            "--unit",
+            "nafosted",
+            "--flow",
+            "dossier_sync",
+            "--retries",
+            "2",
+            "--url",
+        ])
+        .arg(format!("http://127.0.0.1:{port}"))
+        .args([file, file])
+        .output()
+        .unwrap();
+    server.join().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        lines[0].starts_with("[1/2] ")
+            && lines[0].contains("busy (HTTP 503); sending again in 1 s (retry 1 of 2)"),
+        "{stdout}"
+    );
+    assert!(lines[1].contains("(HTTP 429)"), "{stdout}");
+    assert!(lines[2].contains("accepted 1 event(s)"), "{stdout}");
+    assert!(
+        lines[5].starts_with("[2/2] ") && lines[5].contains("gave up after 3 attempt(s)"),
+        "{stdout}"
+    );
+    assert!(lines[6].contains("refused, HTTP 503"), "{stdout}");
+}

@@ -566,3 +566,61 @@ async fn a_scanned_result_larger_than_the_server_limit_goes_through_its_route_on
     assert_eq!(doc["sha256"], digest.as_str());
     s.bus.shutdown().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_unit_reads_where_its_own_messages_and_dossiers_stand_and_no_one_elses() {
+    let s = ShippedBus::start().await;
+    let code = "VARANS-2026-7020";
+    let id = s
+        .send("varans", "dossier_sync", &varans_dossier(code, 20))
+        .await;
+    wait_until(Duration::from_secs(15), "delivered", || {
+        s.bus.outbox.stats().pending == 0
+    })
+    .await;
+    let get = |unit: &str, path: String, key: Option<String>| {
+        let mut req = support::client().get(s.url(&format!("/api/v1/units/{unit}/{path}")));
+        if let Some(key) = key {
+            req = req.bearer_auth(key);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let key = |unit: &str| Some(s.keys[unit].clone());
+    // Its message: delivered to the portal and the ministry.
+    let (status, m) = get("varans", format!("messages/{id}"), key("varans")).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["flow"], "dossier_sync");
+    let states: Vec<(&str, &str)> = m["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            (
+                d["target"].as_str().unwrap(),
+                d["delivery"]["state"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(states.len(), 2, "{m}");
+    assert!(states.iter().all(|(_, st)| *st == "delivered"), "{m}");
+    // Its dossier: synced with the portal.
+    let (status, d) = get("varans", format!("dossiers/{code}"), key("varans")).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["portal_synced"], true, "{d}");
+    // Another unit, with its own key, sees neither; without a key, nothing at all.
+    let (status, e) = get("nafosted", format!("messages/{id}"), key("nafosted")).await;
+    assert_eq!(status, 404, "{e}");
+    let (status, e) = get("nafosted", format!("dossiers/{code}"), key("nafosted")).await;
+    assert_eq!(status, 404, "{e}");
+    let (status, e) = get("nafosted", format!("messages/{id}"), key("varans")).await;
+    assert_eq!(status, 403, "another unit's key: {e}");
+    let (status, _) = get("varans", format!("messages/{id}"), None).await;
+    assert_eq!(status, 401);
+    let (status, e) = get("varans", "messages/not-an-id".into(), key("varans")).await;
+    assert_eq!(status, 400, "{e}");
+    assert_eq!(e["error"]["field"], "id", "{e}");
+    s.bus.shutdown().await.unwrap();
+}

@@ -382,6 +382,12 @@ pub fn ingress_state(
             .and_then(|p| p.credentials(|v| std::env::var(v).ok()).ok()),
         outbox: outbox.clone(),
         notes,
+        portal_targets: config
+            .targets
+            .iter()
+            .filter(|(_, t)| t.kind == crate::config::TargetKind::Portal)
+            .map(|(n, _)| n.clone())
+            .collect(),
         max_body_bytes: config.server.max_body_bytes,
         max_batch: config.server.max_batch,
         callbacks,

@@ -2,6 +2,11 @@
 //! would — JSON, XML (SOAP included) or CSV in the unit's own format — printing each
 //! accepted id or the bus's error. The first tool a unit IT team uses while wiring its
 //! system.
+//!
+//! A busy bus (503: the outbox is full, or a broker is away; 429: the unit's rate limit)
+//! is waited for: the request is sent again after the bus's `Retry-After` (1 s when it
+//! gives none, at most 60 s), up to `--retries` times, each wait printed; then the file
+//! is reported as given up. Signed requests are signed afresh for each attempt.
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +32,21 @@ pub struct SendArgs {
     /// file twice stores it once.
     #[arg(long)]
     pub idempotent: bool,
+    /// How many times a file refused with 503 or 429 (the bus busy, or the unit over its
+    /// rate) is sent again, after the bus's `Retry-After`.
+    #[arg(long, default_value_t = 5)]
+    pub retries: u32,
+}
+
+/// The wait before sending again, from `Retry-After` (seconds; 1 s without it, at most 60).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> std::time::Duration {
+    let secs = headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1)
+        .clamp(1, 60);
+    std::time::Duration::from_secs(secs)
 }
 
 /// The content type a file is sent with, from its extension.
@@ -102,32 +122,68 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
                 continue;
             }
         };
-        let mut request = client
-            .post(&url)
-            .bearer_auth(&key)
-            .header("content-type", ct);
-        if let Some(secret) = &secret {
-            use crate::ingress::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
-            let path = reqwest::Url::parse(&url)
-                .map(|u| match u.query() {
-                    Some(q) => format!("{}?{q}", u.path()),
-                    None => u.path().to_string(),
-                })
-                .unwrap_or_default();
-            let now = crate::time::now_ms() / 1000;
-            request = request.header(TIMESTAMP_HEADER, now.to_string()).header(
-                SIGNATURE_HEADER,
-                sign(secret.as_bytes(), now, "POST", &path, &body),
-            );
-        }
-        if args.idempotent {
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(&body);
-            let hex = crate::hex::encode(&digest[..12]);
-            let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-            request = request.header("idempotency-key", format!("file:{stem}:{hex}"));
-        }
-        match request.body(body).send().await {
+        let request = || {
+            let mut request = client
+                .post(&url)
+                .bearer_auth(&key)
+                .header("content-type", ct);
+            if let Some(secret) = &secret {
+                use crate::ingress::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+                let path = reqwest::Url::parse(&url)
+                    .map(|u| match u.query() {
+                        Some(q) => format!("{}?{q}", u.path()),
+                        None => u.path().to_string(),
+                    })
+                    .unwrap_or_default();
+                let now = crate::time::now_ms() / 1000;
+                request = request.header(TIMESTAMP_HEADER, now.to_string()).header(
+                    SIGNATURE_HEADER,
+                    sign(secret.as_bytes(), now, "POST", &path, &body),
+                );
+            }
+            if args.idempotent {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(&body);
+                let hex = crate::hex::encode(&digest[..12]);
+                let stem = file.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+                request = request.header("idempotency-key", format!("file:{stem}:{hex}"));
+            }
+            request.body(body.clone())
+        };
+        let mut attempt = 0u32;
+        let sent = loop {
+            attempt += 1;
+            let sent = request().send().await;
+            let busy = sent
+                .as_ref()
+                .ok()
+                .filter(|r| matches!(r.status().as_u16(), 429 | 503));
+            match busy {
+                Some(resp) if attempt <= args.retries => {
+                    let wait = retry_after(resp.headers());
+                    let _ = writeln!(
+                        out,
+                        "{progress} {name}: the bus is busy (HTTP {}); sending again in {} s \
+                         (retry {attempt} of {})",
+                        resp.status().as_u16(),
+                        wait.as_secs(),
+                        args.retries
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                Some(resp) => {
+                    let _ = writeln!(
+                        out,
+                        "{progress} {name}: gave up after {attempt} attempt(s): the bus stayed \
+                         busy (HTTP {}); send it again later, or raise --retries",
+                        resp.status().as_u16()
+                    );
+                    break sent;
+                }
+                None => break sent,
+            }
+        };
+        match sent {
             Ok(resp) => {
                 let status = resp.status();
                 let text = resp.text().await.unwrap_or_default();

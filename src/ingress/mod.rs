@@ -8,6 +8,7 @@ mod auth;
 pub mod callback;
 mod error;
 pub mod inbox;
+mod own_messages;
 pub mod signature;
 mod soap;
 
@@ -47,6 +48,8 @@ pub struct IngressState {
     pub notes: Arc<dyn crate::outbox::Notes>,
     pub max_body_bytes: usize,
     pub max_batch: usize,
+    /// The portal targets, for a dossier's `portal_synced` ([`own_messages`]).
+    pub portal_targets: Vec<String>,
     /// Forged payment callbacks: counted, and refused per source address beyond a limit.
     pub callbacks: Arc<callback::CallbackGuard>,
 }
@@ -56,6 +59,14 @@ pub fn routes(state: Arc<IngressState>) -> axum::Router {
         .route("/api/v1/units/{unit}/events", post(post_events))
         .route("/callbacks/payment", post(callback::payment_callback))
         .route("/soap/{unit}", post(soap::soap_endpoint))
+        .route(
+            "/api/v1/units/{unit}/messages/{id}",
+            axum::routing::get(own_messages::message),
+        )
+        .route(
+            "/api/v1/units/{unit}/dossiers/{code}",
+            axum::routing::get(own_messages::dossier),
+        )
         .with_state(state)
 }
 

@@ -90,12 +90,26 @@ pub(super) async fn dossier(
 
 /// The dossier document (the dashboard's search renders the same).
 pub fn dossier_document(s: &AdminState, key: &str) -> Result<Value, crate::outbox::StoreError> {
-    let messages = s.outbox.dossier_messages(key, 10_000)?;
+    dossier_document_of(&s.outbox, &s.portal_targets, key, None)
+}
+
+/// The dossier document from `outbox`; with `unit`, that unit's events only (what a unit
+/// reads about its own dossier with its own key).
+pub fn dossier_document_of(
+    outbox: &crate::outbox::Outbox,
+    portal_targets: &[String],
+    key: &str,
+    unit: Option<&str>,
+) -> Result<Value, crate::outbox::StoreError> {
+    let mut messages = outbox.dossier_messages(key, 10_000)?;
+    if let Some(unit) = unit {
+        messages.retain(|m| m.unit == unit);
+    }
     let mut events = Vec::with_capacity(messages.len());
     // Per target: the latest event bound for it and that delivery's state.
     let mut latest: BTreeMap<String, (MessageId, crate::outbox::DeliveryState)> = BTreeMap::new();
     for env in &messages {
-        let states = s.outbox.delivery_states(env.id)?;
+        let states = outbox.delivery_states(env.id)?;
         for (target, state) in &states {
             latest.insert(target.clone(), (env.id, state.clone()));
         }
@@ -119,8 +133,7 @@ pub fn dossier_document(s: &AdminState, key: &str) -> Result<Value, crate::outbo
             })
         })
         .collect();
-    let portal: Vec<&(MessageId, crate::outbox::DeliveryState)> = s
-        .portal_targets
+    let portal: Vec<&(MessageId, crate::outbox::DeliveryState)> = portal_targets
         .iter()
         .filter_map(|t| latest.get(t))
         .collect();

@@ -18,8 +18,8 @@ mod status;
 
 pub use dead_letters::{DeadFilter, select};
 use dead_letters::{dead_letter, dead_letters, drop_one, replay_one, replay_set};
-pub use journey::dossier_document;
 use journey::{dossier, kpis, message};
+pub use journey::{dossier_document, dossier_document_of};
 use status::status;
 pub use status::status_document;
 

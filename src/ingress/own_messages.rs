@@ -1,0 +1,94 @@
+//! What a unit reads about its own messages with its own key, instead of asking the IT
+//! Center: where each delivery of a message stands (`GET /api/v1/units/{unit}/messages/{id}`)
+//! and a dossier's events with where its latest event stands on each target
+//! (`GET /api/v1/units/{unit}/dossiers/{code}`, `portal_synced` included).
+//!
+//! Never another unit's: a message of another unit is "not found", the same answer as an
+//! id that never existed, and a dossier shows the asking unit's events only. What the
+//! target received (the mapped body) is the IT Center's to see, not here.
+
+use super::{ApiError, IngressState, authenticate};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+fn storage(e: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage",
+        format!("the outbox cannot be read right now: {e}; try again shortly"),
+    )
+}
+
+/// `GET /api/v1/units/{unit}/messages/{id}`.
+pub async fn message(
+    State(state): State<Arc<IngressState>>,
+    Path((unit, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authenticate(&state, &unit, &headers)?;
+    let parsed: crate::envelope::MessageId = id.parse().map_err(|_| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_id",
+            format!("`{id}` is not a message id (the UUID the bus answered with on 202)"),
+        )
+        .field("id")
+    })?;
+    let env = state
+        .outbox
+        .message(parsed)
+        .map_err(storage)?
+        .filter(|env| env.unit == unit)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!(
+                    "no message {id} of unit `{unit}` (never accepted, or removed after the \
+                     retention period)"
+                ),
+            )
+            .field("id")
+        })?;
+    let deliveries: Vec<Value> = state
+        .outbox
+        .delivery_states(parsed)
+        .map_err(storage)?
+        .into_iter()
+        .map(|(target, delivery)| json!({"target": target, "delivery": delivery}))
+        .collect();
+    Ok(Json(json!({
+        "id": env.id, "unit": env.unit, "flow": env.flow, "key": env.key,
+        "received_at": crate::time::rfc3339_ms(env.received_ms), "trace_id": env.trace_id,
+        "deliveries": deliveries,
+    })))
+}
+
+/// `GET /api/v1/units/{unit}/dossiers/{code}`.
+pub async fn dossier(
+    State(state): State<Arc<IngressState>>,
+    Path((unit, code)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authenticate(&state, &unit, &headers)?;
+    let code = code.trim();
+    let doc = crate::admin::api::dossier_document_of(
+        &state.outbox,
+        &state.portal_targets,
+        code,
+        Some(&unit),
+    )
+    .map_err(storage)?;
+    if doc["events"].as_array().is_none_or(|e| e.is_empty()) {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("unit `{unit}` sent no event of dossier `{code}` (or retention removed them)"),
+        )
+        .field("code"));
+    }
+    Ok(Json(doc))
+}
