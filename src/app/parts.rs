@@ -319,12 +319,7 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         accepting: AtomicBool::new(true),
         targets: inputs.targets,
         units: config.units.keys().cloned().collect(),
-        portal_targets: config
-            .targets
-            .iter()
-            .filter(|(_, t)| t.kind == crate::config::TargetKind::Portal)
-            .map(|(n, _)| n.clone())
-            .collect(),
+        portal_targets: portal_targets(config),
         payment_targets: config
             .targets
             .iter()
@@ -357,6 +352,16 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
     })
 }
 
+/// The targets of kind `portal` (for a dossier's `portal_synced`).
+fn portal_targets(config: &Config) -> Vec<String> {
+    config
+        .targets
+        .iter()
+        .filter(|(_, t)| t.kind == crate::config::TargetKind::Portal)
+        .map(|(n, _)| n.clone())
+        .collect()
+}
+
 /// The unit-facing endpoints' state: keys, routes, mappings, limits.
 pub fn ingress_state(
     config: &Config,
@@ -382,12 +387,7 @@ pub fn ingress_state(
             .and_then(|p| p.credentials(|v| std::env::var(v).ok()).ok()),
         outbox: outbox.clone(),
         notes,
-        portal_targets: config
-            .targets
-            .iter()
-            .filter(|(_, t)| t.kind == crate::config::TargetKind::Portal)
-            .map(|(n, _)| n.clone())
-            .collect(),
+        portal_targets: portal_targets(config),
         max_body_bytes: config.server.max_body_bytes,
         max_batch: config.server.max_batch,
         callbacks,
