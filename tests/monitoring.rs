@@ -170,6 +170,11 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
         metrics.contains("lienthong_overdue_dossiers{unit=\"nafosted\"} 1"),
         "{metrics}"
     );
+    // The KPIs, for Prometheus's alert on a KPI under its target.
+    assert!(
+        metrics.contains("lienthong_kpi_percent{unit=\"nafosted\",kpi=\"dong_bo\"} 66.7"),
+        "{metrics}"
+    );
     assert_eq!(naf["unknown_procedure"], 0);
     assert_eq!(naf["kpis"]["dong_bo"]["percent"], 66.7);
     assert_eq!(k["overall"]["kpis"]["so_hoa"]["percent"], 40.0);
@@ -219,5 +224,115 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
     let (code, cached) = s.admin("/api/v1/kpis", SHIPPED_OPERATOR).await;
     assert_eq!(code, 200);
     assert_eq!(cached["overall"], k["overall"]);
+    s.bus.shutdown().await.unwrap();
+}
+
+/// promtool: on the PATH, or where `scripts/test` unpacks it (Debian's prometheus package,
+/// unpacked only: no service installed).
+fn promtool() -> std::path::PathBuf {
+    let unpacked = std::path::Path::new("target/tools/usr/bin/promtool");
+    if unpacked.exists() {
+        return unpacked.to_path_buf();
+    }
+    if std::process::Command::new("promtool")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        return "promtool".into();
+    }
+    panic!(
+        "promtool not found: scripts/test unpacks it into target/tools (apt-get download \
+         prometheus; dpkg-deb -x prometheus_*.deb target/tools)"
+    );
+}
+
+#[test]
+fn the_shipped_alert_rules_pass_promtool_and_fire_when_they_should() {
+    for args in [
+        ["check", "rules", "deploy/monitoring/alerts.yml"],
+        ["test", "rules", "deploy/monitoring/alerts.test.yml"],
+    ] {
+        let out = std::process::Command::new(promtool())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
+    let s = ShippedBus::start().await;
+    send_kpi_traffic(&s).await;
+    let text = support::client()
+        .get(s.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    // Every family the bus declares (a histogram's series too).
+    let mut exported = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
+            exported.insert(name.to_string());
+            if kind == "histogram" {
+                for suffix in ["_bucket", "_sum", "_count"] {
+                    exported.insert(format!("{name}{suffix}"));
+                }
+            }
+        }
+    }
+    assert!(exported.contains("lienthong_kpi_percent"), "{text}");
+    // The KPIs and their targets are there once the snapshot is computed.
+    assert!(
+        text.contains("lienthong_kpi_target_percent{kpi=\"truc_tuyen\"} 50"),
+        "{text}"
+    );
+    let metric = regex::Regex::new(r"lienthong_[a-z_]+").unwrap();
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string("deploy/monitoring/grafana-dashboard.json").unwrap(),
+    )
+    .unwrap();
+    let mut exprs = Vec::new();
+    fn collect(v: &Value, out: &mut Vec<String>) {
+        match v {
+            Value::Object(m) => {
+                for (k, v) in m {
+                    match (k.as_str(), v) {
+                        ("expr", Value::String(e)) => out.push(e.clone()),
+                        _ => collect(v, out),
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|v| collect(v, out)),
+            _ => {}
+        }
+    }
+    collect(&dashboard, &mut exprs);
+    assert!(exprs.len() >= 10, "{exprs:?}");
+    let alerts = std::fs::read_to_string("deploy/monitoring/alerts.yml").unwrap();
+    for (source, text) in exprs
+        .iter()
+        .map(|e| ("dashboard", e.as_str()))
+        .chain(std::iter::once(("alerts.yml", alerts.as_str())))
+    {
+        for name in metric.find_iter(text) {
+            assert!(
+                exported.contains(name.as_str()),
+                "{source} names {}, which the bus does not export ({exported:?})",
+                name.as_str()
+            );
+        }
+    }
     s.bus.shutdown().await.unwrap();
 }

@@ -13,6 +13,16 @@ use std::sync::atomic::Ordering;
 /// Every metric family: name, type and help line.
 const FAMILIES: &[(&str, &str, &str)] = &[
     (
+        "lienthong_kpi_percent",
+        "gauge",
+        "A Decision 1205 KPI in percent, by unit (unit=\"all\": the ministry) and kpi, over the KPI snapshot's period; absent while it has no denominator.",
+    ),
+    (
+        "lienthong_kpi_target_percent",
+        "gauge",
+        "The target of each KPI, in percent.",
+    ),
+    (
         "lienthong_overdue_dossiers",
         "gauge",
         "Open dossiers past their NgayHenTra (due date) without a result, by unit (as of the latest KPI snapshot).",
@@ -106,6 +116,7 @@ pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse 
     }
     write_units(&mut out, &state);
     write_overdue(&mut out, &state);
+    write_kpis(&mut out, &state);
     write_outbox(&mut out, &state);
     write_targets(&mut out, &state);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
@@ -121,6 +132,32 @@ fn write_overdue(out: &mut String, state: &AdminState) {
                 "lienthong_overdue_dossiers{{unit=\"{}\"}} {}",
                 u.unit, u.overdue
             );
+        }
+    }
+}
+
+/// Each KPI against its target, from the KPI snapshot (the scrape reads no store).
+fn write_kpis(out: &mut String, state: &AdminState) {
+    for k in &crate::admin::kpi::KPIS {
+        let _ = writeln!(
+            out,
+            "lienthong_kpi_target_percent{{kpi=\"{}\"}} {}",
+            k.id, k.target_percent
+        );
+    }
+    let Some(snapshot) = state.kpis.latest() else {
+        return;
+    };
+    let all = std::iter::once(("all", &snapshot.overall))
+        .chain(snapshot.units.iter().map(|u| (u.unit.as_str(), u)));
+    for (unit, u) in all {
+        for (kpi, ratio) in &u.kpis {
+            if let Some(percent) = ratio.percent {
+                let _ = writeln!(
+                    out,
+                    "lienthong_kpi_percent{{unit=\"{unit}\",kpi=\"{kpi}\"}} {percent}"
+                );
+            }
         }
     }
 }
