@@ -47,14 +47,7 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
     assert_eq!(portal["oldest_pending_age_s"], Value::Null);
 
     // The same per unit in Prometheus form.
-    let metrics = support::client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(
             "lienthong_unit_deliveries_total{unit=\"nafosted\",target=\"portal\",outcome=\"delivered\"} 5"
@@ -158,14 +151,7 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
     // C is past its NgayHenTra without a result.
     assert_eq!(naf["overdue"], 1, "{naf}");
     assert_eq!(k["overall"]["overdue"], 1);
-    let metrics = support::client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains("lienthong_overdue_dossiers{unit=\"nafosted\"} 1"),
         "{metrics}"
@@ -270,14 +256,7 @@ fn the_shipped_alert_rules_pass_promtool_and_fire_when_they_should() {
 async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
     let s = ShippedBus::start().await;
     send_kpi_traffic(&s).await;
-    let text = support::client()
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     // Every family the bus declares (a histogram's series too).
     let mut exported = std::collections::BTreeSet::new();
     for line in text.lines() {

@@ -399,6 +399,18 @@ impl ShippedBus {
         v["accepted"][0]["id"].as_str().unwrap().to_string()
     }
 
+    /// `GET /metrics`, as Prometheus scrapes it.
+    pub async fn metrics(&self) -> String {
+        client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// Replace the mocks' fault rules (`POST /_mock/faults`).
     pub async fn set_faults(&self, rules: serde_json::Value) {
         let r = client()
