@@ -37,4 +37,5 @@ pub mod route;
 pub mod server;
 pub mod telemetry;
 pub mod time;
+pub mod tracecontext;
 pub mod transport;

@@ -439,3 +439,64 @@ async fn health_and_readiness() {
     assert_eq!(r["ready"], true);
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_units_trace_goes_on_to_the_target_as_a_span_per_attempt() {
+    // The first attempt fails: each attempt is a new span of the same trace.
+    let h = Harness::start(
+        Faults {
+            error_ratio: 0.0,
+            ..Faults::default()
+        },
+        "",
+    )
+    .await;
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            error_ratio: 1.0,
+            ..Faults::default()
+        },
+    );
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let resp = h
+        .client
+        .post(h.url("/api/v1/units/nafosted/events?flow=dossier_sync"))
+        .bearer_auth(NAFOSTED_KEY)
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .json(&json!({"dossierCode": "K-TRACE"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    wait_until(Duration::from_secs(10), "a failed attempt", || {
+        !h.sink.requests().is_empty()
+    })
+    .await;
+    h.sink.set_target_faults("a", Faults::default());
+    wait_until(Duration::from_secs(15), "delivery", || {
+        h.sink.delivered_count() >= 1
+    })
+    .await;
+    let spans: Vec<String> = h
+        .sink
+        .requests()
+        .iter()
+        .filter(|r| r.target == "a")
+        .map(|r| {
+            r.traceparent
+                .clone()
+                .expect("a traceparent on every attempt")
+        })
+        .collect();
+    assert!(spans.len() >= 2, "{spans:?}");
+    for tp in &spans {
+        assert!(tp.starts_with(&format!("00-{trace}-")), "{tp}");
+        assert_ne!(
+            tp,
+            &format!("00-{trace}-00f067aa0ba902b7-01"),
+            "a span of its own"
+        );
+    }
+    assert_ne!(spans[0], spans[1], "each attempt its own span");
+}

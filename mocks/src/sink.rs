@@ -37,6 +37,8 @@ pub struct Received {
     pub message_id: String,
     pub attempt: u32,
     pub key: Option<String>,
+    /// The W3C `traceparent` header, if any.
+    pub traceparent: Option<String>,
     /// The body as received; [`Received::json`] parses it.
     #[serde(serialize_with = "as_json")]
     pub body: Bytes,
@@ -197,6 +199,7 @@ async fn receive(
             .and_then(|a| a.parse().ok())
             .unwrap_or(0),
         key: header("x-ordering-key"),
+        traceparent: header("traceparent"),
         body,
         status: status.as_u16(),
         at: Instant::now(),

@@ -181,11 +181,15 @@ async fn accept(
         };
     }
     let events = parse_events(&bytes, route, state.max_batch)?;
-    let trace_id = headers
-        .get("x-trace-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
-        .map(str::to_string)
+    // The unit's W3C trace (`traceparent`), else its own `X-Trace-Id`, else a new trace.
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let trace_id = header("traceparent")
+        .and_then(crate::tracecontext::trace_id_of)
+        .or_else(|| {
+            header("x-trace-id")
+                .filter(|v| !v.is_empty() && v.len() <= 128)
+                .map(str::to_string)
+        })
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
     let request = EnqueueRequest {
         from_reply: false,

@@ -72,6 +72,11 @@ impl HttpConnector {
                 Some(k) => request.header("x-ordering-key", k),
                 None => request,
             };
+            // Each attempt is a span of the message's trace (W3C Trace Context).
+            let request = match crate::tracecontext::traceparent_for(&message.trace_id) {
+                Some(tp) => request.header("traceparent", tp),
+                None => request,
+            };
             let request = match self.auth.apply(&self.client, request).await {
                 Ok(r) => r,
                 Err(e) => return RawOutcome::Transport(format!("cannot authenticate: {e}")),
