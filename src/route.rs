@@ -155,25 +155,18 @@ impl Router {
         Ok(route)
     }
 
-    /// The largest body any route of `unit` named by `flows` takes, if larger than the
-    /// server's (`None`: the server's limit). With no flows given: any of the unit's routes.
-    pub fn largest_body(
+    /// The largest body any of the routes of `unit` named by `flows` takes, if larger
+    /// than the server's (`None`: the server's limit). Internal flows take no unit bodies.
+    pub fn largest_body<'a>(
         &self,
         unit: &str,
-        flows: Option<&mut dyn Iterator<Item = &String>>,
+        flows: impl Iterator<Item = &'a String>,
     ) -> Option<usize> {
         let routes = self.by_unit.get(unit)?;
-        match flows {
-            Some(flows) => flows
-                .filter_map(|f| routes.iter().find(|r| r.flow == *f && !r.internal))
-                .filter_map(|r| r.max_body_bytes)
-                .max(),
-            None => routes
-                .iter()
-                .filter(|r| !r.internal)
-                .filter_map(|r| r.max_body_bytes)
-                .max(),
-        }
+        flows
+            .filter_map(|f| routes.iter().find(|r| r.flow == *f && !r.internal))
+            .filter_map(|r| r.max_body_bytes)
+            .max()
     }
 
     /// The route of `unit` for `flow`; with no flow named, the unit's only route.

@@ -58,9 +58,7 @@ impl LargerBodies {
                         .map(|(_, v)| v.to_string())
                 });
                 let limit = match &flow {
-                    Some(f) => self
-                        .router
-                        .largest_body(unit, Some(&mut std::iter::once(f))),
+                    Some(f) => self.router.largest_body(unit, std::iter::once(f)),
                     None => self
                         .router
                         .resolve_for_unit(unit, None)
@@ -71,10 +69,7 @@ impl LargerBodies {
             }
             ["soap", unit] => {
                 let flows = self.soap_operations.get(*unit)?;
-                (
-                    *unit,
-                    self.router.largest_body(unit, Some(&mut flows.values())),
-                )
+                (*unit, self.router.largest_body(unit, flows.values()))
             }
             _ => return None,
         };

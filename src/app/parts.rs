@@ -373,7 +373,7 @@ pub fn ingress_state(
 ) -> Arc<IngressState> {
     Arc::new(IngressState {
         keys: Arc::clone(unit_keys),
-        router: crate::route::Router::from_config(config),
+        router: Arc::new(crate::route::Router::from_config(config)),
         mappings: Arc::clone(mappings),
         soap_operations: config
             .units
@@ -464,7 +464,7 @@ pub fn router(
     let larger = unit_facing.as_ref().map(|(ingress, _, _)| {
         Arc::new(crate::server::LargerBodies {
             keys: Arc::clone(&ingress.keys),
-            router: Arc::new(crate::route::Router::from_config(config)),
+            router: Arc::clone(&ingress.router),
             soap_operations: ingress.soap_operations.clone(),
         })
     });

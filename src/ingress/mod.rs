@@ -34,7 +34,7 @@ use std::sync::Arc;
 pub struct IngressState {
     /// Shared with the lookups: one rate allowance per unit across its requests.
     pub keys: Arc<UnitKeys>,
-    pub router: Router,
+    pub router: Arc<Router>,
     /// Tells how a route's XML or CSV bodies are decoded.
     pub mappings: Arc<MappingSet>,
     /// Per unit: SOAP operation (first element of the Body) → flow, for `/soap/{unit}`.
