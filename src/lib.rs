@@ -23,6 +23,7 @@ pub mod audit;
 pub mod cli;
 pub mod config;
 pub mod connector;
+pub mod contract;
 pub mod delivery;
 pub mod envelope;
 pub mod hex;

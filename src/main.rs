@@ -88,6 +88,15 @@ enum Command {
         #[command(subcommand)]
         command: OutboxCommand,
     },
+    /// Write the OpenAPI 3.1 document of the API (unit-facing and admin, or one unit's) to
+    /// stdout, as a running bus serves it at /api/v1/openapi.json.
+    Openapi {
+        #[arg(long, default_value = "config/lienthong.toml")]
+        config: PathBuf,
+        /// Only this unit's document (what its IT team needs).
+        #[arg(long)]
+        unit: Option<String>,
+    },
     /// Validate a configuration and list every problem in it.
     Check {
         #[arg(long, default_value = "config/lienthong.toml")]
@@ -159,6 +168,7 @@ fn main() -> ExitCode {
             role,
         } => run(&config, data_dir, demo.then_some(demo_rate), role),
         Command::Check { config } => check(&config),
+        Command::Openapi { config, unit } => openapi(&config, unit.as_deref()),
         Command::Send(args) => send(args),
         Command::Status(target) => {
             admin_cli(async move { lienthong::admin::cli::status(&target).await })
@@ -352,6 +362,48 @@ fn load(path: &Path) -> Result<(Config, BTreeMap<String, String>), ExitCode> {
             Err(ExitCode::from(2))
         }
     }
+}
+
+fn openapi(path: &Path, unit: Option<&str>) -> ExitCode {
+    let (cfg, _) = match load(path) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    let mappings = match lienthong::mappings::MappingSet::load(&cfg) {
+        Ok(m) => std::sync::Arc::new(m),
+        Err(problems) => {
+            eprintln!(
+                "error: {} mapping problem(s); run `lienthong check`:",
+                problems.len()
+            );
+            for p in problems {
+                eprintln!("  - {}", p.replace('\n', "\n    "));
+            }
+            return ExitCode::from(2);
+        }
+    };
+    let source = lienthong::contract::ContractSource {
+        router: std::sync::Arc::new(lienthong::route::Router::from_config(&cfg)),
+        mappings,
+        config: cfg,
+    };
+    let doc = match unit {
+        None => source.document(),
+        Some(u) => match source.unit_document(u) {
+            Some(d) => d,
+            None => {
+                let known: Vec<&str> = source.config.units.keys().map(String::as_str).collect();
+                eprintln!(
+                    "error: no unit `{u}` in {} (units: {})",
+                    path.display(),
+                    known.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    println!("{}", serde_json::to_string_pretty(&doc).expect("JSON"));
+    ExitCode::SUCCESS
 }
 
 fn check(path: &Path) -> ExitCode {

@@ -143,6 +143,11 @@ impl Router {
         Router { by_unit }
     }
 
+    /// Every route of `unit`, internal ones included, in the configuration's order.
+    pub fn routes_of(&self, unit: &str) -> &[Route] {
+        self.by_unit.get(unit).map_or(&[], Vec::as_slice)
+    }
+
     /// [`resolve`](Self::resolve) for what a unit system sends (HTTP, SOAP, file drop): an
     /// internal flow is refused.
     pub fn resolve_for_unit(&self, unit: &str, flow: Option<&str>) -> Result<&Route, RouteError> {

@@ -33,7 +33,7 @@ pub struct BodyLimits {
 }
 
 /// Which requests may send more than `server.max_body_bytes`: those to a route with its own
-/// `max_body_bytes` (`POST /api/v1/units/{unit}/events?flow=…`, or `/soap/{unit}` for the
+/// `max_body_bytes` (`POST /api/v1/units/{unit}/events/{flow}` or `…/events?flow=…`, or `/soap/{unit}` for the
 /// largest of the unit's SOAP routes), and only with the unit's valid key — checked from
 /// the headers before any byte beyond the server's limit is read.
 pub struct LargerBodies {
@@ -50,6 +50,11 @@ impl LargerBodies {
         let path = parts.uri.path();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let (unit, larger) = match segments.as_slice() {
+            ["api", "v1", "units", unit, "events", flow] => (
+                *unit,
+                self.router
+                    .largest_body(unit, std::iter::once(&flow.to_string())),
+            ),
             ["api", "v1", "units", unit, "events"] => {
                 let flow = parts.uri.query().and_then(|q| {
                     q.split('&')

@@ -778,3 +778,39 @@ fn send_waits_for_a_busy_bus_and_says_when_it_gives_up() {
     );
     assert!(lines[6].contains("refused, HTTP 503"), "{stdout}");
 }
+
+#[test]
+fn openapi_writes_the_whole_document_or_one_units() {
+    let out = lienthong().args(["openapi"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/api/v1/status"));
+    assert!(paths.contains_key("/api/v1/units/varans/events/dossier_sync"));
+
+    let out = lienthong()
+        .args(["openapi", "--unit", "stameq"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    assert!(paths.contains_key("/soap/stameq"));
+    assert!(paths.keys().all(|p| p.contains("stameq")), "{paths:?}");
+
+    let out = lienthong()
+        .args(["openapi", "--unit", "nobody"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no unit `nobody`") && err.contains("nafosted"),
+        "{err}"
+    );
+}

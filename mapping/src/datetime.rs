@@ -74,6 +74,28 @@ fn parse_offset(s: &str) -> Option<Zone> {
 }
 
 impl DateFormat {
+    /// The format as written in a mapping (`dd/MM/yyyy HH:mm`, `iso8601`, …).
+    pub fn describe(&self) -> String {
+        match self {
+            DateFormat::Iso8601 => "iso8601".into(),
+            DateFormat::Epoch => "epoch (seconds)".into(),
+            DateFormat::EpochMillis => "epoch_ms".into(),
+            DateFormat::Pattern(tokens) => tokens
+                .iter()
+                .map(|t| match t {
+                    Token::Year => "yyyy".to_string(),
+                    Token::Month { strict } => if *strict { "MM" } else { "M" }.into(),
+                    Token::Day { strict } => if *strict { "dd" } else { "d" }.into(),
+                    Token::Hour { strict } => if *strict { "HH" } else { "H" }.into(),
+                    Token::Minute => "mm".into(),
+                    Token::Second => "ss".into(),
+                    Token::Millis => "SSS".into(),
+                    Token::Literal(c) => c.to_string(),
+                })
+                .collect(),
+        }
+    }
+
     pub fn parse(spec: &str) -> Result<DateFormat, String> {
         match spec {
             "iso8601" => return Ok(DateFormat::Iso8601),

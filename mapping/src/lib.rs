@@ -23,6 +23,7 @@ pub mod datetime;
 pub mod engine;
 pub mod error;
 pub mod fixtures;
+mod input_schema;
 pub mod path;
 pub mod schema;
 pub mod spec;
@@ -88,6 +89,16 @@ impl Mapping {
     pub fn render(&self, record: &Value) -> Result<Vec<u8>, MappingError> {
         let out = self.map(record)?;
         self.encode_value(&out)
+    }
+
+    /// JSON Schema of the record this mapping reads (see [`input_schema`]).
+    pub fn input_schema(&self) -> Value {
+        input_schema::input_schema(&self.rules, self.schema.as_deref())
+    }
+
+    /// JSON Schema of what this mapping writes: its output fields.
+    pub fn output_schema(&self) -> Value {
+        input_schema::output_schema(&self.rules, self.schema.as_deref())
     }
 
     /// Write an already-mapped value in the output format.

@@ -181,16 +181,17 @@ enum Seg {
     Each,
 }
 
+/// What the schema says of one field.
 #[derive(Debug)]
-struct FieldRule {
-    path: String,
+pub struct FieldRule {
+    pub path: String,
     segs: Vec<Seg>,
-    required: bool,
-    kind: Option<Kind>,
-    formats: Vec<TextFormat>,
-    max_len: Option<usize>,
-    min_len: Option<usize>,
-    one_of: Option<Vec<Value>>,
+    pub required: bool,
+    pub kind: Option<Kind>,
+    pub formats: Vec<TextFormat>,
+    pub max_len: Option<usize>,
+    pub min_len: Option<usize>,
+    pub one_of: Option<Vec<Value>>,
 }
 
 /// A compiled output schema.
@@ -256,6 +257,25 @@ impl Schema {
         } else {
             Err(problems)
         }
+    }
+
+    /// The rule for an output path as a mapping writes it (`data[0].MaHoSo` is the
+    /// schema's `data[].MaHoSo`).
+    pub fn field_rule(&self, output_path: &str) -> Option<&FieldRule> {
+        let mut wanted = String::with_capacity(output_path.len());
+        let mut in_index = false;
+        for c in output_path.chars() {
+            match c {
+                '[' => {
+                    in_index = true;
+                    wanted.push_str("[]");
+                }
+                ']' => in_index = false,
+                _ if in_index => {}
+                _ => wanted.push(c),
+            }
+        }
+        self.rules.iter().find(|r| r.path == wanted)
     }
 
     /// Check a mapped record; the first violation is the error.
@@ -377,7 +397,24 @@ fn check_value(rule: &FieldRule, v: &Value, at: &[At<'_>]) -> Result<(), Mapping
         let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
         return fail(format!("{v} is not one of {}", list.join(", ")));
     }
-    if let Value::String(s) = v {
+    // A field with a text format or length is text: a list, an object or a yes/no there is wrong
+    // whatever it holds.
+    if (!rule.formats.is_empty() || rule.max_len.is_some() || rule.min_len.is_some())
+        && matches!(v, Value::Array(_) | Value::Object(_) | Value::Bool(_))
+    {
+        return fail(format!("must be text but is {}", kind_name(v)));
+    }
+    // A number is checked as the text it is written as (a 12-digit id sent unquoted).
+    let number_text;
+    let text = match v {
+        Value::String(s) => Some(s.as_str()),
+        Value::Number(n) => {
+            number_text = n.to_string();
+            Some(number_text.as_str())
+        }
+        _ => None,
+    };
+    if let Some(s) = text {
         let len = s.chars().count();
         if let Some(max) = rule.max_len
             && len > max

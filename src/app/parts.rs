@@ -469,14 +469,26 @@ pub fn router(
         })
     });
     let app = match unit_facing {
-        None => crate::admin::routes(Arc::clone(admin_state)),
-        Some((ingress_state, lookups, signatures)) => crate::ingress::routes(ingress_state)
-            .merge(crate::lookup::routes(Arc::new(lookups)))
-            .route_layer(axum::middleware::from_fn_with_state(
-                signatures,
-                crate::ingress::signature::verify,
-            ))
-            .merge(crate::admin::routes(Arc::clone(admin_state))),
+        None => {
+            crate::admin::routes(Arc::clone(admin_state)).merge(crate::admin::api::openapi_routes())
+        }
+        Some((ingress_state, lookups, signatures)) => {
+            // The API documents describe the unit-facing API too, from the same routes
+            // and mappings the ingress runs.
+            let contract = Arc::new(crate::contract::ContractSource {
+                config: config.clone(),
+                router: Arc::clone(&ingress_state.router),
+                mappings: Arc::clone(&ingress_state.mappings),
+            });
+            crate::ingress::routes(ingress_state)
+                .merge(crate::lookup::routes(Arc::new(lookups)))
+                .route_layer(axum::middleware::from_fn_with_state(
+                    signatures,
+                    crate::ingress::signature::verify,
+                ))
+                .merge(crate::admin::routes(Arc::clone(admin_state)))
+                .merge(crate::contract::routes(contract))
+        }
     };
     app.layer(axum::middleware::from_fn_with_state(
         crate::server::BodyLimits {

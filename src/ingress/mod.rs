@@ -1,4 +1,5 @@
-//! HTTP ingress for unit systems: `POST /api/v1/units/{unit}/events`.
+//! HTTP ingress for unit systems: `POST /api/v1/units/{unit}/events/{flow}` (or
+//! `.../events?flow=`, the same).
 //!
 //! A request carries one JSON event (an object) or a batch (an array of objects). It is
 //! authenticated with the unit's bearer key, routed, validated as a whole, and stored in
@@ -57,6 +58,7 @@ pub struct IngressState {
 pub fn routes(state: Arc<IngressState>) -> axum::Router {
     axum::Router::new()
         .route("/api/v1/units/{unit}/events", post(post_events))
+        .route("/api/v1/units/{unit}/events/{flow}", post(post_flow_events))
         .route("/callbacks/payment", post(callback::payment_callback))
         .route("/soap/{unit}", post(soap::soap_endpoint))
         .route(
@@ -90,15 +92,37 @@ async fn post_events(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    authenticate(&state, &unit, &headers)?;
+    take_events(&state, &unit, query.flow.as_deref(), &headers, body).await
+}
+
+/// `POST /api/v1/units/{unit}/events/{flow}`: the flow in the path, one operation per flow
+/// in the API document.
+async fn post_flow_events(
+    State(state): State<Arc<IngressState>>,
+    Path((unit, flow)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    take_events(&state, &unit, Some(&flow), &headers, body).await
+}
+
+async fn take_events(
+    state: &Arc<IngressState>,
+    unit: &str,
+    flow: Option<&str>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let state = state.as_ref();
+    authenticate(state, unit, headers)?;
     let route = state
         .router
-        .resolve_for_unit(&unit, query.flow.as_deref())
+        .resolve_for_unit(unit, flow)
         .map_err(route_error)?;
     let decode = state.mappings.input_for(&route.unit, &route.flow);
-    let format = check_content_type(&headers, decode.as_ref().map(|d| d.format))?;
-    let bytes = read_body(body, body_limit(&state, route)).await?;
-    let accepted = accept(&state, route, format, bytes, &headers).await?;
+    let format = check_content_type(headers, decode.as_ref().map(|d| d.format))?;
+    let bytes = read_body(body, body_limit(state, route)).await?;
+    let accepted = accept(state, route, format, bytes, headers).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(serde_json::json!({ "accepted": accepted })),

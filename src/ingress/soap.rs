@@ -5,7 +5,8 @@
 //! with `<Operation>Response` (`KetQua`, one `MaTiepNhan` per stored event, `TrungLap` when
 //! it was a resend); any problem is a SOAP Fault (`soap:Client` for the sender's mistakes,
 //! `soap:Server` for ours) whose `faultstring` says what to do and whose `detail` names
-//! the code, field and line.
+//! the code, field and line. Faults are HTTP 500 as SOAP 1.1 says, except an empty body
+//! (400: no SOAP message at all) and a missing or wrong key (401/403).
 
 use super::{ApiError, IngressState, accept, authenticate, read_body};
 use axum::body::Body;
@@ -58,6 +59,8 @@ pub(crate) fn fault(e: &ApiError) -> Response {
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::SERVICE_UNAVAILABLE => {
             e.status
         }
+        // No body at all: not a SOAP exchange, so plain HTTP's 400.
+        _ if matches!(e.code, "empty_body" | "body_unreadable") => StatusCode::BAD_REQUEST,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     };
     xml_response(status, body)
@@ -94,6 +97,13 @@ async fn handle(
         })
         .unwrap_or(state.max_body_bytes);
     let bytes = read_body(body, largest).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "empty_body",
+            "the request has no body; send a SOAP 1.1 envelope",
+        ));
+    }
     let decoded = xml::decode(&bytes, XmlLimits::default()).map_err(|e| {
         let mut err = ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -268,6 +268,10 @@ pub fn shipped_config_on(
             format!("http://{mocks}/oauth/token"),
         ),
         var(
+            "LIENTHONG_LOOKUPS__BUSINESS__URL",
+            format!("http://{mocks}/business/TraCuuThongTinDoanhNghiep"),
+        ),
+        var(
             "LIENTHONG_LOOKUPS__BUSINESS__AUTH__TOKEN_URL",
             format!("http://{mocks}/oauth/token"),
         ),

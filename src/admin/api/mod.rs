@@ -102,18 +102,52 @@ pub fn openapi() -> Value {
         let params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-            .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .map(|name| {
+                let schema = match name {
+                    "id" => json!({"type": "string", "format": "uuid"}),
+                    _ => json!({"type": "string", "minLength": 1}),
+                };
+                json!({"name": name, "in": "path", "required": true, "schema": schema})
+            })
             .collect();
+        let error = |d: &str| {
+            json!({"description": d, "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Error"}}}})
+        };
+        let mut responses = json!({
+            "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+            "401": error("unauthorized: no or unknown token"),
+            "403": error("forbidden: the token's role may not do this"),
+            "404": error("not_found, unknown_target: no such message, dossier, dead letter or target"),
+            "503": error("storage: the outbox cannot be read right now"),
+        });
+        if path.contains("{id}")
+            || path.ends_with("/replay")
+            || *path == "/api/v1/dead-letters"
+            || path.ends_with("/drop")
+            || *path == "/api/v1/kpis"
+        {
+            responses["400"] = error(
+                "invalid_id (not a UUID), or a query or body field that is not valid (named in `field`)",
+            );
+        }
+        if *role == "anyone" {
+            responses = json!({"200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}});
+        }
         let mut op = json!({
+            "operationId": format!("{method}_{}", path.trim_start_matches("/api/v1/").replace(['/', '{', '}', '-', '.'], "_")),
+            "tags": ["admin"],
             "summary": summary,
             "parameters": params,
-            "responses": {
-                "200": {"description": "OK (JSON)"},
-                "401": {"description": "no or unknown token"},
-                "403": {"description": "the token's role may not do this"},
-                "404": {"description": "no such message, dead letter or target"}
-            }
+            "responses": responses,
         });
+        if path.ends_with("/drop") {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["reason"],
+                "properties": {"reason": {"type": "string", "pattern": "[0-9A-Za-z]",
+                    "description": "Why it is dropped (kept in the audit trail)"}}
+            }}}});
+        }
         if *role != "anyone" {
             op["security"] = json!([{ "bearer": [] }]);
             op["x-role"] = json!(role);
@@ -122,10 +156,18 @@ pub fn openapi() -> Value {
         entry[*method] = op;
     }
     json!({
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "lienthong admin API", "version": env!("CARGO_PKG_VERSION"),
                  "description": "Sync status, dead letters and targets of the integration bus. Viewer tokens read; operator tokens also replay, drop and pause."},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {
+                "type": "object", "required": ["error"],
+                "properties": {"error": {"type": "object", "required": ["code", "message"],
+                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
+                                   "field": {"type": "string"}}}}
+            }},
+        },
         "paths": paths,
     })
 }
@@ -134,9 +176,14 @@ async fn openapi_json() -> Json<Value> {
     Json(openapi())
 }
 
+/// `/api/v1/openapi.json` on a node that takes no unit traffic (a worker): the admin API
+/// alone. Unit-facing nodes serve the whole document ([`crate::contract`]).
+pub fn openapi_routes() -> axum::Router {
+    axum::Router::new().route("/api/v1/openapi.json", get(openapi_json))
+}
+
 pub fn routes(state: Arc<AdminState>) -> axum::Router {
     axum::Router::new()
-        .route("/api/v1/openapi.json", get(openapi_json))
         .route("/api/v1/status", get(status))
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/dossiers/{key}", get(dossier))

@@ -1,0 +1,469 @@
+//! What a mapping reads and writes, as JSON Schema (draft 2020-12, the dialect of OpenAPI
+//! 3.1), for the contract a unit IT team integrates against.
+//!
+//! The schema is derived, not written: every source path a rule names becomes a property
+//! (nested objects and arrays follow the path), described with the output field it feeds.
+//! What the mapping insists on becomes a constraint:
+//!
+//! * a `required` rule (or one whose output field the target's schema requires) without a
+//!   `when` makes its path required; a list of paths, or `when = { missing = … }`, makes
+//!   "one of them" (`anyOf`);
+//! * a code table without a default gives an `enum` of its codes;
+//! * a date gives a `pattern` for its first source format (only real dates match: days
+//!   1–28, so a schema-valid value is never refused as an impossible date);
+//! * a `type` gives the JSON type; text transforms give `string`;
+//! * where the value reaches the output unchanged but for trimming, normalising or
+//!   keeping digits, the target schema's format, length and enumeration are carried back
+//!   to the input (a 12-digit số định danh in, a 12-digit số định danh out).
+//!
+//! The derived schema is thus a description a client can be generated from and a promise:
+//! data it accepts passes the mapping's own checks (what the target does with it is the
+//! target's). It is not a validator the bus runs on ingress.
+
+use crate::datetime::{DateFormat, Token};
+use crate::engine::{Op, Rule, Source, Test, ValueType};
+use crate::path::{SourcePath, Step};
+use crate::schema::{Kind, Schema, TextFormat};
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// One node of the schema being built: an object's properties, an array's items, the
+/// constraints of a leaf.
+#[derive(Default)]
+struct Node {
+    properties: BTreeMap<String, Node>,
+    required: BTreeSet<String>,
+    items: Option<Box<Node>>,
+    /// Groups of alternatives: in each group, one of the paths (from this node) must be
+    /// present.
+    any_of: Vec<Vec<Vec<Step>>>,
+    leaf: Map<String, Value>,
+    feeds: BTreeSet<String>,
+}
+
+impl Node {
+    fn at(&mut self, steps: &[Step]) -> &mut Node {
+        let mut node = self;
+        for step in steps {
+            node = match step {
+                Step::Key(k) => node.properties.entry(k.clone()).or_default(),
+                Step::Index(_) => node.items.get_or_insert_with(Default::default),
+            };
+        }
+        node
+    }
+
+    /// Mark every key along `steps` required in its parent (down to the first array).
+    fn require(&mut self, steps: &[Step]) {
+        let mut node = self;
+        for step in steps {
+            match step {
+                Step::Key(k) => {
+                    node.required.insert(k.clone());
+                    node = node.properties.entry(k.clone()).or_default();
+                }
+                // An element of an array is not required to exist by one rule.
+                Step::Index(_) => return,
+            }
+        }
+    }
+
+    fn into_json(self) -> Value {
+        let mut out = Map::new();
+        if !self.properties.is_empty() || !self.required.is_empty() || !self.any_of.is_empty() {
+            out.insert("type".into(), json!("object"));
+            if !self.properties.is_empty() {
+                out.insert(
+                    "properties".into(),
+                    Value::Object(
+                        self.properties
+                            .into_iter()
+                            .map(|(k, n)| (k, n.into_json()))
+                            .collect(),
+                    ),
+                );
+            }
+            if !self.required.is_empty() {
+                out.insert("required".into(), json!(self.required));
+            }
+            let groups: Vec<Value> = self
+                .any_of
+                .into_iter()
+                .map(|alternatives| {
+                    let alternatives: Vec<Value> = alternatives
+                        .iter()
+                        .map(|path| {
+                            let mut alt = Node::default();
+                            alt.require(path);
+                            strip_to_required(alt.into_json())
+                        })
+                        .collect();
+                    json!({ "anyOf": alternatives })
+                })
+                .collect();
+            match <[Value; 1]>::try_from(groups) {
+                Ok([one]) => {
+                    out.insert("anyOf".into(), one["anyOf"].clone());
+                }
+                Err(groups) if !groups.is_empty() => {
+                    out.insert("allOf".into(), Value::Array(groups));
+                }
+                Err(_) => {}
+            }
+        } else if let Some(items) = self.items {
+            out.insert("type".into(), json!("array"));
+            out.insert("items".into(), items.into_json());
+        } else {
+            out.extend(self.leaf);
+        }
+        if !self.feeds.is_empty() {
+            let feeds: Vec<&str> = self.feeds.iter().map(String::as_str).collect();
+            let feeds = format!("→ {}", feeds.join(", "));
+            let text = match out.get("description").and_then(Value::as_str) {
+                Some(own) => format!("{own} ({feeds})"),
+                None => feeds,
+            };
+            out.insert("description".into(), json!(text));
+        }
+        Value::Object(out)
+    }
+}
+
+/// An `anyOf` alternative states presence only: its `type` and descriptions are noise.
+fn strip_to_required(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("description");
+        o.remove("type");
+        if let Some(Value::Object(props)) = o.get_mut("properties") {
+            for p in props.values_mut() {
+                *p = strip_to_required(p.take());
+            }
+        }
+    }
+    v
+}
+
+/// The schema of what `rules` read, with constraints carried back from `schema`.
+pub(crate) fn input_schema(rules: &[Rule], schema: Option<&Schema>) -> Value {
+    let mut root = Node::default();
+    read_rules(rules, schema, &mut root, None);
+    let mut v = root.into_json();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("type".into(), json!("object"));
+    }
+    v
+}
+
+/// Where the rules of an `each` sub-mapping read: the array element (`current`), or the
+/// record (`$root.`).
+fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Option<&[Step]>) {
+    for rule in rules {
+        let to = rule.to.text.as_str();
+        let output = schema.and_then(|s| s.field_rule(to));
+        let schema_requires = output.is_some_and(|f| f.required) && rule.default.is_none();
+        let must = (rule.required || schema_requires) && rule.default.is_none();
+        let steps_of = |p: &SourcePath| -> Vec<Step> {
+            match (p.from_root, each) {
+                (false, Some(prefix)) => {
+                    let mut s = prefix.to_vec();
+                    s.extend(p.steps.iter().cloned());
+                    s
+                }
+                _ => p.steps.clone(),
+            }
+        };
+        if let Some(cond) = &rule.when {
+            let p = match &cond.test {
+                Test::Exists(p)
+                | Test::Missing(p)
+                | Test::Equals(p, _)
+                | Test::NotEquals(p, _)
+                | Test::In(p, _) => p,
+            };
+            if !p.steps.is_empty() {
+                root.at(&steps_of(p))
+                    .feeds
+                    .insert(format!("(condition of {to})"));
+            }
+        }
+        match &rule.source {
+            Source::Paths(paths) => {
+                for p in paths {
+                    if p.steps.is_empty() {
+                        continue;
+                    }
+                    let steps = steps_of(p);
+                    let node = root.at(&steps);
+                    node.feeds.insert(to.to_string());
+                    constrain(node, &rule.ops, output, must);
+                }
+                // Required paths inside array elements are not stated: an element's
+                // shape is described, its presence is the unit's.
+                let in_array = |s: &Vec<Step>| s.iter().any(|x| matches!(x, Step::Index(_)));
+                let alternatives: Vec<Vec<Step>> = paths
+                    .iter()
+                    .filter(|p| !p.steps.is_empty())
+                    .map(steps_of)
+                    .filter(|s| !in_array(s))
+                    .collect();
+                if !must || alternatives.len() != paths.len() || each.is_some() {
+                    continue;
+                }
+                match (&rule.when, alternatives.as_slice()) {
+                    (None, [one]) => root.require(one),
+                    (None, _) => root.any_of.push(alternatives),
+                    (Some(cond), [one]) => {
+                        if let Test::Missing(other) = &cond.test
+                            && !other.steps.is_empty()
+                        {
+                            root.any_of.push(vec![steps_of(other), one.clone()]);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Source::Template(parts) | Source::Fail(parts) => {
+                let template = matches!(rule.source, Source::Template(_));
+                for part in parts {
+                    if let crate::engine::TemplatePart::Field(p) = part
+                        && !p.steps.is_empty()
+                    {
+                        let steps = steps_of(p);
+                        let node = root.at(&steps);
+                        node.feeds.insert(to.to_string());
+                        // A template the output needs needs each of its fields.
+                        if template && must && rule.when.is_none() && each.is_none() {
+                            constrain(node, &[Op::Trim], None, true);
+                            if !steps.iter().any(|x| matches!(x, Step::Index(_))) {
+                                root.require(&steps);
+                            }
+                        }
+                    }
+                }
+            }
+            Source::Each { path, rules } => {
+                let mut steps = steps_of(path);
+                steps.push(Step::Index(0));
+                let node = root.at(&steps);
+                node.feeds.insert(format!("{to}[] (each)"));
+                read_rules(rules, schema, root, Some(&steps));
+            }
+            Source::Const(_) => {}
+        }
+    }
+}
+
+/// A leaf's constraints from the rule's operations and, where the value reaches the output
+/// unchanged in substance, from the output field's rule.
+fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRule>, must: bool) {
+    if node.leaf.contains_key("type") || node.leaf.contains_key("enum") {
+        return; // an earlier rule reading the same path already said what it is
+    }
+    let leaf = &mut node.leaf;
+    let preserving = |op: &Op| {
+        matches!(
+            op,
+            Op::Trim | Op::Nfc | Op::CollapseSpaces | Op::Digits | Op::StripSpaces | Op::PhoneVn
+        )
+    };
+    match ops.iter().find(|op| !preserving(op)) {
+        Some(Op::Table(t)) if t.default.is_none() => {
+            leaf.insert("type".into(), json!("string"));
+            leaf.insert("enum".into(), json!(t.values.keys().collect::<Vec<_>>()));
+        }
+        Some(Op::Table(t)) => {
+            leaf.insert(
+                "description".into(),
+                json!(format!(
+                    "one of {} (others take the default)",
+                    t.values.keys().cloned().collect::<Vec<_>>().join(", ")
+                )),
+            );
+        }
+        Some(Op::Date { from, .. }) => date(leaf, from),
+        Some(Op::Type(ValueType::Integer)) => {
+            leaf.insert("type".into(), json!("integer"));
+            leaf.insert("minimum".into(), json!(-(1i64 << 53)));
+            leaf.insert("maximum".into(), json!(1i64 << 53));
+        }
+        Some(Op::Type(ValueType::Decimal)) => {
+            leaf.insert("type".into(), json!("number"));
+        }
+        Some(Op::Type(ValueType::Boolean)) => {
+            leaf.insert("type".into(), json!("boolean"));
+        }
+        Some(Op::Type(ValueType::String)) => {
+            leaf.insert("type".into(), json!("string"));
+        }
+        Some(_) => {
+            leaf.insert("type".into(), json!("string"));
+        }
+        None => {
+            if let Some(out) = output {
+                carry_back(leaf, out, ops.iter().any(|o| matches!(o, Op::PhoneVn)));
+            }
+        }
+    }
+    // What a mapping reads as text is text; a number would do too, a list or an object
+    // would not.
+    leaf.entry("type").or_insert_with(|| json!("string"));
+    // Missing, null and blank text are all "no value": a required one needs a character.
+    if must
+        && leaf.get("type") == Some(&json!("string"))
+        && !leaf.contains_key("pattern")
+        && !leaf.contains_key("enum")
+    {
+        leaf.insert("pattern".into(), json!("[0-9A-Za-z]"));
+    }
+}
+
+/// The output field's format, lengths and enumeration, as the input's.
+fn carry_back(leaf: &mut Map<String, Value>, out: &crate::schema::FieldRule, phone: bool) {
+    if let Some(values) = &out.one_of {
+        leaf.insert("enum".into(), Value::Array(values.clone()));
+        return;
+    }
+    match out.kind {
+        Some(Kind::Integer) => {
+            leaf.insert("type".into(), json!("integer"));
+        }
+        Some(Kind::Number) => {
+            leaf.insert("type".into(), json!("number"));
+        }
+        Some(Kind::Boolean) => {
+            leaf.insert("type".into(), json!("boolean"));
+        }
+        _ => {}
+    }
+    let patterns: Vec<&str> = out
+        .formats
+        .iter()
+        .map(|f| match (f, phone) {
+            (TextFormat::Phone, _) => "0[35789][0-9]{8}",
+            (TextFormat::SoDinhDanh, _) => "[0-9]{12}",
+            (TextFormat::Cmnd, _) => "[0-9]{9}",
+            (TextFormat::MaSoDoanhNghiep, _) => "[0-9]{10}(-[0-9]{3})?",
+            (TextFormat::DateTime14, _) => {
+                "(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
+            }
+            (TextFormat::Date8, _) => "(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])",
+            (TextFormat::Digits, _) => "[0-9]+",
+            (TextFormat::Email, _) => "[a-z0-9._]+@[a-z0-9]+\\.[a-z]{2,6}",
+            (TextFormat::PdfBase64, _) => "JVBERi[0-3][A-Za-z0-9+/]*={0,2}",
+        })
+        .collect();
+    if !patterns.is_empty() {
+        leaf.insert("type".into(), json!("string"));
+        leaf.insert(
+            "pattern".into(),
+            json!(format!("^(?:{})$", patterns.join("|"))),
+        );
+        if out.formats.contains(&TextFormat::PdfBase64) {
+            leaf.insert("contentEncoding".into(), json!("base64"));
+            leaf.insert("contentMediaType".into(), json!("application/pdf"));
+        }
+        let described: Vec<&str> = out.formats.iter().map(|f| f.describe()).collect();
+        leaf.insert("description".into(), json!(described.join(" or ")));
+    }
+    // Trimming and keeping digits never lengthen a value that already fits the pattern.
+    if let Some(n) = out.max_len {
+        leaf.insert("type".into(), json!("string"));
+        leaf.insert("maxLength".into(), json!(n));
+    }
+    if let Some(n) = out.min_len {
+        leaf.insert("type".into(), json!("string"));
+        leaf.insert("minLength".into(), json!(n));
+    }
+}
+
+/// A date in its first source format: a pattern only real dates match.
+fn date(leaf: &mut Map<String, Value>, from: &[DateFormat]) {
+    let names: Vec<String> = from.iter().map(DateFormat::describe).collect();
+    leaf.insert(
+        "description".into(),
+        json!(format!("a date: {}", names.join(" or "))),
+    );
+    match from.first() {
+        Some(DateFormat::Epoch) | Some(DateFormat::EpochMillis) => {
+            leaf.insert("type".into(), json!("integer"));
+            leaf.insert("minimum".into(), json!(0));
+            leaf.insert("maximum".into(), json!(4_102_444_800i64)); // 2100, in seconds
+        }
+        Some(DateFormat::Iso8601) => {
+            leaf.insert("type".into(), json!("string"));
+            leaf.insert(
+                "pattern".into(),
+                json!(
+                    "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](Z|\\+07:00)$"
+                ),
+            );
+            leaf.insert("examples".into(), json!(["2024-03-15T08:30:00+07:00"]));
+        }
+        Some(DateFormat::Pattern(tokens)) => {
+            let mut re = String::from("^");
+            for t in tokens {
+                re.push_str(match t {
+                    Token::Year => "(19|20)[0-9]{2}",
+                    Token::Month { .. } => "(0[1-9]|1[0-2])",
+                    Token::Day { .. } => "(0[1-9]|1[0-9]|2[0-8])",
+                    Token::Hour { .. } => "([01][0-9]|2[0-3])",
+                    Token::Minute | Token::Second => "[0-5][0-9]",
+                    Token::Millis => "[0-9]{3}",
+                    Token::Literal(c) => {
+                        re.push_str(&regex_escape(*c));
+                        continue;
+                    }
+                });
+            }
+            re.push('$');
+            leaf.insert("type".into(), json!("string"));
+            leaf.insert("pattern".into(), json!(re));
+        }
+        None => {}
+    }
+}
+
+fn regex_escape(c: char) -> String {
+    if ".^$*+?()[]{}|\\".contains(c) {
+        format!("\\{c}")
+    } else {
+        c.to_string()
+    }
+}
+
+/// The schema of what `rules` write: each output field, with the target schema's rules
+/// where it has them (for describing a reply a unit receives).
+pub(crate) fn output_schema(rules: &[Rule], schema: Option<&Schema>) -> Value {
+    let mut root = Node::default();
+    write_rules(rules, schema, &mut root, &[]);
+    let mut v = root.into_json();
+    if let Some(o) = v.as_object_mut() {
+        o.insert("type".into(), json!("object"));
+    }
+    v
+}
+
+fn write_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, prefix: &[Step]) {
+    for rule in rules {
+        let mut steps = prefix.to_vec();
+        steps.extend(rule.to.steps.iter().cloned());
+        match &rule.source {
+            Source::Each { rules, .. } => {
+                steps.push(Step::Index(0));
+                root.at(&steps);
+                write_rules(rules, schema, root, &steps);
+            }
+            Source::Fail(_) => {}
+            _ => {
+                let node = root.at(&steps);
+                if let Some(out) = schema.and_then(|s| s.field_rule(&rule.to.text)) {
+                    let described: Vec<&str> = out.formats.iter().map(|f| f.describe()).collect();
+                    if !described.is_empty() {
+                        node.leaf
+                            .insert("description".into(), json!(described.join(" or ")));
+                    }
+                }
+            }
+        }
+    }
+}

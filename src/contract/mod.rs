@@ -1,0 +1,86 @@
+//! The contract a unit IT team integrates against, generated from what the bus runs: the
+//! configured routes and units, and the mappings each flow goes through.
+//!
+//! * [`openapi`]: the OpenAPI 3.1 document of the unit-facing API (events per flow with
+//!   the JSON Schema of what the flow's mappings read, the lookups, the unit's own message
+//!   state, SOAP, the payment callback), merged with the admin API's at
+//!   `/api/v1/openapi.json`, one unit's alone at `/api/v1/units/{unit}/openapi.json`, and
+//!   written by `lienthong openapi`.
+//! * [`page`]: the API page (`/api/docs`), Swagger UI served from the binary, no outside
+//!   network.
+//!
+//! Nothing here is written by hand per flow: a new route or a changed mapping changes the
+//! document the next time it is asked for.
+
+pub mod openapi;
+pub mod page;
+
+pub use openapi::{document, unit_document};
+
+use crate::config::Config;
+use crate::mappings::MappingSet;
+use crate::route::Router;
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// What the documents are built from, kept by the HTTP routes that serve them.
+pub struct ContractSource {
+    pub config: Config,
+    pub router: Arc<Router>,
+    pub mappings: Arc<MappingSet>,
+}
+
+impl ContractSource {
+    fn contract(&self) -> openapi::Contract<'_> {
+        openapi::Contract {
+            config: &self.config,
+            router: &self.router,
+            mappings: &self.mappings,
+        }
+    }
+
+    /// The whole document: the admin API and every unit's.
+    pub fn document(&self) -> Value {
+        document(&self.contract(), crate::admin::api::openapi())
+    }
+
+    /// One unit's document.
+    pub fn unit_document(&self, unit: &str) -> Option<Value> {
+        unit_document(&self.contract(), unit)
+    }
+}
+
+/// The documents and the API page. Open to anyone: they describe the API and hold no
+/// secret (keys, routes' URLs and tokens are not in them).
+pub fn routes(source: Arc<ContractSource>) -> axum::Router {
+    axum::Router::new()
+        .route("/api/v1/openapi.json", get(whole))
+        .route("/api/v1/units/{unit}/openapi.json", get(of_unit))
+        .route("/api/docs", get(page::page))
+        .route("/api/docs/swagger-ui-bundle.js", get(page::bundle))
+        .route("/api/docs/swagger-ui.css", get(page::css))
+        .route("/api/docs/init.js", get(page::init))
+        .with_state(source)
+}
+
+async fn whole(State(source): State<Arc<ContractSource>>) -> Json<Value> {
+    Json(source.document())
+}
+
+async fn of_unit(
+    State(source): State<Arc<ContractSource>>,
+    Path(unit): Path<String>,
+) -> Result<Json<Value>, crate::ingress::ApiError> {
+    source.unit_document(&unit).map(Json).ok_or_else(|| {
+        crate::ingress::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_unit",
+            format!("no unit `{unit}` is configured"),
+        )
+        .field("unit")
+    })
+}

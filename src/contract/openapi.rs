@@ -1,0 +1,772 @@
+//! The OpenAPI 3.1 document of the unit-facing API, built from the configuration and the
+//! mappings:
+//!
+//! * `POST /api/v1/units/{unit}/events/{flow}` for every flow a unit may send, its body
+//!   the JSON Schema of what the flow's mappings read ([`lienthong_mapping::Mapping::input_schema`],
+//!   merged over the flow's targets, the ordering key required), one event or a batch;
+//!   flows that also take XML or CSV list those content types with an example from the
+//!   mapping's fixture cases;
+//! * the lookups a unit has mappings for, with the reply's fields;
+//! * the unit's own message and dossier state; `/soap/{unit}` for SOAP units; the payment
+//!   platform's callback;
+//! * every error status with the one error body, the security schemes (bearer unit key,
+//!   HMAC signature headers for units that sign).
+//!
+//! Paths are concrete per unit (`/api/v1/units/nafosted/events/dossier_sync`), so a
+//! client generated from the document has one call per flow with its own body type.
+
+use crate::config::Config;
+use crate::mappings::MappingSet;
+use crate::route::{Route, Router};
+use lienthong_mapping::{Format, Mapping};
+use serde_json::{Map, Value, json};
+use std::path::Path;
+
+/// What the document is built from.
+pub struct Contract<'a> {
+    pub config: &'a Config,
+    pub router: &'a Router,
+    pub mappings: &'a MappingSet,
+}
+
+/// The admin document with every unit's paths added.
+pub fn document(c: &Contract<'_>, mut admin: Value) -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    for unit in c.config.units.keys() {
+        unit_paths(c, unit, &mut paths, &mut schemas);
+    }
+    shared_paths(c, &mut paths);
+    admin["openapi"] = json!("3.1.0");
+    admin["info"]["title"] = json!("lienthong: unit-facing and admin API");
+    let doc_paths = admin["paths"].as_object_mut().expect("admin paths");
+    doc_paths.extend(paths);
+    let components = admin["components"].as_object_mut().expect("components");
+    let mut shared = components_of(c);
+    components
+        .entry("schemas")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("schemas")
+        .extend(std::mem::take(
+            shared["schemas"].as_object_mut().expect("s"),
+        ));
+    components
+        .entry("schemas")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("schemas")
+        .extend(schemas);
+    components
+        .entry("securitySchemes")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .expect("security")
+        .extend(std::mem::take(
+            shared["securitySchemes"].as_object_mut().expect("sec"),
+        ));
+    admin
+}
+
+/// One unit's document (what its IT team needs, nothing of the others'); `None` for a
+/// unit that is not configured.
+pub fn unit_document(c: &Contract<'_>, unit: &str) -> Option<Value> {
+    let cfg = c.config.units.get(unit)?;
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    unit_paths(c, unit, &mut paths, &mut schemas);
+    let mut components = components_of(c);
+    components["schemas"]
+        .as_object_mut()
+        .expect("schemas")
+        .extend(schemas);
+    let name = if cfg.name.is_empty() { unit } else { &cfg.name };
+    Some(json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": format!("lienthong: the API for {name}"),
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!(
+                "What unit `{unit}` sends to the integration bus and reads back. Every call \
+                 carries the unit key (`Authorization: Bearer <key>`). An event is stored \
+                 durably before the 202; the bus then translates it for each national \
+                 platform and delivers it, in order per dossier where the flow says so. \
+                 Errors are JSON: `{{\"error\": {{\"code\", \"message\", \"field\"?}}}}`."
+            ),
+        },
+        "paths": paths,
+        "components": components,
+    }))
+}
+
+fn components_of(c: &Contract<'_>) -> Value {
+    let mut security = json!({
+        "unitKey": {
+            "type": "http", "scheme": "bearer",
+            "description": "The unit's key (`units.<unit>.key_env`), one per unit; a key \
+                            of another unit is 403."
+        },
+    });
+    if c.config.units.values().any(|u| u.hmac_secret_env.is_some()) {
+        security["signature"] = json!({
+            "type": "apiKey", "in": "header", "name": "X-Lienthong-Signature",
+            "description": "For units that sign (`hmac_secret_env`): `sha256=<hex \
+                HMAC-SHA256(secret, \"<timestamp>\\n<METHOD>\\n<path?query>\\n<body>\")>`, \
+                with `X-Lienthong-Timestamp: <unix seconds>` within 5 minutes of the \
+                bus's clock; a signature is accepted once."
+        });
+        security["signatureTimestamp"] = json!({
+            "type": "apiKey", "in": "header", "name": "X-Lienthong-Timestamp",
+            "description": "Unix seconds of the signature."
+        });
+    }
+    json!({
+        "schemas": {
+            "Error": {
+                "type": "object", "required": ["error"],
+                "properties": {"error": {
+                    "type": "object", "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string", "description": "What went wrong, for programs (see the README's error table)"},
+                        "message": {"type": "string", "description": "What went wrong and what to do, for people"},
+                        "field": {"type": "string", "description": "The field, header or JSON pointer at fault"},
+                        "line": {"type": "integer"}, "column": {"type": "integer"}
+                    }
+                }}
+            },
+            "Accepted": {
+                "type": "object", "required": ["accepted"],
+                "properties": {"accepted": {
+                    "type": "array",
+                    "description": "One entry per event, in the order sent",
+                    "items": {
+                        "type": "object", "required": ["id", "duplicate"],
+                        "properties": {
+                            "id": {"type": "string", "format": "uuid", "description": "The message id: ask GET .../messages/{id} where it stands"},
+                            "duplicate": {"type": "boolean", "description": "Already accepted under this Idempotency-Key: nothing new was stored"}
+                        }
+                    }
+                }}
+            },
+            "MessageState": {
+                "type": "object", "required": ["id", "unit", "flow", "received_at", "deliveries"],
+                "properties": {
+                    "id": {"type": "string", "format": "uuid"},
+                    "unit": {"type": "string"}, "flow": {"type": "string"},
+                    "key": {"type": ["string", "null"]},
+                    "received_at": {"type": "string"},
+                    "trace_id": {"type": "string"},
+                    "deliveries": {"type": "array", "items": {
+                        "type": "object", "required": ["target", "delivery"],
+                        "properties": {"target": {"type": "string"}, "delivery": {"type": "object"}}
+                    }}
+                }
+            },
+            "DossierState": {
+                "type": "object",
+                "description": "A dossier's events from this unit and where its latest event stands on each target",
+                "required": ["key", "events"],
+                "properties": {
+                    "key": {"type": "string"},
+                    "events": {"type": "array", "items": {"type": "object"}}
+                }
+            }
+        },
+        "securitySchemes": security,
+    })
+}
+
+/// The error answers of an operation: status → the codes it can carry.
+fn errors(list: &[(u16, &str)]) -> Map<String, Value> {
+    list.iter()
+        .map(|(status, codes)| {
+            let mut r = json!({
+                "description": codes,
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+            });
+            if matches!(status, 429 | 503) {
+                r["headers"] = json!({"Retry-After": {
+                    "description": "Seconds to wait before sending again",
+                    "schema": {"type": "integer"}
+                }});
+            }
+            (status.to_string(), r)
+        })
+        .collect()
+}
+
+/// Statuses every unit call can answer before it looks at the body.
+const AUTH_ERRORS: &[(u16, &str)] = &[
+    (
+        401,
+        "unauthorized: no or wrong unit key; signature_required, stale_signature, \
+         bad_signature, replayed_request: for units that sign",
+    ),
+    (403, "forbidden: the key is another unit's"),
+    (404, "unknown_unit: no such unit"),
+    (
+        408,
+        "body_timeout: the body did not arrive within server.body_read_timeout",
+    ),
+    (
+        413,
+        "body_too_large: over server.max_body_bytes (or the route's own limit)",
+    ),
+    (
+        429,
+        "rate_limited: over the unit's rate_limit; wait Retry-After seconds",
+    ),
+];
+
+fn security_for(c: &Contract<'_>, unit: &str) -> Value {
+    let signs = c
+        .config
+        .units
+        .get(unit)
+        .is_some_and(|u| u.hmac_secret_env.is_some());
+    if signs {
+        json!([{"unitKey": [], "signature": [], "signatureTimestamp": []}])
+    } else {
+        json!([{"unitKey": []}])
+    }
+}
+
+fn unit_paths(
+    c: &Contract<'_>,
+    unit: &str,
+    paths: &mut Map<String, Value>,
+    schemas: &mut Map<String, Value>,
+) {
+    let tag = format!("unit {unit}");
+    for route in c.router.routes_of(unit).iter().filter(|r| !r.internal) {
+        let (path, op, schema_name, schema) = event_operation(c, route, &tag);
+        schemas.insert(schema_name, schema);
+        paths.insert(path, json!({"post": op}));
+    }
+    for (kind, needs) in [
+        ("citizen", "population"),
+        ("residence", "population"),
+        ("business", "business"),
+    ] {
+        if let Some(op) = lookup_operation(c, unit, kind, needs, &tag) {
+            paths.insert(
+                format!("/api/v1/units/{unit}/lookup/{kind}"),
+                json!({"post": op}),
+            );
+        }
+    }
+    let security = security_for(c, unit);
+    let mut read_errors = errors(&[
+        (400, "invalid_id: not a message id (a UUID)"),
+        (401, "unauthorized: no or wrong unit key"),
+        (403, "forbidden: the key is another unit's"),
+        (
+            404,
+            "not_found: no such message of this unit (another unit's is not found either); unknown_unit",
+        ),
+        (429, "rate_limited: over the unit's rate_limit"),
+        (503, "storage: the outbox cannot be read right now"),
+    ]);
+    read_errors.insert("200".into(), json!({"description": "Where each delivery stands",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageState"}}}}));
+    paths.insert(
+        format!("/api/v1/units/{unit}/messages/{{id}}"),
+        json!({"get": {
+            "operationId": format!("{unit}_message"),
+            "tags": [tag], "security": security,
+            "summary": "Where a message of this unit stands on each target",
+            "parameters": [{"name": "id", "in": "path", "required": true,
+                            "description": "The id the bus answered with on 202",
+                            "schema": {"type": "string", "format": "uuid"}}],
+            "responses": read_errors,
+        }}),
+    );
+    let mut dossier_responses = errors(&[
+        (401, "unauthorized: no or wrong unit key"),
+        (403, "forbidden: the key is another unit's"),
+        (
+            404,
+            "not_found: no event of this dossier from this unit; unknown_unit",
+        ),
+        (429, "rate_limited: over the unit's rate_limit"),
+        (503, "storage: the outbox cannot be read right now"),
+    ]);
+    dossier_responses.insert("200".into(), json!({"description": "The dossier's events from this unit, and whether its latest status reached each target",
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DossierState"}}}}));
+    paths.insert(
+        format!("/api/v1/units/{unit}/dossiers/{{code}}"),
+        json!({"get": {
+            "operationId": format!("{unit}_dossier"),
+            "tags": [tag], "security": security,
+            "summary": "A dossier of this unit (by its code, MaHoSo): its events and where they stand",
+            "parameters": [{"name": "code", "in": "path", "required": true,
+                            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[0-9A-Za-z][0-9A-Za-z._-]*$"}}],
+            "responses": dossier_responses,
+        }}),
+    );
+    if let Some(op) = soap_operation(c, unit, &tag) {
+        paths.insert(format!("/soap/{unit}"), json!({"post": op}));
+    }
+    paths.insert(
+        format!("/api/v1/units/{unit}/openapi.json"),
+        json!({"get": {
+            "operationId": format!("{unit}_openapi"),
+            "tags": [tag],
+            "summary": "This unit's API document (open: it holds no secret)",
+            "responses": {"200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}},
+        }}),
+    );
+}
+
+/// `POST /api/v1/units/{unit}/events/{flow}`: (path, operation, schema name, event schema).
+fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value, String, Value) {
+    let (unit, flow) = (route.unit.as_str(), route.flow.as_str());
+    let mappings: Vec<(String, std::sync::Arc<Mapping>)> = route
+        .targets
+        .iter()
+        .filter_map(|t| {
+            c.mappings
+                .for_delivery(unit, flow, t)
+                .map(|m| (t.clone(), m))
+        })
+        .collect();
+    let mut event = json!({"type": "object"});
+    for (_, m) in &mappings {
+        merge(&mut event, m.input_schema());
+    }
+    if let Some(pointer) = &route.key_pointer {
+        require_key(&mut event, pointer, route.ordered);
+    }
+    let schema_name = format!("{}_{}_event", ident(unit), ident(flow));
+    let mut description = format!(
+        "The `{flow}` events of `{unit}`, delivered to {}. The same as `POST \
+         /api/v1/units/{unit}/events?flow={flow}`.",
+        route
+            .targets
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(p) = &route.key_pointer {
+        description.push_str(&format!(
+            " Events of one `{p}` reach each platform in the order accepted{}.",
+            if route.block_on_dead {
+                "; one that cannot be delivered holds the ones after it"
+            } else {
+                ""
+            }
+        ));
+    }
+    for (target, m) in &mappings {
+        description.push_str(&format!("\n\n* to `{target}`: {}", m.description));
+    }
+    description.push_str(
+        "\n\nThe body is stored as sent; the mapping runs when each platform is delivered to, \
+         and a message it refuses becomes a dead letter the IT Center sees (ask \
+         `GET .../messages/{id}`).",
+    );
+    let max_batch = c.config.server.max_batch;
+    let mut content = json!({
+        "application/json": {"schema": {"oneOf": [
+            {"$ref": format!("#/components/schemas/{schema_name}")},
+            {"type": "array", "minItems": 1, "maxItems": max_batch,
+             "description": format!("A batch: all of it is stored or none (at most {max_batch})"),
+             "items": {"$ref": format!("#/components/schemas/{schema_name}")}}
+        ]}}
+    });
+    if let Some(decode) = c.mappings.input_for(unit, flow)
+        && decode.format != Format::Json
+    {
+        let media = match decode.format {
+            Format::Csv => "text/csv",
+            _ => "text/xml",
+        };
+        let mut body = json!({"schema": {"type": "string", "minLength": 1,
+            "description": format!("The unit's own {} export ({}), read as the mapping says",
+                decode.format.name(),
+                match decode.format { Format::Csv => format!("{:?}", decode.csv.encoding).to_lowercase(), _ => "UTF-8".into() })}});
+        if let Some(example) = mappings.first().and_then(|(_, m)| fixture_example(&m.file)) {
+            body["example"] = json!(example);
+        }
+        content[media] = body;
+    }
+    let mut responses = errors(&[
+        (
+            400,
+            "malformed_json, invalid_utf8, too_deep, not_an_event, empty_body, empty_batch, \
+               missing_key, invalid_key, invalid_idempotency_key, malformed_body, body_unreadable, \
+               unknown_flow (each names its field and, for syntax, line and column)",
+        ),
+        (401, AUTH_ERRORS[0].1),
+        (
+            403,
+            "forbidden: the key is another unit's; internal_flow: the bus feeds this flow itself",
+        ),
+        (404, AUTH_ERRORS[2].1),
+        (408, AUTH_ERRORS[3].1),
+        (
+            413,
+            "body_too_large; batch_too_large: over server.max_batch events",
+        ),
+        (
+            415,
+            "unsupported_media_type: this flow takes application/json (and the content types listed)",
+        ),
+        (429, AUTH_ERRORS[5].1),
+        (
+            503,
+            "busy: the outbox holds too many undelivered messages, or cannot store right now; \
+               nothing was stored, send again after Retry-After; replay_check_unavailable",
+        ),
+    ]);
+    responses.insert(
+        "202".into(),
+        json!({
+            "description": "Stored durably (on disk) before this answer",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}
+        }),
+    );
+    let op = json!({
+        "operationId": format!("send_{}_{}", ident(unit), ident(flow)),
+        "tags": [tag],
+        "summary": format!("Send {flow} events"),
+        "description": description,
+        "security": security_for(c, unit),
+        "parameters": [
+            {"name": "Idempotency-Key", "in": "header", "required": false,
+             "description": "Sent again with the same key, the request stores nothing new and answers the same ids (duplicate: true)",
+             "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}},
+            {"name": "traceparent", "in": "header", "required": false,
+             "description": "W3C Trace Context: the message joins this trace, and every delivery attempt is a span of it",
+             "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"}},
+        ],
+        "requestBody": {"required": true, "content": content},
+        "responses": responses,
+    });
+    (
+        format!("/api/v1/units/{unit}/events/{flow}"),
+        op,
+        schema_name,
+        event,
+    )
+}
+
+fn lookup_operation(
+    c: &Contract<'_>,
+    unit: &str,
+    kind: &str,
+    needs: &str,
+    tag: &str,
+) -> Option<Value> {
+    let configured = match needs {
+        "population" => c.config.lookups.population.is_some(),
+        _ => c.config.lookups.business.is_some(),
+    };
+    if !configured {
+        return None;
+    }
+    let request = c
+        .mappings
+        .lookup_mapping(unit, &format!("{kind}_lookup_request"))
+        .ok()?;
+    let reply = c
+        .mappings
+        .lookup_mapping(unit, &format!("{kind}_lookup_reply"))
+        .ok()?;
+    let mut schema = request.input_schema();
+    if let Some(o) = schema.as_object_mut() {
+        o.insert("description".into(), json!(request.description));
+    }
+    let mut responses = errors(&[
+        (
+            400,
+            "malformed_body, one_lookup, invalid_lookup: the request cannot be read or mapped (the field is named)",
+        ),
+        (401, AUTH_ERRORS[0].1),
+        (403, AUTH_ERRORS[1].1),
+        (404, "unknown_unit; unknown_lookup"),
+        (408, AUTH_ERRORS[3].1),
+        (413, AUTH_ERRORS[4].1),
+        (429, "rate_limited: over the unit's or the platform's rate"),
+        (
+            501,
+            "no_lookup_mapping, no_lookup_target: this lookup is not set up",
+        ),
+        (
+            502,
+            "platform_unreachable, platform_error, bad_reply, lookup_failed: the national platform failed",
+        ),
+        (503, "audit_unavailable: no answer without its audit record"),
+        (504, "platform_timeout: the platform did not answer in time"),
+    ]);
+    // The request in the unit's own format: JSON, or XML with an example from the fixtures.
+    let request_content = match request.input_format() {
+        Format::Json => json!({"application/json": {"schema": schema}}),
+        format => {
+            let media = if format == Format::Csv {
+                "text/csv"
+            } else {
+                "text/xml"
+            };
+            let mut body = json!({"schema": {"type": "string", "minLength": 1,
+                "description": format!("The lookup in the unit's {} format", format.name())}});
+            if let Some(example) = fixture_example(&request.file) {
+                body["example"] = json!(example);
+            }
+            json!({ media: body })
+        }
+    };
+    let mut reply_schema = reply.output_schema();
+    if let Some(o) = reply_schema.as_object_mut() {
+        o.insert("description".into(), json!(reply.description));
+    }
+    responses.insert(
+        "200".into(),
+        json!({
+            "description": "The platform's answer in the unit's format (found or not)",
+            "content": {reply.content_type(): {"schema": reply_schema}}
+        }),
+    );
+    Some(json!({
+        "operationId": format!("lookup_{}_{}", ident(unit), kind),
+        "tags": [tag],
+        "summary": format!("{kind} lookup"),
+        "description": format!("Asks the national platform on the unit's behalf ({}). \
+            Every lookup is recorded in the audit trail with the officer, dossier and purpose.",
+            request.description),
+        "security": security_for(c, unit),
+        "parameters": [
+            {"name": "dossier", "in": "query", "required": false, "description": "The dossier the lookup is for (audit)", "schema": {"type": "string", "maxLength": 100}},
+            {"name": "purpose", "in": "query", "required": false, "description": "Why (audit)", "schema": {"type": "string", "maxLength": 200}},
+            {"name": "X-Officer", "in": "header", "required": false, "description": "The officer asking (audit)", "schema": {"type": "string", "pattern": "^[!-~]{1,100}$"}},
+        ],
+        "requestBody": {"required": true, "content": request_content},
+        "responses": responses,
+    }))
+}
+
+fn soap_operation(c: &Contract<'_>, unit: &str, tag: &str) -> Option<Value> {
+    let ops = &c.config.units.get(unit)?.soap_operations;
+    if ops.is_empty() {
+        return None;
+    }
+    let mut examples = Map::new();
+    for (operation, flow) in ops {
+        let route = c.router.routes_of(unit).iter().find(|r| &r.flow == flow)?;
+        let example = route
+            .targets
+            .iter()
+            .filter_map(|t| c.mappings.for_delivery(unit, flow, t))
+            .find_map(|m| fixture_example(&m.file));
+        if let Some(example) = example {
+            examples.insert(
+                operation.clone(),
+                json!({"summary": format!("{operation} → {flow}"), "value": example}),
+            );
+        }
+    }
+    let list = ops
+        .iter()
+        .map(|(op, flow)| format!("`{op}` → `{flow}`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    Some(json!({
+        "operationId": format!("soap_{}", ident(unit)),
+        "tags": [tag],
+        "summary": "SOAP 1.1 endpoint",
+        "description": format!("The first element of the Body picks the flow: {list}. The WSDL is at `/soap/{unit}?wsdl`. The answer is `<Operation>Response` with `KetQua` and one `MaTiepNhan` per stored event; a problem is a SOAP Fault whose detail names the code, field and line (HTTP 500 as SOAP 1.1 says; 400 for an empty body, 401/403 for the key, 503 when busy)."),
+        "security": security_for(c, unit),
+        "requestBody": {"required": true, "content": {"text/xml": {
+            "schema": {"type": "string", "minLength": 1},
+            "examples": examples,
+        }}},
+        "responses": {
+            "200": {"description": "Stored; the SOAP answer", "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "400": {"description": "SOAP Fault: the request has no body (empty_body)", "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "401": {"description": "SOAP Fault: no or wrong unit key", "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "403": {"description": "SOAP Fault: the key is another unit's", "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "408": {"description": "body_timeout", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "413": {"description": "body_too_large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "429": {"description": "rate_limited", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "500": {"description": "SOAP Fault (soap:Client: the request is wrong, the detail says how; soap:Server: ours)", "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "503": {"description": "SOAP Fault: busy, send again later", "content": {"text/xml": {"schema": {"type": "string"}}}},
+        },
+    }))
+}
+
+/// The payment platform's callback: the same for every unit.
+fn shared_paths(c: &Contract<'_>, paths: &mut Map<String, Value>) {
+    if c.config
+        .targets
+        .values()
+        .all(|t| t.kind != crate::config::TargetKind::Payment)
+    {
+        return;
+    }
+    let answer = json!({"type": "object", "required": ["MaLoi", "MoTaLoi"], "properties": {
+        "MaLoi": {"type": "string", "description": "00 success, 99 failure"},
+        "MoTaLoi": {"type": "string"}
+    }});
+    let reply = |d: &str| json!({"description": d, "content": {"application/json": {"schema": answer.clone()}}});
+    paths.insert("/callbacks/payment".into(), json!({"post": {
+        "operationId": "payment_callback",
+        "tags": ["national platforms"],
+        "summary": "The payment platform's CONFIRM callback",
+        "description": "Sent by the payment platform, not by units: authenticated by its MaXacThuc signature over the CONFIRM fields. A confirmed payment goes back to the unit that asked for it.",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {
+            "type": "object", "required": ["LoaiBanTin", "MaXacThuc"],
+            "properties": {
+                "LoaiBanTin": {"const": "CONFIRM"},
+                "MaThamChieu": {"type": "string"},
+                "MaXacThuc": {"type": "string"}
+            }
+        }}}},
+        "responses": {
+            "200": reply("Taken (MaLoi 00)"),
+            "400": reply("Not JSON, or not a CONFIRM"),
+            "401": reply("Sai chữ ký MaXacThuc: the signature does not check out"),
+            "404": reply("MaThamChieu không xác định: no such payment"),
+            "408": {"description": "body_timeout", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "413": {"description": "body_too_large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "429": reply("Too many forged callbacks from this address"),
+            "503": reply("thử lại sau: cannot store it now; the platform sends again"),
+        },
+    }}));
+}
+
+/// The input of the first fixture case with an expected output (a valid example).
+fn fixture_example(mapping_file: &Path) -> Option<String> {
+    let cases = lienthong_mapping::fixtures::discover(mapping_file).ok()?;
+    let case = cases
+        .iter()
+        .find(|c| matches!(c.expect, lienthong_mapping::fixtures::Expect::Output(_)))?;
+    let bytes = std::fs::read(&case.input).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// A name usable in operation ids and schema names.
+fn ident(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect()
+}
+
+/// The ordering key at `pointer` required (when the route orders by it) and a non-blank
+/// string of at most 256 characters.
+fn require_key(event: &mut Value, pointer: &str, required: bool) {
+    let segments: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut node = event;
+    for (i, seg) in segments.iter().enumerate() {
+        let obj = node.as_object_mut().expect("object schema");
+        obj.insert("type".into(), json!("object"));
+        if required {
+            let req = obj.entry("required").or_insert_with(|| json!([]));
+            let list = req.as_array_mut().expect("required list");
+            if !list.iter().any(|v| v == seg.as_str()) {
+                list.push(json!(seg));
+                list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+        }
+        let props = obj
+            .entry("properties")
+            .or_insert_with(|| json!({}))
+            .as_object_mut()
+            .expect("properties");
+        node = props.entry(seg.clone()).or_insert_with(|| json!({}));
+        if i + 1 == segments.len() {
+            let leaf = node.as_object_mut().expect("leaf schema");
+            leaf.insert("type".into(), json!("string"));
+            leaf.insert("minLength".into(), json!(1));
+            leaf.insert("maxLength".into(), json!(256));
+            leaf.entry("pattern")
+                .or_insert_with(|| json!("[0-9A-Za-z]"));
+            let d = leaf
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            leaf.insert(
+                "description".into(),
+                json!(format!("The ordering key. {d}").trim().to_string()),
+            );
+        }
+    }
+}
+
+/// Merge schema `b` into `a`: properties recursively, required lists joined, the first
+/// leaf's constraints kept where both constrain, alternatives (`anyOf`) all kept.
+fn merge(a: &mut Value, b: Value) {
+    let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) else {
+        return;
+    };
+    for (k, v) in b {
+        match k.as_str() {
+            "properties" => {
+                let props = a
+                    .entry("properties")
+                    .or_insert_with(|| json!({}))
+                    .as_object_mut()
+                    .expect("properties");
+                if let Value::Object(vp) = v {
+                    for (name, schema) in vp {
+                        match props.get_mut(&name) {
+                            Some(existing) => merge(existing, schema),
+                            None => {
+                                props.insert(name, schema);
+                            }
+                        }
+                    }
+                }
+            }
+            "required" => {
+                let req = a.entry("required").or_insert_with(|| json!([]));
+                let list = req.as_array_mut().expect("required");
+                for r in v.as_array().into_iter().flatten() {
+                    if !list.contains(r) {
+                        list.push(r.clone());
+                    }
+                }
+                list.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+            }
+            "anyOf" | "allOf" => {
+                let groups = match (k.as_str(), v) {
+                    ("anyOf", v) => vec![json!({"anyOf": v})],
+                    (_, Value::Array(g)) => g,
+                    _ => Vec::new(),
+                };
+                let mut all: Vec<Value> = match (a.remove("anyOf"), a.remove("allOf")) {
+                    (Some(any), _) => vec![json!({"anyOf": any})],
+                    (None, Some(Value::Array(g))) => g,
+                    _ => Vec::new(),
+                };
+                for g in groups {
+                    if !all.contains(&g) {
+                        all.push(g);
+                    }
+                }
+                a.insert("allOf".into(), Value::Array(all));
+            }
+            "items" => match a.get_mut("items") {
+                Some(existing) => merge(existing, v),
+                None => {
+                    a.insert(k, v);
+                }
+            },
+            "description" => {
+                a.entry(k).or_insert(v);
+            }
+            _ => {
+                // A leaf already constrained by another mapping keeps its constraints.
+                let constrained = ["enum", "pattern"].iter().any(|c| a.contains_key(*c));
+                if !constrained || k == "type" && !a.contains_key("type") {
+                    a.entry(k).or_insert(v);
+                }
+            }
+        }
+    }
+}
