@@ -373,11 +373,15 @@ async fn the_openapi_document_matches_the_routes() {
     let h = Harness::start(Faults::default(), &extra()).await;
     let (s, doc) = call(&h, "GET", "/api/v1/openapi.json", None, None).await;
     assert_eq!(s, 200);
-    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
     let mut documented = 0;
     for (path, methods) in paths {
         for (method, op) in methods.as_object().unwrap() {
+            // The unit-facing operations are checked in tests/contract.rs.
+            if op["tags"][0] != "admin" {
+                continue;
+            }
             documented += 1;
             let concrete = path
                 .replace("{id}", "019ac9b2-0000-7000-8000-000000000000")
