@@ -244,3 +244,157 @@ async fn the_api_page_is_served_from_the_bus() {
     assert!(init.contains("/api/v1/openapi.json") && init.contains("/openapi.json"));
     bus.bus.shutdown().await.unwrap();
 }
+
+/// Wait until message `id` of `unit` is delivered to the portal (asked with the unit key).
+async fn delivered_to_portal(bus: &ShippedBus, unit: &str, key: &str, id: &str) -> Value {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let state = client()
+            .get(bus.url(&format!("/api/v1/units/{unit}/messages/{id}")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap();
+        let portal = state["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["target"] == "portal")
+            .map(|d| d["delivery"]["state"].clone());
+        if portal == Some(Value::from("delivered")) {
+            return state;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "message {id} not delivered to the portal: {state}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+/// Run a Python script of tests/contract with `pythonpath`; its last line, parsed.
+fn python(script: &str, pythonpath: &std::path::Path, args: &[&str]) -> Value {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract");
+    let out = Command::new("python3")
+        .arg(dir.join(script))
+        .args(args)
+        .env("PYTHONPATH", pythonpath)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script}: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(stdout.lines().last().unwrap_or("")).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_generated_from_the_document_sends_a_dossier_that_reaches_the_portal() {
+    let bus = ShippedBus::start().await;
+    let key = bus.keys["nafosted"].clone();
+    let work = tempfile::tempdir().unwrap();
+    let doc = work.path().join("nafosted.json");
+    let text = client()
+        .get(bus.url("/api/v1/units/nafosted/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    std::fs::write(&doc, text).unwrap();
+    let config = work.path().join("generator.yml");
+    std::fs::write(
+        &config,
+        "package_name_override: lienthong_client\nproject_name_override: lienthong-client\n",
+    )
+    .unwrap();
+    // openapi-python-client (PyPI, installed by scripts/test) writes the client package.
+    let out = Command::new("openapi-python-client")
+        .current_dir(work.path())
+        .args(["generate", "--meta", "none", "--path"])
+        .arg(&doc)
+        .arg("--config")
+        .arg(&config)
+        .arg("--output-path")
+        .arg(work.path().join("gen/lienthong_client"))
+        .output()
+        .expect("openapi-python-client runs (scripts/test installs it)");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !report.contains("Warning") && !report.contains("Unable"),
+        "the generator could not read all of the document:\n{report}"
+    );
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("mappings/nafosted/tests/dossier_sync/01-new-dossier.input.json");
+    let base = bus.url("");
+    let answer = python(
+        "generated_client.py",
+        &work.path().join("gen"),
+        &[
+            base.trim_end_matches('/'),
+            &key,
+            fixture.to_str().unwrap(),
+            "NAF-GENERATED-1",
+        ],
+    );
+    assert_eq!(answer["status"], 202, "{answer}");
+    let id = answer["ids"][0].as_str().unwrap();
+    let state = delivered_to_portal(&bus, "nafosted", &key, id).await;
+    assert_eq!(state["key"], "NAF-GENERATED-1");
+    bus.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soap_client_built_from_the_wsdl_sends_a_dossier_that_reaches_the_portal() {
+    let bus = ShippedBus::start().await;
+    let key = bus.keys["stameq"].clone();
+    let r = client()
+        .get(bus.url("/soap/stameq?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let wsdl = r.text().await.unwrap();
+    // Typed from the mappings: the operations, a code table's codes, the unit's namespace.
+    for expected in [
+        "<wsdl:operation name=\"GuiHoSo\">",
+        "<wsdl:operation name=\"CapNhatXuLy\">",
+        "<xs:enumeration value=\"TRUC_TUYEN\"/>",
+        "targetNamespace=\"http://stameq.gov.vn/motcua/1.0\"",
+        &format!("location=\"{}\"", bus.url("/soap/stameq")),
+    ] {
+        assert!(wsdl.contains(expected), "{expected} not in\n{wsdl}");
+    }
+    // zeep (PyPI) builds its client from the WSDL and calls GuiHoSo.
+    let wsdl_url = bus.url("/soap/stameq?wsdl");
+    let answer = python(
+        "soap_client.py",
+        std::path::Path::new("."),
+        &[&wsdl_url, &key, "STAMEQ-ZEEP-1"],
+    );
+    assert_eq!(answer["KetQua"], "DA_NHAN", "{answer}");
+    let id = answer["MaTiepNhan"][0].as_str().unwrap();
+    let state = delivered_to_portal(&bus, "stameq", &key, id).await;
+    assert_eq!(state["flow"], "dossier_sync");
+    // A unit without SOAP has no WSDL; a GET without ?wsdl says what to do.
+    let r = client()
+        .get(bus.url("/soap/nafosted?wsdl"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = client().get(bus.url("/soap/stameq")).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    bus.bus.shutdown().await.unwrap();
+}

@@ -256,7 +256,10 @@ fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Op
 /// A leaf's constraints from the rule's operations and, where the value reaches the output
 /// unchanged in substance, from the output field's rule.
 fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRule>, must: bool) {
-    if node.leaf.contains_key("type") || node.leaf.contains_key("enum") {
+    if ["type", "enum", "anyOf"]
+        .iter()
+        .any(|k| node.leaf.contains_key(*k))
+    {
         return; // an earlier rule reading the same path already said what it is
     }
     let leaf = &mut node.leaf;
@@ -268,8 +271,32 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
     };
     match ops.iter().find(|op| !preserving(op)) {
         Some(Op::Table(t)) if t.default.is_none() => {
-            leaf.insert("type".into(), json!("string"));
-            leaf.insert("enum".into(), json!(t.values.keys().collect::<Vec<_>>()));
+            // Codes are looked up as text, so `true` and `1` find the codes "true" and "1":
+            // both spellings are listed, each with its type.
+            let codes: Vec<&String> = t.values.keys().collect();
+            let bools: Vec<Value> = codes
+                .iter()
+                .filter_map(|k| k.parse::<bool>().ok())
+                .map(Value::from)
+                .collect();
+            let ints: Vec<Value> = codes
+                .iter()
+                .filter_map(|k| k.parse::<i64>().ok().filter(|n| n.to_string() == **k))
+                .map(Value::from)
+                .collect();
+            let text = json!({"type": "string", "enum": codes});
+            if bools.is_empty() && ints.is_empty() {
+                leaf.extend(text.as_object().expect("object").clone());
+            } else {
+                let mut alternatives = vec![text];
+                if !bools.is_empty() {
+                    alternatives.push(json!({"type": "boolean", "enum": bools}));
+                }
+                if !ints.is_empty() {
+                    alternatives.push(json!({"type": "integer", "enum": ints}));
+                }
+                leaf.insert("anyOf".into(), Value::Array(alternatives));
+            }
         }
         Some(Op::Table(t)) => {
             leaf.insert(
@@ -306,7 +333,9 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
     }
     // What a mapping reads as text is text; a number would do too, a list or an object
     // would not.
-    leaf.entry("type").or_insert_with(|| json!("string"));
+    if !leaf.contains_key("anyOf") {
+        leaf.entry("type").or_insert_with(|| json!("string"));
+    }
     // Missing, null and blank text are all "no value": a required one needs a character.
     if must
         && leaf.get("type") == Some(&json!("string"))

@@ -6,6 +6,7 @@
 //!   state, SOAP, the payment callback), merged with the admin API's at
 //!   `/api/v1/openapi.json`, one unit's alone at `/api/v1/units/{unit}/openapi.json`, and
 //!   written by `lienthong openapi`.
+//! * [`wsdl`]: the WSDL of each SOAP unit's endpoint, at `/soap/{unit}?wsdl`.
 //! * [`page`]: the API page (`/api/docs`), Swagger UI served from the binary, no outside
 //!   network.
 //!
@@ -14,6 +15,7 @@
 
 pub mod openapi;
 pub mod page;
+pub mod wsdl;
 
 pub use openapi::{document, unit_document};
 
@@ -60,11 +62,56 @@ pub fn routes(source: Arc<ContractSource>) -> axum::Router {
     axum::Router::new()
         .route("/api/v1/openapi.json", get(whole))
         .route("/api/v1/units/{unit}/openapi.json", get(of_unit))
+        .route("/soap/{unit}", get(soap_wsdl))
         .route("/api/docs", get(page::page))
         .route("/api/docs/swagger-ui-bundle.js", get(page::bundle))
         .route("/api/docs/swagger-ui.css", get(page::css))
         .route("/api/docs/init.js", get(page::init))
         .with_state(source)
+}
+
+/// `GET /soap/{unit}?wsdl`. The endpoint's address is the one the client asked on.
+async fn soap_wsdl(
+    State(source): State<Arc<ContractSource>>,
+    Path(unit): Path<String>,
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::response::Response, crate::ingress::ApiError> {
+    use axum::response::IntoResponse;
+    let asks_wsdl = query
+        .as_deref()
+        .is_some_and(|q| q.split('&').any(|kv| kv.eq_ignore_ascii_case("wsdl")));
+    if !asks_wsdl {
+        return Err(crate::ingress::ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "wsdl_only",
+            format!("POST SOAP envelopes to /soap/{unit}; GET /soap/{unit}?wsdl for the WSDL"),
+        ));
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| h.len() <= 255 && !h.contains(['"', '<', '>', '&', ' ']))
+        .map_or_else(|| source.config.server.listen.to_string(), str::to_string);
+    let scheme = if source.config.server.tls.is_some() || source.config.server.behind_tls_proxy {
+        "https"
+    } else {
+        "http"
+    };
+    let endpoint = format!("{scheme}://{host}/soap/{unit}");
+    let wsdl = wsdl::wsdl(&source.contract(), &unit, &endpoint).ok_or_else(|| {
+        crate::ingress::ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_soap",
+            format!("unit `{unit}` has no SOAP operations (units.{unit}.soap_operations)"),
+        )
+        .field("unit")
+    })?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        wsdl,
+    )
+        .into_response())
 }
 
 async fn whole(State(source): State<Arc<ContractSource>>) -> Json<Value> {

@@ -318,6 +318,27 @@ fn unit_paths(
     );
 }
 
+/// The JSON Schema of one event of `route`: what each of its targets' mappings reads,
+/// merged, with the ordering key.
+pub(crate) fn event_schema(c: &Contract<'_>, route: &Route) -> Value {
+    let mut event = json!({"type": "object"});
+    for target in &route.targets {
+        if let Some(m) = c.mappings.for_delivery(&route.unit, &route.flow, target) {
+            let mut schema = m.input_schema();
+            // A target that takes only some events (`deliver_when`) requires nothing of
+            // the others: its fields are described, not required.
+            if route.deliver_when.contains_key(target) {
+                strip_required(&mut schema);
+            }
+            merge(&mut event, schema);
+        }
+    }
+    if let Some(pointer) = &route.key_pointer {
+        require_key(&mut event, pointer, route.ordered);
+    }
+    event
+}
+
 /// `POST /api/v1/units/{unit}/events/{flow}`: (path, operation, schema name, event schema).
 fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value, String, Value) {
     let (unit, flow) = (route.unit.as_str(), route.flow.as_str());
@@ -330,13 +351,7 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
                 .map(|m| (t.clone(), m))
         })
         .collect();
-    let mut event = json!({"type": "object"});
-    for (_, m) in &mappings {
-        merge(&mut event, m.input_schema());
-    }
-    if let Some(pointer) = &route.key_pointer {
-        require_key(&mut event, pointer, route.ordered);
-    }
+    let event = event_schema(c, route);
     let schema_name = format!("{}_{}_event", ident(unit), ident(flow));
     let mut description = format!(
         "The `{flow}` events of `{unit}`, delivered to {}. The same as `POST \
@@ -636,7 +651,7 @@ fn shared_paths(c: &Contract<'_>, paths: &mut Map<String, Value>) {
 }
 
 /// The input of the first fixture case with an expected output (a valid example).
-fn fixture_example(mapping_file: &Path) -> Option<String> {
+pub(crate) fn fixture_example(mapping_file: &Path) -> Option<String> {
     let cases = lienthong_mapping::fixtures::discover(mapping_file).ok()?;
     let case = cases
         .iter()
@@ -698,6 +713,22 @@ fn require_key(event: &mut Value, pointer: &str, required: bool) {
     }
 }
 
+fn strip_required(schema: &mut Value) {
+    if let Some(o) = schema.as_object_mut() {
+        o.remove("required");
+        o.remove("anyOf");
+        o.remove("allOf");
+        for key in ["properties"] {
+            if let Some(Value::Object(props)) = o.get_mut(key) {
+                props.values_mut().for_each(strip_required);
+            }
+        }
+        if let Some(items) = o.get_mut("items") {
+            strip_required(items);
+        }
+    }
+}
+
 /// Merge schema `b` into `a`: properties recursively, required lists joined, the first
 /// leaf's constraints kept where both constrain, alternatives (`anyOf`) all kept.
 fn merge(a: &mut Value, b: Value) {
@@ -705,6 +736,9 @@ fn merge(a: &mut Value, b: Value) {
         return;
     };
     for (k, v) in b {
+        if a.get(&k) == Some(&v) {
+            continue; // the same mapping on two targets (portal and ministry)
+        }
         match k.as_str() {
             "properties" => {
                 let props = a
@@ -732,6 +766,9 @@ fn merge(a: &mut Value, b: Value) {
                     }
                 }
                 list.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
+            }
+            "anyOf" | "allOf" if !a.contains_key("anyOf") && !a.contains_key("allOf") => {
+                a.insert(k, v);
             }
             "anyOf" | "allOf" => {
                 let groups = match (k.as_str(), v) {
