@@ -343,7 +343,7 @@ async fn replay_a_filtered_set_pause_resume_and_metrics() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("lienthong_delivery_latency_seconds_bucket{target=\"a\",le=\"+Inf\"} 3"),
+        metrics.contains("lienthong_delivery_latency_seconds_bucket{le=\"+Inf\",target=\"a\"} 3"),
         "{metrics}"
     );
     let a = status["targets"]

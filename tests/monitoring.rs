@@ -5,6 +5,7 @@
 mod support;
 
 use serde_json::Value;
+use std::time::Duration;
 use support::{SHIPPED_OPERATOR, SHIPPED_VIEWER, ShippedBus, send_kpi_traffic};
 
 fn unit<'a>(status: &'a Value, name: &str) -> &'a Value {
@@ -264,6 +265,10 @@ async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
             let mut parts = rest.split_whitespace();
             let (name, kind) = (parts.next().unwrap(), parts.next().unwrap());
             exported.insert(name.to_string());
+            // OpenMetrics: a counter family's samples carry `_total`.
+            if kind == "counter" {
+                exported.insert(format!("{name}_total"));
+            }
             if kind == "histogram" {
                 for suffix in ["_bucket", "_sum", "_count"] {
                     exported.insert(format!("{name}{suffix}"));
@@ -274,7 +279,7 @@ async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
     assert!(exported.contains("lienthong_kpi_percent"), "{text}");
     // The KPIs and their targets are there once the snapshot is computed.
     assert!(
-        text.contains("lienthong_kpi_target_percent{kpi=\"truc_tuyen\"} 50"),
+        text.contains("lienthong_kpi_target_percent{kpi=\"truc_tuyen\"} 50.0"),
         "{text}"
     );
     let metric = regex::Regex::new(r"lienthong_[a-z_]+").unwrap();
@@ -314,4 +319,87 @@ async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
         }
     }
     s.bus.shutdown().await.unwrap();
+}
+
+/// Prometheus itself (the server from Debian's package, unpacked beside promtool) scrapes
+/// the bus: the OpenMetrics exposition parses, the counters arrive under their `_total`
+/// names, and the latency buckets carry trace ids as exemplars.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prometheus_scrapes_the_bus_with_trace_exemplars() {
+    let prometheus = promtool().with_file_name("prometheus");
+    let s = ShippedBus::start().await;
+    send_kpi_traffic(&s).await;
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    drop(listener);
+    let config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: lienthong\n    \
+             static_configs:\n      - targets: ['{}']\n",
+            s.bus.addr
+        ),
+    )
+    .unwrap();
+    let mut server = std::process::Command::new(&prometheus)
+        .arg(format!("--config.file={}", config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("data").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .arg("--enable-feature=exemplar-storage")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", prometheus.display()));
+    let http = support::client();
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (accepted, exemplars) = loop {
+        let q = |path: String| {
+            let http = http.clone();
+            async move {
+                match http.get(path).send().await {
+                    Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
+                    Err(_) => Value::Null,
+                }
+            }
+        };
+        let accepted = q(format!("{api}/query?query=lienthong_accepted_events_total")).await;
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let exemplars = q(format!(
+            "{api}/query_exemplars?query=lienthong_delivery_latency_seconds_bucket&start={}&end={}",
+            now - 600,
+            now + 60
+        ))
+        .await;
+        let got_value = accepted["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|v| v.parse::<f64>().ok())
+            .is_some_and(|v| v > 0.0);
+        let got_exemplar = exemplars["data"].as_array().is_some_and(|a| !a.is_empty());
+        if (got_value && got_exemplar) || std::time::Instant::now() > deadline {
+            break (accepted, exemplars);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let _ = server.kill();
+    let _ = server.wait();
+    let up_value = accepted["data"]["result"][0]["value"][1]
+        .as_str()
+        .unwrap_or("");
+    assert!(
+        up_value.parse::<f64>().is_ok_and(|v| v > 0.0),
+        "Prometheus did not get lienthong_accepted_events_total: {accepted}"
+    );
+    let trace_id = exemplars["data"][0]["exemplars"][0]["labels"]["trace_id"]
+        .as_str()
+        .unwrap_or("");
+    assert_eq!(trace_id.len(), 32, "no trace exemplar: {exemplars}");
 }

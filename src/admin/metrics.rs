@@ -1,282 +1,373 @@
-//! `/metrics` in the Prometheus text format, read from the outbox and the relay's counters
-//! (never a second source of truth).
+//! `/metrics` in the OpenMetrics text format (which Prometheus scrapes), written by the
+//! `prometheus-client` crate. Everything is read at scrape time from the outbox's running
+//! totals, the relay's counters and the KPI snapshot (never a second source of truth), by
+//! a [`Collector`]; the delivery-latency histograms carry trace ids as exemplars.
 
 use super::AdminState;
 use crate::delivery::breaker::BreakerState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use std::fmt::Write;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// Every metric family: name, type and help line.
-const FAMILIES: &[(&str, &str, &str)] = &[
+/// Every metric family: name (a counter's without `_total`, which its samples carry),
+/// type and help line.
+const FAMILIES: &[(&str, MetricType, &str)] = &[
     (
         "lienthong_kpi_percent",
-        "gauge",
+        MetricType::Gauge,
         "A Decision 1205 KPI in percent, by unit (unit=\"all\": the ministry) and kpi, over the KPI snapshot's period; absent while it has no denominator.",
     ),
     (
         "lienthong_kpi_target_percent",
-        "gauge",
+        MetricType::Gauge,
         "The target of each KPI, in percent.",
     ),
     (
         "lienthong_overdue_dossiers",
-        "gauge",
+        MetricType::Gauge,
         "Open dossiers past their NgayHenTra (due date) without a result, by unit (as of the latest KPI snapshot).",
     ),
     (
         "lienthong_pending_deliveries",
-        "gauge",
+        MetricType::Gauge,
         "Deliveries (message x target) not yet delivered or dead.",
     ),
     (
         "lienthong_dead_letters",
-        "gauge",
+        MetricType::Gauge,
         "Dead letters waiting for an operator.",
     ),
     (
-        "lienthong_accepted_events_total",
-        "counter",
+        "lienthong_accepted_events",
+        MetricType::Counter,
         "Events accepted since start.",
     ),
     (
-        "lienthong_payment_callbacks_forged_total",
-        "counter",
+        "lienthong_payment_callbacks_forged",
+        MetricType::Counter,
         "Payment callbacks refused for a wrong MaXacThuc since start (nothing of them is stored).",
     ),
     (
-        "lienthong_deliveries_total",
-        "counter",
+        "lienthong_deliveries",
+        MetricType::Counter,
         "Delivery attempts since start, by target and outcome.",
     ),
     (
         "lienthong_target_ready",
-        "gauge",
+        MetricType::Gauge,
         "Deliveries ready to be attempted now, by target.",
     ),
     (
         "lienthong_target_in_flight",
-        "gauge",
+        MetricType::Gauge,
         "Deliveries being attempted now, by target.",
     ),
     (
         "lienthong_target_retry_scheduled",
-        "gauge",
+        MetricType::Gauge,
         "Deliveries waiting for their next attempt, by target.",
     ),
     (
         "lienthong_target_blocked_keys",
-        "gauge",
+        MetricType::Gauge,
         "Dossiers held back behind a dead letter, by target.",
     ),
     (
         "lienthong_circuit_open",
-        "gauge",
+        MetricType::Gauge,
         "1 when the target's circuit breaker is open or half-open.",
     ),
     (
         "lienthong_target_paused",
-        "gauge",
+        MetricType::Gauge,
         "1 when an operator paused the target.",
     ),
     (
         "lienthong_outbox_disk_bytes",
-        "gauge",
+        MetricType::Gauge,
         "Bytes the outbox occupies on disk.",
     ),
     (
         "lienthong_delivery_latency_seconds",
-        "histogram",
+        MetricType::Histogram,
         "Time from acceptance to delivery, by target.",
     ),
     (
-        "lienthong_unit_deliveries_total",
-        "counter",
+        "lienthong_unit_deliveries",
+        MetricType::Counter,
         "Delivery attempts since start, by unit, target and outcome.",
     ),
     (
         "lienthong_unit_pending_deliveries",
-        "gauge",
+        MetricType::Gauge,
         "Pending deliveries by unit and target (those in the scheduler's window).",
     ),
     (
         "lienthong_unit_oldest_pending_seconds",
-        "gauge",
+        MetricType::Gauge,
         "Age of the oldest pending delivery, by unit and target.",
     ),
 ];
 
+/// The content type of the OpenMetrics text format.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
 pub async fn metrics(State(state): State<Arc<AdminState>>) -> impl IntoResponse {
-    let mut out = String::with_capacity(4096);
-    for (name, kind, help) in FAMILIES {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-    }
-    write_units(&mut out, &state);
-    write_overdue(&mut out, &state);
-    write_kpis(&mut out, &state);
-    write_outbox(&mut out, &state);
-    write_targets(&mut out, &state);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    let mut registry = prometheus_client::registry::Registry::default();
+    registry.register_collector(Box::new(BusCollector(state)));
+    let mut out = String::with_capacity(8192);
+    // Writing to a String cannot fail.
+    let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+    ([(header::CONTENT_TYPE, OPENMETRICS)], out)
 }
 
-/// Overdue dossiers per unit, from the KPI snapshot (refreshed every `kpi_interval`; the
-/// scrape reads no store).
-fn write_overdue(out: &mut String, state: &AdminState) {
-    if let Some(k) = state.kpis.latest() {
-        for u in &k.units {
-            let _ = writeln!(
-                out,
-                "lienthong_overdue_dossiers{{unit=\"{}\"}} {}",
-                u.unit, u.overdue
-            );
-        }
+/// Reads the bus's figures on each scrape.
+struct BusCollector(Arc<AdminState>);
+
+impl std::fmt::Debug for BusCollector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BusCollector")
     }
 }
 
-/// Each KPI against its target, from the KPI snapshot (the scrape reads no store).
-fn write_kpis(out: &mut String, state: &AdminState) {
-    for k in &crate::admin::kpi::KPIS {
-        let _ = writeln!(
-            out,
-            "lienthong_kpi_target_percent{{kpi=\"{}\"}} {}",
-            k.id, k.target_percent
-        );
+/// A sample's labels.
+type Labels = Vec<(&'static str, String)>;
+
+/// A gauge's value: a count is written as an integer, a share or a duration as a float.
+#[derive(Clone, Copy)]
+enum Value {
+    Count(i64),
+    Float(f64),
+}
+
+impl From<usize> for Value {
+    fn from(n: usize) -> Self {
+        Value::Count(i64::try_from(n).unwrap_or(i64::MAX))
     }
-    let Some(snapshot) = state.kpis.latest() else {
-        return;
-    };
-    let all = std::iter::once(("all", &snapshot.overall))
-        .chain(snapshot.units.iter().map(|u| (u.unit.as_str(), u)));
-    for (unit, u) in all {
-        for (kpi, ratio) in &u.kpis {
-            if let Some(percent) = ratio.percent {
-                let _ = writeln!(
-                    out,
-                    "lienthong_kpi_percent{{unit=\"{unit}\",kpi=\"{kpi}\"}} {percent}"
-                );
+}
+
+impl From<u64> for Value {
+    fn from(n: u64) -> Self {
+        Value::Count(i64::try_from(n).unwrap_or(i64::MAX))
+    }
+}
+
+impl From<f64> for Value {
+    fn from(v: f64) -> Self {
+        Value::Float(v)
+    }
+}
+
+/// The samples of one family, gathered before it is written.
+enum Samples {
+    Gauges(Vec<(Labels, Value)>),
+    Counters(Vec<(Labels, u64)>),
+}
+
+impl Collector for BusCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let state = &self.0;
+        let kpi = state.kpis.latest();
+        let stats = state.outbox.stats();
+        let now = crate::time::now_ms();
+        for (name, kind, help) in FAMILIES {
+            if *name == "lienthong_delivery_latency_seconds" {
+                let mut family = encoder.encode_descriptor(name, help, None, *kind)?;
+                for t in &state.targets {
+                    let labels = [("target", t.name.clone())];
+                    t.stats
+                        .latency
+                        .histogram()
+                        .encode(family.encode_family(&labels)?)?;
+                }
+                continue;
             }
-        }
-    }
-}
-
-/// Outcomes, pending deliveries and the oldest pending per unit and target.
-fn write_units(out: &mut String, state: &AdminState) {
-    let now = crate::time::now_ms();
-    for t in &state.targets {
-        let name = &t.name;
-        for (unit, (delivered, failed, dead)) in t.stats.recent.totals_per_unit() {
-            for (outcome, n) in [
-                ("delivered", delivered),
-                ("retried", failed),
-                ("dead", dead),
-            ] {
-                let _ = writeln!(
-                    out,
-                    "lienthong_unit_deliveries_total{{unit=\"{unit}\",target=\"{name}\",outcome=\"{outcome}\"}} {n}"
-                );
-            }
-        }
-        if let Some(q) = state.outbox.queue(name) {
-            for (tag, c) in q.per_unit() {
-                let unit = tag.name();
-                let _ = writeln!(
-                    out,
-                    "lienthong_unit_pending_deliveries{{unit=\"{unit}\",target=\"{name}\"}} {}",
-                    c.pending
-                );
-                if let Some(oldest) = c.oldest {
-                    let _ = writeln!(
-                        out,
-                        "lienthong_unit_oldest_pending_seconds{{unit=\"{unit}\",target=\"{name}\"}} {}",
-                        now.saturating_sub(oldest.timestamp_ms()) as f64 / 1000.0
-                    );
+            let samples = samples(name, state, kpi.as_deref(), &stats, now);
+            let mut family = encoder.encode_descriptor(name, help, None, *kind)?;
+            match samples {
+                Samples::Gauges(list) => {
+                    for (labels, v) in list {
+                        let metric = family.encode_family(&labels)?;
+                        match v {
+                            Value::Count(n) => ConstGauge::new(n).encode(metric)?,
+                            Value::Float(f) => ConstGauge::new(f).encode(metric)?,
+                        }
+                    }
+                }
+                Samples::Counters(list) => {
+                    for (labels, v) in list {
+                        ConstCounter::new(v).encode(family.encode_family(&labels)?)?;
+                    }
                 }
             }
         }
+        Ok(())
     }
 }
 
-/// The outbox's running totals and the refused payment callbacks.
-fn write_outbox(out: &mut String, state: &AdminState) {
-    let stats = state.outbox.stats();
-    let _ = writeln!(out, "lienthong_pending_deliveries {}", stats.pending);
-    let _ = writeln!(out, "lienthong_dead_letters {}", stats.dead);
-    let _ = writeln!(
-        out,
-        "lienthong_accepted_events_total {}",
-        stats.accepted_since_start
-    );
-    let _ = writeln!(out, "lienthong_outbox_disk_bytes {}", stats.disk_bytes);
-    let _ = writeln!(
-        out,
-        "lienthong_payment_callbacks_forged_total {}",
-        state.callbacks.forged_total.load(Ordering::Relaxed)
-    );
-}
-
-/// Per target: outcomes, scheduling state, breaker, latency histogram, pause.
-fn write_targets(out: &mut String, state: &AdminState) {
-    let stats = state.outbox.stats();
-    for t in &state.targets {
-        let name = &t.name;
-        for (outcome, n) in [
-            ("delivered", t.stats.delivered.load(Ordering::Relaxed)),
-            ("retried", t.stats.retried.load(Ordering::Relaxed)),
-            ("dead", t.stats.dead.load(Ordering::Relaxed)),
-        ] {
-            let _ = writeln!(
-                out,
-                "lienthong_deliveries_total{{target=\"{name}\",outcome=\"{outcome}\"}} {n}"
-            );
+/// The samples of the family `name`.
+fn samples(
+    name: &str,
+    state: &AdminState,
+    kpi: Option<&crate::admin::kpi::KpiSnapshot>,
+    stats: &crate::outbox::OutboxStats,
+    now: u64,
+) -> Samples {
+    let gauge = |v: Value| Samples::Gauges(vec![(Vec::new(), v)]);
+    let per_target = |f: &dyn Fn(&crate::delivery::TargetRuntime) -> Value| {
+        Samples::Gauges(
+            state
+                .targets
+                .iter()
+                .map(|t| (vec![("target", t.name.clone())], f(t)))
+                .collect(),
+        )
+    };
+    let queue = |t: &crate::delivery::TargetRuntime,
+                 f: fn(&crate::outbox::QueueCounts) -> usize| {
+        stats
+            .targets
+            .get(&t.name)
+            .map_or(Value::Count(0), |q| Value::from(f(q)))
+    };
+    match name {
+        "lienthong_kpi_percent" => Samples::Gauges(
+            kpi.map(|snapshot| {
+                std::iter::once(("all", &snapshot.overall))
+                    .chain(snapshot.units.iter().map(|u| (u.unit.as_str(), u)))
+                    .flat_map(|(unit, u)| {
+                        u.kpis.iter().filter_map(move |(kpi, ratio)| {
+                            ratio.percent.map(|p| {
+                                (
+                                    vec![("unit", unit.to_string()), ("kpi", kpi.to_string())],
+                                    Value::Float(p),
+                                )
+                            })
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ),
+        "lienthong_kpi_target_percent" => Samples::Gauges(
+            crate::admin::kpi::KPIS
+                .iter()
+                .map(|k| {
+                    (
+                        vec![("kpi", k.id.to_string())],
+                        Value::Float(k.target_percent),
+                    )
+                })
+                .collect(),
+        ),
+        "lienthong_overdue_dossiers" => Samples::Gauges(
+            kpi.map(|k| {
+                k.units
+                    .iter()
+                    .map(|u| {
+                        (
+                            vec![("unit", u.unit.clone())],
+                            Value::Count(u.overdue as i64),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+        ),
+        "lienthong_pending_deliveries" => gauge(Value::from(stats.pending)),
+        "lienthong_dead_letters" => gauge(Value::from(stats.dead)),
+        "lienthong_outbox_disk_bytes" => gauge(Value::from(stats.disk_bytes)),
+        "lienthong_accepted_events" => {
+            Samples::Counters(vec![(Vec::new(), stats.accepted_since_start)])
         }
-        if let Some(q) = stats.targets.get(name) {
-            let _ = writeln!(
-                out,
-                "lienthong_target_ready{{target=\"{name}\"}} {}",
-                q.ready
-            );
-            let _ = writeln!(
-                out,
-                "lienthong_target_in_flight{{target=\"{name}\"}} {}",
-                q.in_flight
-            );
-            let _ = writeln!(
-                out,
-                "lienthong_target_retry_scheduled{{target=\"{name}\"}} {}",
-                q.retry_scheduled
-            );
-            let _ = writeln!(
-                out,
-                "lienthong_target_blocked_keys{{target=\"{name}\"}} {}",
-                q.blocked_keys
-            );
+        "lienthong_payment_callbacks_forged" => Samples::Counters(vec![(
+            Vec::new(),
+            state.callbacks.forged_total.load(Ordering::Relaxed),
+        )]),
+        "lienthong_deliveries" => Samples::Counters(
+            state
+                .targets
+                .iter()
+                .flat_map(|t| {
+                    [
+                        ("delivered", t.stats.delivered.load(Ordering::Relaxed)),
+                        ("retried", t.stats.retried.load(Ordering::Relaxed)),
+                        ("dead", t.stats.dead.load(Ordering::Relaxed)),
+                    ]
+                    .map(|(outcome, n)| {
+                        (
+                            vec![("target", t.name.clone()), ("outcome", outcome.to_string())],
+                            n,
+                        )
+                    })
+                })
+                .collect(),
+        ),
+        "lienthong_target_ready" => per_target(&|t| queue(t, |q| q.ready)),
+        "lienthong_target_in_flight" => per_target(&|t| queue(t, |q| q.in_flight)),
+        "lienthong_target_retry_scheduled" => per_target(&|t| queue(t, |q| q.retry_scheduled)),
+        "lienthong_target_blocked_keys" => per_target(&|t| queue(t, |q| q.blocked_keys)),
+        "lienthong_circuit_open" => {
+            per_target(&|t| Value::Count(i64::from(t.breaker.state() != BreakerState::Closed)))
         }
-        let open = u8::from(t.breaker.state() != BreakerState::Closed);
-        let _ = writeln!(out, "lienthong_circuit_open{{target=\"{name}\"}} {open}");
-        let (cumulative, sum_ms) = t.stats.latency.snapshot();
-        for (i, count) in cumulative.iter().enumerate() {
-            let le = crate::delivery::LATENCY_BUCKETS_MS
-                .get(i)
-                .map_or("+Inf".to_string(), |ms| format!("{}", *ms as f64 / 1000.0));
-            let _ = writeln!(
-                out,
-                "lienthong_delivery_latency_seconds_bucket{{target=\"{name}\",le=\"{le}\"}} {count}"
-            );
+        "lienthong_target_paused" => {
+            per_target(&|t| Value::Count(i64::from(t.paused.load(Ordering::Relaxed))))
         }
-        let _ = writeln!(
-            out,
-            "lienthong_delivery_latency_seconds_sum{{target=\"{name}\"}} {}",
-            sum_ms as f64 / 1000.0
-        );
-        let _ = writeln!(
-            out,
-            "lienthong_delivery_latency_seconds_count{{target=\"{name}\"}} {}",
-            cumulative.last().copied().unwrap_or(0)
-        );
-        let paused = u8::from(t.paused.load(Ordering::Relaxed));
-        let _ = writeln!(out, "lienthong_target_paused{{target=\"{name}\"}} {paused}");
+        "lienthong_unit_deliveries" => Samples::Counters(
+            state
+                .targets
+                .iter()
+                .flat_map(|t| {
+                    t.stats.recent.totals_per_unit().into_iter().flat_map(
+                        move |(unit, (delivered, failed, dead))| {
+                            [
+                                ("delivered", delivered),
+                                ("retried", failed),
+                                ("dead", dead),
+                            ]
+                            .map(|(outcome, n)| {
+                                (
+                                    vec![
+                                        ("unit", unit.to_string()),
+                                        ("target", t.name.clone()),
+                                        ("outcome", outcome.to_string()),
+                                    ],
+                                    n,
+                                )
+                            })
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        "lienthong_unit_pending_deliveries" | "lienthong_unit_oldest_pending_seconds" => {
+            let oldest = name == "lienthong_unit_oldest_pending_seconds";
+            let mut list = Vec::new();
+            for t in &state.targets {
+                let Some(q) = state.outbox.queue(&t.name) else {
+                    continue;
+                };
+                for (tag, c) in q.per_unit() {
+                    let labels = vec![("unit", tag.name().to_string()), ("target", t.name.clone())];
+                    match (oldest, c.oldest) {
+                        (false, _) => list.push((labels, Value::Count(c.pending as i64))),
+                        (true, Some(o)) => list.push((
+                            labels,
+                            Value::Float(now.saturating_sub(o.timestamp_ms()) as f64 / 1000.0),
+                        )),
+                        (true, None) => {}
+                    }
+                }
+            }
+            Samples::Gauges(list)
+        }
+        _ => Samples::Gauges(Vec::new()),
     }
 }

@@ -30,6 +30,7 @@
 pub mod activity;
 pub mod breaker;
 pub mod config;
+pub mod latency;
 pub mod permission;
 pub mod replies;
 pub mod retry;
@@ -38,7 +39,7 @@ mod runtime;
 /// Add an attempt's error to a delivery's history (the outbox keeps the same history).
 pub use crate::outbox::records::push_error;
 pub use replies::Replies;
-pub use runtime::{DeliveryMode, LATENCY_BUCKETS_MS, LatencyHistogram, TargetRuntime, TargetStats};
+pub use runtime::{DeliveryMode, TargetRuntime, TargetStats};
 
 use crate::connector::Verdict;
 use crate::envelope::{Envelope, UnitTag};
@@ -237,9 +238,10 @@ pub fn record(target: &TargetRuntime, unit: UnitTag, envelope: &Envelope, outcom
         Outcome::Delivered | Outcome::Forwarded => {
             stats.delivered.fetch_add(1, Ordering::Relaxed);
             stats.recent.record(unit, Activity::Delivered, now);
-            stats
-                .latency
-                .record(now.saturating_sub(envelope.received_ms));
+            stats.latency.observe(
+                now.saturating_sub(envelope.received_ms),
+                Some(&envelope.trace_id),
+            );
             tracing::debug!(target_system = %target.name, id = %envelope.id, attempts = envelope.attempts, ?outcome, "delivered");
         }
         Outcome::Retry { delay, error } => {

@@ -42,7 +42,7 @@ pub struct TargetStats {
     pub retried: AtomicU64,
     pub dead: AtomicU64,
     /// Time from acceptance to delivery, since start.
-    pub latency: LatencyHistogram,
+    pub latency: super::latency::DeliveryLatency,
     /// Outcomes over the last few minutes, per unit.
     pub recent: activity::ActivityByUnit,
     pub failures: activity::RecentFailures,
@@ -57,56 +57,6 @@ impl TargetStats {
             error: error.to_string(),
             dead,
         });
-    }
-}
-
-/// Upper bounds (milliseconds) of the delivery-latency buckets.
-pub const LATENCY_BUCKETS_MS: [u64; 12] = [
-    5, 10, 25, 50, 100, 250, 500, 1_000, 5_000, 30_000, 300_000, 3_600_000,
-];
-
-/// A fixed-bucket histogram of delivery latency (Prometheus style, lock-free).
-#[derive(Debug, Default)]
-pub struct LatencyHistogram {
-    /// Count per bucket of [`LATENCY_BUCKETS_MS`], plus one for everything slower.
-    buckets: [AtomicU64; 13],
-    sum_ms: AtomicU64,
-}
-
-impl LatencyHistogram {
-    pub fn record(&self, ms: u64) {
-        let i = LATENCY_BUCKETS_MS
-            .iter()
-            .position(|b| ms <= *b)
-            .unwrap_or(LATENCY_BUCKETS_MS.len());
-        self.buckets[i].fetch_add(1, Ordering::Relaxed);
-        self.sum_ms.fetch_add(ms, Ordering::Relaxed);
-    }
-
-    /// Cumulative counts per bucket bound (the last is +Inf), and the sum.
-    pub fn snapshot(&self) -> (Vec<u64>, u64) {
-        let mut total = 0;
-        let cumulative = self
-            .buckets
-            .iter()
-            .map(|b| {
-                total += b.load(Ordering::Relaxed);
-                total
-            })
-            .collect();
-        (cumulative, self.sum_ms.load(Ordering::Relaxed))
-    }
-
-    /// The bucket bound under which a share `q` of deliveries fell (None: none yet).
-    pub fn quantile_ms(&self, q: f64) -> Option<u64> {
-        let (cumulative, _) = self.snapshot();
-        let total = *cumulative.last()?;
-        if total == 0 {
-            return None;
-        }
-        let want = (total as f64 * q).ceil() as u64;
-        let i = cumulative.iter().position(|c| *c >= want)?;
-        Some(LATENCY_BUCKETS_MS.get(i).copied().unwrap_or(u64::MAX))
     }
 }
 

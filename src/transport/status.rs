@@ -306,7 +306,7 @@ pub fn apply(
             t.stats.delivered.fetch_add(1, Ordering::Relaxed);
             t.stats
                 .latency
-                .record(event.at_ms.saturating_sub(envelope_ref.received_ms));
+                .observe(event.at_ms.saturating_sub(envelope_ref.received_ms), None);
             t.stats.recent.record(unit, Outcome::Delivered, event.at_ms);
         }
         StatusKind::Failed | StatusKind::Dead => {
