@@ -319,6 +319,16 @@ async fn replay_a_filtered_set_pause_resume_and_metrics() {
             .any(|t| t["target"] == "a" && t["paused"] == true)
     );
     assert_eq!(status["healthy"], false);
+    // A target's pending is every delivery to it not yet delivered or dead, the same count
+    // as the bus's (not only the part the scheduler holds in its window).
+    let a = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "a")
+        .unwrap();
+    assert_eq!(a["pending"], 1, "{a}");
+    assert_eq!(status["pending"], 1, "{status}");
     let metrics = h
         .client
         .get(h.url("/metrics"))

@@ -114,5 +114,16 @@ async fn sigterm_ends_a_bus_with_a_large_backlog_and_a_stuck_target_within_10_s(
         .cloned()
         .unwrap();
     assert_eq!(naf["pending"], 2 * events as u64, "{naf}");
+    // Each platform's own pending is its whole backlog, not the scheduler's window of it.
+    for target in ["portal", "ministry"] {
+        let t = s["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == target)
+            .cloned()
+            .unwrap();
+        assert_eq!(t["pending"], events as u64, "{t}");
+    }
     bus.kill();
 }

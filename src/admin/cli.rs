@@ -48,6 +48,9 @@ pub enum DlqCommand {
         id: Option<String>,
         #[arg(long)]
         all: bool,
+        /// With --all: only this target's (the same as naming it first).
+        #[arg(long = "target", conflicts_with = "target")]
+        target_flag: Option<String>,
         #[arg(long = "unit")]
         unit: Option<String>,
         #[arg(long)]
@@ -382,10 +385,12 @@ pub async fn dlq(t: &AdminTarget, cmd: DlqCommand) -> Result<String, String> {
             target,
             id,
             all,
+            target_flag,
             unit,
             reason,
         } => {
             let c = connect(t, true)?;
+            let target = target.or(target_flag);
             let v = match (all, target, id) {
                 (false, Some(target), Some(id)) => {
                     c.call(
