@@ -185,6 +185,20 @@ async fn dossier_lives_reach_the_portal_in_order_with_is_updating_decided() {
     );
     let headers = &requests["requests"][1]["headers"];
     assert_eq!(headers["dstcode"], lienthong_mocks::portal::DSTCODE);
+    // Every call made for a message is a span of its trace (W3C traceparent); the login
+    // belongs to no message.
+    for (r, body) in requests["requests"].as_array().unwrap().iter().zip(&bodies) {
+        let tp = r["headers"]["traceparent"].as_str();
+        if body["username"].is_string() {
+            assert_eq!(tp, None, "the login carries no trace");
+        } else {
+            let tp = tp.unwrap_or_else(|| panic!("no traceparent on {body}"));
+            assert!(
+                lienthong::tracecontext::trace_id_of(tp).is_some(),
+                "not a traceparent: {tp}"
+            );
+        }
+    }
     assert_eq!(h.bus().outbox.stats().dead, 0);
     h.shutdown().await;
 }

@@ -84,6 +84,8 @@ pub struct Transaction {
     /// The `QUERY` and `GET_BILL` requests made for it.
     pub queries: u32,
     pub bills: u32,
+    /// The W3C `traceparent` its INIT came with, if any.
+    pub traceparent: Option<String>,
     #[serde(skip)]
     init: Value,
 }
@@ -152,6 +154,14 @@ impl Payment {
             .route("/_mock/payment/transactions", get(transactions))
             .route("/_mock/payment/callbacks", post(switch_callbacks))
             .with_state(self.clone())
+    }
+
+    /// Record the `traceparent` the INIT of `reference` came with.
+    fn note_traceparent(&self, reference: &str, traceparent: Option<String>) {
+        let mut g = self.inner.lock().unwrap();
+        if let Some(t) = g.by_reference.get_mut(reference) {
+            t.traceparent = traceparent;
+        }
     }
 
     pub fn transactions(&self) -> Vec<Transaction> {
@@ -230,6 +240,7 @@ impl Payment {
                 acknowledged: false,
                 queries: 0,
                 bills: 0,
+                traceparent: None,
                 init: body.clone(),
             },
         );
@@ -441,13 +452,25 @@ fn check_receipt_info(info: &Value, amount: u64) -> Result<(), String> {
     Ok(())
 }
 
-async fn handle(State(payment): State<Payment>, Json(body): Json<Value>) -> Json<Value> {
+async fn handle(
+    State(payment): State<Payment>,
+    headers: axum::http::HeaderMap,
+    Json(body): Json<Value>,
+) -> Json<Value> {
     let kind = body["LoaiBanTin"]
         .as_str()
         .unwrap_or_default()
         .to_ascii_uppercase();
     match kind.as_str() {
-        "INIT" => payment.init(&body),
+        "INIT" => {
+            let answer = payment.init(&body);
+            let traceparent = headers
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            payment.note_traceparent(&text(&body["MaThamChieu"]), traceparent);
+            answer
+        }
         "GET_BILL" | "GETBILL" => payment.bill(&body),
         "QUERY" => payment.query(&body),
         _ => answer(

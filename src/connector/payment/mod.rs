@@ -76,7 +76,7 @@ impl PaymentConnector {
         &self.creds
     }
 
-    async fn init(&self, unit: &str, mut request: Value) -> RawOutcome {
+    async fn init(&self, unit: &str, trace: &str, mut request: Value) -> RawOutcome {
         if request["MaDoiTac"].is_null() {
             request["MaDoiTac"] = json!(self.creds.partner_code);
         }
@@ -113,12 +113,12 @@ impl PaymentConnector {
         {
             return RawOutcome::Transport(format!("cannot note the open payment: {e}"));
         }
-        let sent = self
-            .client
-            .post(self.url.clone())
-            .json(&request)
-            .send()
-            .await;
+        let mut call = self.client.post(self.url.clone()).json(&request);
+        // The INIT is a span of the fee request's trace (W3C Trace Context).
+        if let Some(tp) = crate::tracecontext::traceparent_for(trace) {
+            call = call.header("traceparent", tp);
+        }
+        let sent = call.send().await;
         super::client::outcome(sent, super::client::BodyKept::Always).await
     }
 }
@@ -154,7 +154,9 @@ impl Connector for PaymentConnector {
     fn send<'a>(&'a self, message: &'a Envelope, body: &'a Outbound) -> BoxFuture<'a, RawOutcome> {
         Box::pin(async move {
             match serde_json::from_slice::<Value>(&body.body) {
-                Ok(request) if is_init(&request) => self.init(&message.unit, request).await,
+                Ok(request) if is_init(&request) => {
+                    self.init(&message.unit, &message.trace_id, request).await
+                }
                 _ => RawOutcome::Invalid(
                     "the payment platform takes an INIT message (map the route's events with a payment mapping)".into(),
                 ),

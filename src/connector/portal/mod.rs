@@ -131,15 +131,24 @@ impl PortalConnector {
         self
     }
 
-    /// POST a JSON body; the reply's status and body (or why there is none).
-    async fn post(&self, url: &reqwest::Url, body: &Value) -> Result<(u16, String), RawOutcome> {
-        let sent = self
+    /// POST a JSON body; the reply's status and body (or why there is none). A call made
+    /// for a message is a span of its trace (`traceparent`; a merged call carries the
+    /// trace of the message it was built around).
+    async fn post(
+        &self,
+        url: &reqwest::Url,
+        body: &Value,
+        trace: Option<&str>,
+    ) -> Result<(u16, String), RawOutcome> {
+        let mut request = self
             .client
             .post(url.clone())
             .header("dstcode", &self.creds.dstcode)
-            .json(body)
-            .send()
-            .await;
+            .json(body);
+        if let Some(tp) = trace.and_then(crate::tracecontext::traceparent_for) {
+            request = request.header("traceparent", tp);
+        }
+        let sent = request.send().await;
         match super::client::outcome(sent, super::client::BodyKept::Always).await {
             RawOutcome::Response {
                 status: 200, body, ..
@@ -155,7 +164,7 @@ impl PortalConnector {
             return Ok(s.clone());
         }
         let body = json!({"username": self.creds.username, "password": self.creds.password});
-        let (status, text) = self.post(&self.login_url, &body).await?;
+        let (status, text) = self.post(&self.login_url, &body, None).await?;
         let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         match (error_code(&reply), reply["session"].as_str()) {
             (Some(0), Some(s)) => {
@@ -184,6 +193,7 @@ impl PortalConnector {
         codes: &[String],
         session: &str,
         madonvi: &str,
+        trace: Option<&str>,
     ) -> Result<bool, Lookup> {
         let mut any = false;
         for code in codes {
@@ -193,7 +203,7 @@ impl PortalConnector {
                 None => {
                     let body = json!({"service": "TraCuuHoSo", "session": session, "madonvi": madonvi, "mahoso": code});
                     let (status, text) = self
-                        .post(&self.api_url, &body)
+                        .post(&self.api_url, &body, trace)
                         .await
                         .map_err(Lookup::Failed)?;
                     let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
@@ -227,7 +237,7 @@ impl PortalConnector {
         known.insert(code.to_string(), exists);
     }
 
-    async fn call(&self, unit: &str, mut request: Value) -> RawOutcome {
+    async fn call(&self, unit: &str, trace: &str, mut request: Value) -> RawOutcome {
         let madonvi = self.creds.unit_code(unit).to_string();
         let service = request["service"].as_str().unwrap_or_default().to_string();
         let codes: Vec<String> = request["data"]
@@ -248,7 +258,10 @@ impl PortalConnector {
                 Err(outcome) => return outcome,
             };
             if service == "DongBoHoSoMC" {
-                let updating = match self.any_exists(&codes, &session, &madonvi).await {
+                let updating = match self
+                    .any_exists(&codes, &session, &madonvi, Some(trace))
+                    .await
+                {
                     Ok(u) => u,
                     Err(Lookup::SessionExpired) => {
                         self.forget_session(&session).await;
@@ -260,7 +273,7 @@ impl PortalConnector {
             }
             request["session"] = json!(session);
             request["madonvi"] = json!(madonvi);
-            let (status, text) = match self.post(&self.api_url, &request).await {
+            let (status, text) = match self.post(&self.api_url, &request, Some(trace)).await {
                 Ok(r) => r,
                 Err(outcome) => return outcome,
             };
@@ -378,7 +391,7 @@ impl Connector for PortalConnector {
         Box::pin(async move {
             match serde_json::from_slice::<Value>(&body.body) {
                 Ok(request) if request["service"].is_string() => {
-                    self.call(&message.unit, request).await
+                    self.call(&message.unit, &message.trace_id, request).await
                 }
                 _ => RawOutcome::Invalid(
                     "the portal takes a JSON object with `service` (map the route's events with a portal mapping)".into(),
