@@ -814,3 +814,135 @@ fn openapi_writes_the_whole_document_or_one_units() {
         "{err}"
     );
 }
+
+/// `sha256:`-less hex digest of a credential, as `printf %s X | sha256sum` prints it.
+fn sha256_hex(secret: &str) -> String {
+    lienthong::hex::encode(&lienthong::ingress::key_digest(secret.as_bytes()))
+}
+
+/// The shipped config with NAFOSTED's key and the viewer token given by digests.
+fn config_with_digests(unit_keys: &[&str], viewer_tokens: &[&str]) -> String {
+    let list = |items: &[&str]| {
+        let quoted: Vec<String> = items
+            .iter()
+            .map(|s| format!("\"{}\"", sha256_hex(s)))
+            .collect();
+        format!("[{}]", quoted.join(", "))
+    };
+    std::fs::read_to_string("config/lienthong.toml")
+        .unwrap()
+        .replace(
+            "dev_key = \"dev-only-nafosted-key-change-me\"",
+            &format!("key_sha256 = {}", list(unit_keys)),
+        )
+        .replace(
+            "dev_token = \"dev-only-viewer-token-change-me\"",
+            &format!("token_sha256 = {}", list(viewer_tokens)),
+        )
+}
+
+#[test]
+fn keys_and_tokens_rotate_on_sighup_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("lienthong.toml");
+    let (old_key, new_key) = ("nafosted-old-key-0123456789", "nafosted-new-key-0123456789");
+    let (old_token, new_token) = ("viewer-old-token-0123456789", "viewer-new-token-0123456789");
+    std::fs::write(&config, config_with_digests(&[old_key], &[old_token])).unwrap();
+    let port = free_port();
+    let mut child = lienthong()
+        .args(["run", "--config"])
+        .arg(&config)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .env_remove("LIENTHONG_UNIT_KEY_NAFOSTED")
+        .env_remove("LIENTHONG_ADMIN_VIEWER_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "the bus did not come up");
+    let send = |key: &str| {
+        http(|c| {
+            c.post(format!(
+                "http://127.0.0.1:{port}/api/v1/units/nafosted/events/dossier_sync"
+            ))
+            .bearer_auth(key)
+            .json(&serde_json::json!({"dossierCode": "NAF-ROT-1", "procedureCode": "1.0"}))
+        })
+        .status()
+        .as_u16()
+    };
+    let status = |token: &str| {
+        http(|c| {
+            c.get(format!("http://127.0.0.1:{port}/api/v1/status"))
+                .bearer_auth(token)
+        })
+        .status()
+        .as_u16()
+    };
+    let hup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &child_pid(&child)])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "kill -HUP failed");
+    };
+    let eventually = |what: &str, cond: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !cond() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    assert_eq!(send(old_key), 202);
+    assert_eq!(send(new_key), 401);
+    assert_eq!(status(old_token), 200);
+    assert_eq!(status(new_token), 401);
+
+    // The overlap: both keys and both tokens.
+    std::fs::write(
+        &config,
+        config_with_digests(&[new_key, old_key], &[new_token, old_token]),
+    )
+    .unwrap();
+    hup();
+    eventually("the new key is accepted after SIGHUP", &|| {
+        send(new_key) == 202
+    });
+    assert_eq!(
+        send(old_key),
+        202,
+        "the old key still works during the overlap"
+    );
+    assert_eq!(status(new_token), 200);
+    assert_eq!(status(old_token), 200);
+
+    // The old ones removed.
+    std::fs::write(&config, config_with_digests(&[new_key], &[new_token])).unwrap();
+    hup();
+    eventually("the old key is refused after SIGHUP", &|| {
+        send(old_key) == 401
+    });
+    assert_eq!(send(new_key), 202);
+    assert_eq!(status(old_token), 401);
+    assert_eq!(status(new_token), 200);
+
+    // A file that does not validate changes nothing.
+    std::fs::write(
+        &config,
+        config_with_digests(&[new_key], &[new_token]).replace(&sha256_hex(new_key), "not-a-digest"),
+    )
+    .unwrap();
+    hup();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(send(new_key), 202, "a broken file leaves the keys in use");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn child_pid(child: &std::process::Child) -> String {
+    child.id().to_string()
+}

@@ -314,7 +314,9 @@ async fn a_fee_request_is_paid_and_the_outcome_reaches_the_unit_once() {
     let tx = &tx["transactions"][0];
     assert_eq!(tx["ma_tham_chieu"], "NAF-PAY-0001");
     // The INIT was a span of the fee request's trace (W3C traceparent).
-    let tp = tx["traceparent"].as_str().expect("a traceparent on the INIT");
+    let tp = tx["traceparent"]
+        .as_str()
+        .expect("a traceparent on the INIT");
     assert!(lienthong::tracecontext::trace_id_of(tp).is_some(), "{tp}");
 
     // The platform sends the same callback again: answered 00, not relayed twice.

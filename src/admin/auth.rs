@@ -14,10 +14,14 @@ use std::sync::{Arc, Mutex};
 /// the listener can send wrong tokens; what that costs on disk and in fsyncs is bounded.
 const FAILURE_RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// A token as kept: its SHA-256 digest, its holder's name and role.
+type TokenEntry = ([u8; 32], String, AdminRole);
+
 /// The configured tokens, kept as SHA-256 digests: (digest, name, role).
 #[derive(Default)]
 pub struct AdminTokens {
-    tokens: Vec<([u8; 32], String, AdminRole)>,
+    /// Replaced as a whole when credentials are reloaded (SIGHUP).
+    tokens: std::sync::RwLock<Arc<Vec<TokenEntry>>>,
     /// Where refused tokens are recorded.
     audit: Option<Arc<AuditLog>>,
     /// When the last refusal was recorded, and the refusals since, per channel.
@@ -32,15 +36,27 @@ struct FailureTally {
 
 impl AdminTokens {
     pub fn new(tokens: Vec<(String, String, AdminRole)>, audit: Option<Arc<AuditLog>>) -> Self {
-        let tokens = tokens
-            .into_iter()
-            .map(|(t, name, role)| (digest_of_configured(&t), name, role))
-            .collect();
+        let tokens = Self::digests(tokens);
         AdminTokens {
-            tokens,
+            tokens: std::sync::RwLock::new(Arc::new(tokens)),
             audit,
             failures: Mutex::default(),
         }
+    }
+
+    fn digests(tokens: Vec<(String, String, AdminRole)>) -> Vec<TokenEntry> {
+        tokens
+            .into_iter()
+            .map(|(t, name, role)| (digest_of_configured(&t), name, role))
+            .collect()
+    }
+
+    /// Accept these tokens from now on (credentials reloaded on SIGHUP); how many.
+    pub fn replace(&self, tokens: Vec<(String, String, AdminRole)>) -> usize {
+        let tokens = Self::digests(tokens);
+        let n = tokens.len();
+        *self.tokens.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(tokens);
+        n
     }
 
     /// Record a refused admin token (never the token itself): at most one audit record
@@ -74,7 +90,8 @@ impl AdminTokens {
         let given = key_digest(token.as_bytes());
         // Every configured digest is compared, so the time taken does not say which one
         // (or whether an early one) matched.
-        self.tokens
+        let tokens = Arc::clone(&self.tokens.read().unwrap_or_else(|p| p.into_inner()));
+        tokens
             .iter()
             .fold(None, |found, (t, name, role)| {
                 let matches = constant_time_eq(t, &given);

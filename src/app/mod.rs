@@ -22,6 +22,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 mod background;
+mod credentials;
 mod parts;
 
 use background::Background;
@@ -124,6 +125,8 @@ impl Bus {
             .map_err(AppError::Procedures)?,
         );
         let hangup = crate::mappings::hangup_signal();
+        // A second listener: SIGHUP also reloads the credentials.
+        let credentials_hangup = crate::mappings::hangup_signal();
         let outbox = parts::open_outbox(&config, store, &mappings, &procedures)?;
         let amqp = config.transport == crate::config::Transport::Amqp;
         let role = config.role;
@@ -233,6 +236,17 @@ impl Bus {
             takes_unit_traffic,
             &mut background,
         );
+        if let Some(source) = config.source.clone() {
+            background.spawn(credentials::reload_on_hangup(
+                credentials::Credentials {
+                    source,
+                    unit_keys: Arc::clone(&unit_keys),
+                    admin: Arc::clone(&admin_state),
+                    signatures: Some(Arc::clone(&signatures)),
+                },
+                credentials_hangup,
+            ));
+        }
         let app = parts::router(
             &config,
             &admin_state,

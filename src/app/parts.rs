@@ -215,6 +215,44 @@ pub fn start_cluster(
     (Relay::start(outbox, forwarders, mappings, None), workers)
 }
 
+/// Every admin token the bus accepts (token or `sha256:` digest, name, role); several per
+/// holder during a rotation.
+pub fn admin_tokens(
+    config: &Config,
+    env: impl Fn(&str) -> Option<String>,
+) -> Vec<(String, String, crate::config::AdminRole)> {
+    config
+        .admin
+        .tokens
+        .iter()
+        .flat_map(|t| {
+            t.accepted(&env)
+                .into_iter()
+                .map(|tok| (tok, t.name.clone(), t.role))
+        })
+        .collect()
+}
+
+/// Each signing unit's secrets (several, comma-separated, during a rotation).
+pub fn signing_secrets(
+    config: &Config,
+    env: impl Fn(&str) -> Option<String>,
+) -> BTreeMap<String, Vec<Vec<u8>>> {
+    config
+        .units
+        .iter()
+        .filter_map(|(id, u)| {
+            let var = u.hmac_secret_env.as_ref()?;
+            let value = env(var).or_else(|| u.dev_hmac_secret.clone())?;
+            let secrets = crate::config::credential_list(&value)
+                .into_iter()
+                .map(|s| s.as_bytes().to_vec())
+                .collect();
+            Some((id.clone(), secrets))
+        })
+        .collect()
+}
+
 /// The check of signed requests. In a cluster its replay window is the cluster's: this
 /// node asks the active guard, and offers to be it.
 pub fn signatures(
@@ -223,17 +261,7 @@ pub fn signatures(
     takes_unit_traffic: bool,
     background: &mut Background,
 ) -> Arc<Signatures> {
-    let secrets: BTreeMap<String, Vec<u8>> = config
-        .units
-        .iter()
-        .filter_map(|(id, u)| {
-            let var = u.hmac_secret_env.as_ref()?;
-            let secret = std::env::var(var)
-                .ok()
-                .or_else(|| u.dev_hmac_secret.clone())?;
-            Some((id.clone(), secret.into_bytes()))
-        })
-        .collect();
+    let secrets = signing_secrets(config, |v| std::env::var(v).ok());
     Arc::new(match broker {
         Some(broker) if takes_unit_traffic && !secrets.is_empty() => {
             background.spawn(crate::transport::replay_guard::serve(
@@ -332,15 +360,7 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         history: Default::default(),
         callbacks: inputs.callbacks,
         tokens: crate::admin::auth::AdminTokens::new(
-            config
-                .admin
-                .tokens
-                .iter()
-                .filter_map(|t| {
-                    t.accepted(|v| std::env::var(v).ok())
-                        .map(|tok| (tok, t.name.clone(), t.role))
-                })
-                .collect(),
+            admin_tokens(config, |v| std::env::var(v).ok()),
             Some(Arc::clone(&inputs.audit)),
         ),
         sessions: crate::admin::session::Sessions::new(

@@ -29,6 +29,7 @@ pub fn load_file(path: &Path) -> Result<Config, LoadError> {
         source,
     })?;
     let mut config = load_str(&text, path, std::env::vars())?;
+    config.source = Some(path.to_path_buf());
     if let Some(scenario) = config.mocks.scenario.clone() {
         apply_scenario(&mut config, &scenario)?;
     }

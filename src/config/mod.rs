@@ -25,6 +25,10 @@ pub use validate::{Problem, validate};
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
+    /// The file it was read from (credentials are read again from it on SIGHUP); `None`
+    /// for a configuration built in memory.
+    #[serde(skip)]
+    pub source: Option<std::path::PathBuf>,
     /// `development` allows the `dev_key` credentials of the shipped config; `production`
     /// refuses them, so a forgotten development key can never reach a real deployment.
     #[serde(default)]
@@ -297,6 +301,34 @@ impl Default for AdminConfig {
     }
 }
 
+/// One credential digest or several (`"…"` or `["…", "…"]`): during a rotation the new
+/// and the old are both accepted.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Digests {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Digests {
+    pub fn list(&self) -> Vec<&str> {
+        match self {
+            Digests::One(d) => vec![d.as_str()],
+            Digests::Many(v) => v.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// The credentials in one value: several are separated by commas (a key rotation: the new
+/// and the old, both accepted until the old is removed). Blank parts are ignored.
+pub fn credential_list(value: &str) -> Vec<&str> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AdminTokenConfig {
@@ -307,20 +339,33 @@ pub struct AdminTokenConfig {
     /// DEVELOPMENT ONLY; refused in production.
     #[serde(default)]
     pub dev_token: Option<String>,
-    /// The SHA-256 (hex) of the token, used when `token_env`'s variable is unset: the
-    /// token itself then never reaches the bus's machine.
+    /// The SHA-256 (hex) of the token, or a list of them during a rotation, used when
+    /// `token_env`'s variable is unset: the token itself then never reaches the bus's
+    /// machine.
     #[serde(default)]
-    pub token_sha256: Option<String>,
+    pub token_sha256: Option<Digests>,
 }
 
 impl AdminTokenConfig {
-    /// What the bus checks tokens against: the token, or `sha256:<hex>` for a digest.
-    pub fn accepted(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
-        self.token(&env).or_else(|| {
-            self.token_sha256
+    /// What the bus checks tokens against: the tokens, or `sha256:<hex>` for digests
+    /// (several during a rotation).
+    pub fn accepted(&self, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
+        match self.token(&env) {
+            Some(tokens) => credential_list(&tokens)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            None => self
+                .token_sha256
                 .as_ref()
-                .map(|h| format!("sha256:{}", h.trim().to_ascii_lowercase()))
-        })
+                .map(|d| {
+                    d.list()
+                        .into_iter()
+                        .map(|h| format!("sha256:{}", h.trim().to_ascii_lowercase()))
+                        .collect()
+                })
+                .unwrap_or_default(),
+        }
     }
 
     pub fn token(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
@@ -458,10 +503,11 @@ pub struct UnitConfig {
     /// DEVELOPMENT ONLY: a signing secret used when `hmac_secret_env`'s variable is unset.
     #[serde(default)]
     pub dev_hmac_secret: Option<String>,
-    /// The SHA-256 (hex) of the unit's key, used when `key_env` is unset: the key itself
-    /// then never reaches the bus's machine (`printf %s KEY | sha256sum`).
+    /// The SHA-256 (hex) of the unit's key, or a list of them during a rotation, used when
+    /// `key_env` is unset: the key itself then never reaches the bus's machine
+    /// (`printf %s KEY | sha256sum`).
     #[serde(default)]
-    pub key_sha256: Option<String>,
+    pub key_sha256: Option<Digests>,
 }
 
 #[derive(Clone, Debug, Deserialize)]

@@ -4,10 +4,28 @@
 use super::ApiError;
 use axum::http::{HeaderMap, StatusCode, header};
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Unit → the digests of its accepted keys.
+type KeyDigests = BTreeMap<String, Vec<[u8; 32]>>;
+
+/// The digests of validated keys: `key` or `sha256:<hex>`, several separated by commas.
+fn digests(keys: BTreeMap<String, String>) -> KeyDigests {
+    keys.into_iter()
+        .map(|(u, k)| {
+            let list = crate::config::credential_list(&k)
+                .into_iter()
+                .map(digest_of_configured)
+                .collect();
+            (u, list)
+        })
+        .collect()
+}
 
 pub struct UnitKeys {
-    /// SHA-256 of each unit's key: the keys themselves are not kept.
-    keys: BTreeMap<String, [u8; 32]>,
+    /// SHA-256 of each unit's keys (several during a rotation): the keys themselves are
+    /// not kept. Replaced as a whole when credentials are reloaded (SIGHUP).
+    keys: std::sync::RwLock<Arc<KeyDigests>>,
     /// Each unit's request-rate limit, checked once its key is verified (so requests with
     /// a wrong key cannot spend another unit's allowance).
     limits: BTreeMap<String, (u32, governor::DefaultDirectRateLimiter)>,
@@ -31,12 +49,32 @@ impl UnitKeys {
     /// From the validated keys (`sha256:<hex>` for units configured by digest).
     pub fn new(keys: BTreeMap<String, String>) -> Self {
         UnitKeys {
-            keys: keys
-                .into_iter()
-                .map(|(u, k)| (u, digest_of_configured(&k)))
-                .collect(),
+            keys: std::sync::RwLock::new(Arc::new(digests(keys))),
             limits: BTreeMap::new(),
         }
+    }
+
+    /// Accept these keys from now on (credentials reloaded on SIGHUP). Units are those
+    /// of the start: a unit added to the file needs a restart (its routes do too).
+    pub fn replace(&self, keys: BTreeMap<String, String>) {
+        let current = self.current();
+        let next: KeyDigests = digests(keys)
+            .into_iter()
+            .filter(|(u, _)| current.contains_key(u))
+            .collect();
+        *self.keys.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(next);
+    }
+
+    fn current(&self) -> Arc<KeyDigests> {
+        Arc::clone(&self.keys.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// How many keys each unit has (for the reload's log line; never the keys).
+    pub fn counts(&self) -> BTreeMap<String, usize> {
+        self.current()
+            .iter()
+            .map(|(u, k)| (u.clone(), k.len()))
+            .collect()
     }
 
     /// With the units' `rate_limit`s.
@@ -73,7 +111,7 @@ impl UnitKeys {
     }
 
     pub fn knows(&self, unit: &str) -> bool {
-        self.keys.contains_key(unit)
+        self.current().contains_key(unit)
     }
 
     pub fn authorize(&self, unit: &str, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -94,10 +132,13 @@ impl UnitKeys {
         let token = key_digest(token);
         // Compare digests (fixed length) against every key, in constant time, so the time
         // taken tells neither the key's length nor which one matched.
+        let keys = self.current();
         let mut owner = None;
-        for (u, k) in &self.keys {
-            if constant_time_eq(k, &token) {
-                owner = Some(u.as_str());
+        for (u, list) in keys.iter() {
+            for k in list {
+                if constant_time_eq(k, &token) {
+                    owner = Some(u.as_str());
+                }
             }
         }
         match owner {
@@ -119,4 +160,59 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bearer(key: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {key}").parse().unwrap(),
+        );
+        h
+    }
+
+    /// A key variable holding `new,old` (a rotation): both are the unit's; a reload
+    /// without the old one refuses it; another unit's keys stay another unit's.
+    #[test]
+    fn several_keys_per_unit_and_a_reload_that_drops_one() {
+        let keys = UnitKeys::new(BTreeMap::from([
+            (
+                "ipo".to_string(),
+                "ipo-new-key-0123456789, ipo-old-key-0123456789".to_string(),
+            ),
+            ("varans".to_string(), "varans-key-0123456789".to_string()),
+        ]));
+        assert!(
+            keys.authorize("ipo", &bearer("ipo-new-key-0123456789"))
+                .is_ok()
+        );
+        assert!(
+            keys.authorize("ipo", &bearer("ipo-old-key-0123456789"))
+                .is_ok()
+        );
+        let other = keys
+            .authorize("varans", &bearer("ipo-old-key-0123456789"))
+            .unwrap_err();
+        assert_eq!(other.status, StatusCode::FORBIDDEN);
+        keys.replace(BTreeMap::from([
+            ("ipo".to_string(), "ipo-new-key-0123456789".to_string()),
+            ("varans".to_string(), "varans-key-0123456789".to_string()),
+            // A unit added to the file is not taken without a restart.
+            ("newunit".to_string(), "newunit-key-0123456789".to_string()),
+        ]));
+        assert!(
+            keys.authorize("ipo", &bearer("ipo-new-key-0123456789"))
+                .is_ok()
+        );
+        let old = keys
+            .authorize("ipo", &bearer("ipo-old-key-0123456789"))
+            .unwrap_err();
+        assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+        assert!(!keys.knows("newunit"));
+        assert_eq!(keys.counts()["ipo"], 1);
+    }
 }

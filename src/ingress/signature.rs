@@ -33,9 +33,13 @@ pub const SIGNATURE_HEADER: &str = "x-lienthong-signature";
 /// remembered to refuse replays).
 pub const MAX_SKEW: Duration = Duration::from_secs(300);
 
+/// Each signing unit's secrets (several during a rotation: a request signed with any of
+/// them passes), replaced as a whole when credentials are reloaded.
+pub type SigningSecrets = BTreeMap<String, Vec<Vec<u8>>>;
+
 /// The signing secrets of the units that sign, and the signatures seen recently.
 pub struct Signatures {
-    secrets: BTreeMap<String, Vec<u8>>,
+    secrets: std::sync::RwLock<Arc<SigningSecrets>>,
     window: ReplayWindow,
 }
 
@@ -77,19 +81,32 @@ fn mac(
 
 impl Signatures {
     /// Signatures remembered in this process (a single node).
-    pub fn new(secrets: BTreeMap<String, Vec<u8>>) -> Signatures {
+    pub fn new(secrets: SigningSecrets) -> Signatures {
         Signatures {
-            secrets,
+            secrets: std::sync::RwLock::new(Arc::new(secrets)),
             window: ReplayWindow::Local(Mutex::default()),
         }
     }
 
     /// Signatures remembered by the cluster's replay guard.
-    pub fn clustered(secrets: BTreeMap<String, Vec<u8>>, guard: Arc<ReplayGuard>) -> Signatures {
+    pub fn clustered(secrets: SigningSecrets, guard: Arc<ReplayGuard>) -> Signatures {
         Signatures {
-            secrets,
+            secrets: std::sync::RwLock::new(Arc::new(secrets)),
             window: ReplayWindow::Cluster(guard),
         }
+    }
+
+    /// Whether `unit` signs its requests.
+    pub fn signs(&self, unit: &str) -> bool {
+        self.secrets
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(unit)
+    }
+
+    /// Use these secrets from now on (credentials reloaded on SIGHUP).
+    pub fn replace(&self, secrets: SigningSecrets) {
+        *self.secrets.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(secrets);
     }
 
     /// Check a request of `unit`; units without a secret pass.
@@ -102,7 +119,8 @@ impl Signatures {
         body: &[u8],
         now_secs: u64,
     ) -> Result<(), ApiError> {
-        let Some(secret) = self.secrets.get(unit) else {
+        let all = Arc::clone(&self.secrets.read().unwrap_or_else(|p| p.into_inner()));
+        let Some(secrets) = all.get(unit) else {
             return Ok(());
         };
         let refuse = |code: &'static str, header: &str, message: String| {
@@ -141,17 +159,19 @@ impl Signatures {
                     format!("send {SIGNATURE_HEADER}: sha256=<hex HMAC-SHA256>"),
                 )
             })?;
-        // Constant-time comparison (Mac::verify_slice).
-        mac(secret, timestamp, method, path_and_query, body)
-            .verify_slice(&given)
-            .map_err(|_| {
-                refuse(
-                    "bad_signature",
-                    SIGNATURE_HEADER,
-                    "the signature does not match the request (timestamp, method, path, body)"
-                        .into(),
-                )
-            })?;
+        // Constant-time comparison (Mac::verify_slice), with each of the unit's secrets.
+        let verified = secrets.iter().any(|secret| {
+            mac(secret, timestamp, method, path_and_query, body)
+                .verify_slice(&given)
+                .is_ok()
+        });
+        verified.then_some(()).ok_or(()).map_err(|_| {
+            refuse(
+                "bad_signature",
+                SIGNATURE_HEADER,
+                "the signature does not match the request (timestamp, method, path, body)".into(),
+            )
+        })?;
         let mac: [u8; 32] = given.as_slice().try_into().expect("a verified HMAC-SHA256");
         let forget_at = timestamp + 2 * MAX_SKEW.as_secs();
         let first = match &self.window {
@@ -195,7 +215,7 @@ pub async fn verify(
     else {
         return next.run(req).await;
     };
-    if !signatures.secrets.contains_key(&unit) {
+    if !signatures.signs(&unit) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
@@ -247,7 +267,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_signed_request_passes_once_and_any_change_is_refused() {
-        let s = Signatures::new(BTreeMap::from([("ipo".to_string(), b"secret".to_vec())]));
+        let s = Signatures::new(BTreeMap::from([(
+            "ipo".to_string(),
+            vec![b"secret".to_vec()],
+        )]));
         let now = 1_800_000_000;
         let sig = sign(
             b"secret",
@@ -306,5 +329,57 @@ mod tests {
         s.check("nafosted", "POST", "/p", &HeaderMap::new(), b"", now)
             .await
             .unwrap();
+    }
+}
+
+#[cfg(test)]
+mod rotation {
+    use super::*;
+
+    /// During a rotation a unit has two secrets: a request signed with either passes;
+    /// once the old is removed (a reload), its signatures are refused.
+    #[tokio::test]
+    async fn either_secret_of_a_rotation_signs_until_the_old_one_is_removed() {
+        let path = "/api/v1/units/ipo/events/x";
+        let s = Signatures::new(BTreeMap::from([(
+            "ipo".to_string(),
+            vec![b"new-secret".to_vec(), b"old-secret".to_vec()],
+        )]));
+        let now = 1_800_000_000;
+        let signed = |secret: &[u8], ts: u64| {
+            let mut h = HeaderMap::new();
+            h.insert(TIMESTAMP_HEADER, ts.to_string().parse().unwrap());
+            h.insert(
+                SIGNATURE_HEADER,
+                sign(secret, ts, "POST", path, b"{}").parse().unwrap(),
+            );
+            h
+        };
+        for (i, secret) in [b"new-secret".as_slice(), b"old-secret"].iter().enumerate() {
+            let ts = now + i as u64;
+            s.check("ipo", "POST", path, &signed(secret, ts), b"{}", ts)
+                .await
+                .unwrap();
+        }
+        s.replace(BTreeMap::from([(
+            "ipo".to_string(),
+            vec![b"new-secret".to_vec()],
+        )]));
+        let ts = now + 5;
+        let refused = s
+            .check("ipo", "POST", path, &signed(b"old-secret", ts), b"{}", ts)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code, "bad_signature");
+        s.check(
+            "ipo",
+            "POST",
+            path,
+            &signed(b"new-secret", ts + 1),
+            b"{}",
+            ts + 1,
+        )
+        .await
+        .unwrap();
     }
 }

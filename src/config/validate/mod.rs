@@ -134,6 +134,49 @@ mod tests {
     }
 
     #[test]
+    fn several_keys_and_digests_per_credential_each_checked() {
+        let sha = "a".repeat(64);
+        let cfg = parse(&format!(
+            r#"
+            [units.one]
+            key_env = "ONE_KEYS"
+            [units.two]
+            key_env = "UNSET"
+            key_sha256 = ["{sha}", "{sha}"]
+            [units.three]
+            key_env = "THREE_KEYS"
+            [units.four]
+            key_env = "UNSET"
+            key_sha256 = ["{sha}", "short"]
+            [[admin.tokens]]
+            name = "ops"
+            role = "operator"
+            token_env = "UNSET"
+            token_sha256 = ["{sha}", "xyz"]
+            "#
+        ));
+        let env = |v: &str| match v {
+            "ONE_KEYS" => Some("first-key-0123456789, second-key-0123456789".to_string()),
+            "THREE_KEYS" => Some("long-enough-key-0123,short".to_string()),
+            _ => None,
+        };
+        let problems = validate(&cfg, env).unwrap_err();
+        let paths: Vec<&str> = problems.iter().map(|p| p.path.as_str()).collect();
+        assert!(paths.contains(&"units.three.key_env"), "{problems:?}");
+        assert!(paths.contains(&"units.four.key_sha256"), "{problems:?}");
+        assert!(
+            paths.contains(&"admin.tokens[0].token_sha256"),
+            "{problems:?}"
+        );
+        assert!(
+            !paths
+                .iter()
+                .any(|p| p.starts_with("units.one") || p.starts_with("units.two")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
     fn plain_http_goes_only_to_this_machine_unless_allowed() {
         let cfg = parse(
             r#"

@@ -1,6 +1,7 @@
 //! Checks of the units, their keys and routes, and the admin tokens.
 
 use super::*;
+use crate::config::credential_list;
 
 /// Units' request signing secrets and rate limits.
 pub(super) fn unit_signing(
@@ -12,10 +13,14 @@ pub(super) fn unit_signing(
         if let Some(var) = &unit.hmac_secret_env {
             let path = format!("units.{id}.hmac_secret_env");
             match (env(var), &unit.dev_hmac_secret) {
-                (Some(s), _) if s.len() >= 16 => {}
+                (Some(s), _)
+                    if !credential_list(&s).is_empty()
+                        && credential_list(&s).iter().all(|p| p.len() >= 16) => {}
                 (Some(_), _) => problems.push(problem(
                     path,
-                    format!("the secret in ${var} is shorter than 16 characters"),
+                    format!(
+                        "a secret in ${var} is shorter than 16 characters (several are separated by commas)"
+                    ),
                 )),
                 (None, Some(_)) if dev_refused(config) => problems.push(problem(
                     format!("units.{id}.dev_hmac_secret"),
@@ -63,21 +68,32 @@ pub(super) fn unit_keys(
             ));
         }
         match (env(&unit.key_env), &unit.dev_key) {
-            (Some(key), _) if key.len() >= 16 => {
-                keys.insert(id.clone(), key);
+            // Several keys, comma-separated, during a rotation: each must be long enough.
+            (Some(value), _)
+                if !credential_list(&value).is_empty()
+                    && credential_list(&value).iter().all(|k| k.len() >= 16) =>
+            {
+                keys.insert(id.clone(), credential_list(&value).join(","));
             }
             (Some(_), _) => problems.push(problem(
                 format!("{path}.key_env"),
-                format!("the key in ${} is shorter than 16 characters", unit.key_env),
+                format!(
+                    "a key in ${} is shorter than 16 characters (several keys are separated by commas)",
+                    unit.key_env
+                ),
             )),
             (None, _) if unit.key_sha256.is_some() => {
-                let hex = unit.key_sha256.as_deref().unwrap_or_default().trim();
-                if crate::hex::is_sha256(hex) {
-                    keys.insert(id.clone(), format!("sha256:{}", hex.to_ascii_lowercase()));
+                let digests = unit.key_sha256.as_ref().map(|d| d.list()).unwrap_or_default();
+                if !digests.is_empty() && digests.iter().all(|h| crate::hex::is_sha256(h.trim())) {
+                    let joined: Vec<String> = digests
+                        .iter()
+                        .map(|h| format!("sha256:{}", h.trim().to_ascii_lowercase()))
+                        .collect();
+                    keys.insert(id.clone(), joined.join(","));
                 } else {
                     problems.push(problem(
                         format!("{path}.key_sha256"),
-                        "must be 64 hex digits: the SHA-256 of the key (printf %s KEY | sha256sum)",
+                        "must be 64 hex digits, or a list of them: the SHA-256 of each key (printf %s KEY | sha256sum)",
                     ));
                 }
             }
@@ -121,11 +137,15 @@ pub(super) fn admin_tokens(
         let path = format!("admin.tokens[{i}]");
         match t.token(env) {
             None if t.token_sha256.is_some() => {
-                let hex = t.token_sha256.as_deref().unwrap_or_default().trim();
-                if !crate::hex::is_sha256(hex) {
+                let digests = t
+                    .token_sha256
+                    .as_ref()
+                    .map(|d| d.list())
+                    .unwrap_or_default();
+                if digests.is_empty() || !digests.iter().all(|h| crate::hex::is_sha256(h.trim())) {
                     problems.push(problem(
                         format!("{path}.token_sha256"),
-                        "must be 64 hex digits: the SHA-256 of the token (printf %s TOKEN | sha256sum)",
+                        "must be 64 hex digits, or a list of them: the SHA-256 of each token (printf %s TOKEN | sha256sum)",
                     ));
                 }
             }
@@ -133,10 +153,15 @@ pub(super) fn admin_tokens(
                 format!("{path}.token_env"),
                 format!("set the environment variable {}", t.token_env),
             )),
-            Some(tok) if tok.len() < 16 => problems.push(problem(
-                format!("{path}.token_env"),
-                "an admin token needs at least 16 characters",
-            )),
+            Some(tok)
+                if credential_list(&tok).iter().any(|t| t.len() < 16)
+                    || credential_list(&tok).is_empty() =>
+            {
+                problems.push(problem(
+                    format!("{path}.token_env"),
+                    "an admin token needs at least 16 characters (several are separated by commas)",
+                ))
+            }
             Some(_) => {}
         }
         if t.dev_token.is_some() && dev_refused(config) {
