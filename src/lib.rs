@@ -30,6 +30,7 @@ pub mod hex;
 pub mod ingress;
 pub mod lookup;
 pub mod mappings;
+pub mod otlp;
 pub mod outbox;
 pub mod procedures;
 pub mod redact;

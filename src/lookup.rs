@@ -84,6 +84,8 @@ pub struct LookupState {
     business: Option<Platform>,
     business_cache_ttl: Duration,
     business_cache: Mutex<HashMap<String, (Instant, Bytes)>>,
+    /// A span per lookup (`[telemetry]`).
+    pub spans: Arc<crate::otlp::Spans>,
 }
 
 impl LookupState {
@@ -104,6 +106,7 @@ impl LookupState {
                 .as_ref()
                 .map_or(Duration::ZERO, |b| b.cache_ttl),
             business_cache: Mutex::new(HashMap::new()),
+            spans: Arc::new(crate::otlp::Spans::off()),
         })
     }
 }
@@ -169,6 +172,28 @@ async fn lookup(
         }
     };
     let started = Instant::now();
+    // The unit's trace (traceparent), else its X-Trace-Id, else one of its own.
+    let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
+    let trace_id = traceparent
+        .and_then(crate::tracecontext::trace_id_of)
+        .or_else(|| {
+            headers
+                .get("x-trace-id")
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty() && v.len() <= 128)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let span = state.spans.start_span(
+        "lookup",
+        opentelemetry::trace::SpanKind::Server,
+        &trace_id,
+        traceparent.and_then(crate::tracecontext::parent_id_of),
+        vec![
+            opentelemetry::KeyValue::new("lienthong.unit", unit.clone()),
+            opentelemetry::KeyValue::new("lienthong.lookup", kind.name()),
+        ],
+    );
     let mut officer = headers
         .get("x-officer")
         .and_then(|v| v.to_str().ok())
@@ -199,6 +224,14 @@ async fn lookup(
         ));
     }
     tracing::info!(%unit, kind = kind.name(), outcome = outcome_text, "lookup");
+    // The outcome, never who was looked up.
+    span.set(opentelemetry::KeyValue::new(
+        "lienthong.outcome",
+        outcome_text,
+    ));
+    if status >= 500 {
+        span.fail(outcome_text);
+    }
     match outcome {
         Ok((content_type, body, _)) => {
             Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())

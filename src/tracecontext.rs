@@ -33,6 +33,12 @@ pub fn trace_id_of(traceparent: &str) -> Option<String> {
     .then(|| trace.to_string())
 }
 
+/// The parent span id (16 hex digits) of a valid `traceparent`.
+pub fn parent_id_of(traceparent: &str) -> Option<&str> {
+    trace_id_of(traceparent)?;
+    traceparent.trim().split('-').nth(2)
+}
+
 /// A `traceparent` for one delivery attempt of a message of `trace_id`: a new span id,
 /// sampled. `None` when the trace id is not a W3C one (a unit's own `X-Trace-Id`).
 pub fn traceparent_for(trace_id: &str) -> Option<String> {

@@ -183,7 +183,7 @@ async fn the_document_describes_each_flow_from_its_mappings() {
 async fn the_path_form_of_a_flow_takes_events_like_the_query_form() {
     let bus = ShippedBus::start().await;
     let key = bus.keys["nafosted"].clone();
-    let event = support::nafosted_dossier("NAF-CONTRACT-1", "received", "online");
+    let event = support::nafosted_dossier("NAF-CONTRACT-1", "submitted", "online");
     let r = client()
         .post(bus.url("/api/v1/units/nafosted/events/dossier_sync"))
         .bearer_auth(&key)

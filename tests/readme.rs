@@ -186,7 +186,10 @@ async fn every_shell_example_of_the_readme_runs_against_a_live_bus() {
             ran += 1;
         }
     });
-    eprintln!("README examples: {ran} run, {} skipped: {skipped:?}", skipped.len());
+    eprintln!(
+        "README examples: {ran} run, {} skipped: {skipped:?}",
+        skipped.len()
+    );
     // The README's examples are mostly runnable; the servers are started elsewhere.
     assert!(ran >= 30, "only {ran} examples ran");
     assert!(skipped.len() <= 10, "skipped: {skipped:?}");

@@ -124,6 +124,13 @@ impl Bus {
             )
             .map_err(AppError::Procedures)?,
         );
+        // Spans over OTLP when [telemetry] names a receiver; a no-op otherwise.
+        let spans = Arc::new(
+            crate::otlp::Spans::start(&config.telemetry).map_err(|message| AppError::Target {
+                target: "telemetry".into(),
+                message,
+            })?,
+        );
         let hangup = crate::mappings::hangup_signal();
         // A second listener: SIGHUP also reloads the credentials.
         let credentials_hangup = crate::mappings::hangup_signal();
@@ -138,8 +145,13 @@ impl Bus {
                 b,
             )))
         });
-        let runtimes =
-            parts::target_runtimes(&config, &outbox, status_publisher.as_ref(), &procedures)?;
+        let runtimes = parts::target_runtimes(
+            &config,
+            &outbox,
+            status_publisher.as_ref(),
+            &procedures,
+            &spans,
+        )?;
         let mut background = Background::default();
         let mocks_addr = parts::start_mocks(&config, &mut background).await?;
         let admin_targets = runtimes.clone();
@@ -210,8 +222,9 @@ impl Bus {
             },
         );
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
-        let ingress_state =
-            parts::ingress_state(&config, &unit_keys, &mappings, &outbox, notes, callbacks);
+        let ingress_state = parts::ingress_state(
+            &config, &unit_keys, &mappings, &outbox, notes, callbacks, &spans,
+        );
         let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
         if config.inbox.enabled && takes_unit_traffic {
             background.spawn(crate::ingress::inbox::watch(
@@ -229,7 +242,7 @@ impl Bus {
                 config.units.keys().cloned().collect(),
             ));
         }
-        let lookups = parts::lookups(&config, &unit_keys, &mappings, &audit)?;
+        let lookups = parts::lookups(&config, &unit_keys, &mappings, &audit, &spans)?;
         let signatures = parts::signatures(
             &config,
             guard_broker.as_ref(),
@@ -272,6 +285,7 @@ impl Bus {
             None => None,
         };
         let outbox_for_task = outbox.clone();
+        let spans_for_stop = Arc::clone(&spans);
         let task = tokio::spawn(async move {
             let served =
                 crate::server::serve(listener, app, header_read_timeout, tls, async move {
@@ -281,6 +295,7 @@ impl Bus {
                 .await;
             parts::Stopping {
                 workers,
+                spans: spans_for_stop,
                 background,
                 relay,
                 outbox: outbox_for_task,

@@ -72,6 +72,7 @@ pub fn target_runtimes(
     outbox: &Outbox,
     status: Option<&Arc<StatusPublisher>>,
     procedures: &Arc<crate::procedures::Catalogue>,
+    spans: &Arc<crate::otlp::Spans>,
 ) -> Result<Vec<Arc<TargetRuntime>>, AppError> {
     let reject_unknown = config.procedures.unknown == crate::procedures::UnknownProcedure::Reject;
     config
@@ -86,6 +87,7 @@ pub fn target_runtimes(
                 None => Arc::new(outbox.clone()),
             };
             TargetRuntime::from_config(name, cfg, notes)
+                .map(|r| r.exporting_spans(Arc::clone(spans)))
                 .map(|r| {
                     if reject_unknown && cfg.kind == crate::config::TargetKind::Portal {
                         r.checking_procedures(Arc::clone(procedures))
@@ -390,6 +392,7 @@ pub fn ingress_state(
     outbox: &Outbox,
     notes: Arc<dyn Notes>,
     callbacks: Arc<crate::ingress::callback::CallbackGuard>,
+    spans: &Arc<crate::otlp::Spans>,
 ) -> Arc<IngressState> {
     Arc::new(IngressState {
         keys: Arc::clone(unit_keys),
@@ -411,6 +414,7 @@ pub fn ingress_state(
         max_body_bytes: config.server.max_body_bytes,
         max_batch: config.server.max_batch,
         callbacks,
+        spans: Arc::clone(spans),
     })
 }
 
@@ -419,6 +423,8 @@ pub fn ingress_state(
 /// grace period, and the outbox flushes.
 pub struct Stopping {
     pub workers: Option<Workers>,
+    /// Sent out last, with the spans of the final deliveries.
+    pub spans: Arc<crate::otlp::Spans>,
     pub background: Background,
     pub relay: Relay,
     pub outbox: Outbox,
@@ -445,6 +451,10 @@ impl Stopping {
             .shutdown()
             .await
             .map_err(|e| AppError::Flush(e.to_string()))?;
+        let spans = self.spans;
+        if spans.enabled() {
+            let _ = tokio::task::spawn_blocking(move || spans.shutdown()).await;
+        }
         tracing::info!("outbox flushed; stopped");
         Ok(())
     }
@@ -456,6 +466,7 @@ pub fn lookups(
     unit_keys: &Arc<UnitKeys>,
     mappings: &Arc<MappingSet>,
     audit: &Arc<crate::audit::AuditLog>,
+    spans: &Arc<crate::otlp::Spans>,
 ) -> Result<crate::lookup::LookupState, AppError> {
     crate::lookup::LookupState::new(
         &config.lookups,
@@ -463,6 +474,10 @@ pub fn lookups(
         Arc::clone(mappings),
         Arc::clone(audit),
     )
+    .map(|mut state| {
+        state.spans = Arc::clone(spans);
+        state
+    })
     .map_err(|message| AppError::Target {
         target: "lookups".into(),
         message,

@@ -50,6 +50,9 @@ pub struct Config {
     pub relay: RelayConfig,
     #[serde(default)]
     pub mocks: MocksConfig,
+    /// Export of spans over OTLP (off unless `otlp_endpoint` is set).
+    #[serde(default)]
+    pub telemetry: crate::otlp::TelemetryConfig,
     #[serde(default)]
     pub mappings: MappingsConfig,
     /// What a dossier of a procedure missing from its unit's catalogue does.

@@ -167,21 +167,76 @@ pub async fn attempt(
     envelope: &Envelope,
     attempts: u32,
 ) -> Outcome {
-    let body = match render(target, mappings, envelope) {
-        Ok(body) => body,
+    let span = attempt_span(target, envelope, attempts.saturating_sub(1));
+    let outcome = match render(target, mappings, envelope) {
+        Ok(body) => send_traced(target, replies, envelope, &body, attempts).await,
         Err(dead) => {
             // Nothing was sent: the permit goes back unused.
             target.breaker.on_neutral();
-            return dead;
+            dead
         }
     };
-    send(target, replies, envelope, &body, attempts).await
+    end_attempt_span(span, &outcome);
+    outcome
 }
 
 /// Send a rendered body (the permit held), let the breaker hear it and decide; when the
 /// message's route passes this target's reply on, store the reply event first
 /// ([`replies`]).
 pub async fn send(
+    target: &TargetRuntime,
+    replies: Option<&Replies>,
+    envelope: &Envelope,
+    body: &Outbound,
+    attempts: u32,
+) -> Outcome {
+    let span = attempt_span(target, envelope, attempts.saturating_sub(1));
+    let outcome = send_traced(target, replies, envelope, body, attempts).await;
+    end_attempt_span(span, &outcome);
+    outcome
+}
+
+/// The span of one attempt to deliver `envelope` (exported when `[telemetry]` is on).
+pub fn attempt_span(
+    target: &TargetRuntime,
+    envelope: &Envelope,
+    attempts: u32,
+) -> crate::otlp::SpanHandle {
+    use opentelemetry::KeyValue;
+    // The hot path pays nothing for the attributes when export is off.
+    if !target.spans.enabled() {
+        return crate::otlp::SpanHandle::none();
+    }
+    target.spans.start_span(
+        "delivery.attempt",
+        opentelemetry::trace::SpanKind::Client,
+        &envelope.trace_id,
+        None,
+        vec![
+            KeyValue::new("lienthong.target", target.name.clone()),
+            KeyValue::new("lienthong.unit", envelope.unit.clone()),
+            KeyValue::new("lienthong.flow", envelope.flow.clone()),
+            KeyValue::new("lienthong.message_id", envelope.id.to_string()),
+            KeyValue::new("lienthong.attempt", i64::from(attempts) + 1),
+        ],
+    )
+}
+
+/// End an attempt's span with its outcome.
+pub fn end_attempt_span(span: crate::otlp::SpanHandle, outcome: &Outcome) {
+    let (name, failure) = match outcome {
+        Outcome::Delivered => ("delivered", None),
+        Outcome::Forwarded => ("forwarded", None),
+        Outcome::Retry { error, .. } => ("retry", Some(error.error.as_str())),
+        Outcome::Dead { reason, .. } => ("dead", Some(reason.as_str())),
+    };
+    span.set(opentelemetry::KeyValue::new("lienthong.outcome", name));
+    if let Some(why) = failure {
+        span.fail(why);
+    }
+}
+
+async fn send_traced(
     target: &TargetRuntime,
     replies: Option<&Replies>,
     envelope: &Envelope,

@@ -33,6 +33,8 @@ pub struct TargetRuntime {
     /// For portal targets with `[procedures] unknown = "reject"`: the catalogue a body's
     /// `MaTTHC` must be in.
     pub procedures: Option<Arc<crate::procedures::Catalogue>>,
+    /// Where each attempt's span goes (`[telemetry]`; a no-op when export is off).
+    pub spans: Arc<crate::otlp::Spans>,
 }
 
 /// Attempt counters since start, per target.
@@ -86,6 +88,12 @@ impl TargetRuntime {
         self
     }
 
+    /// Export a span per delivery attempt.
+    pub fn exporting_spans(mut self, spans: Arc<crate::otlp::Spans>) -> TargetRuntime {
+        self.spans = spans;
+        self
+    }
+
     /// Stop claiming new deliveries (those in flight finish).
     pub fn pause(&self) {
         self.paused.store(true, Ordering::Relaxed);
@@ -130,6 +138,7 @@ impl TargetRuntime {
             resumed: tokio::sync::Notify::new(),
             rate_per_second: cfg.rate_limit.as_ref().map(|r| r.per_second),
             procedures: None,
+            spans: Arc::new(crate::otlp::Spans::off()),
         }
     }
 }

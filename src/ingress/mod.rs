@@ -53,6 +53,8 @@ pub struct IngressState {
     pub portal_targets: Vec<String>,
     /// Forged payment callbacks: counted, and refused per source address beyond a limit.
     pub callbacks: Arc<callback::CallbackGuard>,
+    /// Spans of accepted requests (`[telemetry]`).
+    pub spans: Arc<crate::otlp::Spans>,
 }
 
 pub fn routes(state: Arc<IngressState>) -> axum::Router {
@@ -215,6 +217,22 @@ async fn accept(
                 .map(str::to_string)
         })
         .unwrap_or_else(|| uuid::Uuid::now_v7().simple().to_string());
+    let span = if !state.spans.enabled() {
+        crate::otlp::SpanHandle::none()
+    } else {
+        state.spans.start_span(
+            "ingress.accept",
+            opentelemetry::trace::SpanKind::Server,
+            &trace_id,
+            header("traceparent").and_then(crate::tracecontext::parent_id_of),
+            vec![
+                opentelemetry::KeyValue::new("lienthong.unit", route.unit.clone()),
+                opentelemetry::KeyValue::new("lienthong.flow", route.flow.clone()),
+                opentelemetry::KeyValue::new("lienthong.events", events.len() as i64),
+            ],
+        )
+    };
+    let write = state.spans.child(&span, "outbox.write", Vec::new());
     let request = EnqueueRequest {
         from_reply: false,
         unit: route.unit.clone(),
@@ -226,7 +244,13 @@ async fn accept(
         block_on_dead: route.block_on_dead,
         events,
     };
-    match state.outbox.enqueue(request).await {
+    let stored = state.outbox.enqueue(request).await;
+    if let Err(e) = &stored {
+        write.fail(e.to_string());
+        span.fail("nothing stored");
+    }
+    drop(write);
+    match stored {
         Ok(accepted) => Ok(accepted),
         Err(EnqueueError::Backpressure { .. }) => Err(ApiError::busy(
             "the bus is holding too many undelivered messages; retry later",

@@ -230,16 +230,29 @@ impl Worker {
                 return; // Shutting down: the leases go back to pending when dropped.
             }
             permit = false;
+            // One span per message (each in its own trace), all covering the one call.
+            let spans: Vec<_> = items
+                .iter()
+                .map(|(lease, envelope, _)| {
+                    delivery::attempt_span(&t, envelope, lease.info.attempts)
+                })
+                .collect();
             let verdict = t.connector.deliver(&items[0].1, &merged).await;
             delivery::judge(&t, &verdict);
             if verdict == crate::connector::Verdict::Delivered {
                 tracing::debug!(target_system = %t.name, messages = items.len(), "delivered in one call");
-                for (lease, envelope, _) in items {
+                for ((lease, envelope, _), span) in items.into_iter().zip(spans) {
                     let attempts = lease.info.attempts + 1;
                     let outcome = delivery::decide(&t, &envelope, attempts, verdict.clone());
+                    delivery::end_attempt_span(span, &outcome);
                     self.apply(lease, &envelope, outcome);
                 }
             } else {
+                // Sent again one by one below (each with a span of its own); this call's
+                // spans say it failed.
+                for span in spans {
+                    span.fail("the merged call failed; sent one by one");
+                }
                 singles.extend(items);
             }
         }

@@ -109,6 +109,9 @@ pub fn validate(
     admin_tokens(config, &env, &mut problems);
     soap_operations(config, &mut problems);
     routes(config, &mut problems);
+    for (path, message) in config.telemetry.problems() {
+        problems.push(problem(path, message));
+    }
 
     if problems.is_empty() {
         Ok(keys)
