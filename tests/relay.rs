@@ -416,3 +416,86 @@ async fn one_target_down_does_not_slow_another() {
     assert!(took < Duration::from_secs(10), "a took {took:?}");
     h.shutdown().await;
 }
+
+/// A retry sends the body its first attempt rendered: a platform failing again and again
+/// costs no further mapping runs (the status shows how many there were).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_reuse_the_rendered_body_instead_of_mapping_again() {
+    let bus = support::ShippedBus::start_with(|cfg| {
+        for t in cfg.targets.values_mut() {
+            t.retry.base_delay = Duration::from_millis(20);
+            t.retry.max_delay = Duration::from_millis(50);
+        }
+    })
+    .await;
+    bus.set_faults(serde_json::json!([
+        {"service": "portal", "operation": "DongBoHoSoMC", "error_rate": 1.0}
+    ]))
+    .await;
+    let id = bus
+        .send(
+            "nafosted",
+            "dossier_sync",
+            &support::nafosted_dossier("NAF-RENDER-1", "submitted", "online"),
+        )
+        .await;
+    // Wait for several failed attempts at the portal.
+    let attempts_at_portal = || async {
+        let (_, m) = bus
+            .admin(&format!("/api/v1/messages/{id}"), support::SHIPPED_VIEWER)
+            .await;
+        m["deliveries"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["target"] == "portal")
+            .map(|d| {
+                (
+                    d["delivery"]["attempts"].as_u64().unwrap_or(0),
+                    d["delivery"]["state"].clone(),
+                )
+            })
+            .unwrap_or((0, serde_json::Value::Null))
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while attempts_at_portal().await.0 < 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the portal was not retried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let portal = |status: &serde_json::Value| {
+        status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["target"] == "portal")
+            .cloned()
+            .unwrap()
+    };
+    let (_, status) = bus.admin("/api/v1/status", support::SHIPPED_VIEWER).await;
+    assert_eq!(
+        portal(&status)["renders_since_start"],
+        1,
+        "{}",
+        portal(&status)
+    );
+    assert_eq!(portal(&status)["bodies_kept_for_retry"], 1);
+    // The platform is back: delivered with the kept body, which is then let go.
+    bus.set_faults(serde_json::json!([])).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while attempts_at_portal().await.1 != "delivered" {
+        assert!(std::time::Instant::now() < deadline, "not delivered");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (_, status) = bus.admin("/api/v1/status", support::SHIPPED_VIEWER).await;
+    assert_eq!(
+        portal(&status)["renders_since_start"],
+        1,
+        "{}",
+        portal(&status)
+    );
+    assert_eq!(portal(&status)["bodies_kept_for_retry"], 0);
+    bus.bus.shutdown().await.unwrap();
+}

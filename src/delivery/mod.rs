@@ -32,6 +32,7 @@ pub mod breaker;
 pub mod config;
 pub mod latency;
 pub mod permission;
+pub mod rendered;
 pub mod replies;
 pub mod retry;
 mod runtime;
@@ -81,6 +82,12 @@ pub fn render(
             body: bytes::Bytes::new(),
         });
     }
+    // A retry sends the body its first attempt rendered (same mappings generation).
+    let generation = mappings.generation();
+    if let Some(kept) = target.stats.rendered.get(envelope.id, generation) {
+        return Ok(kept);
+    }
+    target.stats.renders.fetch_add(1, Ordering::Relaxed);
     let rendered = mappings
         .render(envelope, &target.name)
         .and_then(|outbound| match &target.procedures {
@@ -98,6 +105,23 @@ pub fn render(
         };
         Outcome::Dead { reason, error }
     })
+}
+
+/// Keep a body whose delivery will be retried; let it go when the delivery ended.
+pub fn keep_for_retry(
+    target: &TargetRuntime,
+    envelope: &Envelope,
+    generation: u64,
+    body: &Outbound,
+    outcome: &Outcome,
+) {
+    if target.mode == DeliveryMode::Forward {
+        return;
+    }
+    match outcome {
+        Outcome::Retry { .. } => target.stats.rendered.keep(envelope.id, generation, body),
+        _ => target.stats.rendered.forget(envelope.id),
+    }
 }
 
 /// Tell the breaker how a call went (once per permit).
@@ -168,8 +192,13 @@ pub async fn attempt(
     attempts: u32,
 ) -> Outcome {
     let span = attempt_span(target, envelope, attempts.saturating_sub(1));
+    let generation = mappings.generation();
     let outcome = match render(target, mappings, envelope) {
-        Ok(body) => send_traced(target, replies, envelope, &body, attempts).await,
+        Ok(body) => {
+            let outcome = send_traced(target, replies, envelope, &body, attempts).await;
+            keep_for_retry(target, envelope, generation, &body, &outcome);
+            outcome
+        }
         Err(dead) => {
             // Nothing was sent: the permit goes back unused.
             target.breaker.on_neutral();

@@ -45,6 +45,10 @@ pub struct TargetStats {
     pub dead: AtomicU64,
     /// Time from acceptance to delivery, since start.
     pub latency: super::latency::DeliveryLatency,
+    /// Bodies rendered by the mapping (retries reuse theirs: [`super::rendered`]).
+    pub renders: AtomicU64,
+    /// Bodies of deliveries being retried.
+    pub rendered: super::rendered::RenderedBodies,
     /// Outcomes over the last few minutes, per unit.
     pub recent: activity::ActivityByUnit,
     pub failures: activity::RecentFailures,

@@ -79,6 +79,8 @@ pub struct MappingSet {
     current: RwLock<Arc<Table>>,
     /// Fingerprint of the directory when last loaded, to notice changes.
     seen: RwLock<Vec<(PathBuf, SystemTime, u64)>>,
+    /// Counts reloads: a body rendered before one is rendered again after it.
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl MappingSet {
@@ -100,6 +102,7 @@ impl MappingSet {
             wanted,
             current: RwLock::new(Arc::new(Table::default())),
             seen: RwLock::new(Vec::new()),
+            generation: Default::default(),
         };
         let (table, problems) = set.compile(None);
         if !problems.is_empty() {
@@ -118,6 +121,7 @@ impl MappingSet {
             wanted: BTreeMap::new(),
             current: RwLock::new(Arc::new(Table::default())),
             seen: RwLock::new(Vec::new()),
+            generation: Default::default(),
         }
     }
 
@@ -192,6 +196,8 @@ impl MappingSet {
         let (table, problems) = self.compile(Some(&previous));
         let n = table.count;
         *self.current.write().unwrap() = Arc::new(table);
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
         self.lookups.lock().unwrap().clear();
         *self.seen.write().unwrap() = fp;
         if problems.is_empty() {
@@ -199,6 +205,11 @@ impl MappingSet {
         } else {
             Err(problems)
         }
+    }
+
+    /// How many times the mappings were reloaded (see [`crate::delivery::rendered`]).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// The mapping `<unit>/<name>.toml` (lookups find theirs by this convention).

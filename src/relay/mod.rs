@@ -185,6 +185,8 @@ impl Worker {
     /// not succeed, each is sent on its own so every message gets its own verdict.
     async fn attempt_batch(&mut self, leases: Vec<Lease>) {
         let t = Arc::clone(&self.target);
+        // The mappings the bodies below are rendered with (kept for retries under it).
+        let generation = self.mappings.generation();
         let mut groups: Vec<(String, Vec<Prepared>)> = Vec::new();
         let mut singles = Vec::new();
         for lease in leases {
@@ -264,6 +266,7 @@ impl Worker {
             let attempts = lease.info.attempts + 1;
             let outcome =
                 delivery::send(&t, self.replies.as_deref(), &envelope, &body, attempts).await;
+            delivery::keep_for_retry(&t, &envelope, generation, &body, &outcome);
             self.apply(lease, &envelope, outcome);
         }
         if permit {
@@ -274,6 +277,10 @@ impl Worker {
     /// Record an outcome in the figures and in the outbox.
     fn apply(&self, lease: Lease, envelope: &Envelope, outcome: Outcome) {
         delivery::record(&self.target, lease.info.unit, envelope, &outcome);
+        if !matches!(outcome, Outcome::Retry { .. }) {
+            // Its delivery ended: a body kept for its retries is let go.
+            self.target.stats.rendered.forget(envelope.id);
+        }
         match outcome {
             Outcome::Delivered => self.outbox.delivered(lease),
             Outcome::Forwarded => self.outbox.forwarded(lease),

@@ -100,6 +100,9 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
                 "delivered_since_start": t.stats.delivered.load(Ordering::Relaxed),
                 "retried_since_start": t.stats.retried.load(Ordering::Relaxed),
                 "dead_since_start": t.stats.dead.load(Ordering::Relaxed),
+                // Mapping runs: a retry reuses its first attempt's body.
+                "renders_since_start": t.stats.renders.load(Ordering::Relaxed),
+                "bodies_kept_for_retry": t.stats.rendered.size().0,
                 "circuit": t.breaker.state(),
                 "paused": t.paused.load(Ordering::Relaxed),
                 "rate_limit_per_second": t.rate_per_second,

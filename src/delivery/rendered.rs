@@ -1,0 +1,155 @@
+//! Bodies of deliveries being retried, kept so a retry does not run the mapping again: a
+//! platform that is down for an hour gets the same bytes on every attempt, and a retry
+//! storm costs network, not mapping.
+//!
+//! Bounded in entries and bytes (the oldest kept body goes first; a message whose body
+//! was let go is simply rendered again). A body is kept with the generation of the
+//! mappings it was rendered with: after a mapping reload (the fix an operator makes before
+//! replaying) the new mapping renders it afresh. Entries leave when their delivery ends.
+
+use crate::envelope::MessageId;
+use crate::mappings::Outbound;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Most bodies kept per target.
+pub const MAX_ENTRIES: usize = 4096;
+/// Most bytes of bodies kept per target.
+pub const MAX_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Default)]
+pub struct RenderedBodies {
+    inner: Mutex<Inner>,
+}
+
+impl std::fmt::Debug for RenderedBodies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (n, bytes) = self.size();
+        write!(f, "RenderedBodies({n} bodies, {bytes} bytes)")
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Message → (insertion number, mappings generation, body).
+    bodies: HashMap<MessageId, (u64, u64, Outbound)>,
+    /// Insertion order, for eviction; entries whose number no longer matches are stale.
+    order: VecDeque<(MessageId, u64)>,
+    bytes: usize,
+    next: u64,
+}
+
+impl RenderedBodies {
+    /// The body rendered for `id` with mappings of `generation`, if kept.
+    pub fn get(&self, id: MessageId, generation: u64) -> Option<Outbound> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.bodies.is_empty() {
+            return None;
+        }
+        match inner.bodies.get(&id) {
+            Some((_, g, body)) if *g == generation => Some(body.clone()),
+            _ => None,
+        }
+    }
+
+    /// Keep `body` for the next attempt of `id`.
+    pub fn keep(&self, id: MessageId, generation: u64, body: &Outbound) {
+        let size = body.body.len();
+        if size > MAX_BYTES / 4 {
+            return; // a very large document is rendered again rather than crowding out others
+        }
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        let n = inner.next;
+        inner.next += 1;
+        if let Some((_, _, old)) = inner.bodies.insert(id, (n, generation, body.clone())) {
+            inner.bytes -= old.body.len();
+        }
+        inner.bytes += size;
+        inner.order.push_back((id, n));
+        while inner.bodies.len() > MAX_ENTRIES || inner.bytes > MAX_BYTES {
+            let Some((oldest, seq)) = inner.order.pop_front() else {
+                break;
+            };
+            if inner.bodies.get(&oldest).is_some_and(|(s, _, _)| *s == seq)
+                && let Some((_, _, b)) = inner.bodies.remove(&oldest)
+            {
+                inner.bytes -= b.body.len();
+            }
+        }
+        // Stale order entries (bodies forgotten or replaced) do not pile up.
+        if inner.order.len() > 2 * MAX_ENTRIES {
+            let Inner { bodies, order, .. } = &mut *inner;
+            order.retain(|(id, seq)| bodies.get(id).is_some_and(|(s, _, _)| s == seq));
+        }
+    }
+
+    /// The delivery of `id` ended (delivered or dead): its body is not needed any more.
+    pub fn forget(&self, id: MessageId) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, _, b)) = inner.bodies.remove(&id) {
+            inner.bytes -= b.body.len();
+        }
+    }
+
+    /// Bodies kept now, and their bytes.
+    pub fn size(&self) -> (usize, usize) {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        (inner.bodies.len(), inner.bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(n: usize) -> Outbound {
+        Outbound {
+            content_type: "application/json",
+            body: bytes::Bytes::from(vec![b'x'; n]),
+        }
+    }
+
+    fn id(i: u64) -> MessageId {
+        MessageId::from_bytes(u128::from(i).to_be_bytes())
+    }
+
+    #[test]
+    fn a_body_is_kept_per_generation_until_its_delivery_ends() {
+        let r = RenderedBodies::default();
+        r.keep(id(1), 7, &body(10));
+        assert_eq!(r.get(id(1), 7).unwrap().body.len(), 10);
+        assert!(
+            r.get(id(1), 8).is_none(),
+            "a reloaded mapping renders afresh"
+        );
+        r.keep(id(1), 8, &body(20));
+        assert_eq!(r.size(), (1, 20));
+        r.forget(id(1));
+        assert!(r.get(id(1), 8).is_none());
+        assert_eq!(r.size(), (0, 0));
+    }
+
+    #[test]
+    fn entries_and_bytes_stay_within_their_bounds() {
+        let r = RenderedBodies::default();
+        for i in 0..(MAX_ENTRIES as u64 + 100) {
+            r.keep(id(i), 1, &body(1));
+        }
+        assert_eq!(r.size().0, MAX_ENTRIES);
+        assert!(r.get(id(0), 1).is_none(), "the oldest went first");
+        assert!(r.get(id(MAX_ENTRIES as u64 + 99), 1).is_some());
+        let big = MAX_BYTES / 5;
+        for i in 0..10 {
+            r.keep(id(100_000 + i), 1, &body(big));
+        }
+        assert!(r.size().1 <= MAX_BYTES, "{:?}", r.size());
+        // Forgetting and re-keeping many times leaves no trail.
+        for round in 0..10 {
+            for i in 0..1000 {
+                r.keep(id(i), round, &body(1));
+                r.forget(id(i));
+            }
+        }
+        assert!(r.inner.lock().unwrap().order.len() <= 2 * MAX_ENTRIES + 1);
+    }
+}
