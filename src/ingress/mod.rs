@@ -169,7 +169,7 @@ async fn accept(
     state: &IngressState,
     route: &Route,
     format: Format,
-    mut bytes: bytes::Bytes,
+    bytes: bytes::Bytes,
     headers: &HeaderMap,
 ) -> Result<Vec<crate::outbox::Accepted>, ApiError> {
     let idempotency_key = idempotency_key(headers)?;
@@ -178,7 +178,11 @@ async fn accept(
             "the bus is holding too many undelivered messages; retry later",
         ));
     }
-    if format != Format::Json {
+    // JSON is split into its events; XML and CSV are decoded once into their records,
+    // which go on as events without being written out and read back.
+    let body = if format == Format::Json {
+        split_body(&bytes)?
+    } else {
         let opts = state
             .mappings
             .input_for(&route.unit, &route.flow)
@@ -190,10 +194,10 @@ async fn accept(
                     format!("flow `{}` does not take {}", route.flow, format.name()),
                 )
             })?;
-        bytes = if bytes.len() > DECODE_OFF_THREAD_BYTES {
+        if bytes.len() > DECODE_OFF_THREAD_BYTES {
             // A large XML or CSV body is decoded on a blocking thread, so the async threads
             // keep serving everyone else meanwhile.
-            tokio::task::spawn_blocking(move || decode_to_json(&bytes, &opts))
+            tokio::task::spawn_blocking(move || decode_records(&bytes, &opts))
                 .await
                 .map_err(|e| {
                     ApiError::new(
@@ -203,10 +207,10 @@ async fn accept(
                     )
                 })??
         } else {
-            decode_to_json(&bytes, &opts)?
-        };
-    }
-    let events = parse_events(&bytes, route, state.max_batch)?;
+            decode_records(&bytes, &opts)?
+        }
+    };
+    let events = events_of(body, route, state.max_batch)?;
     // The unit's W3C trace (`traceparent`), else its own `X-Trace-Id`, else a new trace.
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let trace_id = header("traceparent")
@@ -295,9 +299,12 @@ fn check_content_type(
 /// Bodies above this size are decoded off the async threads.
 const DECODE_OFF_THREAD_BYTES: usize = 64 * 1024;
 
-/// Decode an XML or CSV body into a JSON array of its records, which then goes the way of
+/// Decode an XML or CSV body into its records, each an event, which then go the way of
 /// any JSON batch (all or nothing).
-fn decode_to_json(bytes: &[u8], opts: &DecodeOptions) -> Result<bytes::Bytes, ApiError> {
+fn decode_records(
+    bytes: &[u8],
+    opts: &DecodeOptions,
+) -> Result<lienthong_mapping::codec::json::EventsBody, ApiError> {
     let records = lienthong_mapping::codec::decode_records(bytes, opts).map_err(|e| {
         let mut err = ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -316,9 +323,22 @@ fn decode_to_json(bytes: &[u8], opts: &DecodeOptions) -> Result<bytes::Bytes, Ap
             "the body holds no records",
         ));
     }
-    let json =
-        serde_json::to_vec(&serde_json::Value::Array(records)).expect("decoded values serialise");
-    Ok(json.into())
+    let events = records
+        .iter()
+        .map(|r| {
+            serde_json::value::to_raw_value(r).map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_body",
+                    format!("a record cannot be stored: {e}"),
+                )
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(lienthong_mapping::codec::json::EventsBody {
+        events,
+        batch: true,
+    })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
@@ -366,11 +386,10 @@ pub(crate) async fn read_body(body: Body, limit: usize) -> Result<bytes::Bytes, 
     })
 }
 
-/// Parse and validate the whole request before anything is stored: a batch is
-/// all-or-nothing.
-fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<NewEvent>, ApiError> {
+/// Split a JSON body into its events (one object, or a batch of them).
+fn split_body(bytes: &[u8]) -> Result<lienthong_mapping::codec::json::EventsBody, ApiError> {
     use lienthong_mapping::codec::json::{self, JsonBodyError};
-    let body = json::split_events(bytes, MAX_JSON_DEPTH).map_err(|e| {
+    json::split_events(bytes, MAX_JSON_DEPTH).map_err(|e| {
         let (status, code) = match &e {
             JsonBodyError::NotUtf8 { .. } => (StatusCode::BAD_REQUEST, "invalid_utf8"),
             JsonBodyError::TooDeep { .. } => (StatusCode::BAD_REQUEST, "too_deep"),
@@ -390,7 +409,15 @@ fn parse_events(bytes: &[u8], route: &Route, max_batch: usize) -> Result<Vec<New
             _ => {}
         }
         err
-    })?;
+    })
+}
+
+/// Validate the whole request before anything is stored: a batch is all-or-nothing.
+fn events_of(
+    body: lienthong_mapping::codec::json::EventsBody,
+    route: &Route,
+    max_batch: usize,
+) -> Result<Vec<NewEvent>, ApiError> {
     let (raws, batch) = (body.events, body.batch);
     if raws.len() > max_batch {
         return Err(ApiError::new(
