@@ -153,7 +153,20 @@ async fn the_kpis_survive_kill_9() {
     for field in ["dossiers", "overdue", "channel_unknown"] {
         assert_eq!(after[field], before[field], "{field}: {after}");
     }
-    assert_eq!(after["kpis"], before["kpis"]);
+    // Every KPI keeps its dossiers; the synced ones (dong_bo*) may only have grown, since
+    // deliveries to the portal go on while the figures are read and after the restart.
+    for (kpi, b) in before["kpis"].as_object().unwrap() {
+        let a = &after["kpis"][kpi];
+        assert_eq!(a["denominator"], b["denominator"], "{kpi}: {after}");
+        if kpi.starts_with("dong_bo") {
+            assert!(
+                a["numerator"].as_u64() >= b["numerator"].as_u64(),
+                "{kpi} went back: {before} then {after}"
+            );
+        } else {
+            assert_eq!(a["numerator"], b["numerator"], "{kpi}: {after}");
+        }
+    }
     bus.start_kill().unwrap();
     bus.wait().await.unwrap();
 }
