@@ -245,36 +245,6 @@ async fn the_api_page_is_served_from_the_bus() {
     bus.bus.shutdown().await.unwrap();
 }
 
-/// Wait until message `id` of `unit` is delivered to the portal (asked with the unit key).
-async fn delivered_to_portal(bus: &ShippedBus, unit: &str, key: &str, id: &str) -> Value {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let state = client()
-            .get(bus.url(&format!("/api/v1/units/{unit}/messages/{id}")))
-            .bearer_auth(key)
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap();
-        let portal = state["deliveries"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|d| d["target"] == "portal")
-            .map(|d| d["delivery"]["state"].clone());
-        if portal == Some(Value::from("delivered")) {
-            return state;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "message {id} not delivered to the portal: {state}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-}
-
 /// Run a Python script of tests/contract with `pythonpath`; its last line, parsed.
 fn python(script: &str, pythonpath: &std::path::Path, args: &[&str]) -> Value {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/contract");
@@ -350,7 +320,7 @@ async fn a_client_generated_from_the_document_sends_a_dossier_that_reaches_the_p
     );
     assert_eq!(answer["status"], 202, "{answer}");
     let id = answer["ids"][0].as_str().unwrap();
-    let state = delivered_to_portal(&bus, "nafosted", &key, id).await;
+    let state = bus.delivered_to("nafosted", id, "portal").await;
     assert_eq!(state["key"], "NAF-GENERATED-1");
     bus.bus.shutdown().await.unwrap();
 }
@@ -385,7 +355,7 @@ async fn a_soap_client_built_from_the_wsdl_sends_a_dossier_that_reaches_the_port
     );
     assert_eq!(answer["KetQua"], "DA_NHAN", "{answer}");
     let id = answer["MaTiepNhan"][0].as_str().unwrap();
-    let state = delivered_to_portal(&bus, "stameq", &key, id).await;
+    let state = bus.delivered_to("stameq", id, "portal").await;
     assert_eq!(state["flow"], "dossier_sync");
     // A unit without SOAP has no WSDL; a GET without ?wsdl says what to do.
     let r = client()

@@ -5,10 +5,9 @@
 
 mod support;
 
-use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use support::{ShippedBus, client};
+use support::ShippedBus;
 
 /// (unit, flow, file): each unit's first dossier fixture, in its own format.
 const SAMPLES: &[(&str, &str, &str)] = &[
@@ -78,32 +77,7 @@ fn run_for_each_unit(
 async fn all_delivered_to_portal(bus: &ShippedBus, sent: &[(String, Vec<String>)]) {
     for (unit, ids) in sent {
         for id in ids {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-            loop {
-                let state: Value = client()
-                    .get(bus.url(&format!("/api/v1/units/{unit}/messages/{id}")))
-                    .bearer_auth(&bus.keys[unit])
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
-                let portal = state["deliveries"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .find(|d| d["target"] == "portal")
-                    .map(|d| d["delivery"]["state"].clone());
-                if portal == Some(Value::from("delivered")) {
-                    break;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{unit} {id} not at the portal: {state}"
-                );
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
+            bus.delivered_to(unit, id, "portal").await;
         }
     }
 }

@@ -403,6 +403,36 @@ impl ShippedBus {
         v["accepted"][0]["id"].as_str().unwrap().to_string()
     }
 
+    /// Wait (up to 20 s) until message `id` of `unit` is delivered to `target`, asked as
+    /// the unit would (its own key); the message's state then.
+    pub async fn delivered_to(&self, unit: &str, id: &str, target: &str) -> serde_json::Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let state: serde_json::Value = client()
+                .get(self.url(&format!("/api/v1/units/{unit}/messages/{id}")))
+                .bearer_auth(&self.keys[unit])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let delivered = state["deliveries"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|d| d["target"] == target && d["delivery"]["state"] == "delivered");
+            if delivered {
+                return state;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "message {id} of {unit} not delivered to {target}: {state}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// `GET /metrics`, as Prometheus scrapes it.
     pub async fn metrics(&self) -> String {
         client()
