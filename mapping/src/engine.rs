@@ -99,7 +99,7 @@ pub struct Rule {
 }
 
 /// Missing, null and empty text all count as "no value": legacy systems send empty tags.
-fn is_absent(v: &Value) -> bool {
+pub fn is_absent(v: &Value) -> bool {
     match v {
         Value::Null => true,
         Value::String(s) => s.is_empty(),
@@ -171,25 +171,30 @@ pub fn run(rules: &[Rule], cur: &Value, root: &Value) -> Result<Map<String, Valu
                 .set(&mut out, v)
                 .map_err(|e| MappingError::new(&rule.to.text, from, e))?,
             None if rule.required => {
-                let reason = match &rule.source {
-                    Source::Paths(p) if p.len() > 1 => format!(
-                        "required, but none of {} has a value",
-                        p.iter()
-                            .map(|p| format!("`{}`", p.text))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
-                    Source::Paths(_) | Source::Each { .. } => {
-                        "required, but the input has no value there".to_string()
-                    }
-                    _ => "required, but it came out empty".to_string(),
-                };
+                let reason = missing_reason(&rule.source);
                 return Err(MappingError::new(&rule.to.text, from, reason));
             }
             None => {}
         }
     }
     Ok(out)
+}
+
+/// Why a required field has no value.
+pub fn missing_reason(source: &Source) -> String {
+    match source {
+        Source::Paths(p) if p.len() > 1 => format!(
+            "required, but none of {} has a value",
+            p.iter()
+                .map(|p| format!("`{}`", p.text))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Source::Paths(_) | Source::Each { .. } => {
+            "required, but the input has no value there".to_string()
+        }
+        _ => "required, but it came out empty".to_string(),
+    }
 }
 
 /// The rule's value (None = absent) and the input path it came from.
@@ -286,8 +291,118 @@ fn apply_ops(ops: &[Op], mut v: Value) -> Result<Option<Value>, String> {
 
 /// Why a list or object cannot go where text is needed.
 fn not_text(what: &str, v: &Value) -> String {
-    let found = if v.is_array() { "a list" } else { "an object" };
+    not_text_found(what, v.is_array())
+}
+
+pub(crate) fn not_text_found(what: &str, is_list: bool) -> String {
+    let found = if is_list { "a list" } else { "an object" };
     format!("{what} needs text, the input has {found}")
+}
+
+/// `phone_vn`: the digits, with a leading 84 turned into the national 0.
+pub(crate) fn phone_vn(s: &str) -> String {
+    let mut d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
+    if d.starts_with("84") && (d.len() == 11 || d.len() == 12) {
+        d = format!("0{}", &d[2..]);
+    }
+    d
+}
+
+/// A code table's value for `key` (already text), its default, or why neither.
+pub(crate) fn table_value<'t>(t: &'t Table, key: &str) -> Result<&'t Value, String> {
+    let key = key.trim();
+    let hit = if t.ignore_case {
+        t.values.get(&key.to_lowercase())
+    } else {
+        t.values.get(key)
+    };
+    match (hit, &t.default) {
+        (Some(x), _) => Ok(x),
+        (None, Some(d)) => Ok(d),
+        (None, None) => {
+            let mut known: Vec<&String> = t.values.keys().collect();
+            known.sort();
+            let known: Vec<&str> = known.iter().take(12).map(|s| s.as_str()).collect();
+            Err(format!(
+                "`{key}` is not in code table `{}` (known: {}{})",
+                t.name,
+                known.join(", "),
+                if t.values.len() > 12 { ", ..." } else { "" }
+            ))
+        }
+    }
+}
+
+/// A date read with the first of `from` that fits, written as `to`.
+pub(crate) fn convert_date(
+    s: &str,
+    from: &[DateFormat],
+    to: &DateFormat,
+    zone: Zone,
+    to_zone: Zone,
+) -> Result<String, String> {
+    // The first format's complaint is the telling one: it is the most specific.
+    let mut first = None;
+    for f in from {
+        match datetime::parse(s, f, zone) {
+            Ok(at) => return Ok(datetime::format(at, to, to_zone)),
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    let why = first.unwrap_or_default();
+    Err(if from.len() > 1 {
+        format!("`{s}` matches none of the date formats ({why})")
+    } else {
+        format!("cannot read `{s}` as a date: {why}")
+    })
+}
+
+/// `type = "integer"` of a number.
+pub(crate) fn whole_number(n: &Number) -> Result<Number, String> {
+    if n.is_i64() || n.is_u64() {
+        return Ok(n.clone());
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok((f as i64).into()),
+        _ => Err(format!("{n} is not a whole number")),
+    }
+}
+
+/// `type = "integer"` of text.
+pub(crate) fn whole_number_text(s: &str) -> Result<Number, String> {
+    s.trim()
+        .parse::<i64>()
+        .map(Number::from)
+        .map_err(|_| format!("`{s}` is not a whole number"))
+}
+
+/// `type = "decimal"` of text; a lone comma is the Vietnamese decimal separator.
+pub(crate) fn decimal_text(s: &str) -> Result<Number, String> {
+    let t = s.trim();
+    let t = if !t.contains('.') && t.matches(',').count() == 1 {
+        t.replace(',', ".")
+    } else {
+        t.to_string()
+    };
+    if let Ok(i) = t.parse::<i64>() {
+        return Ok(i.into());
+    }
+    t.parse::<f64>()
+        .ok()
+        .filter(|f| f.is_finite())
+        .and_then(Number::from_f64)
+        .ok_or_else(|| format!("`{s}` is not a number"))
+}
+
+/// `type = "boolean"` of text: the yes/no words unit systems use.
+pub(crate) fn yes_no_text(s: &str) -> Result<bool, String> {
+    match s.trim().to_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "có" | "co" | "x" => Ok(true),
+        "false" | "0" | "no" | "n" | "không" | "khong" => Ok(false),
+        _ => Err(format!("`{s}` is not a yes/no value")),
+    }
 }
 
 fn text_of(v: &Value, what: &str) -> Result<String, String> {
@@ -323,65 +438,17 @@ fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
                 s.chars().filter(char::is_ascii_digit).collect(),
             ))
         }
-        Op::PhoneVn => {
-            let s = text_of(&v, "phone_vn")?;
-            let mut d: String = s.chars().filter(|c| c.is_ascii_digit()).collect();
-            if d.starts_with("84") && (d.len() == 11 || d.len() == 12) {
-                d = format!("0{}", &d[2..]);
-            }
-            Ok(Value::String(d))
-        }
+        Op::PhoneVn => Ok(Value::String(phone_vn(&text_of(&v, "phone_vn")?))),
         Op::Legacy(l) => map_text(v, "legacy text conversion", |s| {
             text::legacy_to_unicode(s, *l)
         }),
-        Op::Table(t) => {
-            let key = text_of(&v, "a code table")?;
-            let key = key.trim();
-            let hit = if t.ignore_case {
-                t.values.get(&key.to_lowercase())
-            } else {
-                t.values.get(key)
-            };
-            match (hit, &t.default) {
-                (Some(x), _) => Ok(x.clone()),
-                (None, Some(d)) => Ok(d.clone()),
-                (None, None) => {
-                    let mut known: Vec<&String> = t.values.keys().collect();
-                    known.sort();
-                    let known: Vec<&str> = known.iter().take(12).map(|s| s.as_str()).collect();
-                    Err(format!(
-                        "`{key}` is not in code table `{}` (known: {}{})",
-                        t.name,
-                        known.join(", "),
-                        if t.values.len() > 12 { ", ..." } else { "" }
-                    ))
-                }
-            }
-        }
+        Op::Table(t) => table_value(t, &text_of(&v, "a code table")?).cloned(),
         Op::Date {
             from,
             to,
             zone,
             to_zone,
-        } => {
-            let s = text_of(&v, "a date")?;
-            // The first format's complaint is the telling one: it is the most specific.
-            let mut first = None;
-            for f in from {
-                match datetime::parse(&s, f, *zone) {
-                    Ok(at) => return Ok(Value::String(datetime::format(at, to, *to_zone))),
-                    Err(e) => {
-                        first.get_or_insert(e);
-                    }
-                }
-            }
-            let why = first.unwrap_or_default();
-            Err(if from.len() > 1 {
-                format!("`{s}` matches none of the date formats ({why})")
-            } else {
-                format!("cannot read `{s}` as a date: {why}")
-            })
-        }
+        } => convert_date(&text_of(&v, "a date")?, from, to, *zone, *to_zone).map(Value::String),
         Op::Type(t) => convert(v, *t),
     }
 }
@@ -394,49 +461,20 @@ fn convert(v: Value, t: ValueType) -> Result<Value, String> {
             _ => Err("cannot turn a list or object into text".into()),
         },
         ValueType::Integer => match &v {
-            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(v),
-            Value::Number(n) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Ok(Value::from(f as i64)),
-                _ => Err(format!("{n} is not a whole number")),
-            },
-            Value::String(s) => s
-                .trim()
-                .parse::<i64>()
-                .map(Value::from)
-                .map_err(|_| format!("`{s}` is not a whole number")),
+            Value::Number(n) => whole_number(n).map(Value::Number),
+            Value::String(s) => whole_number_text(s).map(Value::Number),
             _ => Err("expected a whole number".into()),
         },
         ValueType::Decimal => match &v {
             Value::Number(_) => Ok(v),
-            Value::String(s) => {
-                let t = s.trim();
-                // A lone comma is the Vietnamese decimal separator.
-                let t = if !t.contains('.') && t.matches(',').count() == 1 {
-                    t.replace(',', ".")
-                } else {
-                    t.to_string()
-                };
-                if let Ok(i) = t.parse::<i64>() {
-                    return Ok(Value::from(i));
-                }
-                t.parse::<f64>()
-                    .ok()
-                    .filter(|f| f.is_finite())
-                    .and_then(Number::from_f64)
-                    .map(Value::Number)
-                    .ok_or_else(|| format!("`{s}` is not a number"))
-            }
+            Value::String(s) => decimal_text(s).map(Value::Number),
             _ => Err("expected a number".into()),
         },
         ValueType::Boolean => match &v {
             Value::Bool(_) => Ok(v),
             Value::Number(n) if n.as_i64() == Some(0) => Ok(Value::Bool(false)),
             Value::Number(n) if n.as_i64() == Some(1) => Ok(Value::Bool(true)),
-            Value::String(s) => match s.trim().to_lowercase().as_str() {
-                "true" | "1" | "yes" | "y" | "có" | "co" | "x" => Ok(Value::Bool(true)),
-                "false" | "0" | "no" | "n" | "không" | "khong" => Ok(Value::Bool(false)),
-                _ => Err(format!("`{s}` is not a yes/no value")),
-            },
+            Value::String(s) => yes_no_text(s).map(Value::Bool),
             _ => Err("expected a yes/no value".into()),
         },
     }

@@ -25,6 +25,7 @@ pub mod error;
 pub mod fixtures;
 mod input_schema;
 pub mod path;
+pub mod plan;
 pub mod schema;
 pub mod spec;
 pub mod text;
@@ -33,6 +34,7 @@ pub use codec::{DecodeError, Format};
 pub use compile::{compile_file, compile_str};
 pub use error::{CompileError, CompileErrors, MappingError};
 
+use plan::value::Sel;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,6 +48,21 @@ pub struct Mapping {
     encode: codec::EncodeOptions,
     rules: Vec<engine::Rule>,
     schema: Option<Arc<schema::Schema>>,
+    /// The compiled engine's plan; `None` for the rare mapping only the interpreter runs
+    /// (see [`plan`]).
+    plan: Option<plan::Plan>,
+    /// The fields of a record the rules read, and of a whole input document.
+    record_fields: plan::want::Want,
+    document_fields: plan::want::Want,
+}
+
+/// Why an input could not be rendered: it could not be read, or its record not mapped.
+#[derive(Debug, PartialEq, thiserror::Error)]
+pub enum RenderError {
+    #[error("input: {0}")]
+    Input(DecodeError),
+    #[error("{0}")]
+    Mapping(MappingError),
 }
 
 impl Mapping {
@@ -78,6 +95,125 @@ impl Mapping {
 
     /// Map one record and check the result against the target's schema.
     pub fn map(&self, record: &Value) -> Result<Value, MappingError> {
+        match &self.plan {
+            Some(plan) => {
+                let root = Sel::Json(record);
+                Ok(self.run(plan, root)?.to_value())
+            }
+            None => self.map_interpreted(record),
+        }
+    }
+
+    /// Map one record and write it in the output format.
+    pub fn render(&self, record: &Value) -> Result<Vec<u8>, MappingError> {
+        let mut out = Vec::new();
+        match &self.plan {
+            Some(plan) => self.write(&self.run(plan, Sel::Json(record))?, &mut out)?,
+            None => out = self.render_interpreted(record)?,
+        }
+        Ok(out)
+    }
+
+    /// Map one record given as JSON text (an event as the outbox keeps it) and write it in
+    /// the output format: the JSON is read once, keeping only the fields the mapping reads.
+    pub fn render_json(&self, record: &[u8]) -> Result<Vec<u8>, RenderError> {
+        let Some(plan) = &self.plan else {
+            let value: Value = serde_json::from_slice(record)
+                .map_err(|e| RenderError::Input(codec::json_error(e)))?;
+            return self
+                .render_interpreted(&value)
+                .map_err(RenderError::Mapping);
+        };
+        let value = plan::want::read_json(
+            record,
+            Some(&self.record_fields),
+            self.decode.xml_limits.max_bytes,
+        )
+        .map_err(RenderError::Input)?;
+        let mut out = Vec::new();
+        let mapped = self
+            .run(plan, Sel::Val(&value))
+            .map_err(RenderError::Mapping)?;
+        self.write(&mapped, &mut out)
+            .map_err(RenderError::Mapping)?;
+        Ok(out)
+    }
+
+    /// Decode an input in this mapping's input format and render each of its records:
+    /// what the bus does with a unit's message, in one pass over the bytes.
+    pub fn translate(
+        &self,
+        input: &[u8],
+    ) -> Result<Vec<Result<Vec<u8>, MappingError>>, DecodeError> {
+        let Some(plan) = &self.plan else {
+            let records = self.decode(input)?;
+            return Ok(records.iter().map(|r| self.render_interpreted(r)).collect());
+        };
+        let path = self.decode.records.as_deref();
+        let render = |root: Sel<'_, '_>| {
+            let mut out = Vec::new();
+            self.write(&self.run(plan, root)?, &mut out)?;
+            Ok(out)
+        };
+        Ok(match self.decode.format {
+            Format::Json => {
+                let doc = plan::want::read_json(
+                    input,
+                    Some(&self.document_fields),
+                    self.decode.xml_limits.max_bytes,
+                )?;
+                let records = plan::value::split_records(doc, path)?;
+                records.iter().map(|r| render(Sel::Val(r))).collect()
+            }
+            Format::Xml => {
+                let doc = codec::xml::decode_val(input, self.decode.xml_limits)?;
+                let records = plan::value::split_records(doc, path)?;
+                records.iter().map(|r| render(Sel::Val(r))).collect()
+            }
+            Format::Csv => {
+                let records = self.decode(input)?;
+                records.iter().map(|r| render(Sel::Json(r))).collect()
+            }
+        })
+    }
+
+    /// The compiled plan over one record, schema-checked.
+    fn run<'a>(
+        &'a self,
+        plan: &'a plan::Plan,
+        root: Sel<'_, 'a>,
+    ) -> Result<plan::output::Record<'a>, MappingError> {
+        let out = plan.run(&self.rules, root, root)?;
+        if let Some(schema) = &self.schema {
+            schema.check_record(out.root())?;
+        }
+        Ok(out)
+    }
+
+    /// Write a mapped record in the output format: JSON straight from its slots.
+    fn write(
+        &self,
+        record: &plan::output::Record<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), MappingError> {
+        match self.encode.format {
+            Format::Json => serde_json::to_writer(&mut *out, &record.root())
+                .map_err(|e| MappingError::new("(output)", None, e.to_string())),
+            _ => {
+                out.extend(self.encode_value(&record.to_value())?);
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the compiled engine runs this mapping (else the interpreter does).
+    pub fn is_compiled(&self) -> bool {
+        self.plan.is_some()
+    }
+
+    /// [`Mapping::map`] by the rule interpreter: the reference the compiled engine is
+    /// tested against.
+    pub fn map_interpreted(&self, record: &Value) -> Result<Value, MappingError> {
         let out = Value::Object(engine::run(&self.rules, record, record)?);
         if let Some(schema) = &self.schema {
             schema.check(&out)?;
@@ -85,9 +221,9 @@ impl Mapping {
         Ok(out)
     }
 
-    /// Map one record and write it in the output format.
-    pub fn render(&self, record: &Value) -> Result<Vec<u8>, MappingError> {
-        let out = self.map(record)?;
+    /// [`Mapping::render`] by the rule interpreter.
+    pub fn render_interpreted(&self, record: &Value) -> Result<Vec<u8>, MappingError> {
+        let out = self.map_interpreted(record)?;
         self.encode_value(&out)
     }
 

@@ -73,14 +73,15 @@ impl Kind {
         })
     }
 
-    fn matches(self, v: &Value) -> bool {
-        match self {
-            Kind::String => v.is_string(),
-            Kind::Integer => v.is_i64() || v.is_u64(),
-            Kind::Number => v.is_number(),
-            Kind::Boolean => v.is_boolean(),
-            Kind::Array => v.is_array(),
-            Kind::Object => v.is_object(),
+    fn matches(self, v: Scalar<'_>) -> bool {
+        match (self, v) {
+            (Kind::String, Scalar::Text(_))
+            | (Kind::Number, Scalar::Number(_))
+            | (Kind::Boolean, Scalar::Bool(_))
+            | (Kind::Array, Scalar::List)
+            | (Kind::Object, Scalar::Object) => true,
+            (Kind::Integer, Scalar::Number(n)) => n.is_i64() || n.is_u64(),
+            _ => false,
         }
     }
 }
@@ -199,6 +200,43 @@ pub struct FieldRule {
 pub struct Schema {
     pub name: String,
     rules: Vec<FieldRule>,
+    /// The rules' paths merged, so a record is walked once however many rules it has.
+    tree: CheckNode,
+}
+
+/// The rules' paths as one tree: what is checked at a place of the record, and below it.
+#[derive(Debug, Default)]
+struct CheckNode {
+    /// Rules whose path ends here (their value checks), by index.
+    ends: Vec<usize>,
+    keys: Vec<(String, CheckNode)>,
+    each: Option<Box<CheckNode>>,
+    /// The lowest index of a rule at or below this node.
+    first_rule: usize,
+}
+
+impl CheckNode {
+    fn add(&mut self, segs: &[Seg], rule: usize) {
+        if self.ends.is_empty() && self.keys.is_empty() && self.each.is_none() {
+            self.first_rule = rule;
+        }
+        self.first_rule = self.first_rule.min(rule);
+        let Some((seg, rest)) = segs.split_first() else {
+            self.ends.push(rule);
+            return;
+        };
+        let next = match seg {
+            Seg::Key(k) => match self.keys.iter().position(|(name, _)| name == k) {
+                Some(at) => &mut self.keys[at].1,
+                None => {
+                    self.keys.push((k.clone(), CheckNode::default()));
+                    &mut self.keys.last_mut().expect("just pushed").1
+                }
+            },
+            Seg::Each => self.each.get_or_insert_with(Box::default),
+        };
+        next.add(rest, rule);
+    }
 }
 
 impl Schema {
@@ -250,9 +288,14 @@ impl Schema {
             });
         }
         if problems.is_empty() {
+            let mut tree = CheckNode::default();
+            for (i, rule) in rules.iter().enumerate() {
+                tree.add(&rule.segs, i);
+            }
             Ok(Schema {
                 name: name.to_string(),
                 rules,
+                tree,
             })
         } else {
             Err(problems)
@@ -280,11 +323,108 @@ impl Schema {
 
     /// Check a mapped record; the first violation is the error.
     pub fn check(&self, out: &Value) -> Result<(), MappingError> {
-        let mut at = Vec::with_capacity(8);
-        for rule in &self.rules {
-            check_at(rule, &rule.segs, out, &mut at)?;
+        self.check_record(out)
+    }
+
+    /// [`Schema::check`] over any form of mapped record (see [`Checked`]).
+    ///
+    /// The rules are checked together in one walk of the record; of the violations found,
+    /// the one reported is the one checking rule by rule, in order, would meet first.
+    pub fn check_record<'v, V: Checked<'v>>(&self, out: V) -> Result<(), MappingError> {
+        let mut walk = Walk {
+            rules: &self.rules,
+            at: Vec::with_capacity(8),
+            first: None,
+        };
+        walk.node(&self.tree, out);
+        match walk.first {
+            Some((_, e)) => Err(e),
+            None => Ok(()),
         }
-        Ok(())
+    }
+}
+
+/// A mapped record as the schema check reads it: `serde_json`'s values, or the compiled
+/// engine's output rows (`plan::output`), checked by the same code.
+pub trait Checked<'v>: Copy {
+    /// `None` when this is not an object; `Some(None)` when it has no such field, or null.
+    fn field(self, key: &str) -> Option<Option<Self>>;
+    /// Call `f` on each element, in order; `None` when this is not a list.
+    fn each_element(
+        self,
+        f: &mut dyn FnMut(usize, Self) -> Result<(), MappingError>,
+    ) -> Option<Result<(), MappingError>>;
+    fn scalar(self) -> Scalar<'v>;
+    /// The value as serde_json builds it, for messages and rare comparisons.
+    fn to_value(self) -> Value;
+}
+
+/// What a checked value is, with its text or number.
+#[derive(Clone, Copy, Debug)]
+pub enum Scalar<'v> {
+    Null,
+    Bool(bool),
+    Number(&'v serde_json::Number),
+    Text(&'v str),
+    List,
+    Object,
+}
+
+impl<'v> Checked<'v> for &'v Value {
+    fn field(self, key: &str) -> Option<Option<Self>> {
+        match self {
+            Value::Object(m) => Some(m.get(key).filter(|c| !c.is_null())),
+            _ => None,
+        }
+    }
+
+    fn each_element(
+        self,
+        f: &mut dyn FnMut(usize, Self) -> Result<(), MappingError>,
+    ) -> Option<Result<(), MappingError>> {
+        match self {
+            Value::Array(items) => Some(items.iter().enumerate().try_for_each(|(i, e)| f(i, e))),
+            _ => None,
+        }
+    }
+
+    fn scalar(self) -> Scalar<'v> {
+        match self {
+            Value::Null => Scalar::Null,
+            Value::Bool(b) => Scalar::Bool(*b),
+            Value::Number(n) => Scalar::Number(n),
+            Value::String(s) => Scalar::Text(s),
+            Value::Array(_) => Scalar::List,
+            Value::Object(_) => Scalar::Object,
+        }
+    }
+
+    fn to_value(self) -> Value {
+        self.clone()
+    }
+}
+
+impl Scalar<'_> {
+    fn kind_name(self) -> &'static str {
+        match self {
+            Scalar::Null => "nothing",
+            Scalar::Bool(_) => "a boolean",
+            Scalar::Number(_) => "a number",
+            Scalar::Text(_) => "text",
+            Scalar::List => "a list",
+            Scalar::Object => "an object",
+        }
+    }
+
+    /// Equal to a schema's `enum` value (a list or object never is: schemas list scalars).
+    fn equals(self, v: &Value) -> bool {
+        match (self, v) {
+            (Scalar::Null, Value::Null) => true,
+            (Scalar::Bool(a), Value::Bool(b)) => a == *b,
+            (Scalar::Number(a), Value::Number(b)) => a == b,
+            (Scalar::Text(a), Value::String(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -315,100 +455,121 @@ fn render(at: &[At<'_>]) -> String {
     s
 }
 
-fn check_at<'a>(
-    rule: &'a FieldRule,
-    segs: &'a [Seg],
-    v: &Value,
-    at: &mut Vec<At<'a>>,
-) -> Result<(), MappingError> {
-    let Some((seg, rest)) = segs.split_first() else {
-        return check_value(rule, v, at);
-    };
-    match seg {
-        Seg::Key(k) => {
-            let Value::Object(m) = v else {
-                return Ok(());
-            };
-            match m.get(k) {
-                Some(child) if !child.is_null() => {
-                    at.push(At::Key(k));
-                    let r = check_at(rule, rest, child, at);
-                    at.pop();
-                    r
-                }
-                _ if rest.is_empty() && rule.required => {
-                    at.push(At::Key(k));
-                    let here = render(at);
-                    at.pop();
-                    Err(MappingError::new(
-                        &here,
-                        None,
-                        format!(
-                            "required by the target's schema ({}) but missing",
-                            rule.path
-                        ),
-                    ))
-                }
-                _ => Ok(()),
+/// One walk of a record through the schema's tree, keeping the violation of the
+/// lowest-numbered rule (within a rule, the first met: elements are visited in order).
+struct Walk<'s> {
+    rules: &'s [FieldRule],
+    at: Vec<At<'s>>,
+    first: Option<(usize, MappingError)>,
+}
+
+impl<'s> Walk<'s> {
+    fn found(&mut self, rule: usize, e: MappingError) {
+        if self.first.as_ref().is_none_or(|(r, _)| rule < *r) {
+            self.first = Some((rule, e));
+        }
+    }
+
+    /// Whether nothing below a node starting at rule `first_rule` could be reported.
+    fn settled(&self, first_rule: usize) -> bool {
+        self.first.as_ref().is_some_and(|(r, _)| *r <= first_rule)
+    }
+
+    fn node<'v, V: Checked<'v>>(&mut self, node: &'s CheckNode, v: V) {
+        if self.settled(node.first_rule) {
+            return;
+        }
+        for &r in &node.ends {
+            if let Err(e) = check_value(&self.rules[r], v, &self.at) {
+                self.found(r, e);
             }
         }
-        Seg::Each => match v {
-            Value::Array(items) => {
-                for (i, item) in items.iter().enumerate() {
-                    at.push(At::Index(i));
-                    let r = check_at(rule, rest, item, at);
-                    at.pop();
-                    r?;
+        for (k, child) in &node.keys {
+            let Some(found) = v.field(k) else {
+                // Not an object: nothing below applies.
+                continue;
+            };
+            self.at.push(At::Key(k));
+            match found {
+                Some(c) => self.node(child, c),
+                None => {
+                    for &r in &child.ends {
+                        let rule = &self.rules[r];
+                        if rule.required {
+                            let e = MappingError::new(
+                                &render(&self.at),
+                                None,
+                                format!(
+                                    "required by the target's schema ({}) but missing",
+                                    rule.path
+                                ),
+                            );
+                            self.found(r, e);
+                        }
+                    }
                 }
-                Ok(())
             }
-            other => Err(MappingError::new(
-                &render(at),
-                None,
-                format!("must be a list, found {}", kind_name(other)),
-            )),
-        },
+            self.at.pop();
+        }
+        if let Some(each) = &node.each {
+            if self.settled(each.first_rule) {
+                return;
+            }
+            let mut visit = |i: usize, item: V| {
+                self.at.push(At::Index(i));
+                self.node(each, item);
+                self.at.pop();
+                Ok(())
+            };
+            if v.each_element(&mut visit).is_none() {
+                let e = MappingError::new(
+                    &render(&self.at),
+                    None,
+                    format!("must be a list, found {}", v.scalar().kind_name()),
+                );
+                self.found(each.first_rule, e);
+            }
+        }
     }
 }
 
-fn kind_name(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "text",
-        Value::Array(_) => "a list",
-        Value::Object(_) => "an object",
-    }
-}
-
-fn check_value(rule: &FieldRule, v: &Value, at: &[At<'_>]) -> Result<(), MappingError> {
+fn check_value<'v, V: Checked<'v>>(
+    rule: &FieldRule,
+    v: V,
+    at: &[At<'_>],
+) -> Result<(), MappingError> {
     let fail = |reason: String| Err(MappingError::new(&render(at), None, reason));
+    let scalar = v.scalar();
     if let Some(kind) = rule.kind
-        && !kind.matches(v)
+        && !kind.matches(scalar)
     {
         return fail(
-            format!("must be {kind:?} (lowercase) but is {}", kind_name(v)).to_lowercase(),
+            format!("must be {kind:?} (lowercase) but is {}", scalar.kind_name()).to_lowercase(),
         );
     }
     if let Some(allowed) = &rule.one_of
-        && !allowed.contains(v)
+        && !allowed.iter().any(|a| scalar.equals(a))
+        && !(matches!(scalar, Scalar::List | Scalar::Object) && allowed.contains(&v.to_value()))
     {
         let list: Vec<String> = allowed.iter().map(Value::to_string).collect();
-        return fail(format!("{v} is not one of {}", list.join(", ")));
+        return fail(format!(
+            "{} is not one of {}",
+            v.to_value(),
+            list.join(", ")
+        ));
     }
     // A field with a text format or length is text: a list, an object or a yes/no there is wrong
     // whatever it holds.
     if (!rule.formats.is_empty() || rule.max_len.is_some() || rule.min_len.is_some())
-        && matches!(v, Value::Array(_) | Value::Object(_) | Value::Bool(_))
+        && matches!(scalar, Scalar::List | Scalar::Object | Scalar::Bool(_))
     {
-        return fail(format!("must be text but is {}", kind_name(v)));
+        return fail(format!("must be text but is {}", scalar.kind_name()));
     }
     // A number is checked as the text it is written as (a 12-digit id sent unquoted).
     let number_text;
-    let text = match v {
-        Value::String(s) => Some(s.as_str()),
-        Value::Number(n) => {
+    let text = match scalar {
+        Scalar::Text(s) => Some(s),
+        Scalar::Number(n) => {
             number_text = n.to_string();
             Some(number_text.as_str())
         }

@@ -257,11 +257,17 @@ impl MappingSet {
                 body: bytes::Bytes::copy_from_slice(message.payload.get().as_bytes()),
             });
         };
-        let record: serde_json::Value = serde_json::from_str(message.payload.get())
-            .map_err(|e| format!("stored event is not JSON: {e}"))?;
+        // The compiled mapping reads the stored JSON once, only the fields it maps.
         let body = mapping
-            .render(&record)
-            .map_err(|e| format!("mapping {} failed: {e}", short(&mapping.file)))?;
+            .render_json(message.payload.get().as_bytes())
+            .map_err(|e| match e {
+                lienthong_mapping::RenderError::Input(e) => {
+                    format!("stored event is not JSON: {e}")
+                }
+                lienthong_mapping::RenderError::Mapping(e) => {
+                    format!("mapping {} failed: {e}", short(&mapping.file))
+                }
+            })?;
         Ok(Outbound {
             content_type: mapping.content_type(),
             body: body.into(),

@@ -143,11 +143,16 @@ fn decode_json(input: &[u8], limits: xml::XmlLimits) -> Result<Value, DecodeErro
         return Err(DecodeError::too_large(input.len(), limits.max_bytes));
     }
     // serde_json refuses nesting past 128 levels by itself.
-    serde_json::from_slice(input).map_err(|e| DecodeError::Syntax {
+    serde_json::from_slice(input).map_err(json_error)
+}
+
+/// A JSON syntax error, with its line and column.
+pub fn json_error(e: serde_json::Error) -> DecodeError {
+    DecodeError::Syntax {
         line: e.line(),
         column: e.column(),
         message: e.to_string(),
-    })
+    }
 }
 
 /// Take the records out of a decoded document: the value at `path`, one record per element

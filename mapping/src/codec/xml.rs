@@ -13,10 +13,13 @@
 //! expanded, and so is input deeper or larger than the limits.
 
 use super::{DecodeError, KeyOrder};
+use crate::plan::value::{Val, borrow_from};
 use quick_xml::NsReader;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::name::ResolveResult;
-use serde_json::{Map, Value};
+use serde_json::Value;
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 pub const SOAP11_NS: &str = "http://schemas.xmlsoap.org/soap/envelope/";
 pub const SOAP12_NS: &str = "http://www.w3.org/2003/05/soap-envelope";
@@ -37,18 +40,60 @@ impl Default for XmlLimits {
     }
 }
 
-/// An element being built: its name, attributes and children so far, and its text.
-struct Frame {
-    name: String,
+/// An element being built: its name, attributes and children so far, and its text, all
+/// borrowed from the input where they can be.
+struct Frame<'a> {
+    name: Cow<'a, str>,
     /// Namespace of the element, kept only for the SOAP envelope and body.
     soap: Option<&'static str>,
-    fields: Map<String, Value>,
+    fields: Fields<'a>,
     has_children: bool,
-    text: String,
+    text: Cow<'a, str>,
+}
+
+/// An element's attributes and children, with an index by name once there are many (a
+/// message with thousands of distinct children must not cost a search per child).
+#[derive(Default)]
+struct Fields<'a> {
+    list: Vec<(Cow<'a, str>, Val<'a>)>,
+    index: Option<HashMap<Cow<'a, str>, usize>>,
+}
+
+impl<'a> Fields<'a> {
+    const INDEX_FROM: usize = 16;
+
+    fn position(&self, name: &str) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(name).copied(),
+            None => self.list.iter().position(|(k, _)| k == name),
+        }
+    }
+
+    fn push(&mut self, name: Cow<'a, str>, value: Val<'a>) {
+        if let Some(index) = &mut self.index {
+            index.insert(name.clone(), self.list.len());
+        } else if self.list.len() + 1 >= Self::INDEX_FROM {
+            let mut index: HashMap<Cow<'a, str>, usize> = self
+                .list
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+            index.insert(name.clone(), self.list.len());
+            self.index = Some(index);
+        }
+        self.list.push((name, value));
+    }
 }
 
 /// Decode an XML document into a value (see the module docs for the shape).
 pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
+    decode_val(input, limits).map(|v| v.to_value())
+}
+
+/// [`decode`], keeping names and text as slices of `input` where no entity or line-end
+/// rewriting changed them.
+pub fn decode_val(input: &[u8], limits: XmlLimits) -> Result<Val<'_>, DecodeError> {
     if input.len() > limits.max_bytes {
         return Err(DecodeError::too_large(input.len(), limits.max_bytes));
     }
@@ -57,10 +102,10 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
     })?;
     let mut reader = NsReader::from_str(text);
     reader.config_mut().trim_text(false);
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut root: Option<(String, Option<&'static str>, Value)> = None;
+    let mut stack: Vec<Frame<'_>> = Vec::new();
+    let mut root: Option<(Cow<'_, str>, Option<&'static str>, Val<'_>)> = None;
     // The SOAP Body's first element, once closed.
-    let mut soap_body: Option<Value> = None;
+    let mut soap_body: Option<Val<'_>> = None;
     loop {
         let pos = reader.buffer_position();
         let event = reader
@@ -95,7 +140,7 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
                     // without copying (most text events of a pretty-printed message).
                     let raw: &str = t.as_ref();
                     if !(top.has_children && raw.bytes().all(|b| b.is_ascii_whitespace())) {
-                        top.text.push_str(&t.xml10_content());
+                        append(&mut top.text, t.xml10_content());
                     }
                 } else if !t.as_ref().chars().all(char::is_whitespace) {
                     return Err(DecodeError::syntax(
@@ -107,7 +152,7 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
             }
             (_, Event::CData(c)) => {
                 if let Some(top) = stack.last_mut() {
-                    top.text.push_str(&c.into_inner());
+                    append(&mut top.text, c.into_inner());
                 }
             }
             (_, Event::GeneralRef(r)) => {
@@ -120,7 +165,7 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
                     )
                 })?;
                 if let Some(top) = stack.last_mut() {
-                    top.text.push(ch);
+                    top.text.to_mut().push(ch);
                 }
             }
             (_, Event::DocType(_)) => {
@@ -133,14 +178,11 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
             (_, Event::Eof) => break,
         }
     }
-    if !stack.is_empty() {
+    if let Some(open) = stack.last() {
         return Err(DecodeError::syntax(
             text,
             text.len(),
-            format!(
-                "unexpected end of input inside <{}>",
-                stack.last().unwrap().name
-            ),
+            format!("unexpected end of input inside <{}>", open.name),
         ));
     }
     let (name, soap, value) =
@@ -150,9 +192,16 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
             message: "the SOAP envelope has no Body element with content".into(),
         });
     }
-    let mut doc = Map::new();
-    doc.insert(name, value);
-    Ok(Value::Object(doc))
+    Ok(Val::Obj(vec![(name, value)]))
+}
+
+/// Add a piece of text to an element's text, borrowing the first piece.
+fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if text.is_empty() {
+        *text = piece;
+    } else {
+        text.to_mut().push_str(&piece);
+    }
 }
 
 fn resolve_entity(name: &str) -> Option<char> {
@@ -173,20 +222,20 @@ fn resolve_entity(name: &str) -> Option<char> {
     }
 }
 
-fn open(
-    start: &BytesStart<'_>,
+fn open<'a>(
+    start: &BytesStart<'a>,
     ns: ResolveResult<'_>,
-    text: &str,
+    text: &'a str,
     pos: usize,
-) -> Result<Frame, DecodeError> {
+) -> Result<Frame<'a>, DecodeError> {
     let local = start.local_name();
-    let name = local.as_ref().to_string();
+    let name = borrow_from(text, local.as_ref());
     let soap = match ns {
         ResolveResult::Bound(n) if n.as_ref() == SOAP11_NS => Some(SOAP11_NS),
         ResolveResult::Bound(n) if n.as_ref() == SOAP12_NS => Some(SOAP12_NS),
         _ => None,
     };
-    let mut fields = Map::new();
+    let mut fields = Fields::default();
     for attr in start.attributes() {
         let attr = attr.map_err(|e| DecodeError::syntax(text, pos, e.to_string()))?;
         let key = attr.key;
@@ -194,26 +243,28 @@ fn open(
         if key.as_ref() == "xmlns" || key.as_ref().starts_with("xmlns:") {
             continue;
         }
-        let local = key.local_name().as_ref().to_string();
+        let local = key.local_name();
+        let local: &str = local.as_ref();
         let value = attr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| DecodeError::syntax(text, pos, e.to_string()))?;
-        fields.insert(format!("@{local}"), Value::String(value.into_owned()));
+        let value = borrow_from(text, &value);
+        fields.push(Cow::Owned(format!("@{local}")), Val::Str(value));
     }
     Ok(Frame {
         name,
         soap,
         fields,
         has_children: false,
-        text: String::new(),
+        text: Cow::Borrowed(""),
     })
 }
 
-fn close(
-    frame: Frame,
-    stack: &mut [Frame],
-    root: &mut Option<(String, Option<&'static str>, Value)>,
-    soap_body: &mut Option<Value>,
+fn close<'a>(
+    frame: Frame<'a>,
+    stack: &mut [Frame<'a>],
+    root: &mut Option<(Cow<'a, str>, Option<&'static str>, Val<'a>)>,
+    soap_body: &mut Option<Val<'a>>,
 ) {
     let Frame {
         name,
@@ -222,13 +273,13 @@ fn close(
         has_children,
         text,
     } = frame;
-    let value = if fields.is_empty() && !has_children {
-        Value::String(text)
+    let value = if fields.list.is_empty() && !has_children {
+        Val::Str(text)
     } else {
         if !text.trim().is_empty() {
-            fields.insert("#text".into(), Value::String(text));
+            fields.push(Cow::Borrowed("#text"), Val::Str(text));
         }
-        Value::Object(fields)
+        Val::Obj(fields.list)
     };
     let Some(parent) = stack.last_mut() else {
         *root = Some((name, soap, value));
@@ -237,20 +288,18 @@ fn close(
     // The first element inside a SOAP Body is the message.
     parent.has_children = true;
     if parent.soap.is_some() && parent.name == "Body" && soap_body.is_none() {
-        let mut doc = Map::new();
-        doc.insert(name, value);
-        *soap_body = Some(Value::Object(doc));
+        *soap_body = Some(Val::Obj(vec![(name, value)]));
         return;
     }
-    match parent.fields.get_mut(&name) {
-        None => {
-            parent.fields.insert(name, value);
-        }
-        Some(Value::Array(items)) => items.push(value),
-        Some(existing) => {
-            let first = existing.take();
-            *existing = Value::Array(vec![first, value]);
-        }
+    match parent.fields.position(&name) {
+        None => parent.fields.push(name, value),
+        Some(at) => match &mut parent.fields.list[at].1 {
+            Val::Arr(items) => items.push(value),
+            existing => {
+                let first = std::mem::replace(existing, Val::Null);
+                *existing = Val::Arr(vec![first, value]);
+            }
+        },
     }
 }
 

@@ -172,6 +172,12 @@ pub fn compile_str(
     if !ctx.errors.is_empty() {
         return Err(CompileErrors(ctx.errors));
     }
+    let plan = crate::plan::Plan::build(&rules);
+    let record_fields = crate::plan::want::Want::of_rules(&rules);
+    let document_fields = match &decode.records {
+        Some(at) => record_fields.clone().under(at),
+        None => record_fields.clone(),
+    };
     Ok(Mapping {
         file: file.to_path_buf(),
         description: spec.mapping.description,
@@ -179,6 +185,9 @@ pub fn compile_str(
         encode,
         rules,
         schema,
+        plan,
+        record_fields,
+        document_fields,
     })
 }
 
