@@ -134,10 +134,10 @@ pub fn read_json<'a>(
     if input.len() > max_bytes {
         return Err(DecodeError::too_large(input.len(), max_bytes));
     }
+    let seed = WantSeed(want.filter(|w| !w.whole));
     let syntax = crate::codec::json_error;
     // serde_json refuses nesting past 128 levels by itself, skipped parts included.
     let mut de = serde_json::Deserializer::from_slice(input);
-    let seed = WantSeed(want.filter(|w| !w.whole));
     let value = seed.deserialize(&mut de).map_err(syntax)?;
     de.end().map_err(syntax)?;
     Ok(value)
