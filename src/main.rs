@@ -154,6 +154,12 @@ enum MappingCommand {
     },
     /// Map one input file and print the result.
     Run { mapping: PathBuf, input: PathBuf },
+    /// Tell which encoding a file is in (UTF-8, Windows-1258, TCVN3 or VNI), with the byte
+    /// sequences that decided, and the `[input]` option a mapping reading it needs.
+    Detect { file: PathBuf },
+    /// Explain field by field how a mapping maps an input file: the input path, the value
+    /// read, each transform and its result, the final value, or where it failed.
+    Explain { mapping: PathBuf, input: PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -330,6 +336,10 @@ fn mapping(command: MappingCommand) -> ExitCode {
         }
         MappingCommand::Run { mapping, input } => {
             lienthong::mappings::cli::run(&mapping, &input, &mut out)
+        }
+        MappingCommand::Detect { file } => lienthong::mappings::cli::detect(&file, &mut out),
+        MappingCommand::Explain { mapping, input } => {
+            lienthong::mappings::cli::explain(&mapping, &input, &mut out)
         }
     };
     match ok {

@@ -382,6 +382,66 @@ fn mapping_test_runs_the_shipped_fixtures_and_shows_a_diff_on_a_mismatch() {
 }
 
 #[test]
+fn mapping_detect_names_a_legacy_encoding_and_explain_traces_each_field() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An export of an old tool, in TCVN3.
+    let csv = "MaHoSo,HoTen,DiaChi\nHS-1,Nguyễn Thị Minh Anh,Số 1 phố Hàng Bài Hà Nội\nHS-2,Trần Văn Đức,Thành phố Hồ Chí Minh\n";
+    let file = tmp.path().join("export.csv");
+    std::fs::write(
+        &file,
+        lienthong_mapping::text::unicode_to_tcvn3(csv).unwrap(),
+    )
+    .unwrap();
+    let out = lienthong()
+        .args(["mapping", "detect"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("encoding: TCVN3"), "{stdout}");
+    assert!(stdout.contains("[input] encoding = \"tcvn3\""), "{stdout}");
+    assert!(stdout.contains("reads \"Hà\" as TCVN3"), "{stdout}");
+    assert!(stdout.contains("Nguyễn Thị Minh Anh"), "{stdout}");
+
+    // explain: the path, the value read, each transform and the result, field by field.
+    let out = lienthong()
+        .args([
+            "mapping",
+            "explain",
+            "mappings/nafosted/dossier_sync.toml",
+            "mappings/nafosted/tests/dossier_sync/01-new-dossier.input.json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    for line in [
+        "data[0].ChuHoSo ← applicant.fullName = \"Nguyễn   Thị Minh Anh\"",
+        "    collapse_spaces → \"Nguyễn Thị Minh Anh\"",
+        "    phone_vn → \"0912345678\"",
+        "    table applicant_type → 1",
+        "data[0].TaiLieuNop[1].TenTepDinhKem ← name = \"Lý lịch khoa học.pdf\"",
+        "schema portal/DongBoHoSoMC: ok",
+    ] {
+        assert!(stdout.contains(line), "missing {line:?} in\n{stdout}");
+    }
+    // A bad case says where it stopped, and the command fails.
+    let out = lienthong()
+        .args([
+            "mapping",
+            "explain",
+            "mappings/stameq/dossier_sync.toml",
+            "mappings/stameq/tests/dossier_sync/03-unknown-applicant-kind.input.xml",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("✗"), "{stdout}");
+}
+
+#[test]
 fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     let tmp = tempfile::tempdir().unwrap();
     let mappings = tmp.path().join("mappings");

@@ -151,6 +151,11 @@ impl Condition {
     }
 }
 
+/// Whether a rule's `when` holds for `cur` (an element of `root`).
+pub(crate) fn condition_holds(c: &Condition, cur: &Value, root: &Value) -> bool {
+    c.holds(cur, root)
+}
+
 /// Run `rules` over `cur` (the record, or an element inside an `each`).
 pub fn run(rules: &[Rule], cur: &Value, root: &Value) -> Result<Map<String, Value>, MappingError> {
     let mut out = Map::new();
@@ -421,7 +426,7 @@ fn map_text(v: Value, what: &str, f: impl FnOnce(&str) -> String) -> Result<Valu
     }
 }
 
-fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
+pub(crate) fn apply_op(op: &Op, v: Value) -> Result<Value, String> {
     match op {
         Op::Trim => map_text(v, "trim", |s| s.trim().to_string()),
         Op::Upper => map_text(v, "upper", str::to_uppercase),

@@ -20,8 +20,10 @@
 pub mod codec;
 pub mod compile;
 pub mod datetime;
+pub mod detect;
 pub mod engine;
 pub mod error;
+pub mod explain;
 pub mod fixtures;
 mod input_schema;
 pub mod path;

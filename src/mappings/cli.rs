@@ -101,24 +101,8 @@ pub fn test(path: &Path, bless: bool, out: &mut dyn Write) -> std::io::Result<bo
 
 /// Map an input file with one mapping and print the result (or the error).
 pub fn run(mapping: &Path, input: &Path, out: &mut dyn Write) -> std::io::Result<bool> {
-    let root = fixtures::mappings_root(mapping);
-    let m = match Mapping::load(mapping, &root) {
-        Ok(m) => m,
-        Err(e) => {
-            writeln!(
-                out,
-                "error: the mapping does not compile:\n{}",
-                indent(&e.to_string())
-            )?;
-            return Ok(false);
-        }
-    };
-    let bytes = match std::fs::read(input) {
-        Ok(b) => b,
-        Err(e) => {
-            writeln!(out, "error: cannot read {}: {e}", input.display())?;
-            return Ok(false);
-        }
+    let Some((m, bytes)) = load_with_input(mapping, input, out)? else {
+        return Ok(false);
     };
     match fixtures::produce(&m, &bytes) {
         Ok(text) => {
@@ -130,6 +114,76 @@ pub fn run(mapping: &Path, input: &Path, out: &mut dyn Write) -> std::io::Result
             Ok(false)
         }
     }
+}
+
+/// The mapping at `mapping` and the bytes of `input`, or `None` with the error written.
+fn load_with_input(
+    mapping: &Path,
+    input: &Path,
+    out: &mut dyn Write,
+) -> std::io::Result<Option<(Mapping, Vec<u8>)>> {
+    let root = fixtures::mappings_root(mapping);
+    let m = match Mapping::load(mapping, &root) {
+        Ok(m) => m,
+        Err(e) => {
+            writeln!(
+                out,
+                "error: the mapping does not compile:\n{}",
+                indent(&e.to_string())
+            )?;
+            return Ok(None);
+        }
+    };
+    match std::fs::read(input) {
+        Ok(b) => Ok(Some((m, b))),
+        Err(e) => {
+            writeln!(out, "error: cannot read {}: {e}", input.display())?;
+            Ok(None)
+        }
+    }
+}
+
+/// `lienthong mapping explain MAPPING INPUT`: every record's field-by-field trace.
+pub fn explain(mapping: &Path, input: &Path, out: &mut dyn Write) -> std::io::Result<bool> {
+    let Some((m, bytes)) = load_with_input(mapping, input, out)? else {
+        return Ok(false);
+    };
+    let records = match m.decode(&bytes) {
+        Ok(r) => r,
+        Err(e) => {
+            writeln!(out, "error: input: {e}")?;
+            return Ok(false);
+        }
+    };
+    let mut ok = true;
+    for (i, record) in records.iter().enumerate() {
+        if records.len() > 1 {
+            writeln!(out, "── record {} of {}", i + 1, records.len())?;
+        }
+        let e = m.explain(record);
+        ok &= e.result.is_ok();
+        writeln!(out, "{e}")?;
+    }
+    Ok(ok)
+}
+
+/// `lienthong mapping detect FILE`: the file's encoding, the evidence, the option to use.
+pub fn detect(file: &Path, out: &mut dyn Write) -> std::io::Result<bool> {
+    let bytes = match std::fs::read(file) {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(out, "error: cannot read {}: {e}", file.display())?;
+            return Ok(false);
+        }
+    };
+    let found = lienthong_mapping::detect::detect(&bytes);
+    writeln!(out, "{}: {found}", file.display())?;
+    let text = lienthong_mapping::detect::decode(&bytes, found.encoding);
+    if let Some(line) = text.lines().find(|l| !l.is_ascii()) {
+        let line: String = line.chars().take(120).collect();
+        writeln!(out, "first line with accents, read so: {line}")?;
+    }
+    Ok(true)
 }
 
 fn indent(s: &str) -> String {

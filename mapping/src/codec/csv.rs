@@ -12,12 +12,32 @@ use serde_json::{Map, Value};
 #[serde(rename_all = "kebab-case")]
 pub enum TextEncoding {
     #[default]
+    #[serde(alias = "utf-8")]
     Utf8,
     /// Every byte is one character (ISO-8859-1), so TCVN3 fields survive for a `tcvn3`
     /// transform on the fields that need it.
     Latin1,
     /// The whole file is TCVN3 (ABC).
     Tcvn3,
+    /// The whole file is VNI (VNI-Windows fonts: letters followed by mark bytes).
+    Vni,
+    /// The whole file is Windows-1258 (Vietnamese Windows code page: base letters and
+    /// combining tone marks, composed to NFC on reading).
+    #[serde(rename = "windows-1258", alias = "cp1258")]
+    Windows1258,
+}
+
+impl TextEncoding {
+    /// How a mapping's `[input] encoding` names it.
+    pub fn option_name(self) -> &'static str {
+        match self {
+            TextEncoding::Utf8 => "utf-8",
+            TextEncoding::Latin1 => "latin1",
+            TextEncoding::Tcvn3 => "tcvn3",
+            TextEncoding::Vni => "vni",
+            TextEncoding::Windows1258 => "windows-1258",
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -43,7 +63,7 @@ pub fn to_text(input: &[u8], encoding: TextEncoding) -> Result<String, DecodeErr
         TextEncoding::Utf8 => {
             let s = std::str::from_utf8(input).map_err(|e| DecodeError::Encoding {
                 message: format!(
-                    "input is not valid UTF-8 at byte {} (declare encoding = \"latin1\" or \"tcvn3\" if the file comes from a legacy tool)",
+                    "input is not valid UTF-8 at byte {} (`lienthong mapping detect FILE` tells which encoding it is; declare it as [input] encoding = \"tcvn3\", \"vni\", \"windows-1258\" or \"latin1\")",
                     e.valid_up_to()
                 ),
             })?;
@@ -51,6 +71,11 @@ pub fn to_text(input: &[u8], encoding: TextEncoding) -> Result<String, DecodeErr
         }
         TextEncoding::Latin1 => Ok(input.iter().map(|b| *b as char).collect()),
         TextEncoding::Tcvn3 => Ok(text::decode_legacy_bytes(input, Legacy::Tcvn3)),
+        TextEncoding::Vni => Ok(text::decode_legacy_bytes(input, Legacy::Vni)),
+        TextEncoding::Windows1258 => {
+            let (text, _) = encoding_rs::WINDOWS_1258.decode_without_bom_handling(input);
+            Ok(text::nfc(&text))
+        }
     }
 }
 
