@@ -462,6 +462,7 @@ fn shipped_config(dir: &Path, port: u16, sink: std::net::SocketAddr) -> Result<P
             t.remove("rate_limit");
             t.remove("portal");
             t.remove("payment");
+            t.remove("file_drop");
             t.insert("kind".into(), "http".into());
         }
     }
