@@ -497,8 +497,55 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
         "[mapping]\ndescription = \"broken\"\n\n[[field]]\nto = \"a\"\nfrom = \"b\"\ntransform = [\"rot13\"]\n",
     )
     .unwrap();
+    // An edit that compiles but no longer gives what its cases expect is refused too.
+    let naf = mappings.join("nafosted/dossier_sync.toml");
+    let text = std::fs::read_to_string(&naf).unwrap();
+    let edited = text.replace(
+        "transform = [\"trim\", \"lower\"]",
+        "transform = [\"trim\", \"upper\"]",
+    );
+    assert_ne!(text, edited);
+    std::fs::write(&naf, edited).unwrap();
     signal("-HUP");
     std::thread::sleep(std::time::Duration::from_millis(700));
+    // The status API (and the dashboard from it) says what was refused.
+    let status = http(|c| {
+        c.get(format!("http://127.0.0.1:{port}/api/v1/status"))
+            .bearer_auth("dev-only-viewer-token-change-me")
+    });
+    let status: serde_json::Value = serde_json::from_str(&status.body).unwrap();
+    let shown = status["mappings_refused"]["problems"].to_string();
+    assert!(shown.contains("unknown transform `rot13`"), "{shown}");
+    assert!(shown.contains("nafosted/dossier_sync.toml"), "{shown}");
+    assert!(shown.contains("fails"), "{shown}");
+    // The dashboard shows it to the IT Center.
+    let page = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let signed_in = client
+            .post(format!("http://127.0.0.1:{port}/dang-nhap"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("token=dev-only-viewer-token-change-me")
+            .send()
+            .await
+            .unwrap();
+        let cookie = signed_in.headers()["set-cookie"].to_str().unwrap();
+        let cookie = cookie.split(';').next().unwrap().to_string();
+        client
+            .get(format!("http://127.0.0.1:{port}/"))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(page.contains("Ánh xạ bị từ chối khi nạp lại"), "{page}");
+    assert!(page.contains("its case `01-new-dossier` fails"), "{page}");
     signal("-TERM");
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -517,14 +564,30 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
             && l["mappings"] == 52),
         "{stderr}"
     );
-    let refused = lines
+    let problem = lines
         .iter()
-        .find(|l| l["message"] == "mapping refused; the previous version stays in use")
+        .filter(|l| l["message"] == "mapping refused; the previous version stays in use")
+        .filter_map(|l| l["problem"].as_str())
+        .find(|p| p.contains("varans/"))
         .unwrap_or_else(|| panic!("{stderr}"));
-    let problem = refused["problem"].as_str().unwrap();
     assert!(
         problem.contains("varans/dossier_sync.toml:4: field `a`: unknown transform `rot13`"),
         "{problem}"
+    );
+    let case_refused = lines
+        .iter()
+        .filter(|l| l["message"] == "mapping refused; the previous version stays in use")
+        .filter_map(|l| l["problem"].as_str())
+        .find(|p| p.contains("nafosted/dossier_sync.toml"))
+        .unwrap_or_else(|| panic!("{stderr}"));
+    assert!(
+        case_refused.contains("its case `01-new-dossier` fails"),
+        "{case_refused}"
+    );
+    // (the log masks personal data, fixture data included)
+    assert!(
+        case_refused.contains("\"Email\": \"M***N\""),
+        "{case_refused}"
     );
 }
 

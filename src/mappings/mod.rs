@@ -6,8 +6,8 @@
 //! message still pending or dead-lettered, and a reload never touches the queue. A reload
 //! swaps the whole table at once between two deliveries; a delivery in progress finishes
 //! with the version it started with, so nothing is dropped or reordered. A file that no
-//! longer compiles is refused with its errors in the log and its previous version stays
-//! in use.
+//! longer compiles, or no longer passes its cases, is refused with the reason in the log,
+//! the status API and the dashboard, and its previous version stays in use.
 
 pub mod cli;
 
@@ -81,6 +81,15 @@ pub struct MappingSet {
     seen: RwLock<Vec<(PathBuf, SystemTime, u64)>>,
     /// Counts reloads: a body rendered before one is rendered again after it.
     generation: std::sync::atomic::AtomicU64,
+    /// What the last reload refused (file, reason), for the dashboard and the status API.
+    refused: RwLock<Refusals>,
+}
+
+/// The mappings the last reload refused, and when.
+#[derive(Clone, Debug, Default)]
+pub struct Refusals {
+    pub at_ms: u64,
+    pub problems: Vec<String>,
 }
 
 impl MappingSet {
@@ -103,6 +112,7 @@ impl MappingSet {
             current: RwLock::new(Arc::new(Table::default())),
             seen: RwLock::new(Vec::new()),
             generation: Default::default(),
+            refused: Default::default(),
         };
         let (table, problems) = set.compile(None);
         if !problems.is_empty() {
@@ -122,6 +132,7 @@ impl MappingSet {
             current: RwLock::new(Arc::new(Table::default())),
             seen: RwLock::new(Vec::new()),
             generation: Default::default(),
+            refused: Default::default(),
         }
     }
 
@@ -143,9 +154,14 @@ impl MappingSet {
             let result = compiled
                 .entry(file.as_str())
                 .or_insert_with(|| {
-                    Mapping::load(&self.dir.join(file), &self.dir)
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string())
+                    let path = self.dir.join(file);
+                    let m = Mapping::load(&path, &self.dir).map_err(|e| e.to_string())?;
+                    // A reload also runs the file's cases: an edit that breaks one is
+                    // refused like one that does not compile, and the running version stays.
+                    if previous.is_some() {
+                        passes_its_cases(&m, &path)?;
+                    }
+                    Ok(Arc::new(m))
                 })
                 .clone();
             match result {
@@ -200,11 +216,20 @@ impl MappingSet {
             .fetch_add(1, std::sync::atomic::Ordering::Release);
         self.lookups.lock().unwrap().clear();
         *self.seen.write().unwrap() = fp;
+        *self.refused.write().unwrap() = Refusals {
+            at_ms: crate::time::now_ms(),
+            problems: problems.clone(),
+        };
         if problems.is_empty() {
             Ok(n)
         } else {
             Err(problems)
         }
+    }
+
+    /// What the last reload refused (nothing before the first reload).
+    pub fn refused(&self) -> Refusals {
+        self.refused.read().unwrap().clone()
     }
 
     /// How many times the mappings were reloaded (see [`crate::delivery::rendered`]).
@@ -273,6 +298,20 @@ impl MappingSet {
             body: body.into(),
         })
     }
+}
+
+/// Run the cases beside a mapping file; the first that fails is the reason to refuse it.
+fn passes_its_cases(m: &Mapping, path: &Path) -> Result<(), String> {
+    let cases = lienthong_mapping::fixtures::discover(path)
+        .map_err(|e| format!("its cases cannot be read: {e}"))?;
+    for case in &cases {
+        if let lienthong_mapping::fixtures::Outcome::Fail(why) =
+            lienthong_mapping::fixtures::run_case(m, case)
+        {
+            return Err(format!("its case `{}` fails:\n{why}", case.name));
+        }
+    }
+    Ok(())
 }
 
 fn short(p: &Path) -> String {

@@ -113,6 +113,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
                 "recent": recent,
         }));
     }
+    let refused = s.mappings.refused();
     let units: Vec<Value> = units
         .into_iter()
         .filter(|(name, _)| !name.is_empty())
@@ -165,6 +166,10 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
         "targets": targets,
         "units": units,
         "recent_failures": failures,
+        "mappings_refused": {
+            "at": (refused.at_ms > 0).then(|| crate::time::rfc3339_ms(refused.at_ms)),
+            "problems": refused.problems,
+        },
     }))
 }
 

@@ -210,6 +210,7 @@ impl View<'_> {
                 (self.last_day())
                 (self.units())
                 (self.kpi_table())
+                (self.refused_mappings())
                 (self.failures())
                 (self.dead_letters())
             }
@@ -423,6 +424,28 @@ impl View<'_> {
                 h2 { "Diễn biến 24 giờ qua theo nền tảng" }
                 p.muted { "Lấy mẫu định kỳ từ số liệu cộng dồn; bắt đầu lại khi khởi động lại hệ thống." }
                 (super::charts::platforms_last_day(self.samples, &targets))
+            }
+        }
+    }
+
+    /// Mapping edits the last reload refused: the running version stayed.
+    fn refused_mappings(&self) -> Markup {
+        let problems = self.status["mappings_refused"]["problems"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        html! {
+            @if !problems.is_empty() {
+                section #anh-xa-bi-tu-choi {
+                    h2 { "Ánh xạ bị từ chối khi nạp lại" }
+                    p.warn {
+                        "Lúc " (self.status["mappings_refused"]["at"].as_str().unwrap_or(""))
+                        ": bản sửa dưới đây không được dùng; bản đang chạy vẫn giữ nguyên."
+                    }
+                    @for p in problems {
+                        pre.bad { (p.as_str().unwrap_or("")) }
+                    }
+                }
             }
         }
     }
