@@ -160,6 +160,27 @@ enum MappingCommand {
     /// Explain field by field how a mapping maps an input file: the input path, the value
     /// read, each transform and its result, the final value, or where it failed.
     Explain { mapping: PathBuf, input: PathBuf },
+    /// Write a first mapping from a sample export of the unit's system: every field of the
+    /// target schema with the sample field that matches it, dates and code tables
+    /// prepared, TODOs where nothing matched; the sample becomes its first case.
+    New {
+        #[arg(long)]
+        unit: String,
+        #[arg(long)]
+        flow: String,
+        /// The target's schema under mappings/_schemas, e.g. portal/DongBoHoSoMC.
+        #[arg(long)]
+        schema: String,
+        /// A sample export (.json, .xml or .csv; any of the supported encodings).
+        #[arg(long)]
+        sample: PathBuf,
+        /// The mappings directory.
+        #[arg(long, default_value = "mappings")]
+        dir: PathBuf,
+        /// Replace a mapping file that exists.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 fn main() -> ExitCode {
@@ -341,6 +362,24 @@ fn mapping(command: MappingCommand) -> ExitCode {
         MappingCommand::Explain { mapping, input } => {
             lienthong::mappings::cli::explain(&mapping, &input, &mut out)
         }
+        MappingCommand::New {
+            unit,
+            flow,
+            schema,
+            sample,
+            dir,
+            force,
+        } => lienthong::mappings::cli::new_mapping(
+            &lienthong::mappings::cli::NewMapping {
+                unit: &unit,
+                flow: &flow,
+                schema: &schema,
+                sample: &sample,
+                dir: &dir,
+                force,
+            },
+            &mut out,
+        ),
     };
     match ok {
         Ok(true) => ExitCode::SUCCESS,

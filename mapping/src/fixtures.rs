@@ -270,7 +270,7 @@ fn indent(s: &str) -> String {
 }
 
 /// Directories under a mappings tree that hold no mappings.
-const NOT_MAPPINGS: [&str; 4] = ["_schemas", "_tables", "tables", "tests"];
+const NOT_MAPPINGS: [&str; 5] = ["_schemas", "_studio", "_tables", "tables", "tests"];
 
 /// Files beside the mappings that are not mappings (a unit's procedure catalogue).
 const NOT_MAPPING_FILES: [&str; 1] = ["procedures.toml"];

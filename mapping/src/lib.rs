@@ -28,6 +28,7 @@ pub mod fixtures;
 mod input_schema;
 pub mod path;
 pub mod plan;
+pub mod scaffold;
 pub mod schema;
 pub mod spec;
 pub mod text;

@@ -36,7 +36,8 @@ fn parse_steps(text: &str, allow_empty: bool) -> Result<Vec<Step>, String> {
             return Err(format!("empty segment in path `{text}`"));
         }
         if !name.is_empty() {
-            if name.contains([']', ' ', '{', '}']) {
+            // Spaces may be inside a name (CSV headers such as `Họ và tên`), not around it.
+            if name.contains([']', '{', '}']) || name.trim() != name {
                 return Err(format!("`{name}` in path `{text}` is not a field name"));
             }
             steps.push(Step::Key(name.to_string()));
@@ -210,6 +211,10 @@ mod tests {
         assert!(SourcePath::parse("a..b").is_err());
         assert!(SourcePath::parse("a[x]").is_err());
         assert!(SourcePath::parse("a[0").is_err());
+        assert!(SourcePath::parse("a. b").is_err());
+        let rec = json!({"Họ và tên": "An"});
+        let p = SourcePath::parse("Họ và tên").unwrap();
+        assert_eq!(p.select(&rec, &rec), Some(&json!("An")));
     }
 
     #[test]

@@ -302,6 +302,11 @@ impl Schema {
         }
     }
 
+    /// Every field rule, in path order.
+    pub fn rules(&self) -> &[FieldRule] {
+        &self.rules
+    }
+
     /// The rule for an output path as a mapping writes it (`data[0].MaHoSo` is the
     /// schema's `data[].MaHoSo`).
     pub fn field_rule(&self, output_path: &str) -> Option<&FieldRule> {

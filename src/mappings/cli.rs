@@ -167,6 +167,99 @@ pub fn explain(mapping: &Path, input: &Path, out: &mut dyn Write) -> std::io::Re
     Ok(ok)
 }
 
+/// What `lienthong mapping new` is asked for.
+pub struct NewMapping<'a> {
+    pub unit: &'a str,
+    pub flow: &'a str,
+    pub schema: &'a str,
+    pub sample: &'a Path,
+    pub dir: &'a Path,
+    pub force: bool,
+}
+
+/// `lienthong mapping new`: a first mapping from a sample, and the sample as its first case.
+pub fn new_mapping(req: &NewMapping<'_>, out: &mut dyn Write) -> std::io::Result<bool> {
+    let safe = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    };
+    if !safe(req.unit) || !safe(req.flow) {
+        writeln!(
+            out,
+            "error: --unit and --flow are names (letters, digits, _ and -), got `{}` and `{}`",
+            req.unit, req.flow
+        )?;
+        return Ok(false);
+    }
+    let sample = match std::fs::read(req.sample) {
+        Ok(b) => b,
+        Err(e) => {
+            writeln!(out, "error: cannot read {}: {e}", req.sample.display())?;
+            return Ok(false);
+        }
+    };
+    let sample_name = req
+        .sample
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let made = lienthong_mapping::scaffold::scaffold(
+        &lienthong_mapping::scaffold::Request {
+            unit: req.unit,
+            flow: req.flow,
+            schema: req.schema,
+            sample: &sample,
+            sample_name: &sample_name,
+        },
+        req.dir,
+    );
+    let made = match made {
+        Ok(m) => m,
+        Err(e) => {
+            writeln!(out, "error: {e}")?;
+            return Ok(false);
+        }
+    };
+    let file = req.dir.join(req.unit).join(format!("{}.toml", req.flow));
+    if file.exists() && !req.force {
+        writeln!(
+            out,
+            "error: {} exists; pick another --flow, or --force to replace it",
+            file.display()
+        )?;
+        return Ok(false);
+    }
+    let cases = req.dir.join(req.unit).join("tests").join(req.flow);
+    let case = cases.join(format!("01-sample.input.{}", made.format.extension()));
+    std::fs::create_dir_all(&cases)?;
+    std::fs::write(&file, &made.toml)?;
+    std::fs::write(&case, &sample)?;
+    writeln!(out, "wrote {}", file.display())?;
+    writeln!(out, "wrote {} (the first case)", case.display())?;
+    if let Some(d) = &made.encoding {
+        writeln!(out, "sample encoding: {}", d.encoding.name())?;
+    }
+    writeln!(out, "matched {} field(s):", made.matched.len())?;
+    for (to, from) in &made.matched {
+        writeln!(out, "  {to} ← {from}")?;
+    }
+    if !made.todo.is_empty() {
+        writeln!(out, "to do ({}), marked TODO in the file:", made.todo.len())?;
+        for t in &made.todo {
+            writeln!(out, "  {t}")?;
+        }
+    }
+    writeln!(
+        out,
+        "next: fill in the TODOs, then `lienthong mapping test --bless {}` writes the sample's \
+         expected output (read it), and `lienthong mapping test {}` checks it",
+        file.display(),
+        file.display()
+    )?;
+    Ok(true)
+}
+
 /// `lienthong mapping detect FILE`: the file's encoding, the evidence, the option to use.
 pub fn detect(file: &Path, out: &mut dyn Write) -> std::io::Result<bool> {
     let bytes = match std::fs::read(file) {
