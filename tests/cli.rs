@@ -9,6 +9,19 @@ fn lienthong() -> Command {
     c
 }
 
+/// A copy of the shipped mappings under `dir`, to edit without touching the repository's.
+fn copy_of_shipped_mappings(dir: &std::path::Path) -> std::path::PathBuf {
+    let mappings = dir.join("mappings");
+    let cp = Command::new("cp")
+        .arg("-r")
+        .arg("mappings")
+        .arg(&mappings)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    mappings
+}
+
 /// Wait until something listens on `port` (a child process starting up).
 fn wait_for_port(port: u16, what: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
@@ -444,14 +457,7 @@ fn mapping_detect_names_a_legacy_encoding_and_explain_traces_each_field() {
 #[test]
 fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     let tmp = tempfile::tempdir().unwrap();
-    let mappings = tmp.path().join("mappings");
-    let cp = Command::new("cp")
-        .arg("-r")
-        .arg("mappings")
-        .arg(&mappings)
-        .status()
-        .unwrap();
-    assert!(cp.success());
+    let mappings = copy_of_shipped_mappings(tmp.path());
     let port = free_port();
     let child = lienthong()
         .args([
@@ -1102,14 +1108,7 @@ fn the_units_benchmark_runs_on_the_shipped_config() {
 #[test]
 fn mapping_new_from_a_legacy_sample_then_a_few_edits_give_a_passing_mapping() {
     let tmp = tempfile::tempdir().unwrap();
-    let mappings = tmp.path().join("mappings");
-    let cp = Command::new("cp")
-        .arg("-r")
-        .arg("mappings")
-        .arg(&mappings)
-        .status()
-        .unwrap();
-    assert!(cp.success());
+    let mappings = copy_of_shipped_mappings(tmp.path());
     let export = "Số HS,Họ và tên,Loại,Mã thủ tục,Ngày nhận,Tình trạng,Điện thoại,Địa chỉ\n\
                   PTN-2024-001,Nguyễn Thị Minh Anh,canhan,1.001234,05/03/2024 08:30:00,moi,0912 345 678,Số 1 phố Hàng Bài Hà Nội\n";
     let sample = tmp.path().join("xuat-ho-so.csv");
