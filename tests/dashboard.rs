@@ -285,3 +285,162 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
     assert_eq!(anonymous.status(), 401);
     s.bus.shutdown().await.unwrap();
 }
+
+/// The mapping studio in headless Chromium: an operator opens it from the dashboard, picks
+/// the IP Office's fee route, uploads the office's TCVN3 CSV export and sees the Unicode
+/// output, the schema check, the encoding found, the same field-by-field trace as
+/// `lienthong mapping explain`, and no difference from the route's first case.
+#[tokio::test]
+async fn the_mapping_studio_maps_an_uploaded_tcvn3_csv_and_explains_each_field() {
+    let s = ShippedBus::start().await;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let sample = root.join("mappings/ipo/tests/fee_request/01-patent-exam-fee.input.csv");
+    assert!(
+        std::str::from_utf8(&std::fs::read(&sample).unwrap()).is_err(),
+        "the sample is a legacy-encoded file"
+    );
+
+    let browser = Browser::start().await;
+    browser.goto(&s.url("/")).await;
+    let token = browser.find("#token").await;
+    browser.type_into(&token, SHIPPED_OPERATOR).await;
+    browser.click(&browser.find("#dang-nhap").await).await;
+    browser.click(&browser.find("#den-studio").await).await;
+    browser
+        .click(
+            &browser
+                .find("#chon-tuyen option[value='ipo/fee_request/payment']")
+                .await,
+        )
+        .await;
+    browser.click(&browser.find("#xem-ca").await).await;
+    assert_eq!(
+        browser.text_of("#tuyen-da-chon").await,
+        "ipo/fee_request/payment"
+    );
+    let upload = browser.find("#tep").await;
+    browser.type_into(&upload, sample.to_str().unwrap()).await;
+    browser
+        .click(&browser.find("#ca option[value='01-patent-exam-fee']").await)
+        .await;
+    browser.click(&browser.find("#chay-thu").await).await;
+
+    let output = browser.text_of("#dau-ra").await;
+    assert!(
+        output.contains("\"HoTenNguoiNop\": \"Nguyễn Văn Thành\""),
+        "{output}"
+    );
+    assert!(
+        browser
+            .text_of("#kiem-tra-luoc-do")
+            .await
+            .contains("Đạt lược đồ payment/Init"),
+    );
+    assert!(browser.text_of("#ma-hoa-phat-hien").await.contains("TCVN3"));
+    assert!(
+        browser
+            .text_of("#so-sanh")
+            .await
+            .contains("Giống hệt kết quả mong đợi")
+    );
+    // The same trace as `mapping explain`: every field, its source and final value.
+    let trace = browser.text_of("#giai-thich").await;
+    let mapping = lienthong_mapping::Mapping::load(
+        &root.join("mappings/ipo/fee_request.toml"),
+        &root.join("mappings"),
+    )
+    .unwrap();
+    let record = mapping
+        .decode(&std::fs::read(&sample).unwrap())
+        .unwrap()
+        .remove(0);
+    let explained = mapping.explain(&record);
+    assert!(explained.fields.len() > 5);
+    for t in &explained.fields {
+        assert!(
+            trace.contains(&t.field),
+            "{} missing from\n{trace}",
+            t.field
+        );
+        assert!(
+            trace.contains(&t.source),
+            "{} missing from\n{trace}",
+            t.source
+        );
+        if let lienthong_mapping::explain::FieldOutcome::Written(v) = &t.outcome {
+            assert!(trace.contains(&v.to_string()), "{v} missing from\n{trace}");
+        }
+    }
+    assert!(trace.contains("tcvn3 → \"Nguyễn Văn Thành\""), "{trace}");
+    std::fs::create_dir_all("target/artifacts").unwrap();
+    browser
+        .screenshot(std::path::Path::new("target/artifacts/mapping-studio.png"))
+        .await;
+    browser.quit().await;
+    s.bus.shutdown().await.unwrap();
+}
+
+/// The studio is for operators; what it reads is bounded and needs the session's
+/// anti-forgery token.
+#[tokio::test]
+async fn the_mapping_studio_is_for_operators_and_bounds_its_upload() {
+    let s = ShippedBus::start().await;
+    let cookie = |set: String| set.split(';').next().unwrap().to_string();
+    let viewer = cookie(support::dashboard_sign_in(&s.url(""), SHIPPED_VIEWER).await);
+    let operator = cookie(support::dashboard_sign_in(&s.url(""), SHIPPED_OPERATOR).await);
+    let get = |c: &str| {
+        client()
+            .get(s.url("/anh-xa"))
+            .header("cookie", c.to_string())
+    };
+    assert_eq!(get(&viewer).send().await.unwrap().status(), 403);
+    assert_eq!(
+        client()
+            .get(s.url("/anh-xa"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let page = get(&operator).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("ipo/fee_request/payment"), "{page}");
+
+    let multipart = |fields: &[(&str, &[u8])]| {
+        let mut body = Vec::new();
+        for (name, value) in fields {
+            body.extend_from_slice(
+                format!("--B\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n")
+                    .as_bytes(),
+            );
+            body.extend_from_slice(value);
+            body.extend_from_slice(b"\r\n");
+        }
+        body.extend_from_slice(b"--B--\r\n");
+        body
+    };
+    let post = |body: Vec<u8>| {
+        client()
+            .post(s.url("/anh-xa"))
+            .header("cookie", operator.clone())
+            .header("content-type", "multipart/form-data; boundary=B")
+            .body(body)
+    };
+    // No anti-forgery token: refused, nothing run.
+    let r = post(multipart(&[
+        ("tuyen", b"nafosted/dossier_sync/portal"),
+        ("mau", b"{}"),
+    ]))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 403);
+    // Over the limit: refused with a message, before anything is mapped.
+    let big = vec![b'a'; 2 * 1024 * 1024];
+    let r = post(multipart(&[("tuyen", b"x"), ("mau", &big)]))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    s.bus.shutdown().await.unwrap();
+}

@@ -260,6 +260,14 @@ impl MappingSet {
         *self.seen.read().unwrap() != fingerprint(&self.dir)
     }
 
+    /// Every (unit, flow, target) whose route names a mapping, with the mapping's file.
+    pub fn routes(&self) -> Vec<(String, String, String, String)> {
+        self.wanted
+            .iter()
+            .map(|((u, f, t), file)| (u.clone(), f.clone(), t.clone(), file.clone()))
+            .collect()
+    }
+
     /// The mapping a delivery goes through, if its route names one for the target.
     pub fn for_delivery(&self, unit: &str, flow: &str, target: &str) -> Option<Arc<Mapping>> {
         let table = self.current.read().unwrap();

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 mod charts;
+mod studio;
 mod view;
 
 use view::{REFRESH_SCRIPT, View, error_page, layout, login_page};
@@ -35,6 +36,15 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/dang-xuat", post(logout))
         .route("/thu-chet/{target}/{id}/gui-lai", post(replay))
         .route("/bao-cao", get(report))
+        .route(
+            "/anh-xa",
+            get(studio::page)
+                .post(studio::run)
+                .layer(axum::extract::DefaultBodyLimit::max(
+                    studio::MAX_SAMPLE_BYTES + 64 * 1024,
+                )),
+        )
+        .route("/anh-xa/tai-ve", post(studio::download_file))
         .layer(axum::middleware::from_fn(guard))
         .with_state(state)
 }

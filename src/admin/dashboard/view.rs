@@ -190,6 +190,10 @@ impl View<'_> {
                     span.muted style="color:#fde" { (self.who) " (" (if self.operator { "vận hành" } else { "xem" }) ") · " }
                     label style="font-size:13px" { input #tu-dong type="checkbox" checked; " tự động làm mới" }
                     " "
+                    @if self.operator {
+                        a #den-studio href="/anh-xa" style="color:#fde" { "Xưởng ánh xạ" }
+                        " "
+                    }
                     form.inline method="post" action="/dang-xuat" {
                         input type="hidden" name="csrf" value=(self.csrf);
                         button type="submit" { "Đăng xuất" }
