@@ -47,6 +47,19 @@ pub enum Test {
     In(SourcePath, Vec<Value>),
 }
 
+impl Test {
+    /// The input path the test reads.
+    pub fn path(&self) -> &SourcePath {
+        match self {
+            Test::Exists(p)
+            | Test::Missing(p)
+            | Test::Equals(p, _)
+            | Test::NotEquals(p, _)
+            | Test::In(p, _) => p,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ValueType {
     String,

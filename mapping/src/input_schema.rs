@@ -173,13 +173,7 @@ fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Op
             }
         };
         if let Some(cond) = &rule.when {
-            let p = match &cond.test {
-                Test::Exists(p)
-                | Test::Missing(p)
-                | Test::Equals(p, _)
-                | Test::NotEquals(p, _)
-                | Test::In(p, _) => p,
-            };
+            let p = cond.test.path();
             if !p.steps.is_empty() {
                 root.at(&steps_of(p))
                     .feeds

@@ -11,7 +11,7 @@
 
 use super::value::Val;
 use crate::codec::DecodeError;
-use crate::engine::{Rule, Source, TemplatePart, Test};
+use crate::engine::{Rule, Source, TemplatePart};
 use crate::path::{SourcePath, Step};
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
@@ -94,13 +94,7 @@ fn add_rules(want: &mut Want, rules: &[Rule], prefix: &[Step]) {
     let mut paths = Vec::new();
     for rule in rules {
         if let Some(cond) = &rule.when {
-            let p = match &cond.test {
-                Test::Exists(p)
-                | Test::Missing(p)
-                | Test::Equals(p, _)
-                | Test::NotEquals(p, _)
-                | Test::In(p, _) => p,
-            };
+            let p = cond.test.path();
             paths.push(path(p, true));
         }
         match &rule.source {
