@@ -329,7 +329,7 @@ pub(crate) fn phone_vn(s: &str) -> String {
 /// A code table's value for `key` (already text), its default, or why neither.
 pub(crate) fn table_value<'t>(t: &'t Table, key: &str) -> Result<&'t Value, String> {
     let key = key.trim();
-    let hit = if t.ignore_case {
+    let hit = if t.ignore_case && !key.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()) {
         t.values.get(&key.to_lowercase())
     } else {
         t.values.get(key)

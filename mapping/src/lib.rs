@@ -200,8 +200,13 @@ impl Mapping {
         out: &mut Vec<u8>,
     ) -> Result<(), MappingError> {
         match self.encode.format {
-            Format::Json => serde_json::to_writer(&mut *out, &record.root())
-                .map_err(|e| MappingError::new("(output)", None, e.to_string())),
+            Format::Json => {
+                // About what a portal record takes: one allocation instead of a dozen
+                // doublings.
+                out.reserve(1536);
+                record.root().write_json(out);
+                Ok(())
+            }
             _ => {
                 out.extend(self.encode_value(&record.to_value())?);
                 Ok(())

@@ -253,8 +253,45 @@ pub fn collapse_spaces(s: &str) -> String {
     out
 }
 
+/// Whether `a` and `b` are equal once lowercased (`str::to_lowercase`), without copying
+/// ASCII text: conditions with `ignore_case` compare every record's code this way.
+pub fn eq_lowercase(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn eq_lowercase_agrees_with_lowercasing_both() {
+        let words = [
+            "approved",
+            "APPROVED",
+            "Approved",
+            "approve",
+            "",
+            "Đã duyệt",
+            "ĐÃ DUYỆT",
+            "ΟΔΟΣ",
+            "οδος",
+            "οδοσ",
+            "K",
+            "\u{212a}",
+        ];
+        for a in words {
+            for b in words {
+                assert_eq!(
+                    super::eq_lowercase(a, b),
+                    a.to_lowercase() == b.to_lowercase(),
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn the_precomposed_latin_shortcut_agrees_with_the_full_nfc_check() {
         for c in (0u32..0x2000)

@@ -10,8 +10,6 @@ use super::value::Val;
 use crate::error::MappingError;
 use crate::path::{OutputPath, Step};
 use crate::schema::{Checked, Scalar};
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 
 /// The compiled layout of a mapping's output (or of one `each` element's).
@@ -19,6 +17,9 @@ use serde_json::{Map, Value};
 pub struct Shape {
     /// Node 0 is the record itself; children come after their parents.
     nodes: Vec<Node>,
+    /// Node by node, the JSON of each object field's name with its quotes (`"MaHoSo"`),
+    /// escaped once here rather than on every record written.
+    keys: Vec<Vec<Box<str>>>,
     slots: usize,
 }
 
@@ -35,6 +36,7 @@ impl Default for Shape {
     fn default() -> Shape {
         Shape {
             nodes: vec![Node::Object(Vec::new())],
+            keys: vec![Vec::new()],
             slots: 0,
         }
     }
@@ -55,6 +57,8 @@ impl Shape {
                         Ok(at) => Some(fields[at].1),
                         Err(at) => {
                             fields.insert(at, (k.clone(), next));
+                            let json = serde_json::to_string(k).expect("a key serialises");
+                            self.keys[node].insert(at, json.into_boxed_str());
                             None
                         }
                     }
@@ -88,6 +92,7 @@ impl Shape {
                         Node::Object(Vec::new())
                     };
                     self.nodes.push(made);
+                    self.keys.push(Vec::new());
                     next
                 }
             };
@@ -211,63 +216,144 @@ impl<'r, 'a> Out<'r, 'a> {
     }
 }
 
-impl Serialize for Out<'_, '_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match *self {
-            Out::Json(v) => v.serialize(s),
+impl Out<'_, '_> {
+    /// Write this part as compact JSON, byte for byte what `serde_json::to_writer` writes
+    /// for the same value: keys come pre-escaped from the shape, text is copied in runs
+    /// between the bytes that need escaping.
+    pub fn write_json(self, buf: &mut Vec<u8>) {
+        match self {
+            Out::Json(v) => write_value(v, buf),
             Out::Val(v) => match v {
-                Val::Null => s.serialize_unit(),
-                Val::Bool(b) => s.serialize_bool(*b),
-                Val::Num(n) => n.serialize(s),
-                Val::Str(t) => s.serialize_str(t),
+                Val::Null => buf.extend_from_slice(b"null"),
+                Val::Bool(true) => buf.extend_from_slice(b"true"),
+                Val::Bool(false) => buf.extend_from_slice(b"false"),
+                Val::Num(n) => write_number(n, buf),
+                Val::Str(t) => write_str(t, buf),
                 Val::Arr(items) => {
-                    let mut seq = s.serialize_seq(Some(items.len()))?;
-                    for item in items {
-                        seq.serialize_element(&Out::of_val(item))?;
+                    buf.push(b'[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            buf.push(b',');
+                        }
+                        Out::of_val(item).write_json(buf);
                     }
-                    seq.end()
+                    buf.push(b']');
                 }
                 // An object copied from the input: sorted and deduplicated as serde_json does.
-                Val::Obj(_) => v.to_value().serialize(s),
-                Val::Json(j) => j.serialize(s),
-                Val::Record(r) => r.root().serialize(s),
+                Val::Obj(_) => write_value(&v.to_value(), buf),
+                Val::Json(j) => write_value(j, buf),
+                Val::Record(r) => r.root().write_json(buf),
             },
             Out::Node(r, n) => match &r.shape.nodes[n] {
-                Node::Slot(_) => Out::child(r, n).serialize(s),
+                Node::Slot(_) => Out::child(r, n).write_json(buf),
                 Node::Object(fields) => {
-                    let count = fields.iter().filter(|(_, c)| r.present[*c]).count();
-                    let mut map = s.serialize_map(Some(count))?;
-                    for (k, c) in fields {
+                    buf.push(b'{');
+                    let mut first = true;
+                    for (i, (_, c)) in fields.iter().enumerate() {
                         if r.present[*c] {
-                            map.serialize_entry(k, &Out::child(r, *c))?;
+                            if !first {
+                                buf.push(b',');
+                            }
+                            first = false;
+                            let key = &r.shape.keys[n];
+                            buf.extend_from_slice(key[i].as_bytes());
+                            buf.push(b':');
+                            Out::child(r, *c).write_json(buf);
                         }
                     }
-                    map.end()
+                    buf.push(b'}');
                 }
                 Node::List(items) => {
                     let len = Out::list_len(r, items);
-                    let mut seq = s.serialize_seq(Some(len))?;
+                    buf.push(b'[');
                     let mut next = 0;
                     for (i, c) in items {
                         if *i >= len {
                             break;
                         }
                         while next < *i {
-                            seq.serialize_element(&())?;
+                            buf.extend_from_slice(if next == 0 { b"null" } else { b",null" });
                             next += 1;
                         }
+                        if next > 0 {
+                            buf.push(b',');
+                        }
                         if r.present[*c] {
-                            seq.serialize_element(&Out::child(r, *c))?;
+                            Out::child(r, *c).write_json(buf);
                         } else {
-                            seq.serialize_element(&())?;
+                            buf.extend_from_slice(b"null");
                         }
                         next += 1;
                     }
-                    seq.end()
+                    buf.push(b']');
                 }
             },
         }
     }
+}
+
+fn write_value(v: &Value, buf: &mut Vec<u8>) {
+    serde_json::to_writer(buf, v).expect("a Value always serialises into memory");
+}
+
+fn write_number(n: &serde_json::Number, buf: &mut Vec<u8>) {
+    serde_json::to_writer(buf, n).expect("a Number always serialises into memory");
+}
+
+/// Text as a JSON string, escaped as serde_json escapes it: `"` and `\\`, the five short
+/// control escapes, other control bytes as `\u00xx`; everything else (UTF-8 included) as is.
+pub fn write_str(s: &str, buf: &mut Vec<u8>) {
+    let bytes = s.as_bytes();
+    buf.reserve(bytes.len() + 2);
+    buf.push(b'"');
+    let mut start = 0;
+    while let Some(at) = next_escape(bytes, start) {
+        buf.extend_from_slice(&bytes[start..at]);
+        let b = bytes[at];
+        match b {
+            b'"' => buf.extend_from_slice(b"\\\""),
+            b'\\' => buf.extend_from_slice(b"\\\\"),
+            0x08 => buf.extend_from_slice(b"\\b"),
+            0x0c => buf.extend_from_slice(b"\\f"),
+            b'\n' => buf.extend_from_slice(b"\\n"),
+            b'\r' => buf.extend_from_slice(b"\\r"),
+            b'\t' => buf.extend_from_slice(b"\\t"),
+            _ => {
+                const HEX: &[u8; 16] = b"0123456789abcdef";
+                buf.extend_from_slice(b"\\u00");
+                buf.push(HEX[usize::from(b >> 4)]);
+                buf.push(HEX[usize::from(b & 0xf)]);
+            }
+        }
+        start = at + 1;
+    }
+    buf.extend_from_slice(&bytes[start..]);
+    buf.push(b'"');
+}
+
+/// The first byte at or after `from` that JSON needs escaped. Eight bytes are tested at a
+/// time (a word-wide test for a control byte, `"` or `\\`): most text has none.
+fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';
+    let mut at = from;
+    for chunk in bytes[from..].chunks_exact(8) {
+        let x = u64::from_le_bytes(chunk.try_into().expect("eight bytes"));
+        // A byte below 0x20, or one equal to `"` or `\\` (zero after the xor); bytes of
+        // 0x80 and above never match, and a false alarm only costs the byte-wise look.
+        let zero = |y: u64| y.wrapping_sub(ONES) & !y & HIGH;
+        let hit = (x.wrapping_sub(ONES * 0x20) & !x & HIGH)
+            | zero(x ^ (ONES * u64::from(b'"')))
+            | zero(x ^ (ONES * u64::from(b'\\')));
+        if hit != 0
+            && let Some(i) = chunk.iter().position(|&b| needs(b))
+        {
+            return Some(at + i);
+        }
+        at += 8;
+    }
+    bytes[at..].iter().position(|&b| needs(b)).map(|i| at + i)
 }
 
 /// `null` for the gaps of a list.
@@ -378,6 +464,35 @@ impl Out<'_, '_> {
             Out::Val(Val::Null) => true,
             Out::Json(v) => v.is_null(),
             _ => false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::write_str;
+
+    #[test]
+    fn text_is_escaped_as_serde_json_escapes_it() {
+        let mut every_char: String = (0u32..0x300).filter_map(char::from_u32).collect();
+        every_char.push_str("\u{2028}\u{2029}\u{feff}Nguyễn \"Thị\" \\ / 🙂");
+        let long = "abcdefgh\u{1f}ijklmnop\"qrstuvw\\xyz0123456789 Đề tài \u{0}".repeat(3);
+        for s in [
+            every_char.as_str(),
+            &long,
+            "",
+            "plain",
+            "\"",
+            "\\",
+            "a\u{1}b",
+            "\u{7f}",
+        ] {
+            let mut ours = Vec::new();
+            write_str(s, &mut ours);
+            assert_eq!(
+                String::from_utf8(ours).unwrap(),
+                serde_json::to_string(s).unwrap()
+            );
         }
     }
 }

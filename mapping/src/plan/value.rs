@@ -164,7 +164,7 @@ impl<'v, 'a> Sel<'v, 'a> {
             Sel::Json(v) => json_eq(v, c, ignore_case),
             Sel::Val(Val::Json(v)) => json_eq(v, c, ignore_case),
             Sel::Val(Val::Str(s)) => match c {
-                Value::String(t) if ignore_case => s.to_lowercase() == t.to_lowercase(),
+                Value::String(t) if ignore_case => crate::text::eq_lowercase(s, t),
                 Value::String(t) => s.as_ref() == t,
                 Value::Number(_) | Value::Bool(_) => {
                     crate::engine::scalar_text(c).as_deref() == Some(s.trim())
@@ -189,7 +189,7 @@ impl<'v, 'a> Sel<'v, 'a> {
 
 fn json_eq(v: &Value, c: &Value, ignore_case: bool) -> bool {
     match (v, c, ignore_case) {
-        (Value::String(x), Value::String(y), true) => x.to_lowercase() == y.to_lowercase(),
+        (Value::String(x), Value::String(y), true) => crate::text::eq_lowercase(x, y),
         _ => crate::engine::loose_eq(v, c),
     }
 }

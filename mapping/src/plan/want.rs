@@ -205,7 +205,8 @@ impl<'de> Visitor<'de> for WantSeed<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Val<'de>, A::Error> {
-        let mut fields = Vec::new();
+        // At most one field per name the mapping reads (a repeated key aside).
+        let mut fields = Vec::with_capacity(self.0.map_or(0, |w| w.keys.len()));
         while let Some(key) = map.next_key_seed(KeySeed)? {
             let seed = match self.0 {
                 None => WantSeed(None),
