@@ -20,6 +20,7 @@
 //! on which rules find values; it is left to the interpreter ([`Plan::build`] says `None`).
 
 pub mod output;
+pub mod scan;
 pub mod value;
 pub mod want;
 

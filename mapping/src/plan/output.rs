@@ -333,7 +333,7 @@ pub fn write_str(s: &str, buf: &mut Vec<u8>) {
 
 /// The first byte at or after `from` that JSON needs escaped. Eight bytes are tested at a
 /// time (a word-wide test for a control byte, `"` or `\\`): most text has none.
-fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
+pub(super) fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = 0x8080_8080_8080_8080;
     let needs = |b: u8| b < 0x20 || b == b'"' || b == b'\\';

@@ -65,7 +65,22 @@ impl Want {
         }
     }
 
-    fn child(&self, key: &str) -> Option<&Want> {
+    /// How many field names are read here.
+    pub fn len(&self) -> usize {
+        self.keys.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keys.is_empty()
+    }
+
+    /// What to keep of a value at this node: `None` for all of it.
+    pub fn filter(&self) -> Option<&Want> {
+        (!self.whole).then_some(self)
+    }
+
+    /// The node of the field `key`, when the mapping reads it.
+    pub fn child(&self, key: &str) -> Option<&Want> {
         // A scan comparing lengths first beats a binary search's full comparisons on the
         // few dozen names a mapping reads.
         self.keys
@@ -125,10 +140,27 @@ pub fn read_json<'a>(
     want: Option<&Want>,
     max_bytes: usize,
 ) -> Result<Val<'a>, DecodeError> {
+    let want = want.and_then(Want::filter);
+    if input.len() <= max_bytes
+        && let Some(value) = super::scan::read(input, want)
+    {
+        return Ok(value);
+    }
+    read_json_with_serde(input, want, max_bytes)
+}
+
+/// [`read_json`] through serde's visitor only: the reader for whatever the fast one
+/// ([`super::scan`]) gives up on, whose errors are the ones a unit sees, and the
+/// reference that reader is tested against.
+pub fn read_json_with_serde<'a>(
+    input: &'a [u8],
+    want: Option<&Want>,
+    max_bytes: usize,
+) -> Result<Val<'a>, DecodeError> {
     if input.len() > max_bytes {
         return Err(DecodeError::too_large(input.len(), max_bytes));
     }
-    let seed = WantSeed(want.filter(|w| !w.whole));
+    let seed = WantSeed(want.and_then(Want::filter));
     let syntax = crate::codec::json_error;
     // serde_json refuses nesting past 128 levels by itself, skipped parts included.
     let mut de = serde_json::Deserializer::from_slice(input);
@@ -257,11 +289,11 @@ impl<'de> Visitor<'de> for KeySeed {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use serde_json::json;
 
-    fn want(paths: &[&str]) -> Want {
+    pub(crate) fn want(paths: &[&str]) -> Want {
         let mut w = Want::default();
         for p in paths {
             w.add(&SourcePath::parse(p).unwrap().steps, true);
