@@ -396,3 +396,53 @@ pub fn test_mapping(file: &Path, root: &Path, bless: bool) -> MappingReport {
     }
     report
 }
+
+/// Inputs for the readers' agreement tests: every shipped case input with this extension,
+/// and pseudo-random mutations of them.
+#[cfg(test)]
+pub(crate) mod corpus {
+    use std::path::Path;
+
+    /// Every `*.input.<ext>` file under the shipped mappings.
+    pub fn case_inputs(ext: &str) -> Vec<Vec<u8>> {
+        let suffix = format!(".input.{ext}");
+        let mut inputs = Vec::new();
+        let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("../mappings")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(dir).expect("mappings directory") {
+                let p = entry.expect("directory entry").path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.to_string_lossy().ends_with(&suffix) {
+                    inputs.push(std::fs::read(p).expect("case input"));
+                }
+            }
+        }
+        assert!(inputs.len() > 10, "few {ext} case inputs");
+        inputs
+    }
+
+    /// `count` copies of `input`, each with one byte of `alphabet` put in place of one of
+    /// its bytes, inserted, or one byte removed (xorshift from `seed`, so a failure repeats).
+    pub fn mutations(input: &[u8], alphabet: &[u8], count: usize, seed: u64) -> Vec<Vec<u8>> {
+        let mut seed = seed | 1;
+        (0..count)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                let mut m = input.to_vec();
+                let at = (seed as usize) % m.len();
+                let b = alphabet[(seed >> 32) as usize % alphabet.len()];
+                match (seed >> 40) % 3 {
+                    0 => m[at] = b,
+                    1 => {
+                        m.remove(at);
+                    }
+                    _ => m.insert(at, b),
+                }
+                m
+            })
+            .collect()
+    }
+}

@@ -12,6 +12,8 @@
 //! namespaces the mapping declares. A DOCTYPE or an entity declaration is refused, never
 //! expanded, and so is input deeper or larger than the limits.
 
+mod scan;
+
 use super::{DecodeError, KeyOrder};
 use crate::plan::value::{Val, borrow_from};
 use quick_xml::NsReader;
@@ -56,22 +58,27 @@ struct Frame<'a> {
 #[derive(Default)]
 struct Fields<'a> {
     list: Vec<(Cow<'a, str>, Val<'a>)>,
-    index: Option<HashMap<Cow<'a, str>, usize>>,
+    /// Boxed: most elements have no index, and frames are moved on every tag.
+    index: Option<Box<NameIndex<'a>>>,
 }
+
+/// Where each name is in [`Fields::list`].
+#[derive(Default)]
+struct NameIndex<'a>(HashMap<Cow<'a, str>, usize>);
 
 impl<'a> Fields<'a> {
     const INDEX_FROM: usize = 16;
 
     fn position(&self, name: &str) -> Option<usize> {
         match &self.index {
-            Some(index) => index.get(name).copied(),
+            Some(index) => index.0.get(name).copied(),
             None => self.list.iter().position(|(k, _)| k == name),
         }
     }
 
     fn push(&mut self, name: Cow<'a, str>, value: Val<'a>) {
         if let Some(index) = &mut self.index {
-            index.insert(name.clone(), self.list.len());
+            index.0.insert(name.clone(), self.list.len());
         } else if self.list.len() + 1 >= Self::INDEX_FROM {
             let mut index: HashMap<Cow<'a, str>, usize> = self
                 .list
@@ -80,7 +87,7 @@ impl<'a> Fields<'a> {
                 .map(|(i, (k, _))| (k.clone(), i))
                 .collect();
             index.insert(name.clone(), self.list.len());
-            self.index = Some(index);
+            self.index = Some(Box::new(NameIndex(index)));
         }
         self.list.push((name, value));
     }
@@ -93,6 +100,10 @@ pub fn decode(input: &[u8], limits: XmlLimits) -> Result<Value, DecodeError> {
 
 /// [`decode`], keeping names and text as slices of `input` where no entity or line-end
 /// rewriting changed them.
+///
+/// A message in the everyday subset of XML is read by [`scan`], a few times faster than
+/// quick-xml; anything else (and every error) by quick-xml, as before. Both feed the same
+/// [`Builder`], so the shape of the value is defined in one place.
 pub fn decode_val(input: &[u8], limits: XmlLimits) -> Result<Val<'_>, DecodeError> {
     if input.len() > limits.max_bytes {
         return Err(DecodeError::too_large(input.len(), limits.max_bytes));
@@ -100,76 +111,41 @@ pub fn decode_val(input: &[u8], limits: XmlLimits) -> Result<Val<'_>, DecodeErro
     let text = std::str::from_utf8(input).map_err(|e| DecodeError::Encoding {
         message: format!("XML is not valid UTF-8 at byte {}", e.valid_up_to()),
     })?;
+    if let Some(value) = scan::read(text, limits) {
+        return Ok(value);
+    }
+    decode_with_quick_xml(text, limits)
+}
+
+/// [`decode_val`] by quick-xml alone: the reader of whatever [`scan`] gives up on, whose
+/// errors are the ones a unit sees, and the reference the scanner is tested against.
+pub fn decode_with_quick_xml(text: &str, limits: XmlLimits) -> Result<Val<'_>, DecodeError> {
     let mut reader = NsReader::from_str(text);
     reader.config_mut().trim_text(false);
-    let mut stack: Vec<Frame<'_>> = Vec::new();
-    let mut root: Option<(Cow<'_, str>, Option<&'static str>, Val<'_>)> = None;
-    // The SOAP Body's first element, once closed.
-    let mut soap_body: Option<Val<'_>> = None;
+    let mut doc = Builder::new(text, limits);
     loop {
-        let pos = reader.buffer_position();
+        let pos = reader.buffer_position() as usize;
         // Namespaces are resolved only where they matter (a SOAP envelope and its body):
         // resolving every element was a tenth of the decoding time.
         let event = reader
             .read_event()
-            .map_err(|e| DecodeError::syntax(text, pos as usize, e.to_string()))?;
+            .map_err(|e| DecodeError::syntax(text, pos, e.to_string()))?;
         match event {
             Event::Start(start) => {
-                if stack.len() >= limits.max_depth {
-                    return Err(DecodeError::TooDeep {
-                        limit: limits.max_depth,
-                    });
-                }
-                let frame = open(&start, soap_namespace(&reader, &start), text, pos as usize)?;
-                stack.push(frame);
+                doc.check_depth()?;
+                doc.start(open(&start, soap_namespace(&reader, &start), text, pos)?)?;
             }
             Event::Empty(start) => {
-                if stack.len() >= limits.max_depth {
-                    return Err(DecodeError::TooDeep {
-                        limit: limits.max_depth,
-                    });
-                }
-                let frame = open(&start, soap_namespace(&reader, &start), text, pos as usize)?;
-                close(frame, &mut stack, &mut root, &mut soap_body);
+                doc.check_depth()?;
+                doc.empty(open(&start, soap_namespace(&reader, &start), text, pos)?)?;
             }
-            Event::End(_) => {
-                let frame = stack.pop().expect("quick-xml checks that end tags match");
-                close(frame, &mut stack, &mut root, &mut soap_body);
-            }
+            Event::End(_) => doc.end(),
             Event::Text(t) => {
-                if let Some(top) = stack.last_mut() {
-                    // Indentation between child elements is layout, not data: skip it
-                    // without copying (most text events of a pretty-printed message).
-                    let raw: &str = t.as_ref();
-                    if !(top.has_children && raw.bytes().all(|b| b.is_ascii_whitespace())) {
-                        append(&mut top.text, t.xml10_content());
-                    }
-                } else if !t.as_ref().chars().all(char::is_whitespace) {
-                    return Err(DecodeError::syntax(
-                        text,
-                        pos as usize,
-                        "text outside the root element".into(),
-                    ));
-                }
+                let raw: &str = t.as_ref();
+                doc.text(raw, t.xml10_content(), pos)?;
             }
-            Event::CData(c) => {
-                if let Some(top) = stack.last_mut() {
-                    append(&mut top.text, c.into_inner());
-                }
-            }
-            Event::GeneralRef(r) => {
-                let name: &str = &r;
-                let ch = resolve_entity(name).ok_or_else(|| {
-                    DecodeError::syntax(
-                        text,
-                        pos as usize,
-                        format!("undefined entity `&{name};` (only the five XML entities and character references are accepted)"),
-                    )
-                })?;
-                if let Some(top) = stack.last_mut() {
-                    top.text.to_mut().push(ch);
-                }
-            }
+            Event::CData(c) => doc.cdata(c.into_inner()),
+            Event::GeneralRef(r) => doc.reference(&r, pos)?,
             Event::DocType(_) => {
                 return Err(DecodeError::Forbidden {
                     message: "a DOCTYPE is not accepted (entity declarations are never expanded)"
@@ -180,21 +156,121 @@ pub fn decode_val(input: &[u8], limits: XmlLimits) -> Result<Val<'_>, DecodeErro
             Event::Eof => break,
         }
     }
-    if let Some(open) = stack.last() {
-        return Err(DecodeError::syntax(
+    doc.finish()
+}
+
+/// Builds the value of a document from its parts in document order (what either reader
+/// finds): the one place that says what shape XML takes (see the module docs).
+struct Builder<'a> {
+    text: &'a str,
+    limits: XmlLimits,
+    stack: Vec<Frame<'a>>,
+    root: Option<(Cow<'a, str>, Option<&'static str>, Val<'a>)>,
+    /// The SOAP Body's first element, once closed.
+    soap_body: Option<Val<'a>>,
+}
+
+impl<'a> Builder<'a> {
+    fn new(text: &'a str, limits: XmlLimits) -> Builder<'a> {
+        Builder {
             text,
-            text.len(),
-            format!("unexpected end of input inside <{}>", open.name),
-        ));
+            limits,
+            stack: Vec::with_capacity(16),
+            root: None,
+            soap_body: None,
+        }
     }
-    let (name, soap, value) =
-        root.ok_or_else(|| DecodeError::syntax(text, 0, "no root element".into()))?;
-    if soap.is_some() && name == "Envelope" {
-        return soap_body.ok_or_else(|| DecodeError::Shape {
-            message: "the SOAP envelope has no Body element with content".into(),
-        });
+
+    fn check_depth(&self) -> Result<(), DecodeError> {
+        if self.stack.len() >= self.limits.max_depth {
+            return Err(DecodeError::TooDeep {
+                limit: self.limits.max_depth,
+            });
+        }
+        Ok(())
     }
-    Ok(Val::Obj(vec![(name, value)]))
+
+    /// A start tag.
+    fn start(&mut self, frame: Frame<'a>) -> Result<(), DecodeError> {
+        self.check_depth()?;
+        self.stack.push(frame);
+        Ok(())
+    }
+
+    /// An empty-element tag (`<a/>`).
+    fn empty(&mut self, frame: Frame<'a>) -> Result<(), DecodeError> {
+        self.check_depth()?;
+        close(frame, &mut self.stack, &mut self.root, &mut self.soap_body);
+        Ok(())
+    }
+
+    /// An end tag (the reader has checked that it matches).
+    fn end(&mut self) {
+        let frame = self
+            .stack
+            .pop()
+            .expect("end tags are matched by the reader");
+        close(frame, &mut self.stack, &mut self.root, &mut self.soap_body);
+    }
+
+    /// A run of character data: `raw` as written, `content` with line ends normalised.
+    fn text(&mut self, raw: &str, content: Cow<'a, str>, pos: usize) -> Result<(), DecodeError> {
+        if let Some(top) = self.stack.last_mut() {
+            // Indentation between child elements is layout, not data: skip it without
+            // copying (most text events of a pretty-printed message).
+            if !(top.has_children && raw.bytes().all(|b| b.is_ascii_whitespace())) {
+                append(&mut top.text, content);
+            }
+        } else if !raw.chars().all(char::is_whitespace) {
+            return Err(DecodeError::syntax(
+                self.text,
+                pos,
+                "text outside the root element".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn cdata(&mut self, content: Cow<'a, str>) {
+        if let Some(top) = self.stack.last_mut() {
+            append(&mut top.text, content);
+        }
+    }
+
+    /// An entity or character reference (`&amp;`, `&#233;`): only the predefined ones.
+    fn reference(&mut self, name: &str, pos: usize) -> Result<(), DecodeError> {
+        let ch = resolve_entity(name).ok_or_else(|| {
+            DecodeError::syntax(
+                self.text,
+                pos,
+                format!("undefined entity `&{name};` (only the five XML entities and character references are accepted)"),
+            )
+        })?;
+        if let Some(top) = self.stack.last_mut() {
+            top.text.to_mut().push(ch);
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<Val<'a>, DecodeError> {
+        let text = self.text;
+        if let Some(open) = self.stack.last() {
+            return Err(DecodeError::syntax(
+                text,
+                text.len(),
+                format!("unexpected end of input inside <{}>", open.name),
+            ));
+        }
+        let (name, soap, value) = self
+            .root
+            .ok_or_else(|| DecodeError::syntax(text, 0, "no root element".into()))?;
+        if soap.is_some() && name == "Envelope" {
+            return self.soap_body.ok_or_else(|| DecodeError::Shape {
+                message: "the SOAP envelope has no Body element with content".into(),
+            });
+        }
+        Ok(Val::Obj(vec![(name, value)]))
+    }
 }
 
 /// Add a piece of text to an element's text, borrowing the first piece.
@@ -231,9 +307,19 @@ fn soap_namespace(reader: &NsReader<&[u8]>, start: &BytesStart<'_>) -> Option<&'
         return None;
     }
     match reader.resolver().resolve_element(start.name()).0 {
-        ResolveResult::Bound(n) if n.as_ref() == SOAP11_NS => Some(SOAP11_NS),
-        ResolveResult::Bound(n) if n.as_ref() == SOAP12_NS => Some(SOAP12_NS),
+        ResolveResult::Bound(n) => soap_uri(n.as_ref().as_bytes()),
         _ => None,
+    }
+}
+
+/// The SOAP 1.1 or 1.2 envelope namespace, if `uri` is one.
+fn soap_uri(uri: &[u8]) -> Option<&'static str> {
+    if uri == SOAP11_NS.as_bytes() {
+        Some(SOAP11_NS)
+    } else if uri == SOAP12_NS.as_bytes() {
+        Some(SOAP12_NS)
+    } else {
+        None
     }
 }
 
@@ -244,8 +330,7 @@ fn open<'a>(
     pos: usize,
 ) -> Result<Frame<'a>, DecodeError> {
     let local = start.local_name();
-    let name = borrow_from(text, local.as_ref());
-    let mut fields = Fields::default();
+    let mut frame = Frame::new(borrow_from(text, local.as_ref()), soap);
     for attr in start.attributes() {
         let attr = attr.map_err(|e| DecodeError::syntax(text, pos, e.to_string()))?;
         let key = attr.key;
@@ -254,20 +339,32 @@ fn open<'a>(
             continue;
         }
         let local = key.local_name();
-        let local: &str = local.as_ref();
         let value = attr
             .normalized_value(quick_xml::XmlVersion::Implicit1_0)
             .map_err(|e| DecodeError::syntax(text, pos, e.to_string()))?;
-        let value = borrow_from(text, &value);
-        fields.push(Cow::Owned(format!("@{local}")), Val::Str(value));
+        frame.attribute(local.as_ref(), borrow_from(text, &value));
     }
-    Ok(Frame {
-        name,
-        soap,
-        fields,
-        has_children: false,
-        text: Cow::Borrowed(""),
-    })
+    Ok(frame)
+}
+
+impl<'a> Frame<'a> {
+    fn new(name: Cow<'a, str>, soap: Option<&'static str>) -> Frame<'a> {
+        Frame {
+            name,
+            soap,
+            fields: Fields::default(),
+            has_children: false,
+            text: Cow::Borrowed(""),
+        }
+    }
+
+    /// An attribute (not a namespace declaration), by local name: `"@name"`.
+    fn attribute(&mut self, local: &str, value: Cow<'a, str>) {
+        let mut key = String::with_capacity(local.len() + 1);
+        key.push('@');
+        key.push_str(local);
+        self.fields.push(Cow::Owned(key), Val::Str(value));
+    }
 }
 
 fn close<'a>(

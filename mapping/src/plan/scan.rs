@@ -395,50 +395,22 @@ mod tests {
 
     #[test]
     fn agrees_with_serde_on_every_fixture_and_mutations_of_them() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../mappings");
-        let mut inputs = Vec::new();
-        let mut stack = vec![root];
-        while let Some(dir) = stack.pop() {
-            for entry in std::fs::read_dir(dir).unwrap() {
-                let p = entry.unwrap().path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.to_string_lossy().ends_with(".input.json") {
-                    inputs.push(std::fs::read(p).unwrap());
-                }
-            }
-        }
-        assert!(inputs.len() > 20);
+        use crate::fixtures::corpus;
         let w = want(&[
             "dossierCode",
             "applicant.fullName",
             "attachments[0].name",
             "fees",
         ]);
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
         let mut taken = 0;
-        for input in &inputs {
-            // Every fixture that is JSON at all is read by the fast reader.
+        for (n, input) in corpus::case_inputs("json").iter().enumerate() {
+            // Every case that is JSON at all is read by the fast reader.
             if serde_json::from_slice::<serde_json::Value>(input).is_ok() {
                 assert!(agrees(input, None), "{}", String::from_utf8_lossy(input));
                 assert!(agrees(input, Some(&w)));
             }
-            // Each byte replaced, removed or doubled at pseudo-random places.
-            for _ in 0..300 {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                let mut m = input.clone();
-                let at = (seed as usize) % m.len();
-                let alphabet = b"\"\\{}[],:0-.eE \x01\xc3u";
-                let b = alphabet[(seed >> 32) as usize % alphabet.len()];
-                match (seed >> 40) % 3 {
-                    0 => m[at] = b,
-                    1 => {
-                        m.remove(at);
-                    }
-                    _ => m.insert(at, b),
-                }
+            let alphabet = b"\"\\{}[],:0-.eE \x01\xc3u";
+            for m in corpus::mutations(input, alphabet, 300, n as u64) {
                 taken += usize::from(agrees(&m, Some(&w)));
                 agrees(&m, None);
             }
