@@ -581,20 +581,26 @@ fn check_value<'v, V: Checked<'v>>(
         _ => None,
     };
     if let Some(s) = text {
-        let len = s.chars().count();
-        if let Some(max) = rule.max_len
-            && len > max
-        {
-            return fail(format!(
-                "is {len} characters long, the target accepts at most {max}"
-            ));
-        }
-        if let Some(min) = rule.min_len
-            && len < min
-        {
-            return fail(format!(
-                "is {len} characters long, the target needs at least {min}"
-            ));
+        // Characters, not bytes; counted only when the byte length leaves it open (a
+        // character is one to four bytes), as most text is far inside its bounds.
+        let settled = rule.max_len.is_none_or(|max| s.len() <= max)
+            && rule.min_len.is_none_or(|min| s.len() / 4 >= min);
+        if !settled {
+            let len = s.chars().count();
+            if let Some(max) = rule.max_len
+                && len > max
+            {
+                return fail(format!(
+                    "is {len} characters long, the target accepts at most {max}"
+                ));
+            }
+            if let Some(min) = rule.min_len
+                && len < min
+            {
+                return fail(format!(
+                    "is {len} characters long, the target needs at least {min}"
+                ));
+            }
         }
         if !rule.formats.is_empty() && !rule.formats.iter().any(|f| f.check(s)) {
             let wanted: Vec<&str> = rule.formats.iter().map(|f| f.describe()).collect();

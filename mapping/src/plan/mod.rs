@@ -208,12 +208,69 @@ fn holds(cond: &Condition, cur: Sel<'_, '_>, root: Sel<'_, '_>) -> bool {
 
 fn apply_ops<'a>(ops: &'a [Op], mut v: Val<'a>) -> Result<Option<Val<'a>>, String> {
     for op in ops {
-        v = apply_op(op, v)?;
+        // Text through a text transform, the common case, is changed where it lies:
+        // moving the value in and out of a `Result` for each transform cost more than
+        // most transforms themselves.
+        match (&mut v, text_transform(op)) {
+            (Val::Str(text), Some((_, f))) => transform_in_place(text, f),
+            _ => v = apply_op(op, v)?,
+        }
         if v.is_absent() {
             return Ok(None);
         }
     }
     Ok(Some(v))
+}
+
+/// A text transform: returns its input borrowed when it changes nothing.
+type TextFn = for<'x> fn(&'x str) -> Cow<'x, str>;
+
+/// The name and function of `op` when it is a plain text transform.
+fn text_transform(op: &Op) -> Option<(&'static str, TextFn)> {
+    Some(match op {
+        Op::Trim => ("trim", |s| Cow::Borrowed(s.trim())),
+        Op::Upper => ("upper", |s| {
+            keep_or(
+                s,
+                s.bytes().all(|b| b.is_ascii() && !b.is_ascii_lowercase()),
+                str::to_uppercase,
+            )
+        }),
+        Op::Lower => ("lower", |s| {
+            keep_or(
+                s,
+                s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()),
+                str::to_lowercase,
+            )
+        }),
+        Op::Nfc => ("nfc", |s| keep_or(s, text::is_nfc(s), text::nfc)),
+        Op::CollapseSpaces => ("collapse_spaces", |s| {
+            keep_or(s, is_collapsed(s), text::collapse_spaces)
+        }),
+        Op::StripSpaces => ("strip_spaces", |s| {
+            keep_or(s, !s.contains(char::is_whitespace), |s| {
+                s.split_whitespace().collect()
+            })
+        }),
+        _ => return None,
+    })
+}
+
+/// `f` over text, keeping borrowed text borrowed and owned text unmoved when `f` changes
+/// nothing.
+fn transform_in_place(text: &mut Cow<'_, str>, f: impl for<'x> Fn(&'x str) -> Cow<'x, str>) {
+    match text {
+        Cow::Borrowed(s) => *text = f(s),
+        Cow::Owned(s) => {
+            let changed = match f(s) {
+                Cow::Borrowed(t) if t.len() == s.len() => None,
+                other => Some(other.into_owned()),
+            };
+            if let Some(t) = changed {
+                *s = t;
+            }
+        }
+    }
 }
 
 /// Why a value that is not text cannot go where text is needed.
@@ -229,20 +286,19 @@ fn text_of<'v>(v: &'v Val<'_>, what: &str) -> Result<Cow<'v, str>, String> {
 /// Apply a text transform, keeping the input's borrowed text when it changes nothing;
 /// numbers and yes/no pass through unchanged.
 fn map_text<'a>(
-    v: Val<'a>,
+    mut v: Val<'a>,
     what: &str,
     f: impl for<'x> Fn(&'x str) -> Cow<'x, str>,
 ) -> Result<Val<'a>, String> {
-    match v {
-        Val::Str(Cow::Borrowed(s)) => Ok(Val::Str(f(s))),
-        Val::Str(Cow::Owned(s)) => Ok(Val::Str(match f(&s) {
-            Cow::Borrowed(t) if t.len() == s.len() => Cow::Owned(s),
-            other => Cow::Owned(other.into_owned()),
-        })),
-        Val::Num(_) | Val::Bool(_) => Ok(v),
-        Val::Json(j) if !j.is_array() && !j.is_object() => map_text(Val::from_json(j), what, f),
-        other => Err(not_text(what, &other)),
+    match &mut v {
+        Val::Str(text) => transform_in_place(text, f),
+        Val::Num(_) | Val::Bool(_) => {}
+        Val::Json(j) if !j.is_array() && !j.is_object() => {
+            return map_text(Val::from_json(j), what, f);
+        }
+        other => return Err(not_text(what, other)),
     }
+    Ok(v)
 }
 
 /// Unchanged when `keep`, else the transformed copy.
@@ -272,30 +328,10 @@ fn is_collapsed(s: &str) -> bool {
 
 fn apply_op<'a>(op: &'a Op, v: Val<'a>) -> Result<Val<'a>, String> {
     match op {
-        Op::Trim => map_text(v, "trim", |s| Cow::Borrowed(s.trim())),
-        Op::Upper => map_text(v, "upper", |s| {
-            keep_or(
-                s,
-                s.bytes().all(|b| b.is_ascii() && !b.is_ascii_lowercase()),
-                str::to_uppercase,
-            )
-        }),
-        Op::Lower => map_text(v, "lower", |s| {
-            keep_or(
-                s,
-                s.bytes().all(|b| b.is_ascii() && !b.is_ascii_uppercase()),
-                str::to_lowercase,
-            )
-        }),
-        Op::Nfc => map_text(v, "nfc", |s| keep_or(s, text::is_nfc(s), text::nfc)),
-        Op::CollapseSpaces => map_text(v, "collapse_spaces", |s| {
-            keep_or(s, is_collapsed(s), text::collapse_spaces)
-        }),
-        Op::StripSpaces => map_text(v, "strip_spaces", |s| {
-            keep_or(s, !s.contains(char::is_whitespace), |s| {
-                s.split_whitespace().collect()
-            })
-        }),
+        Op::Trim | Op::Upper | Op::Lower | Op::Nfc | Op::CollapseSpaces | Op::StripSpaces => {
+            let (name, f) = text_transform(op).expect("a text transform");
+            map_text(v, name, f)
+        }
         Op::Digits => {
             let s = text_of(&v, "digits")?;
             if s.bytes().all(|b| b.is_ascii_digit()) {
