@@ -565,16 +565,16 @@ fn check_value<'v, V: Checked<'v>>(
     }
     // A field with a text format or length is text: a list, an object or a yes/no there is wrong
     // whatever it holds.
-    if (!rule.formats.is_empty() || rule.max_len.is_some() || rule.min_len.is_some())
-        && matches!(scalar, Scalar::List | Scalar::Object | Scalar::Bool(_))
-    {
+    let text_rules = !rule.formats.is_empty() || rule.max_len.is_some() || rule.min_len.is_some();
+    if text_rules && matches!(scalar, Scalar::List | Scalar::Object | Scalar::Bool(_)) {
         return fail(format!("must be text but is {}", scalar.kind_name()));
     }
-    // A number is checked as the text it is written as (a 12-digit id sent unquoted).
+    // A number is checked as the text it is written as (a 12-digit id sent unquoted),
+    // when there is a text rule to check.
     let number_text;
     let text = match scalar {
         Scalar::Text(s) => Some(s),
-        Scalar::Number(n) => {
+        Scalar::Number(n) if text_rules => {
             number_text = n.to_string();
             Some(number_text.as_str())
         }

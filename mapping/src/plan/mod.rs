@@ -77,13 +77,38 @@ impl Plan {
             {
                 continue;
             }
-            let (value, from) = self.evaluate(i, rule, cur, root)?;
-            let value = match value {
-                Some(v) => Some(v),
-                None => rule.default.as_ref().map(Val::from_json),
-            };
-            match value {
-                Some(v) => out.set(self.slot_of[i], v),
+            // A value is built where it will stay: moved from one place to the next, a
+            // value just written stalls the processor on every read (store forwarding).
+            let slot = out.slot_mut(self.slot_of[i]);
+            if slot.is_none() {
+                self.apply_rule(i, rule, cur, root, slot)?;
+            } else {
+                // A second rule for a field that has a value keeps it when it finds none.
+                let mut value = None;
+                self.apply_rule(i, rule, cur, root, &mut value)?;
+                if value.is_some() {
+                    *slot = value;
+                }
+            }
+        }
+        out.finish();
+        Ok(out)
+    }
+
+    /// Run one rule into `dest` (empty on entry): its value, else its default, else
+    /// nothing, or the error of a required field with neither.
+    fn apply_rule<'a>(
+        &'a self,
+        index: usize,
+        rule: &'a Rule,
+        cur: Sel<'_, 'a>,
+        root: Sel<'_, 'a>,
+        dest: &mut Option<Val<'a>>,
+    ) -> Result<(), MappingError> {
+        let from = self.evaluate(index, rule, cur, root, dest)?;
+        if dest.is_none() {
+            match &rule.default {
+                Some(d) => *dest = Some(Val::from_json(d)),
                 None if rule.required => {
                     return Err(MappingError::new(
                         &rule.to.text,
@@ -94,20 +119,24 @@ impl Plan {
                 None => {}
             }
         }
-        out.finish();
-        Ok(out)
+        Ok(())
     }
 
-    /// The rule's value (None = absent) and the input path it came from.
+    /// Put the rule's value in `dest` (left empty when absent); returns the input path it
+    /// came from, for the message of a required field.
     fn evaluate<'a>(
         &'a self,
         index: usize,
         rule: &'a Rule,
         cur: Sel<'_, 'a>,
         root: Sel<'_, 'a>,
-    ) -> Result<(Option<Val<'a>>, Option<&'a str>), MappingError> {
+        dest: &mut Option<Val<'a>>,
+    ) -> Result<Option<&'a str>, MappingError> {
         match &rule.source {
-            Source::Const(v) => Ok((Some(Val::from_json(v)), None)),
+            Source::Const(v) => {
+                *dest = Some(Val::from_json(v));
+                Ok(None)
+            }
             Source::Paths(paths) => {
                 let found = paths.iter().find_map(|p| {
                     p.select_val(cur, root)
@@ -115,12 +144,13 @@ impl Plan {
                         .map(|v| (v, p))
                 });
                 let Some((v, p)) = found else {
-                    return Ok((None, paths.first().map(|p| p.text.as_str())));
+                    return Ok(paths.first().map(|p| p.text.as_str()));
                 };
                 let from = Some(p.text.as_str());
-                let v = apply_ops(&rule.ops, v.to_val())
+                *dest = Some(v.to_val());
+                apply_ops(&rule.ops, dest)
                     .map_err(|reason| MappingError::new(&rule.to.text, from, reason))?;
-                Ok((v, from))
+                Ok(from)
             }
             Source::Fail(parts) => {
                 let mut s = String::new();
@@ -158,11 +188,12 @@ impl Plan {
                 }
                 let has_fields = parts.iter().any(|p| matches!(p, TemplatePart::Field(_)));
                 if has_fields && !any {
-                    return Ok((None, None));
+                    return Ok(None);
                 }
-                let v = apply_ops(&rule.ops, Val::Str(Cow::Owned(s)))
+                *dest = Some(Val::Str(Cow::Owned(s)));
+                apply_ops(&rule.ops, dest)
                     .map_err(|reason| MappingError::new(&rule.to.text, None, reason))?;
-                Ok((v, None))
+                Ok(None)
             }
             Source::Each { path, rules } => {
                 let from = Some(path.text.as_str());
@@ -170,7 +201,7 @@ impl Plan {
                     .as_ref()
                     .expect("each rules have a sub-plan");
                 let Some(found) = path.select_val(cur, root).filter(|v| !v.is_absent()) else {
-                    return Ok((None, from));
+                    return Ok(from);
                 };
                 let mut out = Vec::new();
                 let mut one = |i: usize, item: Sel<'_, 'a>| {
@@ -188,10 +219,19 @@ impl Plan {
                     }
                     None => one(0, found)?,
                 }
-                Ok((Some(Val::Arr(out)), from))
+                *dest = Some(Val::Arr(out));
+                Ok(from)
             }
         }
     }
+}
+
+/// `a == b`, with the length and the last byte compared before the bytes: field names
+/// are looked up by scanning short lists, and most names differ in length or ending
+/// (`MaHoSo`, `MaTTHC`, `SoBienNhan`, ...), so most comparisons end without a `memcmp`.
+#[inline]
+pub(crate) fn same_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
 }
 
 fn holds(cond: &Condition, cur: Sel<'_, '_>, root: Sel<'_, '_>) -> bool {
@@ -206,20 +246,22 @@ fn holds(cond: &Condition, cur: Sel<'_, '_>, root: Sel<'_, '_>) -> bool {
     }
 }
 
-fn apply_ops<'a>(ops: &'a [Op], mut v: Val<'a>) -> Result<Option<Val<'a>>, String> {
+/// Apply `ops` to the value in `dest`, in place; a value they leave absent (empty text,
+/// null) is taken out.
+fn apply_ops<'a>(ops: &'a [Op], dest: &mut Option<Val<'a>>) -> Result<(), String> {
+    let Some(v) = dest else { return Ok(()) };
     for op in ops {
-        // Text through a text transform, the common case, is changed where it lies:
-        // moving the value in and out of a `Result` for each transform cost more than
-        // most transforms themselves.
-        match (&mut v, text_transform(op)) {
+        // Text through a text transform, the common case, is changed where it lies.
+        match (&mut *v, text_transform(op)) {
             (Val::Str(text), Some((_, f))) => transform_in_place(text, f),
-            _ => v = apply_op(op, v)?,
+            _ => *v = apply_op(op, std::mem::replace(v, Val::Null))?,
         }
         if v.is_absent() {
-            return Ok(None);
+            *dest = None;
+            return Ok(());
         }
     }
-    Ok(Some(v))
+    Ok(())
 }
 
 /// A text transform: returns its input borrowed when it changes nothing.

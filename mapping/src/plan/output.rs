@@ -114,7 +114,7 @@ pub struct Record<'a> {
     shape: &'a Shape,
     slots: Vec<Option<Val<'a>>>,
     /// Whether each node of the shape has a value below it.
-    present: Vec<bool>,
+    present: Present,
 }
 
 impl<'a> Record<'a> {
@@ -122,25 +122,29 @@ impl<'a> Record<'a> {
         Record {
             shape,
             slots: vec![None; shape.slots],
-            present: Vec::new(),
+            present: Present::default(),
         }
     }
 
-    pub fn set(&mut self, slot: usize, value: Val<'a>) {
-        self.slots[slot] = Some(value);
+    /// The value of a slot, to fill in place.
+    pub fn slot_mut(&mut self, slot: usize) -> &mut Option<Val<'a>> {
+        &mut self.slots[slot]
     }
 
     /// Work out which containers exist, once all rules have run.
     pub fn finish(&mut self) {
         let nodes = &self.shape.nodes;
-        let mut present = vec![false; nodes.len()];
+        let mut present = Present::new(nodes.len());
         // Children come after their parents: one pass from the end settles every node.
         for n in (0..nodes.len()).rev() {
-            present[n] = match &nodes[n] {
+            let here = match &nodes[n] {
                 Node::Slot(s) => self.slots[*s].is_some(),
-                Node::Object(fields) => fields.iter().any(|(_, c)| present[*c]),
-                Node::List(items) => items.iter().any(|(_, c)| present[*c]),
+                Node::Object(fields) => fields.iter().any(|(_, c)| present.get(*c)),
+                Node::List(items) => items.iter().any(|(_, c)| present.get(*c)),
             };
+            if here {
+                present.set(n);
+            }
         }
         self.present = present;
     }
@@ -151,6 +155,41 @@ impl<'a> Record<'a> {
 
     pub fn to_value(&self) -> Value {
         self.root().to_value()
+    }
+}
+
+/// Which nodes of a shape have a value below them: one word of bits for a shape of up to
+/// 64 nodes (every shipped mapping's), more words only beyond that.
+#[derive(Clone, Debug, Default)]
+struct Present {
+    first: u64,
+    rest: Vec<u64>,
+}
+
+impl Present {
+    fn new(nodes: usize) -> Present {
+        Present {
+            first: 0,
+            rest: vec![0; nodes.saturating_sub(64).div_ceil(64)],
+        }
+    }
+
+    fn get(&self, node: usize) -> bool {
+        let word = if node < 64 {
+            self.first
+        } else {
+            self.rest[(node - 64) / 64]
+        };
+        word >> (node % 64) & 1 == 1
+    }
+
+    fn set(&mut self, node: usize) {
+        let word = if node < 64 {
+            &mut self.first
+        } else {
+            &mut self.rest[(node - 64) / 64]
+        };
+        *word |= 1 << (node % 64);
     }
 }
 
@@ -176,7 +215,7 @@ impl<'r, 'a> Out<'r, 'a> {
         items
             .iter()
             .rev()
-            .find(|(_, c)| r.present[*c])
+            .find(|(_, c)| r.present.get(*c))
             .map_or(0, |(i, _)| i + 1)
     }
 
@@ -196,7 +235,7 @@ impl<'r, 'a> Out<'r, 'a> {
                 Node::Object(fields) => {
                     let mut m = Map::new();
                     for (k, c) in fields {
-                        if r.present[*c] {
+                        if r.present.get(*c) {
                             m.insert(k.clone(), Out::child(r, *c).to_value());
                         }
                     }
@@ -205,7 +244,7 @@ impl<'r, 'a> Out<'r, 'a> {
                 Node::List(items) => {
                     let mut list = vec![Value::Null; Out::list_len(r, items)];
                     for (i, c) in items {
-                        if r.present[*c] {
+                        if r.present.get(*c) {
                             list[*i] = Out::child(r, *c).to_value();
                         }
                     }
@@ -250,7 +289,7 @@ impl Out<'_, '_> {
                     buf.push(b'{');
                     let mut first = true;
                     for (i, (_, c)) in fields.iter().enumerate() {
-                        if r.present[*c] {
+                        if r.present.get(*c) {
                             if !first {
                                 buf.push(b',');
                             }
@@ -278,7 +317,7 @@ impl Out<'_, '_> {
                         if next > 0 {
                             buf.push(b',');
                         }
-                        if r.present[*c] {
+                        if r.present.get(*c) {
                             Out::child(r, *c).write_json(buf);
                         } else {
                             buf.extend_from_slice(b"null");
@@ -356,12 +395,6 @@ pub(super) fn next_escape(bytes: &[u8], from: usize) -> Option<usize> {
     bytes[at..].iter().position(|&b| needs(b)).map(|i| at + i)
 }
 
-/// `a == b`, with the length and the last byte compared before the bytes: the schema walk
-/// asks an object for each of its fields, and most names differ in length or ending.
-fn same_name(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.as_bytes().last() == b.as_bytes().last() && a == b
-}
-
 /// `null` for the gaps of a list.
 static NULL: Value = Value::Null;
 
@@ -372,15 +405,15 @@ impl<'r> Checked<'r> for Out<'r, '_> {
             Out::Val(Val::Obj(fields)) => fields
                 .iter()
                 .rev()
-                .find(|(k, _)| k == key)
+                .find(|(k, _)| super::same_name(k, key))
                 .map(|(_, v)| Out::of_val(v)),
             Out::Val(_) => return None,
             Out::Node(r, n) => match &r.shape.nodes[n] {
                 Node::Object(fields) => fields
                     .iter()
-                    .find(|(name, _)| same_name(name, key))
+                    .find(|(name, _)| super::same_name(name, key))
                     .map(|(_, c)| *c)
-                    .filter(|c| r.present[*c])
+                    .filter(|c| r.present.get(*c))
                     .map(|c| Out::child(r, c)),
                 _ => return None,
             },
@@ -424,7 +457,7 @@ impl<'r> Checked<'r> for Out<'r, '_> {
                             f(next, Out::Json(&NULL))?;
                             next += 1;
                         }
-                        let e = if r.present[*c] {
+                        let e = if r.present.get(*c) {
                             Out::child(r, *c)
                         } else {
                             Out::Json(&NULL)

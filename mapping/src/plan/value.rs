@@ -92,7 +92,7 @@ impl<'a> Val<'a> {
             Val::Obj(fields) => fields
                 .iter()
                 .rev()
-                .find(|(k, _)| k == key)
+                .find(|(k, _)| super::same_name(k, key))
                 .map(|(_, v)| Sel::Val(v)),
             Val::Json(Value::Object(m)) => m.get(key).map(Sel::Json),
             _ => None,

@@ -85,7 +85,7 @@ impl Want {
         // few dozen names a mapping reads.
         self.keys
             .iter()
-            .find(|(name, _)| name == key)
+            .find(|(name, _)| super::same_name(name, key))
             .map(|(_, w)| w)
     }
 
