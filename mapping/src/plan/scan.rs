@@ -64,7 +64,7 @@ impl<'a> Scanner<'a> {
         match self.peek()? {
             b'{' => self.object(want),
             b'[' => self.array(want),
-            b'"' => self.string().map(Val::Str),
+            b'"' => self.string_as(Val::Str),
             b't' => self.literal(b"true", Val::Bool(true)),
             b'f' => self.literal(b"false", Val::Bool(false)),
             b'n' => self.literal(b"null", Val::Null),
@@ -198,16 +198,27 @@ impl<'a> Scanner<'a> {
 
     /// A string at `"`: a slice of the input, or a copy when it has escapes.
     fn string(&mut self) -> Option<Cow<'a, str>> {
+        self.string_as(|s| s)
+    }
+
+    /// [`Scanner::string`] handed to `wrap` where it is made: built in place as a value,
+    /// rather than repacked from a returned `Option` (a stall on every string).
+    #[inline(always)]
+    fn string_as<T>(&mut self, wrap: impl Fn(Cow<'a, str>) -> T) -> Option<T> {
         let start = self.at + 1;
         let end = super::output::next_escape(self.bytes, start)?;
         if self.bytes[end] == b'"' {
             self.at = end + 1;
-            return Some(Cow::Borrowed(&self.text[start..end]));
+            return Some(wrap(Cow::Borrowed(&self.text[start..end])));
         }
-        // Escapes: copy, decoding each; a raw control byte is a syntax error.
-        let mut out = String::with_capacity(end - start + 16);
+        self.escaped_string(start, end).map(wrap)
+    }
+
+    /// The rest of a string from its first escape (or control byte) at `at`: a copy with
+    /// each escape decoded; a raw control byte is a syntax error.
+    fn escaped_string(&mut self, start: usize, mut at: usize) -> Option<Cow<'a, str>> {
+        let mut out = String::with_capacity(at - start + 16);
         let mut from = start;
-        let mut at = end;
         loop {
             out.push_str(&self.text[from..at]);
             match self.bytes[at] {
