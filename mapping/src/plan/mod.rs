@@ -3,10 +3,12 @@
 //! [`crate::engine`] is the reference it is tested against.
 //!
 //! ```text
-//! input bytes ─► want::read_json (only the fields the mapping names; text borrowed)
-//!             └► codec::xml::decode_val (quick-xml events; text borrowed)
+//! input bytes ─► want::read_json: scan::read (only the fields the mapping names; text
+//!             │    borrowed), serde_json's reader for what it gives up on
+//!             └► codec::xml::decode_val: xml::scan (everyday XML; text borrowed),
+//!                  quick-xml for what it gives up on
 //!   record ─► Plan::run: each rule in order ─► its output slot (a Val, usually borrowed)
-//!          ─► schema check over the slots ─► serde_json writes the slots in key order
+//!          ─► schema check over the slots ─► Out::write_json writes the slots in key order
 //! ```
 //!
 //! Why it is faster than the interpreter: no `serde_json::Value` tree is built for the input
