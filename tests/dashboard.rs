@@ -314,10 +314,9 @@ async fn the_mapping_studio_maps_an_uploaded_tcvn3_csv_and_explains_each_field()
         )
         .await;
     browser.click(&browser.find("#xem-ca").await).await;
-    assert_eq!(
-        browser.text_of("#tuyen-da-chon").await,
-        "ipo/fee_request/payment"
-    );
+    browser
+        .wait_for_text("#tuyen-da-chon", "ipo/fee_request/payment")
+        .await;
     let upload = browser.find("#tep").await;
     browser.type_into(&upload, sample.to_str().unwrap()).await;
     browser

@@ -106,16 +106,28 @@ impl Browser {
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        self.try_call(method, path, body)
+            .await
+            .unwrap_or_else(|err| panic!("WebDriver {path}: {err}"))
+    }
+
+    /// A WebDriver command; `Err` holds the error and its message.
+    async fn try_call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, String> {
         let url = format!("{}/session/{}{path}", self.base, self.session);
         let mut req = self.http.request(method, url);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let v: Value = req.send().await.unwrap().json().await.unwrap();
-        if let Some(err) = v["value"]["error"].as_str() {
-            panic!("WebDriver {path}: {err}: {}", v["value"]["message"]);
+        match v["value"]["error"].as_str() {
+            Some(err) => Err(format!("{err}: {}", v["value"]["message"])),
+            None => Ok(v["value"].clone()),
         }
-        v["value"].clone()
     }
 
     pub async fn goto(&self, url: &str) {
@@ -179,10 +191,41 @@ impl Browser {
         v.as_str().unwrap_or_default().to_string()
     }
 
-    /// The text of the element matching `css`.
+    /// The text of the element matching `css`. An element found on the page a click is
+    /// just replacing goes stale before it is read: it is then found again on the new page.
     pub async fn text_of(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.text(&e).await
+        let start = Instant::now();
+        loop {
+            let e = self.find(css).await;
+            let path = format!("/element/{}/text", e.id);
+            match self.try_call(reqwest::Method::GET, &path, None).await {
+                Ok(v) => return v.as_str().unwrap_or_default().to_string(),
+                Err(err)
+                    if err.starts_with("stale element reference")
+                        && start.elapsed() < Duration::from_secs(10) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("WebDriver text of `{css}`: {err}"),
+            }
+        }
+    }
+
+    /// Wait up to 10 s for the element matching `css` to read `expected` (after a click
+    /// that loads a new page, the old page may still show the element with its old text).
+    pub async fn wait_for_text(&self, css: &str, expected: &str) {
+        let start = Instant::now();
+        loop {
+            let text = self.text_of(css).await;
+            if text == expected {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "`{css}` reads {text:?}, not {expected:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     pub async fn type_into(&self, e: &Element, text: &str) {
