@@ -133,11 +133,11 @@ pub fn decode_with_quick_xml(text: &str, limits: XmlLimits) -> Result<Val<'_>, D
         match event {
             Event::Start(start) => {
                 doc.check_depth()?;
-                doc.start(open(&start, soap_namespace(&reader, &start), text, pos)?)?;
+                doc.start(open(&start, soap_namespace(&reader, &start), text, pos)?);
             }
             Event::Empty(start) => {
                 doc.check_depth()?;
-                doc.empty(open(&start, soap_namespace(&reader, &start), text, pos)?)?;
+                doc.empty(open(&start, soap_namespace(&reader, &start), text, pos)?);
             }
             Event::End(_) => doc.end(),
             Event::Text(t) => {
@@ -181,6 +181,8 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Whether one more element may open here: the readers ask before each start tag,
+    /// before they read its attributes.
     fn check_depth(&self) -> Result<(), DecodeError> {
         if self.stack.len() >= self.limits.max_depth {
             return Err(DecodeError::TooDeep {
@@ -191,17 +193,13 @@ impl<'a> Builder<'a> {
     }
 
     /// A start tag.
-    fn start(&mut self, frame: Frame<'a>) -> Result<(), DecodeError> {
-        self.check_depth()?;
+    fn start(&mut self, frame: Frame<'a>) {
         self.stack.push(frame);
-        Ok(())
     }
 
     /// An empty-element tag (`<a/>`).
-    fn empty(&mut self, frame: Frame<'a>) -> Result<(), DecodeError> {
-        self.check_depth()?;
+    fn empty(&mut self, frame: Frame<'a>) {
         close(frame, &mut self.stack, &mut self.root, &mut self.soap_body);
-        Ok(())
     }
 
     /// An end tag (the reader has checked that it matches).

@@ -15,6 +15,7 @@
 use super::{Builder, Frame, XmlLimits, resolve_entity, soap_uri};
 use crate::plan::value::Val;
 use memchr::{memchr, memchr2, memmem};
+use quick_xml::events::BytesText;
 use std::borrow::Cow;
 
 /// More attributes on one tag than this are left to quick-xml.
@@ -115,7 +116,8 @@ impl<'a> Scanner<'a> {
                 } else if raw.contains("]]>") {
                     return None;
                 } else if raw.contains('\r') {
-                    Cow::Owned(raw.replace("\r\n", "\n").replace('\r', "\n"))
+                    // quick-xml's own line-end normalisation, as its reader applies it.
+                    BytesText::from_escaped(raw).xml10_content()
                 } else {
                     Cow::Borrowed(raw)
                 };
@@ -204,6 +206,7 @@ impl<'a> Scanner<'a> {
         if self.names.is_empty() && self.root_seen {
             return None;
         }
+        self.doc.check_depth().ok()?;
         self.root_seen = true;
         let from = self.at + 1;
         let len = name_len(&self.bytes[from..]);
@@ -299,12 +302,12 @@ impl<'a> Scanner<'a> {
             frame.attribute(local(key), Cow::Borrowed(value));
         }
         if empty {
-            self.doc.empty(frame).ok()?;
+            self.doc.empty(frame);
             while self.namespaces.last().is_some_and(|n| n.2 == depth) {
                 self.namespaces.pop();
             }
         } else {
-            self.doc.start(frame).ok()?;
+            self.doc.start(frame);
             self.names.push(name);
         }
         self.at = at;
