@@ -643,11 +643,16 @@ fn mocks(path: &Path, scenario: Option<PathBuf>) -> ExitCode {
             "lienthong mocks on http://{} (seed {}):",
             cfg.mocks.listen, cfg.mocks.seed
         );
+        // Standalone, the payment mock confirms to the bus the same config describes.
+        let callback = format!(
+            "{}/callbacks/payment",
+            cfg.server.own_base_url(cfg.server.listen)
+        );
         for e in lienthong_mocks::ENDPOINTS {
             println!("  {e}");
         }
         tokio::select! {
-            _ = lienthong_mocks::serve(listener, cfg.mocks.settings()) => {}
+            _ = lienthong_mocks::serve(listener, cfg.mocks.settings(Some(callback))) => {}
             _ = signal => {}
         }
         ExitCode::SUCCESS

@@ -597,6 +597,51 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     );
 }
 
+/// Issue 38, bug 1: an edit that breaks a mapping's cases, refused by a reload, must not
+/// go live at the next restart: `check` and `run` run the cases too.
+#[test]
+fn a_mapping_that_fails_its_cases_is_refused_by_check_and_at_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mappings = copy_of_shipped_mappings(tmp.path());
+    let naf = mappings.join("nafosted/dossier_sync.toml");
+    let text = std::fs::read_to_string(&naf).unwrap();
+    let edited = text.replace(
+        "transform = [\"trim\", \"lower\"]",
+        "transform = [\"trim\", \"upper\"]",
+    );
+    assert_ne!(text, edited);
+    std::fs::write(&naf, edited).unwrap();
+    let out = lienthong()
+        .args(["check", "--config", "config/lienthong.toml"])
+        .env("LIENTHONG_MAPPINGS__DIR", &mappings)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nafosted/dossier_sync.toml"), "{stderr}");
+    assert!(
+        stderr.contains("its case `01-new-dossier` fails"),
+        "{stderr}"
+    );
+    let out = lienthong()
+        .args(["run", "--config", "config/lienthong.toml", "--data-dir"])
+        .arg(tmp.path().join("data"))
+        .env(
+            "LIENTHONG_SERVER__LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .env("LIENTHONG_MAPPINGS__DIR", &mappings)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "the bus started: {stderr}");
+    assert!(
+        stderr.contains("its case `01-new-dossier` fails"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn mocks_load_a_scenario_file_and_refuse_a_bad_one() {
     let port = free_port();
@@ -1162,6 +1207,14 @@ fn mapping_new_from_a_legacy_sample_then_a_few_edits_give_a_passing_mapping() {
         c.arg(&file).output().unwrap()
     };
     assert!(!test(false).status.success());
+    // Nor does --bless make it pass: a failure is not blessed into an expected error.
+    let blessed_too_soon = test(true);
+    let said = String::from_utf8_lossy(&blessed_too_soon.stdout);
+    assert!(!blessed_too_soon.status.success(), "{said}");
+    assert!(said.contains("nothing was blessed"), "{said}");
+    let cases = mappings.join("ptn/tests/dossier_sync");
+    assert!(!cases.join("01-sample.error.txt").exists(), "{said}");
+    assert!(!cases.join("01-sample.expected.json").exists(), "{said}");
 
     // A few edits, as the unit's IT team would make them.
     let edited = written

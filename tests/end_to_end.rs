@@ -358,3 +358,53 @@ async fn the_bundled_mocks_stop_with_the_bus() {
         "the mocks stopped with the bus"
     );
 }
+
+/// Issue 38, bug 2: the bundled payment mock confirms to the bus wherever the bus
+/// listens (it used to send every `CONFIRM` to 127.0.0.1:8080, so on any other port no
+/// payment was ever confirmed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bundled_payment_mock_confirms_to_the_bus_on_its_own_port() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let s = support::ShippedBus::start_with(move |cfg| {
+        cfg.mocks.enabled = true;
+        cfg.mocks.listen = port;
+        cfg.mocks.payment_callback_delay = Duration::from_millis(50);
+        cfg.mocks.payment_paid = 1.0;
+        cfg.mocks.payment_failed = 0.0;
+        cfg.targets.get_mut("payment").unwrap().url = format!("http://{port}/payment");
+    })
+    .await;
+    assert_ne!(s.bus.addr.port(), 8080);
+    let fee =
+        std::fs::read("mappings/nafosted/tests/fee_request/01-review-fee.input.json").unwrap();
+    let resp = support::client()
+        .post(format!(
+            "http://{}/api/v1/units/nafosted/events?flow=fee_request",
+            s.bus.addr
+        ))
+        .bearer_auth(&s.keys["nafosted"])
+        .header("content-type", "application/json")
+        .body(fee)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let url = format!("http://{port}/_mock/payment/transactions");
+    let mut last = serde_json::Value::Null;
+    for _ in 0..300 {
+        last = get_json(url.clone()).await;
+        if last["transactions"][0]["acknowledged"] == true {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        last["transactions"][0]["acknowledged"], true,
+        "the bus never acknowledged the mock's CONFIRM: {last}"
+    );
+    assert_eq!(last["transactions"][0]["state"], "paid", "{last}");
+    s.bus.shutdown().await.unwrap();
+}

@@ -388,3 +388,59 @@ async fn a_dossier_the_portal_says_already_exists_is_sent_again_as_an_update() {
         "TraCuuHoSo asks by mahoso"
     );
 }
+
+/// Issue 38, bug 4: the portal's "dossier not found" (error 4) is an answer about one
+/// dossier from a portal that works. It used to count toward the portal's circuit
+/// breaker: after the portal lost its state, a few such answers opened the circuit and
+/// every dossier stalled for the cooldown while the portal was answering.
+#[tokio::test]
+async fn dossier_not_found_answers_do_not_open_the_portals_circuit() {
+    let mocks = start_mocks(MockSettings::default()).await;
+    // Three failures would open the circuit for an hour: long enough to fail the test.
+    let routes = portal_routes(mocks).replace(
+        "failure_threshold = 1000, cooldown = \"50ms\"",
+        "failure_threshold = 3, cooldown = \"1h\"",
+    );
+    let h = Harness::start(Faults::default(), &routes).await;
+    let step: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            "mappings/nafosted/tests/dossier_progress/01-review-step.input.json",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    // Progress of five dossiers the portal does not know: each answered error 4, again
+    // and again.
+    for i in 0..5 {
+        let mut step = step.clone();
+        step["dossierCode"] = Value::from(format!("NAFOSTED-2024-9000{i}"));
+        let resp = h.post("nafosted", Some("portal_progress"), &step).await;
+        assert_eq!(resp.status(), 202);
+    }
+    let not_found = || async {
+        let seen = support::get_json(format!("http://{mocks}/_mock/portal/requests")).await;
+        seen["requests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| {
+                r["body"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("CapNhatTienDoHoSoMC")
+            })
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while not_found().await < 10 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the progress was not tried"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // A whole dossier life still goes through at once: the circuit stayed closed.
+    let expected = post_lives(&h, 1).await;
+    check_histories(mocks, &expected).await;
+    h.shutdown().await;
+}

@@ -362,7 +362,7 @@ fn carry_back(leaf: &mut Map<String, Value>, out: &crate::schema::FieldRule, pho
         .formats
         .iter()
         .map(|f| match (f, phone) {
-            (TextFormat::Phone, _) => "0[35789][0-9]{8}",
+            (TextFormat::Phone | TextFormat::MobilePhone, _) => "0[35789][0-9]{8}",
             (TextFormat::SoDinhDanh, _) => "[0-9]{12}",
             (TextFormat::Cmnd, _) => "[0-9]{9}",
             (TextFormat::MaSoDoanhNghiep, _) => "[0-9]{10}(-[0-9]{3})?",

@@ -114,9 +114,30 @@ pub fn date_format_of(s: &str) -> Option<&'static str> {
     })
 }
 
-/// Read the sample the way the new mapping will: format from the file name, encoding
-/// detected for CSV.
-fn read_sample(req: &Request<'_>) -> Result<(Format, Option<Detection>, Value), String> {
+/// The CSV delimiter of a sample: whichever of `,` `;` tab and `|` its header line holds
+/// most (Excel in a Vietnamese locale writes `;`).
+pub fn csv_delimiter_of(sample: &[u8]) -> u8 {
+    let header = sample.split(|b| *b == b'\n').next().unwrap_or_default();
+    let count = |d: u8| header.iter().filter(|b| **b == d).count();
+    [b',', b';', b'\t', b'|']
+        .into_iter()
+        .max_by_key(|d| (count(*d), *d == b','))
+        .unwrap_or(b',')
+}
+
+/// The sample as the new mapping reads it.
+struct Sample {
+    format: Format,
+    encoding: Option<Detection>,
+    /// The CSV delimiter when it is not a comma.
+    delimiter: Option<u8>,
+    /// Every record (the first is matched against the schema; all give code values).
+    records: Vec<Value>,
+}
+
+/// Read the sample the way the new mapping will: format from the file name, encoding and
+/// delimiter detected for CSV.
+fn read_sample(req: &Request<'_>) -> Result<Sample, String> {
     let ext = Path::new(req.sample_name)
         .extension()
         .and_then(|e| e.to_str())
@@ -137,21 +158,29 @@ fn read_sample(req: &Request<'_>) -> Result<(Format, Option<Detection>, Value), 
         ..DecodeOptions::default()
     };
     let mut encoding = None;
+    let mut delimiter = None;
     if format == Format::Csv {
         let found = detect::detect(req.sample);
+        let d = csv_delimiter_of(req.sample);
         opts.csv = CsvOptions {
             encoding: found.encoding.text_encoding(),
+            delimiter: d,
             ..CsvOptions::default()
         };
         encoding = Some(found);
+        delimiter = (d != b',').then_some(d);
     }
     let records = crate::codec::decode_records(req.sample, &opts)
         .map_err(|e| format!("the sample cannot be read as {}: {e}", format.name()))?;
-    let first = records
-        .into_iter()
-        .next()
-        .ok_or("the sample holds no record")?;
-    Ok((format, encoding, first))
+    if records.is_empty() {
+        return Err("the sample holds no record".into());
+    }
+    Ok(Sample {
+        format,
+        encoding,
+        delimiter,
+        records,
+    })
 }
 
 /// Write a first mapping for `req`. `mappings_root` holds `_schemas/` and `_studio/`.
@@ -171,9 +200,30 @@ pub fn scaffold(req: &Request<'_>, mappings_root: &Path) -> Result<Scaffold, Str
         Ok(t) => toml::from_str(&t).map_err(|e| format!("{SYNONYMS}: {}", e.message()))?,
         Err(_) => SynonymsFile::default(),
     };
-    let (format, encoding, record) = read_sample(req)?;
+    let Sample {
+        format,
+        encoding,
+        delimiter,
+        records,
+    } = read_sample(req)?;
     let mut sample = Vec::new();
-    leaves(&record, "", &mut sample);
+    leaves(&records[0], "", &mut sample);
+    // Every record's values by path, for the code tables.
+    let mut seen_values: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for record in &records {
+        let mut all = Vec::new();
+        leaves(record, "", &mut all);
+        for (path, v) in all {
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
+            let list = seen_values.entry(path).or_default();
+            if !text.trim().is_empty() && !list.contains(&text) && list.len() < 50 {
+                list.push(text);
+            }
+        }
+    }
 
     // Fields written by the mapping: scalars at the record's level or inside `data[]`;
     // nested lists are left for an `each` rule written by hand.
@@ -214,6 +264,13 @@ pub fn scaffold(req: &Request<'_>, mappings_root: &Path) -> Result<Scaffold, Str
         req.schema,
         format.name()
     );
+    if let Some(d) = delimiter {
+        let _ = writeln!(
+            out,
+            "delimiter = \"{}\"   # found in the sample's header line",
+            (d as char).escape_default()
+        );
+    }
     if let Some(d) = &encoding
         && d.encoding != detect::Encoding::Ascii
         && d.encoding != detect::Encoding::Utf8
@@ -324,16 +381,28 @@ pub fn scaffold(req: &Request<'_>, mappings_root: &Path) -> Result<Scaffold, Str
             let table = norm(name);
             let allowed: Vec<String> = values.iter().map(Value::to_string).collect();
             let _ = writeln!(out, "table = \"{table}\"");
+            // Every code the sample's records use, not only the first record's.
+            let codes = seen_values
+                .get(path.as_str())
+                .cloned()
+                .unwrap_or_else(|| vec![text.clone()]);
+            let quoted: Vec<String> = codes
+                .iter()
+                .map(|c| Value::String(c.clone()).to_string())
+                .collect();
+            let stubs: Vec<String> = quoted.iter().map(|c| format!("{c} = \"TODO\"")).collect();
             let _ = writeln!(
                 tables,
                 "\n# TODO: map each of the unit's codes to what {} accepts in {name}: {}.\n\
-                 # Seen in the sample: {}.\n[tables.{table}]\nvalues = {{ {} = \"TODO\" }}",
+                 # Seen in the sample: {}.\n[tables.{table}]\nvalues = {{ {} }}",
                 req.schema,
                 allowed.join(", "),
-                Value::String(text.clone()),
-                Value::String(text.clone()),
+                quoted.join(", "),
+                stubs.join(", "),
             );
-        } else if rule.formats.contains(&TextFormat::Phone) {
+        } else if rule.formats.contains(&TextFormat::Phone)
+            || rule.formats.contains(&TextFormat::MobilePhone)
+        {
             let _ = writeln!(out, "transform = [\"phone_vn\"]");
         } else if rule.formats.contains(&TextFormat::Email) {
             let _ = writeln!(out, "transform = [\"trim\", \"lower\"]");
@@ -380,5 +449,48 @@ mod tests {
         );
         assert_eq!(date_format_of("20240305"), Some("yyyyMMdd"));
         assert_eq!(date_format_of("Hà Nội"), None);
+    }
+
+    #[test]
+    fn the_csv_delimiter_is_read_off_the_header_line() {
+        assert_eq!(csv_delimiter_of(b"a;b;c\n1,5;2;3\n"), b';');
+        assert_eq!(csv_delimiter_of(b"a,b,c\n1;2;3\n"), b',');
+        assert_eq!(csv_delimiter_of(b"a\tb\n"), b'\t');
+        assert_eq!(csv_delimiter_of(b"one column\n"), b',');
+    }
+
+    /// Issue 38, bug 5: what Excel writes in a Vietnamese locale (`;`) is read by its
+    /// columns, and the code tables list the codes of every record.
+    #[test]
+    fn a_semicolon_csv_is_matched_and_its_code_tables_list_every_record() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../mappings");
+        let sample = "Số HS;Họ và tên;Loại;Mã thủ tục;Ngày nhận;Tình trạng\n\
+                      PTN-1;Nguyễn Văn A;canhan;1.001234;05/03/2024;moi\n\
+                      PTN-2;Công ty B;tochuc;1.001234;06/03/2024;dang_xu_ly\n";
+        let made = scaffold(
+            &Request {
+                unit: "ptn",
+                flow: "dossier_sync",
+                schema: "portal/DongBoHoSoMC",
+                sample: sample.as_bytes(),
+                sample_name: "xuat.csv",
+            },
+            &root,
+        )
+        .unwrap();
+        assert!(made.toml.contains("delimiter = \";\""), "{}", made.toml);
+        assert!(made.matched.len() >= 4, "{:?}", made.matched);
+        assert!(
+            made.toml
+                .contains("\"moi\" = \"TODO\", \"dang_xu_ly\" = \"TODO\""),
+            "{}",
+            made.toml
+        );
+        assert!(
+            made.toml
+                .contains("\"canhan\" = \"TODO\", \"tochuc\" = \"TODO\""),
+            "{}",
+            made.toml
+        );
     }
 }

@@ -92,6 +92,8 @@ pub enum TextFormat {
     Cmnd,
     MaSoDoanhNghiep,
     Phone,
+    /// A mobile number, which SMS and Zalo reach (a landline, 02x…, is a `Phone`).
+    MobilePhone,
     DateTime14,
     Date8,
     Digits,
@@ -107,6 +109,7 @@ impl TextFormat {
             "cmnd" => TextFormat::Cmnd,
             "ma_so_doanh_nghiep" => TextFormat::MaSoDoanhNghiep,
             "phone" => TextFormat::Phone,
+            "mobile_phone" => TextFormat::MobilePhone,
             "datetime14" => TextFormat::DateTime14,
             "date8" => TextFormat::Date8,
             "digits" => TextFormat::Digits,
@@ -114,7 +117,7 @@ impl TextFormat {
             "pdf_base64" => TextFormat::PdfBase64,
             other => {
                 return Err(format!(
-                    "unknown format `{other}` (so_dinh_danh, cmnd, ma_so_doanh_nghiep, phone, datetime14, date8, digits, email, pdf_base64)"
+                    "unknown format `{other}` (so_dinh_danh, cmnd, ma_so_doanh_nghiep, phone, mobile_phone, datetime14, date8, digits, email, pdf_base64)"
                 ));
             }
         })
@@ -129,6 +132,9 @@ impl TextFormat {
             }
             TextFormat::Phone => {
                 "a Vietnamese phone number (0 and 9 or 10 digits, or +84 instead of the 0)"
+            }
+            TextFormat::MobilePhone => {
+                "a Vietnamese mobile number (0 and 9 digits, or +84 instead of the 0; SMS and Zalo reach no landline)"
             }
             TextFormat::DateTime14 => "a date-time yyyyMMddHHmmss",
             TextFormat::Date8 => "a date yyyyMMdd",
@@ -157,6 +163,12 @@ impl TextFormat {
                     })
                     .or_else(|| s.strip_prefix('0'));
                 rest.is_some_and(|r| !r.starts_with('0') && (all_digits(r, 9) || all_digits(r, 10)))
+            }
+            TextFormat::MobilePhone => {
+                let rest = s.strip_prefix("+84").or_else(|| s.strip_prefix('0'));
+                rest.is_some_and(|r| {
+                    all_digits(r, 9) && matches!(r.as_bytes()[0], b'3' | b'5' | b'7'..=b'9')
+                })
             }
             TextFormat::DateTime14 => all_digits(s, 14) && datetime::valid_compact(s),
             TextFormat::Date8 => all_digits(s, 8) && datetime::valid_compact(s),
@@ -634,6 +646,13 @@ mod tests {
         assert!(TextFormat::Phone.check("02437562345"));
         assert!(!TextFormat::Phone.check("091234567"));
         assert!(!TextFormat::Phone.check("00912345678"));
+        assert!(TextFormat::MobilePhone.check("0912345678"));
+        assert!(TextFormat::MobilePhone.check("+84383456789"));
+        assert!(!TextFormat::MobilePhone.check("02437562345"), "a landline");
+        assert!(
+            !TextFormat::MobilePhone.check("0212345678"),
+            "no mobile starts 02"
+        );
         assert!(TextFormat::DateTime14.check("20240229235959"));
         assert!(!TextFormat::DateTime14.check("20230229235959"));
         assert!(TextFormat::Email.check("a@b.vn"));

@@ -25,8 +25,9 @@ pub struct MocksConfig {
     pub portal_success_code: serde_json::Value,
     #[serde(with = "humantime_serde")]
     pub portal_session_ttl: Duration,
-    /// Where the payment mock sends `Confirm` callbacks ("" for nowhere).
-    pub payment_callback_url: String,
+    /// Where the payment mock sends `Confirm` callbacks: unset, the bus's own
+    /// `/callbacks/payment` at its `server.listen` (whatever port that is); "" for nowhere.
+    pub payment_callback_url: Option<String>,
     #[serde(with = "humantime_serde")]
     pub payment_callback_delay: Duration,
     /// Shares of paid and failed payments; the rest expire.
@@ -48,7 +49,7 @@ impl Default for MocksConfig {
             scenario: None,
             portal_success_code: d.portal_success_code,
             portal_session_ttl: d.portal_session_ttl,
-            payment_callback_url: d.payment_callback_url.unwrap_or_default(),
+            payment_callback_url: None,
             payment_callback_delay: d.payment_callback_delay,
             payment_paid: d.payment_paid,
             payment_failed: d.payment_failed,
@@ -58,14 +59,19 @@ impl Default for MocksConfig {
 }
 
 impl MocksConfig {
-    /// What the mocks crate needs to serve.
-    pub fn settings(&self) -> crate::MockSettings {
+    /// What the mocks crate needs to serve. `bus_callback` is the bus's own callback
+    /// address, used when `payment_callback_url` is not set.
+    pub fn settings(&self, bus_callback: Option<String>) -> crate::MockSettings {
         crate::MockSettings {
             seed: self.seed,
             faults: self.faults.clone(),
             portal_success_code: self.portal_success_code.clone(),
             portal_session_ttl: self.portal_session_ttl,
-            payment_callback_url: Some(self.payment_callback_url.clone()).filter(|u| !u.is_empty()),
+            payment_callback_url: match &self.payment_callback_url {
+                Some(url) if url.is_empty() => None,
+                Some(url) => Some(url.clone()),
+                None => bus_callback,
+            },
             payment_callback_delay: self.payment_callback_delay,
             payment_paid: self.payment_paid,
             payment_failed: self.payment_failed,

@@ -80,9 +80,12 @@ const ZALO_TEMPLATES: [(&str, &[&str], &str); 3] = [
 /// A Zalo message: its template id, parameters and rendered text.
 type ZaloMessage = (String, serde_json::Map<String, Value>, String);
 
+/// A field of a notification request that the mock refuses, and why.
+pub type Refusal = (String, String);
+
 /// A Zalo template message, or which field is wrong and why.
-fn zalo_text(body: &Value) -> Result<ZaloMessage, (String, &'static str)> {
-    let bad = |field: &str, why: &'static str| (field.to_string(), why);
+fn zalo_text(body: &Value) -> Result<ZaloMessage, Refusal> {
+    let bad = |field: &str, why: &str| (field.to_string(), why.to_string());
     if body.get("text").is_some_and(|t| !t.is_null()) {
         return Err(bad(
             "text",
@@ -101,16 +104,79 @@ fn zalo_text(body: &Value) -> Result<ZaloMessage, (String, &'static str)> {
     };
     let mut out = text.to_string();
     for name in *needed {
-        let Some(v) = params
-            .get(*name)
-            .and_then(Value::as_str)
-            .filter(|v| !v.trim().is_empty())
-        else {
-            return Err(bad(&format!("params.{name}"), "required by the template"));
+        let field = format!("params.{name}");
+        let v = match params.get(*name) {
+            None | Some(Value::Null) => {
+                return Err(bad(&field, &format!("required by the template {id}")));
+            }
+            // Zalo's template parameters are text: a number must be sent as "2500000".
+            Some(Value::String(v)) => v,
+            Some(other) => {
+                let kind = match other {
+                    Value::Number(_) => "a number",
+                    Value::Bool(_) => "true/false",
+                    Value::Array(_) => "a list",
+                    _ => "an object",
+                };
+                return Err(bad(
+                    &field,
+                    &format!("must be text (Zalo template parameters are strings), not {kind}"),
+                ));
+            }
         };
+        if v.trim().is_empty() {
+            return Err(bad(
+                &field,
+                &format!("required by the template {id}; it is empty"),
+            ));
+        }
         out = out.replace(&format!("{{{name}}}"), v);
     }
     Ok((id.to_string(), params.clone(), out))
+}
+
+/// A notification the mock takes: channel, phone, the text sent, and for Zalo the
+/// template and its parameters.
+pub struct CheckedNotification {
+    pub channel: String,
+    pub phone: String,
+    pub text: String,
+    pub template_id: Option<String>,
+    pub params: Option<serde_json::Map<String, Value>>,
+}
+
+/// The notification service's own check of a request body (`POST /notify/messages`):
+/// the suite applies it to every mapping's expected output for this target too.
+pub fn check_notification(body: &Value) -> Result<CheckedNotification, Refusal> {
+    let bad = |field: &str, why: &str| Err((field.to_string(), why.to_string()));
+    let channel = body["channel"].as_str().unwrap_or_default();
+    if !matches!(channel, "sms" | "zalo") {
+        return bad("channel", "sms or zalo");
+    }
+    let phone = body["phone"].as_str().unwrap_or_default();
+    if !valid_phone(phone) {
+        return bad(
+            "phone",
+            "a Vietnamese phone number: 0 and 9 digits, or +84 and 9 digits",
+        );
+    }
+    let (text, template_id, params) = if channel == "zalo" {
+        let (id, params, text) = zalo_text(body)?;
+        (text, Some(id), Some(params))
+    } else {
+        let text = body["text"].as_str().unwrap_or_default();
+        if text.trim().is_empty() || text.chars().count() > 500 {
+            return bad("text", "1 to 500 characters");
+        }
+        (text.to_string(), None, None)
+    };
+    Ok(CheckedNotification {
+        channel: channel.to_string(),
+        phone: phone.to_string(),
+        text,
+        template_id,
+        params,
+    })
 }
 
 #[derive(Default)]
@@ -272,38 +338,19 @@ async fn list(State(store): State<DataStore>, Path(owner): Path<String>) -> Json
 }
 
 async fn notify(State(store): State<DataStore>, Json(body): Json<Value>) -> Response {
-    let channel = body["channel"].as_str().unwrap_or_default();
-    if !matches!(channel, "sms" | "zalo") {
-        return bad("channel", "sms or zalo");
-    }
-    let phone = body["phone"].as_str().unwrap_or_default();
-    if !valid_phone(phone) {
-        return bad(
-            "phone",
-            "a Vietnamese phone number: 0 and 9 digits, or +84 and 9 digits",
-        );
-    }
-    let (text, template_id, params) = if channel == "zalo" {
-        match zalo_text(&body) {
-            Ok((id, params, text)) => (text, Some(id), Some(params)),
-            Err((field, why)) => return bad(&field, why),
-        }
-    } else {
-        let text = body["text"].as_str().unwrap_or_default();
-        if text.trim().is_empty() || text.chars().count() > 500 {
-            return bad("text", "1 to 500 characters");
-        }
-        (text.to_string(), None, None)
+    let checked = match check_notification(&body) {
+        Ok(c) => c,
+        Err((field, why)) => return bad(&field, &why),
     };
     let mut g = store.inner.lock().unwrap();
     let message_id = format!("MSG-{:08}", g.notifications.len() + 1);
     g.notifications.push(Notification {
         message_id: message_id.clone(),
-        channel: channel.to_string(),
-        phone: phone.to_string(),
-        text,
-        template_id,
-        params,
+        channel: checked.channel,
+        phone: checked.phone,
+        text: checked.text,
+        template_id: checked.template_id,
+        params: checked.params,
     });
     Json(json!({ "messageId": message_id })).into_response()
 }

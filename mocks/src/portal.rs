@@ -376,23 +376,72 @@ fn push_status(dossier: &mut Dossier, status: i64, via: &'static str) {
     });
 }
 
-fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
+/// What a `DongBoHoSoMC` call carries once checked: whether it updates, and each
+/// dossier's code and status.
+type CheckedSync = (bool, Vec<(String, Option<i64>)>);
+
+/// The portal's check of a `DongBoHoSoMC` body, before it looks at what it holds.
+fn check_sync(body: &Value) -> Result<CheckedSync, String> {
     let updating = match body["isUpdating"].as_str() {
         Some("True") | Some("true") => true,
         Some("False") | Some("false") => false,
-        _ => return fail(INVALID_FIELD, "isUpdating phải là \"True\" hoặc \"False\""),
+        _ => return Err("isUpdating phải là \"True\" hoặc \"False\"".into()),
     };
     let Some(items) = body["data"].as_array().filter(|d| !d.is_empty()) else {
-        return fail(INVALID_FIELD, "data phải là danh sách hồ sơ");
+        return Err("data phải là danh sách hồ sơ".into());
     };
     // Validate everything first: a call is taken whole or not at all.
-    let mut checked = Vec::with_capacity(items.len());
+    let checked = items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| validate_dossier(item, i, updating))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((updating, checked))
+}
+
+/// The portal's check of a `CapNhatTienDoHoSoMC` body, before it looks at what it holds.
+fn check_progress(body: &Value) -> Result<&Vec<Value>, String> {
+    let Some(items) = body["data"].as_array().filter(|d| !d.is_empty()) else {
+        return Err("data phải là danh sách bước xử lý".into());
+    };
     for (i, item) in items.iter().enumerate() {
-        match validate_dossier(item, i, updating) {
-            Ok(v) => checked.push(v),
-            Err(message) => return fail(INVALID_FIELD, message),
+        if item["MaHoSo"].as_str().is_none() {
+            return Err(format!("data[{i}].MaHoSo là bắt buộc"));
+        }
+        if let Some(s) = item["ThoiDiemXuLy"].as_str()
+            && !valid_portal_date(s)
+        {
+            return Err(format!(
+                "data[{i}].ThoiDiemXuLy phải có dạng yyyyMMddHHmmss"
+            ));
+        }
+        if !item["TrangThai"].is_null()
+            && status_of(&item["TrangThai"]).is_none_or(|s| !(1..=10).contains(&s))
+        {
+            return Err(format!("data[{i}].TrangThai phải là mã trạng thái 1–10"));
         }
     }
+    Ok(items)
+}
+
+/// The portal's own check of a call's body (what the bus's mapping produces, before the
+/// connector adds the session and unit code): the suite applies it to every mapping's
+/// expected output for the portal and the ministry's system (modelled on it).
+pub fn check_request(body: &Value) -> Result<(), String> {
+    match body["service"].as_str().unwrap_or_default() {
+        "DongBoHoSoMC" => check_sync(body).map(|_| ()),
+        "CapNhatTienDoHoSoMC" => check_progress(body).map(|_| ()),
+        "TraCuuHoSo" => Ok(()),
+        other => Err(format!("service `{other}` không được hỗ trợ")),
+    }
+}
+
+fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
+    let (updating, checked) = match check_sync(body) {
+        Ok(v) => v,
+        Err(message) => return fail(INVALID_FIELD, message),
+    };
+    let items = body["data"].as_array().expect("checked above");
     let mut g = portal.inner.lock().unwrap();
     for (code, _) in &checked {
         match (g.dossiers.contains_key(code), updating) {
@@ -434,32 +483,15 @@ fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
 }
 
 fn progress(portal: &Portal, body: &Value) -> Json<Value> {
-    let Some(items) = body["data"].as_array().filter(|d| !d.is_empty()) else {
-        return fail(INVALID_FIELD, "data phải là danh sách bước xử lý");
+    let items = match check_progress(body) {
+        Ok(items) => items,
+        Err(message) => return fail(INVALID_FIELD, message),
     };
     let mut g = portal.inner.lock().unwrap();
-    for (i, item) in items.iter().enumerate() {
-        let Some(code) = item["MaHoSo"].as_str() else {
-            return fail(INVALID_FIELD, format!("data[{i}].MaHoSo là bắt buộc"));
-        };
+    for item in items {
+        let code = item["MaHoSo"].as_str().unwrap_or_default();
         if !g.dossiers.contains_key(code) {
             return fail(NOT_FOUND, format!("không tìm thấy hồ sơ {code}"));
-        }
-        if let Some(s) = item["ThoiDiemXuLy"].as_str()
-            && !valid_portal_date(s)
-        {
-            return fail(
-                INVALID_FIELD,
-                format!("data[{i}].ThoiDiemXuLy phải có dạng yyyyMMddHHmmss"),
-            );
-        }
-        if !item["TrangThai"].is_null()
-            && status_of(&item["TrangThai"]).is_none_or(|s| !(1..=10).contains(&s))
-        {
-            return fail(
-                INVALID_FIELD,
-                format!("data[{i}].TrangThai phải là mã trạng thái 1–10"),
-            );
         }
     }
     for item in items {

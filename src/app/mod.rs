@@ -153,7 +153,8 @@ impl Bus {
             &spans,
         )?;
         let mut background = Background::default();
-        let mocks_addr = parts::start_mocks(&config, &mut background).await?;
+        let addr = listener.local_addr().map_err(AppError::Serve)?;
+        let mocks_addr = parts::start_mocks(&config, addr, &mut background).await?;
         let admin_targets = runtimes.clone();
         let admin_broker = broker.clone();
         let guard_broker = broker.clone();
@@ -207,7 +208,6 @@ impl Bus {
             config.mappings.poll_interval,
             hangup,
         ));
-        let addr = listener.local_addr().map_err(AppError::Serve)?;
         let callbacks = Arc::new(crate::ingress::callback::CallbackGuard::default());
         let admin_state = parts::admin_state(
             &config,

@@ -105,8 +105,11 @@ pub fn target_runtimes(
 }
 
 /// The bundled mock national services, when `[mocks] enabled`: their address.
+/// Unless `[mocks] payment_callback_url` says otherwise, the payment mock confirms to this
+/// bus at `bus_addr`, the address its listener is bound to.
 pub async fn start_mocks(
     config: &Config,
+    bus_addr: SocketAddr,
     background: &mut Background,
 ) -> Result<Option<SocketAddr>, AppError> {
     if !config.mocks.enabled {
@@ -119,7 +122,11 @@ pub async fn start_mocks(
             source,
         })?;
     let addr = l.local_addr().map_err(AppError::Serve)?;
-    background.spawn(lienthong_mocks::serve(l, config.mocks.settings()));
+    let callback = format!("{}/callbacks/payment", config.server.own_base_url(bus_addr));
+    background.spawn(lienthong_mocks::serve(
+        l,
+        config.mocks.settings(Some(callback)),
+    ));
     tracing::info!(%addr, "bundled mock services listening");
     Ok(Some(addr))
 }

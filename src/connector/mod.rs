@@ -62,6 +62,10 @@ pub enum Verdict {
         reason: String,
         status: Option<u16>,
         retry_after: Option<Duration>,
+        /// The target is unwell (down, overloaded, erring): counts toward its circuit
+        /// breaker. False for a per-message answer of a well target, such as the portal's
+        /// "dossier not found" (the dossier's creation has not arrived yet).
+        target_fault: bool,
     },
     /// Will never succeed as it is: mapping failure, rejected by the target.
     Permanent {
@@ -94,6 +98,7 @@ impl RetryClassifier for HttpStatusClassifier {
                 reason: format!("HTTP {status}{}", snippet(body)),
                 status: Some(*status),
                 retry_after: *retry_after,
+                target_fault: true,
             },
             RawOutcome::Response { status, body, .. } => Verdict::Permanent {
                 reason: format!("HTTP {status}{}", snippet(body)),
@@ -103,11 +108,13 @@ impl RetryClassifier for HttpStatusClassifier {
                 reason: e.clone(),
                 status: None,
                 retry_after: None,
+                target_fault: true,
             },
             RawOutcome::Timeout => Verdict::Retryable {
                 reason: "timed out".into(),
                 status: None,
                 retry_after: None,
+                target_fault: true,
             },
             RawOutcome::Invalid(why) => Verdict::Permanent {
                 reason: why.clone(),

@@ -12,6 +12,9 @@ pub enum CodeMeans {
     Permanent,
     /// Worth another attempt; the text is a hint for the operator (may be empty).
     Retry(&'static str),
+    /// Worth another attempt, but the platform answered properly about this message
+    /// (e.g. "not found": it has not arrived yet): not held against the platform's health.
+    NotYet(&'static str),
 }
 
 /// One platform's reply codes.
@@ -42,6 +45,7 @@ impl ReplyCodes {
                 reason: format!("{platform} reply without {field}{}", snippet(body)),
                 status: Some(200),
                 retry_after: None,
+                target_fault: true,
             };
         };
         let message = (self.message)(&reply);
@@ -55,6 +59,13 @@ impl ReplyCodes {
                 reason: format!("{platform} {field} {code}: «{message}»{hint}"),
                 status: Some(200),
                 retry_after: None,
+                target_fault: true,
+            },
+            CodeMeans::NotYet(hint) => Verdict::Retryable {
+                reason: format!("{platform} {field} {code}: «{message}»{hint}"),
+                status: Some(200),
+                retry_after: None,
+                target_fault: false,
             },
         }
     }
@@ -72,6 +83,7 @@ mod tests {
         means: |c| match c {
             "00" => CodeMeans::Delivered,
             "01" => CodeMeans::Permanent,
+            "04" => CodeMeans::NotYet(" (not there yet)"),
             _ => CodeMeans::Retry(" (try later)"),
         },
     };
@@ -97,6 +109,20 @@ mod tests {
         assert!(matches!(
             CODES.classify(&reply(200, r#"{"Ma":"99"}"#)),
             Verdict::Retryable { reason, .. } if reason.ends_with("(try later)")
+        ));
+        assert!(matches!(
+            CODES.classify(&reply(200, r#"{"Ma":"04"}"#)),
+            Verdict::Retryable {
+                target_fault: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            CODES.classify(&reply(200, r#"{"Ma":"99"}"#)),
+            Verdict::Retryable {
+                target_fault: true,
+                ..
+            }
         ));
         assert!(matches!(
             CODES.classify(&reply(200, "not json")),

@@ -1,5 +1,7 @@
 //! Circuit breaker per target: after `failure_threshold` consecutive retryable failures it
 //! opens; after `cooldown` one probe is let through (half-open); a success closes it.
+//! Opening and closing are logged with the target's name (and the failure that opened it),
+//! so an operator sees in the log why deliveries to a platform paused.
 
 use crate::config::CircuitBreakerConfig;
 use std::sync::Mutex;
@@ -20,6 +22,8 @@ enum Inner {
 }
 
 pub struct CircuitBreaker {
+    /// The target's name, for the log.
+    target: String,
     config: CircuitBreakerConfig,
     inner: Mutex<Inner>,
 }
@@ -33,8 +37,9 @@ pub enum Permit {
 }
 
 impl CircuitBreaker {
-    pub fn new(config: CircuitBreakerConfig) -> Self {
+    pub fn new(target: &str, config: CircuitBreakerConfig) -> Self {
         CircuitBreaker {
+            target: target.to_string(),
             config,
             inner: Mutex::new(Inner::Closed { failures: 0 }),
         }
@@ -64,13 +69,22 @@ impl CircuitBreaker {
         }
     }
 
+    /// The target answered properly (delivered, or a verdict on the message itself).
     pub fn on_success(&self) {
-        *self.inner.lock().unwrap() = Inner::Closed { failures: 0 };
+        let mut g = self.inner.lock().unwrap();
+        if !matches!(*g, Inner::Closed { .. }) {
+            tracing::info!(
+                target_name = %self.target,
+                "circuit closed: the target answers again; deliveries resume"
+            );
+        }
+        *g = Inner::Closed { failures: 0 };
     }
 
-    /// A retryable failure (the target is unwell). Permanent failures do not count: the
-    /// target answered properly, the message was wrong.
-    pub fn on_failure(&self) {
+    /// A retryable failure that says the target is unwell (`reason`, for the log). Neither
+    /// permanent refusals nor per-message answers such as "not there yet" count: the
+    /// target answered properly.
+    pub fn on_failure(&self, reason: &str) {
         let mut g = self.inner.lock().unwrap();
         let open = match &mut *g {
             Inner::Closed { failures } => {
@@ -81,6 +95,12 @@ impl CircuitBreaker {
             Inner::Open { .. } => false,
         };
         if open {
+            tracing::warn!(
+                target_name = %self.target,
+                cooldown_ms = self.config.cooldown.as_millis() as u64,
+                last_failure = %reason,
+                "circuit opened: deliveries to the target pause until a probe succeeds"
+            );
             *g = Inner::Open {
                 until: Instant::now() + self.config.cooldown,
             };
@@ -109,20 +129,23 @@ mod tests {
     use super::*;
 
     fn breaker() -> CircuitBreaker {
-        CircuitBreaker::new(CircuitBreakerConfig {
-            failure_threshold: 3,
-            cooldown: Duration::from_secs(10),
-        })
+        CircuitBreaker::new(
+            "portal",
+            CircuitBreakerConfig {
+                failure_threshold: 3,
+                cooldown: Duration::from_secs(10),
+            },
+        )
     }
 
     #[tokio::test(start_paused = true)]
     async fn opens_after_threshold_then_probes_after_cooldown() {
         let b = breaker();
         for _ in 0..2 {
-            b.on_failure();
+            b.on_failure("HTTP 503");
         }
         assert_eq!(b.acquire(), Permit::Go);
-        b.on_failure();
+        b.on_failure("HTTP 503");
         assert_eq!(b.state(), BreakerState::Open);
         assert!(matches!(b.acquire(), Permit::Wait(d) if d <= Duration::from_secs(10)));
         tokio::time::advance(Duration::from_secs(10)).await;
@@ -131,7 +154,7 @@ mod tests {
             matches!(b.acquire(), Permit::Wait(_)),
             "only one probe at a time"
         );
-        b.on_failure();
+        b.on_failure("HTTP 503");
         assert_eq!(b.state(), BreakerState::Open, "failed probe reopens");
         tokio::time::advance(Duration::from_secs(10)).await;
         assert_eq!(b.acquire(), Permit::Go);
@@ -143,11 +166,11 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_success_resets_the_count() {
         let b = breaker();
-        b.on_failure();
-        b.on_failure();
+        b.on_failure("HTTP 503");
+        b.on_failure("HTTP 503");
         b.on_success();
-        b.on_failure();
-        b.on_failure();
+        b.on_failure("HTTP 503");
+        b.on_failure("HTTP 503");
         assert_eq!(b.state(), BreakerState::Closed);
     }
 }

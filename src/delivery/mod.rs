@@ -129,7 +129,12 @@ pub fn judge(target: &TargetRuntime, verdict: &Verdict) {
     match verdict {
         // A permanent refusal is the message's fault, not the target's.
         Verdict::Delivered | Verdict::Permanent { .. } => target.breaker.on_success(),
-        Verdict::Retryable { .. } => target.breaker.on_failure(),
+        // "Not there yet" and the like: the target is well, this message must wait.
+        Verdict::Retryable {
+            target_fault: false,
+            ..
+        } => target.breaker.on_success(),
+        Verdict::Retryable { reason, .. } => target.breaker.on_failure(reason),
     }
 }
 
@@ -150,6 +155,7 @@ pub fn decide(
             reason,
             status,
             retry_after,
+            ..
         } => {
             let error = AttemptError {
                 at_ms: now,

@@ -93,7 +93,7 @@ mod tests {
     async fn an_open_breaker_or_a_pause_gives_way_to_stop() {
         let t = target();
         assert!(matches!(t.breaker.acquire(), Permit::Go));
-        t.breaker.on_failure();
+        t.breaker.on_failure("HTTP 503");
         let (tx, rx) = watch::channel(false);
         let waiting = tokio::spawn({
             let (t, mut rx) = (std::sync::Arc::clone(&t), rx.clone());

@@ -133,7 +133,7 @@ impl TargetRuntime {
             connector,
             mode: DeliveryMode::Direct,
             limiter,
-            breaker: Arc::new(CircuitBreaker::new(cfg.circuit_breaker.clone())),
+            breaker: Arc::new(CircuitBreaker::new(name, cfg.circuit_breaker.clone())),
             retry: cfg.retry.clone(),
             concurrency: cfg.concurrency,
             batch: cfg.batch.max(1),

@@ -156,11 +156,11 @@ impl MappingSet {
                 .or_insert_with(|| {
                     let path = self.dir.join(file);
                     let m = Mapping::load(&path, &self.dir).map_err(|e| e.to_string())?;
-                    // A reload also runs the file's cases: an edit that breaks one is
-                    // refused like one that does not compile, and the running version stays.
-                    if previous.is_some() {
-                        passes_its_cases(&m, &path)?;
-                    }
+                    // Every load runs the file's cases, at start and in `check` as on a
+                    // reload: an edit that breaks one is refused like one that does not
+                    // compile (on a reload the running version stays; at start the bus
+                    // does not start), so a refused edit never goes live at a restart.
+                    passes_its_cases(&m, &path)?;
                     Ok(Arc::new(m))
                 })
                 .clone();

@@ -167,7 +167,15 @@ impl Worker {
         // The breaker hears the call once: it failed if any message could not go.
         match verdicts
             .iter()
-            .find(|v| matches!(v, crate::connector::Verdict::Retryable { .. }))
+            .find(|v| {
+                matches!(
+                    v,
+                    crate::connector::Verdict::Retryable {
+                        target_fault: true,
+                        ..
+                    }
+                )
+            })
             .or(verdicts.first())
         {
             Some(verdict) => delivery::judge(&t, verdict),

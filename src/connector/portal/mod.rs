@@ -334,7 +334,9 @@ const fn reply_codes(platform: &'static str) -> ReplyCodes {
             Ok(0) => CodeMeans::Delivered,
             Ok(INVALID_FIELD | REJECTED | UNKNOWN_SERVICE) => CodeMeans::Permanent,
             Ok(WRONG_CREDENTIALS) => CodeMeans::Retry(" (check the portal username and password)"),
-            Ok(NOT_FOUND) => CodeMeans::Retry(" (the dossier is not at the portal yet)"),
+            // A per-dossier answer of a portal that works: the dossier must wait for its
+            // creation, the portal's circuit stays closed.
+            Ok(NOT_FOUND) => CodeMeans::NotYet(" (the dossier is not at the portal yet)"),
             _ => CodeMeans::Retry(""),
         },
     }
