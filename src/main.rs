@@ -69,7 +69,7 @@ enum Command {
         #[command(subcommand)]
         command: lienthong::admin::cli::DlqCommand,
     },
-    /// The action plan's KPI report for a period (CSV or Excel), from a running bus.
+    /// The action plan's KPI report for a period (CSV, Excel or PDF), from a running bus.
     Report {
         #[command(flatten)]
         target: lienthong::admin::cli::AdminTarget,
@@ -574,10 +574,8 @@ fn run(
                 ..Default::default()
             };
             println!(
-                "demo: the mock unit systems post {rate} events/s; see what the platforms receive at {}/sink/portal (and /sink/datastore, /sink/notify, /sink/payment)",
-                bus.mocks_addr
-                    .map(|a| format!("http://{a}"))
-                    .unwrap_or_else(|| "the targets".into())
+                "demo: the mock unit systems post {rate} events/s; {}",
+                demo_watch_hint(bus.mocks_addr)
             );
             tokio::spawn(lienthong::cli::demo::drive(
                 bus.addr,
@@ -699,4 +697,15 @@ fn bench(args: lienthong::cli::bench::BenchArgs) -> ExitCode {
             }
         }
     })
+}
+
+/// Where `run --demo` tells the tester to watch: the bundled mocks' own views of what
+/// each platform received (the recording sink sees nothing of the demo's routes).
+fn demo_watch_hint(mocks: Option<std::net::SocketAddr>) -> String {
+    match mocks {
+        Some(a) => format!(
+            "watch the portal at http://{a}/_mock/portal/dossiers (and /_mock/bo-tthc/dossiers, /_mock/payment/transactions, /_mock/datastore/documents, /_mock/notify/messages)"
+        ),
+        None => "the mocks are off: watch the targets your config names".into(),
+    }
 }

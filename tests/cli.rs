@@ -109,6 +109,41 @@ fn check_accepts_the_shipped_config_and_warns_about_development_keys() {
     assert!(stdout.contains("DEVELOPMENT keys"), "{stdout}");
 }
 
+/// Issue 38, bug 6: paths in the config are relative to the config file's folder, so the
+/// shipped config works from any working directory (it used to look for ./mappings in
+/// whatever directory the command was started from: 52 "cannot read" errors).
+#[test]
+fn the_shipped_config_works_from_another_working_directory() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let config = std::fs::canonicalize("config/lienthong.toml").unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&config)
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("52 mappings compiled"), "{stdout}");
+    // A relative path in an environment override stays relative to where it was typed.
+    let mappings = copy_of_shipped_mappings(elsewhere.path());
+    std::fs::remove_file(mappings.join("nafosted/dossier_sync.toml")).unwrap();
+    let out = lienthong()
+        .args(["check", "--config"])
+        .arg(&config)
+        .env("LIENTHONG_MAPPINGS__DIR", "mappings")
+        .current_dir(elsewhere.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("mappings/nafosted/dossier_sync.toml"),
+        "{stderr}"
+    );
+}
+
 #[test]
 fn check_lists_every_problem_with_its_key_path() {
     let dir = tempfile::tempdir().unwrap();

@@ -368,3 +368,55 @@ async fn a_soap_client_built_from_the_wsdl_sends_a_dossier_that_reaches_the_port
     assert_eq!(r.status(), 400);
     bus.bus.shutdown().await.unwrap();
 }
+
+/// Issue 38, bug 6: the IP Office's CSV example was its TCVN3 file read as UTF-8 (22
+/// replacement characters). The document now gives the real file decoded to Unicode, and
+/// the bus takes that text back as UTF-8 (declared or recognised): the names arrive whole.
+#[tokio::test]
+async fn the_ip_offices_csv_example_is_real_text_the_bus_takes_as_utf8() {
+    let bus = ShippedBus::start().await;
+    let doc = get_json(&bus.url("/api/v1/units/ipo/openapi.json")).await;
+    let content =
+        &doc["paths"]["/api/v1/units/ipo/events/dossier_sync"]["post"]["requestBody"]["content"];
+    let example = content["text/csv"]["example"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{content}"));
+    assert!(!example.contains('\u{fffd}'), "{example}");
+    let expected: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            "mappings/ipo/tests/dossier_sync/01-patent-by-citizen.expected.json",
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let owner = expected["data"][0]["ChuHoSo"].as_str().unwrap();
+    assert!(example.contains(owner), "{owner} not in {example}");
+    let send = |content_type: &'static str| {
+        client()
+            .post(bus.url("/api/v1/units/ipo/events?flow=dossier_sync"))
+            .bearer_auth(&bus.keys["ipo"])
+            .header("content-type", content_type)
+            .body(example.to_string())
+            .send()
+    };
+    // Another charset than the mapping's or UTF-8 is refused, naming the header.
+    let r = send("text/csv; charset=iso-8859-2").await.unwrap();
+    assert_eq!(r.status(), 415);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "content-type", "{e}");
+    // Sent as the document shows it, with no charset: recognised as UTF-8.
+    let r = send("text/csv").await.unwrap();
+    assert_eq!(r.status(), 202);
+    let accepted: Value = r.json().await.unwrap();
+    let id = accepted["accepted"][0]["id"].as_str().unwrap().to_string();
+    let at_portal = bus.delivered_to("ipo", &id, "portal").await;
+    assert!(at_portal.to_string().contains("delivered"), "{at_portal}");
+    let dossiers = get_json(&format!("http://{}/_mock/portal/dossiers", bus.mocks)).await;
+    let code = expected["data"][0]["MaHoSo"].as_str().unwrap();
+    assert_eq!(
+        dossiers["dossiers"][code]["fields"]["ChuHoSo"], owner,
+        "{}",
+        dossiers["dossiers"][code]
+    );
+    bus.bus.shutdown().await.unwrap();
+}

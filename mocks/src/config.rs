@@ -126,38 +126,12 @@ impl MocksConfig {
             ));
         }
         for (i, rule) in self.faults.iter().enumerate() {
-            let path = format!("mocks.faults[{i}]");
-            if !crate::faults::SERVICES.contains(&rule.service.as_str()) {
-                problems.push(problem(
-                    format!("{path}.service"),
-                    format!(
-                        "unknown mock `{}` (one of: {})",
-                        rule.service,
-                        crate::faults::SERVICES.join(", ")
-                    ),
-                ));
-            }
-            let rates = [
-                ("error_rate", rule.error_rate),
-                ("too_many_rate", rule.too_many_rate),
-                ("hang_rate", rule.hang_rate),
-                ("malformed_rate", rule.malformed_rate),
-                ("reset_rate", rule.reset_rate),
-                ("business_error_rate", rule.business_error_rate),
-            ];
-            for (name, rate) in rates {
-                if !(0.0..=1.0).contains(&rate) {
-                    problems.push(problem(format!("{path}.{name}"), "must be between 0 and 1"));
-                }
-            }
-            if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 {
-                problems.push(problem(&path, "the rates add up to more than 1"));
-            }
-            if rule.latency_ms.is_some_and(|(lo, hi)| lo > hi) {
-                problems.push(problem(
-                    format!("{path}.latency_ms"),
-                    "write it as [min, max]",
-                ));
+            for (field, message) in rule.problems() {
+                let path = match field {
+                    Some(field) => format!("mocks.faults[{i}].{field}"),
+                    None => format!("mocks.faults[{i}]"),
+                };
+                problems.push(problem(path, message));
             }
         }
         problems

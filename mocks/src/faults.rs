@@ -80,6 +80,45 @@ pub struct FaultRule {
     pub latency_ms: Option<(u64, u64)>,
 }
 
+impl FaultRule {
+    /// Every problem of the rule: the field (None: the rule as a whole) and what is wrong.
+    /// The config's `[[mocks.faults]]`, scenario files and `POST /_mock/faults` all use it,
+    /// so a typo (`"portl"`, `error_rate = 2`) is refused wherever a rule comes from.
+    pub fn problems(&self) -> Vec<(Option<&'static str>, String)> {
+        let mut problems = Vec::new();
+        if !SERVICES.contains(&self.service.as_str()) {
+            problems.push((
+                Some("service"),
+                format!(
+                    "unknown mock `{}` (one of: {})",
+                    self.service,
+                    SERVICES.join(", ")
+                ),
+            ));
+        }
+        let rates = [
+            ("error_rate", self.error_rate),
+            ("too_many_rate", self.too_many_rate),
+            ("hang_rate", self.hang_rate),
+            ("malformed_rate", self.malformed_rate),
+            ("reset_rate", self.reset_rate),
+            ("business_error_rate", self.business_error_rate),
+        ];
+        for (name, rate) in rates {
+            if !(0.0..=1.0).contains(&rate) {
+                problems.push((Some(name), "must be between 0 and 1".to_string()));
+            }
+        }
+        if rates.iter().map(|(_, r)| r).sum::<f64>() > 1.0 {
+            problems.push((None, "the rates add up to more than 1".to_string()));
+        }
+        if self.latency_ms.is_some_and(|(lo, hi)| lo > hi) {
+            problems.push((Some("latency_ms"), "write it as [min, max]".to_string()));
+        }
+        problems
+    }
+}
+
 /// One recorded request.
 #[derive(Clone, Debug, Serialize)]
 pub struct RecordedRequest {
@@ -350,10 +389,36 @@ fn business_error(service: &str, code: Option<Value>) -> Response {
     }
 }
 
-async fn set_rules(State(chaos): State<Chaos>, Json(rules): Json<Vec<FaultRule>>) -> Json<Value> {
+/// Replace the rules; a rule with a problem refuses the whole request (400 naming every
+/// problem with its rule's index and field), and the rules in force stay.
+async fn set_rules(State(chaos): State<Chaos>, Json(rules): Json<Vec<FaultRule>>) -> Response {
+    let problems: Vec<Value> = rules
+        .iter()
+        .enumerate()
+        .flat_map(|(i, rule)| {
+            rule.problems().into_iter().map(move |(field, message)| {
+                let field = match field {
+                    Some(f) => format!("[{i}].{f}"),
+                    None => format!("[{i}]"),
+                };
+                json!({ "field": field, "message": message })
+            })
+        })
+        .collect();
+    if !problems.is_empty() {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({ "error": {
+                "code": "invalid_fault_rules",
+                "message": "no rule was changed; fix these and send the rules again",
+                "problems": problems,
+            } })),
+        )
+            .into_response();
+    }
     let n = rules.len();
     chaos.set_rules(rules);
-    Json(json!({ "rules": n }))
+    Json(json!({ "rules": n })).into_response()
 }
 
 async fn get_rules(State(chaos): State<Chaos>) -> Json<Value> {

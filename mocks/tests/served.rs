@@ -236,3 +236,48 @@ async fn reset_clears_every_service_and_settings_take_effect() {
         .unwrap();
     assert_eq!(received["received"].as_array().unwrap().len(), 0);
 }
+
+/// Issue 38, bug 6: a typo in a fault rule (`"portl"`, `error_rate: 2`) is refused with
+/// every problem named, and the rules in force stay as they were.
+#[tokio::test]
+async fn fault_rules_with_typos_are_refused_and_the_old_rules_stay() {
+    let (c, base) = start(MockSettings::default()).await;
+    let good = json!([{"service": "portal", "error_rate": 0.5}]);
+    let r = c
+        .post(format!("{base}/_mock/faults"))
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bad = json!([
+        {"service": "portl", "error_rate": 0.1},
+        {"service": "payment", "error_rate": 2}
+    ]);
+    let r = c
+        .post(format!("{base}/_mock/faults"))
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let problems = body["error"]["problems"].as_array().unwrap();
+    let fields: Vec<&str> = problems
+        .iter()
+        .filter_map(|p| p["field"].as_str())
+        .collect();
+    assert!(fields.contains(&"[0].service"), "{body}");
+    assert!(fields.contains(&"[1].error_rate"), "{body}");
+    assert!(body.to_string().contains("unknown mock `portl`"), "{body}");
+    let now: Value = c
+        .get(format!("{base}/_mock/faults"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(now["rules"][0]["service"], "portal", "{now}");
+    assert_eq!(now["rules"].as_array().unwrap().len(), 1, "{now}");
+}

@@ -174,6 +174,7 @@ pub struct ReportArgs {
     /// A month (2024-07), a quarter (2024-Q3), a year (2024), ytd or all.
     #[arg(long, default_value = "ytd")]
     pub period: String,
+    /// csv (opens in Excel), xlsx (Excel) or pdf (to print and sign).
     #[arg(long, value_enum, default_value = "csv")]
     pub format: crate::admin::report::ReportFormat,
     /// Only this unit (the ministry's total stays).

@@ -54,20 +54,43 @@ pub fn apply_scenario(config: &mut Config, path: &Path) -> Result<(), LoadError>
     Ok(())
 }
 
-/// Parse config text, applying the overrides found among `vars`.
+/// Whether an environment variable is a config override (`LIENTHONG_<SECTION>__<KEY>`).
+fn is_override(var: &str) -> bool {
+    var.starts_with(ENV_PREFIX) && var[ENV_PREFIX.len()..].contains("__")
+}
+
+/// Parse config text, applying the overrides found among `vars`. Relative paths of the
+/// text are taken as relative to `path`'s folder, those of overrides to the working
+/// directory (see `config/paths.rs`).
 pub fn load_str(
     text: &str,
     path: &Path,
     vars: impl IntoIterator<Item = (String, String)>,
 ) -> Result<Config, LoadError> {
+    let overrides: Vec<(String, String)> =
+        vars.into_iter().filter(|(k, _)| is_override(k)).collect();
+    let overridden: Vec<String> = overrides
+        .iter()
+        .map(|(k, _)| super::paths::override_key(k, ENV_PREFIX))
+        .collect();
+    let mut config = parse_with_overrides(text, path, overrides)?;
+    if let Some(base) = path.parent().filter(|b| !b.as_os_str().is_empty()) {
+        super::paths::resolve_relative_to(&mut config, base, &|key| {
+            super::paths::is_overridden(key, &overridden)
+        });
+    }
+    Ok(config)
+}
+
+fn parse_with_overrides(
+    text: &str,
+    path: &Path,
+    overrides: Vec<(String, String)>,
+) -> Result<Config, LoadError> {
     let parse_error = |e: toml::de::Error| LoadError::Parse {
         path: path.to_path_buf(),
         message: e.to_string(),
     };
-    let overrides: Vec<(String, String)> = vars
-        .into_iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX) && k[ENV_PREFIX.len()..].contains("__"))
-        .collect();
     if overrides.is_empty() {
         // Straight from the text, so errors carry line and column.
         return toml::from_str(text).map_err(parse_error);

@@ -3,6 +3,7 @@
 //! (`load`), and a pure validation pass ([`validate`]) naming every problem at once.
 
 mod load;
+mod paths;
 mod validate;
 
 pub use crate::connector::auth::AuthConfig;

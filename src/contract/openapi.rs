@@ -18,6 +18,7 @@
 use crate::config::Config;
 use crate::mappings::MappingSet;
 use crate::route::{Route, Router};
+use lienthong_mapping::codec::csv::TextEncoding;
 use lienthong_mapping::{Format, Mapping};
 use serde_json::{Map, Value, json};
 use std::path::Path;
@@ -397,12 +398,32 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
             Format::Csv => "text/csv",
             _ => "text/xml",
         };
-        let mut body = json!({"schema": {"type": "string", "minLength": 1,
-            "description": format!("The unit's own {} export ({}), read as the mapping says",
+        let encoding = match decode.format {
+            Format::Csv => decode.csv.encoding,
+            _ => TextEncoding::Utf8,
+        };
+        let description = match encoding {
+            TextEncoding::Utf8 => format!(
+                "The unit's own {} export (UTF-8), read as the mapping says",
+                decode.format.name()
+            ),
+            legacy => format!(
+                "The unit's own {} export as its system writes it ({}), or the same text in \
+                 UTF-8 (sent with charset=utf-8, or recognised as UTF-8). The example is a real \
+                 export shown as text",
                 decode.format.name(),
-                match decode.format { Format::Csv => format!("{:?}", decode.csv.encoding).to_lowercase(), _ => "UTF-8".into() })}});
-        if let Some(example) = mappings.first().and_then(|(_, m)| fixture_example(&m.file)) {
-            body["example"] = json!(example);
+                legacy.option_name()
+            ),
+        };
+        let mut body =
+            json!({"schema": {"type": "string", "minLength": 1, "description": description}});
+        // The first fixture case, as text: a legacy file decoded as its mapping reads it,
+        // which the bus takes back as UTF-8 (never the bytes read as UTF-8: that was 22
+        // replacement characters for the IP Office).
+        if let Some(bytes) = mappings.first().and_then(|(_, m)| fixture_bytes(&m.file))
+            && let Ok(text) = lienthong_mapping::codec::csv::to_text(&bytes, encoding)
+        {
+            body["example"] = json!(text);
         }
         content[media] = body;
     }
@@ -650,14 +671,20 @@ fn shared_paths(c: &Contract<'_>, paths: &mut Map<String, Value>) {
     }}));
 }
 
-/// The input of the first fixture case with an expected output (a valid example).
+/// The input of the first fixture case with an expected output (a valid example), as
+/// UTF-8 text (XML and JSON inputs).
 pub(crate) fn fixture_example(mapping_file: &Path) -> Option<String> {
+    let bytes = fixture_bytes(mapping_file)?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The bytes of the first fixture case with an expected output, in their own encoding.
+fn fixture_bytes(mapping_file: &Path) -> Option<Vec<u8>> {
     let cases = lienthong_mapping::fixtures::discover(mapping_file).ok()?;
     let case = cases
         .iter()
         .find(|c| matches!(c.expect, lienthong_mapping::fixtures::Expect::Output(_)))?;
-    let bytes = std::fs::read(&case.input).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    std::fs::read(&case.input).ok()
 }
 
 /// A name usable in operation ids and schema names.
