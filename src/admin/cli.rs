@@ -39,6 +39,9 @@ pub enum DlqCommand {
         reason: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// Start after this dead letter (the `next` a previous page printed).
+        #[arg(long)]
+        after: Option<String>,
     },
     /// One dead letter with its errors and the event as sent.
     Show { target: String, id: String },
@@ -55,6 +58,9 @@ pub enum DlqCommand {
         unit: Option<String>,
         #[arg(long)]
         reason: Option<String>,
+        /// With --all: dead letters replayed per request (progress is shown after each).
+        #[arg(long, default_value_t = 500)]
+        page: usize,
     },
     /// Give up on a dead letter (the reason is recorded).
     Drop {
@@ -325,13 +331,19 @@ pub async fn dlq(t: &AdminTarget, cmd: DlqCommand) -> Result<String, String> {
             unit,
             reason,
             limit,
+            after,
         } => {
             let c = connect(t, false)?;
             let mut url = reqwest::Url::parse("http://x/api/v1/dead-letters").expect("literal");
             {
                 let mut q = url.query_pairs_mut();
                 q.append_pair("limit", &limit.to_string());
-                for (k, v) in [("target", &target), ("unit", &unit), ("reason", &reason)] {
+                for (k, v) in [
+                    ("target", &target),
+                    ("unit", &unit),
+                    ("reason", &reason),
+                    ("after", &after),
+                ] {
                     if let Some(v) = v {
                         q.append_pair(k, v);
                     }
@@ -366,6 +378,12 @@ pub async fn dlq(t: &AdminTarget, cmd: DlqCommand) -> Result<String, String> {
                 ],
                 &rows,
             );
+            if let Some(next) = v["next"].as_str() {
+                let _ = writeln!(
+                    out,
+                    "more: lienthong dlq list --after {next} (same filters)"
+                );
+            }
         }
         DlqCommand::Show { target, id } => {
             let c = connect(t, false)?;
@@ -389,6 +407,7 @@ pub async fn dlq(t: &AdminTarget, cmd: DlqCommand) -> Result<String, String> {
             target_flag,
             unit,
             reason,
+            page,
         } => {
             let c = connect(t, true)?;
             let target = target.or(target_flag);
@@ -402,13 +421,30 @@ pub async fn dlq(t: &AdminTarget, cmd: DlqCommand) -> Result<String, String> {
                     .await?
                 }
                 (true, target, None) => {
-                    let body = json!({"target": target, "unit": unit, "reason": reason});
-                    c.call(
-                        reqwest::Method::POST,
-                        "/api/v1/dead-letters/replay",
-                        Some(body),
-                    )
-                    .await?
+                    // Page by page through every match, saying how far it has gone.
+                    let mut after: Option<String> = None;
+                    let mut total = 0usize;
+                    loop {
+                        let body = json!({"target": target, "unit": unit, "reason": reason,
+                                          "after": after, "limit": page.clamp(1, 10_000)});
+                        let v = c
+                            .call(
+                                reqwest::Method::POST,
+                                "/api/v1/dead-letters/replay",
+                                Some(body),
+                            )
+                            .await
+                            .map_err(|e| {
+                                format!("{e} (after replaying {total}; run the same command again to go on)")
+                            })?;
+                        total += v["replayed"].as_array().map_or(0, Vec::len);
+                        after = v["next"].as_str().map(str::to_string);
+                        if after.is_none() {
+                            break;
+                        }
+                        eprintln!("replayed {total} dead letter(s) so far…");
+                    }
+                    json!({ "replayed_count": total })
                 }
                 _ => {
                     return Err(
@@ -416,7 +452,10 @@ pub async fn dlq(t: &AdminTarget, cmd: DlqCommand) -> Result<String, String> {
                     );
                 }
             };
-            let n = v["replayed"].as_array().map_or(0, Vec::len);
+            let n = v["replayed_count"].as_u64().map_or_else(
+                || v["replayed"].as_array().map_or(0, Vec::len),
+                |n| n as usize,
+            );
             let _ = writeln!(out, "replayed {n} dead letter(s)");
         }
         DlqCommand::Drop { target, id, reason } => {

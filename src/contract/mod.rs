@@ -15,6 +15,7 @@
 
 pub mod openapi;
 pub mod page;
+mod reads;
 pub mod wsdl;
 
 pub use openapi::{document, unit_document};

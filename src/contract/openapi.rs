@@ -178,7 +178,7 @@ fn components_of(c: &Contract<'_>) -> Value {
 }
 
 /// The error answers of an operation: status → the codes it can carry.
-fn errors(list: &[(u16, &str)]) -> Map<String, Value> {
+pub(super) fn errors(list: &[(u16, &str)]) -> Map<String, Value> {
     list.iter()
         .map(|(status, codes)| {
             let mut r = json!({
@@ -256,55 +256,7 @@ fn unit_paths(
             );
         }
     }
-    let security = security_for(c, unit);
-    let mut read_errors = errors(&[
-        (400, "invalid_id: not a message id (a UUID)"),
-        (401, "unauthorized: no or wrong unit key"),
-        (403, "forbidden: the key is another unit's"),
-        (
-            404,
-            "not_found: no such message of this unit (another unit's is not found either); unknown_unit",
-        ),
-        (429, "rate_limited: over the unit's rate_limit"),
-        (503, "storage: the outbox cannot be read right now"),
-    ]);
-    read_errors.insert("200".into(), json!({"description": "Where each delivery stands",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MessageState"}}}}));
-    paths.insert(
-        format!("/api/v1/units/{unit}/messages/{{id}}"),
-        json!({"get": {
-            "operationId": format!("{unit}_message"),
-            "tags": [tag], "security": security,
-            "summary": "Where a message of this unit stands on each target",
-            "parameters": [{"name": "id", "in": "path", "required": true,
-                            "description": "The id the bus answered with on 202",
-                            "schema": {"type": "string", "format": "uuid"}}],
-            "responses": read_errors,
-        }}),
-    );
-    let mut dossier_responses = errors(&[
-        (401, "unauthorized: no or wrong unit key"),
-        (403, "forbidden: the key is another unit's"),
-        (
-            404,
-            "not_found: no event of this dossier from this unit; unknown_unit",
-        ),
-        (429, "rate_limited: over the unit's rate_limit"),
-        (503, "storage: the outbox cannot be read right now"),
-    ]);
-    dossier_responses.insert("200".into(), json!({"description": "The dossier's events from this unit, and whether its latest status reached each target",
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DossierState"}}}}));
-    paths.insert(
-        format!("/api/v1/units/{unit}/dossiers/{{code}}"),
-        json!({"get": {
-            "operationId": format!("{unit}_dossier"),
-            "tags": [tag], "security": security,
-            "summary": "A dossier of this unit (by its code, MaHoSo): its events and where they stand",
-            "parameters": [{"name": "code", "in": "path", "required": true,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[0-9A-Za-z][0-9A-Za-z._-]*$"}}],
-            "responses": dossier_responses,
-        }}),
-    );
+    super::reads::unit_read_paths(unit, &tag, security_for(c, unit), paths);
     if let Some(op) = soap_operation(c, unit, &tag) {
         paths.insert(format!("/soap/{unit}"), json!({"post": op}));
     }

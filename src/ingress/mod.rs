@@ -72,6 +72,10 @@ pub fn routes(state: Arc<IngressState>) -> axum::Router {
             "/api/v1/units/{unit}/dossiers/{code}",
             axum::routing::get(own_messages::dossier),
         )
+        .route(
+            "/api/v1/units/{unit}/dead-letters",
+            axum::routing::get(own_messages::dead_letters),
+        )
         .with_state(state)
 }
 

@@ -53,12 +53,15 @@ pub async fn message(
             )
             .field("id")
         })?;
+    // A pending delivery says what it waits behind (an older message of the dossier).
     let deliveries: Vec<Value> = state
         .outbox
-        .delivery_states(parsed)
+        .delivery_states_explained(&env)
         .map_err(storage)?
         .into_iter()
-        .map(|(target, delivery)| json!({"target": target, "delivery": delivery}))
+        .map(|(target, delivery, waiting)| {
+            json!({"target": target, "delivery": delivery, "waiting_behind": waiting})
+        })
         .collect();
     Ok(Json(json!({
         "id": env.id, "unit": env.unit, "flow": env.flow, "key": env.key,
@@ -91,4 +94,63 @@ pub async fn dossier(
         .field("code"));
     }
     Ok(Json(doc))
+}
+
+/// `GET /api/v1/units/{unit}/dead-letters`: the unit's own dead letters, a page at a
+/// time (oldest first; `next` is the following page's cursor), so its system can learn of
+/// refusals without polling each message. Never another unit's.
+pub async fn dead_letters(
+    State(state): State<Arc<IngressState>>,
+    Path(unit): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authenticate(&state, &unit, &headers)?;
+    let query = own_dead_query(&unit, &q)?;
+    let outbox = state.outbox.clone();
+    let (list, next) = tokio::task::spawn_blocking(move || outbox.dead_letter_page(&query))
+        .await
+        .map_err(storage)?
+        .map_err(storage)?;
+    Ok(Json(json!({
+        "count": list.len(),
+        "dead_letters": list,
+        "next": next.map(|c| c.to_string()),
+    })))
+}
+
+/// The page a unit asks for; each parameter that is not valid is named.
+fn own_dead_query(
+    unit: &str,
+    q: &std::collections::HashMap<String, String>,
+) -> Result<crate::outbox::DeadQuery, ApiError> {
+    let bad = |field: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
+    };
+    let number = |field: &str| -> Result<Option<u64>, ApiError> {
+        q.get(field)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| bad(field, format!("`{v}` is not a whole number")))
+            })
+            .transpose()
+    };
+    let after = match q.get("after") {
+        Some(a) => Some(a.parse::<crate::outbox::DeadCursor>().map_err(|e| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e).field("after")
+        })?),
+        None => None,
+    };
+    let limit = number("limit")?.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad("limit", format!("{limit}: ask for 1 to 1000")));
+    }
+    Ok(crate::outbox::DeadQuery {
+        target: q.get("target").cloned(),
+        unit: Some(unit.to_string()),
+        reason: q.get("reason").cloned(),
+        since_ms: number("since_ms")?,
+        after,
+        limit: limit as usize,
+    })
 }

@@ -8,6 +8,64 @@ use super::{OpError, Outbox, keys};
 use crate::envelope::{Envelope, MessageId};
 use crate::time::now_ms;
 
+/// Which dead letters to list: a page after a cursor, filtered. Matching happens while
+/// reading a page at a time, so a million dead letters cost no more memory than a page.
+#[derive(Clone, Debug, Default)]
+pub struct DeadQuery {
+    pub target: Option<String>,
+    pub unit: Option<String>,
+    /// Text the reason must contain.
+    pub reason: Option<String>,
+    /// Accepted or dead at or after this time (milliseconds since the epoch).
+    pub since_ms: Option<u64>,
+    /// Start after this dead letter (the `next` of the previous page).
+    pub after: Option<DeadCursor>,
+    pub limit: usize,
+}
+
+/// Where a page of dead letters ends: `target/id`, in the order they are listed (per
+/// target in name order, then by message id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeadCursor {
+    pub target: String,
+    pub id: MessageId,
+}
+
+impl std::fmt::Display for DeadCursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.target, self.id)
+    }
+}
+
+impl std::str::FromStr for DeadCursor {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (target, id) = s
+            .rsplit_once('/')
+            .ok_or_else(|| format!("`{s}` is not a cursor (target/id, the `next` of a page)"))?;
+        let id = id
+            .parse()
+            .map_err(|_| format!("`{s}` is not a cursor: `{id}` is not a message id"))?;
+        Ok(DeadCursor {
+            target: target.to_string(),
+            id,
+        })
+    }
+}
+
+impl DeadQuery {
+    fn matches(&self, d: &DeadLetter) -> bool {
+        self.unit.as_ref().is_none_or(|u| &d.unit == u)
+            && self
+                .reason
+                .as_ref()
+                .is_none_or(|r| d.reason.contains(r.as_str()))
+            && self.since_ms.is_none_or(|since| {
+                d.id.timestamp_ms() >= since || d.errors.last().is_some_and(|e| e.at_ms >= since)
+            })
+    }
+}
+
 /// A dead letter as shown to operators.
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct DeadLetter {
@@ -69,21 +127,47 @@ impl Outbox {
         target: Option<&str>,
         limit: usize,
     ) -> Result<Vec<DeadLetter>, StoreError> {
-        let mut out = Vec::new();
-        if limit > 0 {
-            self.for_each_dead_letter(target, |d| {
-                out.push(d);
-                out.len() < limit
-            })?;
+        let query = DeadQuery {
+            target: target.map(str::to_string),
+            limit,
+            ..DeadQuery::default()
+        };
+        Ok(self.dead_letter_page(&query)?.0)
+    }
+
+    /// One page of the dead letters `query` selects, and the cursor of the next page when
+    /// there may be more.
+    pub fn dead_letter_page(
+        &self,
+        query: &DeadQuery,
+    ) -> Result<(Vec<DeadLetter>, Option<DeadCursor>), StoreError> {
+        let mut out: Vec<DeadLetter> = Vec::new();
+        if query.limit == 0 {
+            return Ok((out, None));
         }
-        Ok(out)
+        self.for_each_dead_letter(query.target.as_deref(), query.after.as_ref(), |d| {
+            if query.matches(&d) {
+                out.push(d);
+            }
+            out.len() < query.limit
+        })?;
+        let next = (out.len() == query.limit)
+            .then(|| out.last())
+            .flatten()
+            .map(|d| DeadCursor {
+                target: d.target.clone(),
+                id: d.id,
+            });
+        Ok((out, next))
     }
 
     /// Every dead letter, per target in name order, oldest first, handed to `f` until it
-    /// returns `false`. Read a page at a time: memory stays flat however many there are.
+    /// returns `false`; with `after`, those listed after that one. Read a page at a time:
+    /// memory stays flat however many there are.
     pub fn for_each_dead_letter(
         &self,
         target: Option<&str>,
+        after: Option<&DeadCursor>,
         mut f: impl FnMut(DeadLetter) -> bool,
     ) -> Result<(), StoreError> {
         const PAGE: usize = 256;
@@ -92,12 +176,17 @@ impl Outbox {
             .queues
             .keys()
             .filter(|t| target.is_none_or(|w| w == t.as_str()))
+            .filter(|t| after.is_none_or(|a| t.as_str() >= a.target.as_str()))
             .collect();
         names.sort();
         for t in names {
             let prefix = keys::target_prefix(keys::DEAD, t);
             let end = keys::prefix_end(&prefix);
             let mut start = prefix.clone();
+            if let Some(a) = after.filter(|a| a.target == *t) {
+                start = keys::delivery(keys::DEAD, t, &a.id);
+                start.push(0);
+            }
             loop {
                 let rows = self.inner.store.scan(&start, &end, PAGE)?;
                 let n = rows.len();

@@ -76,9 +76,10 @@ pub mod store;
 mod sweep;
 pub mod tally;
 mod views;
+mod waiting;
 mod writer;
 
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadCursor, DeadLetter, DeadQuery};
 pub use key_hash::{KeyHash, key_hash};
 pub use notes::Notes;
 pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
@@ -87,6 +88,7 @@ pub use redb_store::RedbStore;
 pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
 pub use views::DeliveryState;
+pub use waiting::WaitingBehind;
 
 use crate::envelope::{Envelope, MessageId};
 use crate::time::now_ms;

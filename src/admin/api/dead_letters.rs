@@ -5,7 +5,7 @@ use super::{ApiResult, parse_id, storage};
 use crate::admin::AdminState;
 use crate::envelope::MessageId;
 use crate::ingress::ApiError;
-use crate::outbox::{DeadLetter, Notes, OpError};
+use crate::outbox::{DeadCursor, DeadLetter, DeadQuery, Notes, OpError};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -21,44 +21,43 @@ pub struct DeadFilter {
     pub reason: Option<String>,
     /// Dead at or after this time (milliseconds since the epoch).
     pub since_ms: Option<u64>,
+    /// The `next` of the previous page (`target/id`).
+    pub after: Option<String>,
     pub limit: Option<usize>,
 }
 
 impl DeadFilter {
-    fn matches(&self, d: &DeadLetter) -> bool {
-        self.unit.as_ref().is_none_or(|u| &d.unit == u)
-            && self
-                .reason
-                .as_ref()
-                .is_none_or(|r| d.reason.contains(r.as_str()))
-            && self
-                .since_ms
-                .is_none_or(|since| d.id.timestamp_ms() >= since || dead_ms(d) >= since)
-    }
-}
-
-fn dead_ms(d: &DeadLetter) -> u64 {
-    d.errors.last().map_or(0, |e| e.at_ms)
-}
-
-/// The dead letters matching the filter, oldest first, at most `limit` (100, up to
-/// 10,000): read a page at a time, so a million dead letters cost no more memory than
-/// the answer.
-pub fn select(s: &AdminState, f: &DeadFilter) -> Result<Vec<DeadLetter>, ApiError> {
-    let limit = f.limit.unwrap_or(100).min(10_000);
-    let mut out = Vec::new();
-    if limit == 0 {
-        return Ok(out);
-    }
-    s.outbox
-        .for_each_dead_letter(f.target.as_deref(), |d| {
-            if f.matches(&d) {
-                out.push(d);
-            }
-            out.len() < limit
+    /// The outbox query: a page of at most `limit` (100, up to 10,000).
+    pub fn query(&self) -> Result<DeadQuery, ApiError> {
+        let after = match &self.after {
+            Some(a) => Some(a.parse::<DeadCursor>().map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e).field("after")
+            })?),
+            None => None,
+        };
+        Ok(DeadQuery {
+            target: self.target.clone(),
+            unit: self.unit.clone(),
+            reason: self.reason.clone(),
+            since_ms: self.since_ms,
+            after,
+            limit: self.limit.unwrap_or(100).min(10_000),
         })
-        .map_err(storage)?;
-    Ok(out)
+    }
+}
+
+/// The dead letters matching the filter, oldest first, one page; and where the next page
+/// starts when there may be more.
+pub fn select_page(
+    s: &AdminState,
+    f: &DeadFilter,
+) -> Result<(Vec<DeadLetter>, Option<DeadCursor>), ApiError> {
+    s.outbox.dead_letter_page(&f.query()?).map_err(storage)
+}
+
+/// [`select_page`] without the cursor.
+pub fn select(s: &AdminState, f: &DeadFilter) -> Result<Vec<DeadLetter>, ApiError> {
+    Ok(select_page(s, f)?.0)
 }
 
 pub(super) async fn dead_letters(
@@ -67,8 +66,12 @@ pub(super) async fn dead_letters(
     Query(f): Query<DeadFilter>,
 ) -> ApiResult {
     s.tokens.identify(&headers)?;
-    let list = select(&s, &f)?;
-    Ok(Json(json!({ "count": list.len(), "dead_letters": list })))
+    let (list, next) = select_page(&s, &f)?;
+    Ok(Json(json!({
+        "count": list.len(),
+        "dead_letters": list,
+        "next": next.map(|c| c.to_string()),
+    })))
 }
 
 pub(super) async fn dead_letter(
@@ -176,34 +179,30 @@ pub(super) async fn drop_one(
     Ok(Json(json!({ "dropped": id, "reason": reason })))
 }
 
-/// Replay every dead letter matching the filter (operators).
+/// A filter sent as a JSON body (bulk replay and drop).
+fn filter_of(body: &[u8], fields: &str) -> Result<DeadFilterBody, ApiError> {
+    if body.is_empty() {
+        return Ok(DeadFilterBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_filter",
+            format!("the filter is not valid: {e} (fields: {fields})"),
+        )
+    })
+}
+
+/// Replay one page of the dead letters matching the filter (operators); `next` says
+/// where the following page starts, so a caller can go through all of them.
 pub(super) async fn replay_set(
     State(s): State<Arc<AdminState>>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> ApiResult {
     let who = s.tokens.operator(&headers)?;
-    let f: DeadFilterBody = if body.is_empty() {
-        DeadFilterBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_filter",
-                format!(
-                    "the filter is not valid: {e} (fields: target, unit, reason, since_ms, limit)"
-                ),
-            )
-        })?
-    };
-    let filter = DeadFilter {
-        target: f.target,
-        unit: f.unit,
-        reason: f.reason,
-        since_ms: f.since_ms,
-        limit: f.limit,
-    };
-    let list = select(&s, &filter)?;
+    let f = filter_of(&body, "target, unit, reason, since_ms, after, limit")?;
+    let (list, next) = select_page(&s, &f.filter())?;
     let mut replayed = Vec::new();
     for d in list {
         match s.outbox.replay(&d.target, d.id).await {
@@ -220,9 +219,71 @@ pub(super) async fn replay_set(
             json!({"ids": replayed, "via": "api (filtered set)"}),
         );
     }
-    Ok(Json(json!({ "replayed": replayed })))
+    Ok(Json(
+        json!({ "replayed": replayed, "next": next.map(|c| c.to_string()) }),
+    ))
 }
 
+/// Drop one page of the dead letters matching the filter (operators), with a reason.
+pub(super) async fn drop_set(
+    State(s): State<Arc<AdminState>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    let who = s.tokens.operator(&headers)?;
+    let f = filter_of(&body, "target, unit, reason, since_ms, after, limit, why")?;
+    let why = f.why.clone().filter(|r| !r.trim().is_empty()).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "reason_required",
+            "say why these messages are dropped: {\"why\": \"...\"} (reason filters by the dead letters' reason)",
+        )
+        .field("why")
+    })?;
+    let dropped = drop_listed(&s, &who, &f.filter(), &why).await?;
+    Ok(Json(json!({
+        "dropped": dropped.0,
+        "why": why,
+        "next": dropped.1.map(|c| c.to_string()),
+    })))
+}
+
+/// Drop the page `filter` selects; the ids dropped and the next page's cursor.
+pub async fn drop_listed(
+    s: &AdminState,
+    who: &str,
+    filter: &DeadFilter,
+    why: &str,
+) -> Result<(Vec<MessageId>, Option<DeadCursor>), ApiError> {
+    let (list, next) = select_page(s, filter)?;
+    let mut dropped = Vec::new();
+    for d in list {
+        match s.outbox.drop_dead(&d.target, d.id).await {
+            Ok(()) => {}
+            Err(OpError::NotFound) => continue,
+            Err(e) => return Err(op_error(e, &d.target, d.id)),
+        }
+        let record = json!({"target": d.target, "id": d.id, "reason": why, "by": who, "at_ms": crate::time::now_ms()});
+        s.outbox
+            .put_note(
+                &format!("dlq-drop/{}/{}", d.id, d.target),
+                record.to_string().as_bytes(),
+            )
+            .map_err(storage)?;
+        dropped.push(d.id);
+    }
+    tracing::info!(operator = %who, count = dropped.len(), reason = %why, "dead letters dropped");
+    if !dropped.is_empty() {
+        s.audit.record(
+            "dead_letter_drop",
+            who,
+            json!({"ids": dropped, "reason": why, "via": "filtered set"}),
+        );
+    }
+    Ok((dropped, next))
+}
+
+/// The filter of a bulk replay or drop, sent as JSON.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DeadFilterBody {
@@ -230,5 +291,21 @@ struct DeadFilterBody {
     unit: Option<String>,
     reason: Option<String>,
     since_ms: Option<u64>,
+    after: Option<String>,
     limit: Option<usize>,
+    /// Why a set is dropped (drop only).
+    why: Option<String>,
+}
+
+impl DeadFilterBody {
+    fn filter(&self) -> DeadFilter {
+        DeadFilter {
+            target: self.target.clone(),
+            unit: self.unit.clone(),
+            reason: self.reason.clone(),
+            since_ms: self.since_ms,
+            after: self.after.clone(),
+            limit: self.limit,
+        }
+    }
 }

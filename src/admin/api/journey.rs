@@ -29,21 +29,37 @@ pub(super) async fn message(
 ) -> ApiResult {
     s.tokens.identify(&headers)?;
     let id = parse_id(&id)?;
-    let env = s.outbox.message(id).map_err(storage)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no message {id} (never accepted, or removed after the retention period)"),
-        )
-    })?;
+    let doc = message_document(&s, id, q.mapped)
+        .map_err(storage)?
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                format!("no message {id} (never accepted, or removed after the retention period)"),
+            )
+        })?;
+    Ok(Json(doc))
+}
+
+/// The message document (the dashboard's search by message id renders the same): each
+/// delivery's state, what a pending one waits behind, and with `mapped` the body each
+/// target receives. None: no such message (never accepted, or past retention).
+pub fn message_document(
+    s: &AdminState,
+    id: MessageId,
+    mapped: bool,
+) -> Result<Option<Value>, crate::outbox::StoreError> {
+    let Some(env) = s.outbox.message(id)? else {
+        return Ok(None);
+    };
+    // A pending delivery says what it waits behind (an older message of the dossier).
     let deliveries: Vec<Value> = s
         .outbox
-        .delivery_states(id)
-        .map_err(storage)?
+        .delivery_states_explained(&env)?
         .into_iter()
-        .map(|(target, state)| {
-            let mut d = json!({"target": target, "delivery": state});
-            if q.mapped {
+        .map(|(target, state, waiting)| {
+            let mut d = json!({"target": target, "delivery": state, "waiting_behind": waiting});
+            if mapped {
                 d["mapped"] = match s.mappings.render(&env, &target) {
                     Ok(out) => match serde_json::from_slice::<Value>(&out.body) {
                         Ok(v) => json!({"content_type": out.content_type, "body": v}),
@@ -56,7 +72,7 @@ pub(super) async fn message(
             d
         })
         .collect();
-    Ok(Json(json!({
+    Ok(Some(json!({
         "id": env.id, "unit": env.unit, "flow": env.flow, "key": env.key,
         "received_ms": env.received_ms, "received_at": crate::time::rfc3339_ms(env.received_ms),
         "trace_id": env.trace_id,
@@ -107,15 +123,22 @@ pub fn dossier_document_of(
     }
     let mut events = Vec::with_capacity(messages.len());
     // Per target: the latest event bound for it and that delivery's state.
-    let mut latest: BTreeMap<String, (MessageId, crate::outbox::DeliveryState)> = BTreeMap::new();
+    type Latest = (
+        MessageId,
+        crate::outbox::DeliveryState,
+        Option<crate::outbox::WaitingBehind>,
+    );
+    let mut latest: BTreeMap<String, Latest> = BTreeMap::new();
     for env in &messages {
-        let states = outbox.delivery_states(env.id)?;
-        for (target, state) in &states {
-            latest.insert(target.clone(), (env.id, state.clone()));
+        let states = outbox.delivery_states_explained(env)?;
+        for (target, state, waiting) in &states {
+            latest.insert(target.clone(), (env.id, state.clone(), waiting.clone()));
         }
         let deliveries: Vec<Value> = states
             .into_iter()
-            .map(|(target, state)| json!({"target": target, "delivery": state}))
+            .map(|(target, state, waiting)| {
+                json!({"target": target, "delivery": state, "waiting_behind": waiting})
+            })
             .collect();
         events.push(json!({
             "id": env.id, "unit": env.unit, "flow": env.flow,
@@ -124,23 +147,24 @@ pub fn dossier_document_of(
     }
     let targets: Vec<Value> = latest
         .iter()
-        .map(|(target, (id, state))| {
+        .map(|(target, (id, state, waiting))| {
             json!({
                 "target": target,
                 "latest_event": id,
                 "reached": matches!(state, crate::outbox::DeliveryState::Delivered { .. }),
                 "delivery": state,
+                "waiting_behind": waiting,
             })
         })
         .collect();
-    let portal: Vec<&(MessageId, crate::outbox::DeliveryState)> = portal_targets
+    let portal: Vec<&Latest> = portal_targets
         .iter()
         .filter_map(|t| latest.get(t))
         .collect();
     let portal_synced = (!portal.is_empty()).then(|| {
         portal
             .iter()
-            .all(|(_, st)| matches!(st, crate::outbox::DeliveryState::Delivered { .. }))
+            .all(|(_, st, _)| matches!(st, crate::outbox::DeliveryState::Delivered { .. }))
     });
     Ok(json!({
         "key": key,

@@ -16,10 +16,10 @@ mod dead_letters;
 mod journey;
 mod status;
 
-pub use dead_letters::{DeadFilter, select};
-use dead_letters::{dead_letter, dead_letters, drop_one, replay_one, replay_set};
+pub use dead_letters::{DeadFilter, drop_listed, select, select_page};
+use dead_letters::{dead_letter, dead_letters, drop_one, drop_set, replay_one, replay_set};
 use journey::{dossier, kpis, message};
-pub use journey::{dossier_document, dossier_document_of};
+pub use journey::{dossier_document, dossier_document_of, message_document};
 use status::status;
 pub use status::status_document;
 
@@ -54,13 +54,19 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "get",
         "/api/v1/dead-letters",
         "viewer",
-        "Dead letters, filtered by target, unit, reason, since_ms, limit",
+        "Dead letters, filtered by target, unit, reason, since_ms; a page of limit (100) after the cursor `after` (the previous page's `next`)",
     ),
     (
         "post",
         "/api/v1/dead-letters/replay",
         "operator",
-        "Replay every dead letter matching a filter",
+        "Replay a page of the dead letters matching a filter (JSON: target, unit, reason, since_ms, after, limit); `next` starts the following page",
+    ),
+    (
+        "post",
+        "/api/v1/dead-letters/drop",
+        "operator",
+        "Drop a page of the dead letters matching a filter, with `why` recorded; `next` starts the following page",
     ),
     (
         "get",
@@ -190,6 +196,7 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/api/v1/kpis", get(kpis))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/dead-letters/replay", post(replay_set))
+        .route("/api/v1/dead-letters/drop", post(drop_set))
         .route("/api/v1/dead-letters/{target}/{id}", get(dead_letter))
         .route(
             "/api/v1/dead-letters/{target}/{id}/replay",

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 mod charts;
+mod message;
 mod studio;
 mod view;
 
@@ -232,16 +233,20 @@ async fn page(
             },
         )
         .map_err(|e| crate::outbox::StoreError::Corrupt(format!("{e:?}")))?;
-        let dossier = match searched.as_deref().map(str::trim) {
-            Some(key) if !key.is_empty() => Some(api::dossier_document(&state, key)?),
-            _ => None,
+        // A message id (a UUID) finds the message; anything else is a dossier code.
+        let searched = searched.as_deref().map(str::trim).filter(|k| !k.is_empty());
+        let as_id = searched.and_then(|k| k.parse::<crate::envelope::MessageId>().ok());
+        let (dossier, message) = match (searched, as_id) {
+            (_, Some(id)) => (None, Some(api::message_document(&state, id, true)?)),
+            (Some(key), None) => (Some(api::dossier_document(&state, key)?), None),
+            (None, None) => (None, None),
         };
         let months = crate::admin::kpi::monthly(&state, 12, crate::time::now_ms())?;
-        Ok::<_, crate::outbox::StoreError>((status, dead, dossier, months))
+        Ok::<_, crate::outbox::StoreError>((status, dead, dossier, message, months))
     })
     .await;
     let samples = s.history.samples();
-    let (status, dead, dossier, months) = match docs {
+    let (status, dead, dossier, message, months) = match docs {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => return error_page(&format!("Không đọc được hàng đợi: {e}")),
         Err(e) => return error_page(&format!("Lỗi nội bộ: {e}")),
@@ -255,6 +260,7 @@ async fn page(
         kpis: kpis.as_deref(),
         search: q.ma_ho_so.as_deref(),
         dossier: dossier.as_ref(),
+        message: message.as_ref().map(Option::as_ref),
         notice: q.thong_bao.as_deref(),
         csrf: &csrf,
         months: &months,

@@ -4,6 +4,7 @@
 
 use super::super::AdminState;
 use super::super::kpi::{KPIS, KpiSnapshot, Ratio};
+use super::message::{delivery_text, message_view};
 use super::url_encode;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -92,6 +93,8 @@ pub(super) struct View<'a> {
     pub(super) kpis: Option<&'a KpiSnapshot>,
     pub(super) search: Option<&'a str>,
     pub(super) dossier: Option<&'a Value>,
+    /// The message searched for by id (`Some(None)`: searched, not found).
+    pub(super) message: Option<Option<&'a Value>>,
     pub(super) notice: Option<&'a str>,
     /// The session's anti-forgery token, in every POST form.
     pub(super) csrf: &'a str,
@@ -144,7 +147,7 @@ fn age(v: &Value) -> String {
 }
 
 /// Time in Vietnam (UTC+7), `HH:MM:SS dd/MM/yyyy`.
-fn vn_time(ms: u64) -> String {
+pub(super) fn vn_time(ms: u64) -> String {
     let t = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms + 7 * 3_600_000),
     )
@@ -210,6 +213,7 @@ impl View<'_> {
                 }
                 (self.search_box())
                 @if let Some(d) = self.dossier { (self.dossier_view(d)) }
+                @if let Some(m) = self.message { (message_view(m, self.search.unwrap_or(""))) }
                 (self.platforms())
                 (self.last_day())
                 (self.units())
@@ -225,9 +229,9 @@ impl View<'_> {
     fn search_box(&self) -> Markup {
         html! {
             section {
-                h2 { "Tra cứu hồ sơ theo mã hồ sơ (MaHoSo)" }
+                h2 { "Tra cứu hồ sơ (mã hồ sơ MaHoSo) hoặc tin (mã tin)" }
                 form method="get" action="/" {
-                    input #ma-ho-so type="text" name="ma_ho_so" size="36" placeholder="ví dụ: NAFOSTED-2024-00042" value=[self.search];
+                    input #ma-ho-so type="text" name="ma_ho_so" size="36" placeholder="ví dụ: NAFOSTED-2024-00042 hoặc mã tin 0190…" value=[self.search];
                     " " button #tra-cuu type="submit" { "Tra cứu" }
                 }
             }
@@ -259,7 +263,7 @@ impl View<'_> {
                             tr {
                                 td { (t["target"].as_str().unwrap_or("")) " " span.muted { (target_label(self.s, t["target"].as_str().unwrap_or(""))) } }
                                 td.muted { (t["latest_event"].as_str().unwrap_or("")) }
-                                td { (delivery_text(&t["delivery"])) }
+                                td { (delivery_text(&t["delivery"], &t["waiting_behind"])) }
                             }
                         }
                     }
@@ -273,7 +277,7 @@ impl View<'_> {
                                 td { (e["flow"].as_str().unwrap_or("")) }
                                 td {
                                     @for dl in e["deliveries"].as_array().map(Vec::as_slice).unwrap_or_default() {
-                                        div { (dl["target"].as_str().unwrap_or("")) ": " (delivery_text(&dl["delivery"])) }
+                                        div { (dl["target"].as_str().unwrap_or("")) ": " (delivery_text(&dl["delivery"], &dl["waiting_behind"])) }
                                     }
                                 }
                             }
@@ -525,19 +529,6 @@ fn ratio_cell(r: Ratio, target: f64) -> Markup {
                 span class=(if p >= target { "ok" } else { "bad" }) { (percent(p)) }
                 br; span.muted { (r.numerator) "/" (r.denominator) }
             }
-        }
-    }
-}
-
-fn delivery_text(d: &Value) -> Markup {
-    html! {
-        @match d["state"].as_str().unwrap_or("") {
-            "delivered" => span.ok { "đã nhận (" (d["attempts"]) " lần gửi)" },
-            "forwarded" => span.warn { "đã chuyển vào hàng đợi cụm, chờ gửi" },
-            "pending" => span.warn { "đang chờ gửi (" (d["attempts"]) " lần đã thử)" },
-            "dead" => span.bad { "thư chết: " (d["reason"].as_str().unwrap_or("")) },
-            "dropped" => span.muted { "đã hủy" },
-            _ => span.muted { "đã quá thời hạn lưu" },
         }
     }
 }

@@ -1,0 +1,330 @@
+//! The IT Center's console and the unit's own view (issue 38): a pending message says
+//! what it waits behind (in the admin API, the unit's API, the dossier and the dashboard),
+//! and the dashboard finds a message by its id, with its attempts and the body sent.
+
+mod support;
+
+use lienthong_mocks::Faults;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::{Harness, NAFOSTED_KEY, wait_until};
+
+const VIEWER: &str = "viewer-token-0123456789";
+const OPERATOR: &str = "operator-token-0123456789";
+
+fn tokens() -> String {
+    format!(
+        r#"
+[[admin.tokens]]
+name = "it-center-screen"
+role = "viewer"
+token_env = "TEST_UNSET_VIEWER"
+dev_token = "{VIEWER}"
+[[admin.tokens]]
+name = "nguyen.operator"
+role = "operator"
+token_env = "TEST_UNSET_OPERATOR"
+dev_token = "{OPERATOR}"
+"#
+    )
+}
+
+async fn get(h: &Harness, path: &str, token: &str) -> Value {
+    let resp = h
+        .client
+        .get(h.url(path))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{path}");
+    resp.json().await.unwrap()
+}
+
+async fn post_event(h: &Harness, body: Value) -> String {
+    let r = h.post("nafosted", Some("dossier_sync"), &body).await;
+    assert_eq!(r.status(), 202);
+    let v: Value = r.json().await.unwrap();
+    v["accepted"][0]["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_blocked_message_says_which_dead_letter_it_waits_behind() {
+    let h = Harness::start(Faults::default(), &tokens()).await;
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            reject_containing: Some("POISON".into()),
+            ..Faults::default()
+        },
+    );
+    let first = post_event(&h, json!({"dossierCode": "HS-W-1", "note": "POISON"})).await;
+    wait_until(Duration::from_secs(10), "the dead letter", || {
+        h.bus().outbox.stats().dead == 1
+    })
+    .await;
+    let second = post_event(&h, json!({"dossierCode": "HS-W-1", "note": "next step"})).await;
+
+    // The admin API: the second message waits behind the first, a dead letter.
+    let m = get(&h, &format!("/api/v1/messages/{second}"), VIEWER).await;
+    let w = &m["deliveries"][0]["waiting_behind"];
+    assert_eq!(m["deliveries"][0]["delivery"]["state"], "pending", "{m}");
+    assert_eq!(w["id"], first.as_str(), "{m}");
+    assert_eq!(w["why"], "dead_letter", "{m}");
+    assert!(w["dead_since_ms"].as_u64().is_some(), "{m}");
+    assert!(w["reason"].as_str().unwrap().contains("400"), "{m}");
+    // The dead letter itself waits behind nothing.
+    let d = get(&h, &format!("/api/v1/messages/{first}"), VIEWER).await;
+    assert!(d["deliveries"][0]["waiting_behind"].is_null(), "{d}");
+
+    // The unit reads the same with its own key.
+    let own = get(
+        &h,
+        &format!("/api/v1/units/nafosted/messages/{second}"),
+        NAFOSTED_KEY,
+    )
+    .await;
+    assert_eq!(
+        own["deliveries"][0]["waiting_behind"]["id"],
+        first.as_str(),
+        "{own}"
+    );
+    // And the dossier's latest event at the target says it too.
+    let dossier = get(&h, "/api/v1/dossiers/HS-W-1", VIEWER).await;
+    assert_eq!(
+        dossier["targets"][0]["waiting_behind"]["id"],
+        first.as_str(),
+        "{dossier}"
+    );
+
+    // The dashboard: the message found by its id says what it waits for, with a link.
+    let base = format!("http://{}", h.bus().addr);
+    let cookie = support::dashboard_sign_in(&base, VIEWER).await;
+    let page = support::browser()
+        .get(format!("{base}/?ma_ho_so={second}"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"tin\""), "{page}");
+    assert!(page.contains("đang chờ sau tin"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/?ma_ho_so={first}\"")),
+        "{page}"
+    );
+    assert!(page.contains("tin này là thư chết từ"), "{page}");
+    // The message view shows the body sent to the target.
+    assert!(page.contains("Nội dung gửi đi"), "{page}");
+    // The dead letter's own view lists its attempt with the platform's answer.
+    let page = support::browser()
+        .get(format!("{base}/?ma_ho_so={first}"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Nền tảng trả lời"), "{page}");
+    assert!(page.contains("POISON"), "{page}");
+
+    // Replayed once the target takes it: both go, nothing waits.
+    h.sink.set_target_faults("a", Faults::default());
+    let r = h
+        .client
+        .post(h.url(&format!("/api/v1/dead-letters/a/{first}/replay")))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let bus = h.bus().outbox.clone();
+    wait_until(Duration::from_secs(10), "both delivered", || {
+        bus.stats().pending == 0 && bus.stats().dead == 0
+    })
+    .await;
+    let m = get(&h, &format!("/api/v1/messages/{second}"), VIEWER).await;
+    assert_eq!(m["deliveries"][0]["delivery"]["state"], "delivered", "{m}");
+    assert!(m["deliveries"][0]["waiting_behind"].is_null(), "{m}");
+    h.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_behind_one_being_retried_says_so() {
+    let h = Harness::start(Faults::default(), &tokens()).await;
+    // Target a answers 500 for now: the first message is retried, the second waits.
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            error_ratio: 1.0,
+            ..Faults::default()
+        },
+    );
+    let first = post_event(&h, json!({"dossierCode": "HS-W-2", "note": "first"})).await;
+    let second = post_event(&h, json!({"dossierCode": "HS-W-2", "note": "second"})).await;
+    let mut seen = Value::Null;
+    for _ in 0..200 {
+        seen = get(&h, &format!("/api/v1/messages/{second}"), VIEWER).await;
+        if seen["deliveries"][0]["waiting_behind"]["attempts"].as_u64() >= Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let w = &seen["deliveries"][0]["waiting_behind"];
+    assert_eq!(w["id"], first.as_str(), "{seen}");
+    assert_eq!(w["why"], "pending", "{seen}");
+    assert!(w["reason"].as_str().unwrap_or("").contains("500"), "{seen}");
+    h.sink.set_target_faults("a", Faults::default());
+    h.shutdown().await;
+}
+
+/// Follow `next` from `first_url` (a path with a query) to the end; every item, in order.
+async fn all_pages(h: &Harness, first: &str, token: &str) -> (Vec<Value>, usize) {
+    let mut items = Vec::new();
+    let mut pages = 0;
+    let mut url = first.to_string();
+    loop {
+        let page = get(h, &url, token).await;
+        pages += 1;
+        items.extend(page["dead_letters"].as_array().unwrap().iter().cloned());
+        let Some(next) = page["next"].as_str() else {
+            break;
+        };
+        let sep = if first.contains('?') { '&' } else { '?' };
+        url = format!("{first}{sep}after={next}");
+        assert!(pages < 100, "paging does not end");
+    }
+    (items, pages)
+}
+
+/// 300 dead letters of one unit and 20 of another: listed a page at a time (the unit
+/// reads only its own, with its own key), filtered, replayed in bulk by the CLI with its
+/// progress, and the rest dropped in bulk with a recorded reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hundred_dead_letters_paged_filtered_replayed_and_dropped_in_bulk() {
+    let h = Harness::start(Faults::default(), &tokens()).await;
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            reject_containing: Some("POISON".into()),
+            ..Faults::default()
+        },
+    );
+    for batch in 0..3 {
+        let events: Vec<Value> = (0..100)
+            .map(|i| json!({"dossierCode": format!("HS-BULK-{batch}-{i:03}"), "note": "POISON"}))
+            .collect();
+        let r = h
+            .post("nafosted", Some("dossier_sync"), &Value::Array(events))
+            .await;
+        assert_eq!(r.status(), 202);
+    }
+    let events: Vec<Value> = (0..20)
+        .map(|i| json!({"SoHoSo": format!("ST-BULK-{i:03}"), "note": "POISON"}))
+        .collect();
+    let r = h
+        .post("stameq", Some("dossier_sync"), &Value::Array(events))
+        .await;
+    assert_eq!(r.status(), 202);
+    let outbox = h.bus().outbox.clone();
+    wait_until(Duration::from_secs(30), "320 dead letters", || {
+        outbox.stats().dead == 320
+    })
+    .await;
+
+    // The unit's own list, 100 at a time: its 300, none of the other unit's.
+    let (own, pages) = all_pages(
+        &h,
+        "/api/v1/units/nafosted/dead-letters?limit=100",
+        NAFOSTED_KEY,
+    )
+    .await;
+    assert_eq!(own.len(), 300);
+    assert!(pages >= 3, "{pages} pages");
+    assert!(own.iter().all(|d| d["unit"] == "nafosted"));
+    let ids: std::collections::BTreeSet<&str> =
+        own.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 300, "no dead letter listed twice");
+    // Another unit's key reads nothing of it.
+    let r = h
+        .client
+        .get(h.url("/api/v1/units/nafosted/dead-letters"))
+        .bearer_auth(support::STAMEQ_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 401 | 403), "{}", r.status());
+    let (theirs, _) = all_pages(&h, "/api/v1/units/stameq/dead-letters", support::STAMEQ_KEY).await;
+    assert_eq!(theirs.len(), 20);
+    // A bad parameter is named.
+    let r = h
+        .client
+        .get(h.url("/api/v1/units/nafosted/dead-letters?limit=lots"))
+        .bearer_auth(NAFOSTED_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["error"]["field"], "limit", "{e}");
+
+    // The IT Center: filtered by unit, paged 50 at a time over all 320.
+    let (every, _) = all_pages(&h, "/api/v1/dead-letters?limit=50", VIEWER).await;
+    assert_eq!(every.len(), 320);
+    let (stameq, _) = all_pages(&h, "/api/v1/dead-letters?unit=stameq&limit=7", VIEWER).await;
+    assert_eq!(stameq.len(), 20);
+
+    // The target is fixed; the CLI replays NAFOSTED's 300 a hundred at a time.
+    h.sink.set_target_faults("a", Faults::default());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args([
+            "dlq", "replay", "--all", "--unit", "nafosted", "--page", "100",
+        ])
+        .args(["--url", &format!("http://{}", h.bus().addr)])
+        .args(["--token", OPERATOR])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("replayed 300 dead letter(s)"), "{stdout}");
+    assert!(
+        stderr.contains("replayed 100 dead letter(s) so far"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("replayed 200 dead letter(s) so far"),
+        "{stderr}"
+    );
+    // The other unit's are dropped in bulk, with the reason recorded.
+    let r = h
+        .client
+        .post(h.url("/api/v1/dead-letters/drop"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"unit": "stameq"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400, "a bulk drop needs its why");
+    let r = h
+        .client
+        .post(h.url("/api/v1/dead-letters/drop"))
+        .bearer_auth(OPERATOR)
+        .json(&json!({"unit": "stameq", "why": "test data, never real dossiers"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["dropped"].as_array().unwrap().len(), 20, "{v}");
+    let outbox = h.bus().outbox.clone();
+    wait_until(Duration::from_secs(30), "all delivered or dropped", || {
+        let s = outbox.stats();
+        s.dead == 0 && s.pending == 0
+    })
+    .await;
+    h.shutdown().await;
+}
