@@ -1038,8 +1038,15 @@ fn config_with_digests(unit_keys: &[&str], viewer_tokens: &[&str]) -> String {
             .collect();
         format!("[{}]", quoted.join(", "))
     };
+    // Written elsewhere: the shipped paths (relative to config/) made whole.
+    let repo = std::env::current_dir().unwrap().display().to_string();
     std::fs::read_to_string("config/lienthong.toml")
         .unwrap()
+        .replace("\"../", &format!("\"{repo}/"))
+        .replace(
+            "\"dev-outbox.keys\"",
+            &format!("\"{repo}/config/dev-outbox.keys\""),
+        )
         .replace(
             "dev_key = \"dev-only-nafosted-key-change-me\"",
             &format!("key_sha256 = {}", list(unit_keys)),

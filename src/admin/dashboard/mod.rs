@@ -24,6 +24,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 mod charts;
+mod dead_letters;
 mod message;
 mod studio;
 mod view;
@@ -35,6 +36,9 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/", get(page))
         .route("/dang-nhap", post(login))
         .route("/dang-xuat", post(logout))
+        .route("/thu-chet", get(dead_letters::page))
+        .route("/thu-chet/xac-nhan", post(dead_letters::confirm))
+        .route("/thu-chet/thuc-hien", post(dead_letters::execute))
         .route("/thu-chet/{target}/{id}/gui-lai", post(replay))
         .route("/bao-cao", get(report))
         .route(

@@ -490,6 +490,8 @@ impl View<'_> {
         html! {
             section #thu-chet {
                 h2 { "Thư chết (" (self.status["dead"]) ")" }
+                p { a #tat-ca-thu-chet href="/thu-chet" { "Xem, lọc và xử lý tất cả thư chết →" } " "
+                    span.muted { "(dưới đây: 50 thư cũ nhất)" } }
                 @if self.dead.is_empty() {
                     p.muted #khong-thu-chet { "Không có thư chết." }
                 } @else {

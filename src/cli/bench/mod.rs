@@ -443,6 +443,17 @@ fn shipped_config(dir: &Path, port: u16, sink: std::net::SocketAddr) -> Result<P
         &["mappings", "dir"],
         cwd.join("mappings").display().to_string().into(),
     );
+    // The copy lives elsewhere: its development keyring is named by its full path.
+    if table["outbox"].get("encryption").is_some() {
+        set(
+            &mut table,
+            &["outbox", "encryption", "dev_keys_file"],
+            cwd.join("config/dev-outbox.keys")
+                .display()
+                .to_string()
+                .into(),
+        );
+    }
     set(&mut table, &["mappings", "watch"], false.into());
     set(&mut table, &["mocks", "enabled"], false.into());
     let targets: Vec<String> = table

@@ -222,6 +222,17 @@ pub fn shipped_on(dir: &Path, port: u16, mocks: std::net::SocketAddr) -> Result<
     let mut mock_section = section(&mut table, "mocks");
     mock_section.insert("enabled".into(), false.into());
     table.insert("mocks".into(), mock_section.into());
+    // Folder targets (the IP Office's import folder) write under the scenario's directory.
+    if let Some(targets) = table.get_mut("targets").and_then(|t| t.as_table_mut()) {
+        for (name, t) in targets.iter_mut() {
+            if let Some(t) = t.as_table_mut()
+                && t.get("kind").and_then(|k| k.as_str()) == Some("file_drop")
+            {
+                let folder = dir.join("drop").join(name).display().to_string();
+                t.insert("url".into(), folder.into());
+            }
+        }
+    }
     let path = dir.join("outage.toml");
     std::fs::write(&path, toml::to_string(&table).map_err(|e| e.to_string())?)
         .map_err(|e| e.to_string())?;
