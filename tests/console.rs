@@ -328,3 +328,90 @@ async fn three_hundred_dead_letters_paged_filtered_replayed_and_dropped_in_bulk(
     .await;
     h.shutdown().await;
 }
+
+/// Issue 38: a pause is kept in the outbox and outlives a restart; a platform that leaves
+/// dossiers blocked is not shown as working well.
+#[tokio::test]
+async fn a_pause_outlives_a_restart_and_blocked_dossiers_show_in_the_health() {
+    let mut h = Harness::start(Faults::default(), &tokens()).await;
+    let pause = h
+        .client
+        .post(h.url("/api/v1/targets/a/pause"))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pause.status(), 200);
+    h.restart().await;
+    let status = get(&h, "/api/v1/status", VIEWER).await;
+    let a = status["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["target"] == "a")
+        .unwrap()
+        .clone();
+    assert_eq!(a["paused"], true, "{a}");
+    // Nothing goes to a paused target after the restart either.
+    post_event(&h, json!({"dossierCode": "HS-P-1", "note": "held"})).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(h.sink.delivered_count(), 0, "delivered while paused");
+    let resume = h
+        .client
+        .post(h.url("/api/v1/targets/a/resume"))
+        .bearer_auth(OPERATOR)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resume.status(), 200);
+    let sink = h.sink.clone();
+    wait_until(Duration::from_secs(10), "delivered once resumed", || {
+        sink.delivered_count() == 1
+    })
+    .await;
+    h.restart().await;
+    let status = get(&h, "/api/v1/status", VIEWER).await;
+    assert!(
+        status["targets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|t| t["paused"] == false),
+        "{status}"
+    );
+
+    // A dossier blocked by a dead letter: the dashboard does not call the target healthy.
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            reject_containing: Some("POISON".into()),
+            ..Faults::default()
+        },
+    );
+    post_event(&h, json!({"dossierCode": "HS-P-2", "note": "POISON"})).await;
+    post_event(&h, json!({"dossierCode": "HS-P-2", "note": "after"})).await;
+    let outbox = h.bus().outbox.clone();
+    wait_until(Duration::from_secs(10), "the dead letter", || {
+        outbox.stats().dead == 1
+    })
+    .await;
+    let base = format!("http://{}", h.bus().addr);
+    let cookie = support::dashboard_sign_in(&base, VIEWER).await;
+    let page = support::browser()
+        .get(format!("{base}/"))
+        .header("cookie", cookie.split(';').next().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let health = page
+        .split("id=\"target-a-health\"")
+        .nth(1)
+        .and_then(|r| r.split_once('>'))
+        .and_then(|(_, r)| r.split('<').next())
+        .unwrap_or_else(|| panic!("{page}"));
+    assert_eq!(health, "Có 1 hồ sơ bị chặn");
+    h.shutdown().await;
+}

@@ -95,6 +95,16 @@ pub fn target_runtimes(
                         r
                     }
                 })
+                .inspect(|r| {
+                    // A pause an operator set before a restart still holds.
+                    let note = crate::delivery::paused_note(name);
+                    if matches!(outbox.get_note(&note), Ok(Some(_))) {
+                        tracing::warn!(target = %name, "target paused by an operator before the restart; resume it to deliver");
+                        // Written again: the note's retention counts from now.
+                        let _ = outbox.put_note(&note, b"1");
+                        r.pause();
+                    }
+                })
                 .map(Arc::new)
                 .map_err(|message| AppError::Target {
                     target: name.clone(),

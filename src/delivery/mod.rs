@@ -40,7 +40,7 @@ mod runtime;
 /// Add an attempt's error to a delivery's history (the outbox keeps the same history).
 pub use crate::outbox::records::push_error;
 pub use replies::Replies;
-pub use runtime::{DeliveryMode, TargetRuntime, TargetStats};
+pub use runtime::{DeliveryMode, TargetRuntime, TargetStats, paused_note};
 
 use crate::connector::Verdict;
 use crate::envelope::{Envelope, UnitTag};

@@ -98,7 +98,8 @@ impl TargetRuntime {
         self
     }
 
-    /// Stop claiming new deliveries (those in flight finish).
+    /// Stop claiming new deliveries (those in flight finish). The admin API also keeps
+    /// the pause in the outbox ([`paused_note`]) so that it outlives a restart.
     pub fn pause(&self) {
         self.paused.store(true, Ordering::Relaxed);
     }
@@ -145,4 +146,9 @@ impl TargetRuntime {
             spans: Arc::new(crate::otlp::Spans::off()),
         }
     }
+}
+
+/// The outbox note that says an operator paused `target` (present while paused).
+pub fn paused_note(target: &str) -> String {
+    format!("paused/{target}")
 }

@@ -200,8 +200,10 @@ impl Browser {
             let path = format!("/element/{}/text", e.id);
             match self.try_call(reqwest::Method::GET, &path, None).await {
                 Ok(v) => return v.as_str().unwrap_or_default().to_string(),
+                // Chromium says either, for a node of the page a click is replacing.
                 Err(err)
-                    if err.starts_with("stale element reference")
+                    if (err.starts_with("stale element reference")
+                        || err.contains("does not belong to the document"))
                         && start.elapsed() < Duration::from_secs(10) =>
                 {
                     tokio::time::sleep(Duration::from_millis(100)).await;

@@ -5,6 +5,7 @@
 use super::AdminState;
 use crate::envelope::MessageId;
 use crate::ingress::ApiError;
+use crate::outbox::Notes;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -254,8 +255,15 @@ async fn pause(
     Path(target): Path<String>,
 ) -> ApiResult {
     let who = s.tokens.operator(&headers)?;
-    runtime(&s, &target)?.pause();
+    let t = runtime(&s, &target)?;
+    // Kept in the outbox: a pause outlives a restart until an operator resumes.
+    s.outbox
+        .put_note(&crate::delivery::paused_note(&target), b"1")
+        .map_err(storage)?;
+    t.pause();
     tracing::warn!(operator = %who, %target, "target paused");
+    s.audit
+        .record("target_pause", &who, json!({"target": target}));
     Ok(Json(json!({ "target": target, "paused": true })))
 }
 
@@ -265,7 +273,13 @@ async fn resume(
     Path(target): Path<String>,
 ) -> ApiResult {
     let who = s.tokens.operator(&headers)?;
-    runtime(&s, &target)?.resume();
+    let t = runtime(&s, &target)?;
+    s.outbox
+        .remove_note(&crate::delivery::paused_note(&target))
+        .map_err(storage)?;
+    t.resume();
     tracing::info!(operator = %who, %target, "target resumed");
+    s.audit
+        .record("target_resume", &who, json!({"target": target}));
     Ok(Json(json!({ "target": target, "paused": false })))
 }

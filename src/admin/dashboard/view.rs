@@ -116,6 +116,8 @@ fn target_label(s: &AdminState, target: &str) -> &'static str {
         "Kênh thông báo công dân (SMS)"
     } else if target.ends_with("_inbox") {
         "Hệ thống nghiệp vụ của đơn vị"
+    } else if target.contains("ministry") || target.contains("bo_tthc") {
+        "Hệ thống thông tin giải quyết TTHC của Bộ"
     } else {
         ""
     }
@@ -169,18 +171,29 @@ fn transient_failure_share(recent: &Value) -> f64 {
     }
 }
 
-/// A platform's health in words and its colour class.
-fn health(t: &Value) -> (&'static str, &'static str) {
+/// A platform's health in words and its colour class: the worst of what holds. A platform
+/// that answers but leaves dossiers blocked, errs often or lets deliveries wait long is not
+/// "working well".
+fn health(t: &Value) -> (String, &'static str) {
+    let failures = transient_failure_share(&t["recent"]);
+    let blocked = t["blocked_dossiers"].as_u64().unwrap_or(0);
+    let oldest_s = t["oldest_pending_age_s"].as_u64().unwrap_or(0);
     if t["paused"] == true {
-        ("Tạm dừng", "warn")
+        ("Tạm dừng".into(), "warn")
     } else if t["circuit"] == "open" {
-        ("Mất kết nối", "bad")
+        ("Mất kết nối".into(), "bad")
     } else if t["circuit"] == "half_open" {
-        ("Đang thử kết nối lại", "warn")
-    } else if transient_failure_share(&t["recent"]) > 0.2 {
-        ("Chập chờn", "warn")
+        ("Đang thử kết nối lại".into(), "warn")
+    } else if failures > 0.2 {
+        ("Chập chờn".into(), "bad")
+    } else if blocked > 0 {
+        (format!("Có {blocked} hồ sơ bị chặn"), "warn")
+    } else if failures > 0.05 {
+        ("Chập chờn".into(), "warn")
+    } else if oldest_s > 15 * 60 {
+        ("Tồn đọng".into(), "warn")
     } else {
-        ("Hoạt động tốt", "ok")
+        ("Hoạt động tốt".into(), "ok")
     }
 }
 
