@@ -413,5 +413,20 @@ async fn a_pause_outlives_a_restart_and_blocked_dossiers_show_in_the_health() {
         .and_then(|(_, r)| r.split('<').next())
         .unwrap_or_else(|| panic!("{page}"));
     assert_eq!(health, "Có 1 hồ sơ bị chặn");
+    // The route map draws every route with the same figures.
+    assert!(page.contains("id=\"ban-do-tuyen\""), "{page}");
+    for (id, value) in [
+        ("map-target-a-dead", "1"),
+        ("map-target-a-pending", "1"),
+        ("map-unit-nafosted-dead", "1"),
+        ("map-target-b-dead", "0"),
+        ("map-unit-stameq-pending", "0"),
+    ] {
+        assert!(
+            page.contains(&format!("id=\"{id}\">{value}<")),
+            "{id} = {value}: {page}"
+        );
+    }
+    assert!(page.contains("nafosted/fanout → b"), "{page}");
     h.shutdown().await;
 }

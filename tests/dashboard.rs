@@ -97,6 +97,16 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
         "Hoạt động tốt".to_string()
     };
     assert_eq!(browser.text_of("#target-portal-health").await, expected);
+    // The route map shows the same figures on the portal's box.
+    assert_eq!(
+        browser.text_of("#map-target-portal-pending").await,
+        portal["pending"].to_string()
+    );
+    assert_eq!(
+        browser.text_of("#map-target-portal-dead").await,
+        portal["dead"].to_string()
+    );
+    assert_eq!(browser.text_of("#map-unit-nafosted-dead").await, "3");
     // KPIs per unit and overall, as the API computed them.
     for u in kpis["units"]
         .as_array()

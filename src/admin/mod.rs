@@ -52,6 +52,17 @@ pub struct AdminState {
     pub procedures: Arc<crate::procedures::Catalogue>,
     /// Forged payment callbacks (shared with the ingress), for `/metrics`.
     pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
+    /// Every route as the dashboard's map draws it.
+    pub routes: Vec<RouteLine>,
+}
+
+/// One route of the configuration: a unit's flow, where it goes and through which mapping.
+#[derive(Clone, Debug)]
+pub struct RouteLine {
+    pub unit: String,
+    pub flow: String,
+    /// (target, mapping file or "" when the event goes as sent).
+    pub targets: Vec<(String, String)>,
 }
 
 pub fn routes(state: Arc<AdminState>) -> axum::Router {

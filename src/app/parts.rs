@@ -388,6 +388,19 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         ),
         secure_cookies: config.server.tls.is_some() || config.server.behind_tls_proxy,
         audit: inputs.audit,
+        routes: config
+            .routes
+            .iter()
+            .map(|r| crate::admin::RouteLine {
+                unit: r.unit.clone(),
+                flow: r.flow.clone(),
+                targets: r
+                    .targets
+                    .iter()
+                    .map(|t| (t.clone(), r.mappings.get(t).cloned().unwrap_or_default()))
+                    .collect(),
+            })
+            .collect(),
     })
 }
 

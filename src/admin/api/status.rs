@@ -67,12 +67,13 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
             oldest = min_id(oldest, c.oldest);
         }
         // Exact, from the outbox's running counts (the window holds only the oldest).
-        let mut target_pending = 0;
+        let (mut target_pending, mut target_dead) = (0, 0);
         for (unit, (pending, dead)) in s.outbox.per_unit(&t.name) {
             let f = units.entry(unit).or_default();
             f.pending += pending;
             f.dead += dead;
             target_pending += pending;
+            target_dead += dead;
         }
         let recent_per_unit = t.stats.recent.per_unit(now);
         for (unit, summary) in &recent_per_unit {
@@ -90,6 +91,8 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
                 // Every delivery to this target not yet delivered or dead (held behind a
                 // dead letter included); `in_window` is the part the scheduler holds.
                 "pending": target_pending,
+                // Its dead letters now (running totals, like `pending`).
+                "dead": target_dead,
                 "in_window": q.map_or(0, |q| q.in_memory),
                 "backlog_on_disk": q.is_some_and(|q| q.backlog_on_disk),
                 "ready": q.map_or(0, |q| q.ready),

@@ -26,6 +26,7 @@ use std::sync::Arc;
 mod charts;
 mod dead_letters;
 mod message;
+mod route_map;
 mod studio;
 mod view;
 

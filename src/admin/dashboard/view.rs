@@ -134,7 +134,7 @@ fn unit_label(unit: &str) -> &'static str {
 }
 
 /// `12,5 %` (Vietnamese decimal comma).
-fn percent(p: f64) -> String {
+pub(super) fn percent(p: f64) -> String {
     format!("{:.1} %", p).replace('.', ",")
 }
 
@@ -228,6 +228,7 @@ impl View<'_> {
                 @if let Some(d) = self.dossier { (self.dossier_view(d)) }
                 @if let Some(m) = self.message { (message_view(m, self.search.unwrap_or(""))) }
                 (self.platforms())
+                (super::route_map::route_map(&self.s.routes, self.status))
                 (self.last_day())
                 (self.units())
                 (self.kpi_table())
