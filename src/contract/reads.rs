@@ -86,8 +86,9 @@ pub(super) fn unit_read_paths(
             "parameters": [
                 {"name": "target", "in": "query", "required": false, "schema": {"type": "string"}},
                 {"name": "reason", "in": "query", "required": false, "description": "Text the reason contains", "schema": {"type": "string"}},
-                {"name": "since_ms", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}},
-                {"name": "after", "in": "query", "required": false, "description": "The `next` of the previous page", "schema": {"type": "string"}},
+                {"name": "since_ms", "in": "query", "required": false, "description": "Dead or accepted at or after this time (ms since 1970)", "schema": {"type": "integer", "minimum": 0, "maximum": 9007199254740991u64}},
+                {"name": "after", "in": "query", "required": false, "description": "The `next` of the previous page (target/message id)",
+                 "schema": {"type": "string", "pattern": "^[^/]+/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"}},
                 {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
             ],
             "responses": dead_responses,

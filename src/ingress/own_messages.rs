@@ -124,6 +124,12 @@ fn own_dead_query(
     unit: &str,
     q: &std::collections::HashMap<String, String>,
 ) -> Result<crate::outbox::DeadQuery, ApiError> {
+    // An empty parameter (`after=` from a form) is an absent one.
+    let q: std::collections::HashMap<&str, &str> = q
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
     let bad = |field: &str, message: String| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
     };
@@ -146,9 +152,9 @@ fn own_dead_query(
         return Err(bad("limit", format!("{limit}: ask for 1 to 1000")));
     }
     Ok(crate::outbox::DeadQuery {
-        target: q.get("target").cloned(),
+        target: q.get("target").map(|t| t.to_string()),
         unit: Some(unit.to_string()),
-        reason: q.get("reason").cloned(),
+        reason: q.get("reason").map(|r| r.to_string()),
         since_ms: number("since_ms")?,
         after,
         limit: limit as usize,

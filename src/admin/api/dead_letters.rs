@@ -29,7 +29,7 @@ pub struct DeadFilter {
 impl DeadFilter {
     /// The outbox query: a page of at most `limit` (100, up to 10,000).
     pub fn query(&self) -> Result<DeadQuery, ApiError> {
-        let after = match &self.after {
+        let after = match self.after.as_ref().filter(|a| !a.is_empty()) {
             Some(a) => Some(a.parse::<DeadCursor>().map_err(|e| {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e).field("after")
             })?),
@@ -202,7 +202,7 @@ pub(super) async fn replay_set(
 ) -> ApiResult {
     let who = s.tokens.operator(&headers)?;
     let f = filter_of(&body, "target, unit, reason, since_ms, after, limit")?;
-    let (list, next) = select_page(&s, &f.filter())?;
+    let (list, next) = select_page(&s, &f.filter()?)?;
     let mut replayed = Vec::new();
     for d in list {
         match s.outbox.replay(&d.target, d.id).await {
@@ -240,7 +240,7 @@ pub(super) async fn drop_set(
         )
         .field("why")
     })?;
-    let dropped = drop_listed(&s, &who, &f.filter(), &why).await?;
+    let dropped = drop_listed(&s, &who, &f.filter()?, &why).await?;
     Ok(Json(json!({
         "dropped": dropped.0,
         "why": why,
@@ -283,29 +283,50 @@ pub async fn drop_listed(
     Ok((dropped, next))
 }
 
-/// The filter of a bulk replay or drop, sent as JSON.
+/// The filter of a bulk replay or drop, sent as JSON. Numbers are taken as JSON Schema
+/// reads them: `915.0` is the whole number 915.
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct DeadFilterBody {
     target: Option<String>,
     unit: Option<String>,
     reason: Option<String>,
-    since_ms: Option<u64>,
+    since_ms: Option<serde_json::Number>,
     after: Option<String>,
-    limit: Option<usize>,
+    limit: Option<serde_json::Number>,
     /// Why a set is dropped (drop only).
     why: Option<String>,
 }
 
+/// A whole, non-negative JSON number, or which field is not one.
+fn whole(field: &str, n: &Option<serde_json::Number>) -> Result<Option<u64>, ApiError> {
+    let Some(n) = n else { return Ok(None) };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= 9_007_199_254_740_991.0)
+                .map(|f| f as u64)
+        })
+        .map(Some)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_filter",
+                format!("{field}: `{n}` is not a whole number of 0 or more"),
+            )
+            .field(field)
+        })
+}
+
 impl DeadFilterBody {
-    fn filter(&self) -> DeadFilter {
-        DeadFilter {
+    fn filter(&self) -> Result<DeadFilter, ApiError> {
+        Ok(DeadFilter {
             target: self.target.clone(),
             unit: self.unit.clone(),
             reason: self.reason.clone(),
-            since_ms: self.since_ms,
+            since_ms: whole("since_ms", &self.since_ms)?,
             after: self.after.clone(),
-            limit: self.limit,
-        }
+            limit: whole("limit", &self.limit)?.map(|n| n.min(10_000) as usize),
+        })
     }
 }

@@ -148,7 +148,19 @@ pub fn openapi() -> Value {
             "parameters": params,
             "responses": responses,
         });
-        if path.ends_with("/drop") {
+        if *path == "/api/v1/dead-letters/drop" {
+            op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
+                "type": "object", "required": ["why"], "additionalProperties": false,
+                "properties": {
+                    "why": {"type": "string", "pattern": "[0-9A-Za-z]",
+                        "description": "Why these are dropped (kept in the audit trail)"},
+                    "target": {"type": "string"}, "unit": {"type": "string"},
+                    "reason": {"type": "string", "description": "Text the dead letters' reason contains"},
+                    "since_ms": {"type": "integer", "minimum": 0, "maximum": 9007199254740991u64},
+                    "after": {"type": "string", "pattern": "^[^/]+/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},
+                    "limit": {"type": "integer", "minimum": 0, "maximum": 10000}}
+            }}}});
+        } else if path.ends_with("/drop") {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {
                 "type": "object", "required": ["reason"],
                 "properties": {"reason": {"type": "string", "pattern": "[0-9A-Za-z]",
