@@ -892,8 +892,8 @@ fn status_and_dlq_commands_talk_to_the_admin_api() {
     // is counted for target 2.
     assert!(
         csv.contains(
-            "all,nafosted,1a,Tỷ lệ TTHC cung cấp dịch vụ công trực tuyến toàn trình,2,3,66.7,80,Chưa đạt"
-        ) && csv.contains("all,nafosted,2,Tỷ lệ hồ sơ trực tuyến,0,0,,50,Chưa có số liệu"),
+            "Toàn bộ thời gian,Quỹ Phát triển khoa học và công nghệ quốc gia,1a,Tỷ lệ TTHC cung cấp dịch vụ công trực tuyến toàn trình,2,3,66.7,80,Chưa đạt"
+        ) && csv.contains("Toàn bộ thời gian,Quỹ Phát triển khoa học và công nghệ quốc gia,2,Tỷ lệ hồ sơ trực tuyến,0,0,,50,Chưa có số liệu"),
         "{csv}"
     );
     let (code, _, err) = run(&["report", "--period", "2024-Q5"]);

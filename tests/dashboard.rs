@@ -278,10 +278,21 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
         .unwrap();
     let r = &naf["kpis"]["truc_tuyen"];
     let line = format!(
-        "all,nafosted,2,Tỷ lệ hồ sơ trực tuyến,{},{},",
+        "Toàn bộ thời gian,Quỹ Phát triển khoa học và công nghệ quốc gia,2,Tỷ lệ hồ sơ trực tuyến,{},{},",
         r["numerator"], r["denominator"]
     );
     assert!(csv.contains(&line), "{line} not in {csv}");
+    // For Excel in a Vietnamese locale: the same line with `;`.
+    let vn = client()
+        .get(s.url("/bao-cao?ky=all&dinh_dang=csv-vn"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(vn.contains(&line.replace(',', ";")), "{vn}");
     let xlsx = client()
         .get(s.url("/bao-cao?ky=all&dinh_dang=xlsx"))
         .header("cookie", &session)

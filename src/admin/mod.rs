@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod period;
 pub mod report;
 pub mod session;
+pub mod words;
 
 use crate::outbox::Outbox;
 use axum::Json;

@@ -1,7 +1,9 @@
 //! The periodic report the action plan asks units to send: one row per unit and target
 //! with its numerator, denominator, percentage, 2024 target and whether it is met, in
-//! Vietnamese, as CSV (UTF-8 with a byte-order mark, so Excel reads the accents) or as an
-//! Excel workbook. Built from the KPI document the admin API serves, so `lienthong report`
+//! Vietnamese (units by name, the period in words), as CSV (UTF-8 with a byte-order mark,
+//! so Excel reads the accents; `csv-vn` separates with `;` and writes decimal commas, as
+//! Excel in a Vietnamese locale expects), as an Excel workbook, or as a PDF to print and
+//! sign (place and date, signature blocks). Built from the KPI document the admin API serves, so `lienthong report`
 //! (which asks a running bus) and the dashboard's download give the same rows.
 
 use serde_json::Value;
@@ -10,6 +12,8 @@ use serde_json::Value;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
     Csv,
+    /// CSV for Excel in a Vietnamese locale: `;` between fields, decimal commas.
+    CsvVn,
     Xlsx,
     Pdf,
 }
@@ -18,6 +22,7 @@ impl ReportFormat {
     pub fn parse(text: &str) -> Option<ReportFormat> {
         match text {
             "csv" => Some(ReportFormat::Csv),
+            "csv-vn" => Some(ReportFormat::CsvVn),
             "xlsx" => Some(ReportFormat::Xlsx),
             "pdf" => Some(ReportFormat::Pdf),
             _ => None,
@@ -26,7 +31,7 @@ impl ReportFormat {
 
     pub fn content_type(&self) -> &'static str {
         match self {
-            ReportFormat::Csv => "text/csv; charset=utf-8",
+            ReportFormat::Csv | ReportFormat::CsvVn => "text/csv; charset=utf-8",
             ReportFormat::Xlsx => {
                 "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
             }
@@ -36,7 +41,7 @@ impl ReportFormat {
 
     pub fn extension(&self) -> &'static str {
         match self {
-            ReportFormat::Csv => "csv",
+            ReportFormat::Csv | ReportFormat::CsvVn => "csv",
             ReportFormat::Xlsx => "xlsx",
             ReportFormat::Pdf => "pdf",
         }
@@ -83,14 +88,14 @@ impl ReportRow {
 /// The rows of a KPI document (`GET /api/v1/kpis`): every unit, then the whole ministry,
 /// each with the plan's targets (the bus's own sync figure is not part of the plan).
 pub fn rows(kpis: &Value) -> Vec<ReportRow> {
-    let period = kpis["period"].as_str().unwrap_or("all").to_string();
+    let period = crate::admin::words::period_words(kpis["period"].as_str().unwrap_or("all"));
     let definitions = kpis["definitions"].as_array().cloned().unwrap_or_default();
     let units = kpis["units"].as_array().cloned().unwrap_or_default();
     let mut out = Vec::new();
     for u in units.iter().chain(std::iter::once(&kpis["overall"])) {
         let unit = match u["unit"].as_str() {
             Some("") | None => "Toàn Bộ".to_string(),
-            Some(name) => name.to_string(),
+            Some(id) => crate::admin::words::unit_name(id).to_string(),
         };
         for d in &definitions {
             let plan_item = d["plan_item"].as_str().unwrap_or_default();
@@ -116,7 +121,8 @@ pub fn rows(kpis: &Value) -> Vec<ReportRow> {
 /// The report as a file of `format`.
 pub fn render(rows: &[ReportRow], format: ReportFormat) -> Result<Vec<u8>, String> {
     match format {
-        ReportFormat::Csv => Ok(csv(rows)),
+        ReportFormat::Csv => Ok(csv(rows, ',')),
+        ReportFormat::CsvVn => Ok(csv(rows, ';')),
         ReportFormat::Xlsx => xlsx(rows).map_err(|e| format!("cannot write the workbook: {e}")),
         ReportFormat::Pdf => pdf(rows),
     }
@@ -159,9 +165,9 @@ fn pdf(rows: &[ReportRow]) -> Result<Vec<u8>, String> {
     };
     let period = rows.first().map_or("—", |r| r.period.as_str());
     let title = format!(
-        "Báo cáo chỉ tiêu Kế hoạch hành động năm 2024 (QĐ 1205/QĐ-BKHCN, Phụ lục I) — kỳ {period}"
+        "Báo cáo chỉ tiêu Kế hoạch hành động năm 2024 (QĐ 1205/QĐ-BKHCN, Phụ lục I) — {period}"
     );
-    let per_page = 30;
+    let per_page = 26;
     let mut pages = Vec::new();
     for (n, chunk) in rows.chunks(per_page).enumerate().chain(
         // A report with no rows still has its page.
@@ -189,14 +195,31 @@ fn pdf(rows: &[ReportRow]) -> Result<Vec<u8>, String> {
                 r.numerator.to_string(),
                 r.denominator.to_string(),
                 r.percent
-                    .map(|p| format!("{p:.1}"))
+                    .map(crate::admin::words::decimal_vn)
                     .unwrap_or_else(|| "—".into()),
                 format!("{:.0}", r.target_percent),
                 r.assessment().to_string(),
             ];
             for (c, cell) in cells.iter().enumerate() {
-                ops.extend(text(COLUMNS[c], y, 7.0, cell));
+                // The unit's full name, shortened to its column.
+                let cell: String = if c == 0 {
+                    cell.chars().take(14).collect()
+                } else {
+                    cell.clone()
+                };
+                ops.extend(text(COLUMNS[c], y, 7.0, &cell));
             }
+        }
+        // The last page ends with the place, the date and the signature blocks of a
+        // document meant to be printed and signed.
+        if (n + 1) * per_page >= rows.len() {
+            let y = 178.0 - chunk.len() as f32 * 5.5 - 10.0;
+            let today = crate::admin::words::place_and_date(crate::time::now_ms());
+            ops.extend(text(190.0, y, 9.0, &today));
+            ops.extend(text(40.0, y - 7.0, 9.0, "NGƯỜI LẬP BIỂU"));
+            ops.extend(text(195.0, y - 7.0, 9.0, "THỦ TRƯỞNG ĐƠN VỊ"));
+            ops.extend(text(40.0, y - 12.0, 8.0, "(Ký, ghi rõ họ tên)"));
+            ops.extend(text(192.0, y - 12.0, 8.0, "(Ký, ghi rõ họ tên, đóng dấu)"));
         }
         pages.push(PdfPage::new(Mm(297.0), Mm(210.0), ops));
     }
@@ -205,9 +228,18 @@ fn pdf(rows: &[ReportRow]) -> Result<Vec<u8>, String> {
         .save(&PdfSaveOptions::default(), &mut Vec::new()))
 }
 
-fn csv(rows: &[ReportRow]) -> Vec<u8> {
+/// The rows as CSV with `sep` between fields; with `;` the numbers take decimal commas.
+fn csv(rows: &[ReportRow], sep: char) -> Vec<u8> {
+    let sep_text = sep.to_string();
+    let decimal = |p: f64| {
+        if sep == ';' {
+            crate::admin::words::decimal_vn(p)
+        } else {
+            format!("{p:.1}")
+        }
+    };
     let field = |s: &str| {
-        if s.contains([',', '"', '\n', '\r']) {
+        if s.contains([sep, '"', '\n', '\r']) {
             format!("\"{}\"", s.replace('"', "\"\""))
         } else {
             s.to_string()
@@ -215,7 +247,7 @@ fn csv(rows: &[ReportRow]) -> Vec<u8> {
     };
     // The byte-order mark: Excel then reads the file as UTF-8 (Vietnamese accents).
     let mut out = String::from("\u{feff}");
-    out.push_str(&HEADINGS.join(","));
+    out.push_str(&HEADINGS.join(&sep_text));
     out.push_str("\r\n");
     for r in rows {
         let line = [
@@ -225,11 +257,11 @@ fn csv(rows: &[ReportRow]) -> Vec<u8> {
             field(&r.name),
             r.numerator.to_string(),
             r.denominator.to_string(),
-            r.percent.map(|p| format!("{p:.1}")).unwrap_or_default(),
+            r.percent.map(decimal).unwrap_or_default(),
             format!("{:.0}", r.target_percent),
             field(r.assessment()),
         ];
-        out.push_str(&line.join(","));
+        out.push_str(&line.join(&sep_text));
         out.push_str("\r\n");
     }
     out.into_bytes()
@@ -295,8 +327,14 @@ mod tests {
         let csv = String::from_utf8(render(&rows, ReportFormat::Csv).unwrap()).unwrap();
         assert!(csv.starts_with("\u{feff}Kỳ báo cáo,Đơn vị"), "{csv}");
         assert!(
-            csv.contains("2024-Q3,nafosted,2,Tỷ lệ hồ sơ trực tuyến,2,3,66.7,50,Đạt\r\n"),
+            csv.contains("Quý III/2024,Quỹ Phát triển khoa học và công nghệ quốc gia,2,Tỷ lệ hồ sơ trực tuyến,2,3,66.7,50,Đạt\r\n"),
             "{csv}"
+        );
+        // For Excel in a Vietnamese locale: `;` and a decimal comma.
+        let vn = String::from_utf8(render(&rows, ReportFormat::CsvVn).unwrap()).unwrap();
+        assert!(
+            vn.contains("Quý III/2024;Quỹ Phát triển khoa học và công nghệ quốc gia;2;Tỷ lệ hồ sơ trực tuyến;2;3;66,7;50;Đạt\r\n"),
+            "{vn}"
         );
         let xlsx = render(&rows, ReportFormat::Xlsx).unwrap();
         assert_eq!(&xlsx[..2], b"PK", "an xlsx file is a zip archive");

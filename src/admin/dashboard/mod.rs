@@ -177,7 +177,7 @@ async fn report(
         );
     };
     let Some(format) = ReportFormat::parse(q.dinh_dang.as_deref().unwrap_or("csv")) else {
-        return error_page("Định dạng không hợp lệ: csv, xlsx hoặc pdf.");
+        return error_page("Định dạng không hợp lệ: csv, csv-vn, xlsx hoặc pdf.");
     };
     // A report is computed now, not taken from the page's snapshot.
     let computed = crate::admin::kpi::snapshot_for(&s, period, true).await.ok();

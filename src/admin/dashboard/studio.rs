@@ -239,7 +239,7 @@ fn try_sample(mapping: &Mapping, sample: &[u8], encoding: &str, case: &str) -> M
 fn detection(d: &lienthong_mapping::detect::Detection) -> Markup {
     html! {
         p.muted #ma-hoa-phat-hien {
-            "Mã hoá phát hiện: " strong { (d.encoding.name()) }
+            "Bảng mã phát hiện: " strong { (d.encoding.name()) }
             " (" (d.evidence.first().cloned().unwrap_or_default()) "); trong ánh xạ: "
             code { "[input] " (d.input_option()) }
         }
@@ -422,7 +422,7 @@ fn render(s: &AdminState, csrf: &str, form: &Submitted, result: Option<Markup>) 
                     label for="tep" { "hoặc tải tệp lên " }
                     input #tep type="file" name="tep";
                     br;
-                    label for="ma-hoa" { "Mã hoá " }
+                    label for="ma-hoa" { "Bảng mã " }
                     select #ma-hoa name="ma_hoa" {
                         @for (v, l) in encodings {
                             option value=(v) selected[v == form.encoding] { (l) }

@@ -123,16 +123,6 @@ fn target_label(s: &AdminState, target: &str) -> &'static str {
     }
 }
 
-fn unit_label(unit: &str) -> &'static str {
-    match unit {
-        "stameq" => "Ủy ban Tiêu chuẩn Đo lường Chất lượng quốc gia",
-        "nafosted" => "Quỹ Phát triển khoa học và công nghệ quốc gia",
-        "ipo" => "Cục Sở hữu trí tuệ",
-        "varans" => "Cục An toàn bức xạ và hạt nhân",
-        _ => "",
-    }
-}
-
 /// `12,5 %` (Vietnamese decimal comma).
 pub(super) fn percent(p: f64) -> String {
     format!("{:.1} %", p).replace('.', ",")
@@ -352,7 +342,7 @@ impl View<'_> {
                     @for u in units {
                         @let name = u["unit"].as_str().unwrap_or("");
                         tr {
-                            td { b { (name) } br; span.muted { (unit_label(name)) } }
+                            td { b { (name) } br; span.muted { (crate::admin::words::unit_label(name)) } }
                             td.num #{"unit-" (name) "-pending"} { (u["pending"]) }
                             td.num { (u["in_flight"]) }
                             td.num { (u["retrying"]) }
@@ -382,6 +372,8 @@ impl View<'_> {
                     " · tải báo cáo: "
                     a #tai-csv href={"/bao-cao?ky=" (period) "&dinh_dang=csv"} { "CSV" }
                     " · "
+                    a #tai-csv-vn href={"/bao-cao?ky=" (period) "&dinh_dang=csv-vn"} { "CSV cho Excel tiếng Việt (dấu ;)" }
+                    " · "
                     a #tai-xlsx href={"/bao-cao?ky=" (period) "&dinh_dang=xlsx"} { "Excel" }
                     " · "
                     a #tai-pdf href={"/bao-cao?ky=" (period) "&dinh_dang=pdf"} { "PDF" }
@@ -390,7 +382,7 @@ impl View<'_> {
                     None => p.muted { "Chưa tính được chỉ tiêu." },
                     Some(k) => {
                         p.muted {
-                            "Kỳ " b { (k.period.id()) } ": hồ sơ hệ thống nhận lần đầu trong kỳ, cộng dồn từ mọi sự kiện, kể cả đã quá thời hạn lưu; mục 1a, 1b theo danh mục thủ tục hiện tại. Cập nhật lúc " (vn_time(k.computed_at_ms)) "."
+                            "Kỳ " b { (crate::admin::words::period_words(&k.period.id())) } ": hồ sơ hệ thống nhận lần đầu trong kỳ, cộng dồn từ mọi sự kiện, kể cả đã quá thời hạn lưu; mục 1a, 1b theo danh mục thủ tục hiện tại. Cập nhật lúc " (vn_time(k.computed_at_ms)) "."
                         }
                         table {
                             tr {
