@@ -430,3 +430,79 @@ async fn a_pause_outlives_a_restart_and_blocked_dossiers_show_in_the_health() {
     assert!(page.contains("nafosted/fanout → b"), "{page}");
     h.shutdown().await;
 }
+
+/// Issue 38: a unit learns of its new dead letters by polling one feed with a cursor,
+/// with its own key; another unit's key reads nothing of it.
+#[tokio::test]
+async fn a_unit_polls_its_new_dead_letters_by_cursor() {
+    let h = Harness::start(Faults::default(), &tokens()).await;
+    let feed = "/api/v1/units/nafosted/dead-letters/feed";
+    let empty = get(&h, feed, NAFOSTED_KEY).await;
+    assert_eq!(empty["events"], json!([]), "{empty}");
+    assert!(empty["next"].is_null(), "{empty}");
+    h.sink.set_target_faults(
+        "a",
+        Faults {
+            reject_containing: Some("POISON".into()),
+            ..Faults::default()
+        },
+    );
+    let first = post_event(&h, json!({"dossierCode": "HS-F-1", "note": "POISON"})).await;
+    let second = post_event(&h, json!({"dossierCode": "HS-F-2", "note": "POISON"})).await;
+    let outbox = h.bus().outbox.clone();
+    wait_until(Duration::from_secs(10), "two dead letters", || {
+        outbox.stats().dead == 2
+    })
+    .await;
+    let page = get(&h, feed, NAFOSTED_KEY).await;
+    let events = page["events"].as_array().unwrap();
+    let ids: Vec<&str> = events.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), 2, "{page}");
+    assert!(
+        ids.contains(&first.as_str()) && ids.contains(&second.as_str()),
+        "{page}"
+    );
+    assert!(
+        events
+            .iter()
+            .all(|e| e["still_dead"] == true && e["target"] == "a"),
+        "{page}"
+    );
+    assert!(
+        events[0]["reason"].as_str().unwrap().contains("400"),
+        "{page}"
+    );
+    let next = page["next"].as_str().unwrap().to_string();
+    // Nothing new: the same cursor back.
+    let again = get(&h, &format!("{feed}?after={next}"), NAFOSTED_KEY).await;
+    assert_eq!(again["events"], json!([]), "{again}");
+    assert_eq!(again["next"], next.as_str());
+    // A third dies: the poll from the kept cursor returns it alone.
+    let third = post_event(&h, json!({"dossierCode": "HS-F-3", "note": "POISON"})).await;
+    let outbox = h.bus().outbox.clone();
+    wait_until(Duration::from_secs(10), "three dead letters", || {
+        outbox.stats().dead == 3
+    })
+    .await;
+    let more = get(&h, &format!("{feed}?after={next}"), NAFOSTED_KEY).await;
+    assert_eq!(more["events"].as_array().unwrap().len(), 1, "{more}");
+    assert_eq!(more["events"][0]["id"], third.as_str(), "{more}");
+    // Another unit's key, and a cursor that is not one, are refused.
+    let r = h
+        .client
+        .get(h.url(feed))
+        .bearer_auth(support::STAMEQ_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(r.status().as_u16(), 401 | 403), "{}", r.status());
+    let r = h
+        .client
+        .get(h.url(&format!("{feed}?after=yesterday")))
+        .bearer_auth(NAFOSTED_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    h.shutdown().await;
+}

@@ -41,6 +41,7 @@ use std::time::Duration;
 /// The services a rule can name: the first path segment of each mock.
 pub const SERVICES: &[&str] = &[
     "portal",
+    "bo-tthc",
     "population",
     "business",
     "payment",

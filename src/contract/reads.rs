@@ -94,4 +94,35 @@ pub(super) fn unit_read_paths(
             "responses": dead_responses,
         }}),
     );
+    let mut feed_responses = errors(&[
+        (
+            400,
+            "invalid_cursor: `after` is not a `next` of this feed; invalid_query: `limit`",
+        ),
+        (401, "unauthorized: no or wrong unit key"),
+        (403, "forbidden: the key is another unit's"),
+        (404, "unknown_unit"),
+        (429, "rate_limited: over the unit's rate_limit"),
+        (503, "storage: the outbox cannot be read right now"),
+    ]);
+    feed_responses.insert("200".into(), json!({"description": "This unit's new dead letters in the order they died, after the cursor; keep `next` for the next poll",
+        "content": {"application/json": {"schema": {"type": "object",
+            "required": ["events", "next"],
+            "properties": {
+                "events": {"type": "array", "items": {"type": "object"}},
+                "next": {"type": ["string", "null"]}}}}}}));
+    paths.insert(
+        format!("/api/v1/units/{unit}/dead-letters/feed"),
+        json!({"get": {
+            "operationId": format!("{unit}_dead_letter_feed"),
+            "tags": [tag], "security": security,
+            "summary": "New dead letters of this unit since the last poll (a feed read by cursor)",
+            "parameters": [
+                {"name": "after", "in": "query", "required": false, "description": "The `next` of the last answer (absent: from the oldest kept)",
+                 "schema": {"type": "string", "pattern": "^[0-9]{20}/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}/.+$"}},
+                {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            ],
+            "responses": feed_responses,
+        }}),
+    );
 }

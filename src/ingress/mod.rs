@@ -76,6 +76,10 @@ pub fn routes(state: Arc<IngressState>) -> axum::Router {
             "/api/v1/units/{unit}/dead-letters",
             axum::routing::get(own_messages::dead_letters),
         )
+        .route(
+            "/api/v1/units/{unit}/dead-letters/feed",
+            axum::routing::get(own_messages::dead_letter_feed),
+        )
         .with_state(state)
 }
 

@@ -160,3 +160,80 @@ fn own_dead_query(
         limit: limit as usize,
     })
 }
+
+/// `GET /api/v1/units/{unit}/dead-letters/feed?after=&limit=`: the unit's new dead
+/// letters in the order they died, after the cursor its system kept from the last poll;
+/// `next` is the cursor to keep (the same as `after` when nothing is new). Each entry says
+/// whether it is still a dead letter (a replayed or dropped one is not) and, if so, why.
+pub async fn dead_letter_feed(
+    State(state): State<Arc<IngressState>>,
+    Path(unit): Path<String>,
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authenticate(&state, &unit, &headers)?;
+    let after = q.get("after").filter(|a| !a.is_empty()).cloned();
+    if let Some(a) = &after
+        && !valid_feed_cursor(a)
+    {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_cursor",
+            format!("`{a}` is not a cursor of this feed (keep the `next` of the last answer)"),
+        )
+        .field("after"));
+    }
+    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+        None => 100,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_query",
+                    format!("`{l}`: ask for 1 to 1000"),
+                )
+                .field("limit")
+            })?,
+    };
+    let outbox = state.outbox.clone();
+    let unit2 = unit.clone();
+    let after2 = after.clone();
+    let entries = tokio::task::spawn_blocking(move || {
+        let entries = outbox.dead_feed(&unit2, after2.as_deref(), limit)?;
+        entries
+            .into_iter()
+            .map(|e| {
+                let now = outbox.dead_letter(&e.target, e.id)?;
+                Ok(json!({
+                    "cursor": e.cursor, "id": e.id, "target": e.target,
+                    "dead_at": crate::time::rfc3339_ms(e.dead_at_ms),
+                    "still_dead": now.is_some(),
+                    "reason": now.map(|d| d.reason),
+                }))
+            })
+            .collect::<Result<Vec<Value>, crate::outbox::StoreError>>()
+    })
+    .await
+    .map_err(storage)?
+    .map_err(storage)?;
+    let next = entries
+        .last()
+        .and_then(|e| e["cursor"].as_str().map(str::to_string))
+        .or(after);
+    Ok(Json(json!({ "events": entries, "next": next })))
+}
+
+/// `<20 digits>/<message id>/<target>`, as the feed hands them out.
+fn valid_feed_cursor(c: &str) -> bool {
+    let mut parts = c.splitn(3, '/');
+    let (Some(ms), Some(id), Some(target)) = (parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    ms.len() == 20
+        && ms.bytes().all(|b| b.is_ascii_digit())
+        && id.parse::<crate::envelope::MessageId>().is_ok()
+        && !target.is_empty()
+}

@@ -64,6 +64,7 @@
 //!   on from where it stopped, in steps of a few dozen chunks.
 
 mod chunk_cache;
+pub mod dead_feed;
 mod dead_letters;
 pub mod encryption;
 pub mod key_hash;

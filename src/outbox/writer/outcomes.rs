@@ -131,6 +131,7 @@ impl Writer {
             tally: info.tally,
         };
         p.delete(key);
+        feed_dead(p, &dead.unit, dead.dead_at_ms, &info.id, &target);
         p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
         self.meta.dead += 1;
         count_unit(&mut self.meta.by_unit, &target, &dead.unit, 0, 1);
@@ -162,6 +163,7 @@ impl Writer {
                     .and_then(|d| d.tally);
                 p.delete(dkey);
                 count_unit(&mut self.meta.by_unit, &target, &record.unit, 0, 1);
+                feed_dead(p, &record.unit, record.dead_at_ms, &id, &target);
                 p.put(xkey, encode(&record));
                 self.meta.dead += 1;
                 Ok(())
@@ -233,4 +235,16 @@ impl Writer {
         self.meta.dead = self.meta.dead.saturating_sub(1);
         Ok(dead.key_hash)
     }
+}
+
+/// The unit's dead-letter feed gains an entry in the same write as the dead letter: a
+/// note (expired with the other notes), named so that a unit reads it in the order the
+/// letters died ([`crate::outbox::dead_feed`]).
+fn feed_dead(p: &mut Pending, unit: &str, dead_at_ms: u64, id: &MessageId, target: &str) {
+    if unit.is_empty() {
+        return;
+    }
+    let name = crate::outbox::dead_feed::entry_name(unit, dead_at_ms, id, target);
+    p.put(keys::note(&name), Vec::new());
+    p.put(keys::note_expiry(dead_at_ms, &name), Vec::new());
 }
