@@ -49,6 +49,18 @@ pub fn decimal_vn(p: f64) -> String {
     format!("{p:.1}").replace('.', ",")
 }
 
+/// A latency bucket's bound in the unit a person reads: "≤ 25 ms", "≤ 5 giây",
+/// "≤ 5 phút", "≤ 1 giờ", "> 1 giờ" (past the last bucket).
+pub fn latency_bound(ms: u64) -> String {
+    match ms {
+        u64::MAX => "> 1 giờ".into(),
+        ms if ms < 1_000 => format!("≤ {ms} ms"),
+        ms if ms < 60_000 => format!("≤ {} giây", ms / 1_000),
+        ms if ms < 3_600_000 => format!("≤ {} phút", ms / 60_000),
+        ms => format!("≤ {} giờ", ms / 3_600_000),
+    }
+}
+
 /// "Hà Nội, ngày 05 tháng 12 năm 2026": the place and date line of a document to sign,
 /// for the day `now_ms` falls on in Vietnam.
 pub fn place_and_date(now_ms: u64) -> String {
@@ -77,6 +89,10 @@ mod tests {
         assert_eq!(decimal_vn(75.0), "75,0");
         assert_eq!(unit_name("ipo"), "Cục Sở hữu trí tuệ");
         assert_eq!(unit_name("ptn"), "ptn");
+        assert_eq!(latency_bound(25), "≤ 25 ms");
+        assert_eq!(latency_bound(3_600_000), "≤ 1 giờ");
+        assert_eq!(latency_bound(300_000), "≤ 5 phút");
+        assert_eq!(latency_bound(u64::MAX), "> 1 giờ");
         // 2026-12-04T17:30Z is the 5th in Hà Nội.
         assert_eq!(
             place_and_date(1_796_405_400_000),

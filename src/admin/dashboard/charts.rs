@@ -60,15 +60,25 @@ pub fn monthly_targets(months: &[MonthKpis]) -> Markup {
     }
 }
 
-/// One line over the last day's samples, scaled to its own maximum.
+/// One line over the samples of at most the last `span_ms`, scaled to its own maximum.
+/// The time axis runs from the first sample kept to the last (a bus started ten minutes
+/// ago draws ten minutes across the whole width, not a tick at the right edge).
 fn sparkline(id: &str, caption: &str, unit: &str, points: &[(u64, f64)], span_ms: u64) -> Markup {
     let (first, last) = match (points.first(), points.last()) {
         (Some(f), Some(l)) => (f.0, l.0),
         _ => (0, 0),
     };
-    let start = last.saturating_sub(span_ms).min(first);
+    let start = last.saturating_sub(span_ms).max(first);
+    let points: Vec<(u64, f64)> = points
+        .iter()
+        .copied()
+        .filter(|(t, _)| *t >= start)
+        .collect();
+    let covered = last.saturating_sub(start);
     let width_ms = last.saturating_sub(start).max(1) as f64;
-    let max = points.iter().map(|p| p.1).fold(0.0f64, f64::max).max(1.0);
+    // The highest value shown is the real one; the scale never goes below 1.
+    let peak = points.iter().map(|p| p.1).fold(0.0f64, f64::max);
+    let max = peak.max(1.0);
     let coords: Vec<String> = points
         .iter()
         .map(|(t, v)| {
@@ -80,7 +90,7 @@ fn sparkline(id: &str, caption: &str, unit: &str, points: &[(u64, f64)], span_ms
     let latest = points.last().map_or(0.0, |p| p.1);
     html! {
         figure.chart #(id) {
-            figcaption { (caption) ": " b { (format!("{latest:.0}")) } " " (unit) span.muted { " (cao nhất " (format!("{max:.0}")) ")" } }
+            figcaption { (caption) ": " b { (format!("{latest:.0}")) } " " (unit) span.muted { " (cao nhất " (format!("{peak:.0}")) " trong " (span_words(covered)) " qua)" } }
             svg xmlns="http://www.w3.org/2000/svg" viewBox={"0 0 " (W) " " (SH)} width=(W) height=(SH) role="img" aria-label=(caption) {
                 @if coords.len() >= 2 {
                     polyline points=(coords.join(" ")) fill="none" stroke="#1565c0" stroke-width="1.5" {}
@@ -92,8 +102,24 @@ fn sparkline(id: &str, caption: &str, unit: &str, points: &[(u64, f64)], span_ms
     }
 }
 
-/// Per platform: backlog, oldest pending and delivery rate over the last day.
-pub fn platforms_last_day(samples: &[Sample], targets: &[String]) -> Markup {
+/// "12 phút", "3 giờ".
+fn span_words(ms: u64) -> String {
+    let minutes = (ms / 60_000).max(1);
+    if minutes < 120 {
+        format!("{minutes} phút")
+    } else {
+        format!("{} giờ", minutes / 60)
+    }
+}
+
+/// Per platform: backlog, oldest pending and delivery rate over the last day. `live` is
+/// the status document the table above is drawn from: its backlog and oldest pending end
+/// each line, so the chart's last point is the table's figure.
+pub fn platforms_last_day(
+    samples: &[Sample],
+    targets: &[String],
+    live: &serde_json::Value,
+) -> Markup {
     let span = super::super::history::SPAN.as_millis() as u64;
     let series = |target: &str, f: fn(&super::super::history::TargetSample) -> f64| {
         samples
@@ -104,12 +130,24 @@ pub fn platforms_last_day(samples: &[Sample], targets: &[String]) -> Markup {
             })
             .collect::<Vec<_>>()
     };
+    let now = crate::time::now_ms();
+    let with_live = |mut points: Vec<(u64, f64)>, target: &str, field: &str| {
+        let row = live["targets"]
+            .as_array()
+            .and_then(|l| l.iter().find(|r| r["target"] == target));
+        if let Some(r) = row {
+            // Nothing pending: no oldest (null), drawn as 0.
+            points.retain(|(t, _)| *t < now);
+            points.push((now, r[field].as_f64().unwrap_or(0.0)));
+        }
+        points
+    };
     html! {
         @for t in targets {
             div.charts #{"dien-bien-" (t)} {
                 h3 { (t) }
-                (sparkline(&format!("dien-bien-{t}-ton-dong"), "Tồn đọng", "giao dịch", &series(t, |x| x.pending as f64), span))
-                (sparkline(&format!("dien-bien-{t}-cu-nhat"), "Chờ lâu nhất", "giây", &series(t, |x| x.oldest_s as f64), span))
+                (sparkline(&format!("dien-bien-{t}-ton-dong"), "Tồn đọng", "giao dịch", &with_live(series(t, |x| x.pending as f64), t, "pending"), span))
+                (sparkline(&format!("dien-bien-{t}-cu-nhat"), "Chờ lâu nhất", "giây", &with_live(series(t, |x| x.oldest_s as f64), t, "oldest_pending_age_s"), span))
                 (sparkline(&format!("dien-bien-{t}-toc-do"), "Tốc độ chuyển", "giao dịch/phút", &series(t, |x| x.delivered_per_min), span))
             }
         }
@@ -162,5 +200,17 @@ mod tests {
         )
         .into_string();
         assert!(line.contains("<polyline"), "{line}");
+        // Ten minutes of samples fill the width (they used to be a tick at its right edge).
+        let ten = sparkline(
+            "x",
+            "Tồn đọng",
+            "giao dịch",
+            &[(1_000_000, 1.0), (1_300_000, 2.0), (1_600_000, 3.0)],
+            86_400_000,
+        )
+        .into_string();
+        assert!(ten.contains("points=\"0.0,"), "{ten}");
+        assert!(ten.contains(" 260.0,"), "{ten}");
+        assert!(ten.contains("trong 10 phút qua"), "{ten}");
     }
 }

@@ -318,7 +318,7 @@ impl View<'_> {
                             td.num { (age(&t["oldest_pending_age_s"])) }
                             td.num { (t["recent"]["delivered"]) }
                             td.num { (percent(t["recent"]["error_rate"].as_f64().unwrap_or(0.0) * 100.0)) }
-                            td.num { @match t["latency_p99_ms"].as_u64() { Some(ms) => { "≤ " (ms) " ms" }, None => "—" } }
+                            td.num { @match t["latency_p99_ms"].as_u64() { Some(ms) => (crate::admin::words::latency_bound(ms)), None => "—" } }
                         }
                     }
                 }
@@ -436,8 +436,8 @@ impl View<'_> {
         html! {
             section #dien-bien-24h {
                 h2 { "Diễn biến 24 giờ qua theo nền tảng" }
-                p.muted { "Lấy mẫu định kỳ từ số liệu cộng dồn; bắt đầu lại khi khởi động lại hệ thống." }
-                (super::charts::platforms_last_day(self.samples, &targets))
+                p.muted { "Lấy mẫu định kỳ từ số liệu cộng dồn (điểm cuối là số liệu hiện tại, như bảng trên); bắt đầu lại khi khởi động lại hệ thống." }
+                (super::charts::platforms_last_day(self.samples, &targets, self.status))
             }
         }
     }
