@@ -577,6 +577,36 @@ async fn three_hundred_dead_letters_filtered_paged_and_handled_in_bulk() {
         .await;
     browser.wait_for_text("#trang-so-thu", "18").await;
 
+    // A later event of a dossier blocked behind its dead letter, found by its id in the
+    // search box: it says what it waits behind, and the link opens that message.
+    let r = h
+        .post(
+            "nafosted",
+            Some("dossier_sync"),
+            &json!({"dossierCode": "HS-UI-0-000", "note": "next step"}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let waiting_id = r.json::<Value>().await.unwrap()["accepted"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    browser.goto(&format!("{base}/")).await;
+    browser
+        .type_into(&browser.find("#ma-ho-so").await, &waiting_id)
+        .await;
+    browser.click(&browser.find("#tra-cuu").await).await;
+    let said = browser.text_of("#tin .cho-sau").await;
+    assert!(said.starts_with("đang chờ sau tin"), "{said}");
+    assert!(said.contains("thư chết từ"), "{said}");
+    browser.click(&browser.find("#tin .cho-sau a").await).await;
+    let heading = browser.text_of("#tin h2").await;
+    assert!(
+        heading.starts_with("Tin ") && !heading.contains(&waiting_id),
+        "{heading}"
+    );
+    assert!(browser.text_of("#tin").await.contains("Nền tảng trả lời"));
+
     // The platform is fixed: all of NAFOSTED's replayed in one go, confirmed first.
     h.sink.set_target_faults("a", Faults::default());
     browser
