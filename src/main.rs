@@ -62,6 +62,13 @@ enum Command {
     },
     /// The bus's state per national platform, from its admin API.
     Status(lienthong::admin::cli::AdminTarget),
+    /// Where one message stands on each target, and what a waiting one waits behind.
+    Message {
+        #[command(flatten)]
+        target: lienthong::admin::cli::AdminTarget,
+        /// The id the bus answered with on 202.
+        id: String,
+    },
     /// Dead letters: list, show, replay, drop (through the admin API).
     Dlq {
         #[command(flatten)]
@@ -199,6 +206,9 @@ fn main() -> ExitCode {
         Command::Send(args) => send(args),
         Command::Status(target) => {
             admin_cli(async move { lienthong::admin::cli::status(&target).await })
+        }
+        Command::Message { target, id } => {
+            admin_cli(async move { lienthong::admin::cli::message(&target, &id).await })
         }
         Command::Dlq { target, command } => {
             admin_cli(async move { lienthong::admin::cli::dlq(&target, command).await })

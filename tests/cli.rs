@@ -144,6 +144,77 @@ fn the_shipped_config_works_from_another_working_directory() {
     );
 }
 
+/// Issue 38, bug 6: the help says every format the report writes, and `run --demo` points
+/// the tester at the mocks' own views of what the platforms received (it pointed at the
+/// recording sink, which the demo's routes never reach).
+#[test]
+fn the_report_help_names_pdf_and_the_demo_points_at_the_mocks_views() {
+    for args in [&["--help"][..], &["report", "--help"][..]] {
+        let out = lienthong().args(args).output().unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(help.contains("CSV, Excel or PDF"), "{help}");
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (port, mocks) = (free_port(), free_port());
+    let mut child = lienthong()
+        .args([
+            "run",
+            "--config",
+            "config/lienthong.toml",
+            "--demo",
+            "--demo-rate",
+            "1",
+            "--data-dir",
+        ])
+        .arg(tmp.path())
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__LISTEN", format!("127.0.0.1:{mocks}"))
+        .env("LIENTHONG_MOCKS__IPO_DROP_DIR", tmp.path().join("drop"))
+        // Everything it sends goes to its own mocks, never to a bus running here.
+        .env(
+            "LIENTHONG_TARGETS__PORTAL__URL",
+            format!("http://127.0.0.1:{mocks}/portal"),
+        )
+        .env(
+            "LIENTHONG_TARGETS__MINISTRY__URL",
+            format!("http://127.0.0.1:{mocks}/bo-tthc"),
+        )
+        .env(
+            "LIENTHONG_TARGETS__DATASTORE__URL",
+            format!("http://127.0.0.1:{mocks}/datastore/documents"),
+        )
+        .env(
+            "LIENTHONG_TARGETS__NOTIFY__URL",
+            format!("http://127.0.0.1:{mocks}/notify/messages"),
+        )
+        .env(
+            "LIENTHONG_TARGETS__PAYMENT__URL",
+            format!("http://127.0.0.1:{mocks}/payment"),
+        )
+        .env(
+            "LIENTHONG_TARGETS__IPO_INBOX__URL",
+            tmp.path().join("ipo-import"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(child.stdout.take().unwrap()));
+    let banner = lines
+        .by_ref()
+        .take(5)
+        .map_while(Result::ok)
+        .find(|l| l.starts_with("demo:"))
+        .unwrap_or_default();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        banner.contains(&format!("http://127.0.0.1:{mocks}/_mock/portal/dossiers")),
+        "{banner}"
+    );
+    assert!(!banner.contains("/sink/"), "{banner}");
+}
+
 #[test]
 fn check_lists_every_problem_with_its_key_path() {
     let dir = tempfile::tempdir().unwrap();

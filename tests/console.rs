@@ -48,7 +48,7 @@ async fn post_event(h: &Harness, body: Value) -> String {
     v["accepted"][0]["id"].as_str().unwrap().to_string()
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_message_says_which_dead_letter_it_waits_behind() {
     let h = Harness::start(Faults::default(), &tokens()).await;
     h.sink.set_target_faults(
@@ -130,6 +130,30 @@ async fn a_blocked_message_says_which_dead_letter_it_waits_behind() {
         .unwrap();
     assert!(page.contains("Nền tảng trả lời"), "{page}");
     assert!(page.contains("POISON"), "{page}");
+
+    // The command line says the same.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["message", &second])
+        .args([
+            "--url",
+            &format!("http://{}", h.bus().addr),
+            "--token",
+            VIEWER,
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains(&format!("waiting behind {first}")), "{said}");
+    assert!(said.contains("a dead letter since"), "{said}");
+    assert!(
+        said.contains(&format!("lienthong dlq replay a {first}")),
+        "{said}"
+    );
 
     // Replayed once the target takes it: both go, nothing waits.
     h.sink.set_target_faults("a", Faults::default());

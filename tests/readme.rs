@@ -206,3 +206,28 @@ fn blocks_are_split_into_commands_as_a_shell_would() {
     assert!(starts_a_server("cargo run --release -- run --demo"));
     assert!(!starts_a_server("cargo run --release -- status"));
 }
+
+/// Every relative link of the README names a file of the repository (it once linked
+/// `../shared/national-formats.md`, which a clone does not have).
+#[test]
+fn every_relative_link_of_the_readme_names_a_file_of_the_repository() {
+    let readme = std::fs::read_to_string("README.md").unwrap();
+    let mut checked = 0;
+    for part in readme.split("](").skip(1) {
+        let target = part.split(')').next().unwrap_or("");
+        let target = target.split('#').next().unwrap_or("");
+        if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+            continue;
+        }
+        checked += 1;
+        assert!(
+            Path::new(target).exists(),
+            "README links `{target}`, which is not in the repository"
+        );
+    }
+    assert!(checked > 0, "no relative link found");
+    assert!(
+        !readme.contains("../shared/"),
+        "a link outside the repository"
+    );
+}

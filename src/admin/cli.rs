@@ -220,6 +220,75 @@ pub async fn report(t: &AdminTarget, args: ReportArgs) -> Result<String, String>
     ))
 }
 
+/// `lienthong message ID`: each delivery of a message, and for one held behind an older
+/// message of its dossier, which and why.
+pub async fn message(t: &AdminTarget, id: &str) -> Result<String, String> {
+    let mut buf: Vec<u8> = Vec::new();
+    let out = &mut buf;
+    let c = connect(t, false)?;
+    let m = c
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/messages/{id}"),
+            None,
+        )
+        .await?;
+    let _ = writeln!(
+        out,
+        "message {} of {} ({}), dossier {}, received {}",
+        cell(&m["id"]),
+        cell(&m["unit"]),
+        cell(&m["flow"]),
+        cell(&m["key"]),
+        cell(&m["received_at"])
+    );
+    for d in m["deliveries"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let state = &d["delivery"];
+        let mut line = format!(
+            "  {}: {}, {} attempt(s)",
+            cell(&d["target"]),
+            cell(&state["state"]),
+            state["attempts"].as_u64().unwrap_or(0)
+        );
+        if let Some(reason) = state["reason"].as_str() {
+            line.push_str(&format!(": {reason}"));
+        }
+        let w = &d["waiting_behind"];
+        if w.is_object() {
+            line.push_str(&match w["why"].as_str() {
+                Some("dead_letter") => format!(
+                    "\n    waiting behind {} ({}), a dead letter since {}: {} — replay or drop it (lienthong dlq replay {} {}) and this one goes on",
+                    cell(&w["id"]),
+                    cell(&w["flow"]),
+                    w["dead_since_ms"]
+                        .as_u64()
+                        .map(crate::time::rfc3339_ms)
+                        .unwrap_or_default(),
+                    cell(&w["reason"]),
+                    cell(&d["target"]),
+                    cell(&w["id"]),
+                ),
+                _ => format!(
+                    "\n    waiting behind {} ({}), being delivered first ({} attempt(s){})",
+                    cell(&w["id"]),
+                    cell(&w["flow"]),
+                    w["attempts"].as_u64().unwrap_or(0),
+                    w["reason"]
+                        .as_str()
+                        .map(|e| format!("; last error: {e}"))
+                        .unwrap_or_default()
+                ),
+            });
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
 pub async fn status(t: &AdminTarget) -> Result<String, String> {
     let mut buf: Vec<u8> = Vec::new();
     let out = &mut buf;
