@@ -173,4 +173,49 @@ mod tests {
         b.on_failure("HTTP 503");
         assert_eq!(b.state(), BreakerState::Closed);
     }
+
+    /// Lines written by `tracing` while `f` runs.
+    fn logged(f: impl FnOnce()) -> String {
+        #[derive(Clone, Default)]
+        struct Buf(std::sync::Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Buf {
+            fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(b);
+                Ok(b.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let buf = Buf::default();
+        let writer = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::with_default(subscriber, f);
+        let bytes = buf.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    /// Issue 38: an operator sees in the log why deliveries to a platform paused and when
+    /// they went on.
+    #[tokio::test(start_paused = true)]
+    async fn opening_and_closing_are_logged_with_the_target_and_the_failure() {
+        let b = breaker();
+        let opened = logged(|| {
+            for _ in 0..3 {
+                b.on_failure("HTTP 503");
+            }
+        });
+        assert!(opened.contains("circuit opened"), "{opened}");
+        assert!(opened.contains("target_name=portal"), "{opened}");
+        assert!(opened.contains("HTTP 503"), "{opened}");
+        tokio::time::advance(Duration::from_secs(10)).await;
+        assert_eq!(b.acquire(), Permit::Go);
+        let closed = logged(|| b.on_success());
+        assert!(closed.contains("circuit closed"), "{closed}");
+        // A success while closed says nothing.
+        assert_eq!(logged(|| b.on_success()), "");
+    }
 }
