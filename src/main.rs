@@ -585,7 +585,7 @@ fn run(
             };
             println!(
                 "demo: the mock unit systems post {rate} events/s; {}",
-                demo_watch_hint(bus.mocks_addr)
+                lienthong::cli::demo::watch_hint(bus.mocks_addr)
             );
             tokio::spawn(lienthong::cli::demo::drive(
                 bus.addr,
@@ -707,15 +707,4 @@ fn bench(args: lienthong::cli::bench::BenchArgs) -> ExitCode {
             }
         }
     })
-}
-
-/// Where `run --demo` tells the tester to watch: the bundled mocks' own views of what
-/// each platform received (the recording sink sees nothing of the demo's routes).
-fn demo_watch_hint(mocks: Option<std::net::SocketAddr>) -> String {
-    match mocks {
-        Some(a) => format!(
-            "watch the portal at http://{a}/_mock/portal/dossiers (and /_mock/bo-tthc/dossiers, /_mock/payment/transactions, /_mock/datastore/documents, /_mock/notify/messages)"
-        ),
-        None => "the mocks are off: watch the targets your config names".into(),
-    }
 }

@@ -248,3 +248,14 @@ async fn lookup(
         Err(e) => tracing::warn!(unit, error = %e, "demo: lookup failed"),
     }
 }
+
+/// Where `run --demo` tells the tester to watch: the bundled mocks' own views of what
+/// each platform received (the recording sink sees nothing of the demo's routes).
+pub fn watch_hint(mocks: Option<std::net::SocketAddr>) -> String {
+    match mocks {
+        Some(a) => format!(
+            "watch the portal at http://{a}/_mock/portal/dossiers (and /_mock/bo-tthc/dossiers, /_mock/payment/transactions, /_mock/datastore/documents, /_mock/notify/messages)"
+        ),
+        None => "the mocks are off: watch the targets your config names".into(),
+    }
+}

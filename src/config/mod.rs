@@ -4,6 +4,7 @@
 
 mod load;
 mod paths;
+mod server;
 mod validate;
 
 pub use crate::connector::auth::AuthConfig;
@@ -130,23 +131,6 @@ pub struct ServerConfig {
     /// loopback: only for a closed test network (the compose cluster). Logged loudly.
     #[serde(default)]
     pub allow_dev_credentials_on_network: bool,
-}
-
-impl ServerConfig {
-    /// The address the bus's own services answer on when bound to `addr`, as a client on
-    /// this machine reaches them (an unspecified address becomes loopback).
-    pub fn own_base_url(&self, addr: SocketAddr) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let host = if addr.ip().is_unspecified() {
-            match addr {
-                SocketAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
-                SocketAddr::V6(_) => std::net::IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
-            }
-        } else {
-            addr.ip()
-        };
-        format!("{scheme}://{}", SocketAddr::new(host, addr.port()))
-    }
 }
 
 /// The listener's certificate chain and private key (PEM files).
