@@ -193,6 +193,23 @@ async fn every_shell_example_of_the_readme_runs_against_a_live_bus() {
     // The README's examples are mostly runnable; the servers are started elsewhere.
     assert!(ran >= 30, "only {ran} examples ran");
     assert!(skipped.len() <= 10, "skipped: {skipped:?}");
+    // Followed in order, the `send` examples leave no dossier waiting for its own
+    // creation: the IP Office's dossier, progress steps included, reaches the portal
+    // (issue 38, bug 6). Asked of the bus: the README later resets the mocks.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let (_, dossier) = bus
+            .admin("/api/v1/dossiers/4-2024-01234", support::SHIPPED_VIEWER)
+            .await;
+        if dossier["portal_synced"] == true {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "dossier 4-2024-01234 never reached the portal: {dossier}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     bus.bus.shutdown().await.unwrap();
 }
 
