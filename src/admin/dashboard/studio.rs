@@ -293,11 +293,13 @@ fn case_diff(mapping: &Mapping, case: &str, output: Option<&String>) -> Markup {
     }
     let cases = fixtures::discover(&mapping.file).unwrap_or_default();
     let Some(c) = cases.iter().find(|c| c.name == case) else {
-        return html! { p.bad { "Không có ca " (case) "." } };
+        return html! { p.bad { "Không có ca kiểm thử " (case) "." } };
     };
     let expected = match &c.expect {
         Expect::Output(p) => std::fs::read_to_string(p).unwrap_or_default(),
-        _ => return html! { p.muted { "Ca " (case) " là ca lỗi, không có kết quả mong đợi." } },
+        _ => {
+            return html! { p.muted { "Ca kiểm thử " (case) " là ca lỗi (dữ liệu phải bị từ chối), không có kết quả mong đợi." } };
+        }
     };
     let actual = output.cloned().unwrap_or_default();
     let same = match mapping.output_format() {

@@ -496,6 +496,7 @@ impl View<'_> {
         html! {
             section #thu-chet {
                 h2 { "Thư chết (" (self.status["dead"]) ")" }
+                p.muted { "Thư chết là tin không gửi được nữa: nền tảng đã từ chối hẳn, hoặc không chuyển đổi được theo ánh xạ. Sửa dữ liệu hoặc ánh xạ rồi gửi lại, hoặc hủy kèm lý do." }
                 p { a #tat-ca-thu-chet href="/thu-chet" { "Xem, lọc và xử lý tất cả thư chết →" } " "
                     span.muted { "(dưới đây: 50 thư cũ nhất)" } }
                 @if self.dead.is_empty() {
