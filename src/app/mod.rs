@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 
 mod background;
 mod credentials;
+mod forwarding;
 mod parts;
 
 use background::Background;

@@ -193,7 +193,7 @@ pub fn start_cluster(
         .targets
         .iter()
         .map(|(name, cfg)| {
-            Arc::new(crate::transport::forward::forward_runtime(
+            Arc::new(super::forwarding::forward_runtime(
                 Arc::clone(&broker),
                 name,
                 cfg,

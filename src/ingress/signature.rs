@@ -25,13 +25,11 @@ use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub const TIMESTAMP_HEADER: &str = "x-lienthong-timestamp";
 pub const SIGNATURE_HEADER: &str = "x-lienthong-signature";
-/// How far a request's timestamp may be from the bus's clock (and how long signatures are
-/// remembered to refuse replays).
-pub const MAX_SKEW: Duration = Duration::from_secs(300);
+/// How far a request's timestamp may be from the bus's clock: the replay guard's.
+pub use crate::transport::replay_guard::MAX_SKEW;
 
 /// Each signing unit's secrets (several during a rotation: a request signed with any of
 /// them passes), replaced as a whole when credentials are reloaded.

@@ -18,8 +18,7 @@ use super::store::{Store, StoreError, WriteBatch, for_each_page};
 use crate::envelope::MessageId;
 use sha2::Digest;
 
-/// A (unit, ordering key) pair as the scheduler sees it.
-pub type KeyHash = u128;
+pub use super::records::KeyHash;
 
 /// SHA-256 of `unit \0 key`, truncated to 128 bits. Stable across builds: it is stored.
 pub fn key_hash(unit: &str, key: &str) -> KeyHash {

@@ -6,6 +6,9 @@ use crate::envelope::MessageId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+/// A (unit, ordering key) pair as the scheduler sees it (its hash is in key_hash.rs).
+pub type KeyHash = u128;
+
 /// A message chunk (`m` record): the messages of one request, whose ids are consecutive
 /// from the chunk key's id. One store record per request instead of one per message is
 /// what lets batched ingest keep up (the per-insert cost dominates the writer).
@@ -133,7 +136,7 @@ pub fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
 pub struct PendingRecord {
     /// Hash of (unit, ordering key) when the route orders per key.
     #[serde(default)]
-    pub key_hash: Option<super::key_hash::KeyHash>,
+    pub key_hash: Option<KeyHash>,
     /// A dead message blocks its key (route `on_dead = "block"`).
     pub block_on_dead: bool,
     #[serde(default, skip_serializing_if = "is_zero_u32")]
@@ -189,7 +192,7 @@ pub enum DoneOutcome {
 /// `x`: a dead letter: the reason, every attempt's error, and what is needed to replay it.
 #[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct DeadRecord {
-    pub key_hash: Option<super::key_hash::KeyHash>,
+    pub key_hash: Option<KeyHash>,
     pub block_on_dead: bool,
     pub attempts: u32,
     pub payload_len: u32,

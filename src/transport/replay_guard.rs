@@ -40,6 +40,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::oneshot;
 
+/// How far a request's timestamp may be from the bus's clock (and how long signatures are
+/// remembered to refuse replays).
+pub const MAX_SKEW: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// The signatures seen within their window: each is remembered until its `forget_at`
 /// (unix seconds), and forgetting costs nothing in proportion to how many are kept.
 #[derive(Default)]
@@ -102,7 +106,7 @@ enum Record {
 /// `MAX_SKEW` ahead, and it is kept for twice that); anything longer is refused, so no
 /// one who can publish to the broker can fill the guard's memory for good.
 fn longest_memory() -> u64 {
-    3 * crate::ingress::signature::MAX_SKEW.as_secs() + 60
+    3 * MAX_SKEW.as_secs() + 60
 }
 
 /// How long the stream keeps what it was given (RabbitMQ's `x-max-age`).
@@ -382,7 +386,7 @@ async fn rebuild(broker: &Broker, node: &str) -> Result<SeenSignatures, BrokerEr
         .timed(ch.basic_qos(1000, BasicQosOptions::default()))
         .await?;
     let now = crate::time::now_ms() / 1000;
-    let from = now.saturating_sub(2 * crate::ingress::signature::MAX_SKEW.as_secs() + 60);
+    let from = now.saturating_sub(2 * MAX_SKEW.as_secs() + 60);
     let mut args = FieldTable::default();
     args.insert("x-stream-offset".into(), AMQPValue::Timestamp(from));
     let mut consumer = broker

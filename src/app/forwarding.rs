@@ -1,0 +1,53 @@
+//! The relay runtime that forwards a target's outbox deliveries to the broker (cluster
+//! mode, `transport = "amqp"`): the forward connector in the delivery core's forward mode.
+//! Plugged into the ordinary relay, forwarding inherits the outbox's guarantees: a
+//! delivery is finished only when the broker has confirmed it, it is retried with backoff
+//! while the broker is away, and the events of one dossier are published in order.
+
+use crate::config::{CircuitBreakerConfig, RetryConfig, TargetConfig};
+use crate::connector::forward::ForwardConnector;
+use crate::delivery::TargetRuntime;
+use crate::transport::broker::Broker;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The relay runtime that forwards one target's deliveries to the broker: retried for as
+/// long as it takes (the broker coming back is a matter of time, not of the message), never
+/// rate-limited; up to `[amqp] publish_batch` deliveries claimed together and published
+/// as one message per partition, `[amqp] publish_concurrency` such batches in flight.
+pub fn forward_runtime(
+    broker: Arc<Broker>,
+    target: &str,
+    cfg: &TargetConfig,
+    origin: &str,
+    topology_ready: tokio::sync::watch::Receiver<bool>,
+) -> TargetRuntime {
+    let forward_cfg = TargetConfig {
+        rate_limit: None,
+        batch: broker.settings().publish_batch.max(1),
+        concurrency: broker.settings().publish_concurrency.max(1),
+        retry: RetryConfig {
+            max_attempts: u32::MAX,
+            max_age: Duration::from_secs(10 * 365 * 24 * 3600),
+            base_delay: Duration::from_millis(200),
+            max_delay: broker
+                .settings()
+                .reconnect_delay
+                .max(Duration::from_secs(2)),
+        },
+        circuit_breaker: CircuitBreakerConfig::default(),
+        ..cfg.clone()
+    };
+    // Workers map; the broker carries the event as the unit sent it.
+    TargetRuntime::with_connector(
+        target,
+        &forward_cfg,
+        Arc::new(ForwardConnector::new(
+            broker,
+            target,
+            origin,
+            topology_ready,
+        )),
+    )
+    .forwarding()
+}
