@@ -3,9 +3,8 @@
 
 use clap::{Parser, Subcommand};
 use lienthong::cli::runtime::with_runtime;
-use lienthong::config::{self, Config};
+use lienthong::config;
 use lienthong::telemetry::{self, LogFormat};
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -88,12 +87,12 @@ enum Command {
     /// The tamper-evident audit trail.
     Audit {
         #[command(subcommand)]
-        command: AuditCommand,
+        command: lienthong::cli::audit::AuditCommand,
     },
     /// Outbox maintenance: encryption keys.
     Outbox {
         #[command(subcommand)]
-        command: OutboxCommand,
+        command: lienthong::cli::outbox::OutboxCommand,
     },
     /// Write the OpenAPI 3.1 document of the API (unit-facing and admin, or one unit's) to
     /// stdout, as a running bus serves it at /api/v1/openapi.json.
@@ -108,43 +107,6 @@ enum Command {
     Check {
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum AuditCommand {
-    /// Check the hash chain of the audit log: any altered, removed or reordered record is
-    /// reported with its line. Prints the head (last record and hash) to keep elsewhere.
-    Verify {
-        #[arg(long, default_value = "config/lienthong.toml")]
-        config: PathBuf,
-        /// The log file to check (default: [audit] path, or audit.log in the data directory).
-        #[arg(long)]
-        file: Option<PathBuf>,
-        /// A head printed by an earlier verify (`<seq>:<hash>`): the log must still hold
-        /// that record, unchanged (catches records cut from the end).
-        #[arg(long)]
-        head: Option<String>,
-    },
-}
-
-#[derive(Subcommand)]
-enum OutboxCommand {
-    /// Print a new random key line (`id:base64`) for the outbox keyring. To rotate, put it
-    /// first in the keyring, keep the old key after it, restart, then run `re-encrypt`.
-    NewKey {
-        /// The key's name, e.g. the year or date it was made.
-        id: String,
-    },
-    /// Seal every stored record with the current (first) key: records of older keys and
-    /// records written before encryption was on. Run it with the bus stopped. Afterwards the
-    /// old keys can leave the keyring.
-    ReEncrypt {
-        #[arg(long, default_value = "config/lienthong.toml")]
-        config: PathBuf,
-        /// Overrides outbox.data_dir.
-        #[arg(long)]
-        data_dir: Option<PathBuf>,
     },
 }
 
@@ -219,143 +181,8 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench(args),
         Command::Mocks { config, scenario } => mocks(&config, scenario),
         Command::Mapping { command } => mapping(command),
-        Command::Outbox { command } => outbox(command),
-        Command::Audit { command } => audit(command),
-    }
-}
-
-fn audit(command: AuditCommand) -> ExitCode {
-    let AuditCommand::Verify { config, file, head } = command;
-    let path = match file {
-        Some(f) => f,
-        None => match config::load_file(&config) {
-            Ok(cfg) => cfg.audit_path(),
-            Err(e) => {
-                eprintln!("error: {e} (or name the log with --file)");
-                return ExitCode::from(2);
-            }
-        },
-    };
-    let expected = match head.as_deref().map(|h| h.split_once(':')) {
-        None => None,
-        Some(Some((seq, hash))) if seq.parse::<u64>().is_ok() => {
-            Some((seq.parse::<u64>().unwrap_or(0), hash.to_string()))
-        }
-        Some(_) => {
-            eprintln!("error: --head must be `<seq>:<hash>` as printed by an earlier verify");
-            return ExitCode::from(2);
-        }
-    };
-    let result = lienthong::audit::verify(&path, |n| eprintln!("  {n} records checked"));
-    match result {
-        Ok(v) => {
-            if let Some((seq, hash)) = expected {
-                let kept = lienthong::audit::record_at(&path, seq).ok().flatten();
-                if kept.as_deref() != Some(hash.as_str()) {
-                    eprintln!(
-                        "BROKEN: {}: record {seq} with hash {hash} is not in the log any more (the log ends at record {}): records were cut from the end or the log was replaced",
-                        path.display(),
-                        v.head_seq
-                    );
-                    return ExitCode::FAILURE;
-                }
-            }
-            println!(
-                "{}: OK, {} records, chain intact; head {}:{}",
-                path.display(),
-                v.records,
-                v.head_seq,
-                v.head_hash
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e @ lienthong::audit::AuditError::Broken { .. }) => {
-            eprintln!("BROKEN: {e}");
-            ExitCode::FAILURE
-        }
-        Err(e) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
-    }
-}
-
-fn outbox(command: OutboxCommand) -> ExitCode {
-    use lienthong::outbox::encryption;
-    match command {
-        OutboxCommand::NewKey { id } => {
-            let line = encryption::new_key_line(&id);
-            if let Err(e) = encryption::Keyring::parse(&line, "the new key") {
-                eprintln!("error: {e}");
-                return ExitCode::from(2);
-            }
-            println!("{line}");
-            ExitCode::SUCCESS
-        }
-        OutboxCommand::ReEncrypt { config, data_dir } => {
-            let (mut cfg, _) = match load(&config) {
-                Ok(v) => v,
-                Err(code) => return code,
-            };
-            if let Some(dir) = data_dir {
-                cfg.outbox.data_dir = dir;
-            }
-            let ring = match encryption::load_keyring(&cfg, |v| std::env::var(v).ok()) {
-                Ok(Some(ring)) => ring,
-                Ok(None) => {
-                    eprintln!(
-                        "error: {} has no [outbox.encryption]: there is no key to seal with",
-                        config.display()
-                    );
-                    return ExitCode::from(2);
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return ExitCode::from(2);
-                }
-            };
-            let dir = &cfg.outbox.data_dir;
-            let store = match lienthong::outbox::RedbStore::open(dir, cfg.outbox.cache_mb) {
-                Ok(s) => s,
-                Err(e) => {
-                    eprintln!(
-                        "error: cannot open the outbox in {}: {e} (stop the bus first: only one process may open it)",
-                        dir.display()
-                    );
-                    return ExitCode::FAILURE;
-                }
-            };
-            println!(
-                "sealing the outbox in {} with key `{}` ...",
-                dir.display(),
-                ring.current()
-            );
-            let mut last = std::time::Instant::now();
-            let result = encryption::reencrypt(&store, &ring, |n| {
-                if last.elapsed() >= std::time::Duration::from_secs(1) {
-                    println!("  {n} records read");
-                    last = std::time::Instant::now();
-                }
-            });
-            match result {
-                Ok(done) => {
-                    println!(
-                        "done: {} records read, {} sealed again with `{}`",
-                        done.scanned,
-                        done.resealed,
-                        ring.current()
-                    );
-                    for id in done.retired {
-                        println!("key `{id}` seals nothing any more: it may leave the keyring");
-                    }
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    ExitCode::FAILURE
-                }
-            }
-        }
+        Command::Outbox { command } => lienthong::cli::outbox::outbox(command),
+        Command::Audit { command } => lienthong::cli::audit::audit(command),
     }
 }
 
@@ -402,26 +229,7 @@ fn mapping(command: MappingCommand) -> ExitCode {
 }
 
 /// Load and validate, printing every problem. Returns the config and the unit keys.
-fn load(path: &Path) -> Result<(Config, BTreeMap<String, String>), ExitCode> {
-    let cfg = config::load_file(path).map_err(|e| {
-        eprintln!("error: {e}");
-        ExitCode::from(2)
-    })?;
-    match config::validate(&cfg, |var| std::env::var(var).ok()) {
-        Ok(keys) => Ok((cfg, keys)),
-        Err(problems) => {
-            eprintln!(
-                "error: {} has {} problem(s):",
-                path.display(),
-                problems.len()
-            );
-            for p in problems {
-                eprintln!("  - {p}");
-            }
-            Err(ExitCode::from(2))
-        }
-    }
-}
+use lienthong::cli::checked::load;
 
 fn openapi(path: &Path, unit: Option<&str>) -> ExitCode {
     let (cfg, _) = match load(path) {

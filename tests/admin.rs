@@ -10,25 +10,7 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support::{Harness, wait_until};
 
-const VIEWER: &str = "viewer-token-0123456789";
-const OPERATOR: &str = "operator-token-0123456789";
-
-fn extra() -> String {
-    format!(
-        r#"
-[[admin.tokens]]
-name = "it-center-screen"
-role = "viewer"
-token_env = "TEST_UNSET_VIEWER"
-dev_token = "{VIEWER}"
-[[admin.tokens]]
-name = "nguyen.operator"
-role = "operator"
-token_env = "TEST_UNSET_OPERATOR"
-dev_token = "{OPERATOR}"
-"#
-    )
-}
+use support::dead_letters::{OPERATOR, VIEWER, admin_tokens as extra};
 
 async fn call(
     h: &Harness,

@@ -9,25 +9,10 @@ use serde_json::{Value, json};
 use std::time::Duration;
 use support::{Harness, NAFOSTED_KEY, wait_until};
 
-const VIEWER: &str = "viewer-token-0123456789";
-const OPERATOR: &str = "operator-token-0123456789";
-
-fn tokens() -> String {
-    format!(
-        r#"
-[[admin.tokens]]
-name = "it-center-screen"
-role = "viewer"
-token_env = "TEST_UNSET_VIEWER"
-dev_token = "{VIEWER}"
-[[admin.tokens]]
-name = "nguyen.operator"
-role = "operator"
-token_env = "TEST_UNSET_OPERATOR"
-dev_token = "{OPERATOR}"
-"#
-    )
-}
+use support::dead_letters::{
+    OPERATOR, VIEWER, admin_tokens as tokens, dashboard_page, poison_target_a,
+    three_hundred_and_twenty_dead_letters,
+};
 
 async fn get(h: &Harness, path: &str, token: &str) -> Value {
     let resp = h
@@ -51,13 +36,7 @@ async fn post_event(h: &Harness, body: Value) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blocked_message_says_which_dead_letter_it_waits_behind() {
     let h = Harness::start(Faults::default(), &tokens()).await;
-    h.sink.set_target_faults(
-        "a",
-        Faults {
-            reject_containing: Some("POISON".into()),
-            ..Faults::default()
-        },
-    );
+    poison_target_a(&h);
     let first = post_event(&h, json!({"dossierCode": "HS-W-1", "note": "POISON"})).await;
     wait_until(Duration::from_secs(10), "the dead letter", || {
         h.bus().outbox.stats().dead == 1
@@ -98,17 +77,7 @@ async fn a_blocked_message_says_which_dead_letter_it_waits_behind() {
     );
 
     // The dashboard: the message found by its id says what it waits for, with a link.
-    let base = format!("http://{}", h.bus().addr);
-    let cookie = support::dashboard_sign_in(&base, VIEWER).await;
-    let page = support::browser()
-        .get(format!("{base}/?ma_ho_so={second}"))
-        .header("cookie", cookie.split(';').next().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = dashboard_page(&h, &format!("/?ma_ho_so={second}"), VIEWER).await;
     assert!(page.contains("id=\"tin\""), "{page}");
     assert!(page.contains("đang chờ sau tin"), "{page}");
     assert!(
@@ -119,15 +88,7 @@ async fn a_blocked_message_says_which_dead_letter_it_waits_behind() {
     // The message view shows the body sent to the target.
     assert!(page.contains("Nội dung gửi đi"), "{page}");
     // The dead letter's own view lists its attempt with the platform's answer.
-    let page = support::browser()
-        .get(format!("{base}/?ma_ho_so={first}"))
-        .header("cookie", cookie.split(';').next().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = dashboard_page(&h, &format!("/?ma_ho_so={first}"), VIEWER).await;
     assert!(page.contains("Nền tảng trả lời"), "{page}");
     assert!(page.contains("POISON"), "{page}");
 
@@ -230,34 +191,7 @@ async fn all_pages(h: &Harness, first: &str, token: &str) -> (Vec<Value>, usize)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_hundred_dead_letters_paged_filtered_replayed_and_dropped_in_bulk() {
     let h = Harness::start(Faults::default(), &tokens()).await;
-    h.sink.set_target_faults(
-        "a",
-        Faults {
-            reject_containing: Some("POISON".into()),
-            ..Faults::default()
-        },
-    );
-    for batch in 0..3 {
-        let events: Vec<Value> = (0..100)
-            .map(|i| json!({"dossierCode": format!("HS-BULK-{batch}-{i:03}"), "note": "POISON"}))
-            .collect();
-        let r = h
-            .post("nafosted", Some("dossier_sync"), &Value::Array(events))
-            .await;
-        assert_eq!(r.status(), 202);
-    }
-    let events: Vec<Value> = (0..20)
-        .map(|i| json!({"SoHoSo": format!("ST-BULK-{i:03}"), "note": "POISON"}))
-        .collect();
-    let r = h
-        .post("stameq", Some("dossier_sync"), &Value::Array(events))
-        .await;
-    assert_eq!(r.status(), 202);
-    let outbox = h.bus().outbox.clone();
-    wait_until(Duration::from_secs(30), "320 dead letters", || {
-        outbox.stats().dead == 320
-    })
-    .await;
+    three_hundred_and_twenty_dead_letters(&h, "BULK").await;
 
     // The unit's own list, 100 at a time: its 300, none of the other unit's.
     let (own, pages) = all_pages(
@@ -405,13 +339,7 @@ async fn a_pause_outlives_a_restart_and_blocked_dossiers_show_in_the_health() {
     );
 
     // A dossier blocked by a dead letter: the dashboard does not call the target healthy.
-    h.sink.set_target_faults(
-        "a",
-        Faults {
-            reject_containing: Some("POISON".into()),
-            ..Faults::default()
-        },
-    );
+    poison_target_a(&h);
     post_event(&h, json!({"dossierCode": "HS-P-2", "note": "POISON"})).await;
     post_event(&h, json!({"dossierCode": "HS-P-2", "note": "after"})).await;
     let outbox = h.bus().outbox.clone();
@@ -419,17 +347,7 @@ async fn a_pause_outlives_a_restart_and_blocked_dossiers_show_in_the_health() {
         outbox.stats().dead == 1
     })
     .await;
-    let base = format!("http://{}", h.bus().addr);
-    let cookie = support::dashboard_sign_in(&base, VIEWER).await;
-    let page = support::browser()
-        .get(format!("{base}/"))
-        .header("cookie", cookie.split(';').next().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = dashboard_page(&h, "/", VIEWER).await;
     let health = page
         .split("id=\"target-a-health\"")
         .nth(1)
@@ -464,13 +382,7 @@ async fn a_unit_polls_its_new_dead_letters_by_cursor() {
     let empty = get(&h, feed, NAFOSTED_KEY).await;
     assert_eq!(empty["events"], json!([]), "{empty}");
     assert!(empty["next"].is_null(), "{empty}");
-    h.sink.set_target_faults(
-        "a",
-        Faults {
-            reject_containing: Some("POISON".into()),
-            ..Faults::default()
-        },
-    );
+    poison_target_a(&h);
     let first = post_event(&h, json!({"dossierCode": "HS-F-1", "note": "POISON"})).await;
     let second = post_event(&h, json!({"dossierCode": "HS-F-2", "note": "POISON"})).await;
     let outbox = h.bus().outbox.clone();

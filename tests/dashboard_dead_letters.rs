@@ -16,49 +16,16 @@ use support::webdriver::Browser;
 async fn three_hundred_dead_letters_filtered_paged_and_handled_in_bulk() {
     use lienthong_mocks::Faults;
     use serde_json::Value;
-    let tokens = format!(
-        "[[admin.tokens]]\nname = \"nguyen.operator\"\nrole = \"operator\"\n\
-         token_env = \"TEST_UNSET_OPERATOR\"\ndev_token = \"{}\"\n",
-        "operator-token-0123456789"
-    );
-    let h = support::Harness::start(Faults::default(), &tokens).await;
-    h.sink.set_target_faults(
-        "a",
-        Faults {
-            reject_containing: Some("POISON".into()),
-            ..Faults::default()
-        },
-    );
-    for batch in 0..3 {
-        let events: Vec<Value> = (0..100)
-            .map(|i| json!({"dossierCode": format!("HS-UI-{batch}-{i:03}"), "note": "POISON"}))
-            .collect();
-        let r = h
-            .post("nafosted", Some("dossier_sync"), &Value::Array(events))
-            .await;
-        assert_eq!(r.status(), 202);
-    }
-    let events: Vec<Value> = (0..20)
-        .map(|i| json!({"SoHoSo": format!("ST-UI-{i:03}"), "note": "POISON"}))
-        .collect();
-    assert_eq!(
-        h.post("stameq", Some("dossier_sync"), &Value::Array(events))
-            .await
-            .status(),
-        202
-    );
-    let outbox = h.bus().outbox.clone();
-    wait_until(Duration::from_secs(30), "320 dead letters", || {
-        outbox.stats().dead == 320
-    })
-    .await;
+    use support::dead_letters::{OPERATOR, admin_tokens, three_hundred_and_twenty_dead_letters};
+    let h = support::Harness::start(Faults::default(), &admin_tokens()).await;
+    three_hundred_and_twenty_dead_letters(&h, "UI").await;
     let rows = |source: &str| source.matches("class=\"dong-thu-chet\"").count();
 
     let base = format!("http://{}", h.bus().addr);
     let browser = Browser::start().await;
     browser.goto(&format!("{base}/")).await;
     browser
-        .type_into(&browser.find("#token").await, "operator-token-0123456789")
+        .type_into(&browser.find("#token").await, OPERATOR)
         .await;
     browser.click(&browser.find("#dang-nhap").await).await;
     browser.click(&browser.find("#tat-ca-thu-chet").await).await;

@@ -6,26 +6,25 @@
 
 use crate::admin::period::Period;
 
-/// A unit's name as the ministry writes it (the id when the unit is not one of the four).
-pub fn unit_name(unit: &str) -> &str {
-    match unit {
+/// The ministry's name of one of its four units.
+fn known_unit(unit: &str) -> Option<&'static str> {
+    Some(match unit {
         "stameq" => "Ủy ban Tiêu chuẩn Đo lường Chất lượng quốc gia",
         "nafosted" => "Quỹ Phát triển khoa học và công nghệ quốc gia",
         "ipo" => "Cục Sở hữu trí tuệ",
         "varans" => "Cục An toàn bức xạ và hạt nhân",
-        other => other,
-    }
+        _ => return None,
+    })
+}
+
+/// A unit's name as the ministry writes it (the id when the unit is not one of the four).
+pub fn unit_name(unit: &str) -> &str {
+    known_unit(unit).unwrap_or(unit)
 }
 
 /// A unit's name, or "" when only its id is known (for a second line under the id).
 pub fn unit_label(unit: &str) -> &'static str {
-    match unit {
-        "stameq" => "Ủy ban Tiêu chuẩn Đo lường Chất lượng quốc gia",
-        "nafosted" => "Quỹ Phát triển khoa học và công nghệ quốc gia",
-        "ipo" => "Cục Sở hữu trí tuệ",
-        "varans" => "Cục An toàn bức xạ và hạt nhân",
-        _ => "",
-    }
+    known_unit(unit).unwrap_or("")
 }
 
 /// A period as a report's heading says it: "Quý III/2024", "Tháng 07/2024", "Năm 2024",

@@ -15,6 +15,7 @@
 //! Paths are concrete per unit (`/api/v1/units/nafosted/events/dossier_sync`), so a
 //! client generated from the document has one call per flow with its own body type.
 
+use super::json_schema::{merge, require_key, strip_required};
 use crate::config::Config;
 use crate::mappings::MappingSet;
 use crate::route::{Route, Router};
@@ -197,7 +198,7 @@ pub(super) fn errors(list: &[(u16, &str)]) -> Map<String, Value> {
 }
 
 /// Statuses every unit call can answer before it looks at the body.
-const AUTH_ERRORS: &[(u16, &str)] = &[
+pub(super) const AUTH_ERRORS: &[(u16, &str)] = &[
     (
         401,
         "unauthorized: no or wrong unit key; signature_required, stale_signature, \
@@ -219,7 +220,7 @@ const AUTH_ERRORS: &[(u16, &str)] = &[
     ),
 ];
 
-fn security_for(c: &Contract<'_>, unit: &str) -> Value {
+pub(super) fn security_for(c: &Contract<'_>, unit: &str) -> Value {
     let signs = c
         .config
         .units
@@ -249,7 +250,7 @@ fn unit_paths(
         ("residence", "population"),
         ("business", "business"),
     ] {
-        if let Some(op) = lookup_operation(c, unit, kind, needs, &tag) {
+        if let Some(op) = super::operations::lookup_operation(c, unit, kind, needs, &tag) {
             paths.insert(
                 format!("/api/v1/units/{unit}/lookup/{kind}"),
                 json!({"post": op}),
@@ -257,7 +258,7 @@ fn unit_paths(
         }
     }
     super::reads::unit_read_paths(unit, &tag, security_for(c, unit), paths);
-    if let Some(op) = soap_operation(c, unit, &tag) {
+    if let Some(op) = super::operations::soap_operation(c, unit, &tag) {
         paths.insert(format!("/soap/{unit}"), json!({"post": op}));
     }
     paths.insert(
@@ -440,149 +441,6 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
     )
 }
 
-fn lookup_operation(
-    c: &Contract<'_>,
-    unit: &str,
-    kind: &str,
-    needs: &str,
-    tag: &str,
-) -> Option<Value> {
-    let configured = match needs {
-        "population" => c.config.lookups.population.is_some(),
-        _ => c.config.lookups.business.is_some(),
-    };
-    if !configured {
-        return None;
-    }
-    let request = c
-        .mappings
-        .lookup_mapping(unit, &format!("{kind}_lookup_request"))
-        .ok()?;
-    let reply = c
-        .mappings
-        .lookup_mapping(unit, &format!("{kind}_lookup_reply"))
-        .ok()?;
-    let mut schema = request.input_schema();
-    if let Some(o) = schema.as_object_mut() {
-        o.insert("description".into(), json!(request.description));
-    }
-    let mut responses = errors(&[
-        (
-            400,
-            "malformed_body, one_lookup, invalid_lookup: the request cannot be read or mapped (the field is named)",
-        ),
-        (401, AUTH_ERRORS[0].1),
-        (403, AUTH_ERRORS[1].1),
-        (404, "unknown_unit; unknown_lookup"),
-        (408, AUTH_ERRORS[3].1),
-        (413, AUTH_ERRORS[4].1),
-        (429, "rate_limited: over the unit's or the platform's rate"),
-        (
-            501,
-            "no_lookup_mapping, no_lookup_target: this lookup is not set up",
-        ),
-        (
-            502,
-            "platform_unreachable, platform_error, bad_reply, lookup_failed: the national platform failed",
-        ),
-        (503, "audit_unavailable: no answer without its audit record"),
-        (504, "platform_timeout: the platform did not answer in time"),
-    ]);
-    // The request in the unit's own format: JSON, or XML with an example from the fixtures.
-    let request_content = match request.input_format() {
-        Format::Json => json!({"application/json": {"schema": schema}}),
-        format => {
-            let media = if format == Format::Csv {
-                "text/csv"
-            } else {
-                "text/xml"
-            };
-            let mut body = json!({"schema": {"type": "string", "minLength": 1,
-                "description": format!("The lookup in the unit's {} format", format.name())}});
-            if let Some(example) = fixture_example(&request.file) {
-                body["example"] = json!(example);
-            }
-            json!({ media: body })
-        }
-    };
-    let mut reply_schema = reply.output_schema();
-    if let Some(o) = reply_schema.as_object_mut() {
-        o.insert("description".into(), json!(reply.description));
-    }
-    responses.insert(
-        "200".into(),
-        json!({
-            "description": "The platform's answer in the unit's format (found or not)",
-            "content": {reply.content_type(): {"schema": reply_schema}}
-        }),
-    );
-    Some(json!({
-        "operationId": format!("lookup_{}_{}", ident(unit), kind),
-        "tags": [tag],
-        "summary": format!("{kind} lookup"),
-        "description": format!("Asks the national platform on the unit's behalf ({}). \
-            Every lookup is recorded in the audit trail with the officer, dossier and purpose.",
-            request.description),
-        "security": security_for(c, unit),
-        "parameters": [
-            {"name": "dossier", "in": "query", "required": false, "description": "The dossier the lookup is for (audit)", "schema": {"type": "string", "maxLength": 100}},
-            {"name": "purpose", "in": "query", "required": false, "description": "Why (audit)", "schema": {"type": "string", "maxLength": 200}},
-            {"name": "X-Officer", "in": "header", "required": false, "description": "The officer asking (audit)", "schema": {"type": "string", "pattern": "^[!-~]{1,100}$"}},
-        ],
-        "requestBody": {"required": true, "content": request_content},
-        "responses": responses,
-    }))
-}
-
-fn soap_operation(c: &Contract<'_>, unit: &str, tag: &str) -> Option<Value> {
-    let ops = &c.config.units.get(unit)?.soap_operations;
-    if ops.is_empty() {
-        return None;
-    }
-    let mut examples = Map::new();
-    for (operation, flow) in ops {
-        let route = c.router.routes_of(unit).iter().find(|r| &r.flow == flow)?;
-        let example = route
-            .targets
-            .iter()
-            .filter_map(|t| c.mappings.for_delivery(unit, flow, t))
-            .find_map(|m| fixture_example(&m.file));
-        if let Some(example) = example {
-            examples.insert(
-                operation.clone(),
-                json!({"summary": format!("{operation} → {flow}"), "value": example}),
-            );
-        }
-    }
-    let list = ops
-        .iter()
-        .map(|(op, flow)| format!("`{op}` → `{flow}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    Some(json!({
-        "operationId": format!("soap_{}", ident(unit)),
-        "tags": [tag],
-        "summary": "SOAP 1.1 endpoint",
-        "description": format!("The first element of the Body picks the flow: {list}. The WSDL is at `/soap/{unit}?wsdl`. The answer is `<Operation>Response` with `KetQua` and one `MaTiepNhan` per stored event; a problem is a SOAP Fault whose detail names the code, field and line (HTTP 500 as SOAP 1.1 says; 400 for an empty body, 401/403 for the key, 503 when busy)."),
-        "security": security_for(c, unit),
-        "requestBody": {"required": true, "content": {"text/xml": {
-            "schema": {"type": "string", "minLength": 1},
-            "examples": examples,
-        }}},
-        "responses": {
-            "200": {"description": "Stored; the SOAP answer", "content": {"text/xml": {"schema": {"type": "string"}}}},
-            "400": {"description": "SOAP Fault: the request has no body (empty_body)", "content": {"text/xml": {"schema": {"type": "string"}}}},
-            "401": {"description": "SOAP Fault: no or wrong unit key", "content": {"text/xml": {"schema": {"type": "string"}}}},
-            "403": {"description": "SOAP Fault: the key is another unit's", "content": {"text/xml": {"schema": {"type": "string"}}}},
-            "408": {"description": "body_timeout", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            "413": {"description": "body_too_large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            "429": {"description": "rate_limited", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            "500": {"description": "SOAP Fault (soap:Client: the request is wrong, the detail says how; soap:Server: ours)", "content": {"text/xml": {"schema": {"type": "string"}}}},
-            "503": {"description": "SOAP Fault: busy, send again later", "content": {"text/xml": {"schema": {"type": "string"}}}},
-        },
-    }))
-}
-
 /// The payment platform's callback: the same for every unit.
 fn shared_paths(c: &Contract<'_>, paths: &mut Map<String, Value>) {
     if c.config
@@ -640,149 +498,8 @@ fn fixture_bytes(mapping_file: &Path) -> Option<Vec<u8>> {
 }
 
 /// A name usable in operation ids and schema names.
-fn ident(s: &str) -> String {
+pub(super) fn ident(s: &str) -> String {
     s.chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect()
-}
-
-/// The ordering key at `pointer` required (when the route orders by it) and a non-blank
-/// string of at most 256 characters.
-fn require_key(event: &mut Value, pointer: &str, required: bool) {
-    let segments: Vec<String> = pointer
-        .split('/')
-        .skip(1)
-        .map(|s| s.replace("~1", "/").replace("~0", "~"))
-        .collect();
-    let mut node = event;
-    for (i, seg) in segments.iter().enumerate() {
-        let obj = node.as_object_mut().expect("object schema");
-        obj.insert("type".into(), json!("object"));
-        if required {
-            let req = obj.entry("required").or_insert_with(|| json!([]));
-            let list = req.as_array_mut().expect("required list");
-            if !list.iter().any(|v| v == seg.as_str()) {
-                list.push(json!(seg));
-                list.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
-            }
-        }
-        let props = obj
-            .entry("properties")
-            .or_insert_with(|| json!({}))
-            .as_object_mut()
-            .expect("properties");
-        node = props.entry(seg.clone()).or_insert_with(|| json!({}));
-        if i + 1 == segments.len() {
-            let leaf = node.as_object_mut().expect("leaf schema");
-            leaf.insert("type".into(), json!("string"));
-            leaf.insert("minLength".into(), json!(1));
-            leaf.insert("maxLength".into(), json!(256));
-            leaf.entry("pattern")
-                .or_insert_with(|| json!("[0-9A-Za-z]"));
-            let d = leaf
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            leaf.insert(
-                "description".into(),
-                json!(format!("The ordering key. {d}").trim().to_string()),
-            );
-        }
-    }
-}
-
-fn strip_required(schema: &mut Value) {
-    if let Some(o) = schema.as_object_mut() {
-        o.remove("required");
-        o.remove("anyOf");
-        o.remove("allOf");
-        for key in ["properties"] {
-            if let Some(Value::Object(props)) = o.get_mut(key) {
-                props.values_mut().for_each(strip_required);
-            }
-        }
-        if let Some(items) = o.get_mut("items") {
-            strip_required(items);
-        }
-    }
-}
-
-/// Merge schema `b` into `a`: properties recursively, required lists joined, the first
-/// leaf's constraints kept where both constrain, alternatives (`anyOf`) all kept.
-fn merge(a: &mut Value, b: Value) {
-    let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) else {
-        return;
-    };
-    for (k, v) in b {
-        if a.get(&k) == Some(&v) {
-            continue; // the same mapping on two targets (portal and ministry)
-        }
-        match k.as_str() {
-            "properties" => {
-                let props = a
-                    .entry("properties")
-                    .or_insert_with(|| json!({}))
-                    .as_object_mut()
-                    .expect("properties");
-                if let Value::Object(vp) = v {
-                    for (name, schema) in vp {
-                        match props.get_mut(&name) {
-                            Some(existing) => merge(existing, schema),
-                            None => {
-                                props.insert(name, schema);
-                            }
-                        }
-                    }
-                }
-            }
-            "required" => {
-                let req = a.entry("required").or_insert_with(|| json!([]));
-                let list = req.as_array_mut().expect("required");
-                for r in v.as_array().into_iter().flatten() {
-                    if !list.contains(r) {
-                        list.push(r.clone());
-                    }
-                }
-                list.sort_by(|x, y| x.as_str().cmp(&y.as_str()));
-            }
-            "anyOf" | "allOf" if !a.contains_key("anyOf") && !a.contains_key("allOf") => {
-                a.insert(k, v);
-            }
-            "anyOf" | "allOf" => {
-                let groups = match (k.as_str(), v) {
-                    ("anyOf", v) => vec![json!({"anyOf": v})],
-                    (_, Value::Array(g)) => g,
-                    _ => Vec::new(),
-                };
-                let mut all: Vec<Value> = match (a.remove("anyOf"), a.remove("allOf")) {
-                    (Some(any), _) => vec![json!({"anyOf": any})],
-                    (None, Some(Value::Array(g))) => g,
-                    _ => Vec::new(),
-                };
-                for g in groups {
-                    if !all.contains(&g) {
-                        all.push(g);
-                    }
-                }
-                a.insert("allOf".into(), Value::Array(all));
-            }
-            "items" => match a.get_mut("items") {
-                Some(existing) => merge(existing, v),
-                None => {
-                    a.insert(k, v);
-                }
-            },
-            "description" => {
-                a.entry(k).or_insert(v);
-            }
-            _ => {
-                // A leaf already constrained by another mapping keeps its constraints.
-                let constrained = ["enum", "pattern"].iter().any(|c| a.contains_key(*c));
-                if !constrained || k == "type" && !a.contains_key("type") {
-                    a.entry(k).or_insert(v);
-                }
-            }
-        }
-    }
 }

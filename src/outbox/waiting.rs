@@ -40,17 +40,31 @@ impl Outbox {
         target: &str,
         env: &Envelope,
     ) -> Result<Option<WaitingBehind>, StoreError> {
+        let dossier = match env.key.as_deref() {
+            Some(key) => self.dossier_messages(key, 10_000)?,
+            None => Vec::new(),
+        };
+        self.waiting_behind_in(target, env, &dossier)
+    }
+
+    /// [`Outbox::waiting_behind`] with the dossier's messages already read (oldest first).
+    fn waiting_behind_in(
+        &self,
+        target: &str,
+        env: &Envelope,
+        dossier: &[Envelope],
+    ) -> Result<Option<WaitingBehind>, StoreError> {
         let store = &self.inner.store;
         let Some(own) = store.get(&keys::delivery(keys::PENDING, target, &env.id))? else {
             return Ok(None);
         };
         let own: PendingRecord = decode(&own)?;
-        let (Some(kh), Some(key)) = (own.key_hash, env.key.as_deref()) else {
+        let (Some(kh), Some(_)) = (own.key_hash, env.key.as_deref()) else {
             return Ok(None);
         };
         // The dossier's messages, oldest first: the first older one of the same unit
         // still unfinished at this target is the one ahead.
-        for other in self.dossier_messages(key, 10_000)? {
+        for other in dossier {
             if other.id >= env.id {
                 break;
             }
@@ -62,7 +76,7 @@ impl Outbox {
                 if r.key_hash == Some(kh) && r.block_on_dead {
                     return Ok(Some(WaitingBehind {
                         id: other.id,
-                        flow: other.flow,
+                        flow: other.flow.clone(),
                         why: "dead_letter",
                         dead_since_ms: Some(r.dead_at_ms),
                         reason: Some(r.reason),
@@ -74,7 +88,7 @@ impl Outbox {
                 if r.key_hash == Some(kh) {
                     return Ok(Some(WaitingBehind {
                         id: other.id,
-                        flow: other.flow,
+                        flow: other.flow.clone(),
                         why: "pending",
                         dead_since_ms: None,
                         reason: r.errors.last().map(|e| e.error.clone()),
@@ -86,15 +100,41 @@ impl Outbox {
         Ok(None)
     }
 
-    /// [`Outbox::delivery_states`] with, for each pending delivery, what it waits behind.
+    /// [`Outbox::delivery_states`] with, for each pending delivery, what it waits behind
+    /// (the dossier read once, and only when something is pending).
     pub fn delivery_states_explained(
         &self,
         env: &Envelope,
     ) -> Result<Vec<(String, DeliveryState, Option<WaitingBehind>)>, StoreError> {
+        let mut dossier: Option<Vec<Envelope>> = None;
+        let mut out = Vec::new();
+        for (target, state) in self.delivery_states(env.id)? {
+            let waiting = match (&state, env.key.as_deref()) {
+                (DeliveryState::Pending { .. }, Some(key)) => {
+                    if dossier.is_none() {
+                        dossier = Some(self.dossier_messages(key, 10_000)?);
+                    }
+                    let dossier = dossier.as_deref().unwrap_or_default();
+                    self.waiting_behind_in(&target, env, dossier)?
+                }
+                _ => None,
+            };
+            out.push((target, state, waiting));
+        }
+        Ok(out)
+    }
+
+    /// The same for each message of a dossier already read (`dossier`, oldest first): what
+    /// the dossier view shows, without reading the dossier again for each event.
+    pub fn dossier_states_explained(
+        &self,
+        env: &Envelope,
+        dossier: &[Envelope],
+    ) -> Result<Vec<(String, DeliveryState, Option<WaitingBehind>)>, StoreError> {
         let mut out = Vec::new();
         for (target, state) in self.delivery_states(env.id)? {
             let waiting = match state {
-                DeliveryState::Pending { .. } => self.waiting_behind(&target, env)?,
+                DeliveryState::Pending { .. } => self.waiting_behind_in(&target, env, dossier)?,
                 _ => None,
             };
             out.push((target, state, waiting));

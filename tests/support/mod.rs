@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod dead_letters;
 pub mod webdriver;
 
 use lienthong::app::Bus;

@@ -159,17 +159,9 @@ pub(super) async fn drop_one(
             )
             .field("reason")
         })?;
-    s.outbox
-        .drop_dead(&target, id)
+    drop_with_reason(&s, &who, &target, id, &reason)
         .await
         .map_err(|e| op_error(e, &target, id))?;
-    let record = json!({"target": target, "id": id, "reason": reason, "by": who, "at_ms": crate::time::now_ms()});
-    s.outbox
-        .put_note(
-            &format!("dlq-drop/{id}/{target}"),
-            record.to_string().as_bytes(),
-        )
-        .map_err(storage)?;
     tracing::info!(operator = %who, %target, %id, %reason, "dead letter dropped");
     s.audit.record(
         "dead_letter_drop",
@@ -248,8 +240,28 @@ pub(super) async fn drop_set(
     })))
 }
 
+/// Give up on one dead letter for good, keeping why and who beside it (a note read by
+/// the dead letter's history); the API's drops and the dashboard's all go through here.
+pub async fn drop_with_reason(
+    s: &AdminState,
+    who: &str,
+    target: &str,
+    id: MessageId,
+    why: &str,
+) -> Result<(), OpError> {
+    s.outbox.drop_dead(target, id).await?;
+    let record = json!({"target": target, "id": id, "reason": why, "by": who,
+                        "at_ms": crate::time::now_ms()});
+    s.outbox
+        .put_note(
+            &format!("dlq-drop/{id}/{target}"),
+            record.to_string().as_bytes(),
+        )
+        .map_err(|e| OpError::Storage(e.to_string()))
+}
+
 /// Drop the page `filter` selects; the ids dropped and the next page's cursor.
-pub async fn drop_listed(
+async fn drop_listed(
     s: &AdminState,
     who: &str,
     filter: &DeadFilter,
@@ -258,19 +270,11 @@ pub async fn drop_listed(
     let (list, next) = select_page(s, filter)?;
     let mut dropped = Vec::new();
     for d in list {
-        match s.outbox.drop_dead(&d.target, d.id).await {
-            Ok(()) => {}
-            Err(OpError::NotFound) => continue,
+        match drop_with_reason(s, who, &d.target, d.id, why).await {
+            Ok(()) => dropped.push(d.id),
+            Err(OpError::NotFound) => {}
             Err(e) => return Err(op_error(e, &d.target, d.id)),
         }
-        let record = json!({"target": d.target, "id": d.id, "reason": why, "by": who, "at_ms": crate::time::now_ms()});
-        s.outbox
-            .put_note(
-                &format!("dlq-drop/{}/{}", d.id, d.target),
-                record.to_string().as_bytes(),
-            )
-            .map_err(storage)?;
-        dropped.push(d.id);
     }
     tracing::info!(operator = %who, count = dropped.len(), reason = %why, "dead letters dropped");
     if !dropped.is_empty() {

@@ -130,7 +130,7 @@ pub fn dossier_document_of(
     );
     let mut latest: BTreeMap<String, Latest> = BTreeMap::new();
     for env in &messages {
-        let states = outbox.delivery_states_explained(env)?;
+        let states = outbox.dossier_states_explained(env, &messages)?;
         for (target, state, waiting) in &states {
             latest.insert(target.clone(), (env.id, state.clone(), waiting.clone()));
         }

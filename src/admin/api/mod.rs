@@ -17,7 +17,7 @@ mod dead_letters;
 mod journey;
 mod status;
 
-pub use dead_letters::{DeadFilter, drop_listed, select, select_page};
+pub use dead_letters::{DeadFilter, drop_with_reason, select, select_page};
 use dead_letters::{dead_letter, dead_letters, drop_one, drop_set, replay_one, replay_set};
 use journey::{dossier, kpis, message};
 pub use journey::{dossier_document, dossier_document_of, message_document};

@@ -10,7 +10,7 @@ use crate::admin::AdminState;
 use crate::admin::api::{self, DeadFilter};
 use crate::config::AdminRole;
 use crate::envelope::MessageId;
-use crate::outbox::{DeadLetter, Notes, OpError};
+use crate::outbox::{DeadLetter, OpError};
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -382,7 +382,7 @@ pub(super) async fn execute(
         let outcome = if action.kind == "gui-lai" {
             s.outbox.replay(target, *id).await
         } else {
-            drop_one(&s, &who, target, *id, action.why.as_deref().unwrap_or("")).await
+            api::drop_with_reason(&s, &who, target, *id, action.why.as_deref().unwrap_or("")).await
         };
         match outcome {
             Ok(()) => done.push(*id),
@@ -432,23 +432,4 @@ fn everything_matching(
     }
     out.truncate(MOST_PER_ACTION);
     Ok(out)
-}
-
-/// Drop one dead letter with its reason kept beside it (as the API's drop does).
-async fn drop_one(
-    s: &AdminState,
-    who: &str,
-    target: &str,
-    id: MessageId,
-    why: &str,
-) -> Result<(), OpError> {
-    s.outbox.drop_dead(target, id).await?;
-    let record = serde_json::json!({"target": target, "id": id, "reason": why, "by": who,
-                                    "at_ms": crate::time::now_ms()});
-    s.outbox
-        .put_note(
-            &format!("dlq-drop/{id}/{target}"),
-            record.to_string().as_bytes(),
-        )
-        .map_err(|e| OpError::Storage(e.to_string()))
 }

@@ -1,0 +1,189 @@
+//! The running totals: what each event adds, and settling.
+
+use super::*;
+use std::collections::HashMap;
+
+#[derive(Default)]
+struct Io(HashMap<Vec<u8>, Vec<u8>>);
+impl TallyIo for Io {
+    fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.0.get(key).cloned()
+    }
+    fn put(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.0.insert(key, value);
+    }
+}
+
+fn buckets(io: &Io) -> Vec<Bucket> {
+    let mut out: Vec<Bucket> =
+        io.0.iter()
+            .filter_map(|(k, v)| decode_bucket(k, v))
+            .collect();
+    out.sort_by(|a, b| (&a.unit, &a.procedure).cmp(&(&b.unit, &b.procedure)));
+    out
+}
+
+/// The named fields of a bucket that are not zero.
+fn named(t: &Totals) -> Vec<(&'static str, u64)> {
+    FIELDS
+        .iter()
+        .zip(t)
+        .filter(|(_, v)| **v > 0)
+        .map(|(n, v)| (*n, *v))
+        .collect()
+}
+
+#[test]
+fn a_dossier_counts_once_and_its_changes_move_the_totals() {
+    let mut io = Io::default();
+    let now = 1_732_960_000_000;
+    let facts = |channel, finished, results| EventFacts {
+        dossier: "HS-1".into(),
+        procedure: "1.008433".into(),
+        sync_targets: vec!["portal".into()],
+        channel,
+        finished,
+        results,
+        ..EventFacts::default()
+    };
+    let mut b = TallyBatch::default();
+    let id = b.on_event(
+        &mut io,
+        "naf",
+        &facts(Some(channel::ONLINE), Some(false), false),
+        1,
+        now,
+    );
+    b.on_event(&mut io, "naf", &facts(None, Some(true), true), 1, now);
+    b.finish(&mut io);
+    // One dossier on the portal, not synced (2 outstanding), online, finished with
+    // electronic results, not yet on the portal.
+    assert_eq!(
+        named(&buckets(&io)[0].totals),
+        [
+            ("dossiers", 1),
+            ("portal_dossiers", 1),
+            ("online", 1),
+            ("channel_known", 1),
+            ("finished_with_digital_results", 1),
+            ("finished", 1),
+        ]
+    );
+    let mut b = TallyBatch::default();
+    b.on_sync_finished(&mut io, id);
+    b.finish(&mut io);
+    let t = buckets(&io)[0].totals;
+    assert_eq!(t[field::SYNCED], 0, "one delivery still outstanding");
+    assert_eq!(t[field::RESULTS_SYNCED], 0);
+    let mut b = TallyBatch::default();
+    b.on_sync_finished(&mut io, id);
+    b.finish(&mut io);
+    let t = buckets(&io)[0].totals;
+    assert_eq!((t[field::SYNCED], t[field::RESULTS_SYNCED]), (1, 1));
+}
+
+#[test]
+fn payments_are_transactions_and_a_repeated_confirm_counts_once() {
+    let mut io = Io::default();
+    let mut b = TallyBatch::default();
+    let fee = |reference: &str| EventFacts {
+        dossier: "HS-2".into(),
+        fee: true,
+        fee_reference: Some(reference.into()),
+        ..EventFacts::default()
+    };
+    b.on_event(&mut io, "naf", &fee("REF-1"), 0, 0);
+    b.on_event(&mut io, "naf", &fee("REF-2"), 0, 0);
+    b.on_paid(&mut io, "REF-unknown");
+    b.finish(&mut io);
+    let t = buckets(&io)[0].totals;
+    assert_eq!((t[field::PAYMENTS_ONLINE], t[field::PAYMENTS]), (0, 0));
+    let mut b = TallyBatch::default();
+    b.on_paid(&mut io, "REF-1");
+    b.on_paid(&mut io, "REF-1");
+    b.on_paid(&mut io, "REF-2");
+    b.finish(&mut io);
+    let t = buckets(&io)[0].totals;
+    assert_eq!((t[field::PAYMENTS_ONLINE], t[field::PAYMENTS]), (2, 2));
+    // The unit then reports three fees paid at the counter (another stage).
+    let mut b = TallyBatch::default();
+    b.on_event(
+        &mut io,
+        "naf",
+        &EventFacts {
+            dossier: "HS-2".into(),
+            paid_counter_items: Some(3),
+            ..EventFacts::default()
+        },
+        0,
+        0,
+    );
+    b.finish(&mut io);
+    let t = buckets(&io)[0].totals;
+    assert_eq!((t[field::PAYMENTS_ONLINE], t[field::PAYMENTS]), (2, 5));
+    // A finish for a dossier never seen leaves no trace.
+    let before = io.0.len();
+    let mut b = TallyBatch::default();
+    b.on_sync_finished(&mut io, dossier_id("naf", "never"));
+    b.finish(&mut io);
+    assert_eq!(io.0.len(), before);
+}
+
+#[test]
+fn open_dossiers_are_kept_by_due_day_until_they_close() {
+    let mut io = Io::default();
+    let event = |dossier: &str, due_day, closed| EventFacts {
+        dossier: dossier.into(),
+        due_day,
+        closed,
+        ..EventFacts::default()
+    };
+    let due = |io: &Io| {
+        let mut v: Vec<(String, u32, u64)> =
+            io.0.iter()
+                .filter_map(|(k, v)| decode_due(k, v))
+                .filter(|(_, _, n)| *n > 0)
+                .collect();
+        v.sort();
+        v
+    };
+    let mut b = TallyBatch::default();
+    b.on_event(&mut io, "naf", &event("HS-1", Some(100), Some(false)), 0, 0);
+    b.on_event(&mut io, "naf", &event("HS-2", Some(100), Some(false)), 0, 0);
+    b.on_event(&mut io, "ipo", &event("HS-1", Some(90), None), 0, 0);
+    b.finish(&mut io);
+    assert_eq!(due(&io), [("ipo".into(), 90, 1), ("naf".into(), 100, 2)]);
+    // HS-1 gets a new due date, HS-2 its result: one moves, one leaves.
+    let mut b = TallyBatch::default();
+    b.on_event(&mut io, "naf", &event("HS-1", Some(120), None), 0, 0);
+    b.on_event(&mut io, "naf", &event("HS-2", None, Some(true)), 0, 0);
+    b.finish(&mut io);
+    assert_eq!(due(&io), [("ipo".into(), 90, 1), ("naf".into(), 120, 1)]);
+}
+
+#[test]
+fn records_of_the_first_layout_are_read() {
+    // A bucket of nine numbers and a dossier with the old `online` and `paid` flags.
+    let t = decode_totals(b"[1,0,1,1,1,1,1,0,0]").unwrap();
+    assert_eq!(t[field::PAYMENTS], 1);
+    assert_eq!(t[field::UNKNOWN_PROCEDURE], 0);
+    let old: DossierTally =
+        decode(br#"{"unit":"naf","dossier":"HS-3","day":1,"online":true,"fee":true,"paid":true}"#)
+            .unwrap();
+    let c = old.contribution();
+    assert_eq!((c[field::ONLINE], c[field::PAYMENTS_ONLINE]), (1, 1));
+}
+
+#[test]
+fn days_are_counted_in_vietnam_time_and_ids_separate_units() {
+    // 2024-03-08 17:30 UTC is already 2024-03-09 in Hà Nội.
+    let ms = 1_709_919_000_000;
+    assert_eq!(day_of(ms), day_of(ms - 3_600_000) + 1);
+    assert_ne!(dossier_id("a", "bc"), dossier_id("ab", "c"));
+    let key = totals_key("naf", 20_000, "1.0084");
+    let b = decode_bucket(&key, &encode(&[1u64; 13])).unwrap();
+    assert_eq!(
+        (b.unit.as_str(), b.day, b.procedure.as_str()),
+        ("naf", 20_000, "1.0084")
+    );
+}
