@@ -171,6 +171,9 @@ async fn lookup(
             ));
         }
     };
+    // A request its schema forbids is refused here: no platform is asked and no lookup
+    // is recorded, for none happened.
+    let prepared = prepare(&state, &unit, kind, &body)?;
     let started = Instant::now();
     // The unit's trace (traceparent), else its X-Trace-Id, else one of its own.
     let traceparent = headers.get("traceparent").and_then(|v| v.to_str().ok());
@@ -198,7 +201,7 @@ async fn lookup(
         .get("x-officer")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let outcome = run(&state, &unit, kind, &body, &mut officer).await;
+    let outcome = run(&state, kind, prepared, &mut officer).await;
     // The audit record says who asked about what and how it went, not who was found.
     let (outcome_text, status) = match &outcome {
         Ok((_, _, found)) => (if *found { "found" } else { "not_found" }, 200),
@@ -252,33 +255,92 @@ fn load(
         .map_err(|e| Failure::new(StatusCode::NOT_IMPLEMENTED, "no_lookup_mapping", e))
 }
 
-/// The unit's answer (content type, body) and whether the platform found someone.
-async fn run(
+/// A lookup request that passed the door: its two mappings and the request as the
+/// platform takes it.
+struct Prepared {
+    request_map: Arc<Mapping>,
+    reply_map: Arc<Mapping>,
+    request: Value,
+}
+
+/// Read and check a unit's lookup request before anything is asked or recorded: one
+/// request, every field as the operation's published schema and its mapping want it
+/// (`400 invalid_lookup` naming each problem otherwise).
+fn prepare(
     state: &LookupState,
     unit: &str,
     kind: LookupKind,
     body: &[u8],
-    officer: &mut Option<String>,
-) -> Result<(&'static str, Vec<u8>, bool), Failure> {
-    let request_map = load(state, unit, kind, "request")?;
-    let reply_map = load(state, unit, kind, "reply")?;
+) -> Result<Prepared, ApiError> {
+    let failed = |f: Failure| ApiError::new(f.status, f.code, f.message);
+    let request_map = load(state, unit, kind, "request").map_err(failed)?;
+    let reply_map = load(state, unit, kind, "reply").map_err(failed)?;
     let mut records = request_map.decode(body).map_err(|e| {
-        Failure::new(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
             "malformed_body",
             format!("the request cannot be read: {e}"),
         )
     })?;
     if records.len() != 1 {
-        return Err(Failure::new(
+        return Err(ApiError::new(
             StatusCode::BAD_REQUEST,
             "one_lookup",
             "send one lookup per request",
         ));
     }
+    let record = records.swap_remove(0);
+    let problems = request_map.check_record(&record);
+    if let Some(first) = problems.first() {
+        let field = |p: &lienthong_mapping::door::Problem| match p.pointer() {
+            at if at.is_empty() => "/".to_string(),
+            at => at,
+        };
+        let mut e = ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_lookup",
+            format!(
+                "{} problem{} in this lookup; nothing was asked. {}: {}",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" },
+                field(first),
+                first.reason
+            ),
+        )
+        .field(field(first));
+        e.problems = problems
+            .iter()
+            .map(|p| crate::ingress::FieldProblem {
+                field: field(p),
+                problem: p.reason.clone(),
+                line: None,
+            })
+            .collect::<Vec<_>>()
+            .into();
+        return Err(e);
+    }
     let request = request_map
-        .map(&records.swap_remove(0))
-        .map_err(|e| Failure::new(StatusCode::BAD_REQUEST, "invalid_lookup", e.to_string()))?;
+        .map(&record)
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "invalid_lookup", e.to_string()))?;
+    Ok(Prepared {
+        request_map,
+        reply_map,
+        request,
+    })
+}
+
+/// The unit's answer (content type, body) and whether the platform found someone.
+async fn run(
+    state: &LookupState,
+    kind: LookupKind,
+    prepared: Prepared,
+    officer: &mut Option<String>,
+) -> Result<(&'static str, Vec<u8>, bool), Failure> {
+    let Prepared {
+        request_map,
+        reply_map,
+        request,
+    } = prepared;
     // The population database's operation is the request's one top-level element.
     let operation = request
         .as_object()

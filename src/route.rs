@@ -1,7 +1,7 @@
 //! Routing: which flow an event belongs to, where its ordering key is, and which targets
 //! receive it. Built once from config; looked up on every request.
 
-use crate::config::{Config, DeliverWhen, OnDead, Ordering};
+use crate::config::{Config, DeliverWhen, OnDead, Ordering, Validate};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Clone, Debug)]
@@ -22,6 +22,9 @@ pub struct Route {
     pub deliver_when: BTreeMap<String, Vec<DeliverWhen>>,
     /// This route's body limit when larger than the server's (`max_body_bytes`).
     pub max_body_bytes: Option<usize>,
+    /// Events are checked against their targets' mappings before they are stored
+    /// (`validate = "accept"`, the default).
+    pub check_at_door: bool,
 }
 
 impl Route {
@@ -138,6 +141,7 @@ impl Router {
                     .map(|(t, c)| (t.clone(), c.all().to_vec()))
                     .collect(),
                 max_body_bytes: r.max_body_bytes,
+                check_at_door: r.validate == Validate::Accept,
             });
         }
         Router { by_unit }
@@ -211,6 +215,7 @@ mod tests {
             internal: false,
             replies: BTreeMap::new(),
             max_body_bytes: None,
+            check_at_door: true,
             deliver_when: deliver_when
                 .iter()
                 .map(|(t, c)| (t.to_string(), c.clone()))

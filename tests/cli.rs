@@ -497,7 +497,26 @@ fn mapping_test_runs_the_shipped_fixtures_and_shows_a_diff_on_a_mismatch() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(String::from_utf8_lossy(&out.stdout).contains("\"ThoiDiemXuLy\": \"20240308140500\""));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("\"ThoiDiemXuLy\": \"20240308140500\""));
+    assert!(stdout.contains("door: accepted"), "{stdout}");
+    // A refused export: the door's verdict names each field, and the command fails.
+    let out = lienthong()
+        .args([
+            "mapping",
+            "run",
+            "mappings/nafosted/dossier_sync.toml",
+            "mappings/nafosted/tests/dossier_sync/05-bad-id-number.input.json",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("door: refused with 400 invalid_event"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("/applicant/idNumber: "), "{stdout}");
 }
 
 #[test]
@@ -849,7 +868,18 @@ fn send_posts_files_as_the_unit_and_names_what_was_refused() {
 fn status_and_dlq_commands_talk_to_the_admin_api() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let child = start_quiet_bus(dir.path(), port);
+    // The shipped config with its routes checking at delivery (the door would refuse
+    // the bad event below).
+    let config = dir.path().join("lienthong.toml");
+    std::fs::write(
+        &config,
+        config_with_digests(
+            &["dev-only-nafosted-key-change-me"],
+            &["dev-only-viewer-token-change-me"],
+        ),
+    )
+    .unwrap();
+    let child = start_bus_on(&config, dir.path(), port);
     // An event its mapping refuses: a dead letter at once.
     let bad = r#"{"dossierCode": "NAFOSTED-DLQ-1", "procedureCode": "1.008433", "applicant": {"type": "individual", "fullName": "A", "idNumber": "001203004567"}, "submittedAt": "31/02/2024", "status": "submitted"}"#;
     let reply = http(|c| {
@@ -1101,6 +1131,26 @@ fn sha256_hex(secret: &str) -> String {
 }
 
 /// The shipped config with NAFOSTED's key and the viewer token given by digests.
+/// A quiet bus on `config` (keys and tokens from it, not the environment), its data in
+/// `dir/data`, serving on `port`.
+fn start_bus_on(config: &std::path::Path, dir: &std::path::Path, port: u16) -> std::process::Child {
+    let child = lienthong()
+        .args(["run", "--config"])
+        .arg(config)
+        .arg("--data-dir")
+        .arg(dir.join("data"))
+        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+        .env("LIENTHONG_MOCKS__ENABLED", "false")
+        .env_remove("LIENTHONG_UNIT_KEY_NAFOSTED")
+        .env_remove("LIENTHONG_ADMIN_VIEWER_TOKEN")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for_port(port, "the bus did not come up");
+    child
+}
+
 fn config_with_digests(unit_keys: &[&str], viewer_tokens: &[&str]) -> String {
     let list = |items: &[&str]| {
         let quoted: Vec<String> = items
@@ -1126,6 +1176,9 @@ fn config_with_digests(unit_keys: &[&str], viewer_tokens: &[&str]) -> String {
             "dev_token = \"dev-only-viewer-token-change-me\"",
             &format!("token_sha256 = {}", list(viewer_tokens)),
         )
+        // The test's events are only about keys (a bare dossier code): checked at
+        // delivery, not refused at the door.
+        .replace("[[routes]]\n", "[[routes]]\nvalidate = \"deliver\"\n")
 }
 
 #[test]
@@ -1136,20 +1189,7 @@ fn keys_and_tokens_rotate_on_sighup_without_a_restart() {
     let (old_token, new_token) = ("viewer-old-token-0123456789", "viewer-new-token-0123456789");
     std::fs::write(&config, config_with_digests(&[old_key], &[old_token])).unwrap();
     let port = free_port();
-    let mut child = lienthong()
-        .args(["run", "--config"])
-        .arg(&config)
-        .arg("--data-dir")
-        .arg(dir.path().join("data"))
-        .env("LIENTHONG_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-        .env("LIENTHONG_MOCKS__ENABLED", "false")
-        .env_remove("LIENTHONG_UNIT_KEY_NAFOSTED")
-        .env_remove("LIENTHONG_ADMIN_VIEWER_TOKEN")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_port(port, "the bus did not come up");
+    let mut child = start_bus_on(&config, dir.path(), port);
     let send = |key: &str| {
         http(|c| {
             c.post(format!(

@@ -468,6 +468,7 @@ async fn the_shipped_flows_run_over_the_broker_payments_included() {
         cfg.amqp.prefix = amqp_prefix;
         cfg.amqp.partitions = 4;
         cfg.amqp.node = Some("shipped".into());
+        support::checked_at_delivery(cfg);
         cfg.amqp.reconnect_delay = Duration::from_millis(200);
     })
     .await;

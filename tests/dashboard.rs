@@ -23,7 +23,11 @@ fn percent_in(text: &str) -> Option<f64> {
 #[tokio::test]
 async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
     // The 24-hour charts sample every 100 ms here (every 5 minutes as shipped).
-    let s = ShippedBus::start_with(|c| c.admin.history_every = Duration::from_millis(100)).await;
+    let s = ShippedBus::start_with(|c| {
+        c.admin.history_every = Duration::from_millis(100);
+        support::checked_at_delivery(c);
+    })
+    .await;
     send_kpi_traffic(&s).await;
     // A dead letter an operator can fix by replaying: the portal refuses this dossier for
     // good (error code 3) until its data is corrected on the portal's side.
@@ -367,6 +371,13 @@ async fn the_mapping_studio_maps_an_uploaded_tcvn3_csv_and_explains_each_field()
             .contains("Đạt lược đồ payment/Init"),
     );
     assert!(browser.text_of("#ma-hoa-phat-hien").await.contains("TCVN3"));
+    // The door's verdict, as on POST .../events: this export would be taken.
+    assert!(
+        browser
+            .text_of("#cong-tiep-nhan")
+            .await
+            .contains("Bus sẽ nhận mẫu này")
+    );
     assert!(
         browser
             .text_of("#so-sanh")

@@ -82,7 +82,10 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
     ));
     let sink = lienthong_mocks::Sink::new(Faults::default());
     let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
-    let (cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);
+    let (mut cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);
+    // Checked at delivery, so the bad events become dead letters (on the shipped config
+    // the door refuses them: `refused_at_door`).
+    support::checked_at_delivery(&mut cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bus = lienthong::app::Bus::start(cfg, keys.clone(), listener)
         .await
@@ -99,6 +102,7 @@ async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_le
     };
     drive(bus.addr, keys, settings, Arc::clone(&stats)).await;
     assert_eq!(stats.refused.load(Ordering::Relaxed), 0);
+    assert_eq!(stats.refused_at_door.load(Ordering::Relaxed), 0);
     assert_eq!(stats.accepted.load(Ordering::Relaxed), 240);
     // Lookups in every unit's format, answered: the people exist in the seeded register.
     let lookups = stats.lookups.load(Ordering::Relaxed);

@@ -69,7 +69,7 @@ async fn no_personal_value_reaches_the_logs_at_debug_level() {
         EnvFilter::new("debug,lienthong_mocks=off"),
         move || sink.clone(),
     );
-    let s = ShippedBus::start().await;
+    let s = ShippedBus::start_with(support::checked_at_delivery).await;
 
     // NAFOSTED (JSON): dossiers, a fee paid online and its confirmation, a dead letter.
     send_kpi_traffic(&s).await;

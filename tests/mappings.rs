@@ -188,7 +188,10 @@ async fn a_csv_file_is_one_event_per_row_and_bad_bodies_are_refused_whole() {
 
 #[tokio::test]
 async fn a_mapping_failure_is_a_dead_letter_naming_the_field_and_others_go_on() {
-    let h = Harness::start(Faults::default(), &mapped_routes(&shipped_mappings(), "1h")).await;
+    // Checked at delivery (`validate = "deliver"`): the door would refuse the bad one.
+    let routes = mapped_routes(&shipped_mappings(), "1h")
+        .replace("[[routes]]", "[[routes]]\nvalidate = \"deliver\"");
+    let h = Harness::start(Faults::default(), &routes).await;
     let bad = serde_json::json!({"dossierCode": "NAFOSTED-2024-00099", "step": {"officer": "A", "at": "hôm qua", "note": "x"}});
     let good = serde_json::json!({"dossierCode": "NAFOSTED-2024-00100", "step": {"officer": "A", "at": 1710000000, "note": "x"}});
     assert_eq!(

@@ -19,7 +19,7 @@ fn unit<'a>(status: &'a Value, name: &str) -> &'a Value {
 
 #[tokio::test]
 async fn per_unit_status_dossiers_journeys_and_kpis() {
-    let s = ShippedBus::start().await;
+    let s = ShippedBus::start_with(support::checked_at_delivery).await;
     send_kpi_traffic(&s).await;
 
     // Per unit: NAFOSTED has one dead event (a dead letter at the portal and one at the
@@ -255,7 +255,7 @@ fn the_shipped_alert_rules_pass_promtool_and_fire_when_they_should() {
 
 #[tokio::test]
 async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
-    let s = ShippedBus::start().await;
+    let s = ShippedBus::start_with(support::checked_at_delivery).await;
     send_kpi_traffic(&s).await;
     let text = s.metrics().await;
     // Every family the bus declares (a histogram's series too).
@@ -327,7 +327,7 @@ async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prometheus_scrapes_the_bus_with_trace_exemplars() {
     let prometheus = promtool().with_file_name("prometheus");
-    let s = ShippedBus::start().await;
+    let s = ShippedBus::start_with(support::checked_at_delivery).await;
     send_kpi_traffic(&s).await;
     let dir = tempfile::tempdir().unwrap();
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

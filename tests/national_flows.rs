@@ -164,13 +164,22 @@ async fn a_result_that_is_not_the_pdf_it_claims_is_refused_and_nothing_reaches_t
     let mut bad = varans_result(code);
     // "<html>..." in base64: not a PDF.
     bad["licence"]["pdf"]["base64"] = json!("PGh0bWw+PC9odG1sPg==");
-    s.send("varans", "result", &bad).await;
-    wait_until(Duration::from_secs(15), "the dead letter", || {
-        s.bus.outbox.stats().dead >= 1
-    })
-    .await;
-    let dead = s.bus.outbox.dead_letters(Some("datastore"), 10).unwrap();
-    assert!(dead[0].reason.contains("PDF"), "{}", dead[0].reason);
+    // Refused at the door, the field named as VARANS wrote it: nothing is stored.
+    let r = support::client()
+        .post(s.url("/api/v1/units/varans/events/result"))
+        .bearer_auth(&s.keys["varans"])
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let problem = &body["error"]["problems"][0];
+    assert_eq!(problem["field"], "/licence/pdf/base64", "{body}");
+    assert!(
+        problem["problem"].as_str().unwrap().contains("PDF"),
+        "{body}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let portal = dossier(&s, "portal", code).await;
     assert!(portal["fields"]["DanhSachGiayToKetQua"].is_null());

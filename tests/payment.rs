@@ -390,7 +390,7 @@ async fn forged_callbacks_store_nothing_are_counted_and_a_source_that_keeps_forg
 }
 
 #[tokio::test]
-async fn a_reference_too_long_for_the_platform_is_a_dead_letter_naming_it() {
+async fn a_reference_too_long_for_the_platform_is_refused_at_the_door_naming_it() {
     let s = setup().await;
     let c = support::client();
     let resp = c
@@ -403,13 +403,16 @@ async fn a_reference_too_long_for_the_platform_is_a_dead_letter_naming_it() {
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 202);
-    wait_until(Duration::from_secs(10), "the dead letter", || {
-        s.bus.outbox.stats().dead == 1
-    })
-    .await;
-    let dead = s.bus.outbox.dead_letters(Some("payment"), 10).unwrap();
-    assert!(dead[0].reason.contains("MaThamChieu"), "{}", dead[0].reason);
+    assert_eq!(resp.status(), 400);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_event", "{body}");
+    let problem = &body["error"]["problems"][0];
+    assert!(
+        problem["problem"].as_str().unwrap().contains("MaThamChieu"),
+        "{body}"
+    );
+    // Nothing stored, so nothing to die later.
+    assert_eq!(s.bus.outbox.stats().accepted_since_start, 0);
     s.bus.shutdown().await.unwrap();
 }
 

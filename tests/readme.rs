@@ -88,7 +88,8 @@ async fn every_shell_example_of_the_readme_runs_against_a_live_bus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
     let all = examples(&readme);
-    let bus = ShippedBus::start().await;
+    // The examples show a dead letter of an event its mapping refuses: checked at delivery.
+    let bus = ShippedBus::start_with(support::checked_at_delivery).await;
     let bus_url = bus.url("");
     let bus_url = bus_url.trim_end_matches('/').to_string();
     let bus_addr = bus_url.trim_start_matches("http://").to_string();

@@ -64,6 +64,7 @@ fn spans_named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
 async fn the_units_trace_runs_through_ingress_outbox_deliveries_and_lookups() {
     let (addr, received) = receiver().await;
     let bus = ShippedBus::start_with(|cfg| {
+        support::checked_at_delivery(cfg);
         cfg.telemetry.otlp_endpoint = Some(format!("http://{addr}"));
         cfg.telemetry.otlp_protocol = "http/json".into();
         cfg.telemetry.service_name = "lienthong-test".into();

@@ -167,17 +167,25 @@ impl DateFormat {
 /// A point in time: milliseconds since the Unix epoch.
 pub type Millis = i64;
 
+/// A whole number, also as a JSON double writes it (`1710000000.0`: many systems keep
+/// times in floating point).
+fn whole(text: &str) -> Option<i64> {
+    text.parse::<i64>().ok().or_else(|| {
+        let f = text.parse::<f64>().ok()?;
+        (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15).then_some(f as i64)
+    })
+}
+
 /// Parse `text` in `format`; `zone` applies when the text names none.
 pub fn parse(text: &str, format: &DateFormat, zone: Zone) -> Result<Millis, String> {
     let text = text.trim();
     match format {
-        DateFormat::Epoch => text
-            .parse::<i64>()
-            .map(|s| s * 1000)
-            .map_err(|_| format!("`{text}` is not epoch seconds")),
-        DateFormat::EpochMillis => text
-            .parse::<i64>()
-            .map_err(|_| format!("`{text}` is not epoch milliseconds")),
+        DateFormat::Epoch => whole(text)
+            .and_then(|s| s.checked_mul(1000))
+            .ok_or_else(|| format!("`{text}` is not epoch seconds")),
+        DateFormat::EpochMillis => {
+            whole(text).ok_or_else(|| format!("`{text}` is not epoch milliseconds"))
+        }
         DateFormat::Iso8601 => parse_iso(text, zone),
         DateFormat::Pattern(tokens) => parse_pattern(text, tokens, zone),
     }

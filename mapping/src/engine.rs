@@ -289,7 +289,8 @@ fn evaluate<'r>(
             };
             let mut out = Vec::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
-                let mapped = run(rules, item, root).map_err(|e| e.nested(&rule.to.text, i))?;
+                let mapped =
+                    run(rules, item, root).map_err(|e| e.nested(&rule.to.text, &path.text, i))?;
                 out.push(Value::Object(mapped));
             }
             Ok((Some(Value::Array(out)), from))

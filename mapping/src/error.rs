@@ -67,9 +67,18 @@ impl MappingError {
         }
     }
 
-    /// The same error seen from an enclosing `each` rule.
-    pub fn nested(mut self, parent: &str, index: usize) -> Self {
+    /// The same error seen from an enclosing `each` rule over `parent_source`: both paths
+    /// gain the element's index (a source read from `$root` stays as it is).
+    pub fn nested(mut self, parent: &str, parent_source: &str, index: usize) -> Self {
         self.field = format!("{parent}[{index}].{}", self.field);
+        self.source = self.source.map(|s| match s.as_str() {
+            "$" => format!("{parent_source}[{index}]"),
+            "$root" => String::new(),
+            _ => match s.strip_prefix("$root.") {
+                Some(rest) => rest.to_string(),
+                None => format!("{parent_source}[{index}].{s}"),
+            },
+        });
         self
     }
 }

@@ -94,6 +94,24 @@ pub fn run_case(mapping: &Mapping, case: &Case) -> Outcome {
         Err(e) => return Outcome::Fail(format!("cannot read {}: {e}", case.input.display())),
     };
     let result = produce(mapping, &input);
+    // The door gives the same verdict as the case: what maps is accepted, what is
+    // refused is refused before it is stored.
+    let door = crate::door::verdict(mapping, &input);
+    match (&case.expect, &result) {
+        (Expect::Output(_), Ok(_)) if !door.is_empty() => {
+            return Outcome::Fail(format!(
+                "the mapping maps this input, but the bus would refuse it at the door (its \
+                 published schema forbids it):\n  {}",
+                door.join("\n  ")
+            ));
+        }
+        (Expect::Error(_), Err(_)) if door.is_empty() => {
+            return Outcome::Fail(
+                "the mapping refuses this input, but the door would accept it".into(),
+            );
+        }
+        _ => {}
+    }
     match (&case.expect, result) {
         (Expect::Nothing, _) => Outcome::Fail(format!(
             "no expected output: add {0}.expected.{1} or {0}.error.txt beside the input",

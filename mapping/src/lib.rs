@@ -21,6 +21,7 @@ pub mod codec;
 pub mod compile;
 pub mod datetime;
 pub mod detect;
+pub mod door;
 pub mod engine;
 pub mod error;
 pub mod explain;
@@ -57,6 +58,8 @@ pub struct Mapping {
     /// The fields of a record the rules read, and of a whole input document.
     record_fields: plan::want::Want,
     document_fields: plan::want::Want,
+    /// The published input schema, compiled for the door check ([`door`]).
+    door: door::SchemaCheck,
 }
 
 /// Why an input could not be rendered: it could not be read, or its record not mapped.
@@ -233,6 +236,55 @@ impl Mapping {
     pub fn render_interpreted(&self, record: &Value) -> Result<Vec<u8>, MappingError> {
         let out = self.map_interpreted(record)?;
         self.encode_value(&out)
+    }
+
+    /// The door's verdict on one record ([`door`]): every missing field and misplaced
+    /// object or list the published schema finds, else the first problem the mapping finds
+    /// when run without sending; empty when the record can be delivered (as far as the
+    /// bus can know).
+    pub fn check_record(&self, record: &Value) -> Vec<door::Problem> {
+        let mut problems = Vec::new();
+        self.door
+            .check(record, &mut Vec::new(), door::Mode::Shape, &mut problems);
+        if !problems.is_empty() {
+            problems.sort();
+            problems.dedup();
+            return problems;
+        }
+        match self.map(record) {
+            Ok(_) => Vec::new(),
+            Err(mut e) => {
+                // Refused by the target's schema after mapping: the rule's input names it.
+                if e.source.is_none() {
+                    e.source = self.source_of(&e.field);
+                }
+                vec![door::Problem::of_mapping(&e)]
+            }
+        }
+    }
+
+    /// The first input path of the top-level rule that writes `field`.
+    fn source_of(&self, field: &str) -> Option<String> {
+        self.rules
+            .iter()
+            .find(|r| r.to.text == field)
+            .and_then(|r| match &r.source {
+                engine::Source::Paths(paths) => paths.first().map(|p| p.text.clone()),
+                _ => None,
+            })
+    }
+
+    /// Every problem of `record` against the published input schema, all keywords read
+    /// as JSON Schema reads them ([`door::Mode::Published`]).
+    pub fn check_against_schema(&self, record: &Value) -> Vec<door::Problem> {
+        let mut problems = Vec::new();
+        self.door.check(
+            record,
+            &mut Vec::new(),
+            door::Mode::Published,
+            &mut problems,
+        );
+        problems
     }
 
     /// JSON Schema of the record this mapping reads (see [`input_schema`]).

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Step {
     Key(String),
     Index(usize),

@@ -16,8 +16,11 @@ use std::time::Duration;
 pub struct DemoStats {
     /// Events the bus accepted (202).
     pub accepted: AtomicU64,
-    /// Of those, deliberately bad ones (their mapping refuses them: dead letters).
+    /// Deliberately bad ones: refused at the door (400 `invalid_event`), or dead letters
+    /// on a route that checks at delivery (`validate = "deliver"`).
     pub bad: AtomicU64,
+    /// Of the bad ones, those the door refused.
+    pub refused_at_door: AtomicU64,
     /// Events the bus refused (non-2xx), e.g. a unit with no route for the flow.
     pub refused: AtomicU64,
     /// Dossiers started.
@@ -153,6 +156,10 @@ pub async fn drive(
                 if event.bad {
                     stats.bad.fetch_add(1, Ordering::Relaxed);
                 }
+            }
+            Ok(r) if event.bad && r.status() == reqwest::StatusCode::BAD_REQUEST => {
+                stats.bad.fetch_add(1, Ordering::Relaxed);
+                stats.refused_at_door.fetch_add(1, Ordering::Relaxed);
             }
             Ok(r) => {
                 stats.refused.fetch_add(1, Ordering::Relaxed);

@@ -498,6 +498,23 @@ pub struct RouteConfig {
     /// `server.max_body_bytes`.
     #[serde(default)]
     pub max_body_bytes: Option<usize>,
+    /// When an event is checked against what its targets need: `"accept"` (the default)
+    /// refuses an event its mappings can never deliver with a 400 naming every problem,
+    /// before anything is stored; `"deliver"` stores whatever is readable and checks at
+    /// delivery (a dead letter), for a unit whose system cannot correct and resend.
+    #[serde(default)]
+    pub validate: Validate,
+}
+
+/// When a route's events are checked against their mappings (`validate`).
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Validate {
+    /// At the door: a request with an event that cannot be delivered is refused whole.
+    #[default]
+    Accept,
+    /// At delivery: the event is stored, and becomes a dead letter if it cannot be mapped.
+    Deliver,
 }
 
 /// One condition, or several that must all hold.

@@ -81,9 +81,13 @@ async fn soap_wsdl(
     headers: axum::http::HeaderMap,
 ) -> Result<axum::response::Response, crate::ingress::ApiError> {
     use axum::response::IntoResponse;
-    let asks_wsdl = query
-        .as_deref()
-        .is_some_and(|q| q.split('&').any(|kv| kv.eq_ignore_ascii_case("wsdl")));
+    let asks_wsdl = query.as_deref().is_some_and(|q| {
+        q.split('&').any(|kv| {
+            kv.split('=')
+                .next()
+                .is_some_and(|k| k.eq_ignore_ascii_case("wsdl"))
+        })
+    });
     if !asks_wsdl {
         return Err(crate::ingress::ApiError::new(
             StatusCode::BAD_REQUEST,

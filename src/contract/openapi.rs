@@ -132,7 +132,19 @@ fn components_of(c: &Contract<'_>) -> Value {
                         "code": {"type": "string", "description": "What went wrong, for programs (see the README's error table)"},
                         "message": {"type": "string", "description": "What went wrong and what to do, for people"},
                         "field": {"type": "string", "description": "The field, header or JSON pointer at fault"},
-                        "line": {"type": "integer"}, "column": {"type": "integer"}
+                        "line": {"type": "integer"}, "column": {"type": "integer"},
+                        "problems": {
+                            "type": "array",
+                            "description": "invalid_event, invalid_lookup: every problem of the request, each at its field; nothing was stored",
+                            "items": {
+                                "type": "object", "required": ["field", "problem"],
+                                "properties": {
+                                    "field": {"type": "string", "description": "JSON pointer into the event after its batch index (`[3]/applicant/idNumber`); for a CSV record, the column name"},
+                                    "problem": {"type": "string"},
+                                    "line": {"type": "integer", "description": "A CSV record's line"}
+                                }
+                            }
+                        }
                     }
                 }}
             },
@@ -259,7 +271,8 @@ fn unit_paths(
     }
     super::reads::unit_read_paths(unit, &tag, security_for(c, unit), paths);
     if let Some(op) = super::operations::soap_operation(c, unit, &tag) {
-        paths.insert(format!("/soap/{unit}"), json!({"post": op}));
+        let wsdl = super::operations::wsdl_operation(unit, &tag);
+        paths.insert(format!("/soap/{unit}"), json!({"post": op, "get": wsdl}));
     }
     paths.insert(
         format!("/api/v1/units/{unit}/openapi.json"),
@@ -383,9 +396,11 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
     let mut responses = errors(&[
         (
             400,
-            "malformed_json, invalid_utf8, too_deep, not_an_event, empty_body, empty_batch, \
-               missing_key, invalid_key, invalid_idempotency_key, malformed_body, body_unreadable, \
-               unknown_flow (each names its field and, for syntax, line and column)",
+            "invalid_event: an event its targets can never take (every problem listed in \
+               `problems`, nothing stored); malformed_json, invalid_utf8, too_deep, not_an_event, \
+               empty_body, empty_batch, missing_key, invalid_key, invalid_idempotency_key, \
+               malformed_body, body_unreadable, unknown_flow (each names its field and, for \
+               syntax, line and column)",
         ),
         (401, AUTH_ERRORS[0].1),
         (

@@ -34,7 +34,7 @@ pub(super) fn lookup_operation(
     let mut responses = errors(&[
         (
             400,
-            "malformed_body, one_lookup, invalid_lookup: the request cannot be read or mapped (the field is named)",
+            "malformed_body, one_lookup; invalid_lookup: the request breaks the operation's schema or cannot be mapped (every problem in `problems`); nothing was asked of the platform",
         ),
         (401, AUTH_ERRORS[0].1),
         (403, AUTH_ERRORS[1].1),
@@ -99,6 +99,23 @@ pub(super) fn lookup_operation(
     }))
 }
 
+/// `GET /soap/{unit}?wsdl`: the WSDL a SOAP toolkit builds its client from (open, like
+/// the API document: it holds no secret).
+pub(super) fn wsdl_operation(unit: &str, tag: &str) -> Value {
+    json!({
+        "operationId": format!("wsdl_{}", ident(unit)),
+        "tags": [tag],
+        "summary": "The WSDL of this SOAP endpoint",
+        "parameters": [{"name": "wsdl", "in": "query", "required": true, "allowEmptyValue": true,
+            "description": "Present (`?wsdl`): asks for the WSDL", "schema": {"type": "string", "maxLength": 100}}],
+        "responses": {
+            "200": {"description": "WSDL 1.1 of the endpoint, its address the one asked on", "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "400": {"description": "wsdl_only: without `?wsdl` (SOAP messages are POSTed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+            "404": {"description": "no_soap: the unit has no SOAP operations", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        },
+    })
+}
+
 pub(super) fn soap_operation(c: &Contract<'_>, unit: &str, tag: &str) -> Option<Value> {
     let ops = &c.config.units.get(unit)?.soap_operations;
     if ops.is_empty() {
@@ -142,7 +159,7 @@ pub(super) fn soap_operation(c: &Contract<'_>, unit: &str, tag: &str) -> Option<
             "408": {"description": "body_timeout", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "413": {"description": "body_too_large", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
             "429": {"description": "rate_limited", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-            "500": {"description": "SOAP Fault (soap:Client: the request is wrong, the detail says how; soap:Server: ours)", "content": {"text/xml": {"schema": {"type": "string"}}}},
+            "500": {"description": "SOAP Fault, sent with 500 as WS-I Basic Profile 1.1 R1126 requires of SOAP 1.1 (SOAP toolkits read the fault's detail only then). faultcode soap:Client: the request is wrong, correct it and send again; the detail names the code, the field and line, and for a refused event one <problem> (field, line, text) per problem, nothing stored. soap:Server: the bus's own fault, send again later", "content": {"text/xml": {"schema": {"type": "string"}}}},
             "503": {"description": "SOAP Fault: busy, send again later", "content": {"text/xml": {"schema": {"type": "string"}}}},
         },
     }))

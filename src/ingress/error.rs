@@ -1,5 +1,5 @@
 //! The JSON error every ingress and admin endpoint answers with:
-//! `{"error": {"code", "message", "field"?, "line"?, "column"?}}`.
+//! `{"error": {"code", "message", "field"?, "line"?, "column"?, "problems"?}}`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -18,11 +18,57 @@ pub struct ApiError {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub line: Option<usize>,
+    pub line: Option<u32>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub column: Option<usize>,
+    pub column: Option<u32>,
+    /// Every problem of a refused request, each at its field (`invalid_event`): the
+    /// first is also `field` and starts `message`.
+    /// Boxed: most errors have none, and every `Result<_, ApiError>` pays for its size.
+    #[serde(skip_serializing_if = "Problems::is_empty")]
+    pub problems: Problems,
     #[serde(skip)]
     pub retry_after: Option<u64>,
+}
+
+/// The problems of a refused request (none for most errors: nothing allocated).
+#[derive(Debug, Default, Serialize)]
+#[serde(transparent)]
+pub struct Problems(Option<Box<[FieldProblem]>>);
+
+impl Problems {
+    pub fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|p| p.is_empty())
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, FieldProblem> {
+        self.0.as_deref().map_or([].iter(), |p| p.iter())
+    }
+}
+
+impl From<Vec<FieldProblem>> for Problems {
+    fn from(list: Vec<FieldProblem>) -> Self {
+        Problems((!list.is_empty()).then(|| list.into_boxed_slice()))
+    }
+}
+
+impl<'a> IntoIterator for &'a Problems {
+    type Item = &'a FieldProblem;
+    type IntoIter = std::slice::Iter<'a, FieldProblem>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
+/// One field of a request and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct FieldProblem {
+    /// In the unit's own terms: `[3]/applicant/idNumber` (JSON pointer, after the batch
+    /// index), the same for an XML record's elements, a CSV record's column name.
+    pub field: String,
+    pub problem: String,
+    /// For a CSV record: the line it starts on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
 }
 
 impl ApiError {
@@ -34,6 +80,7 @@ impl ApiError {
             field: None,
             line: None,
             column: None,
+            problems: Problems::default(),
             retry_after: None,
         }
     }
@@ -44,8 +91,9 @@ impl ApiError {
     }
 
     pub fn position(mut self, line: usize, column: usize) -> Self {
-        self.line = Some(line);
-        self.column = Some(column);
+        let small = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        self.line = Some(small(line));
+        self.column = Some(small(column));
         self
     }
 

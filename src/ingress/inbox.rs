@@ -190,19 +190,26 @@ pub async fn take(state: &IngressState, unit: &str, flow: Option<&str>, file: &P
         ),
         Err(e) => {
             let mut where_ = String::new();
-            if let Some(l) = e.line {
-                where_.push_str(&format!("line {l}, column {}: ", e.column.unwrap_or(0)));
+            match (e.line, e.column) {
+                (Some(l), Some(c)) => where_.push_str(&format!("line {l}, column {c}: ")),
+                (Some(l), None) => where_.push_str(&format!("line {l}, ")),
+                _ => {}
             }
             if let Some(f) = &e.field {
                 where_.push_str(&format!("field {f}: "));
             }
-            (
-                "rejected",
-                format!(
-                    "{name}: REJECTED, nothing from this file was stored.\n{where_}{} ({})\n",
-                    e.message, e.code
-                ),
-            )
+            let mut report = format!(
+                "{name}: REJECTED, nothing from this file was stored.\n{where_}{} ({})\n",
+                e.message, e.code
+            );
+            // A refused record: every problem of the file, one a line.
+            for p in &e.problems {
+                match p.line {
+                    Some(l) => report.push_str(&format!("line {l}, {}: {}\n", p.field, p.problem)),
+                    None => report.push_str(&format!("{}: {}\n", p.field, p.problem)),
+                }
+            }
+            ("rejected", report)
         }
     };
     let dest_dir = base.join(folder);

@@ -8,6 +8,7 @@
 mod auth;
 pub mod callback;
 mod charset;
+mod door;
 mod error;
 pub mod inbox;
 mod own_messages;
@@ -15,7 +16,7 @@ pub mod signature;
 mod soap;
 
 pub use auth::{UnitKeys, constant_time_eq, digest_of_configured, key_digest};
-pub use error::ApiError;
+pub use error::{ApiError, FieldProblem};
 
 use crate::mappings::MappingSet;
 use crate::outbox::{EnqueueError, EnqueueRequest, NewEvent, Outbox};
@@ -189,8 +190,8 @@ async fn accept(
     }
     // JSON is split into its events; XML and CSV are decoded once into their records,
     // which go on as events without being written out and read back.
-    let body = if format == Format::Json {
-        split_body(&bytes)?
+    let (body, decode) = if format == Format::Json {
+        (split_body(&bytes)?, None)
     } else {
         let mut opts = state
             .mappings
@@ -206,9 +207,10 @@ async fn accept(
         if format == Format::Csv {
             opts.csv.encoding = charset::csv_encoding(headers, opts.csv.encoding, &bytes)?;
         }
-        if bytes.len() > DECODE_OFF_THREAD_BYTES {
+        let records = if bytes.len() > DECODE_OFF_THREAD_BYTES {
             // A large XML or CSV body is decoded on a blocking thread, so the async threads
             // keep serving everyone else meanwhile.
+            let (bytes, opts) = (bytes.clone(), opts.clone());
             tokio::task::spawn_blocking(move || decode_records(&bytes, &opts))
                 .await
                 .map_err(|e| {
@@ -220,9 +222,12 @@ async fn accept(
                 })??
         } else {
             decode_records(&bytes, &opts)?
-        }
+        };
+        (records, Some(opts))
     };
+    let batch = body.batch;
     let events = events_of(body, route, state.max_batch)?;
+    let events = door::check_at_door(state, route, events, format, batch, bytes, decode).await?;
     // The unit's W3C trace (`traceparent`), else its own `X-Trace-Id`, else a new trace.
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let trace_id = header("traceparent")

@@ -5,8 +5,13 @@
 //! with `<Operation>Response` (`KetQua`, one `MaTiepNhan` per stored event, `TrungLap` when
 //! it was a resend); any problem is a SOAP Fault (`soap:Client` for the sender's mistakes,
 //! `soap:Server` for ours) whose `faultstring` says what to do and whose `detail` names
-//! the code, field and line. Faults are HTTP 500 as SOAP 1.1 says, except an empty body
-//! (400: no SOAP message at all) and a missing or wrong key (401/403).
+//! the code, field and line (and, for a refused event, one `problem` per field). Faults
+//! are HTTP 500, as WS-I Basic Profile 1.1 R1126 requires of SOAP 1.1 over HTTP: the SOAP
+//! toolkits of unit systems (WCF, JAX-WS, Axis, zeep) turn a 500 with a Fault into the
+//! fault with its detail, and a 400 into a bare transport error that loses it. The
+//! `faultcode` tells whose fault it is: `soap:Client` (correct the request and send again)
+//! or `soap:Server` (the bus's; send again later). Exceptions: an empty body (400: no
+//! SOAP message at all), a missing or wrong key (401/403) and a busy bus (503).
 
 use super::{ApiError, IngressState, accept, authenticate, read_body};
 use axum::body::Body;
@@ -50,6 +55,14 @@ pub(crate) fn fault(e: &ApiError) -> Response {
     }
     if let (Some(l), Some(c)) = (e.line, e.column) {
         detail.push_str(&format!("<line>{l}</line><column>{c}</column>"));
+    }
+    // A refused event: one <problem> per field, every one of the request.
+    for p in &e.problems {
+        detail.push_str(&format!("<problem><field>{}</field>", escape(&p.field)));
+        if let Some(l) = p.line {
+            detail.push_str(&format!("<line>{l}</line>"));
+        }
+        detail.push_str(&format!("<text>{}</text></problem>", escape(&p.problem)));
     }
     let body = format!(
         "{ENVELOPE_OPEN}<soap:Fault><faultcode>{side}</faultcode><faultstring>{}</faultstring><detail>{detail}</detail></soap:Fault>{ENVELOPE_CLOSE}",

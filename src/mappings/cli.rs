@@ -99,21 +99,37 @@ pub fn test(path: &Path, bless: bool, out: &mut dyn Write) -> std::io::Result<bo
     Ok(failed == 0 && broken == 0)
 }
 
-/// Map an input file with one mapping and print the result (or the error).
+/// Map an input file with one mapping and print the result (or the error), then what
+/// the bus's door would say of it (the same check, every problem listed).
 pub fn run(mapping: &Path, input: &Path, out: &mut dyn Write) -> std::io::Result<bool> {
     let Some((m, bytes)) = load_with_input(mapping, input, out)? else {
         return Ok(false);
     };
-    match fixtures::produce(&m, &bytes) {
+    let mapped = match fixtures::produce(&m, &bytes) {
         Ok(text) => {
             writeln!(out, "{}", text.trim_end())?;
-            Ok(true)
+            true
         }
         Err(e) => {
             writeln!(out, "error: {e}")?;
-            Ok(false)
+            false
+        }
+    };
+    let door = lienthong_mapping::door::verdict(&m, &bytes);
+    if door.is_empty() {
+        writeln!(out, "door: accepted (the bus would store it)")?;
+    } else {
+        writeln!(
+            out,
+            "door: refused with 400 invalid_event, nothing stored ({} problem{}); correct the export:",
+            door.len(),
+            if door.len() == 1 { "" } else { "s" }
+        )?;
+        for p in &door {
+            writeln!(out, "  {p}")?;
         }
     }
+    Ok(mapped && door.is_empty())
 }
 
 /// The mapping at `mapping` and the bytes of `input`, or `None` with the error written.

@@ -469,6 +469,14 @@ impl ShippedBus {
     }
 }
 
+/// Every route checks its events at delivery (`validate = "deliver"`): for tests that
+/// need dead letters of events their mapping refuses, which the door would refuse.
+pub fn checked_at_delivery(cfg: &mut Config) {
+    for r in cfg.routes.iter_mut() {
+        r.validate = lienthong::config::Validate::Deliver;
+    }
+}
+
 /// A NAFOSTED dossier event in its own JSON.
 pub fn nafosted_dossier(code: &str, status: &str, channel: &str) -> serde_json::Value {
     serde_json::json!({
@@ -492,6 +500,7 @@ pub fn nafosted_dossier(code: &str, status: &str, channel: &str) -> serde_json::
 /// * HS-KPI-C: online; its latest event has an unknown status: a dead letter, so its latest
 ///   status never reaches the portal.
 ///
+/// The bus must check at delivery ([`checked_at_delivery`]): C's bad event is to die.
 /// Expected: trực tuyến 2/3, thanh toán trực tuyến 1/2 transactions, số hóa (1 + 1)/(3 +
 /// 2), kết quả đồng bộ 1/2, đồng bộ trạng thái 2/3.
 pub async fn send_kpi_traffic(s: &ShippedBus) {

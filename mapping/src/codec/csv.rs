@@ -143,6 +143,49 @@ pub fn decode(input: &[u8], opts: &CsvOptions) -> Result<Vec<Value>, DecodeError
     Ok(rows)
 }
 
+/// The line each record [`decode`] gives starts on (1 is the header row), for naming a
+/// refused record's place in the file. Read again only when something is refused.
+pub fn record_lines(input: &[u8], opts: &CsvOptions) -> Vec<usize> {
+    let Ok(text) = to_text(input, opts.encoding) else {
+        return Vec::new();
+    };
+    let mut reader = ::csv::ReaderBuilder::new()
+        .delimiter(opts.delimiter)
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    if reader.headers().is_err() {
+        return Vec::new();
+    }
+    // Where the reader stands before a record is where that record starts. Lines are
+    // counted here: old exports end lines with a bare CR, which the reader's own count
+    // (of LFs) does not see.
+    let mut lines = Vec::new();
+    let mut record = ::csv::StringRecord::new();
+    let (mut counted_to, mut line) = (0usize, 1usize);
+    loop {
+        let bytes = text.as_bytes();
+        let mut at = (reader.position().byte() as usize).min(text.len());
+        // Blank lines before a record are skipped by the reader: the record starts after.
+        while at < bytes.len() && matches!(bytes[at], b'\n' | b'\r') {
+            at += 1;
+        }
+        for (i, b) in bytes[counted_to..at].iter().enumerate() {
+            let next = bytes.get(counted_to + i + 1);
+            if *b == b'\n' || *b == b'\r' && next != Some(&b'\n') {
+                line += 1;
+            }
+        }
+        counted_to = at;
+        match reader.read_record(&mut record) {
+            Ok(true) if record.iter().all(|f| f.trim().is_empty()) => {}
+            Ok(true) => lines.push(line),
+            _ => break,
+        }
+    }
+    lines
+}
+
 fn csv_error(e: &::csv::Error) -> DecodeError {
     match e.kind() {
         ::csv::ErrorKind::UnequalLengths {
@@ -272,5 +315,24 @@ mod tests {
         order.push("a");
         let out = encode(&json!([{"a": "x,y", "b": 1}, {"a": "z"}]), b',', &order).unwrap();
         assert_eq!(String::from_utf8(out).unwrap(), "b,a\n1,\"x,y\"\n,z\n");
+    }
+}
+
+#[cfg(test)]
+mod record_line_tests {
+    #[test]
+    fn each_record_is_named_by_the_line_it_starts_on() {
+        let opts = super::CsvOptions::default();
+        let text = b"a,b\n1,2\n\n\"x\ny\",3\r4,5\r";
+        assert_eq!(super::record_lines(text, &opts), [2, 4, 6]);
+    }
+
+    #[test]
+    fn an_ip_office_export_names_its_first_record_line_two() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../mappings");
+        let m = crate::Mapping::load(&root.join("ipo/dossier_sync.toml"), &root).unwrap();
+        let input =
+            std::fs::read(root.join("ipo/tests/dossier_sync/04-unknown-state.input.csv")).unwrap();
+        assert_eq!(super::record_lines(&input, &m.decode_options().csv), [2]);
     }
 }

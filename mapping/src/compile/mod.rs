@@ -178,8 +178,21 @@ pub fn compile_str(
         Some(at) => record_fields.clone().under(at),
         None => record_fields.clone(),
     };
+    let door = crate::door::SchemaCheck::compile(&crate::input_schema::input_schema(
+        &rules,
+        schema.as_deref(),
+    ))
+    .map_err(|e| {
+        CompileErrors(vec![CompileError {
+            file: file.to_path_buf(),
+            line: 0,
+            field: None,
+            message: format!("the input schema derived from this mapping cannot be checked: {e}"),
+        }])
+    })?;
     Ok(Mapping {
         file: file.to_path_buf(),
+        door,
         description: spec.mapping.description,
         decode,
         encode,

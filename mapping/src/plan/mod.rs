@@ -209,7 +209,7 @@ impl Plan {
                 let mut one = |i: usize, item: Sel<'_, 'a>| {
                     let mapped = sub
                         .run(rules, item, root)
-                        .map_err(|e| e.nested(&rule.to.text, i))?;
+                        .map_err(|e| e.nested(&rule.to.text, &path.text, i))?;
                     out.push(Val::Record(Box::new(mapped)));
                     Ok::<(), MappingError>(())
                 };

@@ -231,8 +231,54 @@ fn try_sample(mapping: &Mapping, sample: &[u8], encoding: &str, case: &str) -> M
                 Err(e) => { p.bad #kiem-tra-luoc-do { (e) } }
             }
         }
+        (door_verdict(mapping, &records))
         (trace_table(&explained))
         (case_diff(mapping, case, output.as_ref().ok()))
+    }
+}
+
+/// What the bus's door says of the sample: the same check as on `POST .../events`, every
+/// record, every problem.
+fn door_verdict(mapping: &Mapping, records: &[serde_json::Value]) -> Markup {
+    let many = records.len() > 1;
+    let problems: Vec<(String, String)> = records
+        .iter()
+        .enumerate()
+        .flat_map(|(i, r)| {
+            mapping.check_record(r).into_iter().map(move |p| {
+                let at = if many {
+                    format!("bản ghi {}: ", i + 1)
+                } else {
+                    String::new()
+                };
+                let field = match p.pointer() {
+                    f if f.is_empty() => "/".to_string(),
+                    f => f,
+                };
+                (format!("{at}{field}"), p.reason)
+            })
+        })
+        .collect();
+    html! {
+        section #cong-tiep-nhan {
+            h2 { "Ở cổng tiếp nhận" }
+            @if problems.is_empty() {
+                p.ok { "Bus sẽ nhận mẫu này (202): mọi bản ghi đều chuyển được." }
+            } @else {
+                p.bad {
+                    "Bus sẽ từ chối mẫu này (400 invalid_event), không lưu gì: "
+                    (problems.len()) " lỗi. Sửa dữ liệu xuất rồi gửi lại."
+                }
+                table {
+                    thead { tr { th { "Trường" } th { "Lỗi" } } }
+                    tbody {
+                        @for (field, reason) in &problems {
+                            tr { td { code { (field) } } td { (reason) } }
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 

@@ -27,6 +27,8 @@ use crate::schema::{Kind, Schema, TextFormat};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod when;
+
 /// One node of the schema being built: an object's properties, an array's items, the
 /// constraints of a leaf.
 #[derive(Default)]
@@ -37,6 +39,8 @@ struct Node {
     /// Groups of alternatives: in each group, one of the paths (from this node) must be
     /// present.
     any_of: Vec<Vec<Vec<Step>>>,
+    /// Fields required only when a condition holds ([`when`]).
+    conditionals: Vec<when::Conditional>,
     leaf: Map<String, Value>,
     feeds: BTreeSet<String>,
 }
@@ -70,7 +74,11 @@ impl Node {
 
     fn into_json(self) -> Value {
         let mut out = Map::new();
-        if !self.properties.is_empty() || !self.required.is_empty() || !self.any_of.is_empty() {
+        if !self.properties.is_empty()
+            || !self.required.is_empty()
+            || !self.any_of.is_empty()
+            || !self.conditionals.is_empty()
+        {
             out.insert("type".into(), json!("object"));
             if !self.properties.is_empty() {
                 out.insert(
@@ -101,9 +109,20 @@ impl Node {
                     json!({ "anyOf": alternatives })
                 })
                 .collect();
+            let mut groups = groups;
+            let conditionals: Vec<Value> = self
+                .conditionals
+                .into_iter()
+                .map(when::Conditional::into_json)
+                .collect();
+            let single = groups.len() == 1 && conditionals.is_empty();
+            groups.extend(conditionals);
             match <[Value; 1]>::try_from(groups) {
-                Ok([one]) => {
+                Ok([one]) if single => {
                     out.insert("anyOf".into(), one["anyOf"].clone());
+                }
+                Ok([one]) => {
+                    out.insert("allOf".into(), json!([one]));
                 }
                 Err(groups) if !groups.is_empty() => {
                     out.insert("allOf".into(), Value::Array(groups));
@@ -146,7 +165,7 @@ fn strip_to_required(mut v: Value) -> Value {
 /// The schema of what `rules` read, with constraints carried back from `schema`.
 pub(crate) fn input_schema(rules: &[Rule], schema: Option<&Schema>) -> Value {
     let mut root = Node::default();
-    read_rules(rules, schema, &mut root, None);
+    read_rules(rules, schema, &mut root, None, "");
     let mut v = root.into_json();
     if let Some(o) = v.as_object_mut() {
         o.insert("type".into(), json!("object"));
@@ -156,10 +175,18 @@ pub(crate) fn input_schema(rules: &[Rule], schema: Option<&Schema>) -> Value {
 
 /// Where the rules of an `each` sub-mapping read: the array element (`current`), or the
 /// record (`$root.`).
-fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Option<&[Step]>) {
+fn read_rules(
+    rules: &[Rule],
+    schema: Option<&Schema>,
+    root: &mut Node,
+    each: Option<&[Step]>,
+    out_prefix: &str,
+) {
     for rule in rules {
         let to = rule.to.text.as_str();
-        let output = schema.and_then(|s| s.field_rule(to));
+        // The target schema's rule for this field, by its whole output path.
+        let full_to = format!("{out_prefix}{to}");
+        let output = schema.and_then(|s| s.field_rule(&full_to));
         let schema_requires = output.is_some_and(|f| f.required) && rule.default.is_none();
         let must = (rule.required || schema_requires) && rule.default.is_none();
         let steps_of = |p: &SourcePath| -> Vec<Step> {
@@ -200,6 +227,15 @@ fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Op
                     .map(steps_of)
                     .filter(|s| !in_array(s))
                     .collect();
+                // Inside an `each`, a required field is required of every element.
+                if let (true, Some(prefix), [p]) =
+                    (must && rule.when.is_none(), each, paths.as_slice())
+                    && !p.from_root
+                    && !p.steps.is_empty()
+                    && !p.steps.iter().any(|x| matches!(x, Step::Index(_)))
+                {
+                    root.at(prefix).require(&p.steps);
+                }
                 if !must || alternatives.len() != paths.len() || each.is_some() {
                     continue;
                 }
@@ -211,6 +247,12 @@ fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Op
                             && !other.steps.is_empty()
                         {
                             root.any_of.push(vec![steps_of(other), one.clone()]);
+                        } else if let Some((path, test)) = when::test_of(cond) {
+                            root.conditionals.push(when::Conditional {
+                                path,
+                                test,
+                                required: vec![one.clone()],
+                            });
                         }
                     }
                     _ => {}
@@ -231,16 +273,42 @@ fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Op
                             if !steps.iter().any(|x| matches!(x, Step::Index(_))) {
                                 root.require(&steps);
                             }
+                        } else if template
+                            && must
+                            && each.is_none()
+                            && let Some(cond) = &rule.when
+                            && let Some((path, test)) = when::test_of(cond)
+                            && !steps.iter().any(|x| matches!(x, Step::Index(_)))
+                        {
+                            constrain(node, &[], None, false);
+                            root.conditionals.push(when::Conditional {
+                                path,
+                                test,
+                                required: vec![steps.clone()],
+                            });
+                        } else if template && node.properties.is_empty() && node.items.is_none() {
+                            // A template inserts text (a number or boolean written out),
+                            // never a list or an object.
+                            constrain(node, &[], None, false);
                         }
                     }
                 }
             }
             Source::Each { path, rules } => {
                 let mut steps = steps_of(path);
+                // A list the output needs must be there.
+                if must
+                    && rule.when.is_none()
+                    && each.is_none()
+                    && !steps.is_empty()
+                    && !steps.iter().any(|x| matches!(x, Step::Index(_)))
+                {
+                    root.require(&steps);
+                }
                 steps.push(Step::Index(0));
                 let node = root.at(&steps);
                 node.feeds.insert(format!("{to}[] (each)"));
-                read_rules(rules, schema, root, Some(&steps));
+                read_rules(rules, schema, root, Some(&steps), &format!("{full_to}[0]."));
             }
             Source::Const(_) => {}
         }
@@ -250,23 +318,43 @@ fn read_rules(rules: &[Rule], schema: Option<&Schema>, root: &mut Node, each: Op
 /// A leaf's constraints from the rule's operations and, where the value reaches the output
 /// unchanged in substance, from the output field's rule.
 fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRule>, must: bool) {
-    if ["type", "enum", "anyOf"]
-        .iter()
-        .any(|k| node.leaf.contains_key(*k))
-    {
-        return; // an earlier rule reading the same path already said what it is
-    }
-    let leaf = &mut node.leaf;
     let preserving = |op: &Op| {
         matches!(
             op,
             Op::Trim | Op::Nfc | Op::CollapseSpaces | Op::Digits | Op::StripSpaces | Op::PhoneVn
         )
     };
-    match ops.iter().find(|op| !preserving(op)) {
+    // Changing the case before a code table: the codes in either case are the table's.
+    let cased = |op: &Op| matches!(op, Op::Upper | Op::Lower);
+    let first = ops.iter().find(|op| !preserving(op) && !cased(op));
+    let table_after_case = matches!(first, Some(Op::Table(t)) if t.default.is_none());
+    let first = if table_after_case {
+        first
+    } else {
+        // A case change keeps a format the output checks (an e-mail in small letters):
+        // the output's pattern is carried back as for the preserving operations.
+        ops.iter().find(|op| !preserving(op) && !cased(op))
+    };
+    // An earlier rule reading the same path already said what it is; a bare type gives
+    // way to a code list (the same value feeds a field as it is and through a table).
+    let only_not_blank = node.leaf.get("pattern") == Some(&json!(NOT_BLANK));
+    let said = ["enum", "anyOf"].iter().any(|k| node.leaf.contains_key(*k))
+        || node.leaf.contains_key("pattern") && !only_not_blank;
+    if said || node.leaf.contains_key("type") && !table_after_case {
+        if must {
+            not_blank(&mut node.leaf);
+        }
+        return;
+    }
+    node.leaf.remove("type");
+    node.leaf.remove("pattern");
+    let leaf = &mut node.leaf;
+    match first {
         Some(Op::Table(t)) if t.default.is_none() => {
             // Codes are looked up as text, so `true` and `1` find the codes "true" and "1":
-            // both spellings are listed, each with its type.
+            // both spellings are listed, each with its type. The codes as the table writes
+            // them (a table that ignores case takes others too; a generated client's enum
+            // must not have one code twice).
             let codes: Vec<&String> = t.values.keys().collect();
             let bools: Vec<Value> = codes
                 .iter()
@@ -304,8 +392,9 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
         Some(Op::Date { from, .. }) => date(leaf, from),
         Some(Op::Type(ValueType::Integer)) => {
             leaf.insert("type".into(), json!("integer"));
-            leaf.insert("minimum".into(), json!(-(1i64 << 53)));
-            leaf.insert("maximum".into(), json!(1i64 << 53));
+            // What the mapping takes as a whole number, written as a decimal too (`5.0`).
+            leaf.insert("minimum".into(), json!(-8_999_999_999_999_999i64));
+            leaf.insert("maximum".into(), json!(8_999_999_999_999_999i64));
         }
         Some(Op::Type(ValueType::Decimal)) => {
             leaf.insert("type".into(), json!("number"));
@@ -330,15 +419,24 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
     if !leaf.contains_key("anyOf") {
         leaf.entry("type").or_insert_with(|| json!("string"));
     }
-    // Missing, null and blank text are all "no value": a required one needs a character.
-    if must
-        && leaf.get("type") == Some(&json!("string"))
+    if must {
+        not_blank(leaf);
+    }
+}
+
+/// Missing, null and blank text are all "no value": a required one needs a character.
+fn not_blank(leaf: &mut Map<String, Value>) {
+    if leaf.get("type") == Some(&json!("string"))
         && !leaf.contains_key("pattern")
         && !leaf.contains_key("enum")
     {
-        leaf.insert("pattern".into(), json!("[0-9A-Za-z]"));
+        leaf.insert("pattern".into(), json!(NOT_BLANK));
     }
 }
+
+/// The pattern of a required text: a letter or a digit somewhere (the door's check reads
+/// it as "required, blank").
+pub(crate) const NOT_BLANK: &str = "[0-9A-Za-z]";
 
 /// The output field's format, lengths and enumeration, as the input's.
 fn carry_back(leaf: &mut Map<String, Value>, out: &crate::schema::FieldRule, phone: bool) {

@@ -1,0 +1,151 @@
+//! The door check on small mappings: what it names, and where.
+use super::*;
+use serde_json::json;
+
+fn mapping(toml: &str) -> crate::Mapping {
+    crate::compile_str(
+        toml,
+        std::path::Path::new("door-test.toml"),
+        std::path::Path::new("."),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+const DOSSIER: &str = r#"
+[mapping]
+description = "door test"
+[input]
+format = "json"
+[tables.status]
+values = { moi = "1", xong = "10" }
+[[field]]
+to = "MaHoSo"
+from = "code"
+required = true
+[[field]]
+to = "NgayNop"
+from = "submittedAt"
+required = true
+date = { from = ["dd/MM/yyyy", "iso8601"], to = "yyyyMMddHHmmss" }
+[[field]]
+to = "HoTen"
+from = "applicant.name"
+required = true
+[[field]]
+to = "TrangThai"
+from = "status"
+table = "status"
+"#;
+
+fn fields(problems: &[Problem]) -> Vec<String> {
+    problems.iter().map(Problem::pointer).collect()
+}
+
+#[test]
+fn every_missing_and_misplaced_field_is_named_at_once() {
+    let m = mapping(DOSSIER);
+    let found = m.check_record(&json!({"applicant": "Lan", "status": "moi"}));
+    assert_eq!(
+        fields(&found),
+        ["/applicant", "/code", "/submittedAt"],
+        "{found:?}"
+    );
+    assert!(found[1].reason.contains("required, missing"));
+    // Blank and null are no value, as the mapping reads them.
+    let found =
+        m.check_record(&json!({"code": "  ", "submittedAt": null, "applicant": {"name": "Lan"}}));
+    assert_eq!(fields(&found), ["/code", "/submittedAt"], "{found:?}");
+    assert!(found[0].reason.contains("blank"), "{found:?}");
+}
+
+#[test]
+fn what_only_the_mapping_knows_is_its_first_refusal_at_the_input_path() {
+    let m = mapping(DOSSIER);
+    // Every spelling the mapping takes passes: a second date format, a code in capitals
+    // is not one (the table is exact), a number for text.
+    let ok = json!({"code": 42, "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "moi"});
+    assert_eq!(m.check_record(&ok), []);
+    let late = json!({"code": "A", "submittedAt": "31/02/2024", "applicant": {"name": "Lan"}});
+    let found = m.check_record(&late);
+    assert_eq!(fields(&found), ["/submittedAt"], "{found:?}");
+    assert!(found[0].reason.contains("NgayNop"), "{found:?}");
+    let unknown = json!({"code": "A", "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "??"});
+    assert_eq!(fields(&m.check_record(&unknown)), ["/status"]);
+}
+
+#[test]
+fn the_published_mode_reads_every_keyword() {
+    let m = mapping(DOSSIER);
+    let found = m.check_against_schema(&json!({"code": 42, "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "xx"}));
+    let fields = fields(&found);
+    assert!(
+        fields.contains(&"/code".to_string()),
+        "a number is not text: {found:?}"
+    );
+    assert!(
+        fields.contains(&"/status".to_string()),
+        "not a code: {found:?}"
+    );
+    assert!(!fields.contains(&"/submittedAt".to_string()), "{found:?}");
+}
+
+#[test]
+fn a_source_inside_a_list_is_named_with_its_index() {
+    let m = mapping(
+        r#"
+[mapping]
+description = "each"
+[input]
+format = "json"
+[[field]]
+to = "Tep"
+each = "files"
+with = "file"
+[[sub.file]]
+to = "Ten"
+from = "name"
+required = true
+"#,
+    );
+    let found = m.check_record(&json!({"files": [{"name": "a"}, {"name": {"x": 1}}]}));
+    assert_eq!(fields(&found), ["/files/1/name"], "{found:?}");
+    // Found by the mapping (an element's presence is not in the schema): the same path.
+    let found = m.check_record(&json!({"files": [{"name": "a"}, {}, {"name": "c"}]}));
+    assert_eq!(fields(&found), ["/files/1/name"], "{found:?}");
+    assert!(found[0].reason.contains("required"), "{found:?}");
+}
+
+#[test]
+fn a_field_needed_only_when_a_condition_holds_is_required_only_then() {
+    let m = mapping(
+        r#"
+[mapping]
+description = "when"
+[input]
+format = "json"
+[[field]]
+to = "kenh"
+from = "channel"
+[[field]]
+to = "so"
+template = "GCN {certificate}"
+required = true
+when = { path = "channel", equals = "zalo", ignore_case = true }
+"#,
+    );
+    let schema = m.input_schema().to_string();
+    assert!(
+        schema.contains("\"if\"") && schema.contains("[zZ][aA][lL][oO]"),
+        "{schema}"
+    );
+    assert_eq!(m.check_record(&json!({"channel": "sms"})), []);
+    let found = m.check_record(&json!({"channel": "ZALO"}));
+    assert_eq!(fields(&found), ["/certificate"], "{found:?}");
+    assert!(found[0].reason.contains("required"), "{found:?}");
+    let found = m.check_record(&json!({"channel": "Zalo", "certificate": " "}));
+    assert_eq!(fields(&found), ["/certificate"], "{found:?}");
+    assert_eq!(
+        m.check_record(&json!({"channel": "zalo", "certificate": "A-1"})),
+        []
+    );
+}
