@@ -178,6 +178,7 @@ pub async fn drive(
                 dossiers = stats.dossiers.load(Ordering::Relaxed),
                 accepted = stats.accepted.load(Ordering::Relaxed),
                 deliberately_bad = stats.bad.load(Ordering::Relaxed),
+                refused_at_door = stats.refused_at_door.load(Ordering::Relaxed),
                 refused = stats.refused.load(Ordering::Relaxed),
                 lookups = stats.lookups.load(Ordering::Relaxed),
                 lookups_found = stats.lookups_found.load(Ordering::Relaxed),

@@ -545,7 +545,8 @@ async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
     let accepted = stats.accepted.load(Ordering::Relaxed);
     let refused = stats.refused.load(Ordering::Relaxed);
     // Delivered once the sink has seen nothing new for a second (deliberately bad events
-    // stay dead, and hold back the rest of their dossier).
+    // are refused at the door; on a route that checks at delivery they stay dead, and hold
+    // back the rest of their dossier).
     let mut last = (sink.delivered_count(), Instant::now());
     while last.1.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(600)
     {
@@ -557,9 +558,11 @@ async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
     }
     let settled = last.1.duration_since(started);
     println!(
-        "units: {accepted} unit events accepted ({refused} refused, {} deliberately bad) in {:.2}s = {:.0} events/s; \
+        "units: {accepted} unit events accepted ({refused} refused, {} deliberately bad, {} of \
+them refused at the door) in {:.2}s = {:.0} events/s; \
 {} mapped deliveries done in {:.2}s = {:.0} deliveries/s",
         stats.bad.load(Ordering::Relaxed),
+        stats.refused_at_door.load(Ordering::Relaxed),
         ingest.as_secs_f64(),
         accepted as f64 / ingest.as_secs_f64(),
         last.0,
