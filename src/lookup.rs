@@ -126,6 +126,37 @@ struct LookupQuery {
     purpose: Option<String>,
 }
 
+impl LookupQuery {
+    /// The bounds the contract states for the audit fields: `dossier` at most 100
+    /// characters, `purpose` 200, the `X-Officer` header 1 to 100 visible ASCII
+    /// characters. What is kept in the audit trail forever is bounded before it is kept.
+    fn check(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        let too_long = |field: &str, value: &Option<String>, max: usize| match value {
+            Some(v) if v.chars().count() > max => Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("{field}: {} characters, at most {max}", v.chars().count()),
+            )
+            .field(field)),
+            _ => Ok(()),
+        };
+        too_long("dossier", &self.dossier, 100)?;
+        too_long("purpose", &self.purpose, 200)?;
+        if let Some(officer) = headers.get("x-officer") {
+            let b = officer.as_bytes();
+            if b.is_empty() || b.len() > 100 || !b.iter().all(|c| (b'!'..=b'~').contains(c)) {
+                return Err(ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_header",
+                    "X-Officer: 1 to 100 visible ASCII characters (the officer's account or code)",
+                )
+                .field("X-Officer"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// How a lookup ended, for the audit record and the answer.
 struct Failure {
     status: StatusCode,
@@ -159,6 +190,7 @@ async fn lookup(
         .field("unit"));
     }
     state.keys.authorize(&unit, &headers)?;
+    query.check(&headers)?;
     let kind = match kind.as_str() {
         "citizen" => LookupKind::Citizen,
         "residence" => LookupKind::Residence,

@@ -232,3 +232,53 @@ async fn a_route_that_validates_at_delivery_stores_the_event_and_dead_letters_it
     assert!(last.to_string().contains("MaDoiTuong"), "{last}");
     bus.bus.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_json_event_is_held_to_its_published_schema_which_takes_every_spelling_the_mapping_reads()
+{
+    let bus = ShippedBus::start().await;
+    let path = "/api/v1/units/nafosted/events/dossier_sync";
+    // The unit's own spellings: a status in capitals, a landline with spaces, amounts as
+    // text; and the 30th of April.
+    let mut ok =
+        fixture_json("nafosted/tests/dossier_sync/02-awaiting-payment-with-fees.input.json");
+    ok["dossierCode"] = json!("NAFOSTED-2024-DOOR-30");
+    ok["submittedAt"] = json!("2024-04-30T08:30:00+07:00");
+    let (status, body) = post(
+        &bus,
+        "nafosted",
+        path,
+        "application/json",
+        serde_json::to_vec(&ok).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 202, "{body}");
+    // What the document forbids is refused, every field at once: a code not in the list,
+    // a day April does not have, a list where text belongs.
+    let mut bad = ok.clone();
+    bad["dossierCode"] = json!("NAFOSTED-2024-DOOR-31");
+    bad["status"] = json!("archived");
+    bad["submittedAt"] = json!("2024-04-31T08:30:00+07:00");
+    bad["procedureName"] = json!(["a", "list"]);
+    let (status, body) = post(
+        &bus,
+        "nafosted",
+        path,
+        "application/json",
+        serde_json::to_vec(&bad).unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    let found = problems(&body);
+    for field in ["/status", "/submittedAt", "/procedureName"] {
+        assert!(
+            found.iter().any(|(f, _)| f == field),
+            "{field} not named: {body}"
+        );
+    }
+    assert_eq!(
+        dossier_known(&bus, "nafosted", "NAFOSTED-2024-DOOR-31").await,
+        404
+    );
+    bus.bus.shutdown().await.unwrap();
+}

@@ -133,7 +133,7 @@ async fn citizen_lookups_answer_in_the_units_format_and_are_audited() {
     let bad = br#"{"requestId": "NAF-LK-10", "officer": "naf.cb01", "citizen": {"idNumber": "123", "fullName": "A", "yearOfBirth": 1990}}"#.to_vec();
     let (status, _, body) = ask(&bus, "nafosted", "citizen", "application/json", bad).await;
     assert_eq!(status, 400);
-    assert!(body.contains("SoDinhDanh"), "{body}");
+    assert!(body.contains("12-digit số định danh"), "{body}");
     // Refused at the door, each problem at the unit's own field.
     let refusal: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(refusal["error"]["code"], "invalid_lookup", "{body}");

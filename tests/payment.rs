@@ -406,9 +406,11 @@ async fn a_reference_too_long_for_the_platform_is_refused_at_the_door_naming_it(
     assert_eq!(resp.status(), 400);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_event", "{body}");
+    // The published schema carries the platform's limit back to the unit's field.
     let problem = &body["error"]["problems"][0];
+    assert_eq!(problem["field"], "/paymentRef", "{body}");
     assert!(
-        problem["problem"].as_str().unwrap().contains("MaThamChieu"),
+        problem["problem"].as_str().unwrap().contains("at most 20"),
         "{body}"
     );
     // Nothing stored, so nothing to die later.

@@ -243,14 +243,24 @@ impl Mapping {
     /// when run without sending; empty when the record can be delivered (as far as the
     /// bus can know).
     pub fn check_record(&self, record: &Value) -> Vec<door::Problem> {
+        self.check_record_in(record, self.door_mode())
+    }
+
+    fn check_record_in(&self, record: &Value, mode: door::Mode) -> Vec<door::Problem> {
         let mut problems = Vec::new();
         self.door
-            .check(record, &mut Vec::new(), door::Mode::Shape, &mut problems);
+            .check(record, &mut Vec::new(), mode, &mut problems);
         if !problems.is_empty() {
             problems.sort();
             problems.dedup();
             return problems;
         }
+        self.dry_run(record)
+    }
+
+    /// The mapping run on `record` without sending: its first refusal, at the input path
+    /// it read; empty when it maps. The door's second step, after the schema.
+    pub fn dry_run(&self, record: &Value) -> Vec<door::Problem> {
         match self.map(record) {
             Ok(_) => Vec::new(),
             Err(mut e) => {
@@ -260,6 +270,16 @@ impl Mapping {
                 }
                 vec![door::Problem::of_mapping(&e)]
             }
+        }
+    }
+
+    /// How much of the published schema the door enforces: all of it for JSON, whose
+    /// document a client is generated from and whose values have types; presence and
+    /// shape for XML and CSV, whose values are all text read by the mapping.
+    fn door_mode(&self) -> door::Mode {
+        match self.decode.format {
+            Format::Json => door::Mode::Published,
+            Format::Xml | Format::Csv => door::Mode::Shape,
         }
     }
 

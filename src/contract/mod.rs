@@ -13,7 +13,6 @@
 //! Nothing here is written by hand per flow: a new route or a changed mapping changes the
 //! document the next time it is asked for.
 
-mod json_schema;
 pub mod openapi;
 mod operations;
 pub mod page;

@@ -15,7 +15,6 @@
 //! Paths are concrete per unit (`/api/v1/units/nafosted/events/dossier_sync`), so a
 //! client generated from the document has one call per flow with its own body type.
 
-use super::json_schema::{merge, require_key, strip_required};
 use crate::config::Config;
 use crate::mappings::MappingSet;
 use crate::route::{Route, Router};
@@ -285,25 +284,9 @@ fn unit_paths(
     );
 }
 
-/// The JSON Schema of one event of `route`: what each of its targets' mappings reads,
-/// merged, with the ordering key.
+/// The JSON Schema of one event of `route` ([`crate::mappings::event_schema`]).
 pub(crate) fn event_schema(c: &Contract<'_>, route: &Route) -> Value {
-    let mut event = json!({"type": "object"});
-    for target in &route.targets {
-        if let Some(m) = c.mappings.for_delivery(&route.unit, &route.flow, target) {
-            let mut schema = m.input_schema();
-            // A target that takes only some events (`deliver_when`) requires nothing of
-            // the others: its fields are described, not required.
-            if route.deliver_when.contains_key(target) {
-                strip_required(&mut schema);
-            }
-            merge(&mut event, schema);
-        }
-    }
-    if let Some(pointer) = &route.key_pointer {
-        require_key(&mut event, pointer, route.ordered);
-    }
-    event
+    crate::mappings::event_schema::event_schema(c.mappings, route)
 }
 
 /// `POST /api/v1/units/{unit}/events/{flow}`: (path, operation, schema name, event schema).
@@ -435,15 +418,16 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
         "operationId": format!("send_{}_{}", ident(unit), ident(flow)),
         "tags": [tag],
         "summary": format!("Send {flow} events"),
-        "description": description,
+        // `traceparent` is told, not a parameter: W3C Trace Context has a malformed one
+        // ignored (a new trace starts), so no value of it is ever refused.
+        "description": format!("{description}\n\nA W3C Trace Context `traceparent` header \
+            (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`) makes the message join \
+            that trace, every delivery attempt a span of it; one not of that form is ignored."),
         "security": security_for(c, unit),
         "parameters": [
             {"name": "Idempotency-Key", "in": "header", "required": false,
              "description": "Sent again with the same key, the request stores nothing new and answers the same ids (duplicate: true)",
              "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}},
-            {"name": "traceparent", "in": "header", "required": false,
-             "description": "W3C Trace Context: the message joins this trace, and every delivery attempt is a span of it",
-             "schema": {"type": "string", "pattern": "^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$"}},
         ],
         "requestBody": {"required": true, "content": content},
         "responses": responses,

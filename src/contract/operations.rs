@@ -34,7 +34,7 @@ pub(super) fn lookup_operation(
     let mut responses = errors(&[
         (
             400,
-            "malformed_body, one_lookup; invalid_lookup: the request breaks the operation's schema or cannot be mapped (every problem in `problems`); nothing was asked of the platform",
+            "malformed_body, one_lookup; invalid_lookup: the request breaks the operation's schema or cannot be mapped (every problem in `problems`); nothing was asked of the platform; invalid_query: `dossier` or `purpose` too long; invalid_header: `X-Officer` not 1 to 100 visible ASCII characters",
         ),
         (401, AUTH_ERRORS[0].1),
         (403, AUTH_ERRORS[1].1),
@@ -107,7 +107,7 @@ pub(super) fn wsdl_operation(unit: &str, tag: &str) -> Value {
         "tags": [tag],
         "summary": "The WSDL of this SOAP endpoint",
         "parameters": [{"name": "wsdl", "in": "query", "required": true, "allowEmptyValue": true,
-            "description": "Present (`?wsdl`): asks for the WSDL", "schema": {"type": "string", "maxLength": 100}}],
+            "description": "Present (`?wsdl`): asks for the WSDL", "schema": {"type": "string"}}],
         "responses": {
             "200": {"description": "WSDL 1.1 of the endpoint, its address the one asked on", "content": {"text/xml": {"schema": {"type": "string"}}}},
             "400": {"description": "wsdl_only: without `?wsdl` (SOAP messages are POSTed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},

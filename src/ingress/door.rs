@@ -2,9 +2,10 @@
 //! stored, with every problem of the request named in the unit's own terms, instead of
 //! becoming a dead letter minutes later.
 //!
-//! Each event is checked by each mapping of the targets it goes to
-//! ([`lienthong_mapping::Mapping::check_record`]: the published input schema, then the
-//! mapping run without sending). A request is all or nothing, so one refused event
+//! A JSON event is held to the event schema the route's document publishes
+//! ([`crate::mappings::event_schema`]), every keyword; an XML or CSV event (all text) to
+//! each mapping's presence and shape ([`lienthong_mapping::Mapping::check_record`]). Then
+//! each mapping of a target the event goes to runs without sending. A request is all or nothing, so one refused event
 //! refuses the request: `400 invalid_event`, `problems` listing each field. A route with
 //! `validate = "deliver"` skips the door (its events are checked at delivery).
 //!
@@ -60,9 +61,35 @@ pub(crate) fn check(
     if checks.is_empty() {
         return Ok(());
     }
+    // A JSON body is held to the event schema its route's document publishes, whole;
+    // an XML or CSV one, all text, to each mapping's presence and shape (the mapping reads
+    // each value's form). Then each mapping of a target the event goes to runs dry.
+    let published = match shape.format {
+        Format::Json => Some(mappings.door_schema(route).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "door_schema",
+                format!("the route's event schema cannot be compiled: {e}"),
+            )
+        })?),
+        _ => None,
+    };
     let mut found: Vec<(usize, lienthong_mapping::door::Problem)> = Vec::new();
     for (i, event) in events.iter().enumerate() {
-        let mut record: Option<serde_json::Value> = None;
+        let record: serde_json::Value = serde_json::from_str(event.payload.get()).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "malformed_json",
+                format!("an event cannot be read: {e}"),
+            )
+        })?;
+        if let Some(schema) = &published {
+            let problems = schema.check(&record);
+            if !problems.is_empty() {
+                found.extend(problems.into_iter().map(|p| (i, p)));
+                continue;
+            }
+        }
         let mut done: Vec<&Arc<Mapping>> = Vec::new();
         for (target, mapping) in &checks {
             let goes = event.targets.as_ref().is_none_or(|ts| ts.contains(target));
@@ -70,17 +97,12 @@ pub(crate) fn check(
                 continue;
             }
             done.push(mapping);
-            let value = match &mut record {
-                Some(v) => &*v,
-                None => record.insert(serde_json::from_str(event.payload.get()).map_err(|e| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
-                        format!("an event cannot be read: {e}"),
-                    )
-                })?),
+            let problems = if published.is_some() {
+                mapping.dry_run(&record)
+            } else {
+                mapping.check_record(&record)
             };
-            for p in mapping.check_record(value) {
+            for p in problems {
                 if !found.iter().any(|(j, q)| *j == i && *q == p) {
                     found.push((i, p));
                 }

@@ -133,11 +133,19 @@ fn own_dead_query(
     let bad = |field: &str, message: String| {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
     };
+    // At most 2^53 - 1, the contract's bound: the largest whole number JSON keeps exactly.
     let number = |field: &str| -> Result<Option<u64>, ApiError> {
         q.get(field)
             .map(|v| {
                 v.parse::<u64>()
-                    .map_err(|_| bad(field, format!("`{v}` is not a whole number")))
+                    .ok()
+                    .filter(|n| *n <= 9_007_199_254_740_991)
+                    .ok_or_else(|| {
+                        bad(
+                            field,
+                            format!("`{v}` is not a whole number from 0 to 2^53 - 1"),
+                        )
+                    })
             })
             .transpose()
     };

@@ -10,10 +10,13 @@
 //! the status API and the dashboard, and its previous version stays in use.
 
 pub mod cli;
+pub mod event_schema;
 
 use crate::config::Config;
 use crate::envelope::Envelope;
+use crate::route::Route;
 use lienthong_mapping::codec::DecodeOptions;
+use lienthong_mapping::door::PublishedSchema;
 use lienthong_mapping::{Format, Mapping};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -22,6 +25,9 @@ use std::time::SystemTime;
 
 /// (unit, flow, target).
 type DeliveryKey = (String, String, String);
+
+/// A route's event schema compiled for the door, and the generation it was compiled from.
+type DoorSchema = (u64, Arc<PublishedSchema>);
 
 /// One compiled generation of every mapping the routes name, by unit and flow, so a
 /// delivery finds its mapping from borrowed names (this runs for every delivery).
@@ -83,6 +89,9 @@ pub struct MappingSet {
     generation: std::sync::atomic::AtomicU64,
     /// What the last reload refused (file, reason), for the dashboard and the status API.
     refused: RwLock<Refusals>,
+    /// Each route's event schema compiled for the door, with the generation it was
+    /// compiled from (a reload compiles it again on first use).
+    door_schemas: std::sync::Mutex<HashMap<(String, String), DoorSchema>>,
 }
 
 /// The mappings the last reload refused, and when.
@@ -113,6 +122,7 @@ impl MappingSet {
             seen: RwLock::new(Vec::new()),
             generation: Default::default(),
             refused: Default::default(),
+            door_schemas: Default::default(),
         };
         let (table, problems) = set.compile(None);
         if !problems.is_empty() {
@@ -133,6 +143,7 @@ impl MappingSet {
             seen: RwLock::new(Vec::new()),
             generation: Default::default(),
             refused: Default::default(),
+            door_schemas: Default::default(),
         }
     }
 
@@ -269,6 +280,26 @@ impl MappingSet {
     }
 
     /// The mapping a delivery goes through, if its route names one for the target.
+    /// The event schema of `route` ([`event_schema`]) compiled for the door, once per
+    /// generation of the mappings.
+    pub fn door_schema(&self, route: &Route) -> Result<Arc<PublishedSchema>, String> {
+        let generation = self.generation();
+        let key = (route.unit.clone(), route.flow.clone());
+        if let Some((g, s)) = self.door_schemas.lock().unwrap().get(&key)
+            && *g == generation
+        {
+            return Ok(s.clone());
+        }
+        let compiled = Arc::new(PublishedSchema::compile(&event_schema::event_schema(
+            self, route,
+        ))?);
+        self.door_schemas
+            .lock()
+            .unwrap()
+            .insert(key, (generation, compiled.clone()));
+        Ok(compiled)
+    }
+
     pub fn for_delivery(&self, unit: &str, flow: &str, target: &str) -> Option<Arc<Mapping>> {
         let table = self.current.read().unwrap();
         table.route(unit, flow)?.by_target.get(target).cloned()

@@ -10,6 +10,8 @@ schemas as usual.
 import itertools
 
 import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+from schemathesis.generation.modes import GenerationMode
 from schemathesis.transport.requests import REQUESTS_TRANSPORT
 
 _rotation = itertools.count()
@@ -23,9 +25,15 @@ def _examples(case):
     return [e["value"] for e in media.get("examples", {}).values() if "value" in e]
 
 
+def _body_is_negative(case):
+    meta = getattr(case, "meta", None)
+    info = meta.components.get(ParameterLocation.BODY) if meta is not None else None
+    return info is not None and info.mode == GenerationMode.NEGATIVE
+
+
 @schemathesis.hook
 def map_case(ctx, case):
-    if case.media_type in ("text/xml", "text/csv"):
+    if case.media_type in ("text/xml", "text/csv") and not _body_is_negative(case):
         examples = _examples(case)
         if examples:
             case.body = examples[next(_rotation) % len(examples)]

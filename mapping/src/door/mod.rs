@@ -15,12 +15,14 @@
 //!    output) is found by running the mapping without sending. It stops at its first
 //!    problem, so this step adds at most one, named by the input path it came from.
 //!
-//! The door checks the schema in [`Mode::Shape`]: what must be there is there, and
-//! objects and lists are where they belong, every such problem at once. A value's form
-//! (a date's format, a code, a phone number) is judged by the mapping in step 2: the
-//! published schema states one spelling of each (a client generated from it writes that
-//! one), while the mappings take every spelling the units' systems write, and the door
-//! must not refuse what the mapping delivers. [`Mode::Published`] checks every keyword.
+//! A JSON record is held to every keyword of the published schema ([`Mode::Published`]):
+//! the document a client is generated from is the door's rule, so a request it forbids
+//! is refused and one it allows is not refused for its form. That schema is written to
+//! take every spelling the mapping reads (each date format, `+84 912 345 678`, a code in
+//! any case, an amount as text; see `input_schema::spellings`), so the door does not
+//! refuse what the mapping delivers. XML and CSV records are text throughout and have no
+//! JSON types: they are checked in [`Mode::Shape`] (what must be there is there, objects
+//! and lists where they belong), and the mapping judges each value's form in step 2.
 
 use crate::path::Step;
 use serde_json::Value;
@@ -103,6 +105,28 @@ pub fn pointer_of(steps: &[Step]) -> String {
         }
     }
     out
+}
+
+/// A published JSON Schema compiled for the door: the one a route's document gives its
+/// events (every target's mapping's input schema, merged), held to every keyword.
+#[derive(Debug)]
+pub struct PublishedSchema(SchemaCheck);
+
+impl PublishedSchema {
+    /// Compile `schema`; a pattern that does not compile is the bus's error, named.
+    pub fn compile(schema: &Value) -> Result<PublishedSchema, String> {
+        SchemaCheck::compile(schema).map(PublishedSchema)
+    }
+
+    /// Every problem of `record` against the schema, in path order.
+    pub fn check(&self, record: &Value) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        self.0
+            .check(record, &mut Vec::new(), Mode::Published, &mut problems);
+        problems.sort();
+        problems.dedup();
+        problems
+    }
 }
 
 /// The JSON types a schema names.
@@ -271,7 +295,7 @@ impl SchemaCheck {
             ));
             return;
         }
-        if mode == Mode::Published {
+        if mode != Mode::Shape {
             self.check_value(value, path, out);
         }
         if let Value::Object(o) = value {

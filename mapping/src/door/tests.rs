@@ -59,10 +59,40 @@ fn every_missing_and_misplaced_field_is_named_at_once() {
 }
 
 #[test]
-fn what_only_the_mapping_knows_is_its_first_refusal_at_the_input_path() {
+fn a_json_record_is_held_to_every_keyword_of_the_published_schema() {
     let m = mapping(DOSSIER);
-    // Every spelling the mapping takes passes: a second date format, a code in capitals
-    // is not one (the table is exact), a number for text.
+    // Each of the mapping's date formats, on a day only some months have.
+    for date in ["30/04/2024", "2024-02-29T08:30:00+07:00", "31/12/2024"] {
+        let ok = json!({"code": "42", "submittedAt": date, "applicant": {"name": "Lan"}, "status": "moi"});
+        assert_eq!(m.check_record(&ok), [], "{date}");
+    }
+    // A number is read as its text.
+    let number = json!({"code": 42, "submittedAt": "2024-04-30", "applicant": {"name": "Lan"}});
+    assert_eq!(m.check_record(&number), []);
+    // The document says text, a code list and a date: a list, an unknown code and an
+    // impossible day are each named, all at once.
+    let found = m.check_record(&json!({"code": ["A"], "submittedAt": "31/04/2024", "applicant": {"name": "Lan"}, "status": "??"}));
+    assert_eq!(
+        fields(&found),
+        ["/code", "/status", "/submittedAt"],
+        "{found:?}"
+    );
+    assert!(
+        found[0].reason.contains("text or a number expected"),
+        "{found:?}"
+    );
+    assert!(
+        found[1].reason.contains("not one of the codes"),
+        "{found:?}"
+    );
+    assert!(found[2].reason.contains("is not a date"), "{found:?}");
+}
+
+#[test]
+fn what_only_the_mapping_knows_is_its_first_refusal_at_the_input_path() {
+    // A CSV record is text throughout: the door reads presence and shape, the mapping
+    // every spelling (a number for text) and what a schema cannot say.
+    let m = mapping(&DOSSIER.replace("format = \"json\"", "format = \"csv\""));
     let ok = json!({"code": 42, "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "moi"});
     assert_eq!(m.check_record(&ok), []);
     let late = json!({"code": "A", "submittedAt": "31/02/2024", "applicant": {"name": "Lan"}});
@@ -76,11 +106,11 @@ fn what_only_the_mapping_knows_is_its_first_refusal_at_the_input_path() {
 #[test]
 fn the_published_mode_reads_every_keyword() {
     let m = mapping(DOSSIER);
-    let found = m.check_against_schema(&json!({"code": 42, "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "xx"}));
+    let found = m.check_against_schema(&json!({"code": ["A"], "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "xx"}));
     let fields = fields(&found);
     assert!(
         fields.contains(&"/code".to_string()),
-        "a number is not text: {found:?}"
+        "a list is not text: {found:?}"
     );
     assert!(
         fields.contains(&"/status".to_string()),

@@ -9,24 +9,24 @@
 //!   `when` makes its path required; a list of paths, or `when = { missing = … }`, makes
 //!   "one of them" (`anyOf`);
 //! * a code table without a default gives an `enum` of its codes;
-//! * a date gives a `pattern` for its first source format (only real dates match: days
-//!   1–28, so a schema-valid value is never refused as an impossible date);
+//! * a date gives a `pattern` of every source format it is read in, which only real
+//!   dates match ([`dates`]);
 //! * a `type` gives the JSON type; text transforms give `string`;
 //! * where the value reaches the output unchanged but for trimming, normalising or
 //!   keeping digits, the target schema's format, length and enumeration are carried back
-//!   to the input (a 12-digit số định danh in, a 12-digit số định danh out).
+//!   to the input, in every spelling those operations take ([`spellings`]).
 //!
-//! The derived schema is thus a description a client can be generated from and a promise:
-//! data it accepts passes the mapping's own checks (what the target does with it is the
-//! target's). It is not a validator the bus runs on ingress.
+//! The derived schema is a description a client is generated from, a promise (data it
+//! accepts passes the mapping's own checks) and the door's rule for JSON ([`crate::door`]).
 
-use crate::datetime::{DateFormat, Token};
 use crate::engine::{Op, Rule, Source, Test, ValueType};
 use crate::path::{SourcePath, Step};
-use crate::schema::{Kind, Schema, TextFormat};
+use crate::schema::{Kind, Schema};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
+mod dates;
+mod spellings;
 mod when;
 
 /// One node of the schema being built: an object's properties, an array's items, the
@@ -72,7 +72,26 @@ impl Node {
         }
     }
 
+    /// The paths (from this node) whose presence an `anyOf` group or a condition reads,
+    /// with `inherited`, those of the nodes above that run through this one.
+    fn presence_bound(&self, inherited: Vec<Vec<Step>>) -> Vec<Vec<Step>> {
+        let groups = self.any_of.iter().flatten().cloned();
+        let conditions = self
+            .conditionals
+            .iter()
+            .flat_map(|c| c.required.iter().chain([&c.path]).cloned());
+        inherited
+            .into_iter()
+            .chain(groups)
+            .chain(conditions)
+            .collect()
+    }
+
     fn into_json(self) -> Value {
+        self.into_json_bound(Vec::new())
+    }
+
+    fn into_json_bound(self, inherited: Vec<Vec<Step>>) -> Value {
         let mut out = Map::new();
         if !self.properties.is_empty()
             || !self.required.is_empty()
@@ -81,15 +100,24 @@ impl Node {
         {
             out.insert("type".into(), json!("object"));
             if !self.properties.is_empty() {
-                out.insert(
-                    "properties".into(),
-                    Value::Object(
-                        self.properties
-                            .into_iter()
-                            .map(|(k, n)| (k, n.into_json()))
-                            .collect(),
-                    ),
-                );
+                // An optional object may be null (a platform's "no result"), unless its
+                // presence is asked for by an alternative or a condition.
+                let bound = self.presence_bound(inherited);
+                let required = &self.required;
+                let properties = self.properties.into_iter().map(|(k, n)| {
+                    let below: Vec<Vec<Step>> = bound
+                        .iter()
+                        .filter(|p| p.first() == Some(&Step::Key(k.clone())))
+                        .map(|p| p[1..].to_vec())
+                        .collect();
+                    let asked = !below.is_empty();
+                    let mut v = n.into_json_bound(below);
+                    if !required.contains(&k) && !asked && v["type"] == "object" {
+                        v["type"] = json!(["object", "null"]);
+                    }
+                    (k, v)
+                });
+                out.insert("properties".into(), Value::Object(properties.collect()));
             }
             if !self.required.is_empty() {
                 out.insert("required".into(), json!(self.required));
@@ -98,14 +126,8 @@ impl Node {
                 .any_of
                 .into_iter()
                 .map(|alternatives| {
-                    let alternatives: Vec<Value> = alternatives
-                        .iter()
-                        .map(|path| {
-                            let mut alt = Node::default();
-                            alt.require(path);
-                            strip_to_required(alt.into_json())
-                        })
-                        .collect();
+                    let alternatives: Vec<Value> =
+                        alternatives.iter().map(|path| given(path)).collect();
                     json!({ "anyOf": alternatives })
                 })
                 .collect();
@@ -148,7 +170,7 @@ impl Node {
     }
 }
 
-/// An `anyOf` alternative states presence only: its `type` and descriptions are noise.
+/// A condition's schema states presence only: its `type` and descriptions are noise.
 fn strip_to_required(mut v: Value) -> Value {
     if let Some(o) = v.as_object_mut() {
         o.remove("description");
@@ -160,6 +182,22 @@ fn strip_to_required(mut v: Value) -> Value {
         }
     }
     v
+}
+
+/// An `anyOf` alternative: the value at `path` is given, as the mapping reads it (not
+/// empty text; the property's own type refuses null). Down to the first list, whose elements one rule does not ask.
+fn given(path: &[Step]) -> Value {
+    match path.split_first() {
+        Some((Step::Key(k), rest)) => {
+            let inner = if rest.first().is_some_and(|s| matches!(s, Step::Key(_))) {
+                given(rest)
+            } else {
+                json!({"minLength": 1})
+            };
+            json!({"required": [k], "properties": {k.clone(): inner}})
+        }
+        _ => json!({}),
+    }
 }
 
 /// The schema of what `rules` read, with constraints carried back from `schema`.
@@ -340,7 +378,16 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
     let only_not_blank = node.leaf.get("pattern") == Some(&json!(NOT_BLANK));
     let said = ["enum", "anyOf"].iter().any(|k| node.leaf.contains_key(*k))
         || node.leaf.contains_key("pattern") && !only_not_blank;
+    // A number read as its text: where an operation makes text of it, or no output
+    // field asks for text (a number kept a number there would be refused).
+    let number_ok = output.is_none_or(|o| o.kind != Some(Kind::String))
+        || ops
+            .iter()
+            .any(|op| matches!(op, Op::Type(ValueType::String) | Op::Digits | Op::PhoneVn));
     if said || node.leaf.contains_key("type") && !table_after_case {
+        if !number_ok && node.leaf.get("type") == Some(&json!(["string", "number"])) {
+            node.leaf.insert("type".into(), json!("string"));
+        }
         if must {
             not_blank(&mut node.leaf);
         }
@@ -367,10 +414,25 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
                 .map(Value::from)
                 .collect();
             let text = json!({"type": "string", "enum": codes});
-            if bools.is_empty() && ints.is_empty() {
+            // A table that ignores case (or a case change before it) takes every code in
+            // any case: the codes as written stay the enumeration a client is generated
+            // with, and a caseless pattern says what else the door lets in.
+            let case_first = ops
+                .iter()
+                .take_while(|op| !matches!(op, Op::Table(_)))
+                .any(cased);
+            let any_case = (case_first || t.ignore_case)
+                && codes.iter().any(|c| c.chars().any(char::is_alphabetic));
+            if bools.is_empty() && ints.is_empty() && !any_case {
                 leaf.extend(text.as_object().expect("object").clone());
             } else {
                 let mut alternatives = vec![text];
+                if any_case {
+                    let spelled: Vec<String> =
+                        codes.iter().map(|c| spellings::caseless(c)).collect();
+                    alternatives.push(json!({"type": "string",
+                        "pattern": format!("^(?:{})$", spelled.join("|"))}));
+                }
                 if !bools.is_empty() {
                     alternatives.push(json!({"type": "boolean", "enum": bools}));
                 }
@@ -389,12 +451,25 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
                 )),
             );
         }
-        Some(Op::Date { from, .. }) => date(leaf, from),
+        Some(Op::Date { from, .. }) => dates::date(leaf, from),
         Some(Op::Type(ValueType::Integer)) => {
-            leaf.insert("type".into(), json!("integer"));
-            // What the mapping takes as a whole number, written as a decimal too (`5.0`).
-            leaf.insert("minimum".into(), json!(-8_999_999_999_999_999i64));
-            leaf.insert("maximum".into(), json!(8_999_999_999_999_999i64));
+            // What the mapping takes as a whole number, written as a decimal too (`5.0`),
+            // or as text (`"500000"`; `150.000` where `digits` runs first).
+            let digits_first = ops
+                .iter()
+                .take_while(|op| !matches!(op, Op::Type(_)))
+                .any(|op| matches!(op, Op::Digits));
+            let mut text = spellings::integer_text(digits_first);
+            if !must {
+                text = format!("^$|{text}");
+            }
+            leaf.insert(
+                "anyOf".into(),
+                json!([
+                    {"type": "integer", "minimum": -8_999_999_999_999_999i64, "maximum": 8_999_999_999_999_999i64},
+                    {"type": "string", "pattern": text},
+                ]),
+            );
         }
         Some(Op::Type(ValueType::Decimal)) => {
             leaf.insert("type".into(), json!("number"));
@@ -410,7 +485,7 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
         }
         None => {
             if let Some(out) = output {
-                carry_back(leaf, out, ops.iter().any(|o| matches!(o, Op::PhoneVn)));
+                spellings::carry_back(leaf, out, spellings::Normalised::of(ops));
             }
         }
     }
@@ -421,12 +496,26 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
     }
     if must {
         not_blank(leaf);
+    } else if let Some(Value::String(p)) = leaf.get_mut("pattern")
+        && p.as_str() != NOT_BLANK
+    {
+        // Empty text is no value, as the mapping reads it: an optional field may be "".
+        *p = format!("^$|{p}");
+    }
+    // Free text: a number is read as its text (`1700000` for an amount in a message).
+    let free = ["pattern", "enum", "maxLength", "minLength", "anyOf"]
+        .iter()
+        .all(|k| !leaf.contains_key(*k) || (*k == "pattern" && leaf[*k] == json!(NOT_BLANK)));
+    if free && number_ok && leaf.get("type") == Some(&json!("string")) {
+        leaf.insert("type".into(), json!(["string", "number"]));
     }
 }
 
 /// Missing, null and blank text are all "no value": a required one needs a character.
 fn not_blank(leaf: &mut Map<String, Value>) {
-    if leaf.get("type") == Some(&json!("string"))
+    let text =
+        |t: &Value| t == "string" || t.as_array().is_some_and(|a| a.contains(&json!("string")));
+    if leaf.get("type").is_some_and(text)
         && !leaf.contains_key("pattern")
         && !leaf.contains_key("enum")
     {
@@ -437,120 +526,6 @@ fn not_blank(leaf: &mut Map<String, Value>) {
 /// The pattern of a required text: a letter or a digit somewhere (the door's check reads
 /// it as "required, blank").
 pub(crate) const NOT_BLANK: &str = "[0-9A-Za-z]";
-
-/// The output field's format, lengths and enumeration, as the input's.
-fn carry_back(leaf: &mut Map<String, Value>, out: &crate::schema::FieldRule, phone: bool) {
-    if let Some(values) = &out.one_of {
-        leaf.insert("enum".into(), Value::Array(values.clone()));
-        return;
-    }
-    match out.kind {
-        Some(Kind::Integer) => {
-            leaf.insert("type".into(), json!("integer"));
-        }
-        Some(Kind::Number) => {
-            leaf.insert("type".into(), json!("number"));
-        }
-        Some(Kind::Boolean) => {
-            leaf.insert("type".into(), json!("boolean"));
-        }
-        _ => {}
-    }
-    let patterns: Vec<&str> = out
-        .formats
-        .iter()
-        .map(|f| match (f, phone) {
-            (TextFormat::Phone | TextFormat::MobilePhone, _) => "0[35789][0-9]{8}",
-            (TextFormat::SoDinhDanh, _) => "[0-9]{12}",
-            (TextFormat::Cmnd, _) => "[0-9]{9}",
-            (TextFormat::MaSoDoanhNghiep, _) => "[0-9]{10}(-[0-9]{3})?",
-            (TextFormat::DateTime14, _) => {
-                "(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])([01][0-9]|2[0-3])[0-5][0-9][0-5][0-9]"
-            }
-            (TextFormat::Date8, _) => "(19|20)[0-9]{2}(0[1-9]|1[0-2])(0[1-9]|1[0-9]|2[0-8])",
-            (TextFormat::Digits, _) => "[0-9]+",
-            (TextFormat::Email, _) => "[a-z0-9._]+@[a-z0-9]+\\.[a-z]{2,6}",
-            (TextFormat::PdfBase64, _) => "JVBERi[0-3][A-Za-z0-9+/]*={0,2}",
-        })
-        .collect();
-    if !patterns.is_empty() {
-        leaf.insert("type".into(), json!("string"));
-        leaf.insert(
-            "pattern".into(),
-            json!(format!("^(?:{})$", patterns.join("|"))),
-        );
-        if out.formats.contains(&TextFormat::PdfBase64) {
-            leaf.insert("contentEncoding".into(), json!("base64"));
-            leaf.insert("contentMediaType".into(), json!("application/pdf"));
-        }
-        let described: Vec<&str> = out.formats.iter().map(|f| f.describe()).collect();
-        leaf.insert("description".into(), json!(described.join(" or ")));
-    }
-    // Trimming and keeping digits never lengthen a value that already fits the pattern.
-    if let Some(n) = out.max_len {
-        leaf.insert("type".into(), json!("string"));
-        leaf.insert("maxLength".into(), json!(n));
-    }
-    if let Some(n) = out.min_len {
-        leaf.insert("type".into(), json!("string"));
-        leaf.insert("minLength".into(), json!(n));
-    }
-}
-
-/// A date in its first source format: a pattern only real dates match.
-fn date(leaf: &mut Map<String, Value>, from: &[DateFormat]) {
-    let names: Vec<String> = from.iter().map(DateFormat::describe).collect();
-    leaf.insert(
-        "description".into(),
-        json!(format!("a date: {}", names.join(" or "))),
-    );
-    match from.first() {
-        Some(DateFormat::Epoch) | Some(DateFormat::EpochMillis) => {
-            leaf.insert("type".into(), json!("integer"));
-            leaf.insert("minimum".into(), json!(0));
-            leaf.insert("maximum".into(), json!(4_102_444_800i64)); // 2100, in seconds
-        }
-        Some(DateFormat::Iso8601) => {
-            leaf.insert("type".into(), json!("string"));
-            leaf.insert(
-                "pattern".into(),
-                json!(
-                    "^(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](Z|\\+07:00)$"
-                ),
-            );
-            leaf.insert("examples".into(), json!(["2024-03-15T08:30:00+07:00"]));
-        }
-        Some(DateFormat::Pattern(tokens)) => {
-            let mut re = String::from("^");
-            for t in tokens {
-                re.push_str(match t {
-                    Token::Year => "(19|20)[0-9]{2}",
-                    Token::Month { .. } => "(0[1-9]|1[0-2])",
-                    Token::Day { .. } => "(0[1-9]|1[0-9]|2[0-8])",
-                    Token::Hour { .. } => "([01][0-9]|2[0-3])",
-                    Token::Minute | Token::Second => "[0-5][0-9]",
-                    Token::Millis => "[0-9]{3}",
-                    Token::Literal(c) => {
-                        re.push_str(&regex_escape(*c));
-                        continue;
-                    }
-                });
-            }
-            re.push('$');
-            leaf.insert("type".into(), json!("string"));
-            leaf.insert("pattern".into(), json!(re));
-        }
-        None => {}
-    }
-}
-
-fn regex_escape(c: char) -> String {
-    if ".^$*+?()[]{}|\\".contains(c) {
-        format!("\\{c}")
-    } else {
-        c.to_string()
-    }
-}
 
 /// The schema of what `rules` write: each output field, with the target schema's rules
 /// where it has them (for describing a reply a unit receives).

@@ -13,6 +13,10 @@ use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
 
+/// 2^53 - 1: the largest whole number every JSON reader keeps exactly; the contract's
+/// bound for times in milliseconds.
+pub const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
+
 #[derive(Deserialize, Default)]
 pub struct DeadFilter {
     pub target: Option<String>,
@@ -29,6 +33,14 @@ pub struct DeadFilter {
 impl DeadFilter {
     /// The outbox query: a page of at most `limit` (100, up to 10,000).
     pub fn query(&self) -> Result<DeadQuery, ApiError> {
+        if let Some(t) = self.since_ms.filter(|t| *t > MAX_SAFE_INTEGER) {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("since_ms: {t} is past the largest time a JSON number carries exactly"),
+            )
+            .field("since_ms"));
+        }
         let after = match self.after.as_ref().filter(|a| !a.is_empty()) {
             Some(a) => Some(a.parse::<DeadCursor>().map_err(|e| {
                 ApiError::new(StatusCode::BAD_REQUEST, "invalid_cursor", e).field("after")
@@ -330,7 +342,17 @@ impl DeadFilterBody {
             reason: self.reason.clone(),
             since_ms: whole("since_ms", &self.since_ms)?,
             after: self.after.clone(),
-            limit: whole("limit", &self.limit)?.map(|n| n.min(10_000) as usize),
+            limit: match whole("limit", &self.limit)? {
+                Some(n) if n > 10_000 => {
+                    return Err(ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_filter",
+                        format!("limit: {n}, at most 10000 a page"),
+                    )
+                    .field("limit"));
+                }
+                n => n.map(|n| n as usize),
+            },
         })
     }
 }

@@ -154,11 +154,12 @@ pub fn openapi() -> Value {
                 "properties": {
                     "why": {"type": "string", "pattern": "[0-9A-Za-z]",
                         "description": "Why these are dropped (kept in the audit trail)"},
-                    "target": {"type": "string"}, "unit": {"type": "string"},
-                    "reason": {"type": "string", "description": "Text the dead letters' reason contains"},
-                    "since_ms": {"type": "integer", "minimum": 0, "maximum": 9007199254740991u64},
-                    "after": {"type": "string", "pattern": "^[^/]+/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"},
-                    "limit": {"type": "integer", "minimum": 0, "maximum": 10000}}
+                    "target": {"type": ["string", "null"]}, "unit": {"type": ["string", "null"]},
+                    "reason": {"type": ["string", "null"], "description": "Text the dead letters' reason contains"},
+                    "since_ms": {"type": ["integer", "null"], "minimum": 0, "maximum": 9007199254740991u64},
+                    "after": {"type": ["string", "null"], "pattern": "^$|^[^/]+/[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+                        "description": "The previous page's `next` (empty or null: from the start)"},
+                    "limit": {"type": ["integer", "null"], "minimum": 0, "maximum": 10000}}
             }}}});
         } else if path.ends_with("/drop") {
             op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": {

@@ -1,11 +1,37 @@
-//! JSON Schema surgery for the event schemas: the ordering key made required, a target's
-//! requirements dropped when it takes only some events, and two targets' schemas merged.
+//! The JSON Schema of one event of a route: what each of its targets' mappings reads,
+//! merged, with the ordering key. The route's API document publishes it, and the door
+//! holds a JSON event to it (so the document and the door cannot disagree).
+//!
+//! The surgery: the ordering key made required, a target's requirements dropped when it
+//! takes only some events, and two targets' schemas merged.
 
+use super::MappingSet;
+use crate::route::Route;
 use serde_json::{Value, json};
+
+/// The JSON Schema of one event of `route`.
+pub fn event_schema(mappings: &MappingSet, route: &Route) -> Value {
+    let mut event = json!({"type": "object"});
+    for target in &route.targets {
+        if let Some(m) = mappings.for_delivery(&route.unit, &route.flow, target) {
+            let mut schema = m.input_schema();
+            // A target that takes only some events (`deliver_when`) requires nothing of
+            // the others: its fields are described, not required.
+            if route.deliver_when.contains_key(target) {
+                strip_required(&mut schema);
+            }
+            merge(&mut event, schema);
+        }
+    }
+    if let Some(pointer) = &route.key_pointer {
+        require_key(&mut event, pointer, route.ordered);
+    }
+    event
+}
 
 /// The ordering key at `pointer` required (when the route orders by it) and a non-blank
 /// string of at most 256 characters.
-pub(super) fn require_key(event: &mut Value, pointer: &str, required: bool) {
+fn require_key(event: &mut Value, pointer: &str, required: bool) {
     let segments: Vec<String> = pointer
         .split('/')
         .skip(1)
@@ -49,7 +75,7 @@ pub(super) fn require_key(event: &mut Value, pointer: &str, required: bool) {
     }
 }
 
-pub(super) fn strip_required(schema: &mut Value) {
+fn strip_required(schema: &mut Value) {
     if let Some(o) = schema.as_object_mut() {
         o.remove("required");
         o.remove("anyOf");
@@ -67,7 +93,18 @@ pub(super) fn strip_required(schema: &mut Value) {
 
 /// Merge schema `b` into `a`: properties recursively, required lists joined, the first
 /// leaf's constraints kept where both constrain, alternatives (`anyOf`) all kept.
-pub(super) fn merge(a: &mut Value, b: Value) {
+fn merge(a: &mut Value, b: Value) {
+    // Two mappings constraining one value differently: it must meet both (the door
+    // holds an event to this schema, and each mapping then reads it).
+    if a != &b && constrains(a) && constrains(&b) {
+        let description = a.get("description").cloned();
+        let both = json!({"allOf": [without_description(a.take()), without_description(b)]});
+        *a = both;
+        if let Some(d) = description {
+            a["description"] = d;
+        }
+        return;
+    }
     let (Some(a), Value::Object(b)) = (a.as_object_mut(), b) else {
         return;
     };
@@ -142,4 +179,33 @@ pub(super) fn merge(a: &mut Value, b: Value) {
             }
         }
     }
+}
+
+/// A leaf (not an object or a list) that constrains its value.
+fn constrains(v: &Value) -> bool {
+    let Some(o) = v.as_object() else { return false };
+    let container = ["properties", "items", "required"]
+        .iter()
+        .any(|k| o.contains_key(*k))
+        || matches!(o.get("type"), Some(t) if t == "object" || t == "array");
+    !container
+        && [
+            "enum",
+            "pattern",
+            "anyOf",
+            "allOf",
+            "maxLength",
+            "minLength",
+            "minimum",
+            "maximum",
+        ]
+        .iter()
+        .any(|k| o.contains_key(*k))
+}
+
+fn without_description(mut v: Value) -> Value {
+    if let Some(o) = v.as_object_mut() {
+        o.remove("description");
+    }
+    v
 }
