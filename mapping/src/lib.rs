@@ -243,34 +243,40 @@ impl Mapping {
     /// when run without sending; empty when the record can be delivered (as far as the
     /// bus can know).
     pub fn check_record(&self, record: &Value) -> Vec<door::Problem> {
-        self.check_record_in(record, self.door_mode())
+        self.check_and_render(record).err().unwrap_or_default()
     }
 
-    fn check_record_in(&self, record: &Value, mode: door::Mode) -> Vec<door::Problem> {
+    /// [`Mapping::check_record`] keeping the body the mapping wrote, so that the first
+    /// delivery attempt sends it instead of running the mapping a second time.
+    pub fn check_and_render(&self, record: &Value) -> Result<Vec<u8>, Vec<door::Problem>> {
         let mut problems = Vec::new();
         self.door
-            .check(record, &mut Vec::new(), mode, &mut problems);
+            .check(record, &mut Vec::new(), self.door_mode(), &mut problems);
         if !problems.is_empty() {
             problems.sort();
             problems.dedup();
-            return problems;
+            return Err(problems);
         }
-        self.dry_run(record)
+        self.render_checked(record).map_err(|p| vec![p])
     }
 
     /// The mapping run on `record` without sending: its first refusal, at the input path
     /// it read; empty when it maps. The door's second step, after the schema.
     pub fn dry_run(&self, record: &Value) -> Vec<door::Problem> {
-        match self.map(record) {
-            Ok(_) => Vec::new(),
-            Err(mut e) => {
-                // Refused by the target's schema after mapping: the rule's input names it.
-                if e.source.is_none() {
-                    e.source = self.source_of(&e.field);
-                }
-                vec![door::Problem::of_mapping(&e)]
+        self.render_checked(record).err().into_iter().collect()
+    }
+
+    /// The body this mapping writes for `record` (what [`Mapping::render`] gives), or its
+    /// first refusal at the input path it read: the door's dry run, whose body the first
+    /// delivery attempt can send.
+    pub fn render_checked(&self, record: &Value) -> Result<Vec<u8>, door::Problem> {
+        self.render(record).map_err(|mut e| {
+            // Refused by the target's schema after mapping: the rule's input names it.
+            if e.source.is_none() {
+                e.source = self.source_of(&e.field);
             }
-        }
+            door::Problem::of_mapping(&e)
+        })
     }
 
     /// How much of the published schema the door enforces: all of it for JSON, whose

@@ -24,6 +24,7 @@ use tokio::task::JoinHandle;
 mod background;
 mod credentials;
 mod forwarding;
+mod ingress_parts;
 mod parts;
 
 use background::Background;
@@ -157,6 +158,7 @@ impl Bus {
         let addr = listener.local_addr().map_err(AppError::Serve)?;
         let mocks_addr = parts::start_mocks(&config, addr, &mut background).await?;
         let admin_targets = runtimes.clone();
+        let delivering_targets = runtimes.clone();
         let admin_broker = broker.clone();
         let guard_broker = broker.clone();
         // Facts about payments every node needs: shared through the broker in a cluster.
@@ -223,8 +225,17 @@ impl Bus {
             },
         );
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
-        let ingress_state = parts::ingress_state(
-            &config, &unit_keys, &mappings, &outbox, notes, callbacks, &spans,
+        let ingress_state = ingress_parts::ingress_state(
+            &config,
+            ingress_parts::IngressInputs {
+                unit_keys: &unit_keys,
+                mappings: &mappings,
+                outbox: &outbox,
+                notes,
+                callbacks,
+                spans: &spans,
+                targets: &delivering_targets,
+            },
         );
         let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
         if config.inbox.enabled && takes_unit_traffic {

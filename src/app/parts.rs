@@ -366,7 +366,7 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         accepting: AtomicBool::new(true),
         targets: inputs.targets,
         units: config.units.keys().cloned().collect(),
-        portal_targets: portal_targets(config),
+        portal_targets: super::ingress_parts::portal_targets(config),
         payment_targets: config
             .targets
             .iter()
@@ -401,50 +401,6 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
                     .collect(),
             })
             .collect(),
-    })
-}
-
-/// The targets of kind `portal` (for a dossier's `portal_synced`).
-fn portal_targets(config: &Config) -> Vec<String> {
-    config
-        .targets
-        .iter()
-        .filter(|(_, t)| t.kind == crate::config::TargetKind::Portal)
-        .map(|(n, _)| n.clone())
-        .collect()
-}
-
-/// The unit-facing endpoints' state: keys, routes, mappings, limits.
-pub fn ingress_state(
-    config: &Config,
-    unit_keys: &Arc<UnitKeys>,
-    mappings: &Arc<MappingSet>,
-    outbox: &Outbox,
-    notes: Arc<dyn Notes>,
-    callbacks: Arc<crate::ingress::callback::CallbackGuard>,
-    spans: &Arc<crate::otlp::Spans>,
-) -> Arc<IngressState> {
-    Arc::new(IngressState {
-        keys: Arc::clone(unit_keys),
-        router: Arc::new(crate::route::Router::from_config(config)),
-        mappings: Arc::clone(mappings),
-        soap_operations: config
-            .units
-            .iter()
-            .map(|(u, c)| (u.clone(), c.soap_operations.clone()))
-            .collect(),
-        payment: config
-            .targets
-            .values()
-            .find_map(|t| t.payment.as_ref())
-            .and_then(|p| p.credentials(|v| std::env::var(v).ok()).ok()),
-        outbox: outbox.clone(),
-        notes,
-        portal_targets: portal_targets(config),
-        max_body_bytes: config.server.max_body_bytes,
-        max_batch: config.server.max_batch,
-        callbacks,
-        spans: Arc::clone(spans),
     })
 }
 

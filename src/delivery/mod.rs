@@ -87,6 +87,15 @@ pub fn render(
     if let Some(kept) = target.stats.rendered.get(envelope.id, generation) {
         return Ok(kept);
     }
+    // A first attempt sends the body the door rendered before the event was stored.
+    if let Some(from_door) = target.stats.from_door.take(
+        &envelope.unit,
+        &envelope.flow,
+        envelope.payload.get(),
+        generation,
+    ) {
+        return Ok(from_door);
+    }
     target.stats.renders.fetch_add(1, Ordering::Relaxed);
     let rendered = mappings
         .render(envelope, &target.name)
@@ -105,6 +114,45 @@ pub fn render(
         };
         Outcome::Dead { reason, error }
     })
+}
+
+/// Keep the body the door rendered from `unit`'s `flow` event (its JSON as stored), with
+/// mappings of `generation`, for the event's first attempt at `target`. Only where this
+/// node delivers, and only a body the delivery's own checks would let through (a portal's
+/// procedure catalogue): one they refuse is rendered again at delivery and becomes the
+/// dead letter it is today.
+pub fn keep_from_door(target: &TargetRuntime, written: &DoorWritten<'_>, body: &Outbound) {
+    if target.mode != DeliveryMode::Direct {
+        return;
+    }
+    if let Some(catalogue) = &target.procedures
+        && catalogue
+            .check_portal_body(written.unit, &body.body)
+            .is_err()
+    {
+        return;
+    }
+    let DoorWritten {
+        unit,
+        flow,
+        event,
+        generation,
+    } = *written;
+    target
+        .stats
+        .from_door
+        .keep(unit, flow, event, generation, body);
+}
+
+/// What a body at the door was written from.
+#[derive(Clone, Copy)]
+pub struct DoorWritten<'a> {
+    pub unit: &'a str,
+    pub flow: &'a str,
+    /// The event's JSON as the outbox stores it.
+    pub event: &'a str,
+    /// The mappings' generation that wrote it.
+    pub generation: u64,
 }
 
 /// Keep a body whose delivery will be retried; let it go when the delivery ended.
@@ -177,14 +225,20 @@ pub fn decide(
                 },
             }
         }
-        // The target answered properly; it is the message that is wrong.
+        // The target answered properly; it is the message that is wrong. It passed the
+        // bus's own checks (the door, or its mapping at delivery, and the platform's
+        // published schema): the dead letter says so, so that nobody looks for the fault
+        // in the mapping first.
         Verdict::Permanent { reason, status } => Outcome::Dead {
             error: AttemptError {
                 at_ms: now,
                 error: reason.clone(),
                 status,
             },
-            reason,
+            reason: format!(
+                "refused by the platform after passing every check the bus can make (the \
+                 door, the mapping, the platform's published schema): {reason}"
+            ),
         },
     }
 }

@@ -45,10 +45,13 @@ pub struct TargetStats {
     pub dead: AtomicU64,
     /// Time from acceptance to delivery, since start.
     pub latency: super::latency::DeliveryLatency,
-    /// Bodies rendered by the mapping (retries reuse theirs: [`super::rendered`]).
+    /// Bodies rendered by the mapping at delivery (retries reuse theirs, first attempts
+    /// the door's: [`super::rendered`]).
     pub renders: AtomicU64,
     /// Bodies of deliveries being retried.
     pub rendered: super::rendered::RenderedBodies,
+    /// Bodies the door rendered, for first attempts.
+    pub from_door: super::rendered::DoorBodies,
     /// Outcomes over the last few minutes, per unit.
     pub recent: activity::ActivityByUnit,
     pub failures: activity::RecentFailures,

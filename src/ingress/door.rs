@@ -9,12 +9,16 @@
 //! refuses the request: `400 invalid_event`, `problems` listing each field. A route with
 //! `validate = "deliver"` skips the door (its events are checked at delivery).
 //!
+//! The bodies the mappings wrote on the way are not thrown away: once the events are
+//! stored, each goes to its target for the first delivery attempt
+//! ([`crate::delivery::keep_from_door`]), so an event's mapping runs once, not twice.
+//!
 //! Fields are named as the unit wrote them: a JSON pointer into the event, after its
 //! batch index (`[3]/applicant/idNumber`); an XML record's elements the same way; a CSV
 //! record by the line it starts on and its column name.
 
 use super::{ApiError, FieldProblem, IngressState};
-use crate::mappings::MappingSet;
+use crate::mappings::{MappingSet, Outbound};
 use crate::outbox::NewEvent;
 use crate::route::Route;
 use axum::http::StatusCode;
@@ -46,20 +50,37 @@ pub(crate) struct BodyShape<'a> {
     pub decode: Option<&'a DecodeOptions>,
 }
 
-/// Every problem of `events` against the mappings of `route`, or `Ok` when each can be
-/// delivered as far as the bus can know.
+/// A body a mapping wrote at the door: event `event`'s for `targets`.
+pub(crate) struct DoorBody {
+    pub event: usize,
+    pub targets: Vec<String>,
+    pub body: Outbound,
+}
+
+/// What passed the door: the bodies written, by mappings of `generation`.
+#[derive(Default)]
+pub(crate) struct Passed {
+    pub generation: u64,
+    pub bodies: Vec<DoorBody>,
+}
+
+/// Every problem of `events` against the mappings of `route`, or, when each can be
+/// delivered as far as the bus can know, the bodies the mappings wrote.
 pub(crate) fn check(
     mappings: &MappingSet,
     route: &Route,
     events: &[NewEvent],
     shape: &BodyShape<'_>,
-) -> Result<(), ApiError> {
+) -> Result<Passed, ApiError> {
     if !route.check_at_door {
-        return Ok(());
+        return Ok(Passed::default());
     }
+    // Read before the mappings: a reload meanwhile makes the bodies look older than they
+    // are, so delivery renders them again rather than send an old mapping's body.
+    let generation = mappings.generation();
     let checks = mappings_of(mappings, route);
     if checks.is_empty() {
-        return Ok(());
+        return Ok(Passed::default());
     }
     // A JSON body is held to the event schema its route's document publishes, whole;
     // an XML or CSV one, all text, to each mapping's presence and shape (the mapping reads
@@ -75,6 +96,7 @@ pub(crate) fn check(
         _ => None,
     };
     let mut found: Vec<(usize, lienthong_mapping::door::Problem)> = Vec::new();
+    let mut bodies = Vec::new();
     for (i, event) in events.iter().enumerate() {
         let record: serde_json::Value = serde_json::from_str(event.payload.get()).map_err(|e| {
             ApiError::new(
@@ -92,27 +114,74 @@ pub(crate) fn check(
         }
         let mut done: Vec<&Arc<Mapping>> = Vec::new();
         for (target, mapping) in &checks {
-            let goes = event.targets.as_ref().is_none_or(|ts| ts.contains(target));
-            if !goes || done.iter().any(|m| Arc::ptr_eq(m, mapping)) {
+            let goes = |t: &String| event.targets.as_ref().is_none_or(|ts| ts.contains(t));
+            if !goes(target) || done.iter().any(|m| Arc::ptr_eq(m, mapping)) {
                 continue;
             }
             done.push(mapping);
-            let problems = if published.is_some() {
-                mapping.dry_run(&record)
+            let rendered = if published.is_some() {
+                mapping.render_checked(&record).map_err(|p| vec![p])
             } else {
-                mapping.check_record(&record)
+                mapping.check_and_render(&record)
             };
-            for p in problems {
-                if !found.iter().any(|(j, q)| *j == i && *q == p) {
-                    found.push((i, p));
+            match rendered {
+                Ok(body) if found.is_empty() => bodies.push(DoorBody {
+                    event: i,
+                    // Every target this event goes to through the same mapping.
+                    targets: checks
+                        .iter()
+                        .filter(|(t, m)| Arc::ptr_eq(m, mapping) && goes(t))
+                        .map(|(t, _)| t.clone())
+                        .collect(),
+                    body: Outbound {
+                        content_type: mapping.content_type(),
+                        body: body.into(),
+                    },
+                }),
+                Ok(_) => {} // the request is refused: no body is needed
+                Err(problems) => {
+                    for p in problems {
+                        if !found.iter().any(|(j, q)| *j == i && *q == p) {
+                            found.push((i, p));
+                        }
+                    }
                 }
             }
         }
     }
     if found.is_empty() {
-        return Ok(());
+        return Ok(Passed { generation, bodies });
     }
     Err(refusal(found, shape))
+}
+
+/// The events' bodies to the targets this node delivers to, for their first attempt:
+/// handed on before the events are stored, since delivery may claim them at once.
+pub(super) fn hand_on(state: &IngressState, route: &Route, passed: &Passed, events: &[NewEvent]) {
+    if state.delivering.is_empty() {
+        return;
+    }
+    for DoorBody {
+        event,
+        targets,
+        body,
+    } in &passed.bodies
+    {
+        let Some(e) = events.get(*event) else {
+            continue;
+        };
+        let written = crate::delivery::DoorWritten {
+            unit: &route.unit,
+            flow: &route.flow,
+            event: e.payload.get(),
+            generation: passed.generation,
+        };
+        for name in targets {
+            if let Some(target) = state.delivering.get(name) {
+                crate::delivery::keep_from_door(target, &written, body);
+            }
+        }
+    }
 }
 
 /// The 400 for what was found: each problem at its field, the first also in `field`.
@@ -177,8 +246,8 @@ fn refusal(
     e
 }
 
-/// [`door::check`] the events, a large request's on a blocking thread; they come back to
-/// be stored when each can be delivered.
+/// [`check`] the events, a large request's on a blocking thread; they come back to be
+/// stored, with the bodies written, when each can be delivered.
 pub(super) async fn check_at_door(
     state: &IngressState,
     route: &Route,
@@ -187,9 +256,9 @@ pub(super) async fn check_at_door(
     batch: bool,
     bytes: bytes::Bytes,
     decode: Option<DecodeOptions>,
-) -> Result<Vec<NewEvent>, ApiError> {
+) -> Result<(Vec<NewEvent>, Passed), ApiError> {
     if !route.check_at_door {
-        return Ok(events);
+        return Ok((events, Passed::default()));
     }
     let large = bytes.len() > super::DECODE_OFF_THREAD_BYTES;
     let run = move |mappings: &MappingSet, route: &Route| {
@@ -199,7 +268,7 @@ pub(super) async fn check_at_door(
             bytes: &bytes,
             decode: decode.as_ref(),
         };
-        check(mappings, route, &events, &shape).map(|()| events)
+        check(mappings, route, &events, &shape).map(|passed| (events, passed))
     };
     if !large {
         return run(&state.mappings, route);

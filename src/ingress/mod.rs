@@ -57,6 +57,9 @@ pub struct IngressState {
     pub callbacks: Arc<callback::CallbackGuard>,
     /// Spans of accepted requests (`[telemetry]`).
     pub spans: Arc<crate::otlp::Spans>,
+    /// The targets this node delivers to, by name: the door hands them the bodies it
+    /// rendered (empty on a cluster's ingress, whose workers map).
+    pub delivering: std::collections::HashMap<String, Arc<crate::delivery::TargetRuntime>>,
 }
 
 pub fn routes(state: Arc<IngressState>) -> axum::Router {
@@ -227,7 +230,8 @@ async fn accept(
     };
     let batch = body.batch;
     let events = events_of(body, route, state.max_batch)?;
-    let events = door::check_at_door(state, route, events, format, batch, bytes, decode).await?;
+    let (events, passed) =
+        door::check_at_door(state, route, events, format, batch, bytes, decode).await?;
     // The unit's W3C trace (`traceparent`), else its own `X-Trace-Id`, else a new trace.
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let trace_id = header("traceparent")
@@ -254,6 +258,9 @@ async fn accept(
         )
     };
     let write = state.spans.child(&span, "outbox.write", Vec::new());
+    // Before the events are stored: delivery may claim them at once. Bodies of a request
+    // refused as busy stay until pushed out, ready for the unit's retry of it.
+    door::hand_on(state, route, &passed, &events);
     let request = EnqueueRequest {
         from_reply: false,
         unit: route.unit.clone(),

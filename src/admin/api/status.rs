@@ -106,6 +106,7 @@ pub fn status_document(s: &AdminState) -> Result<Value, crate::outbox::StoreErro
                 // Mapping runs: a retry reuses its first attempt's body.
                 "renders_since_start": t.stats.renders.load(Ordering::Relaxed),
                 "bodies_kept_for_retry": t.stats.rendered.size().0,
+                "bodies_from_door": t.stats.from_door.size().0,
                 "circuit": t.breaker.state(),
                 "paused": t.paused.load(Ordering::Relaxed),
                 "rate_limit_per_second": t.rate_per_second,
