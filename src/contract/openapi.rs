@@ -326,11 +326,17 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
     for (target, m) in &mappings {
         description.push_str(&format!("\n\n* to `{target}`: {}", m.description));
     }
-    description.push_str(
-        "\n\nThe body is stored as sent; the mapping runs when each platform is delivered to, \
-         and a message it refuses becomes a dead letter the IT Center sees (ask \
-         `GET .../messages/{id}`).",
-    );
+    description.push_str(if route.check_at_door {
+        "\n\nEach event is checked before it is stored: against this schema, then by the \
+         mapping of each platform it goes to, run without sending. An event that cannot be \
+         delivered is refused with 400 `invalid_event`, every problem named in `problems`, \
+         and nothing of the request is stored. What the platform itself refuses later is a \
+         dead letter (ask `GET .../messages/{id}`)."
+    } else {
+        "\n\nThe body is stored as sent (this flow is checked at delivery, `validate = \
+         \"deliver\"`); the mapping runs when each platform is delivered to, and a message \
+         it refuses becomes a dead letter the IT Center sees (ask `GET .../messages/{id}`)."
+    });
     let max_batch = c.config.server.max_batch;
     let mut content = json!({
         "application/json": {"schema": {"oneOf": [
@@ -364,6 +370,22 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
                 legacy.option_name()
             ),
         };
+        let mut description = description;
+        if decode.format == Format::Csv {
+            // A CSV body is text whose first line names the columns.
+            let columns: Vec<&str> = event["properties"]
+                .as_object()
+                .into_iter()
+                .flat_map(|p| p.keys())
+                .map(String::as_str)
+                .collect();
+            description.push_str(&format!(
+                ". The first line is the header naming the columns (separated by `{}`): {}; \
+                 one event per line after it (at most {max_batch})",
+                decode.csv.delimiter as char,
+                columns.join(", ")
+            ));
+        }
         let mut body =
             json!({"schema": {"type": "string", "minLength": 1, "description": description}});
         // The first fixture case, as text: a legacy file decoded as its mapping reads it,

@@ -146,8 +146,12 @@ impl DoorBodies {
     /// The body the door wrote for this event with mappings of `generation`, if it is
     /// still kept; it is let go (a second message with the same event renders its own).
     pub fn take(&self, unit: &str, flow: &str, event: &str, generation: u64) -> Option<Outbound> {
-        let key = self.key(unit, flow, event, generation);
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // A target whose routes have no mapping never gets one: no digest of the event.
+        if inner.bodies.is_empty() {
+            return None;
+        }
+        let key = self.key(unit, flow, event, generation);
         let (_, w, _) = inner.bodies.get(&key)?;
         if w.unit != unit || w.flow != flow || w.generation != generation || &*w.event != event {
             return None;
