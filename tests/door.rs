@@ -282,3 +282,41 @@ async fn a_json_event_is_held_to_its_published_schema_which_takes_every_spelling
     );
     bus.bus.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_xml_event_is_held_to_the_body_its_document_describes_read_as_text() {
+    let bus = ShippedBus::start().await;
+    let path = "/api/v1/units/stameq/events/dossier_sync";
+    let doc = |hinh_thuc: &str, ngay_nhan: &str, linh_vuc: &str| {
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><GuiHoSo xmlns="http://stameq.gov.vn/motcua/1.0"><HoSo loai="moi"><SoHoSo>STAMEQ-2024-DOOR-XML</SoHoSo><MaThuTuc>1.000412</MaThuTuc>{linh_vuc}<NguoiNop loai="congdan"><HoTen>Nguyễn Văn An</HoTen><MaSo>001040621374</MaSo></NguoiNop><NgayNhan>{ngay_nhan}</NgayNhan><TinhTrang>DA_TIEP_NHAN</TinhTrang><HinhThucNop>{hinh_thuc}</HinhThucNop><NgayHenTra></NgayHenTra></HoSo></GuiHoSo>"#
+        )
+        .into_bytes()
+    };
+    // The document's code list and date form, each named at once; nothing stored.
+    let bad = doc("QUA_FAX", "2024-03-05 nine o'clock", "");
+    let (status, body) = post(&bus, "stameq", path, "text/xml", bad).await;
+    assert_eq!(status, 400, "{body}");
+    let found = problems(&body);
+    let fields: Vec<&str> = found.iter().map(|(f, _)| f.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["[0]/GuiHoSo/HoSo/HinhThucNop", "[0]/GuiHoSo/HoSo/NgayNhan"],
+        "{body}"
+    );
+    assert!(found[0].1.contains("QUA_FAX"), "{body}");
+    assert_eq!(
+        dossier_known(&bus, "stameq", "STAMEQ-2024-DOOR-XML").await,
+        404
+    );
+    // Read as text: an empty element is a field not given, and an element written with
+    // its text alone (no `ma` attribute) is its `#text`.
+    let good = doc(
+        "TRUC_TUYEN",
+        "05/03/2024 08:30",
+        "<LinhVuc>Tiêu chuẩn đo lường chất lượng</LinhVuc>",
+    );
+    let (status, body) = post(&bus, "stameq", path, "text/xml", good).await;
+    assert_eq!(status, 202, "{body}");
+    bus.bus.shutdown().await.unwrap();
+}

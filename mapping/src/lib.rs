@@ -279,13 +279,13 @@ impl Mapping {
         })
     }
 
-    /// How much of the published schema the door enforces: all of it for JSON, whose
-    /// document a client is generated from and whose values have types; presence and
-    /// shape for XML and CSV, whose values are all text read by the mapping.
+    /// How much of the published schema the door enforces: all of it, for JSON as JSON
+    /// Schema reads it, for XML and CSV (all text) reading text as the number, code or
+    /// list the schema names ([`door::Mode::Text`]).
     fn door_mode(&self) -> door::Mode {
         match self.decode.format {
             Format::Json => door::Mode::Published,
-            Format::Xml | Format::Csv => door::Mode::Shape,
+            Format::Xml | Format::Csv => door::Mode::Text,
         }
     }
 

@@ -97,12 +97,15 @@ impl SourcePath {
 
     /// The value at this path, if there is one. An index into something that is not an
     /// array treats it as a one-element list: a repeated XML element that occurs once
-    /// decodes as an object, and `Tep[0]` should still find it.
+    /// decodes as an object, and `Tep[0]` should still find it. `#text` of text is the
+    /// text: an element written without its attributes decodes as its text alone.
     pub fn select<'a>(&self, current: &'a Value, root: &'a Value) -> Option<&'a Value> {
         let mut v = if self.from_root { root } else { current };
         for step in &self.steps {
             v = match (step, v) {
                 (Step::Key(k), Value::Object(m)) => m.get(k)?,
+                // An XML element with only text is that text: `Ten.#text` finds it.
+                (Step::Key(k), Value::String(_)) if k == TEXT_KEY => v,
                 (Step::Index(i), Value::Array(a)) => a.get(*i)?,
                 (Step::Index(0), other) if !other.is_null() => other,
                 _ => return None,
@@ -111,6 +114,9 @@ impl SourcePath {
         Some(v)
     }
 }
+
+/// The key of an XML element's own text beside its attributes or children.
+pub const TEXT_KEY: &str = "#text";
 
 /// A compiled output path.
 #[derive(Clone, Debug)]

@@ -61,6 +61,26 @@ fn every_shipped_mapping_passes_its_fixture_cases() {
 
 /// JSON documents of any shape, with field names the mappings use now and then so rules
 /// meet strings, numbers, arrays and objects where they expect something else.
+/// A value that feeds a message template first and then a field of limited length is
+/// held to that length by the published schema: every use of a value must hold, so the
+/// door refuses by the schema what the mapping would refuse.
+#[test]
+fn a_value_read_by_a_template_first_still_carries_its_fields_length() {
+    let m = Mapping::load(&root().join("stameq/fee_request.toml"), &root()).unwrap();
+    let schema = m.input_schema();
+    let so_ho_so = &schema["properties"]["ThongBaoPhi"]["properties"]["SoHoSo"];
+    assert_eq!(so_ho_so["maxLength"], 50, "{so_ho_so}");
+    // The published schema names it as the mapping would (the door's first step).
+    let long = serde_json::json!({"ThongBaoPhi": {"SoHoSo": "A".repeat(60)}});
+    let found = m.check_against_schema(&long);
+    assert!(
+        found
+            .iter()
+            .any(|p| p.pointer() == "/ThongBaoPhi/SoHoSo" && p.reason.contains("at most 50")),
+        "{found:?}"
+    );
+}
+
 fn arb_json() -> impl Strategy<Value = Value> {
     let names = prop::sample::select(vec![
         "dossierCode",

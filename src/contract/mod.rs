@@ -6,6 +6,8 @@
 //!   state, SOAP, the payment callback), merged with the admin API's at
 //!   `/api/v1/openapi.json`, one unit's alone at `/api/v1/units/{unit}/openapi.json`, and
 //!   written by `lienthong openapi`.
+//! * `xml_body`: an XML body described with OpenAPI's `xml` object (root, namespace,
+//!   attributes, repeated lists), so a body generated from the document is one the bus takes.
 //! * [`wsdl`]: the WSDL of each SOAP unit's endpoint, at `/soap/{unit}?wsdl`.
 //! * [`page`]: the API page (`/api/docs`), Swagger UI served from the binary, no outside
 //!   network.
@@ -18,6 +20,7 @@ mod operations;
 pub mod page;
 mod reads;
 pub mod wsdl;
+mod xml_body;
 
 pub use openapi::{document, unit_document};
 

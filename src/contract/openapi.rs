@@ -386,14 +386,39 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
                 columns.join(", ")
             ));
         }
-        let mut body =
-            json!({"schema": {"type": "string", "minLength": 1, "description": description}});
         // The first fixture case, as text: a legacy file decoded as its mapping reads it,
         // which the bus takes back as UTF-8 (never the bytes read as UTF-8: that was 22
         // replacement characters for the IP Office).
-        if let Some(bytes) = mappings.first().and_then(|(_, m)| fixture_bytes(&m.file))
-            && let Ok(text) = lienthong_mapping::codec::csv::to_text(&bytes, encoding)
-        {
+        let example = mappings
+            .first()
+            .and_then(|(_, m)| fixture_bytes(&m.file))
+            .and_then(|bytes| lienthong_mapping::codec::csv::to_text(&bytes, encoding).ok());
+        // An XML body is described element by element (OpenAPI's `xml` object); a CSV
+        // one is text whose header the description names.
+        let xml = (decode.format == Format::Xml)
+            .then(|| {
+                let namespace = example.as_deref().and_then(super::xml_body::namespace_of);
+                super::xml_body::xml_body(
+                    &event,
+                    decode.records.as_deref(),
+                    max_batch,
+                    namespace.as_deref(),
+                )
+            })
+            .flatten();
+        let schema = match xml {
+            Some(mut schema) => {
+                schema["description"] = json!(format!(
+                    "{description}. Element by element as below: `xml.attribute` fields are \
+                     attributes, a list is its element repeated, `#text` is an element's own \
+                     text, an empty element is a field not given"
+                ));
+                schema
+            }
+            None => json!({"type": "string", "minLength": 1, "description": description}),
+        };
+        let mut body = json!({ "schema": schema });
+        if let Some(text) = example {
             body["example"] = json!(text);
         }
         content[media] = body;

@@ -2,15 +2,17 @@
 //! stored, with every problem of the request named in the unit's own terms, instead of
 //! becoming a dead letter minutes later.
 //!
-//! A JSON event is held to the event schema the route's document publishes
-//! ([`crate::mappings::event_schema`]), every keyword; an XML or CSV event (all text) to
-//! each mapping's presence and shape ([`lienthong_mapping::Mapping::check_record`]). Then
-//! each mapping of a target the event goes to runs without sending. A request is all or nothing, so one refused event
-//! refuses the request: `400 invalid_event`, `problems` listing each field. A route with
-//! `validate = "deliver"` skips the door (its events are checked at delivery).
+//! Every event is held to the event schema the route's document publishes
+//! ([`crate::mappings::event_schema`]), every keyword: a JSON event as JSON Schema reads
+//! it, an XML or CSV event (all text) as the document describes such a body (text that
+//! reads as a number is one, one element is a list of one, an empty element is no value).
+//! Then each mapping of a target the event goes to runs without sending. A request is all
+//! or nothing, so one refused event refuses the request: `400 invalid_event`, `problems`
+//! listing each field. A route with `validate = "deliver"` skips the door (its events are
+//! checked at delivery).
 //!
-//! The bodies the mappings wrote on the way are not thrown away: once the events are
-//! stored, each goes to its target for the first delivery attempt
+//! The bodies the mappings wrote on the way are not thrown away: just before the events
+//! are stored, each goes to its target for the first delivery attempt
 //! ([`crate::delivery::keep_from_door`]), so an event's mapping runs once, not twice.
 //!
 //! Fields are named as the unit wrote them: a JSON pointer into the event, after its
@@ -23,6 +25,7 @@ use crate::outbox::NewEvent;
 use crate::route::Route;
 use axum::http::StatusCode;
 use lienthong_mapping::codec::DecodeOptions;
+use lienthong_mapping::door::Mode as DoorMode;
 use lienthong_mapping::{Format, Mapping};
 use std::sync::Arc;
 
@@ -82,18 +85,20 @@ pub(crate) fn check(
     if checks.is_empty() {
         return Ok(Passed::default());
     }
-    // A JSON body is held to the event schema its route's document publishes, whole;
-    // an XML or CSV one, all text, to each mapping's presence and shape (the mapping reads
-    // each value's form). Then each mapping of a target the event goes to runs dry.
-    let published = match shape.format {
-        Format::Json => Some(mappings.door_schema(route).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "door_schema",
-                format!("the route's event schema cannot be compiled: {e}"),
-            )
-        })?),
-        _ => None,
+    // Every event is held to the event schema its route's document publishes, whole: a
+    // JSON one as JSON Schema reads it, an XML or CSV one (all text) as the document
+    // describes such a body (text that reads as a number is one, an empty element is no
+    // value). Then each mapping of a target the event goes to runs dry.
+    let published = mappings.door_schema(route).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "door_schema",
+            format!("the route's event schema cannot be compiled: {e}"),
+        )
+    })?;
+    let mode = match shape.format {
+        Format::Json => DoorMode::Published,
+        Format::Xml | Format::Csv => DoorMode::Text,
     };
     let mut found: Vec<(usize, lienthong_mapping::door::Problem)> = Vec::new();
     let mut bodies = Vec::new();
@@ -105,12 +110,10 @@ pub(crate) fn check(
                 format!("an event cannot be read: {e}"),
             )
         })?;
-        if let Some(schema) = &published {
-            let problems = schema.check(&record);
-            if !problems.is_empty() {
-                found.extend(problems.into_iter().map(|p| (i, p)));
-                continue;
-            }
+        let problems = published.check_in(&record, mode);
+        if !problems.is_empty() {
+            found.extend(problems.into_iter().map(|p| (i, p)));
+            continue;
         }
         let mut done: Vec<&Arc<Mapping>> = Vec::new();
         for (target, mapping) in &checks {
@@ -119,12 +122,7 @@ pub(crate) fn check(
                 continue;
             }
             done.push(mapping);
-            let rendered = if published.is_some() {
-                mapping.render_checked(&record).map_err(|p| vec![p])
-            } else {
-                mapping.check_and_render(&record)
-            };
-            match rendered {
+            match mapping.render_checked(&record) {
                 Ok(body) if found.is_empty() => bodies.push(DoorBody {
                     event: i,
                     // Every target this event goes to through the same mapping.
@@ -139,11 +137,9 @@ pub(crate) fn check(
                     },
                 }),
                 Ok(_) => {} // the request is refused: no body is needed
-                Err(problems) => {
-                    for p in problems {
-                        if !found.iter().any(|(j, q)| *j == i && *q == p) {
-                            found.push((i, p));
-                        }
+                Err(p) => {
+                    if !found.iter().any(|(j, q)| *j == i && *q == p) {
+                        found.push((i, p));
                     }
                 }
             }

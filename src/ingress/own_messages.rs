@@ -124,10 +124,11 @@ fn own_dead_query(
     unit: &str,
     q: &std::collections::HashMap<String, String>,
 ) -> Result<crate::outbox::DeadQuery, ApiError> {
-    // An empty parameter (`after=` from a form) is an absent one.
+    // An empty text parameter (`after=` from a form) is an absent one; an empty number
+    // is no number, and is refused as the document's `integer` says.
     let q: std::collections::HashMap<&str, &str> = q
         .iter()
-        .filter(|(_, v)| !v.is_empty())
+        .filter(|(k, v)| !v.is_empty() || matches!(k.as_str(), "limit" | "since_ms"))
         .map(|(k, v)| (k.as_str(), v.as_str()))
         .collect();
     let bad = |field: &str, message: String| {
@@ -191,7 +192,8 @@ pub async fn dead_letter_feed(
         )
         .field("after"));
     }
-    let limit = match q.get("limit").filter(|l| !l.is_empty()) {
+    // An empty `limit=` is no number: refused, as the document's `integer` says.
+    let limit = match q.get("limit") {
         None => 100,
         Some(l) => l
             .parse::<usize>()

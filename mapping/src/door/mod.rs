@@ -15,14 +15,15 @@
 //!    output) is found by running the mapping without sending. It stops at its first
 //!    problem, so this step adds at most one, named by the input path it came from.
 //!
-//! A JSON record is held to every keyword of the published schema ([`Mode::Published`]):
-//! the document a client is generated from is the door's rule, so a request it forbids
-//! is refused and one it allows is not refused for its form. That schema is written to
-//! take every spelling the mapping reads (each date format, `+84 912 345 678`, a code in
-//! any case, an amount as text; see `input_schema::spellings`), so the door does not
-//! refuse what the mapping delivers. XML and CSV records are text throughout and have no
-//! JSON types: they are checked in [`Mode::Shape`] (what must be there is there, objects
-//! and lists where they belong), and the mapping judges each value's form in step 2.
+//! A record is held to every keyword of the published schema: the document a client is
+//! generated from is the door's rule, so a request it forbids is refused and one it
+//! allows is not refused for its form. That schema is written to take every spelling the
+//! mapping reads (each date format, `+84 912 345 678`, a code in any case, an amount as
+//! text; see `input_schema::spellings`), so the door does not refuse what the mapping
+//! delivers. A JSON record is read as JSON Schema reads it ([`Mode::Published`]); an XML or
+//! CSV record, all text, as its document describes such a body ([`Mode::Text`]): text that
+//! reads as a number meets `integer`, one element is a list of one, an empty element is
+//! no value.
 
 use crate::path::Step;
 use serde_json::Value;
@@ -120,9 +121,14 @@ impl PublishedSchema {
 
     /// Every problem of `record` against the schema, in path order.
     pub fn check(&self, record: &Value) -> Vec<Problem> {
+        self.check_in(record, Mode::Published)
+    }
+
+    /// [`PublishedSchema::check`] reading the record in `mode` ([`Mode::Text`] for a
+    /// record of XML or CSV text).
+    pub fn check_in(&self, record: &Value, mode: Mode) -> Vec<Problem> {
         let mut problems = Vec::new();
-        self.0
-            .check(record, &mut Vec::new(), Mode::Published, &mut problems);
+        self.0.check(record, &mut Vec::new(), mode, &mut problems);
         problems.sort();
         problems.dedup();
         problems
@@ -191,6 +197,9 @@ pub(crate) struct SchemaCheck {
 
 /// The pattern the input schema gives a required text: it needs a letter or a digit.
 use crate::input_schema::NOT_BLANK;
+
+mod mode;
+pub use mode::Mode;
 
 impl SchemaCheck {
     /// Compile `schema` (as [`crate::input_schema`] writes it). A pattern that does not
@@ -278,6 +287,19 @@ impl SchemaCheck {
             path: path.to_vec(),
             reason,
         };
+        // An element written with its text alone is that text: an object of `#text`.
+        if mode == Mode::Text
+            && let Value::String(s) = value
+            && self.types.contains(&Type::Object)
+            && !self.types.contains(&Type::String)
+            && self
+                .properties
+                .iter()
+                .any(|(k, _)| k == crate::path::TEXT_KEY)
+        {
+            let element = serde_json::json!({ crate::path::TEXT_KEY: s });
+            return self.check(&element, path, mode, out);
+        }
         // One element where a list is expected: the list of one (XML, and the engine).
         if self.types == [Type::Array] && !matches!(value, Value::Array(_)) && mode.lenient() {
             if let Some(items) = &self.items {
@@ -295,12 +317,12 @@ impl SchemaCheck {
             ));
             return;
         }
-        if mode != Mode::Shape {
-            self.check_value(value, path, out);
+        if mode.checks_values() {
+            self.check_value(value, path, mode, out);
         }
         if let Value::Object(o) = value {
             for name in &self.required {
-                let given = o.get(name).filter(|v| !(mode.lenient() && absent(v)));
+                let given = o.get(name).filter(|v| !(mode.lenient() && mode.absent(v)));
                 if given.is_none() {
                     path.push(Step::Key(name.clone()));
                     let how = if o.contains_key(name) {
@@ -314,7 +336,7 @@ impl SchemaCheck {
             }
             for (name, sub) in &self.properties {
                 match o.get(name) {
-                    Some(v) if !(mode.lenient() && absent(v)) => {
+                    Some(v) if !(mode.lenient() && mode.absent(v)) => {
                         path.push(Step::Key(name.clone()));
                         sub.check(v, path, mode, out);
                         path.pop();
@@ -337,7 +359,7 @@ impl SchemaCheck {
         // checked in the mode asked for.
         if let Some((cond, then)) = &self.if_then {
             let mut unmet = Vec::new();
-            cond.check(value, path, Mode::Published, &mut unmet);
+            cond.check(value, path, mode.of_condition(), &mut unmet);
             if unmet.is_empty() {
                 then.check(value, path, mode, out);
             }
@@ -348,9 +370,9 @@ impl SchemaCheck {
     }
 
     /// A scalar's own constraints: its code list, its form, its length and bounds.
-    fn check_value(&self, value: &Value, path: &[Step], out: &mut Vec<Problem>) {
+    fn check_value(&self, value: &Value, path: &[Step], mode: Mode, out: &mut Vec<Problem>) {
         if let Some(values) = &self.enumeration
-            && !values.contains(value)
+            && !values.iter().any(|code| mode.is_code(value, code))
         {
             out.push(Problem {
                 path: path.to_vec(),
@@ -361,7 +383,7 @@ impl SchemaCheck {
         if let Value::String(s) = value {
             self.check_text(s, path, out);
         }
-        if let Some(n) = value.as_f64() {
+        if let Some(n) = mode.number(value) {
             let problem = |reason: String| Problem {
                 path: path.to_vec(),
                 reason,
@@ -488,53 +510,6 @@ fn fixed_digits(pattern: &str) -> Option<usize> {
         .strip_suffix("})$")?
         .parse()
         .ok()
-}
-
-/// How much of a schema is enforced.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    /// Every keyword, as JSON Schema reads it.
-    Published,
-    /// Presence and shape only: what is required is there and not blank, objects and
-    /// lists are where the schema has them. A scalar's type, form and code are left to
-    /// the mapping, which knows every spelling it takes (`"500000"` for a whole number,
-    /// `0912 345 678` for a phone, `THAM_DINH` for a code, a date in any of its
-    /// formats); null and blank are "no value", as the mapping reads them.
-    Shape,
-}
-
-impl Mode {
-    fn lenient(self) -> bool {
-        self == Mode::Shape
-    }
-
-    fn has_type(self, value: &Value, t: Type) -> bool {
-        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
-        match (t, value) {
-            (Type::String, Value::String(_)) => true,
-            (Type::Integer, Value::Number(n)) => {
-                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
-            (Type::Number, Value::Number(_)) => true,
-            (Type::Boolean, Value::Bool(_)) => true,
-            (Type::Object, Value::Object(_)) => true,
-            (Type::Array, Value::Array(_)) => true,
-            (Type::Null, Value::Null) => true,
-            (Type::String | Type::Integer | Type::Number | Type::Boolean, v) => {
-                self.lenient() && scalar(v)
-            }
-            _ => false,
-        }
-    }
-}
-
-/// No value, as a mapping reads it: null, or text that is blank.
-fn absent(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::String(s) => s.trim().is_empty(),
-        _ => false,
-    }
 }
 
 /// A value as a message shows it: short, and never a whole document.

@@ -89,18 +89,41 @@ fn a_json_record_is_held_to_every_keyword_of_the_published_schema() {
 }
 
 #[test]
-fn what_only_the_mapping_knows_is_its_first_refusal_at_the_input_path() {
-    // A CSV record is text throughout: the door reads presence and shape, the mapping
-    // every spelling (a number for text) and what a schema cannot say.
+fn a_text_record_is_held_to_its_schema_read_as_text() {
+    // A CSV record is text throughout: the door reads it as its document describes the
+    // body (text that reads as a number is one, an empty value is none), every keyword.
     let m = mapping(&DOSSIER.replace("format = \"json\"", "format = \"csv\""));
-    let ok = json!({"code": 42, "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "moi"});
+    let ok = json!({"code": "42", "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "moi"});
     assert_eq!(m.check_record(&ok), []);
+    let blank_optional = json!({"code": "42", "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": ""});
+    assert_eq!(m.check_record(&blank_optional), []);
     let late = json!({"code": "A", "submittedAt": "31/02/2024", "applicant": {"name": "Lan"}});
     let found = m.check_record(&late);
     assert_eq!(fields(&found), ["/submittedAt"], "{found:?}");
-    assert!(found[0].reason.contains("NgayNop"), "{found:?}");
+    assert!(found[0].reason.contains("is not a date"), "{found:?}");
     let unknown = json!({"code": "A", "submittedAt": "05/03/2024", "applicant": {"name": "Lan"}, "status": "??"});
-    assert_eq!(fields(&m.check_record(&unknown)), ["/status"]);
+    let found = m.check_record(&unknown);
+    assert_eq!(fields(&found), ["/status"]);
+    assert!(
+        found[0].reason.contains("not one of the codes"),
+        "{found:?}"
+    );
+    let blank_required =
+        json!({"code": "A", "submittedAt": "05/03/2024", "applicant": {"name": " "}});
+    let found = m.check_record(&blank_required);
+    assert_eq!(fields(&found), ["/applicant/name"], "{found:?}");
+    assert!(found[0].reason.contains("required, blank"), "{found:?}");
+}
+
+#[test]
+fn what_only_the_mapping_knows_is_its_first_refusal_at_the_input_path() {
+    // The door's second step alone: the mapping run dry names its refusal by the input
+    // path it read and the output field it feeds.
+    let m = mapping(DOSSIER);
+    let late = json!({"code": "A", "submittedAt": "2024-02-31", "applicant": {"name": "Lan"}});
+    let found = m.dry_run(&late);
+    assert_eq!(fields(&found), ["/submittedAt"], "{found:?}");
+    assert!(found[0].reason.contains("NgayNop"), "{found:?}");
 }
 
 #[test]
@@ -178,4 +201,42 @@ when = { path = "channel", equals = "zalo", ignore_case = true }
         m.check_record(&json!({"channel": "zalo", "certificate": "A-1"})),
         []
     );
+}
+
+#[test]
+fn an_element_written_without_its_attributes_is_its_text() {
+    // `<LinhVuc ma="G14">Tiêu chuẩn</LinhVuc>` and `<LinhVuc>Tiêu chuẩn</LinhVuc>`: the
+    // second decodes as text alone, and both the door and the mapping read it as `#text`.
+    let m = mapping(
+        r##"
+[mapping]
+description = "text beside attributes"
+[input]
+format = "xml"
+[[field]]
+to = "Ma"
+from = "r.LinhVuc.@ma"
+[[field]]
+to = "Ten"
+from = "r.LinhVuc.#text"
+required = true
+"##,
+    );
+    for (input, ma) in [
+        (
+            r#"<r><LinhVuc ma="G14">Tiêu chuẩn</LinhVuc></r>"#,
+            Some("G14"),
+        ),
+        ("<r><LinhVuc>Tiêu chuẩn</LinhVuc></r>", None),
+    ] {
+        let input = input.as_bytes();
+        assert_eq!(verdict(&m, input), Vec::<String>::new());
+        let record = &m.decode(input).unwrap()[0];
+        let body: Value = serde_json::from_slice(&m.render_checked(record).unwrap()).unwrap();
+        assert_eq!(body["Ten"], "Tiêu chuẩn", "{body}");
+        assert_eq!(body["Ma"].as_str(), ma, "{body}");
+    }
+    // Blank text is no name: the door says it is required.
+    let found = verdict(&m, b"<r><LinhVuc ma=\"G14\"/></r>");
+    assert_eq!(found, ["/r/LinhVuc/#text: required, missing"], "{found:?}");
 }

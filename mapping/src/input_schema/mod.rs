@@ -384,7 +384,17 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
         || ops
             .iter()
             .any(|op| matches!(op, Op::Type(ValueType::String) | Op::Digits | Op::PhoneVn));
-    if said || node.leaf.contains_key("type") && !table_after_case {
+    // A bare type from an earlier rule (a template, a copy) still takes what this
+    // rule's output field asks of the value (its length, form, codes): every use of a
+    // value must hold, not only the first one read.
+    let carries = first.is_none()
+        && output.is_some_and(|o| {
+            o.max_len.is_some()
+                || o.min_len.is_some()
+                || !o.formats.is_empty()
+                || o.one_of.is_some()
+        });
+    if said || node.leaf.contains_key("type") && !table_after_case && !carries {
         if !number_ok && node.leaf.get("type") == Some(&json!(["string", "number"])) {
             node.leaf.insert("type".into(), json!("string"));
         }
@@ -393,6 +403,7 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
         }
         return;
     }
+    let earlier_max = node.leaf.get("maxLength").and_then(Value::as_u64);
     node.leaf.remove("type");
     node.leaf.remove("pattern");
     let leaf = &mut node.leaf;
@@ -486,6 +497,12 @@ fn constrain(node: &mut Node, ops: &[Op], output: Option<&crate::schema::FieldRu
         None => {
             if let Some(out) = output {
                 spellings::carry_back(leaf, out, spellings::Normalised::of(ops));
+                // Two output fields' lengths: the shorter holds for both.
+                if let (Some(was), Some(now)) =
+                    (earlier_max, leaf.get("maxLength").and_then(Value::as_u64))
+                {
+                    leaf.insert("maxLength".into(), json!(was.min(now)));
+                }
             }
         }
     }

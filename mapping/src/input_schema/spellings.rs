@@ -116,7 +116,9 @@ pub(super) fn format_pattern(f: TextFormat, n: Normalised) -> String {
         TextFormat::DateTime14 => super::dates::compact(true),
         TextFormat::Date8 => super::dates::compact(false),
         TextFormat::Email => "[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)+".into(),
-        // Base64 as mail and PEM wrap it, in lines.
+        // Base64 as mail and PEM wrap it, in lines; `strip_spaces` also takes an XML
+        // element's base64 indented on lines of its own (`<NoiDung>\n  JVBER…\n</NoiDung>`).
+        TextFormat::PdfBase64 if n.spaces => "\\s*JVBERi[0-3][A-Za-z0-9+/=\\s]*".into(),
         TextFormat::PdfBase64 => "JVBERi[0-3][A-Za-z0-9+/=\\r\\n]*".into(),
     };
     if n.trim {

@@ -110,6 +110,13 @@ pub enum Sel<'v, 'a> {
 impl<'v, 'a> Sel<'v, 'a> {
     fn step(self, step: &Step) -> Option<Sel<'v, 'a>> {
         match (step, self) {
+            // An XML element with only text is that text (see `SourcePath::select`).
+            (Step::Key(k), Sel::Val(Val::Str(_) | Val::Json(Value::String(_))))
+                if k == crate::path::TEXT_KEY =>
+            {
+                Some(self)
+            }
+            (Step::Key(k), Sel::Json(Value::String(_))) if k == crate::path::TEXT_KEY => Some(self),
             (Step::Key(k), Sel::Val(v)) => v.field(k),
             (Step::Key(k), Sel::Json(Value::Object(m))) => m.get(k).map(Sel::Json),
             (Step::Index(i), Sel::Val(Val::Arr(a))) => a.get(*i).map(Sel::Val),
