@@ -283,10 +283,7 @@ impl Mapping {
     /// Schema reads it, for XML and CSV (all text) reading text as the number, code or
     /// list the schema names ([`door::Mode::Text`]).
     fn door_mode(&self) -> door::Mode {
-        match self.decode.format {
-            Format::Json => door::Mode::Published,
-            Format::Xml | Format::Csv => door::Mode::Text,
-        }
+        door::Mode::of_format(self.decode.format)
     }
 
     /// The first input path of the top-level rule that writes `field`.

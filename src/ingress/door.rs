@@ -96,10 +96,7 @@ pub(crate) fn check(
             format!("the route's event schema cannot be compiled: {e}"),
         )
     })?;
-    let mode = match shape.format {
-        Format::Json => DoorMode::Published,
-        Format::Xml | Format::Csv => DoorMode::Text,
-    };
+    let mode = DoorMode::of_format(shape.format);
     let mut found: Vec<(usize, lienthong_mapping::door::Problem)> = Vec::new();
     let mut bodies = Vec::new();
     for (i, event) in events.iter().enumerate() {

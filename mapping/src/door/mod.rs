@@ -317,12 +317,10 @@ impl SchemaCheck {
             ));
             return;
         }
-        if mode.checks_values() {
-            self.check_value(value, path, mode, out);
-        }
+        self.check_value(value, path, mode, out);
         if let Value::Object(o) = value {
             for name in &self.required {
-                let given = o.get(name).filter(|v| !(mode.lenient() && mode.absent(v)));
+                let given = o.get(name).filter(|v| !(mode.lenient() && Mode::absent(v)));
                 if given.is_none() {
                     path.push(Step::Key(name.clone()));
                     let how = if o.contains_key(name) {
@@ -336,7 +334,7 @@ impl SchemaCheck {
             }
             for (name, sub) in &self.properties {
                 match o.get(name) {
-                    Some(v) if !(mode.lenient() && mode.absent(v)) => {
+                    Some(v) if !(mode.lenient() && Mode::absent(v)) => {
                         path.push(Step::Key(name.clone()));
                         sub.check(v, path, mode, out);
                         path.pop();

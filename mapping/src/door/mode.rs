@@ -17,23 +17,21 @@ pub enum Mode {
     /// an empty element is no value (`<NgayCap/>` is an optional date not given), as the
     /// mapping reads it (text of spaces is a value, as the mapping reads it too).
     Text,
-    /// Presence and shape only: what is required is there and not blank, objects and
-    /// lists are where the schema has them. A scalar's type, form and code are left to
-    /// the mapping, which knows every spelling it takes (`"500000"` for a whole number,
-    /// `0912 345 678` for a phone, `THAM_DINH` for a code, a date in any of its
-    /// formats); null and blank are "no value", as the mapping reads them.
-    Shape,
 }
 
 impl Mode {
-    /// Null and blank are "no value", and one element is a list of one.
-    pub(super) fn lenient(self) -> bool {
-        matches!(self, Mode::Shape | Mode::Text)
+    /// How the door reads a record of `format`: JSON as JSON Schema does, XML and CSV
+    /// (all text) as text.
+    pub fn of_format(format: crate::Format) -> Mode {
+        match format {
+            crate::Format::Json => Mode::Published,
+            crate::Format::Xml | crate::Format::Csv => Mode::Text,
+        }
     }
 
-    /// Whether a scalar's code, form, length and bounds are checked.
-    pub(super) fn checks_values(self) -> bool {
-        self != Mode::Shape
+    /// Null and empty text are "no value", and one element is a list of one.
+    pub(super) fn lenient(self) -> bool {
+        self == Mode::Text
     }
 
     /// The mode a condition (`if`) is read in: as written, or as text for a text record.
@@ -45,7 +43,6 @@ impl Mode {
     }
 
     pub(super) fn has_type(self, value: &Value, t: Type) -> bool {
-        let scalar = |v: &Value| matches!(v, Value::String(_) | Value::Number(_) | Value::Bool(_));
         match (t, value) {
             (Type::String, Value::String(_)) => true,
             (Type::Integer, Value::Number(n)) => {
@@ -59,9 +56,6 @@ impl Mode {
             (Type::Integer, Value::String(s)) if self == Mode::Text => text_integer(s),
             (Type::Number, Value::String(s)) if self == Mode::Text => text_number(s).is_some(),
             (Type::Boolean, Value::String(s)) if self == Mode::Text => text_bool(s).is_some(),
-            (Type::String | Type::Integer | Type::Number | Type::Boolean, v) => {
-                self == Mode::Shape && scalar(v)
-            }
             _ => false,
         }
     }
@@ -120,11 +114,10 @@ fn text_bool(s: &str) -> Option<bool> {
 
 impl Mode {
     /// No value: null, or empty text (an empty element, an empty CSV cell), as a mapping
-    /// reads it; in [`Mode::Shape`] also text that is only spaces.
-    pub(super) fn absent(self, v: &Value) -> bool {
+    /// reads it.
+    pub(super) fn absent(v: &Value) -> bool {
         match v {
             Value::Null => true,
-            Value::String(s) if self == Mode::Shape => s.trim().is_empty(),
             Value::String(s) => s.is_empty(),
             _ => false,
         }
