@@ -11,11 +11,13 @@
 //! date, a missing identity number), as real systems produce now and then; the bus must
 //! dead-letter them with a clear reason and go on.
 
-use super::UNITS;
 use base64::Engine;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::json;
+use wording::{soap, status_word, tcvn3_bytes, tcvn3_chars, unit_name, xml_escape};
+
+mod wording;
 
 /// One event as a unit system posts it to the bus.
 #[derive(Clone, Debug)]
@@ -263,74 +265,6 @@ impl Ctx<'_> {
         let (y, m, d, h, mi) = self.local();
         format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:00+07:00")
     }
-}
-
-fn status_word(unit: &str, status: u8, bad: bool) -> String {
-    if bad {
-        return "TRANG_THAI_LA".into();
-    }
-    let words: [&str; 10] = match unit {
-        "stameq" => [
-            "CHO_TIEP_NHAN",
-            "DA_TIEP_NHAN",
-            "TU_CHOI",
-            "DANG_XU_LY",
-            "YEU_CAU_BO_SUNG",
-            "CHO_NOP_PHI",
-            "RUT_HO_SO",
-            "DUNG_XU_LY",
-            "DA_XU_LY",
-            "DA_TRA_KET_QUA",
-        ],
-        "nafosted" => [
-            "submitted",
-            "accepted",
-            "rejected",
-            "under_review",
-            "needs_supplement",
-            "awaiting_payment",
-            "withdrawn",
-            "suspended",
-            "approved",
-            "result_delivered",
-        ],
-        "ipo" => [
-            "MOI_NOP",
-            "HOP_LE",
-            "TU_CHOI_HINH_THUC",
-            "THAM_DINH",
-            "SUA_DOI_BO_SUNG",
-            "CHO_NOP_PHI",
-            "RUT_DON",
-            "DINH_CHI",
-            "CAP_VAN_BANG",
-            "DA_GIAO_VAN_BANG",
-        ],
-        _ => ["10", "20", "25", "30", "35", "40", "45", "50", "60", "70"],
-    };
-    words[status as usize - 1].to_string()
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn soap(body: &str) -> Vec<u8> {
-    format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>{body}</soap:Body></soap:Envelope>"#
-    )
-    .into_bytes()
-}
-
-/// TCVN3 text as the Latin-1 characters old exports put inside UTF-8 files.
-fn tcvn3_chars(s: &str) -> String {
-    lienthong_mapping::text::unicode_to_tcvn3_chars(s)
-}
-
-fn tcvn3_bytes(s: &str) -> Vec<u8> {
-    lienthong_mapping::text::unicode_to_tcvn3(s).unwrap_or_else(|_| s.as_bytes().to_vec())
 }
 
 fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
@@ -596,12 +530,4 @@ fn result_event(c: &Ctx<'_>) -> UnitEvent {
         dossier: code,
         bad: false,
     }
-}
-
-fn unit_name(unit: &str) -> &'static str {
-    UNITS
-        .iter()
-        .find(|u| **u == unit)
-        .copied()
-        .unwrap_or("varans")
 }
