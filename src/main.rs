@@ -27,6 +27,7 @@ struct Cli {
 enum Command {
     /// Run the bus: ingress, outbox, relay workers, health endpoints.
     Run {
+        /// The configuration file.
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
         /// Overrides outbox.data_dir.
@@ -48,6 +49,7 @@ enum Command {
     Bench(lienthong::cli::bench::BenchArgs),
     /// Run only the bundled mock national services (for testers), on `mocks.listen`.
     Mocks {
+        /// The configuration file.
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
         /// A fault scenario (TOML: `seed`, `[[faults]]`), added to `[[mocks.faults]]`.
@@ -97,14 +99,22 @@ enum Command {
     /// Write the OpenAPI 3.1 document of the API (unit-facing and admin, or one unit's) to
     /// stdout, as a running bus serves it at /api/v1/openapi.json.
     Openapi {
+        /// The configuration file.
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
         /// Only this unit's document (what its IT team needs).
         #[arg(long)]
         unit: Option<String>,
     },
+    /// Print a reference page of the book, generated from the code: every configuration
+    /// key (`config`), every command (`cli`) or every metric (`metrics`), as Markdown.
+    Reference {
+        #[arg(value_enum)]
+        page: lienthong::cli::reference::Page,
+    },
     /// Validate a configuration and list every problem in it.
     Check {
+        /// The configuration file.
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
     },
@@ -164,6 +174,7 @@ fn main() -> ExitCode {
             role,
         } => run(&config, data_dir, demo.then_some(demo_rate), role),
         Command::Check { config } => check(&config),
+        Command::Reference { page } => reference(page),
         Command::Openapi { config, unit } => openapi(&config, unit.as_deref()),
         Command::Send(args) => send(args),
         Command::Status(target) => {
@@ -184,6 +195,18 @@ fn main() -> ExitCode {
         Command::Outbox { command } => lienthong::cli::outbox::outbox(command),
         Command::Audit { command } => lienthong::cli::audit::audit(command),
     }
+}
+
+fn reference(page: lienthong::cli::reference::Page) -> ExitCode {
+    use clap::CommandFactory;
+    use lienthong::cli::reference::{self, Page};
+    let text = match page {
+        Page::Config => reference::config(),
+        Page::Cli => reference::cli(&Cli::command()),
+        Page::Metrics => reference::metrics(),
+    };
+    print!("{text}");
+    ExitCode::SUCCESS
 }
 
 fn mapping(command: MappingCommand) -> ExitCode {

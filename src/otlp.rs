@@ -26,7 +26,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// `[telemetry]`.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TelemetryConfig {
     /// The OTLP/HTTP receiver's base URL (`http://collector:4318`; `/v1/traces` is added);
@@ -41,6 +41,7 @@ pub struct TelemetryConfig {
     pub service_name: String,
     /// How often collected spans are sent.
     #[serde(default = "default_export_every", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub export_every: Duration,
 }
 

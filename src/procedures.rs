@@ -17,14 +17,14 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// The `[procedures]` section.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProceduresConfig {
     /// What a dossier whose `MaTTHC` is not in its unit's catalogue does.
     pub unknown: UnknownProcedure,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum UnknownProcedure {
     /// Delivered, and counted apart on the dashboard and in the KPIs.
@@ -35,7 +35,9 @@ pub enum UnknownProcedure {
 }
 
 /// The level of online public service of a procedure.
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum OnlineLevel {
     None,
@@ -46,7 +48,7 @@ pub enum OnlineLevel {
 }
 
 /// One procedure of a unit's catalogue.
-#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Procedure {
     /// The national code (`MaTTHC`), as the portal's catalogue lists it (`1.008433`).
@@ -70,7 +72,7 @@ pub struct Procedure {
     pub source: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct CatalogueFile {
     #[serde(default)]

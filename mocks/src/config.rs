@@ -6,12 +6,27 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// How a duration is written in the configuration (`humantime`: `500ms`, `30s`, `5min`,
+/// `2days`): the schema of the `Duration` fields read with `humantime_serde`.
+pub struct HumanDuration;
+
+impl schemars::JsonSchema for HumanDuration {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"type": "string", "format": "duration"})
+    }
+}
+
 /// The bundled mock services, started in-process by `lienthong run` when enabled.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MocksConfig {
     /// Start them inside `lienthong run`.
     pub enabled: bool,
+    /// Address the mock services listen on.
     pub listen: SocketAddr,
     /// Seed of the synthetic registers (same seed, same people and businesses) and of
     /// the fault draws.
@@ -23,15 +38,20 @@ pub struct MocksConfig {
     pub scenario: Option<PathBuf>,
     /// The portal's success `error_code`: 0, "0" or "00".
     pub portal_success_code: serde_json::Value,
+    /// How long a portal session lasts before the mock asks for a new login.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub portal_session_ttl: Duration,
     /// Where the payment mock sends `Confirm` callbacks: unset, the bus's own
     /// `/callbacks/payment` at its `server.listen` (whatever port that is); "" for nowhere.
     pub payment_callback_url: Option<String>,
+    /// How long after an `INIT` the mock payment platform sends its `CONFIRM` callback.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "HumanDuration")]
     pub payment_callback_delay: Duration,
     /// Shares of paid and failed payments; the rest expire.
     pub payment_paid: f64,
+    /// Share of payments that fail (`MaLoi` other than 00).
     pub payment_failed: f64,
     /// The IP Office's import folder the mock reads (what a `file_drop` target writes);
     /// unset: none.
@@ -82,7 +102,7 @@ impl MocksConfig {
 
 /// A fault scenario for the mocks, kept in its own file so testers can switch scenarios
 /// without touching the bus's configuration.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     #[serde(default)]

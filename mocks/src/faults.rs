@@ -55,15 +55,18 @@ pub const SERVICES: &[&str] = &[
 /// Largest body the middleware reads (and records).
 const MAX_BODY: usize = 16 * 1024 * 1024;
 
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct FaultRule {
+    /// The mock service the rule applies to: `portal`, `ministry`, `population`, `business`, `payment`, `datastore`, `notify` or `sink`.
     pub service: String,
+    /// The operation within the service (e.g. `DongBoHoSoMC`); every operation when absent.
     pub operation: Option<String>,
     /// Share answered 503.
     pub error_rate: f64,
     /// Share answered 429 with `Retry-After: retry_after_secs`.
     pub too_many_rate: f64,
+    /// The `Retry-After` of the 429 answers of `too_many_rate`.
     pub retry_after_secs: u64,
     /// Share that never answers (the client's timeout fires).
     pub hang_rate: f64,
@@ -76,6 +79,7 @@ pub struct FaultRule {
     /// `MaLoi`, business registry `Status: ERROR`, population SOAP Fault, data store and
     /// notify 422), with `business_code` when given.
     pub business_error_rate: f64,
+    /// The service's own error code for `business_error_rate` (portal `error_code`, payment `MaLoi`, ...); the service's usual one when absent.
     pub business_code: Option<Value>,
     /// Extra latency, uniformly drawn in [min, max] milliseconds.
     pub latency_ms: Option<(u64, u64)>,

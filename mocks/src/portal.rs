@@ -1,7 +1,7 @@
 //! Mock of the National Public Service Portal (Cổng Dịch vụ công quốc gia) dossier sync.
 //!
 //! The real interface is not public; this follows what provincial integration code shows
-//! (see `docs/national-formats.md`): `POST /portal/login` with username and password
+//! (see `docs/src/reference/national-formats.md`): `POST /portal/login` with username and password
 //! returns a session token; `POST /portal/api` takes a JSON body whose `service` selects
 //! `DongBoHoSoMC`, `CapNhatTienDoHoSoMC` or `TraCuuHoSo` and which carries `session` and
 //! `madonvi`. Replies are HTTP 200 with `error_code` (success as 0, "0" or "00" —

@@ -11,6 +11,7 @@ use std::path::PathBuf;
 /// Where the admin API is and how to authenticate.
 #[derive(Clone, Debug, clap::Args)]
 pub struct AdminTarget {
+    /// The configuration file (the bus's address and a token, when not given here).
     #[arg(long, global = true, default_value = "config/lienthong.toml")]
     pub config: PathBuf,
     /// The bus (default: http://<server.listen>).

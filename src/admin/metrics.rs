@@ -116,6 +116,23 @@ const FAMILIES: &[(&str, MetricType, &str)] = &[
     ),
 ];
 
+/// Every family as the metrics reference lists it: name (a counter's without `_total`),
+/// type and help line.
+pub fn families() -> Vec<(&'static str, &'static str, &'static str)> {
+    FAMILIES
+        .iter()
+        .map(|(name, kind, help)| {
+            let kind = match kind {
+                MetricType::Counter => "counter",
+                MetricType::Gauge => "gauge",
+                MetricType::Histogram => "histogram",
+                _ => "unknown",
+            };
+            (*name, kind, *help)
+        })
+        .collect()
+}
+
 /// The content type of the OpenMetrics text format.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 

@@ -11,6 +11,7 @@ pub enum AuditCommand {
     /// Check the hash chain of the audit log: any altered, removed or reordered record is
     /// reported with its line. Prints the head (last record and hash) to keep elsewhere.
     Verify {
+        /// The configuration file.
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
         /// The log file to check (default: [audit] path, or audit.log in the data directory).

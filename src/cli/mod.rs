@@ -9,5 +9,6 @@ pub mod bench;
 pub mod checked;
 pub mod demo;
 pub mod outbox;
+pub mod reference;
 pub mod runtime;
 pub mod send;

@@ -18,6 +18,7 @@ pub enum OutboxCommand {
     /// records written before encryption was on. Run it with the bus stopped. Afterwards the
     /// old keys can leave the keyring.
     ReEncrypt {
+        /// The configuration file.
         #[arg(long, default_value = "config/lienthong.toml")]
         config: PathBuf,
         /// Overrides outbox.data_dir.

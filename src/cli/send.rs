@@ -26,6 +26,7 @@ pub struct SendArgs {
     /// The bus (default: `server.listen` of the config).
     #[arg(long)]
     pub url: Option<String>,
+    /// The configuration file (the bus's address and the unit's key, when not given here).
     #[arg(long, default_value = "config/lienthong.toml")]
     pub config: PathBuf,
     /// Send an `Idempotency-Key` made of the file name and content, so sending the same

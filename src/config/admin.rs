@@ -5,23 +5,27 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// Who may use the admin API and dashboard.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     #[serde(default)]
     pub tokens: Vec<AdminTokenConfig>,
     /// How often the dashboard's KPIs are computed again from the outbox.
     #[serde(default = "default_kpi_interval", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub kpi_interval: Duration,
     /// A dashboard session ends after this long without a request...
     #[serde(default = "default_session_idle", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub session_idle: Duration,
     /// ...and this long after sign-in in any case.
     #[serde(default = "default_session_max", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub session_max: Duration,
     /// How often each platform's backlog, oldest pending and delivery rate are sampled
     /// for the dashboard's 24-hour charts (a day of samples is kept in memory).
     #[serde(default = "default_history_every", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub history_every: Duration,
 }
 
@@ -55,7 +59,7 @@ impl Default for AdminConfig {
 
 /// One credential digest or several (`"…"` or `["…", "…"]`): during a rotation the new
 /// and the old are both accepted.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Digests {
     One(String),
@@ -81,12 +85,14 @@ pub fn credential_list(value: &str) -> Vec<&str> {
         .collect()
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminTokenConfig {
     /// Who holds it (shown in logs of what operators did).
     pub name: String,
+    /// `viewer` reads; `operator` may also replay, drop and pause.
     pub role: AdminRole,
+    /// The environment variable holding the token (several, comma-separated, during a rotation).
     pub token_env: String,
     /// DEVELOPMENT ONLY; refused in production.
     #[serde(default)]
@@ -127,7 +133,9 @@ impl AdminTokenConfig {
     }
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize)]
+#[derive(
+    Clone, Copy, Debug, Deserialize, PartialEq, Eq, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum AdminRole {
     /// Reads status, messages and dead letters.

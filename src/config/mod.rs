@@ -5,6 +5,7 @@
 mod admin;
 mod load;
 mod paths;
+mod route;
 mod server;
 mod validate;
 
@@ -16,8 +17,9 @@ pub use crate::delivery::config::{CircuitBreakerConfig, RateLimitConfig, RetryCo
 pub use crate::procedures::ProceduresConfig;
 pub use crate::transport::config::AmqpConfig;
 pub use admin::{AdminConfig, AdminRole, AdminTokenConfig, Digests, credential_list};
-pub use lienthong_mocks::config::{MocksConfig, Scenario};
+pub use lienthong_mocks::config::{HumanDuration, MocksConfig, Scenario};
 pub use load::{LoadError, apply_scenario, load_file, load_str};
+pub use route::{Conditions, DeliverWhen, OnDead, Ordering, RouteConfig, Validate};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -26,7 +28,7 @@ use std::time::Duration;
 pub use validate::{Problem, validate};
 
 /// The whole configuration file.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// The file it was read from (credentials are read again from it on SIGHUP); `None`
@@ -72,13 +74,16 @@ pub struct Config {
     pub audit: AuditConfig,
     #[serde(default)]
     pub units: BTreeMap<String, UnitConfig>,
+    /// The targets every event of the route goes to (see `deliver_when` for those that take only some).
     #[serde(default)]
     pub targets: BTreeMap<String, TargetConfig>,
     #[serde(default)]
     pub routes: Vec<RouteConfig>,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Transport {
     #[default]
@@ -87,7 +92,18 @@ pub enum Transport {
 }
 
 /// A node's part in a cluster (`transport = "amqp"`).
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    Deserialize,
+    PartialEq,
+    Eq,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+    serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Ingress and worker in one process.
@@ -99,7 +115,9 @@ pub enum Role {
     Worker,
 }
 
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(
+    Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema, serde::Serialize,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
     #[default]
@@ -107,7 +125,7 @@ pub enum Environment {
     Production,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Address of the ingress and admin listener.
@@ -119,9 +137,11 @@ pub struct ServerConfig {
     /// A client must send its request headers within this time, or the connection is
     /// closed (slow-loris clients hold connections open by trickling headers).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub header_read_timeout: Duration,
     /// A request body must arrive within this time (408 otherwise).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub body_read_timeout: Duration,
     /// Serve HTTPS instead of HTTP (units, callbacks, admin API and dashboard alike).
     pub tls: Option<ListenerTlsConfig>,
@@ -136,10 +156,12 @@ pub struct ServerConfig {
 }
 
 /// The listener's certificate chain and private key (PEM files).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerTlsConfig {
+    /// The certificate chain (PEM).
     pub cert_file: PathBuf,
+    /// The private key (PEM).
     pub key_file: PathBuf,
 }
 
@@ -158,7 +180,7 @@ impl Default for ServerConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboxConfig {
     /// Where the outbox (`outbox.redb`) lives (created with owner-only permissions).
@@ -169,17 +191,21 @@ pub struct OutboxConfig {
     pub max_pending_bytes: u64,
     /// How long delivered records stay queryable before they are compacted away.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub retention: Duration,
     /// How long an `Idempotency-Key` is remembered.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub idempotency_ttl: Duration,
     /// How long a note is kept after it was first written: which unit a payment reference
     /// belongs to (the platform's confirmation must come within it), who dropped a dead
     /// letter and why.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub note_retention: Duration,
     /// How often retention and idempotency expiry run.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub sweep_interval: Duration,
     /// Pending deliveries each target keeps in memory; the rest wait on disk.
     pub window: usize,
@@ -190,7 +216,7 @@ pub struct OutboxConfig {
 }
 
 /// The tamper-evident audit trail (see [`crate::audit`]).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditConfig {
     /// The audit log file; by default `audit.log` in the outbox's data directory.
@@ -210,11 +236,13 @@ impl Config {
 /// Where the outbox keyring comes from: never the config file itself. The first of these
 /// that is set is used: the variable `keys_env`, the file `keys_file`, and in development
 /// only `dev_keys_file`. A keyring is one `id:base64(32 bytes)` per line, current key first.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EncryptionConfig {
+    /// The environment variable holding the keyring (one `id:base64-key` per line, the current key first).
     #[serde(default = "default_keys_env")]
     pub keys_env: String,
+    /// A file holding the keyring, read when the variable is unset (keep it out of the data directory and its backups).
     #[serde(default)]
     pub keys_file: Option<PathBuf>,
     /// A keyring checked into the repository for development; refused in production.
@@ -243,11 +271,12 @@ impl Default for OutboxConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RelayConfig {
     /// On SIGINT/SIGTERM, how long in-flight deliveries may take to finish.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub shutdown_grace: Duration,
 }
 
@@ -260,20 +289,25 @@ impl Default for RelayConfig {
 }
 
 /// File drop: `<data_dir>/inbox/<unit>/[<flow>/]` (see `ingress::inbox`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct InboxConfig {
+    /// Take files from the drop folders.
     pub enabled: bool,
     /// Default `<outbox.data_dir>/inbox`.
     pub dir: Option<PathBuf>,
+    /// How often the folders are looked at.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub poll_interval: Duration,
     /// A file is complete once unchanged this long.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub settle: Duration,
     /// Files in `processed/` and `rejected/` (personal data in clear, as the unit wrote
     /// them) and their reports are deleted this long after they were taken.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub keep: Duration,
 }
 
@@ -290,7 +324,7 @@ impl Default for InboxConfig {
 }
 
 /// The platforms units look people and businesses up in (request-reply, not queued).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupsConfig {
     /// The population database (SOAP 1.1).
@@ -299,20 +333,24 @@ pub struct LookupsConfig {
     pub business: Option<LookupTargetConfig>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LookupTargetConfig {
+    /// The platform's address (`https://`; plain `http://` only to this machine unless `allow_plain_http`).
     pub url: String,
     /// As for targets: plain HTTP only to this machine unless allowed.
     #[serde(default)]
     pub allow_plain_http: bool,
+    /// Longest wait for one call's answer.
     #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub timeout: Duration,
     #[serde(default)]
     pub rate_limit: Option<RateLimitConfig>,
     /// How long a reply may be reused (business registry only; citizen data is never
     /// cached).
     #[serde(default = "default_cache_ttl", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub cache_ttl: Duration,
     /// The credential the platform's gateway asks for (as for `http` targets: API key,
     /// LGSP token or OAuth2 client credentials).
@@ -328,7 +366,7 @@ fn default_cache_ttl() -> Duration {
 }
 
 /// Where mapping files live and how changes to them are picked up.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct MappingsConfig {
     /// Directory of the mapping files routes name (and of `_schemas/`).
@@ -337,6 +375,7 @@ pub struct MappingsConfig {
     pub watch: bool,
     /// How often the directory is checked for changes.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub poll_interval: Duration,
 }
 
@@ -351,7 +390,7 @@ impl Default for MappingsConfig {
 }
 
 /// A unit system allowed to post events.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UnitConfig {
     /// Human-readable name, shown in logs and status views.
@@ -385,17 +424,20 @@ pub struct UnitConfig {
     pub key_sha256: Option<Digests>,
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
     /// Which connector speaks to this target. `http`: POST the payload as JSON.
     pub kind: TargetKind,
+    /// The platform's address (`https://`; plain `http://` only to this machine unless `allow_plain_http`).
     pub url: String,
     /// Plain `http://` to a host other than this machine is refused unless this is set
     /// (a national platform is reached over TLS; a trusted internal network may differ).
     #[serde(default)]
     pub allow_plain_http: bool,
+    /// Longest wait for one call's answer.
     #[serde(default = "default_timeout", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub timeout: Duration,
     /// Deliveries in flight at once for this target.
     #[serde(default = "default_concurrency")]
@@ -439,7 +481,7 @@ fn default_batch() -> usize {
     1
 }
 
-#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TargetKind {
     /// POST the (mapped) body to `url`.
@@ -457,113 +499,4 @@ pub enum TargetKind {
     /// A folder a unit's import job reads (the IP Office): each message one file, written
     /// whole then renamed, in the unit's encoding. `url` is the folder.
     FileDrop,
-}
-
-/// Which unit events go where.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RouteConfig {
-    pub unit: String,
-    pub flow: String,
-    pub targets: Vec<String>,
-    #[serde(default)]
-    pub ordering: Ordering,
-    /// JSON pointer (RFC 6901) to the ordering key inside each event, e.g. `/dossierCode`.
-    #[serde(default)]
-    pub key: Option<String>,
-    #[serde(default)]
-    pub on_dead: OnDead,
-    /// Mapping file per target, relative to `[mappings] dir`. A target without one
-    /// receives the event's JSON as the unit sent it.
-    #[serde(default)]
-    pub mappings: BTreeMap<String, String>,
-    /// What a target answers goes on as an event of another flow of the same unit:
-    /// `replies = { payment = "payment_link" }` turns the payment platform's `Init` reply
-    /// into a `payment_link` event (to the unit's inbox). The reply event is made only
-    /// once the target accepted the message, and carries both: `{"event": <this event>,
-    /// "reply": <the target's JSON answer>, "source": {...}}`. A reply flow is internal:
-    /// no unit may post to it.
-    #[serde(default)]
-    pub replies: BTreeMap<String, String>,
-    /// Targets that take only some of the route's events, by what the event says (as
-    /// decoded, like `key`): `deliver_when = { notify = [{ field = "/step/status", in =
-    /// ["needs_supplement"] }, { field = "/applicant/phone" }] }` sends an SMS only when
-    /// the unit asks the citizen for documents and gave a phone number (one condition, or
-    /// a list that must all hold). The other events are not stored for that target at all.
-    #[serde(default)]
-    pub deliver_when: BTreeMap<String, Conditions>,
-    /// A larger body limit for this route's messages than `server.max_body_bytes`, for
-    /// flows that carry documents (a result's scanned PDF in base64). It applies only to
-    /// requests whose unit key checks out: before that, every request is held to
-    /// `server.max_body_bytes`.
-    #[serde(default)]
-    pub max_body_bytes: Option<usize>,
-    /// When an event is checked against what its targets need: `"accept"` (the default)
-    /// refuses an event its mappings can never deliver with a 400 naming every problem,
-    /// before anything is stored; `"deliver"` stores whatever is readable and checks at
-    /// delivery (a dead letter), for a unit whose system cannot correct and resend.
-    #[serde(default)]
-    pub validate: Validate,
-}
-
-/// When a route's events are checked against their mappings (`validate`).
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Validate {
-    /// At the door: a request with an event that cannot be delivered is refused whole.
-    #[default]
-    Accept,
-    /// At delivery: the event is stored, and becomes a dead letter if it cannot be mapped.
-    Deliver,
-}
-
-/// One condition, or several that must all hold.
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum Conditions {
-    One(DeliverWhen),
-    All(Vec<DeliverWhen>),
-}
-
-impl Conditions {
-    pub fn all(&self) -> &[DeliverWhen] {
-        match self {
-            Conditions::One(c) => std::slice::from_ref(c),
-            Conditions::All(list) => list,
-        }
-    }
-}
-
-/// When a target of a route takes an event ([`RouteConfig::deliver_when`]).
-#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
-#[serde(deny_unknown_fields)]
-pub struct DeliverWhen {
-    /// JSON pointer into the event, e.g. `/step/status` or `/payer/phone`.
-    pub field: String,
-    /// The field's value must be one of these, compared as text without regard to case
-    /// (`5` and `"5"` match, so do `yeu_cau_bo_sung` and `YEU_CAU_BO_SUNG`). Without
-    /// `in`, the field must only have a value (present, not null, not empty text).
-    #[serde(default, rename = "in")]
-    pub one_of: Option<Vec<String>>,
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum Ordering {
-    /// Messages with the same key reach each target one after another, in order.
-    #[default]
-    PerKey,
-    /// No ordering: every message is delivered as soon as a worker is free.
-    None,
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
-pub enum OnDead {
-    /// A dead message holds back the later messages of its key until an operator
-    /// replays or drops it (the portal must never see statuses out of order).
-    #[default]
-    Block,
-    /// Later messages of the key go on without the dead one.
-    Skip,
 }

@@ -160,36 +160,51 @@ impl Auth {
 /// How an endpoint authenticates (the `auth` section of `http` targets and lookups).
 /// Credentials of an `http` target. Secrets are read from the `*_env` variables; the
 /// `dev_*` values are for the bundled mocks and refused in production.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum AuthConfig {
     /// A static key in a header.
     ApiKey {
+        /// The header that carries the key.
         #[serde(default = "default_api_key_header")]
         header: String,
+        /// The environment variable holding the key.
         key_env: String,
+        /// DEVELOPMENT ONLY; refused in production.
         #[serde(default)]
         dev_key: Option<String>,
     },
     /// The LGSP gateway's base64 JSON key header.
     Lgsp {
+        /// The header that carries the base64 JSON key.
         #[serde(default = "default_lgsp_header")]
         header: String,
+        /// `AccessKey` the gateway issued.
         access_key: String,
+        /// The environment variable holding `SecretKey`.
         secret_key_env: String,
+        /// DEVELOPMENT ONLY; refused in production.
         #[serde(default)]
         dev_secret_key: Option<String>,
+        /// `AppName` registered with the gateway.
         app_name: String,
+        /// `PartnerCode` of the ministry.
         partner_code: String,
+        /// `PartnerCodeCus` of the platform behind the gateway.
         partner_code_cus: String,
     },
     /// OAuth 2.0 client credentials; the token is cached until it expires.
     Oauth2 {
+        /// The token endpoint.
         token_url: String,
+        /// The client id the gateway issued.
         client_id: String,
+        /// The environment variable holding the client secret.
         client_secret_env: String,
+        /// DEVELOPMENT ONLY; refused in production.
         #[serde(default)]
         dev_client_secret: Option<String>,
+        /// The scope to ask for, when the gateway wants one.
         #[serde(default)]
         scope: Option<String>,
         /// A header that carries the token again, besides `Authorization: Bearer`:

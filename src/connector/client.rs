@@ -152,7 +152,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 
 /// The `tls` section of targets and lookups: extra CA certificates and a client identity
 /// for mutual TLS (PEM files).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TlsConfig {
     /// PEM bundle of CA certificates trusted in addition to the system's.
@@ -161,6 +161,7 @@ pub struct TlsConfig {
     /// Client certificate (PEM) for mutual TLS, with `client_key`.
     #[serde(default)]
     pub client_cert: Option<PathBuf>,
+    /// Private key (PEM) of `client_cert`.
     #[serde(default)]
     pub client_key: Option<PathBuf>,
 }

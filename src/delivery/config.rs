@@ -5,10 +5,12 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// Calls per second a target (or a unit) is allowed, with a burst.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimitConfig {
+    /// Calls (or requests) per second allowed on average.
     pub per_second: u32,
+    /// Calls allowed at once above the average, after a quiet spell.
     #[serde(default)]
     pub burst: Option<u32>,
 }
@@ -27,18 +29,22 @@ impl RateLimitConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RetryConfig {
     /// Attempts before a delivery goes to dead letters.
     pub max_attempts: u32,
     /// Age (since acceptance) after which a failing delivery goes to dead letters.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub max_age: Duration,
     /// First backoff ceiling; each retry doubles it (full jitter below the ceiling).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub base_delay: Duration,
+    /// The longest wait between two attempts (a platform's `Retry-After` is honoured up to this).
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub max_delay: Duration,
 }
 
@@ -53,13 +59,14 @@ impl Default for RetryConfig {
     }
 }
 
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct CircuitBreakerConfig {
     /// Consecutive retryable failures that open the breaker.
     pub failure_threshold: u32,
     /// How long the breaker stays open before one probe is let through.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub cooldown: Duration,
 }
 

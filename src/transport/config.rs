@@ -7,7 +7,7 @@ use serde::Deserialize;
 use std::time::Duration;
 
 /// The RabbitMQ transport (`[amqp]`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AmqpConfig {
     /// Broker URLs (`amqp://user:pass@host:5672/vhost`, or `amqps://` for TLS); tried in
@@ -31,8 +31,11 @@ pub struct AmqpConfig {
     pub publish_batch: usize,
     /// Longest wait for a publish and its confirm, and for a connection.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub publish_timeout: Duration,
+    /// Wait before connecting again after the broker was lost.
     #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub reconnect_delay: Duration,
     /// This node's name in the cluster (default: host name and process id).
     pub node: Option<String>,

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 
 /// The encoding a unit's import job reads.
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DropEncoding {
     #[default]
@@ -14,7 +14,7 @@ pub enum DropEncoding {
 }
 
 /// How files are written into the drop folder (the target's `url` names the folder).
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FileDropConfig {
     #[serde(default)]

@@ -6,23 +6,29 @@ use std::time::Duration;
 /// The payment platform's partner code and shared key (for `MaXacThuc`). The key lives in
 /// the environment variable `shared_key_env`; `dev_shared_key` is the bundled mock's and
 /// is refused in production.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PaymentAuthConfig {
+    /// The partner code the payment platform issued to the ministry.
     pub partner_code: String,
+    /// The environment variable holding the shared key that signs `MaXacThuc`.
     pub shared_key_env: String,
+    /// DEVELOPMENT ONLY (the bundled mock's key); refused in production.
     #[serde(default)]
     pub dev_shared_key: Option<String>,
     /// How often open payments are reconciled (`QUERY`, `GET_BILL`).
     #[serde(default = "default_reconcile_every", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub reconcile_every: Duration,
     /// A fee request whose `CONFIRM` has not come this long after its `INIT` is asked
     /// about with `QUERY`.
     #[serde(default = "default_query_after", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub query_after: Duration,
     /// A payment still pending this long after its `INIT` is reported to the unit as
     /// expired (`MaLoi` 02).
     #[serde(default = "default_give_up_after", with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
     pub give_up_after: Duration,
 }
 

@@ -2,7 +2,7 @@
 //! fields joined by `|`, then the shared key. The connector signs its `Init`s with it;
 //! the callback endpoint (`src/ingress/callback.rs`) verifies the platform's `CONFIRM`s;
 //! the reconciliation (`reconcile.rs`) signs its `QUERY` and `GET_BILL`. Field orders are
-//! those of current integration code (`docs/national-formats.md`, newer section).
+//! those of current integration code (`docs/src/reference/national-formats.md`, newer section).
 
 use serde_json::Value;
 use sha2::{Digest, Sha256};

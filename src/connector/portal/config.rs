@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 
 /// Portal login. The password lives in the environment variable `password_env`;
 /// `dev_password` is for the bundled mock only and refused in production.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PortalAuthConfig {
+    /// The account the portal issued.
     pub username: String,
+    /// The environment variable holding its password.
     pub password_env: String,
+    /// DEVELOPMENT ONLY (the bundled mock's password); refused in production.
     #[serde(default)]
     pub dev_password: Option<String>,
     /// The unit code sent as `madonvi`, for units without their own in `unit_codes`.

@@ -1,7 +1,9 @@
-//! Every shell example of the README runs, as written, against a live bus: a README whose
-//! examples are executed cannot drift from the product again.
+//! The documentation as a reader meets it: every shell example of the README and of the
+//! book (`docs/src/`, in the order of its `SUMMARY.md`) runs, as written, against one live
+//! bus; every relative link resolves; the generated reference pages are what the code
+//! prints today.
 //!
-//! The blocks are taken from the README's ```sh fences in order, continuation lines
+//! The blocks are taken from each page's ```sh fences in order, continuation lines
 //! joined, comments dropped. What differs from a reader's machine is substituted, and only
 //! that: the bus and the mocks listen on ports of their own (`127.0.0.1:8080`,
 //! `127.0.0.1:9090` and `bus:8080` become the test's addresses; `server.listen` and the
@@ -83,11 +85,34 @@ fn starts_a_server(command: &str) -> bool {
         || c.starts_with("scripts/test ")
 }
 
+/// The README, then the book's pages in the order of its table of contents.
+fn pages(root: &Path) -> Vec<(String, String)> {
+    let mut out = vec![(
+        "README.md".to_string(),
+        std::fs::read_to_string(root.join("README.md")).unwrap(),
+    )];
+    let summary = std::fs::read_to_string(root.join("docs/src/SUMMARY.md")).unwrap();
+    for part in summary.split("](").skip(1) {
+        let file = part.split(')').next().unwrap();
+        let path = format!("docs/src/{file}");
+        let text = std::fs::read_to_string(root.join(&path))
+            .unwrap_or_else(|e| panic!("SUMMARY.md names {path}: {e}"));
+        out.push((path, text));
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_shell_example_of_the_readme_runs_against_a_live_bus() {
+async fn every_shell_example_of_the_readme_and_the_book_runs_against_a_live_bus() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
-    let all = examples(&readme);
+    let all: Vec<(String, Example)> = pages(root)
+        .into_iter()
+        .flat_map(|(page, text)| {
+            examples(&text)
+                .into_iter()
+                .map(move |ex| (page.clone(), ex))
+        })
+        .collect();
     // The examples show a dead letter of an event its mapping refuses: checked at delivery.
     let bus = ShippedBus::start_with(support::checked_at_delivery).await;
     let bus_url = bus.url("");
@@ -132,7 +157,7 @@ async fn every_shell_example_of_the_readme_runs_against_a_live_bus() {
     let mut audit_head = String::new();
     let (mut ran, mut skipped) = (0, Vec::new());
     tokio::task::block_in_place(|| {
-        for ex in &all {
+        for (page, ex) in &all {
             if starts_a_server(&ex.command) {
                 skipped.push(ex.command.clone());
                 continue;
@@ -175,7 +200,7 @@ async fn every_shell_example_of_the_readme_runs_against_a_live_bus() {
             let stdout = String::from_utf8_lossy(&out.stdout);
             assert!(
                 out.status.success(),
-                "README.md line {}: `{}` failed ({}):\n{stdout}\n{}",
+                "{page} line {}: `{}` failed ({}):\n{stdout}\n{}",
                 ex.line,
                 ex.command,
                 out.status,
@@ -188,15 +213,15 @@ async fn every_shell_example_of_the_readme_runs_against_a_live_bus() {
         }
     });
     eprintln!(
-        "README examples: {ran} run, {} skipped: {skipped:?}",
+        "README and book examples: {ran} run, {} skipped: {skipped:?}",
         skipped.len()
     );
-    // The README's examples are mostly runnable; the servers are started elsewhere.
-    assert!(ran >= 30, "only {ran} examples ran");
-    assert!(skipped.len() <= 10, "skipped: {skipped:?}");
+    // The examples are mostly runnable; the servers are started elsewhere.
+    assert!(ran >= 60, "only {ran} examples ran");
+    assert!(skipped.len() <= 12, "skipped: {skipped:?}");
     // Followed in order, the `send` examples leave no dossier waiting for its own
     // creation: the IP Office's dossier, progress steps included, reaches the portal
-    // (issue 38, bug 6). Asked of the bus: the README later resets the mocks.
+    // (issue 38, bug 6). Asked of the bus: the book later resets the mocks.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let (_, dossier) = bus
@@ -226,26 +251,162 @@ fn blocks_are_split_into_commands_as_a_shell_would() {
 }
 
 /// Every relative link of the README names a file of the repository (it once linked
-/// `../shared/national-formats.md`, which a clone does not have).
+/// `../shared/national-formats.md`, which a clone does not have), and every link of the
+/// book names a page or file of the book, with the heading it points at.
 #[test]
-fn every_relative_link_of_the_readme_names_a_file_of_the_repository() {
-    let readme = std::fs::read_to_string("README.md").unwrap();
+fn every_relative_link_resolves() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut checked = 0;
-    for part in readme.split("](").skip(1) {
-        let target = part.split(')').next().unwrap_or("");
-        let target = target.split('#').next().unwrap_or("");
-        if target.is_empty() || target.contains("://") || target.starts_with("mailto:") {
-            continue;
+    for (page, text) in pages(root) {
+        let dir = root.join(&page).parent().unwrap().to_path_buf();
+        for part in text.split("](").skip(1) {
+            let link = part.split(')').next().unwrap_or("");
+            if link.is_empty() || link.contains("://") || link.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = link.split_once('#').unwrap_or((link, ""));
+            let target = if file.is_empty() {
+                root.join(&page)
+            } else {
+                dir.join(file)
+            };
+            checked += 1;
+            assert!(target.exists(), "{page} links `{link}`: no such file");
+            let target = target.canonicalize().unwrap();
+            if page.starts_with("docs/") {
+                // The book is published on its own: its links stay inside it.
+                assert!(
+                    target.starts_with(root.join("docs/src").canonicalize().unwrap()),
+                    "{page} links `{link}`, outside the book (name a repository file as code instead)"
+                );
+            }
+            if !anchor.is_empty() {
+                let headings = std::fs::read_to_string(&target).unwrap();
+                assert!(
+                    headings
+                        .lines()
+                        .any(|l| l.starts_with('#') && slug(l) == anchor),
+                    "{page} links `{link}`: no heading with that anchor"
+                );
+            }
         }
-        checked += 1;
-        assert!(
-            Path::new(target).exists(),
-            "README links `{target}`, which is not in the repository"
+    }
+    assert!(checked >= 20, "only {checked} links checked");
+}
+
+/// mdBook's anchor of a heading: lower case, letters and digits kept, spaces to `-`.
+fn slug(heading: &str) -> String {
+    heading
+        .trim_start_matches('#')
+        .trim()
+        .chars()
+        .filter_map(|c| {
+            if c.is_alphanumeric() || c == '-' || c == '_' {
+                Some(c.to_lowercase().next().unwrap())
+            } else if c == ' ' {
+                Some('-')
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// Every page the table of contents names exists, and every page of the book is in it.
+#[test]
+fn the_book_s_table_of_contents_holds_every_page() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let listed: Vec<String> = pages(root).into_iter().skip(1).map(|(p, _)| p).collect();
+    let mut stack = vec![root.join("docs/src")];
+    let mut found = 0;
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if p.extension().is_some_and(|x| x == "md") && !p.ends_with("SUMMARY.md") {
+                let rel = p.strip_prefix(root).unwrap().to_string_lossy().to_string();
+                assert!(listed.contains(&rel), "{rel} is not in docs/src/SUMMARY.md");
+                found += 1;
+            }
+        }
+    }
+    assert_eq!(found, listed.len());
+}
+
+fn check(page: &str, file: &str) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["reference", page])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "lienthong reference {page}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let kept = std::fs::read_to_string(root.join(file)).unwrap_or_default();
+    if printed != kept {
+        let first = printed
+            .lines()
+            .zip(kept.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| printed.lines().count().min(kept.lines().count()));
+        panic!(
+            "{file} differs from `lienthong reference {page}` from line {} on:\n  printed: {:?}\n  in the book: {:?}\n\
+             Write it again: `cargo run -- reference {page} > {file}` (or `scripts/book`).",
+            first + 1,
+            printed.lines().nth(first),
+            kept.lines().nth(first),
         );
     }
-    assert!(checked > 0, "no relative link found");
-    assert!(
-        !readme.contains("../shared/"),
-        "a link outside the repository"
-    );
+}
+
+#[test]
+fn the_configuration_page_is_what_the_config_types_say() {
+    check("config", "docs/src/reference/configuration.md");
+}
+
+#[test]
+fn the_command_line_page_is_what_clap_says() {
+    check("cli", "docs/src/reference/cli.md");
+}
+
+#[test]
+fn the_metrics_page_is_what_metrics_serves() {
+    check("metrics", "docs/src/reference/metrics.md");
+}
+
+/// Every key the shipped configuration sets is on the configuration page: the page is
+/// generated from the same types that read the file.
+#[test]
+fn every_section_of_the_shipped_config_is_on_the_page() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let page = std::fs::read_to_string(root.join("docs/src/reference/configuration.md")).unwrap();
+    let shipped: toml::Table =
+        toml::from_str(&std::fs::read_to_string(root.join("config/lienthong.toml")).unwrap())
+            .unwrap();
+    let mut checked = 0;
+    for (section, value) in &shipped {
+        let Some(table) = value.as_table() else {
+            continue;
+        };
+        for (key, v) in table {
+            // Plain keys of a plain section (`[server] listen`); maps of units and targets
+            // are sections per id.
+            let list_of_tables = v
+                .as_array()
+                .is_some_and(|a| a.first().is_some_and(toml::Value::is_table));
+            if v.is_table() || list_of_tables || matches!(section.as_str(), "units" | "targets") {
+                continue;
+            }
+            assert!(
+                page.contains(&format!("| `{key}` |")),
+                "[{section}] {key} is not on the configuration page"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 20, "only {checked} keys checked");
 }
