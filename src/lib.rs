@@ -15,6 +15,9 @@
 //! * [`procedures`] each unit's procedure catalogue (the KPIs' targets 1a, 1b; known codes).
 //! * [`app`] wires the parts together for `lienthong run`; [`config`] loads and validates
 //!   the TOML configuration before anything starts.
+//!
+//! [`layers`] writes the layers down, top to bottom, and checks that every import points
+//! down them.
 #![forbid(unsafe_code)]
 
 pub mod admin;
@@ -28,6 +31,7 @@ pub mod delivery;
 pub mod envelope;
 pub mod hex;
 pub mod ingress;
+pub mod layers;
 pub mod lookup;
 pub mod mappings;
 pub mod otlp;
@@ -41,3 +45,4 @@ pub mod telemetry;
 pub mod time;
 pub mod tracecontext;
 pub mod transport;
+pub mod web;

@@ -18,8 +18,8 @@
 
 use crate::audit::AuditLog;
 use crate::config::{LookupTargetConfig, LookupsConfig};
-use crate::ingress::{ApiError, UnitKeys};
 use crate::mappings::MappingSet;
+use crate::web::{ApiError, UnitKeys};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -342,7 +342,7 @@ fn prepare(
         .field(field(first));
         e.problems = problems
             .iter()
-            .map(|p| crate::ingress::FieldProblem {
+            .map(|p| crate::web::FieldProblem {
                 field: field(p),
                 problem: p.reason.clone(),
                 line: None,

@@ -37,7 +37,7 @@ pub struct BodyLimits {
 /// largest of the unit's SOAP routes), and only with the unit's valid key — checked from
 /// the headers before any byte beyond the server's limit is read.
 pub struct LargerBodies {
-    pub keys: std::sync::Arc<crate::ingress::UnitKeys>,
+    pub keys: std::sync::Arc<crate::web::UnitKeys>,
     pub router: std::sync::Arc<crate::route::Router>,
     /// Per unit: SOAP operation → flow.
     pub soap_operations:
@@ -96,7 +96,7 @@ pub async fn buffer_body(State(limits): State<BodyLimits>, req: Request, next: N
         .map_or(limits.max_bytes, |l| l.max(limits.max_bytes));
     let read = crate::ingress::read_body(body, max);
     match tokio::time::timeout(limits.read_timeout, read).await {
-        Err(_) => crate::ingress::ApiError::new(
+        Err(_) => crate::web::ApiError::new(
             StatusCode::REQUEST_TIMEOUT,
             "body_timeout",
             format!(

@@ -1127,7 +1127,7 @@ fn openapi_writes_the_whole_document_or_one_units() {
 
 /// `sha256:`-less hex digest of a credential, as `printf %s X | sha256sum` prints it.
 fn sha256_hex(secret: &str) -> String {
-    lienthong::hex::encode(&lienthong::ingress::key_digest(secret.as_bytes()))
+    lienthong::hex::encode(&lienthong::web::key_digest(secret.as_bytes()))
 }
 
 /// The shipped config with NAFOSTED's key and the viewer token given by digests.

@@ -364,10 +364,9 @@ async fn the_audit_trail_records_refusals_and_dead_letter_operations_and_shows_t
 #[tokio::test]
 async fn unit_keys_can_be_kept_as_digests_and_no_unit_posts_as_another() {
     let key = "varans-key-kept-only-as-a-digest";
-    let digest = lienthong::hex::encode(&lienthong::ingress::key_digest(key.as_bytes()));
+    let digest = lienthong::hex::encode(&lienthong::web::key_digest(key.as_bytes()));
     let admin_token = "admin-token-by-digest-0123";
-    let admin_digest =
-        lienthong::hex::encode(&lienthong::ingress::key_digest(admin_token.as_bytes()));
+    let admin_digest = lienthong::hex::encode(&lienthong::web::key_digest(admin_token.as_bytes()));
     let h = Harness::start(
         Faults::default(),
         &format!(

@@ -4,8 +4,8 @@
 
 use crate::audit::AuditLog;
 use crate::config::AdminRole;
-use crate::ingress::ApiError;
-use crate::ingress::{constant_time_eq, digest_of_configured, key_digest};
+use crate::web::ApiError;
+use crate::web::{constant_time_eq, digest_of_configured, key_digest};
 use axum::http::{HeaderMap, StatusCode, header};
 use std::sync::{Arc, Mutex};
 

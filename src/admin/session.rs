@@ -7,7 +7,7 @@
 //! Sessions are found by the SHA-256 of their id: the ids themselves are not kept.
 
 use crate::config::AdminRole;
-use crate::ingress::key_digest;
+use crate::web::key_digest;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;

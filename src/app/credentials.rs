@@ -10,8 +10,8 @@
 //! changed (routes, targets, units added) needs a restart, and the log says so.
 
 use crate::admin::AdminState;
-use crate::ingress::UnitKeys;
 use crate::ingress::signature::Signatures;
+use crate::web::UnitKeys;
 use std::path::PathBuf;
 use std::sync::Arc;
 

@@ -3,9 +3,10 @@
 
 use crate::config::Config;
 use crate::delivery::TargetRuntime;
-use crate::ingress::{IngressState, UnitKeys};
+use crate::ingress::IngressState;
 use crate::mappings::MappingSet;
 use crate::outbox::{Notes, Outbox};
+use crate::web::UnitKeys;
 use std::sync::Arc;
 
 /// The targets of kind `portal` (for a dossier's `portal_synced`).

@@ -8,10 +8,10 @@
 //! outbox flushes.
 
 use crate::config::Config;
-use crate::ingress::UnitKeys;
 use crate::mappings::MappingSet;
 use crate::outbox::{Outbox, RedbStore, Store};
 use crate::relay::Relay;
+use crate::web::UnitKeys;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;

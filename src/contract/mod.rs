@@ -81,7 +81,7 @@ async fn soap_wsdl(
     Path(unit): Path<String>,
     axum::extract::RawQuery(query): axum::extract::RawQuery,
     headers: axum::http::HeaderMap,
-) -> Result<axum::response::Response, crate::ingress::ApiError> {
+) -> Result<axum::response::Response, crate::web::ApiError> {
     use axum::response::IntoResponse;
     let asks_wsdl = query.as_deref().is_some_and(|q| {
         q.split('&').any(|kv| {
@@ -91,7 +91,7 @@ async fn soap_wsdl(
         })
     });
     if !asks_wsdl {
-        return Err(crate::ingress::ApiError::new(
+        return Err(crate::web::ApiError::new(
             StatusCode::BAD_REQUEST,
             "wsdl_only",
             format!("POST SOAP envelopes to /soap/{unit}; GET /soap/{unit}?wsdl for the WSDL"),
@@ -109,7 +109,7 @@ async fn soap_wsdl(
     };
     let endpoint = format!("{scheme}://{host}/soap/{unit}");
     let wsdl = wsdl::wsdl(&source.contract(), &unit, &endpoint).ok_or_else(|| {
-        crate::ingress::ApiError::new(
+        crate::web::ApiError::new(
             StatusCode::NOT_FOUND,
             "no_soap",
             format!("unit `{unit}` has no SOAP operations (units.{unit}.soap_operations)"),
@@ -130,9 +130,9 @@ async fn whole(State(source): State<Arc<ContractSource>>) -> Json<Value> {
 async fn of_unit(
     State(source): State<Arc<ContractSource>>,
     Path(unit): Path<String>,
-) -> Result<Json<Value>, crate::ingress::ApiError> {
+) -> Result<Json<Value>, crate::web::ApiError> {
     source.unit_document(&unit).map(Json).ok_or_else(|| {
-        crate::ingress::ApiError::new(
+        crate::web::ApiError::new(
             StatusCode::NOT_FOUND,
             "unknown_unit",
             format!("no unit `{unit}` is configured"),

@@ -5,18 +5,15 @@
 //! authenticated with the unit's bearer key, routed, validated as a whole, and stored in
 //! the outbox in one atomic write; the 202 comes after the flush to disk.
 
-mod auth;
 pub mod callback;
 mod charset;
 mod door;
-mod error;
 pub mod inbox;
 mod own_messages;
 pub mod signature;
 mod soap;
 
-pub use auth::{UnitKeys, constant_time_eq, digest_of_configured, key_digest};
-pub use error::{ApiError, FieldProblem};
+use crate::web::{ApiError, FieldProblem, UnitKeys};
 
 use crate::mappings::MappingSet;
 use crate::outbox::{EnqueueError, EnqueueRequest, NewEvent, Outbox};
@@ -558,12 +555,6 @@ fn pointer_raw<'a>(
         };
     }
     Ok(Some(current))
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        self.to_response()
-    }
 }
 
 #[cfg(test)]

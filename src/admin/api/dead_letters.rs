@@ -4,8 +4,8 @@
 use super::{ApiResult, parse_id, storage};
 use crate::admin::AdminState;
 use crate::envelope::MessageId;
-use crate::ingress::ApiError;
 use crate::outbox::{DeadCursor, DeadLetter, DeadQuery, Notes, OpError};
+use crate::web::ApiError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};

@@ -4,7 +4,7 @@
 use super::{ApiResult, parse_id, storage};
 use crate::admin::AdminState;
 use crate::envelope::MessageId;
-use crate::ingress::ApiError;
+use crate::web::ApiError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};

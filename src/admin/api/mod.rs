@@ -4,8 +4,8 @@
 
 use super::AdminState;
 use crate::envelope::MessageId;
-use crate::ingress::ApiError;
 use crate::outbox::Notes;
+use crate::web::ApiError;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};

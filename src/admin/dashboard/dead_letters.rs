@@ -419,7 +419,7 @@ pub(super) async fn execute(
 fn everything_matching(
     s: &AdminState,
     f: &Filter,
-) -> Result<Vec<(String, MessageId)>, crate::ingress::ApiError> {
+) -> Result<Vec<(String, MessageId)>, crate::web::ApiError> {
     let mut out = Vec::new();
     let mut after = None;
     loop {

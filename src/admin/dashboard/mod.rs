@@ -123,7 +123,7 @@ fn csrf_token(session_id: &str) -> String {
 fn csrf_ok(s: &AdminState, headers: &HeaderMap, token: &str) -> bool {
     session_ids(headers).any(|id| {
         s.sessions.find(id).is_some()
-            && crate::ingress::constant_time_eq(csrf_token(id).as_bytes(), token.as_bytes())
+            && crate::web::constant_time_eq(csrf_token(id).as_bytes(), token.as_bytes())
     })
 }
 

@@ -110,12 +110,18 @@ impl ApiError {
         e
     }
 
-    pub(super) fn to_response(&self) -> Response {
+    fn to_response(&self) -> Response {
         let mut resp = (self.status, Json(serde_json::json!({ "error": self }))).into_response();
         if let Some(secs) = self.retry_after {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         resp
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.to_response()
     }
 }

@@ -1,4 +1,4 @@
-//! Unit authentication: `Authorization: Bearer <unit key>`, compared in constant time.
+//! Bearer credentials: `Authorization: Bearer <unit key>`, compared in constant time.
 //! A valid key of another unit is 403 (a unit cannot post as another); no or wrong key 401.
 
 use super::ApiError;
