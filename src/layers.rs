@@ -163,11 +163,8 @@ const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
     // path; the forwarding connector inside `transport`).
     ("connector", "route"),
     ("connector", "transport"),
-    // Replies are new events built by hand from the route and the key extraction of the
-    // ingress (one intake path).
-    ("delivery", "ingress"),
+    // Replies are new events built by hand from their route (one intake path).
     ("delivery", "route"),
-    ("route", "ingress"),
     // A mapping set is keyed by the route's types.
     ("mappings", "route"),
     // Faces reaching into each other: the payment callback guard in admin's state, the

@@ -5,9 +5,9 @@
 //! while the broker is away, and the events of one dossier are published in order.
 
 use crate::config::{CircuitBreakerConfig, RetryConfig, TargetConfig};
-use crate::connector::forward::ForwardConnector;
 use crate::delivery::TargetRuntime;
 use crate::transport::broker::Broker;
+use crate::transport::forward_connector::ForwardConnector;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -4,8 +4,8 @@
 //!
 //! One folder per kind — `http/` (any HTTP endpoint), `portal/` (the national portal:
 //! session, `TraCuuHoSo`, batch merge), `payment/` (the payment platform, with its
-//! `signature.rs`), `file_drop/` (a unit's import folder), `forward/` (cluster ingress:
-//! to the broker) — each with its own config
+//! `signature.rs`), `file_drop/` (a unit's import folder); the cluster's forwarding
+//! connector lives with the cluster, in `transport/forward_connector.rs` — each with its own config
 //! section (`config.rs`, re-exported by [`crate::config`]), built in one place
 //! (`build.rs`) from the target's config. The `auth` and `tls` sections live beside the
 //! code that uses them (`auth.rs`, `client.rs`). What they share sits beside them: the outbound
@@ -17,7 +17,6 @@ pub mod auth;
 pub mod build;
 pub mod client;
 pub mod file_drop;
-pub mod forward;
 pub mod http;
 pub mod payment;
 pub mod portal;

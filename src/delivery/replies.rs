@@ -72,12 +72,13 @@ impl Replies {
     ) -> Result<(), ReplyError> {
         let payload = reply_event(envelope, target, reply);
         let key = match &route.key_pointer {
-            Some(pointer) => crate::ingress::extract_key(&payload, pointer, route.ordered)
-                .map_err(|(_, reason)| ReplyError::Unusable {
+            Some(pointer) => crate::route::extract_key(&payload, pointer, route.ordered).map_err(
+                |(_, reason)| ReplyError::Unusable {
                     target: target.to_string(),
                     flow: route.flow.clone(),
                     reason: format!("{reason} (at {pointer})"),
-                })?,
+                },
+            )?,
             None => None,
         };
         let request = EnqueueRequest {

@@ -1,6 +1,6 @@
 //! The ingress side: how a delivery's wire message is published to the broker (the
 //! forwarding relay runtime is wired in `app/forwarding.rs`, its connector is
-//! `connector/forward`).
+//! `forward_connector.rs`).
 
 use super::broker::{Broker, BrokerError};
 use super::wire::{WireBatch, WireMessage};

@@ -14,7 +14,7 @@
 //!
 //! **Ingress keeps its guarantee.** An event is acknowledged to the unit only once it is in
 //! the local outbox, exactly as in embedded mode. The relay then "delivers" each (message,
-//! target) to the broker through [`crate::connector::forward::ForwardConnector`]: a persistent, mandatory
+//! target) to the broker through [`forward_connector::ForwardConnector`]: a persistent, mandatory
 //! publish whose confirm is awaited (with a timeout); only a confirmed publish finishes the
 //! outbox delivery. While the broker is unreachable the deliveries stay pending in the
 //! outbox (up to its cap) and go out when it returns: the relay's retry, backoff and per-key
@@ -65,6 +65,7 @@ pub mod broker;
 pub mod config;
 mod declare;
 pub mod forward;
+pub mod forward_connector;
 pub mod leader;
 mod parked;
 pub mod replay_guard;

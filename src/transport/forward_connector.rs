@@ -1,10 +1,10 @@
-//! The forward connector (cluster ingress): "delivers" an outbox delivery by publishing
+//! The forward connector (cluster ingress), the cluster's own kind of connector: "delivers" an outbox delivery by publishing
 //! it, unmapped, to the broker — persistent, mandatory, and finished only when the broker
 //! confirms it. A worker then delivers it to the platform. Broker trouble is retryable.
 //! A batch of deliveries goes out as one message per partition ([`WireBatch`]), all
 //! published before their confirms are awaited.
 
-use super::{
+use crate::connector::{
     BoxFuture, Connector, HttpStatusClassifier, Outbound, RawOutcome, RetryClassifier, Verdict,
 };
 use crate::envelope::Envelope;

@@ -1,7 +1,10 @@
 //! Routing: which flow an event belongs to, where its ordering key is, and which targets
 //! receive it. Built once from config; looked up on every request.
 
+mod key;
+
 use crate::config::{Config, DeliverWhen, OnDead, Ordering, Validate};
+pub use key::{extract_key, text_at};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 #[derive(Clone, Debug)]
@@ -30,7 +33,7 @@ pub struct Route {
 impl Route {
     /// [`targets_for`](Self::targets_for) an event as stored (JSON).
     pub fn targets_for_event(&self, event: &serde_json::value::RawValue) -> Option<Vec<String>> {
-        self.targets_for(|pointer| crate::ingress::text_at(event, pointer))
+        self.targets_for(|pointer| text_at(event, pointer))
     }
 
     /// The targets an event goes to: all of them, or — when some take only events that
