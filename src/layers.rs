@@ -167,9 +167,8 @@ const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
     ("delivery", "route"),
     // A mapping set is keyed by the route's types.
     ("mappings", "route"),
-    // Faces reaching into each other: the payment callback guard in admin's state, the
-    // admin API's document in the contract, the unit's own messages read through admin.
-    ("admin", "ingress"),
+    // Faces reaching into each other: the admin API's document in the contract, the
+    // unit's own messages read through admin's views.
     ("contract", "admin"),
     ("ingress", "admin"),
 ];

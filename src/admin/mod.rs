@@ -52,7 +52,7 @@ pub struct AdminState {
     /// Every unit's procedure catalogue (targets 1a, 1b).
     pub procedures: Arc<crate::procedures::Catalogue>,
     /// Forged payment callbacks (shared with the ingress), for `/metrics`.
-    pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
+    pub callbacks: Arc<crate::connector::payment::CallbackGuard>,
     /// Every route as the dashboard's map draws it.
     pub routes: Vec<RouteLine>,
 }

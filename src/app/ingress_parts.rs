@@ -25,7 +25,7 @@ pub struct IngressInputs<'a> {
     pub mappings: &'a Arc<MappingSet>,
     pub outbox: &'a Outbox,
     pub notes: Arc<dyn Notes>,
-    pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
+    pub callbacks: Arc<crate::connector::payment::CallbackGuard>,
     pub spans: &'a Arc<crate::otlp::Spans>,
     /// The targets' runtimes: those that deliver here take the door's bodies.
     pub targets: &'a [Arc<TargetRuntime>],

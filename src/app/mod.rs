@@ -211,7 +211,7 @@ impl Bus {
             config.mappings.poll_interval,
             hangup,
         ));
-        let callbacks = Arc::new(crate::ingress::callback::CallbackGuard::default());
+        let callbacks = Arc::new(crate::connector::payment::CallbackGuard::default());
         let admin_state = parts::admin_state(
             &config,
             parts::AdminInputs {

@@ -302,7 +302,7 @@ pub struct AdminInputs {
     pub targets: Vec<Arc<TargetRuntime>>,
     pub mappings: Arc<MappingSet>,
     pub procedures: Arc<crate::procedures::Catalogue>,
-    pub callbacks: Arc<crate::ingress::callback::CallbackGuard>,
+    pub callbacks: Arc<crate::connector::payment::CallbackGuard>,
     pub audit: Arc<crate::audit::AuditLog>,
 }
 

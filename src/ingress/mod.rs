@@ -50,7 +50,7 @@ pub struct IngressState {
     /// The portal targets, for a dossier's `portal_synced` ([`own_messages`]).
     pub portal_targets: Vec<String>,
     /// Forged payment callbacks: counted, and refused per source address beyond a limit.
-    pub callbacks: Arc<callback::CallbackGuard>,
+    pub callbacks: Arc<crate::connector::payment::CallbackGuard>,
     /// Spans of accepted requests (`[telemetry]`).
     pub spans: Arc<crate::otlp::Spans>,
     /// The targets this node delivers to, by name: the door hands them the bodies it

@@ -13,10 +13,12 @@
 //! reconciled if its callback is lost. The `INIT` reply (`MaGiaoDich`, `UrlThanhToan`)
 //! goes back to the unit when the route says so (`replies = { payment = "payment_link" }`).
 
+mod callback_guard;
 pub mod config;
 pub mod reconcile;
 mod signature;
 
+pub use callback_guard::CallbackGuard;
 pub use signature::{
     CONFIRM_FIELDS, INIT_FIELDS, OPEN_PREFIX, QUERY_FIELDS, SETTLED_PREFIX, field_text, open_note,
     reference_note, settled_note, signature, verify_confirm,
