@@ -167,10 +167,8 @@ const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
     ("delivery", "route"),
     // A mapping set is keyed by the route's types.
     ("mappings", "route"),
-    // Faces reaching into each other: the admin API's document in the contract, the
-    // unit's own messages read through admin's views.
+    // The contract page serves the admin API's document, which admin writes.
     ("contract", "admin"),
-    ("ingress", "admin"),
 ];
 
 #[cfg(test)]

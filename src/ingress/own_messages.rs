@@ -78,13 +78,9 @@ pub async fn dossier(
 ) -> Result<Json<Value>, ApiError> {
     authenticate(&state, &unit, &headers)?;
     let code = code.trim();
-    let doc = crate::admin::api::dossier_document_of(
-        &state.outbox,
-        &state.portal_targets,
-        code,
-        Some(&unit),
-    )
-    .map_err(storage)?;
+    let doc =
+        crate::outbox::dossier_document(&state.outbox, &state.portal_targets, code, Some(&unit))
+            .map_err(storage)?;
     if doc["events"].as_array().is_none_or(|e| e.is_empty()) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,

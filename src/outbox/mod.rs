@@ -66,6 +66,7 @@
 mod chunk_cache;
 pub mod dead_feed;
 mod dead_letters;
+mod dossier_view;
 pub mod encryption;
 mod interface;
 pub mod key_hash;
@@ -82,6 +83,7 @@ mod waiting;
 mod writer;
 
 pub use dead_letters::{DeadCursor, DeadLetter, DeadQuery};
+pub use dossier_view::dossier_document;
 pub use interface::{
     Accepted, EnqueueError, EnqueueRequest, NewEvent, OpError, OutboxSettings, OutboxStats,
 };

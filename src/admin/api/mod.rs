@@ -20,7 +20,7 @@ mod status;
 pub use dead_letters::{DeadFilter, drop_with_reason, select, select_page};
 use dead_letters::{dead_letter, dead_letters, drop_one, drop_set, replay_one, replay_set};
 use journey::{dossier, kpis, message};
-pub use journey::{dossier_document, dossier_document_of, message_document};
+pub use journey::{dossier_document, message_document};
 use status::status;
 pub use status::status_document;
 
