@@ -167,8 +167,6 @@ const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
     ("delivery", "route"),
     // A mapping set is keyed by the route's types.
     ("mappings", "route"),
-    // The contract page serves the admin API's document, which admin writes.
-    ("contract", "admin"),
 ];
 
 #[cfg(test)]

@@ -276,6 +276,7 @@ fn openapi(path: &Path, unit: Option<&str>) -> ExitCode {
         router: std::sync::Arc::new(lienthong::route::Router::from_config(&cfg)),
         mappings,
         config: cfg,
+        admin_document: lienthong::admin::api::openapi(),
     };
     let doc = match unit {
         None => source.document(),

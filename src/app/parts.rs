@@ -501,6 +501,7 @@ pub fn router(
                 config: config.clone(),
                 router: Arc::clone(&ingress_state.router),
                 mappings: Arc::clone(&ingress_state.mappings),
+                admin_document: crate::admin::api::openapi(),
             });
             crate::ingress::routes(ingress_state)
                 .merge(crate::lookup::routes(Arc::new(lookups)))

@@ -39,6 +39,10 @@ pub struct ContractSource {
     pub config: Config,
     pub router: Arc<Router>,
     pub mappings: Arc<MappingSet>,
+    /// The admin API's own document (admin writes it from its route table), merged into
+    /// the whole document; handed in by whoever assembles the bus, so the contract does
+    /// not reach into admin.
+    pub admin_document: Value,
 }
 
 impl ContractSource {
@@ -52,7 +56,7 @@ impl ContractSource {
 
     /// The whole document: the admin API and every unit's.
     pub fn document(&self) -> Value {
-        document(&self.contract(), crate::admin::api::openapi())
+        document(&self.contract(), self.admin_document.clone())
     }
 
     /// One unit's document.
