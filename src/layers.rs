@@ -165,8 +165,6 @@ const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
     ("connector", "transport"),
     // Replies are new events built by hand from their route (one intake path).
     ("delivery", "route"),
-    // A mapping set is keyed by the route's types.
-    ("mappings", "route"),
 ];
 
 #[cfg(test)]

@@ -284,9 +284,9 @@ fn unit_paths(
     );
 }
 
-/// The JSON Schema of one event of `route` ([`crate::mappings::event_schema`]).
+/// The JSON Schema of one event of `route` ([`crate::route::event_schema`]).
 pub(crate) fn event_schema(c: &Contract<'_>, route: &Route) -> Value {
-    crate::mappings::event_schema::event_schema(c.mappings, route)
+    crate::route::event_schema::event_schema(c.mappings, route)
 }
 
 /// `POST /api/v1/units/{unit}/events/{flow}`: (path, operation, schema name, event schema).

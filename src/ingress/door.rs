@@ -3,7 +3,7 @@
 //! becoming a dead letter minutes later.
 //!
 //! Every event is held to the event schema the route's document publishes
-//! ([`crate::mappings::event_schema`]), every keyword: a JSON event as JSON Schema reads
+//! ([`crate::route::event_schema`]), every keyword: a JSON event as JSON Schema reads
 //! it, an XML or CSV event (all text) as the document describes such a body (text that
 //! reads as a number is one, one element is a list of one, an empty element is no value).
 //! Then each mapping of a target the event goes to runs without sending. A request is all
@@ -89,13 +89,17 @@ pub(crate) fn check(
     // JSON one as JSON Schema reads it, an XML or CSV one (all text) as the document
     // describes such a body (text that reads as a number is one, an empty element is no
     // value). Then each mapping of a target the event goes to runs dry.
-    let published = mappings.door_schema(route).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "door_schema",
-            format!("the route's event schema cannot be compiled: {e}"),
-        )
-    })?;
+    let published = mappings
+        .door_schema(&route.unit, &route.flow, |m| {
+            crate::route::event_schema::event_schema(m, route)
+        })
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "door_schema",
+                format!("the route's event schema cannot be compiled: {e}"),
+            )
+        })?;
     let mode = DoorMode::of_format(shape.format);
     let mut found: Vec<(usize, lienthong_mapping::door::Problem)> = Vec::new();
     let mut bodies = Vec::new();

@@ -10,11 +10,9 @@
 //! the status API and the dashboard, and its previous version stays in use.
 
 pub mod cli;
-pub mod event_schema;
 
 use crate::config::Config;
 use crate::envelope::Envelope;
-use crate::route::Route;
 use lienthong_mapping::codec::DecodeOptions;
 use lienthong_mapping::door::PublishedSchema;
 use lienthong_mapping::{Format, Mapping};
@@ -280,19 +278,23 @@ impl MappingSet {
     }
 
     /// The mapping a delivery goes through, if its route names one for the target.
-    /// The event schema of `route` ([`event_schema`]) compiled for the door, once per
-    /// generation of the mappings.
-    pub fn door_schema(&self, route: &Route) -> Result<Arc<PublishedSchema>, String> {
+    /// The event schema of the route of `unit` and `flow` (built by `schema_of` from this
+    /// set: `route::event_schema`) compiled for the door, once per generation of the
+    /// mappings.
+    pub fn door_schema(
+        &self,
+        unit: &str,
+        flow: &str,
+        schema_of: impl FnOnce(&Self) -> serde_json::Value,
+    ) -> Result<Arc<PublishedSchema>, String> {
         let generation = self.generation();
-        let key = (route.unit.clone(), route.flow.clone());
+        let key = (unit.to_string(), flow.to_string());
         if let Some((g, s)) = self.door_schemas.lock().unwrap().get(&key)
             && *g == generation
         {
             return Ok(s.clone());
         }
-        let compiled = Arc::new(PublishedSchema::compile(&event_schema::event_schema(
-            self, route,
-        ))?);
+        let compiled = Arc::new(PublishedSchema::compile(&schema_of(self))?);
         self.door_schemas
             .lock()
             .unwrap()

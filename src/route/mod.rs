@@ -1,6 +1,7 @@
 //! Routing: which flow an event belongs to, where its ordering key is, and which targets
 //! receive it. Built once from config; looked up on every request.
 
+pub mod event_schema;
 mod key;
 
 use crate::config::{Config, DeliverWhen, OnDead, Ordering, Validate};

@@ -5,8 +5,8 @@
 //! The surgery: the ordering key made required, a target's requirements dropped when it
 //! takes only some events, and two targets' schemas merged.
 
-use super::MappingSet;
-use crate::route::Route;
+use super::Route;
+use crate::mappings::MappingSet;
 use serde_json::{Value, json};
 
 /// The JSON Schema of one event of `route`.
