@@ -8,7 +8,9 @@
 //! ```
 //!
 //! * [`spec`] is the file format, [`compile`] turns a file into a [`Mapping`] and reports
-//!   every problem with its file, line and field; [`engine`] runs it.
+//!   every problem with its file, line and field; [`plan`] is the compiled engine that runs
+//!   it, and [`engine`] the rule interpreter it replaced, kept as the reference the
+//!   differential test holds the compiled engine to.
 //! * [`codec`] reads and writes JSON, XML (SOAP 1.1, attributes, CDATA; no DOCTYPE) and CSV.
 //! * [`text`] converts TCVN3 and VNI to Unicode; [`datetime`] reads and writes dates;
 //!   [`schema`] checks output against what the target accepts.

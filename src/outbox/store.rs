@@ -1,6 +1,7 @@
-//! The storage trait the outbox is written against, with the sled implementation used in
-//! production and an in-memory one whose `crash` forgets everything not yet flushed (for
-//! the model test).
+//! The storage trait the outbox is written against, with two of its implementations: sled
+//! (the store of releases before redb, kept to move an older data directory into
+//! `outbox.redb` at the first start; the production store is `redb_store.rs`) and an
+//! in-memory one whose `crash` forgets everything not yet flushed (for the model test).
 
 use bytes::Bytes;
 use std::collections::BTreeMap;
@@ -75,7 +76,8 @@ pub trait Store: Send + Sync + 'static {
     fn size_on_disk(&self) -> u64;
 }
 
-/// The production store: one sled tree, so that a batch is atomic across record kinds.
+/// The store of releases before redb (one sled tree, so that a batch is atomic across
+/// record kinds): read once to migrate an older data directory.
 pub struct SledStore {
     db: sled::Db,
 }
