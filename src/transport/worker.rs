@@ -6,7 +6,7 @@
 
 use super::broker::{Broker, BrokerError};
 use super::forward::publish;
-use super::parked::{Parked, ParkedSnapshot, adopt_legacy};
+use super::parked::{Parked, ParkedSnapshot, Settled, adopt_legacy};
 use super::status::{
     DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary, broker_body,
 };
@@ -23,7 +23,7 @@ use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicGetOptions, BasicNackOptions, BasicQosOptions,
 };
 use lapin::types::FieldTable;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -116,6 +116,8 @@ async fn partition_loop(
         partition,
         parked: HashMap::new(),
         legacy_parked: HashMap::new(),
+        settled: HashMap::new(),
+        acked_keys: HashSet::new(),
         publish_channel: None,
     };
     loop {
@@ -144,6 +146,12 @@ struct PartitionConsumer {
     /// Parked keys from a snapshot of a release before the SHA-256 key hash, by their
     /// FNV hash; each moves to `parked` when its next event shows its key.
     legacy_parked: HashMap<u64, Parked>,
+    /// Events of once-parked keys settled lately: a copy of one that comes back (from a
+    /// delay queue, or in a batch redelivered after a crash) is dropped.
+    settled: HashMap<KeyHash, Settled>,
+    /// Ordered keys of the broker messages acknowledged since the broker last showed it
+    /// had processed the acknowledgements ([`PartitionConsumer::ack_barrier`]).
+    acked_keys: HashSet<KeyHash>,
     publish_channel: Option<Channel>,
 }
 
@@ -202,9 +210,10 @@ impl PartitionConsumer {
             };
             if !taken_over {
                 self.load_parked(ch).await?;
+                self.acked_keys.clear();
                 taken_over = true;
             }
-            self.handle(delivery?, stop).await?;
+            self.handle(ch, delivery?, stop).await?;
             if *stop.borrow() {
                 return Ok(());
             }
@@ -232,6 +241,7 @@ impl PartitionConsumer {
                     }
                     self.parked = snapshot.parked.into_iter().collect();
                     self.legacy_parked = snapshot.legacy.into_iter().collect();
+                    self.settled = snapshot.settled.into_iter().collect();
                 }
                 Err(e) => tracing::error!(error = %e, "unreadable parked snapshot ignored"),
             }
@@ -245,12 +255,15 @@ impl PartitionConsumer {
         } else {
             self.parked.clear();
             self.legacy_parked.clear();
+            self.settled.clear();
         }
         Ok(())
     }
 
     /// Save the parked set, confirmed, before the delivery that changed it is acknowledged.
     async fn save_parked(&mut self) -> Result<(), BrokerError> {
+        let now = now_ms();
+        self.settled.retain(|_, s| s.expire(now));
         let snapshot = ParkedSnapshot {
             version: ParkedSnapshot::VERSION,
             parked: self.parked.iter().map(|(h, p)| (*h, p.clone())).collect(),
@@ -259,6 +272,7 @@ impl PartitionConsumer {
                 .iter()
                 .map(|(h, p)| (*h, p.clone()))
                 .collect(),
+            settled: self.settled.iter().map(|(h, s)| (*h, s.clone())).collect(),
         };
         let body = serde_json::to_vec(&snapshot).expect("parked sets serialize");
         let queue = self
@@ -311,6 +325,7 @@ impl PartitionConsumer {
     /// through a batch defers the rest ([`PartitionConsumer::defer`]).
     async fn handle(
         &mut self,
+        ch: &Channel,
         delivery: Delivery,
         stop: &mut watch::Receiver<bool>,
     ) -> Result<(), BrokerError> {
@@ -330,6 +345,8 @@ impl PartitionConsumer {
                 return Ok(());
             }
         };
+        let keys: Vec<KeyHash> = messages.iter().filter_map(ordered_key).collect();
+        self.ack_barrier(ch, &keys).await?;
         let mut reports = Vec::new();
         let mut messages = messages.into_iter();
         while let Some(wire) = messages.next() {
@@ -344,8 +361,27 @@ impl PartitionConsumer {
             }
         }
         ack(&self.ctx.broker, delivery).await?;
+        self.acked_keys.extend(keys);
         for event in reports.iter().flatten() {
             self.ctx.status.publish(event).await;
+        }
+        Ok(())
+    }
+
+    /// Before a dossier's next event is attempted, the broker must have processed the
+    /// acknowledgement of the message that carried its previous one. An acknowledgement
+    /// has no answer in AMQP: one still in this process's socket when it is killed is lost,
+    /// that message comes back to the partition's next holder, and its event would reach
+    /// the target after the later one attempted here. A method with an answer on the same
+    /// channel (`basic.qos`, channels process methods in order) shows that every
+    /// acknowledgement before it arrived; it is asked only when a key repeats.
+    async fn ack_barrier(&mut self, ch: &Channel, keys: &[KeyHash]) -> Result<(), BrokerError> {
+        if keys.iter().any(|k| self.acked_keys.contains(k)) || self.acked_keys.len() > 100_000 {
+            let broker = &self.ctx.broker;
+            broker
+                .timed(ch.basic_qos(broker.settings().prefetch, BasicQosOptions::default()))
+                .await?;
+            self.acked_keys.clear();
         }
         Ok(())
     }
@@ -353,6 +389,11 @@ impl PartitionConsumer {
     /// One delivery: follow its parked dossier into the delay queue, or attempt it and
     /// hand on what the outcome asks for. Nothing is acknowledged here (the caller acks
     /// the broker message once everything in it is settled).
+    ///
+    /// Every change to the parked set is saved before the copy it describes is handed on
+    /// to a delay queue, and a settled event is remembered ([`Settled`]) in the save after
+    /// it was settled: whatever point a crash interrupts, the partition's next holder
+    /// either attempts the event as its dossier's head or drops a copy already settled.
     async fn process(
         &mut self,
         mut wire: WireMessage,
@@ -360,6 +401,12 @@ impl PartitionConsumer {
     ) -> Result<Processed, BrokerError> {
         let env = &wire.envelope;
         let key_hash = ordered_key(&wire);
+        if let Some(h) = key_hash
+            && self.settled.get(&h).is_some_and(|s| s.contains(env.id))
+        {
+            tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %env.id, "a copy of an event already settled: dropped");
+            return Ok(Processed::Settled(None));
+        }
         if let (Some(h), Some(k)) = (key_hash, &env.key)
             && self.adopt_legacy(h, &env.unit, k)
         {
@@ -376,10 +423,10 @@ impl PartitionConsumer {
             }
             let exchange = self.ctx.broker.topology.retry_queue(p.delay_ms);
             tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %env.id, head = ?p.head, "follows its dossier's head into the delay queue");
-            self.hand_on(&exchange, &wire).await?;
             if new_follower {
                 self.save_parked().await?;
             }
+            self.hand_on(&exchange, &wire).await?;
             return Ok(Processed::Settled(None));
         }
         if !permission::wait_while_paused(&self.target, stop).await
@@ -420,10 +467,10 @@ impl PartitionConsumer {
                 delivery::push_error(&mut wire.errors, error);
                 let exchange = self.ctx.broker.topology.retry_queue(level);
                 tracing::info!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, delay_ms = level, %reason, "delivery failed; retrying through the delay queue");
-                self.hand_on(&exchange, &wire).await?;
                 if key_hash.is_some() {
                     self.save_parked().await?;
                 }
+                self.hand_on(&exchange, &wire).await?;
                 self.event(&wire, StatusKind::Failed, Some(reason), None)
             }
             Outcome::Dead { reason, error } => self.dead(wire, key_hash, reason, error).await?,
@@ -437,10 +484,14 @@ impl PartitionConsumer {
     /// next holder keeps each one's order. They come back in about a second.
     async fn defer(&mut self, messages: Vec<WireMessage>) -> Result<(), BrokerError> {
         let mut parked_changed = false;
+        let mut hand_ons = Vec::with_capacity(messages.len());
         for wire in messages {
             let id = wire.envelope.id;
             let mut delay = RETRY_DELAYS_MS[0];
             if let Some(h) = ordered_key(&wire) {
+                if self.settled.get(&h).is_some_and(|s| s.contains(id)) {
+                    continue;
+                }
                 let p = self.parked.entry(h).or_default();
                 if p.head.is_none() {
                     p.head = Some(id);
@@ -451,11 +502,15 @@ impl PartitionConsumer {
                 delay = p.delay_ms;
                 parked_changed = true;
             }
-            let exchange = self.ctx.broker.topology.retry_queue(delay);
-            self.hand_on(&exchange, &wire).await?;
+            hand_ons.push((self.ctx.broker.topology.retry_queue(delay), wire));
         }
+        // Saved first: a crash before the copies are made leaves the batch to come back
+        // with its events parked, each then attempted as its dossier's head or following it.
         if parked_changed {
             self.save_parked().await?;
+        }
+        for (exchange, wire) in hand_ons {
+            self.hand_on(&exchange, &wire).await?;
         }
         Ok(())
     }
@@ -472,12 +527,14 @@ impl PartitionConsumer {
     ) -> Result<StatusEvent, BrokerError> {
         tracing::warn!(target_system = %self.target.name, id = %wire.envelope.id, %reason, "dead letter");
         delivery::push_error(&mut wire.errors, error);
+        // Handed on before its key goes on: a crash in between leaves it its dossier's
+        // head, dead-lettered again by the next holder, never dropped as settled.
+        let exchange = self.ctx.broker.topology.dead_exchange();
+        self.hand_on(&exchange, &wire).await?;
         // The key goes on with its next event (an operator replays this one).
         if self.head_done(key_hash) {
             self.save_parked().await?;
         }
-        let exchange = self.ctx.broker.topology.dead_exchange();
-        self.hand_on(&exchange, &wire).await?;
         let info = DeadInfo {
             reason: reason.clone(),
             errors: wire.errors.clone(),
@@ -502,13 +559,17 @@ impl PartitionConsumer {
         adopt_legacy(&mut self.parked, &mut self.legacy_parked, h, unit, key)
     }
 
-    /// The head of a parked key was delivered or died: the next one in line takes over.
+    /// The head of a parked key was delivered or died: it is remembered as settled (a
+    /// copy of it may still be in a delay queue) and the next one in line takes over.
     /// `true` when the parked set changed.
     fn head_done(&mut self, key_hash: Option<KeyHash>) -> bool {
         let Some(h) = key_hash else { return false };
         let Some(p) = self.parked.get_mut(&h) else {
             return false;
         };
+        if let Some(head) = p.head {
+            self.settled.entry(h).or_default().remember(head, now_ms());
+        }
         if !p.advance() {
             self.parked.remove(&h);
         }
