@@ -1073,3 +1073,161 @@ async fn lost_payment_callbacks_are_reconciled_once_by_one_node_of_the_cluster()
     s.bus.shutdown().await.unwrap();
     cleanup(&prefix, SHIPPED_TARGETS, &["first", "second"], 2).await;
 }
+
+/// `[amqp] acknowledge = "replicated"` on top of [`node_config`].
+fn replicated_config(dir: &Path, sink: SocketAddr, url: &str, prefix: &str, node: &str) -> String {
+    node_config(dir, sink, url, prefix, node).replace(
+        "[amqp]\n",
+        "[amqp]\nacknowledge = \"replicated\"\nreplicate_timeout = \"10s\"\n",
+    )
+}
+
+/// Post `events` in batches of 100 to whichever node `addr` names now, each batch again
+/// (as a unit's client would) until it is answered 202, counting the accepted batches in
+/// `accepted`. Returns how many were refused or lost on the way before they were accepted.
+async fn send_until_accepted(
+    addr: tokio::sync::watch::Receiver<SocketAddr>,
+    events: Vec<Value>,
+    accepted: tokio::sync::watch::Sender<usize>,
+) -> usize {
+    let http = client();
+    let mut refused = 0;
+    for batch in events.chunks(100) {
+        loop {
+            let at = *addr.borrow();
+            let sent = http
+                .post(format!(
+                    "http://{at}/api/v1/units/nafosted/events?flow=dossier_sync"
+                ))
+                .bearer_auth(NAFOSTED_KEY)
+                .timeout(Duration::from_secs(10))
+                .json(&batch)
+                .send()
+                .await;
+            match sent {
+                Ok(r) if r.status() == 202 => {
+                    accepted.send_modify(|n| *n += 1);
+                    break;
+                }
+                _ => {
+                    refused += 1;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    refused
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ingress_node_lost_with_its_disk_loses_nothing_it_acknowledged_when_replicated() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("replicated");
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = |name: &str| {
+        replicated_config(&dir.path().join(name), sink_addr, BROKER_URL, &prefix, name)
+    };
+    let mut first = spawn_node(&conf("ingress-1"), dir.path(), "ingress-1", "ingress");
+    let worker = spawn_node(&conf("worker-1"), dir.path(), "worker-1", "worker");
+    // 300 dossiers, 20 events each; every batch is sent until a node accepts it.
+    let events: Vec<Value> = (0..20)
+        .flat_map(|seq| (0..300).map(move |key| event(key, seq)))
+        .collect();
+    let (to, addr) = tokio::sync::watch::channel(first.addr);
+    let (accepted_tx, mut accepted) = tokio::sync::watch::channel(0);
+    let sender = tokio::spawn(send_until_accepted(addr, events, accepted_tx));
+    // The machine is lost right after it acknowledged a quarter of the events (in the
+    // `local` mode, some of those would still be on its disk only): the process killed
+    // and its disk gone with whatever it held.
+    accepted.wait_for(|n| *n >= 15).await.unwrap();
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    std::fs::remove_dir_all(dir.path().join("ingress-1")).unwrap();
+    let second = spawn_node(&conf("ingress-2"), dir.path(), "ingress-2", "ingress");
+    to.send(second.addr).unwrap();
+    let refused = sender.await.unwrap();
+    assert!(refused > 0, "no request met the lost node: nothing tested");
+    // Every event some node acknowledged reaches the target, in order per dossier (one
+    // resent after the loss may come again; nothing earlier after something later).
+    wait_for_all(
+        &sink,
+        6_000,
+        Duration::from_secs(120),
+        dir.path(),
+        "cluster-replicated",
+    )
+    .await;
+
+    drop((first, second, worker));
+    cleanup(
+        &prefix,
+        &["a", "b"],
+        &["ingress-1", "ingress-2", "worker-1"],
+        8,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_the_broker_a_replicated_node_answers_503_and_a_resend_is_its_duplicate() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("notrepl");
+    let proxy = TcpProxy::start(BROKER).await;
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let text = replicated_config(dir.path(), sink_addr, &proxy.url(), &prefix, "solo");
+    let node = spawn_node(&text, dir.path(), "solo", "all");
+    let post = |key: &'static str, seq: usize| {
+        client()
+            .post(format!(
+                "http://{}/api/v1/units/nafosted/events?flow=dossier_sync",
+                node.addr
+            ))
+            .bearer_auth(NAFOSTED_KEY)
+            .header("Idempotency-Key", key)
+            .json(&event(7, seq))
+            .send()
+    };
+    // With the broker there, a 202 comes once the broker confirmed.
+    let ok = post("first", 0).await.unwrap();
+    assert_eq!(ok.status(), 202, "{}", ok.text().await.unwrap());
+    // Cut off from the broker: stored here, not replicated, and said so.
+    proxy.cut();
+    let refused = post("second", 1).await.unwrap();
+    assert_eq!(refused.status(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "not_replicated", "{body}");
+    // The broker back, the unit's resend with the same key is the stored event, answered
+    // once the broker confirmed it, and delivered once.
+    proxy.restore();
+    let start = Instant::now();
+    let again = loop {
+        let again = post("second", 1).await.unwrap();
+        if again.status() == 202 || start.elapsed() > Duration::from_secs(60) {
+            break again;
+        }
+        assert_eq!(again.status(), 503, "{}", again.text().await.unwrap());
+    };
+    assert_eq!(again.status(), 202, "{}", again.text().await.unwrap());
+    let answer: Value = again.json().await.unwrap();
+    assert_eq!(answer["accepted"][0]["duplicate"], true, "{answer}");
+    wait_for_all(
+        &sink,
+        2,
+        Duration::from_secs(60),
+        dir.path(),
+        "cluster-notrepl",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sink.delivered_count(), 2, "each event delivered once");
+
+    drop(node);
+    cleanup(&prefix, &["a", "b"], &["solo"], 8).await;
+}

@@ -6,6 +6,7 @@
 
 use crate::config::{CircuitBreakerConfig, RetryConfig, TargetConfig};
 use crate::delivery::TargetRuntime;
+use crate::delivery::settlements::Settlements;
 use crate::transport::broker::Broker;
 use crate::transport::forward_connector::ForwardConnector;
 use std::sync::Arc;
@@ -21,7 +22,14 @@ pub fn forward_runtime(
     cfg: &TargetConfig,
     origin: &str,
     topology_ready: tokio::sync::watch::Receiver<bool>,
+    settlements: &Arc<Settlements>,
 ) -> TargetRuntime {
+    // Tried again soon after the broker comes back: requests of the replicated mode wait
+    // for these forwards (`[amqp] acknowledge`).
+    let again = broker
+        .settings()
+        .reconnect_delay
+        .max(Duration::from_secs(2));
     let forward_cfg = TargetConfig {
         rate_limit: None,
         batch: broker.settings().publish_batch.max(1),
@@ -30,12 +38,12 @@ pub fn forward_runtime(
             max_attempts: u32::MAX,
             max_age: Duration::from_secs(10 * 365 * 24 * 3600),
             base_delay: Duration::from_millis(200),
-            max_delay: broker
-                .settings()
-                .reconnect_delay
-                .max(Duration::from_secs(2)),
+            max_delay: again,
         },
-        circuit_breaker: CircuitBreakerConfig::default(),
+        circuit_breaker: CircuitBreakerConfig {
+            cooldown: again,
+            ..CircuitBreakerConfig::default()
+        },
         ..cfg.clone()
     };
     // Workers map; the broker carries the event as the unit sent it.
@@ -50,4 +58,5 @@ pub fn forward_runtime(
         )),
     )
     .forwarding()
+    .settling(Arc::clone(settlements))
 }

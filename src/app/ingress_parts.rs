@@ -29,6 +29,8 @@ pub struct IngressInputs<'a> {
     pub spans: &'a Arc<crate::otlp::Spans>,
     /// The targets' runtimes: those that deliver here take the door's bodies.
     pub targets: &'a [Arc<TargetRuntime>],
+    /// `[amqp] acknowledge = "replicated"`: answer once the broker confirmed.
+    pub replication: Option<crate::ingress::Replication>,
 }
 
 /// The unit-facing endpoints' state: keys, routes, mappings, limits.
@@ -41,6 +43,7 @@ pub fn ingress_state(config: &Config, inputs: IngressInputs<'_>) -> Arc<IngressS
         callbacks,
         spans,
         targets,
+        replication,
     } = inputs;
     Arc::new(IngressState {
         keys: Arc::clone(unit_keys),
@@ -68,5 +71,6 @@ pub fn ingress_state(config: &Config, inputs: IngressInputs<'_>) -> Arc<IngressS
             .filter(|t| t.mode == crate::delivery::DeliveryMode::Direct)
             .map(|t| (t.name.clone(), Arc::clone(t)))
             .collect(),
+        replication,
     })
 }

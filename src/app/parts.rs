@@ -149,6 +149,8 @@ pub struct ClusterInputs {
     pub runtimes: Vec<Arc<TargetRuntime>>,
     pub outbox: Outbox,
     pub mappings: Arc<MappingSet>,
+    /// Where the forwarders tell requests waiting for the broker's confirms.
+    pub settlements: Arc<crate::delivery::settlements::Settlements>,
 }
 
 /// The cluster transport: the topology declared (again and again until the broker
@@ -166,6 +168,7 @@ pub fn start_cluster(
         runtimes,
         outbox,
         mappings,
+        settlements,
     } = inputs;
     let node = crate::transport::node_name(&config.amqp);
     let target_names: Vec<String> = config.targets.keys().cloned().collect();
@@ -200,6 +203,7 @@ pub fn start_cluster(
                 cfg,
                 &node,
                 topology_ready_rx.clone(),
+                &settlements,
             ))
         })
         .collect();

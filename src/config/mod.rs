@@ -15,7 +15,7 @@ pub use crate::connector::payment::config::PaymentAuthConfig;
 pub use crate::connector::portal::config::PortalAuthConfig;
 pub use crate::delivery::config::{CircuitBreakerConfig, RateLimitConfig, RetryConfig};
 pub use crate::procedures::ProceduresConfig;
-pub use crate::transport::config::AmqpConfig;
+pub use crate::transport::config::{Acknowledge, AmqpConfig};
 pub use admin::{AdminConfig, AdminRole, AdminTokenConfig, Digests, credential_list};
 pub use lienthong_mocks::config::{HumanDuration, MocksConfig, Scenario};
 pub use load::{LoadError, apply_scenario, load_file, load_str};

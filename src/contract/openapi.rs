@@ -451,7 +451,9 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
         (
             503,
             "busy: the outbox holds too many undelivered messages, or cannot store right now; \
-               nothing was stored, send again after Retry-After; replay_check_unavailable",
+               nothing was stored, send again after Retry-After; replay_check_unavailable; \
+               not_replicated (a cluster acknowledging once replicated: stored on the node, \
+               not yet confirmed by the broker; send again with the same Idempotency-Key)",
         ),
     ]);
     responses.insert(

@@ -36,6 +36,7 @@ pub mod rendered;
 pub mod replies;
 pub mod retry;
 mod runtime;
+pub mod settlements;
 
 /// Add an attempt's error to a delivery's history (the outbox keeps the same history).
 pub use crate::outbox::records::push_error;

@@ -35,6 +35,9 @@ pub struct TargetRuntime {
     pub procedures: Option<Arc<crate::procedures::Catalogue>>,
     /// Where each attempt's span goes (`[telemetry]`; a no-op when export is off).
     pub spans: Arc<crate::otlp::Spans>,
+    /// Requests waiting for this target's forwards to end (`[amqp] acknowledge =
+    /// "replicated"`); none: nobody waits.
+    pub settlements: Option<Arc<super::settlements::Settlements>>,
 }
 
 /// Attempt counters since start, per target.
@@ -83,6 +86,12 @@ impl TargetRuntime {
     /// This runtime forwards to the broker instead of delivering.
     pub fn forwarding(mut self) -> TargetRuntime {
         self.mode = DeliveryMode::Forward;
+        self
+    }
+
+    /// Tell `settlements` how each forward ended (requests wait for them there).
+    pub fn settling(mut self, settlements: Arc<super::settlements::Settlements>) -> TargetRuntime {
+        self.settlements = Some(settlements);
         self
     }
 
@@ -147,6 +156,7 @@ impl TargetRuntime {
             rate_per_second: cfg.rate_limit.as_ref().map(|r| r.per_second),
             procedures: None,
             spans: Arc::new(crate::otlp::Spans::off()),
+            settlements: None,
         }
     }
 }

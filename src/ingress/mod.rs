@@ -10,6 +10,7 @@ mod charset;
 mod door;
 pub mod inbox;
 mod own_messages;
+mod replicated;
 pub mod signature;
 mod soap;
 
@@ -56,7 +57,12 @@ pub struct IngressState {
     /// The targets this node delivers to, by name: the door hands them the bodies it
     /// rendered (empty on a cluster's ingress, whose workers map).
     pub delivering: std::collections::HashMap<String, Arc<crate::delivery::TargetRuntime>>,
+    /// `[amqp] acknowledge = "replicated"`: a request is answered once the broker has
+    /// confirmed its events ([`replicated`]).
+    pub replication: Option<Replication>,
 }
+
+pub use replicated::Replication;
 
 pub fn routes(state: Arc<IngressState>) -> axum::Router {
     axum::Router::new()
@@ -272,7 +278,14 @@ async fn accept(
     }
     drop(write);
     match stored {
-        Ok(accepted) => Ok(accepted),
+        Ok(accepted) => {
+            if let Some(replication) = &state.replication {
+                replication
+                    .confirmed(&state.outbox, route, &accepted)
+                    .await?;
+            }
+            Ok(accepted)
+        }
         Err(EnqueueError::Backpressure { .. }) => Err(ApiError::busy(
             "the bus is holding too many undelivered messages; retry later",
         )),

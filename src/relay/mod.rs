@@ -289,6 +289,20 @@ impl Worker {
             // Its delivery ended: a body kept for its retries is let go.
             self.target.stats.rendered.forget(envelope.id);
         }
+        if let Some(settlements) = &self.target.settlements {
+            use crate::delivery::settlements::Settled;
+            match &outcome {
+                Outcome::Forwarded => {
+                    settlements.settled(envelope.id, &self.target.name, Settled::Forwarded)
+                }
+                Outcome::Dead { reason, .. } => settlements.settled(
+                    envelope.id,
+                    &self.target.name,
+                    Settled::Dead(reason.clone()),
+                ),
+                _ => {}
+            }
+        }
         match outcome {
             Outcome::Delivered => self.outbox.delivered(lease),
             Outcome::Forwarded => self.outbox.forwarded(lease),

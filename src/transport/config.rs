@@ -37,10 +37,34 @@ pub struct AmqpConfig {
     #[serde(with = "humantime_serde")]
     #[schemars(with = "crate::config::HumanDuration")]
     pub reconnect_delay: Duration,
+    /// When an ingress node answers a unit `202`: `local`, once the events are on this
+    /// node's disk (they are forwarded after, and units are served through a broker
+    /// outage); `replicated`, once the broker has also confirmed each into its quorum
+    /// queue (on disk on a majority of the broker's nodes), so losing this node with its
+    /// disk loses nothing acknowledged; while the broker cannot take them, requests are
+    /// answered `503 not_replicated`.
+    pub acknowledge: Acknowledge,
+    /// With `acknowledge = "replicated"`: the longest a request waits for the broker's
+    /// confirms before it is answered `503 not_replicated` (its events stay stored here
+    /// and are forwarded when the broker takes them).
+    #[serde(with = "humantime_serde")]
+    #[schemars(with = "crate::config::HumanDuration")]
+    pub replicate_timeout: Duration,
     /// This node's name in the cluster (default: host name and process id).
     pub node: Option<String>,
     /// For `amqps://` brokers: extra CA and a client certificate (mutual TLS).
     pub tls: Option<TlsConfig>,
+}
+
+/// When an ingress node acknowledges what a unit sent (`[amqp] acknowledge`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Acknowledge {
+    /// On this node's disk (fsync), forwarded after: survives a broker outage.
+    #[default]
+    Local,
+    /// Also confirmed by the broker into its quorum queue: survives losing this node.
+    Replicated,
 }
 
 impl Default for AmqpConfig {
@@ -54,6 +78,8 @@ impl Default for AmqpConfig {
             publish_batch: 256,
             publish_timeout: Duration::from_secs(5),
             reconnect_delay: Duration::from_secs(1),
+            acknowledge: Acknowledge::Local,
+            replicate_timeout: Duration::from_secs(10),
             node: None,
             tls: None,
         }

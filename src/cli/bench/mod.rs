@@ -242,18 +242,22 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         // The single node first, on the same events: the cluster's rate is judged by it.
         let (single, bus, _, _) = full_speed(&root.join("cluster-single"), &args, &pad).await?;
         bus.stop();
+        // Both ways an ingress node can acknowledge, in the same run.
         for &workers in &args.workers {
-            let rate = cluster(
-                &root.join(format!("cluster-{workers}")),
-                &args,
-                &pad,
-                workers,
-            )
-            .await?;
-            println!(
-                "cluster with {workers} worker(s) / single node: {rate:.0} / {single:.0} events/s = {:.2}",
-                rate / single
-            );
+            for acknowledge in ["local", "replicated"] {
+                let rate = cluster(
+                    &root.join(format!("cluster-{workers}-{acknowledge}")),
+                    &args,
+                    &pad,
+                    workers,
+                    acknowledge,
+                )
+                .await?;
+                println!(
+                    "cluster (acknowledge = {acknowledge}) with {workers} worker(s) / single node: {rate:.0} / {single:.0} events/s = {:.2}",
+                    rate / single
+                );
+            }
         }
     }
     if ![

@@ -6,15 +6,20 @@ use super::*;
 
 /// Scale-out: one ingress process and `workers` worker processes sharing the work through
 /// RabbitMQ; events/s from the first request to the last delivery at the sink.
-/// One cluster run: 1 ingress and `workers` worker processes; its rate, ingest → delivered.
+/// One cluster run: 1 ingress and `workers` worker processes, the ingress answering in
+/// the `acknowledge` mode (`local` or `replicated`); its rate, ingest → delivered.
 pub(super) async fn cluster(
     dir: &Path,
     args: &BenchArgs,
     pad: &str,
     workers: usize,
+    acknowledge: &str,
 ) -> Result<f64, String> {
     let (sink, sink_addr) = receiver(dir).await?;
-    let prefix = format!("lienthong-bench-{}-{workers}", std::process::id());
+    let prefix = format!(
+        "lienthong-bench-{}-{workers}-{acknowledge}",
+        std::process::id()
+    );
     let amqp = crate::config::AmqpConfig {
         urls: vec![args.amqp_url.clone()],
         prefix: prefix.clone(),
@@ -22,7 +27,7 @@ pub(super) async fn cluster(
         ..Default::default()
     };
     let tail = format!(
-        "[amqp]\nurls = [\"{}\"]\nprefix = \"{prefix}\"\npartitions = 16\nprefetch = 64\n",
+        "[amqp]\nurls = [\"{}\"]\nprefix = \"{prefix}\"\npartitions = 16\nprefetch = 64\nacknowledge = \"{acknowledge}\"\n",
         args.amqp_url
     );
     // One keyring for every node: bodies on the broker are sealed with it.
@@ -51,7 +56,7 @@ pub(super) async fn cluster(
     }
     // Let the workers subscribe (and share the partitions) before the traffic starts.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    eprintln!("cluster, {workers} worker process(es):");
+    eprintln!("cluster, {workers} worker process(es), acknowledge = {acknowledge}:");
     let started = Instant::now();
     load(port, args.events, 100, args.concurrency, pad, "cluster").await?;
     let mut last_report = Instant::now();
@@ -71,7 +76,7 @@ pub(super) async fn cluster(
     }
     let took = started.elapsed();
     println!(
-        "cluster, 1 ingress + {workers} worker process(es), ingest → delivered: {} events in {:.2}s = {:.0} events/s",
+        "cluster (acknowledge = {acknowledge}), 1 ingress + {workers} worker process(es), ingest → delivered: {} events in {:.2}s = {:.0} events/s",
         args.events,
         took.as_secs_f64(),
         args.events as f64 / took.as_secs_f64()
