@@ -1092,7 +1092,7 @@ async fn send_until_accepted(
 ) -> usize {
     let http = client();
     let mut refused = 0;
-    for batch in events.chunks(100) {
+    for (i, batch) in events.chunks(100).enumerate() {
         loop {
             let at = *addr.borrow();
             let sent = http
@@ -1100,6 +1100,7 @@ async fn send_until_accepted(
                     "http://{at}/api/v1/units/nafosted/events?flow=dossier_sync"
                 ))
                 .bearer_auth(NAFOSTED_KEY)
+                .header("Idempotency-Key", format!("batch-{i}"))
                 .timeout(Duration::from_secs(10))
                 .json(&batch)
                 .send()
@@ -1230,4 +1231,97 @@ async fn without_the_broker_a_replicated_node_answers_503_and_a_resend_is_its_du
 
     drop(node);
     cleanup(&prefix, &["a", "b"], &["solo"], 8).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_node_and_an_ingress_machine_lost_under_load_lose_nothing_acknowledged() {
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    // Three broker nodes of their own: quorum queues with a replica on each.
+    let brokers = tokio::task::spawn_blocking(support::broker_cluster::BrokerCluster::start)
+        .await
+        .unwrap();
+    let urls = brokers
+        .urls()
+        .iter()
+        .map(|u| format!("\"{u}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let prefix = unique_prefix("threenodes");
+    // 5 % of deliveries fail: dossiers are parked, their retries in the delay queues.
+    let sink = Sink::new(Faults::default());
+    sink.set_target_faults(
+        "a",
+        Faults {
+            error_ratio: 0.05,
+            ..Faults::default()
+        },
+    );
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let conf = |name: &str| {
+        replicated_config(&dir.path().join(name), sink_addr, "BROKERS", &prefix, name)
+            .replace("urls = [\"BROKERS\"]", &format!("urls = [{urls}]"))
+    };
+    let mut first = spawn_node(&conf("ingress-1"), dir.path(), "ingress-1", "ingress");
+    let worker = spawn_node(&conf("worker-1"), dir.path(), "worker-1", "worker");
+    let events: Vec<Value> = (0..20)
+        .flat_map(|seq| (0..300).map(move |key| event(key, seq)))
+        .collect();
+    let (to, addr) = tokio::sync::watch::channel(first.addr);
+    let (accepted_tx, mut accepted) = tokio::sync::watch::channel(0);
+    let sender = tokio::spawn(send_until_accepted(addr, events, accepted_tx));
+    // The broker node every process connected to first dies under load.
+    wait_until_delivered(&sink, 1_000).await;
+    let lost = &brokers.nodes[0];
+    lost.kill();
+    // Then the ingress machine is lost with its disk, right after acknowledging.
+    accepted.wait_for(|n| *n >= 40).await.unwrap();
+    first.child.kill().unwrap(); // SIGKILL
+    first.child.wait().unwrap();
+    std::fs::remove_dir_all(dir.path().join("ingress-1")).unwrap();
+    let second = spawn_node(&conf("ingress-2"), dir.path(), "ingress-2", "ingress");
+    // (The sender may have had every batch accepted already.)
+    let _ = to.send(second.addr);
+    sender.await.unwrap();
+    // Two nodes of three carry on: everything acknowledged is delivered, in order.
+    wait_or_show_queues(&sink, 6_000, &brokers, dir.path()).await;
+    // The lost node comes back and rejoins; the cluster goes on with it.
+    tokio::task::block_in_place(|| lost.start());
+    let more: Vec<Value> = (20..22)
+        .flat_map(|seq| (0..300).map(move |key| event(key, seq)))
+        .collect();
+    send_all(second.addr, &more).await;
+    wait_or_show_queues(&sink, 6_600, &brokers, dir.path()).await;
+    drop((first, second, worker));
+    drop(brokers); // its nodes stopped, their files removed
+}
+
+/// Wait until `total` distinct events are delivered in order (two minutes at most); on
+/// failure, what the broker's queues hold and the nodes' logs go with the panic.
+async fn wait_or_show_queues(
+    sink: &Sink,
+    total: usize,
+    brokers: &support::broker_cluster::BrokerCluster,
+    logs: &Path,
+) {
+    let start = Instant::now();
+    while delivered(sink).0 < total && start.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if delivered(sink).0 < total {
+        let queues = tokio::task::block_in_place(|| brokers.queues());
+        let kept = keep_logs(logs, "cluster-three-nodes");
+        panic!(
+            "only {} of {total} delivered; node logs in {kept}; the broker's queues:\n{queues}",
+            delivered(sink).0
+        );
+    }
+    wait_for_all(
+        sink,
+        total,
+        Duration::from_secs(10),
+        logs,
+        "cluster-three-nodes",
+    )
+    .await;
 }

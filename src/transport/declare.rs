@@ -1,5 +1,14 @@
 //! Declaring the bus's topology on the broker (every node, at every start, idempotently)
 //! and deleting it (tests and benchmarks clean up after themselves).
+//!
+//! Every queue that holds something is a quorum queue, replicated to the broker's nodes:
+//! a classic queue lives on one node, and losing that node stalls whatever needs it (a
+//! partition's parked snapshot, a node's dead letters, the retries waiting in a delay
+//! queue) until the node comes back. Releases before this one declared the parked, node
+//! and replay-guard queues classic (and their delay queues, `<p>.retry.<ms>`, which drain
+//! into the partitions by themselves and are no longer used); a broker that has them keeps them (a queue's
+//! type cannot change in place) and the node says so at start, with what to do
+//! ([`Broker::declare_replicated`]).
 
 use super::broker::{Broker, BrokerError};
 use super::{RETRY_DELAYS_MS, Topology};
@@ -34,15 +43,9 @@ impl Broker {
         ))
         .await?;
         let node_queue = t.node_queue(node);
-        self.timed(ch.queue_declare(
-            node_queue.as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            FieldTable::default(),
-        ))
-        .await?;
+        let mut ch = ch;
+        self.declare_replicated(&mut ch, &node_queue, FieldTable::default())
+            .await?;
         for (exchange, key) in [(t.node_exchange(), node), (t.notes_exchange(), "")] {
             self.timed(ch.queue_bind(
                 node_queue.as_str().into(),
@@ -122,35 +125,74 @@ impl Broker {
                 .await?;
                 let mut keep_newest = FieldTable::default();
                 keep_newest.insert("x-max-length".into(), AMQPValue::LongInt(1));
-                self.timed(ch.queue_declare(
-                    t.parked_queue(target, p).as_str().into(),
-                    durable_queue,
-                    keep_newest,
-                ))
-                .await?;
+                self.declare_replicated(&mut ch, &t.parked_queue(target, p), keep_newest)
+                    .await?;
             }
         }
-        super::replay_guard::declare(self, &ch).await?;
-        self.declare_delay_queues(&ch).await?;
+        super::replay_guard::declare(self, &mut ch).await?;
+        self.declare_delay_queues(&mut ch).await?;
         let _ = self.timed(ch.close(200, "declared".into())).await;
         Ok(())
     }
 
-    /// Delay queues: classic (TTL per queue keeps them first-in first-out), each behind
-    /// its own fanout exchange so a message keeps its partition routing key, with which it
-    /// is dead-lettered back to the deliver exchange when its time is up.
-    async fn declare_delay_queues(&self, ch: &Channel) -> Result<(), BrokerError> {
+    /// Declare a durable quorum queue with `args`. One an earlier release declared classic
+    /// under the same name is kept (the broker refuses to change a queue's type), and a
+    /// warning says it will not survive the loss of its broker node and how to replace it.
+    pub(super) async fn declare_replicated(
+        &self,
+        ch: &mut Channel,
+        name: &str,
+        mut args: FieldTable,
+    ) -> Result<(), BrokerError> {
+        args.insert(
+            "x-queue-type".into(),
+            AMQPValue::LongString("quorum".into()),
+        );
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        match self
+            .timed(ch.queue_declare(name.into(), durable, args))
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.to_string().contains("PRECONDITION_FAILED") => {
+                // The refusal closed the channel; the queue is there, of the old kind.
+                *ch = self.channel().await?;
+                self.timed(ch.queue_declare(
+                    name.into(),
+                    QueueDeclareOptions {
+                        passive: true,
+                        ..Default::default()
+                    },
+                    FieldTable::default(),
+                ))
+                .await?;
+                tracing::warn!(
+                    queue = name,
+                    "queue declared by an earlier release as a classic queue, on one broker node: \
+                     it stops with that node. With every lienthong node stopped and the queue \
+                     empty, delete it (rabbitmqctl delete_queue) and start the nodes: they \
+                     declare it replicated"
+                );
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Delay queues: quorum queues with a single active consumer (the cluster's one mover
+    /// of each, [`super::delay`]), each behind its own fanout exchange so a message keeps
+    /// its partition routing key, with which the mover puts it back when it is due.
+    async fn declare_delay_queues(&self, ch: &mut Channel) -> Result<(), BrokerError> {
         let t = &self.topology;
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
         };
-        let durable_queue = QueueDeclareOptions {
-            durable: true,
-            ..Default::default()
-        };
         for delay in RETRY_DELAYS_MS {
-            let name = t.retry_queue(delay);
+            let name = t.delay_queue(delay);
             self.timed(ch.exchange_declare(
                 name.as_str().into(),
                 ExchangeKind::Fanout,
@@ -159,13 +201,8 @@ impl Broker {
             ))
             .await?;
             let mut args = FieldTable::default();
-            args.insert("x-message-ttl".into(), AMQPValue::LongLongInt(delay as i64));
-            args.insert(
-                "x-dead-letter-exchange".into(),
-                AMQPValue::LongString(t.deliver_exchange().as_str().into()),
-            );
-            self.timed(ch.queue_declare(name.as_str().into(), durable_queue, args))
-                .await?;
+            args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
+            self.declare_replicated(ch, &name, args).await?;
             self.timed(ch.queue_bind(
                 name.as_str().into(),
                 name.as_str().into(),
@@ -198,8 +235,8 @@ impl Broker {
             t.notes_exchange(),
         ];
         for d in RETRY_DELAYS_MS {
-            queues.push(t.retry_queue(d));
-            exchanges.push(t.retry_queue(d));
+            queues.push(t.delay_queue(d));
+            exchanges.push(t.delay_queue(d));
         }
         for target in targets {
             for p in 0..t.partitions {

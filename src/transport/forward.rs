@@ -34,6 +34,37 @@ pub async fn publish(
         .await
 }
 
+/// A delivery's wire message handed to the `delay_ms` delay queue, marked with when it is
+/// due (see [`super::delay`]); confirmed.
+pub async fn publish_delayed(
+    broker: &Broker,
+    channel: &Channel,
+    delay_ms: u64,
+    routing_key: &str,
+    wire: &WireMessage,
+) -> Result<(), BrokerError> {
+    let properties = super::delay::due_in(
+        wire.properties()
+            .with_content_type(broker.content_type().into()),
+        delay_ms,
+    );
+    broker
+        .publish_on(
+            channel,
+            &broker.topology.delay_queue(delay_ms),
+            routing_key,
+            &broker.seal(
+                super::broker::BodyKind::Delivery {
+                    target: &wire.target,
+                    message_id: &wire.envelope.id.to_string(),
+                },
+                wire.encode(),
+            ),
+            properties,
+        )
+        .await
+}
+
 /// Several deliveries of one partition as one message ([`WireBatch`]), sent; its confirm
 /// is the caller's to await (see [`Broker::start_publish`]).
 pub async fn start_publish_batch(

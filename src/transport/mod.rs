@@ -8,7 +8,7 @@
 //!                                                                          │ routing key <target>.<partition>
 //!          worker nodes: one consumer per partition queue ◄────────────────┘
 //!                        render mapping ─► connector ─► ack
-//!                        retry: <p>.retry.<delay> (TTL, dead-lettered back)   dead: <p>.dead
+//!                        retry: <p>.delay.<ms> (moved back when due)      dead: <p>.dead
 //!          every node:   outcomes ─► exchange <p>.status ─► each node's status view
 //! ```
 //!
@@ -30,8 +30,9 @@
 //! consumer already receives the dossiers' later events (see `worker.rs`).
 //!
 //! **Retries without holding the partition.** A delivery that fails is acknowledged and
-//! published to a delay queue (`<p>.retry.<ms>`, TTL per queue so it stays first-in
-//! first-out) that dead-letters it back to its partition. For routes that order per key,
+//! published to a delay queue (`<p>.delay.<ms>`, one per delay so it stays first-in
+//! first-out); the delay queue's mover ([`delay`], one active in the cluster) puts it back
+//! on its partition, confirmed, when it is due. For routes that order per key,
 //! the key is parked on the worker: later events of the same dossier follow it into the same
 //! delay queue, behind it, so they come back after it; other dossiers go on at once. The
 //! parked set is saved, confirmed, to `<p>.<target>.<n>.parked` (a queue that keeps only
@@ -64,6 +65,7 @@
 pub mod broker;
 pub mod config;
 mod declare;
+pub mod delay;
 pub mod forward;
 pub mod forward_connector;
 pub mod leader;
@@ -137,9 +139,11 @@ impl Topology {
         format!("{}.replay-seen", self.prefix)
     }
 
-    /// The delay queue, and the fanout exchange in front of it, for one delay.
-    pub fn retry_queue(&self, delay_ms: u64) -> String {
-        format!("{}.retry.{delay_ms}", self.prefix)
+    /// The delay queue, and the fanout exchange in front of it, for one delay (moved back
+    /// to the partitions by [`delay`]). Releases before it named them `<p>.retry.<ms>` and
+    /// let the broker's TTL and dead-lettering move them.
+    pub fn delay_queue(&self, delay_ms: u64) -> String {
+        format!("{}.delay.{delay_ms}", self.prefix)
     }
 
     pub fn partition_queue(&self, target: &str, partition: u16) -> String {

@@ -112,8 +112,8 @@ fn longest_memory() -> u64 {
 /// How long the stream keeps what it was given (RabbitMQ's `x-max-age`).
 const STREAM_MAX_AGE: &str = "15m";
 
-/// Declare the guard's queue and stream (part of [`Broker::declare`]).
-pub async fn declare(broker: &Broker, ch: &Channel) -> Result<(), BrokerError> {
+/// Declare the guard's queue (replicated) and stream (part of [`Broker::declare`]).
+pub async fn declare(broker: &Broker, ch: &mut Channel) -> Result<(), BrokerError> {
     let t = &broker.topology;
     let mut guard_args = FieldTable::default();
     guard_args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
@@ -136,21 +136,19 @@ pub async fn declare(broker: &Broker, ch: &Channel) -> Result<(), BrokerError> {
         "x-stream-max-segment-size-bytes".into(),
         AMQPValue::LongLongInt(1_000_000),
     );
-    for (queue, args) in [
-        (t.replay_guard_queue(), guard_args),
-        (t.replay_stream(), stream_args),
-    ] {
-        broker
-            .timed(ch.queue_declare(
-                queue.as_str().into(),
-                QueueDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                args,
-            ))
-            .await?;
-    }
+    broker
+        .declare_replicated(ch, &t.replay_guard_queue(), guard_args)
+        .await?;
+    broker
+        .timed(ch.queue_declare(
+            t.replay_stream().as_str().into(),
+            QueueDeclareOptions {
+                durable: true,
+                ..Default::default()
+            },
+            stream_args,
+        ))
+        .await?;
     Ok(())
 }
 

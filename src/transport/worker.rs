@@ -5,7 +5,7 @@
 //! ingress node ([`WireBatch`]) once every delivery in it is.
 
 use super::broker::{Broker, BrokerError};
-use super::forward::publish;
+use super::forward::{publish, publish_delayed};
 use super::parked::{Parked, ParkedSnapshot, Settled, adopt_legacy};
 use super::status::{
     DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary, broker_body,
@@ -70,6 +70,20 @@ impl Workers {
             jobs.swap(i, j);
         }
         let mut tasks = JoinSet::new();
+        // The delay queues' movers (one active in the cluster for each delay).
+        for delay_ms in RETRY_DELAYS_MS {
+            let broker = Arc::clone(&ctx.broker);
+            let node = ctx.node.clone();
+            let mut ready = ctx.topology_ready.clone();
+            let mut stop_rx = stop_rx.clone();
+            tasks.spawn(async move {
+                tokio::select! {
+                    r = ready.wait_for(|declared| *declared) => if r.is_err() { return },
+                    _ = stop_rx.changed() => return,
+                }
+                super::delay::serve(broker, node, delay_ms, stop_rx).await;
+            });
+        }
         for (i, (target, partition)) in jobs.into_iter().enumerate() {
             let ctx = ctx.clone();
             let mut stop_rx = stop_rx.clone();
@@ -319,6 +333,18 @@ impl PartitionConsumer {
         r
     }
 
+    /// Hand a delivery on to the `delay_ms` delay queue, confirmed, before it is
+    /// acknowledged here; it comes back to this partition when due ([`super::delay`]).
+    async fn delay(&mut self, delay_ms: u64, wire: &WireMessage) -> Result<(), BrokerError> {
+        let ch = self.publisher().await?;
+        let key = Topology::routing_key(&self.target.name, self.partition);
+        let r = publish_delayed(&self.ctx.broker, &ch, delay_ms, &key, wire).await;
+        if r.is_err() {
+            self.publish_channel = None;
+        }
+        r
+    }
+
     /// One broker message: a delivery or a batch of them, settled in order, then
     /// acknowledged. Stopping before anything in it was settled leaves it unacknowledged
     /// (it goes back to the partition, first, when the channel closes); stopping part-way
@@ -421,12 +447,12 @@ impl PartitionConsumer {
             if new_follower {
                 p.followers.push_back(env.id);
             }
-            let exchange = self.ctx.broker.topology.retry_queue(p.delay_ms);
+            let delay_ms = p.delay_ms;
             tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %env.id, head = ?p.head, "follows its dossier's head into the delay queue");
             if new_follower {
                 self.save_parked().await?;
             }
-            self.hand_on(&exchange, &wire).await?;
+            self.delay(delay_ms, &wire).await?;
             return Ok(Processed::Settled(None));
         }
         if !permission::wait_while_paused(&self.target, stop).await
@@ -465,12 +491,11 @@ impl PartitionConsumer {
                     p.delay_ms = level;
                 }
                 delivery::push_error(&mut wire.errors, error);
-                let exchange = self.ctx.broker.topology.retry_queue(level);
                 tracing::info!(target_system = %self.target.name, partition = self.partition, id = %wire.envelope.id, attempts, delay_ms = level, %reason, "delivery failed; retrying through the delay queue");
                 if key_hash.is_some() {
                     self.save_parked().await?;
                 }
-                self.hand_on(&exchange, &wire).await?;
+                self.delay(level, &wire).await?;
                 self.event(&wire, StatusKind::Failed, Some(reason), None)
             }
             Outcome::Dead { reason, error } => self.dead(wire, key_hash, reason, error).await?,
@@ -502,15 +527,15 @@ impl PartitionConsumer {
                 delay = p.delay_ms;
                 parked_changed = true;
             }
-            hand_ons.push((self.ctx.broker.topology.retry_queue(delay), wire));
+            hand_ons.push((delay, wire));
         }
         // Saved first: a crash before the copies are made leaves the batch to come back
         // with its events parked, each then attempted as its dossier's head or following it.
         if parked_changed {
             self.save_parked().await?;
         }
-        for (exchange, wire) in hand_ons {
-            self.hand_on(&exchange, &wire).await?;
+        for (delay, wire) in hand_ons {
+            self.delay(delay, &wire).await?;
         }
         Ok(())
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod broker_cluster;
 pub mod dead_letters;
 pub mod webdriver;
 
