@@ -17,21 +17,7 @@ pub async fn publish(
     let properties = wire
         .properties()
         .with_content_type(broker.content_type().into());
-    broker
-        .publish_on(
-            channel,
-            exchange,
-            routing_key,
-            &broker.seal(
-                super::broker::BodyKind::Delivery {
-                    target: &wire.target,
-                    message_id: &wire.envelope.id.to_string(),
-                },
-                wire.encode(),
-            ),
-            properties,
-        )
-        .await
+    publish_with(broker, channel, exchange, routing_key, wire, properties).await
 }
 
 /// A delivery's wire message handed to the `delay_ms` delay queue, marked with when it is
@@ -48,20 +34,28 @@ pub async fn publish_delayed(
             .with_content_type(broker.content_type().into()),
         delay_ms,
     );
+    let exchange = broker.topology.delay_queue(delay_ms);
+    publish_with(broker, channel, &exchange, routing_key, wire, properties).await
+}
+
+/// The wire message's body, sealed for its target and id, published with `properties`.
+async fn publish_with(
+    broker: &Broker,
+    channel: &Channel,
+    exchange: &str,
+    routing_key: &str,
+    wire: &WireMessage,
+    properties: lapin::BasicProperties,
+) -> Result<(), BrokerError> {
+    let body = broker.seal(
+        super::broker::BodyKind::Delivery {
+            target: &wire.target,
+            message_id: &wire.envelope.id.to_string(),
+        },
+        wire.encode(),
+    );
     broker
-        .publish_on(
-            channel,
-            &broker.topology.delay_queue(delay_ms),
-            routing_key,
-            &broker.seal(
-                super::broker::BodyKind::Delivery {
-                    target: &wire.target,
-                    message_id: &wire.envelope.id.to_string(),
-                },
-                wire.encode(),
-            ),
-            properties,
-        )
+        .publish_on(channel, exchange, routing_key, &body, properties)
         .await
 }
 
