@@ -25,6 +25,10 @@
 //! the order when the check was written are listed in `KNOWN_BACK_IMPORTS` (issue 32's
 //! circles): the list may only shrink — the test also fails when one of them is gone, so
 //! that it is struck off.
+//!
+//! The same tests keep the code's shape: no source file over [`MOST_LINES_A_FILE`] lines and
+//! no function over [`MOST_LINES_A_FUNCTION`] ([`oversized`]), in the bus, the mapping
+//! crate and the mocks.
 
 /// The layers, top first.
 pub const LAYERS: &[&[&str]] = &[
@@ -167,6 +171,71 @@ const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
     ("delivery", "route"),
 ];
 
+/// Longest source file, in lines: a longer one holds more than one concept.
+pub const MOST_LINES_A_FILE: usize = 600;
+/// Longest function, in lines (its signature to its closing brace).
+pub const MOST_LINES_A_FUNCTION: usize = 150;
+
+/// Functions over [`MOST_LINES_A_FUNCTION`] when the check was written (issue 32): the list
+/// may only shrink, and the test fails when one of them is back under the limit, so that it
+/// is struck off.
+pub const KNOWN_LONG_FUNCTIONS: &[(&str, &str)] = &[
+    ("src/admin/metrics.rs", "samples"),
+    ("src/app/mod.rs", "start_sealed"),
+    ("src/cli/send.rs", "run"),
+    ("src/config/validate/units.rs", "routes"),
+    ("src/contract/openapi.rs", "event_operation"),
+    ("mapping/src/input_schema/mod.rs", "constrain"),
+    ("mapping/src/scaffold.rs", "scaffold"),
+];
+
+/// What is over the limits in a set of source files (path, text), each as
+/// `path: N lines` or `path:line: fn name is N lines`. Functions are found as rustfmt
+/// writes them: a line starting with `fn` (after `pub`, `async`, `const`, `unsafe`) whose
+/// body closes with `}` at the same indentation.
+pub fn oversized<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<String> {
+    let mut found = Vec::new();
+    for (path, text) in files {
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.len() > MOST_LINES_A_FILE {
+            found.push(format!("{path}: {} lines", lines.len()));
+        }
+        for (i, line) in lines.iter().enumerate() {
+            let code = line.trim_start();
+            let indent = line.len() - code.len();
+            let mut rest = code;
+            for prefix in [
+                "pub(crate) ",
+                "pub(super) ",
+                "pub ",
+                "const ",
+                "async ",
+                "unsafe ",
+            ] {
+                rest = rest.strip_prefix(prefix).unwrap_or(rest);
+            }
+            let Some(signature) = rest.strip_prefix("fn ") else {
+                continue;
+            };
+            if code.ends_with(';') || code.ends_with('}') {
+                continue; // a declaration, or a function on one line
+            }
+            let close = format!("{}}}", " ".repeat(indent));
+            if let Some(len) = lines[i + 1..].iter().position(|l| *l == close) {
+                let len = len + 2;
+                if len > MOST_LINES_A_FUNCTION {
+                    let name: String = signature
+                        .chars()
+                        .take_while(|c| c.is_alphanumeric() || *c == '_')
+                        .collect();
+                    found.push(format!("{path}:{}: fn {name} is {len} lines", i + 1));
+                }
+            }
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -174,7 +243,12 @@ mod tests {
     use std::path::Path;
 
     fn sources() -> Vec<(String, String)> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        sources_in("src")
+    }
+
+    /// Every `.rs` file under `dir` (relative to the crate), by path relative to `dir`.
+    fn sources_in(dir: &str) -> Vec<(String, String)> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
         let mut out = Vec::new();
         let mut stack = vec![root.clone()];
         while let Some(dir) = stack.pop() {
@@ -258,6 +332,51 @@ mod tests {
         assert_eq!(
             (found[0].to.as_str(), found[0].at.as_str()),
             ("admin", "ingress/mod.rs:3")
+        );
+    }
+
+    #[test]
+    fn no_file_and_no_function_is_over_its_length() {
+        let mut found = Vec::new();
+        for dir in ["src", "mapping/src", "mocks/src"] {
+            let files = sources_in(dir);
+            let named: Vec<(String, &str)> = files
+                .iter()
+                .map(|(p, t)| (format!("{dir}/{p}"), t.as_str()))
+                .collect();
+            found.extend(oversized(named.iter().map(|(p, t)| (p.as_str(), *t))));
+        }
+        let known = |f: &String| {
+            KNOWN_LONG_FUNCTIONS.iter().find(|(path, name)| {
+                f.starts_with(&format!("{path}:")) && f.contains(&format!(": fn {name} is "))
+            })
+        };
+        let new: Vec<&String> = found.iter().filter(|f| known(f).is_none()).collect();
+        assert!(new.is_empty(), "over the limits: {new:#?}");
+        for (path, name) in KNOWN_LONG_FUNCTIONS {
+            assert!(
+                found.iter().any(|f| known(f) == Some(&(*path, *name))),
+                "{path}: fn {name} is no longer over {MOST_LINES_A_FUNCTION} lines: strike it off KNOWN_LONG_FUNCTIONS"
+            );
+        }
+    }
+
+    #[test]
+    fn a_long_function_and_a_long_file_are_caught() {
+        let body = "    let x = 1;\n".repeat(MOST_LINES_A_FUNCTION);
+        let text = format!("//! planted\npub async fn long_one() {{\n{body}}}\nfn short() {{}}\n");
+        let found = oversized([("planted.rs", text.as_str())]);
+        assert_eq!(
+            found,
+            vec![format!(
+                "planted.rs:2: fn long_one is {} lines",
+                MOST_LINES_A_FUNCTION + 2
+            )]
+        );
+        let file = "// x\n".repeat(MOST_LINES_A_FILE + 1);
+        assert_eq!(
+            oversized([("big.rs", file.as_str())]),
+            vec![format!("big.rs: {} lines", MOST_LINES_A_FILE + 1)]
         );
     }
 }

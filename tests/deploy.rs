@@ -23,7 +23,13 @@ fn the_compose_cluster_config_is_complete() {
     )
     .unwrap();
     assert_eq!(cfg.transport, Transport::Amqp);
-    assert!(cfg.amqp.urls[0].contains("@rabbitmq:5672"));
+    // Every node of the compose file's three-node broker, tried in turn; events
+    // acknowledged once replicated.
+    assert_eq!(cfg.amqp.urls.len(), 3);
+    for (i, url) in cfg.amqp.urls.iter().enumerate() {
+        assert!(url.contains(&format!("@rabbitmq-{}:5672", i + 1)), "{url}");
+    }
+    assert_eq!(cfg.amqp.acknowledge, lienthong::config::Acknowledge::Replicated);
     assert!(cfg.targets["portal"].url.starts_with("http://mocks:9090/"));
     config::validate(&cfg, |_| None).unwrap();
     lienthong::mappings::MappingSet::load(&cfg).unwrap();
@@ -95,7 +101,15 @@ fn the_container_and_service_files_keep_their_promises() {
     assert!(docker.contains("CMD [\"run\", \"--config\", \"/etc/lienthong/production.toml\"]"));
 
     let compose = read("deploy/docker-compose.yml");
-    for service in ["rabbitmq:", "mocks:", "ingress:", "worker-1:", "worker-2:"] {
+    for service in [
+        "rabbitmq-1:",
+        "rabbitmq-2:",
+        "rabbitmq-3:",
+        "mocks:",
+        "ingress:",
+        "worker-1:",
+        "worker-2:",
+    ] {
         assert!(
             compose.contains(&format!("\n  {service}")),
             "compose service {service}"
@@ -104,6 +118,12 @@ fn the_container_and_service_files_keep_their_promises() {
     assert!(
         compose.contains("\"--role\", \"ingress\"") && compose.contains("\"--role\", \"worker\"")
     );
+    // Three broker nodes in one cluster, each known to every lienthong node.
+    let rabbit = read("deploy/rabbitmq/rabbitmq.conf");
+    for n in 1..=3 {
+        assert!(rabbit.contains(&format!("nodes.{n} = rabbit@rabbitmq-{n}")));
+        assert!(compose.contains(&format!("hostname: rabbitmq-{n}")));
+    }
 
     let unit = read("deploy/systemd/lienthong.service");
     for line in [

@@ -74,6 +74,7 @@ pub mod replay_guard;
 pub mod status;
 pub mod wire;
 pub mod worker;
+pub mod workers;
 
 use config::AmqpConfig;
 

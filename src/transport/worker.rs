@@ -25,9 +25,7 @@ use lapin::options::{
 use lapin::types::FieldTable;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinSet;
 
 /// Everything a partition consumer needs.
 #[derive(Clone)]
@@ -46,113 +44,8 @@ pub struct WorkerContext {
     pub topology_ready: watch::Receiver<bool>,
 }
 
-/// The running partition consumers of this node.
-pub struct Workers {
-    tasks: JoinSet<()>,
-    stop: watch::Sender<bool>,
-    status: Arc<StatusPublisher>,
-}
-
-impl Workers {
-    /// Subscribe to every partition of every target. Subscriptions are made in a shuffled
-    /// order, a few milliseconds apart, so that workers starting together share the
-    /// partitions; a worker that comes later stands by and takes over a partition whose
-    /// consumer goes away.
-    pub fn start(ctx: WorkerContext, targets: Vec<Arc<TargetRuntime>>) -> Workers {
-        let (stop, stop_rx) = watch::channel(false);
-        let mut jobs: Vec<(Arc<TargetRuntime>, u16)> = targets
-            .iter()
-            .flat_map(|t| (0..ctx.broker.topology.partitions).map(move |p| (Arc::clone(t), p)))
-            .collect();
-        // Fisher-Yates with the thread RNG.
-        for i in (1..jobs.len()).rev() {
-            let j = rand::random_range(0..=i);
-            jobs.swap(i, j);
-        }
-        let mut tasks = JoinSet::new();
-        // The delay queues' movers (one active in the cluster for each delay).
-        for delay_ms in RETRY_DELAYS_MS {
-            let broker = Arc::clone(&ctx.broker);
-            let node = ctx.node.clone();
-            let mut ready = ctx.topology_ready.clone();
-            let mut stop_rx = stop_rx.clone();
-            tasks.spawn(async move {
-                tokio::select! {
-                    r = ready.wait_for(|declared| *declared) => if r.is_err() { return },
-                    _ = stop_rx.changed() => return,
-                }
-                super::delay::serve(broker, node, delay_ms, stop_rx).await;
-            });
-        }
-        for (i, (target, partition)) in jobs.into_iter().enumerate() {
-            let ctx = ctx.clone();
-            let mut stop_rx = stop_rx.clone();
-            tasks.spawn(async move {
-                let mut ready = ctx.topology_ready.clone();
-                tokio::select! {
-                    r = ready.wait_for(|declared| *declared) => if r.is_err() { return },
-                    _ = stop_rx.changed() => return,
-                }
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(5 * i as u64)) => {}
-                    _ = stop_rx.changed() => return,
-                }
-                partition_loop(ctx, target, partition, stop_rx).await;
-            });
-        }
-        Workers {
-            tasks,
-            stop,
-            status: Arc::clone(&ctx.status),
-        }
-    }
-
-    /// Stop consuming; unacknowledged deliveries go back to their queues.
-    pub async fn stop(mut self) {
-        let _ = self.stop.send(true);
-        while self.tasks.join_next().await.is_some() {}
-        // The outcomes gathered for the next status message go out now.
-        self.status.flush().await;
-    }
-}
-
-async fn partition_loop(
-    ctx: WorkerContext,
-    target: Arc<TargetRuntime>,
-    partition: u16,
-    mut stop: watch::Receiver<bool>,
-) {
-    // Kept across reconnections: a key parked before a broker outage stays parked after
-    // it, so its later events still wait behind the one being retried.
-    let mut consumer = PartitionConsumer {
-        ctx: ctx.clone(),
-        target: Arc::clone(&target),
-        partition,
-        parked: HashMap::new(),
-        legacy_parked: HashMap::new(),
-        settled: HashMap::new(),
-        acked_keys: HashSet::new(),
-        publish_channel: None,
-    };
-    loop {
-        if *stop.borrow() {
-            return;
-        }
-        consumer.publish_channel = None;
-        match consumer.run(&mut stop).await {
-            Ok(()) => return,
-            Err(e) => {
-                tracing::warn!(target_system = %target.name, partition, error = %e, "partition consumer stopped; subscribing again");
-            }
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(ctx.broker.settings().reconnect_delay) => {}
-            _ = stop.changed() => return,
-        }
-    }
-}
-
-struct PartitionConsumer {
+/// One partition of one target, consumed in order (see the module docs).
+pub(super) struct PartitionConsumer {
     ctx: WorkerContext,
     target: Arc<TargetRuntime>,
     partition: u16,
@@ -170,7 +63,32 @@ struct PartitionConsumer {
 }
 
 impl PartitionConsumer {
-    async fn run(&mut self, stop: &mut watch::Receiver<bool>) -> Result<(), BrokerError> {
+    /// A consumer of `target`'s `partition` with nothing parked yet (the snapshot is read
+    /// when the partition becomes its own).
+    pub(super) fn new(
+        ctx: WorkerContext,
+        target: Arc<TargetRuntime>,
+        partition: u16,
+    ) -> PartitionConsumer {
+        PartitionConsumer {
+            ctx,
+            target,
+            partition,
+            parked: HashMap::new(),
+            legacy_parked: HashMap::new(),
+            settled: HashMap::new(),
+            acked_keys: HashSet::new(),
+            publish_channel: None,
+        }
+    }
+
+    /// Subscribe and consume until stopped (`Ok`) or the broker fails (`Err`). Parked
+    /// dossiers and settled copies are kept across calls.
+    pub(super) async fn run(
+        &mut self,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), BrokerError> {
+        self.publish_channel = None;
         let broker = Arc::clone(&self.ctx.broker);
         let t = &broker.topology;
         let ch = broker.channel().await?;
