@@ -29,7 +29,10 @@ fn the_compose_cluster_config_is_complete() {
     for (i, url) in cfg.amqp.urls.iter().enumerate() {
         assert!(url.contains(&format!("@rabbitmq-{}:5672", i + 1)), "{url}");
     }
-    assert_eq!(cfg.amqp.acknowledge, lienthong::config::Acknowledge::Replicated);
+    assert_eq!(
+        cfg.amqp.acknowledge,
+        lienthong::config::Acknowledge::Replicated
+    );
     assert!(cfg.targets["portal"].url.starts_with("http://mocks:9090/"));
     config::validate(&cfg, |_| None).unwrap();
     lienthong::mappings::MappingSet::load(&cfg).unwrap();
