@@ -22,7 +22,7 @@ pub fn forward_runtime(
     cfg: &TargetConfig,
     origin: &str,
     topology_ready: tokio::sync::watch::Receiver<bool>,
-    settlements: &Arc<Settlements>,
+    settlements: Option<&Arc<Settlements>>,
 ) -> TargetRuntime {
     // Tried again soon after the broker comes back: requests of the replicated mode wait
     // for these forwards (`[amqp] acknowledge`).
@@ -47,7 +47,7 @@ pub fn forward_runtime(
         ..cfg.clone()
     };
     // Workers map; the broker carries the event as the unit sent it.
-    TargetRuntime::with_connector(
+    let runtime = TargetRuntime::with_connector(
         target,
         &forward_cfg,
         Arc::new(ForwardConnector::new(
@@ -57,6 +57,9 @@ pub fn forward_runtime(
             topology_ready,
         )),
     )
-    .forwarding()
-    .settling(Arc::clone(settlements))
+    .forwarding();
+    match settlements {
+        Some(s) => runtime.settling(Arc::clone(s)),
+        None => runtime,
+    }
 }

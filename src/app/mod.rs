@@ -183,7 +183,9 @@ impl Bus {
         )?;
         // Requests that wait for the broker's confirms before their 202 meet the
         // forwarders here (`[amqp] acknowledge = "replicated"`).
-        let settlements = Arc::new(crate::delivery::settlements::Settlements::new());
+        let settlements = (amqp
+            && config.amqp.acknowledge == crate::config::Acknowledge::Replicated)
+            .then(|| Arc::new(crate::delivery::settlements::Settlements::new()));
         // With a broker, the outbox drains into RabbitMQ and the workers deliver.
         let (relay, workers) = match (broker, status_publisher) {
             (Some(broker), Some(status)) => parts::start_cluster(
@@ -194,7 +196,7 @@ impl Bus {
                     runtimes,
                     outbox: outbox.clone(),
                     mappings: Arc::clone(&mappings),
-                    settlements: Arc::clone(&settlements),
+                    settlements: settlements.clone(),
                 },
                 &mut background,
             ),
@@ -239,12 +241,10 @@ impl Bus {
                 callbacks,
                 spans: &spans,
                 targets: &delivering_targets,
-                replication: (amqp
-                    && config.amqp.acknowledge == crate::config::Acknowledge::Replicated)
-                    .then(|| crate::ingress::Replication {
-                        settlements,
-                        timeout: config.amqp.replicate_timeout,
-                    }),
+                replication: settlements.map(|settlements| crate::ingress::Replication {
+                    settlements,
+                    timeout: config.amqp.replicate_timeout,
+                }),
             },
         );
         let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);

@@ -150,8 +150,9 @@ pub struct ClusterInputs {
     pub runtimes: Vec<Arc<TargetRuntime>>,
     pub outbox: Outbox,
     pub mappings: Arc<MappingSet>,
-    /// Where the forwarders tell requests waiting for the broker's confirms.
-    pub settlements: Arc<crate::delivery::settlements::Settlements>,
+    /// Where the forwarders tell requests waiting for the broker's confirms (`[amqp]
+    /// acknowledge = "replicated"`; none: nobody waits, nothing is kept).
+    pub settlements: Option<Arc<crate::delivery::settlements::Settlements>>,
 }
 
 /// The cluster transport: the topology declared (again and again until the broker
@@ -204,7 +205,7 @@ pub fn start_cluster(
                 cfg,
                 &node,
                 topology_ready_rx.clone(),
-                &settlements,
+                settlements.as_ref(),
             ))
         })
         .collect();

@@ -135,7 +135,7 @@ impl Settlements {
         result
     }
 
-    /// Requests waiting now (for tests and the status view).
+    /// Deliveries some request waits for now.
     pub fn waiting(&self) -> usize {
         self.state.lock().expect("settlements").waiting.len()
     }

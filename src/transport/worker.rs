@@ -240,23 +240,16 @@ impl PartitionConsumer {
         Ok(ch)
     }
 
-    /// Hand a delivery on to another exchange, confirmed, before it is acknowledged here.
-    async fn hand_on(&mut self, exchange: &str, wire: &WireMessage) -> Result<(), BrokerError> {
+    /// Hand a delivery on, confirmed, before it is acknowledged here: to the dead-letter
+    /// exchange, or to a delay queue it comes back from when due ([`super::delay`]).
+    async fn hand_on(&mut self, to: HandOn<'_>, wire: &WireMessage) -> Result<(), BrokerError> {
         let ch = self.publisher().await?;
         let key = Topology::routing_key(&self.target.name, self.partition);
-        let r = publish(&self.ctx.broker, &ch, exchange, &key, wire).await;
-        if r.is_err() {
-            self.publish_channel = None;
-        }
-        r
-    }
-
-    /// Hand a delivery on to the `delay_ms` delay queue, confirmed, before it is
-    /// acknowledged here; it comes back to this partition when due ([`super::delay`]).
-    async fn delay(&mut self, delay_ms: u64, wire: &WireMessage) -> Result<(), BrokerError> {
-        let ch = self.publisher().await?;
-        let key = Topology::routing_key(&self.target.name, self.partition);
-        let r = publish_delayed(&self.ctx.broker, &ch, delay_ms, &key, wire).await;
+        let broker = &self.ctx.broker;
+        let r = match to {
+            HandOn::Exchange(exchange) => publish(broker, &ch, exchange, &key, wire).await,
+            HandOn::Delay(delay_ms) => publish_delayed(broker, &ch, delay_ms, &key, wire).await,
+        };
         if r.is_err() {
             self.publish_channel = None;
         }
@@ -346,7 +339,7 @@ impl PartitionConsumer {
         let env = &wire.envelope;
         let key_hash = ordered_key(&wire);
         if let Some(h) = key_hash
-            && self.settled.get(&h).is_some_and(|s| s.contains(env.id))
+            && self.is_settled(h, env.id)
         {
             tracing::debug!(target_system = %self.target.name, partition = self.partition, id = %env.id, "a copy of an event already settled: dropped");
             return Ok(Processed::Settled(None));
@@ -370,7 +363,7 @@ impl PartitionConsumer {
             if new_follower {
                 self.save_parked().await?;
             }
-            self.delay(delay_ms, &wire).await?;
+            self.hand_on(HandOn::Delay(delay_ms), &wire).await?;
             return Ok(Processed::Settled(None));
         }
         if !permission::wait_while_paused(&self.target, stop).await
@@ -413,7 +406,7 @@ impl PartitionConsumer {
                 if key_hash.is_some() {
                     self.save_parked().await?;
                 }
-                self.delay(level, &wire).await?;
+                self.hand_on(HandOn::Delay(level), &wire).await?;
                 self.event(&wire, StatusKind::Failed, Some(reason), None)
             }
             Outcome::Dead { reason, error } => self.dead(wire, key_hash, reason, error).await?,
@@ -432,7 +425,7 @@ impl PartitionConsumer {
             let id = wire.envelope.id;
             let mut delay = RETRY_DELAYS_MS[0];
             if let Some(h) = ordered_key(&wire) {
-                if self.settled.get(&h).is_some_and(|s| s.contains(id)) {
+                if self.is_settled(h, id) {
                     continue;
                 }
                 let p = self.parked.entry(h).or_default();
@@ -453,7 +446,7 @@ impl PartitionConsumer {
             self.save_parked().await?;
         }
         for (delay, wire) in hand_ons {
-            self.delay(delay, &wire).await?;
+            self.hand_on(HandOn::Delay(delay), &wire).await?;
         }
         Ok(())
     }
@@ -473,7 +466,7 @@ impl PartitionConsumer {
         // Handed on before its key goes on: a crash in between leaves it its dossier's
         // head, dead-lettered again by the next holder, never dropped as settled.
         let exchange = self.ctx.broker.topology.dead_exchange();
-        self.hand_on(&exchange, &wire).await?;
+        self.hand_on(HandOn::Exchange(&exchange), &wire).await?;
         // The key goes on with its next event (an operator replays this one).
         if self.head_done(key_hash) {
             self.save_parked().await?;
@@ -494,6 +487,11 @@ impl PartitionConsumer {
             tracing::error!(origin = %wire.origin, id = %wire.envelope.id, error = %e, "dead letter not handed to its node (it stays in the dead-letter queue)");
         }
         Ok(event)
+    }
+
+    /// Whether `id` of the key `h` was settled already (what comes now is a copy).
+    fn is_settled(&self, h: KeyHash, id: crate::envelope::MessageId) -> bool {
+        self.settled.get(&h).is_some_and(|s| s.contains(id))
     }
 
     /// A key parked under its FNV hash by a worker of an earlier release moves to its
@@ -544,6 +542,13 @@ impl PartitionConsumer {
             },
         }
     }
+}
+
+/// Where a delivery is handed on to.
+enum HandOn<'a> {
+    Exchange(&'a str),
+    /// The delay queue of this many milliseconds.
+    Delay(u64),
 }
 
 /// What became of one delivery of a broker message.
