@@ -31,6 +31,8 @@ pub struct IngressInputs<'a> {
     pub targets: &'a [Arc<TargetRuntime>],
     /// `[amqp] acknowledge = "replicated"`: answer once the broker confirmed.
     pub replication: Option<crate::ingress::Replication>,
+    /// In a cluster: the cluster's memory of idempotency keys.
+    pub cluster_keys: Option<crate::ingress::cluster_keys::ClusterKeys>,
 }
 
 /// The unit-facing endpoints' state: keys, routes, mappings, limits.
@@ -44,6 +46,7 @@ pub fn ingress_state(config: &Config, inputs: IngressInputs<'_>) -> Arc<IngressS
         spans,
         targets,
         replication,
+        cluster_keys,
     } = inputs;
     Arc::new(IngressState {
         keys: Arc::clone(unit_keys),
@@ -72,5 +75,6 @@ pub fn ingress_state(config: &Config, inputs: IngressInputs<'_>) -> Arc<IngressS
             .map(|t| (t.name.clone(), Arc::clone(t)))
             .collect(),
         replication,
+        cluster_keys,
     })
 }

@@ -231,6 +231,13 @@ impl Bus {
             },
         );
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
+        let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
+        let cluster_keys = parts::cluster_keys(
+            &config,
+            guard_broker.as_ref(),
+            takes_unit_traffic,
+            &mut background,
+        );
         let ingress_state = ingress_parts::ingress_state(
             &config,
             ingress_parts::IngressInputs {
@@ -245,9 +252,9 @@ impl Bus {
                     settlements,
                     timeout: config.amqp.replicate_timeout,
                 }),
+                cluster_keys,
             },
         );
-        let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
         if config.inbox.enabled && takes_unit_traffic {
             background.spawn(crate::ingress::inbox::watch(
                 Arc::clone(&ingress_state),

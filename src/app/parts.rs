@@ -301,6 +301,33 @@ pub fn signatures(
     })
 }
 
+/// In a cluster, the idempotency keys of the ingress nodes are the cluster's: this node
+/// claims keys from the active guard, and offers to be it.
+pub fn cluster_keys(
+    config: &Config,
+    broker: Option<&Arc<Broker>>,
+    takes_unit_traffic: bool,
+    background: &mut Background,
+) -> Option<crate::ingress::cluster_keys::ClusterKeys> {
+    let broker = broker.filter(|_| takes_unit_traffic)?;
+    let window = config.outbox.idempotency_ttl;
+    background.spawn(crate::transport::idempotency::serve(
+        Arc::clone(broker),
+        crate::transport::node_name(&config.amqp),
+        window,
+    ));
+    let guard = crate::transport::idempotency::IdempotencyGuard::new(Arc::clone(broker), window);
+    let replicated = config.amqp.acknowledge == crate::config::Acknowledge::Replicated;
+    // Long enough to store and, when replicated, to wait for the broker's confirms.
+    let hold = (config.amqp.replicate_timeout + std::time::Duration::from_secs(20))
+        .max(std::time::Duration::from_secs(30));
+    Some(crate::ingress::cluster_keys::ClusterKeys::new(
+        Arc::new(guard),
+        hold,
+        replicated,
+    ))
+}
+
 /// What the admin API and dashboard are given.
 pub struct AdminInputs {
     pub broker: Option<Arc<Broker>>,

@@ -197,7 +197,7 @@ pub(super) fn errors(list: &[(u16, &str)]) -> Map<String, Value> {
                 "description": codes,
                 "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
             });
-            if matches!(status, 429 | 503) {
+            if matches!(status, 409 | 429 | 503) {
                 r["headers"] = json!({"Retry-After": {
                     "description": "Seconds to wait before sending again",
                     "schema": {"type": "integer"}
@@ -439,6 +439,11 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
         ),
         (404, AUTH_ERRORS[2].1),
         (408, AUTH_ERRORS[3].1),
+        (
+            409,
+            "idempotency_in_progress: another node of the cluster is storing a request with \
+               this Idempotency-Key right now; send again after Retry-After",
+        ),
         (
             413,
             "body_too_large; batch_too_large: over server.max_batch events",

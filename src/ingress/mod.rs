@@ -7,6 +7,7 @@
 
 pub mod callback;
 mod charset;
+pub mod cluster_keys;
 mod door;
 pub mod inbox;
 mod own_messages;
@@ -60,6 +61,8 @@ pub struct IngressState {
     /// `[amqp] acknowledge = "replicated"`: a request is answered once the broker has
     /// confirmed its events ([`replicated`]).
     pub replication: Option<Replication>,
+    /// In a cluster: idempotency keys are the cluster's ([`cluster_keys`]).
+    pub cluster_keys: Option<cluster_keys::ClusterKeys>,
 }
 
 pub use replicated::Replication;
@@ -256,6 +259,15 @@ async fn accept(
             ],
         )
     };
+    let ticket = match (&state.cluster_keys, &idempotency_key) {
+        (Some(keys), Some(key)) => {
+            match keys.before_store(&state.outbox, &route.unit, key).await? {
+                cluster_keys::Decision::Answered(accepted) => return Ok(accepted),
+                cluster_keys::Decision::Store(ticket) => ticket,
+            }
+        }
+        _ => None,
+    };
     let write = state.spans.child(&span, "outbox.write", Vec::new());
     // Before the events are stored: delivery may claim them at once. Bodies of a request
     // refused as busy stay until pushed out, ready for the unit's retry of it.
@@ -277,23 +289,34 @@ async fn accept(
         span.fail("nothing stored");
     }
     drop(write);
+    let keys = state.cluster_keys.as_ref().zip(ticket.as_ref());
     match stored {
         Ok(accepted) => {
-            if let Some(replication) = &state.replication {
-                replication
-                    .confirmed(&state.outbox, route, &accepted)
-                    .await?;
+            let replicated = match &state.replication {
+                Some(replication) => replication.confirmed(&state.outbox, route, &accepted).await,
+                None => Ok(()),
+            };
+            if let Some((keys, ticket)) = keys {
+                let confirmed = state.replication.is_some() && replicated.is_ok();
+                keys.stored(ticket, &accepted, confirmed).await;
             }
-            Ok(accepted)
+            replicated.map(|()| accepted)
         }
-        Err(EnqueueError::Backpressure { .. }) => Err(ApiError::busy(
-            "the bus is holding too many undelivered messages; retry later",
-        )),
-        Err(e @ (EnqueueError::Storage(_) | EnqueueError::Closed)) => {
-            tracing::error!(unit = %route.unit, error = %e, "cannot store events");
-            Err(ApiError::busy(
-                "the bus cannot store messages right now; nothing was stored, retry later",
-            ))
+        Err(e) => {
+            if let Some((keys, ticket)) = keys {
+                keys.not_stored(ticket).await;
+            }
+            Err(match e {
+                EnqueueError::Backpressure { .. } => {
+                    ApiError::busy("the bus is holding too many undelivered messages; retry later")
+                }
+                e @ (EnqueueError::Storage(_) | EnqueueError::Closed) => {
+                    tracing::error!(unit = %route.unit, error = %e, "cannot store events");
+                    ApiError::busy(
+                        "the bus cannot store messages right now; nothing was stored, retry later",
+                    )
+                }
+            })
         }
     }
 }

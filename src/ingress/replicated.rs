@@ -71,3 +71,16 @@ fn not_replicated(unit: &str, e: Unsettled) -> ApiError {
     )
     .retry_after(NOT_REPLICATED_RETRY_AFTER_SECS)
 }
+
+/// A resend of a request another node stored but has not yet replicated.
+pub(super) fn not_replicated_yet(unit: &str) -> ApiError {
+    tracing::info!(%unit, "resend of a request stored on another node, not yet replicated");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not_replicated",
+        "a request with this Idempotency-Key is stored on another node of the bus but not \
+         yet replicated by the broker; resend it after Retry-After: the answer is 202 \
+         (duplicate) once it is replicated",
+    )
+    .retry_after(NOT_REPLICATED_RETRY_AFTER_SECS)
+}

@@ -130,6 +130,7 @@ impl Broker {
             }
         }
         super::replay_guard::declare(self, &mut ch).await?;
+        super::idempotency::declare(self, &mut ch).await?;
         self.declare_delay_queues(&mut ch).await?;
         let _ = self.timed(ch.close(200, "declared".into())).await;
         Ok(())
@@ -225,7 +226,13 @@ impl Broker {
         use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
         let t = &self.topology;
         let ch = self.channel().await?;
-        let mut queues = vec![t.dead_queue(), t.replay_guard_queue(), t.replay_stream()];
+        let mut queues = vec![
+            t.dead_queue(),
+            t.replay_guard_queue(),
+            t.replay_stream(),
+            t.idempotency_guard_queue(),
+            t.idempotency_stream(),
+        ];
         queues.extend(nodes.iter().map(|n| t.node_queue(n)));
         let mut exchanges = vec![
             t.deliver_exchange(),

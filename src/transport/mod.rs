@@ -68,6 +68,8 @@ mod declare;
 pub mod delay;
 pub mod forward;
 pub mod forward_connector;
+pub mod guard;
+pub mod idempotency;
 pub mod leader;
 mod parked;
 pub mod replay_guard;
@@ -138,6 +140,16 @@ impl Topology {
     /// The stream of signatures the replay guard accepted (its memory across takeovers).
     pub fn replay_stream(&self) -> String {
         format!("{}.replay-seen", self.prefix)
+    }
+
+    /// Asks to the cluster's idempotency guard (single active consumer).
+    pub fn idempotency_guard_queue(&self) -> String {
+        format!("{}.idempotency-guard", self.prefix)
+    }
+
+    /// The stream of the idempotency guard's decisions (its memory across takeovers).
+    pub fn idempotency_stream(&self) -> String {
+        format!("{}.idempotency-seen", self.prefix)
     }
 
     /// The delay queue, and the fanout exchange in front of it, for one delay (moved back

@@ -24,21 +24,16 @@
 //! When the broker cannot be reached, signed requests are refused with 503 and
 //! `Retry-After` (fail closed): the guarantee holds or nothing is accepted. Units without
 //! a signing secret are not affected. A single node (embedded transport) keeps the same
-//! memory in process ([`SeenSignatures`]).
+//! memory in process ([`SeenSignatures`]). The machinery (queue, stream, read-back) is
+//! [`super::guard`], shared with the cluster's idempotency keys.
 
 use super::broker::{Broker, BrokerError};
-use futures_lite::StreamExt;
-use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
-    QueueDeclareOptions,
-};
-use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel};
+use super::guard::{GuardClient, GuardSpec, Memory};
+use lapin::Channel;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
 
 /// How far a request's timestamp may be from the bus's clock (and how long signatures are
 /// remembered to refuse replays).
@@ -81,25 +76,25 @@ impl SeenSignatures {
     }
 }
 
-/// What an ingress node asks the guard.
+/// What an ingress node asks the guard: is this signature new? Kept until `forget_at`
+/// (unix seconds).
 #[derive(Serialize, Deserialize)]
-struct Ask {
+pub struct Ask {
     /// The request's HMAC, hex.
     mac: String,
     forget_at: u64,
 }
 
 #[derive(Serialize, Deserialize)]
-struct Answer {
+pub struct Answer {
     first: bool,
 }
 
-/// What the stream holds: an accepted signature, or a guard's marker.
+/// What the stream keeps: an accepted signature.
 #[derive(Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-enum Record {
-    Seen { mac: String, forget_at: u64 },
-    Marker { id: String },
+pub struct Seen {
+    mac: String,
+    forget_at: u64,
 }
 
 /// The longest a signature may ask to be remembered beyond now (its timestamp may be
@@ -109,319 +104,91 @@ fn longest_memory() -> u64 {
     3 * MAX_SKEW.as_secs() + 60
 }
 
-/// How long the stream keeps what it was given (RabbitMQ's `x-max-age`).
-const STREAM_MAX_AGE: &str = "15m";
+impl Memory for SeenSignatures {
+    type Ask = Ask;
+    type Answer = Answer;
+    type Record = Seen;
 
-/// Declare the guard's queue (replicated) and stream (part of [`Broker::declare`]).
+    fn decide(&mut self, ask: Ask, now_ms: u64) -> (Answer, Option<Seen>) {
+        let now = now_ms / 1000;
+        let Some(mac) = parse_mac(&ask.mac) else {
+            return (Answer { first: false }, None);
+        };
+        // Refused outright: no valid signature asks to be kept that long.
+        if ask.forget_at > now + longest_memory() {
+            return (Answer { first: false }, None);
+        }
+        let first = self.first_time(mac, ask.forget_at, now);
+        let record = first.then_some(Seen {
+            mac: ask.mac,
+            forget_at: ask.forget_at,
+        });
+        (Answer { first }, record)
+    }
+
+    fn unreadable() -> Answer {
+        Answer { first: false }
+    }
+
+    fn replay(&mut self, record: Seen, now_ms: u64) {
+        if let Some(mac) = parse_mac(&record.mac) {
+            self.first_time(mac, record.forget_at, now_ms / 1000);
+        }
+    }
+
+    fn remembered(&self) -> usize {
+        self.until.len()
+    }
+}
+
+/// The replay guard's queue and stream: the stream keeps 15 minutes (more than the window
+/// a signature can be replayed in), and a new guard reads back the whole window.
+pub fn spec(topology: &super::Topology) -> GuardSpec {
+    GuardSpec {
+        name: "replay",
+        queue: topology.replay_guard_queue(),
+        stream: topology.replay_stream(),
+        stream_max_age: "15m".into(),
+        read_back: Duration::from_secs(2 * MAX_SKEW.as_secs() + 60),
+    }
+}
+
+/// Declare the guard's queue and stream (part of [`Broker::declare`]).
 pub async fn declare(broker: &Broker, ch: &mut Channel) -> Result<(), BrokerError> {
-    let t = &broker.topology;
-    let mut guard_args = FieldTable::default();
-    guard_args.insert("x-single-active-consumer".into(), AMQPValue::Boolean(true));
-    // An ask nobody answered within the timeout is of no use to anyone.
-    guard_args.insert(
-        "x-message-ttl".into(),
-        AMQPValue::LongLongInt(broker.settings().publish_timeout.as_millis() as i64),
-    );
-    let mut stream_args = FieldTable::default();
-    stream_args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("stream".into()),
-    );
-    stream_args.insert(
-        "x-max-age".into(),
-        AMQPValue::LongString(STREAM_MAX_AGE.into()),
-    );
-    // Small segments: the stream's age limit removes whole segments.
-    stream_args.insert(
-        "x-stream-max-segment-size-bytes".into(),
-        AMQPValue::LongLongInt(1_000_000),
-    );
-    broker
-        .declare_replicated(ch, &t.replay_guard_queue(), guard_args)
-        .await?;
-    broker
-        .timed(ch.queue_declare(
-            t.replay_stream().as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            stream_args,
-        ))
-        .await?;
-    Ok(())
+    super::guard::declare(broker, ch, &spec(&broker.topology)).await
 }
 
 /// The client side: asks the cluster's guard whether a signature is new.
 pub struct ReplayGuard {
-    broker: Arc<Broker>,
-    rpc: tokio::sync::Mutex<Option<Rpc>>,
-    waiting: Arc<Mutex<HashMap<String, oneshot::Sender<bool>>>>,
-}
-
-/// A confirm channel with this node's private reply queue.
-struct Rpc {
-    channel: Channel,
-    reply_queue: String,
+    client: GuardClient<SeenSignatures>,
 }
 
 impl ReplayGuard {
     pub fn new(broker: Arc<Broker>) -> ReplayGuard {
+        let spec = spec(&broker.topology);
         ReplayGuard {
-            broker,
-            rpc: tokio::sync::Mutex::new(None),
-            waiting: Arc::default(),
+            client: GuardClient::new(broker, spec),
         }
     }
 
     /// `Ok(true)`: the cluster had not seen `mac` and now remembers it until `forget_at`.
     pub async fn first_time(&self, mac: [u8; 32], forget_at: u64) -> Result<bool, BrokerError> {
-        let id = uuid::Uuid::now_v7().to_string();
-        let (tx, rx) = oneshot::channel();
-        self.waiting.lock().unwrap().insert(id.clone(), tx);
-        let sent = self.send(&id, mac, forget_at).await;
-        let answer = match sent {
-            Ok(()) => {
-                match tokio::time::timeout(self.broker.settings().publish_timeout, rx).await {
-                    Ok(Ok(first)) => Ok(first),
-                    Ok(Err(_)) => Err(BrokerError::Refused(
-                        "the reply channel to the replay guard closed".into(),
-                    )),
-                    Err(_) => Err(BrokerError::Timeout(self.broker.settings().publish_timeout)),
-                }
-            }
-            Err(e) => Err(e),
-        };
-        self.waiting.lock().unwrap().remove(&id);
-        answer
-    }
-
-    async fn send(&self, id: &str, mac: [u8; 32], forget_at: u64) -> Result<(), BrokerError> {
-        let mut rpc = self.rpc.lock().await;
-        if rpc.as_ref().is_none_or(|r| !r.channel.status().connected()) {
-            *rpc = Some(self.open().await?);
-        }
-        let r = rpc.as_ref().expect("just opened");
-        let body = serde_json::to_vec(&Ask {
+        let ask = Ask {
             mac: crate::hex::encode(&mac),
             forget_at,
-        })
-        .expect("asks serialize");
-        let props = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_reply_to(r.reply_queue.as_str().into())
-            .with_correlation_id(id.into());
-        let queue = self.broker.topology.replay_guard_queue();
-        let result = self
-            .broker
-            .publish_on(&r.channel, "", &queue, &body, props)
-            .await;
-        if result.is_err() {
-            *rpc = None;
-        }
-        result
-    }
-
-    /// A channel, a server-named exclusive reply queue, and a task handing answers to
-    /// whoever waits for them (it ends with the channel; the next ask opens another).
-    async fn open(&self) -> Result<Rpc, BrokerError> {
-        let b = &self.broker;
-        let channel = b.confirm_channel().await?;
-        let reply_queue = b.private_queue(&channel).await?;
-        let mut consumer = b
-            .timed(channel.basic_consume(
-                reply_queue.as_str().into(),
-                "replay-answers".into(),
-                BasicConsumeOptions {
-                    no_ack: true,
-                    ..Default::default()
-                },
-                FieldTable::default(),
-            ))
-            .await?;
-        let waiting = Arc::clone(&self.waiting);
-        tokio::spawn(async move {
-            while let Some(Ok(delivery)) = consumer.next().await {
-                let Some(id) = delivery.properties.correlation_id() else {
-                    continue;
-                };
-                let Ok(answer) = serde_json::from_slice::<Answer>(&delivery.data) else {
-                    continue;
-                };
-                if let Some(tx) = waiting.lock().unwrap().remove(id.as_str()) {
-                    let _ = tx.send(answer.first);
-                }
-            }
-        });
-        Ok(Rpc {
-            channel,
-            reply_queue,
-        })
+        };
+        Ok(self.client.ask(&ask).await?.first)
     }
 }
 
-/// The guard consumer every ingress node runs; the broker makes one of them active.
+/// The guard consumer every ingress node with signing units runs.
 pub async fn serve(broker: Arc<Broker>, node: String) {
-    loop {
-        if let Err(e) = serve_once(&broker, &node).await {
-            tracing::warn!(error = %e, "replay guard stopped; subscribing again");
-        }
-        tokio::time::sleep(broker.settings().reconnect_delay).await;
-    }
-}
-
-async fn serve_once(broker: &Broker, node: &str) -> Result<(), BrokerError> {
-    let ch = broker.confirm_channel().await?;
-    broker
-        .timed(ch.basic_qos(64, BasicQosOptions::default()))
-        .await?;
-    let mut consumer = broker
-        .timed(ch.basic_consume(
-            broker.topology.replay_guard_queue().as_str().into(),
-            format!("replay-guard-{node}").as_str().into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        ))
-        .await?;
-    // Active only once the first ask arrives (single active consumer): that is when the
-    // memory is rebuilt from the stream.
-    let mut seen: Option<SeenSignatures> = None;
-    while let Some(delivery) = consumer.next().await {
-        let delivery = delivery?;
-        let memory = match &mut seen {
-            Some(m) => m,
-            None => {
-                let rebuilt = match rebuild(broker, node).await {
-                    Ok(m) => m,
-                    Err(e) => {
-                        let _ = delivery
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..Default::default()
-                            })
-                            .await;
-                        return Err(e);
-                    }
-                };
-                tracing::info!(%node, remembered = rebuilt.len(), "replay guard active");
-                seen.insert(rebuilt)
-            }
-        };
-        let now = crate::time::now_ms() / 1000;
-        let ask = serde_json::from_slice::<Ask>(&delivery.data)
-            .ok()
-            .and_then(|a| Some((parse_mac(&a.mac)?, a.forget_at)));
-        let first = match ask {
-            // Refused outright: no valid signature asks to be kept that long.
-            Some((_, forget_at)) if forget_at > now + longest_memory() => false,
-            Some((mac, forget_at)) => {
-                let first = memory.first_time(mac, forget_at, now);
-                if first {
-                    let record = Record::Seen {
-                        mac: crate::hex::encode(&mac),
-                        forget_at,
-                    };
-                    // Answered "first" only once the stream holds it.
-                    if let Err(e) = append(broker, &ch, &record).await {
-                        let _ = delivery
-                            .nack(BasicNackOptions {
-                                requeue: true,
-                                ..Default::default()
-                            })
-                            .await;
-                        return Err(e);
-                    }
-                }
-                first
-            }
-            None => false,
-        };
-        if let (Some(reply_to), Some(id)) = (
-            delivery.properties.reply_to(),
-            delivery.properties.correlation_id(),
-        ) {
-            let body = serde_json::to_vec(&Answer { first }).expect("answers serialize");
-            let props = BasicProperties::default().with_correlation_id(id.clone());
-            // Not mandatory: the asking node may be gone, and then no one needs it.
-            let _ = broker
-                .timed(ch.basic_publish(
-                    "".into(),
-                    reply_to.as_str().into(),
-                    BasicPublishOptions::default(),
-                    &body,
-                    props,
-                ))
-                .await;
-        }
-        broker
-            .timed(delivery.ack(BasicAckOptions::default()))
-            .await?;
-    }
-    Ok(())
+    let spec = spec(&broker.topology);
+    super::guard::serve::<SeenSignatures>(broker, node, spec).await
 }
 
 fn parse_mac(hex: &str) -> Option<[u8; 32]> {
     crate::hex::decode(hex)?.try_into().ok()
-}
-
-async fn append(broker: &Broker, ch: &Channel, record: &Record) -> Result<(), BrokerError> {
-    let body = serde_json::to_vec(record).expect("records serialize");
-    let props = BasicProperties::default()
-        .with_content_type("application/json".into())
-        .with_delivery_mode(2);
-    broker
-        .publish_on(ch, "", &broker.topology.replay_stream(), &body, props)
-        .await
-}
-
-/// Everything the previous guards accepted within the window: append a marker, then read
-/// the stream from the window's start up to it.
-async fn rebuild(broker: &Broker, node: &str) -> Result<SeenSignatures, BrokerError> {
-    let marker = format!("{node}-{}", uuid::Uuid::now_v7());
-    let ch = broker.confirm_channel().await?;
-    append(broker, &ch, &Record::Marker { id: marker.clone() }).await?;
-    broker
-        .timed(ch.basic_qos(1000, BasicQosOptions::default()))
-        .await?;
-    let now = crate::time::now_ms() / 1000;
-    let from = now.saturating_sub(2 * MAX_SKEW.as_secs() + 60);
-    let mut args = FieldTable::default();
-    args.insert("x-stream-offset".into(), AMQPValue::Timestamp(from));
-    let mut consumer = broker
-        .timed(ch.basic_consume(
-            broker.topology.replay_stream().as_str().into(),
-            format!("replay-rebuild-{marker}").as_str().into(),
-            BasicConsumeOptions::default(),
-            args,
-        ))
-        .await?;
-    let mut seen = SeenSignatures::default();
-    let read = async {
-        while let Some(delivery) = consumer.next().await {
-            let delivery = delivery?;
-            let record = serde_json::from_slice::<Record>(&delivery.data);
-            // Streams count acknowledgements as credit for the next messages.
-            delivery.ack(BasicAckOptions::default()).await?;
-            match record {
-                Ok(Record::Marker { id }) if id == marker => return Ok(()),
-                Ok(Record::Seen { mac, forget_at }) => {
-                    if let Some(mac) = parse_mac(&mac) {
-                        seen.first_time(mac, forget_at, now);
-                    }
-                }
-                _ => {}
-            }
-        }
-        Err(BrokerError::Refused(
-            "the replay stream ended before this guard's marker".into(),
-        ))
-    };
-    let outcome = tokio::time::timeout(Duration::from_secs(30), read).await;
-    let _ = broker.timed(ch.close(200, "rebuilt".into())).await;
-    match outcome {
-        Ok(r) => r.map(|()| seen),
-        Err(_) => Err(BrokerError::Timeout(Duration::from_secs(30))),
-    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! - a worker stopped part-way through the batches the ingress forwarded hands the rest
 //!   on, in order, and nothing it settled is sent again by the worker that takes over.
 
+mod one_bus;
+#[path = "../support/mod.rs"]
 mod support;
 
 use futures_lite::StreamExt;
