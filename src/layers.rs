@@ -184,7 +184,6 @@ pub const KNOWN_LONG_FUNCTIONS: &[(&str, &str)] = &[
     ("src/app/mod.rs", "start_sealed"),
     ("src/cli/send.rs", "run"),
     ("src/config/validate/units.rs", "routes"),
-    ("src/contract/openapi.rs", "event_operation"),
     ("mapping/src/input_schema/mod.rs", "constrain"),
     ("mapping/src/scaffold.rs", "scaffold"),
 ];

@@ -303,40 +303,7 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
         .collect();
     let event = event_schema(c, route);
     let schema_name = format!("{}_{}_event", ident(unit), ident(flow));
-    let mut description = format!(
-        "The `{flow}` events of `{unit}`, delivered to {}. The same as `POST \
-         /api/v1/units/{unit}/events?flow={flow}`.",
-        route
-            .targets
-            .iter()
-            .map(|t| format!("`{t}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    if let Some(p) = &route.key_pointer {
-        description.push_str(&format!(
-            " Events of one `{p}` reach each platform in the order accepted{}.",
-            if route.block_on_dead {
-                "; one that cannot be delivered holds the ones after it"
-            } else {
-                ""
-            }
-        ));
-    }
-    for (target, m) in &mappings {
-        description.push_str(&format!("\n\n* to `{target}`: {}", m.description));
-    }
-    description.push_str(if route.check_at_door {
-        "\n\nEach event is checked before it is stored: against this schema, then by the \
-         mapping of each platform it goes to, run without sending. An event that cannot be \
-         delivered is refused with 400 `invalid_event`, every problem named in `problems`, \
-         and nothing of the request is stored. What the platform itself refuses later is a \
-         dead letter (ask `GET .../messages/{id}`)."
-    } else {
-        "\n\nThe body is stored as sent (this flow is checked at delivery, `validate = \
-         \"deliver\"`); the mapping runs when each platform is delivered to, and a message \
-         it refuses becomes a dead letter the IT Center sees (ask `GET .../messages/{id}`)."
-    });
+    let description = event_description(route, &mappings);
     let max_batch = c.config.server.max_batch;
     let mut content = json!({
         "application/json": {"schema": {"oneOf": [
@@ -423,6 +390,76 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
         }
         content[media] = body;
     }
+    let responses = event_responses();
+    let op = json!({
+        "operationId": format!("send_{}_{}", ident(unit), ident(flow)),
+        "tags": [tag],
+        "summary": format!("Send {flow} events"),
+        // `traceparent` is told, not a parameter: W3C Trace Context has a malformed one
+        // ignored (a new trace starts), so no value of it is ever refused.
+        "description": format!("{description}\n\nA W3C Trace Context `traceparent` header \
+            (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`) makes the message join \
+            that trace, every delivery attempt a span of it; one not of that form is ignored."),
+        "security": security_for(c, unit),
+        "parameters": [
+            {"name": "Idempotency-Key", "in": "header", "required": false,
+             "description": "Sent again with the same key, the request stores nothing new and answers the same ids (duplicate: true)",
+             "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}},
+        ],
+        "requestBody": {"required": true, "content": content},
+        "responses": responses,
+    });
+    (
+        format!("/api/v1/units/{unit}/events/{flow}"),
+        op,
+        schema_name,
+        event,
+    )
+}
+
+/// What the operation of a route says: where its events go, in which order, and when
+/// they are checked.
+fn event_description(route: &Route, mappings: &[(String, std::sync::Arc<Mapping>)]) -> String {
+    let (unit, flow) = (route.unit.as_str(), route.flow.as_str());
+    let mut description = format!(
+        "The `{flow}` events of `{unit}`, delivered to {}. The same as `POST \
+         /api/v1/units/{unit}/events?flow={flow}`.",
+        route
+            .targets
+            .iter()
+            .map(|t| format!("`{t}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    if let Some(p) = &route.key_pointer {
+        description.push_str(&format!(
+            " Events of one `{p}` reach each platform in the order accepted{}.",
+            if route.block_on_dead {
+                "; one that cannot be delivered holds the ones after it"
+            } else {
+                ""
+            }
+        ));
+    }
+    for (target, m) in mappings {
+        description.push_str(&format!("\n\n* to `{target}`: {}", m.description));
+    }
+    description.push_str(if route.check_at_door {
+        "\n\nEach event is checked before it is stored: against this schema, then by the \
+         mapping of each platform it goes to, run without sending. An event that cannot be \
+         delivered is refused with 400 `invalid_event`, every problem named in `problems`, \
+         and nothing of the request is stored. What the platform itself refuses later is a \
+         dead letter (ask `GET .../messages/{id}`)."
+    } else {
+        "\n\nThe body is stored as sent (this flow is checked at delivery, `validate = \
+         \"deliver\"`); the mapping runs when each platform is delivered to, and a message \
+         it refuses becomes a dead letter the IT Center sees (ask `GET .../messages/{id}`)."
+    });
+    description
+}
+
+/// What sending events can answer: 202, and every error with its codes.
+fn event_responses() -> Map<String, Value> {
     let mut responses = errors(&[
         (
             400,
@@ -468,30 +505,7 @@ fn event_operation(c: &Contract<'_>, route: &Route, tag: &str) -> (String, Value
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}}
         }),
     );
-    let op = json!({
-        "operationId": format!("send_{}_{}", ident(unit), ident(flow)),
-        "tags": [tag],
-        "summary": format!("Send {flow} events"),
-        // `traceparent` is told, not a parameter: W3C Trace Context has a malformed one
-        // ignored (a new trace starts), so no value of it is ever refused.
-        "description": format!("{description}\n\nA W3C Trace Context `traceparent` header \
-            (`00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`) makes the message join \
-            that trace, every delivery attempt a span of it; one not of that form is ignored."),
-        "security": security_for(c, unit),
-        "parameters": [
-            {"name": "Idempotency-Key", "in": "header", "required": false,
-             "description": "Sent again with the same key, the request stores nothing new and answers the same ids (duplicate: true)",
-             "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}},
-        ],
-        "requestBody": {"required": true, "content": content},
-        "responses": responses,
-    });
-    (
-        format!("/api/v1/units/{unit}/events/{flow}"),
-        op,
-        schema_name,
-        event,
-    )
+    responses
 }
 
 /// The payment platform's callback: the same for every unit.
