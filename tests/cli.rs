@@ -1013,7 +1013,7 @@ fn send_waits_for_a_busy_bus_and_says_when_it_gives_up() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     // A bus that is busy (503), then over the unit's rate (429), then takes the file; and
-    // after that is busy for good.
+    // after that has the key stored by another node (409), then is busy for good.
     let server = std::thread::spawn(move || {
         let busy = r#"{"error":{"code":"busy","message":"the bus is holding too many undelivered messages; retry later"}}"#;
         for (n, stream) in listener.incoming().enumerate() {
@@ -1039,6 +1039,10 @@ fn send_waits_for_a_busy_bus_and_says_when_it_gives_up() {
                 2 => (
                     "202 Accepted",
                     r#"{"accepted":[{"id":"0190a5b0-0000-7000-8000-000000000001","duplicate":false}]}"#,
+                ),
+                3 => (
+                    "409 Conflict",
+                    r#"{"error":{"code":"idempotency_in_progress","message":"being stored by another node"}}"#,
                 ),
                 _ => ("503 Service Unavailable", busy),
             };
@@ -1082,6 +1086,7 @@ fn send_waits_for_a_busy_bus_and_says_when_it_gives_up() {
     );
     assert!(lines[1].contains("(HTTP 429)"), "{stdout}");
     assert!(lines[2].contains("accepted 1 event(s)"), "{stdout}");
+    assert!(lines[3].contains("(HTTP 409)"), "{stdout}");
     assert!(
         lines[5].starts_with("[2/2] ") && lines[5].contains("gave up after 3 attempt(s)"),
         "{stdout}"

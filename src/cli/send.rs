@@ -3,8 +3,8 @@
 //! accepted id or the bus's error. The first tool a unit IT team uses while wiring its
 //! system.
 //!
-//! A busy bus (503: the outbox is full, or a broker is away; 429: the unit's rate limit)
-//! is waited for: the request is sent again after the bus's `Retry-After` (1 s when it
+//! A busy bus (503: the outbox is full, or a broker is away; 429: the unit's rate limit;
+//! 409: another node of a cluster is storing the same `Idempotency-Key`) is waited for: the request is sent again after the bus's `Retry-After` (1 s when it
 //! gives none, at most 60 s), up to `--retries` times, each wait printed; then the file
 //! is reported as given up. Signed requests are signed afresh for each attempt.
 
@@ -33,8 +33,9 @@ pub struct SendArgs {
     /// file twice stores it once.
     #[arg(long)]
     pub idempotent: bool,
-    /// How many times a file refused with 503 or 429 (the bus busy, or the unit over its
-    /// rate) is sent again, after the bus's `Retry-After`.
+    /// How many times a file refused with 503, 429 or 409 (the bus busy, the unit over its
+    /// rate, its key being stored by another node) is sent again, after the bus's
+    /// `Retry-After`.
     #[arg(long, default_value_t = 5)]
     pub retries: u32,
 }
@@ -158,7 +159,8 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
             let busy = sent
                 .as_ref()
                 .ok()
-                .filter(|r| matches!(r.status().as_u16(), 429 | 503));
+                // 409: another node of a cluster is storing the same Idempotency-Key right now.
+                .filter(|r| matches!(r.status().as_u16(), 409 | 429 | 503));
             match busy {
                 Some(resp) if attempt <= args.retries => {
                     let wait = retry_after(resp.headers());
@@ -188,49 +190,11 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
             Ok(resp) => {
                 let status = resp.status();
                 let text = resp.text().await.unwrap_or_default();
-                let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-                if status.is_success() {
-                    let ids: Vec<String> = json["accepted"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .map(|x| {
-                                    let id = x["id"].as_str().unwrap_or("?").to_string();
-                                    if x["duplicate"] == true {
-                                        format!("{id} (already had it)")
-                                    } else {
-                                        id
-                                    }
-                                })
-                                .collect()
-                        })
-                        .unwrap_or_default();
-                    let _ = writeln!(
-                        out,
-                        "{progress} {name}: accepted {} event(s): {}",
-                        ids.len(),
-                        ids.join(", ")
-                    );
-                } else {
+                let (accepted, said) = describe_answer(status, text);
+                if !accepted {
                     failed += 1;
-                    let e = &json["error"];
-                    let mut where_ = String::new();
-                    if let Some(f) = e["field"].as_str() {
-                        where_.push_str(&format!(" [field {f}]"));
-                    }
-                    if let Some(l) = e["line"].as_u64() {
-                        where_.push_str(&format!(
-                            " [line {l}, column {}]",
-                            e["column"].as_u64().unwrap_or(0)
-                        ));
-                    }
-                    let message = e["message"].as_str().map(str::to_string).unwrap_or(text);
-                    let _ = writeln!(
-                        out,
-                        "{progress} {name}: refused, HTTP {}: {message}{where_}",
-                        status.as_u16()
-                    );
                 }
+                let _ = writeln!(out, "{progress} {name}: {said}");
             }
             Err(e) => {
                 failed += 1;
@@ -242,4 +206,47 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
         }
     }
     Ok(failed)
+}
+
+/// What the bus answered a file, in one line: whether it was accepted, and the ids (or the
+/// refusal with the field, line and column it names).
+fn describe_answer(status: reqwest::StatusCode, text: String) -> (bool, String) {
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    if status.is_success() {
+        let ids: Vec<String> = json["accepted"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|x| {
+                        let id = x["id"].as_str().unwrap_or("?").to_string();
+                        if x["duplicate"] == true {
+                            format!("{id} (already had it)")
+                        } else {
+                            id
+                        }
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        return (
+            true,
+            format!("accepted {} event(s): {}", ids.len(), ids.join(", ")),
+        );
+    }
+    let e = &json["error"];
+    let mut where_ = String::new();
+    if let Some(f) = e["field"].as_str() {
+        where_.push_str(&format!(" [field {f}]"));
+    }
+    if let Some(l) = e["line"].as_u64() {
+        where_.push_str(&format!(
+            " [line {l}, column {}]",
+            e["column"].as_u64().unwrap_or(0)
+        ));
+    }
+    let message = e["message"].as_str().map(str::to_string).unwrap_or(text);
+    (
+        false,
+        format!("refused, HTTP {}: {message}{where_}", status.as_u16()),
+    )
 }
