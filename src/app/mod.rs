@@ -10,13 +10,11 @@
 use crate::config::Config;
 use crate::mappings::MappingSet;
 use crate::outbox::{Outbox, RedbStore, Store};
-use crate::relay::Relay;
 use crate::web::UnitKeys;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -26,6 +24,7 @@ mod credentials;
 mod forwarding;
 mod ingress_parts;
 mod parts;
+mod startup;
 
 use background::Background;
 
@@ -114,43 +113,24 @@ impl Bus {
         keyring: Option<Arc<crate::outbox::encryption::Keyring>>,
     ) -> Result<Bus, AppError> {
         let started = std::time::Instant::now();
-        parts::warn_of_dev_credentials_on_network(&config);
-        let audit =
-            Arc::new(crate::audit::AuditLog::open(&config.audit_path()).map_err(AppError::Audit)?);
-        // Mappings first: a broken mapping stops the start before anything listens.
-        let mappings = Arc::new(MappingSet::load(&config).map_err(AppError::Mappings)?);
-        let procedures = Arc::new(
-            crate::procedures::Catalogue::load(
-                &config.mappings.dir,
-                config.units.keys().map(String::as_str),
-            )
-            .map_err(AppError::Procedures)?,
-        );
-        // Spans over OTLP when [telemetry] names a receiver; a no-op otherwise.
-        let spans = Arc::new(
-            crate::otlp::Spans::start(&config.telemetry).map_err(|message| AppError::Target {
-                target: "telemetry".into(),
-                message,
-            })?,
-        );
+        let startup::Loaded {
+            audit,
+            mappings,
+            procedures,
+            spans,
+        } = startup::load(&config)?;
         let hangup = crate::mappings::hangup_signal();
         // A second listener: SIGHUP also reloads the credentials.
         let credentials_hangup = crate::mappings::hangup_signal();
         let outbox = parts::open_outbox(&config, store, &mappings, &procedures)?;
-        let amqp = config.transport == crate::config::Transport::Amqp;
-        let role = config.role;
-        let broker = amqp.then(|| {
-            Arc::new(crate::transport::broker::Broker::new(&config.amqp).sealed_with(keyring))
-        });
-        let status_publisher = broker.as_ref().map(|b| {
-            Arc::new(crate::transport::status::StatusPublisher::new(Arc::clone(
-                b,
-            )))
-        });
+        let takes_unit_traffic = !(config.transport == crate::config::Transport::Amqp
+            && config.role == crate::config::Role::Worker);
+        let cluster = startup::connect_cluster(&config, keyring);
+        let broker = cluster.as_ref().map(|(broker, _)| Arc::clone(broker));
         let runtimes = parts::target_runtimes(
             &config,
             &outbox,
-            status_publisher.as_ref(),
+            cluster.as_ref().map(|(_, status)| status),
             &procedures,
             &spans,
         )?;
@@ -159,16 +139,7 @@ impl Bus {
         let mocks_addr = parts::start_mocks(&config, addr, &mut background).await?;
         let admin_targets = runtimes.clone();
         let delivering_targets = runtimes.clone();
-        let admin_broker = broker.clone();
-        let guard_broker = broker.clone();
-        // Facts about payments every node needs: shared through the broker in a cluster.
-        let notes: Arc<dyn crate::outbox::Notes> = match (&broker, &status_publisher) {
-            (Some(_), Some(status)) => Arc::new(crate::transport::status::ClusterNotes {
-                local: outbox.clone(),
-                status: Arc::clone(status),
-            }),
-            _ => Arc::new(outbox.clone()),
-        };
+        let notes = startup::shared_notes(cluster.as_ref(), &outbox);
         let router = Arc::new(crate::route::Router::from_config(&config));
         // One reconciler of open payments: in a cluster, on whichever node holds its lock.
         parts::start_reconciliation(
@@ -181,36 +152,17 @@ impl Bus {
             },
             &mut background,
         )?;
-        // Requests that wait for the broker's confirms before their 202 meet the
-        // forwarders here (`[amqp] acknowledge = "replicated"`).
-        let settlements = (amqp
-            && config.amqp.acknowledge == crate::config::Acknowledge::Replicated)
-            .then(|| Arc::new(crate::delivery::settlements::Settlements::new()));
-        // With a broker, the outbox drains into RabbitMQ and the workers deliver.
-        let (relay, workers) = match (broker, status_publisher) {
-            (Some(broker), Some(status)) => parts::start_cluster(
-                &config,
-                parts::ClusterInputs {
-                    broker,
-                    status,
-                    runtimes,
-                    outbox: outbox.clone(),
-                    mappings: Arc::clone(&mappings),
-                    settlements: settlements.clone(),
-                },
-                &mut background,
-            ),
-            _ => {
-                let replies = crate::delivery::Replies::new(router, outbox.clone());
-                let relay = Relay::start(
-                    outbox.clone(),
-                    runtimes,
-                    Arc::clone(&mappings),
-                    Some(Arc::new(replies)),
-                );
-                (relay, None)
-            }
-        };
+        let (relay, workers, settlements) = startup::start_delivery(
+            &config,
+            startup::DeliveryInputs {
+                cluster,
+                runtimes,
+                outbox: outbox.clone(),
+                mappings: Arc::clone(&mappings),
+                router,
+            },
+            &mut background,
+        );
         background.spawn(crate::mappings::reload_on_change(
             Arc::clone(&mappings),
             config.mappings.watch,
@@ -221,7 +173,7 @@ impl Bus {
         let admin_state = parts::admin_state(
             &config,
             parts::AdminInputs {
-                broker: admin_broker,
+                broker: broker.clone(),
                 outbox: outbox.clone(),
                 targets: admin_targets,
                 mappings: Arc::clone(&mappings),
@@ -231,10 +183,9 @@ impl Bus {
             },
         );
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
-        let takes_unit_traffic = !(amqp && role == crate::config::Role::Worker);
         let cluster_keys = parts::cluster_keys(
             &config,
-            guard_broker.as_ref(),
+            broker.as_ref(),
             takes_unit_traffic,
             &mut background,
         );
@@ -256,25 +207,12 @@ impl Bus {
             },
         );
         if config.inbox.enabled && takes_unit_traffic {
-            background.spawn(crate::ingress::inbox::watch(
-                Arc::clone(&ingress_state),
-                crate::ingress::inbox::InboxSettings {
-                    dir: config
-                        .inbox
-                        .dir
-                        .clone()
-                        .unwrap_or_else(|| config.outbox.data_dir.join("inbox")),
-                    poll: config.inbox.poll_interval,
-                    settle: config.inbox.settle,
-                    keep: config.inbox.keep,
-                },
-                config.units.keys().cloned().collect(),
-            ));
+            startup::start_inbox(&config, &ingress_state, &mut background);
         }
         let lookups = parts::lookups(&config, &unit_keys, &mappings, &audit, &spans)?;
         let signatures = parts::signatures(
             &config,
-            guard_broker.as_ref(),
+            broker.as_ref(),
             takes_unit_traffic,
             &mut background,
         );
@@ -294,46 +232,16 @@ impl Bus {
             &admin_state,
             takes_unit_traffic.then_some((ingress_state, lookups, signatures)),
         );
-        background.spawn(crate::admin::kpi::refresh_periodically(
-            Arc::clone(&admin_state),
-            config.admin.kpi_interval,
-        ));
-        background.spawn(crate::admin::history::sample_periodically(
-            Arc::clone(&admin_state),
-            config.admin.history_every,
-        ));
-        background.spawn(parts::sweep_periodically(
-            outbox.clone(),
-            config.outbox.sweep_interval,
-        ));
-        let (stop, stop_rx) = oneshot::channel::<()>();
-        let grace = config.relay.shutdown_grace;
-        let header_read_timeout = config.server.header_read_timeout;
-        let tls = match &config.server.tls {
-            Some(t) => Some(crate::server::tls_acceptor(t).map_err(AppError::Tls)?),
-            None => None,
+        startup::start_periodic(&config, &admin_state, &outbox, &mut background);
+        let stopping = parts::Stopping {
+            workers,
+            spans,
+            background,
+            relay,
+            outbox: outbox.clone(),
+            grace: config.relay.shutdown_grace,
         };
-        let outbox_for_task = outbox.clone();
-        let spans_for_stop = Arc::clone(&spans);
-        let task = tokio::spawn(async move {
-            let served =
-                crate::server::serve(listener, app, header_read_timeout, tls, async move {
-                    let _ = stop_rx.await;
-                    admin_state.accepting.store(false, Ordering::Relaxed);
-                })
-                .await;
-            parts::Stopping {
-                workers,
-                spans: spans_for_stop,
-                background,
-                relay,
-                outbox: outbox_for_task,
-                grace,
-            }
-            .run()
-            .await?;
-            served.map_err(AppError::Serve)
-        });
+        let (stop, task) = startup::serve(&config, listener, app, admin_state, stopping)?;
         let stats = outbox.stats();
         tracing::info!(%addr, pending = stats.pending, dead = stats.dead, startup_ms = started.elapsed().as_millis() as u64, "lienthong listening");
         tracing::info!(mappings = mappings.len(), "mappings compiled");

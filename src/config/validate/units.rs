@@ -260,60 +260,8 @@ pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
                 ));
             }
         }
-        for (target, flow) in &route.replies {
-            let path = format!("{path}.replies.{target}");
-            if !route.targets.contains(target) {
-                problems.push(problem(
-                    &path,
-                    format!("`{target}` is not one of this route's targets"),
-                ));
-            }
-            if *flow == route.flow {
-                problems.push(problem(&path, "a route cannot reply to itself"));
-            } else if !config
-                .routes
-                .iter()
-                .any(|r| r.unit == route.unit && r.flow == *flow)
-            {
-                problems.push(problem(
-                    &path,
-                    format!(
-                        "no route for unit `{}` flow `{flow}` (add a [[routes]] for it: \
-                         the replies go where that route says)",
-                        route.unit
-                    ),
-                ));
-            }
-        }
-        for (target, conditions) in &route.deliver_when {
-            let path = format!("{path}.deliver_when.{target}");
-            if !route.targets.contains(target) {
-                problems.push(problem(
-                    &path,
-                    format!("`{target}` is not one of this route's targets"),
-                ));
-            }
-            if conditions.all().is_empty() {
-                problems.push(problem(&path, "give at least one condition"));
-            }
-            for when in conditions.all() {
-                if !when.field.starts_with('/') {
-                    problems.push(problem(
-                        format!("{path}.field"),
-                        format!(
-                            "`{}` is not a JSON pointer; write it as \"/{}\"",
-                            when.field, when.field
-                        ),
-                    ));
-                }
-                if when.one_of.as_ref().is_some_and(|v| v.is_empty()) {
-                    problems.push(problem(
-                        format!("{path}.in"),
-                        "list at least one value (or leave `in` out: then any value will do)",
-                    ));
-                }
-            }
-        }
+        route_replies(config, route, &path, problems);
+        route_conditions(route, &path, problems);
         if let Some(max) = route.max_body_bytes
             && !(config.server.max_body_bytes..=MAX_ROUTE_BODY).contains(&max)
         {
@@ -348,6 +296,73 @@ pub(super) fn routes(config: &Config, problems: &mut Vec<Problem>) {
                 format!("`{k}` is not a JSON pointer; write it as \"/{k}\""),
             )),
             _ => {}
+        }
+    }
+}
+
+/// A route's replies: each from one of its targets, to another route of the same unit.
+fn route_replies(
+    config: &Config,
+    route: &crate::config::RouteConfig,
+    path: &str,
+    problems: &mut Vec<Problem>,
+) {
+    for (target, flow) in &route.replies {
+        let path = format!("{path}.replies.{target}");
+        if !route.targets.contains(target) {
+            problems.push(problem(
+                &path,
+                format!("`{target}` is not one of this route's targets"),
+            ));
+        }
+        if *flow == route.flow {
+            problems.push(problem(&path, "a route cannot reply to itself"));
+        } else if !config
+            .routes
+            .iter()
+            .any(|r| r.unit == route.unit && r.flow == *flow)
+        {
+            problems.push(problem(
+                &path,
+                format!(
+                    "no route for unit `{}` flow `{flow}` (add a [[routes]] for it: \
+                     the replies go where that route says)",
+                    route.unit
+                ),
+            ));
+        }
+    }
+}
+
+/// A route's conditional targets: each one of its targets, with conditions that can hold.
+fn route_conditions(route: &crate::config::RouteConfig, path: &str, problems: &mut Vec<Problem>) {
+    for (target, conditions) in &route.deliver_when {
+        let path = format!("{path}.deliver_when.{target}");
+        if !route.targets.contains(target) {
+            problems.push(problem(
+                &path,
+                format!("`{target}` is not one of this route's targets"),
+            ));
+        }
+        if conditions.all().is_empty() {
+            problems.push(problem(&path, "give at least one condition"));
+        }
+        for when in conditions.all() {
+            if !when.field.starts_with('/') {
+                problems.push(problem(
+                    format!("{path}.field"),
+                    format!(
+                        "`{}` is not a JSON pointer; write it as \"/{}\"",
+                        when.field, when.field
+                    ),
+                ));
+            }
+            if when.one_of.as_ref().is_some_and(|v| v.is_empty()) {
+                problems.push(problem(
+                    format!("{path}.in"),
+                    "list at least one value (or leave `in` out: then any value will do)",
+                ));
+            }
         }
     }
 }
