@@ -255,6 +255,59 @@ fn samples(
             .map_or(Value::Count(0), |q| Value::from(f(q)))
     };
     match name {
+        "lienthong_kpi_percent" | "lienthong_kpi_target_percent" | "lienthong_overdue_dossiers" => {
+            kpi_samples(name, kpi)
+        }
+        "lienthong_pending_deliveries" => gauge(Value::from(stats.pending)),
+        "lienthong_dead_letters" => gauge(Value::from(stats.dead)),
+        "lienthong_outbox_disk_bytes" => gauge(Value::from(stats.disk_bytes)),
+        "lienthong_accepted_events" => {
+            Samples::Counters(vec![(Vec::new(), stats.accepted_since_start)])
+        }
+        "lienthong_payment_callbacks_forged" => Samples::Counters(vec![(
+            Vec::new(),
+            state.callbacks.forged_total.load(Ordering::Relaxed),
+        )]),
+        "lienthong_deliveries" => Samples::Counters(
+            state
+                .targets
+                .iter()
+                .flat_map(|t| {
+                    [
+                        ("delivered", t.stats.delivered.load(Ordering::Relaxed)),
+                        ("retried", t.stats.retried.load(Ordering::Relaxed)),
+                        ("dead", t.stats.dead.load(Ordering::Relaxed)),
+                    ]
+                    .map(|(outcome, n)| {
+                        (
+                            vec![("target", t.name.clone()), ("outcome", outcome.to_string())],
+                            n,
+                        )
+                    })
+                })
+                .collect(),
+        ),
+        "lienthong_target_ready" => per_target(&|t| queue(t, |q| q.ready)),
+        "lienthong_target_in_flight" => per_target(&|t| queue(t, |q| q.in_flight)),
+        "lienthong_target_retry_scheduled" => per_target(&|t| queue(t, |q| q.retry_scheduled)),
+        "lienthong_target_blocked_keys" => per_target(&|t| queue(t, |q| q.blocked_keys)),
+        "lienthong_circuit_open" => {
+            per_target(&|t| Value::Count(i64::from(t.breaker.state() != BreakerState::Closed)))
+        }
+        "lienthong_target_paused" => {
+            per_target(&|t| Value::Count(i64::from(t.paused.load(Ordering::Relaxed))))
+        }
+        "lienthong_unit_deliveries"
+        | "lienthong_unit_pending_deliveries"
+        | "lienthong_unit_oldest_pending_seconds" => unit_samples(name, state, now),
+        _ => Samples::Gauges(Vec::new()),
+    }
+}
+
+/// The samples of the KPI families: each unit's figures (and `all`), the plan's targets,
+/// the overdue dossiers.
+fn kpi_samples(name: &str, kpi: Option<&crate::admin::kpi::KpiSnapshot>) -> Samples {
+    match name {
         "lienthong_kpi_percent" => Samples::Gauges(
             kpi.map(|snapshot| {
                 std::iter::once(("all", &snapshot.overall))
@@ -298,45 +351,13 @@ fn samples(
             })
             .unwrap_or_default(),
         ),
-        "lienthong_pending_deliveries" => gauge(Value::from(stats.pending)),
-        "lienthong_dead_letters" => gauge(Value::from(stats.dead)),
-        "lienthong_outbox_disk_bytes" => gauge(Value::from(stats.disk_bytes)),
-        "lienthong_accepted_events" => {
-            Samples::Counters(vec![(Vec::new(), stats.accepted_since_start)])
-        }
-        "lienthong_payment_callbacks_forged" => Samples::Counters(vec![(
-            Vec::new(),
-            state.callbacks.forged_total.load(Ordering::Relaxed),
-        )]),
-        "lienthong_deliveries" => Samples::Counters(
-            state
-                .targets
-                .iter()
-                .flat_map(|t| {
-                    [
-                        ("delivered", t.stats.delivered.load(Ordering::Relaxed)),
-                        ("retried", t.stats.retried.load(Ordering::Relaxed)),
-                        ("dead", t.stats.dead.load(Ordering::Relaxed)),
-                    ]
-                    .map(|(outcome, n)| {
-                        (
-                            vec![("target", t.name.clone()), ("outcome", outcome.to_string())],
-                            n,
-                        )
-                    })
-                })
-                .collect(),
-        ),
-        "lienthong_target_ready" => per_target(&|t| queue(t, |q| q.ready)),
-        "lienthong_target_in_flight" => per_target(&|t| queue(t, |q| q.in_flight)),
-        "lienthong_target_retry_scheduled" => per_target(&|t| queue(t, |q| q.retry_scheduled)),
-        "lienthong_target_blocked_keys" => per_target(&|t| queue(t, |q| q.blocked_keys)),
-        "lienthong_circuit_open" => {
-            per_target(&|t| Value::Count(i64::from(t.breaker.state() != BreakerState::Closed)))
-        }
-        "lienthong_target_paused" => {
-            per_target(&|t| Value::Count(i64::from(t.paused.load(Ordering::Relaxed))))
-        }
+        _ => Samples::Gauges(Vec::new()),
+    }
+}
+
+/// The samples of the per-unit families: deliveries by outcome, what waits and how long.
+fn unit_samples(name: &str, state: &AdminState, now: u64) -> Samples {
+    match name {
         "lienthong_unit_deliveries" => Samples::Counters(
             state
                 .targets
