@@ -369,3 +369,131 @@ async fn a_dossier_key_crafted_to_collide_with_another_does_not_stall_it() {
     outbox.delivered(lease);
     outbox.shutdown().await.unwrap();
 }
+
+/// What the cluster's dead-letter log tells a node that did not accept the event: the
+/// newest death of a delivery wins whatever order the records come in (a node re-reads
+/// the log from its last saved offset after a crash), a resolution removes only the death
+/// it names, the count of dead letters stays exact, and the message comes with its dead
+/// letter (readable, kept through retention while dead, replayable here).
+#[tokio::test]
+async fn dead_letters_from_the_clusters_log_keep_the_newest_death_and_exact_counts() {
+    use lienthong::envelope::{Envelope, MessageId};
+    use lienthong::outbox::{AttemptError, Resolution, ResolutionLog};
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open_redb(dir.path());
+    let elsewhere = |dossier: &str| Envelope {
+        id: MessageId(uuid::Uuid::now_v7()),
+        unit: "naf".into(),
+        flow: "dossier_sync".into(),
+        key: Some(dossier.into()),
+        payload: RawValue::from_string(format!(r#"{{"dossier":"{dossier}"}}"#)).unwrap(),
+        received_ms: now_ms(),
+        trace_id: "t".into(),
+        attempts: 1,
+        idempotency_key: None,
+        targets: vec!["portal".into()],
+    };
+    let errors = |at_ms| {
+        vec![AttemptError {
+            at_ms,
+            error: "HTTP 400".into(),
+            status: Some(400),
+        }]
+    };
+    let t0 = now_ms() - 60_000; // deaths before the drops below
+    let one = elsewhere("HS-1");
+    let import = |env: &Envelope, at_ms: u64| {
+        let (outbox, env) = (outbox.clone(), env.clone());
+        async move {
+            outbox
+                .import_dead(
+                    "portal",
+                    &env,
+                    &format!("refused at {at_ms}"),
+                    &errors(at_ms),
+                    at_ms,
+                )
+                .await
+                .unwrap()
+        }
+    };
+    import(&one, t0).await;
+    import(&one, t0).await; // the same record twice
+    import(&one, t0 - 5_000).await; // an older death, read late
+    let listed = outbox.dead_letters(None, 10).unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].reason, format!("refused at {t0}"));
+    assert_eq!(
+        listed[0].key.as_deref(),
+        Some("HS-1"),
+        "the message came with it"
+    );
+    assert_eq!(
+        outbox.message(one.id).unwrap().unwrap().payload.get(),
+        one.payload.get()
+    );
+    assert_eq!(outbox.stats().dead, 1);
+    // It died again after a replay elsewhere: the newer death replaces it, counted once.
+    import(&one, t0 + 1_000).await;
+    assert_eq!(
+        outbox.dead_letters(None, 10).unwrap()[0].reason,
+        format!("refused at {}", t0 + 1_000)
+    );
+    assert_eq!(outbox.stats().dead, 1);
+    // Resolving the earlier death leaves the newer one; resolving that one removes it.
+    outbox
+        .resolved_elsewhere("portal", one.id, t0, Resolution::Dropped)
+        .await
+        .unwrap();
+    assert_eq!(outbox.stats().dead, 1);
+    outbox
+        .resolved_elsewhere("portal", one.id, t0 + 1_000, Resolution::Dropped)
+        .await
+        .unwrap();
+    assert_eq!(outbox.stats().dead, 0);
+    assert!(outbox.dead_letters(None, 10).unwrap().is_empty());
+    // Read again after a crash: a death older than the drop stays resolved.
+    import(&one, t0 + 1_000).await;
+    assert_eq!(outbox.stats().dead, 0);
+
+    // Another, kept through a restart and through retention while it is dead; replayed
+    // here, the cluster is told which death was resolved.
+    struct Told(std::sync::Mutex<Vec<(String, MessageId, u64, Resolution)>>);
+    impl ResolutionLog for Told {
+        fn resolved(
+            &self,
+            target: &str,
+            id: MessageId,
+            dead_at_ms: u64,
+            how: Resolution,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((target.into(), id, dead_at_ms, how));
+            Box::pin(async {})
+        }
+    }
+    let two = elsewhere("HS-2");
+    import(&two, t0).await;
+    outbox.shutdown().await.unwrap();
+    let outbox = open_redb(dir.path());
+    assert_eq!(outbox.stats().dead, 1);
+    outbox.sweep(now_ms() + 31 * DAY_MS).await.unwrap();
+    assert!(outbox.message(two.id).unwrap().is_some(), "kept while dead");
+    let told = Arc::new(Told(Default::default()));
+    outbox.tell_resolutions(told.clone());
+    outbox.replay("portal", two.id).await.unwrap();
+    assert_eq!(
+        *told.0.lock().unwrap(),
+        vec![("portal".to_string(), two.id, t0, Resolution::Replayed)]
+    );
+    assert_eq!((outbox.stats().dead, outbox.stats().pending), (0, 1));
+    // Pending here again: a late copy of its death does not make it dead twice.
+    outbox
+        .import_dead("portal", &two, "late", &errors(t0), t0)
+        .await
+        .unwrap();
+    assert_eq!((outbox.stats().dead, outbox.stats().pending), (0, 1));
+    outbox.shutdown().await.unwrap();
+}

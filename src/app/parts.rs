@@ -220,6 +220,18 @@ pub fn start_cluster(
         outbox.clone(),
         topology_ready_rx.clone(),
     ));
+    // Every node lists, replays and drops the cluster's dead letters.
+    background.spawn(crate::transport::dead_letters::consume(
+        Arc::clone(&broker),
+        outbox.clone(),
+        topology_ready_rx.clone(),
+    ));
+    outbox.tell_resolutions(Arc::new(
+        crate::transport::dead_letters::ClusterResolutions {
+            broker: Arc::clone(&broker),
+            node: node.clone(),
+        },
+    ));
     let role = config.role;
     let workers = (role != Role::Ingress).then(|| {
         Workers::start(

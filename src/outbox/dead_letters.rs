@@ -1,12 +1,16 @@
-//! Dead letters as operators see them: listed in pages, one read by id, and those a worker
-//! node reported for messages accepted here (cluster mode) recorded beside the others.
+//! Dead letters as operators see them: listed in pages, one read by id, replayed or
+//! dropped; in a cluster, those the cluster's log reports recorded beside the others, and
+//! those resolved here told to it.
 
-use super::records::{AttemptError, DeadRecord, decode};
+use super::records::{
+    AttemptError, DeadRecord, DoneOutcome, MessageRecord, compress_chunk, decode, encode,
+    encode_chunk,
+};
 use super::store::StoreError;
-use super::writer::Command;
+use super::writer::{Command, ForeignMessage, ImportedDead};
 use super::{OpError, Outbox, keys};
 use crate::envelope::{Envelope, MessageId};
-use crate::time::now_ms;
+use std::sync::Arc;
 
 /// Which dead letters to list: a page after a cursor, filtered. Matching happens while
 /// reading a page at a time, so a million dead letters cost no more memory than a page.
@@ -81,41 +85,161 @@ pub struct DeadLetter {
     pub blocks_key: bool,
 }
 
+/// How an operator resolved a dead letter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Resolution {
+    Replayed,
+    Dropped,
+}
+
+/// Told of every dead letter an operator resolves on this node, so that the cluster's
+/// other nodes stop listing it (`transport = "amqp"`). The future ends once they can
+/// learn it (or it could not be told: the error is the log's to report).
+pub trait ResolutionLog: Send + Sync {
+    fn resolved(
+        &self,
+        target: &str,
+        id: MessageId,
+        dead_at_ms: u64,
+        how: Resolution,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+}
+
 impl Outbox {
-    /// Record a dead letter a worker node reported for a message accepted here
-    /// (`transport = "amqp"`). It does not block its key here: the broker's workers keep
-    /// per-key order. Replaying it sends it through the broker again.
+    /// Where dead letters resolved here are told (once; later calls are ignored).
+    pub fn tell_resolutions(&self, log: Arc<dyn ResolutionLog>) {
+        let _ = self.inner.resolutions.set(log);
+    }
+
+    /// Put a dead letter back in its queue under its original id.
+    pub async fn replay(&self, target: &str, id: MessageId) -> Result<(), OpError> {
+        let dead_at = self.dead_at(target, id);
+        self.ask(|reply| Command::Replay {
+            target: target.to_string(),
+            id,
+            reply,
+        })
+        .await?;
+        self.told(target, id, dead_at, Resolution::Replayed).await;
+        Ok(())
+    }
+
+    /// Give up on a dead letter for good; its key (if blocked) goes on.
+    pub async fn drop_dead(&self, target: &str, id: MessageId) -> Result<(), OpError> {
+        let dead_at = self.dead_at(target, id);
+        self.ask(|reply| Command::Drop {
+            target: target.to_string(),
+            id,
+            reply,
+        })
+        .await?;
+        self.told(target, id, dead_at, Resolution::Dropped).await;
+        Ok(())
+    }
+
+    fn dead_at(&self, target: &str, id: MessageId) -> Option<u64> {
+        let bytes = self
+            .inner
+            .store
+            .get(&keys::delivery(keys::DEAD, target, &id))
+            .ok()??;
+        decode::<DeadRecord>(&bytes).ok().map(|d| d.dead_at_ms)
+    }
+
+    async fn told(&self, target: &str, id: MessageId, dead_at: Option<u64>, how: Resolution) {
+        if let (Some(log), Some(dead_at)) = (self.inner.resolutions.get(), dead_at) {
+            log.resolved(target, id, dead_at, how).await;
+        }
+    }
+
+    /// Record a dead letter from the cluster's log (`transport = "amqp"`), whichever node
+    /// accepted its message: a message accepted elsewhere is stored with it, so that it
+    /// can be read, replayed (through the broker again) or dropped here. It does not block
+    /// its key: the broker's workers keep per-key order. `dead_at_ms` is when the worker
+    /// gave up: the newest death of a delivery wins.
     pub async fn import_dead(
         &self,
         target: &str,
         envelope: &Envelope,
         reason: &str,
         errors: &[AttemptError],
+        dead_at_ms: u64,
     ) -> Result<(), OpError> {
-        if self
+        if !self.inner.queues.contains_key(target) {
+            return Err(OpError::NotFound); // not a target this node knows
+        }
+        let here = self
             .message(envelope.id)
             .map_err(|e| OpError::Storage(e.to_string()))?
-            .is_none()
-        {
-            // Retention removed the message meanwhile: nothing to show or replay.
-            return Err(OpError::NotFound);
-        }
+            .is_some();
+        let message = (!here).then(|| {
+            let record = MessageRecord {
+                unit: envelope.unit.clone(),
+                flow: envelope.flow.clone(),
+                key: envelope.key.clone(),
+                trace_id: envelope.trace_id.clone(),
+                idempotency_key: envelope.idempotency_key.clone(),
+                targets: vec![target.to_string()],
+                payload: envelope.payload.clone(),
+            };
+            let chunk = compress_chunk(&encode_chunk(&[encode(&record)]));
+            let dossier = envelope
+                .key
+                .as_ref()
+                .map(|k| keys::dossier(k, &envelope.id));
+            ForeignMessage {
+                key: keys::message(&envelope.id),
+                chunk,
+                dossier,
+            }
+        });
         let record = DeadRecord {
             key_hash: None,
             block_on_dead: false,
             attempts: errors.len() as u32,
             payload_len: envelope.payload.get().len() as u32,
             reason: reason.to_string(),
-            dead_at_ms: now_ms(),
+            dead_at_ms,
             errors: errors.to_vec(),
             unit: envelope.unit.clone(),
             tally: None,
         };
         let (target, id) = (target.to_string(), envelope.id);
-        self.ask(|reply| Command::ImportDead {
-            target,
+        self.ask(|reply| {
+            Command::ImportDead(ImportedDead {
+                target,
+                id,
+                record,
+                message,
+                reply,
+            })
+        })
+        .await
+    }
+
+    /// A dead letter another node of the cluster replayed or dropped: it is no longer
+    /// listed here, unless it died again after `dead_at_ms`.
+    pub async fn resolved_elsewhere(
+        &self,
+        target: &str,
+        id: MessageId,
+        dead_at_ms: u64,
+        how: Resolution,
+    ) -> Result<(), OpError> {
+        if !self.inner.queues.contains_key(target) {
+            return Ok(());
+        }
+        let outcome = match how {
+            // It went back to the broker from the node that replayed it.
+            Resolution::Replayed => DoneOutcome::Forwarded,
+            Resolution::Dropped => DoneOutcome::Dropped,
+        };
+        self.ask(|reply| Command::ResolveDead {
+            target: target.to_string(),
             id,
-            record,
+            dead_at_ms,
+            outcome,
             reply,
         })
         .await

@@ -82,7 +82,7 @@ mod views;
 mod waiting;
 mod writer;
 
-pub use dead_letters::{DeadCursor, DeadLetter, DeadQuery};
+pub use dead_letters::{DeadCursor, DeadLetter, DeadQuery, Resolution, ResolutionLog};
 pub use dossier_view::dossier_document;
 pub use interface::{
     Accepted, EnqueueError, EnqueueRequest, NewEvent, OpError, OutboxSettings, OutboxStats,
@@ -116,6 +116,8 @@ struct Inner {
     chunks: chunk_cache::ChunkCache,
     /// Reads what each accepted event means for the KPIs ([`tally`]); none: nothing counted.
     facts: std::sync::OnceLock<Arc<dyn tally::FactFinder>>,
+    /// Told of each dead letter resolved here (a cluster's shared dead letters).
+    resolutions: std::sync::OnceLock<Arc<dyn dead_letters::ResolutionLog>>,
     /// Serialises note writes, so that [`Notes::claim_note`] is a compare-and-set.
     notes_lock: std::sync::Mutex<()>,
     /// Where the next retention sweep goes on (a message key); `None`: from the oldest.
@@ -200,6 +202,7 @@ impl Outbox {
                 writer: std::sync::Mutex::new(Some(handle)),
                 chunks: chunk_cache::ChunkCache::default(),
                 facts: std::sync::OnceLock::new(),
+                resolutions: std::sync::OnceLock::new(),
                 sweep_cursor: std::sync::Mutex::new(None),
                 notes_lock: std::sync::Mutex::new(()),
                 closing: std::sync::atomic::AtomicBool::new(false),
@@ -348,26 +351,6 @@ impl Outbox {
         };
         lease.finish(block);
         let _ = self.inner.tx.send(cmd);
-    }
-
-    /// Put a dead letter back in its queue under its original id.
-    pub async fn replay(&self, target: &str, id: MessageId) -> Result<(), OpError> {
-        self.ask(|reply| Command::Replay {
-            target: target.to_string(),
-            id,
-            reply,
-        })
-        .await
-    }
-
-    /// Give up on a dead letter for good; its key (if blocked) goes on.
-    pub async fn drop_dead(&self, target: &str, id: MessageId) -> Result<(), OpError> {
-        self.ask(|reply| Command::Drop {
-            target: target.to_string(),
-            id,
-            reply,
-        })
-        .await
     }
 
     /// Wait until everything sent to the writer so far is durable.

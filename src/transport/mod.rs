@@ -8,7 +8,7 @@
 //!                                                                          │ routing key <target>.<partition>
 //!          worker nodes: one consumer per partition queue ◄────────────────┘
 //!                        render mapping ─► connector ─► ack
-//!                        retry: <p>.delay.<ms> (moved back when due)      dead: <p>.dead
+//!                        retry: <p>.delay.<ms> (moved back when due)      dead: <p>.dead, <p>.dead-letters
 //!          every node:   outcomes ─► exchange <p>.status ─► each node's status view
 //! ```
 //!
@@ -44,10 +44,11 @@
 //! ([`broker::Broker::seal`]); every node needs the same keys. Bodies in clear are still
 //! read, so nodes can be switched to sealing one at a time.
 //!
-//! **Dead letters** go to `<p>.dead` (a quorum queue kept for audit) and, addressed to the
-//! node that accepted the event, to that node's durable queue `<p>.node.<name>`: it records
-//! them in its outbox, where its admin API and dashboard list them and a replay sends the
-//! message through the broker again. Facts every node needs (which unit a payment
+//! **Dead letters** go to `<p>.dead` (a quorum queue kept for audit) and to the stream
+//! `<p>.dead-letters`, which every node reads into its outbox ([`dead_letters`]): any
+//! node's admin API and dashboard list them, a replay on any node sends the message through
+//! the broker again, and a replay or drop is appended to the stream so the other nodes stop
+//! listing it. Facts every node needs (which unit a payment
 //! reference belongs to: the worker sent the `Init`, an ingress node takes the `Confirm`;
 //! which payments are open, paid or settled, for the reconciler) go to every node's
 //! durable queue through `<p>.notes`. Periodic work done once per cluster (the payment
@@ -64,6 +65,7 @@
 
 pub mod broker;
 pub mod config;
+pub mod dead_letters;
 mod declare;
 pub mod delay;
 pub mod forward;
@@ -109,6 +111,12 @@ impl Topology {
 
     pub fn dead_queue(&self) -> String {
         format!("{}.dead", self.prefix)
+    }
+
+    /// The cluster's dead letters and their resolutions, read by every node
+    /// ([`dead_letters`]).
+    pub fn dead_letter_stream(&self) -> String {
+        format!("{}.dead-letters", self.prefix)
     }
 
     pub fn status_exchange(&self) -> String {

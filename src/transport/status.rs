@@ -1,9 +1,8 @@
 //! Cluster-wide status: every worker publishes each delivery outcome to the status exchange
 //! (fanout); every node consumes them into the same per-target counters, recent-activity
 //! windows and failure lists its admin API and dashboard read in embedded mode, so any
-//! node shows the whole cluster. A dead letter is also sent to the durable queue of the node
-//! that accepted the event, which records it in its outbox, where operators see it,
-//! replay it or drop it; notes (payment references) go to every node's durable queue.
+//! node shows the whole cluster. Dead letters go to the cluster's log
+//! ([`super::dead_letters`]); notes (payment references) go to every node's durable queue.
 
 use super::broker::{Broker, BrokerError};
 use crate::delivery::TargetRuntime;
@@ -71,7 +70,8 @@ pub enum StatusMessage {
     /// Several outcomes in one message: a worker gathers what it settles within a few
     /// milliseconds, so the broker carries one status message per batch, not per event.
     Outcomes(Vec<StatusEvent>),
-    /// A dead letter, for the node that accepted the event (its durable queue).
+    /// A dead letter, for the node that accepted the event (its durable queue). Sent by
+    /// releases before the cluster's dead-letter log; still read.
     DeadLetter(StatusEvent),
     /// A durable fact one node learned that others need: which unit a payment reference
     /// belongs to (the worker sent the Init; the platform's Confirm reaches an ingress
@@ -329,11 +329,18 @@ pub fn apply(
     }
 }
 
-/// Record a dead letter addressed to this node (it accepted the event).
+/// Record a dead letter addressed to this node (it accepted the event) by a worker of a
+/// release before the cluster's dead-letter log ([`super::dead_letters`]).
 async fn import(event: &StatusEvent, outbox: &Outbox) {
     let Some(dead) = &event.dead else { return };
     match outbox
-        .import_dead(&event.target, &dead.envelope, &dead.reason, &dead.errors)
+        .import_dead(
+            &event.target,
+            &dead.envelope,
+            &dead.reason,
+            &dead.errors,
+            event.at_ms,
+        )
         .await
     {
         Ok(()) => {}

@@ -7,9 +7,7 @@
 use super::broker::{Broker, BrokerError};
 use super::forward::{publish, publish_delayed};
 use super::parked::{Parked, ParkedSnapshot, Settled, adopt_legacy};
-use super::status::{
-    DeadInfo, StatusEvent, StatusKind, StatusMessage, StatusPublisher, Summary, broker_body,
-};
+use super::status::{DeadInfo, StatusEvent, StatusKind, StatusPublisher, Summary};
 use super::wire::{WireMessage, open_delivery};
 use super::{RETRY_DELAYS_MS, Topology};
 use crate::delivery::{self, Outcome, TargetRuntime, permission};
@@ -451,8 +449,8 @@ impl PartitionConsumer {
         Ok(())
     }
 
-    /// A dead letter: to the dead-letter exchange and to the node that accepted the event
-    /// (where operators see it); its dossier goes on with its next event. Its status event
+    /// A dead letter: to the dead-letter exchange and to the cluster's dead-letter log
+    /// (where operators on every node see it); its dossier goes on with its next event. Its status event
     /// is returned for the caller to publish once the broker message is acknowledged.
     async fn dead(
         &mut self,
@@ -471,20 +469,18 @@ impl PartitionConsumer {
         if self.head_done(key_hash) {
             self.save_parked().await?;
         }
-        let info = DeadInfo {
-            reason: reason.clone(),
+        // The figures need no envelope: the log below carries it.
+        let event = self.event(&wire, StatusKind::Dead, Some(reason.clone()), None);
+        // To the cluster's dead-letter log, which every node lists.
+        let entry = super::dead_letters::Entry::Dead {
+            target: self.target.name.clone(),
+            at_ms: event.at_ms,
+            reason,
             errors: wire.errors.clone(),
             envelope: wire.envelope.clone(),
         };
-        let event = self.event(&wire, StatusKind::Dead, Some(reason), Some(info));
-        // To the accepting node's durable queue, where operators will see it.
-        let body = broker_body(&self.ctx.broker, &StatusMessage::DeadLetter(event.clone()));
-        let broker = &self.ctx.broker;
-        if let Err(e) = broker
-            .publish_confirmed(&broker.topology.node_exchange(), &wire.origin, &body)
-            .await
-        {
-            tracing::error!(origin = %wire.origin, id = %wire.envelope.id, error = %e, "dead letter not handed to its node (it stays in the dead-letter queue)");
+        if let Err(e) = super::dead_letters::append(&self.ctx.broker, &entry).await {
+            tracing::error!(origin = %wire.origin, id = %wire.envelope.id, error = %e, "dead letter not logged for the nodes to list (it stays in the dead-letter queue)");
         }
         Ok(event)
     }

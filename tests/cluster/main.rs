@@ -12,6 +12,7 @@
 //! - a worker stopped part-way through the batches the ingress forwarded hands the rest
 //!   on, in order, and nothing it settled is sent again by the worker that takes over.
 
+mod dead_letters;
 mod one_bus;
 #[path = "../support/mod.rs"]
 mod support;
@@ -214,6 +215,19 @@ async fn wait_until_delivered(sink: &Sink, n: usize) {
     }
 }
 
+/// Wait until the sink has accepted an event of `dossier` (30 seconds at most).
+async fn wait_for_dossier(sink: &Sink, dossier: &str, what: &str) {
+    let start = Instant::now();
+    while !sink
+        .delivered()
+        .iter()
+        .any(|r| r.json()["dossierCode"] == dossier)
+    {
+        assert!(start.elapsed() < Duration::from_secs(30), "{what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Copy the nodes' `*.log` files out of a test's temporary directory.
 fn keep_logs(dir: &Path, name: &str) -> String {
     let to = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -389,18 +403,7 @@ dev_token = "cluster-test-operator-token"
         .await
         .unwrap();
     assert_eq!(replay.status(), 200);
-    let start = Instant::now();
-    while !sink
-        .delivered()
-        .iter()
-        .any(|r| r.json()["dossierCode"] == "P-1")
-    {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the replay was not delivered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_dossier(&sink, "P-1", "the replay was not delivered").await;
     // One more failure, with the connection long back: outcomes published while the
     // broker was cut are best effort (a figure, never a message), this one's retry must
     // reach the node's status view.

@@ -66,12 +66,16 @@ pub enum Command {
         id: MessageId,
         reply: oneshot::Sender<Result<(), OpError>>,
     },
-    /// A dead letter reported by a worker node of the cluster for a message this node
-    /// accepted (and forwarded to the broker): its delivery becomes a dead letter here.
-    ImportDead {
+    /// A dead letter from the cluster's log: its delivery becomes a dead letter here.
+    ImportDead(ImportedDead),
+    /// A dead letter another node of the cluster replayed or dropped.
+    ResolveDead {
         target: String,
         id: MessageId,
-        record: DeadRecord,
+        /// The death that was resolved (a newer one stays).
+        dead_at_ms: u64,
+        /// What the delivery's record here says now.
+        outcome: DoneOutcome,
         reply: oneshot::Sender<Result<(), OpError>>,
     },
     /// Raw writes from the sweeper; answered after the flush.
@@ -80,6 +84,25 @@ pub enum Command {
     Sync(oneshot::Sender<Result<(), OpError>>),
     /// Like `Sync`, then the writer stops: later commands find the channel closed.
     Stop(oneshot::Sender<Result<(), OpError>>),
+}
+
+/// A dead letter from the cluster's log ([`Command::ImportDead`]).
+pub struct ImportedDead {
+    pub target: String,
+    pub id: MessageId,
+    pub record: DeadRecord,
+    /// For a message another node accepted: stored with its dead letter.
+    pub message: Option<ForeignMessage>,
+    pub reply: oneshot::Sender<Result<(), OpError>>,
+}
+
+/// A message another node of the cluster accepted, as this node stores it.
+pub struct ForeignMessage {
+    /// Its `m` key (its own id: a chunk of one).
+    pub key: Vec<u8>,
+    pub chunk: Vec<u8>,
+    /// Its dossier index key.
+    pub dossier: Option<Vec<u8>>,
 }
 
 /// Counters shared with readers (status, metrics, backpressure decisions in ingress).
@@ -354,12 +377,17 @@ impl Writer {
                     }
                 });
             }
-            Command::ImportDead {
+            Command::ImportDead(import) => self.import_dead(import, p),
+            Command::ResolveDead {
                 target,
                 id,
-                record,
+                dead_at_ms,
+                outcome,
                 reply,
-            } => self.import_dead(target, id, record, reply, p),
+            } => {
+                let result = self.resolve_dead(&target, id, dead_at_ms, outcome, p);
+                answer_after_flush(p, result, reply, |_| {});
+            }
             Command::Batch(batch, reply) => {
                 for (k, v) in batch.ops {
                     match v {

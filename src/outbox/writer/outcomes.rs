@@ -138,39 +138,91 @@ impl Writer {
         self.finish_pending(&target, &info, p);
     }
 
-    /// A dead letter a worker node reported for a message accepted here.
-    pub(super) fn import_dead(
-        &mut self,
-        target: String,
-        id: MessageId,
-        record: DeadRecord,
-        reply: oneshot::Sender<Result<(), OpError>>,
-        p: &mut Pending,
-    ) {
+    /// A dead letter the cluster's log reported ([`Command::ImportDead`]). The newest death
+    /// of a delivery wins, whatever order the log's records arrive in: a delivery pending
+    /// here, or finished here after it died, is not made dead again; an older dead letter
+    /// gives way to a newer one (counted once).
+    pub(super) fn import_dead(&mut self, import: ImportedDead, p: &mut Pending) {
+        let ImportedDead {
+            target,
+            id,
+            mut record,
+            message,
+            reply,
+        } = import;
         let xkey = keys::delivery(keys::DEAD, &target, &id);
-        let result = match self.read(p, &xkey) {
-            Ok(Some(_)) => Ok(()), // already recorded (the event came twice)
-            Ok(None) => {
-                // The forwarded delivery's record gives way to the dead letter
-                // (which keeps the dossier it settles in the KPIs).
-                let dkey = keys::delivery(keys::DONE, &target, &id);
-                let mut record = record;
-                record.tally = self
-                    .read(p, &dkey)
-                    .ok()
-                    .flatten()
-                    .and_then(|v| decode::<DoneRecord>(&v).ok())
-                    .and_then(|d| d.tally);
-                p.delete(dkey);
-                count_unit(&mut self.meta.by_unit, &target, &record.unit, 0, 1);
-                feed_dead(p, &record.unit, record.dead_at_ms, &id, &target);
-                p.put(xkey, encode(&record));
-                self.meta.dead += 1;
-                Ok(())
-            }
-            Err(e) => Err(OpError::Storage(e.to_string())),
+        let dkey = keys::delivery(keys::DONE, &target, &id);
+        let qkey = keys::delivery(keys::PENDING, &target, &id);
+        let read = |w: &mut Self, p: &mut Pending, k: &[u8]| {
+            w.read(p, k).map_err(|e| OpError::Storage(e.to_string()))
         };
+        let result = (|| {
+            if read(self, p, &qkey)?.is_some() {
+                return Ok(()); // under way here again (replayed): not dead
+            }
+            if let Some(v) = read(self, p, &xkey)? {
+                let old: DeadRecord = decode(&v).map_err(|e| OpError::Storage(e.to_string()))?;
+                if old.dead_at_ms < record.dead_at_ms {
+                    record.tally = old.tally;
+                    p.put(xkey, encode(&record));
+                }
+                return Ok(()); // already recorded (the record came twice)
+            }
+            let done = read(self, p, &dkey)?.and_then(|v| decode::<DoneRecord>(&v).ok());
+            // Delivered or dropped here after it died: an old report. (A forwarded record
+            // is in the broker's hands; its time is this node's clock, not the worker's.)
+            if done
+                .as_ref()
+                .is_some_and(|d| d.outcome != DoneOutcome::Forwarded && d.at_ms > record.dead_at_ms)
+            {
+                return Ok(());
+            }
+            if let Some(message) = message {
+                // Accepted by another node: the message comes with its dead letter.
+                p.created.push(message.key.clone());
+                p.put(message.key, message.chunk);
+                if let Some(dossier) = message.dossier {
+                    p.created.push(dossier.clone());
+                    p.put(dossier, Vec::new());
+                }
+            }
+            // The forwarded delivery's record gives way to the dead letter (which keeps
+            // the dossier it settles in the KPIs).
+            record.tally = done.and_then(|d| d.tally);
+            p.delete(dkey);
+            count_unit(&mut self.meta.by_unit, &target, &record.unit, 0, 1);
+            feed_dead(p, &record.unit, record.dead_at_ms, &id, &target);
+            p.put(xkey, encode(&record));
+            self.meta.dead += 1;
+            Ok(())
+        })();
         answer_after_flush(p, result, reply, |_| {});
+    }
+
+    /// A dead letter another node replayed or dropped: the copy here goes, unless it died
+    /// again since (`dead_at_ms` is the death that was resolved).
+    pub(super) fn resolve_dead(
+        &mut self,
+        target: &str,
+        id: MessageId,
+        dead_at_ms: u64,
+        outcome: DoneOutcome,
+        p: &mut Pending,
+    ) -> Result<bool, OpError> {
+        let xkey = keys::delivery(keys::DEAD, target, &id);
+        let Some(bytes) = self
+            .read(p, &xkey)
+            .map_err(|e| OpError::Storage(e.to_string()))?
+        else {
+            return Ok(false);
+        };
+        let dead: DeadRecord = decode(&bytes).map_err(|e| OpError::Storage(e.to_string()))?;
+        if dead.dead_at_ms > dead_at_ms {
+            return Ok(false);
+        }
+        // No longer outstanding here: the node that resolved it carries it on.
+        self.settle_dead(target, id, dead, outcome, p);
+        Ok(true)
     }
 
     pub(super) fn replay(
@@ -216,16 +268,30 @@ impl Writer {
             .map_err(|e| OpError::Storage(e.to_string()))?
             .ok_or(OpError::NotFound)?;
         let dead: DeadRecord = decode(&bytes).map_err(|e| OpError::Storage(e.to_string()))?;
-        p.delete(xkey);
+        let key_hash = dead.key_hash;
+        self.settle_dead(target, id, dead, DoneOutcome::Dropped, p);
+        Ok(key_hash)
+    }
+
+    /// A dead letter is no more: a done record with `outcome` takes its place, and the
+    /// dossier it settles is no longer outstanding for the sync KPI.
+    fn settle_dead(
+        &mut self,
+        target: &str,
+        id: MessageId,
+        dead: DeadRecord,
+        outcome: DoneOutcome,
+        p: &mut Pending,
+    ) {
+        p.delete(keys::delivery(keys::DEAD, target, &id));
         count_unit(&mut self.meta.by_unit, target, &dead.unit, 0, -1);
         if let Some(tally_id) = dead.tally {
-            // Given up for good: no longer outstanding for the dossier's sync KPI.
             with_tally(self.store.as_ref(), p, |t, io| {
                 t.on_sync_finished(io, tally_id)
             });
         }
         let done = DoneRecord {
-            outcome: DoneOutcome::Dropped,
+            outcome,
             at_ms: now_ms(),
             attempts: dead.attempts,
             errors: dead.errors,
@@ -233,7 +299,6 @@ impl Writer {
         };
         p.put(keys::delivery(keys::DONE, target, &id), encode(&done));
         self.meta.dead = self.meta.dead.saturating_sub(1);
-        Ok(dead.key_hash)
     }
 }
 
