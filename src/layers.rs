@@ -182,6 +182,33 @@ pub const MOST_LINES_A_FUNCTION: usize = 150;
 pub const KNOWN_LONG_FUNCTIONS: &[(&str, &str)] = &[
     ("mapping/src/input_schema/mod.rs", "constrain"),
     ("mapping/src/scaffold.rs", "scaffold"),
+    // Test functions over the limit when the check was extended to the tests: each is one
+    // long story told against real servers, to be cut into scenes.
+    (
+        "tests/admin.rs",
+        "roles_status_journeys_and_dead_letter_operations",
+    ),
+    (
+        "tests/cluster/broker_loss.rs",
+        "a_broker_connection_cut_mid_run_loses_nothing",
+    ),
+    (
+        "tests/crash.rs",
+        "kill_9_under_load_loses_no_acknowledged_event",
+    ),
+    (
+        "tests/dashboard.rs",
+        "the_dashboard_agrees_with_the_api_and_replays_a_dead_letter",
+    ),
+    (
+        "tests/end_to_end.rs",
+        "all_flows_arrive_once_and_in_order_through_faults",
+    ),
+    (
+        "tests/monitoring.rs",
+        "per_unit_status_dossiers_journeys_and_kpis",
+    ),
+    ("tests/outbox_model.rs", "run"),
 ];
 
 /// What is over the limits in a set of source files (path, text), each as
@@ -333,7 +360,14 @@ mod tests {
     #[test]
     fn no_file_and_no_function_is_over_its_length() {
         let mut found = Vec::new();
-        for dir in ["src", "mapping/src", "mocks/src"] {
+        for dir in [
+            "src",
+            "mapping/src",
+            "mocks/src",
+            "tests",
+            "mapping/tests",
+            "mocks/tests",
+        ] {
             let files = sources_in(dir);
             let named: Vec<(String, &str)> = files
                 .iter()

@@ -65,21 +65,27 @@ fn generated_events_map_cleanly_unless_deliberately_bad() {
     assert!(good > 200 && bad > 5, "{good} good, {bad} bad");
 }
 
-#[tokio::test]
-async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_lettered() {
+/// The bundled mocks on a port of their own, seeded as the demo's lookups expect.
+async fn start_mocks(dir: &std::path::Path) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let mocks = listener.local_addr().unwrap();
-    let dir = tempfile::tempdir().unwrap();
     tokio::spawn(lienthong_mocks::serve(
         listener,
         lienthong_mocks::MockSettings {
             // The demo's lookups ask about people of the same seeded population.
             seed: 11,
             payment_callback_url: None,
-            ipo_drop_dir: Some(support::ipo_drop_dir(dir.path())),
+            ipo_drop_dir: Some(support::ipo_drop_dir(dir)),
             ..Default::default()
         },
     ));
+    mocks
+}
+
+#[tokio::test]
+async fn the_demo_driver_gets_whole_dossier_lives_through_and_bad_events_dead_lettered() {
+    let dir = tempfile::tempdir().unwrap();
+    let mocks = start_mocks(dir.path()).await;
     let sink = lienthong_mocks::Sink::new(Faults::default());
     let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
     let (mut cfg, keys) = shipped_config_on(dir.path(), mocks, sink_addr);

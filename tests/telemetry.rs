@@ -60,6 +60,19 @@ fn spans_named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
     spans.iter().filter(|s| s["name"] == name).collect()
 }
 
+/// Send NAFOSTED's `event` with the unit's `traceparent`; it must be accepted.
+async fn send_traced(bus: &ShippedBus, traceparent: &str, event: &Value) {
+    let r = client()
+        .post(bus.url("/api/v1/units/nafosted/events/dossier_sync"))
+        .bearer_auth(&bus.keys["nafosted"])
+        .header("traceparent", traceparent)
+        .json(event)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 202, "{}", r.text().await.unwrap());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_units_trace_runs_through_ingress_outbox_deliveries_and_lookups() {
     let (addr, received) = receiver().await;
@@ -74,31 +87,12 @@ async fn the_units_trace_runs_through_ingress_outbox_deliveries_and_lookups() {
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let unit_span = "00f067aa0ba902b7";
     let event = support::nafosted_dossier("NAF-OTLP-1", "submitted", "online");
-    let r = client()
-        .post(bus.url("/api/v1/units/nafosted/events/dossier_sync"))
-        .bearer_auth(&bus.keys["nafosted"])
-        .header("traceparent", format!("00-{trace}-{unit_span}-01"))
-        .json(&event)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    send_traced(&bus, &format!("00-{trace}-{unit_span}-01"), &event).await;
 
     // A dossier its mapping refuses: a dead letter at once, its attempt a failed span.
     let dead_trace = "5cf92f3577b34da6a3ce929d0e0e4799";
-    let r = client()
-        .post(bus.url("/api/v1/units/nafosted/events/dossier_sync"))
-        .bearer_auth(&bus.keys["nafosted"])
-        .header("traceparent", format!("00-{dead_trace}-{unit_span}-01"))
-        .json(&support::nafosted_dossier(
-            "NAF-OTLP-DEAD",
-            "no-such-status",
-            "online",
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    let refused = support::nafosted_dossier("NAF-OTLP-DEAD", "no-such-status", "online");
+    send_traced(&bus, &format!("00-{dead_trace}-{unit_span}-01"), &refused).await;
 
     let lookup_trace = "0af7651916cd43dd8448eb211c80319c";
     let request = std::fs::read(

@@ -55,6 +55,11 @@ const FAMILIES: &[(&str, MetricType, &str)] = &[
         "Payment callbacks refused for a wrong MaXacThuc since start (nothing of them is stored).",
     ),
     (
+        "lienthong_idempotency_keys_checked_locally",
+        MetricType::Counter,
+        "In a cluster: keyed requests this node checked against its own memory only since start, the cluster's idempotency guard out of reach (a resend to another node meanwhile may be stored twice). Absent on a single node.",
+    ),
+    (
         "lienthong_deliveries",
         MetricType::Counter,
         "Delivery attempts since start, by target and outcome.",
@@ -268,6 +273,19 @@ fn samples(
             Vec::new(),
             state.callbacks.forged_total.load(Ordering::Relaxed),
         )]),
+        "lienthong_idempotency_keys_checked_locally" => Samples::Counters(
+            state
+                .broker
+                .is_some()
+                .then(|| {
+                    (
+                        Vec::new(),
+                        state.keys_checked_locally.load(Ordering::Relaxed),
+                    )
+                })
+                .into_iter()
+                .collect(),
+        ),
         "lienthong_deliveries" => Samples::Counters(
             state
                 .targets

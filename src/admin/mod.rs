@@ -53,6 +53,9 @@ pub struct AdminState {
     pub procedures: Arc<crate::procedures::Catalogue>,
     /// Forged payment callbacks (shared with the ingress), for `/metrics`.
     pub callbacks: Arc<crate::connector::payment::CallbackGuard>,
+    /// Keyed requests this node checked against its own memory only, the cluster's
+    /// idempotency guard out of reach (`transport = "amqp"`), for `/metrics`.
+    pub keys_checked_locally: Arc<std::sync::atomic::AtomicU64>,
     /// Every route as the dashboard's map draws it.
     pub routes: Vec<RouteLine>,
 }

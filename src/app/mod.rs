@@ -163,12 +163,7 @@ impl Bus {
             },
             &mut background,
         );
-        background.spawn(crate::mappings::reload_on_change(
-            Arc::clone(&mappings),
-            config.mappings.watch,
-            config.mappings.poll_interval,
-            hangup,
-        ));
+        startup::watch_mappings(&config, &mappings, hangup, &mut background);
         let callbacks = Arc::new(crate::connector::payment::CallbackGuard::default());
         let admin_state = parts::admin_state(
             &config,
@@ -187,6 +182,7 @@ impl Bus {
             &config,
             broker.as_ref(),
             takes_unit_traffic,
+            Arc::clone(&admin_state.keys_checked_locally),
             &mut background,
         );
         let ingress_state = ingress_parts::ingress_state(

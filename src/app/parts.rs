@@ -319,6 +319,7 @@ pub fn cluster_keys(
     config: &Config,
     broker: Option<&Arc<Broker>>,
     takes_unit_traffic: bool,
+    checked_locally: Arc<std::sync::atomic::AtomicU64>,
     background: &mut Background,
 ) -> Option<crate::ingress::cluster_keys::ClusterKeys> {
     let broker = broker.filter(|_| takes_unit_traffic)?;
@@ -337,6 +338,7 @@ pub fn cluster_keys(
         Arc::new(guard),
         hold,
         replicated,
+        checked_locally,
     ))
 }
 
@@ -424,6 +426,7 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         procedures: inputs.procedures,
         history: Default::default(),
         callbacks: inputs.callbacks,
+        keys_checked_locally: Default::default(),
         tokens: crate::admin::auth::AdminTokens::new(
             admin_tokens(config, |v| std::env::var(v).ok()),
             Some(Arc::clone(&inputs.audit)),

@@ -86,6 +86,21 @@ pub fn load(config: &Config) -> Result<Loaded, AppError> {
     })
 }
 
+/// Mappings reloaded when their files change (`mappings.watch`) and on SIGHUP.
+pub fn watch_mappings(
+    config: &Config,
+    mappings: &Arc<crate::mappings::MappingSet>,
+    hangup: Option<crate::mappings::HangupSignal>,
+    background: &mut Background,
+) {
+    background.spawn(crate::mappings::reload_on_change(
+        Arc::clone(mappings),
+        config.mappings.watch,
+        config.mappings.poll_interval,
+        hangup,
+    ));
+}
+
 /// The tasks on timers: the KPI snapshot, the dashboard's history, the outbox sweep.
 pub fn start_periodic(
     config: &Config,

@@ -25,8 +25,9 @@ pub struct ClusterKeys {
     pub hold: Duration,
     /// `[amqp] acknowledge = "replicated"`.
     pub replicated: bool,
-    /// Requests checked against this node's memory only (the guard out of reach).
-    pub local_only: AtomicU64,
+    /// Requests checked against this node's memory only (the guard out of reach), shared
+    /// with `/metrics`.
+    pub local_only: Arc<AtomicU64>,
 }
 
 /// What to do with a keyed request.
@@ -38,12 +39,17 @@ pub enum Decision {
 }
 
 impl ClusterKeys {
-    pub fn new(guard: Arc<IdempotencyGuard>, hold: Duration, replicated: bool) -> ClusterKeys {
+    pub fn new(
+        guard: Arc<IdempotencyGuard>,
+        hold: Duration,
+        replicated: bool,
+        local_only: Arc<AtomicU64>,
+    ) -> ClusterKeys {
         ClusterKeys {
             guard,
             hold,
             replicated,
-            local_only: AtomicU64::new(0),
+            local_only,
         }
     }
 
