@@ -353,10 +353,11 @@ fn validate_dossier(
         }
     }
     if let Some(kind) = item.get("LoaiDoiTuong").filter(|v| !v.is_null()) {
-        // 1 citizen, 2 business; one vendor documents 0/1/2, so 0 is accepted too.
-        if !matches!(status_of(kind), Some(0..=2)) {
+        // 1 citizen, 2 enterprise, 3 state agency, 4 other organisation; one vendor
+        // documents 0/1/2, so 0 is accepted too.
+        if !matches!(status_of(kind), Some(0..=4)) {
             return Err(format!(
-                "{} phải là 1 (công dân) hoặc 2 (doanh nghiệp)",
+                "{} phải là 1 (công dân), 2 (doanh nghiệp), 3 (cơ quan nhà nước) hoặc 4 (tổ chức khác)",
                 field("LoaiDoiTuong")
             ));
         }

@@ -174,6 +174,25 @@ async fn invalid_fields_are_named_and_nothing_is_half_stored() {
         r["message"].as_str().unwrap().contains("data[0].ChuHoSo"),
         "{r}"
     );
+    // LoaiDoiTuong: 1 citizen, 2 enterprise, 3 state agency, 4 other organisation.
+    let kind = |code: &str, kind: i64| {
+        let mut d = dossier(code, 1);
+        d["LoaiDoiTuong"] = json!(kind);
+        json!({"service": "DongBoHoSoMC", "isUpdating": "False", "data": [d]})
+    };
+    let r = c.call(&s, kind("HS-5", 5)).await;
+    assert_eq!(r["error_code"], portal::INVALID_FIELD, "{r}");
+    assert!(
+        r["message"]
+            .as_str()
+            .unwrap()
+            .contains("data[0].LoaiDoiTuong"),
+        "{r}"
+    );
+    for (code, k) in [("HS-3", 3), ("HS-4", 4)] {
+        let r = c.call(&s, kind(code, k)).await;
+        assert_eq!(r["error_code"], 0, "LoaiDoiTuong {k}: {r}");
+    }
     let r = c.call(&s, json!({"service": "Khac"})).await;
     assert_eq!(r["error_code"], portal::UNKNOWN_SERVICE);
 }
