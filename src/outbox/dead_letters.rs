@@ -114,27 +114,41 @@ impl Outbox {
 
     /// Put a dead letter back in its queue under its original id.
     pub async fn replay(&self, target: &str, id: MessageId) -> Result<(), OpError> {
-        let dead_at = self.dead_at(target, id);
-        self.ask(|reply| Command::Replay {
-            target: target.to_string(),
-            id,
-            reply,
-        })
-        .await?;
-        self.told(target, id, dead_at, Resolution::Replayed).await;
-        Ok(())
+        self.resolve_here(target, id, Resolution::Replayed).await
     }
 
     /// Give up on a dead letter for good; its key (if blocked) goes on.
     pub async fn drop_dead(&self, target: &str, id: MessageId) -> Result<(), OpError> {
-        let dead_at = self.dead_at(target, id);
-        self.ask(|reply| Command::Drop {
-            target: target.to_string(),
-            id,
-            reply,
+        self.resolve_here(target, id, Resolution::Dropped).await
+    }
+
+    /// Replay or drop a dead letter; with a cluster's log, tell it which death was
+    /// resolved (read before the writer removes the record; not read without a log).
+    async fn resolve_here(
+        &self,
+        target: &str,
+        id: MessageId,
+        how: Resolution,
+    ) -> Result<(), OpError> {
+        let log = self.inner.resolutions.get();
+        let dead_at = log.and_then(|_| self.dead_at(target, id));
+        let name = target.to_string();
+        self.ask(|reply| match how {
+            Resolution::Replayed => Command::Replay {
+                target: name,
+                id,
+                reply,
+            },
+            Resolution::Dropped => Command::Drop {
+                target: name,
+                id,
+                reply,
+            },
         })
         .await?;
-        self.told(target, id, dead_at, Resolution::Dropped).await;
+        if let (Some(log), Some(dead_at)) = (log, dead_at) {
+            log.resolved(target, id, dead_at, how).await;
+        }
         Ok(())
     }
 
@@ -145,12 +159,6 @@ impl Outbox {
             .get(&keys::delivery(keys::DEAD, target, &id))
             .ok()??;
         decode::<DeadRecord>(&bytes).ok().map(|d| d.dead_at_ms)
-    }
-
-    async fn told(&self, target: &str, id: MessageId, dead_at: Option<u64>, how: Resolution) {
-        if let (Some(log), Some(dead_at)) = (self.inner.resolutions.get(), dead_at) {
-            log.resolved(target, id, dead_at, how).await;
-        }
     }
 
     /// Record a dead letter from the cluster's log (`transport = "amqp"`), whichever node
