@@ -3,6 +3,12 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Milliseconds since the Unix epoch, now.
+/// The day of `ms` in Asia/Ho_Chi_Minh (UTC+7, no daylight saving), as days since
+/// 1970-01-01: the day the KPIs, quotas and lookup figures count by.
+pub fn vn_day(ms: u64) -> u32 {
+    ((ms / 1000 + 7 * 3600) / 86_400) as u32
+}
+
 pub fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

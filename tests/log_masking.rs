@@ -135,14 +135,31 @@ async fn no_personal_value_reaches_the_logs_at_debug_level() {
         assert_eq!(status, 202, "{path}");
     }
 
-    // A citizen lookup (population database).
+    // A citizen lookup (population database), for a dossier naming the person.
+    let dossier = lienthong_mocks::units::Traffic::new(1, 0.0).dossier_naming(
+        "stameq",
+        "Nguyễn Đức Cường",
+        "001040621374",
+    );
+    let status = post(
+        &s,
+        "/api/v1/units/stameq/events?flow=dossier_sync",
+        "stameq",
+        dossier.content_type,
+        dossier.body,
+    )
+    .await;
+    assert_eq!(status, 202);
     let lookup = fixture_with(
         "stameq/tests/citizen_lookup_request/01-lookup.input.xml",
         &["001040621374", "Nguyễn Đức Cường"],
     );
     let status = post(
         &s,
-        "/api/v1/units/stameq/lookup/citizen",
+        &format!(
+            "/api/v1/units/stameq/lookup/citizen?dossier={}&purpose=xac-minh-nguoi-nop",
+            dossier.dossier
+        ),
         "stameq",
         "text/xml",
         lookup,

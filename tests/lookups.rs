@@ -32,6 +32,7 @@ timeout = "2s"
 url = "http://{mocks}/business/TraCuuThongTinDoanhNghiep"
 timeout = "2s"
 cache_ttl = "1min"
+{EXCEPTIONS}
 {head}
 "#,
         mappings = mappings.display()
@@ -43,6 +44,21 @@ cache_ttl = "1min"
         .unwrap();
     (bus, mocks, dir)
 }
+
+/// These tests are about each unit's format; the purpose check has
+/// `tests/lookup_purpose.rs`.
+const EXCEPTIONS: &str = r#"
+[[lookups.purpose.exceptions]]
+name = "format-tests"
+unit = "nafosted"
+lookups = ["citizen", "residence"]
+reason = "tests of the lookups' formats, not of their purpose"
+[[lookups.purpose.exceptions]]
+name = "format-tests-stameq"
+unit = "stameq"
+lookups = ["citizen"]
+reason = "tests of the lookups' formats, not of their purpose"
+"#;
 
 fn fixture(path: &str) -> Vec<u8> {
     std::fs::read(
@@ -276,7 +292,7 @@ async fn lookups_carry_the_gateway_credential_their_config_names() {
         let mappings = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("mappings");
         let extra = format!(
             "[mappings]\ndir = \"{}\"\nwatch = false\n[lookups.population]\n\
-             url = \"http://{gw_addr}/population\"\ntimeout = \"2s\"\n{auth}\n",
+             url = \"http://{gw_addr}/population\"\ntimeout = \"2s\"\n{auth}\n{EXCEPTIONS}",
             mappings.display()
         );
         let (cfg, keys) = support::parse_config(&support::config_text(dir.path(), mocks, &extra));
@@ -330,6 +346,7 @@ auth = {auth}
 url = "http://{mocks}/business/TraCuuThongTinDoanhNghiep"
 timeout = "2s"
 auth = {auth}
+{EXCEPTIONS}
 "#,
         mappings = mappings.display()
     );
@@ -418,7 +435,9 @@ async fn ask_json(
 async fn residence_household_and_old_identity_cards_come_from_the_population_database() {
     const VARANS_KEY: &str = "varans-test-key-0001";
     let (bus, _mocks, _dir) = setup_with(&format!(
-        "[units.varans]\nkey_env = \"TEST_UNSET_VARANS_KEY\"\ndev_key = \"{VARANS_KEY}\"\n"
+        "[units.varans]\nkey_env = \"TEST_UNSET_VARANS_KEY\"\ndev_key = \"{VARANS_KEY}\"\n\
+         [[lookups.purpose.exceptions]]\nname = \"varans-worker-check\"\nunit = \"varans\"\n\
+         lookups = [\"citizen\"]\nreason = \"radiation workers are verified before any dossier\"\n"
     ))
     .await;
     let population =

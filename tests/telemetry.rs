@@ -86,7 +86,10 @@ async fn the_units_trace_runs_through_ingress_outbox_deliveries_and_lookups() {
     .await;
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let unit_span = "00f067aa0ba902b7";
-    let event = support::nafosted_dossier("NAF-OTLP-1", "submitted", "online");
+    let mut event = support::nafosted_dossier("NAF-OTLP-1", "submitted", "online");
+    // Its applicant is the person the lookup below asks about (a lookup is for a dossier
+    // naming the person).
+    event["applicant"]["idNumber"] = "001040144502".into();
     send_traced(&bus, &format!("00-{trace}-{unit_span}-01"), &event).await;
 
     // A dossier its mapping refuses: a dead letter at once, its attempt a failed span.
@@ -100,7 +103,9 @@ async fn the_units_trace_runs_through_ingress_outbox_deliveries_and_lookups() {
     )
     .unwrap();
     let r = client()
-        .post(bus.url("/api/v1/units/nafosted/lookup/citizen?dossier=NAF-OTLP-1"))
+        .post(bus.url(
+            "/api/v1/units/nafosted/lookup/citizen?dossier=NAF-OTLP-1&purpose=xac-minh-nguoi-nop",
+        ))
         .bearer_auth(&bus.keys["nafosted"])
         .header("content-type", "application/json")
         .header(

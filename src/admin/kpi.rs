@@ -434,6 +434,15 @@ impl FactFinder for KpiFacts {
                 facts.procedure = code;
             }
         }
+        // A keyed event bound elsewhere only (the ministry's systems, notifications) is
+        // still of its dossier: the dossier's record knows it, and whom it names.
+        if facts.dossier.is_empty() {
+            facts.dossier = key.map(str::to_string).unwrap_or_default();
+        }
+        // Whom the dossier names: every identity number in the unit's event as sent.
+        if let Ok(sent) = serde_json::from_str::<Value>(payload.get()) {
+            crate::outbox::tally::people::scan(&sent, &mut facts.people);
+        }
         if !facts.procedure.is_empty() {
             facts.procedure_known = self.procedures.knows(unit, &facts.procedure);
         }

@@ -55,6 +55,11 @@ const FAMILIES: &[(&str, MetricType, &str)] = &[
         "Payment callbacks refused for a wrong MaXacThuc since start (nothing of them is stored).",
     ),
     (
+        "lienthong_lookups",
+        MetricType::Counter,
+        "Lookups since start, by unit, kind (citizen, residence, business) and outcome: asked (the platform was asked), or the code of a refusal before any platform was asked (purpose_missing, dossier_missing, dossier_unknown, dossier_closed, person_missing, person_not_in_dossier, unit_rate_exceeded, unit_daily_quota_exceeded, rate_limited).",
+    ),
+    (
         "lienthong_idempotency_keys_checked_locally",
         MetricType::Counter,
         "In a cluster: keyed requests this node checked against its own memory only since start, the cluster's idempotency guard out of reach (a resend to another node meanwhile may be stored twice). Absent on a single node.",
@@ -273,6 +278,19 @@ fn samples(
             Vec::new(),
             state.callbacks.forged_total.load(Ordering::Relaxed),
         )]),
+        "lienthong_lookups" => Samples::Counters(
+            state
+                .lookups
+                .since_start()
+                .into_iter()
+                .map(|((unit, kind, outcome), n)| {
+                    (
+                        vec![("unit", unit), ("kind", kind), ("outcome", outcome)],
+                        n,
+                    )
+                })
+                .collect(),
+        ),
         "lienthong_idempotency_keys_checked_locally" => Samples::Counters(
             state
                 .broker

@@ -56,6 +56,9 @@ pub struct AdminState {
     /// Keyed requests this node checked against its own memory only, the cluster's
     /// idempotency guard out of reach (`transport = "amqp"`), for `/metrics`.
     pub keys_checked_locally: Arc<std::sync::atomic::AtomicU64>,
+    /// Lookups per unit, officer and day, refusals by reason, the documented exceptions
+    /// (shared with the lookups).
+    pub lookups: Arc<crate::web::lookup_usage::LookupUsage>,
     /// Every route as the dashboard's map draws it.
     pub routes: Vec<RouteLine>,
 }

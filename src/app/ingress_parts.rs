@@ -1,5 +1,5 @@
-//! The unit-facing endpoints' state ([`IngressState`]), built from the config and the
-//! parts the bus has already assembled.
+//! The unit-facing endpoints' state ([`IngressState`], the lookups'), built from the config
+//! and the parts the bus has already assembled.
 
 use crate::config::Config;
 use crate::delivery::TargetRuntime;
@@ -76,5 +76,36 @@ pub fn ingress_state(config: &Config, inputs: IngressInputs<'_>) -> Arc<IngressS
             .collect(),
         replication,
         cluster_keys,
+    })
+}
+
+/// The lookups' state: each platform's client, credential and limits.
+/// The mappings, audit trail, outbox (the purpose check's dossiers) and lookup figures
+/// are the admin's.
+pub fn lookups(
+    config: &Config,
+    unit_keys: &Arc<UnitKeys>,
+    admin: &crate::admin::AdminState,
+    spans: &Arc<crate::otlp::Spans>,
+) -> Result<crate::lookup::LookupState, super::AppError> {
+    let units: Vec<String> = config.units.keys().cloned().collect();
+    let (mappings, audit) = (Arc::clone(&admin.mappings), Arc::clone(&admin.audit));
+    let outbox = Some(admin.outbox.clone());
+    crate::lookup::LookupState::new(
+        &config.lookups,
+        &units,
+        Arc::clone(unit_keys),
+        mappings,
+        audit,
+        outbox,
+    )
+    .map(|mut state| {
+        state.spans = Arc::clone(spans);
+        state.usage = Arc::clone(&admin.lookups);
+        state
+    })
+    .map_err(|message| super::AppError::Target {
+        target: "lookups".into(),
+        message,
     })
 }

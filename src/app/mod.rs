@@ -205,7 +205,7 @@ impl Bus {
         if config.inbox.enabled && takes_unit_traffic {
             startup::start_inbox(&config, &ingress_state, &mut background);
         }
-        let lookups = parts::lookups(&config, &unit_keys, &mappings, &audit, &spans)?;
+        let lookups = ingress_parts::lookups(&config, &unit_keys, &admin_state, &spans)?;
         let signatures = parts::signatures(
             &config,
             broker.as_ref(),

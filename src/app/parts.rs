@@ -16,7 +16,6 @@ use crate::transport::broker::Broker;
 use crate::transport::status::{ClusterNotes, StatusPublisher};
 use crate::transport::worker::WorkerContext;
 use crate::transport::workers::Workers;
-use crate::web::UnitKeys;
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -427,6 +426,9 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         history: Default::default(),
         callbacks: inputs.callbacks,
         keys_checked_locally: Default::default(),
+        lookups: Arc::new(crate::web::lookup_usage::LookupUsage::new(
+            config.lookups.purpose.exceptions.clone(),
+        )),
         tokens: crate::admin::auth::AdminTokens::new(
             admin_tokens(config, |v| std::env::var(v).ok()),
             Some(Arc::clone(&inputs.audit)),
@@ -493,30 +495,6 @@ impl Stopping {
         tracing::info!("outbox flushed; stopped");
         Ok(())
     }
-}
-
-/// The lookups' state: each platform's client, credential and limits.
-pub fn lookups(
-    config: &Config,
-    unit_keys: &Arc<UnitKeys>,
-    mappings: &Arc<MappingSet>,
-    audit: &Arc<crate::audit::AuditLog>,
-    spans: &Arc<crate::otlp::Spans>,
-) -> Result<crate::lookup::LookupState, AppError> {
-    crate::lookup::LookupState::new(
-        &config.lookups,
-        Arc::clone(unit_keys),
-        Arc::clone(mappings),
-        Arc::clone(audit),
-    )
-    .map(|mut state| {
-        state.spans = Arc::clone(spans);
-        state
-    })
-    .map_err(|message| AppError::Target {
-        target: "lookups".into(),
-        message,
-    })
 }
 
 /// Every HTTP endpoint this node serves, behind the body limits. A worker node takes no

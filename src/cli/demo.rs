@@ -136,7 +136,32 @@ pub async fn drive(
             && !people.is_empty()
         {
             let person = &people[(sent / settings.lookup_every) as usize % people.len()];
-            lookup(&client, addr, &keys, event.unit, person, &stats).await;
+            // As at the counter: the citizen's dossier is taken in, then the officer checks
+            // who they are — a lookup is always for a dossier naming the person.
+            let dossier = traffic.dossier_naming(event.unit, &person.1, &person.0);
+            let opened = client
+                .post(format!(
+                    "http://{addr}/api/v1/units/{}/events?flow={}",
+                    dossier.unit, dossier.flow
+                ))
+                .bearer_auth(&keys[dossier.unit])
+                .header("content-type", dossier.content_type)
+                .body(dossier.body)
+                .send()
+                .await;
+            if opened.is_ok_and(|r| r.status().is_success()) {
+                stats.dossiers.fetch_add(1, Ordering::Relaxed);
+                lookup(
+                    &client,
+                    addr,
+                    &keys,
+                    event.unit,
+                    person,
+                    &dossier.dossier,
+                    &stats,
+                )
+                .await;
+            }
         }
         let key = &keys[event.unit];
         let url = format!(
@@ -229,10 +254,13 @@ async fn lookup(
     keys: &BTreeMap<String, String>,
     unit: &str,
     person: &(String, String, String),
+    dossier: &str,
     stats: &DemoStats,
 ) {
     let (content_type, body) = lookup_request(unit, person);
-    let url = format!("http://{addr}/api/v1/units/{unit}/lookup/citizen?purpose=demo");
+    let url = format!(
+        "http://{addr}/api/v1/units/{unit}/lookup/citizen?dossier={dossier}&purpose=xac-minh-nguoi-nop"
+    );
     let result = client
         .post(url)
         .bearer_auth(&keys[unit])

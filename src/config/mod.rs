@@ -4,6 +4,7 @@
 
 mod admin;
 mod load;
+mod lookups;
 mod paths;
 mod route;
 mod server;
@@ -19,6 +20,7 @@ pub use crate::transport::config::{Acknowledge, AmqpConfig};
 pub use admin::{AdminConfig, AdminRole, AdminTokenConfig, Digests, credential_list};
 pub use lienthong_mocks::config::{HumanDuration, MocksConfig, Scenario};
 pub use load::{LoadError, apply_scenario, load_file, load_str};
+pub use lookups::{LookupException, LookupTargetConfig, LookupsConfig, PurposeConfig};
 pub use route::{Conditions, DeliverWhen, OnDead, Ordering, RouteConfig, Validate};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -323,48 +325,6 @@ impl Default for InboxConfig {
     }
 }
 
-/// The platforms units look people and businesses up in (request-reply, not queued).
-#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LookupsConfig {
-    /// The population database (SOAP 1.1).
-    pub population: Option<LookupTargetConfig>,
-    /// The business registry (REST GET).
-    pub business: Option<LookupTargetConfig>,
-}
-
-#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct LookupTargetConfig {
-    /// The platform's address (`https://`; plain `http://` only to this machine unless `allow_plain_http`).
-    pub url: String,
-    /// As for targets: plain HTTP only to this machine unless allowed.
-    #[serde(default)]
-    pub allow_plain_http: bool,
-    /// Longest wait for one call's answer.
-    #[serde(default = "default_timeout", with = "humantime_serde")]
-    #[schemars(with = "crate::config::HumanDuration")]
-    pub timeout: Duration,
-    #[serde(default)]
-    pub rate_limit: Option<RateLimitConfig>,
-    /// How long a reply may be reused (business registry only; citizen data is never
-    /// cached).
-    #[serde(default = "default_cache_ttl", with = "humantime_serde")]
-    #[schemars(with = "crate::config::HumanDuration")]
-    pub cache_ttl: Duration,
-    /// The credential the platform's gateway asks for (as for `http` targets: API key,
-    /// LGSP token or OAuth2 client credentials).
-    #[serde(default)]
-    pub auth: Option<AuthConfig>,
-    /// CA bundle and client identity for mutual TLS, as for targets.
-    #[serde(default)]
-    pub tls: Option<TlsConfig>,
-}
-
-fn default_cache_ttl() -> Duration {
-    Duration::from_secs(600)
-}
-
 /// Where mapping files live and how changes to them are picked up.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -469,7 +429,7 @@ pub struct TargetConfig {
     pub file_drop: Option<crate::connector::file_drop::config::FileDropConfig>,
 }
 
-fn default_timeout() -> Duration {
+pub(crate) fn default_timeout() -> Duration {
     Duration::from_secs(10)
 }
 

@@ -27,6 +27,8 @@ pub(super) fn lookup_operation(
         .mappings
         .lookup_mapping(unit, &format!("{kind}_lookup_reply"))
         .ok()?;
+    // Personal data is asked for a dossier and a purpose; the public business register is not.
+    let personal = needs == "population";
     let mut schema = request.input_schema();
     if let Some(o) = schema.as_object_mut() {
         o.insert("description".into(), json!(request.description));
@@ -37,11 +39,22 @@ pub(super) fn lookup_operation(
             "malformed_body, one_lookup; invalid_lookup: the request breaks the operation's schema or cannot be mapped (every problem in `problems`); nothing was asked of the platform; invalid_query: `dossier` or `purpose` too long; invalid_header: `X-Officer` not 1 to 100 visible ASCII characters",
         ),
         (401, AUTH_ERRORS[0].1),
-        (403, AUTH_ERRORS[1].1),
+        (
+            403,
+            "forbidden: the key is another unit's; a citizen or residence lookup that fails \
+             its purpose check (audited, nobody asked): purpose_missing, dossier_missing, \
+             dossier_unknown (this unit never sent the dossier), dossier_closed (closed longer \
+             ago than the bus allows), person_missing, person_not_in_dossier",
+        ),
         (404, "unknown_unit; unknown_lookup"),
         (408, AUTH_ERRORS[3].1),
         (413, AUTH_ERRORS[4].1),
-        (429, "rate_limited: over the unit's or the platform's rate"),
+        (
+            429,
+            "rate_limited: over the unit's or the platform's rate; unit_rate_exceeded: this \
+             unit's share of the platform's lookups per second; unit_daily_quota_exceeded: this \
+             unit's lookups of the day (`Retry-After`: seconds to midnight)",
+        ),
         (
             501,
             "no_lookup_mapping, no_lookup_target: this lookup is not set up",
@@ -50,7 +63,11 @@ pub(super) fn lookup_operation(
             502,
             "platform_unreachable, platform_error, bad_reply, lookup_failed: the national platform failed",
         ),
-        (503, "audit_unavailable: no answer without its audit record"),
+        (
+            503,
+            "audit_unavailable: no answer without its audit record; dossier_unreadable: the \
+             dossier could not be read now",
+        ),
         (504, "platform_timeout: the platform did not answer in time"),
     ]);
     // The request in the unit's own format: JSON, or XML with an example from the fixtures.
@@ -90,8 +107,10 @@ pub(super) fn lookup_operation(
             request.description),
         "security": security_for(c, unit),
         "parameters": [
-            {"name": "dossier", "in": "query", "required": false, "description": "The dossier the lookup is for (audit)", "schema": {"type": "string", "maxLength": 100}},
-            {"name": "purpose", "in": "query", "required": false, "description": "Why (audit)", "schema": {"type": "string", "maxLength": 200}},
+            {"name": "dossier", "in": "query", "required": false, "description": if personal {
+                "The dossier of this unit's the lookup is for: the bus must have it, open or closed a short while ago, and it must name the person asked about (required unless the IT Center documented an exception for this unit)"
+            } else { "The dossier the lookup is for (audit)" }, "schema": {"type": "string", "maxLength": 100}},
+            {"name": "purpose", "in": "query", "required": personal, "description": "Why (audit; required for personal data)", "schema": {"type": "string", "maxLength": 200}},
             {"name": "X-Officer", "in": "header", "required": false, "description": "The officer asking (audit)", "schema": {"type": "string", "pattern": "^[!-~]{1,100}$"}},
         ],
         "requestBody": {"required": true, "content": request_content},

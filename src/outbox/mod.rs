@@ -275,6 +275,21 @@ impl Outbox {
         Ok(out)
     }
 
+    /// A dossier's record as the KPI tally keeps it, keyed by its unit and code (so that
+    /// no unit's dossier can stand in for another's): what it is, whom it names, whether
+    /// it is closed. None when this unit never sent the dossier to the bus. One point read.
+    pub fn dossier_record(
+        &self,
+        unit: &str,
+        dossier: &str,
+    ) -> Result<Option<tally::DossierTally>, StoreError> {
+        let key = tally::dossier_key(tally::dossier_id(unit, dossier));
+        match self.inner.store.get(&key)? {
+            Some(bytes) => decode(&bytes).map(Some),
+            None => Ok(None),
+        }
+    }
+
     /// Open dossiers per unit and due day (`NgayHenTra`), for the overdue count: one
     /// record per unit and day, never the messages.
     pub fn open_due(&self) -> Result<Vec<(String, u32, u64)>, StoreError> {

@@ -135,6 +135,9 @@ pub struct EventFacts {
     /// The event's status closes the dossier (result ready or returned, refused,
     /// withdrawn, stopped: 3, 7, 8, 9, 10) or reopens it.
     pub closed: Option<bool>,
+    /// The people the event names, by their identity numbers ([`people::normalize`]):
+    /// whom a citizen lookup for this dossier may ask about.
+    pub people: Vec<String>,
 }
 
 /// What an event means for the KPIs.
@@ -204,6 +207,13 @@ pub struct DossierTally {
     pub due_day: Option<u32>,
     #[serde(default)]
     pub closed: bool,
+    /// The day the dossier closed (None while open, or closed before this was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closed_day: Option<u32>,
+    /// The people its events named, as [`people::tag`]s (never the numbers themselves),
+    /// at most [`people::MAX_PEOPLE`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub people: Vec<u64>,
 }
 
 impl DossierTally {
@@ -252,7 +262,7 @@ impl DossierTally {
         c
     }
 
-    fn apply(&mut self, f: &EventFacts, sync_deliveries: u32) {
+    fn apply(&mut self, f: &EventFacts, sync_deliveries: u32, today: u32) {
         if !f.procedure.is_empty() && self.procedure.is_empty() {
             self.procedure = f.procedure.clone();
         }
@@ -282,8 +292,14 @@ impl DossierTally {
             self.due_day = f.due_day;
         }
         if let Some(closed) = f.closed {
+            if closed && !self.closed {
+                self.closed_day = Some(today);
+            } else if !closed {
+                self.closed_day = None;
+            }
             self.closed = closed;
         }
+        self.add_people(&f.people);
     }
 }
 
@@ -294,10 +310,9 @@ pub fn dossier_id(unit: &str, dossier: &str) -> u128 {
     super::key_hash::key_hash(unit, dossier)
 }
 
-/// The day of `ms` in Asia/Ho_Chi_Minh (UTC+7, no daylight saving), as days since
-/// 1970-01-01.
+/// The day of `ms` in Asia/Ho_Chi_Minh, as days since 1970-01-01 ([`crate::time::vn_day`]).
 pub fn day_of(ms: u64) -> u32 {
-    ((ms / 1000 + 7 * 3600) / 86_400) as u32
+    crate::time::vn_day(ms)
 }
 
 pub fn dossier_key(id: u128) -> Vec<u8> {
@@ -408,7 +423,7 @@ impl TallyBatch {
                 d.dossier = facts.dossier.clone();
                 d.day = day_of(now_ms);
             }
-            d.apply(facts, sync_deliveries)
+            d.apply(facts, sync_deliveries, day_of(now_ms))
         });
         if let Some(reference) = &facts.fee_reference {
             io.put(reference_key(reference), id.to_be_bytes().to_vec());
@@ -511,6 +526,8 @@ impl TallyBatch {
         }
     }
 }
+
+pub mod people;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@
 
 mod credentials;
 mod error;
+pub mod lookup_usage;
 
 pub use credentials::{UnitKeys, constant_time_eq, digest_of_configured, key_digest};
 pub use error::{ApiError, FieldProblem};

@@ -235,8 +235,21 @@ pub fn shipped_config_on(
     lienthong::config::Config,
     std::collections::BTreeMap<String, String>,
 ) {
+    shipped_config_with(data, mocks, sink, &[])
+}
+
+/// [`shipped_config_on`] with `extra` environment overrides (`LIENTHONG_…` = TOML value).
+pub fn shipped_config_with(
+    data: &std::path::Path,
+    mocks: std::net::SocketAddr,
+    sink: std::net::SocketAddr,
+    extra: &[(&str, &str)],
+) -> (
+    lienthong::config::Config,
+    std::collections::BTreeMap<String, String>,
+) {
     let var = |k: &str, v: String| (k.to_string(), v);
-    let vars = vec![
+    let mut vars = vec![
         var("LIENTHONG_SERVER__LISTEN", "127.0.0.1:0".into()),
         var("LIENTHONG_OUTBOX__DATA_DIR", data.display().to_string()),
         var("LIENTHONG_MOCKS__ENABLED", "false".into()),
@@ -308,6 +321,7 @@ pub fn shipped_config_on(
             "1000".into(),
         ),
     ];
+    vars.extend(extra.iter().map(|(k, v)| var(k, v.to_string())));
     let text = std::fs::read_to_string("config/lienthong.toml").unwrap();
     let cfg =
         lienthong::config::load_str(&text, std::path::Path::new("config/lienthong.toml"), vars)

@@ -137,6 +137,36 @@ impl Traffic {
         steps
     }
 
+    /// A new dossier of `unit` whose applicant is the citizen `name` with identity number
+    /// `id` (12-digit số định danh, or a 9-digit CMND, which NAFOSTED sends among the
+    /// applicant's identity papers and the others as the applicant's number): the dossier
+    /// a unit sends before it may look that person up.
+    pub fn dossier_naming(&mut self, unit: &str, name: &str, id: &str) -> UnitEvent {
+        let unit = unit_name(unit);
+        let n = self.next;
+        self.next += 1;
+        self.clock += 137;
+        let holder = Holder {
+            name: name.to_string(),
+            id: id.to_string(),
+            phone: "0912345678".into(),
+            org: false,
+        };
+        let ctx = Ctx {
+            unit,
+            n,
+            step: Step {
+                status: 1,
+                note: "Tiếp nhận hồ sơ",
+            },
+            at: self.clock,
+            holder: &holder,
+            bad: false,
+            officer: OFFICERS[0],
+        };
+        dossier_event(&ctx)
+    }
+
     /// The whole life of one new dossier of `unit`, in the order the unit sends it.
     pub fn dossier_life(&mut self, unit: &str) -> Vec<UnitEvent> {
         let unit = unit_name(unit);
@@ -291,7 +321,13 @@ fn dossier_event(c: &Ctx<'_>) -> UnitEvent {
         }
         "nafosted" => {
             let mut applicant = json!({"type": if h.org { "organization" } else { "individual" }, "fullName": h.name, "phone": h.phone});
-            applicant[if h.org { "taxCode" } else { "idNumber" }] = json!(h.id);
+            if h.id.len() == 9 {
+                // An old CMND: among the identity papers (the applicant's own number is
+                // a 12-digit one).
+                applicant["identityPapers"] = json!([{"kind": "cmnd", "number": h.id}]);
+            } else {
+                applicant[if h.org { "taxCode" } else { "idNumber" }] = json!(h.id);
+            }
             let channel = match c.channel() {
                 Channel::Online => "online",
                 Channel::Counter => "counter",

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 mod dead_letters;
 mod journey;
+pub mod lookups;
 mod status;
 
 pub use dead_letters::{DeadFilter, drop_with_reason, select, select_page};
@@ -50,6 +51,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "/api/v1/kpis",
         "viewer",
         "The action plan's KPIs per unit with their definitions and 2024 targets (refresh=true computes them now)",
+    ),
+    (
+        "get",
+        "/api/v1/lookups",
+        "viewer",
+        "Lookups of a day (`day`=YYYY-MM-DD, today when absent) per unit by kind and officer, refusals by reason, and the documented exceptions to the purpose check",
     ),
     (
         "get",
@@ -133,6 +140,7 @@ pub fn openapi() -> Value {
             || *path == "/api/v1/dead-letters"
             || path.ends_with("/drop")
             || *path == "/api/v1/kpis"
+            || *path == "/api/v1/lookups"
         {
             responses["400"] = error(
                 "invalid_id (not a UUID), or a query or body field that is not valid (named in `field`)",
@@ -208,6 +216,7 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/api/v1/messages/{id}", get(message))
         .route("/api/v1/dossiers/{key}", get(dossier))
         .route("/api/v1/kpis", get(kpis))
+        .route("/api/v1/lookups", get(lookups::lookups))
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/dead-letters/replay", post(replay_set))
         .route("/api/v1/dead-letters/drop", post(drop_set))

@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod charts;
 mod dead_letters;
+mod lookups;
 mod message;
 mod route_map;
 mod studio;
@@ -38,6 +39,7 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/dang-nhap", post(login))
         .route("/dang-xuat", post(logout))
         .route("/thu-chet", get(dead_letters::page))
+        .route("/tra-cuu", get(lookups::page))
         .route("/thu-chet/xac-nhan", post(dead_letters::confirm))
         .route("/thu-chet/thuc-hien", post(dead_letters::execute))
         .route("/thu-chet/{target}/{id}/gui-lai", post(replay))

@@ -196,6 +196,8 @@ impl View<'_> {
                     span.muted style="color:#fde" { (self.who) " (" (if self.operator { "vận hành" } else { "xem" }) ") · " }
                     label style="font-size:13px" { input #tu-dong type="checkbox" checked; " tự động làm mới" }
                     " "
+                    a #den-tra-cuu href="/tra-cuu" style="color:#fde" { "Tra cứu" }
+                    " "
                     @if self.operator {
                         a #den-studio href="/anh-xa" style="color:#fde" { "Xưởng ánh xạ" }
                         " "

@@ -199,6 +199,72 @@ pub(super) fn lookups(
                 env,
                 problems,
             );
+            for (unit, share) in &l.unit_shares {
+                let at = format!("{path}.unit_shares.{unit}");
+                if !config.units.contains_key(unit) {
+                    problems.push(problem(at, format!("no unit `{unit}` is configured")));
+                } else if *share == 0 {
+                    problems.push(problem(at, "at least 1 lookup per second"));
+                } else if let Some(rl) = &l.rate_limit
+                    && rl.per_second > 0
+                    && *share > rl.per_second
+                {
+                    problems.push(problem(
+                        at,
+                        format!("{share} per second is more than the platform's own {} (rate_limit.per_second)", rl.per_second),
+                    ));
+                }
+            }
+            if l.unit_daily_quota == Some(0) {
+                problems.push(problem(
+                    format!("{path}.unit_daily_quota"),
+                    "0 would refuse every lookup; leave it out for no daily ceiling",
+                ));
+            }
+        }
+    }
+    lookup_exceptions(config, problems);
+}
+
+/// Each documented exception to the purpose check names itself, a configured unit, the
+/// lookups it covers and why.
+fn lookup_exceptions(config: &Config, problems: &mut Vec<Problem>) {
+    let mut names = std::collections::HashSet::new();
+    for (i, e) in config.lookups.purpose.exceptions.iter().enumerate() {
+        let at = |field: &str| format!("lookups.purpose.exceptions[{i}].{field}");
+        let id_like = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 64
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !id_like(&e.name) {
+            problems.push(problem(at("name"), "1 to 64 letters, digits, `-` or `_`"));
+        } else if !names.insert(e.name.as_str()) {
+            problems.push(problem(at("name"), format!("`{}` is named twice", e.name)));
+        }
+        if !config.units.contains_key(&e.unit) {
+            problems.push(problem(
+                at("unit"),
+                format!("no unit `{}` is configured", e.unit),
+            ));
+        }
+        if e.lookups.is_empty() {
+            problems.push(problem(
+                at("lookups"),
+                "name the lookups it covers: citizen, residence",
+            ));
+        }
+        for kind in &e.lookups {
+            if !matches!(kind.as_str(), "citizen" | "residence") {
+                problems.push(problem(
+                    at("lookups"),
+                    format!("`{kind}`: only citizen and residence lookups need a dossier"),
+                ));
+            }
+        }
+        if e.reason.trim().is_empty() {
+            problems.push(problem(at("reason"), "say why, and on whose decision"));
         }
     }
 }

@@ -15,17 +15,26 @@
 //! kind, officer, dossier, purpose, time, outcome — never the personal data itself. The
 //! officer is the mapped request's `MaCanBo` (or the `X-Officer` header); dossier and purpose
 //! come from the `?dossier=` and `?purpose=` query parameters.
+//!
+//! Before any platform is asked, a citizen or residence lookup passes its purpose check
+//! ([`purpose`]: a dossier of the unit's that names the person) and the unit's quotas
+//! ([`platform`]: its share of the platform's rate, its daily ceiling); a refusal is
+//! audited like an answer.
+
+mod platform;
+pub mod purpose;
 
 use crate::audit::AuditLog;
-use crate::config::{LookupTargetConfig, LookupsConfig};
+use crate::config::LookupsConfig;
 use crate::mappings::MappingSet;
 use crate::web::{ApiError, UnitKeys};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use governor::DefaultDirectRateLimiter;
 use lienthong_mapping::Mapping;
+use platform::{Platform, call};
+use purpose::PurposeCheck;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -41,37 +50,12 @@ pub enum LookupKind {
 }
 
 impl LookupKind {
-    fn name(self) -> &'static str {
+    pub fn name(self) -> &'static str {
         match self {
             LookupKind::Citizen => "citizen",
             LookupKind::Residence => "residence",
             LookupKind::Business => "business",
         }
-    }
-}
-
-/// One platform's client side: URL, timeout, rate limit.
-struct Platform {
-    url: reqwest::Url,
-    timeout: Duration,
-    limiter: Option<DefaultDirectRateLimiter>,
-    /// The shared outbound client with this platform's timeout and TLS settings.
-    client: reqwest::Client,
-    /// The credential its gateway asks for.
-    auth: crate::connector::auth::Auth,
-}
-
-impl Platform {
-    fn new(cfg: &LookupTargetConfig) -> Result<Platform, String> {
-        let url = reqwest::Url::parse(&cfg.url).map_err(|e| format!("{}: {e}", cfg.url))?;
-        let limiter = cfg.rate_limit.as_ref().and_then(|rl| rl.limiter());
-        Ok(Platform {
-            url,
-            timeout: cfg.timeout,
-            limiter,
-            client: crate::connector::client::client(cfg.timeout, cfg.tls.as_ref())?,
-            auth: crate::connector::build::auth(cfg.auth.as_ref())?,
-        })
     }
 }
 
@@ -84,23 +68,35 @@ pub struct LookupState {
     business: Option<Platform>,
     business_cache_ttl: Duration,
     business_cache: Mutex<HashMap<String, (Instant, Bytes)>>,
+    /// What a citizen lookup must name.
+    pub purpose: PurposeCheck,
+    /// Lookups counted per unit, officer and day (the admin API's and the dashboard's).
+    pub usage: Arc<crate::web::lookup_usage::LookupUsage>,
     /// A span per lookup (`[telemetry]`).
     pub spans: Arc<crate::otlp::Spans>,
 }
 
 impl LookupState {
+    /// The lookups of `units`; `outbox` holds their dossiers (the purpose check's).
     pub fn new(
         cfg: &LookupsConfig,
+        units: &[String],
         keys: Arc<UnitKeys>,
         mappings: Arc<MappingSet>,
         audit: Arc<AuditLog>,
+        outbox: Option<crate::outbox::Outbox>,
     ) -> Result<LookupState, String> {
+        let platform = |p: &crate::config::LookupTargetConfig| Platform::new(p, units);
         Ok(LookupState {
+            purpose: PurposeCheck::new(&cfg.purpose, outbox),
+            usage: Arc::new(crate::web::lookup_usage::LookupUsage::new(
+                cfg.purpose.exceptions.clone(),
+            )),
             keys,
             mappings,
             audit,
-            population: cfg.population.as_ref().map(Platform::new).transpose()?,
-            business: cfg.business.as_ref().map(Platform::new).transpose()?,
+            population: cfg.population.as_ref().map(platform).transpose()?,
+            business: cfg.business.as_ref().map(platform).transpose()?,
             business_cache_ttl: cfg
                 .business
                 .as_ref()
@@ -158,10 +154,12 @@ impl LookupQuery {
 }
 
 /// How a lookup ended, for the audit record and the answer.
-struct Failure {
+pub struct Failure {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// When to ask again (`Retry-After`, seconds), for a quota's refusal.
+    retry_after: Option<u64>,
 }
 
 impl Failure {
@@ -170,6 +168,20 @@ impl Failure {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    fn into_api_error(self) -> ApiError {
+        let e = ApiError::new(self.status, self.code, self.message);
+        match self.retry_after {
+            Some(secs) => e.retry_after(secs),
+            None => e,
         }
     }
 }
@@ -229,11 +241,28 @@ async fn lookup(
             opentelemetry::KeyValue::new("lienthong.lookup", kind.name()),
         ],
     );
-    let mut officer = headers
+    let officer = headers
         .get("x-officer")
         .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let outcome = run(&state, kind, prepared, &mut officer).await;
+        .map(str::to_string)
+        .or_else(|| {
+            prepared
+                .request
+                .get(prepared.operation())
+                .and_then(|r| r.get("MaCanBo"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        });
+    let person = purpose::person_asked(&prepared.request, prepared.operation());
+    let now = crate::time::now_ms();
+    let mut exception = None;
+    let outcome = match admit(&state, &unit, kind, &query, person.as_deref(), now) {
+        Ok(under) => {
+            exception = under;
+            run(&state, kind, prepared).await
+        }
+        Err(refusal) => Err(refusal),
+    };
     // The audit record says who asked about what and how it went, not who was found.
     let (outcome_text, status) = match &outcome {
         Ok((_, _, found)) => (if *found { "found" } else { "not_found" }, 200),
@@ -241,7 +270,7 @@ async fn lookup(
     };
     let record = json!({
         "kind": kind.name(), "officer": officer, "dossier": query.dossier,
-        "purpose": query.purpose, "outcome": outcome_text,
+        "purpose": query.purpose, "exception": exception, "outcome": outcome_text,
         "status": status, "took_ms": started.elapsed().as_millis() as u64,
     });
     // No personal data leaves without its audit record: if the trail cannot be written
@@ -259,6 +288,21 @@ async fn lookup(
         ));
     }
     tracing::info!(%unit, kind = kind.name(), outcome = outcome_text, "lookup");
+    // Refused before any platform was asked: a 403 of the purpose check, a 429 of a quota.
+    let refused = match &outcome {
+        Err(f) if matches!(f.status.as_u16(), 403 | 429) => Some(f.code),
+        _ => None,
+    };
+    state.usage.count(
+        crate::web::lookup_usage::Counted {
+            unit: &unit,
+            kind: kind.name(),
+            officer: officer.as_deref(),
+            refused,
+            exception: exception.as_deref(),
+        },
+        now,
+    );
     // The outcome, never who was looked up.
     span.set(opentelemetry::KeyValue::new(
         "lienthong.outcome",
@@ -271,8 +315,54 @@ async fn lookup(
         Ok((content_type, body, _)) => {
             Ok(([(header::CONTENT_TYPE, content_type)], body).into_response())
         }
-        Err(f) => Err(ApiError::new(f.status, f.code, f.message)),
+        Err(f) => Err(f.into_api_error()),
     }
+}
+
+/// The platform a lookup asks, or `501` naming the missing config.
+fn platform_of(state: &LookupState, kind: LookupKind) -> Result<&Platform, Failure> {
+    match kind {
+        LookupKind::Citizen | LookupKind::Residence => state.population.as_ref(),
+        LookupKind::Business => state.business.as_ref(),
+    }
+    .ok_or_else(|| {
+        Failure::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "no_lookup_target",
+            format!(
+                "[lookups.{}] is not configured",
+                match kind {
+                    LookupKind::Citizen | LookupKind::Residence => "population",
+                    LookupKind::Business => "business",
+                }
+            ),
+        )
+    })
+}
+
+/// Whether this lookup may be asked: within the unit's share of the platform's rate, for
+/// its purpose ([`purpose`]), within the unit's daily ceiling. `Ok` names the documented
+/// exception it went through, if one.
+fn admit(
+    state: &LookupState,
+    unit: &str,
+    kind: LookupKind,
+    query: &LookupQuery,
+    person: Option<&str>,
+    now_ms: u64,
+) -> Result<Option<String>, Failure> {
+    let platform = platform_of(state, kind)?;
+    platform.admit_rate(unit)?;
+    let allowed = state.purpose.check(
+        unit,
+        kind,
+        query.dossier.as_deref(),
+        query.purpose.as_deref(),
+        person,
+        now_ms,
+    )?;
+    platform.admit_daily(unit, now_ms)?;
+    Ok(allowed.exception.map(str::to_string))
 }
 
 fn load(
@@ -293,6 +383,16 @@ struct Prepared {
     request_map: Arc<Mapping>,
     reply_map: Arc<Mapping>,
     request: Value,
+}
+
+impl Prepared {
+    /// The population database's operation: the request's one top-level element.
+    fn operation(&self) -> &str {
+        self.request
+            .as_object()
+            .and_then(|o| o.keys().next())
+            .map_or("", String::as_str)
+    }
 }
 
 /// Read and check a unit's lookup request before anything is asked or recorded: one
@@ -366,43 +466,14 @@ async fn run(
     state: &LookupState,
     kind: LookupKind,
     prepared: Prepared,
-    officer: &mut Option<String>,
 ) -> Result<(&'static str, Vec<u8>, bool), Failure> {
+    let operation = prepared.operation().to_string();
     let Prepared {
         request_map,
         reply_map,
         request,
     } = prepared;
-    // The population database's operation is the request's one top-level element.
-    let operation = request
-        .as_object()
-        .and_then(|o| o.keys().next())
-        .cloned()
-        .unwrap_or_default();
-    if officer.is_none() {
-        *officer = request
-            .get(&operation)
-            .and_then(|r| r.get("MaCanBo"))
-            .and_then(Value::as_str)
-            .map(str::to_string);
-    }
-    let platform = match kind {
-        LookupKind::Citizen | LookupKind::Residence => state.population.as_ref(),
-        LookupKind::Business => state.business.as_ref(),
-    }
-    .ok_or_else(|| {
-        Failure::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "no_lookup_target",
-            format!(
-                "[lookups.{}] is not configured",
-                match kind {
-                    LookupKind::Citizen | LookupKind::Residence => "population",
-                    LookupKind::Business => "business",
-                }
-            ),
-        )
-    })?;
+    let platform = platform_of(state, kind)?;
     if let Some(limiter) = &platform.limiter
         && tokio::time::timeout(platform.timeout, limiter.until_ready())
             .await
@@ -486,65 +557,4 @@ async fn run(
         .render(&reply)
         .map_err(|e| Failure::new(StatusCode::BAD_GATEWAY, "lookup_failed", e.to_string()))?;
     Ok((reply_map.content_type(), mapped, found))
-}
-
-/// Send a request to a platform: the body on 200, a failure naming what went wrong.
-async fn call(platform: &Platform, request: reqwest::RequestBuilder) -> Result<Bytes, Failure> {
-    let request = platform
-        .auth
-        .apply(&platform.client, request)
-        .await
-        .map_err(|e| {
-            Failure::new(
-                StatusCode::BAD_GATEWAY,
-                "platform_unreachable",
-                format!("cannot get the gateway's credential: {e}"),
-            )
-        })?;
-    let resp = request
-        .timeout(platform.timeout)
-        .send()
-        .await
-        .map_err(|e| {
-            if e.is_timeout() {
-                Failure::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "platform_timeout",
-                    "the national platform did not answer in time; try again",
-                )
-            } else {
-                Failure::new(
-                    StatusCode::BAD_GATEWAY,
-                    "platform_unreachable",
-                    format!(
-                        "the national platform cannot be reached: {}",
-                        crate::connector::client::error_chain(&e)
-                    ),
-                )
-            }
-        })?;
-    let status = resp.status();
-    if status == StatusCode::UNAUTHORIZED {
-        // A cached gateway token may have expired: the next lookup fetches a new one.
-        platform.auth.on_unauthorized().await;
-    }
-    let body = resp.bytes().await.map_err(|e| {
-        Failure::new(
-            StatusCode::BAD_GATEWAY,
-            "platform_unreachable",
-            e.to_string(),
-        )
-    })?;
-    // A SOAP Fault comes with HTTP 500 and is mapped (the reply mapping names it).
-    if status.is_success()
-        || (status == StatusCode::INTERNAL_SERVER_ERROR && body.starts_with(b"<?xml"))
-    {
-        Ok(body)
-    } else {
-        Err(Failure::new(
-            StatusCode::BAD_GATEWAY,
-            "platform_error",
-            format!("the national platform answered HTTP {}", status.as_u16()),
-        ))
-    }
 }
