@@ -483,5 +483,24 @@ async fn the_mapping_studio_is_for_operators_and_bounds_its_upload() {
         .await
         .unwrap();
     assert!(r.status().is_client_error(), "{}", r.status());
+    // Within the body limit's room for the framing, but over the sample's own 1 MiB: still
+    // refused, by the sample's size.
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_string();
+    let over = vec![b'a'; 1024 * 1024 + 32 * 1024];
+    let r = post(multipart(&[
+        ("csrf", csrf.as_bytes()),
+        ("tuyen", b"nafosted/dossier_sync/portal"),
+        ("mau", &over),
+    ]))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("quá lớn"));
     s.bus.shutdown().await.unwrap();
 }

@@ -103,6 +103,26 @@ async fn links_are_never_followed_and_oversized_files_are_refused_by_their_size(
     );
     assert!(!elsewhere.path().join("processed").exists());
     assert!(!elsewhere.path().join("rejected").exists());
+    // A hard link is another name of a file that lives elsewhere: refused like a link, the
+    // file it names neither read nor touched.
+    let shared = h.dir.path().join("shared.csv");
+    std::fs::write(&shared, fixture("02-two-trademarks.input.csv")).unwrap();
+    let modified = std::fs::metadata(&shared).unwrap().modified().unwrap();
+    std::fs::hard_link(&shared, inbox.join("hard.csv")).unwrap();
+    wait_until(Duration::from_secs(10), "the hard link's report", || {
+        report(&inbox, "rejected", "hard.csv").is_some()
+    })
+    .await;
+    let r = report(&inbox, "rejected", "hard.csv").unwrap();
+    assert!(r.contains("not_a_regular_file"), "{r}");
+    assert_eq!(
+        std::fs::metadata(&shared).unwrap().modified().unwrap(),
+        modified
+    );
+    assert_eq!(
+        std::fs::read(&shared).unwrap(),
+        fixture("02-two-trademarks.input.csv")
+    );
 
     // Over server.max_body_bytes (64 KiB in the test config): refused by its size.
     std::fs::write(inbox.join("huge.csv"), vec![b'a'; 70_000]).unwrap();

@@ -246,12 +246,27 @@ async fn idempotency_key_makes_a_resend_a_no_op_and_survives_restart() {
         .unwrap();
     let other: Value = other.json().await.unwrap();
     assert_eq!(other["accepted"][0]["duplicate"], false);
-    wait_until(Duration::from_secs(10), "3 deliveries", || {
-        h.sink.delivered_count() >= 3
+    // And per flow: the same key on another flow of the unit is a request of its own,
+    // stored (not answered with the batch's ids and silently dropped).
+    let fanout = h
+        .client
+        .post(h.url("/api/v1/units/nafosted/events?flow=fanout"))
+        .bearer_auth(NAFOSTED_KEY)
+        .header("idempotency-key", "batch-0001")
+        .json(&json!({"dossierCode": "K3"}))
+        .send()
+        .await
+        .unwrap();
+    let fanout: Value = fanout.json().await.unwrap();
+    assert_eq!(fanout["accepted"][0]["duplicate"], false, "{fanout}");
+    assert!(!ids(&first).contains(&fanout["accepted"][0]["id"]));
+    // Deliveries: the batch's two, STAMEQ's one, the fan-out's two (targets a and b).
+    wait_until(Duration::from_secs(10), "5 deliveries", || {
+        h.sink.delivered_count() >= 5
     })
     .await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(h.sink.delivered_count(), 3, "no second copy of the batch");
+    assert_eq!(h.sink.delivered_count(), 5, "no second copy of the batch");
     h.shutdown().await;
 }
 

@@ -96,6 +96,15 @@ impl Mapping {
         &self.decode
     }
 
+    /// Accept inputs of up to `max_bytes` (the decoders' own limit is 16 MiB): the bus
+    /// raises it to the largest body a route of its may take, so that the decoder never
+    /// refuses what the door let in.
+    pub fn allow_input_bytes(&mut self, max_bytes: usize) {
+        let limits = &mut self.decode;
+        limits.xml_limits.max_bytes = limits.xml_limits.max_bytes.max(max_bytes);
+        limits.csv.max_bytes = limits.csv.max_bytes.max(max_bytes);
+    }
+
     /// Decode raw input in this mapping's input format into records.
     pub fn decode(&self, input: &[u8]) -> Result<Vec<Value>, DecodeError> {
         codec::decode_records(input, &self.decode)

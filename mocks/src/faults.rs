@@ -52,8 +52,9 @@ pub const SERVICES: &[&str] = &[
     "oauth",
 ];
 
-/// Largest body the middleware reads (and records).
-const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Largest body the middleware reads (and records): the data store takes scanned results of
+/// up to 32 MiB (64 MiB with their JSON), as the bus's result routes allow.
+const MAX_BODY: usize = 64 * 1024 * 1024;
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, default)]

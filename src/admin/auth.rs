@@ -10,9 +10,17 @@ use axum::http::{HeaderMap, StatusCode, header};
 use std::sync::{Arc, Mutex};
 
 /// Refused tokens are written to the audit trail at most once per this window: the first
-/// of a window at once, the others counted into the next record. Anyone who can reach
-/// the listener can send wrong tokens; what that costs on disk and in fsyncs is bounded.
-const FAILURE_RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+/// of a window at once, the others counted into a record at the window's end. Anyone who
+/// can reach the listener can send wrong tokens; what that costs on disk and in fsyncs is
+/// bounded.
+pub const FAILURE_RECORD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wrong tokens one address may send per [`GUESS_WINDOW`]; past them it gets 429 until
+/// the window ends (guessing a token costs time, not just requests).
+pub const GUESSES_PER_WINDOW: u32 = 10;
+pub const GUESS_WINDOW: std::time::Duration = std::time::Duration::from_secs(60);
+/// Addresses whose refusals are counted at once (the oldest window makes way).
+const ADDRESSES_COUNTED: usize = 10_000;
 
 /// A token as kept: its SHA-256 digest, its holder's name and role.
 type TokenEntry = ([u8; 32], String, AdminRole);
@@ -26,12 +34,18 @@ pub struct AdminTokens {
     audit: Option<Arc<AuditLog>>,
     /// When the last refusal was recorded, and the refusals since, per channel.
     failures: Mutex<FailureTally>,
+    /// Wrong tokens since start (the guard reads it around each request).
+    refused_total: std::sync::atomic::AtomicU64,
+    /// Refusals per address in its current window (start, count).
+    guesses: Mutex<std::collections::HashMap<std::net::IpAddr, (tokio::time::Instant, u32)>>,
 }
 
 #[derive(Default)]
 struct FailureTally {
     last_recorded: Option<tokio::time::Instant>,
     unrecorded: std::collections::BTreeMap<String, u64>,
+    /// A task will write the unrecorded refusals at the window's end.
+    flush_scheduled: bool,
 }
 
 impl AdminTokens {
@@ -41,6 +55,79 @@ impl AdminTokens {
             tokens: std::sync::RwLock::new(Arc::new(tokens)),
             audit,
             failures: Mutex::default(),
+            refused_total: Default::default(),
+            guesses: Mutex::default(),
+        }
+    }
+
+    /// Wrong tokens since start.
+    pub fn refused_total(&self) -> u64 {
+        self.refused_total
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// How long `ip` must wait before its next token is even looked at: `Some` once it
+    /// sent [`GUESSES_PER_WINDOW`] wrong ones in the current window.
+    pub fn backoff(&self, ip: std::net::IpAddr) -> Option<std::time::Duration> {
+        let now = tokio::time::Instant::now();
+        let guesses = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
+        let (start, count) = guesses.get(&ip)?;
+        let left = GUESS_WINDOW.checked_sub(now.duration_since(*start))?;
+        (*count >= GUESSES_PER_WINDOW && !left.is_zero()).then_some(left)
+    }
+
+    /// Count a wrong token from `ip` against its window.
+    pub fn guessed(&self, ip: std::net::IpAddr) {
+        let now = tokio::time::Instant::now();
+        let mut guesses = self.guesses.lock().unwrap_or_else(|p| p.into_inner());
+        if guesses.len() >= ADDRESSES_COUNTED && !guesses.contains_key(&ip) {
+            guesses.retain(|_, (start, _)| now.duration_since(*start) < GUESS_WINDOW);
+            if guesses.len() >= ADDRESSES_COUNTED
+                && let Some(oldest) = guesses.iter().min_by_key(|(_, (s, _))| *s).map(|(k, _)| *k)
+            {
+                guesses.remove(&oldest);
+            }
+        }
+        let entry = guesses.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= GUESS_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
+    }
+
+    /// Whether refusals wait to be recorded and no task will write them yet: the caller
+    /// then runs [`AdminTokens::flush_failures`] after [`FAILURE_RECORD_EVERY`] (a burst's
+    /// count reaches the audit trail within seconds, not at the next refusal, whenever).
+    pub fn flush_owed(&self) -> bool {
+        let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+        let owed = !f.unrecorded.is_empty() && !f.flush_scheduled;
+        f.flush_scheduled |= owed;
+        owed
+    }
+
+    /// Write the refusals not yet recorded, if any.
+    pub fn flush_failures(&self) {
+        let counts = {
+            let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
+            f.flush_scheduled = false;
+            if f.unrecorded.is_empty() {
+                return;
+            }
+            f.last_recorded = Some(tokio::time::Instant::now());
+            std::mem::take(&mut f.unrecorded)
+        };
+        self.record_failures(counts);
+    }
+
+    fn record_failures(&self, counts: std::collections::BTreeMap<String, u64>) {
+        tracing::warn!(?counts, "admin sign-in refused: unknown token");
+        if let Some(audit) = &self.audit {
+            let via = counts.keys().next().cloned().unwrap_or_default();
+            audit.record(
+                "admin_login_failed",
+                "unknown",
+                serde_json::json!({ "via": via, "count": counts.values().sum::<u64>(), "by_channel": counts }),
+            );
         }
     }
 
@@ -63,6 +150,8 @@ impl AdminTokens {
     /// and one log line per [`FAILURE_RECORD_EVERY`], carrying how many were refused
     /// (`count`) per channel (`via`) since the last one.
     pub fn login_failed(&self, via: &str) {
+        self.refused_total
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = tokio::time::Instant::now();
         let counts = {
             let mut f = self.failures.lock().unwrap_or_else(|p| p.into_inner());
@@ -75,14 +164,13 @@ impl AdminTokens {
             f.last_recorded = Some(now);
             std::mem::take(&mut f.unrecorded)
         };
-        tracing::warn!(?counts, "admin sign-in refused: unknown token");
-        if let Some(audit) = &self.audit {
-            audit.record(
-                "admin_login_failed",
-                "unknown",
-                serde_json::json!({ "via": via, "count": counts.values().sum::<u64>(), "by_channel": counts }),
-            );
-        }
+        self.record_failures(counts);
+    }
+
+    /// Whether the token whose SHA-256 is `digest` is still configured.
+    pub fn holds(&self, digest: &[u8; 32]) -> bool {
+        let tokens = Arc::clone(&self.tokens.read().unwrap_or_else(|p| p.into_inner()));
+        tokens.iter().any(|(t, _, _)| constant_time_eq(t, digest))
     }
 
     /// The holder of `token` (name and role), if it is a configured token.
@@ -163,13 +251,31 @@ mod tests {
         let first = records(&path);
         assert_eq!(first.len(), 1, "one record for the whole burst so far");
         assert_eq!(first[0]["details"]["count"], 1);
+        // The window's end writes the rest, per channel, with no further refusal.
+        assert!(tokens.flush_owed());
+        assert!(!tokens.flush_owed(), "one flush scheduled at a time");
         tokio::time::advance(FAILURE_RECORD_EVERY).await;
-        tokens.login_failed("api");
+        tokens.flush_failures();
         let all = records(&path);
         assert_eq!(all.len(), 2);
-        // The refusals of the window are counted, per channel, in the next record.
-        assert_eq!(all[1]["details"]["count"], 1001);
-        assert_eq!(all[1]["details"]["by_channel"]["api"], 1000);
+        assert_eq!(all[1]["details"]["count"], 1000);
+        assert_eq!(all[1]["details"]["by_channel"]["api"], 999);
         assert_eq!(all[1]["details"]["by_channel"]["dashboard"], 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_address_that_guesses_waits_out_its_window_and_others_do_not() {
+        let tokens = AdminTokens::new(Vec::new(), None);
+        let (guesser, other): (std::net::IpAddr, std::net::IpAddr) =
+            ("10.0.0.9".parse().unwrap(), "10.0.0.10".parse().unwrap());
+        for _ in 0..GUESSES_PER_WINDOW - 1 {
+            tokens.guessed(guesser);
+        }
+        assert_eq!(tokens.backoff(guesser), None);
+        tokens.guessed(guesser);
+        assert_eq!(tokens.backoff(guesser), Some(GUESS_WINDOW));
+        assert_eq!(tokens.backoff(other), None);
+        tokio::time::advance(GUESS_WINDOW).await;
+        assert_eq!(tokens.backoff(guesser), None, "a new window");
     }
 }

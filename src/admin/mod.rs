@@ -79,7 +79,47 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/metrics", get(metrics::metrics))
         .with_state(Arc::clone(&state))
         .merge(dashboard::routes(Arc::clone(&state)))
-        .merge(api::routes(state))
+        .merge(api::routes(Arc::clone(&state)))
+        .layer(axum::middleware::from_fn_with_state(state, refuse_guessers))
+}
+
+/// Admin tokens are not guessed: an address that sent [`auth::GUESSES_PER_WINDOW`] wrong
+/// tokens (API or dashboard sign-in) gets `429` with `Retry-After` until its window ends,
+/// before its token is even looked at; the refusals reach the audit trail within
+/// [`auth::FAILURE_RECORD_EVERY`].
+async fn refuse_guessers(
+    State(s): State<Arc<AdminState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let ip = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(wait) = ip.and_then(|ip| s.tokens.backoff(ip)) {
+        return crate::web::ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "too_many_wrong_tokens",
+            "too many wrong admin tokens from this address; wait, then use the right one",
+        )
+        .retry_after(wait.as_secs() + 1)
+        .into_response();
+    }
+    let refused_before = s.tokens.refused_total();
+    let resp = next.run(req).await;
+    if s.tokens.refused_total() > refused_before {
+        if let Some(ip) = ip {
+            s.tokens.guessed(ip);
+        }
+        if s.tokens.flush_owed() {
+            let s = Arc::clone(&s);
+            tokio::spawn(async move {
+                tokio::time::sleep(auth::FAILURE_RECORD_EVERY).await;
+                s.tokens.flush_failures();
+            });
+        }
+    }
+    resp
 }
 
 async fn healthz() -> impl IntoResponse {

@@ -2,7 +2,8 @@
 //! opens a session; the browser holds only a random session id in an HttpOnly cookie, never
 //! the token. A session ends when its holder signs out, after `[admin] session_idle`
 //! without a request, or `[admin] session_max` after sign-in, whichever comes first; a
-//! restart of the bus ends them all (sign in again).
+//! restart of the bus ends them all (sign in again), and a rotation that removes the token
+//! a session was opened with ends that session ([`Sessions::end_unless`]).
 //!
 //! Sessions are found by the SHA-256 of their id: the ids themselves are not kept.
 
@@ -27,6 +28,8 @@ pub struct SessionHolder {
 
 struct Session {
     holder: SessionHolder,
+    /// The SHA-256 of the admin token it was opened with.
+    token: [u8; 32],
     opened: Instant,
     last_seen: Instant,
 }
@@ -47,8 +50,9 @@ impl Sessions {
         }
     }
 
-    /// Open a session for `holder`; the returned id goes in the cookie.
-    pub fn open(&self, holder: SessionHolder) -> String {
+    /// Open a session for `holder`, signed in with the token whose SHA-256 is `token`;
+    /// the returned id goes in the cookie.
+    pub fn open(&self, holder: SessionHolder, token: [u8; 32]) -> String {
         let id = crate::hex::encode(&rand::random::<[u8; 32]>());
         let now = Instant::now();
         let mut open = self.open.lock().expect("sessions lock");
@@ -65,6 +69,7 @@ impl Sessions {
             key_digest(id.as_bytes()),
             Session {
                 holder,
+                token,
                 opened: now,
                 last_seen: now,
             },
@@ -84,6 +89,16 @@ impl Sessions {
         }
         session.last_seen = now;
         Some(session.holder.clone())
+    }
+
+    /// End every session whose token is no longer configured (`still` says which are):
+    /// credentials were rotated, and a session lives no longer than its token. How many
+    /// ended.
+    pub fn end_unless(&self, still: impl Fn(&[u8; 32]) -> bool) -> usize {
+        let mut open = self.open.lock().expect("sessions lock");
+        let before = open.len();
+        open.retain(|_, s| still(&s.token));
+        before - open.len()
     }
 
     /// End the session `id` (signing out); unknown ids are ignored.
@@ -119,7 +134,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_session_ends_when_idle_too_long_or_too_old() {
         let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300));
-        let id = sessions.open(holder(AdminRole::Operator));
+        let id = sessions.open(holder(AdminRole::Operator), [1; 32]);
         assert_eq!(sessions.find(&id), Some(holder(AdminRole::Operator)));
         // Activity keeps it open past the idle limit...
         for _ in 0..4 {
@@ -131,7 +146,7 @@ mod tests {
         assert_eq!(sessions.find(&id), None);
         assert_eq!(sessions.count(), 0);
 
-        let idle = sessions.open(holder(AdminRole::Viewer));
+        let idle = sessions.open(holder(AdminRole::Viewer), [2; 32]);
         tokio::time::advance(Duration::from_secs(61)).await;
         assert_eq!(sessions.find(&idle), None, "idle for longer than 60 s");
     }
@@ -139,8 +154,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn ids_are_random_unguessable_and_signing_out_ends_one() {
         let sessions = Sessions::new(Duration::from_secs(60), Duration::from_secs(300));
-        let a = sessions.open(holder(AdminRole::Operator));
-        let b = sessions.open(holder(AdminRole::Viewer));
+        let a = sessions.open(holder(AdminRole::Operator), [1; 32]);
+        let b = sessions.open(holder(AdminRole::Viewer), [2; 32]);
         assert_ne!(a, b);
         assert_eq!(a.len(), 64, "256 random bits, hex");
         assert_eq!(sessions.find("it-center"), None);
@@ -153,16 +168,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn the_least_recently_used_session_gives_way_at_the_cap() {
         let sessions = Sessions::new(Duration::from_secs(3600), Duration::from_secs(3600));
-        let first = sessions.open(holder(AdminRole::Viewer));
+        let first = sessions.open(holder(AdminRole::Viewer), [2; 32]);
         tokio::time::advance(Duration::from_millis(1)).await;
-        let second = sessions.open(holder(AdminRole::Viewer));
+        let second = sessions.open(holder(AdminRole::Viewer), [2; 32]);
         for _ in 0..MAX_SESSIONS - 2 {
             tokio::time::advance(Duration::from_millis(1)).await;
-            sessions.open(holder(AdminRole::Viewer));
+            sessions.open(holder(AdminRole::Viewer), [2; 32]);
         }
         // The first is used again: the second is now the least recently used.
         assert!(sessions.find(&first).is_some());
-        sessions.open(holder(AdminRole::Operator));
+        sessions.open(holder(AdminRole::Operator), [1; 32]);
         assert_eq!(sessions.count(), MAX_SESSIONS);
         assert!(sessions.find(&first).is_some());
         assert_eq!(sessions.find(&second), None);

@@ -40,6 +40,17 @@ impl Credentials {
             .admin
             .tokens
             .replace(super::parts::admin_tokens(&config, env));
+        // A dashboard session lives no longer than the token it was opened with.
+        let ended = self
+            .admin
+            .sessions
+            .end_unless(|digest| self.admin.tokens.holds(digest));
+        if ended > 0 {
+            tracing::warn!(
+                ended,
+                "dashboard sessions of rotated-out admin tokens ended"
+            );
+        }
         if let Some(s) = &self.signatures {
             s.replace(super::parts::signing_secrets(&config, env));
         }

@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 
 /// The loud warning of a test network that accepts the published development credentials.
 pub fn warn_of_dev_credentials_on_network(config: &Config) {
-    if config.server.allow_dev_credentials_on_network && !config.server.listen.ip().is_loopback() {
+    if config.server.allow_dev_credentials_on_network && crate::config::network_facing(config) {
         tracing::warn!(
             listen = %config.server.listen,
             "DEVELOPMENT CREDENTIALS ACCEPTED ON A NETWORK LISTENER \

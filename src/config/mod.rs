@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
-pub use validate::{Problem, validate};
+pub use validate::{Problem, network_facing, validate};
 
 /// The whole configuration file.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
@@ -155,6 +155,11 @@ pub struct ServerConfig {
     /// loopback: only for a closed test network (the compose cluster). Logged loudly.
     #[serde(default)]
     pub allow_dev_credentials_on_network: bool,
+    /// The address units reach the bus at (`https://lienthong.most.gov.vn`), written into
+    /// the WSDL's endpoint. Unset: the request's `Host` (a hostname and port only), which
+    /// whoever asks for the WSDL controls — set it wherever the WSDL is handed out.
+    #[serde(default)]
+    pub public_url: Option<String>,
 }
 
 /// The listener's certificate chain and private key (PEM files).
@@ -178,6 +183,7 @@ impl Default for ServerConfig {
             tls: None,
             behind_tls_proxy: false,
             allow_dev_credentials_on_network: false,
+            public_url: None,
         }
     }
 }

@@ -101,17 +101,7 @@ async fn soap_wsdl(
             format!("POST SOAP envelopes to /soap/{unit}; GET /soap/{unit}?wsdl for the WSDL"),
         ));
     }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| h.len() <= 255 && !h.contains(['"', '<', '>', '&', ' ']))
-        .map_or_else(|| source.config.server.listen.to_string(), str::to_string);
-    let scheme = if source.config.server.tls.is_some() || source.config.server.behind_tls_proxy {
-        "https"
-    } else {
-        "http"
-    };
-    let endpoint = format!("{scheme}://{host}/soap/{unit}");
+    let endpoint = format!("{}/soap/{unit}", soap_base(&source.config.server, &headers));
     let wsdl = wsdl::wsdl(&source.contract(), &unit, &endpoint).ok_or_else(|| {
         crate::web::ApiError::new(
             StatusCode::NOT_FOUND,
@@ -143,4 +133,31 @@ async fn of_unit(
         )
         .field("unit")
     })
+}
+
+/// Where units reach the bus, for the WSDL's endpoint: `server.public_url` when set; else
+/// the request's `Host` when it is a hostname (or address) and port and nothing more —
+/// whoever asks for the WSDL controls that header, so nothing else of it is written into a
+/// document a unit's toolkit builds its client from; else the listen address.
+fn soap_base(server: &crate::config::ServerConfig, headers: &axum::http::HeaderMap) -> String {
+    if let Some(url) = &server.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.len() <= 255
+                && h.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        })
+        .map_or_else(|| server.listen.to_string(), str::to_string);
+    let scheme = if server.tls.is_some() || server.behind_tls_proxy {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://{host}")
 }

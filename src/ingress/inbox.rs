@@ -217,12 +217,19 @@ pub async fn take(state: &IngressState, unit: &str, flow: Option<&str>, file: &P
     let dest = dest_dir.join(&name);
     if let Err(e) = std::fs::rename(file, &dest) {
         tracing::error!(unit, file = %file.display(), error = %e, "cannot move a dropped file");
-    } else if std::fs::symlink_metadata(&dest).is_ok_and(|m| m.is_file()) {
-        // Its time says when it was taken, for `[inbox] keep` (never through a link).
-        let _ = std::fs::File::options()
+    } else {
+        // Its time says when it was taken, for `[inbox] keep`: set on the file itself only,
+        // opened without following a link and judged by the handle (a hard link's time is
+        // the file's it names, elsewhere).
+        use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+        if let Ok(f) = std::fs::File::options()
             .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
             .open(&dest)
-            .and_then(|f| f.set_modified(SystemTime::now()));
+            && f.metadata().is_ok_and(|m| m.is_file() && m.nlink() == 1)
+        {
+            let _ = f.set_modified(SystemTime::now());
+        }
     }
     let _ = std::fs::write(dest_dir.join(format!("{name}.report.txt")), &report);
     match &result {
@@ -252,15 +259,27 @@ fn read_regular_file(file: &Path, max: usize) -> Result<Vec<u8>, ApiError> {
             ),
         )
     };
-    let meta = std::fs::symlink_metadata(file).map_err(unreadable)?;
-    if meta.file_type().is_symlink() {
-        return Err(ApiError::new(
+    let link = || {
+        ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
             "not_a_regular_file",
             "this is a link: the bus takes only regular files, never what a link points to \
              (copy the file itself into the folder)",
-        ));
-    }
+        )
+    };
+    // Opened without following a symbolic link (O_NOFOLLOW), then judged by the handle
+    // itself (fstat): what is read is what was checked, whatever is renamed meanwhile.
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+    let opened = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(file);
+    let mut handle = match opened {
+        Ok(h) => h,
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Err(link()),
+        Err(e) => return Err(unreadable(e)),
+    };
+    let meta = handle.metadata().map_err(unreadable)?;
     if !meta.is_file() {
         return Err(ApiError::new(
             axum::http::StatusCode::BAD_REQUEST,
@@ -268,12 +287,15 @@ fn read_regular_file(file: &Path, max: usize) -> Result<Vec<u8>, ApiError> {
             "not a regular file: drop files only",
         ));
     }
+    // A hard link is another name of a file that lives elsewhere: refused like a link.
+    if meta.nlink() != 1 {
+        return Err(link());
+    }
     if meta.len() > max as u64 {
         return Err(too_large(meta.len()));
     }
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    std::fs::File::open(file)
-        .map_err(unreadable)?
+    (&mut handle)
         .take(max as u64 + 1)
         .read_to_end(&mut bytes)
         .map_err(unreadable)?;

@@ -14,6 +14,7 @@ mod own_messages;
 mod replicated;
 pub mod signature;
 mod soap;
+mod soap_operation;
 
 use crate::web::{ApiError, FieldProblem, UnitKeys};
 
@@ -261,7 +262,9 @@ async fn accept(
     };
     let ticket = match (&state.cluster_keys, &idempotency_key) {
         (Some(keys), Some(key)) => {
-            match keys.before_store(&state.outbox, &route.unit, key).await? {
+            // The flow's key, as the outbox keeps it: a key is its flow's across the cluster too.
+            let key = crate::outbox::keys::scoped_idempotency(&route.flow, key);
+            match keys.before_store(&state.outbox, &route.unit, &key).await? {
                 cluster_keys::Decision::Answered(accepted) => return Ok(accepted),
                 cluster_keys::Decision::Store(ticket) => ticket,
             }

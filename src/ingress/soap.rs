@@ -19,7 +19,6 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use lienthong_mapping::Format;
-use lienthong_mapping::codec::xml::{self, XmlLimits};
 use std::sync::Arc;
 
 const ENVELOPE_OPEN: &str = r#"<?xml version="1.0" encoding="UTF-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>"#;
@@ -117,21 +116,27 @@ async fn handle(
             "the request has no body; send a SOAP 1.1 envelope",
         ));
     }
-    let decoded = xml::decode(&bytes, XmlLimits::default()).map_err(|e| {
-        let mut err = ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "malformed_body",
-            format!("the SOAP message cannot be read: {e}"),
-        );
-        if let lienthong_mapping::DecodeError::Syntax { line, column, .. } = e {
-            err = err.position(line, column);
-        }
-        err
-    })?;
-    let operation = decoded
-        .as_object()
-        .and_then(|o| o.keys().next().cloned())
-        .unwrap_or_default();
+    // Read as a stream, off the serving threads: a large envelope costs them nothing.
+    let scanned = bytes.clone();
+    let operation =
+        tokio::task::spawn_blocking(move || super::soap_operation::operation_of(&scanned))
+            .await
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "decode_failed",
+                    format!("reading the envelope failed: {e}"),
+                )
+            })?
+            .map_err(|refused| {
+                let (line, column) = super::soap_operation::line_and_column(&bytes, refused.at);
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_body",
+                    refused.why.to_string(),
+                )
+                .position(line, column)
+            })?;
     let operations = state.soap_operations.get(unit);
     let flow = operations
         .and_then(|ops| ops.get(&operation))

@@ -90,6 +90,9 @@ pub struct MappingSet {
     /// Each route's event schema compiled for the door, with the generation it was
     /// compiled from (a reload compiles it again on first use).
     door_schemas: std::sync::Mutex<HashMap<(String, String), DoorSchema>>,
+    /// The largest body any route takes (`server.max_body_bytes`, a route's own): every
+    /// mapping decodes inputs that large.
+    max_input: usize,
 }
 
 /// The mappings the last reload refused, and when.
@@ -121,6 +124,11 @@ impl MappingSet {
             generation: Default::default(),
             refused: Default::default(),
             door_schemas: Default::default(),
+            max_input: config
+                .routes
+                .iter()
+                .filter_map(|r| r.max_body_bytes)
+                .fold(config.server.max_body_bytes, usize::max),
         };
         let (table, problems) = set.compile(None);
         if !problems.is_empty() {
@@ -142,6 +150,7 @@ impl MappingSet {
             generation: Default::default(),
             refused: Default::default(),
             door_schemas: Default::default(),
+            max_input: 0,
         }
     }
 
@@ -164,7 +173,8 @@ impl MappingSet {
                 .entry(file.as_str())
                 .or_insert_with(|| {
                     let path = self.dir.join(file);
-                    let m = Mapping::load(&path, &self.dir).map_err(|e| e.to_string())?;
+                    let mut m = Mapping::load(&path, &self.dir).map_err(|e| e.to_string())?;
+                    m.allow_input_bytes(self.max_input);
                     // Every load runs the file's cases, at start and in `check` as on a
                     // reload: an edit that breaks one is refused like one that does not
                     // compile (on a reload the running version stays; at start the bus
@@ -259,7 +269,9 @@ impl MappingSet {
                 file.display()
             ));
         }
-        let m = Arc::new(Mapping::load(&file, &self.dir).map_err(|e| e.to_string())?);
+        let mut m = Mapping::load(&file, &self.dir).map_err(|e| e.to_string())?;
+        m.allow_input_bytes(self.max_input);
+        let m = Arc::new(m);
         self.lookups.lock().unwrap().insert(key, Arc::clone(&m));
         Ok(m)
     }

@@ -95,6 +95,13 @@ pub fn id_suffix(key: &[u8]) -> Option<MessageId> {
     Some(MessageId::from_bytes(tail))
 }
 
+/// An `Idempotency-Key` as the outbox keeps it: the flow's, so that a key a unit used for
+/// one flow never answers a request of another (nor the bus's own keys, which are its
+/// internal flows'). Keys are visible ASCII and flows ids: the separator is in neither.
+pub fn scoped_idempotency(flow: &str, key: &str) -> String {
+    format!("{flow}\u{1f}{key}")
+}
+
 pub fn idempotency(unit: &str, key: &str) -> Vec<u8> {
     let mut k = vec![IDEMPOTENCY];
     k.extend_from_slice(unit.as_bytes());

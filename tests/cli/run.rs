@@ -274,6 +274,33 @@ fn keys_and_tokens_rotate_on_sighup_without_a_restart() {
     );
     assert_eq!(status(new_token), 200);
     assert_eq!(status(old_token), 200);
+    // A dashboard session opened with the old token, before it is rotated out.
+    let page = |cookie: &str| {
+        let cookie = cookie.to_string();
+        http(move |c| {
+            c.get(format!("http://127.0.0.1:{port}/"))
+                .header("cookie", cookie)
+        })
+        .body
+    };
+    let cookie = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let c = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let r = c
+            .post(format!("http://127.0.0.1:{port}/dang-nhap"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(format!("token={old_token}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 303);
+        let set = r.headers()["set-cookie"].to_str().unwrap();
+        set.split(';').next().unwrap().to_string()
+    });
+    assert!(page(&cookie).contains("dang-xuat"), "signed in");
 
     // The old ones removed.
     std::fs::write(&config, config_with_digests(&[new_key], &[new_token])).unwrap();
@@ -284,6 +311,11 @@ fn keys_and_tokens_rotate_on_sighup_without_a_restart() {
     assert_eq!(send(new_key), 202);
     assert_eq!(status(old_token), 401);
     assert_eq!(status(new_token), 200);
+    // The session the old token opened ended with it.
+    assert!(
+        !page(&cookie).contains("dang-xuat"),
+        "the old token's session outlived it"
+    );
 
     // A file that does not validate changes nothing.
     std::fs::write(

@@ -262,20 +262,16 @@ async fn a_scanned_result_larger_than_the_server_limit_goes_through_its_route_on
     use base64::Engine;
     let s = ShippedBus::start().await;
     let code = "VARANS-2026-7010";
-    // A 6 MB scan: 8 MB in base64, twice `server.max_body_bytes` (4 MiB); the result route
-    // takes up to 32 MiB.
+    // A 13 MB scan: 17.4 MB in base64, four times `server.max_body_bytes` (4 MiB) and over
+    // the mapping decoders' own 16 MiB; the result route takes up to 32 MiB.
     let mut pdf = b"%PDF-1.4\n%scan\n".to_vec();
-    pdf.extend(std::iter::repeat_n(b'x', 6_000_000));
+    pdf.extend(std::iter::repeat_n(b'x', 13_000_000));
     pdf.extend(b"\n%%EOF\n");
     let mut event = varans_result(code);
     event["licence"]["pdf"]["base64"] =
         json!(base64::engine::general_purpose::STANDARD.encode(&pdf));
     let body = serde_json::to_vec(&event).unwrap();
-    assert!(
-        body.len() > 2 * 4 * 1024 * 1024 - 1_000_000,
-        "{}",
-        body.len()
-    );
+    assert!(body.len() > 16 * 1024 * 1024, "{}", body.len());
     let post = |flow: &str, key: Option<&str>| {
         let mut req = support::client()
             .post(s.url(&format!("/api/v1/units/varans/events?flow={flow}")))

@@ -36,10 +36,15 @@ pub struct XmlLimits {
     pub max_bytes: usize,
 }
 
+impl XmlLimits {
+    /// The deepest nesting read unless a caller says otherwise.
+    pub const DEFAULT_MAX_DEPTH: usize = 64;
+}
+
 impl Default for XmlLimits {
     fn default() -> Self {
         XmlLimits {
-            max_depth: 64,
+            max_depth: Self::DEFAULT_MAX_DEPTH,
             max_bytes: 16 * 1024 * 1024,
         }
     }

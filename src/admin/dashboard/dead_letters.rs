@@ -5,7 +5,7 @@
 //! No script: forms and links only.
 
 use super::view::{layout, login_page, vn_time};
-use super::{SessionHolder, csrf_ok, session_ids, session_of, url_encode};
+use super::{SessionHolder, csrf_ok, session_of, url_encode};
 use crate::admin::AdminState;
 use crate::admin::api::{self, DeadFilter};
 use crate::config::AdminRole;
@@ -31,7 +31,9 @@ pub(super) struct Filter {
     ly_do: Option<String>,
     /// The cursor: the page starts after this dead letter.
     sau: Option<String>,
+    /// A notice after an action, shown only with its seal `ma` ([`super::sealed_notice`]).
     thong_bao: Option<String>,
+    ma: Option<String>,
 }
 
 impl Filter {
@@ -49,6 +51,7 @@ impl Filter {
             ly_do: get("ly_do"),
             sau: None,
             thong_bao: None,
+            ma: None,
         }
     }
 
@@ -94,13 +97,6 @@ fn form_pairs(body: &[u8]) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-fn session_csrf(s: &AdminState, headers: &HeaderMap) -> String {
-    session_ids(headers)
-        .find(|id| s.sessions.find(id).is_some())
-        .map(super::csrf_token)
-        .unwrap_or_default()
-}
-
 /// `GET /thu-chet`: one page of the dead letters the filter selects.
 pub(super) async fn page(
     State(s): State<Arc<AdminState>>,
@@ -115,7 +111,9 @@ pub(super) async fn page(
     let found = tokio::task::spawn_blocking(move || api::select_page(&state, &query)).await;
     let (list, next) = match found {
         Ok(Ok(v)) => v,
-        Ok(Err(e)) => return super::notice_redirect(&format!("Bộ lọc không hợp lệ: {e:?}")),
+        Ok(Err(e)) => {
+            return super::notice_redirect(&s, &headers, &format!("Bộ lọc không hợp lệ: {e:?}"));
+        }
         Err(e) => return super::view::error_page(&format!("Lỗi nội bộ: {e}")),
     };
     let body = page_body(
@@ -124,7 +122,7 @@ pub(super) async fn page(
         &list,
         next.map(|c| c.to_string()),
         role,
-        &session_csrf(&s, &headers),
+        &super::session_csrf(&s, &headers),
     );
     (
         [(header::CACHE_CONTROL, "no-store")],
@@ -147,7 +145,7 @@ fn page_body(
     html! {
         header { h1 { "Thư chết — tin không gửi được" } p { a href="/" { "← Trang giám sát" } } }
         main {
-            @if let Some(n) = &f.thong_bao { div.notice #thong-bao { (n) } }
+            @if let Some(n) = super::sealed_notice(csrf, f.thong_bao.as_deref(), f.ma.as_deref()) { div.notice #thong-bao { (n) } }
             section #loc {
                 h2 { "Lọc" }
                 form method="get" action="/thu-chet" {
@@ -281,6 +279,7 @@ fn operator_of(s: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<String
     }
     if role != AdminRole::Operator {
         return Err(Box::new(back(
+            csrf,
             "Cần mã quản trị có quyền vận hành (operator) để gửi lại hoặc hủy.",
             &Filter::default(),
         )));
@@ -288,14 +287,12 @@ fn operator_of(s: &AdminState, headers: &HeaderMap, csrf: &str) -> Result<String
     Ok(name)
 }
 
-fn back(notice: &str, f: &Filter) -> Response {
+/// Back to the dead-letter page with `notice`, sealed for the session of `csrf`.
+fn back(csrf: &str, notice: &str, f: &Filter) -> Response {
     let q = f.query();
     let sep = if q.is_empty() { "" } else { "&" };
-    Redirect::to(&format!(
-        "/thu-chet?{q}{sep}thong_bao={}",
-        url_encode(notice)
-    ))
-    .into_response()
+    let notice = super::notice_query(csrf, notice);
+    Redirect::to(&format!("/thu-chet?{q}{sep}{notice}")).into_response()
 }
 
 /// `POST /thu-chet/xac-nhan`: the confirmation of a bulk action.
@@ -314,7 +311,7 @@ pub(super) async fn confirm(
     }
     let action = match Action::parse(&pairs) {
         Ok(a) => a,
-        Err(why) => return back(why, &Filter::from_pairs(&pairs)),
+        Err(why) => return back(csrf, why, &Filter::from_pairs(&pairs)),
     };
     let body = html! {
         header { h1 { "Xác nhận thao tác với thư chết" } }
@@ -364,15 +361,21 @@ pub(super) async fn execute(
     };
     let action = match Action::parse(&pairs) {
         Ok(a) => a,
-        Err(why) => return back(why, &Filter::from_pairs(&pairs)),
+        Err(why) => return back(csrf, why, &Filter::from_pairs(&pairs)),
     };
     if action.kind == "huy" && action.why.is_none() {
-        return back("Hãy ghi lý do hủy.", &action.filter);
+        return back(csrf, "Hãy ghi lý do hủy.", &action.filter);
     }
     let chosen = if action.all {
         match everything_matching(&s, &action.filter) {
             Ok(list) => list,
-            Err(e) => return back(&format!("Không đọc được thư chết: {e:?}"), &action.filter),
+            Err(e) => {
+                return back(
+                    csrf,
+                    &format!("Không đọc được thư chết: {e:?}"),
+                    &action.filter,
+                );
+            }
         }
     } else {
         action.chosen.clone()
@@ -387,7 +390,13 @@ pub(super) async fn execute(
         match outcome {
             Ok(()) => done.push(*id),
             Err(OpError::NotFound) => {}
-            Err(e) => return back(&format!("Dừng sau {} thư: {e}", done.len()), &action.filter),
+            Err(e) => {
+                return back(
+                    csrf,
+                    &format!("Dừng sau {} thư: {e}", done.len()),
+                    &action.filter,
+                );
+            }
         }
     }
     let event = if action.kind == "gui-lai" {
@@ -412,7 +421,7 @@ pub(super) async fn execute(
     if action.all && chosen.len() >= MOST_PER_ACTION {
         notice.push_str(" Còn thư khớp bộ lọc: bấm lại để làm tiếp.");
     }
-    back(&notice, &action.filter)
+    back(csrf, &notice, &action.filter)
 }
 
 /// The dead letters the filter selects, at most [`MOST_PER_ACTION`], page by page.

@@ -53,18 +53,26 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
                 )),
         )
         .route("/anh-xa/tai-ve", post(studio::download_file))
-        .layer(axum::middleware::from_fn(guard))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            guard,
+        ))
         .with_state(state)
 }
 
 /// Every dashboard answer: no framing, no scripts or forms but its own (a
 /// Content-Security-Policy that names the one refresh script by its hash). Every POST:
-/// its `Origin`, when the browser sends one, must be this bus (`Host`), so that no other
+/// its `Origin`, when the browser sends one, must be this bus (its scheme and `Host`: the
+/// page of `http://` on the same host is another origin of a bus served over HTTPS), so that no other
 /// site can make a signed-in browser press a button here — SameSite cookies alone do not
 /// cover older browsers or same-site hosts. Forms also carry a per-session token
 /// ([`csrf_token`]).
-async fn guard(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
-    if req.method() == axum::http::Method::POST && !same_origin(req.headers()) {
+async fn guard(
+    State(s): State<Arc<AdminState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == axum::http::Method::POST && !same_origin(req.headers(), s.secure_cookies) {
         return forbidden("Yêu cầu đến từ trang khác (Origin không khớp); thao tác bị từ chối.");
     }
     let mut resp = next.run(req).await;
@@ -97,9 +105,10 @@ fn content_security_policy() -> String {
     )
 }
 
-/// No `Origin` (a same-origin form in an older browser, or a tool), or one whose host is
-/// this request's `Host`.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// No `Origin` (a same-origin form in an older browser, or a tool), or one that is this
+/// bus: the scheme browsers reach it by (`https` when it serves TLS or stands behind a TLS
+/// proxy) and this request's `Host`.
+fn same_origin(headers: &HeaderMap, https: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true;
     };
@@ -107,10 +116,34 @@ fn same_origin(headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let origin_host = origin
-        .split_once("://")
-        .map_or("", |(_, rest)| rest.trim_end_matches('/'));
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+    let Some((scheme, origin_host)) = origin.split_once("://") else {
+        return false;
+    };
+    let expected = if https { "https" } else { "http" };
+    !host.is_empty()
+        && scheme.eq_ignore_ascii_case(expected)
+        && origin_host.trim_end_matches('/').eq_ignore_ascii_case(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_is_this_bus_only_with_its_scheme_and_host() {
+        let headers = |origin: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::HOST, HeaderValue::from_static("bus.most.gov.vn"));
+            h.insert(header::ORIGIN, HeaderValue::from_str(origin).unwrap());
+            h
+        };
+        assert!(same_origin(&headers("https://bus.most.gov.vn"), true));
+        assert!(!same_origin(&headers("http://bus.most.gov.vn"), true));
+        assert!(!same_origin(&headers("https://evil.example"), true));
+        assert!(!same_origin(&headers("null"), true));
+        assert!(same_origin(&headers("http://bus.most.gov.vn"), false));
+        assert!(same_origin(&HeaderMap::new(), true), "no Origin: a tool");
+    }
 }
 
 /// The anti-forgery token of a session: derived from its id (which only the browser's
@@ -151,8 +184,9 @@ fn csrf_field(body: &[u8]) -> String {
 struct PageQuery {
     /// The dossier searched for.
     ma_ho_so: Option<String>,
-    /// A notice after an action (replayed, ...).
+    /// A notice after an action (replayed, ...), shown only with its seal `ma`.
     thong_bao: Option<String>,
+    ma: Option<String>,
     /// The KPIs' period (`2024-Q3`, `2024-07`, `2024`, `ytd`, `all`).
     ky: Option<String>,
 }
@@ -216,10 +250,7 @@ async fn page(
     let Some(SessionHolder { name, role }) = session_of(&s, &headers) else {
         return login_page(None, StatusCode::OK);
     };
-    let csrf = session_ids(&headers)
-        .find(|id| s.sessions.find(id).is_some())
-        .map(csrf_token)
-        .unwrap_or_default();
+    let csrf = session_csrf(&s, &headers);
     let period =
         q.ky.as_deref()
             .and_then(|k| crate::admin::period::Period::parse(k).ok())
@@ -268,7 +299,7 @@ async fn page(
         search: q.ma_ho_so.as_deref(),
         dossier: dossier.as_ref(),
         message: message.as_ref().map(Option::as_ref),
-        notice: q.thong_bao.as_deref(),
+        notice: sealed_notice(&csrf, q.thong_bao.as_deref(), q.ma.as_deref()),
         csrf: &csrf,
         months: &months,
         samples: &samples,
@@ -323,7 +354,8 @@ async fn login(State(s): State<Arc<AdminState>>, Form(f): Form<LoginForm>) -> Re
         );
     };
     tracing::info!(admin = %name, "dashboard sign-in");
-    let id = s.sessions.open(SessionHolder { name, role });
+    let token = crate::web::key_digest(f.token.trim().as_bytes());
+    let id = s.sessions.open(SessionHolder { name, role }, token);
     let mut resp = Redirect::to("/").into_response();
     resp.headers_mut()
         .insert(header::SET_COOKIE, session_cookie(&s, &id));
@@ -365,10 +397,14 @@ async fn replay(
         return forbidden("Thiếu mã chống giả mạo của phiên; hãy tải lại trang rồi thử lại.");
     }
     if role != AdminRole::Operator {
-        return notice_redirect("Cần mã quản trị có quyền vận hành (operator) để gửi lại.");
+        return notice_redirect(
+            &s,
+            &headers,
+            "Cần mã quản trị có quyền vận hành (operator) để gửi lại.",
+        );
     }
     let Ok(id) = id.parse::<crate::envelope::MessageId>() else {
-        return notice_redirect("Mã thông điệp không hợp lệ.");
+        return notice_redirect(&s, &headers, "Mã thông điệp không hợp lệ.");
     };
     match s.outbox.replay(&target, id).await {
         Ok(()) => {
@@ -378,18 +414,66 @@ async fn replay(
                 &name,
                 serde_json::json!({"target": target, "id": id, "via": "dashboard"}),
             );
-            notice_redirect(&format!("Đã gửi lại thông điệp {id} tới {target}."))
+            notice_redirect(
+                &s,
+                &headers,
+                &format!("Đã gửi lại thông điệp {id} tới {target}."),
+            )
         }
-        Err(crate::outbox::OpError::NotFound) => {
-            notice_redirect("Thư chết này không còn (đã được gửi lại hoặc hủy).")
-        }
-        Err(e) => notice_redirect(&format!("Không gửi lại được: {e}")),
+        Err(crate::outbox::OpError::NotFound) => notice_redirect(
+            &s,
+            &headers,
+            "Thư chết này không còn (đã được gửi lại hoặc hủy).",
+        ),
+        Err(e) => notice_redirect(&s, &headers, &format!("Không gửi lại được: {e}")),
     }
 }
 
-fn notice_redirect(text: &str) -> Response {
-    let query: String = url_encode(text);
-    Redirect::to(&format!("/?thong_bao={query}")).into_response()
+fn notice_redirect(s: &AdminState, headers: &HeaderMap, text: &str) -> Response {
+    Redirect::to(&format!(
+        "/?{}",
+        notice_query(&session_csrf(s, headers), text)
+    ))
+    .into_response()
+}
+
+/// The anti-forgery token of the request's open session ("" without one).
+pub(super) fn session_csrf(s: &AdminState, headers: &HeaderMap) -> String {
+    session_ids(headers)
+        .find(|id| s.sessions.find(id).is_some())
+        .map(csrf_token)
+        .unwrap_or_default()
+}
+
+/// A notice after an action travels in the redirect's query (`thong_bao`), so a link from
+/// anywhere could put any text in the operator's notice box (a phishing lure). It goes
+/// with its seal (`ma`): a keyed hash of the text under the session's anti-forgery token,
+/// which only that session's pages know; a notice without its seal is not shown.
+fn notice_seal(csrf: &str, text: &str) -> String {
+    use sha2::Digest;
+    let d = sha2::Sha256::digest(format!("lienthong-notice\0{csrf}\0{text}").as_bytes());
+    crate::hex::encode(&d[..16])
+}
+
+/// `thong_bao=…&ma=…` for a notice to the session of `csrf`.
+pub(super) fn notice_query(csrf: &str, text: &str) -> String {
+    format!(
+        "thong_bao={}&ma={}",
+        url_encode(text),
+        notice_seal(csrf, text)
+    )
+}
+
+/// The notice of a page's query, if it carries this session's seal.
+pub(super) fn sealed_notice<'a>(
+    csrf: &str,
+    text: Option<&'a str>,
+    seal: Option<&str>,
+) -> Option<&'a str> {
+    let (text, seal) = (text?, seal?);
+    (!csrf.is_empty()
+        && crate::web::constant_time_eq(notice_seal(csrf, text).as_bytes(), seal.as_bytes()))
+    .then_some(text)
 }
 
 pub(super) fn url_encode(text: &str) -> String {

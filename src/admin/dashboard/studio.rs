@@ -119,6 +119,18 @@ pub(super) async fn run(
                 ));
             }
         };
+        // The body limit leaves room for the form's other fields and the multipart framing;
+        // the sample itself is held to MAX_SAMPLE_BYTES, the other fields to a few KiB.
+        let most = match name.as_str() {
+            "tep" | "mau" => MAX_SAMPLE_BYTES,
+            _ => 4 * 1024,
+        };
+        if bytes.len() > most {
+            return bad_request(&format!(
+                "Tệp mẫu quá lớn: tối đa {} KiB.",
+                MAX_SAMPLE_BYTES / 1024
+            ));
+        }
         let text = || String::from_utf8_lossy(&bytes).into_owned();
         match name.as_str() {
             "tuyen" => form.route = text(),

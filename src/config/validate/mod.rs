@@ -32,12 +32,19 @@ impl fmt::Display for Problem {
 pub const MAX_SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// Whether `dev_*` credentials (published in the repository) are refused: in production,
-/// and wherever the bus listens on more than this machine's loopback — unless the
-/// operator says it is a closed test network (`server.allow_dev_credentials_on_network`).
+/// and wherever the bus faces the network — a listener on more than this machine's
+/// loopback, or a loopback one behind a TLS proxy (`behind_tls_proxy`: the proxy is what
+/// exposes it) — unless the operator says it is a closed test network
+/// (`server.allow_dev_credentials_on_network`).
 pub fn dev_refused(config: &Config) -> bool {
     config.environment == Environment::Production
-        || (!config.server.listen.ip().is_loopback()
-            && !config.server.allow_dev_credentials_on_network)
+        || (network_facing(config) && !config.server.allow_dev_credentials_on_network)
+}
+
+/// The bus is reachable from beyond this machine: it listens on a non-loopback address,
+/// or a TLS proxy in front forwards the network's requests to it.
+pub fn network_facing(config: &Config) -> bool {
+    !config.server.listen.ip().is_loopback() || config.server.behind_tls_proxy
 }
 
 /// Where `dev_*` credentials are refused, for the problem's message.
@@ -45,8 +52,9 @@ pub(super) fn refused_where(config: &Config) -> &'static str {
     if config.environment == Environment::Production {
         "in production"
     } else {
-        "when server.listen is not a loopback address (anyone on the network knows them; \
-         set server.allow_dev_credentials_on_network = true only on a closed test network)"
+        "when the bus faces the network — server.listen is not a loopback address, or \
+         server.behind_tls_proxy is set (anyone on the network knows them; set \
+         server.allow_dev_credentials_on_network = true only on a closed test network)"
     }
 }
 
@@ -258,6 +266,19 @@ mod tests {
         assert!(public.iter().all(|p| p.contains("loopback")), "{public:?}");
         // A closed test network, said so explicitly (and logged loudly at start).
         assert!(refused("0.0.0.0:8080", true).is_empty());
+        // Loopback behind a TLS proxy: the proxy exposes it to the network.
+        let proxied = |opt_out: bool| {
+            let text = text("127.0.0.1:8080", opt_out)
+                .replace("[server]\n", "[server]\nbehind_tls_proxy = true\n");
+            validate(&parse(&text), |_| None)
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|p| p.message.contains("behind_tls_proxy"))
+                .count()
+        };
+        assert_eq!(proxied(false), 2);
+        assert_eq!(proxied(true), 0);
     }
 
     #[test]

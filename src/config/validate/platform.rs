@@ -21,6 +21,22 @@ pub(super) fn server(config: &Config, problems: &mut Vec<Problem>) {
             problems.push(problem(key, "must be greater than 0"));
         }
     }
+    if let Some(url) = &config.server.public_url {
+        let parsed = reqwest::Url::parse(url);
+        let fine = parsed.as_ref().is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https")
+                && u.host().is_some()
+                && u.path() == "/"
+                && u.query().is_none()
+                && u.username().is_empty()
+        });
+        if !fine {
+            problems.push(problem(
+                "server.public_url",
+                "the scheme and host (and port) units reach the bus at, e.g. https://lienthong.most.gov.vn",
+            ));
+        }
+    }
     if let Some(tls) = &config.server.tls {
         for (key, file) in [
             ("server.tls.cert_file", &tls.cert_file),

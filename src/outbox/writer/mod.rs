@@ -414,14 +414,22 @@ impl Writer {
         p: &mut Pending,
     ) -> Result<(Vec<Accepted>, Vec<(String, DeliveryInfo)>, u64), EnqueueError> {
         let now = now_ms();
-        let idem_key = req
+        let scoped = req
             .idempotency_key
             .as_ref()
-            .map(|k| keys::idempotency(&req.unit, k));
-        if let Some(key) = &idem_key {
-            let existing = self
+            .map(|k| keys::scoped_idempotency(&req.flow, k));
+        let idem_key = scoped.as_ref().map(|k| keys::idempotency(&req.unit, k));
+        if let (Some(key), Some(raw)) = (&idem_key, &req.idempotency_key) {
+            let mut existing = self
                 .read(p, key)
                 .map_err(|e| EnqueueError::Storage(e.to_string()))?;
+            if existing.is_none() {
+                // A key stored before keys were their flow's (kept idempotency_ttl at most):
+                // still answered, so that a resend across the upgrade is not stored twice.
+                existing = self
+                    .read(p, &keys::idempotency(&req.unit, raw))
+                    .map_err(|e| EnqueueError::Storage(e.to_string()))?;
+            }
             if let Some(bytes) = existing {
                 let rec: IdempotencyRecord =
                     decode(&bytes).map_err(|e| EnqueueError::Storage(e.to_string()))?;
@@ -503,7 +511,7 @@ impl Writer {
         }
         self.meta.pending += req.deliveries;
         self.meta.pending_bytes += req.bytes;
-        if let (Some(key), Some(idem)) = (idem_key, &req.idempotency_key) {
+        if let (Some(key), Some(idem)) = (idem_key, &scoped) {
             let rec = IdempotencyRecord {
                 ids: accepted.iter().map(|a| a.id).collect(),
                 created_ms: now,

@@ -7,6 +7,8 @@ use super::*;
 /// assigns ids and writes.
 pub struct PreparedEnqueue {
     pub(super) unit: String,
+    /// The request's flow: a unit's `Idempotency-Key` is its flow's ([`keys::scoped_idempotency`]).
+    pub(super) flow: String,
     pub(super) idempotency_key: Option<String>,
     pub(super) events: Vec<PreparedEvent>,
     /// All messages of the request in one `m` chunk.
@@ -105,6 +107,7 @@ impl PreparedEnqueue {
         PreparedEnqueue {
             deliveries,
             unit: req.unit,
+            flow: req.flow,
             idempotency_key: req.idempotency_key,
             events,
             chunk: compress_chunk(&encode_chunk(&messages)),
