@@ -30,6 +30,17 @@ pub struct BodyLimits {
     pub read_timeout: Duration,
     /// Routes that take larger bodies (documents), from units whose key checks out.
     pub larger: Option<std::sync::Arc<LargerBodies>>,
+    /// Bytes of request bodies being read at once, in KiB, over every connection: past
+    /// it, a request is answered 503 before its body is read.
+    pub in_flight: std::sync::Arc<tokio::sync::Semaphore>,
+}
+
+impl BodyLimits {
+    /// `max_in_flight` bytes of bodies read at once (`server.max_body_bytes_in_flight`).
+    pub fn in_flight_budget(max_in_flight: usize) -> std::sync::Arc<tokio::sync::Semaphore> {
+        let kib = (max_in_flight / 1024).clamp(1, tokio::sync::Semaphore::MAX_PERMITS);
+        std::sync::Arc::new(tokio::sync::Semaphore::new(kib))
+    }
 }
 
 /// Which requests may send more than `server.max_body_bytes`: those to a route with its own
@@ -79,8 +90,35 @@ impl LargerBodies {
             _ => return None,
         };
         let larger = larger?;
-        self.keys.authorize(unit, &parts.headers).ok()?;
+        self.keys.identify(unit, &parts.headers).ok()?;
         Some(larger)
+    }
+
+    /// A unit's endpoint taking a body (`POST /api/v1/units/{unit}/…`, `/soap/{unit}`)
+    /// without that unit's key: refused before a byte of its body is read (and before an
+    /// `Expect: 100-continue` is answered).
+    fn refuse_unauthenticated(&self, parts: &axum::http::request::Parts) -> Option<Response> {
+        if matches!(
+            parts.method,
+            axum::http::Method::GET | axum::http::Method::HEAD
+        ) {
+            return None;
+        }
+        let segments: Vec<&str> = parts.uri.path().trim_matches('/').split('/').collect();
+        let unit = match segments.as_slice() {
+            ["api", "v1", "units", unit, _, ..] | ["soap", unit] => *unit,
+            _ => return None,
+        };
+        if !self.keys.knows(unit) {
+            return None; // the handler says the unit is unknown
+        }
+        let refused = self.keys.identify(unit, &parts.headers).err()?;
+        // A SOAP client gets its refusal as a Fault, as from the endpoint itself.
+        Some(if segments[0] == "soap" {
+            crate::ingress::soap_fault(&refused)
+        } else {
+            refused.into_response()
+        })
     }
 }
 
@@ -89,11 +127,44 @@ impl LargerBodies {
 /// error otherwise), so no handler waits on a trickling client.
 pub async fn buffer_body(State(limits): State<BodyLimits>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
+    if let Some(refused) = limits
+        .larger
+        .as_ref()
+        .and_then(|l| l.refuse_unauthenticated(&parts))
+    {
+        return refused;
+    }
     let max = limits
         .larger
         .as_ref()
         .and_then(|l| l.limit_for(&parts))
         .map_or(limits.max_bytes, |l| l.max(limits.max_bytes));
+    // A declared length over the limit is refused at once, nothing of it read.
+    let declared = parts
+        .headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return crate::web::ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is larger than {max} bytes, this endpoint's limit"),
+        )
+        .into_response();
+    }
+    // What this body may cost while it is read: its declared length, else the limit.
+    let cost = declared.map_or(max, |n| n as usize).div_ceil(1024).max(1);
+    let Ok(_reading) = u32::try_from(cost)
+        .ok()
+        .and_then(|kib| limits.in_flight.clone().try_acquire_many_owned(kib).ok())
+        .ok_or(())
+    else {
+        return crate::web::ApiError::busy(
+            "the bus is reading as many request bodies as it takes at once; send again shortly",
+        )
+        .into_response();
+    };
     let read = crate::ingress::read_body(body, max);
     match tokio::time::timeout(limits.read_timeout, read).await {
         Err(_) => crate::web::ApiError::new(
@@ -141,13 +212,28 @@ pub fn tls_acceptor(
     Ok(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)))
 }
 
+/// How the listener treats connections (`[server]`).
+#[derive(Clone, Copy, Debug)]
+pub struct Listening {
+    /// A request's headers — the first request's too, whatever the protocol — arrive
+    /// within this, or the connection is closed.
+    pub header_read_timeout: Duration,
+    /// HTTP/2 without TLS (h2c); off by default: plain connections speak HTTP/1.1 only, so
+    /// no protocol sniffing waits, untimed, for a first byte.
+    pub h2c: bool,
+    /// Connections open at once; past it a new one is closed at once (logged), so that
+    /// a crowd of idle sockets cannot use up the process's file descriptors.
+    pub max_connections: usize,
+}
+
 pub async fn serve(
     listener: TcpListener,
     app: Router,
-    header_read_timeout: Duration,
+    listening: Listening,
     tls: Option<tokio_rustls::TlsAcceptor>,
     shutdown: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
+    let header_read_timeout = listening.header_read_timeout;
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -157,7 +243,21 @@ pub async fn serve(
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(Duration::from_secs(30)));
-    let builder = std::sync::Arc::new(builder);
+    // HTTP/1.1 only, or HTTP/2 only: chosen before the first byte (TLS: by ALPN), served by
+    // hyper's own connection (the auto builder reads the first bytes to tell the version,
+    // with no timer), so the header timer runs from the connection's start.
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let http1 = std::sync::Arc::new(http1);
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    http2
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(Duration::from_secs(30)));
+    let http2 = std::sync::Arc::new(http2);
+    let sniffing = std::sync::Arc::new(builder);
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(listening.max_connections));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
     loop {
@@ -173,22 +273,32 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let Ok(slot) = std::sync::Arc::clone(&open).try_acquire_owned() else {
+            tracing::warn!(%peer, max = listening.max_connections, "too many open connections: one closed at once (server.max_connections)");
+            drop(stream);
+            continue;
+        };
         // The peer's address for handlers that limit per source (`ConnectInfo`).
         let service = TowerToHyperService::new(
             app.clone()
                 .layer(axum::Extension(axum::extract::ConnectInfo(peer))),
         );
-        let builder = std::sync::Arc::clone(&builder);
+        let (http1, http2, sniffing) = (http1.clone(), http2.clone(), sniffing.clone());
         let watcher = graceful.watcher();
         let acceptor = tls.clone();
         // Each connection on its own task: a client that stalls, goes away or times out
         // ends its own connection only.
         tokio::spawn(async move {
+            let _slot = slot;
             match acceptor {
-                None => {
-                    let connection = builder
+                None if listening.h2c => {
+                    let connection = sniffing
                         .serve_connection_with_upgrades(TokioIo::new(stream), service)
                         .into_owned();
+                    let _ = watcher.watch(connection).await;
+                }
+                None => {
+                    let connection = http1.serve_connection(TokioIo::new(stream), service);
                     let _ = watcher.watch(connection).await;
                 }
                 Some(acceptor) => {
@@ -198,10 +308,12 @@ pub async fn serve(
                         tracing::debug!("TLS handshake failed or timed out");
                         return;
                     };
-                    let connection = builder
-                        .serve_connection_with_upgrades(TokioIo::new(stream), service)
-                        .into_owned();
-                    let _ = watcher.watch(connection).await;
+                    let io = TokioIo::new(stream);
+                    if io.inner().get_ref().1.alpn_protocol() == Some(b"h2".as_slice()) {
+                        let _ = watcher.watch(http2.serve_connection(io, service)).await;
+                    } else {
+                        let _ = watcher.watch(http1.serve_connection(io, service)).await;
+                    }
                 }
             }
         });

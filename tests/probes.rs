@@ -98,3 +98,148 @@ async fn a_notice_is_shown_only_when_the_dashboard_itself_sealed_it() {
     assert!(text.contains("Thư chết này không còn"), "{text}");
     s.bus.shutdown().await.unwrap();
 }
+
+/// Send `head` (request line and headers, no body) and read what the bus answers within 3 s.
+async fn answer_to_head(addr: std::net::SocketAddr, head: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(head.as_bytes()).await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    match tokio::time::timeout(std::time::Duration::from_secs(3), conn.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).into_owned(),
+        _ => "no answer within 3 s (the bus waited for the body)".into(),
+    }
+}
+
+#[tokio::test]
+async fn a_body_is_not_read_for_no_endpoint_without_the_units_key_or_over_its_declared_limit() {
+    let s = ShippedBus::start().await;
+    let addr = s.bus.addr;
+    let post = |path: &str, extra: &str| {
+        format!(
+            "POST {path} HTTP/1.1\r\nHost: bus\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n{extra}\r\n"
+        )
+    };
+    let first_line = |text: &str| text.lines().next().unwrap_or("").to_string();
+    // No endpoint: 404 at once, the 4 MB never waited for.
+    let text = answer_to_head(addr, &post("/nowhere", "")).await;
+    assert!(first_line(&text).contains(" 404"), "{text}");
+    // A unit's endpoint without its key: 401 at once — before `100 Continue` too.
+    let text = answer_to_head(
+        addr,
+        &post("/api/v1/units/nafosted/events?flow=dossier_sync", ""),
+    )
+    .await;
+    assert!(first_line(&text).contains(" 401"), "{text}");
+    let text = answer_to_head(
+        addr,
+        &post(
+            "/api/v1/units/nafosted/events?flow=dossier_sync",
+            "Expect: 100-continue\r\nAuthorization: Bearer wrong-key-0123456789\r\n",
+        ),
+    )
+    .await;
+    assert!(first_line(&text).contains(" 401"), "{text}");
+    // SOAP clients get theirs as a Fault.
+    let text = answer_to_head(addr, &post("/soap/stameq", "")).await;
+    assert!(
+        first_line(&text).contains(" 401") && text.contains("soap:Fault"),
+        "{text}"
+    );
+    // With the key, a declared length over the limit: 413 at once.
+    let key = &s.keys["nafosted"];
+    let big = format!(
+        "POST /api/v1/units/nafosted/events?flow=dossier_sync HTTP/1.1\r\nHost: bus\r\nAuthorization: Bearer {key}\r\nContent-Length: 100000000\r\n\r\n"
+    );
+    let text = answer_to_head(addr, &big).await;
+    assert!(
+        first_line(&text).contains(" 413") && text.contains("body_too_large"),
+        "{text}"
+    );
+    s.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn bodies_in_flight_are_held_to_a_budget_and_the_next_is_503_before_it_is_read() {
+    let s =
+        ShippedBus::start_with(|cfg| cfg.server.max_body_bytes_in_flight = 6 * 1024 * 1024).await;
+    let addr = s.bus.addr;
+    let key = s.keys["nafosted"].clone();
+    let head = format!(
+        "POST /api/v1/units/nafosted/events?flow=dossier_sync HTTP/1.1\r\nHost: bus\r\nAuthorization: Bearer {key}\r\nContent-Type: application/json\r\nContent-Length: 4000000\r\n\r\n"
+    );
+    // The first sender declares 4 MB and trickles nothing: it holds 4 MB of the budget.
+    use tokio::io::AsyncWriteExt;
+    let mut holder = tokio::net::TcpStream::connect(addr).await.unwrap();
+    holder.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The second does not fit: 503 with Retry-After, nothing of it read.
+    let text = answer_to_head(addr, &head).await;
+    assert!(text.lines().next().unwrap_or("").contains(" 503"), "{text}");
+    assert!(text.to_ascii_lowercase().contains("retry-after"), "{text}");
+    // A small request still fits, and the bus serves it.
+    let ok = client()
+        .post(s.url("/api/v1/units/nafosted/events?flow=dossier_sync"))
+        .bearer_auth(&key)
+        .json(&support::nafosted_dossier(
+            "NAF-BUDGET-1",
+            "submitted",
+            "online",
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 202);
+    drop(holder);
+    s.bus.shutdown().await.unwrap();
+}
+
+/// Read until the bus closes the connection, for at most `within`; whether it did.
+async fn closed_within(conn: &mut tokio::net::TcpStream, within: std::time::Duration) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return true,
+            Ok(Ok(_)) => continue,
+            Err(_) => return false,
+        }
+    }
+}
+
+#[tokio::test]
+async fn silent_connections_are_closed_within_the_header_timeout_and_their_number_is_capped() {
+    use tokio::io::AsyncWriteExt;
+    let s = ShippedBus::start_with(|cfg| {
+        cfg.server.header_read_timeout = std::time::Duration::from_secs(1);
+        cfg.server.max_connections = 20;
+    })
+    .await;
+    let addr = s.bus.addr;
+    let connect = || tokio::net::TcpStream::connect(addr);
+    // A connection that never sends a byte.
+    let mut silent = connect().await.unwrap();
+    assert!(closed_within(&mut silent, std::time::Duration::from_secs(3)).await);
+    // One that sent a request and then keeps quiet (keep-alive).
+    let mut idle = connect().await.unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: bus\r\n\r\n")
+        .await
+        .unwrap();
+    assert!(closed_within(&mut idle, std::time::Duration::from_secs(3)).await);
+    // Twenty silent sockets fill the listener; the next is closed at once.
+    let mut crowd = Vec::new();
+    for _ in 0..20 {
+        crowd.push(connect().await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let mut extra = connect().await.unwrap();
+    assert!(closed_within(&mut extra, std::time::Duration::from_millis(500)).await);
+    // Once the crowd is timed out, the bus serves again.
+    for conn in &mut crowd {
+        assert!(closed_within(conn, std::time::Duration::from_secs(3)).await);
+    }
+    let r = client().get(s.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    s.bus.shutdown().await.unwrap();
+}

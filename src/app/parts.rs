@@ -539,11 +539,15 @@ pub fn router(
                 .merge(crate::contract::routes(contract))
         }
     };
-    app.layer(axum::middleware::from_fn_with_state(
+    // On the routes only: a request to no endpoint is answered 404 without its body read.
+    app.route_layer(axum::middleware::from_fn_with_state(
         crate::server::BodyLimits {
             max_bytes: config.server.max_body_bytes,
             read_timeout: config.server.body_read_timeout,
             larger,
+            in_flight: crate::server::BodyLimits::in_flight_budget(
+                config.server.max_body_bytes_in_flight,
+            ),
         },
         crate::server::buffer_body,
     ))

@@ -157,13 +157,17 @@ pub fn serve(
     stopping: parts::Stopping,
 ) -> Result<(oneshot::Sender<()>, Serving), AppError> {
     let (stop, stop_rx) = oneshot::channel::<()>();
-    let header_read_timeout = config.server.header_read_timeout;
+    let listening = crate::server::Listening {
+        header_read_timeout: config.server.header_read_timeout,
+        h2c: config.server.h2c,
+        max_connections: config.server.max_connections,
+    };
     let tls = match &config.server.tls {
         Some(t) => Some(crate::server::tls_acceptor(t).map_err(AppError::Tls)?),
         None => None,
     };
     let task = tokio::spawn(async move {
-        let served = crate::server::serve(listener, app, header_read_timeout, tls, async move {
+        let served = crate::server::serve(listener, app, listening, tls, async move {
             let _ = stop_rx.await;
             admin.accepting.store(false, Ordering::Relaxed);
         })

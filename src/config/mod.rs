@@ -160,6 +160,16 @@ pub struct ServerConfig {
     /// whoever asks for the WSDL controls — set it wherever the WSDL is handed out.
     #[serde(default)]
     pub public_url: Option<String>,
+    /// Bytes of request bodies read at once over every connection (each counted at its
+    /// declared length, else its endpoint's limit); past it a request is answered 503
+    /// before its body is read, so no crowd of senders can hold more memory than this.
+    pub max_body_bytes_in_flight: usize,
+    /// Speak HTTP/2 without TLS (h2c) too. Off: plain connections are HTTP/1.1 only (HTTP/2
+    /// comes over TLS, by ALPN).
+    pub h2c: bool,
+    /// Connections open at once; past it a new connection is closed at once. Keep it under
+    /// the process's file-descriptor limit, with room for the outbox and the platforms.
+    pub max_connections: usize,
 }
 
 /// The listener's certificate chain and private key (PEM files).
@@ -184,6 +194,9 @@ impl Default for ServerConfig {
             behind_tls_proxy: false,
             allow_dev_credentials_on_network: false,
             public_url: None,
+            max_body_bytes_in_flight: 256 * 1024 * 1024,
+            h2c: false,
+            max_connections: 4096,
         }
     }
 }

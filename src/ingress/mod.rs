@@ -14,6 +14,7 @@ mod own_messages;
 mod replicated;
 pub mod signature;
 mod soap;
+pub(crate) use soap::fault as soap_fault;
 mod soap_operation;
 
 use crate::web::{ApiError, FieldProblem, UnitKeys};

@@ -74,10 +74,14 @@ pub fn operation_of(bytes: &[u8]) -> Result<String, Refused> {
 
 fn read(reader: &mut NsReader<&[u8]>) -> Result<String, NotAnEnvelope> {
     let mut buf = Vec::new();
-    // Elements open; whether the one at depth 1 being read is the Body; the envelope done.
+    // Elements open, and whether the envelope is done.
     let mut depth = 0usize;
-    let mut in_body = false;
     let mut ended = false;
+    // The depth of the current envelope's children (where its Body is), and of its Body's
+    // (where the operation is). An envelope whose Body holds another envelope (a relay's
+    // wrapping) is read through, as the decoders read it.
+    let mut envelope_children: Option<usize> = None;
+    let mut body_children: Option<usize> = None;
     let mut operation: Option<String> = None;
     loop {
         let (ns, event) = reader
@@ -90,18 +94,29 @@ fn read(reader: &mut NsReader<&[u8]>) -> Result<String, NotAnEnvelope> {
                 }
                 let name = e.local_name();
                 let local: &str = name.as_ref();
-                match depth {
-                    0 if !(is_soap(&ns) && local == "Envelope") => {
+                let soap = is_soap(&ns);
+                if depth == 0 {
+                    if !(soap && local == "Envelope") {
                         return Err(NotAnEnvelope::NotSoap);
                     }
-                    1 => in_body = is_soap(&ns) && local == "Body",
-                    2 if in_body && operation.is_none() => {
-                        if local.chars().count() > MAX_OPERATION_CHARS {
+                    envelope_children = Some(1);
+                } else if operation.is_none() {
+                    if body_children == Some(depth) {
+                        if soap && local == "Envelope" {
+                            envelope_children = Some(depth + 1);
+                            body_children = None;
+                        } else if local.chars().count() > MAX_OPERATION_CHARS {
                             return Err(NotAnEnvelope::NameTooLong);
+                        } else {
+                            operation = Some(local.to_string());
                         }
-                        operation = Some(local.to_string());
+                    } else if envelope_children == Some(depth)
+                        && body_children.is_none()
+                        && soap
+                        && local == "Body"
+                    {
+                        body_children = Some(depth + 1);
                     }
-                    _ => {}
                 }
                 if matches!(event, Event::Start(_)) {
                     depth += 1;
@@ -155,6 +170,13 @@ mod tests {
             operation_of(envelope("<Empty/>").as_bytes()).unwrap(),
             "Empty"
         );
+    }
+
+    #[test]
+    fn an_envelope_wrapped_in_an_envelope_is_read_through() {
+        let inner = envelope("<t:GuiHoSo xmlns:t=\"urn:t\"/>");
+        let inner = inner.trim_start_matches("<?xml version=\"1.0\"?>");
+        assert_eq!(operation_of(envelope(inner).as_bytes()).unwrap(), "GuiHoSo");
     }
 
     #[test]

@@ -114,7 +114,15 @@ impl UnitKeys {
         self.current().contains_key(unit)
     }
 
+    /// The request carries `unit`'s key and the unit is within its request rate.
     pub fn authorize(&self, unit: &str, headers: &HeaderMap) -> Result<(), ApiError> {
+        self.identify(unit, headers)?;
+        self.admit(unit)
+    }
+
+    /// The request carries `unit`'s key (nothing counted against its rate): what the
+    /// listener checks before it reads a unit's body.
+    pub fn identify(&self, unit: &str, headers: &HeaderMap) -> Result<(), ApiError> {
         let unauthorized = |msg: &str| {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", msg.to_string())
                 .field("authorization")
@@ -142,7 +150,7 @@ impl UnitKeys {
             }
         }
         match owner {
-            Some(u) if u == unit => self.admit(unit),
+            Some(u) if u == unit => Ok(()),
             Some(_) => Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",

@@ -282,9 +282,9 @@ async fn a_scanned_result_larger_than_the_server_limit_goes_through_its_route_on
         }
         req.send()
     };
-    // Without the unit's key, the server's limit holds: refused before it is read.
+    // Without the unit's key: refused before a byte of it is read.
     let r = post("result", None).await.unwrap();
-    assert_eq!(r.status(), 413, "{}", r.text().await.unwrap());
+    assert_eq!(r.status(), 401, "{}", r.text().await.unwrap());
     // Another flow of the unit keeps the server's limit.
     let r = post("dossier_sync", Some(&s.keys["varans"])).await.unwrap();
     assert_eq!(r.status(), 413, "{}", r.text().await.unwrap());

@@ -21,6 +21,20 @@ pub(super) fn server(config: &Config, problems: &mut Vec<Problem>) {
             problems.push(problem(key, "must be greater than 0"));
         }
     }
+    let largest_body = config
+        .routes
+        .iter()
+        .filter_map(|r| r.max_body_bytes)
+        .fold(config.server.max_body_bytes, usize::max);
+    if config.server.max_body_bytes_in_flight < largest_body {
+        problems.push(problem(
+            "server.max_body_bytes_in_flight",
+            format!(
+                "{} bytes is less than the largest body an endpoint takes ({largest_body}): that body could never be read",
+                config.server.max_body_bytes_in_flight
+            ),
+        ));
+    }
     if let Some(url) = &config.server.public_url {
         let parsed = reqwest::Url::parse(url);
         let fine = parsed.as_ref().is_ok_and(|u| {
