@@ -133,6 +133,7 @@ pub fn openapi() -> Value {
             "401": error("unauthorized: no or unknown token"),
             "403": error("forbidden: the token's role may not do this"),
             "404": error("not_found, unknown_target: no such message, dossier, dead letter or target"),
+            "429": error("too_many_wrong_tokens: this address sent 10 wrong tokens within a minute; wait `Retry-After` seconds"),
             "503": error("storage: the outbox cannot be read right now"),
         });
         if path.contains("{id}")
