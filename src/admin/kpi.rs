@@ -434,14 +434,16 @@ impl FactFinder for KpiFacts {
                 facts.procedure = code;
             }
         }
-        // A keyed event bound elsewhere only (the ministry's systems, notifications) is
-        // still of its dossier: the dossier's record knows it, and whom it names.
-        if facts.dossier.is_empty() {
-            facts.dossier = key.map(str::to_string).unwrap_or_default();
-        }
         // Whom the dossier names: every identity number in the unit's event as sent.
-        if let Ok(sent) = serde_json::from_str::<Value>(payload.get()) {
-            crate::outbox::tally::people::scan(&sent, &mut facts.people);
+        crate::outbox::tally::people::scan_json(payload.get(), &mut facts.people);
+        // A keyed event bound elsewhere only (the ministry's systems, notifications) is
+        // still of its dossier when it names someone: the dossier's record keeps whom, for
+        // the purpose check of lookups, and is no KPI dossier. One that names nobody gets
+        // no record (it could let no lookup through, and would cost the outbox a record
+        // write per event).
+        if facts.dossier.is_empty() && !facts.people.is_empty() {
+            facts.dossier = key.map(str::to_string).unwrap_or_default();
+            facts.people_only = true;
         }
         if !facts.procedure.is_empty() {
             facts.procedure_known = self.procedures.knows(unit, &facts.procedure);

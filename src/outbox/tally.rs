@@ -138,6 +138,9 @@ pub struct EventFacts {
     /// The people the event names, by their identity numbers ([`people::normalize`]):
     /// whom a citizen lookup for this dossier may ask about.
     pub people: Vec<String>,
+    /// The event is of its dossier only for whom it names (bound elsewhere than the
+    /// portal and the payment platform): no KPI counts it.
+    pub people_only: bool,
 }
 
 /// What an event means for the KPIs.
@@ -214,6 +217,10 @@ pub struct DossierTally {
     /// at most [`people::MAX_PEOPLE`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub people: Vec<u64>,
+    /// Kept only for whom its events name (none of them was bound for the portal or the
+    /// payment platform): not a KPI dossier until one is.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub people_only: bool,
 }
 
 impl DossierTally {
@@ -233,6 +240,9 @@ impl DossierTally {
         use field::*;
         let b = u64::from;
         let mut c = [0u64; 13];
+        if self.people_only {
+            return c;
+        }
         c[DOSSIERS] = 1;
         let delivered = self.outstanding == 0;
         if self.portal {
@@ -262,7 +272,10 @@ impl DossierTally {
         c
     }
 
-    fn apply(&mut self, f: &EventFacts, sync_deliveries: u32, today: u32) {
+    fn apply(&mut self, f: &EventFacts, sync_deliveries: u32, today: u32, is_new: bool) {
+        // A KPI event makes a people-only record a KPI dossier; a people-only event never
+        // makes a KPI dossier people-only.
+        self.people_only = f.people_only && (is_new || self.people_only);
         if !f.procedure.is_empty() && self.procedure.is_empty() {
             self.procedure = f.procedure.clone();
         }
@@ -418,12 +431,13 @@ impl TallyBatch {
     ) -> u128 {
         let id = dossier_id(unit, &facts.dossier);
         self.update(io, id, |d| {
-            if d.dossier.is_empty() {
+            let is_new = d.dossier.is_empty();
+            if is_new {
                 d.unit = unit.to_string();
                 d.dossier = facts.dossier.clone();
                 d.day = day_of(now_ms);
             }
-            d.apply(facts, sync_deliveries, day_of(now_ms))
+            d.apply(facts, sync_deliveries, day_of(now_ms), is_new)
         });
         if let Some(reference) = &facts.fee_reference {
             io.put(reference_key(reference), id.to_be_bytes().to_vec());

@@ -187,3 +187,38 @@ fn days_are_counted_in_vietnam_time_and_ids_separate_units() {
         ("naf", 20_000, "1.0084")
     );
 }
+
+#[test]
+fn a_record_kept_for_whom_it_names_is_no_kpi_dossier_until_a_kpi_event_comes() {
+    let mut io = Io::default();
+    let now = 1_732_960_000_000;
+    let naming = EventFacts {
+        dossier: "HS-9".into(),
+        people: vec!["001040144502".into()],
+        people_only: true,
+        ..EventFacts::default()
+    };
+    let mut b = TallyBatch::default();
+    let id = b.on_event(&mut io, "naf", &naming, 0, now);
+    b.finish(&mut io);
+    assert!(buckets(&io).iter().all(|b| named(&b.totals).is_empty()));
+    let d: DossierTally = decode(&io.0[&dossier_key(id)]).unwrap();
+    assert!(d.people_only && d.names("001040144502"));
+    // The portal event of the same dossier makes it a KPI dossier, and it stays one.
+    let portal = EventFacts {
+        dossier: "HS-9".into(),
+        sync_targets: vec!["portal".into()],
+        ..EventFacts::default()
+    };
+    let mut b = TallyBatch::default();
+    b.on_event(&mut io, "naf", &portal, 1, now);
+    b.on_event(&mut io, "naf", &naming, 0, now);
+    b.finish(&mut io);
+    let d: DossierTally = decode(&io.0[&dossier_key(id)]).unwrap();
+    assert!(!d.people_only && d.names("001040144502"));
+    let totals: Vec<_> = buckets(&io).iter().map(|b| named(&b.totals)).collect();
+    assert!(
+        totals.iter().any(|t| t.contains(&("dossiers", 1))),
+        "{totals:?}"
+    );
+}
