@@ -212,3 +212,43 @@ async fn dropped_files_are_stored_whole_or_rejected_with_a_report() {
     );
     h.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_file_of_another_account_than_the_folders_owner_is_refused() {
+    use std::os::unix::fs::MetadataExt;
+    let h = Harness::start(Faults::default(), &routes()).await;
+    let inbox = h.dir.path().join("inbox/stameq/csv_batch");
+    std::fs::create_dir_all(&inbox).unwrap();
+    let owner = std::fs::metadata(&inbox).unwrap().uid();
+    // Written elsewhere, given to another account (root may: the suite runs as root, as
+    // CI does), then moved into the folder whole.
+    let stranger = owner + 4242;
+    let staged = h.dir.path().join("staged.csv");
+    std::fs::write(&staged, fixture("02-two-trademarks.input.csv")).unwrap();
+    std::os::unix::fs::chown(&staged, Some(stranger), None)
+        .expect("giving a file to another account needs root: run the suite as root");
+    std::fs::rename(&staged, inbox.join("theirs.csv")).unwrap();
+    wait_until(
+        Duration::from_secs(10),
+        "the stranger's file's report",
+        || report(&inbox, "rejected", "theirs.csv").is_some(),
+    )
+    .await;
+    let r = report(&inbox, "rejected", "theirs.csv").unwrap();
+    assert!(
+        r.contains("not_the_folders_owner") && r.contains(&stranger.to_string()),
+        "{r}"
+    );
+    assert_eq!(h.bus().outbox.stats().accepted_since_start, 0);
+    // The folder owner's own file is taken.
+    std::fs::write(
+        inbox.join("ours.csv"),
+        fixture("02-two-trademarks.input.csv"),
+    )
+    .unwrap();
+    wait_until(Duration::from_secs(10), "the owner's file is taken", || {
+        report(&inbox, "processed", "ours.csv").is_some()
+    })
+    .await;
+    h.shutdown().await;
+}

@@ -212,7 +212,7 @@ async fn closed_within(conn: &mut tokio::net::TcpStream, within: std::time::Dura
 async fn silent_connections_are_closed_within_the_header_timeout_and_their_number_is_capped() {
     use tokio::io::AsyncWriteExt;
     let s = ShippedBus::start_with(|cfg| {
-        cfg.server.header_read_timeout = std::time::Duration::from_secs(1);
+        cfg.server.header_read_timeout = std::time::Duration::from_secs(2);
         cfg.server.max_connections = 20;
     })
     .await;
@@ -220,16 +220,44 @@ async fn silent_connections_are_closed_within_the_header_timeout_and_their_numbe
     let connect = || tokio::net::TcpStream::connect(addr);
     // A connection that never sends a byte.
     let mut silent = connect().await.unwrap();
-    assert!(closed_within(&mut silent, std::time::Duration::from_secs(3)).await);
+    assert!(closed_within(&mut silent, std::time::Duration::from_secs(4)).await);
     // One that sent a request and then keeps quiet (keep-alive).
     let mut idle = connect().await.unwrap();
     idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: bus\r\n\r\n")
         .await
         .unwrap();
-    assert!(closed_within(&mut idle, std::time::Duration::from_secs(3)).await);
-    // Twenty silent sockets fill the listener; the next is closed at once.
+    assert!(closed_within(&mut idle, std::time::Duration::from_secs(4)).await);
+    // Twenty silent sockets fill the listener; the next ones are the operators': health
+    // and admin answer there, a unit's endpoint is 503, and past the reserve a new
+    // connection is closed at once.
     let mut crowd = Vec::new();
     for _ in 0..20 {
+        crowd.push(connect().await.unwrap());
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let raw = |path: &str| {
+        let path = path.to_string();
+        async move {
+            let mut conn = connect().await.unwrap();
+            conn.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: bus\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .unwrap();
+            let mut answer = String::new();
+            use tokio::io::AsyncReadExt;
+            let _ = conn.read_to_string(&mut answer).await;
+            answer
+        }
+    };
+    let health = raw("/healthz").await;
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    let unit = raw("/api/v1/units/nafosted/dossiers/X").await;
+    assert!(
+        unit.starts_with("HTTP/1.1 503") && unit.contains("connections_exhausted"),
+        "{unit}"
+    );
+    for _ in 0..lienthong::server::connection::RESERVED_FOR_OPERATIONS {
         crowd.push(connect().await.unwrap());
     }
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -237,9 +265,63 @@ async fn silent_connections_are_closed_within_the_header_timeout_and_their_numbe
     assert!(closed_within(&mut extra, std::time::Duration::from_millis(500)).await);
     // Once the crowd is timed out, the bus serves again.
     for conn in &mut crowd {
-        assert!(closed_within(conn, std::time::Duration::from_secs(3)).await);
+        assert!(closed_within(conn, std::time::Duration::from_secs(4)).await);
     }
     let r = client().get(s.url("/healthz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    s.bus.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn an_http2_connection_with_no_request_open_is_closed_after_the_header_timeout() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let s = ShippedBus::start_with(|cfg| {
+        cfg.server.header_read_timeout = std::time::Duration::from_secs(1);
+        cfg.server.h2c = true;
+    })
+    .await;
+    let mut conn = tokio::net::TcpStream::connect(s.bus.addr).await.unwrap();
+    // The HTTP/2 preface and an empty SETTINGS frame; then the server's SETTINGS are
+    // acknowledged, as a client that keeps the connection does, and nothing else is sent.
+    conn.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut head = [0u8; 9];
+    conn.read_exact(&mut head).await.unwrap();
+    assert_eq!(head[3], 0x4, "the server's SETTINGS first");
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let mut payload = vec![0u8; len];
+    conn.read_exact(&mut payload).await.unwrap();
+    conn.write_all(b"\x00\x00\x00\x04\x01\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    // From now on only what a live client does: answer the server's PINGs.
+    let started = std::time::Instant::now();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut goaway = false;
+    loop {
+        let mut head = [0u8; 9];
+        match tokio::time::timeout_at(deadline, conn.read_exact(&mut head)).await {
+            Err(_) => panic!("an idle HTTP/2 connection stays open"),
+            Ok(Err(_)) => break, // closed
+            Ok(Ok(_)) => {}
+        }
+        let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+        let mut payload = vec![0u8; len];
+        if conn.read_exact(&mut payload).await.is_err() {
+            break;
+        }
+        match (head[3], head[4]) {
+            (0x7, _) => goaway = true,
+            (0x6, 0) => {
+                let mut ack = vec![0, 0, 8, 0x6, 0x1, 0, 0, 0, 0];
+                ack.extend_from_slice(&payload);
+                let _ = conn.write_all(&ack).await;
+            }
+            _ => {}
+        }
+    }
+    assert!(goaway, "closed with a GOAWAY");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(500));
     s.bus.shutdown().await.unwrap();
 }

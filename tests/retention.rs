@@ -86,7 +86,10 @@ async fn retention_removes_finished_messages_and_keeps_dead_letters() {
     ));
 
     // The dossier index finds each message by its key.
-    assert_eq!(outbox.dossier_messages("HS-3", 10).unwrap()[0].id, ids[3]);
+    assert_eq!(
+        outbox.dossier_page("u", "HS-3", None, 10).unwrap().messages[0].id,
+        ids[3]
+    );
     // Not yet: 29 days later everything is still queryable.
     let report = outbox.sweep(now_ms() + 29 * DAY_MS).await.unwrap();
     assert_eq!(report.messages_removed, 0);
@@ -119,8 +122,20 @@ async fn retention_removes_finished_messages_and_keeps_dead_letters() {
     assert!(outbox.delivery_states(ids[0]).unwrap().is_empty());
     assert!(outbox.delivery_states(ids[7]).unwrap().is_empty());
     // The dossier index goes with the messages: nothing of the request is left.
-    assert!(outbox.dossier_messages("HS-3", 10).unwrap().is_empty());
-    assert!(outbox.dossier_messages("HS-7", 10).unwrap().is_empty());
+    assert!(
+        outbox
+            .dossier_ids("u", "HS-3", None, 10)
+            .unwrap()
+            .ids
+            .is_empty()
+    );
+    assert!(
+        outbox
+            .dossier_ids("u", "HS-7", None, 10)
+            .unwrap()
+            .ids
+            .is_empty()
+    );
     outbox.shutdown().await.unwrap();
 }
 

@@ -98,10 +98,10 @@ pub fn lookups(
         mappings,
         audit,
         outbox,
+        Arc::clone(&admin.lookups),
     )
     .map(|mut state| {
         state.spans = Arc::clone(spans);
-        state.usage = Arc::clone(&admin.lookups);
         state
     })
     .map_err(|message| super::AppError::Target {

@@ -167,8 +167,11 @@ pub struct ServerConfig {
     /// Speak HTTP/2 without TLS (h2c) too. Off: plain connections are HTTP/1.1 only (HTTP/2
     /// comes over TLS, by ALPN).
     pub h2c: bool,
-    /// Connections open at once; past it a new connection is closed at once. Keep it under
-    /// the process's file-descriptor limit, with room for the outbox and the platforms.
+    /// Connections open at once for any endpoint. Past it, 64 more are kept for the
+    /// operators (health, metrics, admin API, dashboard; a unit's endpoint there is 503
+    /// `connections_exhausted`), and past those a new connection is closed at once. Keep it
+    /// plus 64 under the process's file-descriptor limit, with room for the outbox and the
+    /// platforms.
     pub max_connections: usize,
 }
 

@@ -177,11 +177,15 @@ fn components_of(c: &Contract<'_>) -> Value {
             },
             "DossierState": {
                 "type": "object",
-                "description": "A dossier's events from this unit and where its latest event stands on each target",
-                "required": ["key", "events"],
+                "description": "A page of a dossier's events from this unit (oldest first) and where its latest event stands on each target",
+                "required": ["key", "units", "targets", "events", "next"],
                 "properties": {
                     "key": {"type": "string"},
-                    "events": {"type": "array", "items": {"type": "object"}}
+                    "units": {"type": "array", "items": {"type": "string"}},
+                    "portal_synced": {"type": ["boolean", "null"]},
+                    "targets": {"type": "array", "items": {"type": "object"}},
+                    "events": {"type": "array", "items": {"type": "object"}},
+                    "next": {"type": ["string", "null"], "description": "The cursor of the following page (`after`); null: no more"}
                 }
             }
         },

@@ -37,6 +37,10 @@ pub(super) fn unit_read_paths(
         }}),
     );
     let mut dossier_responses = errors(&[
+        (
+            400,
+            "invalid_query: `after` is not an event id, or `limit` is not 1 to 1000 (named in `field`)",
+        ),
         (401, "unauthorized: no or wrong unit key"),
         (403, "forbidden: the key is another unit's"),
         (
@@ -48,14 +52,16 @@ pub(super) fn unit_read_paths(
     ]);
     dossier_responses.insert("200".into(), json!({"description": "The dossier's events from this unit, and whether its latest status reached each target",
         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/DossierState"}}}}));
+    let mut dossier_parameters = vec![json!({"name": "code", "in": "path", "required": true,
+        "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[0-9A-Za-z][0-9A-Za-z._-]*$"}})];
+    dossier_parameters.extend(crate::web::dossier_page::parameters());
     paths.insert(
         format!("/api/v1/units/{unit}/dossiers/{{code}}"),
         json!({"get": {
             "operationId": format!("{unit}_dossier"),
             "tags": [tag], "security": security,
-            "summary": "A dossier of this unit (by its code, MaHoSo): its events and where they stand",
-            "parameters": [{"name": "code", "in": "path", "required": true,
-                            "schema": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": "^[0-9A-Za-z][0-9A-Za-z._-]*$"}}],
+            "summary": "A dossier of this unit (by its code, MaHoSo): a page of its events and where its latest ones stand",
+            "parameters": dossier_parameters,
             "responses": dossier_responses,
         }}),
     );

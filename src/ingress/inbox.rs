@@ -12,8 +12,11 @@
 //!   says the events were already there.
 //! - **Only regular files are taken.** A symbolic link is never followed (a link to the
 //!   outbox's own files must not be read or moved): it is rejected, and the link itself,
-//!   not what it points to, moves to `rejected/`. A linked flow folder is not entered. A
-//!   file over `server.max_body_bytes` is rejected by its size, before it is read.
+//!   not what it points to, moves to `rejected/`. A linked flow folder is not entered, a
+//!   hard link is refused like a link. A file over `server.max_body_bytes` is rejected by
+//!   its size, before it is read.
+//! - **Only the unit's account drops files.** A file owned by another account than the
+//!   owner of its folders, the bus's or root is rejected (`not_the_folders_owner`).
 
 use super::{ApiError, IngressState, accept};
 use axum::http::{HeaderMap, HeaderValue};
@@ -241,7 +244,7 @@ pub async fn take(state: &IngressState, unit: &str, flow: Option<&str>, file: &P
 /// The content of `file` if it is a regular file (not a link, not a device or a pipe) of
 /// at most `max` bytes; its size is checked before anything is read, and the read itself
 /// is bounded (the file may grow meanwhile).
-fn read_regular_file(file: &Path, max: usize) -> Result<Vec<u8>, ApiError> {
+fn read_regular_file(file: &Path, max: usize, owners: &[u32]) -> Result<Vec<u8>, ApiError> {
     use std::io::Read;
     let unreadable = |e: std::io::Error| {
         ApiError::new(
@@ -291,6 +294,19 @@ fn read_regular_file(file: &Path, max: usize) -> Result<Vec<u8>, ApiError> {
     if meta.nlink() != 1 {
         return Err(link());
     }
+    // Only the unit's own account (the owner of its folders), the bus's and root put
+    // files here: another account that can write to the folder is not the unit.
+    if !owners.contains(&meta.uid()) {
+        return Err(ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "not_the_folders_owner",
+            format!(
+                "the file belongs to account {} (uid), not to the owner of the unit's folder \
+                 nor to the bus's account: drop files with the unit's own account",
+                meta.uid()
+            ),
+        ));
+    }
     if meta.len() > max as u64 {
         return Err(too_large(meta.len()));
     }
@@ -303,6 +319,26 @@ fn read_regular_file(file: &Path, max: usize) -> Result<Vec<u8>, ApiError> {
         return Err(too_large(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// Whose files a drop folder takes: the owners (uids) of the file's folder, of the
+/// unit's folder and of the inbox (the bus's account), and root.
+fn trusted_owners(file: &Path, flow: Option<&str>) -> Vec<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let folder = file.parent();
+    let unit_dir = if flow.is_some() {
+        folder.and_then(Path::parent)
+    } else {
+        folder
+    };
+    let inbox = unit_dir.and_then(Path::parent);
+    let mut owners = vec![0];
+    for dir in [folder, unit_dir, inbox].into_iter().flatten() {
+        if let Ok(meta) = std::fs::symlink_metadata(dir) {
+            owners.push(meta.uid());
+        }
+    }
+    owners
 }
 
 /// (events stored, their ids, whether the file had been taken before).
@@ -322,7 +358,7 @@ async fn ingest(
     let limit = route
         .as_ref()
         .map_or(state.max_body_bytes, |r| super::body_limit(state, r));
-    let bytes = read_regular_file(file, limit)?;
+    let bytes = read_regular_file(file, limit, &trusted_owners(file, flow))?;
     let route = route?;
     let format = format_of(file).ok_or_else(|| {
         ApiError::new(

@@ -70,18 +70,38 @@ pub async fn message(
     })))
 }
 
-/// `GET /api/v1/units/{unit}/dossiers/{code}`.
+/// `GET /api/v1/units/{unit}/dossiers/{code}?after=&limit=`: the unit's own events of
+/// its dossier, a page at a time, read off the serving threads.
 pub async fn dossier(
     State(state): State<Arc<IngressState>>,
     Path((unit, code)): Path<(String, String)>,
+    axum::extract::Query(page): axum::extract::Query<std::collections::HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authenticate(&state, &unit, &headers)?;
-    let code = code.trim();
-    let doc =
-        crate::outbox::dossier_document(&state.outbox, &state.portal_targets, code, Some(&unit))
-            .map_err(storage)?;
-    if doc["events"].as_array().is_none_or(|e| e.is_empty()) {
+    let (after, limit) = crate::web::dossier_page::PageQuery::from_query(&page).parse()?;
+    let code = code.trim().to_string();
+    let doc = {
+        let (outbox, portal) = (state.outbox.clone(), state.portal_targets.clone());
+        let (unit, code) = (unit.clone(), code.clone());
+        tokio::task::spawn_blocking(move || {
+            let units = [unit];
+            crate::outbox::dossier_document(
+                &outbox,
+                &portal,
+                &crate::outbox::DossierQuery {
+                    key: &code,
+                    units: &units,
+                    after,
+                    limit,
+                },
+            )
+        })
+        .await
+        .map_err(storage)?
+        .map_err(storage)?
+    };
+    if doc["units"].as_array().is_none_or(|u| u.is_empty()) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

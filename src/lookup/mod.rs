@@ -77,7 +77,8 @@ pub struct LookupState {
 }
 
 impl LookupState {
-    /// The lookups of `units`; `outbox` holds their dossiers (the purpose check's).
+    /// The lookups of `units`; `outbox` holds their dossiers (the purpose check's), `usage`
+    /// counts them (shared with the admin's views, which also name the exceptions).
     pub fn new(
         cfg: &LookupsConfig,
         units: &[String],
@@ -85,13 +86,12 @@ impl LookupState {
         mappings: Arc<MappingSet>,
         audit: Arc<AuditLog>,
         outbox: Option<crate::outbox::Outbox>,
+        usage: Arc<crate::web::lookup_usage::LookupUsage>,
     ) -> Result<LookupState, String> {
         let platform = |p: &crate::config::LookupTargetConfig| Platform::new(p, units);
         Ok(LookupState {
             purpose: PurposeCheck::new(&cfg.purpose, outbox),
-            usage: Arc::new(crate::web::lookup_usage::LookupUsage::new(
-                cfg.purpose.exceptions.clone(),
-            )),
+            usage,
             keys,
             mappings,
             audit,

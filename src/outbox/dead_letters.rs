@@ -195,7 +195,7 @@ impl Outbox {
             let dossier = envelope
                 .key
                 .as_ref()
-                .map(|k| keys::dossier(k, &envelope.id));
+                .map(|k| keys::unit_dossier(&envelope.unit, k, &envelope.id));
             ForeignMessage {
                 key: keys::message(&envelope.id),
                 chunk,

@@ -1,38 +1,64 @@
 //! A dossier as the admin API and a unit read it (`GET /api/v1/dossiers/{code}`, and
-//! `GET /api/v1/units/{unit}/dossiers/{code}` with the unit's own events only): every
-//! event with its deliveries, per target the latest event and whether it reached it, and
-//! `portal_synced`. One reader of the outbox for both faces.
+//! `GET /api/v1/units/{unit}/dossiers/{code}` with the unit's own events only): a page of
+//! its events with their deliveries, per target the latest event and whether it reached
+//! it, and `portal_synced`. One reader of the outbox for both faces.
+//!
+//! A dossier is a unit's and its code's: each unit's events are read from its own index,
+//! so another unit's traffic under the same code can neither hide nor slow a unit's
+//! dossier. Each read costs a page of events (`limit`, at most [`MAX_PAGE`]) and the
+//! dossier's last [`TAIL`] events for the per-target summary, whatever the dossier's size.
 
 use crate::envelope::MessageId;
+use crate::outbox::dossier_index::merge_pages;
+use crate::outbox::waiting::Holders;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
-/// The dossier document from `outbox`; with `unit`, that unit's events only (what a unit
-/// reads about its own dossier with its own key).
+/// Most events one page of a dossier holds.
+pub const MAX_PAGE: usize = 1_000;
+/// Events read back from a dossier's end for its per-target summary: a target whose
+/// latest event is older than these is not summarised.
+pub const TAIL: usize = 200;
+
+/// Which dossier, whose events, and which page.
+pub struct DossierQuery<'a> {
+    pub key: &'a str,
+    /// The units whose events are read: the unit itself, or every unit for the admin.
+    pub units: &'a [String],
+    /// The page after this event (the previous page's `next`).
+    pub after: Option<MessageId>,
+    pub limit: usize,
+}
+
+/// The dossier document: `events` (a page, oldest first, and `next` when more follow),
+/// `targets` and `portal_synced` (from the dossier's latest events), `units`.
 pub fn dossier_document(
     outbox: &crate::outbox::Outbox,
     portal_targets: &[String],
-    key: &str,
-    unit: Option<&str>,
+    query: &DossierQuery,
 ) -> Result<Value, crate::outbox::StoreError> {
-    let mut messages = outbox.dossier_messages(key, 10_000)?;
-    if let Some(unit) = unit {
-        messages.retain(|m| m.unit == unit);
-    }
-    let mut events = Vec::with_capacity(messages.len());
-    // Per target: the latest event bound for it and that delivery's state.
-    type Latest = (
-        MessageId,
-        crate::outbox::DeliveryState,
-        Option<crate::outbox::WaitingBehind>,
-    );
-    let mut latest: BTreeMap<String, Latest> = BTreeMap::new();
-    for env in &messages {
-        let states = outbox.dossier_states_explained(env, &messages)?;
-        for (target, state, waiting) in &states {
-            latest.insert(target.clone(), (env.id, state.clone(), waiting.clone()));
+    let limit = query.limit.clamp(1, MAX_PAGE);
+    // The units with events in this dossier, and each one's latest events.
+    let mut tails = BTreeMap::new();
+    for unit in query.units {
+        let tail = outbox.dossier_tail(unit, query.key, TAIL)?;
+        if !tail.is_empty() {
+            tails.insert(unit.as_str(), tail);
         }
-        let deliveries: Vec<Value> = states
+    }
+    let mut pages = Vec::new();
+    for unit in tails.keys() {
+        pages.push(outbox.dossier_ids(unit, query.key, query.after, limit)?);
+    }
+    let page = merge_pages(pages, limit);
+    let mut holders = Holders::default();
+    let mut events = Vec::with_capacity(page.ids.len());
+    for id in &page.ids {
+        let Some(env) = outbox.message(*id)? else {
+            continue;
+        };
+        let deliveries: Vec<Value> = outbox
+            .dossier_states_explained(&env, &mut holders)?
             .into_iter()
             .map(|(target, state, waiting)| {
                 json!({"target": target, "delivery": state, "waiting_behind": waiting})
@@ -43,6 +69,7 @@ pub fn dossier_document(
             "received_ms": env.received_ms, "deliveries": deliveries,
         }));
     }
+    let latest = latest_per_target(outbox, &tails, &mut holders)?;
     let targets: Vec<Value> = latest
         .iter()
         .map(|(target, (id, state, waiting))| {
@@ -65,11 +92,41 @@ pub fn dossier_document(
             .all(|(_, st, _)| matches!(st, crate::outbox::DeliveryState::Delivered { .. }))
     });
     Ok(json!({
-        "key": key,
-        "units": messages.iter().map(|m| m.unit.as_str()).collect::<std::collections::BTreeSet<_>>(),
+        "key": query.key,
+        "units": tails.keys().collect::<Vec<_>>(),
         // null when no event of the dossier goes to the portal.
         "portal_synced": portal_synced,
         "targets": targets,
         "events": events,
+        "next": page.next,
     }))
+}
+
+/// Per target: the latest event bound for it and that delivery's state.
+type Latest = (
+    MessageId,
+    crate::outbox::DeliveryState,
+    Option<crate::outbox::WaitingBehind>,
+);
+
+/// The latest event of the dossier bound for each target, from the units' latest events
+/// (`tails`, newest first).
+fn latest_per_target(
+    outbox: &crate::outbox::Outbox,
+    tails: &BTreeMap<&str, Vec<MessageId>>,
+    holders: &mut Holders,
+) -> Result<BTreeMap<String, Latest>, crate::outbox::StoreError> {
+    let mut tail: Vec<MessageId> = tails.values().flatten().copied().collect();
+    tail.sort_unstable_by(|a, b| b.cmp(a));
+    tail.truncate(TAIL);
+    let mut latest: BTreeMap<String, Latest> = BTreeMap::new();
+    for id in tail {
+        let Some(env) = outbox.message(id)? else {
+            continue;
+        };
+        for (target, state, waiting) in outbox.dossier_states_explained(&env, holders)? {
+            latest.entry(target).or_insert((env.id, state, waiting));
+        }
+    }
+    Ok(latest)
 }

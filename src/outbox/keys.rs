@@ -9,7 +9,8 @@
 //! | `x`  | `x` target `\0` id                   | dead letter        |
 //! | `i`  | `i` unit `\0` idempotency key        | ids it produced    |
 //! | `t`  | `t` created-ms(be) unit `\0` key     | expiry index of `i`|
-//! | `k`  | `k` ordering key `\0` id             | empty: index of a dossier's messages (by `MaHoSo`), removed with the message |
+//! | `j`  | `j` unit `\0` ordering key `\0` id   | empty: index of one unit's messages of a dossier (by `MaHoSo`), removed with the message |
+//! | `k`  | `k` ordering key `\0` id             | empty: the same index before it was kept per unit (read and removed, no longer written) |
 //! | `n`  | `n` name                             | a note ([`super::Notes`]): e.g. which unit a payment reference belongs to |
 //! | `e`  | `e` first-written-ms(be) name        | empty: expiry index of `n` |
 //! | `a`  | `a` dossier id (16 bytes)            | KPI state of one dossier ([`super::tally`]) |
@@ -28,7 +29,8 @@ pub const IDEMPOTENCY: u8 = b'i';
 pub const IDEMPOTENCY_EXPIRY: u8 = b't';
 pub const NOTE: u8 = b'n';
 pub const NOTE_EXPIRY: u8 = b'e';
-pub const DOSSIER: u8 = b'k';
+pub const UNIT_DOSSIER: u8 = b'j';
+pub const LEGACY_DOSSIER: u8 = b'k';
 pub const TALLY_DOSSIER: u8 = b'a';
 pub const TALLY_TOTALS: u8 = b'c';
 pub const TALLY_REFERENCE: u8 = b'r';
@@ -51,17 +53,39 @@ pub fn note_expiry(written_ms: u64, name: &str) -> Vec<u8> {
     k
 }
 
-/// Prefix of the index entries of one ordering key (a dossier's `MaHoSo`).
-pub fn dossier_prefix(key: &str) -> Vec<u8> {
-    let mut k = Vec::with_capacity(2 + key.len() + 16);
-    k.push(DOSSIER);
+/// Prefix of one unit's index entries of one ordering key (a dossier's `MaHoSo`): a
+/// dossier is the unit's and its code's, so another unit's events with the same code are
+/// never read with it.
+pub fn unit_dossier_prefix(unit: &str, key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(3 + unit.len() + key.len() + 16);
+    k.push(UNIT_DOSSIER);
+    k.extend_from_slice(unit.as_bytes());
+    k.push(0);
     k.extend_from_slice(key.as_bytes());
     k.push(0);
     k
 }
 
-pub fn dossier(key: &str, id: &MessageId) -> Vec<u8> {
-    let mut k = dossier_prefix(key);
+/// The index entry of message `id` of `unit`'s dossier `key`.
+pub fn unit_dossier(unit: &str, key: &str, id: &MessageId) -> Vec<u8> {
+    let mut k = unit_dossier_prefix(unit, key);
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// Prefix of the index entries written before the index was kept per unit (every unit's
+/// messages with this ordering key): read, filtered by unit, until retention removes them.
+pub fn legacy_dossier_prefix(key: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(2 + key.len() + 16);
+    k.push(LEGACY_DOSSIER);
+    k.extend_from_slice(key.as_bytes());
+    k.push(0);
+    k
+}
+
+/// A pre-per-unit index entry (removed with its message).
+pub fn legacy_dossier(key: &str, id: &MessageId) -> Vec<u8> {
+    let mut k = legacy_dossier_prefix(key);
     k.extend_from_slice(id.as_bytes());
     k
 }

@@ -66,6 +66,7 @@
 mod chunk_cache;
 pub mod dead_feed;
 mod dead_letters;
+mod dossier_index;
 mod dossier_view;
 pub mod encryption;
 mod interface;
@@ -83,7 +84,8 @@ mod waiting;
 mod writer;
 
 pub use dead_letters::{DeadCursor, DeadLetter, DeadQuery, Resolution, ResolutionLog};
-pub use dossier_view::dossier_document;
+pub use dossier_index::{DossierPage, IdPage};
+pub use dossier_view::{DossierQuery, dossier_document};
 pub use interface::{
     Accepted, EnqueueError, EnqueueRequest, NewEvent, OpError, OutboxSettings, OutboxStats,
 };
@@ -95,7 +97,7 @@ pub use redb_store::RedbStore;
 pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
 pub use views::DeliveryState;
-pub use waiting::WaitingBehind;
+pub use waiting::{Holders, WaitingBehind};
 
 use crate::envelope::{Envelope, MessageId};
 use crate::time::now_ms;

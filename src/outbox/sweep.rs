@@ -82,7 +82,8 @@ pub(super) fn messages_step(
             }
             let msg: MessageRecord = decode(chunk_entry(chunk, i)?)?;
             if let Some(key) = &msg.key {
-                dossier_entries.push(keys::dossier(key, &id));
+                dossier_entries.push(keys::unit_dossier(&msg.unit, key, &id));
+                dossier_entries.push(keys::legacy_dossier(key, &id));
             }
             let mut message_done = true;
             let mut had_records = false;

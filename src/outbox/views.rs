@@ -4,7 +4,7 @@
 use super::records::{self, AttemptError, DeadRecord, DoneRecord, PendingRecord, decode};
 use super::store::StoreError;
 use super::{Outbox, keys};
-use crate::envelope::{Envelope, MessageId};
+use crate::envelope::MessageId;
 use std::sync::Arc;
 
 /// Where one delivery of a message stands.
@@ -40,27 +40,11 @@ pub enum DeliveryState {
 }
 
 impl Outbox {
-    /// The messages accepted with this ordering key (a dossier's `MaHoSo`), oldest
-    /// first, from every unit; at most `limit`.
-    pub fn dossier_messages(&self, key: &str, limit: usize) -> Result<Vec<Envelope>, StoreError> {
-        let prefix = keys::dossier_prefix(key);
-        let rows = self
-            .inner
-            .store
-            .scan(&prefix, &keys::prefix_end(&prefix), limit)?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (k, _) in rows {
-            let Some(id) = keys::id_suffix(&k) else {
-                continue;
-            };
-            // A key containing NUL could share a prefix with another: check the message.
-            if let Some(env) = self.message(id)?
-                && env.key.as_deref() == Some(key)
-            {
-                out.push(env);
-            }
-        }
-        Ok(out)
+    /// Every unit with pending or dead deliveries counted at some target (the running
+    /// counts), for views that look across units.
+    pub fn units_counted(&self) -> std::collections::BTreeSet<String> {
+        let counts = Arc::clone(&self.inner.counters.by_unit.lock().unwrap());
+        counts.values().flat_map(|m| m.keys().cloned()).collect()
     }
 
     /// Pending and dead deliveries of one target per unit, as of the last write: running

@@ -5,13 +5,16 @@
 //! unit) looking at a message that shows "pending, 0 attempts" needs to be told which
 //! message it waits behind, and why that one is stuck.
 //!
-//! Cost: the dossier's own messages (the dossier index), never the queue or the outbox.
+//! Cost: the unit's index entries of the dossier up to the first one that holds the target
+//! (read a page at a time, at most [`MAX_EXAMINED`]), never the queue or the outbox; a
+//! dossier's view finds each target's holder once for all its events ([`Holders`]).
 
 use super::keys;
 use super::records::{DeadRecord, PendingRecord, decode};
 use super::store::StoreError;
 use super::{DeliveryState, Outbox};
 use crate::envelope::{Envelope, MessageId};
+use std::collections::HashMap;
 
 /// The message a pending delivery waits behind, and where that one stands.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -31,6 +34,15 @@ pub struct WaitingBehind {
     pub attempts: Option<u32>,
 }
 
+/// Most index entries read to find what holds a dossier at one target (a dossier's events
+/// beyond this are not searched for the one ahead).
+const MAX_EXAMINED: usize = 10_000;
+
+/// Per (unit, dossier, target), the oldest delivery that holds the rest back, once found:
+/// every later pending delivery there waits behind it.
+#[derive(Default)]
+pub struct Holders(HashMap<(String, String, String), Option<WaitingBehind>>);
+
 impl Outbox {
     /// What `env`'s pending delivery to `target` waits behind, if it waits for an older
     /// message of its dossier (None: it is not pending, its route keeps no order, or
@@ -40,101 +52,110 @@ impl Outbox {
         target: &str,
         env: &Envelope,
     ) -> Result<Option<WaitingBehind>, StoreError> {
-        let dossier = match env.key.as_deref() {
-            Some(key) => self.dossier_messages(key, 10_000)?,
-            None => Vec::new(),
-        };
-        self.waiting_behind_in(target, env, &dossier)
+        self.waiting_behind_in(target, env, &mut Holders::default())
     }
 
-    /// [`Outbox::waiting_behind`] with the dossier's messages already read (oldest first).
+    /// [`Outbox::waiting_behind`], the holders found so far kept in `holders`.
     fn waiting_behind_in(
         &self,
         target: &str,
         env: &Envelope,
-        dossier: &[Envelope],
+        holders: &mut Holders,
     ) -> Result<Option<WaitingBehind>, StoreError> {
         let store = &self.inner.store;
         let Some(own) = store.get(&keys::delivery(keys::PENDING, target, &env.id))? else {
             return Ok(None);
         };
         let own: PendingRecord = decode(&own)?;
-        let (Some(kh), Some(_)) = (own.key_hash, env.key.as_deref()) else {
+        let (Some(kh), Some(key)) = (own.key_hash, env.key.as_deref()) else {
             return Ok(None);
         };
-        // The dossier's messages, oldest first: the first older one of the same unit
-        // still unfinished at this target is the one ahead.
-        for other in dossier {
-            if other.id >= env.id {
-                break;
+        let slot = (env.unit.clone(), key.to_string(), target.to_string());
+        let holder = match holders.0.get(&slot) {
+            Some(found) => found.clone(),
+            None => {
+                let found = self.first_holder(&env.unit, key, target, kh)?;
+                holders.0.insert(slot, found.clone());
+                found
             }
-            if other.unit != env.unit || !other.targets.iter().any(|t| t == target) {
-                continue;
+        };
+        // The holder is this delivery itself (it is the head) or an older one.
+        Ok(holder.filter(|h| h.id < env.id))
+    }
+
+    /// The oldest of `unit`'s messages of dossier `key` still unfinished at `target`
+    /// (pending, or a dead letter of a route that blocks on it).
+    fn first_holder(
+        &self,
+        unit: &str,
+        key: &str,
+        target: &str,
+        kh: super::KeyHash,
+    ) -> Result<Option<WaitingBehind>, StoreError> {
+        let store = &self.inner.store;
+        let mut after = None;
+        let mut examined = 0;
+        while examined < MAX_EXAMINED {
+            let page = self.dossier_ids(unit, key, after, 1_000)?;
+            for id in &page.ids {
+                examined += 1;
+                let flow = || -> Result<String, StoreError> {
+                    Ok(self.message(*id)?.map(|m| m.flow).unwrap_or_default())
+                };
+                if let Some(v) = store.get(&keys::delivery(keys::DEAD, target, id))? {
+                    let r: DeadRecord = decode(&v)?;
+                    if r.key_hash == Some(kh) && r.block_on_dead {
+                        return Ok(Some(WaitingBehind {
+                            id: *id,
+                            flow: flow()?,
+                            why: "dead_letter",
+                            dead_since_ms: Some(r.dead_at_ms),
+                            reason: Some(r.reason),
+                            attempts: Some(r.attempts),
+                        }));
+                    }
+                } else if let Some(v) = store.get(&keys::delivery(keys::PENDING, target, id))? {
+                    let r: PendingRecord = decode(&v)?;
+                    if r.key_hash == Some(kh) {
+                        return Ok(Some(WaitingBehind {
+                            id: *id,
+                            flow: flow()?,
+                            why: "pending",
+                            dead_since_ms: None,
+                            reason: r.errors.last().map(|e| e.error.clone()),
+                            attempts: Some(r.attempts),
+                        }));
+                    }
+                }
             }
-            if let Some(v) = store.get(&keys::delivery(keys::DEAD, target, &other.id))? {
-                let r: DeadRecord = decode(&v)?;
-                if r.key_hash == Some(kh) && r.block_on_dead {
-                    return Ok(Some(WaitingBehind {
-                        id: other.id,
-                        flow: other.flow.clone(),
-                        why: "dead_letter",
-                        dead_since_ms: Some(r.dead_at_ms),
-                        reason: Some(r.reason),
-                        attempts: Some(r.attempts),
-                    }));
-                }
-            } else if let Some(v) = store.get(&keys::delivery(keys::PENDING, target, &other.id))? {
-                let r: PendingRecord = decode(&v)?;
-                if r.key_hash == Some(kh) {
-                    return Ok(Some(WaitingBehind {
-                        id: other.id,
-                        flow: other.flow.clone(),
-                        why: "pending",
-                        dead_since_ms: None,
-                        reason: r.errors.last().map(|e| e.error.clone()),
-                        attempts: Some(r.attempts),
-                    }));
-                }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
             }
         }
         Ok(None)
     }
 
     /// [`Outbox::delivery_states`] with, for each pending delivery, what it waits behind
-    /// (the dossier read once, and only when something is pending).
+    /// (the dossier read once per target, and only when something is pending).
     pub fn delivery_states_explained(
         &self,
         env: &Envelope,
     ) -> Result<Vec<(String, DeliveryState, Option<WaitingBehind>)>, StoreError> {
-        let mut dossier: Option<Vec<Envelope>> = None;
-        let mut out = Vec::new();
-        for (target, state) in self.delivery_states(env.id)? {
-            let waiting = match (&state, env.key.as_deref()) {
-                (DeliveryState::Pending { .. }, Some(key)) => {
-                    if dossier.is_none() {
-                        dossier = Some(self.dossier_messages(key, 10_000)?);
-                    }
-                    let dossier = dossier.as_deref().unwrap_or_default();
-                    self.waiting_behind_in(&target, env, dossier)?
-                }
-                _ => None,
-            };
-            out.push((target, state, waiting));
-        }
-        Ok(out)
+        self.dossier_states_explained(env, &mut Holders::default())
     }
 
-    /// The same for each message of a dossier already read (`dossier`, oldest first): what
-    /// the dossier view shows, without reading the dossier again for each event.
+    /// [`Outbox::delivery_states_explained`] for one of a dossier's events, the holders
+    /// shared by all of them.
     pub fn dossier_states_explained(
         &self,
         env: &Envelope,
-        dossier: &[Envelope],
+        holders: &mut Holders,
     ) -> Result<Vec<(String, DeliveryState, Option<WaitingBehind>)>, StoreError> {
         let mut out = Vec::new();
         for (target, state) in self.delivery_states(env.id)? {
             let waiting = match state {
-                DeliveryState::Pending { .. } => self.waiting_behind_in(&target, env, dossier)?,
+                DeliveryState::Pending { .. } => self.waiting_behind_in(&target, env, holders)?,
                 _ => None,
             };
             out.push((target, state, waiting));

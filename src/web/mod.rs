@@ -4,6 +4,7 @@
 //! constant time. A face takes these from here, never from another face.
 
 mod credentials;
+pub mod dossier_page;
 mod error;
 pub mod lookup_usage;
 

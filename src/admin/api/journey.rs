@@ -79,23 +79,32 @@ pub fn message_document(
     })))
 }
 
-/// A dossier by its ordering key (`MaHoSo`): every event, and where the latest event
-/// bound for each target stands. `portal_synced` answers the IT Center's question: has the
-/// dossier's latest status reached the national portal?
+/// A dossier by its ordering key (`MaHoSo`): a page of its events (every unit's), and
+/// where the latest event bound for each target stands. `portal_synced` answers the IT
+/// Center's question: has the dossier's latest status reached the national portal? Read
+/// off the serving threads.
 pub(super) async fn dossier(
     State(s): State<Arc<AdminState>>,
     headers: HeaderMap,
     Path(key): Path<String>,
+    Query(page): Query<std::collections::HashMap<String, String>>,
 ) -> ApiResult {
     s.tokens.identify(&headers)?;
-    let doc = dossier_document(&s, key.trim()).map_err(storage)?;
-    if doc["events"].as_array().is_none_or(|e| e.is_empty()) {
+    let (after, limit) = crate::web::dossier_page::PageQuery::from_query(&page).parse()?;
+    let key = key.trim().to_string();
+    let doc = {
+        let (s, key) = (s.clone(), key.clone());
+        tokio::task::spawn_blocking(move || dossier_document(&s, &key, after, limit))
+            .await
+            .map_err(storage)?
+            .map_err(storage)?
+    };
+    if doc["units"].as_array().is_none_or(|u| u.is_empty()) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!(
-                "no dossier `{}` (no event with this key was accepted, or retention removed them)",
-                key.trim()
+                "no dossier `{key}` (no event with this key was accepted, or retention removed them)"
             ),
         )
         .field("key"));
@@ -103,9 +112,27 @@ pub(super) async fn dossier(
     Ok(Json(doc))
 }
 
-/// The dossier document (the dashboard's search renders the same).
-pub fn dossier_document(s: &AdminState, key: &str) -> Result<Value, crate::outbox::StoreError> {
-    crate::outbox::dossier_document(&s.outbox, &s.portal_targets, key, None)
+/// The dossier document, every unit's events (the dashboard's search renders the same):
+/// the configured units' and any other the outbox still counts.
+pub fn dossier_document(
+    s: &AdminState,
+    key: &str,
+    after: Option<MessageId>,
+    limit: usize,
+) -> Result<Value, crate::outbox::StoreError> {
+    let mut units: std::collections::BTreeSet<String> = s.units.iter().cloned().collect();
+    units.extend(s.outbox.units_counted());
+    let units: Vec<String> = units.into_iter().collect();
+    crate::outbox::dossier_document(
+        &s.outbox,
+        &s.portal_targets,
+        &crate::outbox::DossierQuery {
+            key,
+            units: &units,
+            after,
+            limit,
+        },
+    )
 }
 
 #[derive(Deserialize, Default)]

@@ -113,7 +113,7 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
 pub fn openapi() -> Value {
     let mut paths = serde_json::Map::new();
     for (method, path, role, summary) in ROUTES {
-        let params: Vec<Value> = path
+        let mut params: Vec<Value> = path
             .split('/')
             .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
             .map(|name| {
@@ -124,6 +124,9 @@ pub fn openapi() -> Value {
                 json!({"name": name, "in": "path", "required": true, "schema": schema})
             })
             .collect();
+        if *path == "/api/v1/dossiers/{key}" {
+            params.extend(crate::web::dossier_page::parameters());
+        }
         let error = |d: &str| {
             json!({"description": d, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -142,6 +145,7 @@ pub fn openapi() -> Value {
             || path.ends_with("/drop")
             || *path == "/api/v1/kpis"
             || *path == "/api/v1/lookups"
+            || *path == "/api/v1/dossiers/{key}"
         {
             responses["400"] = error(
                 "invalid_id (not a UUID), or a query or body field that is not valid (named in `field`)",

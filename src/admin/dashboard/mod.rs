@@ -276,7 +276,10 @@ async fn page(
         let as_id = searched.and_then(|k| k.parse::<crate::envelope::MessageId>().ok());
         let (dossier, message) = match (searched, as_id) {
             (_, Some(id)) => (None, Some(api::message_document(&state, id, true)?)),
-            (Some(key), None) => (Some(api::dossier_document(&state, key)?), None),
+            (Some(key), None) => (
+                Some(api::dossier_document(&state, key, None, DOSSIER_EVENTS)?),
+                None,
+            ),
             (None, None) => (None, None),
         };
         let months = crate::admin::kpi::monthly(&state, 12, crate::time::now_ms())?;
@@ -318,6 +321,8 @@ struct LoginForm {
 
 /// The dashboard's session cookie: a random session id, never the admin token.
 pub const SESSION_COOKIE: &str = "lienthong_session";
+/// Events of a dossier the search shows (the first page; the API pages the rest).
+const DOSSIER_EVENTS: usize = 200;
 
 /// The session ids the request's cookies carry (a browser may send several).
 fn session_ids(headers: &HeaderMap) -> impl Iterator<Item = &str> {

@@ -252,7 +252,7 @@ impl View<'_> {
         html! {
             section #ho-so {
                 h2 { "Hồ sơ " (d["key"].as_str().unwrap_or("")) }
-                @if events.is_empty() {
+                @if d["units"].as_array().is_none_or(|u| u.is_empty()) {
                     p.bad #ho-so-khong-thay { "Không tìm thấy hồ sơ này (chưa có sự kiện nào, hoặc đã quá thời hạn lưu)." }
                 } @else {
                     p {
@@ -274,6 +274,9 @@ impl View<'_> {
                         }
                     }
                     h2 style="margin-top:12px" { "Các sự kiện" }
+                    @if !d["next"].is_null() {
+                        p.muted #ho-so-con-nua { "Hiển thị " (events.len()) " sự kiện đầu tiên; các sự kiện sau: API " code { "GET /api/v1/dossiers/{mã}?after=" (d["next"].as_str().unwrap_or("")) } "." }
+                    }
                     table {
                         tr { th { "Nhận lúc" } th { "Đơn vị" } th { "Luồng" } th { "Gửi tới" } }
                         @for e in events {

@@ -496,7 +496,7 @@ impl Writer {
                 None => {}
             }
             if let Some(key) = &event.key {
-                let kkey = keys::dossier(key, &id);
+                let kkey = keys::unit_dossier(&req.unit, key, &id);
                 p.created.push(kkey.clone());
                 p.put_unread(kkey, Vec::new());
             }
