@@ -277,6 +277,14 @@ async fn the_dashboard_and_the_alerts_name_only_metrics_the_bus_exports() {
         }
     }
     assert!(exported.contains("lienthong_kpi_percent"), "{text}");
+    // The data directory's durable-write time, measured at start on the real disk.
+    let fsync: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("lienthong_outbox_fsync_seconds{stat=\"median\"} "))
+        .unwrap_or_else(|| panic!("no fsync time: {text}"))
+        .parse()
+        .unwrap();
+    assert!(fsync > 0.0 && fsync < 5.0, "{fsync}");
     // The KPIs and their targets are there once the snapshot is computed.
     assert!(
         text.contains("lienthong_kpi_target_percent{kpi=\"truc_tuyen\"} 50.0"),

@@ -221,3 +221,56 @@ async fn notes_expire_after_their_retention() {
     );
     outbox.shutdown().await.unwrap();
 }
+
+/// `lienthong outbox usage` (the bus stopped) says what the disk holds, per record kind.
+#[tokio::test]
+async fn outbox_usage_counts_the_records_of_each_kind_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    outbox.enqueue(request(20, None, 100)).await.unwrap();
+    outbox.sync().await.unwrap();
+    outbox.shutdown().await.unwrap();
+    let repo = env!("CARGO_MANIFEST_DIR");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["outbox", "usage", "--config"])
+        .arg(format!("{repo}/config/lienthong.toml"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let records = |what: &str| -> u64 {
+        let line = stdout
+            .lines()
+            .find(|l| l.contains(what))
+            .unwrap_or_else(|| panic!("no `{what}` line: {stdout}"));
+        line.split_whitespace()
+            .rev()
+            .nth(2)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{line}"))
+    };
+    // 20 events to two targets: 40 pending deliveries, 20 entries of the dossier index,
+    // the events in one message chunk.
+    assert_eq!(records("pending deliveries"), 40, "{stdout}");
+    assert_eq!(records("dossier index"), 20, "{stdout}");
+    assert_eq!(records("messages"), 1, "{stdout}");
+    assert!(stdout.contains("the file:"), "{stdout}");
+    // The bus's own outbox must be stopped: a second opener is told so.
+    let outbox = open(dir.path());
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["outbox", "usage", "--config"])
+        .arg(format!("{repo}/config/lienthong.toml"))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("stop the bus first"));
+    outbox.shutdown().await.unwrap();
+}

@@ -105,6 +105,11 @@ const FAMILIES: &[(&str, MetricType, &str)] = &[
         "Bytes the outbox occupies on disk.",
     ),
     (
+        "lienthong_outbox_fsync_seconds",
+        MetricType::Gauge,
+        "Time the data directory's disk took to make a 4 KiB write durable (fdatasync), measured at start: stat=median and stat=worst of a few syncs. Every acknowledged request waits at least this long.",
+    ),
+    (
         "lienthong_delivery_latency_seconds",
         MetricType::Histogram,
         "Time from acceptance to delivery, by target.",
@@ -271,6 +276,23 @@ fn samples(
         "lienthong_pending_deliveries" => gauge(Value::from(stats.pending)),
         "lienthong_dead_letters" => gauge(Value::from(stats.dead)),
         "lienthong_outbox_disk_bytes" => gauge(Value::from(stats.disk_bytes)),
+        "lienthong_outbox_fsync_seconds" => Samples::Gauges(
+            state
+                .disk_speed
+                .map(|d| {
+                    vec![
+                        (
+                            vec![("stat", "median".to_string())],
+                            Value::Float(d.median.as_secs_f64()),
+                        ),
+                        (
+                            vec![("stat", "worst".to_string())],
+                            Value::Float(d.worst.as_secs_f64()),
+                        ),
+                    ]
+                })
+                .unwrap_or_default(),
+        ),
         "lienthong_accepted_events" => {
             Samples::Counters(vec![(Vec::new(), stats.accepted_since_start)])
         }

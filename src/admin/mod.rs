@@ -59,6 +59,9 @@ pub struct AdminState {
     /// Lookups per unit, officer and day, refusals by reason, the documented exceptions
     /// (shared with the lookups).
     pub lookups: Arc<crate::web::lookup_usage::LookupUsage>,
+    /// How long the data directory's disk took to make a write durable, at start (None:
+    /// not measured, e.g. a store in memory).
+    pub disk_speed: Option<crate::outbox::disk_speed::DiskSpeed>,
     /// Every route as the dashboard's map draws it.
     pub routes: Vec<RouteLine>,
 }

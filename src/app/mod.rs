@@ -165,6 +165,7 @@ impl Bus {
         );
         startup::watch_mappings(&config, &mappings, hangup, &mut background);
         let callbacks = Arc::new(crate::connector::payment::CallbackGuard::default());
+        let disk_speed = startup::measure_disk(&config).await;
         let admin_state = parts::admin_state(
             &config,
             parts::AdminInputs {
@@ -175,6 +176,7 @@ impl Bus {
                 procedures: Arc::clone(&procedures),
                 callbacks: Arc::clone(&callbacks),
                 audit: Arc::clone(&audit),
+                disk_speed,
             },
         );
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));

@@ -350,6 +350,8 @@ pub struct AdminInputs {
     pub procedures: Arc<crate::procedures::Catalogue>,
     pub callbacks: Arc<crate::connector::payment::CallbackGuard>,
     pub audit: Arc<crate::audit::AuditLog>,
+    /// The data directory's durable-write time, measured at start.
+    pub disk_speed: Option<crate::outbox::disk_speed::DiskSpeed>,
 }
 
 /// What the reconciliation of payments works with.
@@ -410,6 +412,7 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
     Arc::new(AdminState {
         broker: inputs.broker,
         outbox: inputs.outbox,
+        disk_speed: inputs.disk_speed,
         accepting: AtomicBool::new(true),
         targets: inputs.targets,
         units: config.units.keys().cloned().collect(),

@@ -231,3 +231,35 @@ pub fn start_delivery(
     };
     (relay, workers, settlements)
 }
+
+/// The data directory's durable-write time, measured off the async threads, logged, and
+/// warned about when it is slow for durable writes (see [`crate::outbox::disk_speed`]).
+pub async fn measure_disk(config: &Config) -> Option<crate::outbox::disk_speed::DiskSpeed> {
+    let dir = config.outbox.data_dir.clone();
+    let measured = tokio::task::spawn_blocking(move || crate::outbox::disk_speed::measure(&dir))
+        .await
+        .ok()?;
+    let speed = match measured {
+        Ok(speed) => speed,
+        Err(e) => {
+            tracing::debug!(error = %e, "the data directory's disk speed was not measured");
+            return None;
+        }
+    };
+    tracing::info!(
+        median_ms = speed.median.as_secs_f64() * 1000.0,
+        worst_ms = speed.worst.as_secs_f64() * 1000.0,
+        syncs = speed.samples,
+        "data directory: time to make a write durable"
+    );
+    // The units' rate limits together, when every unit has one (else no load is known).
+    let rates: Option<u64> = config
+        .units
+        .values()
+        .map(|u| u.rate_limit.as_ref().map(|r| u64::from(r.per_second)))
+        .sum();
+    if let Some(warning) = speed.warning(rates.filter(|r| *r > 0)) {
+        tracing::warn!("{warning}");
+    }
+    Some(speed)
+}

@@ -1,5 +1,6 @@
-//! `lienthong outbox new-key | re-encrypt`: the outbox keyring's keys, and sealing every
-//! stored record with the current one (the bus stopped).
+//! `lienthong outbox new-key | re-encrypt | usage`: the outbox keyring's keys, sealing
+//! every stored record with the current one, and what the disk is spent on (the last two
+//! with the bus stopped).
 
 use super::checked::load;
 use clap::Subcommand;
@@ -25,11 +26,23 @@ pub enum OutboxCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// What the outbox's disk is spent on: records and bytes per record kind (messages,
+    /// pending and finished deliveries, dead letters, indexes, KPI records), and the file's
+    /// size. Reads the whole store: run it with the bus stopped.
+    Usage {
+        /// The configuration file.
+        #[arg(long, default_value = "config/lienthong.toml")]
+        config: PathBuf,
+        /// Overrides outbox.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 pub fn outbox(command: OutboxCommand) -> ExitCode {
     use crate::outbox::encryption;
     match command {
+        OutboxCommand::Usage { config, data_dir } => usage(&config, data_dir),
         OutboxCommand::NewKey { id } => {
             let line = encryption::new_key_line(&id);
             if let Err(e) = encryption::Keyring::parse(&line, "the new key") {
@@ -104,4 +117,70 @@ pub fn outbox(command: OutboxCommand) -> ExitCode {
             }
         }
     }
+}
+
+/// Open the outbox of `config` (or `data_dir`) alone, or say why not.
+fn open_stopped(
+    config: &std::path::Path,
+    data_dir: Option<PathBuf>,
+) -> Result<crate::outbox::RedbStore, ExitCode> {
+    let (mut cfg, _) = load(config)?;
+    if let Some(dir) = data_dir {
+        cfg.outbox.data_dir = dir;
+    }
+    let dir = &cfg.outbox.data_dir;
+    crate::outbox::RedbStore::open(dir, cfg.outbox.cache_mb).map_err(|e| {
+        eprintln!(
+            "error: cannot open the outbox in {}: {e} (stop the bus first: only one process may open it)",
+            dir.display()
+        );
+        ExitCode::FAILURE
+    })
+}
+
+/// `lienthong outbox usage`: the store read a page at a time, with progress.
+fn usage(config: &std::path::Path, data_dir: Option<PathBuf>) -> ExitCode {
+    use crate::outbox::Store;
+    use crate::outbox::usage::{by_kind, kind_name};
+    let store = match open_stopped(config, data_dir) {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let mut last = std::time::Instant::now();
+    let kinds = match by_kind(&store, |n| {
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("  {n} records read");
+            last = std::time::Instant::now();
+        }
+    }) {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    println!(
+        "{:<4} {:<46} {:>12} {:>12} {:>12}",
+        "kind", "what", "records", "key MiB", "value MiB"
+    );
+    let (mut records, mut bytes) = (0u64, 0u64);
+    for k in &kinds {
+        println!(
+            "{:<4} {:<46} {:>12} {:>12.2} {:>12.2}",
+            k.kind as char,
+            kind_name(k.kind),
+            k.records,
+            mib(k.key_bytes),
+            mib(k.value_bytes)
+        );
+        records += k.records;
+        bytes += k.key_bytes + k.value_bytes;
+    }
+    println!(
+        "all: {records} records, {:.2} MiB of keys and values; the file: {:.2} MiB",
+        mib(bytes),
+        mib(store.size_on_disk())
+    );
+    ExitCode::SUCCESS
 }

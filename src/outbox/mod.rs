@@ -66,6 +66,7 @@
 mod chunk_cache;
 pub mod dead_feed;
 mod dead_letters;
+pub mod disk_speed;
 mod dossier_index;
 mod dossier_view;
 pub mod encryption;
@@ -79,6 +80,7 @@ pub mod redb_store;
 pub mod store;
 mod sweep;
 pub mod tally;
+pub mod usage;
 mod views;
 mod waiting;
 mod writer;
