@@ -230,14 +230,19 @@ async fn outbox_usage_counts_the_records_of_each_kind_on_disk() {
     outbox.enqueue(request(20, None, 100)).await.unwrap();
     outbox.sync().await.unwrap();
     outbox.shutdown().await.unwrap();
-    let repo = env!("CARGO_MANIFEST_DIR");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args(["outbox", "usage", "--config"])
-        .arg(format!("{repo}/config/lienthong.toml"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let usage = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .args(["outbox", "usage", "--config"])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/config/lienthong.toml"
+            ))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .output()
+            .unwrap()
+    };
+    let out = usage();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -263,13 +268,7 @@ async fn outbox_usage_counts_the_records_of_each_kind_on_disk() {
     assert!(stdout.contains("the file:"), "{stdout}");
     // The bus's own outbox must be stopped: a second opener is told so.
     let outbox = open(dir.path());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args(["outbox", "usage", "--config"])
-        .arg(format!("{repo}/config/lienthong.toml"))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = usage();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("stop the bus first"));
     outbox.shutdown().await.unwrap();
