@@ -273,3 +273,80 @@ async fn outbox_usage_counts_the_records_of_each_kind_on_disk() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("stop the bus first"));
     outbox.shutdown().await.unwrap();
 }
+
+/// `lienthong outbox check` on a real store: sound, then damaged on purpose (a record that
+/// does not decode, counters out of step), repaired, sound again; a truncated file is
+/// named with what to do.
+#[tokio::test]
+async fn outbox_check_names_damage_and_the_repair_keeps_every_readable_record() {
+    use lienthong::outbox::{WriteBatch, keys};
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = open(dir.path());
+    outbox.enqueue(request(10, None, 100)).await.unwrap();
+    outbox.sync().await.unwrap();
+    outbox.shutdown().await.unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+            .args(["outbox", "check", "--config"])
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/config/lienthong.toml"
+            ))
+            .arg("--data-dir")
+            .arg(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.success(), text)
+    };
+    let (ok, text) = run(&[]);
+    assert!(ok && text.contains("the outbox is sound"), "{text}");
+
+    {
+        let store = RedbStore::open(dir.path(), 16).unwrap();
+        let (qkey, _) = store.scan(b"q", b"r", 1).unwrap().remove(0);
+        let mut meta: serde_json::Value =
+            serde_json::from_slice(&store.get(keys::META).unwrap().unwrap()).unwrap();
+        meta["dead"] = serde_json::json!(3);
+        let mut damage = WriteBatch::default();
+        damage.put(qkey.to_vec(), b"\x00garbage".to_vec());
+        damage.put(keys::META.to_vec(), serde_json::to_vec(&meta).unwrap());
+        store.apply(damage).unwrap();
+        store.flush().unwrap();
+    }
+    let (ok, text) = run(&[]);
+    assert!(!ok, "{text}");
+    assert!(
+        text.contains("unreadable: q")
+            && text.contains("dead letters: the counters say 3, the records are 0")
+            && text.contains("--repair"),
+        "{text}"
+    );
+    let (ok, text) = run(&["--repair"]);
+    assert!(ok && text.contains("1 record(s) moved to"), "{text}");
+    let (ok, text) = run(&[]);
+    assert!(ok && text.contains("the outbox is sound"), "{text}");
+    let quarantined: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with("quarantine-"))
+        .collect();
+    assert_eq!(quarantined.len(), 1);
+
+    // A truncated file: named, with what to do.
+    let file = dir.path().join("outbox.redb");
+    let len = std::fs::metadata(&file).unwrap().len();
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(len / 3)
+        .unwrap();
+    let (ok, text) = run(&[]);
+    assert!(!ok && text.contains("restore the data directory"), "{text}");
+}

@@ -9,6 +9,7 @@ pub mod bench;
 pub mod checked;
 pub mod demo;
 pub mod outbox;
+mod outbox_check;
 pub mod reference;
 pub mod runtime;
 pub mod send;

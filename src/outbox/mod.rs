@@ -63,6 +63,7 @@
 //!   per-unit counts now. The sweep restarted from the oldest message each minute; it goes
 //!   on from where it stopped, in steps of a few dozen chunks.
 
+pub mod check;
 mod chunk_cache;
 pub mod dead_feed;
 mod dead_letters;

@@ -221,6 +221,23 @@ fn split_sealed(stored: &[u8]) -> Result<Option<SealedParts<'_>>, StoreError> {
     Ok(Some((id, nonce, sealed)))
 }
 
+/// A stored value as the outbox reads it: opened with `ring` when it is sealed (an error
+/// when it does not open, or when it is sealed and there is no keyring), else as stored.
+/// For tools that read the raw store record by record (`lienthong outbox check`).
+pub fn open_stored(
+    ring: Option<&Keyring>,
+    record_key: &[u8],
+    stored: &[u8],
+) -> Result<Vec<u8>, StoreError> {
+    match ring {
+        Some(ring) => ring.open(record_key, stored),
+        None if stored.starts_with(&MAGIC) => Err(StoreError::Corrupt(
+            "the record is sealed and no outbox key is configured ([outbox.encryption])".into(),
+        )),
+        None => Ok(stored.to_vec()),
+    }
+}
+
 /// The key id a stored value was sealed with (`None`: plain).
 pub fn sealed_with(stored: &[u8]) -> Option<String> {
     split_sealed(stored)

@@ -1,0 +1,108 @@
+//! `lienthong outbox check [--repair]`: every record of a stopped bus's outbox read and
+//! judged, what is wrong said in words, and the repair on request
+//! ([`crate::outbox::check`]).
+
+use super::checked::load;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+pub fn run(config: &Path, data_dir: Option<PathBuf>, repair: bool) -> ExitCode {
+    use crate::outbox::check::{check, repair as repair_store};
+    let (mut cfg, _) = match load(config) {
+        Ok(v) => v,
+        Err(code) => return code,
+    };
+    if let Some(dir) = data_dir {
+        cfg.outbox.data_dir = dir;
+    }
+    let ring = match crate::outbox::encryption::load_keyring(&cfg, |v| std::env::var(v).ok()) {
+        Ok(ring) => ring,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let dir = cfg.outbox.data_dir.clone();
+    let store = match crate::outbox::RedbStore::open(&dir, cfg.outbox.cache_mb) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the outbox in {}: {e} (stop the bus first: only one process may open it; \
+                 if the file itself is damaged, restore the data directory from its backup)",
+                dir.display()
+            );
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("checking the outbox in {} ...", dir.display());
+    let mut last = std::time::Instant::now();
+    let checked = match check(&store, ring.as_ref(), |n| {
+        if last.elapsed() >= std::time::Duration::from_secs(1) {
+            eprintln!("  {n} records read");
+            last = std::time::Instant::now();
+        }
+    }) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: the outbox could not be read through: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{} records read", checked.records);
+    let unreadable = checked.unreadable.len() as u64 + checked.unreadable_not_listed;
+    for u in &checked.unreadable {
+        println!(
+            "unreadable: {} ({})",
+            String::from_utf8_lossy(&u.key).escape_debug(),
+            u.problem
+        );
+    }
+    if checked.unreadable_not_listed > 0 {
+        println!("... and {} more unreadable", checked.unreadable_not_listed);
+    }
+    let out_of_step = checked.totals_out_of_step();
+    for line in &out_of_step {
+        println!("totals out of step: {line}");
+    }
+    if checked.is_sound() && checked.unreadable_not_listed == 0 {
+        println!("the outbox is sound");
+        return ExitCode::SUCCESS;
+    }
+    if !repair {
+        println!(
+            "{unreadable} unreadable record(s), {} total(s) out of step: run `lienthong outbox check --repair` \
+             (the bus stopped) to quarantine the unreadable records and rewrite the totals",
+            out_of_step.len()
+        );
+        return ExitCode::FAILURE;
+    }
+    let quarantine = dir.join(format!(
+        "quarantine-{}.jsonl",
+        crate::time::rfc3339_ms(crate::time::now_ms()).replace(':', "-")
+    ));
+    match repair_store(&store, &checked, &quarantine) {
+        Ok(done) => {
+            if done.quarantined > 0 {
+                println!(
+                    "{} record(s) moved to {} and deleted",
+                    done.quarantined,
+                    quarantine.display()
+                );
+            }
+            if done.totals_rewritten {
+                println!("the totals were rewritten from the recount");
+            }
+            if checked.unreadable_not_listed > 0 {
+                println!("more unreadable records remain: run the repair again");
+                return ExitCode::FAILURE;
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "error: the repair failed, nothing of it was deleted unless its quarantine file was written: {e}"
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
