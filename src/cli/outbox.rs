@@ -140,31 +140,36 @@ pub fn outbox(command: OutboxCommand) -> ExitCode {
     }
 }
 
-/// Open the outbox of `config` (or `data_dir`) alone, or say why not.
-fn open_stopped(
+/// The config of `config` (`data_dir` overriding its outbox.data_dir) and its outbox,
+/// opened alone, or say why not.
+pub(super) fn open_stopped(
     config: &std::path::Path,
     data_dir: Option<PathBuf>,
-) -> Result<crate::outbox::RedbStore, ExitCode> {
+) -> Result<(crate::config::Config, crate::outbox::RedbStore), ExitCode> {
     let (mut cfg, _) = load(config)?;
     if let Some(dir) = data_dir {
         cfg.outbox.data_dir = dir;
     }
     let dir = &cfg.outbox.data_dir;
-    crate::outbox::RedbStore::open(dir, cfg.outbox.cache_mb).map_err(|e| {
-        eprintln!(
-            "error: cannot open the outbox in {}: {e} (stop the bus first: only one process may open it)",
-            dir.display()
-        );
-        ExitCode::FAILURE
-    })
+    match crate::outbox::RedbStore::open(dir, cfg.outbox.cache_mb) {
+        Ok(store) => Ok((cfg, store)),
+        Err(e) => {
+            eprintln!(
+                "error: cannot open the outbox in {}: {e} (stop the bus first: only one process may open it; \
+                 if the file itself is damaged, restore the data directory from its backup)",
+                dir.display()
+            );
+            Err(ExitCode::FAILURE)
+        }
+    }
 }
 
 /// `lienthong outbox usage`: the store read a page at a time, with progress.
 fn usage(config: &std::path::Path, data_dir: Option<PathBuf>) -> ExitCode {
     use crate::outbox::Store;
     use crate::outbox::usage::{by_kind, kind_name};
-    let store = match open_stopped(config, data_dir) {
-        Ok(s) => s,
+    let (_, store) = match open_stopped(config, data_dir) {
+        Ok(opened) => opened,
         Err(code) => return code,
     };
     let mut last = std::time::Instant::now();

@@ -2,19 +2,15 @@
 //! judged, what is wrong said in words, and the repair on request
 //! ([`crate::outbox::check`]).
 
-use super::checked::load;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 pub fn run(config: &Path, data_dir: Option<PathBuf>, repair: bool) -> ExitCode {
     use crate::outbox::check::{check, repair as repair_store};
-    let (mut cfg, _) = match load(config) {
-        Ok(v) => v,
+    let (cfg, store) = match super::outbox::open_stopped(config, data_dir) {
+        Ok(opened) => opened,
         Err(code) => return code,
     };
-    if let Some(dir) = data_dir {
-        cfg.outbox.data_dir = dir;
-    }
     let ring = match crate::outbox::encryption::load_keyring(&cfg, |v| std::env::var(v).ok()) {
         Ok(ring) => ring,
         Err(e) => {
@@ -23,17 +19,6 @@ pub fn run(config: &Path, data_dir: Option<PathBuf>, repair: bool) -> ExitCode {
         }
     };
     let dir = cfg.outbox.data_dir.clone();
-    let store = match crate::outbox::RedbStore::open(&dir, cfg.outbox.cache_mb) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!(
-                "error: cannot open the outbox in {}: {e} (stop the bus first: only one process may open it; \
-                 if the file itself is damaged, restore the data directory from its backup)",
-                dir.display()
-            );
-            return ExitCode::FAILURE;
-        }
-    };
     println!("checking the outbox in {} ...", dir.display());
     let mut last = std::time::Instant::now();
     let checked = match check(&store, ring.as_ref(), |n| {

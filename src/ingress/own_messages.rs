@@ -79,7 +79,7 @@ pub async fn dossier(
     headers: HeaderMap,
 ) -> Result<Json<Value>, ApiError> {
     authenticate(&state, &unit, &headers)?;
-    let (after, limit) = crate::web::dossier_page::PageQuery::from_query(&page).parse()?;
+    let (after, limit) = crate::web::dossier_page::parse(&page)?;
     let code = code.trim().to_string();
     let doc = {
         let (outbox, portal) = (state.outbox.clone(), state.portal_targets.clone());

@@ -8,53 +8,35 @@ use axum::http::StatusCode;
 /// Events per page when the request does not say.
 pub const DEFAULT_LIMIT: usize = 500;
 
-/// `?after=&limit=` as sent: read from the whole query (a repeated parameter is its last
-/// value), so that whatever a client sends is answered with a JSON error naming the field.
-#[derive(Debug, Default)]
-pub struct PageQuery {
-    pub after: Option<String>,
-    pub limit: Option<String>,
-}
-
-impl PageQuery {
-    pub fn from_query(q: &std::collections::HashMap<String, String>) -> PageQuery {
-        PageQuery {
-            after: q.get("after").cloned(),
-            limit: q.get("limit").cloned(),
-        }
-    }
-
-    /// The cursor and the page size: `after` a message id (a previous page's `next`),
-    /// `limit` 1 to 1000 (500 when absent).
-    pub fn parse(&self) -> Result<(Option<MessageId>, usize), ApiError> {
-        let bad = |field: &str, message: String| {
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
-        };
-        let after = match self
-            .after
-            .as_deref()
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-        {
-            Some(a) => Some(a.parse::<MessageId>().map_err(|_| {
-                bad(
-                    "after",
-                    format!("`{a}` is not an event id (the previous page's `next`)"),
-                )
-            })?),
-            None => None,
-        };
-        let limit = match &self.limit {
-            None => DEFAULT_LIMIT,
-            Some(l) => l
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1000).contains(n))
-                .ok_or_else(|| bad("limit", format!("`{l}`: ask for 1 to 1000 events")))?,
-        };
-        Ok((after, limit))
-    }
+/// The cursor and the page size of `?after=&limit=`, read from the whole query (a repeated
+/// parameter is its last value, so whatever a client sends is answered with a JSON error
+/// naming the field): `after` a message id (a previous page's `next`), `limit` 1 to 1000
+/// (500 when absent).
+pub fn parse(
+    q: &std::collections::HashMap<String, String>,
+) -> Result<(Option<MessageId>, usize), ApiError> {
+    let bad = |field: &str, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).field(field)
+    };
+    let after = match q.get("after").map(|a| a.trim()).filter(|a| !a.is_empty()) {
+        Some(a) => Some(a.parse::<MessageId>().map_err(|_| {
+            bad(
+                "after",
+                format!("`{a}` is not an event id (the previous page's `next`)"),
+            )
+        })?),
+        None => None,
+    };
+    let limit = match q.get("limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .trim()
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=1000).contains(n))
+            .ok_or_else(|| bad("limit", format!("`{l}`: ask for 1 to 1000 events")))?,
+    };
+    Ok((after, limit))
 }
 
 /// `after` and `limit` of a dossier's page (the units' and the admin's dossier views).

@@ -90,7 +90,7 @@ pub(super) async fn dossier(
     Query(page): Query<std::collections::HashMap<String, String>>,
 ) -> ApiResult {
     s.tokens.identify(&headers)?;
-    let (after, limit) = crate::web::dossier_page::PageQuery::from_query(&page).parse()?;
+    let (after, limit) = crate::web::dossier_page::parse(&page)?;
     let key = key.trim().to_string();
     let doc = {
         let (s, key) = (s.clone(), key.clone());
