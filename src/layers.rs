@@ -15,7 +15,7 @@
 //! platforms             connector
 //! translation           mappings (which mapping a route's target uses, loaded and reloaded)
 //! the durable outbox    outbox
-//! cross-cutting         procedures, audit, otlp, telemetry, web (what the faces share)
+//! cross-cutting         procedures, audit, evidence, otlp, telemetry, web (what the faces share)
 //! foundations           envelope, config, tracecontext
 //! base                  time, hex, redact
 //! ```
@@ -41,7 +41,14 @@ pub const LAYERS: &[&[&str]] = &[
     &["connector"],
     &["mappings"],
     &["outbox"],
-    &["procedures", "audit", "otlp", "telemetry", "web"],
+    &[
+        "procedures",
+        "audit",
+        "evidence",
+        "otlp",
+        "telemetry",
+        "web",
+    ],
     &["envelope", "config", "tracecontext"],
     &["time", "hex", "redact"],
 ];

@@ -29,6 +29,7 @@ pub mod connector;
 pub mod contract;
 pub mod delivery;
 pub mod envelope;
+pub mod evidence;
 pub mod hex;
 pub mod ingress;
 pub mod layers;

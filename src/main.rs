@@ -91,6 +91,11 @@ enum Command {
         #[command(subcommand)]
         command: lienthong::cli::audit::AuditCommand,
     },
+    /// The message log of every exchange: check an archive, show a dossier's exchanges.
+    Evidence {
+        #[command(subcommand)]
+        command: lienthong::cli::evidence::EvidenceCommand,
+    },
     /// Outbox maintenance: encryption keys.
     Outbox {
         #[command(subcommand)]
@@ -194,6 +199,7 @@ fn main() -> ExitCode {
         Command::Mapping { command } => mapping(command),
         Command::Outbox { command } => lienthong::cli::outbox::outbox(command),
         Command::Audit { command } => lienthong::cli::audit::audit(command),
+        Command::Evidence { command } => lienthong::cli::evidence::evidence(command),
     }
 }
 

@@ -110,6 +110,11 @@ const FAMILIES: &[(&str, MetricType, &str)] = &[
         "Time the data directory's disk took to make a 4 KiB write durable (fdatasync), measured at start: stat=median and stat=worst of a few syncs. Every acknowledged request waits at least this long.",
     ),
     (
+        "lienthong_evidence_lines",
+        MetricType::Counter,
+        "Lines the message log wrote since start, by kind: record (an accepted event or a delivery attempt), seal (a signed seal, synced to disk), error (a line the disk refused; its evidence is missing). Absent when [evidence] mode is off.",
+    ),
+    (
         "lienthong_delivery_latency_seconds",
         MetricType::Histogram,
         "Time from acceptance to delivery, by target.",
@@ -293,6 +298,27 @@ fn samples(
                 })
                 .unwrap_or_default(),
         ),
+        "lienthong_evidence_lines" => {
+            let c = &state.evidence.counts;
+            let counts = [
+                ("record", &c.records),
+                ("seal", &c.seals),
+                ("error", &c.errors),
+            ];
+            Samples::Counters(if state.evidence.enabled() {
+                counts
+                    .iter()
+                    .map(|(kind, n)| {
+                        (
+                            vec![("kind", (*kind).to_string())],
+                            n.load(std::sync::atomic::Ordering::Relaxed),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            })
+        }
         "lienthong_accepted_events" => {
             Samples::Counters(vec![(Vec::new(), stats.accepted_since_start)])
         }

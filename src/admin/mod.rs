@@ -64,6 +64,10 @@ pub struct AdminState {
     pub disk_speed: Option<crate::outbox::disk_speed::DiskSpeed>,
     /// Every route as the dashboard's map draws it.
     pub routes: Vec<RouteLine>,
+    /// The message log's archive (`None`: `[evidence] mode = "off"`), for the evidence page.
+    pub evidence_dir: Option<std::path::PathBuf>,
+    /// The message log, for its figures in `/metrics`.
+    pub evidence: Arc<crate::evidence::MessageLog>,
 }
 
 /// One route of the configuration: a unit's flow, where it goes and through which mapping.

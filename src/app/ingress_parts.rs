@@ -33,6 +33,8 @@ pub struct IngressInputs<'a> {
     pub replication: Option<crate::ingress::Replication>,
     /// In a cluster: the cluster's memory of idempotency keys.
     pub cluster_keys: Option<crate::ingress::cluster_keys::ClusterKeys>,
+    /// The message log stored events go to.
+    pub evidence: &'a Arc<crate::evidence::MessageLog>,
 }
 
 /// The unit-facing endpoints' state: keys, routes, mappings, limits.
@@ -47,6 +49,7 @@ pub fn ingress_state(config: &Config, inputs: IngressInputs<'_>) -> Arc<IngressS
         targets,
         replication,
         cluster_keys,
+        evidence,
     } = inputs;
     Arc::new(IngressState {
         keys: Arc::clone(unit_keys),
@@ -76,6 +79,7 @@ pub fn ingress_state(config: &Config, inputs: IngressInputs<'_>) -> Arc<IngressS
             .collect(),
         replication,
         cluster_keys,
+        evidence: Arc::clone(evidence),
     })
 }
 

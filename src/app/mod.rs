@@ -48,6 +48,8 @@ pub enum AppError {
     Flush(String),
     #[error("{0}")]
     Audit(crate::audit::AuditError),
+    #[error(transparent)]
+    Evidence(crate::evidence::EvidenceError),
     #[error("listener TLS: {0}")]
     Tls(String),
     #[error("outbox encryption: {0}")]
@@ -113,27 +115,24 @@ impl Bus {
         keyring: Option<Arc<crate::outbox::encryption::Keyring>>,
     ) -> Result<Bus, AppError> {
         let started = std::time::Instant::now();
+        let loaded = startup::load(&config, keyring.as_ref())?;
+        let hangup = crate::mappings::hangup_signal();
+        // A second listener: SIGHUP also reloads the credentials.
+        let credentials_hangup = crate::mappings::hangup_signal();
+        let outbox = parts::open_outbox(&config, store, &loaded.mappings, &loaded.procedures)?;
+        let takes_unit_traffic = !(config.transport == crate::config::Transport::Amqp
+            && config.role == crate::config::Role::Worker);
+        let cluster = startup::connect_cluster(&config, keyring);
+        let broker = cluster.as_ref().map(|(broker, _)| Arc::clone(broker));
+        let status = cluster.as_ref().map(|(_, status)| status);
+        let runtimes = parts::target_runtimes(&config, &outbox, status, &loaded)?;
         let startup::Loaded {
             audit,
             mappings,
             procedures,
             spans,
-        } = startup::load(&config)?;
-        let hangup = crate::mappings::hangup_signal();
-        // A second listener: SIGHUP also reloads the credentials.
-        let credentials_hangup = crate::mappings::hangup_signal();
-        let outbox = parts::open_outbox(&config, store, &mappings, &procedures)?;
-        let takes_unit_traffic = !(config.transport == crate::config::Transport::Amqp
-            && config.role == crate::config::Role::Worker);
-        let cluster = startup::connect_cluster(&config, keyring);
-        let broker = cluster.as_ref().map(|(broker, _)| Arc::clone(broker));
-        let runtimes = parts::target_runtimes(
-            &config,
-            &outbox,
-            cluster.as_ref().map(|(_, status)| status),
-            &procedures,
-            &spans,
-        )?;
+            evidence,
+        } = loaded;
         let mut background = Background::default();
         let addr = listener.local_addr().map_err(AppError::Serve)?;
         let mocks_addr = parts::start_mocks(&config, addr, &mut background).await?;
@@ -177,6 +176,7 @@ impl Bus {
                 callbacks: Arc::clone(&callbacks),
                 audit: Arc::clone(&audit),
                 disk_speed,
+                evidence: Arc::clone(&evidence),
             },
         );
         let unit_keys = Arc::new(UnitKeys::new(unit_keys).with_rate_limits(&config.units));
@@ -202,6 +202,7 @@ impl Bus {
                     timeout: config.amqp.replicate_timeout,
                 }),
                 cluster_keys,
+                evidence: &evidence,
             },
         );
         if config.inbox.enabled && takes_unit_traffic {
@@ -234,6 +235,7 @@ impl Bus {
         let stopping = parts::Stopping {
             workers,
             spans,
+            evidence,
             background,
             relay,
             outbox: outbox.clone(),

@@ -72,9 +72,14 @@ pub fn target_runtimes(
     config: &Config,
     outbox: &Outbox,
     status: Option<&Arc<StatusPublisher>>,
-    procedures: &Arc<crate::procedures::Catalogue>,
-    spans: &Arc<crate::otlp::Spans>,
+    loaded: &super::startup::Loaded,
 ) -> Result<Vec<Arc<TargetRuntime>>, AppError> {
+    let super::startup::Loaded {
+        procedures,
+        spans,
+        evidence,
+        ..
+    } = loaded;
     let reject_unknown = config.procedures.unknown == crate::procedures::UnknownProcedure::Reject;
     config
         .targets
@@ -88,7 +93,10 @@ pub fn target_runtimes(
                 None => Arc::new(outbox.clone()),
             };
             TargetRuntime::from_config(name, cfg, notes)
-                .map(|r| r.exporting_spans(Arc::clone(spans)))
+                .map(|r| {
+                    r.exporting_spans(Arc::clone(spans))
+                        .logging_evidence(Arc::clone(evidence))
+                })
                 .map(|r| {
                     if reject_unknown && cfg.kind == crate::config::TargetKind::Portal {
                         r.checking_procedures(Arc::clone(procedures))
@@ -352,6 +360,7 @@ pub struct AdminInputs {
     pub audit: Arc<crate::audit::AuditLog>,
     /// The data directory's durable-write time, measured at start.
     pub disk_speed: Option<crate::outbox::disk_speed::DiskSpeed>,
+    pub evidence: Arc<crate::evidence::MessageLog>,
 }
 
 /// What the reconciliation of payments works with.
@@ -442,6 +451,8 @@ pub fn admin_state(config: &Config, inputs: AdminInputs) -> Arc<AdminState> {
         ),
         secure_cookies: config.server.tls.is_some() || config.server.behind_tls_proxy,
         audit: inputs.audit,
+        evidence_dir: inputs.evidence.enabled().then(|| config.evidence_dir()),
+        evidence: inputs.evidence,
         routes: config
             .routes
             .iter()
@@ -465,6 +476,8 @@ pub struct Stopping {
     pub workers: Option<Workers>,
     /// Sent out last, with the spans of the final deliveries.
     pub spans: Arc<crate::otlp::Spans>,
+    /// Sealed and synced after the last deliveries.
+    pub evidence: Arc<crate::evidence::MessageLog>,
     pub background: Background,
     pub relay: Relay,
     pub outbox: Outbox,
@@ -491,6 +504,8 @@ impl Stopping {
             .shutdown()
             .await
             .map_err(|e| AppError::Flush(e.to_string()))?;
+        let evidence = self.evidence;
+        let _ = tokio::task::spawn_blocking(move || evidence.seal_now()).await;
         let spans = self.spans;
         if spans.enabled() {
             let _ = tokio::task::spawn_blocking(move || spans.shutdown()).await;

@@ -54,11 +54,17 @@ pub struct Loaded {
     pub mappings: Arc<MappingSet>,
     pub procedures: Arc<crate::procedures::Catalogue>,
     pub spans: Arc<crate::otlp::Spans>,
+    /// The message log (`[evidence]`; off: a handle that does nothing).
+    pub evidence: Arc<crate::evidence::MessageLog>,
 }
 
 /// Warn of development credentials on a network address, open the audit trail, compile
-/// the mappings, read the procedure catalogues, start the span exporter.
-pub fn load(config: &Config) -> Result<Loaded, AppError> {
+/// the mappings, read the procedure catalogues, start the span exporter and the message
+/// log (whose `full` mode seals bodies with the outbox's `keyring`).
+pub fn load(
+    config: &Config,
+    keyring: Option<&Arc<crate::outbox::encryption::Keyring>>,
+) -> Result<Loaded, AppError> {
     parts::warn_of_dev_credentials_on_network(config);
     let audit =
         Arc::new(crate::audit::AuditLog::open(&config.audit_path()).map_err(AppError::Audit)?);
@@ -78,11 +84,20 @@ pub fn load(config: &Config) -> Result<Loaded, AppError> {
             message,
         })?,
     );
+    let sealer = keyring.map(|k| Arc::clone(k) as Arc<dyn crate::evidence::BodySealer>);
+    let evidence = crate::evidence::MessageLog::start(
+        &config.evidence,
+        &config.evidence_dir(),
+        &config.evidence_key_file(),
+        sealer,
+    )
+    .map_err(AppError::Evidence)?;
     Ok(Loaded {
         audit,
         mappings,
         procedures,
         spans,
+        evidence: Arc::new(evidence),
     })
 }
 

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod bench;
 pub mod checked;
 pub mod demo;
+pub mod evidence;
 pub mod outbox;
 mod outbox_check;
 pub mod reference;

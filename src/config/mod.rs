@@ -3,6 +3,7 @@
 //! (`load`), and a pure validation pass ([`validate`]) naming every problem at once.
 
 mod admin;
+mod evidence;
 mod load;
 mod lookups;
 mod paths;
@@ -18,6 +19,7 @@ pub use crate::delivery::config::{CircuitBreakerConfig, RateLimitConfig, RetryCo
 pub use crate::procedures::ProceduresConfig;
 pub use crate::transport::config::{Acknowledge, AmqpConfig};
 pub use admin::{AdminConfig, AdminRole, AdminTokenConfig, Digests, credential_list};
+pub use evidence::{EvidenceConfig, EvidenceMode};
 pub use lienthong_mocks::config::{HumanDuration, MocksConfig, Scenario};
 pub use load::{LoadError, apply_scenario, load_file, load_str};
 pub use lookups::{LookupException, LookupTargetConfig, LookupsConfig, PurposeConfig};
@@ -74,6 +76,9 @@ pub struct Config {
     pub admin: AdminConfig,
     #[serde(default)]
     pub audit: AuditConfig,
+    /// The message log of every exchange, signed and archived by day.
+    #[serde(default)]
+    pub evidence: EvidenceConfig,
     #[serde(default)]
     pub units: BTreeMap<String, UnitConfig>,
     /// The targets every event of the route goes to (see `deliver_when` for those that take only some).
@@ -254,6 +259,22 @@ impl Config {
             .path
             .clone()
             .unwrap_or_else(|| self.outbox.data_dir.join("audit.log"))
+    }
+
+    /// Where the message log's day files go.
+    pub fn evidence_dir(&self) -> PathBuf {
+        self.evidence
+            .dir
+            .clone()
+            .unwrap_or_else(|| self.outbox.data_dir.join("evidence"))
+    }
+
+    /// The message log's signing key file.
+    pub fn evidence_key_file(&self) -> PathBuf {
+        self.evidence
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.outbox.data_dir.join("evidence.key"))
     }
 }
 

@@ -30,6 +30,7 @@
 pub mod activity;
 pub mod breaker;
 pub mod config;
+pub mod exchange;
 pub mod latency;
 pub mod permission;
 pub mod rendered;
@@ -336,41 +337,19 @@ async fn send_traced(
     let onward = replies
         .filter(|_| target.mode == DeliveryMode::Direct)
         .and_then(|r| Some((r, r.route_for(envelope, &target.name)?)));
-    let Some((replies, route)) = onward else {
-        let verdict = target.connector.deliver(envelope, body).await;
-        judge(target, &verdict);
-        return decide(target, envelope, attempts, verdict);
-    };
-    let (verdict, reply) = target.connector.deliver_keeping_reply(envelope, body).await;
+    let mut exchanged = exchange::exchange(target, envelope, body, onward.is_some()).await;
+    let verdict = exchanged.verdict.clone();
     judge(target, &verdict);
-    let outcome = decide(target, envelope, attempts, verdict);
-    if outcome != Outcome::Delivered {
-        return outcome;
+    let mut outcome = decide(target, envelope, attempts, verdict);
+    if let Some((replies, route)) = onward
+        && outcome == Outcome::Delivered
+    {
+        let reply = exchanged.reply.take().unwrap_or_default();
+        outcome =
+            replies::outcome_of_passing_on(replies, route, envelope, &target.name, &reply).await;
     }
-    let reply = reply.unwrap_or_default();
-    match replies.pass_on(route, envelope, &target.name, &reply).await {
-        Ok(()) => outcome,
-        Err(e @ replies::ReplyError::Store(_)) => {
-            // Sent again later; the reply event's idempotency key keeps it one.
-            tracing::warn!(target_system = %target.name, id = %envelope.id, error = %e, "delivered, but its reply could not be stored yet");
-            Outcome::Retry {
-                delay: Duration::from_secs(5),
-                error: AttemptError {
-                    at_ms: now_ms(),
-                    error: e.to_string(),
-                    status: None,
-                },
-            }
-        }
-        Err(e @ replies::ReplyError::Unusable { .. }) => Outcome::Dead {
-            reason: e.to_string(),
-            error: AttemptError {
-                at_ms: now_ms(),
-                error: e.to_string(),
-                status: None,
-            },
-        },
-    }
+    exchanged.log(target, body, [(envelope, attempts, Some(&outcome))]);
+    outcome
 }
 
 /// Count an outcome in the target's figures and log it. The node that made the attempt

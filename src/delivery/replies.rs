@@ -122,6 +122,39 @@ pub fn reply_event(envelope: &Envelope, target: &str, reply: &str) -> Box<RawVal
     RawValue::from_string(text).expect("built from valid JSON parts")
 }
 
+/// Store the platform's reply as an event of its own; the delivery counts once it is.
+pub(super) async fn outcome_of_passing_on(
+    replies: &Replies,
+    route: &Route,
+    envelope: &Envelope,
+    target: &str,
+    reply: &str,
+) -> super::Outcome {
+    match replies.pass_on(route, envelope, target, reply).await {
+        Ok(()) => super::Outcome::Delivered,
+        Err(e @ ReplyError::Store(_)) => {
+            // Sent again later; the reply event's idempotency key keeps it one.
+            tracing::warn!(target_system = %target, id = %envelope.id, error = %e, "delivered, but its reply could not be stored yet");
+            super::Outcome::Retry {
+                delay: std::time::Duration::from_secs(5),
+                error: crate::outbox::AttemptError {
+                    at_ms: crate::time::now_ms(),
+                    error: e.to_string(),
+                    status: None,
+                },
+            }
+        }
+        Err(e @ ReplyError::Unusable { .. }) => super::Outcome::Dead {
+            reason: e.to_string(),
+            error: crate::outbox::AttemptError {
+                at_ms: crate::time::now_ms(),
+                error: e.to_string(),
+                status: None,
+            },
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

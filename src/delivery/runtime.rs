@@ -38,6 +38,9 @@ pub struct TargetRuntime {
     /// Requests waiting for this target's forwards to end (`[amqp] acknowledge =
     /// "replicated"`); none: nobody waits.
     pub settlements: Option<Arc<super::settlements::Settlements>>,
+    /// Where each attempt with the platform is logged (`[evidence]`; off in forward mode:
+    /// the worker that delivers logs it).
+    pub evidence: Arc<crate::evidence::MessageLog>,
 }
 
 /// Attempt counters since start, per target.
@@ -110,6 +113,12 @@ impl TargetRuntime {
         self
     }
 
+    /// Log every attempt in the message log.
+    pub fn logging_evidence(mut self, log: Arc<crate::evidence::MessageLog>) -> TargetRuntime {
+        self.evidence = log;
+        self
+    }
+
     /// Stop claiming new deliveries (those in flight finish). The admin API also keeps
     /// the pause in the outbox ([`paused_note`]) so that it outlives a restart.
     pub fn pause(&self) {
@@ -157,6 +166,7 @@ impl TargetRuntime {
             procedures: None,
             spans: Arc::new(crate::otlp::Spans::off()),
             settlements: None,
+            evidence: Arc::new(crate::evidence::MessageLog::off()),
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod callback;
 mod charset;
 pub mod cluster_keys;
 mod door;
+mod evidence;
 pub mod inbox;
 mod own_messages;
 mod replicated;
@@ -65,6 +66,8 @@ pub struct IngressState {
     pub replication: Option<Replication>,
     /// In a cluster: idempotency keys are the cluster's ([`cluster_keys`]).
     pub cluster_keys: Option<cluster_keys::ClusterKeys>,
+    /// Where each stored event is logged (`[evidence]`).
+    pub evidence: Arc<crate::evidence::MessageLog>,
 }
 
 pub use replicated::Replication;
@@ -276,11 +279,12 @@ async fn accept(
     // Before the events are stored: delivery may claim them at once. Bodies of a request
     // refused as busy stay until pushed out, ready for the unit's retry of it.
     door::hand_on(state, route, &passed, &events);
+    let logged = evidence::before_store(&state.evidence, &events);
     let request = EnqueueRequest {
         from_reply: false,
         unit: route.unit.clone(),
         flow: route.flow.clone(),
-        trace_id,
+        trace_id: trace_id.clone(),
         idempotency_key,
         targets: route.targets.clone(),
         ordered: route.ordered,
@@ -296,6 +300,7 @@ async fn accept(
     let keys = state.cluster_keys.as_ref().zip(ticket.as_ref());
     match stored {
         Ok(accepted) => {
+            evidence::stored(&state.evidence, route, &trace_id, logged, &accepted);
             let replicated = match &state.replication {
                 Some(replication) => replication.confirmed(&state.outbox, route, &accepted).await,
                 None => Ok(()),

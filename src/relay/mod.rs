@@ -247,17 +247,41 @@ impl Worker {
                     delivery::attempt_span(&t, envelope, lease.info.attempts)
                 })
                 .collect();
-            let verdict = t.connector.deliver(&items[0].1, &merged).await;
+            let mut exchanged = delivery::exchange::exchange(&t, &items[0].1, &merged, false).await;
+            let verdict = exchanged.verdict.clone();
             delivery::judge(&t, &verdict);
             if verdict == crate::connector::Verdict::Delivered {
                 tracing::debug!(target_system = %t.name, messages = items.len(), "delivered in one call");
-                for ((lease, envelope, _), span) in items.into_iter().zip(spans) {
-                    let attempts = lease.info.attempts + 1;
-                    let outcome = delivery::decide(&t, &envelope, attempts, verdict.clone());
+                let outcomes: Vec<Outcome> = items
+                    .iter()
+                    .map(|(lease, envelope, _)| {
+                        delivery::decide(&t, envelope, lease.info.attempts + 1, verdict.clone())
+                    })
+                    .collect();
+                exchanged.log(
+                    &t,
+                    &merged,
+                    items
+                        .iter()
+                        .zip(&outcomes)
+                        .map(|((lease, envelope, _), outcome)| {
+                            (envelope, lease.info.attempts + 1, Some(outcome))
+                        }),
+                );
+                for (((lease, envelope, _), span), outcome) in
+                    items.into_iter().zip(spans).zip(outcomes)
+                {
                     delivery::end_attempt_span(span, &outcome);
                     self.apply(lease, &envelope, outcome);
                 }
             } else {
+                exchanged.log(
+                    &t,
+                    &merged,
+                    items
+                        .iter()
+                        .map(|(lease, envelope, _)| (envelope, lease.info.attempts + 1, None)),
+                );
                 // Sent again one by one below (each with a span of its own); this call's
                 // spans say it failed.
                 for span in spans {

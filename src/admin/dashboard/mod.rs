@@ -25,6 +25,7 @@ use std::sync::Arc;
 
 mod charts;
 mod dead_letters;
+mod evidence;
 mod lookups;
 mod message;
 mod route_map;
@@ -40,6 +41,7 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/dang-xuat", post(logout))
         .route("/thu-chet", get(dead_letters::page))
         .route("/tra-cuu", get(lookups::page))
+        .route("/bang-chung", get(evidence::page))
         .route("/thu-chet/xac-nhan", post(dead_letters::confirm))
         .route("/thu-chet/thuc-hien", post(dead_letters::execute))
         .route("/thu-chet/{target}/{id}/gui-lai", post(replay))

@@ -273,6 +273,14 @@ impl View<'_> {
                             }
                         }
                     }
+                    @if self.s.evidence_dir.is_some() {
+                        p #ho-so-bang-chung {
+                            "Bằng chứng trao đổi (nhật ký thông điệp có chữ ký): "
+                            @for day in evidence_days(events) {
+                                a href={"/bang-chung?ma_ho_so=" (super::url_encode(d["key"].as_str().unwrap_or(""))) "&ngay=" (day)} { (day) } " "
+                            }
+                        }
+                    }
                     h2 style="margin-top:12px" { "Các sự kiện" }
                     @if !d["next"].is_null() {
                         p.muted #ho-so-con-nua { "Hiển thị " (events.len()) " sự kiện đầu tiên; các sự kiện sau: API " code { "GET /api/v1/dossiers/{mã}?after=" (d["next"].as_str().unwrap_or("")) } "." }
@@ -545,4 +553,17 @@ fn ratio_cell(r: Ratio, target: f64) -> Markup {
             }
         }
     }
+}
+
+/// The days (Vietnam's time) on which a dossier's events were accepted: the message log's
+/// files that hold them and, mostly, their attempts.
+fn evidence_days(events: &[Value]) -> Vec<String> {
+    let mut days: Vec<String> = events
+        .iter()
+        .filter_map(|e| e["received_ms"].as_u64())
+        .map(crate::evidence::day_name)
+        .collect();
+    days.sort();
+    days.dedup();
+    days
 }

@@ -34,8 +34,8 @@ const BODIES: usize = 512;
 /// What to run and how big.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which scenario: ingest, e2e, pending, units, log-mask, cluster, outage, or all (not
-    /// cluster, not outage).
+    /// Which scenario: ingest, e2e, pending, units, log-mask, cluster, outage, evidence, or
+    /// all (not cluster, not outage, not evidence).
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// Events for the batched ingest, end-to-end and outage runs (the outage scenario is
@@ -74,6 +74,11 @@ pub struct BenchArgs {
     /// encryption costs.
     #[arg(long)]
     pub encrypted: bool,
+    /// The message log's mode on the bus measured ([evidence] mode: off, metadata, full;
+    /// metadata is what the bus ships with). The `evidence` scenario measures off against
+    /// metadata in the same run.
+    #[arg(long, default_value = "metadata")]
+    pub evidence: String,
 }
 
 fn event(seq: usize, pad: &str) -> serde_json::Value {
@@ -195,6 +200,40 @@ fn pad(len: usize) -> String {
         .collect()
 }
 
+/// End to end with the message log off and on (`metadata`), alternating, two rounds each
+/// in the same run: what the log costs.
+async fn evidence_cost(root: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
+    let mut rates: Vec<(&str, f64)> = Vec::new();
+    for round in 0..2 {
+        for mode in ["off", "metadata"] {
+            let args = BenchArgs {
+                evidence: mode.to_string(),
+                ..args.clone()
+            };
+            eprintln!("message log {mode}, round {}:", round + 1);
+            let dir = root.join(format!("evidence-{mode}-{round}"));
+            let (rate, bus, _, _) = full_speed(&dir, &args, pad).await?;
+            bus.stop();
+            rates.push((mode, rate));
+        }
+    }
+    let mean = |m: &str| {
+        let r: Vec<f64> = rates
+            .iter()
+            .filter(|(x, _)| *x == m)
+            .map(|(_, r)| *r)
+            .collect();
+        r.iter().sum::<f64>() / r.len() as f64
+    };
+    let (off, on) = (mean("off"), mean("metadata"));
+    println!(
+        "message log, end to end: off {off:.0} events/s, metadata {on:.0} events/s (mean of 2 rounds each, alternating) = {:.3} ({:+.1} %)",
+        on / off,
+        (on / off - 1.0) * 100.0
+    );
+    Ok(())
+}
+
 pub async fn run(args: BenchArgs) -> Result<(), String> {
     let temp;
     let root = match &args.dir {
@@ -226,6 +265,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     }
     if all || args.scenario == "log-mask" {
         log_mask();
+    }
+    if args.scenario == "evidence" {
+        evidence_cost(&root, &args, &pad).await?;
     }
     if args.scenario == "outage" {
         let report = outage::run(&outage::OutageOptions {

@@ -143,7 +143,11 @@ pub(super) fn write_config(
     target_extra: &str,
     args: &BenchArgs,
 ) -> PathBuf {
-    let tail = encryption_section(dir, args);
+    let tail = format!(
+        "{}[evidence]\nmode = \"{}\"\n",
+        encryption_section(dir, args),
+        args.evidence
+    );
     write_config_with(dir, "bench.toml", port, sink, target_extra, "", &tail)
 }
 

@@ -120,6 +120,9 @@ pub fn validate(
     for (path, message) in config.telemetry.problems() {
         problems.push(problem(path, message));
     }
+    for (path, message) in config.evidence.problems(config.outbox.encryption.is_some()) {
+        problems.push(problem(path, message));
+    }
 
     if problems.is_empty() {
         Ok(keys)

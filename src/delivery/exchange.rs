@@ -1,0 +1,112 @@
+//! One exchange with a platform: send, classify, and keep what came back — for a route
+//! that passes the reply on, and for the message log ([`crate::evidence`]), which records
+//! what was sent and answered with the attempt's outcome.
+
+use super::{DeliveryMode, Outcome, TargetRuntime};
+use crate::connector::{Outbound, RawOutcome, Verdict};
+use crate::envelope::Envelope;
+use crate::evidence::{Answer, Entry};
+use crate::time::now_ms;
+
+/// What an exchange gave.
+pub struct Exchange {
+    pub verdict: Verdict,
+    /// The body of a successful reply, when asked for.
+    pub reply: Option<String>,
+    /// What the platform answered, when the message log is on.
+    answer: Option<Answer>,
+    sent_ms: u64,
+}
+
+/// Send `body` and classify the outcome; `keep_reply`: a successful reply's body is kept.
+pub async fn exchange(
+    target: &TargetRuntime,
+    envelope: &Envelope,
+    body: &Outbound,
+    keep_reply: bool,
+) -> Exchange {
+    let logging = target.evidence.enabled() && target.mode == DeliveryMode::Direct;
+    let sent_ms = now_ms();
+    let raw = if keep_reply || logging {
+        target.connector.send_keeping_reply(envelope, body).await
+    } else {
+        target.connector.send(envelope, body).await
+    };
+    let verdict = target.connector.classify(&raw);
+    let answer = logging.then(|| answer_of(&raw));
+    let reply = match (&verdict, raw) {
+        (Verdict::Delivered, RawOutcome::Response { body, .. }) if keep_reply => Some(body),
+        _ => None,
+    };
+    Exchange {
+        verdict,
+        reply,
+        answer,
+        sent_ms,
+    }
+}
+
+fn answer_of(raw: &RawOutcome) -> Answer {
+    let missing = |why| Answer {
+        status: None,
+        body: None,
+        missing: Some(why),
+    };
+    match raw {
+        RawOutcome::Response { status, body, .. } => Answer {
+            status: Some(*status),
+            body: Some(body.clone()),
+            missing: None,
+        },
+        RawOutcome::Transport(_) => missing("no_answer"),
+        RawOutcome::Timeout => missing("timed_out"),
+        RawOutcome::Invalid(_) => missing("not_sent"),
+    }
+}
+
+/// The outcome's name in the message log.
+fn outcome_name(outcome: &Outcome) -> &'static str {
+    match outcome {
+        Outcome::Delivered | Outcome::Forwarded => "delivered",
+        Outcome::Retry { .. } => "retry",
+        Outcome::Dead { .. } => "dead",
+    }
+}
+
+impl Exchange {
+    /// Log the exchange for each message it carried (one, or a merged call's several),
+    /// with each one's attempt number and outcome; `None`: the merged call failed and
+    /// each message is sent again alone.
+    pub fn log<'a>(
+        &mut self,
+        target: &TargetRuntime,
+        body: &Outbound,
+        messages: impl IntoIterator<Item = (&'a Envelope, u32, Option<&'a Outcome>)>,
+    ) {
+        let Some(answer) = self.answer.take() else {
+            return;
+        };
+        let answered_ms = now_ms();
+        let entries: Vec<Entry> = messages
+            .into_iter()
+            .map(|(envelope, attempt, outcome)| Entry::Attempt {
+                sent_ms: self.sent_ms,
+                answered_ms,
+                unit: envelope.unit.clone(),
+                flow: envelope.flow.clone(),
+                id: envelope.id.to_string(),
+                dossier: envelope.key.clone(),
+                target: target.name.clone(),
+                attempt,
+                request: body.body.clone(),
+                answer: Answer {
+                    status: answer.status,
+                    body: answer.body.clone(),
+                    missing: answer.missing,
+                },
+                outcome: outcome.map_or("resent", outcome_name),
+            })
+            .collect();
+        target.evidence.log(entries);
+    }
+}

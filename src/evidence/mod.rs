@@ -1,0 +1,433 @@
+//! The message log: evidence of every exchange, for a dispute ("we sent it on the 3rd" —
+//! "we never received it").
+//!
+//! # Design
+//!
+//! ```text
+//!  ingress (event stored)   delivery (attempt answered)
+//!         └──────┬───────────────┘
+//!                ▼  Entry, through a bounded channel (full: the caller waits)
+//!        the writer thread: digest (SHA-256) of each body, `full` mode seals the body
+//!                ▼
+//!   <data>/evidence/YYYY-MM-DD.jsonl   one line per record, each line's hash chained to
+//!                                      the line before; a signed seal line every
+//!                                      `seal_every` or `seal_records`, synced to disk
+//! ```
+//!
+//! Each accepted event is logged once stored (before the unit's answer is sent) and each
+//! delivery attempt once the platform answered (or did not): unit, flow, dossier, message
+//! id, target, times, the digests of what was sent and what came back, and the outcome.
+//! By default (`metadata`) the log never holds a body: a digest proves what was exchanged
+//! to whoever holds the body (the unit's copy, the platform's). With `full` it keeps the
+//! bodies too, sealed with the outbox's key like the outbox's own records.
+//!
+//! The work is off the serving and delivery paths: callers hand an [`Entry`] over (the
+//! bodies are reference-counted bytes, not copied) and the writer thread digests, writes
+//! and seals. Lines reach the operating system as soon as the channel is empty, so a
+//! killed process loses only what was still in the channel; a lost machine loses what was
+//! not synced by the last seal (at most `seal_every`). Lines written after the last seal
+//! are sealed when the bus starts again.
+//!
+//! The format and its offline check are in [`archive`] (`lienthong evidence verify`), the
+//! file handling in `writer`.
+
+pub mod archive;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use crate::config::{EvidenceConfig, EvidenceMode};
+use bytes::Bytes;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, thiserror::Error)]
+pub enum EvidenceError {
+    #[error("message log {path}: {error}")]
+    Io { path: String, error: String },
+    #[error("message log {path}: {problem}; run `lienthong evidence verify` on the directory")]
+    Broken { path: String, problem: String },
+    #[error("message log signing key {path}: {problem}")]
+    Key { path: String, problem: String },
+}
+
+/// Seals bodies in `full` mode (the outbox's keyring implements it).
+pub trait BodySealer: Send + Sync {
+    fn seal_body(&self, plain: &[u8]) -> Vec<u8>;
+}
+
+/// One exchange to log.
+pub enum Entry {
+    /// An event a unit sent, stored in the outbox.
+    Accepted {
+        at_ms: u64,
+        unit: String,
+        flow: String,
+        id: String,
+        dossier: Option<String>,
+        targets: Vec<String>,
+        trace_id: String,
+        body: Bytes,
+    },
+    /// One attempt to deliver a message to a target, and what came of it.
+    Attempt {
+        sent_ms: u64,
+        answered_ms: u64,
+        unit: String,
+        flow: String,
+        id: String,
+        dossier: Option<String>,
+        target: String,
+        attempt: u32,
+        request: Bytes,
+        answer: Answer,
+        /// `delivered`, `retry`, `dead`, or `resent` (a merged call that failed; each of
+        /// its messages was sent again alone).
+        outcome: &'static str,
+    },
+}
+
+/// What the platform answered to an attempt.
+pub struct Answer {
+    /// The HTTP status; `None` when nothing came back.
+    pub status: Option<u16>,
+    /// The body the bus read (`None`: no answer).
+    pub body: Option<String>,
+    /// Why there was no answer: `no_answer`, `timed_out`, `not_sent`.
+    pub missing: Option<&'static str>,
+}
+
+/// What the writer thread is told.
+enum Message {
+    Entries(Vec<Entry>),
+    /// Seal now and say when done.
+    Seal(SyncSender<()>),
+}
+
+/// Counts since start, for the metrics.
+#[derive(Default, Debug)]
+pub struct Counts {
+    pub records: AtomicU64,
+    pub seals: AtomicU64,
+    /// Lines that could not be written (the disk refused): the log says which.
+    pub errors: AtomicU64,
+}
+
+/// The handle the ingress and delivery hold: cheap to call, a no-op when the log is off.
+pub struct MessageLog {
+    sender: Option<SyncSender<Message>>,
+    pub counts: Arc<Counts>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+/// Entries waiting for the writer at most (each a request's events or one attempt).
+const CHANNEL: usize = 4096;
+
+impl MessageLog {
+    /// No log: every call does nothing.
+    pub fn off() -> MessageLog {
+        MessageLog {
+            sender: None,
+            counts: Arc::default(),
+            thread: Mutex::new(None),
+        }
+    }
+
+    /// Open the archive (continuing its chain) and start the writer thread; `Off` mode
+    /// gives [`MessageLog::off`]. `sealer` seals bodies in `full` mode.
+    pub fn start(
+        config: &EvidenceConfig,
+        dir: &Path,
+        key_file: &Path,
+        sealer: Option<Arc<dyn BodySealer>>,
+    ) -> Result<MessageLog, EvidenceError> {
+        if config.mode == EvidenceMode::Off {
+            return Ok(MessageLog::off());
+        }
+        let key = writer::signing_key(key_file)?;
+        let mut archive = writer::Archive::open(dir, key)?;
+        // What a kill left unsealed is sealed before anything new is taken.
+        archive.seal(crate::time::now_ms())?;
+        let (sender, receiver) = std::sync::mpsc::sync_channel(CHANNEL);
+        let counts = Arc::new(Counts::default());
+        let thread = Writer {
+            archive,
+            sealer: sealer.filter(|_| config.mode == EvidenceMode::Full),
+            seal_every: config.seal_every,
+            seal_records: config.seal_records,
+            counts: Arc::clone(&counts),
+        };
+        let thread = std::thread::Builder::new()
+            .name("message-log".into())
+            .spawn(move || thread.run(receiver))
+            .map_err(|e| EvidenceError::Io {
+                path: dir.display().to_string(),
+                error: format!("cannot start the writer thread: {e}"),
+            })?;
+        Ok(MessageLog {
+            sender: Some(sender),
+            counts,
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    pub fn enabled(&self) -> bool {
+        self.sender.is_some()
+    }
+
+    /// Hand entries to the writer. When it is behind by [`CHANNEL`] batches the caller
+    /// waits: evidence is not dropped to go faster.
+    pub fn log(&self, entries: Vec<Entry>) {
+        let Some(sender) = &self.sender else { return };
+        if entries.is_empty() {
+            return;
+        }
+        if let Err(TrySendError::Full(message)) = sender.try_send(Message::Entries(entries)) {
+            let _ = sender.send(message);
+        }
+    }
+
+    /// Seal what was logged so far and wait until it is on disk (at shutdown; in tests).
+    /// Blocking: call it off the async threads.
+    pub fn seal_now(&self) {
+        let Some(sender) = &self.sender else { return };
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if sender.send(Message::Seal(done)).is_ok() {
+            let _ = wait.recv();
+        }
+    }
+}
+
+impl Drop for MessageLog {
+    fn drop(&mut self) {
+        // The writer seals and ends when its channel closes.
+        self.sender = None;
+        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The writer thread's state.
+struct Writer {
+    archive: writer::Archive,
+    sealer: Option<Arc<dyn BodySealer>>,
+    seal_every: Duration,
+    seal_records: u64,
+    counts: Arc<Counts>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: Receiver<Message>) {
+        let mut last_seal = Instant::now();
+        loop {
+            let wait = self.seal_every.saturating_sub(last_seal.elapsed());
+            match receiver.recv_timeout(wait) {
+                Ok(Message::Entries(entries)) => {
+                    self.write_all(entries);
+                    // Whatever else is waiting goes in the same flush.
+                    while let Ok(more) = receiver.try_recv() {
+                        match more {
+                            Message::Entries(entries) => self.write_all(entries),
+                            Message::Seal(done) => {
+                                self.seal();
+                                last_seal = Instant::now();
+                                let _ = done.send(());
+                            }
+                        }
+                        if self.archive.since_seal >= self.seal_records {
+                            break;
+                        }
+                    }
+                    if let Err(e) = self.archive.flush() {
+                        self.failed(&e);
+                    }
+                }
+                Ok(Message::Seal(done)) => {
+                    self.seal();
+                    last_seal = Instant::now();
+                    let _ = done.send(());
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.seal();
+                    return;
+                }
+            }
+            if self.archive.since_seal >= self.seal_records
+                || last_seal.elapsed() >= self.seal_every
+            {
+                self.seal();
+                last_seal = Instant::now();
+            }
+        }
+    }
+
+    fn write_all(&mut self, entries: Vec<Entry>) {
+        let now = crate::time::now_ms();
+        for entry in entries {
+            let sealer = self.sealer.as_deref();
+            let written = self
+                .archive
+                .append(now, |seq, out| line_of(seq, &entry, sealer, out));
+            match written {
+                Ok(()) => {
+                    self.counts.records.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) => self.failed(&e),
+            }
+        }
+    }
+
+    fn seal(&mut self) {
+        let had = self.archive.since_seal > 0;
+        match self.archive.seal(crate::time::now_ms()) {
+            Ok(()) if had => {
+                self.counts.seals.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(()) => {}
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    fn failed(&self, e: &EvidenceError) {
+        self.counts.errors.fetch_add(1, Ordering::Relaxed);
+        tracing::error!(error = %e, "the message log could not write; exchanges go on, their evidence is missing until the disk is fixed");
+    }
+}
+
+/// The name of the day file `ms` is written to: `YYYY-MM-DD`, Vietnam's time.
+pub fn day_name(ms: u64) -> String {
+    writer::day_of(ms)
+}
+
+/// The hex SHA-256 of a body.
+pub fn digest(body: &[u8]) -> String {
+    crate::hex::encode(&Sha256::digest(body))
+}
+
+/// An `accepted` line.
+#[derive(Serialize)]
+struct AcceptedLine<'a> {
+    t: &'static str,
+    seq: u64,
+    at_ms: u64,
+    unit: &'a str,
+    flow: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dossier: Option<&'a str>,
+    targets: &'a [String],
+    trace_id: &'a str,
+    body_sha256: String,
+    body_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    body_sealed: Option<String>,
+}
+
+/// An `attempt` line.
+#[derive(Serialize)]
+struct AttemptLine<'a> {
+    t: &'static str,
+    seq: u64,
+    sent_ms: u64,
+    answered_ms: u64,
+    unit: &'a str,
+    flow: &'a str,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dossier: Option<&'a str>,
+    target: &'a str,
+    attempt: u32,
+    request_sha256: String,
+    request_bytes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_sealed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer_status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer_sha256: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    answer_sealed: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_answer: Option<&'static str>,
+    outcome: &'static str,
+}
+
+/// The JSON of an entry's line.
+fn line_of(seq: u64, entry: &Entry, sealer: Option<&dyn BodySealer>, out: &mut Vec<u8>) {
+    use base64::Engine as _;
+    let sealed = |body: &[u8]| {
+        sealer.map(|s| base64::engine::general_purpose::STANDARD.encode(s.seal_body(body)))
+    };
+    let written = match entry {
+        Entry::Accepted {
+            at_ms,
+            unit,
+            flow,
+            id,
+            dossier,
+            targets,
+            trace_id,
+            body,
+        } => serde_json::to_writer(
+            out,
+            &AcceptedLine {
+                t: "accepted",
+                seq,
+                at_ms: *at_ms,
+                unit,
+                flow,
+                id,
+                dossier: dossier.as_deref(),
+                targets,
+                trace_id,
+                body_sha256: digest(body),
+                body_bytes: body.len(),
+                body_sealed: sealed(body),
+            },
+        ),
+        Entry::Attempt {
+            sent_ms,
+            answered_ms,
+            unit,
+            flow,
+            id,
+            dossier,
+            target,
+            attempt,
+            request,
+            answer,
+            outcome,
+        } => serde_json::to_writer(
+            out,
+            &AttemptLine {
+                t: "attempt",
+                seq,
+                sent_ms: *sent_ms,
+                answered_ms: *answered_ms,
+                unit,
+                flow,
+                id,
+                dossier: dossier.as_deref(),
+                target,
+                attempt: *attempt,
+                request_sha256: digest(request),
+                request_bytes: request.len(),
+                request_sealed: sealed(request),
+                answer_status: answer.status,
+                answer_sha256: answer.body.as_deref().map(|b| digest(b.as_bytes())),
+                answer_sealed: answer.body.as_deref().and_then(|b| sealed(b.as_bytes())),
+                no_answer: answer.missing,
+                outcome,
+            },
+        ),
+    };
+    written.expect("a message log line serializes");
+}
