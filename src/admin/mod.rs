@@ -10,6 +10,7 @@ pub mod history;
 pub mod kpi;
 pub mod metrics;
 pub mod period;
+pub mod reconciliation;
 pub mod report;
 pub mod session;
 pub mod words;

@@ -21,6 +21,7 @@
 use ed25519_dalek::{Signature, Verifier, VerifyingKey};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// What a seal's signature covers, before the head hash: the format and its version.
@@ -334,6 +335,46 @@ impl Walk<'_> {
 /// `N` bytes written as hex, if `text` is that.
 fn fixed_hex<const N: usize>(text: Option<&str>) -> Option<[u8; N]> {
     crate::hex::decode(text?)?.try_into().ok()
+}
+
+/// The last whole line of a file (without its line end) and the length up to its end,
+/// read backwards a block at a time: the cost is the last line's, not the file's.
+pub fn last_line(file: &mut std::fs::File) -> std::io::Result<(Option<String>, u64)> {
+    const BLOCK: u64 = 64 * 1024;
+    let mut start = file.metadata()?.len();
+    // The bytes from `start` to the end of the file.
+    let mut tail: Vec<u8> = Vec::new();
+    loop {
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
+        match tail.iter().rposition(|b| *b == b'\n') {
+            Some(last) => {
+                let end = start + last as u64 + 1;
+                if let Some(before) = tail[..last].iter().rposition(|b| *b == b'\n') {
+                    return Ok((Some(text(&tail[before + 1..last])), end));
+                }
+                if start == 0 {
+                    return Ok((Some(text(&tail[..last])), end));
+                }
+            }
+            None if start == 0 => return Ok((None, 0)),
+            None => {}
+        }
+        let from = start.saturating_sub(BLOCK);
+        let mut block = vec![0; (start - from) as usize];
+        file.seek(SeekFrom::Start(from))?;
+        file.read_exact(&mut block)?;
+        block.extend_from_slice(&tail);
+        tail = block;
+        start = from;
+    }
+}
+
+/// The chain's head at the end of `day`'s file (`YYYY-MM-DD`): the hash of its last whole
+/// line (a closed day ends with its seal). Reads the file's end only.
+pub fn day_head(dir: &Path, day: &str) -> Option<String> {
+    let mut file = std::fs::File::open(dir.join(format!("{day}{SUFFIX}"))).ok()?;
+    let (line, _) = last_line(&mut file).ok()?;
+    split_line(&line?).map(|(hash, _)| crate::hex::encode(&hash))
 }
 
 /// A public key as the archive writes it.

@@ -2,10 +2,10 @@
 //! midnight (Vietnam's time), seals, and picks the chain up again after a restart.
 
 use super::EvidenceError;
-use super::archive::{GENESIS, SUFFIX, day_files, line_hash, seal_message, split_line};
+use super::archive::{GENESIS, SUFFIX, day_files, last_line, line_hash, seal_message, split_line};
 use ed25519_dalek::{Signer, SigningKey};
 use std::fs::{File, OpenOptions};
-use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 /// The open archive: where the chain stands and the file being written.
@@ -206,38 +206,6 @@ impl Archive {
                 .to_string(),
             error: e.to_string(),
         }
-    }
-}
-
-/// The last whole line of a file (without its line end) and the length up to its end,
-/// read backwards a block at a time: the cost is the last line's, not the file's.
-fn last_line(file: &mut File) -> std::io::Result<(Option<String>, u64)> {
-    const BLOCK: u64 = 64 * 1024;
-    let mut start = file.metadata()?.len();
-    // The bytes from `start` to the end of the file.
-    let mut tail: Vec<u8> = Vec::new();
-    loop {
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).into_owned();
-        match tail.iter().rposition(|b| *b == b'\n') {
-            Some(last) => {
-                let end = start + last as u64 + 1;
-                if let Some(before) = tail[..last].iter().rposition(|b| *b == b'\n') {
-                    return Ok((Some(text(&tail[before + 1..last])), end));
-                }
-                if start == 0 {
-                    return Ok((Some(text(&tail[..last])), end));
-                }
-            }
-            None if start == 0 => return Ok((None, 0)),
-            None => {}
-        }
-        let from = start.saturating_sub(BLOCK);
-        let mut block = vec![0; (start - from) as usize];
-        file.seek(SeekFrom::Start(from))?;
-        file.read_exact(&mut block)?;
-        block.extend_from_slice(&tail);
-        tail = block;
-        start = from;
     }
 }
 

@@ -156,6 +156,10 @@ fn read_record(
             decode_totals(&value)
                 .ok_or_else(|| StoreError::Corrupt("KPI totals do not decode".into()))?;
         }
+        Some(super::ledger::KIND) => {
+            super::ledger::decode_row(key, &value)
+                .ok_or_else(|| StoreError::Corrupt("reconciliation counts do not decode".into()))?;
+        }
         _ if key == keys::META => checked.meta = Some(records::decode(&value)?),
         _ => {}
     }

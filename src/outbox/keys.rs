@@ -17,6 +17,7 @@
 //! | `c`  | `c` unit `\0` day(be u32) MaTTHC      | KPI totals of the dossiers first seen that day |
 //! | `r`  | `r` payment reference                | the dossier id its fee belongs to (KPIs) |
 //! | `u`  | `u` unit `\0` due day(be u32)        | open dossiers due that day (`NgayHenTra`): the overdue count |
+//! | `l`  | `l` day(be u32) unit `\0` target     | deliveries by state, for the daily reconciliation ([`super::ledger`]) |
 //! | `z`  | `zmeta`                              | counters           |
 
 use crate::envelope::MessageId;

@@ -74,6 +74,7 @@ pub mod encryption;
 mod interface;
 pub mod key_hash;
 pub mod keys;
+pub mod ledger;
 mod notes;
 pub mod queue;
 pub mod records;
@@ -278,6 +279,28 @@ impl Outbox {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// The daily reconciliation's records of the days `from..=to` ([`ledger`]): one per
+    /// unit, day and target, so reading them costs O(units × days × targets).
+    pub fn ledger_rows(&self, from: u32, to: u32) -> Result<Vec<ledger::Row>, StoreError> {
+        if to < from {
+            return Ok(Vec::new());
+        }
+        let start = [&[ledger::KIND][..], &from.to_be_bytes()].concat();
+        let end = [&[ledger::KIND][..], &to.saturating_add(1).to_be_bytes()].concat();
+        let mut out = Vec::new();
+        let mut after = start;
+        loop {
+            let rows = self.inner.store.scan(&after, &end, 1000)?;
+            let Some((last, _)) = rows.last() else {
+                return Ok(out);
+            };
+            let mut next = last.to_vec();
+            next.push(0);
+            out.extend(rows.iter().filter_map(|(k, v)| ledger::decode_row(k, v)));
+            after = next;
+        }
     }
 
     /// A dossier's record as the KPI tally keeps it, keyed by its unit and code (so that

@@ -35,6 +35,7 @@ pub fn kind_name(kind: u8) -> &'static str {
         b'c' => "KPI totals",
         b'r' => "payment references",
         b'u' => "open dossiers by due day",
+        b'l' => "reconciliation counts by unit, day and target",
         b'z' => "counters",
         _ => "other",
     }

@@ -16,6 +16,7 @@ use std::sync::Arc;
 mod dead_letters;
 mod journey;
 pub mod lookups;
+pub(crate) mod reconciliation;
 mod status;
 
 pub use dead_letters::{DeadFilter, drop_with_reason, select, select_page};
@@ -57,6 +58,12 @@ pub const ROUTES: &[(&str, &str, &str, &str)] = &[
         "/api/v1/lookups",
         "viewer",
         "Lookups of a day (`day`=YYYY-MM-DD, today when absent) per unit by kind and officer, refusals by reason, and the documented exceptions to the purpose check",
+    ),
+    (
+        "get",
+        "/api/v1/reconciliation",
+        "viewer",
+        "The daily reconciliation per unit for the days `from` to `to` (YYYY-MM-DD; today when absent; cut at 92 days, the document's `to` says where): events received and, per target, deliveries made, delivered, forwarded, dead, dropped and pending, with the message log's chain head of each day",
     ),
     (
         "get",
@@ -127,6 +134,17 @@ pub fn openapi() -> Value {
         if *path == "/api/v1/dossiers/{key}" {
             params.extend(crate::web::dossier_page::parameters());
         }
+        if *path == "/api/v1/reconciliation" {
+            for (name, what) in [
+                ("from", "The first day (today when absent)"),
+                ("to", "The last day (`from` when absent)"),
+            ] {
+                params.push(
+                    json!({"name": name, "in": "query", "required": false, "description": what,
+                    "schema": {"type": "string", "format": "date"}}),
+                );
+            }
+        }
         let error = |d: &str| {
             json!({"description": d, "content": {"application/json": {
                 "schema": {"$ref": "#/components/schemas/Error"}}}})
@@ -145,6 +163,7 @@ pub fn openapi() -> Value {
             || path.ends_with("/drop")
             || *path == "/api/v1/kpis"
             || *path == "/api/v1/lookups"
+            || *path == "/api/v1/reconciliation"
             || *path == "/api/v1/dossiers/{key}"
         {
             responses["400"] = error(
@@ -222,6 +241,10 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/api/v1/dossiers/{key}", get(dossier))
         .route("/api/v1/kpis", get(kpis))
         .route("/api/v1/lookups", get(lookups::lookups))
+        .route(
+            "/api/v1/reconciliation",
+            get(reconciliation::reconciliation),
+        )
         .route("/api/v1/dead-letters", get(dead_letters))
         .route("/api/v1/dead-letters/replay", post(replay_set))
         .route("/api/v1/dead-letters/drop", post(drop_set))

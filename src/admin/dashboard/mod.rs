@@ -28,6 +28,7 @@ mod dead_letters;
 mod evidence;
 mod lookups;
 mod message;
+mod reconciliation;
 mod route_map;
 mod studio;
 mod view;
@@ -42,6 +43,8 @@ pub fn routes(state: Arc<AdminState>) -> axum::Router {
         .route("/thu-chet", get(dead_letters::page))
         .route("/tra-cuu", get(lookups::page))
         .route("/bang-chung", get(evidence::page))
+        .route("/doi-soat", get(reconciliation::page))
+        .route("/doi-soat/tai-ve", get(reconciliation::download))
         .route("/thu-chet/xac-nhan", post(dead_letters::confirm))
         .route("/thu-chet/thuc-hien", post(dead_letters::execute))
         .route("/thu-chet/{target}/{id}/gui-lai", post(replay))

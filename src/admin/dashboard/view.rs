@@ -198,6 +198,8 @@ impl View<'_> {
                     " "
                     a #den-tra-cuu href="/tra-cuu" style="color:#fde" { "Tra cứu" }
                     " "
+                    a #den-doi-soat href="/doi-soat" style="color:#fde" { "Đối soát" }
+                    " "
                     @if self.operator {
                         a #den-studio href="/anh-xa" style="color:#fde" { "Xưởng ánh xạ" }
                         " "

@@ -17,7 +17,7 @@ use log_mask::log_mask;
 
 pub use process::{BusProcess, free_port};
 use process::{encryption_section, write_config, write_config_with};
-use throughput::{cluster, end_to_end, full_speed};
+use throughput::{cluster, end_to_end, evidence_cost, full_speed};
 
 pub mod outage;
 
@@ -198,40 +198,6 @@ fn pad(len: usize) -> String {
         .cycle()
         .take(len)
         .collect()
-}
-
-/// End to end with the message log off and on (`metadata`), alternating, two rounds each
-/// in the same run: what the log costs.
-async fn evidence_cost(root: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
-    let mut rates: Vec<(&str, f64)> = Vec::new();
-    for round in 0..2 {
-        for mode in ["off", "metadata"] {
-            let args = BenchArgs {
-                evidence: mode.to_string(),
-                ..args.clone()
-            };
-            eprintln!("message log {mode}, round {}:", round + 1);
-            let dir = root.join(format!("evidence-{mode}-{round}"));
-            let (rate, bus, _, _) = full_speed(&dir, &args, pad).await?;
-            bus.stop();
-            rates.push((mode, rate));
-        }
-    }
-    let mean = |m: &str| {
-        let r: Vec<f64> = rates
-            .iter()
-            .filter(|(x, _)| *x == m)
-            .map(|(_, r)| *r)
-            .collect();
-        r.iter().sum::<f64>() / r.len() as f64
-    };
-    let (off, on) = (mean("off"), mean("metadata"));
-    println!(
-        "message log, end to end: off {off:.0} events/s, metadata {on:.0} events/s (mean of 2 rounds each, alternating) = {:.3} ({:+.1} %)",
-        on / off,
-        (on / off - 1.0) * 100.0
-    );
-    Ok(())
 }
 
 pub async fn run(args: BenchArgs) -> Result<(), String> {

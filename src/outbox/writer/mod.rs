@@ -144,6 +144,8 @@ struct Pending {
     overwritten: Vec<(Vec<u8>, Option<Vec<u8>>)>,
     replies: Vec<Reply>,
     tally: TallyBatch,
+    /// The reconciliation's counts this batch moves ([`super::ledger`]).
+    ledger: super::ledger::LedgerBatch,
 }
 
 /// The writer's reads and writes as the tally sees them: reads see this batch's writes;
@@ -226,12 +228,18 @@ impl Writer {
             overwritten: Vec::new(),
             replies: Vec::new(),
             tally: TallyBatch::default(),
+            ledger: Default::default(),
         };
         for c in commands {
             self.process(c, &mut p);
         }
         let tally = std::mem::take(&mut p.tally);
         tally.finish(&mut BatchIo {
+            store: self.store.as_ref(),
+            p: &mut p,
+        });
+        let ledger = std::mem::take(&mut p.ledger);
+        ledger.finish(&mut BatchIo {
             store: self.store.as_ref(),
             p: &mut p,
         });
@@ -506,6 +514,14 @@ impl Writer {
             });
         }
         self.meta.last_id = Some(id);
+        let day = super::ledger::day_of(&first);
+        let events = req.events.len() as i64;
+        p.ledger
+            .add(day, &req.unit, "", super::ledger::EVENTS, events);
+        for (target, n) in &per_target {
+            p.ledger
+                .add(day, &req.unit, target, super::ledger::DELIVERIES, *n);
+        }
         for (target, n) in per_target {
             count_unit(&mut self.meta.by_unit, target, &req.unit, n, 0);
         }

@@ -3,6 +3,7 @@
 //! committed ([`Pending`]) and to the running counts.
 
 use super::*;
+use crate::outbox::ledger;
 
 impl Writer {
     /// A worker delivered what this node forwarded: the done record says delivered.
@@ -57,6 +58,13 @@ impl Writer {
         {
             with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
         }
+        p.ledger.moved(
+            &info.id,
+            &info.unit.name(),
+            &target,
+            None,
+            ledger_field(outcome),
+        );
         let done = DoneRecord {
             outcome,
             at_ms,
@@ -131,6 +139,8 @@ impl Writer {
             tally: info.tally,
         };
         p.delete(key);
+        p.ledger
+            .moved(&info.id, &dead.unit, &target, None, ledger::DEAD);
         feed_dead(p, &dead.unit, dead.dead_at_ms, &info.id, &target);
         p.put(keys::delivery(keys::DEAD, &target, &info.id), encode(&dead));
         self.meta.dead += 1;
@@ -176,6 +186,20 @@ impl Writer {
                 .is_some_and(|d| d.outcome != DoneOutcome::Forwarded && d.at_ms > record.dead_at_ms)
             {
                 return Ok(());
+            }
+            if done
+                .as_ref()
+                .is_some_and(|d| d.outcome == DoneOutcome::Forwarded)
+                && message.is_none()
+            {
+                // Forwarded from here: this node's reconciliation sees it die.
+                p.ledger.moved(
+                    &id,
+                    &record.unit,
+                    &target,
+                    Some(ledger::FORWARDED),
+                    ledger::DEAD,
+                );
             }
             if let Some(message) = message {
                 // Accepted by another node: the message comes with its dead letter.
@@ -248,6 +272,7 @@ impl Writer {
             tally: dead.tally,
         };
         count_unit(&mut self.meta.by_unit, target, &rec.unit, 1, -1);
+        p.ledger.revived(&id, &rec.unit, target);
         p.delete(xkey);
         p.put(keys::delivery(keys::PENDING, target, &id), encode(&rec));
         self.meta.dead = self.meta.dead.saturating_sub(1);
@@ -285,6 +310,13 @@ impl Writer {
     ) {
         p.delete(keys::delivery(keys::DEAD, target, &id));
         count_unit(&mut self.meta.by_unit, target, &dead.unit, 0, -1);
+        p.ledger.moved(
+            &id,
+            &dead.unit,
+            target,
+            Some(ledger::DEAD),
+            ledger_field(outcome),
+        );
         if let Some(tally_id) = dead.tally {
             with_tally(self.store.as_ref(), p, |t, io| {
                 t.on_sync_finished(io, tally_id)
@@ -299,6 +331,15 @@ impl Writer {
         };
         p.put(keys::delivery(keys::DONE, target, &id), encode(&done));
         self.meta.dead = self.meta.dead.saturating_sub(1);
+    }
+}
+
+/// The reconciliation's count a finished delivery moves to.
+fn ledger_field(outcome: DoneOutcome) -> usize {
+    match outcome {
+        DoneOutcome::Delivered => ledger::DELIVERED,
+        DoneOutcome::Forwarded => ledger::FORWARDED,
+        DoneOutcome::Dropped => ledger::DROPPED,
     }
 }
 
