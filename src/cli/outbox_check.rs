@@ -49,6 +49,11 @@ pub fn run(config: &Path, data_dir: Option<PathBuf>, repair: bool) -> ExitCode {
     for line in &out_of_step {
         println!("totals out of step: {line}");
     }
+    if checked.damage_noted {
+        println!(
+            "the bus met a record it could not read while it ran, and will not start until the repair has run"
+        );
+    }
     if checked.is_sound() && checked.unreadable_not_listed == 0 {
         println!("the outbox is sound");
         return ExitCode::SUCCESS;
@@ -77,6 +82,7 @@ pub fn run(config: &Path, data_dir: Option<PathBuf>, repair: bool) -> ExitCode {
             if done.totals_rewritten {
                 println!("the totals were rewritten from the recount");
             }
+            println!("the outbox is ready: the bus will start on it");
             if checked.unreadable_not_listed > 0 {
                 println!("more unreadable records remain: run the repair again");
                 return ExitCode::FAILURE;

@@ -41,6 +41,9 @@ pub struct Checked {
     pub pending: u64,
     pub dead: u64,
     pub by_unit: records::UnitCounts,
+    /// A running bus met a record it could not read and left its mark
+    /// ([`super::start_check::DAMAGE_NOTE`]): the bus will not start until the repair.
+    pub damage_noted: bool,
 }
 
 impl Checked {
@@ -72,7 +75,7 @@ impl Checked {
 
     /// Whether nothing is wrong.
     pub fn is_sound(&self) -> bool {
-        self.unreadable.is_empty() && self.totals_out_of_step().is_empty()
+        self.unreadable.is_empty() && self.totals_out_of_step().is_empty() && !self.damage_noted
     }
 }
 
@@ -160,6 +163,9 @@ fn read_record(
             super::ledger::decode_row(key, &value)
                 .ok_or_else(|| StoreError::Corrupt("reconciliation counts do not decode".into()))?;
         }
+        Some(keys::NOTE) if key == keys::note(super::start_check::DAMAGE_NOTE) => {
+            checked.damage_noted = true;
+        }
         _ if key == keys::META => checked.meta = Some(records::decode(&value)?),
         _ => {}
     }
@@ -218,14 +224,14 @@ pub fn repair(
         meta.by_unit = checked.by_unit.clone();
         batch.put(keys::META.to_vec(), records::encode(&meta));
     }
+    // The mark a running bus left when it met an unreadable record: dealt with now.
+    batch.delete(keys::note(super::start_check::DAMAGE_NOTE));
     let repaired = Repaired {
         quarantined: checked.unreadable.len(),
         totals_rewritten: out_of_step || meta_unreadable,
     };
-    if !batch.is_empty() {
-        raw.apply(batch)?;
-        raw.flush()?;
-    }
+    raw.apply(batch)?;
+    raw.flush()?;
     Ok(repaired)
 }
 

@@ -79,6 +79,7 @@ mod notes;
 pub mod queue;
 pub mod records;
 pub mod redb_store;
+pub mod start_check;
 pub mod store;
 mod sweep;
 pub mod tally;
@@ -169,6 +170,10 @@ impl Outbox {
             store.apply(batch)?;
             store.flush()?;
         }
+        let problems = start_check::problems(store.as_ref(), &meta, targets)?;
+        if !problems.is_empty() {
+            return Err(start_check::refusal(&problems));
+        }
         let mut queues = HashMap::new();
         for target in targets {
             let blocked = blocked_keys(store.as_ref(), target)?;
@@ -252,14 +257,28 @@ impl Outbox {
 
     /// The envelope of a message (for a connector), with the attempt number filled in.
     pub fn load(&self, lease: &Lease) -> Result<Envelope, StoreError> {
-        let mut env = self.message(lease.info.id)?.ok_or_else(|| {
-            StoreError::Corrupt(format!(
-                "message {} has a delivery but no message record",
-                lease.info.id
-            ))
-        })?;
+        let found = self.message(lease.info.id).and_then(|m| {
+            m.ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "message {} has a delivery but no message record",
+                    lease.info.id
+                ))
+            })
+        });
+        let mut env = found.inspect_err(|e| self.note_damage(e))?;
         env.attempts = lease.info.attempts + 1;
         Ok(env)
+    }
+
+    /// A record could not be read: leave the mark that stops the next start until the
+    /// outbox is checked and repaired ([`start_check`]), and say so once in the log.
+    pub fn note_damage(&self, e: &StoreError) {
+        let StoreError::Corrupt(why) = e else { return };
+        if matches!(self.get_note(start_check::DAMAGE_NOTE), Ok(Some(_))) {
+            return;
+        }
+        tracing::error!(error = %why, "the outbox holds a record it cannot read; the bus goes on, and will not start again until `lienthong outbox check --repair` has run");
+        let _ = self.put_note(start_check::DAMAGE_NOTE, why.as_bytes());
     }
 
     /// Count the KPIs of every event accepted from now on with `finder` (once; later

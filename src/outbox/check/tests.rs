@@ -138,3 +138,62 @@ async fn a_damaged_outbox_is_named_record_by_record_and_repaired_without_losing_
     );
     assert_eq!(after.pending, 11);
 }
+
+/// Open the sealed outbox again over `raw`: the start check's verdict.
+fn reopen(raw: &Arc<MemStore>, ring: &Arc<Keyring>) -> Result<Outbox, StoreError> {
+    let store = encryption::wrap(raw.clone(), Some(ring.clone())).unwrap();
+    Outbox::open(store, settings(), &["a".to_string()])
+}
+
+#[tokio::test]
+async fn the_bus_refuses_to_start_on_an_inconsistent_outbox_until_it_is_repaired() {
+    let (raw, ring) = sealed_outbox_with_events().await;
+    reopen(&raw, &ring).unwrap().shutdown().await.unwrap();
+
+    // Counters that say nothing is pending, over twelve pending deliveries.
+    let good: Meta = records::decode(&raw.get(keys::META).unwrap().unwrap()).unwrap();
+    let mut meta = good.clone();
+    meta.pending = 0;
+    meta.by_unit.clear();
+    let mut damage = WriteBatch::default();
+    damage.put(keys::META.to_vec(), records::encode(&meta));
+    raw.apply(damage).unwrap();
+    let refused = reopen(&raw, &ring).err().expect("refused").to_string();
+    assert!(
+        refused.contains("the counters say 0 pending deliveries"),
+        "{refused}"
+    );
+    assert!(refused.contains("target `a`"), "{refused}");
+    assert!(
+        refused.contains("lienthong outbox check --repair"),
+        "{refused}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let found = check(raw.as_ref(), Some(&ring), |_| {}).unwrap();
+    repair(raw.as_ref(), &found, &dir.path().join("q.jsonl")).unwrap();
+    let outbox = reopen(&raw, &ring).unwrap();
+
+    // A record that cannot be read while running leaves the mark; the next start stops.
+    let (mkey, mut chunk) = first_key(&raw, keys::MESSAGE);
+    chunk[20] ^= 0x01;
+    let mut damage = WriteBatch::default();
+    damage.put(mkey, chunk);
+    raw.apply(damage).unwrap();
+    let lease = outbox.claim("a").await.unwrap();
+    let e = outbox
+        .load(&lease)
+        .err()
+        .expect("the damaged chunk does not open");
+    assert!(e.to_string().contains("does not open"), "{e}");
+    drop(lease);
+    outbox.shutdown().await.unwrap();
+    let refused = reopen(&raw, &ring).err().expect("refused").to_string();
+    assert!(
+        refused.contains("met a record it could not read"),
+        "{refused}"
+    );
+    let found = check(raw.as_ref(), Some(&ring), |_| {}).unwrap();
+    assert!(found.damage_noted && !found.is_sound());
+    repair(raw.as_ref(), &found, &dir.path().join("q.jsonl")).unwrap();
+    reopen(&raw, &ring).unwrap().shutdown().await.unwrap();
+}
