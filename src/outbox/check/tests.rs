@@ -182,8 +182,7 @@ async fn the_bus_refuses_to_start_on_an_inconsistent_outbox_until_it_is_repaired
     let lease = outbox.claim("a").await.unwrap();
     let e = outbox
         .load(&lease)
-        .err()
-        .expect("the damaged chunk does not open");
+        .expect_err("the damaged chunk does not open");
     assert!(e.to_string().contains("does not open"), "{e}");
     drop(lease);
     outbox.shutdown().await.unwrap();
