@@ -49,6 +49,9 @@ pub struct OutageReport {
     pub fill_rate_last_tenth: f64,
     pub fill_rss_peak_mib: f64,
     pub disk_mib_after_fill: f64,
+    /// The message log's day files ([`crate::evidence`]), apart: an archive of its own,
+    /// moved off the machine by day, not what the outbox holds.
+    pub evidence_mib_after_fill: f64,
     pub restart_seconds: f64,
     pub drain_seconds: f64,
     pub drained: usize,
@@ -80,10 +83,11 @@ impl OutageReport {
             self.fill_rss_peak_mib,
         );
         println!(
-            "outage: data directory {:.0} MiB for {:.0} MiB of event payloads ({:.2}x)",
+            "outage: data directory {:.0} MiB for {:.0} MiB of event payloads ({:.2}x), the message log's archive apart ({:.0} MiB)",
             self.disk_mib_after_fill,
             mib(self.payload_bytes),
             self.disk_mib_after_fill / mib(self.payload_bytes).max(1.0),
+            self.evidence_mib_after_fill,
         );
         if self.drained > 0 || self.drain_seconds > 0.0 {
             println!(
@@ -490,7 +494,10 @@ pub async fn run(opts: &OutageOptions) -> Result<OutageReport, String> {
     // Let a sample or two land after the last request.
     tokio::time::sleep(Duration::from_millis(300)).await;
     report.fill_rss_peak_mib = rss.peak_mib().max(bus.memory_mb().0);
-    report.disk_mib_after_fill = dir_size(&opts.dir.join("data")) as f64 / 1_048_576.0;
+    let evidence = dir_size(&opts.dir.join("data").join("evidence"));
+    report.disk_mib_after_fill =
+        dir_size(&opts.dir.join("data")).saturating_sub(evidence) as f64 / 1_048_576.0;
+    report.evidence_mib_after_fill = evidence as f64 / 1_048_576.0;
     drop(rss);
     let mut slowest_us = status.slowest_us.load(Ordering::Relaxed);
     let mut polls = status.polls.load(Ordering::Relaxed);
