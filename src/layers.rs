@@ -162,13 +162,6 @@ fn crate_paths(code: &str) -> Vec<(usize, &str)> {
 /// fails on any other, and on one of these once it is gone.
 #[cfg(test)]
 const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
-    // `config/mod.rs` re-exports the sections the connectors, the delivery core, the
-    // cluster, telemetry and the catalogue own (undone when each owns its validation).
-    ("config", "connector"),
-    ("config", "delivery"),
-    ("config", "otlp"),
-    ("config", "procedures"),
-    ("config", "transport"),
     // Payment's reconciler builds events by routing them itself, and the forwarding
     // connector lives outside the cluster folder (payment as one component; one intake
     // path; the forwarding connector inside `transport`).

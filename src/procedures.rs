@@ -16,23 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// The `[procedures]` section.
-#[derive(Clone, Debug, Default, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields, default)]
-pub struct ProceduresConfig {
-    /// What a dossier whose `MaTTHC` is not in its unit's catalogue does.
-    pub unknown: UnknownProcedure,
-}
-
-#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq, schemars::JsonSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum UnknownProcedure {
-    /// Delivered, and counted apart on the dashboard and in the KPIs.
-    #[default]
-    Warn,
-    /// A dead letter at its portal delivery, naming the field.
-    Reject,
-}
+pub use crate::config::{ProceduresConfig, UnknownProcedure};
 
 /// The level of online public service of a procedure.
 #[derive(

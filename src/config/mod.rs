@@ -1,34 +1,41 @@
-//! Configuration: TOML structs (strict: unknown keys are errors; each component's own
-//! sections live beside it and are re-exported here), loading with environment overrides
-//! (`load`), and a pure validation pass ([`validate`]) naming every problem at once.
+//! Configuration: TOML structs (strict: unknown keys are errors; a file per section,
+//! which the component it configures reads from here — the config never imports the
+//! components), loading with environment overrides (`load`), and a pure validation pass
+//! ([`validate`]) naming every problem at once.
 
 mod admin;
+pub mod amqp;
+pub mod delivery;
 mod evidence;
 mod load;
 mod lookups;
 mod paths;
+mod procedures;
 mod route;
 mod server;
+mod target_sections;
+mod telemetry;
 mod validate;
 
-pub use crate::connector::auth::AuthConfig;
-pub use crate::connector::client::TlsConfig;
-pub use crate::connector::payment::config::PaymentAuthConfig;
-pub use crate::connector::portal::config::PortalAuthConfig;
-pub use crate::delivery::config::{CircuitBreakerConfig, RateLimitConfig, RetryConfig};
-pub use crate::procedures::ProceduresConfig;
-pub use crate::transport::config::{Acknowledge, AmqpConfig};
 pub use admin::{AdminConfig, AdminRole, AdminTokenConfig, Digests, credential_list};
+pub use amqp::{Acknowledge, AmqpConfig};
+pub use delivery::{CircuitBreakerConfig, RateLimitConfig, RetryConfig};
 pub use evidence::{EvidenceConfig, EvidenceMode};
 pub use lienthong_mocks::config::{HumanDuration, MocksConfig, Scenario};
 pub use load::{LoadError, apply_scenario, load_file, load_str};
 pub use lookups::{LookupException, LookupTargetConfig, LookupsConfig, PurposeConfig};
+pub use procedures::{ProceduresConfig, UnknownProcedure};
 pub use route::{Conditions, DeliverWhen, OnDead, Ordering, RouteConfig, Validate};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+pub use target_sections::{
+    AuthConfig, DropEncoding, FileDropConfig, PaymentAuthConfig, PortalAuthConfig, TlsConfig,
+    drop_folder,
+};
+pub use telemetry::TelemetryConfig;
 pub use validate::{Problem, network_facing, validate};
 
 /// The whole configuration file.
@@ -62,7 +69,7 @@ pub struct Config {
     pub mocks: MocksConfig,
     /// Export of spans over OTLP (off unless `otlp_endpoint` is set).
     #[serde(default)]
-    pub telemetry: crate::otlp::TelemetryConfig,
+    pub telemetry: TelemetryConfig,
     #[serde(default)]
     pub mappings: MappingsConfig,
     /// What a dossier of a procedure missing from its unit's catalogue does.
@@ -469,7 +476,7 @@ pub struct TargetConfig {
     pub tls: Option<TlsConfig>,
     /// For `kind = "file_drop"`: the encoding and file extension.
     #[serde(default)]
-    pub file_drop: Option<crate::connector::file_drop::config::FileDropConfig>,
+    pub file_drop: Option<FileDropConfig>,
 }
 
 pub(crate) fn default_timeout() -> Duration {

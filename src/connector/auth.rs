@@ -13,7 +13,6 @@
 //! bundled mocks and refused in production (see `config::validate`).
 
 use base64::Engine;
-use serde::Deserialize;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -157,98 +156,7 @@ impl Auth {
     }
 }
 
-/// How an endpoint authenticates (the `auth` section of `http` targets and lookups).
-/// Credentials of an `http` target. Secrets are read from the `*_env` variables; the
-/// `dev_*` values are for the bundled mocks and refused in production.
-#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum AuthConfig {
-    /// A static key in a header.
-    ApiKey {
-        /// The header that carries the key.
-        #[serde(default = "default_api_key_header")]
-        header: String,
-        /// The environment variable holding the key.
-        key_env: String,
-        /// DEVELOPMENT ONLY; refused in production.
-        #[serde(default)]
-        dev_key: Option<String>,
-    },
-    /// The LGSP gateway's base64 JSON key header.
-    Lgsp {
-        /// The header that carries the base64 JSON key.
-        #[serde(default = "default_lgsp_header")]
-        header: String,
-        /// `AccessKey` the gateway issued.
-        access_key: String,
-        /// The environment variable holding `SecretKey`.
-        secret_key_env: String,
-        /// DEVELOPMENT ONLY; refused in production.
-        #[serde(default)]
-        dev_secret_key: Option<String>,
-        /// `AppName` registered with the gateway.
-        app_name: String,
-        /// `PartnerCode` of the ministry.
-        partner_code: String,
-        /// `PartnerCodeCus` of the platform behind the gateway.
-        partner_code_cus: String,
-    },
-    /// OAuth 2.0 client credentials; the token is cached until it expires.
-    Oauth2 {
-        /// The token endpoint.
-        token_url: String,
-        /// The client id the gateway issued.
-        client_id: String,
-        /// The environment variable holding the client secret.
-        client_secret_env: String,
-        /// DEVELOPMENT ONLY; refused in production.
-        #[serde(default)]
-        dev_client_secret: Option<String>,
-        /// The scope to ask for, when the gateway wants one.
-        #[serde(default)]
-        scope: Option<String>,
-        /// A header that carries the token again, besides `Authorization: Bearer`:
-        /// `lgspaccesstoken` for the population database through a provincial gateway.
-        #[serde(default)]
-        token_header: Option<String>,
-    },
-}
-
-fn default_api_key_header() -> String {
-    "x-api-key".into()
-}
-
-fn default_lgsp_header() -> String {
-    "lgspaccesstoken".into()
-}
-
-impl AuthConfig {
-    /// (variable, development value) of the secret.
-    pub fn secret_source(&self) -> (&str, Option<&str>) {
-        match self {
-            AuthConfig::ApiKey {
-                key_env, dev_key, ..
-            } => (key_env, dev_key.as_deref()),
-            AuthConfig::Lgsp {
-                secret_key_env,
-                dev_secret_key,
-                ..
-            } => (secret_key_env, dev_secret_key.as_deref()),
-            AuthConfig::Oauth2 {
-                client_secret_env,
-                dev_client_secret,
-                ..
-            } => (client_secret_env, dev_client_secret.as_deref()),
-        }
-    }
-
-    pub fn secret(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
-        let (var, dev) = self.secret_source();
-        env(var)
-            .filter(|s| !s.is_empty())
-            .or_else(|| dev.map(str::to_string))
-    }
-}
+pub use crate::config::AuthConfig;
 
 #[cfg(test)]
 mod tests {

@@ -3,8 +3,6 @@
 //! environment; and how a reply is read (status, `Retry-After`, the body when needed).
 
 use super::RawOutcome;
-use serde::Deserialize;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// An HTTP client with an endpoint's timeout and TLS settings (every connector kind, and
@@ -150,21 +148,7 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
     )
 }
 
-/// The `tls` section of targets and lookups: extra CA certificates and a client identity
-/// for mutual TLS (PEM files).
-#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct TlsConfig {
-    /// PEM bundle of CA certificates trusted in addition to the system's.
-    #[serde(default)]
-    pub ca_file: Option<PathBuf>,
-    /// Client certificate (PEM) for mutual TLS, with `client_key`.
-    #[serde(default)]
-    pub client_cert: Option<PathBuf>,
-    /// Private key (PEM) of `client_cert`.
-    #[serde(default)]
-    pub client_key: Option<PathBuf>,
-}
+pub use crate::config::TlsConfig;
 
 #[cfg(test)]
 mod tests {

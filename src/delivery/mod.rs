@@ -29,7 +29,8 @@
 
 pub mod activity;
 pub mod breaker;
-pub mod config;
+/// The delivery policy sections, as the config reads them.
+pub use crate::config::delivery as config;
 pub mod exchange;
 pub mod latency;
 pub mod permission;

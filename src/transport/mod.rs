@@ -64,7 +64,8 @@
 //! `publish_timeout`.
 
 pub mod broker;
-pub mod config;
+/// The `[amqp]` section, as the config reads it.
+pub use crate::config::amqp as config;
 pub mod dead_letters;
 mod declare;
 pub mod delay;

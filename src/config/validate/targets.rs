@@ -117,7 +117,7 @@ pub(super) fn target_endpoints(config: &Config, problems: &mut Vec<Problem>) {
             ));
         }
         if target.kind == crate::config::TargetKind::FileDrop {
-            if let Err(e) = crate::connector::file_drop::folder(&target.url) {
+            if let Err(e) = crate::config::drop_folder(&target.url) {
                 problems.push(problem(format!("{path}.url"), e));
             }
         } else {

@@ -82,20 +82,7 @@ impl FileDropConnector {
     }
 }
 
-/// The folder a `url` names: `file:///srv/ipo/import` or a plain path.
-pub fn folder(location: &str) -> Result<PathBuf, String> {
-    match location.strip_prefix("file://") {
-        Some(path) if path.starts_with('/') => Ok(PathBuf::from(path)),
-        Some(_) => Err(format!(
-            "`{location}`: a file:// URL needs an absolute path (file:///srv/...)"
-        )),
-        None if location.trim().is_empty() => Err("name the drop folder".into()),
-        None if location.contains("://") => Err(format!(
-            "`{location}` is not a folder: write a path or a file:/// URL"
-        )),
-        None => Ok(PathBuf::from(location)),
-    }
-}
+pub use crate::config::drop_folder as folder;
 
 /// `.<name>.part`, synced, renamed to `<name>`, and the folder synced.
 fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Result<()> {

@@ -1,5 +1,5 @@
 //! The delivery policy sections of a target: `rate_limit`, `retry` and
-//! `circuit_breaker` (re-exported by [`crate::config`]).
+//! `circuit_breaker` (the delivery core, [`crate::delivery`], acts on them).
 
 use serde::Deserialize;
 use std::time::Duration;

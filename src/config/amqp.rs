@@ -1,8 +1,8 @@
 //! The `[amqp]` section: the broker, the names, the partitions, and how ingress nodes
-//! forward (batches and confirms in flight). Re-exported by [`crate::config`]; checked
-//! with the rest of the config in `config/validate/platform.rs`.
+//! forward (batches and confirms in flight), as the cluster ([`crate::transport`]) reads
+//! it; checked with the rest of the config in `config/validate/platform.rs`.
 
-use super::super::config::TlsConfig;
+use super::TlsConfig;
 use serde::Deserialize;
 use std::time::Duration;
 
