@@ -167,8 +167,6 @@ const KNOWN_BACK_IMPORTS: &[(&str, &str)] = &[
     // path; the forwarding connector inside `transport`).
     ("connector", "route"),
     ("connector", "transport"),
-    // Replies are new events built by hand from their route (one intake path).
-    ("delivery", "route"),
 ];
 
 /// Longest source file, in lines: a longer one holds more than one concept.

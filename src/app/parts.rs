@@ -245,7 +245,7 @@ pub fn start_cluster(
             WorkerContext {
                 broker: Arc::clone(&broker),
                 mappings: Arc::clone(&mappings),
-                replies: Arc::new(crate::delivery::Replies::new(
+                replies: Arc::new(crate::route::replies::RoutedReplies::new(
                     Arc::new(crate::route::Router::from_config(config)),
                     outbox.clone(),
                 )),

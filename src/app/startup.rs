@@ -239,8 +239,13 @@ pub fn start_delivery(
             background,
         ),
         None => {
-            let replies = crate::delivery::Replies::new(router, outbox.clone());
-            let relay = Relay::start(outbox, runtimes, mappings, Some(Arc::new(replies)));
+            let replies = crate::route::replies::RoutedReplies::new(router, outbox.clone());
+            let relay = Relay::start(
+                outbox,
+                runtimes,
+                mappings,
+                Some(Arc::new(replies) as Arc<dyn crate::delivery::Replies>),
+            );
             (relay, None)
         }
     };

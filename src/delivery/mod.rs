@@ -250,7 +250,7 @@ pub fn decide(
 pub async fn attempt(
     target: &TargetRuntime,
     mappings: &MappingSet,
-    replies: Option<&Replies>,
+    replies: Option<&dyn Replies>,
     envelope: &Envelope,
     attempts: u32,
 ) -> Outcome {
@@ -277,7 +277,7 @@ pub async fn attempt(
 /// ([`replies`]).
 pub async fn send(
     target: &TargetRuntime,
-    replies: Option<&Replies>,
+    replies: Option<&dyn Replies>,
     envelope: &Envelope,
     body: &Outbound,
     attempts: u32,
@@ -330,24 +330,22 @@ pub fn end_attempt_span(span: crate::otlp::SpanHandle, outcome: &Outcome) {
 
 async fn send_traced(
     target: &TargetRuntime,
-    replies: Option<&Replies>,
+    replies: Option<&dyn Replies>,
     envelope: &Envelope,
     body: &Outbound,
     attempts: u32,
 ) -> Outcome {
     let onward = replies
-        .filter(|_| target.mode == DeliveryMode::Direct)
-        .and_then(|r| Some((r, r.route_for(envelope, &target.name)?)));
+        .filter(|r| target.mode == DeliveryMode::Direct && r.goes_on(envelope, &target.name));
     let mut exchanged = exchange::exchange(target, envelope, body, onward.is_some()).await;
     let verdict = exchanged.verdict.clone();
     judge(target, &verdict);
     let mut outcome = decide(target, envelope, attempts, verdict);
-    if let Some((replies, route)) = onward
+    if let Some(replies) = onward
         && outcome == Outcome::Delivered
     {
         let reply = exchanged.reply.take().unwrap_or_default();
-        outcome =
-            replies::outcome_of_passing_on(replies, route, envelope, &target.name, &reply).await;
+        outcome = replies::outcome_of_passing_on(replies, envelope, &target.name, &reply).await;
     }
     exchanged.log(target, body, [(envelope, attempts, Some(&outcome))]);
     outcome

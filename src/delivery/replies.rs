@@ -20,16 +20,25 @@
 //!   (for example `/event/dossierId`), so a result synced after an upload takes its place
 //!   among the dossier's other events on the portal.
 
+use crate::connector::BoxFuture;
 use crate::envelope::Envelope;
-use crate::outbox::{EnqueueError, EnqueueRequest, NewEvent, Outbox};
-use crate::route::{Route, Router};
+use crate::outbox::EnqueueError;
 use serde_json::value::RawValue;
-use std::sync::Arc;
 
-/// Where replies go on, and the outbox they are stored in.
-pub struct Replies {
-    router: Arc<Router>,
-    outbox: Outbox,
+/// Where a target's replies go on. The routes know (a route's `replies`); the delivery
+/// core only asks, through this trait, which the routing layer implements
+/// ([`crate::route::replies::RoutedReplies`]).
+pub trait Replies: Send + Sync {
+    /// Whether `target`'s reply to `envelope` goes on as an event of another flow.
+    fn goes_on(&self, envelope: &Envelope, target: &str) -> bool;
+
+    /// Store `reply` (what `target` answered to `envelope`) as the event that goes on.
+    fn pass_on<'a>(
+        &'a self,
+        envelope: &'a Envelope,
+        target: &'a str,
+        reply: &'a str,
+    ) -> BoxFuture<'a, Result<(), ReplyError>>;
 }
 
 /// Why a reply could not go on.
@@ -38,67 +47,14 @@ pub enum ReplyError {
     /// For now: the outbox is closing or cannot write. The delivery is tried again.
     #[error("the reply could not be stored: {0}")]
     Store(#[from] EnqueueError),
-    /// Never: the reply event has no ordering key where its route looks for one.
+    /// Never: the reply event has no ordering key where its route looks for one, or the
+    /// flow it should go on as is gone.
     #[error("the reply of `{target}` cannot go on as flow `{flow}`: {reason}")]
     Unusable {
         target: String,
         flow: String,
         reason: String,
     },
-}
-
-impl Replies {
-    pub fn new(router: Arc<Router>, outbox: Outbox) -> Replies {
-        Replies { router, outbox }
-    }
-
-    /// The route a reply of `target` to `envelope` goes on through, if its route wants it.
-    pub fn route_for(&self, envelope: &Envelope, target: &str) -> Option<&Route> {
-        let origin = self
-            .router
-            .resolve(&envelope.unit, Some(&envelope.flow))
-            .ok()?;
-        let flow = origin.replies.get(target)?;
-        self.router.resolve(&envelope.unit, Some(flow)).ok()
-    }
-
-    /// Store `reply` (what `target` answered to `envelope`) as an event of `route`.
-    pub async fn pass_on(
-        &self,
-        route: &Route,
-        envelope: &Envelope,
-        target: &str,
-        reply: &str,
-    ) -> Result<(), ReplyError> {
-        let payload = reply_event(envelope, target, reply);
-        let key = match &route.key_pointer {
-            Some(pointer) => crate::route::extract_key(&payload, pointer, route.ordered).map_err(
-                |(_, reason)| ReplyError::Unusable {
-                    target: target.to_string(),
-                    flow: route.flow.clone(),
-                    reason: format!("{reason} (at {pointer})"),
-                },
-            )?,
-            None => None,
-        };
-        let request = EnqueueRequest {
-            from_reply: true,
-            unit: envelope.unit.clone(),
-            flow: route.flow.clone(),
-            trace_id: envelope.trace_id.clone(),
-            idempotency_key: Some(format!("reply/{}/{target}", envelope.id)),
-            targets: route.targets.clone(),
-            ordered: route.ordered,
-            block_on_dead: route.block_on_dead,
-            events: vec![NewEvent {
-                key,
-                targets: route.targets_for_event(&payload),
-                payload,
-            }],
-        };
-        self.outbox.enqueue(request).await?;
-        Ok(())
-    }
 }
 
 /// The reply event: the event that was sent, what the target answered (its JSON; a reply
@@ -124,13 +80,12 @@ pub fn reply_event(envelope: &Envelope, target: &str, reply: &str) -> Box<RawVal
 
 /// Store the platform's reply as an event of its own; the delivery counts once it is.
 pub(super) async fn outcome_of_passing_on(
-    replies: &Replies,
-    route: &Route,
+    replies: &dyn Replies,
     envelope: &Envelope,
     target: &str,
     reply: &str,
 ) -> super::Outcome {
-    match replies.pass_on(route, envelope, target, reply).await {
+    match replies.pass_on(envelope, target, reply).await {
         Ok(()) => super::Outcome::Delivered,
         Err(e @ ReplyError::Store(_)) => {
             // Sent again later; the reply event's idempotency key keeps it one.

@@ -26,7 +26,7 @@ impl Relay {
         outbox: Outbox,
         targets: Vec<Arc<TargetRuntime>>,
         mappings: Arc<MappingSet>,
-        replies: Option<Arc<Replies>>,
+        replies: Option<Arc<dyn Replies>>,
     ) -> Relay {
         let (stop, stop_rx) = watch::channel(false);
         let mut workers = JoinSet::new();
@@ -73,7 +73,7 @@ struct Worker {
     mappings: Arc<MappingSet>,
     /// Routes that pass a target's reply on ([`crate::delivery::replies`]); none when
     /// this relay only forwards to the broker.
-    replies: Option<Arc<Replies>>,
+    replies: Option<Arc<dyn Replies>>,
     target: Arc<TargetRuntime>,
     stop: watch::Receiver<bool>,
 }
@@ -213,7 +213,7 @@ impl Worker {
             let alone = self
                 .replies
                 .as_ref()
-                .is_some_and(|r| r.route_for(&item.1, &t.name).is_some());
+                .is_some_and(|r| r.goes_on(&item.1, &t.name));
             match t.connector.batch_group(&item.1, &item.2).filter(|_| !alone) {
                 Some(g) => match groups.iter_mut().find(|(k, _)| *k == g) {
                     Some((_, items)) => items.push(item),

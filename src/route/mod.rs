@@ -3,6 +3,7 @@
 
 pub mod event_schema;
 mod key;
+pub mod replies;
 
 use crate::config::{Config, DeliverWhen, OnDead, Ordering, Validate};
 pub use key::{extract_key, text_at};

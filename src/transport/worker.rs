@@ -32,7 +32,7 @@ pub struct WorkerContext {
     pub mappings: Arc<MappingSet>,
     /// Replies that go on as events of another flow: stored in this node's outbox before
     /// the delivery is acknowledged, and forwarded from there like any event.
-    pub replies: Arc<delivery::Replies>,
+    pub replies: Arc<dyn delivery::Replies>,
     pub status: Arc<StatusPublisher>,
     pub node: String,
     /// True once this node has declared the whole topology (partition queues, delay
@@ -375,7 +375,7 @@ impl PartitionConsumer {
         let outcome = delivery::attempt(
             &self.target,
             &self.ctx.mappings,
-            Some(&self.ctx.replies),
+            Some(self.ctx.replies.as_ref()),
             &envelope,
             attempts,
         )
