@@ -373,13 +373,13 @@ pub struct ReconcileInputs {
 }
 
 /// The reconciliation of open payments (`QUERY`, `GET_BILL`) for each payment target, in
-/// the background ([`crate::connector::payment::reconcile`]).
+/// the background ([`crate::route::payments`]).
 pub fn start_reconciliation(
     config: &Config,
     inputs: ReconcileInputs,
     background: &mut Background,
 ) -> Result<(), AppError> {
-    use crate::connector::payment::reconcile::{ReconcileStores, Reconciler};
+    use crate::route::payments::{ReconcileStores, Reconciler};
     for (name, target) in &config.targets {
         let Some(payment) = &target.payment else {
             continue;

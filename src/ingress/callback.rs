@@ -11,9 +11,10 @@
 //! taken, `"99"` otherwise (it then sends again).
 
 use super::IngressState;
-use crate::connector::payment::reconcile::{relay_outcome, settled_by_callback};
+use crate::connector::payment::reconcile::settled_by_callback;
 use crate::connector::payment::{field_text, reference_note, verify_confirm};
 use crate::outbox::Notes;
+use crate::route::payments::relay_outcome;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, State};
 use axum::http::StatusCode;

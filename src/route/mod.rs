@@ -3,6 +3,7 @@
 
 pub mod event_schema;
 mod key;
+pub mod payments;
 pub mod replies;
 
 use crate::config::{Config, DeliverWhen, OnDead, Ordering, Validate};
