@@ -87,9 +87,13 @@ impl Exchange {
             return;
         };
         let answered_ms = now_ms();
+        let messages: Vec<_> = messages.into_iter().collect();
+        let last = messages.len().saturating_sub(1);
+        let mut body_of_answer = answer.body;
         let entries: Vec<Entry> = messages
             .into_iter()
-            .map(|(envelope, attempt, outcome)| Entry::Attempt {
+            .enumerate()
+            .map(|(i, (envelope, attempt, outcome))| Entry::Attempt {
                 sent_ms: self.sent_ms,
                 answered_ms,
                 unit: envelope.unit.clone(),
@@ -101,7 +105,12 @@ impl Exchange {
                 request: body.body.clone(),
                 answer: Answer {
                     status: answer.status,
-                    body: answer.body.clone(),
+                    // The last message takes the answer, the others (a merged call's) a copy.
+                    body: if i == last {
+                        body_of_answer.take()
+                    } else {
+                        body_of_answer.clone()
+                    },
                     missing: answer.missing,
                 },
                 outcome: outcome.map_or("resent", outcome_name),

@@ -22,11 +22,11 @@
 //! bodies too, sealed with the outbox's key like the outbox's own records.
 //!
 //! The work is off the serving and delivery paths: callers hand an [`Entry`] over (the
-//! bodies are reference-counted bytes, not copied) and the writer thread digests, writes
-//! and seals. Lines reach the operating system as soon as the channel is empty, so a
-//! killed process loses only what was still in the channel; a lost machine loses what was
-//! not synced by the last seal (at most `seal_every`). Lines written after the last seal
-//! are sealed when the bus starts again.
+//! bodies are reference-counted bytes, not copied) and the writer thread, waking every
+//! 10 ms, digests, writes and seals what is waiting. Lines reach the operating system at
+//! each wake, so a killed process loses at most the last 10 ms of the log; a lost machine
+//! loses what was not synced by the last seal (at most `seal_every`). Lines written after
+//! the last seal are sealed when the bus starts again.
 //!
 //! The format and its offline check are in [`archive`] (`lienthong evidence verify`), the
 //! file handling in `writer`.
@@ -43,7 +43,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -127,7 +127,11 @@ pub struct MessageLog {
 }
 
 /// Entries waiting for the writer at most (each a request's events or one attempt).
-const CHANNEL: usize = 4096;
+const CHANNEL: usize = 16_384;
+
+/// How often the writer takes what is waiting: a killed process loses at most this
+/// much of the log (what was handed over and not yet written).
+const POLL: Duration = Duration::from_millis(10);
 
 impl MessageLog {
     /// No log: every call does nothing.
@@ -224,48 +228,49 @@ struct Writer {
 }
 
 impl Writer {
+    /// The writer wakes every [`POLL`], takes everything waiting, writes it with one
+    /// write to the operating system, and seals when a seal is due. It never blocks on
+    /// the channel, so a sender never has to wake it: handing an entry over costs a queue
+    /// push, not a system call (a full channel is the exception: the sender waits).
     fn run(mut self, receiver: Receiver<Message>) {
         let mut last_seal = Instant::now();
         loop {
-            let wait = self.seal_every.saturating_sub(last_seal.elapsed());
-            match receiver.recv_timeout(wait) {
-                Ok(Message::Entries(entries)) => {
-                    self.write_all(entries);
-                    // Whatever else is waiting goes in the same flush.
-                    while let Ok(more) = receiver.try_recv() {
-                        match more {
-                            Message::Entries(entries) => self.write_all(entries),
-                            Message::Seal(done) => {
-                                self.seal();
-                                last_seal = Instant::now();
-                                let _ = done.send(());
-                            }
-                        }
-                        if self.archive.since_seal >= self.seal_records {
-                            break;
-                        }
+            let mut wrote = false;
+            let mut closed = false;
+            loop {
+                match receiver.try_recv() {
+                    Ok(Message::Entries(entries)) => {
+                        self.write_all(entries);
+                        wrote = true;
                     }
-                    if let Err(e) = self.archive.flush() {
-                        self.failed(&e);
+                    Ok(Message::Seal(done)) => {
+                        self.seal();
+                        last_seal = Instant::now();
+                        let _ = done.send(());
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => {
+                        closed = true;
+                        break;
                     }
                 }
-                Ok(Message::Seal(done)) => {
+                if self.archive.since_seal >= self.seal_records {
                     self.seal();
                     last_seal = Instant::now();
-                    let _ = done.send(());
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => {
-                    self.seal();
-                    return;
                 }
             }
-            if self.archive.since_seal >= self.seal_records
-                || last_seal.elapsed() >= self.seal_every
-            {
+            if wrote && let Err(e) = self.archive.flush() {
+                self.failed(&e);
+            }
+            if closed {
+                self.seal();
+                return;
+            }
+            if last_seal.elapsed() >= self.seal_every {
                 self.seal();
                 last_seal = Instant::now();
             }
+            std::thread::sleep(POLL);
         }
     }
 

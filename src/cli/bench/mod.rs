@@ -269,12 +269,12 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
     }
     if ![
-        "all", "ingest", "e2e", "pending", "units", "log-mask", "cluster", "outage",
+        "all", "ingest", "e2e", "pending", "units", "log-mask", "cluster", "outage", "evidence",
     ]
     .contains(&args.scenario.as_str())
     {
         return Err(format!(
-            "unknown scenario `{}` (ingest, e2e, pending, units, log-mask, cluster, outage or all)",
+            "unknown scenario `{}` (ingest, e2e, pending, units, log-mask, cluster, outage, evidence or all)",
             args.scenario
         ));
     }
