@@ -98,9 +98,14 @@ fn run(command: EvidenceCommand) -> Result<ExitCode, String> {
                 &files,
                 key.as_ref(),
                 &mut |line, hash, proof| {
-                    if let Some(text) = show_line(line, hash, proof, &dossier, json) {
-                        found += 1;
-                        println!("{text}");
+                    let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+                        return;
+                    };
+                    for record in archive::records_of(&v) {
+                        if let Some(text) = show_line(record, hash, proof, &dossier, json) {
+                            found += 1;
+                            println!("{text}");
+                        }
                     }
                 },
                 &mut progress,
@@ -195,13 +200,12 @@ fn verdict(dir: &Path, checked: Result<Report, Broken>) -> ExitCode {
 
 /// A record of `dossier`, as text or JSON with its proof; `None` for another dossier's.
 fn show_line(
-    line: &str,
+    mut v: serde_json::Value,
     hash: &str,
     proof: Option<&str>,
     dossier: &str,
     json: bool,
 ) -> Option<String> {
-    let mut v: serde_json::Value = serde_json::from_str(line).ok()?;
     if v.get("dossier").and_then(|d| d.as_str()) != Some(dossier) {
         return None;
     }

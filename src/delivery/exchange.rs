@@ -33,10 +33,23 @@ pub async fn exchange(
         target.connector.send(envelope, body).await
     };
     let verdict = target.connector.classify(&raw);
-    let answer = logging.then(|| answer_of(&raw));
-    let reply = match (&verdict, raw) {
-        (Verdict::Delivered, RawOutcome::Response { body, .. }) if keep_reply => Some(body),
-        _ => None,
+    let wants_reply = keep_reply && verdict == Verdict::Delivered;
+    let (reply, answer) = match raw {
+        RawOutcome::Response { status, body, .. } => {
+            // The body goes where it is needed, copied only when both need it.
+            let (reply, kept) = match (wants_reply, logging) {
+                (true, true) => (Some(body.clone()), Some(body)),
+                (true, false) => (Some(body), None),
+                (false, _) => (None, Some(body)),
+            };
+            let answer = logging.then_some(Answer {
+                status: Some(status),
+                body: kept,
+                missing: None,
+            });
+            (reply, answer)
+        }
+        other => (None, logging.then(|| answer_of(&other))),
     };
     Exchange {
         verdict,
@@ -46,6 +59,7 @@ pub async fn exchange(
     }
 }
 
+/// The answer of an exchange that got none (a response is taken apart where it comes).
 fn answer_of(raw: &RawOutcome) -> Answer {
     let missing = |why| Answer {
         status: None,
@@ -53,12 +67,7 @@ fn answer_of(raw: &RawOutcome) -> Answer {
         missing: Some(why),
     };
     match raw {
-        RawOutcome::Response { status, body, .. } => Answer {
-            status: Some(*status),
-            body: Some(body.clone()),
-            missing: None,
-        },
-        RawOutcome::Transport(_) => missing("no_answer"),
+        RawOutcome::Response { .. } | RawOutcome::Transport(_) => missing("no_answer"),
         RawOutcome::Timeout => missing("timed_out"),
         RawOutcome::Invalid(_) => missing("not_sent"),
     }
@@ -98,7 +107,7 @@ impl Exchange {
                 answered_ms,
                 unit: envelope.unit.clone(),
                 flow: envelope.flow.clone(),
-                id: envelope.id.to_string(),
+                id: envelope.id,
                 dossier: envelope.key.clone(),
                 target: target.name.clone(),
                 attempt,

@@ -63,6 +63,9 @@ pub struct LineHead {
     pub sig: Option<String>,
     #[serde(default)]
     pub at_ms: Option<u64>,
+    /// An `accepted` line's events (counted, not read).
+    #[serde(default)]
+    pub events: Vec<serde::de::IgnoredAny>,
 }
 
 /// A line split into its hash and JSON text. The hash is 64 lowercase hex digits, as
@@ -320,7 +323,7 @@ impl Walk<'_> {
                     .map_err(|_| "the seal's signature does not verify".to_string())?;
                 self.report.seals += 1;
             }
-            "accepted" => self.report.accepted += 1,
+            "accepted" => self.report.accepted += head.events.len() as u64,
             "attempt" => self.report.attempts += 1,
             "open" => {}
             other => return Err(format!("unknown line kind `{other}`")),
@@ -375,6 +378,30 @@ pub fn day_head(dir: &Path, day: &str) -> Option<String> {
     let mut file = std::fs::File::open(dir.join(format!("{day}{SUFFIX}"))).ok()?;
     let (line, _) = last_line(&mut file).ok()?;
     split_line(&line?).map(|(hash, _)| crate::hex::encode(&hash))
+}
+
+/// A record line as one record per event: an `accepted` line's events each with the
+/// request's unit, flow, trace, time and targets; an `attempt` line as it is.
+pub fn records_of(line: &serde_json::Value) -> Vec<serde_json::Value> {
+    let Some(events) = line["events"]
+        .as_array()
+        .filter(|_| line["t"] == "accepted")
+    else {
+        return vec![line.clone()];
+    };
+    events
+        .iter()
+        .map(|e| {
+            let mut r = line.clone();
+            r.as_object_mut().map(|o| o.remove("events"));
+            if let (Some(r), Some(e)) = (r.as_object_mut(), e.as_object()) {
+                for (k, v) in e {
+                    r.insert(k.clone(), v.clone());
+                }
+            }
+            r
+        })
+        .collect()
 }
 
 /// A public key as the archive writes it.

@@ -32,15 +32,15 @@
 //! file handling in `writer`.
 
 pub mod archive;
+mod entry;
 mod writer;
+
+pub use entry::{AcceptedEvents, Answer, Entry, digest};
 
 #[cfg(test)]
 mod tests;
 
 use crate::config::{EvidenceConfig, EvidenceMode};
-use bytes::Bytes;
-use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
@@ -60,47 +60,6 @@ pub enum EvidenceError {
 /// Seals bodies in `full` mode (the outbox's keyring implements it).
 pub trait BodySealer: Send + Sync {
     fn seal_body(&self, plain: &[u8]) -> Vec<u8>;
-}
-
-/// One exchange to log.
-pub enum Entry {
-    /// An event a unit sent, stored in the outbox.
-    Accepted {
-        at_ms: u64,
-        unit: String,
-        flow: String,
-        id: String,
-        dossier: Option<String>,
-        targets: Vec<String>,
-        trace_id: String,
-        body: Bytes,
-    },
-    /// One attempt to deliver a message to a target, and what came of it.
-    Attempt {
-        sent_ms: u64,
-        answered_ms: u64,
-        unit: String,
-        flow: String,
-        id: String,
-        dossier: Option<String>,
-        target: String,
-        attempt: u32,
-        request: Bytes,
-        answer: Answer,
-        /// `delivered`, `retry`, `dead`, or `resent` (a merged call that failed; each of
-        /// its messages was sent again alone).
-        outcome: &'static str,
-    },
-}
-
-/// What the platform answered to an attempt.
-pub struct Answer {
-    /// The HTTP status; `None` when nothing came back.
-    pub status: Option<u16>,
-    /// The body the bus read (`None`: no answer).
-    pub body: Option<String>,
-    /// Why there was no answer: `no_answer`, `timed_out`, `not_sent`.
-    pub missing: Option<&'static str>,
 }
 
 /// What the writer thread is told.
@@ -280,7 +239,7 @@ impl Writer {
             let sealer = self.sealer.as_deref();
             let written = self
                 .archive
-                .append(now, |seq, out| line_of(seq, &entry, sealer, out));
+                .append(now, |seq, out| entry::line_of(seq, &entry, sealer, out));
             match written {
                 Ok(()) => {
                     self.counts.records.fetch_add(1, Ordering::Relaxed);
@@ -310,129 +269,4 @@ impl Writer {
 /// The name of the day file `ms` is written to: `YYYY-MM-DD`, Vietnam's time.
 pub fn day_name(ms: u64) -> String {
     writer::day_of(ms)
-}
-
-/// The hex SHA-256 of a body.
-pub fn digest(body: &[u8]) -> String {
-    crate::hex::encode(&Sha256::digest(body))
-}
-
-/// An `accepted` line.
-#[derive(Serialize)]
-struct AcceptedLine<'a> {
-    t: &'static str,
-    seq: u64,
-    at_ms: u64,
-    unit: &'a str,
-    flow: &'a str,
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dossier: Option<&'a str>,
-    targets: &'a [String],
-    trace_id: &'a str,
-    body_sha256: String,
-    body_bytes: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    body_sealed: Option<String>,
-}
-
-/// An `attempt` line.
-#[derive(Serialize)]
-struct AttemptLine<'a> {
-    t: &'static str,
-    seq: u64,
-    sent_ms: u64,
-    answered_ms: u64,
-    unit: &'a str,
-    flow: &'a str,
-    id: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dossier: Option<&'a str>,
-    target: &'a str,
-    attempt: u32,
-    request_sha256: String,
-    request_bytes: usize,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    request_sealed: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    answer_status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    answer_sha256: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    answer_sealed: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    no_answer: Option<&'static str>,
-    outcome: &'static str,
-}
-
-/// The JSON of an entry's line.
-fn line_of(seq: u64, entry: &Entry, sealer: Option<&dyn BodySealer>, out: &mut Vec<u8>) {
-    use base64::Engine as _;
-    let sealed = |body: &[u8]| {
-        sealer.map(|s| base64::engine::general_purpose::STANDARD.encode(s.seal_body(body)))
-    };
-    let written = match entry {
-        Entry::Accepted {
-            at_ms,
-            unit,
-            flow,
-            id,
-            dossier,
-            targets,
-            trace_id,
-            body,
-        } => serde_json::to_writer(
-            out,
-            &AcceptedLine {
-                t: "accepted",
-                seq,
-                at_ms: *at_ms,
-                unit,
-                flow,
-                id,
-                dossier: dossier.as_deref(),
-                targets,
-                trace_id,
-                body_sha256: digest(body),
-                body_bytes: body.len(),
-                body_sealed: sealed(body),
-            },
-        ),
-        Entry::Attempt {
-            sent_ms,
-            answered_ms,
-            unit,
-            flow,
-            id,
-            dossier,
-            target,
-            attempt,
-            request,
-            answer,
-            outcome,
-        } => serde_json::to_writer(
-            out,
-            &AttemptLine {
-                t: "attempt",
-                seq,
-                sent_ms: *sent_ms,
-                answered_ms: *answered_ms,
-                unit,
-                flow,
-                id,
-                dossier: dossier.as_deref(),
-                target,
-                attempt: *attempt,
-                request_sha256: digest(request),
-                request_bytes: request.len(),
-                request_sealed: sealed(request),
-                answer_status: answer.status,
-                answer_sha256: answer.body.as_deref().map(|b| digest(b.as_bytes())),
-                answer_sealed: answer.body.as_deref().and_then(|b| sealed(b.as_bytes())),
-                no_answer: answer.missing,
-                outcome,
-            },
-        ),
-    };
-    written.expect("a message log line serializes");
 }

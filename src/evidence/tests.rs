@@ -3,6 +3,7 @@
 use super::archive::{self, verify_dir};
 use super::writer::{Archive, day_of, signing_key};
 use super::*;
+use bytes::Bytes;
 
 /// 2026-12-07 10:00 in Vietnam.
 const DAY1: u64 = 1_796_612_400_000;
@@ -14,7 +15,7 @@ fn entry(i: u32) -> Entry {
         answered_ms: DAY1 + 5,
         unit: "nafosted".into(),
         flow: "dossier_sync".into(),
-        id: format!("m{i}"),
+        id: crate::envelope::MessageId::from_bytes([i as u8; 16]),
         dossier: Some(format!("HS-{}", i % 3)),
         target: "portal".into(),
         attempt: 1,
@@ -30,7 +31,7 @@ fn entry(i: u32) -> Entry {
 
 fn write(archive: &mut Archive, at: u64, i: u32) {
     archive
-        .append(at, |seq, out| line_of(seq, &entry(i), None, out))
+        .append(at, |seq, out| entry::line_of(seq, &entry(i), None, out))
         .unwrap();
 }
 
@@ -122,7 +123,7 @@ fn cut_ends_missing_days_and_other_keys_are_found() {
     let mut rewritten = String::new();
     for line in first.lines() {
         let (_, json) = archive::split_line(line).unwrap();
-        let json = json.replace("\"m1\"", "\"mX\"");
+        let json = json.replace("\"attempt\":1", "\"attempt\":2");
         let json = if json.contains("\"t\":\"open\"") {
             prev = crate::hex::decode(
                 serde_json::from_str::<serde_json::Value>(&json).unwrap()["prev"]

@@ -19,6 +19,8 @@ pub(super) struct Archive {
     prev: [u8; 32],
     /// The `seq` of the next line.
     seq: u64,
+    /// When the day being written ends (ms since the epoch): before it, no roll.
+    day_ends_ms: u64,
     /// Lines written since the last seal.
     pub since_seal: u64,
     /// Reused for each line's text.
@@ -47,6 +49,7 @@ impl Archive {
             day: String::new(),
             prev: GENESIS,
             seq: 0,
+            day_ends_ms: 0,
             since_seal: 0,
             line: Vec::with_capacity(1024),
         };
@@ -151,6 +154,12 @@ impl Archive {
 
     /// On a new day: seal the old file and start the day's with its `open` line.
     fn roll(&mut self, now_ms: u64) -> Result<(), EvidenceError> {
+        if self.file.is_some() && now_ms < self.day_ends_ms {
+            return Ok(());
+        }
+        // The next midnight in Vietnam (UTC+7).
+        let next_day = u64::from(crate::time::vn_day(now_ms)) + 1;
+        self.day_ends_ms = (next_day * 86_400 - 7 * 3600) * 1000;
         let day = day_of(now_ms);
         if self.file.is_some() && day <= self.day {
             return Ok(());

@@ -105,7 +105,10 @@ fn read_day(file: &std::path::Path, dossier: &str) -> Found {
             let Ok(v) = serde_json::from_str::<Value>(line) else {
                 return;
             };
-            if v["dossier"].as_str() == Some(dossier) {
+            for v in archive::records_of(&v) {
+                if v["dossier"].as_str() != Some(dossier) {
+                    continue;
+                }
                 if records.len() < SHOWN {
                     records.push((v, hash.to_string(), proof.map(str::to_string)));
                 } else {
