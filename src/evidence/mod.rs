@@ -192,6 +192,11 @@ impl Writer {
     /// the channel, so a sender never has to wake it: handing an entry over costs a queue
     /// push, not a system call (a full channel is the exception: the sender waits).
     fn run(mut self, receiver: Receiver<Message>) {
+        // Evidence is written behind the exchanges, not in their way: on a busy machine
+        // the serving and delivery threads go first (nice 10); the channel takes the lag.
+        if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), 10) {
+            tracing::debug!(error = %e, "the message log's writer keeps the normal priority");
+        }
         let mut last_seal = Instant::now();
         loop {
             let mut wrote = false;
