@@ -127,18 +127,14 @@ pub fn table(doc: &Value) -> Vec<Vec<String>> {
 
 /// The table as CSV (UTF-8 with a byte-order mark, so Excel reads the accents).
 pub fn csv(doc: &Value, sep: char) -> Vec<u8> {
-    let quote = |s: &str| {
-        if s.contains([sep, '"', '\n']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
     let mut out = String::from("\u{feff}");
     let lines = std::iter::once(HEADINGS.iter().map(|h| h.to_string()).collect::<Vec<_>>())
         .chain(table(doc));
     for line in lines {
-        let cells: Vec<String> = line.iter().map(|c| quote(c)).collect();
+        let cells: Vec<String> = line
+            .iter()
+            .map(|c| crate::admin::report::csv_field(c, sep))
+            .collect();
         out.push_str(&cells.join(&sep.to_string()));
         out.push_str("\r\n");
     }

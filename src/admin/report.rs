@@ -229,6 +229,16 @@ fn pdf(rows: &[ReportRow]) -> Result<Vec<u8>, String> {
 }
 
 /// The rows as CSV with `sep` between fields; with `;` the numbers take decimal commas.
+/// A CSV field: quoted (inner quotes doubled) when it holds the separator, a quote or a
+/// line end. The reports of this module and the reconciliation write fields this way.
+pub fn csv_field(s: &str, sep: char) -> String {
+    if s.contains([sep, '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
 fn csv(rows: &[ReportRow], sep: char) -> Vec<u8> {
     let sep_text = sep.to_string();
     let decimal = |p: f64| {
@@ -238,13 +248,7 @@ fn csv(rows: &[ReportRow], sep: char) -> Vec<u8> {
             format!("{p:.1}")
         }
     };
-    let field = |s: &str| {
-        if s.contains([sep, '"', '\n', '\r']) {
-            format!("\"{}\"", s.replace('"', "\"\""))
-        } else {
-            s.to_string()
-        }
-    };
+    let field = |s: &str| csv_field(s, sep);
     // The byte-order mark: Excel then reads the file as UTF-8 (Vietnamese accents).
     let mut out = String::from("\u{feff}");
     out.push_str(&HEADINGS.join(&sep_text));

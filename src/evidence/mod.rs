@@ -42,9 +42,9 @@ mod tests;
 
 use crate::config::{EvidenceConfig, EvidenceMode};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Debug, thiserror::Error)]
@@ -82,7 +82,7 @@ pub struct Counts {
 pub struct MessageLog {
     sender: Option<SyncSender<Message>>,
     pub counts: Arc<Counts>,
-    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 /// Entries waiting for the writer at most (each a request's events or one attempt).
@@ -98,7 +98,7 @@ impl MessageLog {
         MessageLog {
             sender: None,
             counts: Arc::default(),
-            thread: Mutex::new(None),
+            thread: None,
         }
     }
 
@@ -136,7 +136,7 @@ impl MessageLog {
         Ok(MessageLog {
             sender: Some(sender),
             counts,
-            thread: Mutex::new(Some(thread)),
+            thread: Some(thread),
         })
     }
 
@@ -171,7 +171,7 @@ impl Drop for MessageLog {
     fn drop(&mut self) {
         // The writer seals and ends when its channel closes.
         self.sender = None;
-        if let Some(thread) = self.thread.lock().ok().and_then(|mut t| t.take()) {
+        if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }
     }
