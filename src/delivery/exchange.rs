@@ -5,7 +5,7 @@
 use super::{DeliveryMode, Outcome, TargetRuntime};
 use crate::connector::{Outbound, RawOutcome, Verdict};
 use crate::envelope::Envelope;
-use crate::evidence::{Answer, Entry};
+use crate::evidence::{Answer, Body, Entry};
 use crate::time::now_ms;
 
 /// What an exchange gave.
@@ -36,18 +36,13 @@ pub async fn exchange(
     let wants_reply = keep_reply && verdict == Verdict::Delivered;
     let (reply, answer) = match raw {
         RawOutcome::Response { status, body, .. } => {
-            // The body goes where it is needed, copied only when both need it.
-            let (reply, kept) = match (wants_reply, logging) {
-                (true, true) => (Some(body.clone()), Some(body)),
-                (true, false) => (Some(body), None),
-                (false, _) => (None, Some(body)),
-            };
-            let answer = logging.then_some(Answer {
+            // Digested here, and the body dropped here (see `crate::evidence::Body`).
+            let answer = logging.then(|| Answer {
                 status: Some(status),
-                body: kept,
+                body: Some(Body::of(body.as_bytes(), target.evidence.keeps_bodies())),
                 missing: None,
             });
-            (reply, answer)
+            (wants_reply.then_some(body), answer)
         }
         other => (None, logging.then(|| answer_of(&other))),
     };
@@ -96,13 +91,9 @@ impl Exchange {
             return;
         };
         let answered_ms = now_ms();
-        let messages: Vec<_> = messages.into_iter().collect();
-        let last = messages.len().saturating_sub(1);
-        let mut body_of_answer = answer.body;
-        let entries: Vec<Entry> = messages
-            .into_iter()
-            .enumerate()
-            .map(|(i, (envelope, attempt, outcome))| Entry::Attempt {
+        let request = Body::of_bytes(&body.body, target.evidence.keeps_bodies());
+        let entry =
+            |(envelope, attempt, outcome): (&Envelope, u32, Option<&Outcome>)| Entry::Attempt {
                 sent_ms: self.sent_ms,
                 answered_ms,
                 unit: envelope.unit.clone(),
@@ -111,20 +102,25 @@ impl Exchange {
                 dossier: envelope.key.clone(),
                 target: target.name.clone(),
                 attempt,
-                request: body.body.clone(),
+                request: request.clone(),
                 answer: Answer {
                     status: answer.status,
-                    // The last message takes the answer, the others (a merged call's) a copy.
-                    body: if i == last {
-                        body_of_answer.take()
-                    } else {
-                        body_of_answer.clone()
-                    },
+                    body: answer.body.clone(),
                     missing: answer.missing,
                 },
                 outcome: outcome.map_or("resent", outcome_name),
-            })
-            .collect();
-        target.evidence.log(entries);
+            };
+        let mut messages = messages.into_iter();
+        let first = messages.next();
+        match (first, messages.next()) {
+            (None, _) => {}
+            // The usual case, one message a call: moved to the writer, no vector.
+            (Some(one), None) => target.evidence.log_one(entry(one)),
+            (Some(one), Some(two)) => {
+                let mut entries = vec![entry(one), entry(two)];
+                entries.extend(messages.map(entry));
+                target.evidence.log(entries);
+            }
+        }
     }
 }

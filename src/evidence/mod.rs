@@ -7,7 +7,8 @@
 //!  ingress (event stored)   delivery (attempt answered)
 //!         └──────┬───────────────┘
 //!                ▼  Entry, through a bounded channel (full: the caller waits)
-//!        the writer thread: digest (SHA-256) of each body, `full` mode seals the body
+//!        the writer thread: an accepted event's digest (SHA-256; an attempt's bodies come
+//!        digested), `full` mode seals the bodies
 //!                ▼
 //!   <data>/evidence/YYYY-MM-DD.jsonl   one line per record, each line's hash chained to
 //!                                      the line before; a signed seal line every
@@ -21,9 +22,9 @@
 //! to whoever holds the body (the unit's copy, the platform's). With `full` it keeps the
 //! bodies too, sealed with the outbox's key like the outbox's own records.
 //!
-//! The work is off the serving and delivery paths: callers hand an [`Entry`] over (the
-//! bodies are reference-counted bytes, not copied) and the writer thread, waking every
-//! 10 ms, digests, writes and seals what is waiting. Lines reach the operating system at
+//! The work is off the serving and delivery paths: callers hand an [`Entry`] over (an
+//! attempt's bodies already digested by the delivery thread, see [`Body`]) and the writer
+//! thread, waking every 10 ms, writes and seals what is waiting. Lines reach the operating system at
 //! each wake, so a killed process loses at most the last 10 ms of the log; a lost machine
 //! loses what was not synced by the last seal (at most `seal_every`). Lines written after
 //! the last seal are sealed when the bus starts again.
@@ -35,7 +36,7 @@ pub mod archive;
 mod entry;
 mod writer;
 
-pub use entry::{AcceptedEvents, Answer, Entry, digest};
+pub use entry::{AcceptedEvents, Answer, Body, Entry, digest};
 
 #[cfg(test)]
 mod tests;
@@ -62,8 +63,14 @@ pub trait BodySealer: Send + Sync {
     fn seal_body(&self, plain: &[u8]) -> Vec<u8>;
 }
 
-/// What the writer thread is told.
+/// What the writer thread is told. An entry travels by value, not boxed: an allocation
+/// made on a delivery thread and freed on the writer's is what the log costs most (see
+/// [`Body`]); the channel's slots are [`CHANNEL`] entries' size, allocated once.
+#[allow(clippy::large_enum_variant)]
 enum Message {
+    /// One entry (an attempt; a request's events): moved as it is, no vector to allocate.
+    Entry(Entry),
+    /// Several (a merged call's attempts).
     Entries(Vec<Entry>),
     /// Seal now and say when done.
     Seal(SyncSender<()>),
@@ -81,12 +88,15 @@ pub struct Counts {
 /// The handle the ingress and delivery hold: cheap to call, a no-op when the log is off.
 pub struct MessageLog {
     sender: Option<SyncSender<Message>>,
+    /// `full` mode with a sealer: entries carry bodies, not only their digests.
+    keeps_bodies: bool,
     pub counts: Arc<Counts>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Entries waiting for the writer at most (each a request's events or one attempt).
-const CHANNEL: usize = 16_384;
+/// Messages waiting for the writer at most (each a request's events or an attempt): at
+/// 20,000 attempts a second the writer, waking every 10 ms, finds some 200 waiting.
+const CHANNEL: usize = 4_096;
 
 /// How often the writer takes what is waiting: a killed process loses at most this
 /// much of the log (what was handed over and not yet written).
@@ -97,6 +107,7 @@ impl MessageLog {
     pub fn off() -> MessageLog {
         MessageLog {
             sender: None,
+            keeps_bodies: false,
             counts: Arc::default(),
             thread: None,
         }
@@ -119,9 +130,11 @@ impl MessageLog {
         archive.seal(crate::time::now_ms())?;
         let (sender, receiver) = std::sync::mpsc::sync_channel(CHANNEL);
         let counts = Arc::new(Counts::default());
+        let sealer = sealer.filter(|_| config.mode == EvidenceMode::Full);
+        let keeps_bodies = sealer.is_some();
         let thread = Writer {
             archive,
-            sealer: sealer.filter(|_| config.mode == EvidenceMode::Full),
+            sealer,
             seal_every: config.seal_every,
             seal_records: config.seal_records,
             counts: Arc::clone(&counts),
@@ -135,6 +148,7 @@ impl MessageLog {
             })?;
         Ok(MessageLog {
             sender: Some(sender),
+            keeps_bodies,
             counts,
             thread: Some(thread),
         })
@@ -144,14 +158,29 @@ impl MessageLog {
         self.sender.is_some()
     }
 
-    /// Hand entries to the writer. When it is behind by [`CHANNEL`] batches the caller
+    /// Whether entries should carry bodies ([`Body::kept`]), not only their digests.
+    pub fn keeps_bodies(&self) -> bool {
+        self.keeps_bodies
+    }
+
+    /// Hand entries to the writer. When it is behind by [`CHANNEL`] messages the caller
     /// waits: evidence is not dropped to go faster.
-    pub fn log(&self, entries: Vec<Entry>) {
-        let Some(sender) = &self.sender else { return };
-        if entries.is_empty() {
-            return;
+    pub fn log(&self, mut entries: Vec<Entry>) {
+        match entries.len() {
+            0 => {}
+            1 => self.log_one(entries.pop().expect("one entry")),
+            _ => self.send(Message::Entries(entries)),
         }
-        if let Err(TrySendError::Full(message)) = sender.try_send(Message::Entries(entries)) {
+    }
+
+    /// Hand one entry to the writer (waits as [`MessageLog::log`] does).
+    pub fn log_one(&self, entry: Entry) {
+        self.send(Message::Entry(entry));
+    }
+
+    fn send(&self, message: Message) {
+        let Some(sender) = &self.sender else { return };
+        if let Err(TrySendError::Full(message)) = sender.try_send(message) {
             let _ = sender.send(message);
         }
     }
@@ -203,6 +232,10 @@ impl Writer {
             let mut closed = false;
             loop {
                 match receiver.try_recv() {
+                    Ok(Message::Entry(entry)) => {
+                        self.write(entry);
+                        wrote = true;
+                    }
                     Ok(Message::Entries(entries)) => {
                         self.write_all(entries);
                         wrote = true;
@@ -239,18 +272,21 @@ impl Writer {
     }
 
     fn write_all(&mut self, entries: Vec<Entry>) {
-        let now = crate::time::now_ms();
         for entry in entries {
-            let sealer = self.sealer.as_deref();
-            let written = self
-                .archive
-                .append(now, |seq, out| entry::line_of(seq, &entry, sealer, out));
-            match written {
-                Ok(()) => {
-                    self.counts.records.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => self.failed(&e),
+            self.write(entry);
+        }
+    }
+
+    fn write(&mut self, entry: Entry) {
+        let sealer = self.sealer.as_deref();
+        let written = self.archive.append(crate::time::now_ms(), |seq, out| {
+            entry::line_of(seq, &entry, sealer, out)
+        });
+        match written {
+            Ok(()) => {
+                self.counts.records.fetch_add(1, Ordering::Relaxed);
             }
+            Err(e) => self.failed(&e),
         }
     }
 

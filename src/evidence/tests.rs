@@ -19,10 +19,10 @@ fn entry(i: u32) -> Entry {
         dossier: Some(format!("HS-{}", i % 3)),
         target: "portal".into(),
         attempt: 1,
-        request: Bytes::from(format!("{{\"MaHoSo\":\"HS-{i}\"}}")),
+        request: Body::of_bytes(&Bytes::from(format!("{{\"MaHoSo\":\"HS-{i}\"}}")), true),
         answer: Answer {
             status: Some(200),
-            body: Some("{\"error_code\":\"0\"}".into()),
+            body: Some(Body::of(b"{\"error_code\":\"0\"}", true)),
             missing: None,
         },
         outcome: "delivered",

@@ -38,12 +38,12 @@ pub(crate) fn stored(
         return;
     }
     events.set_ids(accepted.iter().map(|a| a.id));
-    log.log(vec![Entry::Accepted {
+    log.log_one(Entry::Accepted {
         at_ms: crate::time::now_ms(),
         unit: route.unit.clone(),
         flow: route.flow.clone(),
         trace_id: trace_id.to_string(),
         targets: route.targets.clone(),
         events,
-    }]);
+    });
 }

@@ -204,11 +204,15 @@ pub(super) async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Resul
     Ok(())
 }
 
-/// End to end with the message log off and on (`metadata`), alternating, two rounds each
-/// in the same run: what the log costs.
+/// Rounds of each mode in the `evidence` scenario: a round takes a few seconds and a busy
+/// 2-core machine drifts by more than the 5 % measured, so the mean is of several.
+const EVIDENCE_ROUNDS: usize = 3;
+
+/// End to end with the message log off and on (`metadata`), alternating, a few rounds
+/// each in the same run: what the log costs.
 pub(super) async fn evidence_cost(root: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> {
     let mut rates: Vec<(&str, f64)> = Vec::new();
-    for round in 0..2 {
+    for round in 0..EVIDENCE_ROUNDS {
         for mode in ["off", "metadata"] {
             let args = BenchArgs {
                 evidence: mode.to_string(),
@@ -231,7 +235,7 @@ pub(super) async fn evidence_cost(root: &Path, args: &BenchArgs, pad: &str) -> R
     };
     let (off, on) = (mean("off"), mean("metadata"));
     println!(
-        "message log, end to end: off {off:.0} events/s, metadata {on:.0} events/s (mean of 2 rounds each, alternating) = {:.3} ({:+.1} %)",
+        "message log, end to end: off {off:.0} events/s, metadata {on:.0} events/s (mean of {EVIDENCE_ROUNDS} rounds each, alternating) = {:.3} ({:+.1} %)",
         on / off,
         (on / off - 1.0) * 100.0
     );
