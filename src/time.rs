@@ -33,6 +33,12 @@ pub fn vn_compact(ms: u64) -> String {
         .collect()
 }
 
+/// A day as [`vn_day`] counts it, as `YYYY-MM-DD`.
+pub fn day_text(day: u32) -> String {
+    let (y, m, d) = lienthong_mapping::datetime::civil_from_days(i64::from(day));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

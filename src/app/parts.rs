@@ -233,6 +233,12 @@ pub fn start_cluster(
         outbox.clone(),
         topology_ready_rx.clone(),
     ));
+    // The KPI tally is the cluster's: journalling starts before anything is accepted.
+    background.spawn(crate::transport::shared_tally::start(
+        Arc::clone(&broker),
+        &outbox,
+        topology_ready_rx.clone(),
+    ));
     outbox.tell_resolutions(Arc::new(
         crate::transport::dead_letters::ClusterResolutions {
             broker: Arc::clone(&broker),

@@ -183,6 +183,7 @@ fn components_of(c: &Contract<'_>) -> Value {
                     "key": {"type": "string"},
                     "units": {"type": "array", "items": {"type": "string"}},
                     "portal_synced": {"type": ["boolean", "null"]},
+                    "summary": {"type": "array", "description": "Per unit, the dossier as the KPI figures count it (the cluster's, whichever node accepted its events): first_seen, procedure, to_portal, portal_outstanding, portal_synced, finished, closed, due", "items": {"type": "object"}},
                     "targets": {"type": "array", "items": {"type": "object"}},
                     "events": {"type": "array", "items": {"type": "object"}},
                     "next": {"type": ["string", "null"], "description": "The cursor of the following page (`after`); null: no more"}

@@ -101,7 +101,7 @@ pub async fn dossier(
         .map_err(storage)?
         .map_err(storage)?
     };
-    if doc["units"].as_array().is_none_or(|u| u.is_empty()) {
+    if !crate::outbox::dossier_found(&doc) {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",

@@ -7,6 +7,10 @@
 //! so another unit's traffic under the same code can neither hide nor slow a unit's
 //! dossier. Each read costs a page of events (`limit`, at most [`MAX_PAGE`]) and the
 //! dossier's last [`TAIL`] events for the per-target summary, whatever the dossier's size.
+//!
+//! `summary` is the dossier as the KPI tally keeps it, per unit: in a cluster the tally is
+//! the cluster's ([`super::tally::shared`]), so every node answers it for a dossier another
+//! node accepted, while `events` and `targets` list what this node's outbox holds.
 
 use crate::envelope::MessageId;
 use crate::outbox::dossier_index::merge_pages;
@@ -91,15 +95,47 @@ pub fn dossier_document(
             .iter()
             .all(|(_, st, _)| matches!(st, crate::outbox::DeliveryState::Delivered { .. }))
     });
+    let mut summary = Vec::new();
+    for unit in query.units {
+        if let Some(d) = outbox.dossier_record(unit, query.key)?
+            && !d.people_only
+        {
+            summary.push(summary_of(&d));
+        }
+    }
     Ok(json!({
         "key": query.key,
         "units": tails.keys().collect::<Vec<_>>(),
+        "summary": summary,
         // null when no event of the dossier goes to the portal.
         "portal_synced": portal_synced,
         "targets": targets,
         "events": events,
         "next": page.next,
     }))
+}
+
+/// Whether the document found the dossier: events of it here, or its record in the tally.
+pub fn dossier_found(doc: &Value) -> bool {
+    let some = |field: &str| doc[field].as_array().is_some_and(|a| !a.is_empty());
+    some("units") || some("summary")
+}
+
+/// One unit's dossier as the tally keeps it (days as `YYYY-MM-DD`, Vietnam's).
+fn summary_of(d: &crate::outbox::tally::DossierTally) -> Value {
+    let procedure = (!d.procedure.is_empty()).then_some(d.procedure.as_str());
+    json!({
+        "unit": d.unit,
+        "first_seen": crate::time::day_text(d.day),
+        "procedure": procedure,
+        "to_portal": d.portal,
+        "portal_outstanding": d.outstanding,
+        // null when none of its events goes to the portal.
+        "portal_synced": d.portal.then_some(d.outstanding == 0),
+        "finished": d.finished,
+        "closed": d.closed,
+        "due": d.due_day.map(crate::time::day_text),
+    })
 }
 
 /// Per target: the latest event bound for it and that delivery's state.

@@ -18,7 +18,9 @@
 //! | `r`  | `r` payment reference                | the dossier id its fee belongs to (KPIs) |
 //! | `u`  | `u` unit `\0` due day(be u32)        | open dossiers due that day (`NgayHenTra`): the overdue count |
 //! | `l`  | `l` day(be u32) unit `\0` target     | deliveries by state, for the daily reconciliation ([`super::ledger`]) |
+//! | `s`  | `s` seq(be u64)                      | a KPI change not yet published to the cluster ([`super::tally::shared`]) |
 //! | `z`  | `zmeta`                              | counters           |
+//! | `z`  | `zkpi-next`, `zkpi-origin`, `zkpi-from\0` origin | the KPI journal's next number, this outbox's origin id, the last change taken from each other node |
 
 use crate::envelope::MessageId;
 

@@ -90,7 +90,7 @@ mod writer;
 
 pub use dead_letters::{DeadCursor, DeadLetter, DeadQuery, Resolution, ResolutionLog};
 pub use dossier_index::{DossierPage, IdPage};
-pub use dossier_view::{DossierQuery, dossier_document};
+pub use dossier_view::{DossierQuery, dossier_document, dossier_found};
 pub use interface::{
     Accepted, EnqueueError, EnqueueRequest, NewEvent, OpError, OutboxSettings, OutboxStats,
 };
@@ -198,6 +198,7 @@ impl Outbox {
                 max_pending_bytes: settings.max_pending_bytes,
                 idempotency_ttl_ms: settings.idempotency_ttl.as_millis() as u64,
             },
+            journal_next: None,
         };
         let handle = std::thread::Builder::new()
             .name("outbox-writer".into())

@@ -102,8 +102,10 @@ pub mod channel {
     pub const POSTAL: u8 = 3;
 }
 
-/// What one accepted event says about its dossier.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// What one accepted event says about its dossier. It travels to the cluster's other
+/// nodes ([`shared`]) with the people as tags, never their numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EventFacts {
     /// The dossier (its `MaHoSo`).
     pub dossier: String,
@@ -136,8 +138,13 @@ pub struct EventFacts {
     /// withdrawn, stopped: 3, 7, 8, 9, 10) or reopens it.
     pub closed: Option<bool>,
     /// The people the event names, by their identity numbers ([`people::normalize`]):
-    /// whom a citizen lookup for this dossier may ask about.
+    /// whom a citizen lookup for this dossier may ask about. Never shared.
+    #[serde(skip)]
     pub people: Vec<String>,
+    /// The same people as their tags in the dossier's record ([`people::tag`]): what
+    /// another node's event says ([`shared`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub people_tags: Vec<u64>,
     /// The event is of its dossier only for whom it names (bound elsewhere than the
     /// portal and the payment platform): no KPI counts it.
     pub people_only: bool,
@@ -313,6 +320,7 @@ impl DossierTally {
             self.closed = closed;
         }
         self.add_people(&f.people);
+        self.add_tags(&f.people_tags);
     }
 }
 
@@ -379,6 +387,11 @@ pub fn paid_key(reference: &str) -> Vec<u8> {
     k
 }
 
+/// The value of a [`paid_key`] whose Confirm came before its fee request was counted
+/// (in a cluster, the two may be accepted by different nodes and reach a third in either
+/// order): counted when the fee request comes.
+const PAID_EARLY: &[u8] = b"early";
+
 /// A totals bucket as read back: unit, day, procedure and the sums.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Bucket {
@@ -441,6 +454,9 @@ impl TallyBatch {
         });
         if let Some(reference) = &facts.fee_reference {
             io.put(reference_key(reference), id.to_be_bytes().to_vec());
+            if io.read(&paid_key(reference)).as_deref() == Some(PAID_EARLY) {
+                self.count_paid(io, reference, id);
+            }
         }
         id
     }
@@ -453,18 +469,22 @@ impl TallyBatch {
 
     /// The fee with this reference was paid online.
     pub fn on_paid(&mut self, io: &mut dyn TallyIo, reference: &str) {
-        let Some(v) = io.read(&reference_key(reference)) else {
-            return;
-        };
-        let Ok(bytes) = <[u8; 16]>::try_from(v.as_slice()) else {
-            return;
-        };
         // Once per reference: the platform may send its Confirm again.
         if io.read(&paid_key(reference)).is_some() {
             return;
         }
+        let dossier = io
+            .read(&reference_key(reference))
+            .and_then(|v| <[u8; 16]>::try_from(v.as_slice()).ok());
+        match dossier {
+            Some(bytes) => self.count_paid(io, reference, u128::from_be_bytes(bytes)),
+            None => io.put(paid_key(reference), PAID_EARLY.to_vec()),
+        }
+    }
+
+    fn count_paid(&mut self, io: &mut dyn TallyIo, reference: &str, id: u128) {
         io.put(paid_key(reference), Vec::new());
-        self.update(io, u128::from_be_bytes(bytes), |d| {
+        self.update(io, id, |d| {
             d.confirmed_payments = d.confirmed_payments.max(u32::from(d.paid)) + 1;
             d.paid = false;
         });
@@ -542,6 +562,7 @@ impl TallyBatch {
 }
 
 pub mod people;
+pub mod shared;
 
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,7 @@ pub fn kind_name(kind: u8) -> &'static str {
         b'r' => "payment references",
         b'u' => "open dossiers by due day",
         b'l' => "reconciliation counts by unit, day and target",
+        b's' => "KPI changes not yet shared with the cluster",
         b'z' => "counters",
         _ => "other",
     }

@@ -18,14 +18,11 @@
 //! days and is still unresolved.
 
 use super::broker::{BodyKind, Broker, BrokerError};
+use super::stream_log::{self, StreamLog};
 use crate::envelope::{Envelope, MessageId};
-use crate::outbox::{AttemptError, Notes, OpError, Outbox, Resolution, ResolutionLog};
-use futures_lite::StreamExt;
-use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicQosOptions, QueueDeclareOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use crate::outbox::{AttemptError, OpError, Outbox, Resolution, ResolutionLog};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use std::time::Duration;
 
 /// How long the broker keeps the log: how far back a node that joins later catches up.
 pub const KEPT: &str = "31D";
@@ -35,10 +32,6 @@ const MAX_BYTES: i64 = 2_000_000_000;
 
 /// The outbox note holding the offset of the last record this node took in.
 const OFFSET_NOTE: &str = "cluster/dead-letters-offset";
-
-/// The offset is saved after this many records, or when the log goes quiet.
-const SAVE_EVERY: u64 = 256;
-const QUIET: Duration = Duration::from_millis(500);
 
 /// One record of the log.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -64,33 +57,14 @@ pub enum Entry {
     },
 }
 
-/// Declare the log (part of [`Broker::declare`]).
-pub async fn declare(broker: &Broker, ch: &mut lapin::Channel) -> Result<(), BrokerError> {
-    let mut args = FieldTable::default();
-    args.insert(
-        "x-queue-type".into(),
-        AMQPValue::LongString("stream".into()),
-    );
-    args.insert("x-max-age".into(), AMQPValue::LongString(KEPT.into()));
-    args.insert(
-        "x-max-length-bytes".into(),
-        AMQPValue::LongLongInt(MAX_BYTES),
-    );
-    args.insert(
-        "x-stream-max-segment-size-bytes".into(),
-        AMQPValue::LongLongInt(10_000_000),
-    );
-    broker
-        .timed(ch.queue_declare(
-            broker.topology.dead_letter_stream().as_str().into(),
-            QueueDeclareOptions {
-                durable: true,
-                ..Default::default()
-            },
-            args,
-        ))
-        .await?;
-    Ok(())
+/// The log as a stream every node follows.
+pub fn log(broker: &Broker) -> StreamLog {
+    StreamLog {
+        stream: broker.topology.dead_letter_stream(),
+        kept: KEPT,
+        max_bytes: MAX_BYTES,
+        offset_note: OFFSET_NOTE,
+    }
 }
 
 /// Append `entry` to the log; `Ok` once the broker has confirmed it.
@@ -141,106 +115,30 @@ pub async fn consume(
     outbox: Outbox,
     mut topology_ready: tokio::sync::watch::Receiver<bool>,
 ) {
-    if topology_ready.wait_for(|declared| *declared).await.is_err() {
+    if !stream_log::declared(&mut topology_ready).await {
         return;
     }
+    let log = log(&broker);
     loop {
-        if let Err(e) = consume_once(&broker, &outbox).await {
+        let followed = log
+            .follow_once(&broker, &outbox, |body| {
+                let entry = read(&broker, &body);
+                let outbox = &outbox;
+                async move {
+                    match entry {
+                        Ok(entry) => take_in(outbox, entry).await.map_err(|e| e.to_string()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, "unreadable record in the dead-letter log");
+                            Ok(())
+                        }
+                    }
+                }
+            })
+            .await;
+        if let Err(e) = followed {
             tracing::warn!(error = %e, "dead-letter log consumer stopped; subscribing again");
         }
         tokio::time::sleep(broker.settings().reconnect_delay).await;
-    }
-}
-
-fn saved_offset(outbox: &Outbox) -> Option<u64> {
-    let v = outbox.get_note(OFFSET_NOTE).ok()??;
-    std::str::from_utf8(&v).ok()?.parse().ok()
-}
-
-async fn consume_once(broker: &Broker, outbox: &Outbox) -> Result<(), BrokerError> {
-    let ch = broker.channel().await?;
-    // Streams count acknowledgements as credit for the next records.
-    broker
-        .timed(ch.basic_qos(500, BasicQosOptions::default()))
-        .await?;
-    let mut args = FieldTable::default();
-    let from = match saved_offset(outbox) {
-        Some(last) => AMQPValue::LongLongInt(last.saturating_add(1) as i64),
-        None => AMQPValue::LongString("first".into()),
-    };
-    args.insert("x-stream-offset".into(), from);
-    let mut consumer = broker
-        .timed(
-            ch.basic_consume(
-                broker.topology.dead_letter_stream().as_str().into(),
-                format!("dead-letters-{}", uuid::Uuid::now_v7())
-                    .as_str()
-                    .into(),
-                BasicConsumeOptions::default(),
-                args,
-            ),
-        )
-        .await?;
-    let mut unsaved: Option<u64> = None;
-    let mut since_save = 0u64;
-    loop {
-        let next = match tokio::time::timeout(QUIET, consumer.next()).await {
-            Ok(next) => next,
-            Err(_) => {
-                save(outbox, &mut unsaved, &mut since_save);
-                continue;
-            }
-        };
-        let Some(delivery) = next else { break };
-        let delivery = delivery?;
-        let offset = offset_of(&delivery);
-        match read(broker, &delivery.data) {
-            Ok(entry) => {
-                if let Err(e) = take_in(outbox, entry).await {
-                    // Not past it: read again from the saved offset.
-                    save(outbox, &mut unsaved, &mut since_save);
-                    return Err(BrokerError::Refused(format!(
-                        "cannot record the dead-letter log: {e}"
-                    )));
-                }
-            }
-            Err(e) => tracing::warn!(error = %e, "unreadable record in the dead-letter log"),
-        }
-        broker
-            .timed(delivery.ack(BasicAckOptions::default()))
-            .await?;
-        if let Some(offset) = offset {
-            unsaved = Some(offset);
-            since_save += 1;
-            if since_save >= SAVE_EVERY {
-                save(outbox, &mut unsaved, &mut since_save);
-            }
-        }
-    }
-    save(outbox, &mut unsaved, &mut since_save);
-    Ok(())
-}
-
-fn save(outbox: &Outbox, unsaved: &mut Option<u64>, since_save: &mut u64) {
-    if let Some(offset) = unsaved.take() {
-        if let Err(e) = outbox.put_note(OFFSET_NOTE, offset.to_string().as_bytes()) {
-            tracing::warn!(error = %e, "cannot save where the dead-letter log was read to (it is read again)");
-        }
-        *since_save = 0;
-    }
-}
-
-fn offset_of(delivery: &lapin::message::Delivery) -> Option<u64> {
-    match delivery
-        .properties
-        .headers()
-        .as_ref()?
-        .inner()
-        .get("x-stream-offset")?
-    {
-        AMQPValue::LongLongInt(n) => u64::try_from(*n).ok(),
-        AMQPValue::LongUInt(n) => Some(u64::from(*n)),
-        _ => None,
     }
 }
 

@@ -131,7 +131,12 @@ impl Broker {
         }
         super::replay_guard::declare(self, &mut ch).await?;
         super::idempotency::declare(self, &mut ch).await?;
-        super::dead_letters::declare(self, &mut ch).await?;
+        super::dead_letters::log(self)
+            .declare(self, &mut ch)
+            .await?;
+        super::shared_tally::log(self)
+            .declare(self, &mut ch)
+            .await?;
         self.declare_delay_queues(&mut ch).await?;
         let _ = self.timed(ch.close(200, "declared".into())).await;
         Ok(())
@@ -234,6 +239,7 @@ impl Broker {
             t.idempotency_guard_queue(),
             t.idempotency_stream(),
             t.dead_letter_stream(),
+            t.kpi_stream(),
         ];
         queues.extend(nodes.iter().map(|n| t.node_queue(n)));
         let mut exchanges = vec![

@@ -55,6 +55,12 @@
 //! reconciliation) runs on the node holding its lock ([`leader`]). Figures (delivered, failed) go to
 //! `<p>.status`, a fanout every node reads into its own counters.
 //!
+//! **KPIs are the cluster's.** Each node journals the changes its writer makes to the KPI
+//! tally (an event counted, a sync delivery finished, a fee paid) in the same batch, and
+//! publishes them, confirmed, to the stream `<p>.kpi-ops`; every node applies the other
+//! nodes' changes to its own tally ([`shared_tally`]), so `/api/v1/kpis` gives the same
+//! figures on every node, and a node that joins later reads the stream from its start.
+//!
 //! **Signed requests once per cluster.** The memory of accepted HMAC signatures is the
 //! cluster's, not a node's: every ingress node asks one active guard (see
 //! [`replay_guard`]), so a captured signed request sent to another node is still a replay.
@@ -76,7 +82,9 @@ pub mod idempotency;
 pub mod leader;
 mod parked;
 pub mod replay_guard;
+pub mod shared_tally;
 pub mod status;
+mod stream_log;
 pub mod wire;
 pub mod worker;
 pub mod workers;
@@ -118,6 +126,11 @@ impl Topology {
     /// ([`dead_letters`]).
     pub fn dead_letter_stream(&self) -> String {
         format!("{}.dead-letters", self.prefix)
+    }
+
+    /// The KPI tally's changes, read by every node ([`shared_tally`]).
+    pub fn kpi_stream(&self) -> String {
+        format!("{}.kpi-ops", self.prefix)
     }
 
     pub fn status_exchange(&self) -> String {

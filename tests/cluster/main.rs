@@ -8,10 +8,12 @@
 //!   a broker node lost (`acknowledge = "replicated"`);
 //! - [`shipped`]: the shipped flows, payments and sealed bodies over the broker;
 //! - [`signed`]: signed requests accepted once by the whole cluster;
-//! - [`one_bus`], [`dead_letters`]: idempotency keys and dead letters are the cluster's.
+//! - [`one_bus`], [`dead_letters`]: idempotency keys and dead letters are the cluster's;
+//! - [`kpis`]: the KPI figures and each dossier's summary are the cluster's.
 
 mod broker_loss;
 mod dead_letters;
+mod kpis;
 mod one_bus;
 mod shipped;
 mod signed;

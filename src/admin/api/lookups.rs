@@ -34,11 +34,7 @@ pub fn parse_day(text: &str) -> Option<u32> {
         .flatten()
 }
 
-/// `YYYY-MM-DD` of a day count.
-pub fn day_text(day: u32) -> String {
-    let (y, m, d) = lienthong_mapping::datetime::civil_from_days(i64::from(day));
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::time::day_text;
 
 pub(super) async fn lookups(
     State(s): State<Arc<AdminState>>,

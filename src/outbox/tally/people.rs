@@ -97,6 +97,18 @@ impl DossierTally {
         }
     }
 
+    /// Tags another node computed of its event's people ([`super::shared`]).
+    pub(super) fn add_tags(&mut self, tags: &[u64]) {
+        for t in tags {
+            if self.people.len() >= MAX_PEOPLE {
+                return;
+            }
+            if !self.people.contains(t) {
+                self.people.push(*t);
+            }
+        }
+    }
+
     /// Whether one of the dossier's events named this person (a number as
     /// [`normalize`] gives it).
     pub fn names(&self, person: &str) -> bool {

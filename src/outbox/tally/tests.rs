@@ -3,8 +3,9 @@
 use super::*;
 use std::collections::HashMap;
 
+/// The writer's reads and writes, in memory (also for [`super::shared`]'s tests).
 #[derive(Default)]
-struct Io(HashMap<Vec<u8>, Vec<u8>>);
+pub(super) struct Io(pub(super) HashMap<Vec<u8>, Vec<u8>>);
 impl TallyIo for Io {
     fn read(&self, key: &[u8]) -> Option<Vec<u8>> {
         self.0.get(key).cloned()
@@ -221,4 +222,26 @@ fn a_record_kept_for_whom_it_names_is_no_kpi_dossier_until_a_kpi_event_comes() {
         totals.iter().any(|t| t.contains(&("dossiers", 1))),
         "{totals:?}"
     );
+}
+
+#[test]
+fn a_confirm_before_its_fee_request_counts_when_the_request_comes() {
+    // In a cluster the Confirm and the fee request may reach a node in either order.
+    let mut io = Io::default();
+    let mut b = TallyBatch::default();
+    b.on_paid(&mut io, "REF-9");
+    b.on_paid(&mut io, "REF-9");
+    let fee = EventFacts {
+        dossier: "HS-9".into(),
+        fee: true,
+        fee_reference: Some("REF-9".into()),
+        ..EventFacts::default()
+    };
+    b.on_event(&mut io, "naf", &fee, 0, 0);
+    // The fee request again (a resend): still one payment.
+    b.on_event(&mut io, "naf", &fee, 0, 0);
+    b.on_paid(&mut io, "REF-9");
+    b.finish(&mut io);
+    let t = buckets(&io)[0].totals;
+    assert_eq!((t[field::PAYMENTS_ONLINE], t[field::PAYMENTS]), (1, 1));
 }

@@ -8,6 +8,7 @@ mod prepare;
 pub use prepare::PreparedEnqueue;
 
 mod outcomes;
+mod shared_tally;
 
 use super::key_hash::{KeyHash, key_hash};
 use super::keys;
@@ -78,6 +79,13 @@ pub enum Command {
         outcome: DoneOutcome,
         reply: oneshot::Sender<Result<(), OpError>>,
     },
+    /// Journal the KPI tally's changes for the cluster from now on ([`tally::shared`]).
+    ShareTally(oneshot::Sender<Result<(), OpError>>),
+    /// Another node's KPI changes.
+    TakeShared(
+        tally::shared::SharedOps,
+        oneshot::Sender<Result<(), OpError>>,
+    ),
     /// Raw writes from the sweeper; answered after the flush.
     Batch(WriteBatch, oneshot::Sender<Result<(), OpError>>),
     /// A barrier: answered once everything sent before it is durable.
@@ -129,6 +137,8 @@ pub struct Writer {
     pub counters: Arc<Counters>,
     pub meta: Meta,
     pub limits: Limits,
+    /// The next sequence number of the KPI journal; `None`: the tally is not shared.
+    pub journal_next: Option<u64>,
 }
 
 type Reply = Box<dyn FnOnce(Result<(), &StoreError>) + Send>;
@@ -221,6 +231,7 @@ impl Writer {
 
     fn commit(&mut self, commands: Vec<Command>) {
         let meta_before = self.meta.clone();
+        let journal_before = self.journal_next;
         let mut p = Pending {
             batch: WriteBatch::default(),
             overlay: HashMap::new(),
@@ -233,6 +244,7 @@ impl Writer {
         for c in commands {
             self.process(c, &mut p);
         }
+        self.save_journal_next(journal_before, &mut p);
         let tally = std::mem::take(&mut p.tally);
         tally.finish(&mut BatchIo {
             store: self.store.as_ref(),
@@ -263,6 +275,7 @@ impl Writer {
                     }
                 }
                 self.meta = meta_before;
+                self.journal_next = journal_before;
                 undo.put(keys::META.to_vec(), encode(&self.meta));
                 let _ = self.store.apply(undo);
             }
@@ -396,6 +409,14 @@ impl Writer {
                 let result = self.resolve_dead(&target, id, dead_at_ms, outcome, p);
                 answer_after_flush(p, result, reply, |_| {});
             }
+            Command::ShareTally(reply) => {
+                let result = self.share_tally(p);
+                answer_after_flush(p, result, reply, |()| {});
+            }
+            Command::TakeShared(ops, reply) => {
+                self.take_shared(p, &ops);
+                answer_after_flush(p, Ok(()), reply, |()| {});
+            }
             Command::Batch(batch, reply) => {
                 for (k, v) in batch.ops {
                     match v {
@@ -495,12 +516,8 @@ impl Writer {
                 infos.push((target.clone(), DeliveryInfo { id, ..info }));
             }
             match &event.facts {
-                Some(Facts::Dossier(f)) => with_tally(self.store.as_ref(), p, |t, io| {
-                    t.on_event(io, &req.unit, f, tallied, now);
-                }),
-                Some(Facts::Paid { reference }) => {
-                    with_tally(self.store.as_ref(), p, |t, io| t.on_paid(io, reference))
-                }
+                Some(Facts::Dossier(f)) => self.tally_event(p, &req.unit, f, tallied, now),
+                Some(Facts::Paid { reference }) => self.tally_paid(p, reference),
                 None => {}
             }
             if let Some(key) = &event.key {

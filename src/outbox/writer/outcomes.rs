@@ -24,7 +24,7 @@ impl Writer {
             done.at_ms = at_ms;
             done.attempts = attempts;
             if let Some(id) = done.tally.take() {
-                with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+                self.tally_sync_finished(p, id);
             }
             p.put(dkey, encode(&done));
         }
@@ -56,7 +56,7 @@ impl Writer {
         if outcome == DoneOutcome::Delivered
             && let Some(id) = tally.take()
         {
-            with_tally(self.store.as_ref(), p, |t, io| t.on_sync_finished(io, id));
+            self.tally_sync_finished(p, id);
         }
         p.ledger.moved(
             &info.id,
@@ -318,9 +318,7 @@ impl Writer {
             ledger_field(outcome),
         );
         if let Some(tally_id) = dead.tally {
-            with_tally(self.store.as_ref(), p, |t, io| {
-                t.on_sync_finished(io, tally_id)
-            });
+            self.tally_sync_finished(p, tally_id);
         }
         let done = DoneRecord {
             outcome,
