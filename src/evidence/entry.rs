@@ -5,7 +5,7 @@
 //! line per request, not per event. Each delivery attempt is one `attempt` line.
 //!
 //! An attempt's bodies are digested where they are, on the delivery thread ([`Body`]), and
-//! the bodies dropped there: the writer thread never frees what another thread allocated.
+//! the bodies dropped there: the writer thread never frees a body another thread allocated.
 //! (Measured: freeing a delivery thread's bodies on the writer thread made the two wait on
 //! each other's allocator arena lock, and that was most of the log's cost on the e2e path.)
 

@@ -63,13 +63,11 @@ pub trait BodySealer: Send + Sync {
     fn seal_body(&self, plain: &[u8]) -> Vec<u8>;
 }
 
-/// What the writer thread is told. An entry travels by value, not boxed: an allocation
-/// made on a delivery thread and freed on the writer's is what the log costs most (see
-/// [`Body`]); the channel's slots are [`CHANNEL`] entries' size, allocated once.
-#[allow(clippy::large_enum_variant)]
+/// What the writer thread is told.
 enum Message {
-    /// One entry (an attempt; a request's events): moved as it is, no vector to allocate.
-    Entry(Entry),
+    /// One entry (an attempt; a request's events), boxed so that a slot of the channel is
+    /// small and the channel can be long.
+    Entry(Box<Entry>),
     /// Several (a merged call's attempts).
     Entries(Vec<Entry>),
     /// Seal now and say when done.
@@ -94,9 +92,11 @@ pub struct MessageLog {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-/// Messages waiting for the writer at most (each a request's events or an attempt): at
-/// 20,000 attempts a second the writer, waking every 10 ms, finds some 200 waiting.
-const CHANNEL: usize = 4_096;
+/// Messages waiting for the writer at most (each a request's events or an attempt). The
+/// writer runs behind the serving and delivery threads (nice 10): on a saturated machine it
+/// may lag for seconds, and a full channel makes a serving or delivery thread wait, so the
+/// channel holds some 3 s of a busy bus's attempts (its slots take 1 MiB).
+const CHANNEL: usize = 65_536;
 
 /// How often the writer takes what is waiting: a killed process loses at most this
 /// much of the log (what was handed over and not yet written).
@@ -175,7 +175,7 @@ impl MessageLog {
 
     /// Hand one entry to the writer (waits as [`MessageLog::log`] does).
     pub fn log_one(&self, entry: Entry) {
-        self.send(Message::Entry(entry));
+        self.send(Message::Entry(Box::new(entry)));
     }
 
     fn send(&self, message: Message) {
@@ -233,7 +233,7 @@ impl Writer {
             loop {
                 match receiver.try_recv() {
                     Ok(Message::Entry(entry)) => {
-                        self.write(entry);
+                        self.write(*entry);
                         wrote = true;
                     }
                     Ok(Message::Entries(entries)) => {
