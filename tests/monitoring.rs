@@ -99,7 +99,7 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
     assert_eq!(d["delivery"]["attempts"], 1);
     assert_eq!(d["mapped"]["body"]["service"], "DongBoHoSoMC");
     assert_eq!(d["mapped"]["body"]["data"][0]["MaHoSo"], "HS-KPI-A");
-    assert_eq!(d["mapped"]["body"]["data"][0]["HinhThuc"], "1");
+    assert_eq!(d["mapped"]["body"]["data"][0]["KenhThucHien"], "2");
     // The dead one's journey names the mapping failure.
     let last_c = c["events"][1]["id"].as_str().unwrap();
     let (_, m) = s

@@ -362,6 +362,30 @@ fn validate_dossier(
             ));
         }
     }
+    // HinhThuc is how the result is handed over (1 by post), KenhThucHien how the dossier
+    // came in: a channel code in HinhThuc is refused, as the portal's codes have it.
+    let codes: [(&str, &[&str], &str); 2] = [
+        (
+            "HinhThuc",
+            &["0", "1"],
+            "0 hoặc 1 (1: trả kết quả qua bưu chính)",
+        ),
+        (
+            "KenhThucHien",
+            &["1", "2", "3"],
+            "1 (trực tiếp), 2 (trực tuyến) hoặc 3 (bưu chính)",
+        ),
+    ];
+    for (name, allowed, meaning) in codes {
+        let given = match item.get(name) {
+            None | Some(Value::Null) => continue,
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        if !allowed.contains(&given.as_str()) {
+            return Err(format!("{} phải là {meaning}", field(name)));
+        }
+    }
     Ok((code.to_string(), status))
 }
 
@@ -554,5 +578,20 @@ mod tests {
         assert!(!valid_portal_date("2026-11-28 08:30"));
         assert!(!valid_portal_date("20261328083000"));
         assert!(rank(4) < rank(9) && rank(5) == rank(4) && rank(1) < rank(2));
+    }
+
+    #[test]
+    fn a_channel_code_in_hinh_thuc_is_refused() {
+        let row = |extra: Value| {
+            let mut item = json!({"MaHoSo": "HS-1", "TrangThaiHoSo": 2});
+            item.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            validate_dossier(&item, 0, true)
+        };
+        assert!(row(json!({"HinhThuc": "1", "KenhThucHien": "2"})).is_ok());
+        let err = row(json!({"HinhThuc": "2"})).unwrap_err();
+        assert!(err.contains("data[0].HinhThuc"), "{err}");
+        assert!(row(json!({"KenhThucHien": "4"})).is_err());
     }
 }

@@ -9,7 +9,7 @@
 //! | KPI | numerator / denominator | 2024 target |
 //! |-----|-------------------------|-------------|
 //! | đồng bộ | dossiers whose latest portal-bound event was delivered / dossiers with portal-bound events | 100 % |
-//! | trực tuyến | dossiers with `HinhThuc` = 1 / dossiers with a `DongBoHoSoMC` row | 50 % |
+//! | trực tuyến | dossiers with `KenhThucHien` = 2 / dossiers whose channel is known | 50 % |
 //! | thanh toán trực tuyến | dossiers with a fee paid through the payment platform (`Confirm`, `MaLoi` 00) / dossiers with a fee | 45 % |
 //! | số hóa | finished dossiers (status 9 or 10) with result documents (`DanhSachGiayToKetQua`) / finished dossiers | 80 % |
 //!
@@ -502,18 +502,15 @@ fn day_of_datetime14(text: &str) -> Option<u32> {
         .then(|| super::period::days_from_civil(y as i32, m, d))
 }
 
-/// `KenhThucHien` (1 counter, 2 online, 3 postal); a mapping that still writes only the
-/// older `HinhThuc` ("1" online, "0" not) is read through it. Absent: unknown.
+/// `KenhThucHien` (1 counter, 2 online, 3 postal). Absent: unknown. (`HinhThuc` is how the
+/// result is handed over, never the channel: the real portal clients send `HinhThucTra` in
+/// it.)
 fn channel_of(row: &Value) -> Option<u8> {
     match text(&row["KenhThucHien"]).as_deref() {
         Some("1") => Some(channel::COUNTER),
         Some("2") => Some(channel::ONLINE),
         Some("3") => Some(channel::POSTAL),
-        _ => match text(&row["HinhThuc"]).as_deref() {
-            Some("1") => Some(channel::ONLINE),
-            Some("0") => Some(channel::COUNTER),
-            _ => None,
-        },
+        _ => None,
     }
 }
 
@@ -522,4 +519,28 @@ fn channel_of(row: &Value) -> Option<u8> {
 fn electronic_result(doc: &Value) -> bool {
     let has = |k: &str| text(&doc[k]).is_some_and(|t| !t.is_empty());
     (has("MaGiayToKetQua") || has("GiayToId")) && has("DuongDanTepTinKetQua")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_channel_is_kenh_thuc_hien_alone_never_hinh_thuc() {
+        let channel = |row: Value| {
+            let mut facts = EventFacts::default();
+            read_row(&row, true, &mut facts);
+            facts.channel
+        };
+        // HinhThuc 1 is a result sent by post, not an online dossier.
+        assert_eq!(channel(serde_json::json!({"HinhThuc": "1"})), None);
+        assert_eq!(
+            channel(serde_json::json!({"HinhThuc": "1", "KenhThucHien": "1"})),
+            Some(channel::COUNTER)
+        );
+        assert_eq!(
+            channel(serde_json::json!({"HinhThuc": "0", "KenhThucHien": "2"})),
+            Some(channel::ONLINE)
+        );
+    }
 }
