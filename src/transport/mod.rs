@@ -53,7 +53,9 @@
 //! which payments are open, paid or settled, for the reconciler) go to every node's
 //! durable queue through `<p>.notes`. Periodic work done once per cluster (the payment
 //! reconciliation) runs on the node holding its lock ([`leader`]). Figures (delivered, failed) go to
-//! `<p>.status`, a fanout every node reads into its own counters.
+//! `<p>.status`, a fanout every node reads into its own counters; the deliveries a worker
+//! delivered also go, persistent, to the durable queue of the node that accepted them, which
+//! records them delivered even when it was down at the time.
 //!
 //! **KPIs are the cluster's.** Each node journals the changes its writer makes to the KPI
 //! tally (an event counted, a sync delivery finished, a fee paid) in the same batch, and

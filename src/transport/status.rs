@@ -233,8 +233,11 @@ impl StatusPublisher {
                 let n = pending.len().min(BATCH_MAX);
                 pending.drain(..n).collect()
             };
+            if batch.is_empty() {
+                return;
+            }
+            self.confirm_to_origins(&batch).await;
             match batch.len() {
-                0 => return,
                 1 => {
                     let one = batch.into_iter().next().expect("one");
                     self.publish_message(&StatusMessage::Outcome(one)).await;
@@ -244,14 +247,40 @@ impl StatusPublisher {
         }
     }
 
+    /// The deliveries of `batch` that were delivered, to the durable queue of each node that
+    /// accepted them: the status fanout reaches only the nodes running at the time, and a
+    /// node that was down must still learn that what it forwarded was delivered (its
+    /// records, its KPI figures). Persistent; a node takes a confirmation twice harmlessly.
+    async fn confirm_to_origins(&self, batch: &[StatusEvent]) {
+        let mut by_origin: std::collections::BTreeMap<&str, Vec<StatusEvent>> = Default::default();
+        for e in batch.iter().filter(|e| e.kind == StatusKind::Delivered) {
+            by_origin.entry(&e.origin).or_default().push(e.clone());
+        }
+        let exchange = self.broker.topology.node_exchange();
+        for (origin, events) in by_origin {
+            let message = StatusMessage::Outcomes(events);
+            if let Err(e) = self.try_publish(&exchange, origin, 2, &message).await {
+                tracing::debug!(error = %e, %origin, "delivery confirmations not sent to their node");
+                *self.channel.lock().await = None;
+            }
+        }
+    }
+
     pub async fn publish_message(&self, message: &StatusMessage) {
-        if let Err(e) = self.try_publish(message).await {
+        let exchange = self.broker.topology.status_exchange();
+        if let Err(e) = self.try_publish(&exchange, "", 1, message).await {
             tracing::debug!(error = %e, "status event not published");
             *self.channel.lock().await = None;
         }
     }
 
-    async fn try_publish(&self, message: &StatusMessage) -> Result<(), BrokerError> {
+    async fn try_publish(
+        &self,
+        exchange: &str,
+        routing_key: &str,
+        delivery_mode: u8,
+        message: &StatusMessage,
+    ) -> Result<(), BrokerError> {
         let ch = {
             let mut guard = self.channel.lock().await;
             match guard.as_ref() {
@@ -266,11 +295,11 @@ impl StatusPublisher {
         let body = broker_body(&self.broker, message);
         let props = BasicProperties::default()
             .with_content_type(self.broker.content_type().into())
-            .with_delivery_mode(1);
+            .with_delivery_mode(delivery_mode);
         self.broker
             .timed(ch.basic_publish(
-                self.broker.topology.status_exchange().as_str().into(),
-                "".into(),
+                exchange.into(),
+                routing_key.into(),
                 BasicPublishOptions::default(),
                 &body,
                 props,
@@ -421,7 +450,16 @@ async fn consume_node_queue(
                     continue; // not acknowledged: it comes back
                 }
             }
-            Ok(StatusMessage::Outcome(_) | StatusMessage::Outcomes(_)) => {}
+            Ok(StatusMessage::Outcome(event)) => {
+                if !confirmed(&[event], node, outbox).await {
+                    continue; // not acknowledged: it comes back
+                }
+            }
+            Ok(StatusMessage::Outcomes(events)) => {
+                if !confirmed(&events, node, outbox).await {
+                    continue;
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "unreadable message in the node queue"),
         }
         broker
@@ -429,6 +467,24 @@ async fn consume_node_queue(
             .await?;
     }
     Ok(())
+}
+
+/// Deliveries this node forwarded that a worker delivered: recorded (durably) before the
+/// confirmation is acknowledged.
+async fn confirmed(events: &[StatusEvent], node: &str, outbox: &Outbox) -> bool {
+    let mine = events
+        .iter()
+        .filter(|e| e.kind == StatusKind::Delivered && e.origin == node);
+    for e in mine {
+        outbox.confirm_delivered(&e.target, e.envelope_summary.id, e.at_ms, e.attempts);
+    }
+    match outbox.sync().await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record delivery confirmations from the cluster");
+            false
+        }
+    }
 }
 
 async fn consume_figures(

@@ -140,3 +140,194 @@ async fn every_node_gives_the_clusters_figures_and_a_late_node_catches_up() {
     }
     cleanup(&prefix, SHIPPED_TARGETS, &["kpi-a", "kpi-b", "kpi-c"], 2).await;
 }
+
+/// The shipped configuration as a cluster node's file: its paths (relative to config/)
+/// made whole, the cluster transport on; the rest comes from the node's environment.
+fn shipped_cluster_text() -> String {
+    let repo = std::env::current_dir().unwrap().display().to_string();
+    let text = std::fs::read_to_string("config/lienthong.toml")
+        .unwrap()
+        .replace("\"../", &format!("\"{repo}/"))
+        .replace(
+            "\"dev-outbox.keys\"",
+            &format!("\"{repo}/config/dev-outbox.keys\""),
+        );
+    format!("transport = \"amqp\"\n{text}")
+}
+
+/// Post NAFOSTED dossiers `HS-KILL-<i>` to a process node, one request each.
+async fn send_dossiers(node: &Node, range: std::ops::Range<u64>) {
+    let http = client();
+    for i in range {
+        let dossier = nafosted_dossier(&format!("HS-KILL-{i:02}"), "submitted", "online");
+        let resp = http
+            .post(format!(
+                "http://{}/api/v1/units/nafosted/events?flow=dossier_sync",
+                node.addr
+            ))
+            .bearer_auth("dev-only-nafosted-key-change-me")
+            .json(&dossier)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 202, "{}", resp.text().await.unwrap());
+    }
+}
+
+/// Replace the mocks' fault rules.
+async fn faults(mocks: SocketAddr, rules: Value) {
+    let r = client()
+        .post(format!("http://{mocks}/_mock/faults"))
+        .json(&rules)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success());
+}
+
+/// GET an admin API path of a process node as the shipped viewer.
+async fn viewer_json(node: &Node, path: &str) -> Value {
+    client()
+        .get(format!("http://{}{path}", node.addr))
+        .bearer_auth(SHIPPED_VIEWER)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Wait until a process node's `/api/v1/status` says `done`.
+async fn wait_for(node: &Node, what: &str, done: impl Fn(&Value) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = viewer_json(node, "/api/v1/status").await;
+        if done(&status) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Wait until both nodes count `sent` dossiers, all synced; never one counted twice.
+async fn settled(a: &Node, b: &Node, sent: u64, when: &str) {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    loop {
+        let (on_a, on_b) = (counted(a).await, counted(b).await);
+        if on_a == (sent, sent) && on_b == (sent, sent) {
+            return;
+        }
+        assert!(
+            on_a.0 <= sent && on_b.0 <= sent,
+            "a dossier counted twice: A {on_a:?}, B {on_b:?} of {sent} ({when})"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "not settled: A {on_a:?}, B {on_b:?} (dossiers, synced) of {sent} ({when})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// `/api/v1/kpis` of a process node: the nafosted dossiers counted and synced.
+async fn counted(node: &Node) -> (u64, u64) {
+    let k = viewer_json(node, "/api/v1/kpis?refresh=true").await;
+    let naf = k["units"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|u| u["unit"] == "nafosted");
+    let of = |v: &Value| v.as_u64().unwrap_or(0);
+    naf.map_or((0, 0), |u| {
+        (
+            of(&u["kpis"]["dong_bo"]["denominator"]),
+            of(&u["kpis"]["dong_bo"]["numerator"]),
+        )
+    })
+}
+
+/// Node A is SIGKILLed just after accepting 30 dossiers, while its KPI changes are being
+/// published (some published, some not, perhaps some published and not yet deleted from
+/// its journal); restarted on the same data directory, it shares the rest, and node B
+/// counts each dossier once. Then A is SIGKILLed again once it has forwarded 30 more that
+/// the portal refuses for now; B's worker delivers them while A is down, and A, back,
+/// counts them synced, as B does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kpi_changes_are_counted_once_and_synced_through_sigkills_of_the_accepting_node() {
+    const SENT: u64 = 30;
+    let _one_at_a_time = ONE_AT_A_TIME.lock().await;
+    let _broker = require_broker().await;
+    let prefix = unique_prefix("kpikill");
+    let dir = tempfile::tempdir().unwrap();
+    let mocks_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mocks = mocks_listener.local_addr().unwrap();
+    tokio::spawn(lienthong_mocks::serve(
+        mocks_listener,
+        lienthong_mocks::MockSettings::default(),
+    ));
+    let sink = Sink::new(Faults::default());
+    let sink_addr = sink.start("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let text = shipped_cluster_text();
+    let vars = |name: &str| {
+        let data = dir.path().join(name);
+        std::fs::create_dir_all(support::ipo_drop_dir(&data)).unwrap();
+        let mut v = support::shipped_vars(&data, mocks, sink_addr);
+        for (k, val) in [
+            ("LIENTHONG_AMQP__URLS", format!("[\"{BROKER_URL}\"]")),
+            ("LIENTHONG_AMQP__PREFIX", prefix.clone()),
+            ("LIENTHONG_AMQP__NODE", name.to_string()),
+            ("LIENTHONG_AMQP__PARTITIONS", "2".into()),
+            ("LIENTHONG_AMQP__RECONNECT_DELAY", "200ms".into()),
+        ] {
+            v.push((k.to_string(), val));
+        }
+        v
+    };
+    let b = spawn_node_with(&text, &vars("kpi-b"), dir.path(), "kpi-b", "all");
+    let mut a = spawn_node_with(&text, &vars("kpi-a"), dir.path(), "kpi-a", "all");
+
+    send_dossiers(&a, 0..SENT).await;
+    // Killed while its journal is being published.
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let seen_by_b = counted(&b).await.0;
+    assert!(seen_by_b <= SENT, "B counted {seen_by_b} of {SENT} sent");
+    let mut a = spawn_node_with(&text, &vars("kpi-a"), dir.path(), "kpi-a", "all");
+    settled(
+        &a,
+        &b,
+        SENT,
+        &format!("B had {seen_by_b} when A was killed"),
+    )
+    .await;
+
+    // What A forwarded is delivered while A is down: A learns it when it is back (from its
+    // durable queue, not the status fanout it was not listening to), and so does B.
+    faults(mocks, json!([{"service": "portal", "error_rate": 1.0}])).await;
+    send_dossiers(&a, SENT..2 * SENT).await;
+    wait_for(&a, "A forwards everything", |s| s["pending"] == 0).await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    faults(mocks, json!([])).await;
+    let portal = format!("http://{mocks}/_mock/portal/dossiers");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while support::get_json(portal.clone()).await["dossiers"]
+        .as_object()
+        .map_or(0, |d| {
+            d.keys().filter(|k| k.starts_with("HS-KILL-")).count()
+        })
+        < 2 * SENT as usize
+    {
+        assert!(
+            Instant::now() < deadline,
+            "B's worker did not deliver A's dossiers"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let a = spawn_node_with(&text, &vars("kpi-a"), dir.path(), "kpi-a", "all");
+    settled(&a, &b, 2 * SENT, "delivered while A was down").await;
+    drop((a, b));
+    cleanup(&prefix, SHIPPED_TARGETS, &["kpi-a", "kpi-b"], 2).await;
+}

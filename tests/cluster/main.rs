@@ -87,6 +87,17 @@ impl Drop for Node {
 
 /// Start `lienthong run` as its own process and wait for its address.
 fn spawn_node(config: &str, dir: &Path, name: &str, role: &str) -> Node {
+    spawn_node_with(config, &[], dir, name, role)
+}
+
+/// [`spawn_node`] with `vars` (`LIENTHONG_…` overrides) in the process's environment.
+fn spawn_node_with(
+    config: &str,
+    vars: &[(String, String)],
+    dir: &Path,
+    name: &str,
+    role: &str,
+) -> Node {
     std::fs::create_dir_all(dir).unwrap();
     let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config).unwrap();
@@ -95,6 +106,7 @@ fn spawn_node(config: &str, dir: &Path, name: &str, role: &str) -> Node {
         .args(["run", "--config"])
         .arg(&path)
         .args(["--role", role])
+        .envs(vars.iter().map(|(k, v)| (k, v)))
         .env("RUST_LOG", "info,lienthong::transport=debug")
         .stdout(Stdio::piped())
         .stderr(log)

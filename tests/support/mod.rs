@@ -248,8 +248,26 @@ pub fn shipped_config_with(
     lienthong::config::Config,
     std::collections::BTreeMap<String, String>,
 ) {
+    let mut vars = shipped_vars(data, mocks, sink);
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let text = std::fs::read_to_string("config/lienthong.toml").unwrap();
+    let cfg =
+        lienthong::config::load_str(&text, std::path::Path::new("config/lienthong.toml"), vars)
+            .unwrap();
+    let keys = lienthong::config::validate(&cfg, |_| None).unwrap();
+    (cfg, keys)
+}
+
+/// The environment overrides that put the shipped configuration on this data directory,
+/// these mocks and this sink (the units' inboxes), as [`shipped_config_with`] applies them
+/// (a `lienthong run` process takes them from its environment).
+pub fn shipped_vars(
+    data: &std::path::Path,
+    mocks: std::net::SocketAddr,
+    sink: std::net::SocketAddr,
+) -> Vec<(String, String)> {
     let var = |k: &str, v: String| (k.to_string(), v);
-    let mut vars = vec![
+    vec![
         var("LIENTHONG_SERVER__LISTEN", "127.0.0.1:0".into()),
         var("LIENTHONG_OUTBOX__DATA_DIR", data.display().to_string()),
         var("LIENTHONG_MOCKS__ENABLED", "false".into()),
@@ -320,14 +338,7 @@ pub fn shipped_config_with(
             "LIENTHONG_TARGETS__DATASTORE__RATE_LIMIT__PER_SECOND",
             "1000".into(),
         ),
-    ];
-    vars.extend(extra.iter().map(|(k, v)| var(k, v.to_string())));
-    let text = std::fs::read_to_string("config/lienthong.toml").unwrap();
-    let cfg =
-        lienthong::config::load_str(&text, std::path::Path::new("config/lienthong.toml"), vars)
-            .unwrap();
-    let keys = lienthong::config::validate(&cfg, |_| None).unwrap();
-    (cfg, keys)
+    ]
 }
 
 /// The IP Office's import folder of a bus whose data directory is `data`.
