@@ -118,28 +118,21 @@ pub async fn consume(
     if !stream_log::declared(&mut topology_ready).await {
         return;
     }
-    let log = log(&broker);
-    loop {
-        let followed = log
-            .follow_once(&broker, &outbox, |body| {
-                let entry = read(&broker, &body);
-                let outbox = &outbox;
-                async move {
-                    match entry {
-                        Ok(entry) => take_in(outbox, entry).await.map_err(|e| e.to_string()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "unreadable record in the dead-letter log");
-                            Ok(())
-                        }
+    log(&broker)
+        .follow(&broker, &outbox, |body| {
+            let entry = read(&broker, &body);
+            let outbox = &outbox;
+            async move {
+                match entry {
+                    Ok(entry) => take_in(outbox, entry).await.map_err(|e| e.to_string()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable record in the dead-letter log");
+                        Ok(())
                     }
                 }
-            })
-            .await;
-        if let Err(e) = followed {
-            tracing::warn!(error = %e, "dead-letter log consumer stopped; subscribing again");
-        }
-        tokio::time::sleep(broker.settings().reconnect_delay).await;
-    }
+            }
+        })
+        .await;
 }
 
 fn read(broker: &Broker, body: &[u8]) -> Result<Entry, String> {

@@ -120,28 +120,21 @@ async fn publish(broker: &Broker, outbox: &Outbox, origin: &str) {
 
 /// Take the other nodes' changes in, subscribing again after broker failures.
 async fn take(broker: &Broker, outbox: &Outbox, origin: &str) {
-    let log = log(broker);
-    loop {
-        let followed = log
-            .follow_once(broker, outbox, |body| {
-                let shared = broker.open(BodyKind::Status, &body).and_then(|b| {
-                    serde_json::from_slice::<SharedOps>(&b).map_err(|e| e.to_string())
-                });
-                async move {
-                    match shared {
-                        Ok(shared) if shared.origin == origin => Ok(()),
-                        Ok(shared) => outbox.take_shared(shared).await.map_err(|e| e.to_string()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "unreadable record in the KPI changes");
-                            Ok(())
-                        }
+    log(broker)
+        .follow(broker, outbox, |body| {
+            let shared = broker
+                .open(BodyKind::Status, &body)
+                .and_then(|b| serde_json::from_slice::<SharedOps>(&b).map_err(|e| e.to_string()));
+            async move {
+                match shared {
+                    Ok(shared) if shared.origin == origin => Ok(()),
+                    Ok(shared) => outbox.take_shared(shared).await.map_err(|e| e.to_string()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "unreadable record in the KPI changes");
+                        Ok(())
                     }
                 }
-            })
-            .await;
-        if let Err(e) = followed {
-            tracing::warn!(error = %e, "KPI changes consumer stopped; subscribing again");
-        }
-        tokio::time::sleep(broker.settings().reconnect_delay).await;
-    }
+            }
+        })
+        .await;
 }

@@ -77,14 +77,29 @@ impl StreamLog {
         }
     }
 
+    /// [`StreamLog::follow_once`] for as long as the bus runs, subscribing again after
+    /// broker failures.
+    pub async fn follow<F, Fut>(&self, broker: &Broker, outbox: &Outbox, mut take: F)
+    where
+        F: FnMut(Vec<u8>) -> Fut,
+        Fut: Future<Output = Result<(), String>>,
+    {
+        loop {
+            if let Err(e) = self.follow_once(broker, outbox, &mut take).await {
+                tracing::warn!(stream = %self.stream, error = %e, "stopped reading the log; subscribing again");
+            }
+            tokio::time::sleep(broker.settings().reconnect_delay).await;
+        }
+    }
+
     /// Read the log from after the saved offset (from its start the first time), giving
     /// each record's body to `take`, until the subscription ends. A record `take` fails
     /// on is not passed: the log is read again from the saved offset.
-    pub async fn follow_once<F, Fut>(
+    async fn follow_once<F, Fut>(
         &self,
         broker: &Broker,
         outbox: &Outbox,
-        mut take: F,
+        take: &mut F,
     ) -> Result<(), BrokerError>
     where
         F: FnMut(Vec<u8>) -> Fut,
