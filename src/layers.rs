@@ -50,7 +50,7 @@ pub const LAYERS: &[&[&str]] = &[
         "web",
     ],
     &["envelope", "config", "tracecontext"],
-    &["time", "hex", "redact"],
+    &["time", "hex", "redact", "tls_provider"],
 ];
 
 /// The layer of a top-level module (0 is the top), `None` for one not listed.

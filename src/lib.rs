@@ -44,6 +44,7 @@ pub mod route;
 pub mod server;
 pub mod telemetry;
 pub mod time;
+pub mod tls_provider;
 pub mod tracecontext;
 pub mod transport;
 pub mod web;

@@ -169,6 +169,7 @@ enum MappingCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    lienthong::tls_provider::install();
     telemetry::init(cli.log_format);
     match cli.command {
         Command::Run {

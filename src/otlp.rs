@@ -63,6 +63,8 @@ impl Spans {
             "http/json" => Protocol::HttpJson,
             _ => Protocol::HttpBinary,
         };
+        // The exporter's own reqwest client needs the process's TLS provider.
+        crate::tls_provider::install();
         let exporter = opentelemetry_otlp::SpanExporter::builder()
             .with_http()
             .with_endpoint(url)

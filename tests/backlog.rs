@@ -68,7 +68,7 @@ async fn stuck_platform() -> (std::net::SocketAddr, tokio::task::JoinHandle<()>)
 }
 
 async fn status(port: u16) -> serde_json::Value {
-    reqwest::Client::builder()
+    lienthong::tls_provider::http_client()
         .no_proxy()
         .build()
         .unwrap()

@@ -432,7 +432,7 @@ async fn the_listener_speaks_https_when_configured() {
     )
     .await;
     let addr = h.bus().addr;
-    let https = reqwest::Client::builder()
+    let https = lienthong::tls_provider::http_client()
         .no_proxy()
         .add_root_certificate(
             reqwest::Certificate::from_pem(certified.cert.pem().as_bytes()).unwrap(),

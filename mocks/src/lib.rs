@@ -20,6 +20,15 @@ pub mod units;
 
 pub use sink::{Faults, Received, Sink};
 
+/// A reqwest client builder that works whether or not the build gives reqwest TLS: built
+/// with the bus, reqwest has rustls and no crypto provider of its own (the bus chose
+/// `ring`, see the bus's `tls_provider`), so one is installed first.
+pub fn http_client() -> reqwest::ClientBuilder {
+    // An error means a provider is installed already: keep it.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+}
+
 /// Seed of the synthetic registers when none is configured.
 pub const DEFAULT_SEED: u64 = 20_261_128;
 

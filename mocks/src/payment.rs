@@ -129,7 +129,7 @@ fn text(v: &Value) -> String {
 
 impl Payment {
     pub fn new(config: PaymentConfig) -> Payment {
-        let http = reqwest::Client::builder()
+        let http = crate::http_client()
             .no_proxy()
             .timeout(Duration::from_secs(10))
             .build()

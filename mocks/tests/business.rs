@@ -41,7 +41,7 @@ async fn lookups_over_http() {
     let addr = listener.local_addr().unwrap();
     let router = registry.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let c = reqwest::Client::builder().no_proxy().build().unwrap();
+    let c = lienthong_mocks::http_client().no_proxy().build().unwrap();
     let get = |code: String| {
         let c = c.clone();
         async move {

@@ -10,7 +10,7 @@ async fn start() -> (DataStore, reqwest::Client, String) {
     let addr = listener.local_addr().unwrap();
     let router = store.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = lienthong_mocks::http_client().no_proxy().build().unwrap();
     (store, client, format!("http://{addr}"))
 }
 

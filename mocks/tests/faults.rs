@@ -16,7 +16,7 @@ async fn start(seed: u64) -> (Chaos, reqwest::Client, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    let client = reqwest::Client::builder()
+    let client = lienthong_mocks::http_client()
         .no_proxy()
         .timeout(Duration::from_millis(500))
         .build()

@@ -90,7 +90,7 @@ async fn start(config: PaymentConfig) -> (Payment, reqwest::Client, String) {
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (
         payment,
-        reqwest::Client::builder().no_proxy().build().unwrap(),
+        lienthong_mocks::http_client().no_proxy().build().unwrap(),
         format!("http://{addr}/payment"),
     )
 }

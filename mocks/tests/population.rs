@@ -25,7 +25,7 @@ async fn start(population: &Population) -> (reqwest::Client, String) {
     let router = population.router();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
     (
-        reqwest::Client::builder().no_proxy().build().unwrap(),
+        lienthong_mocks::http_client().no_proxy().build().unwrap(),
         format!("http://{addr}/population"),
     )
 }

@@ -17,7 +17,7 @@ impl Client {
         let addr = listener.local_addr().unwrap();
         let router = portal.router();
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-        let http = reqwest::Client::builder().no_proxy().build().unwrap();
+        let http = lienthong_mocks::http_client().no_proxy().build().unwrap();
         (
             portal,
             Client {

@@ -11,7 +11,7 @@ async fn start(settings: MockSettings) -> (reqwest::Client, String) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(serve(listener, settings));
-    let client = reqwest::Client::builder()
+    let client = lienthong_mocks::http_client()
         .no_proxy()
         .timeout(Duration::from_secs(5))
         .build()

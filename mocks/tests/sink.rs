@@ -4,7 +4,7 @@ use lienthong_mocks::{Faults, Sink};
 use std::time::Duration;
 
 async fn post(addr: std::net::SocketAddr, target: &str, body: &str) -> reqwest::Response {
-    reqwest::Client::builder()
+    lienthong_mocks::http_client()
         .no_proxy()
         .build()
         .unwrap()
@@ -54,7 +54,7 @@ async fn records_requests_and_applies_faults_per_target() {
     assert_eq!(requests[0].json()["n"], 1);
     assert_eq!(sink.delivered_count(), 1);
 
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = lienthong_mocks::http_client().no_proxy().build().unwrap();
     let listed: serde_json::Value = client
         .get(format!("http://{addr}/sink/a"))
         .send()

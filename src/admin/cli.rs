@@ -103,7 +103,7 @@ fn connect(t: &AdminTarget, need_operator: bool) -> Result<Client, String> {
             })
             .ok_or("no admin token: pass --token or set LIENTHONG_ADMIN_TOKEN")?,
     };
-    let http = reqwest::Client::builder()
+    let http = crate::tls_provider::http_client()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(30))
         .build()

@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod period;
 pub mod reconciliation;
 pub mod report;
+pub mod report_pdf;
 pub mod session;
 pub mod words;
 

@@ -70,7 +70,7 @@ pub async fn drive(
     settings: DemoSettings,
     stats: Arc<DemoStats>,
 ) {
-    let client = match reqwest::Client::builder()
+    let client = match crate::tls_provider::http_client()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()

@@ -98,7 +98,7 @@ pub async fn run(args: SendArgs, out: &mut (dyn std::io::Write + Send)) -> Resul
     if let Some(flow) = &args.flow {
         url.push_str(&format!("?flow={flow}"));
     }
-    let client = reqwest::Client::builder()
+    let client = crate::tls_provider::http_client()
         .no_proxy()
         .timeout(std::time::Duration::from_secs(60))
         .build()

@@ -8,7 +8,7 @@ use std::time::Duration;
 /// An HTTP client with an endpoint's timeout and TLS settings (every connector kind, and
 /// the lookups). Never through a proxy from the environment.
 pub fn client(timeout: Duration, tls: Option<&TlsConfig>) -> Result<reqwest::Client, String> {
-    let builder = reqwest::Client::builder()
+    let builder = crate::tls_provider::http_client()
         .timeout(timeout)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .pool_max_idle_per_host(64)

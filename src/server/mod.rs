@@ -43,7 +43,7 @@ pub fn tls_acceptor(
     }
     let key = PrivateKeyDer::from_pem_file(&tls.key_file)
         .map_err(|e| format!("server.tls.key_file {}: {e}", tls.key_file.display()))?;
-    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = crate::tls_provider::provider();
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?

@@ -80,7 +80,10 @@ impl Reply {
 
 /// Send one request built by `build` (from a plain, non-async test) and read the reply.
 fn http(build: impl FnOnce(&reqwest::Client) -> reqwest::RequestBuilder) -> Reply {
-    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let client = lienthong::tls_provider::http_client()
+        .no_proxy()
+        .build()
+        .unwrap();
     let request = build(&client);
     tokio::runtime::Runtime::new()
         .unwrap()

@@ -138,7 +138,7 @@ fn sighup_reloads_mappings_and_a_broken_one_is_refused_in_the_log() {
     assert!(shown.contains("fails"), "{shown}");
     // The dashboard shows it to the IT Center.
     let page = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = reqwest::Client::builder()
+        let client = lienthong::tls_provider::http_client()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -284,7 +284,7 @@ fn keys_and_tokens_rotate_on_sighup_without_a_restart() {
         .body
     };
     let cookie = tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let c = reqwest::Client::builder()
+        let c = lienthong::tls_provider::http_client()
             .no_proxy()
             .redirect(reqwest::redirect::Policy::none())
             .build()

@@ -186,7 +186,7 @@ impl Harness {
 
 /// A client that does not follow redirects (to read the dashboard's `Set-Cookie`).
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
+    lienthong::tls_provider::http_client()
         .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -207,7 +207,7 @@ pub async fn dashboard_sign_in(base: &str, token: &str) -> String {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
+    lienthong::tls_provider::http_client()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()

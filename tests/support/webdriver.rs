@@ -55,7 +55,7 @@ impl Browser {
             .spawn()
             .expect("chromedriver starts");
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::builder()
+        let http = lienthong::tls_provider::http_client()
             .no_proxy()
             .timeout(Duration::from_secs(60))
             .build()

@@ -101,7 +101,7 @@ async fn load(
     pad: &str,
     label: &str,
 ) -> Result<Duration, String> {
-    let client = reqwest::Client::builder()
+    let client = crate::tls_provider::http_client()
         .no_proxy()
         .pool_max_idle_per_host(concurrency)
         .timeout(Duration::from_secs(60))
@@ -375,7 +375,7 @@ async fn pending(dir: &Path, args: &BenchArgs, pad: &str) -> Result<(), String> 
     bus.kill();
     let (bus, up) = BusProcess::start(&config, port)?;
     // Ready means: the outbox is open and the listener answers.
-    let client = reqwest::Client::builder()
+    let client = crate::tls_provider::http_client()
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;

@@ -120,7 +120,7 @@ impl OutageReport {
 /// Read the KPIs, recomputed, over several periods, with the whole backlog on disk: the
 /// slowest answer, how many reads, and the dossiers counted.
 async fn measure_kpi_reads(port: u16) -> Result<(f64, u64, u64), String> {
-    let client = reqwest::Client::builder()
+    let client = crate::tls_provider::http_client()
         .no_proxy()
         .timeout(Duration::from_secs(30))
         .build()
@@ -297,7 +297,7 @@ impl StatusPoller {
         let polls = Arc::new(AtomicU64::new(0));
         let (slowest, count) = (Arc::clone(&slowest_us), Arc::clone(&polls));
         let task = tokio::spawn(async move {
-            let client = reqwest::Client::builder()
+            let client = crate::tls_provider::http_client()
                 .no_proxy()
                 .timeout(Duration::from_secs(5))
                 .build()
@@ -347,7 +347,7 @@ pub async fn fill(
     dossiers: usize,
 ) -> Result<(Vec<Duration>, u64), String> {
     let per_dossier = events.div_ceil(dossiers);
-    let client = reqwest::Client::builder()
+    let client = crate::tls_provider::http_client()
         .no_proxy()
         .timeout(Duration::from_secs(120))
         .build()

@@ -138,7 +138,7 @@ pub(super) async fn end_to_end(dir: &Path, args: &BenchArgs, pad: &str) -> Resul
     let batches = (target_rate * 10.0 / 10.0) as usize;
     let interval = Duration::from_secs_f64(10.0 / target_rate);
     eprintln!("latency at {target_rate:.0} events/s for 10 s:");
-    let client = reqwest::Client::builder()
+    let client = crate::tls_provider::http_client()
         .no_proxy()
         .build()
         .map_err(|e| e.to_string())?;
