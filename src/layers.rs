@@ -177,30 +177,30 @@ pub const KNOWN_LONG_FUNCTIONS: &[(&str, &str)] = &[
     // Test functions over the limit when the check was extended to the tests: each is one
     // long story told against real servers, to be cut into scenes.
     (
-        "tests/admin.rs",
+        "tests/it/admin.rs",
         "roles_status_journeys_and_dead_letter_operations",
     ),
     (
-        "tests/cluster/broker_loss.rs",
+        "tests/it/cluster/broker_loss.rs",
         "a_broker_connection_cut_mid_run_loses_nothing",
     ),
     (
-        "tests/crash.rs",
+        "tests/it/crash.rs",
         "kill_9_under_load_loses_no_acknowledged_event",
     ),
     (
-        "tests/dashboard.rs",
+        "tests/it/dashboard.rs",
         "the_dashboard_agrees_with_the_api_and_replays_a_dead_letter",
     ),
     (
-        "tests/end_to_end.rs",
+        "tests/it/end_to_end.rs",
         "all_flows_arrive_once_and_in_order_through_faults",
     ),
     (
-        "tests/monitoring.rs",
+        "tests/it/monitoring.rs",
         "per_unit_status_dossiers_journeys_and_kpis",
     ),
-    ("tests/outbox_model.rs", "run"),
+    ("tests/it/outbox_model.rs", "run"),
 ];
 
 /// What is over the limits in a set of source files (path, text), each as

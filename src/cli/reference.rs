@@ -2,7 +2,7 @@
 //! code itself so they cannot drift from it — the configuration from the config types'
 //! JSON Schema (schemars: their doc comments are the descriptions, their serde defaults the
 //! defaults), the command line from clap's command tree, the metrics from the families
-//! `/metrics` writes. `tests/reference.rs` fails when a page in `docs/` differs from what
+//! `/metrics` writes. `tests/it/docs.rs` fails when a page in `docs/` differs from what
 //! this prints; `scripts/book` writes them again.
 
 use serde_json::{Map, Value};

@@ -5,7 +5,7 @@
 //! unit could craft a `MaHoSo` whose hash equals another unit's dossier, let it die and
 //! stall that dossier. The hash was FNV-1a (64 bits) until layout version 2: not keyed, and
 //! collisions between two units' keys can be found in about a minute on one core (the
-//! test `tests/outbox_layout.rs` carries one). It is now SHA-256 truncated to 128 bits,
+//! test `tests/it/outbox_layout.rs` carries one). It is now SHA-256 truncated to 128 bits,
 //! where finding a collision is out of reach.
 //!
 //! An outbox written before version 2 holds FNV values in its pending (`q`) and dead

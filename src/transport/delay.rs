@@ -5,7 +5,7 @@
 //! Why not the broker's own TTL and dead-lettering: a quorum queue's at-least-once
 //! dead-lettering stopped for good on RabbitMQ 3.10 after one of three broker nodes was
 //! lost (thousands of retries held until the whole broker was restarted, seen in
-//! `tests/cluster/`), and at-most-once dead-lettering drops a message when its partition
+//! `tests/it/cluster/`), and at-most-once dead-lettering drops a message when its partition
 //! queue is electing a leader. Moving them ourselves keeps the guarantee on what the
 //! broker does reliably: persistent publishes with confirms into quorum queues.
 //!

@@ -1,4 +1,4 @@
-"""Schemathesis hooks for the contract test (tests/contract.rs).
+"""Schemathesis hooks for the contract test (tests/it/contract.rs).
 
 XML bodies are generated from their schemas, whose `xml` objects say how the bus reads
 them (root element and namespace, attributes, a list as its element repeated); this

@@ -13,7 +13,7 @@
 //! slowest `/api/v1/status` answer throughout, and the portal mock's count of dossiers
 //! whose status ever went backwards (must be 0: per-dossier order across the outage).
 //!
-//! The memory test of the suite (`tests/backlog.rs`) runs the fill half with the debug
+//! The memory test of the suite (`tests/it/backlog.rs`) runs the fill half with the debug
 //! binary and holds its peak under 200 MB.
 
 use super::{BusProcess, dir_size, free_port};
