@@ -53,9 +53,32 @@ pub const LAYERS: &[&[&str]] = &[
     &["time", "hex", "redact", "tls_provider"],
 ];
 
+/// The mapping crate's layers, top first: the tools (scaffolding, explaining, the fixture
+/// runner) over compiling a mapping, over the codecs, which decode into the compiled
+/// engine's values (`plan`) and the door's checks, over the schemas and mapping files,
+/// over the interpreter's rules, over the base every part names (dates, errors, paths,
+/// text, the wire's formats and decode errors). Its unit tests may read the fixture corpus,
+/// which sits above what they test, so the check reads each file up to its tests.
+pub const MAPPING_LAYERS: &[&[&str]] = &[
+    &["scaffold", "explain", "fixtures"],
+    &["compile", "detect"],
+    &["codec"],
+    &["plan", "door"],
+    &["input_schema"],
+    &["schema"],
+    &["spec"],
+    &["engine"],
+    &["datetime", "error"],
+    &["path", "text", "wire"],
+];
+
 /// The layer of a top-level module (0 is the top), `None` for one not listed.
 pub fn layer_of(module: &str) -> Option<usize> {
-    LAYERS.iter().position(|l| l.contains(&module))
+    layer_in(LAYERS, module)
+}
+
+fn layer_in(layers: &[&[&str]], module: &str) -> Option<usize> {
+    layers.iter().position(|l| l.contains(&module))
 }
 
 /// An import against the order: `from` (a file's module) uses `to`.
@@ -69,6 +92,15 @@ pub struct BackImport {
 
 /// The back-imports of a set of source files (path relative to `src/`, text).
 pub fn back_imports<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Vec<BackImport> {
+    back_imports_in(LAYERS, files)
+}
+
+/// The back-imports of a set of a crate's source files against its `layers`.
+pub fn back_imports_in<'a>(
+    layers: &[&[&str]],
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<BackImport> {
+    let layer_of = |module: &str| layer_in(layers, module);
     let mut out = Vec::new();
     for (path, text) in files {
         let from = path
@@ -323,6 +355,36 @@ mod tests {
             gone.is_empty(),
             "these back-imports are gone: strike them off KNOWN_BACK_IMPORTS: {gone:?}"
         );
+    }
+
+    #[test]
+    fn the_mapping_crates_imports_point_down_its_layers() {
+        let files = sources_in("mapping/src");
+        // Each file up to its unit tests (see MAPPING_LAYERS).
+        let code: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, t)| (p.as_str(), t.split("#[cfg(test)]").next().unwrap_or(t)))
+            .collect();
+        for (path, _) in &code {
+            let module = path.split('/').next().unwrap().trim_end_matches(".rs");
+            assert!(
+                module == "lib" || layer_in(MAPPING_LAYERS, module).is_some(),
+                "mapping/src/{path}: module `{module}` is on no layer of MAPPING_LAYERS"
+            );
+        }
+        let found = back_imports_in(MAPPING_LAYERS, code);
+        assert!(
+            found.is_empty(),
+            "imports against the mapping crate's layers (MAPPING_LAYERS):\n{}",
+            found
+                .iter()
+                .map(|b| format!("  {}: {} uses {}", b.at, b.from, b.to))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        // And a planted one is caught: the wire's formats reaching up into the codecs.
+        let planted = back_imports_in(MAPPING_LAYERS, [("wire.rs", "use crate::codec::csv;\n")]);
+        assert_eq!(planted.len(), 1, "{planted:?}");
     }
 
     /// The check catches a planted back-import: the outbox using the delivery core.

@@ -13,7 +13,8 @@
 //!   differential test holds the compiled engine to.
 //! * [`codec`] reads and writes JSON, XML (SOAP 1.1, attributes, CDATA; no DOCTYPE) and CSV.
 //! * [`text`] converts TCVN3 and VNI to Unicode; [`datetime`] reads and writes dates;
-//!   [`schema`] checks output against what the target accepts.
+//!   [`schema`] checks output against what the target accepts; [`wire`] names the formats,
+//!   CSV text encodings and decode errors every part shares.
 //! * [`fixtures`] runs the example cases that sit beside each mapping.
 //!
 //! The language itself is documented for unit IT teams in `mappings/README.md`.
@@ -35,6 +36,7 @@ pub mod scaffold;
 pub mod schema;
 pub mod spec;
 pub mod text;
+pub mod wire;
 
 pub use codec::{DecodeError, Format};
 pub use compile::{compile_file, compile_str};

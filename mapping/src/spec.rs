@@ -2,8 +2,8 @@
 //! error, so a typo never silently does nothing). [`crate::compile`] turns it into a
 //! runnable [`crate::Mapping`].
 
-use crate::codec::Format;
-use crate::codec::csv::TextEncoding;
+use crate::wire::Format;
+use crate::wire::TextEncoding;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use toml::Spanned;

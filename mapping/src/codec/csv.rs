@@ -4,41 +4,8 @@
 
 use super::{DecodeError, KeyOrder};
 use crate::text::{self, Legacy};
-use serde::Deserialize;
+pub use crate::wire::TextEncoding;
 use serde_json::{Map, Value};
-
-/// The character encoding of an input file.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum TextEncoding {
-    #[default]
-    #[serde(alias = "utf-8")]
-    Utf8,
-    /// Every byte is one character (ISO-8859-1), so TCVN3 fields survive for a `tcvn3`
-    /// transform on the fields that need it.
-    Latin1,
-    /// The whole file is TCVN3 (ABC).
-    Tcvn3,
-    /// The whole file is VNI (VNI-Windows fonts: letters followed by mark bytes).
-    Vni,
-    /// The whole file is Windows-1258 (Vietnamese Windows code page: base letters and
-    /// combining tone marks, composed to NFC on reading).
-    #[serde(rename = "windows-1258", alias = "cp1258")]
-    Windows1258,
-}
-
-impl TextEncoding {
-    /// How a mapping's `[input] encoding` names it.
-    pub fn option_name(self) -> &'static str {
-        match self {
-            TextEncoding::Utf8 => "utf-8",
-            TextEncoding::Latin1 => "latin1",
-            TextEncoding::Tcvn3 => "tcvn3",
-            TextEncoding::Vni => "vni",
-            TextEncoding::Windows1258 => "windows-1258",
-        }
-    }
-}
 
 #[derive(Clone, Debug)]
 pub struct CsvOptions {

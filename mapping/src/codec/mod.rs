@@ -5,116 +5,10 @@ pub mod csv;
 pub mod json;
 pub mod xml;
 
-use serde::Deserialize;
+pub use crate::wire::{DecodeError, Format, json_error, line_column};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::Arc;
-
-/// A wire format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-pub enum Format {
-    #[default]
-    Json,
-    Xml,
-    Csv,
-}
-
-impl Format {
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Json => "json",
-            Format::Xml => "xml",
-            Format::Csv => "csv",
-        }
-    }
-
-    /// The HTTP content type a target receives in this format.
-    pub fn content_type(self) -> &'static str {
-        match self {
-            Format::Json => "application/json",
-            Format::Xml => "text/xml; charset=utf-8",
-            Format::Csv => "text/csv; charset=utf-8",
-        }
-    }
-
-    /// The file extension of fixtures in this format.
-    pub fn extension(self) -> &'static str {
-        self.name()
-    }
-
-    /// The format a `Content-Type` header names, if it is one of ours.
-    pub fn from_content_type(ct: &str) -> Option<Format> {
-        let essence = ct
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
-        match essence.as_str() {
-            "application/json" => Some(Format::Json),
-            "application/xml" | "text/xml" | "application/soap+xml" => Some(Format::Xml),
-            "text/csv" => Some(Format::Csv),
-            e if e.ends_with("+json") => Some(Format::Json),
-            e if e.ends_with("+xml") => Some(Format::Xml),
-            _ => None,
-        }
-    }
-}
-
-/// Why an input could not be decoded. Every variant says where and what, in words a unit IT
-/// team can act on.
-#[derive(Debug, thiserror::Error, PartialEq)]
-pub enum DecodeError {
-    #[error("line {line}, column {column}: {message}")]
-    Syntax {
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{message}")]
-    Encoding { message: String },
-    #[error("{message}")]
-    Forbidden { message: String },
-    #[error("input is nested deeper than {limit} levels")]
-    TooDeep { limit: usize },
-    #[error("input is {size} bytes, over the limit of {limit}")]
-    TooLarge { size: usize, limit: usize },
-    #[error("{message}")]
-    Shape { message: String },
-}
-
-impl DecodeError {
-    /// A syntax error at a byte offset of `text`, turned into line and column.
-    pub fn syntax(text: &str, offset: usize, message: String) -> DecodeError {
-        let (line, column) = line_column(text, offset);
-        DecodeError::Syntax {
-            line,
-            column,
-            message,
-        }
-    }
-
-    pub fn too_large(size: usize, limit: usize) -> DecodeError {
-        DecodeError::TooLarge { size, limit }
-    }
-}
-
-/// 1-based line and column of a byte offset.
-pub fn line_column(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = &text.as_bytes()[..offset];
-    let line = before.iter().filter(|b| **b == b'\n').count() + 1;
-    let line_start = before
-        .iter()
-        .rposition(|b| *b == b'\n')
-        .map_or(0, |p| p + 1);
-    let column = String::from_utf8_lossy(&before[line_start..])
-        .chars()
-        .count()
-        + 1;
-    (line, column)
-}
 
 /// How an input is decoded into records.
 #[derive(Clone, Debug, Default)]
@@ -144,15 +38,6 @@ fn decode_json(input: &[u8], limits: xml::XmlLimits) -> Result<Value, DecodeErro
     }
     // serde_json refuses nesting past 128 levels by itself.
     serde_json::from_slice(input).map_err(json_error)
-}
-
-/// A JSON syntax error, with its line and column.
-pub fn json_error(e: serde_json::Error) -> DecodeError {
-    DecodeError::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    }
 }
 
 /// Take the records out of a decoded document: the value at `path`, one record per element

@@ -240,8 +240,8 @@ impl<'de> serde::Deserialize<'de> for Val<'de> {
 pub fn split_records<'a>(
     doc: Val<'a>,
     path: Option<&[String]>,
-) -> Result<Vec<Val<'a>>, crate::codec::DecodeError> {
-    use crate::codec::DecodeError;
+) -> Result<Vec<Val<'a>>, crate::wire::DecodeError> {
+    use crate::wire::DecodeError;
     let Some(path) = path else {
         return Ok(match doc {
             Val::Arr(items) => items,

@@ -10,9 +10,9 @@
 //! stays a slice of the input, and fields outside the tree are skipped without being built.
 
 use super::value::Val;
-use crate::codec::DecodeError;
 use crate::engine::{Rule, Source, TemplatePart};
 use crate::path::{SourcePath, Step};
+use crate::wire::DecodeError;
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Number;
 use std::borrow::Cow;
@@ -161,7 +161,7 @@ pub fn read_json_with_serde<'a>(
         return Err(DecodeError::too_large(input.len(), max_bytes));
     }
     let seed = WantSeed(want.and_then(Want::filter));
-    let syntax = crate::codec::json_error;
+    let syntax = crate::wire::json_error;
     // serde_json refuses nesting past 128 levels by itself, skipped parts included.
     let mut de = serde_json::Deserializer::from_slice(input);
     let value = seed.deserialize(&mut de).map_err(syntax)?;
