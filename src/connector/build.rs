@@ -36,6 +36,13 @@ pub fn connector(cfg: &TargetConfig, notes: Arc<dyn Notes>) -> Result<Arc<dyn Co
                         dstcode: auth.dstcode.clone(),
                     },
                     cfg.tls.as_ref(),
+                    super::portal::rows::KeptRows::new(
+                        Arc::clone(&notes),
+                        match cfg.kind {
+                            TargetKind::Ministry => "ministry",
+                            _ => "portal",
+                        },
+                    ),
                 )?
                 .named(match cfg.kind {
                     TargetKind::Ministry => "ministry TTHC system",

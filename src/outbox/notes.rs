@@ -22,6 +22,14 @@ pub trait Notes: Send + Sync {
     fn put_note(&self, name: &str, value: &[u8]) -> Result<(), StoreError>;
     fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError>;
 
+    /// Several notes at once: one durable write where the store allows it (the portal
+    /// connector keeps a row per dossier of a merged call).
+    fn put_notes(&self, notes: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        notes
+            .iter()
+            .try_for_each(|(name, value)| self.put_note(name, value))
+    }
+
     /// Note `value` under `name` unless the note already holds another value (first come,
     /// first served: a payment reference belongs to the unit that first used it).
     /// `Ok(None)`: noted, or already this value; `Ok(Some(other))`: taken.
@@ -55,6 +63,25 @@ impl Notes for Outbox {
 
     fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, StoreError> {
         self.inner.store.get(&keys::note(name))
+    }
+
+    /// One batch, one commit, for all of `notes`.
+    fn put_notes(&self, notes: &[(String, Vec<u8>)]) -> Result<(), StoreError> {
+        let _one_at_a_time = self.inner.notes_lock.lock().unwrap();
+        let store = self.inner.store.as_ref();
+        let mut batch = WriteBatch::default();
+        let now = crate::time::now_ms();
+        for (name, value) in notes {
+            if store.get(&keys::note(name))?.is_none() {
+                batch.put(keys::note_expiry(now, name), Vec::new());
+            }
+            batch.put(keys::note(name), value.clone());
+        }
+        if batch.is_empty() {
+            return Ok(());
+        }
+        store.apply(batch)?;
+        store.flush()
     }
 }
 

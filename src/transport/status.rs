@@ -129,9 +129,9 @@ pub struct ClusterNotes {
     pub status: Arc<StatusPublisher>,
 }
 
-impl crate::outbox::Notes for ClusterNotes {
-    fn put_note(&self, name: &str, value: &[u8]) -> Result<(), crate::outbox::StoreError> {
-        self.local.put_note(name, value)?;
+impl ClusterNotes {
+    /// Send a note to the other nodes, in the background, retried a few times.
+    fn share(&self, name: &str, value: &[u8]) {
         let broker = Arc::clone(&self.status.broker);
         let body = broker_body(
             &broker,
@@ -154,6 +154,21 @@ impl crate::outbox::Notes for ClusterNotes {
                 }
                 tracing::error!("a note could not be shared with the cluster");
             });
+        }
+    }
+}
+
+impl crate::outbox::Notes for ClusterNotes {
+    fn put_note(&self, name: &str, value: &[u8]) -> Result<(), crate::outbox::StoreError> {
+        self.local.put_note(name, value)?;
+        self.share(name, value);
+        Ok(())
+    }
+
+    fn put_notes(&self, notes: &[(String, Vec<u8>)]) -> Result<(), crate::outbox::StoreError> {
+        self.local.put_notes(notes)?;
+        for (name, value) in notes {
+            self.share(name, value);
         }
         Ok(())
     }

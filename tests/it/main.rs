@@ -42,6 +42,7 @@ mod outbox_layout;
 mod outbox_model;
 mod payment;
 mod portal;
+mod portal_rows;
 mod probes;
 mod protection;
 mod reconciliation;

@@ -4,15 +4,16 @@
 
 use crate::support;
 
+use lienthong::connector::portal::rows::KeptRows;
 use lienthong_mocks::faults::FaultRule;
 use lienthong_mocks::units::Traffic;
 use lienthong_mocks::{Faults, MockSettings};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::time::Duration;
-use support::{Harness, wait_until};
+use support::{Harness, MemNotes, wait_until};
 
-async fn start_mocks(settings: MockSettings) -> std::net::SocketAddr {
+pub(crate) async fn start_mocks(settings: MockSettings) -> std::net::SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(lienthong_mocks::serve(listener, settings));
@@ -104,7 +105,7 @@ async fn post_lives(h: &Harness, dossiers: usize) -> Vec<(String, Vec<i64>)> {
     expected
 }
 
-async fn portal_view(mocks: std::net::SocketAddr) -> Value {
+pub(crate) async fn portal_view(mocks: std::net::SocketAddr) -> Value {
     support::client()
         .get(format!("http://{mocks}/_mock/portal/dossiers"))
         .send()
@@ -346,6 +347,7 @@ async fn a_dossier_the_portal_says_already_exists_is_sent_again_as_an_update() {
             dstcode: "VN:GOV:000.00.00.G22:vpcpdvcprovider".into(),
         },
         None,
+        KeptRows::new(Arc::new(MemNotes::default()), "portal"),
     )
     .unwrap();
     let envelope = lienthong::envelope::Envelope {
@@ -363,7 +365,8 @@ async fn a_dossier_the_portal_says_already_exists_is_sent_again_as_an_update() {
     let body = lienthong::mappings::Outbound {
         content_type: "application/json",
         body: serde_json::to_vec(&json!({"service": "DongBoHoSoMC", "isUpdating": "False",
-            "data": [{"MaHoSo": "HS-EXISTS-1", "TrangThaiHoSo": 4}]}))
+            "data": [{"MaHoSo": "HS-EXISTS-1", "MaTTHC": "1.012345", "ChuHoSo": "A",
+                "NgayTiepNhan": "20240305083000", "TrangThaiHoSo": 4}]}))
         .unwrap()
         .into(),
     };

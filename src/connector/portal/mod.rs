@@ -12,6 +12,10 @@
 //!   message saying the dossier "đã tồn tại", already exists) flips the memory and the
 //!   call is made again at once, as an update.
 //!
+//! - every `DongBoHoSoMC` row whole: the portal replaces the row it holds with the one it
+//!   is sent, so a result (which names only the dossier and its documents) is laid over
+//!   the dossier's last row, which the connector keeps ([`rows`]).
+//!
 //! A dossier's `DongBoHoSoMC` reaches the portal before its `CapNhatTienDoHoSoMC` because the
 //! outbox delivers a unit's events of one dossier in order (one ordering key for both flows).
 //!
@@ -26,6 +30,7 @@
 //! are retried with backoff.
 
 pub mod config;
+pub mod rows;
 
 use super::reply_code::{CodeMeans, ReplyCodes};
 use super::{BoxFuture, Connector, Outbound, RawOutcome, RetryClassifier, Verdict};
@@ -93,6 +98,8 @@ pub struct PortalConnector {
     session: tokio::sync::Mutex<Option<String>>,
     /// MaHoSo → whether the portal has it.
     known: Mutex<HashMap<String, bool>>,
+    /// Each dossier's last row delivered.
+    rows: rows::KeptRows,
 }
 
 /// The portal's `error_code` as a number (it may come as 0, "0" or "00").
@@ -110,6 +117,7 @@ impl PortalConnector {
         timeout: Duration,
         creds: PortalCredentials,
         tls: Option<&super::client::TlsConfig>,
+        rows: rows::KeptRows,
     ) -> Result<Self, String> {
         let base = url.trim_end_matches('/');
         let parse = |u: String| reqwest::Url::parse(&u).map_err(|e| format!("{u}: {e}"));
@@ -122,6 +130,7 @@ impl PortalConnector {
             creds,
             session: tokio::sync::Mutex::new(None),
             known: Mutex::new(HashMap::new()),
+            rows,
         })
     }
 
@@ -229,6 +238,85 @@ impl PortalConnector {
         Ok(any)
     }
 
+    /// Each row of a `DongBoHoSoMC` call made whole ([`rows`]): laid over the row kept
+    /// for its dossier (or over the row before it in this call), else over the portal's
+    /// own copy. A row that stays partial refuses the call, naming the dossier.
+    async fn whole_rows(
+        &self,
+        madonvi: &str,
+        request: &Value,
+        session: &str,
+        trace: &str,
+    ) -> Result<Vec<Value>, Lookup> {
+        let mut made: HashMap<String, Value> = HashMap::new();
+        let mut whole = Vec::new();
+        for item in request["data"].as_array().into_iter().flatten() {
+            let Some(code) = item["MaHoSo"].as_str() else {
+                whole.push(item.clone());
+                continue;
+            };
+            let mut base = match made.get(code) {
+                Some(row) => Some(row.clone()),
+                None => self.rows.kept(madonvi, code).map_err(|e| {
+                    Lookup::Failed(RawOutcome::Transport(format!("the outbox: {e}")))
+                })?,
+            };
+            if base.is_none() && !rows::missing(item).is_empty() {
+                base = self.portal_copy(code, session, madonvi, trace).await?;
+            }
+            let row = rows::lay_over(base.as_ref(), item);
+            let missing = rows::missing(&row);
+            if !missing.is_empty() {
+                return Err(Lookup::Failed(RawOutcome::Invalid(format!(
+                    "dossier {code}: the {} takes a dossier's whole row on every sync, and neither this message nor an earlier row the bus sent has {} (send the dossier's own sync first, then replay this)",
+                    self.platform,
+                    missing.join(", ")
+                ))));
+            }
+            made.insert(code.to_string(), row.clone());
+            whole.push(row);
+        }
+        Ok(whole)
+    }
+
+    /// The portal's own copy of dossier `code` (`TraCuuHoSo`'s `result[0].HoSo`), if it has one.
+    async fn portal_copy(
+        &self,
+        code: &str,
+        session: &str,
+        madonvi: &str,
+        trace: &str,
+    ) -> Result<Option<Value>, Lookup> {
+        let body = json!({"service": "TraCuuHoSo", "session": session, "madonvi": madonvi, "mahoso": code});
+        let (status, text) = self
+            .post(&self.api_url, &body, Some(trace))
+            .await
+            .map_err(Lookup::Failed)?;
+        let reply: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        match error_code(&reply) {
+            Some(0) => Ok(Some(reply["result"][0]["HoSo"].clone()).filter(Value::is_object)),
+            Some(NOT_FOUND) => Ok(None),
+            Some(SESSION_EXPIRED) => Err(Lookup::SessionExpired),
+            _ => Err(Lookup::Failed(RawOutcome::Response {
+                status,
+                retry_after: None,
+                body: format!("TraCuuHoSo: {text}"),
+            })),
+        }
+    }
+
+    /// Keep the rows the portal took (off the async threads: a note is a durable write).
+    /// A row not kept costs the next sync of its dossier a `TraCuuHoSo`, not a message.
+    async fn keep_rows(&self, madonvi: &str, data: &Value) {
+        let rows = data.as_array().cloned().unwrap_or_default();
+        let kept = self.rows.clone();
+        let madonvi = madonvi.to_string();
+        let done = tokio::task::spawn_blocking(move || kept.keep(&madonvi, &rows)).await;
+        if let Ok(Err(e)) | Err(e) = done.map_err(|e| e.to_string()) {
+            tracing::warn!(platform = self.platform, error = %e, "dossier rows not kept");
+        }
+    }
+
     fn remember(&self, code: &str, exists: bool) {
         let mut known = self.known.lock().unwrap();
         if known.len() >= KNOWN_CAP {
@@ -270,6 +358,14 @@ impl PortalConnector {
                     Err(Lookup::Failed(outcome)) => return outcome,
                 };
                 request["isUpdating"] = json!(if updating { "True" } else { "False" });
+                match self.whole_rows(&madonvi, &request, &session, trace).await {
+                    Ok(rows) => request["data"] = Value::Array(rows),
+                    Err(Lookup::SessionExpired) => {
+                        self.forget_session(&session).await;
+                        continue;
+                    }
+                    Err(Lookup::Failed(outcome)) => return outcome,
+                }
             }
             request["session"] = json!(session);
             request["madonvi"] = json!(madonvi);
@@ -283,6 +379,7 @@ impl PortalConnector {
                     for code in &codes {
                         self.remember(code, true);
                     }
+                    self.keep_rows(&madonvi, &request["data"]).await;
                 }
                 Some(SESSION_EXPIRED) => {
                     tracing::info!(

@@ -60,11 +60,14 @@ async fn every_dossier_event_reaches_the_portal_and_the_ministry_in_order() {
             .collect();
         both.push(history);
     }
-    assert_eq!(both[0], both[1], "the portal and the ministry saw the same");
+    assert_eq!(
+        both[0], both[1],
+        "the portal and the ministry saw the same: {both:?}"
+    );
     let mut sorted = both[0].clone();
     sorted.sort();
     assert_eq!(both[0], sorted, "statuses arrived in order: {:?}", both[0]);
-    assert_eq!(both[0].len(), 4);
+    assert_eq!(both[0].len(), 4, "{both:?}");
     // Synced under VARANS's own unit code on both.
     for service in ["portal", "bo-tthc"] {
         assert_eq!(dossier(&s, service, code).await["madonvi"], "000.00.19.G22");
@@ -116,7 +119,9 @@ async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_th
     let file_id = stored["file_id"].as_str().unwrap();
     let doc = &portal["fields"]["DanhSachGiayToKetQua"][0];
     assert_eq!(doc["GiayToId"], file_id, "{portal}");
-    assert_eq!(doc["MaGiayToKetQua"], "GP-2001/ATBXHN");
+    // The result-type code, and the licence's own number beside it (issue 34).
+    assert_eq!(doc["MaGiayToKetQua"], "KQ-ATBXHN-GP");
+    assert_eq!(doc["SoKyHieu"], "GP-2001/ATBXHN");
     let url = doc["DuongDanTepTinKetQua"].as_str().unwrap();
     assert!(
         url.ends_with(&format!("/datastore/files/{file_id}")),
@@ -153,6 +158,24 @@ async fn a_result_reaches_the_data_store_first_and_its_file_id_the_portal_and_th
     // Uploaded once, though tried several times.
     let all = get_json(format!("http://{}/_mock/datastore/documents", s.mocks)).await;
     assert_eq!(all["documents"].as_array().unwrap().len(), 1);
+    // The licence handed over (status 10): the unit's row names no document, the portal
+    // replaces the row it holds with the one it is sent, and still has the licence: the
+    // bus sent the dossier's whole row, its result included.
+    s.send("varans", "dossier_sync", &varans_dossier(code, 70))
+        .await;
+    let mut last = Value::Null;
+    for _ in 0..150 {
+        last = dossier(&s, "portal", code).await;
+        if last["fields"]["TrangThaiHoSo"] == 10 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(last["fields"]["TrangThaiHoSo"], 10, "{last}");
+    assert_eq!(
+        last["fields"]["DanhSachGiayToKetQua"][0]["GiayToId"], file_id,
+        "{last}"
+    );
     s.bus.shutdown().await.unwrap();
 }
 

@@ -5,7 +5,10 @@
 pub mod broker;
 pub mod broker_cluster;
 pub mod dead_letters;
+pub mod mem_notes;
 pub mod webdriver;
+
+pub use mem_notes::MemNotes;
 
 use lienthong::app::Bus;
 use lienthong::config::{self, Config};

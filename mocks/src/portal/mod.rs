@@ -26,6 +26,17 @@
 //! | 6 | `madonvi` or `dstcode` missing or malformed | assumed |
 //! | 9 | unknown service | assumed |
 //!
+//! **Whole rows.** Every `DongBoHoSoMC` row, an update as much as a new dossier, carries
+//! the whole dossier (procedure, applicant, intake date, status, and what else it has):
+//! the mock replaces the row it holds with the one it is sent, as the real clients assume
+//! (opencps-v2 keeps a dossier's row and re-sends it whole). A partial row and a field the
+//! portal does not know (of the row or of a result document) are refused with code 3,
+//! naming the field.
+//!
+//! A dossier's `history` lists its status changes: every progress step's status, and a
+//! row's status when it differs from the row held (a row sent again, or a result's row at
+//! the dossier's current status, changes nothing).
+//!
 //! `TraCuuHoSo` takes `mahoso` (lower case; `MaHoSo` too) and answers 0 with `result[]`:
 //! empty when the portal does not have the dossier.
 //!
@@ -46,6 +57,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+mod check;
+pub use check::check_request;
+use check::{check_progress, check_sync, status_of};
 
 pub const WRONG_CREDENTIALS: i64 = 1;
 pub const SESSION_EXPIRED: i64 = 2;
@@ -284,111 +299,6 @@ fn rank(status: i64) -> u8 {
     }
 }
 
-fn status_of(value: &Value) -> Option<i64> {
-    match value {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-/// `yyyyMMddHHmmss` with plausible ranges.
-fn valid_portal_date(s: &str) -> bool {
-    if s.len() != 14 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return false;
-    }
-    let n = |a: usize, b: usize| s[a..b].parse::<u32>().unwrap_or(99);
-    (1..=12).contains(&n(4, 6))
-        && (1..=31).contains(&n(6, 8))
-        && n(8, 10) < 24
-        && n(10, 12) < 60
-        && n(12, 14) < 60
-}
-
-/// A dossier item: its code and status. A new dossier (`isUpdating` False) must name its
-/// procedure, applicant, intake date and status; an update may carry only what changes
-/// (assumed: the real portal's rule is not public — result documents synced after an
-/// upload come this way, without the status they were issued at).
-fn validate_dossier(
-    item: &Value,
-    at: usize,
-    updating: bool,
-) -> Result<(String, Option<i64>), String> {
-    let field = |name: &str| format!("data[{at}].{name}");
-    let code = item["MaHoSo"].as_str().filter(|s| !s.trim().is_empty());
-    let code = code.ok_or_else(|| format!("{} là bắt buộc", field("MaHoSo")))?;
-    if !updating {
-        for required in ["MaTTHC", "ChuHoSo", "NgayTiepNhan"] {
-            if item[required].as_str().is_none_or(|s| s.trim().is_empty()) {
-                return Err(format!("{} là bắt buộc", field(required)));
-            }
-        }
-    }
-    let status = match item.get("TrangThaiHoSo") {
-        None | Some(Value::Null) if updating => None,
-        given => Some(
-            given
-                .and_then(status_of)
-                .filter(|s| (1..=10).contains(s))
-                .ok_or_else(|| format!("{} phải là mã trạng thái 1–10", field("TrangThaiHoSo")))?,
-        ),
-    };
-    if let Some(docs) = item.get("DanhSachGiayToKetQua").and_then(Value::as_array) {
-        for (j, doc) in docs.iter().enumerate() {
-            for required in ["TenGiayTo", "GiayToId"] {
-                if doc[required].as_str().is_none_or(|s| s.trim().is_empty()) {
-                    return Err(format!(
-                        "{} là bắt buộc",
-                        field(&format!("DanhSachGiayToKetQua[{j}].{required}"))
-                    ));
-                }
-            }
-        }
-    }
-    for date in ["NgayTiepNhan", "NgayHenTra", "NgayTra", "NgayKetThucXuLy"] {
-        if let Some(s) = item[date].as_str().filter(|s| !s.is_empty())
-            && !valid_portal_date(s)
-        {
-            return Err(format!("{} phải có dạng yyyyMMddHHmmss", field(date)));
-        }
-    }
-    if let Some(kind) = item.get("LoaiDoiTuong").filter(|v| !v.is_null()) {
-        // 1 citizen, 2 enterprise, 3 state agency, 4 other organisation; one vendor
-        // documents 0/1/2, so 0 is accepted too.
-        if !matches!(status_of(kind), Some(0..=4)) {
-            return Err(format!(
-                "{} phải là 1 (công dân), 2 (doanh nghiệp), 3 (cơ quan nhà nước) hoặc 4 (tổ chức khác)",
-                field("LoaiDoiTuong")
-            ));
-        }
-    }
-    // HinhThuc is how the result is handed over (1 by post), KenhThucHien how the dossier
-    // came in: a channel code in HinhThuc is refused, as the portal's codes have it.
-    let codes: [(&str, &[&str], &str); 2] = [
-        (
-            "HinhThuc",
-            &["0", "1"],
-            "0 hoặc 1 (1: trả kết quả qua bưu chính)",
-        ),
-        (
-            "KenhThucHien",
-            &["1", "2", "3"],
-            "1 (trực tiếp), 2 (trực tuyến) hoặc 3 (bưu chính)",
-        ),
-    ];
-    for (name, allowed, meaning) in codes {
-        let given = match item.get(name) {
-            None | Some(Value::Null) => continue,
-            Some(Value::String(s)) => s.clone(),
-            Some(other) => other.to_string(),
-        };
-        if !allowed.contains(&given.as_str()) {
-            return Err(format!("{} phải là {meaning}", field(name)));
-        }
-    }
-    Ok((code.to_string(), status))
-}
-
 fn push_status(dossier: &mut Dossier, status: i64, via: &'static str) {
     let regression = dossier
         .history
@@ -399,66 +309,6 @@ fn push_status(dossier: &mut Dossier, status: i64, via: &'static str) {
         via,
         regression,
     });
-}
-
-/// What a `DongBoHoSoMC` call carries once checked: whether it updates, and each
-/// dossier's code and status.
-type CheckedSync = (bool, Vec<(String, Option<i64>)>);
-
-/// The portal's check of a `DongBoHoSoMC` body, before it looks at what it holds.
-fn check_sync(body: &Value) -> Result<CheckedSync, String> {
-    let updating = match body["isUpdating"].as_str() {
-        Some("True") | Some("true") => true,
-        Some("False") | Some("false") => false,
-        _ => return Err("isUpdating phải là \"True\" hoặc \"False\"".into()),
-    };
-    let Some(items) = body["data"].as_array().filter(|d| !d.is_empty()) else {
-        return Err("data phải là danh sách hồ sơ".into());
-    };
-    // Validate everything first: a call is taken whole or not at all.
-    let checked = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| validate_dossier(item, i, updating))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((updating, checked))
-}
-
-/// The portal's check of a `CapNhatTienDoHoSoMC` body, before it looks at what it holds.
-fn check_progress(body: &Value) -> Result<&Vec<Value>, String> {
-    let Some(items) = body["data"].as_array().filter(|d| !d.is_empty()) else {
-        return Err("data phải là danh sách bước xử lý".into());
-    };
-    for (i, item) in items.iter().enumerate() {
-        if item["MaHoSo"].as_str().is_none() {
-            return Err(format!("data[{i}].MaHoSo là bắt buộc"));
-        }
-        if let Some(s) = item["ThoiDiemXuLy"].as_str()
-            && !valid_portal_date(s)
-        {
-            return Err(format!(
-                "data[{i}].ThoiDiemXuLy phải có dạng yyyyMMddHHmmss"
-            ));
-        }
-        if !item["TrangThai"].is_null()
-            && status_of(&item["TrangThai"]).is_none_or(|s| !(1..=10).contains(&s))
-        {
-            return Err(format!("data[{i}].TrangThai phải là mã trạng thái 1–10"));
-        }
-    }
-    Ok(items)
-}
-
-/// The portal's own check of a call's body (what the bus's mapping produces, before the
-/// connector adds the session and unit code): the suite applies it to every mapping's
-/// expected output for the portal and the ministry's system (modelled on it).
-pub fn check_request(body: &Value) -> Result<(), String> {
-    match body["service"].as_str().unwrap_or_default() {
-        "DongBoHoSoMC" => check_sync(body).map(|_| ()),
-        "CapNhatTienDoHoSoMC" => check_progress(body).map(|_| ()),
-        "TraCuuHoSo" => Ok(()),
-        other => Err(format!("service `{other}` không được hỗ trợ")),
-    }
 }
 
 fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
@@ -490,16 +340,12 @@ fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
             steps: Vec::new(),
         });
         dossier.madonvi = body["madonvi"].as_str().unwrap_or_default().to_string();
-        match (&mut dossier.fields, item) {
-            // An update changes the fields it carries.
-            (Value::Object(held), Value::Object(new)) if updating => {
-                for (k, v) in new {
-                    held.insert(k.clone(), v.clone());
-                }
-            }
-            (held, _) => *held = item.clone(),
-        }
-        if let Some(status) = status {
+        // A row at the status the portal's row already has is no status change: a
+        // result's documents, or the same row sent again (at least once).
+        let held = status_of(&dossier.fields["TrangThaiHoSo"]);
+        // The row sent replaces the row held: what it leaves out is gone.
+        dossier.fields = item.clone();
+        if let Some(status) = status.filter(|s| held != Some(*s)) {
             push_status(dossier, status, "DongBoHoSoMC");
         }
     }
@@ -573,25 +419,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn portal_dates_and_status_ranks() {
-        assert!(valid_portal_date("20261128083000"));
-        assert!(!valid_portal_date("2026-11-28 08:30"));
-        assert!(!valid_portal_date("20261328083000"));
+    fn status_ranks() {
         assert!(rank(4) < rank(9) && rank(5) == rank(4) && rank(1) < rank(2));
-    }
-
-    #[test]
-    fn a_channel_code_in_hinh_thuc_is_refused() {
-        let row = |extra: Value| {
-            let mut item = json!({"MaHoSo": "HS-1", "TrangThaiHoSo": 2});
-            item.as_object_mut()
-                .unwrap()
-                .extend(extra.as_object().unwrap().clone());
-            validate_dossier(&item, 0, true)
-        };
-        assert!(row(json!({"HinhThuc": "1", "KenhThucHien": "2"})).is_ok());
-        let err = row(json!({"HinhThuc": "2"})).unwrap_err();
-        assert!(err.contains("data[0].HinhThuc"), "{err}");
-        assert!(row(json!({"KenhThucHien": "4"})).is_err());
     }
 }

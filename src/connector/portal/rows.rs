@@ -1,0 +1,192 @@
+//! A dossier's last whole `DongBoHoSoMC` row, kept so that every sync sends the row whole.
+//!
+//! The portal replaces the row it holds with the one it is sent; the real clients re-send
+//! a dossier's whole row on every update (opencps-v2 keeps it and sends it again). A
+//! unit's result, though, arrives on its own, after the data store took the file, and
+//! names only the dossier and its result documents; and a unit's later status change
+//! knows nothing of the documents a result brought. So the connector keeps, per
+//! platform, unit code and dossier, the last row it delivered, as a note in the outbox
+//! (sealed with the outbox when the outbox is sealed: the row holds the applicant's name,
+//! phone and identity numbers), and sends each row as the kept row with this message's
+//! fields laid over it ([`lay_over`]): a result adds its documents to the dossier, a later
+//! status keeps the documents a result brought.
+//!
+//! Where no row is kept (a dossier synced before the bus, or first kept longer ago than
+//! `outbox.note_retention`: a note's life runs from its first write), the portal's own
+//! copy from `TraCuuHoSo` is the base (`result[0].HoSo`; assumed: the real answer's shape
+//! is not public, the bundled mock answers so). A row that is still not whole is not
+//! sent: the message is refused naming the dossier and what to send first.
+
+use crate::outbox::Notes;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// The fields a row must have to be whole (what the portal needs to create a dossier).
+pub const WHOLE_ROW_FIELDS: [&str; 4] = ["MaTTHC", "ChuHoSo", "NgayTiepNhan", "TrangThaiHoSo"];
+
+/// The list of result documents, merged document by document rather than replaced.
+const RESULT_DOCUMENTS: &str = "DanhSachGiayToKetQua";
+/// Where the portal downloads a result document.
+const FILE: &str = "DuongDanTepTinKetQua";
+
+/// The rows a portal connector has delivered, one note per dossier.
+#[derive(Clone)]
+pub struct KeptRows {
+    notes: Arc<dyn Notes>,
+    /// Whose rows these are (`portal`, `ministry`): two platforms keep their own.
+    scope: &'static str,
+}
+
+impl KeptRows {
+    pub fn new(notes: Arc<dyn Notes>, scope: &'static str) -> KeptRows {
+        KeptRows { notes, scope }
+    }
+
+    fn name(&self, madonvi: &str, code: &str) -> String {
+        format!("portal-row/{}/{madonvi}/{code}", self.scope)
+    }
+
+    /// The row last delivered for dossier `code` of unit `madonvi`, if one is kept.
+    pub fn kept(&self, madonvi: &str, code: &str) -> Result<Option<Value>, String> {
+        let note = self
+            .notes
+            .get_note(&self.name(madonvi, code))
+            .map_err(|e| format!("reading the kept row of dossier {code}: {e}"))?;
+        Ok(note.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
+    }
+
+    /// Keep `rows` (whole rows the platform accepted), in one write.
+    pub fn keep(&self, madonvi: &str, rows: &[Value]) -> Result<(), String> {
+        let notes: Vec<(String, Vec<u8>)> = rows
+            .iter()
+            .filter_map(|row| {
+                let code = row["MaHoSo"].as_str()?;
+                Some((self.name(madonvi, code), serde_json::to_vec(row).ok()?))
+            })
+            .collect();
+        self.notes
+            .put_notes(&notes)
+            .map_err(|e| format!("keeping the rows sent: {e}"))
+    }
+}
+
+/// `item` laid over `base`: each field `item` names replaces the base's, the others stay;
+/// result documents are merged one by one ([`merge_documents`]).
+pub fn lay_over(base: Option<&Value>, item: &Value) -> Value {
+    let (Some(Value::Object(base)), Value::Object(new)) = (base, item) else {
+        return item.clone();
+    };
+    let mut row = base.clone();
+    for (field, value) in new {
+        let merged = match (field.as_str(), row.get(field), value) {
+            (RESULT_DOCUMENTS, Some(Value::Array(held)), Value::Array(sent)) => {
+                Value::Array(merge_documents(held, sent))
+            }
+            _ => value.clone(),
+        };
+        row.insert(field.clone(), merged);
+    }
+    Value::Object(row)
+}
+
+/// A result document's identity: its own number (`SoKyHieu`), else its `GiayToId`.
+fn document_id(doc: &Value) -> Option<&str> {
+    doc["SoKyHieu"].as_str().or(doc["GiayToId"].as_str())
+}
+
+/// The dossier's documents once `sent` arrives: a document sent again is laid over its
+/// earlier copy, field by field, except that a copy with its file (`DuongDanTepTinKetQua`,
+/// from the data store) keeps its file and id when the new copy has none (a unit's later
+/// status names the licence, but not where the data store holds it); other documents stay.
+fn merge_documents(held: &[Value], sent: &[Value]) -> Vec<Value> {
+    let mut docs: Vec<Value> = held.to_vec();
+    for doc in sent {
+        let same =
+            document_id(doc).and_then(|id| docs.iter().position(|d| document_id(d) == Some(id)));
+        match (same, doc) {
+            (Some(at), Value::Object(new)) => {
+                let Value::Object(copy) = &mut docs[at] else {
+                    docs[at] = doc.clone();
+                    continue;
+                };
+                let keep_file = copy.contains_key(FILE) && !new.contains_key(FILE);
+                for (field, value) in new {
+                    if keep_file && field == "GiayToId" {
+                        continue;
+                    }
+                    copy.insert(field.clone(), value.clone());
+                }
+            }
+            _ => docs.push(doc.clone()),
+        }
+    }
+    docs
+}
+
+/// The fields a whole row needs that `row` lacks (empty when it is whole).
+pub fn missing(row: &Value) -> Vec<&'static str> {
+    WHOLE_ROW_FIELDS
+        .into_iter()
+        .filter(|f| match &row[*f] {
+            Value::Null => true,
+            Value::String(s) => s.trim().is_empty(),
+            _ => false,
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn whole(status: i64) -> Value {
+        json!({"MaHoSo": "HS-1", "MaTTHC": "1.005140", "ChuHoSo": "Nguyễn Văn A",
+            "NgayTiepNhan": "20240305083000", "TrangThaiHoSo": status})
+    }
+
+    #[test]
+    fn a_result_is_laid_over_the_kept_row_and_a_later_status_keeps_the_documents() {
+        let doc = |id: &str, no: &str| json!({"GiayToId": id, "SoKyHieu": no});
+        let result = json!({"MaHoSo": "HS-1", "DanhSachGiayToKetQua": [doc("K-1", "1-0045678")]});
+        assert_eq!(missing(&result), WHOLE_ROW_FIELDS.to_vec());
+        let row = lay_over(Some(&whole(9)), &result);
+        assert!(missing(&row).is_empty(), "{row}");
+        assert_eq!(row["TrangThaiHoSo"], 9);
+        assert_eq!(row["DanhSachGiayToKetQua"][0]["SoKyHieu"], "1-0045678");
+
+        let later = lay_over(Some(&row), &whole(10));
+        assert_eq!(later["TrangThaiHoSo"], 10);
+        assert_eq!(later["DanhSachGiayToKetQua"], row["DanhSachGiayToKetQua"]);
+
+        // A second document joins the first; the first sent again updates its copy.
+        let second = json!({"MaHoSo": "HS-1", "DanhSachGiayToKetQua": [doc("K-2", "2"), {"GiayToId": "K-9", "SoKyHieu": "1-0045678", "TenGiayTo": "Bằng"}]});
+        let both = lay_over(Some(&later), &second);
+        let docs = both["DanhSachGiayToKetQua"].as_array().unwrap();
+        assert_eq!(docs.len(), 2, "{both}");
+        assert_eq!(docs[0]["TenGiayTo"], "Bằng");
+        assert_eq!(docs[0]["GiayToId"], "K-9");
+        assert_eq!(docs[1]["SoKyHieu"], "2");
+
+        // A copy with its file keeps file and id when a unit's status names it again.
+        let stored = json!({"MaHoSo": "HS-1", "DanhSachGiayToKetQua": [
+            {"GiayToId": "KDL-1", "SoKyHieu": "GP-1", "DuongDanTepTinKetQua": "http://kho/KDL-1"}]});
+        let status = json!({"MaHoSo": "HS-1", "TrangThaiHoSo": 10, "DanhSachGiayToKetQua": [
+            {"GiayToId": "GP-1", "SoKyHieu": "GP-1", "TenGiayTo": "Giấy phép GP-1"}]});
+        let row = lay_over(Some(&lay_over(Some(&whole(9)), &stored)), &status);
+        assert_eq!(
+            row["DanhSachGiayToKetQua"],
+            json!([{"GiayToId": "KDL-1", "SoKyHieu": "GP-1", "TenGiayTo": "Giấy phép GP-1",
+                "DuongDanTepTinKetQua": "http://kho/KDL-1"}])
+        );
+    }
+
+    #[test]
+    fn without_a_base_the_item_is_the_row() {
+        let result = json!({"MaHoSo": "HS-1"});
+        assert_eq!(lay_over(None, &result), result);
+        let mut blank = whole(4);
+        blank["ChuHoSo"] = json!(" ");
+        assert_eq!(missing(&blank), ["ChuHoSo"]);
+    }
+}
