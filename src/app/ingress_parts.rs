@@ -91,6 +91,7 @@ pub fn lookups(
     unit_keys: &Arc<UnitKeys>,
     admin: &crate::admin::AdminState,
     spans: &Arc<crate::otlp::Spans>,
+    notes: Arc<dyn Notes>,
 ) -> Result<crate::lookup::LookupState, super::AppError> {
     let units: Vec<String> = config.units.keys().cloned().collect();
     let (mappings, audit) = (Arc::clone(&admin.mappings), Arc::clone(&admin.audit));
@@ -106,6 +107,7 @@ pub fn lookups(
     )
     .map(|mut state| {
         state.spans = Arc::clone(spans);
+        state.consulted = Some(notes);
         state
     })
     .map_err(|message| super::AppError::Target {

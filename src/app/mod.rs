@@ -193,7 +193,7 @@ impl Bus {
                 unit_keys: &unit_keys,
                 mappings: &mappings,
                 outbox: &outbox,
-                notes,
+                notes: Arc::clone(&notes),
                 callbacks,
                 spans: &spans,
                 targets: &delivering_targets,
@@ -208,7 +208,7 @@ impl Bus {
         if config.inbox.enabled && takes_unit_traffic {
             startup::start_inbox(&config, &ingress_state, &mut background);
         }
-        let lookups = ingress_parts::lookups(&config, &unit_keys, &admin_state, &spans)?;
+        let lookups = ingress_parts::lookups(&config, &unit_keys, &admin_state, &spans, notes)?;
         let signatures = parts::signatures(
             &config,
             broker.as_ref(),

@@ -74,6 +74,8 @@ pub struct LookupState {
     pub usage: Arc<crate::web::lookup_usage::LookupUsage>,
     /// A span per lookup (`[telemetry]`).
     pub spans: Arc<crate::otlp::Spans>,
+    /// Where a lookup made for a dossier is noted, for the portal's `DSKetNoiCSDL`.
+    pub consulted: Option<Arc<dyn crate::outbox::Notes>>,
 }
 
 impl LookupState {
@@ -103,6 +105,7 @@ impl LookupState {
                 .map_or(Duration::ZERO, |b| b.cache_ttl),
             business_cache: Mutex::new(HashMap::new()),
             spans: Arc::new(crate::otlp::Spans::off()),
+            consulted: None,
         })
     }
 }
@@ -288,6 +291,9 @@ async fn lookup(
         ));
     }
     tracing::info!(%unit, kind = kind.name(), outcome = outcome_text, "lookup");
+    if let (Ok(_), Some(dossier), Some(notes)) = (&outcome, &query.dossier, &state.consulted) {
+        note_consulted(notes, dossier, kind).await;
+    }
     // Refused before any platform was asked: a 403 of the purpose check, a 429 of a quota.
     let refused = match &outcome {
         Err(f) if matches!(f.status.as_u16(), 403 | 429) => Some(f.code),
@@ -338,6 +344,23 @@ fn platform_of(state: &LookupState, kind: LookupKind) -> Result<&Platform, Failu
             ),
         )
     })
+}
+
+/// Note the database a lookup answered from against its dossier (sent to the portal in the
+/// dossier's row as `DSKetNoiCSDL`). A note not written costs the portal that figure, not
+/// the officer the answer.
+async fn note_consulted(notes: &Arc<dyn crate::outbox::Notes>, dossier: &str, kind: LookupKind) {
+    use crate::connector::portal::consulted;
+    let code = match kind {
+        LookupKind::Citizen | LookupKind::Residence => consulted::POPULATION,
+        LookupKind::Business => consulted::BUSINESS,
+    };
+    let (notes, dossier) = (Arc::clone(notes), dossier.to_string());
+    let noted =
+        tokio::task::spawn_blocking(move || consulted::note(notes.as_ref(), &dossier, code)).await;
+    if let Ok(Err(e)) = noted {
+        tracing::warn!(error = %e, "the database consulted for a dossier was not noted");
+    }
 }
 
 /// Whether this lookup may be asked: within the unit's share of the platform's rate, for

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 struct Shipped {
     bus: lienthong::app::Bus,
+    mocks: std::net::SocketAddr,
     keys: BTreeMap<String, String>,
     _dir: tempfile::TempDir,
 }
@@ -32,6 +33,7 @@ async fn shipped(vars: &[(&str, &str)]) -> Shipped {
         .unwrap();
     Shipped {
         bus,
+        mocks,
         keys,
         _dir: dir,
     }
@@ -40,6 +42,13 @@ async fn shipped(vars: &[(&str, &str)]) -> Shipped {
 /// Send a new dossier of `unit` naming `person` (its applicant); its code.
 async fn open_dossier(s: &Shipped, traffic: &mut Traffic, unit: &str, person: &str) -> String {
     let event = traffic.dossier_naming(unit, "Người Thử Nghiệm", person);
+    send_event(s, unit, &event).await;
+    event.dossier
+}
+
+/// Send a unit's generated event.
+async fn send_event(s: &Shipped, unit: &str, event: &lienthong_mocks::units::UnitEvent) {
+    let event = event.clone();
     let resp = support::client()
         .post(format!(
             "http://{}/api/v1/units/{unit}/events?flow={}",
@@ -53,7 +62,6 @@ async fn open_dossier(s: &Shipped, traffic: &mut Traffic, unit: &str, person: &s
         .unwrap();
     let status = resp.status();
     assert_eq!(status, 202, "{unit}: {}", resp.text().await.unwrap());
-    event.dossier
 }
 
 /// Ask a lookup; status and the answer's body.
@@ -329,6 +337,7 @@ reason = "Kiểm tra người nộp trước khi lập hồ sơ (Quyết định
         .unwrap();
     let s = Shipped {
         bus,
+        mocks,
         keys,
         _dir: dir,
     };
@@ -424,5 +433,40 @@ async fn lookups_per_unit_and_officer_and_refusals_by_reason_show_on_the_api_the
     assert!(page.contains("hồ sơ đơn vị chưa gửi"), "{page}");
     assert!(page.contains("naf.cb01"), "{page}");
     assert!(page.contains(r#"<td class="cong-dan">2</td>"#), "{page}");
+    s.bus.shutdown().await.unwrap();
+}
+
+/// Issue 34: the portal's service index counts dossiers whose data came from the national
+/// databases (`DSKetNoiCSDL`). A citizen lookup made for a dossier is noted, and the
+/// dossier's next row at the portal names the population database.
+#[tokio::test]
+async fn a_lookup_made_for_a_dossier_reaches_the_portal_as_a_database_consulted() {
+    let s = shipped(&[]).await;
+    let mut traffic = Traffic::new(11, 0.0);
+    let (unit, kind, input, person) = shipped_fixtures()
+        .into_iter()
+        .find(|(u, k, ..)| u == "nafosted" && k == "citizen")
+        .unwrap();
+    let event = traffic.dossier_naming(&unit, "Người Thử Nghiệm", &person);
+    send_event(&s, &unit, &event).await;
+    let query = format!("?dossier={}&purpose=xac-minh-nguoi-nop", event.dossier);
+    let (status, body) = lookup(&s, &unit, &kind, &query, &input).await;
+    assert_eq!(status, 200, "{body}");
+    // The unit syncs the dossier again (its next status, here the same row once more).
+    send_event(&s, &unit, &event).await;
+    let url = format!("http://{}/_mock/portal/dossiers", s.mocks);
+    let mut row = Value::Null;
+    for _ in 0..150 {
+        row = support::get_json(url.clone()).await["dossiers"][&event.dossier]["fields"].clone();
+        if row["DSKetNoiCSDL"].is_array() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        row["DSKetNoiCSDL"],
+        serde_json::json!([{"MaCSDL": lienthong::connector::portal::consulted::POPULATION}]),
+        "{row}"
+    );
     s.bus.shutdown().await.unwrap();
 }

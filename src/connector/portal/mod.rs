@@ -14,7 +14,8 @@
 //!
 //! - every `DongBoHoSoMC` row whole: the portal replaces the row it holds with the one it
 //!   is sent, so a result (which names only the dossier and its documents) is laid over
-//!   the dossier's last row, which the connector keeps ([`rows`]).
+//!   the dossier's last row, which the connector keeps ([`rows`]), with the national
+//!   databases the unit's lookups consulted for the dossier (`DSKetNoiCSDL`, [`consulted`]).
 //!
 //! A dossier's `DongBoHoSoMC` reaches the portal before its `CapNhatTienDoHoSoMC` because the
 //! outbox delivers a unit's events of one dossier in order (one ordering key for both flows).
@@ -30,6 +31,7 @@
 //! are retried with backoff.
 
 pub mod config;
+pub mod consulted;
 pub mod rows;
 
 use super::reply_code::{CodeMeans, ReplyCodes};
@@ -264,7 +266,12 @@ impl PortalConnector {
             if base.is_none() && !rows::missing(item).is_empty() {
                 base = self.portal_copy(code, session, madonvi, trace).await?;
             }
-            let row = rows::lay_over(base.as_ref(), item);
+            let mut row = rows::lay_over(base.as_ref(), item);
+            let databases = self
+                .rows
+                .consulted(code)
+                .map_err(|e| Lookup::Failed(RawOutcome::Transport(format!("the outbox: {e}"))))?;
+            consulted::add_to_row(&mut row, &databases);
             let missing = rows::missing(&row);
             if !missing.is_empty() {
                 return Err(Lookup::Failed(RawOutcome::Invalid(format!(

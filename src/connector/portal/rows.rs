@@ -55,6 +55,12 @@ impl KeptRows {
         Ok(note.and_then(|bytes| serde_json::from_slice(&bytes).ok()))
     }
 
+    /// The national databases consulted for dossier `code` ([`super::consulted`]).
+    pub fn consulted(&self, code: &str) -> Result<Vec<String>, String> {
+        super::consulted::consulted(self.notes.as_ref(), code)
+            .map_err(|e| format!("reading the databases consulted for dossier {code}: {e}"))
+    }
+
     /// Keep `rows` (whole rows the platform accepted), in one write.
     pub fn keep(&self, madonvi: &str, rows: &[Value]) -> Result<(), String> {
         let notes: Vec<(String, Vec<u8>)> = rows
