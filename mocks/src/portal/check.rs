@@ -81,6 +81,42 @@ const RESULT_FIELDS: &[&str] = &[
     "SoKyHieu",
 ];
 
+/// The fields of a submitted document (`TaiLieuNop[]`). `DuocTaiSuDung`: 0 not reused,
+/// 1 reused, 2 reused in place of an earlier result, whose result code is then
+/// `MaKetQuaThayThe`; `DuocLayTuKhoDMQG`: taken from the citizen's store on the portal.
+const DOCUMENT_FIELDS: &[&str] = &[
+    "TepDinhKemId",
+    "TenTepDinhKem",
+    "IsDeleted",
+    "MaThanhPhanHoSo",
+    "DuongDanTaiTepTin",
+    "DuocSoHoa",
+    "DuocTaiSuDung",
+    "DuocLayTuKhoDMQG",
+    "MaKetQuaThayThe",
+];
+
+/// A submitted document's check: known fields, and a reuse code the portal knows.
+fn check_document(doc: &Value, at: &str) -> Result<(), String> {
+    if let Some(unknown) = unknown_field(doc, DOCUMENT_FIELDS) {
+        return Err(format!("{at}.{unknown}: trường không được hỗ trợ"));
+    }
+    match doc.get("DuocTaiSuDung").and_then(status_of) {
+        None | Some(0 | 1) => Ok(()),
+        Some(2)
+            if doc["MaKetQuaThayThe"]
+                .as_str()
+                .is_some_and(|c| !c.trim().is_empty()) =>
+        {
+            Ok(())
+        }
+        Some(2) => Err(format!(
+            "{at}.MaKetQuaThayThe là bắt buộc khi DuocTaiSuDung là 2 (dùng thay kết quả trước)"
+        )),
+        Some(_) => Err(format!("{at}.DuocTaiSuDung phải là 0, 1 hoặc 2")),
+    }
+}
+
 /// The first field of `object` not in `known`, if any.
 fn unknown_field<'a>(object: &'a Value, known: &[&str]) -> Option<&'a str> {
     object
@@ -116,6 +152,14 @@ pub(super) fn validate_dossier(item: &Value, at: usize) -> Result<(String, Optio
             .filter(|s| (1..=10).contains(s))
             .ok_or_else(|| format!("{} phải là mã trạng thái 1–10", field("TrangThaiHoSo")))?,
     );
+    for (j, doc) in item["TaiLieuNop"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        check_document(doc, &field(&format!("TaiLieuNop[{j}]")))?;
+    }
     if let Some(docs) = item.get("DanhSachGiayToKetQua").and_then(Value::as_array) {
         for (j, doc) in docs.iter().enumerate() {
             if let Some(unknown) = unknown_field(doc, RESULT_FIELDS) {
@@ -271,6 +315,25 @@ mod tests {
         let err = row(json!({"HinhThuc": "2"})).unwrap_err();
         assert!(err.contains("data[0].HinhThuc"), "{err}");
         assert!(row(json!({"KenhThucHien": "4"})).is_err());
+    }
+
+    #[test]
+    fn a_document_reused_in_place_of_a_result_names_that_result() {
+        let row = |doc: Value| {
+            json!({"MaHoSo": "HS-1", "MaTTHC": "1.008433", "ChuHoSo": "A",
+                "NgayTiepNhan": "20261128083000", "TrangThaiHoSo": 2, "TaiLieuNop": [doc]})
+        };
+        let ok = row(json!({"TepDinhKemId": "f", "DuocTaiSuDung": "2", "MaKetQuaThayThe": "KQ"}));
+        assert!(validate_dossier(&ok, 0).is_ok());
+        let err = validate_dossier(&row(json!({"DuocTaiSuDung": "2"})), 0).unwrap_err();
+        assert!(
+            err.contains("data[0].TaiLieuNop[0].MaKetQuaThayThe"),
+            "{err}"
+        );
+        let err = validate_dossier(&row(json!({"DuocTaiSuDung": 3})), 0).unwrap_err();
+        assert!(err.contains("DuocTaiSuDung"), "{err}");
+        let err = validate_dossier(&row(json!({"TaiSuDung": 1})), 0).unwrap_err();
+        assert!(err.contains("data[0].TaiLieuNop[0].TaiSuDung"), "{err}");
     }
 
     #[test]
