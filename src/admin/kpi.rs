@@ -489,7 +489,18 @@ fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
         facts.closed =
             Some(text(status).is_some_and(|s| matches!(s.as_str(), "3" | "7" | "8" | "9" | "10")));
     }
-    if let Some(due) = text(&row["NgayHenTra"]).and_then(|d| day_of_datetime14(&d)) {
+    // The due date, as moved by the rounds of supplements (Decision 766 scores a dossier
+    // against the moved date): the latest of NgayHenTra and each round's NgayHenTraMoi.
+    let moved = row["DanhSachHoSoBoSung"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|round| &round["NgayHenTraMoi"]);
+    let due = std::iter::once(&row["NgayHenTra"])
+        .chain(moved)
+        .filter_map(|d| text(d).and_then(|d| day_of_datetime14(&d)))
+        .max();
+    if let Some(due) = due {
         facts.due_day = Some(due);
     }
 }
@@ -524,6 +535,22 @@ fn electronic_result(doc: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_supplement_moves_the_due_date() {
+        let due = |row: Value| {
+            let mut facts = EventFacts::default();
+            read_row(&row, true, &mut facts);
+            facts.due_day
+        };
+        let day = |d: &str| day_of_datetime14(d);
+        let row = serde_json::json!({"NgayHenTra": "20240319000000", "DanhSachHoSoBoSung": [
+            {"NgayHenTraMoi": "20240322000000"}, {"NgayHenTraMoi": "20240321000000"}]});
+        assert_eq!(due(row), day("20240322000000"));
+        let earlier = serde_json::json!({"NgayHenTra": "20240411170000",
+            "DanhSachHoSoBoSung": [{"NgayHenTraMoi": "20240408170000"}]});
+        assert_eq!(due(earlier), day("20240411170000"));
+    }
 
     #[test]
     fn the_channel_is_kenh_thuc_hien_alone_never_hinh_thuc() {

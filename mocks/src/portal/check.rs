@@ -117,6 +117,48 @@ fn check_document(doc: &Value, at: &str) -> Result<(), String> {
     }
 }
 
+/// The fields of a round of supplements (`DanhSachHoSoBoSung[]`), with its dates.
+const SUPPLEMENT_FIELDS: &[&str] = &[
+    "HoSoBoSungId",
+    "NguoiYeuCauBoSung",
+    "NoiDungBoSung",
+    "NgayBoSung",
+    "NguoiTiepNhanBoSung",
+    "ThongTinTiepNhan",
+    "NgayTiepNhanBoSung",
+    "TrangThaiBoSung",
+    "DanhSachGiayToBoSung",
+    "DanhSachLePhiBoSung",
+    "NgayHenTraTruoc",
+    "NgayHenTraMoi",
+];
+
+/// A round of supplements' check: known fields, an id, and dates in the portal's form.
+fn check_supplement(round: &Value, at: &str) -> Result<(), String> {
+    if let Some(unknown) = unknown_field(round, SUPPLEMENT_FIELDS) {
+        return Err(format!("{at}.{unknown}: trường không được hỗ trợ"));
+    }
+    if round["HoSoBoSungId"]
+        .as_str()
+        .is_none_or(|s| s.trim().is_empty())
+    {
+        return Err(format!("{at}.HoSoBoSungId là bắt buộc"));
+    }
+    for date in [
+        "NgayBoSung",
+        "NgayTiepNhanBoSung",
+        "NgayHenTraTruoc",
+        "NgayHenTraMoi",
+    ] {
+        if let Some(s) = round[date].as_str().filter(|s| !s.is_empty())
+            && !valid_portal_date(s)
+        {
+            return Err(format!("{at}.{date} phải có dạng yyyyMMddHHmmss"));
+        }
+    }
+    Ok(())
+}
+
 /// The first field of `object` not in `known`, if any.
 fn unknown_field<'a>(object: &'a Value, known: &[&str]) -> Option<&'a str> {
     object
@@ -159,6 +201,10 @@ pub(super) fn validate_dossier(item: &Value, at: usize) -> Result<(String, Optio
         .enumerate()
     {
         check_document(doc, &field(&format!("TaiLieuNop[{j}]")))?;
+    }
+    let rounds = item["DanhSachHoSoBoSung"].as_array().into_iter().flatten();
+    for (j, round) in rounds.enumerate() {
+        check_supplement(round, &field(&format!("DanhSachHoSoBoSung[{j}]")))?;
     }
     if let Some(docs) = item.get("DanhSachGiayToKetQua").and_then(Value::as_array) {
         for (j, doc) in docs.iter().enumerate() {
@@ -315,6 +361,26 @@ mod tests {
         let err = row(json!({"HinhThuc": "2"})).unwrap_err();
         assert!(err.contains("data[0].HinhThuc"), "{err}");
         assert!(row(json!({"KenhThucHien": "4"})).is_err());
+    }
+
+    #[test]
+    fn a_round_of_supplements_has_its_id_known_fields_and_portal_dates() {
+        let row = |round: Value| {
+            json!({"MaHoSo": "HS-1", "MaTTHC": "1.008433", "ChuHoSo": "A",
+                "NgayTiepNhan": "20261128083000", "TrangThaiHoSo": 5, "DanhSachHoSoBoSung": [round]})
+        };
+        let ok = json!({"HoSoBoSungId": "BS-1", "NgayBoSung": "20261201090000", "NgayHenTraMoi": "20261210170000"});
+        assert!(validate_dossier(&row(ok), 0).is_ok());
+        let bad_date = json!({"HoSoBoSungId": "BS-1", "NgayHenTraMoi": "10/12/2026"});
+        let err = validate_dossier(&row(bad_date), 0).unwrap_err();
+        assert!(
+            err.contains("data[0].DanhSachHoSoBoSung[0].NgayHenTraMoi"),
+            "{err}"
+        );
+        let err = validate_dossier(&row(json!({"NgayBoSung": "20261201090000"})), 0).unwrap_err();
+        assert!(err.contains("HoSoBoSungId"), "{err}");
+        let err = validate_dossier(&row(json!({"HoSoBoSungId": "x", "Han": 1})), 0).unwrap_err();
+        assert!(err.contains("DanhSachHoSoBoSung[0].Han"), "{err}");
     }
 
     #[test]
