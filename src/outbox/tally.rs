@@ -32,7 +32,7 @@ use std::collections::BTreeMap;
 /// The numbers kept per bucket, in this order (indexes in [`field`]). The first nine
 /// keep their places from the first layout, so buckets written before stay readable
 /// ([`decode_totals`] pads them).
-pub const FIELDS: [&str; 13] = [
+pub const FIELDS: [&str; FIELD_COUNT] = [
     "dossiers",
     "synced",
     "portal_dossiers",
@@ -46,7 +46,11 @@ pub const FIELDS: [&str; 13] = [
     "intake_digitised",
     "results_synced",
     "unknown_procedure",
+    "payments_gateway",
 ];
+
+/// How many numbers a bucket keeps.
+pub const FIELD_COUNT: usize = 14;
 
 /// Where each number sits in a [`Totals`].
 pub mod field {
@@ -60,10 +64,11 @@ pub mod field {
     pub const ONLINE: usize = 3;
     /// Dossiers whose channel is known (counter, online or postal).
     pub const CHANNEL_KNOWN: usize = 4;
-    /// Payment transactions made online (the payment platform, the portal or the
-    /// ministry's gateway).
+    /// Payment transactions made online on the portal: confirmed by the payment platform,
+    /// or reported by the unit as `DuocThanhToanTrucTuyen` 1 (target 3's numerator).
     pub const PAYMENTS_ONLINE: usize = 5;
-    /// All payment transactions: online ones and those made at the counter.
+    /// All payment transactions: on the portal, through the ministry's own gateway, and
+    /// at the counter.
     pub const PAYMENTS: usize = 6;
     /// Finished dossiers (status 9, 10) whose results are electronic documents.
     pub const FINISHED_DIGITAL: usize = 7;
@@ -77,18 +82,23 @@ pub mod field {
     pub const RESULTS_SYNCED: usize = 11;
     /// Dossiers whose `MaTTHC` is not in the unit's procedure catalogue.
     pub const UNKNOWN_PROCEDURE: usize = 12;
+    /// Payment transactions through the ministry's own gateway (`DuocThanhToanTrucTuyen`
+    /// 2): paid online, but not on the portal, which is what target 3 counts; shown apart.
+    /// Buckets written before this field read 0 here: those units' code 2 reports stayed
+    /// in `PAYMENTS_ONLINE`, as their dossier records still say.
+    pub const PAYMENTS_GATEWAY: usize = 13;
 }
 
 /// One dossier's share of the totals, per field of [`FIELDS`].
-pub type Contribution = [u64; 13];
+pub type Contribution = [u64; FIELD_COUNT];
 
 /// Sums of [`Contribution`]s.
-pub type Totals = [u64; 13];
+pub type Totals = [u64; FIELD_COUNT];
 
 /// A totals record as stored, of this layout or of an earlier, shorter one.
 pub fn decode_totals(bytes: &[u8]) -> Option<Totals> {
     let values: Vec<u64> = decode(bytes).ok()?;
-    let mut totals = [0u64; 13];
+    let mut totals = [0u64; FIELD_COUNT];
     for (t, v) in totals.iter_mut().zip(values) {
         *t = v;
     }
@@ -124,9 +134,11 @@ pub struct EventFacts {
     pub results: bool,
     /// The event's status finishes the dossier (`Some(true)`) or reopens it.
     pub finished: Option<bool>,
-    /// Fees the unit reports paid online (`DuocThanhToanTrucTuyen` 1 or 2), one
+    /// Fees the unit reports paid online on the portal (`DuocThanhToanTrucTuyen` 1), one
     /// transaction per fee item.
     pub paid_online_items: Option<u32>,
+    /// Fees the unit reports paid through the ministry's own gateway (code 2).
+    pub paid_gateway_items: Option<u32>,
     /// Fees the unit reports paid at the counter (`DuocThanhToanTrucTuyen` 0).
     pub paid_counter_items: Option<u32>,
     /// A fee request's payment reference (`MaThamChieu`): its confirmation is an online
@@ -209,6 +221,10 @@ pub struct DossierTally {
     pub reported_online: u32,
     #[serde(default)]
     pub reported_counter: u32,
+    /// Fees the unit reports paid through the ministry's own gateway (the latest report;
+    /// records written before this was kept counted them in `reported_online`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub reported_gateway: u32,
     #[serde(default)]
     pub finished: bool,
     #[serde(default)]
@@ -246,7 +262,7 @@ impl DossierTally {
     pub fn contribution(&self) -> Contribution {
         use field::*;
         let b = u64::from;
-        let mut c = [0u64; 13];
+        let mut c = [0u64; FIELD_COUNT];
         if self.people_only {
             return c;
         }
@@ -267,8 +283,10 @@ impl DossierTally {
         // count is the number of online transactions, never their sum.
         let confirmed = self.confirmed_payments.max(u32::from(self.paid));
         let online = u64::from(confirmed.max(self.reported_online));
+        let gateway = u64::from(self.reported_gateway);
         c[PAYMENTS_ONLINE] = online;
-        c[PAYMENTS] = online + u64::from(self.reported_counter);
+        c[PAYMENTS_GATEWAY] = gateway;
+        c[PAYMENTS] = online + gateway + u64::from(self.reported_counter);
         c[INTAKE_DIGITISED] = b(self.intake_digitised);
         if self.finished {
             c[FINISHED] = 1;
@@ -305,6 +323,9 @@ impl DossierTally {
         if let Some(n) = f.paid_counter_items {
             self.reported_counter = n;
         }
+        if let Some(n) = f.paid_gateway_items {
+            self.reported_gateway = n;
+        }
         if let Some(finished) = f.finished {
             self.finished = finished;
         }
@@ -322,6 +343,10 @@ impl DossierTally {
         self.add_people(&f.people);
         self.add_tags(&f.people_tags);
     }
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The stable 16-byte id of a dossier: SHA-256 of (unit, dossier), so that no unit can
@@ -421,7 +446,7 @@ pub fn decode_bucket(key: &[u8], value: &[u8]) -> Option<Bucket> {
 #[derive(Default)]
 pub struct TallyBatch {
     /// Totals buckets changed by this batch: key → signed change per field.
-    deltas: BTreeMap<Vec<u8>, [i64; 13]>,
+    deltas: BTreeMap<Vec<u8>, [i64; FIELD_COUNT]>,
     /// Due-day records changed by this batch: key → change in open dossiers.
     due: BTreeMap<Vec<u8>, i64>,
 }
@@ -495,7 +520,11 @@ impl TallyBatch {
         let existing: Option<DossierTally> = io.read(&key).and_then(|v| decode(&v).ok());
         let is_new = existing.is_none();
         let mut d = existing.unwrap_or_default();
-        let before = if is_new { [0; 13] } else { d.contribution() };
+        let before = if is_new {
+            [0; FIELD_COUNT]
+        } else {
+            d.contribution()
+        };
         let procedure_before = d.procedure.clone();
         let due_before = d.open_due();
         change(&mut d);
@@ -530,7 +559,10 @@ impl TallyBatch {
         if c.iter().all(|v| *v == 0) {
             return;
         }
-        let d = self.deltas.entry(bucket.to_vec()).or_insert([0; 13]);
+        let d = self
+            .deltas
+            .entry(bucket.to_vec())
+            .or_insert([0; FIELD_COUNT]);
         for (d, v) in d.iter_mut().zip(c) {
             *d += sign * *v as i64;
         }
@@ -552,7 +584,7 @@ impl TallyBatch {
             let mut totals: Totals = io
                 .read(&key)
                 .and_then(|v| decode_totals(&v))
-                .unwrap_or([0; 13]);
+                .unwrap_or([0; FIELD_COUNT]);
             for (t, d) in totals.iter_mut().zip(delta) {
                 *t = (*t as i64 + d).max(0) as u64;
             }

@@ -409,6 +409,7 @@ impl View<'_> {
                                     }
                                 }
                                 th { "Không rõ kênh nộp" }
+                                th { "Thanh toán qua cổng của Bộ" br; span.muted { "ngoài chỉ tiêu 3" } }
                                 th { "Mã TTHC ngoài danh mục" }
                                 th { "Quá hạn chưa có kết quả" br; span.muted { "hôm nay" } }
                             }
@@ -422,6 +423,7 @@ impl View<'_> {
                                         td.num #{"kpi-" (unit) "-" (d.id)} { (ratio_cell(r, d.target_percent)) }
                                     }
                                     td.num #{"kpi-" (unit) "-channel_unknown"} { (u.channel_unknown) }
+                                    td.num #{"kpi-" (unit) "-payments_gateway"} { (u.payments_gateway) }
                                     td.num #{"kpi-" (unit) "-unknown_procedure"} { (u.unknown_procedure) }
                                     td.num #{"kpi-" (unit) "-overdue"} {
                                         @if u.overdue > 0 { span.bad { (u.overdue) } } @else { "0" }

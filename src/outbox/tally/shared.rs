@@ -35,7 +35,8 @@ pub enum TallyOp {
     /// at `at_ms` (its day is the dossier's bucket on every node).
     Event {
         unit: String,
-        facts: EventFacts,
+        /// Boxed: the facts are most of the op's size, the other kinds are small.
+        facts: Box<EventFacts>,
         sync_deliveries: u32,
         at_ms: u64,
     },
@@ -57,7 +58,7 @@ impl TallyOp {
         facts.people.clear();
         TallyOp::Event {
             unit: unit.to_string(),
-            facts,
+            facts: Box::new(facts),
             sync_deliveries,
             at_ms,
         }

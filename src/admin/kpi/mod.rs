@@ -22,7 +22,7 @@
 
 use super::AdminState;
 use crate::outbox::StoreError;
-use crate::outbox::tally::{EventFacts, FactFinder, Facts, Totals, channel, field};
+use crate::outbox::tally::{EventFacts, FIELD_COUNT, FactFinder, Facts, Totals, channel, field};
 use crate::procedures::{Catalogue, ServiceCounts};
 use serde::Serialize;
 use serde_json::Value;
@@ -71,7 +71,7 @@ pub const KPIS: [KpiDefinition; 7] = [
         plan_item: "3",
         name: "Tỷ lệ thanh toán trực tuyến",
         target_percent: 45.0,
-        definition: "Số giao dịch thanh toán phí, lệ phí trực tuyến (Nền tảng thanh toán xác nhận MaLoi = 00, hoặc đơn vị báo DuocThanhToanTrucTuyen = 1, 2) / tổng số giao dịch thanh toán, kể cả nộp tại quầy (đơn vị báo DuocThanhToanTrucTuyen = 0).",
+        definition: "Số giao dịch thanh toán phí, lệ phí trực tuyến trên Cổng DVCQG (Nền tảng thanh toán xác nhận MaLoi = 00, hoặc đơn vị báo DuocThanhToanTrucTuyen = 1) / tổng số giao dịch thanh toán, kể cả qua cổng thanh toán của Bộ (DuocThanhToanTrucTuyen = 2, ghi riêng) và nộp tại quầy (DuocThanhToanTrucTuyen = 0). Đơn vị chưa từng báo giao dịch tại quầy: chưa có số liệu (không tính là 100 %).",
     },
     KpiDefinition {
         id: "so_hoa",
@@ -125,6 +125,9 @@ pub struct UnitKpis {
     pub channel_unknown: u64,
     /// Dossiers whose `MaTTHC` is not in the unit's procedure catalogue.
     pub unknown_procedure: u64,
+    /// Payments through the ministry's own gateway (`DuocThanhToanTrucTuyen` 2): online,
+    /// but not on the portal, so in target 3's denominator only; shown apart.
+    pub payments_gateway: u64,
     /// Open dossiers past their `NgayHenTra` today (whatever the period: it is now).
     pub overdue: u64,
     /// The catalogue's counts behind targets 1a and 1b.
@@ -226,8 +229,11 @@ fn finished_status(v: &Value) -> bool {
 pub fn compute(s: &AdminState, period: Period) -> Result<KpiSnapshot, StoreError> {
     let now = crate::time::now_ms();
     let days = period.days(now);
-    let mut counts: BTreeMap<String, Totals> =
-        s.units.iter().map(|u| (u.clone(), [0; 13])).collect();
+    let mut counts: BTreeMap<String, Totals> = s
+        .units
+        .iter()
+        .map(|u| (u.clone(), [0; FIELD_COUNT]))
+        .collect();
     let buckets = s.outbox.kpi_buckets()?;
     for b in buckets.iter().filter(|b| days.contains(&b.day)) {
         let c = counts.entry(b.unit.clone()).or_default();
@@ -235,7 +241,7 @@ pub fn compute(s: &AdminState, period: Period) -> Result<KpiSnapshot, StoreError
             *t += v;
         }
     }
-    let mut total = [0u64; 13];
+    let mut total = [0u64; FIELD_COUNT];
     for c in counts.values() {
         for (t, v) in total.iter_mut().zip(c) {
             *t += v;
@@ -291,7 +297,7 @@ pub fn monthly(s: &AdminState, months: u32, now_ms: u64) -> Result<Vec<MonthKpis
         .into_iter()
         .map(|p| {
             let days = p.days(now_ms);
-            let mut t = [0u64; 13];
+            let mut t = [0u64; FIELD_COUNT];
             for b in buckets.iter().filter(|b| days.contains(&b.day)) {
                 for (t, v) in t.iter_mut().zip(b.totals) {
                     *t += v;
@@ -303,6 +309,24 @@ pub fn monthly(s: &AdminState, months: u32, now_ms: u64) -> Result<Vec<MonthKpis
         .collect())
 }
 
+/// Target 3: payments made online on the portal (the payment platform's confirmations
+/// and the units' code 1) over every payment, the ministry gateway's (code 2) and the
+/// counter's included. A unit that never reported a counter payment has no figure ("chưa
+/// có số liệu"): its denominator would be only what was paid online, a 100 % that says
+/// nothing.
+fn online_payments(c: &Totals) -> Ratio {
+    use field::*;
+    let counter = c[PAYMENTS].saturating_sub(c[PAYMENTS_ONLINE] + c[PAYMENTS_GATEWAY]);
+    let ratio = Ratio::new(c[PAYMENTS_ONLINE], c[PAYMENTS]);
+    if counter == 0 {
+        return Ratio {
+            percent: None,
+            ..ratio
+        };
+    }
+    ratio
+}
+
 /// The KPIs of one unit's totals and catalogue counts.
 fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
     use field::*;
@@ -310,6 +334,7 @@ fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
         unit: unit.to_string(),
         dossiers: c[DOSSIERS],
         channel_unknown: c[CHANNEL_UNKNOWN],
+        payments_gateway: c[PAYMENTS_GATEWAY],
         unknown_procedure: c[UNKNOWN_PROCEDURE],
         overdue: 0,
         catalogue: cat,
@@ -323,10 +348,7 @@ fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
                 Ratio::new(cat.approved_integrated, cat.approved),
             ),
             ("truc_tuyen", Ratio::new(c[ONLINE], c[CHANNEL_KNOWN])),
-            (
-                "thanh_toan_truc_tuyen",
-                Ratio::new(c[PAYMENTS_ONLINE], c[PAYMENTS]),
-            ),
+            ("thanh_toan_truc_tuyen", online_payments(c)),
             (
                 "so_hoa",
                 Ratio::new(
@@ -475,7 +497,10 @@ fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
         .is_some_and(|docs| docs.iter().any(electronic_result));
     // How the unit says the fees were paid (one transaction per fee item).
     match text(&row["DuocThanhToanTrucTuyen"]).as_deref() {
-        Some("1" | "2") => facts.paid_online_items = Some(fees.max(1)),
+        // 1: on the portal (target 3's numerator); 2: the ministry's own gateway (online,
+        // but not on the portal: shown apart); 0: at the counter; 3: not paid yet.
+        Some("1") => facts.paid_online_items = Some(fees.max(1)),
+        Some("2") => facts.paid_gateway_items = Some(fees.max(1)),
         Some("0") if fees > 0 => facts.paid_counter_items = Some(fees),
         _ => {}
     }
@@ -533,41 +558,4 @@ fn electronic_result(doc: &Value) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_supplement_moves_the_due_date() {
-        let due = |row: Value| {
-            let mut facts = EventFacts::default();
-            read_row(&row, true, &mut facts);
-            facts.due_day
-        };
-        let day = |d: &str| day_of_datetime14(d);
-        let row = serde_json::json!({"NgayHenTra": "20240319000000", "DanhSachHoSoBoSung": [
-            {"NgayHenTraMoi": "20240322000000"}, {"NgayHenTraMoi": "20240321000000"}]});
-        assert_eq!(due(row), day("20240322000000"));
-        let earlier = serde_json::json!({"NgayHenTra": "20240411170000",
-            "DanhSachHoSoBoSung": [{"NgayHenTraMoi": "20240408170000"}]});
-        assert_eq!(due(earlier), day("20240411170000"));
-    }
-
-    #[test]
-    fn the_channel_is_kenh_thuc_hien_alone_never_hinh_thuc() {
-        let channel = |row: Value| {
-            let mut facts = EventFacts::default();
-            read_row(&row, true, &mut facts);
-            facts.channel
-        };
-        // HinhThuc 1 is a result sent by post, not an online dossier.
-        assert_eq!(channel(serde_json::json!({"HinhThuc": "1"})), None);
-        assert_eq!(
-            channel(serde_json::json!({"HinhThuc": "1", "KenhThucHien": "1"})),
-            Some(channel::COUNTER)
-        );
-        assert_eq!(
-            channel(serde_json::json!({"HinhThuc": "0", "KenhThucHien": "2"})),
-            Some(channel::ONLINE)
-        );
-    }
-}
+mod tests;

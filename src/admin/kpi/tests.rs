@@ -1,0 +1,54 @@
+//! What an event's rows say about its dossier, and the targets' formulas.
+
+use super::*;
+
+#[test]
+fn target_3_is_paid_on_the_portal_over_every_payment_and_needs_counter_figures() {
+    let mut c = [0u64; FIELD_COUNT];
+    c[field::PAYMENTS_ONLINE] = 3;
+    c[field::PAYMENTS_GATEWAY] = 1;
+    c[field::PAYMENTS] = 7;
+    let r = online_payments(&c);
+    assert_eq!((r.numerator, r.denominator, r.percent), (3, 7, Some(42.9)));
+    // No counter payment ever reported: no figure, not 100 % (nor 75 %).
+    c[field::PAYMENTS] = 4;
+    let r = online_payments(&c);
+    assert_eq!((r.numerator, r.denominator, r.percent), (3, 4, None));
+    let k = unit_kpis("ipo", &c, ServiceCounts::default());
+    assert_eq!(k.payments_gateway, 1);
+}
+
+#[test]
+fn a_supplement_moves_the_due_date() {
+    let due = |row: Value| {
+        let mut facts = EventFacts::default();
+        read_row(&row, true, &mut facts);
+        facts.due_day
+    };
+    let day = |d: &str| day_of_datetime14(d);
+    let row = serde_json::json!({"NgayHenTra": "20240319000000", "DanhSachHoSoBoSung": [
+        {"NgayHenTraMoi": "20240322000000"}, {"NgayHenTraMoi": "20240321000000"}]});
+    assert_eq!(due(row), day("20240322000000"));
+    let earlier = serde_json::json!({"NgayHenTra": "20240411170000",
+        "DanhSachHoSoBoSung": [{"NgayHenTraMoi": "20240408170000"}]});
+    assert_eq!(due(earlier), day("20240411170000"));
+}
+
+#[test]
+fn the_channel_is_kenh_thuc_hien_alone_never_hinh_thuc() {
+    let channel = |row: Value| {
+        let mut facts = EventFacts::default();
+        read_row(&row, true, &mut facts);
+        facts.channel
+    };
+    // HinhThuc 1 is a result sent by post, not an online dossier.
+    assert_eq!(channel(serde_json::json!({"HinhThuc": "1"})), None);
+    assert_eq!(
+        channel(serde_json::json!({"HinhThuc": "1", "KenhThucHien": "1"})),
+        Some(channel::COUNTER)
+    );
+    assert_eq!(
+        channel(serde_json::json!({"HinhThuc": "0", "KenhThucHien": "2"})),
+        Some(channel::ONLINE)
+    );
+}
