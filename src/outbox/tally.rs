@@ -29,81 +29,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
-/// The numbers kept per bucket, in this order (indexes in [`field`]). The first nine
-/// keep their places from the first layout, so buckets written before stay readable
-/// ([`decode_totals`] pads them).
-pub const FIELDS: [&str; FIELD_COUNT] = [
-    "dossiers",
-    "synced",
-    "portal_dossiers",
-    "online",
-    "channel_known",
-    "payments_online",
-    "payments",
-    "finished_with_digital_results",
-    "finished",
-    "channel_unknown",
-    "intake_digitised",
-    "results_synced",
-    "unknown_procedure",
-    "payments_gateway",
-];
-
-/// How many numbers a bucket keeps.
-pub const FIELD_COUNT: usize = 14;
-
-/// Where each number sits in a [`Totals`].
-pub mod field {
-    /// Dossiers first seen in the bucket's day.
-    pub const DOSSIERS: usize = 0;
-    /// Dossiers all of whose portal-bound events were delivered.
-    pub const SYNCED: usize = 1;
-    /// Dossiers with portal-bound events.
-    pub const PORTAL: usize = 2;
-    /// Dossiers submitted online (`KenhThucHien` 2).
-    pub const ONLINE: usize = 3;
-    /// Dossiers whose channel is known (counter, online or postal).
-    pub const CHANNEL_KNOWN: usize = 4;
-    /// Payment transactions made online on the portal: confirmed by the payment platform,
-    /// or reported by the unit as `DuocThanhToanTrucTuyen` 1 (target 3's numerator).
-    pub const PAYMENTS_ONLINE: usize = 5;
-    /// All payment transactions: on the portal, through the ministry's own gateway, and
-    /// at the counter.
-    pub const PAYMENTS: usize = 6;
-    /// Finished dossiers (status 9, 10) whose results are electronic documents.
-    pub const FINISHED_DIGITAL: usize = 7;
-    pub const FINISHED: usize = 8;
-    /// Dossiers whose channel nobody said (counted apart, never guessed).
-    pub const CHANNEL_UNKNOWN: usize = 9;
-    /// Dossiers whose intake components are digitised.
-    pub const INTAKE_DIGITISED: usize = 10;
-    /// Finished dossiers whose electronic results reached the portal (every portal-bound
-    /// event, the result one included, delivered).
-    pub const RESULTS_SYNCED: usize = 11;
-    /// Dossiers whose `MaTTHC` is not in the unit's procedure catalogue.
-    pub const UNKNOWN_PROCEDURE: usize = 12;
-    /// Payment transactions through the ministry's own gateway (`DuocThanhToanTrucTuyen`
-    /// 2): paid online, but not on the portal, which is what target 3 counts; shown apart.
-    /// Buckets written before this field read 0 here: those units' code 2 reports stayed
-    /// in `PAYMENTS_ONLINE`, as their dossier records still say.
-    pub const PAYMENTS_GATEWAY: usize = 13;
-}
-
-/// One dossier's share of the totals, per field of [`FIELDS`].
-pub type Contribution = [u64; FIELD_COUNT];
-
-/// Sums of [`Contribution`]s.
-pub type Totals = [u64; FIELD_COUNT];
-
-/// A totals record as stored, of this layout or of an earlier, shorter one.
-pub fn decode_totals(bytes: &[u8]) -> Option<Totals> {
-    let values: Vec<u64> = decode(bytes).ok()?;
-    let mut totals = [0u64; FIELD_COUNT];
-    for (t, v) in totals.iter_mut().zip(values) {
-        *t = v;
-    }
-    Some(totals)
-}
+mod fields;
+pub use fields::{Contribution, FIELD_COUNT, FIELDS, Totals, decode_totals, field};
 
 /// How a dossier was submitted (`KenhThucHien`).
 pub mod channel {
@@ -146,6 +73,9 @@ pub struct EventFacts {
     pub fee_reference: Option<String>,
     /// The day the result is due (`NgayHenTra`, Asia/Ho_Chi_Minh days since 1970-01-01).
     pub due_day: Option<u32>,
+    /// The day the dossier was taken in (`NgayTiepNhan`): the dossier's totals bucket, so
+    /// that periods follow the dossier's own dates (history loaded at go-live included).
+    pub intake_day: Option<u32>,
     /// The event's status closes the dossier (result ready or returned, refused,
     /// withdrawn, stopped: 3, 7, 8, 9, 10) or reopens it.
     pub closed: Option<bool>,
@@ -193,8 +123,8 @@ pub struct DossierTally {
     pub procedure: String,
     #[serde(default)]
     pub procedure_known: Option<bool>,
-    /// Day (Asia/Ho_Chi_Minh, days since 1970-01-01) the bus first saw the dossier: its
-    /// totals bucket.
+    /// The dossier's totals bucket (Asia/Ho_Chi_Minh, days since 1970-01-01): its intake
+    /// day (`NgayTiepNhan`) once an event said it, else the day the bus first saw it.
     pub day: u32,
     #[serde(default)]
     pub portal: bool,
@@ -331,6 +261,9 @@ impl DossierTally {
         }
         if f.due_day.is_some() {
             self.due_day = f.due_day;
+        }
+        if let Some(day) = f.intake_day {
+            self.day = day;
         }
         if let Some(closed) = f.closed {
             if closed && !self.closed {
@@ -526,6 +459,7 @@ impl TallyBatch {
             d.contribution()
         };
         let procedure_before = d.procedure.clone();
+        let day_before = d.day;
         let due_before = d.open_due();
         change(&mut d);
         if d.dossier.is_empty() {
@@ -543,9 +477,14 @@ impl TallyBatch {
                 *self.due.entry(due_key(&d.unit, day)).or_default() += 1;
             }
         }
-        if d.procedure != procedure_before && !is_new {
-            // The procedure became known: the dossier moves to its procedure's bucket.
-            self.add(&totals_key(&d.unit, d.day, &procedure_before), &before, -1);
+        if (d.procedure != procedure_before || d.day != day_before) && !is_new {
+            // The procedure or the intake day became known (or was corrected): the dossier
+            // moves to its bucket.
+            self.add(
+                &totals_key(&d.unit, day_before, &procedure_before),
+                &before,
+                -1,
+            );
             self.add(&totals_key(&d.unit, d.day, &d.procedure), &after, 1);
         } else {
             let bucket = totals_key(&d.unit, d.day, &d.procedure);

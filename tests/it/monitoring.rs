@@ -169,7 +169,8 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
     assert_eq!(k["definitions"][0]["plan_item"], "1a");
     assert_eq!(k["definitions"][0]["target_percent"], 80.0);
     assert_eq!(k["period"], "all");
-    // A period reads only its days: everything was accepted this month, nothing in 2020.
+    // A period reads only its days: every dossier was taken in (NgayTiepNhan) this month,
+    // nothing in 2020.
     let this_month = {
         let (y, m, _) = lienthong::admin::period::civil_from_days(
             lienthong::outbox::tally::day_of(lienthong::time::now_ms()),

@@ -397,7 +397,7 @@ impl View<'_> {
                     None => p.muted { "Chưa tính được chỉ tiêu." },
                     Some(k) => {
                         p.muted {
-                            "Kỳ " b { (crate::admin::words::period_words(&k.period.id())) } ": hồ sơ hệ thống nhận lần đầu trong kỳ, cộng dồn từ mọi sự kiện, kể cả đã quá thời hạn lưu; mục 1a, 1b theo danh mục thủ tục hiện tại. Cập nhật lúc " (vn_time(k.computed_at_ms)) "."
+                            "Kỳ " b { (crate::admin::words::period_words(&k.period.id())) } ": hồ sơ tiếp nhận trong kỳ (theo NgayTiepNhan của hồ sơ), cộng dồn từ mọi sự kiện, kể cả đã quá thời hạn lưu; mục 1a, 1b theo danh mục thủ tục hiện tại. Cập nhật lúc " (vn_time(k.computed_at_ms)) "."
                         }
                         table {
                             tr {

@@ -139,7 +139,8 @@ pub struct UnitKpis {
 pub struct KpiSnapshot {
     pub computed_at_ms: u64,
     pub computed_at: String,
-    /// The period counted: dossiers first seen in it (catalogue targets: as of now).
+    /// The period counted: dossiers taken in during it (`NgayTiepNhan`; first seen, while
+    /// no event said) — catalogue targets: as of now.
     pub period: Period,
     /// Totals records read (units × days × procedures), never the messages.
     pub buckets_read: u64,
@@ -527,6 +528,10 @@ fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
         .max();
     if let Some(due) = due {
         facts.due_day = Some(due);
+    }
+    // The dossier's own intake day decides its period, not the day the bus saw it.
+    if sync_row && let Some(day) = text(&row["NgayTiepNhan"]).and_then(|d| day_of_datetime14(&d)) {
+        facts.intake_day = Some(day);
     }
 }
 

@@ -52,3 +52,22 @@ fn the_channel_is_kenh_thuc_hien_alone_never_hinh_thuc() {
         Some(channel::ONLINE)
     );
 }
+
+#[test]
+fn a_dossier_row_names_its_intake_day_a_progress_row_does_not() {
+    let intake = |row: Value, sync| {
+        let mut facts = EventFacts::default();
+        read_row(&row, sync, &mut facts);
+        facts.intake_day
+    };
+    let row = serde_json::json!({"NgayTiepNhan": "20240305083000", "TrangThaiHoSo": 2});
+    assert_eq!(
+        intake(row.clone(), true),
+        day_of_datetime14("20240305000000")
+    );
+    assert_eq!(intake(row, false), None);
+    assert_eq!(
+        intake(serde_json::json!({"NgayTiepNhan": "05/03/2024"}), true),
+        None
+    );
+}

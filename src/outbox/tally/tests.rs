@@ -295,3 +295,40 @@ fn payments_on_the_portal_the_gateway_and_the_counter_are_counted_apart() {
         (2, 0)
     );
 }
+
+/// Periods follow the dossier's own dates: a dossier first seen through an event without
+/// its intake date counts on the day it arrived, then moves to its intake day once a row
+/// says it (history loaded at go-live lands on its own dates).
+#[test]
+fn a_dossier_counts_on_its_intake_day() {
+    let mut io = Io::default();
+    let now = 1_732_960_000_000; // 2024-11-30
+    let intake = day_of(1_709_600_000_000); // 2024-03-05
+    let fee = EventFacts {
+        dossier: "HS-7".into(),
+        fee: true,
+        ..EventFacts::default()
+    };
+    let mut b = TallyBatch::default();
+    b.on_event(&mut io, "naf", &fee, 0, now);
+    b.finish(&mut io);
+    assert_eq!(buckets(&io)[0].day, day_of(now));
+    let sync = EventFacts {
+        dossier: "HS-7".into(),
+        procedure: "1.008433".into(),
+        channel: Some(channel::ONLINE),
+        intake_day: Some(intake),
+        ..EventFacts::default()
+    };
+    let mut b = TallyBatch::default();
+    b.on_event(&mut io, "naf", &sync, 0, now);
+    b.finish(&mut io);
+    let counted: Vec<(u32, u64)> = buckets(&io)
+        .iter()
+        .map(|b| (b.day, b.totals[field::DOSSIERS]))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(counted, vec![(intake, 1)], "moved, counted once");
+    let online: u64 = buckets(&io).iter().map(|b| b.totals[field::ONLINE]).sum();
+    assert_eq!(online, 1);
+}

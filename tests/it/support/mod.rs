@@ -508,6 +508,11 @@ pub fn checked_at_delivery(cfg: &mut Config) {
 
 /// A NAFOSTED dossier event in its own JSON.
 pub fn nafosted_dossier(code: &str, status: &str, channel: &str) -> serde_json::Value {
+    // Taken in today (Asia/Ho_Chi_Minh): the KPIs count a dossier on its intake day, and
+    // the tests read this month's figures.
+    let (y, m, d) = lienthong::admin::period::civil_from_days(lienthong::outbox::tally::day_of(
+        lienthong::time::now_ms(),
+    ));
     serde_json::json!({
         "eventType": "dossier.updated",
         "dossierCode": code,
@@ -515,7 +520,7 @@ pub fn nafosted_dossier(code: &str, status: &str, channel: &str) -> serde_json::
         "procedureName": "Đăng ký đề tài nghiên cứu cơ bản do Quỹ tài trợ",
         "applicant": {"type": "individual", "fullName": "Nguyễn Thị Minh Anh",
                       "idNumber": "001203004567", "phone": "0912345678"},
-        "submittedAt": "2024-03-05T08:30:00+07:00",
+        "submittedAt": format!("{y}-{m:02}-{d:02}T00:01:00+07:00"),
         "status": status,
         "channel": channel,
     })
