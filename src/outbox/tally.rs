@@ -73,6 +73,9 @@ pub struct EventFacts {
     pub fee_reference: Option<String>,
     /// The day the result is due (`NgayHenTra`, Asia/Ho_Chi_Minh days since 1970-01-01).
     pub due_day: Option<u32>,
+    /// The day processing ended (`NgayKetThucXuLy`), against which the due day decides
+    /// early, on time or late.
+    pub end_day: Option<u32>,
     /// The day the dossier was taken in (`NgayTiepNhan`): the dossier's totals bucket, so
     /// that periods follow the dossier's own dates (history loaded at go-live included).
     pub intake_day: Option<u32>,
@@ -161,6 +164,9 @@ pub struct DossierTally {
     pub results: bool,
     #[serde(default)]
     pub due_day: Option<u32>,
+    /// The day processing ended (`NgayKetThucXuLy`), once an event said it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_day: Option<u32>,
     #[serde(default)]
     pub closed: bool,
     /// The day the dossier closed (None while open, or closed before this was kept).
@@ -220,6 +226,14 @@ impl DossierTally {
         c[INTAKE_DIGITISED] = b(self.intake_digitised);
         if self.finished {
             c[FINISHED] = 1;
+            if let (Some(end), Some(due)) = (self.end_day, self.due_day) {
+                let at = match end.cmp(&due) {
+                    std::cmp::Ordering::Less => FINISHED_EARLY,
+                    std::cmp::Ordering::Equal => FINISHED_ON_TIME,
+                    std::cmp::Ordering::Greater => FINISHED_LATE,
+                };
+                c[at] = 1;
+            }
             c[FINISHED_DIGITAL] = b(self.results);
             c[RESULTS_SYNCED] = b(self.results && self.portal && delivered);
         }
@@ -264,6 +278,9 @@ impl DossierTally {
         }
         if let Some(day) = f.intake_day {
             self.day = day;
+        }
+        if f.end_day.is_some() {
+            self.end_day = f.end_day;
         }
         if let Some(closed) = f.closed {
             if closed && !self.closed {

@@ -163,6 +163,14 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
         "{metrics}"
     );
     assert_eq!(naf["unknown_procedure"], 0);
+    // Decision 766's progress group: A and B finished, but no event said when processing
+    // ended (NgayKetThucXuLy): dated in no share, counted apart.
+    assert_eq!(
+        naf["progress"],
+        serde_json::json!({"early": 0, "on_time": 0, "late": 0, "undated": 2,
+            "in_time": {"numerator": 0, "denominator": 0, "percent": null}}),
+        "{naf}"
+    );
     assert_eq!(naf["kpis"]["dong_bo"]["percent"], 66.7);
     assert_eq!(k["overall"]["kpis"]["so_hoa"]["percent"], 40.0);
     assert_eq!(k["definitions"].as_array().unwrap().len(), 7);

@@ -412,6 +412,7 @@ impl View<'_> {
                                 th { "Thanh toán qua cổng của Bộ" br; span.muted { "ngoài chỉ tiêu 3" } }
                                 th { "Mã TTHC ngoài danh mục" }
                                 th { "Quá hạn chưa có kết quả" br; span.muted { "hôm nay" } }
+                                th { "Giải quyết đúng hạn" br; span.muted { "QĐ 766: sớm · đúng · trễ hạn" } }
                             }
                             @for u in k.units.iter().chain(std::iter::once(&k.overall)) {
                                 @let unit = if u.unit.is_empty() { "tong" } else { u.unit.as_str() };
@@ -427,6 +428,10 @@ impl View<'_> {
                                     td.num #{"kpi-" (unit) "-unknown_procedure"} { (u.unknown_procedure) }
                                     td.num #{"kpi-" (unit) "-overdue"} {
                                         @if u.overdue > 0 { span.bad { (u.overdue) } } @else { "0" }
+                                    }
+                                    td.num #{"kpi-" (unit) "-progress"} {
+                                        @match u.progress.in_time.percent { Some(p) => (percent(p)), None => "—" }
+                                        br; span.muted { (u.progress.early) " · " (u.progress.on_time) " · " (u.progress.late) }
                                     }
                                 }
                             }

@@ -128,6 +128,8 @@ pub struct UnitKpis {
     /// Payments through the ministry's own gateway (`DuocThanhToanTrucTuyen` 2): online,
     /// but not on the portal, so in target 3's denominator only; shown apart.
     pub payments_gateway: u64,
+    /// Decision 766's progress group over the finished dossiers.
+    pub progress: Progress,
     /// Open dossiers past their `NgayHenTra` today (whatever the period: it is now).
     pub overdue: u64,
     /// The catalogue's counts behind targets 1a and 1b.
@@ -310,6 +312,34 @@ pub fn monthly(s: &AdminState, months: u32, now_ms: u64) -> Result<Vec<MonthKpis
         .collect())
 }
 
+/// Decision 766's progress group ("tiến độ giải quyết") over finished dossiers: processing
+/// ended (`NgayKetThucXuLy`) before, on or after the day due (`NgayHenTra`, as supplements
+/// moved it); a finished dossier without both dates is `undated`, in no share. Open
+/// dossiers past their due day are the unit's `overdue`.
+#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
+pub struct Progress {
+    pub early: u64,
+    pub on_time: u64,
+    pub late: u64,
+    pub undated: u64,
+    /// Finished early or on time, of those dated.
+    pub in_time: Ratio,
+}
+
+impl Progress {
+    fn of(c: &Totals) -> Progress {
+        use field::*;
+        let (early, on_time, late) = (c[FINISHED_EARLY], c[FINISHED_ON_TIME], c[FINISHED_LATE]);
+        Progress {
+            early,
+            on_time,
+            late,
+            undated: c[FINISHED].saturating_sub(early + on_time + late),
+            in_time: Ratio::new(early + on_time, early + on_time + late),
+        }
+    }
+}
+
 /// Target 3: payments made online on the portal (the payment platform's confirmations
 /// and the units' code 1) over every payment, the ministry gateway's (code 2) and the
 /// counter's included. A unit that never reported a counter payment has no figure ("chưa
@@ -336,6 +366,7 @@ fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
         dossiers: c[DOSSIERS],
         channel_unknown: c[CHANNEL_UNKNOWN],
         payments_gateway: c[PAYMENTS_GATEWAY],
+        progress: Progress::of(c),
         unknown_procedure: c[UNKNOWN_PROCEDURE],
         overdue: 0,
         catalogue: cat,
@@ -528,6 +559,9 @@ fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
         .max();
     if let Some(due) = due {
         facts.due_day = Some(due);
+    }
+    if let Some(day) = text(&row["NgayKetThucXuLy"]).and_then(|d| day_of_datetime14(&d)) {
+        facts.end_day = Some(day);
     }
     // The dossier's own intake day decides its period, not the day the bus saw it.
     if sync_row && let Some(day) = text(&row["NgayTiepNhan"]).and_then(|d| day_of_datetime14(&d)) {

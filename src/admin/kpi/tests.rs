@@ -71,3 +71,19 @@ fn a_dossier_row_names_its_intake_day_a_progress_row_does_not() {
         None
     );
 }
+
+#[test]
+fn the_766_progress_group_shares_the_dated_finished_dossiers() {
+    let mut c = [0u64; FIELD_COUNT];
+    c[field::FINISHED] = 5;
+    c[field::FINISHED_EARLY] = 2;
+    c[field::FINISHED_ON_TIME] = 1;
+    c[field::FINISHED_LATE] = 1;
+    let p = Progress::of(&c);
+    assert_eq!((p.early, p.on_time, p.late, p.undated), (2, 1, 1, 1));
+    assert_eq!(p.in_time.percent, Some(75.0));
+    let row = serde_json::json!({"TrangThaiHoSo": 10, "NgayKetThucXuLy": "20240318160000"});
+    let mut facts = EventFacts::default();
+    read_row(&row, true, &mut facts);
+    assert_eq!(facts.end_day, day_of_datetime14("20240318000000"));
+}

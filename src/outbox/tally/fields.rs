@@ -20,10 +20,13 @@ pub const FIELDS: [&str; FIELD_COUNT] = [
     "results_synced",
     "unknown_procedure",
     "payments_gateway",
+    "finished_early",
+    "finished_on_time",
+    "finished_late",
 ];
 
 /// How many numbers a bucket keeps.
-pub const FIELD_COUNT: usize = 14;
+pub const FIELD_COUNT: usize = 17;
 
 /// Where each number sits in a [`Totals`].
 pub mod field {
@@ -60,6 +63,14 @@ pub mod field {
     /// Buckets written before this field read 0 here: those units' code 2 reports stayed
     /// in `PAYMENTS_ONLINE`, as their dossier records still say.
     pub const PAYMENTS_GATEWAY: usize = 13;
+    /// Finished dossiers (status 9, 10) whose processing ended (`NgayKetThucXuLy`) before
+    /// the day they were due (`NgayHenTra`, as supplements moved it): Decision 766's
+    /// progress group. A finished dossier without both dates is in none of the three.
+    pub const FINISHED_EARLY: usize = 14;
+    /// Finished on the day they were due.
+    pub const FINISHED_ON_TIME: usize = 15;
+    /// Finished after the day they were due.
+    pub const FINISHED_LATE: usize = 16;
 }
 
 /// One dossier's share of the totals, per field of [`FIELDS`].

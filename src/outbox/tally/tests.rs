@@ -332,3 +332,64 @@ fn a_dossier_counts_on_its_intake_day() {
     let online: u64 = buckets(&io).iter().map(|b| b.totals[field::ONLINE]).sum();
     assert_eq!(online, 1);
 }
+
+/// Decision 766's progress group from a hand-computed set: ended before, on and after the
+/// due day (moved by a supplement for one), one finished without its end date, one open.
+#[test]
+fn finished_dossiers_are_early_on_time_or_late_against_their_due_day() {
+    let mut io = Io::default();
+    let mut b = TallyBatch::default();
+    let done = |dossier: &str, end: Option<u32>, due: Option<u32>, finished| EventFacts {
+        dossier: dossier.into(),
+        finished: Some(finished),
+        end_day: end,
+        due_day: due,
+        intake_day: Some(19_700),
+        ..EventFacts::default()
+    };
+    b.on_event(
+        &mut io,
+        "sta",
+        &done("A", Some(19_710), Some(19_712), true),
+        0,
+        0,
+    );
+    b.on_event(
+        &mut io,
+        "sta",
+        &done("B", Some(19_712), Some(19_712), true),
+        0,
+        0,
+    );
+    b.on_event(
+        &mut io,
+        "sta",
+        &done("C", Some(19_715), Some(19_712), true),
+        0,
+        0,
+    );
+    // D was late against its first due day, on time against the day a supplement set.
+    b.on_event(
+        &mut io,
+        "sta",
+        &done("D", Some(19_715), Some(19_712), true),
+        0,
+        0,
+    );
+    b.on_event(&mut io, "sta", &done("D", None, Some(19_716), true), 0, 0);
+    b.on_event(&mut io, "sta", &done("E", None, Some(19_712), true), 0, 0);
+    b.on_event(&mut io, "sta", &done("F", None, Some(19_712), false), 0, 0);
+    b.finish(&mut io);
+    let t = buckets(&io)[0].totals;
+    assert_eq!(
+        (
+            t[field::FINISHED_EARLY],
+            t[field::FINISHED_ON_TIME],
+            t[field::FINISHED_LATE],
+            t[field::FINISHED]
+        ),
+        (2, 1, 1, 5),
+        "A and D early, B on time, C late, E undated: {:?}",
+        named(&t)
+    );
+}
