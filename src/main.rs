@@ -117,6 +117,11 @@ enum Command {
         #[arg(value_enum)]
         page: lienthong::cli::reference::Page,
     },
+    /// Each unit's procedure catalogue against the national portal's.
+    Procedures {
+        #[command(subcommand)]
+        command: lienthong::cli::procedures::ProceduresCommand,
+    },
     /// Validate a configuration and list every problem in it.
     Check {
         /// The configuration file.
@@ -180,6 +185,7 @@ fn main() -> ExitCode {
             role,
         } => run(&config, data_dir, demo.then_some(demo_rate), role),
         Command::Check { config } => check(&config),
+        Command::Procedures { command } => lienthong::cli::procedures::run(command),
         Command::Reference { page } => reference(page),
         Command::Openapi { config, unit } => openapi(&config, unit.as_deref()),
         Command::Send(args) => send(args),

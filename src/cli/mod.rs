@@ -11,6 +11,7 @@ pub mod demo;
 pub mod evidence;
 pub mod outbox;
 mod outbox_check;
+pub mod procedures;
 pub mod reference;
 pub mod runtime;
 pub mod send;

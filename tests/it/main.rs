@@ -44,6 +44,7 @@ mod payment;
 mod portal;
 mod portal_rows;
 mod probes;
+mod procedures_sync;
 mod protection;
 mod reconciliation;
 mod relay;

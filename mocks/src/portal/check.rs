@@ -330,7 +330,7 @@ pub fn check_request(body: &Value) -> Result<(), String> {
     match body["service"].as_str().unwrap_or_default() {
         "DongBoHoSoMC" => check_sync(body).map(|_| ()),
         "CapNhatTienDoHoSoMC" => check_progress(body).map(|_| ()),
-        "TraCuuHoSo" => Ok(()),
+        "TraCuuHoSo" | "LayThuTuc" => Ok(()),
         other => Err(format!("service `{other}` không được hỗ trợ")),
     }
 }

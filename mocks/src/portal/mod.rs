@@ -37,6 +37,9 @@
 //! row's status when it differs from the row held (a row sent again, or a result's row at
 //! the dossier's current status, changes nothing).
 //!
+//! `LayThuTuc` takes `maTTHC` and answers the procedure as the national catalogue has it
+//! ([`catalogue`]), for `lienthong procedures sync`.
+//!
 //! `TraCuuHoSo` takes `mahoso` (lower case; `MaHoSo` too) and answers 0 with `result[]`:
 //! empty when the portal does not have the dossier.
 //!
@@ -58,6 +61,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+pub mod catalogue;
 mod check;
 pub use check::check_request;
 use check::{check_progress, check_sync, status_of};
@@ -280,6 +284,10 @@ async fn api(
         "DongBoHoSoMC" => sync_dossiers(&portal, &body),
         "CapNhatTienDoHoSoMC" => progress(&portal, &body),
         "TraCuuHoSo" => lookup(&portal, &body),
+        "LayThuTuc" => {
+            let code = body["maTTHC"].as_str().or(body["MaTTHC"].as_str());
+            portal.ok(json!({ "result": catalogue::lay_thu_tuc(code.unwrap_or_default()) }))
+        }
         other => fail(
             UNKNOWN_SERVICE,
             format!("service `{other}` không được hỗ trợ"),
