@@ -1,5 +1,6 @@
 //! `lienthong audit verify`: the audit log's hash chain checked offline, with the head to
-//! keep elsewhere.
+//! keep elsewhere; `lienthong audit lookups`: a period's lookups per unit and officer
+//! ([`super::audit_lookups`]).
 
 use crate::config;
 use clap::Subcommand;
@@ -22,19 +23,76 @@ pub enum AuditCommand {
         #[arg(long)]
         head: Option<String>,
     },
+    /// The population and business lookups of a period, per unit and officer, as CSV
+    /// (from the audit trail, read once with a progress line every 100,000 records).
+    Lookups {
+        /// The configuration file.
+        #[arg(long, default_value = "config/lienthong.toml")]
+        config: PathBuf,
+        /// The log file to read (default: [audit] path, or audit.log in the data directory).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// The period: a month (2026-12), a quarter (2026-Q4), a year, ytd or all.
+        #[arg(long)]
+        period: String,
+    },
+}
+
+/// The audit log named by `file`, else the configuration's.
+fn log_path(config: &std::path::Path, file: Option<PathBuf>) -> Result<PathBuf, String> {
+    match file {
+        Some(f) => Ok(f),
+        None => config::load_file(config)
+            .map(|cfg| cfg.audit_path())
+            .map_err(|e| format!("{e} (or name the log with --file)")),
+    }
+}
+
+fn lookups(config: &std::path::Path, file: Option<PathBuf>, period: &str) -> ExitCode {
+    let period = match crate::admin::period::Period::parse(period) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: --period: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let path = match log_path(config, file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let now = crate::time::now_ms();
+    let counted =
+        crate::cli::audit_lookups::count(&path, &period, now, |n| eprintln!("  {n} records read"));
+    match counted {
+        Ok(c) => {
+            print!("{}", crate::cli::audit_lookups::csv(&period, &c));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 pub fn audit(command: AuditCommand) -> ExitCode {
-    let AuditCommand::Verify { config, file, head } = command;
-    let path = match file {
-        Some(f) => f,
-        None => match config::load_file(&config) {
-            Ok(cfg) => cfg.audit_path(),
-            Err(e) => {
-                eprintln!("error: {e} (or name the log with --file)");
-                return ExitCode::from(2);
-            }
-        },
+    let (config, file, head) = match command {
+        AuditCommand::Verify { config, file, head } => (config, file, head),
+        AuditCommand::Lookups {
+            config,
+            file,
+            period,
+        } => return lookups(&config, file, &period),
+    };
+    let path = match log_path(&config, file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
     };
     let expected = match head.as_deref().map(|h| h.split_once(':')) {
         None => None,

@@ -5,6 +5,7 @@
 //! over HTTP, as a unit's system would; nothing in the bus depends on them.
 
 pub mod audit;
+pub mod audit_lookups;
 pub mod bench;
 pub mod checked;
 pub mod demo;
