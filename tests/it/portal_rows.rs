@@ -136,9 +136,16 @@ async fn every_dossier_row_reaches_the_portal_whole_a_result_included() {
         other => panic!("{other:?}"),
     }
     assert!(portal_view(mocks).await["dossiers"]["4-2024-09999"].is_null());
-    // What was kept is the whole row, sealed with the outbox in a real bus (a note).
-    let kept = notes.0.lock().unwrap();
-    let row: Value =
-        serde_json::from_slice(&kept["portal-row/portal/000.00.01.H22/4-2024-01234"]).unwrap();
-    assert_eq!(row["TrangThaiHoSo"], 10);
+    // What was kept is the whole row, written in the background (within 100 ms) as a
+    // note, sealed with the outbox in a real bus.
+    let name = "portal-row/portal/000.00.01.H22/4-2024-01234";
+    let mut row = Value::Null;
+    for _ in 0..50 {
+        if let Some(bytes) = notes.0.lock().unwrap().get(name) {
+            row = serde_json::from_slice(bytes).unwrap();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(row["TrangThaiHoSo"], 10, "not written: {row}");
 }

@@ -312,16 +312,14 @@ impl PortalConnector {
         }
     }
 
-    /// Keep the rows the portal took (off the async threads: a note is a durable write).
-    /// A row not kept costs the next sync of its dossier a `TraCuuHoSo`, not a message.
-    async fn keep_rows(&self, madonvi: &str, data: &Value) {
-        let rows = data.as_array().cloned().unwrap_or_default();
-        let kept = self.rows.clone();
-        let madonvi = madonvi.to_string();
-        let done = tokio::task::spawn_blocking(move || kept.keep(&madonvi, &rows)).await;
-        if let Ok(Err(e)) | Err(e) = done.map_err(|e| e.to_string()) {
-            tracing::warn!(platform = self.platform, error = %e, "dossier rows not kept");
-        }
+    /// Keep the rows the portal took ([`rows::KeptRows::keep`]: in memory at once, written
+    /// in the background). A row not kept costs the next sync of its dossier a
+    /// `TraCuuHoSo`, not a message.
+    fn keep_rows(&self, madonvi: &str, data: &Value) {
+        self.rows.keep(
+            madonvi,
+            data.as_array().map(Vec::as_slice).unwrap_or_default(),
+        );
     }
 
     fn remember(&self, code: &str, exists: bool) {
@@ -386,7 +384,7 @@ impl PortalConnector {
                     for code in &codes {
                         self.remember(code, true);
                     }
-                    self.keep_rows(&madonvi, &request["data"]).await;
+                    self.keep_rows(&madonvi, &request["data"]);
                 }
                 Some(SESSION_EXPIRED) => {
                     tracing::info!(
