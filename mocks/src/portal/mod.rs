@@ -131,6 +131,8 @@ struct Inner {
     sessions: BTreeMap<String, Instant>,
     dossiers: BTreeMap<String, Dossier>,
     next_session: u64,
+    /// Dossier rows and progress steps taken, every one (a row at the status held too).
+    rows_taken: usize,
 }
 
 #[derive(Clone)]
@@ -145,6 +147,7 @@ impl Portal {
         let mut g = self.inner.lock().unwrap();
         g.sessions.clear();
         g.dossiers.clear();
+        g.rows_taken = 0;
     }
 
     pub fn new(config: PortalConfig) -> Portal {
@@ -179,6 +182,12 @@ impl Portal {
     }
 
     /// Status changes received, over every dossier.
+    /// Dossier rows (`DongBoHoSoMC` items) and progress steps taken so far, each one
+    /// counted, whether it changed a status or not: what a drain has delivered.
+    pub fn rows_taken(&self) -> usize {
+        self.inner.lock().unwrap().rows_taken
+    }
+
     pub fn status_changes(&self) -> usize {
         let g = self.inner.lock().unwrap();
         g.dossiers.values().map(|d| d.history.len()).sum()
@@ -340,6 +349,7 @@ fn sync_dossiers(portal: &Portal, body: &Value) -> Json<Value> {
             _ => {}
         }
     }
+    g.rows_taken += items.len();
     for ((code, status), item) in checked.into_iter().zip(items) {
         let dossier = g.dossiers.entry(code).or_insert_with(|| Dossier {
             madonvi: String::new(),
@@ -373,6 +383,7 @@ fn progress(portal: &Portal, body: &Value) -> Json<Value> {
             return fail(NOT_FOUND, format!("không tìm thấy hồ sơ {code}"));
         }
     }
+    g.rows_taken += items.len();
     for item in items {
         let code = item["MaHoSo"].as_str().unwrap_or_default();
         let dossier = g.dossiers.get_mut(code).expect("checked above");

@@ -529,7 +529,8 @@ pub async fn run(opts: &OutageOptions) -> Result<OutageReport, String> {
         let mut last_print = Instant::now();
         loop {
             tokio::time::sleep(Duration::from_millis(200)).await;
-            let n = portal.status_changes();
+            // Every row the portal took (a row at the status it holds changes no status).
+            let n = portal.rows_taken();
             if n != last.0 {
                 last = (n, Instant::now());
             }
