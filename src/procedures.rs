@@ -75,6 +75,9 @@ pub struct ServiceCounts {
     pub approved: u64,
     /// …and of those, the ones integrated on both the ministry's system and the portal.
     pub approved_integrated: u64,
+    /// Entries not yet checked against the portal's catalogue (`source = "assumed"`):
+    /// targets 1a and 1b rest on them as written.
+    pub assumed: u64,
 }
 
 /// Every unit's catalogue.
@@ -192,6 +195,7 @@ impl Catalogue {
             .filter(|(u, _)| unit.is_none_or(|want| want == u.as_str()));
         for p in lists.flat_map(|(_, l)| l.values()) {
             c.procedures += 1;
+            c.assumed += u64::from(p.source.as_deref() == Some("assumed"));
             if p.online_eligible == OnlineLevel::Full {
                 c.full_eligible += 1;
                 c.full_provided += u64::from(p.online_provided == OnlineLevel::Full);
@@ -272,6 +276,7 @@ source = "assumed"
                 full_provided: 1,
                 approved: 2,
                 approved_integrated: 1,
+                assumed: 1,
             }
         );
         assert_eq!(c.knows("nafosted", "1.008433"), Some(true));

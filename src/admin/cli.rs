@@ -72,13 +72,15 @@ pub enum DlqCommand {
     },
 }
 
-struct Client {
+pub use super::cli_report::{ReportArgs, report};
+
+pub(super) struct Client {
     http: reqwest::Client,
     base: String,
     token: String,
 }
 
-fn connect(t: &AdminTarget, need_operator: bool) -> Result<Client, String> {
+pub(super) fn connect(t: &AdminTarget, need_operator: bool) -> Result<Client, String> {
     let cfg: Option<Config> = crate::config::load_file(&t.config).ok();
     let base = match (&t.url, &cfg) {
         (Some(u), _) => u.trim_end_matches('/').to_string(),
@@ -112,7 +114,7 @@ fn connect(t: &AdminTarget, need_operator: bool) -> Result<Client, String> {
 }
 
 impl Client {
-    async fn call(
+    pub(super) async fn call(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -173,100 +175,6 @@ fn table(out: &mut dyn Write, header: &[&str], rows: &[Vec<String>]) {
     for r in rows {
         line(out, r.clone());
     }
-}
-
-/// What `lienthong report` writes.
-#[derive(Clone, Debug, clap::Args)]
-pub struct ReportArgs {
-    /// A month (2024-07), a quarter (2024-Q3), a year (2024), ytd or all.
-    #[arg(long, default_value = "ytd")]
-    pub period: String,
-    /// csv (opens in Excel), xlsx (Excel) or pdf (to print and sign).
-    #[arg(long, value_enum, default_value = "csv")]
-    pub format: crate::admin::report::ReportFormat,
-    /// Only this unit (the ministry's total stays).
-    #[arg(long)]
-    pub unit: Option<String>,
-    /// Where to write (default: bao-cao-chi-tieu-<period>.<format>, or
-    /// doi-soat-<from>-<to>.<format>, in this directory).
-    #[arg(long, short)]
-    pub output: Option<PathBuf>,
-    /// The daily reconciliation per unit instead of the KPIs: events received and, per
-    /// target, delivered, dead and pending, with the message log's chain head (csv or xlsx).
-    #[arg(long)]
-    pub reconciliation: bool,
-    /// The reconciliation's first day, YYYY-MM-DD (today when absent).
-    #[arg(long, requires = "reconciliation")]
-    pub from: Option<String>,
-    /// The reconciliation's last day, YYYY-MM-DD (`--from` when absent).
-    #[arg(long, requires = "reconciliation")]
-    pub to: Option<String>,
-}
-
-/// The KPI report of a period, from a running bus, written to a file: the file's path
-/// and what it holds.
-pub async fn report(t: &AdminTarget, args: ReportArgs) -> Result<String, String> {
-    if args.reconciliation {
-        return reconciliation(t, args).await;
-    }
-    let period = crate::admin::period::Period::parse(&args.period)?;
-    let c = connect(t, false)?;
-    let mut path = format!("/api/v1/kpis?period={}&refresh=true", period.id());
-    if let Some(u) = &args.unit {
-        path.push_str(&format!("&unit={u}"));
-    }
-    let kpis = c.call(reqwest::Method::GET, &path, None).await?;
-    let rows = crate::admin::report::rows(&kpis);
-    let bytes = crate::admin::report::render(&rows, args.format)?;
-    let file = args.output.unwrap_or_else(|| {
-        PathBuf::from(format!(
-            "bao-cao-chi-tieu-{}.{}",
-            period.id(),
-            args.format.extension()
-        ))
-    });
-    std::fs::write(&file, &bytes).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    let met = rows.iter().filter(|r| r.assessment() == "Đạt").count();
-    Ok(format!(
-        "{}: {} rows (units × the plan's targets), {met} met, period {}\n",
-        file.display(),
-        rows.len(),
-        period.id()
-    ))
-}
-
-/// The daily reconciliation of `--from`..`--to`, from a running bus, written to a file.
-async fn reconciliation(t: &AdminTarget, args: ReportArgs) -> Result<String, String> {
-    use crate::admin::report::ReportFormat;
-    let c = connect(t, false)?;
-    let mut path = "/api/v1/reconciliation?".to_string();
-    for (name, value) in [("from", &args.from), ("to", &args.to)] {
-        if let Some(v) = value {
-            path.push_str(&format!("{name}={v}&"));
-        }
-    }
-    let doc = c.call(reqwest::Method::GET, &path, None).await?;
-    let bytes = match args.format {
-        ReportFormat::Csv => crate::admin::reconciliation::csv(&doc, ','),
-        ReportFormat::CsvVn => crate::admin::reconciliation::csv(&doc, ';'),
-        ReportFormat::Xlsx => crate::admin::reconciliation::xlsx(&doc)?,
-        ReportFormat::Pdf => {
-            return Err("the reconciliation is written as csv, csv-vn or xlsx".into());
-        }
-    };
-    let (from, to) = (
-        doc["from"].as_str().unwrap_or(""),
-        doc["to"].as_str().unwrap_or(""),
-    );
-    let file = args.output.unwrap_or_else(|| {
-        PathBuf::from(format!("doi-soat-{from}-{to}.{}", args.format.extension()))
-    });
-    std::fs::write(&file, &bytes).map_err(|e| format!("cannot write {}: {e}", file.display()))?;
-    Ok(format!(
-        "{}: {} lines (unit, day and target), {from} to {to}\n",
-        file.display(),
-        crate::admin::reconciliation::table(&doc).len()
-    ))
 }
 
 /// `lienthong message ID`: each delivery of a message, and for one held behind an older

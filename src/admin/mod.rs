@@ -5,6 +5,7 @@
 pub mod api;
 pub mod auth;
 pub mod cli;
+mod cli_report;
 pub mod dashboard;
 pub mod history;
 pub mod kpi;
@@ -12,6 +13,7 @@ pub mod metrics;
 pub mod period;
 pub mod reconciliation;
 pub mod report;
+pub mod report_06a;
 pub mod report_pdf;
 pub mod session;
 pub mod words;

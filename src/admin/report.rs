@@ -48,6 +48,80 @@ impl ReportFormat {
     }
 }
 
+/// Which report: the action plan's targets (Phụ lục I of Decision 1205) or the
+/// government's form 06a ([`super::report_06a`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportForm {
+    /// The action plan's targets, per unit (Phụ lục I).
+    #[default]
+    #[value(name = "plan")]
+    Plan,
+    /// Biểu số 06a: dossiers carried over, received, finished early / on time / late,
+    /// open in time / late.
+    #[value(name = "06a")]
+    Form06a,
+}
+
+impl ReportForm {
+    pub fn parse(text: &str) -> Option<ReportForm> {
+        match text {
+            "plan" | "phu-luc-1" => Some(ReportForm::Plan),
+            "06a" => Some(ReportForm::Form06a),
+            _ => None,
+        }
+    }
+
+    /// The file's name without its extension.
+    pub fn file_stem(&self, period: &str) -> String {
+        match self {
+            ReportForm::Plan => format!("bao-cao-chi-tieu-{period}"),
+            ReportForm::Form06a => format!("bieu-06a-{period}"),
+        }
+    }
+
+    /// The report of a KPI document (`GET /api/v1/kpis`) as a file of `format`, and how
+    /// many rows it has.
+    pub fn render(&self, kpis: &Value, format: ReportFormat) -> Result<(Vec<u8>, usize), String> {
+        let notes = notes(kpis);
+        match self {
+            ReportForm::Plan => {
+                let rows = rows(kpis);
+                Ok((render(&rows, &notes, format)?, rows.len()))
+            }
+            ReportForm::Form06a => {
+                let rows = super::report_06a::rows(kpis);
+                Ok((
+                    super::report_06a::render(&rows, &notes, format)?,
+                    rows.len(),
+                ))
+            }
+        }
+    }
+}
+
+/// What the figures cannot see, as the KPI document says it (`limits`): printed under
+/// every report.
+pub fn notes(kpis: &Value) -> Vec<String> {
+    kpis["limits"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|n| n.as_str().map(str::to_string))
+        .collect()
+}
+
+/// `notes` under a CSV table: an empty line, then a line each (one field).
+pub fn csv_notes(out: &mut String, notes: &[String], sep: char) {
+    if notes.is_empty() {
+        return;
+    }
+    out.push_str("\r\n");
+    for n in notes {
+        out.push_str(&csv_field(n, sep));
+        out.push_str("\r\n");
+    }
+}
+
 /// The column headings.
 pub const HEADINGS: [&str; 9] = [
     "Kỳ báo cáo",
@@ -118,13 +192,19 @@ pub fn rows(kpis: &Value) -> Vec<ReportRow> {
     out
 }
 
-/// The report as a file of `format`.
-pub fn render(rows: &[ReportRow], format: ReportFormat) -> Result<Vec<u8>, String> {
+/// The report as a file of `format`, with `notes` under it.
+pub fn render(
+    rows: &[ReportRow],
+    notes: &[String],
+    format: ReportFormat,
+) -> Result<Vec<u8>, String> {
     match format {
-        ReportFormat::Csv => Ok(csv(rows, ',')),
-        ReportFormat::CsvVn => Ok(csv(rows, ';')),
-        ReportFormat::Xlsx => xlsx(rows).map_err(|e| format!("cannot write the workbook: {e}")),
-        ReportFormat::Pdf => super::report_pdf::pdf(rows),
+        ReportFormat::Csv => Ok(csv(rows, notes, ',')),
+        ReportFormat::CsvVn => Ok(csv(rows, notes, ';')),
+        ReportFormat::Xlsx => {
+            xlsx(rows, notes).map_err(|e| format!("cannot write the workbook: {e}"))
+        }
+        ReportFormat::Pdf => super::report_pdf::pdf(rows, notes),
     }
 }
 
@@ -139,7 +219,7 @@ pub fn csv_field(s: &str, sep: char) -> String {
     }
 }
 
-fn csv(rows: &[ReportRow], sep: char) -> Vec<u8> {
+fn csv(rows: &[ReportRow], notes: &[String], sep: char) -> Vec<u8> {
     let sep_text = sep.to_string();
     let decimal = |p: f64| {
         if sep == ';' {
@@ -168,10 +248,11 @@ fn csv(rows: &[ReportRow], sep: char) -> Vec<u8> {
         out.push_str(&line.join(&sep_text));
         out.push_str("\r\n");
     }
+    csv_notes(&mut out, notes, sep);
     out.into_bytes()
 }
 
-fn xlsx(rows: &[ReportRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+fn xlsx(rows: &[ReportRow], notes: &[String]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     use rust_xlsxwriter::{Format, Workbook};
     let mut book = Workbook::new();
     let sheet = book.add_worksheet();
@@ -201,6 +282,9 @@ fn xlsx(rows: &[ReportRow]) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
     {
         sheet.set_column_width(c as u16, *width)?;
     }
+    for (i, note) in notes.iter().enumerate() {
+        sheet.write_string(rows.len() as u32 + 2 + i as u32, 0, note)?;
+    }
     book.save_to_buffer()
 }
 
@@ -228,21 +312,21 @@ mod tests {
         assert_eq!(rows[0].assessment(), "Đạt");
         assert_eq!(rows[1].unit, "Toàn Bộ");
         assert_eq!(rows[1].assessment(), "Chưa có số liệu");
-        let csv = String::from_utf8(render(&rows, ReportFormat::Csv).unwrap()).unwrap();
+        let csv = String::from_utf8(render(&rows, &[], ReportFormat::Csv).unwrap()).unwrap();
         assert!(csv.starts_with("\u{feff}Kỳ báo cáo,Đơn vị"), "{csv}");
         assert!(
             csv.contains("Quý III/2024,Quỹ Phát triển khoa học và công nghệ quốc gia,2,Tỷ lệ hồ sơ trực tuyến,2,3,66.7,50,Đạt\r\n"),
             "{csv}"
         );
         // For Excel in a Vietnamese locale: `;` and a decimal comma.
-        let vn = String::from_utf8(render(&rows, ReportFormat::CsvVn).unwrap()).unwrap();
+        let vn = String::from_utf8(render(&rows, &[], ReportFormat::CsvVn).unwrap()).unwrap();
         assert!(
             vn.contains("Quý III/2024;Quỹ Phát triển khoa học và công nghệ quốc gia;2;Tỷ lệ hồ sơ trực tuyến;2;3;66,7;50;Đạt\r\n"),
             "{vn}"
         );
-        let xlsx = render(&rows, ReportFormat::Xlsx).unwrap();
+        let xlsx = render(&rows, &[], ReportFormat::Xlsx).unwrap();
         assert_eq!(&xlsx[..2], b"PK", "an xlsx file is a zip archive");
-        let pdf = render(&rows, ReportFormat::Pdf).unwrap();
+        let pdf = render(&rows, &[], ReportFormat::Pdf).unwrap();
         assert!(pdf.starts_with(b"%PDF-"), "a PDF file");
         assert!(pdf.len() > 2_000);
     }

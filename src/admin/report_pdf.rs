@@ -1,4 +1,4 @@
-//! The KPI report as a PDF to print and sign: A4 landscape pages of text in DejaVu Sans,
+//! The reports as PDFs to print and sign (the KPI report, the form 06a): A4 landscape pages of text in DejaVu Sans,
 //! which covers Vietnamese, written with `pdf-writer`.
 //!
 //! The font is embedded as a subset of the glyphs the report uses (`subsetter`) in a CID
@@ -15,65 +15,41 @@ use std::collections::BTreeMap;
 /// The font of the PDF: DejaVu Sans covers Vietnamese (its licence is beside it).
 const FONT: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
 
-/// The document's title, in its information dictionary and atop each page.
+/// The KPI report's title, in its information dictionary and atop each page.
 const TITLE: &str = "Báo cáo chỉ tiêu Kế hoạch hành động năm 2024";
 
 /// Points per millimetre.
 const PT_PER_MM: f32 = 72.0 / 25.4;
 
-/// The report's rows per page.
-const ROWS_PER_PAGE: usize = 26;
+/// A report's rows per page.
+const ROWS_PER_PAGE: usize = 22;
 
-/// Column x positions (mm) on a 297 mm wide page.
-const COLUMNS: [f32; 8] = [10.0, 32.0, 44.0, 196.0, 214.0, 232.0, 250.0, 268.0];
-
-/// A4 landscape, a title, the column headings, then a line per row; as many pages as
-/// needed; the last page ends with the place, the date and the signature blocks.
-pub fn pdf(rows: &[ReportRow]) -> Result<Vec<u8>, String> {
-    let face = ttf_parser::Face::parse(FONT, 0).map_err(|e| format!("the report's font: {e}"))?;
-    let mut glyphs = Glyphs::new(&face);
-    let period = rows.first().map_or("—", |r| r.period.as_str());
-    let title = format!("{TITLE} (QĐ 1205/QĐ-BKHCN, Phụ lục I) — {period}");
-    // A report with no rows still has its page.
-    let chunks: Vec<&[ReportRow]> = if rows.is_empty() {
-        vec![&rows[..0]]
-    } else {
-        rows.chunks(ROWS_PER_PAGE).collect()
-    };
-    let contents: Vec<Vec<u8>> = chunks
-        .iter()
-        .enumerate()
-        .map(|(n, chunk)| {
-            let last = n + 1 == chunks.len();
-            page_text(&mut glyphs, &title, n, chunk, last)
-        })
-        .collect();
-    document(&face, &glyphs, &contents)
+/// A report as a table to print: what [`table_pdf`] lays out.
+pub struct Table {
+    /// The document's title (its information dictionary).
+    pub name: String,
+    /// The line atop each page.
+    pub title: String,
+    /// Each column's x position (mm) on a 297 mm wide page.
+    pub columns: Vec<f32>,
+    /// Each column's heading; `\n` breaks it into lines.
+    pub headings: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Lines under the table on the last page, before the signatures.
+    pub notes: Vec<String>,
 }
 
-/// The text of page `n` as placed strings: (x mm, y mm, size pt, text).
-fn page_items(
-    title: &str,
-    n: usize,
-    chunk: &[ReportRow],
-    last: bool,
-) -> Vec<(f32, f32, f32, String)> {
-    let mut items = vec![
-        (10.0, 200.0, 12.0, title.to_string()),
-        (10.0, 194.0, 8.0, format!("Trang {}", n + 1)),
-    ];
-    for (c, h) in HEADINGS.iter().enumerate().skip(1) {
+/// The KPI report ([`ReportRow`]s) as a PDF.
+pub fn pdf(rows: &[ReportRow], notes: &[String]) -> Result<Vec<u8>, String> {
+    let period = rows.first().map_or("—", |r| r.period.as_str());
+    let headings = HEADINGS[1..].iter().map(|h| match *h {
         // The period is in the title; the other headings shortened to fit.
-        let short = match *h {
-            "Chỉ tiêu năm 2024 (%)" => "Chỉ tiêu (%)",
-            "Mục (Phụ lục I)" => "Mục",
-            other => other,
-        };
-        items.push((COLUMNS[c - 1], 185.0, 8.0, short.to_string()));
-    }
-    for (i, r) in chunk.iter().enumerate() {
-        let y = 178.0 - i as f32 * 5.5;
-        let cells = [
+        "Chỉ tiêu năm 2024 (%)" => "Chỉ tiêu (%)".to_string(),
+        "Mục (Phụ lục I)" => "Mục".to_string(),
+        other => other.to_string(),
+    });
+    let rows = rows.iter().map(|r| {
+        vec![
             // The unit's full name, shortened to its column.
             r.unit.chars().take(14).collect(),
             r.plan_item.clone(),
@@ -85,14 +61,75 @@ fn page_items(
                 .unwrap_or_else(|| "—".into()),
             format!("{:.0}", r.target_percent),
             r.assessment().to_string(),
-        ];
-        for (c, cell) in cells.into_iter().enumerate() {
-            items.push((COLUMNS[c], y, 7.0, cell));
+        ]
+    });
+    table_pdf(&Table {
+        name: TITLE.to_string(),
+        title: format!("{TITLE} (QĐ 1205/QĐ-BKHCN, Phụ lục I) — {period}"),
+        columns: vec![10.0, 32.0, 44.0, 196.0, 214.0, 232.0, 250.0, 268.0],
+        headings: headings.collect(),
+        rows: rows.collect(),
+        notes: notes.to_vec(),
+    })
+}
+
+/// A4 landscape, a title, the column headings, then a line per row; as many pages as
+/// needed; the last page ends with the notes, the place, the date and the signature
+/// blocks.
+pub fn table_pdf(table: &Table) -> Result<Vec<u8>, String> {
+    let face = ttf_parser::Face::parse(FONT, 0).map_err(|e| format!("the report's font: {e}"))?;
+    let mut glyphs = Glyphs::new(&face);
+    // A report with no rows still has its page.
+    let chunks: Vec<&[Vec<String>]> = if table.rows.is_empty() {
+        vec![&table.rows[..0]]
+    } else {
+        table.rows.chunks(ROWS_PER_PAGE).collect()
+    };
+    let contents: Vec<Vec<u8>> = chunks
+        .iter()
+        .enumerate()
+        .map(|(n, chunk)| {
+            let last = n + 1 == chunks.len();
+            page_text(&mut glyphs, table, n, chunk, last)
+        })
+        .collect();
+    document(&face, &glyphs, &table.name, &contents)
+}
+
+/// The text of page `n` as placed strings: (x mm, y mm, size pt, text).
+fn page_items(
+    table: &Table,
+    n: usize,
+    chunk: &[Vec<String>],
+    last: bool,
+) -> Vec<(f32, f32, f32, String)> {
+    let mut items = vec![
+        (10.0, 200.0, 12.0, table.title.clone()),
+        (10.0, 194.0, 8.0, format!("Trang {}", n + 1)),
+    ];
+    let mut top = 185.0f32;
+    for (x, h) in table.columns.iter().zip(&table.headings) {
+        for (i, line) in h.split('\n').enumerate() {
+            let y = 185.0 - i as f32 * 3.5;
+            top = top.min(y);
+            items.push((*x, y, 7.0, line.to_string()));
+        }
+    }
+    let first_row = top - 7.0;
+    for (i, cells) in chunk.iter().enumerate() {
+        let y = first_row - i as f32 * 5.5;
+        for (x, cell) in table.columns.iter().zip(cells) {
+            items.push((*x, y, 7.0, cell.clone()));
         }
     }
     // A document meant to be printed and signed.
     if last {
-        let y = 178.0 - chunk.len() as f32 * 5.5 - 10.0;
+        let mut y = first_row - chunk.len() as f32 * 5.5 - 4.0;
+        for note in &table.notes {
+            items.push((10.0, y, 7.0, note.clone()));
+            y -= 4.5;
+        }
+        y -= 6.0;
         let today = crate::admin::words::place_and_date(crate::time::now_ms());
         items.push((190.0, y, 9.0, today));
         for (x, dy, size, text) in [
@@ -110,13 +147,13 @@ fn page_items(
 /// Page `n`'s content stream (not yet deflated).
 fn page_text(
     glyphs: &mut Glyphs,
-    title: &str,
+    table: &Table,
     n: usize,
-    chunk: &[ReportRow],
+    chunk: &[Vec<String>],
     last: bool,
 ) -> Vec<u8> {
     let mut content = Content::new();
-    for (x, y, size, text) in page_items(title, n, chunk, last) {
+    for (x, y, size, text) in page_items(table, n, chunk, last) {
         content.begin_text();
         content.set_font(Name(b"F1"), size);
         content.next_line(x * PT_PER_MM, y * PT_PER_MM);
@@ -166,6 +203,7 @@ impl<'f> Glyphs<'f> {
 fn document(
     face: &ttf_parser::Face,
     glyphs: &Glyphs,
+    name: &str,
     contents: &[Vec<u8>],
 ) -> Result<Vec<u8>, String> {
     let mut next = 1;
@@ -181,7 +219,7 @@ fn document(
     let mut pdf = Pdf::new();
     pdf.catalog(catalog).pages(tree);
     pdf.document_info(info)
-        .title(TextStr(TITLE))
+        .title(TextStr(name))
         .creator(TextStr("lienthong"));
     pdf.pages(tree)
         .kids(pages.iter().map(|(page, _)| *page))
@@ -304,7 +342,8 @@ mod tests {
     #[test]
     fn a_pdf_reader_reads_the_vietnamese_text_back_from_every_page() {
         let rows: Vec<ReportRow> = (0..30).map(row).collect();
-        let bytes = pdf(&rows).unwrap();
+        let notes = ["Số liệu chỉ gồm hồ sơ đi qua trục liên thông.".to_string()];
+        let bytes = pdf(&rows, &notes).unwrap();
         assert!(
             bytes.len() < 60_000,
             "the font is a subset: {} bytes",
@@ -336,6 +375,7 @@ mod tests {
             "66,7",
             "Đạt",
             "THỦ TRƯỞNG ĐƠN VỊ",
+            "Số liệu chỉ gồm hồ sơ đi qua trục liên thông.",
             "(Ký, ghi rõ họ tên, đóng dấu)",
         ] {
             assert!(text.contains(expected), "{expected:?} not in:\n{text}");
@@ -346,7 +386,7 @@ mod tests {
     fn a_report_with_no_rows_still_has_its_page() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("trong.pdf");
-        std::fs::write(&file, pdf(&[]).unwrap()).unwrap();
+        std::fs::write(&file, pdf(&[], &[]).unwrap()).unwrap();
         let text = poppler("pdftotext", &file);
         assert!(text.contains("— —") || text.contains("Trang 1"), "{text}");
         assert!(text.contains("NGƯỜI LẬP BIỂU"), "{text}");

@@ -164,6 +164,9 @@ impl Outbox {
                 key_hash::rehash_records(store.as_ref())?;
                 notes::index_unindexed(store.as_ref(), now_ms())?;
             }
+            if meta.version < 3 {
+                tally::relayout(store.as_ref())?;
+            }
             meta.version = records::META_VERSION;
             let mut batch = WriteBatch::default();
             batch.put(keys::META.to_vec(), records::encode(&meta));

@@ -221,7 +221,8 @@ pub struct Meta {
     pub last_id: Option<MessageId>,
     /// Layout version: 0 (absent) before the per-unit counts below existed; the outbox
     /// counts them once when it opens such a directory. 1 before dossier keys were hashed
-    /// with SHA-256 ([`super::key_hash`]); their hashes are rewritten once.
+    /// with SHA-256 ([`super::key_hash`]); their hashes are rewritten once. 2 before the
+    /// KPI totals counted results on their own days ([`super::tally::relayout`]).
     #[serde(default)]
     pub version: u32,
     /// Pending and dead deliveries per target and unit, so that status views never
@@ -231,7 +232,7 @@ pub struct Meta {
 }
 
 /// The layout [`Meta::version`] this build writes.
-pub const META_VERSION: u32 = 2;
+pub const META_VERSION: u32 = 3;
 
 /// target → unit → (pending, dead).
 pub type UnitCounts =

@@ -29,8 +29,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use std::collections::BTreeMap;
 
+mod dossier;
 mod fields;
+mod relayout;
+pub use dossier::{DossierTally, PARTS_LAYOUT, Parts};
 pub use fields::{Contribution, FIELD_COUNT, FIELDS, Totals, decode_totals, field};
+pub use relayout::relayout;
 
 /// How a dossier was submitted (`KenhThucHien`).
 pub mod channel {
@@ -79,6 +83,8 @@ pub struct EventFacts {
     /// The day the dossier was taken in (`NgayTiepNhan`): the dossier's totals bucket, so
     /// that periods follow the dossier's own dates (history loaded at go-live included).
     pub intake_day: Option<u32>,
+    /// The event's status pauses the dossier (5, 6: waiting for the citizen) or not.
+    pub paused: Option<bool>,
     /// The event's status closes the dossier (result ready or returned, refused,
     /// withdrawn, stopped: 3, 7, 8, 9, 10) or reopens it.
     pub closed: Option<bool>,
@@ -115,188 +121,6 @@ pub trait FactFinder: Send + Sync {
         targets: &[String],
         payload: &RawValue,
     ) -> Option<Facts>;
-}
-
-/// The stored state of one dossier (`a` record).
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq)]
-pub struct DossierTally {
-    pub unit: String,
-    pub dossier: String,
-    #[serde(default)]
-    pub procedure: String,
-    #[serde(default)]
-    pub procedure_known: Option<bool>,
-    /// The dossier's totals bucket (Asia/Ho_Chi_Minh, days since 1970-01-01): its intake
-    /// day (`NgayTiepNhan`) once an event said it, else the day the bus first saw it.
-    pub day: u32,
-    #[serde(default)]
-    pub portal: bool,
-    /// Deliveries to a sync target not delivered yet (pending or dead).
-    #[serde(default)]
-    pub outstanding: u32,
-    #[serde(default)]
-    pub channel: Option<u8>,
-    /// The first layout's channel (online or not), read when `channel` is absent.
-    #[serde(default, skip_serializing)]
-    pub online: Option<bool>,
-    #[serde(default)]
-    pub intake_digitised: bool,
-    #[serde(default)]
-    pub fee: bool,
-    /// Online payments confirmed by the payment platform (distinct references).
-    #[serde(default)]
-    pub confirmed_payments: u32,
-    /// The first layout's "paid online" flag: one confirmed payment.
-    #[serde(default, skip_serializing)]
-    pub paid: bool,
-    /// Fees the unit reports paid online, and at the counter (the latest report).
-    #[serde(default)]
-    pub reported_online: u32,
-    #[serde(default)]
-    pub reported_counter: u32,
-    /// Fees the unit reports paid through the ministry's own gateway (the latest report;
-    /// records written before this was kept counted them in `reported_online`).
-    #[serde(default, skip_serializing_if = "is_zero")]
-    pub reported_gateway: u32,
-    #[serde(default)]
-    pub finished: bool,
-    #[serde(default)]
-    pub results: bool,
-    #[serde(default)]
-    pub due_day: Option<u32>,
-    /// The day processing ended (`NgayKetThucXuLy`), once an event said it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub end_day: Option<u32>,
-    #[serde(default)]
-    pub closed: bool,
-    /// The day the dossier closed (None while open, or closed before this was kept).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub closed_day: Option<u32>,
-    /// The people its events named, as [`people::tag`]s (never the numbers themselves),
-    /// at most [`people::MAX_PEOPLE`].
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub people: Vec<u64>,
-    /// Kept only for whom its events name (none of them was bound for the portal or the
-    /// payment platform): not a KPI dossier until one is.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub people_only: bool,
-}
-
-impl DossierTally {
-    /// The day an open dossier is due, counted in the overdue totals (None: closed, or
-    /// no due date).
-    fn open_due(&self) -> Option<u32> {
-        self.due_day.filter(|_| !self.closed)
-    }
-
-    fn channel(&self) -> Option<u8> {
-        self.channel.or(self
-            .online
-            .map(|o| if o { channel::ONLINE } else { channel::COUNTER }))
-    }
-
-    pub fn contribution(&self) -> Contribution {
-        use field::*;
-        let b = u64::from;
-        let mut c = [0u64; FIELD_COUNT];
-        if self.people_only {
-            return c;
-        }
-        c[DOSSIERS] = 1;
-        let delivered = self.outstanding == 0;
-        if self.portal {
-            c[PORTAL] = 1;
-            c[SYNCED] = b(delivered);
-        }
-        match self.channel() {
-            Some(ch) => {
-                c[CHANNEL_KNOWN] = 1;
-                c[ONLINE] = b(ch == channel::ONLINE);
-            }
-            None => c[CHANNEL_UNKNOWN] = 1,
-        }
-        // A payment the platform confirmed may also be reported by the unit: the larger
-        // count is the number of online transactions, never their sum.
-        let confirmed = self.confirmed_payments.max(u32::from(self.paid));
-        let online = u64::from(confirmed.max(self.reported_online));
-        let gateway = u64::from(self.reported_gateway);
-        c[PAYMENTS_ONLINE] = online;
-        c[PAYMENTS_GATEWAY] = gateway;
-        c[PAYMENTS] = online + gateway + u64::from(self.reported_counter);
-        c[INTAKE_DIGITISED] = b(self.intake_digitised);
-        if self.finished {
-            c[FINISHED] = 1;
-            if let (Some(end), Some(due)) = (self.end_day, self.due_day) {
-                let at = match end.cmp(&due) {
-                    std::cmp::Ordering::Less => FINISHED_EARLY,
-                    std::cmp::Ordering::Equal => FINISHED_ON_TIME,
-                    std::cmp::Ordering::Greater => FINISHED_LATE,
-                };
-                c[at] = 1;
-            }
-            c[FINISHED_DIGITAL] = b(self.results);
-            c[RESULTS_SYNCED] = b(self.results && self.portal && delivered);
-        }
-        c[UNKNOWN_PROCEDURE] = b(self.procedure_known == Some(false));
-        c
-    }
-
-    fn apply(&mut self, f: &EventFacts, sync_deliveries: u32, today: u32, is_new: bool) {
-        // A KPI event makes a people-only record a KPI dossier; a people-only event never
-        // makes a KPI dossier people-only.
-        self.people_only = f.people_only && (is_new || self.people_only);
-        if !f.procedure.is_empty() && self.procedure.is_empty() {
-            self.procedure = f.procedure.clone();
-        }
-        if f.procedure_known.is_some() {
-            self.procedure_known = f.procedure_known;
-        }
-        if sync_deliveries > 0 {
-            self.portal = true;
-            self.outstanding += sync_deliveries;
-        }
-        if f.channel.is_some() {
-            self.channel = f.channel;
-        }
-        self.intake_digitised |= f.intake_digitised;
-        self.fee |= f.fee;
-        self.results |= f.results;
-        if let Some(n) = f.paid_online_items {
-            self.reported_online = n;
-        }
-        if let Some(n) = f.paid_counter_items {
-            self.reported_counter = n;
-        }
-        if let Some(n) = f.paid_gateway_items {
-            self.reported_gateway = n;
-        }
-        if let Some(finished) = f.finished {
-            self.finished = finished;
-        }
-        if f.due_day.is_some() {
-            self.due_day = f.due_day;
-        }
-        if let Some(day) = f.intake_day {
-            self.day = day;
-        }
-        if f.end_day.is_some() {
-            self.end_day = f.end_day;
-        }
-        if let Some(closed) = f.closed {
-            if closed && !self.closed {
-                self.closed_day = Some(today);
-            } else if !closed {
-                self.closed_day = None;
-            }
-            self.closed = closed;
-        }
-        self.add_people(&f.people);
-        self.add_tags(&f.people_tags);
-    }
-}
-
-fn is_zero(n: &u32) -> bool {
-    *n == 0
 }
 
 /// The stable 16-byte id of a dossier: SHA-256 of (unit, dossier), so that no unit can
@@ -470,13 +294,9 @@ impl TallyBatch {
         let existing: Option<DossierTally> = io.read(&key).and_then(|v| decode(&v).ok());
         let is_new = existing.is_none();
         let mut d = existing.unwrap_or_default();
-        let before = if is_new {
-            [0; FIELD_COUNT]
-        } else {
-            d.contribution()
-        };
-        let procedure_before = d.procedure.clone();
-        let day_before = d.day;
+        // Its share before, in the buckets of its procedure and days then: a change of
+        // procedure or of a day moves it.
+        let before = (!is_new).then(|| (d.procedure.clone(), d.parts()));
         let due_before = d.open_due();
         change(&mut d);
         if d.dossier.is_empty() {
@@ -484,7 +304,7 @@ impl TallyBatch {
             // existed): nothing to count.
             return;
         }
-        let after = d.contribution();
+        d.layout = PARTS_LAYOUT;
         let due_after = d.open_due();
         if due_before != due_after {
             if let Some(day) = due_before {
@@ -494,21 +314,21 @@ impl TallyBatch {
                 *self.due.entry(due_key(&d.unit, day)).or_default() += 1;
             }
         }
-        if (d.procedure != procedure_before || d.day != day_before) && !is_new {
-            // The procedure or the intake day became known (or was corrected): the dossier
-            // moves to its bucket.
-            self.add(
-                &totals_key(&d.unit, day_before, &procedure_before),
-                &before,
-                -1,
-            );
-            self.add(&totals_key(&d.unit, d.day, &d.procedure), &after, 1);
-        } else {
-            let bucket = totals_key(&d.unit, d.day, &d.procedure);
-            self.add(&bucket, &before, -1);
-            self.add(&bucket, &after, 1);
+        if let Some((procedure, parts)) = before {
+            for (day, c) in parts {
+                self.add(&totals_key(&d.unit, day, &procedure), &c, -1);
+            }
+        }
+        for (day, c) in d.parts() {
+            self.add(&totals_key(&d.unit, day, &d.procedure), &c, 1);
         }
         io.put(key, encode(&d));
+    }
+
+    /// Move a record of the first layout's share into its parts (the upgrade of
+    /// [`relayout`]); a record already split is left as it is.
+    fn relayout_record(&mut self, io: &mut dyn TallyIo, id: u128) {
+        self.update(io, id, |_| {});
     }
 
     fn add(&mut self, bucket: &[u8], c: &Contribution, sign: i64) {

@@ -145,6 +145,24 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
             browser.text_of(&format!("#kpi-{name}-dossiers")).await,
             u["dossiers"].to_string()
         );
+        // The form 06a's row: total, carried over, online, direct, finished.
+        let f = &u["form_06a"];
+        for (i, key) in [
+            "total",
+            "carried_over",
+            "received_online",
+            "received_direct",
+            "finished",
+        ]
+        .iter()
+        .enumerate()
+        {
+            assert_eq!(
+                browser.text_of(&format!("#b06a-{name}-{i}")).await,
+                f[key].to_string(),
+                "{name} {key}"
+            );
+        }
         for id in [
             "dvc_toan_trinh",
             "tich_hop",
@@ -334,6 +352,27 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
         .unwrap();
     assert_eq!(pdf.headers()["content-type"], "application/pdf");
     assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF-"));
+    // The form 06a of the same period: NAFOSTED's row as the API counts it.
+    let form = client()
+        .get(s.url("/bao-cao?bieu=06a&ky=all&dinh_dang=csv"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        form.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("bieu-06a-all.csv")
+    );
+    let form = form.text().await.unwrap();
+    let f = &naf["form_06a"];
+    let line = format!(
+        "Toàn bộ thời gian,Quỹ Phát triển khoa học và công nghệ quốc gia,{},{},{},{},{},",
+        f["total"], f["carried_over"], f["received_online"], f["received_direct"], f["finished"]
+    );
+    assert!(form.contains(&line), "{line} not in {form}");
+    assert!(form.contains("đi qua trục liên thông"), "{form}");
     // Without a session: the sign-in page, not the report.
     let anonymous = client().get(s.url("/bao-cao?ky=all")).send().await.unwrap();
     assert_eq!(anonymous.status(), 401);

@@ -171,6 +171,25 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
             "in_time": {"numerator": 0, "denominator": 0, "percent": null}}),
         "{naf}"
     );
+    // The form 06a of all time: three received (A and C online, B at the counter), A
+    // and B finished (undated, as above), C open and past its due day today.
+    assert_eq!(
+        naf["form_06a"],
+        serde_json::json!({"carried_over": 0, "received_online": 2, "received_direct": 1,
+            "received_channel_unknown": 0, "total": 3, "finished": 2, "finished_early": 0,
+            "finished_on_time": 0, "finished_late": 0, "finished_undated": 2,
+            "closed_otherwise": 0, "open_in_time": 0, "open_late": 1, "paused_now": 0}),
+        "{naf}"
+    );
+    // What the figures cannot see is said with them.
+    let limits = k["limits"].as_array().unwrap();
+    assert!(
+        limits[0]
+            .as_str()
+            .unwrap()
+            .contains("đi qua trục liên thông"),
+        "{limits:?}"
+    );
     assert_eq!(naf["kpis"]["dong_bo"]["percent"], 66.7);
     assert_eq!(k["overall"]["kpis"]["so_hoa"]["percent"], 40.0);
     assert_eq!(k["definitions"].as_array().unwrap().len(), 7);

@@ -26,6 +26,7 @@ use std::sync::Arc;
 mod charts;
 mod dead_letters;
 mod evidence;
+mod form06a;
 mod lookups;
 mod message;
 mod reconciliation;
@@ -200,6 +201,8 @@ struct PageQuery {
 struct ReportQuery {
     ky: Option<String>,
     dinh_dang: Option<String>,
+    /// `06a` for the form 06a; the plan's report otherwise.
+    bieu: Option<String>,
 }
 
 /// The KPI report of a period as a file (`/bao-cao?ky=2024-Q3&dinh_dang=xlsx`).
@@ -208,7 +211,7 @@ async fn report(
     headers: HeaderMap,
     Query(q): Query<ReportQuery>,
 ) -> Response {
-    use crate::admin::report::{ReportFormat, render, rows};
+    use crate::admin::report::{ReportForm, ReportFormat};
     if session_of(&s, &headers).is_none() {
         return login_page(None, StatusCode::UNAUTHORIZED);
     }
@@ -220,21 +223,24 @@ async fn report(
     let Some(format) = ReportFormat::parse(q.dinh_dang.as_deref().unwrap_or("csv")) else {
         return error_page("Định dạng không hợp lệ: csv, csv-vn, xlsx hoặc pdf.");
     };
+    let Some(form) = ReportForm::parse(q.bieu.as_deref().unwrap_or("plan")) else {
+        return error_page("Biểu báo cáo không hợp lệ: plan (Phụ lục I) hoặc 06a.");
+    };
     // A report is computed now, not taken from the page's snapshot.
     let computed = crate::admin::kpi::snapshot_for(&s, period, true).await.ok();
     let Some(kpis) = computed else {
         return error_page("Không tính được chỉ tiêu.");
     };
     let doc = serde_json::to_value(&*kpis).expect("snapshots serialize");
-    match render(&rows(&doc), format) {
-        Ok(bytes) => (
+    match form.render(&doc, format) {
+        Ok((bytes, _)) => (
             [
                 (header::CONTENT_TYPE, format.content_type().to_string()),
                 (
                     header::CONTENT_DISPOSITION,
                     format!(
-                        "attachment; filename=\"bao-cao-chi-tieu-{}.{}\"",
-                        period.id(),
+                        "attachment; filename=\"{}.{}\"",
+                        form.file_stem(&period.id()),
                         format.extension()
                     ),
                 ),

@@ -436,6 +436,7 @@ impl View<'_> {
                                 }
                             }
                         }
+                        (super::form06a::section(k, &period))
                         h3 { "Diễn biến theo tháng (12 tháng gần nhất, mọi đơn vị)" }
                         (super::charts::monthly_targets(self.months))
                         dl.defs {

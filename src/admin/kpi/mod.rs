@@ -22,15 +22,18 @@
 
 use super::AdminState;
 use crate::outbox::StoreError;
-use crate::outbox::tally::{EventFacts, FIELD_COUNT, FactFinder, Facts, Totals, channel, field};
-use crate::procedures::{Catalogue, ServiceCounts};
+use crate::outbox::tally::{FIELD_COUNT, Totals, field};
+use crate::procedures::ServiceCounts;
 use serde::Serialize;
-use serde_json::Value;
-use serde_json::value::RawValue;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 pub use super::period::Period;
+
+mod facts;
+mod progress;
+pub use facts::KpiFacts;
+pub use progress::{Form06a, Progress, Spans};
 
 /// One KPI of the plan: its item in Phụ lục I, its name as the plan says it, its 2024
 /// target, and how it is counted.
@@ -128,8 +131,10 @@ pub struct UnitKpis {
     /// Payments through the ministry's own gateway (`DuocThanhToanTrucTuyen` 2): online,
     /// but not on the portal, so in target 3's denominator only; shown apart.
     pub payments_gateway: u64,
-    /// Decision 766's progress group over the finished dossiers.
+    /// Decision 766's progress group over the dossiers finished in the period.
     pub progress: Progress,
+    /// The report form 06a's figures of the period.
+    pub form_06a: Form06a,
     /// Open dossiers past their `NgayHenTra` today (whatever the period: it is now).
     pub overdue: u64,
     /// The catalogue's counts behind targets 1a and 1b.
@@ -147,6 +152,9 @@ pub struct KpiSnapshot {
     /// Totals records read (units × days × procedures), never the messages.
     pub buckets_read: u64,
     pub definitions: [KpiDefinition; 7],
+    /// What the figures cannot see, in words: printed on the dashboard and under every
+    /// report.
+    pub limits: Vec<String>,
     pub overall: UnitKpis,
     pub units: Vec<UnitKpis>,
 }
@@ -214,41 +222,25 @@ pub async fn refresh_periodically(state: Arc<AdminState>, interval: std::time::D
     }
 }
 
-fn text(v: &Value) -> Option<String> {
-    match v {
-        Value::String(s) => Some(s.trim().to_string()),
-        Value::Number(n) => Some(n.to_string()),
-        _ => None,
-    }
-}
-
-/// Status codes 9 (đã xử lý xong) and 10 (đã trả kết quả).
-fn finished_status(v: &Value) -> bool {
-    text(v).is_some_and(|s| s == "9" || s == "10")
-}
-
 /// Sum the running totals ([`crate::outbox::tally`]) of the days of `period` per unit:
 /// O(units × days × procedures), whatever the outbox holds.
 pub fn compute(s: &AdminState, period: Period) -> Result<KpiSnapshot, StoreError> {
     let now = crate::time::now_ms();
     let days = period.days(now);
-    let mut counts: BTreeMap<String, Totals> = s
+    let (first, last) = (days.start, days.end.saturating_sub(1));
+    let mut spans: BTreeMap<String, Spans> = s
         .units
         .iter()
-        .map(|u| (u.clone(), [0; FIELD_COUNT]))
+        .map(|u| (u.clone(), Spans::default()))
         .collect();
     let buckets = s.outbox.kpi_buckets()?;
-    for b in buckets.iter().filter(|b| days.contains(&b.day)) {
-        let c = counts.entry(b.unit.clone()).or_default();
-        for (t, v) in c.iter_mut().zip(b.totals) {
-            *t += v;
-        }
+    for b in &buckets {
+        let unit = spans.entry(b.unit.clone()).or_default();
+        unit.add(b.day, first, last, &b.totals);
     }
-    let mut total = [0u64; FIELD_COUNT];
-    for c in counts.values() {
-        for (t, v) in total.iter_mut().zip(c) {
-            *t += v;
-        }
+    let mut all = Spans::default();
+    for unit in spans.values() {
+        all.merge(unit);
     }
     // Overdue: open dossiers due before today (a dossier due today is not late yet).
     let today = crate::outbox::tally::day_of(now);
@@ -258,26 +250,48 @@ pub fn compute(s: &AdminState, period: Period) -> Result<KpiSnapshot, StoreError
             *overdue.entry(unit).or_default() += open;
         }
     }
-    let with_overdue = |mut k: UnitKpis| {
+    // A period that reaches today ends now: its late open dossiers are today's overdue.
+    let current = days.end > today;
+    let with_progress = |mut k: UnitKpis, spans: &Spans| {
         k.overdue = if k.unit.is_empty() {
             overdue.values().sum()
         } else {
             overdue.get(&k.unit).copied().unwrap_or(0)
         };
+        k.form_06a = Form06a::of(spans, current.then_some(k.overdue));
         k
     };
+    let unit = |u: &str, spans: &Spans| {
+        let catalogue = s.procedures.counts((!u.is_empty()).then_some(u));
+        with_progress(unit_kpis(u, &spans.during, catalogue), spans)
+    };
+    let overall = unit("", &all);
     Ok(KpiSnapshot {
         computed_at_ms: now,
         computed_at: crate::time::rfc3339_ms(now),
         period,
         buckets_read: buckets.len() as u64,
         definitions: KPIS,
-        overall: with_overdue(unit_kpis("", &total, s.procedures.counts(None))),
-        units: counts
-            .iter()
-            .map(|(u, c)| with_overdue(unit_kpis(u, c, s.procedures.counts(Some(u)))))
-            .collect(),
+        limits: limits(&overall.catalogue),
+        overall,
+        units: spans.iter().map(|(u, sp)| unit(u, sp)).collect(),
     })
+}
+
+/// What the figures cannot see: what never passes through the bus, and the catalogue
+/// entries not yet checked against the portal.
+fn limits(catalogue: &ServiceCounts) -> Vec<String> {
+    let mut out = vec![
+        "Số liệu chỉ gồm hồ sơ và giao dịch đi qua trục liên thông: hồ sơ đơn vị không gửi qua trục, thanh toán trục không chuyển tiếp và giao dịch nộp tại quầy đơn vị chưa báo đều không được tính.".to_string(),
+        "Hồ sơ được tính vào kỳ theo ngày của chính nó: tiếp nhận theo NgayTiepNhan, giải quyết theo NgayKetThucXuLy; hồ sơ chờ công dân bổ sung hoặc nộp phí (trạng thái 5, 6) không bị tính quá hạn.".to_string(),
+    ];
+    if catalogue.assumed > 0 {
+        out.push(format!(
+            "Danh mục thủ tục: {} trên {} mục là giả định, chưa đối chiếu với Cổng DVCQG (source = \"assumed\"); chạy `lienthong procedures sync` để đối chiếu. Chỉ tiêu 1a, 1b dựa trên các mục này.",
+            catalogue.assumed, catalogue.procedures
+        ));
+    }
+    out
 }
 
 /// One month's targets counted from traffic: the month (`2024-07`) and its ratios by id.
@@ -312,34 +326,6 @@ pub fn monthly(s: &AdminState, months: u32, now_ms: u64) -> Result<Vec<MonthKpis
         .collect())
 }
 
-/// Decision 766's progress group ("tiến độ giải quyết") over finished dossiers: processing
-/// ended (`NgayKetThucXuLy`) before, on or after the day due (`NgayHenTra`, as supplements
-/// moved it); a finished dossier without both dates is `undated`, in no share. Open
-/// dossiers past their due day are the unit's `overdue`.
-#[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
-pub struct Progress {
-    pub early: u64,
-    pub on_time: u64,
-    pub late: u64,
-    pub undated: u64,
-    /// Finished early or on time, of those dated.
-    pub in_time: Ratio,
-}
-
-impl Progress {
-    fn of(c: &Totals) -> Progress {
-        use field::*;
-        let (early, on_time, late) = (c[FINISHED_EARLY], c[FINISHED_ON_TIME], c[FINISHED_LATE]);
-        Progress {
-            early,
-            on_time,
-            late,
-            undated: c[FINISHED].saturating_sub(early + on_time + late),
-            in_time: Ratio::new(early + on_time, early + on_time + late),
-        }
-    }
-}
-
 /// Target 3: payments made online on the portal (the payment platform's confirmations
 /// and the units' code 1) over every payment, the ministry gateway's (code 2) and the
 /// counter's included. A unit that never reported a counter payment has no figure ("chưa
@@ -367,6 +353,7 @@ fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
         channel_unknown: c[CHANNEL_UNKNOWN],
         payments_gateway: c[PAYMENTS_GATEWAY],
         progress: Progress::of(c),
+        form_06a: Form06a::default(),
         unknown_procedure: c[UNKNOWN_PROCEDURE],
         overdue: 0,
         catalogue: cat,
@@ -395,205 +382,6 @@ fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
             ("dong_bo", Ratio::new(c[SYNCED], c[PORTAL])),
         ]),
     }
-}
-
-/// What an accepted event means for the KPIs, read from the event as the national
-/// platforms will receive it: rendered through its portal mapping (the `DongBoHoSoMC`
-/// rows) or its payment mapping (the `Init`), so the national codes count whatever each
-/// unit's own format is. Runs when a request is prepared, off the outbox's writer.
-pub struct KpiFacts {
-    pub mappings: Arc<crate::mappings::MappingSet>,
-    /// Whether a dossier's `MaTTHC` is one of its unit's procedures.
-    pub procedures: Arc<Catalogue>,
-    pub portal_targets: HashSet<String>,
-    pub payment_targets: HashSet<String>,
-}
-
-impl FactFinder for KpiFacts {
-    fn facts(
-        &self,
-        unit: &str,
-        flow: &str,
-        key: Option<&str>,
-        targets: &[String],
-        payload: &RawValue,
-    ) -> Option<Facts> {
-        // A payment platform Confirm relayed back to a unit (the callback's flow).
-        if flow == "payment_confirm" {
-            let confirm: Value = serde_json::from_str(payload.get()).ok()?;
-            let reference = text(&confirm["MaThamChieu"])?;
-            return (text(&confirm["MaLoi"]).as_deref() == Some("00"))
-                .then_some(Facts::Paid { reference });
-        }
-        let env = crate::envelope::Envelope {
-            id: crate::envelope::MessageId(uuid::Uuid::nil()),
-            unit: unit.to_string(),
-            flow: flow.to_string(),
-            key: key.map(str::to_string),
-            payload: payload.to_owned(),
-            received_ms: crate::time::now_ms(),
-            trace_id: String::new(),
-            attempts: 0,
-            idempotency_key: None,
-            targets: targets.to_vec(),
-        };
-        let portal: Vec<String> = targets
-            .iter()
-            .filter(|t| self.portal_targets.contains(*t))
-            .cloned()
-            .collect();
-        let mut facts = EventFacts::default();
-        if let Some(first) = portal.first() {
-            let rendered = self
-                .mappings
-                .render(&env, first)
-                .ok()
-                .and_then(|o| serde_json::from_slice::<Value>(&o.body).ok());
-            let rows: Vec<&Value> = rendered
-                .as_ref()
-                .map(|r| match &r["data"] {
-                    Value::Array(rows) => rows.iter().collect(),
-                    Value::Null => vec![r],
-                    other => vec![other],
-                })
-                .unwrap_or_default();
-            // The dossier is the event's ordering key, else the MaHoSo the portal receives.
-            facts.dossier = key
-                .map(str::to_string)
-                .or_else(|| rows.first().and_then(|r| text(&r["MaHoSo"])))?;
-            facts.sync_targets = portal;
-            let sync_row = rendered
-                .as_ref()
-                .is_some_and(|r| r["service"] == "DongBoHoSoMC");
-            for row in rows {
-                read_row(row, sync_row, &mut facts);
-            }
-        }
-        // A fee request relayed to the payment platform.
-        if let Some(target) = targets.iter().find(|t| self.payment_targets.contains(*t))
-            && let Some(init) = self
-                .mappings
-                .render(&env, target)
-                .ok()
-                .and_then(|o| serde_json::from_slice::<Value>(&o.body).ok())
-            && let Some(dossier) =
-                text(&init["ThongTinBienLai"]["MaHoSo"]).or(key.map(str::to_string))
-        {
-            if facts.dossier.is_empty() {
-                facts.dossier = dossier;
-            }
-            facts.fee = true;
-            facts.fee_reference = text(&init["MaThamChieu"]);
-            if let Some(code) = text(&init["ThongTinBienLai"]["MaTTHC"]) {
-                facts.procedure = code;
-            }
-        }
-        // Whom the dossier names: every identity number in the unit's event as sent.
-        crate::outbox::tally::people::scan_json(payload.get(), &mut facts.people);
-        // A keyed event bound elsewhere only (the ministry's systems, notifications) is
-        // still of its dossier when it names someone: the dossier's record keeps whom, for
-        // the purpose check of lookups, and is no KPI dossier. One that names nobody gets
-        // no record (it could let no lookup through, and would cost the outbox a record
-        // write per event).
-        if facts.dossier.is_empty() && !facts.people.is_empty() {
-            facts.dossier = key.map(str::to_string).unwrap_or_default();
-            facts.people_only = true;
-        }
-        if !facts.procedure.is_empty() {
-            facts.procedure_known = self.procedures.knows(unit, &facts.procedure);
-        }
-        (!facts.dossier.is_empty()).then_some(Facts::Dossier(facts))
-    }
-}
-
-/// What one portal row (`DongBoHoSoMC` item or progress row) says about its dossier.
-fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
-    if let Some(code) = text(&row["MaTTHC"]) {
-        facts.procedure = code;
-    }
-    if sync_row && let Some(ch) = channel_of(row) {
-        facts.channel = Some(ch);
-    }
-    let flag = |v: &Value| text(v).is_some_and(|t| t == "1" || t.eq_ignore_ascii_case("true"));
-    let documents = row["TaiLieuNop"]
-        .as_array()
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    facts.intake_digitised |=
-        flag(&row["HoSoCoThanhPhanSoHoa"]) || documents.iter().any(|d| flag(&d["DuocSoHoa"]));
-    let fees = row["DanhSachLePhi"].as_array().map_or(0, Vec::len) as u32;
-    facts.fee |= fees > 0;
-    // An electronic result: a result document with its code and its file.
-    facts.results |= row["DanhSachGiayToKetQua"]
-        .as_array()
-        .is_some_and(|docs| docs.iter().any(electronic_result));
-    // How the unit says the fees were paid (one transaction per fee item).
-    match text(&row["DuocThanhToanTrucTuyen"]).as_deref() {
-        // 1: on the portal (target 3's numerator); 2: the ministry's own gateway (online,
-        // but not on the portal: shown apart); 0: at the counter; 3: not paid yet.
-        Some("1") => facts.paid_online_items = Some(fees.max(1)),
-        Some("2") => facts.paid_gateway_items = Some(fees.max(1)),
-        Some("0") if fees > 0 => facts.paid_counter_items = Some(fees),
-        _ => {}
-    }
-    let status = if sync_row {
-        &row["TrangThaiHoSo"]
-    } else {
-        &row["TrangThai"]
-    };
-    if !status.is_null() {
-        facts.finished = Some(finished_status(status));
-        facts.closed =
-            Some(text(status).is_some_and(|s| matches!(s.as_str(), "3" | "7" | "8" | "9" | "10")));
-    }
-    // The due date, as moved by the rounds of supplements (Decision 766 scores a dossier
-    // against the moved date): the latest of NgayHenTra and each round's NgayHenTraMoi.
-    let moved = row["DanhSachHoSoBoSung"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|round| &round["NgayHenTraMoi"]);
-    let due = std::iter::once(&row["NgayHenTra"])
-        .chain(moved)
-        .filter_map(|d| text(d).and_then(|d| day_of_datetime14(&d)))
-        .max();
-    if let Some(due) = due {
-        facts.due_day = Some(due);
-    }
-    if let Some(day) = text(&row["NgayKetThucXuLy"]).and_then(|d| day_of_datetime14(&d)) {
-        facts.end_day = Some(day);
-    }
-    // The dossier's own intake day decides its period, not the day the bus saw it.
-    if sync_row && let Some(day) = text(&row["NgayTiepNhan"]).and_then(|d| day_of_datetime14(&d)) {
-        facts.intake_day = Some(day);
-    }
-}
-
-/// The day (since 1970-01-01) of a portal date `yyyyMMddHHmmss` (Asia/Ho_Chi_Minh).
-fn day_of_datetime14(text: &str) -> Option<u32> {
-    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<u32>().ok();
-    let (y, m, d) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    ((1..=12).contains(&m) && (1..=31).contains(&d))
-        .then(|| super::period::days_from_civil(y as i32, m, d))
-}
-
-/// `KenhThucHien` (1 counter, 2 online, 3 postal). Absent: unknown. (`HinhThuc` is how the
-/// result is handed over, never the channel: the real portal clients send `HinhThucTra` in
-/// it.)
-fn channel_of(row: &Value) -> Option<u8> {
-    match text(&row["KenhThucHien"]).as_deref() {
-        Some("1") => Some(channel::COUNTER),
-        Some("2") => Some(channel::ONLINE),
-        Some("3") => Some(channel::POSTAL),
-        _ => None,
-    }
-}
-
-/// A result document the portal scores as electronic: a result code (`MaGiayToKetQua`,
-/// or the older `GiayToId`) and the file's link.
-fn electronic_result(doc: &Value) -> bool {
-    let has = |k: &str| text(&doc[k]).is_some_and(|t| !t.is_empty());
-    (has("MaGiayToKetQua") || has("GiayToId")) && has("DuongDanTepTinKetQua")
 }
 
 #[cfg(test)]

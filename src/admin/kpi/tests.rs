@@ -1,6 +1,9 @@
 //! What an event's rows say about its dossier, and the targets' formulas.
 
+use super::facts::{day_of_datetime14, read_row};
 use super::*;
+use crate::outbox::tally::{EventFacts, channel};
+use serde_json::Value;
 
 #[test]
 fn target_3_is_paid_on_the_portal_over_every_payment_and_needs_counter_figures() {

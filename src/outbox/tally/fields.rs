@@ -23,10 +23,14 @@ pub const FIELDS: [&str; FIELD_COUNT] = [
     "finished_early",
     "finished_on_time",
     "finished_late",
+    "closed",
+    "due",
+    "due_settled",
+    "paused",
 ];
 
 /// How many numbers a bucket keeps.
-pub const FIELD_COUNT: usize = 17;
+pub const FIELD_COUNT: usize = 21;
 
 /// Where each number sits in a [`Totals`].
 pub mod field {
@@ -71,6 +75,21 @@ pub mod field {
     pub const FINISHED_ON_TIME: usize = 15;
     /// Finished after the day they were due.
     pub const FINISHED_LATE: usize = 16;
+    /// Dossiers closed (finished, refused, withdrawn or stopped: 3, 7, 8, 9, 10), in the
+    /// bucket of the day they closed: with [`DOSSIERS`] it gives the dossiers open at the
+    /// end of any day (received by then, less closed by then).
+    pub const CLOSED: usize = 17;
+    /// Dossiers with a due day, in the bucket of that day (not while paused: see
+    /// [`PAUSED`]).
+    pub const DUE: usize = 18;
+    /// Closed dossiers with a due day, in the bucket of the later of the two days: the
+    /// dossiers open and late at the end of day E are those [`DUE`] by E less those
+    /// settled by E.
+    pub const DUE_SETTLED: usize = 19;
+    /// Open dossiers waiting for the citizen (statuses 5 and 6: supplements asked, fee to
+    /// pay): their due day is suspended, so they are never late (Decision 766); counted on
+    /// their intake day, as they are now.
+    pub const PAUSED: usize = 20;
 }
 
 /// One dossier's share of the totals, per field of [`FIELDS`].

@@ -380,7 +380,13 @@ fn finished_dossiers_are_early_on_time_or_late_against_their_due_day() {
     b.on_event(&mut io, "sta", &done("E", None, Some(19_712), true), 0, 0);
     b.on_event(&mut io, "sta", &done("F", None, Some(19_712), false), 0, 0);
     b.finish(&mut io);
-    let t = buckets(&io)[0].totals;
+    // Each finished dossier counts on the day it ended (E, undated, on the day it closed).
+    let mut t = [0u64; FIELD_COUNT];
+    for b in buckets(&io) {
+        for (t, v) in t.iter_mut().zip(b.totals) {
+            *t += v;
+        }
+    }
     assert_eq!(
         (
             t[field::FINISHED_EARLY],
@@ -392,4 +398,52 @@ fn finished_dossiers_are_early_on_time_or_late_against_their_due_day() {
         "A and D early, B on time, C late, E undated: {:?}",
         named(&t)
     );
+}
+
+/// An outbox of the first layout (a finished dossier's results in its intake day's
+/// bucket) is moved once, when it is opened: its results go to the day it ended, its
+/// close and due days are added, and the totals stay those of a dossier counted anew.
+#[test]
+fn the_first_layouts_records_are_moved_to_their_days_once() {
+    use crate::outbox::store::{MemStore, Store, WriteBatch};
+    let old = DossierTally {
+        unit: "sta".into(),
+        dossier: "HS-OLD".into(),
+        procedure: "1.1".into(),
+        day: 19_700,
+        channel: Some(channel::COUNTER),
+        finished: true,
+        closed: true,
+        end_day: Some(19_710),
+        due_day: Some(19_712),
+        ..DossierTally::default()
+    };
+    assert_eq!(old.layout, 0);
+    let id = dossier_id("sta", "HS-OLD");
+    let store = MemStore::default();
+    let mut batch = WriteBatch::default();
+    batch.put(dossier_key(id), encode(&old));
+    batch.put(
+        totals_key("sta", 19_700, "1.1"),
+        encode(&old.contribution().to_vec()),
+    );
+    store.apply(batch).unwrap();
+    assert_eq!(relayout(&store).unwrap(), 1);
+    assert_eq!(relayout(&store).unwrap(), 0, "once");
+    let bucket = |day: u32| {
+        let v = store.get(&totals_key("sta", day, "1.1")).unwrap();
+        named(&decode_totals(&v.unwrap()).unwrap())
+    };
+    assert_eq!(
+        bucket(19_700),
+        [("dossiers", 1), ("channel_known", 1)],
+        "the intake stays"
+    );
+    assert_eq!(
+        bucket(19_710),
+        [("finished", 1), ("finished_early", 1), ("closed", 1)]
+    );
+    assert_eq!(bucket(19_712), [("due", 1), ("due_settled", 1)]);
+    let moved: DossierTally = decode(&store.get(&dossier_key(id)).unwrap().unwrap()).unwrap();
+    assert_eq!(moved.layout, PARTS_LAYOUT);
 }
