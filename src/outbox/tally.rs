@@ -60,6 +60,9 @@ pub struct EventFacts {
     pub channel: Option<u8>,
     /// Its intake components are digitised.
     pub intake_digitised: bool,
+    /// A submitted document was reused (`DuocTaiSuDung` 1, 2) or taken from the national
+    /// document store (`DuocLayTuKhoDMQG` 1).
+    pub reused: bool,
     pub fee: bool,
     /// Electronic results: a result document with its code and file link.
     pub results: bool,

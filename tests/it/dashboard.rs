@@ -145,6 +145,16 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
             browser.text_of(&format!("#kpi-{name}-dossiers")).await,
             u["dossiers"].to_string()
         );
+        // Decision 766's payment group, as numerator/denominator under its percentage.
+        let pay = &u["index_766"]["payment"];
+        let shown = browser.text_of(&format!("#i766-{name}-payment")).await;
+        match pay["percent"].as_f64() {
+            None => assert_eq!(shown, "—", "{name}"),
+            Some(_) => assert!(
+                shown.contains(&format!("{}/{}", pay["numerator"], pay["denominator"])),
+                "{name}: {shown}"
+            ),
+        }
         // The form 06a's row: total, carried over, online, direct, finished.
         let f = &u["form_06a"];
         for (i, key) in [

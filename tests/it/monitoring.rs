@@ -181,6 +181,20 @@ async fn per_unit_status_dossiers_journeys_and_kpis() {
             "closed_otherwise": 0, "open_in_time": 0, "open_late": 1, "paused_now": 0}),
         "{naf}"
     );
+    // Decision 766's groups: payment by dossiers of fee-charging procedures (A paid on
+    // the portal, B at the counter), digitisation part by part.
+    let i766 = |id: &str| {
+        let r = &naf["index_766"][id];
+        (
+            r["numerator"].as_u64().unwrap(),
+            r["denominator"].as_u64().unwrap(),
+        )
+    };
+    assert_eq!(i766("online"), (2, 3), "{naf}");
+    assert_eq!(i766("payment"), (1, 2), "{naf}");
+    assert_eq!(i766("digitised_intake"), (1, 3), "{naf}");
+    assert_eq!(i766("digitised_results"), (1, 2), "{naf}");
+    assert_eq!(i766("reuse"), (0, 3), "{naf}");
     // What the figures cannot see is said with them.
     let limits = k["limits"].as_array().unwrap();
     assert!(

@@ -1,9 +1,29 @@
 //! The dashboard's form 06a (Biểu số 06a) for the period on the page, with its downloads,
-//! and what the figures cannot see.
+//! Decision 766's service-index groups, and what the figures cannot see.
 
-use crate::admin::kpi::KpiSnapshot;
+use crate::admin::kpi::{Index766, KpiSnapshot, Ratio};
 use crate::admin::report_06a::{HEADINGS, rows};
 use maud::{Markup, html};
+
+/// The 766 groups' columns: (id, heading, figure).
+fn index_766(i: &Index766) -> [(&'static str, &'static str, Ratio); 6] {
+    [
+        ("online", "Dịch vụ trực tuyến", i.online),
+        (
+            "payment",
+            "Thanh toán trực tuyến (hồ sơ có thu phí)",
+            i.payment,
+        ),
+        (
+            "digitised_intake",
+            "Số hóa hồ sơ khi tiếp nhận",
+            i.digitised_intake,
+        ),
+        ("digitised_results", "Số hóa kết quả", i.digitised_results),
+        ("reuse", "Tái sử dụng giấy tờ, dữ liệu", i.reuse),
+        ("progress", "Tiến độ: giải quyết đúng hạn", i.progress),
+    ]
+}
 
 /// The form's table (a row per unit, then the ministry), its downloads, and the limits.
 pub fn section(k: &KpiSnapshot, period: &str) -> Markup {
@@ -31,6 +51,28 @@ pub fn section(k: &KpiSnapshot, period: &str) -> Markup {
                         td.num #{"b06a-" (unit) "-" (i)} {
                             // Open and late: the figure to act on.
                             @if i == 10 && *v > 0 { span.bad { (v) } } @else { (v) }
+                        }
+                    }
+                }
+            }
+        }
+        h3 #chi-so-766 { "Chỉ số phục vụ theo Quyết định 766/QĐ-TTg (phần trục thấy được)" }
+        p.muted { "Theo cách Chính phủ chấm điểm, cạnh các chỉ tiêu của Kế hoạch: thanh toán trực tuyến tính theo hồ sơ của thủ tục có thu phí (chỉ tiêu 3 của Kế hoạch tính theo giao dịch); số hóa tách từng phần. Mức độ hài lòng và công khai minh bạch không đi qua trục." }
+        table #bang-766 {
+            tr {
+                th { "Đơn vị" }
+                @for (_, name, _) in index_766(&k.overall.index_766) { th { (name) } }
+            }
+            @for u in k.units.iter().chain(std::iter::once(&k.overall)) {
+                @let unit = if u.unit.is_empty() { "tong" } else { u.unit.as_str() };
+                tr {
+                    td { b { @if u.unit.is_empty() { "Toàn Bộ" } @else { (crate::admin::words::unit_name(&u.unit)) } } }
+                    @for (id, _, r) in index_766(&u.index_766) {
+                        td.num #{"i766-" (unit) "-" (id)} {
+                            @match r.percent {
+                                Some(p) => { (crate::admin::words::decimal_vn(p)) " %" br; span.muted { (r.numerator) "/" (r.denominator) } }
+                                None => "—",
+                            }
                         }
                     }
                 }

@@ -145,6 +145,12 @@ pub(super) fn read_row(row: &Value, sync_row: bool, facts: &mut EventFacts) {
         .unwrap_or_default();
     facts.intake_digitised |=
         flag(&row["HoSoCoThanhPhanSoHoa"]) || documents.iter().any(|d| flag(&d["DuocSoHoa"]));
+    // A reused document (1 reused, 2 reused in place of an earlier result) or one taken
+    // from the national document store.
+    facts.reused |= documents.iter().any(|d| {
+        matches!(text(&d["DuocTaiSuDung"]).as_deref(), Some("1" | "2"))
+            || flag(&d["DuocLayTuKhoDMQG"])
+    });
     let fees = row["DanhSachLePhi"].as_array().map_or(0, Vec::len) as u32;
     facts.fee |= fees > 0;
     // An electronic result: a result document with its code and its file.

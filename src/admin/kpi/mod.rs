@@ -33,7 +33,7 @@ pub use super::period::Period;
 mod facts;
 mod progress;
 pub use facts::KpiFacts;
-pub use progress::{Form06a, Progress, Spans};
+pub use progress::{Form06a, Index766, Progress, Spans};
 
 /// One KPI of the plan: its item in Phụ lục I, its name as the plan says it, its 2024
 /// target, and how it is counted.
@@ -135,6 +135,8 @@ pub struct UnitKpis {
     pub progress: Progress,
     /// The report form 06a's figures of the period.
     pub form_06a: Form06a,
+    /// Decision 766's service-index groups the traffic shows.
+    pub index_766: Index766,
     /// Open dossiers past their `NgayHenTra` today (whatever the period: it is now).
     pub overdue: u64,
     /// The catalogue's counts behind targets 1a and 1b.
@@ -354,6 +356,7 @@ fn unit_kpis(unit: &str, c: &Totals, cat: ServiceCounts) -> UnitKpis {
         payments_gateway: c[PAYMENTS_GATEWAY],
         progress: Progress::of(c),
         form_06a: Form06a::default(),
+        index_766: Index766::of(c),
         unknown_procedure: c[UNKNOWN_PROCEDURE],
         overdue: 0,
         catalogue: cat,

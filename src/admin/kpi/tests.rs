@@ -90,3 +90,25 @@ fn the_766_progress_group_shares_the_dated_finished_dossiers() {
     read_row(&row, true, &mut facts);
     assert_eq!(facts.end_day, day_of_datetime14("20240318000000"));
 }
+
+#[test]
+fn a_reused_or_stored_document_counts_as_reuse_and_a_waiting_status_pauses() {
+    let facts = |row: Value| {
+        let mut facts = EventFacts::default();
+        read_row(&row, true, &mut facts);
+        facts
+    };
+    let doc = |k: &str, v: &str| serde_json::json!({"TaiLieuNop": [{"TepDinhKemId": "1"}, {k: v}]});
+    assert!(facts(doc("DuocTaiSuDung", "2")).reused);
+    assert!(facts(doc("DuocLayTuKhoDMQG", "1")).reused);
+    assert!(!facts(doc("DuocTaiSuDung", "0")).reused);
+    assert_eq!(
+        facts(serde_json::json!({"TrangThaiHoSo": "5"})).paused,
+        Some(true)
+    );
+    assert_eq!(
+        facts(serde_json::json!({"TrangThaiHoSo": 4})).paused,
+        Some(false)
+    );
+    assert_eq!(facts(serde_json::json!({})).paused, None);
+}

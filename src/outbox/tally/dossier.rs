@@ -12,7 +12,7 @@
 //!   late at the end of a day E are those due by E less those settled by E, a sum over
 //!   buckets ([`crate::admin::kpi`] reads it).
 
-use super::fields::{Contribution, FIELD_COUNT, field};
+use super::fields::{Contribution, FIELD_COUNT, FIRST_LAYOUT_FIELDS, field};
 use super::{EventFacts, channel};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +48,9 @@ pub struct DossierTally {
     pub online: Option<bool>,
     #[serde(default)]
     pub intake_digitised: bool,
+    /// Reused a document, or took one from the national document store.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reused: bool,
     #[serde(default)]
     pub fee: bool,
     /// Online payments confirmed by the payment platform (distinct references).
@@ -158,11 +161,15 @@ impl DossierTally {
         intake[INTAKE_DIGITISED] = b(self.intake_digitised);
         intake[UNKNOWN_PROCEDURE] = b(self.procedure_known == Some(false));
         if self.layout < PARTS_LAYOUT {
-            // The first layout kept the results in the intake day's bucket, and neither
-            // closes nor due days: its share is taken back as it was added.
+            // The first layout kept the results in the intake day's bucket, and none of the
+            // later fields: its share is taken back as it was added.
             self.results_part(&mut parts[0].1);
+            parts[0].1[FIRST_LAYOUT_FIELDS..].fill(0);
             return parts;
         }
+        intake[FEE_DOSSIERS] = b(self.fee);
+        intake[PAID_ONLINE_DOSSIERS] = b(self.fee && online > 0);
+        intake[REUSED] = b(self.reused);
         intake[PAUSED] = b(self.paused && !self.closed);
         parts[1].0 = self.close_day();
         self.results_part(&mut parts[1].1);
@@ -216,6 +223,7 @@ impl DossierTally {
             self.channel = f.channel;
         }
         self.intake_digitised |= f.intake_digitised;
+        self.reused |= f.reused;
         self.fee |= f.fee;
         self.results |= f.results;
         if let Some(n) = f.paid_online_items {

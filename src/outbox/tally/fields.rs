@@ -27,10 +27,13 @@ pub const FIELDS: [&str; FIELD_COUNT] = [
     "due",
     "due_settled",
     "paused",
+    "fee_dossiers",
+    "paid_online_dossiers",
+    "reused",
 ];
 
 /// How many numbers a bucket keeps.
-pub const FIELD_COUNT: usize = 21;
+pub const FIELD_COUNT: usize = 24;
 
 /// Where each number sits in a [`Totals`].
 pub mod field {
@@ -90,7 +93,20 @@ pub mod field {
     /// pay): their due day is suspended, so they are never late (Decision 766); counted on
     /// their intake day, as they are now.
     pub const PAUSED: usize = 20;
+    /// Dossiers of a fee-charging procedure (a fee in a portal row, or a fee request to
+    /// the payment platform): Decision 766's online-payment denominator.
+    pub const FEE_DOSSIERS: usize = 21;
+    /// Of those, dossiers with a fee paid online on the portal (confirmed by the payment
+    /// platform, or reported with `DuocThanhToanTrucTuyen` 1): 766's numerator.
+    pub const PAID_ONLINE_DOSSIERS: usize = 22;
+    /// Dossiers that reused a document (`TaiLieuNop.DuocTaiSuDung` 1 or 2, or
+    /// `DuocLayTuKhoDMQG` 1): the reuse part of digitisation.
+    pub const REUSED: usize = 23;
 }
+
+/// The fields the first layout of dossier records kept (all before [`field::CLOSED`]):
+/// a record of that layout takes back only these ([`super::relayout`] adds the rest).
+pub const FIRST_LAYOUT_FIELDS: usize = field::CLOSED;
 
 /// One dossier's share of the totals, per field of [`FIELDS`].
 pub type Contribution = [u64; FIELD_COUNT];
