@@ -135,6 +135,32 @@ pub fn start_periodic(
         outbox.clone(),
         config.outbox.sweep_interval,
     ));
+    pull_ratings(config, outbox, background);
+}
+
+/// The portal's ratings, pulled on their timer for each `kind = "portal"` target that
+/// sets `ratings_every` ([`crate::delivery::ratings`]).
+fn pull_ratings(config: &Config, outbox: &Outbox, background: &mut Background) {
+    let units: Vec<String> = config.units.keys().cloned().collect();
+    for (name, target) in &config.targets {
+        let every = target.portal.as_ref().and_then(|p| p.ratings_every);
+        let (crate::config::TargetKind::Portal, Some(every)) = (target.kind, every) else {
+            continue;
+        };
+        // Its own connector (its own session); the ratings keep no rows.
+        let notes: Arc<dyn crate::outbox::Notes> = Arc::new(outbox.clone());
+        match crate::connector::build::portal(target, notes) {
+            Ok(portal) => background.spawn(crate::delivery::ratings::pull_periodically(
+                Arc::new(portal),
+                units.clone(),
+                outbox.clone(),
+                every,
+            )),
+            Err(e) => {
+                tracing::warn!(target = %name, error = %e, "cannot pull the portal's ratings")
+            }
+        }
+    }
 }
 
 /// The watched inbox directory (`[inbox] enabled`), on nodes that take unit traffic.

@@ -16,40 +16,7 @@ pub fn connector(cfg: &TargetConfig, notes: Arc<dyn Notes>) -> Result<Arc<dyn Co
             auth(cfg.auth.as_ref())?,
             cfg.tls.as_ref(),
         )?),
-        TargetKind::Portal | TargetKind::Ministry => {
-            let auth = cfg
-                .portal
-                .as_ref()
-                .ok_or("kind = \"portal\" and \"ministry\" need a portal section")?;
-            let password = auth
-                .password(|v| std::env::var(v).ok())
-                .ok_or_else(|| format!("{} is not set", auth.password_env))?;
-            Arc::new(
-                PortalConnector::new(
-                    &cfg.url,
-                    cfg.timeout,
-                    PortalCredentials {
-                        username: auth.username.clone(),
-                        password,
-                        madonvi: auth.madonvi.clone(),
-                        unit_codes: auth.unit_codes.clone(),
-                        dstcode: auth.dstcode.clone(),
-                    },
-                    cfg.tls.as_ref(),
-                    super::portal::rows::KeptRows::new(
-                        Arc::clone(&notes),
-                        match cfg.kind {
-                            TargetKind::Ministry => "ministry",
-                            _ => "portal",
-                        },
-                    ),
-                )?
-                .named(match cfg.kind {
-                    TargetKind::Ministry => "ministry TTHC system",
-                    _ => "portal",
-                }),
-            )
-        }
+        TargetKind::Portal | TargetKind::Ministry => Arc::new(portal(cfg, notes)?),
         TargetKind::FileDrop => Arc::new(super::file_drop::FileDropConnector::new(
             &cfg.url,
             cfg.file_drop.clone().unwrap_or_default(),
@@ -68,6 +35,39 @@ pub fn connector(cfg: &TargetConfig, notes: Arc<dyn Notes>) -> Result<Arc<dyn Co
             )?)
         }
     })
+}
+
+/// The connector of a `kind = "portal"` or `"ministry"` target (its own session: the
+/// ratings pull builds one beside the delivering one).
+pub fn portal(cfg: &TargetConfig, notes: Arc<dyn Notes>) -> Result<PortalConnector, String> {
+    let auth = cfg
+        .portal
+        .as_ref()
+        .ok_or("kind = \"portal\" and \"ministry\" need a portal section")?;
+    let password = auth
+        .password(|v| std::env::var(v).ok())
+        .ok_or_else(|| format!("{} is not set", auth.password_env))?;
+    let platform = match cfg.kind {
+        TargetKind::Ministry => "ministry",
+        _ => "portal",
+    };
+    Ok(PortalConnector::new(
+        &cfg.url,
+        cfg.timeout,
+        PortalCredentials {
+            username: auth.username.clone(),
+            password,
+            madonvi: auth.madonvi.clone(),
+            unit_codes: auth.unit_codes.clone(),
+            dstcode: auth.dstcode.clone(),
+        },
+        cfg.tls.as_ref(),
+        super::portal::rows::KeptRows::new(Arc::clone(&notes), platform),
+    )?
+    .named(match cfg.kind {
+        TargetKind::Ministry => "ministry TTHC system",
+        _ => "portal",
+    }))
 }
 
 /// The credential an endpoint's config asks for (`http` targets, lookups).

@@ -34,6 +34,7 @@ pub use crate::config::delivery as config;
 pub mod exchange;
 pub mod latency;
 pub mod permission;
+pub mod ratings;
 pub mod rendered;
 pub mod replies;
 pub mod retry;

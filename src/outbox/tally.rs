@@ -269,6 +269,16 @@ impl TallyBatch {
         self.update(io, id, |d| d.outstanding = d.outstanding.saturating_sub(1));
     }
 
+    /// The citizen rated dossier `dossier` of `unit` on the portal with `level`; a
+    /// dossier the bus never counted is left alone.
+    pub fn on_rated(&mut self, io: &mut dyn TallyIo, unit: &str, dossier: &str, level: u8) {
+        let id = dossier_id(unit, dossier);
+        if io.read(&dossier_key(id)).is_none() {
+            return;
+        }
+        self.update(io, id, |d| d.rating = Some(level));
+    }
+
     /// The fee with this reference was paid online.
     pub fn on_paid(&mut self, io: &mut dyn TallyIo, reference: &str) {
         // Once per reference: the platform may send its Confirm again.

@@ -46,6 +46,7 @@ mod portal_rows;
 mod probes;
 mod procedures_sync;
 mod protection;
+mod ratings;
 mod reconciliation;
 mod relay;
 mod retention;

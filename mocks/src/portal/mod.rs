@@ -40,6 +40,8 @@
 //! `LayThuTuc` takes `maTTHC` and answers the procedure as the national catalogue has it
 //! ([`catalogue`]), for `lienthong procedures sync`.
 //!
+//! `LayDanhSachDanhGia` answers citizens' ratings of the unit's dossiers ([`ratings`]).
+//!
 //! `TraCuuHoSo` takes `mahoso` (lower case; `MaHoSo` too) and answers 0 with `result[]`:
 //! empty when the portal does not have the dossier.
 //!
@@ -63,6 +65,7 @@ use std::time::{Duration, Instant};
 
 pub mod catalogue;
 mod check;
+pub mod ratings;
 pub use check::check_request;
 use check::{check_progress, check_sync, status_of};
 
@@ -133,6 +136,8 @@ struct Inner {
     next_session: u64,
     /// Dossier rows and progress steps taken, every one (a row at the status held too).
     rows_taken: usize,
+    /// Citizens' ratings ([`ratings`]).
+    ratings: Vec<ratings::Rating>,
 }
 
 #[derive(Clone)]
@@ -148,6 +153,7 @@ impl Portal {
         g.sessions.clear();
         g.dossiers.clear();
         g.rows_taken = 0;
+        g.ratings.clear();
     }
 
     pub fn new(config: PortalConfig) -> Portal {
@@ -173,6 +179,7 @@ impl Portal {
             .route(&format!("/{s}/login"), post(login))
             .route(&format!("/{s}/api"), post(api))
             .route(&format!("/_mock/{s}/dossiers"), get(inspect))
+            .route(&format!("/_mock/{s}/ratings"), post(ratings::rate_now))
             .with_state(self.clone())
     }
 
@@ -293,6 +300,7 @@ async fn api(
         "DongBoHoSoMC" => sync_dossiers(&portal, &body),
         "CapNhatTienDoHoSoMC" => progress(&portal, &body),
         "TraCuuHoSo" => lookup(&portal, &body),
+        "LayDanhSachDanhGia" => portal.ok(ratings::list(&portal, &body)),
         "LayThuTuc" => {
             let code = body["maTTHC"].as_str().or(body["MaTTHC"].as_str());
             portal.ok(json!({ "result": catalogue::lay_thu_tuc(code.unwrap_or_default()) }))

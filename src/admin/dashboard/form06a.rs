@@ -6,7 +6,7 @@ use crate::admin::report_06a::{HEADINGS, rows};
 use maud::{Markup, html};
 
 /// The 766 groups' columns: (id, heading, figure).
-fn index_766(i: &Index766) -> [(&'static str, &'static str, Ratio); 6] {
+fn index_766(i: &Index766) -> [(&'static str, &'static str, Ratio); 7] {
     [
         ("online", "Dịch vụ trực tuyến", i.online),
         (
@@ -22,6 +22,11 @@ fn index_766(i: &Index766) -> [(&'static str, &'static str, Ratio); 6] {
         ("digitised_results", "Số hóa kết quả", i.digitised_results),
         ("reuse", "Tái sử dụng giấy tờ, dữ liệu", i.reuse),
         ("progress", "Tiến độ: giải quyết đúng hạn", i.progress),
+        (
+            "satisfaction",
+            "Mức độ hài lòng (đánh giá trên Cổng)",
+            i.satisfaction,
+        ),
     ]
 }
 
@@ -57,7 +62,7 @@ pub fn section(k: &KpiSnapshot, period: &str) -> Markup {
             }
         }
         h3 #chi-so-766 { "Chỉ số phục vụ theo Quyết định 766/QĐ-TTg (phần trục thấy được)" }
-        p.muted { "Theo cách Chính phủ chấm điểm, cạnh các chỉ tiêu của Kế hoạch: thanh toán trực tuyến tính theo hồ sơ của thủ tục có thu phí (chỉ tiêu 3 của Kế hoạch tính theo giao dịch); số hóa tách từng phần. Mức độ hài lòng và công khai minh bạch không đi qua trục." }
+        p.muted { "Theo cách Chính phủ chấm điểm, cạnh các chỉ tiêu của Kế hoạch: thanh toán trực tuyến tính theo hồ sơ của thủ tục có thu phí (chỉ tiêu 3 của Kế hoạch tính theo giao dịch); số hóa tách từng phần. Mức độ hài lòng lấy từ đánh giá của người dân trên Cổng, trục hỏi định kỳ; công khai minh bạch không đi qua trục." }
         table #bang-766 {
             tr {
                 th { "Đơn vị" }

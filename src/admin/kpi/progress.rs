@@ -43,7 +43,8 @@ impl Progress {
 
 /// The groups of Decision 766's service index that the traffic shows, as 766 defines
 /// them, beside the plan's targets (1205 is the ministry's plan, 766 how the government
-/// scores it). Satisfaction (ratings) and publicity are not seen by the bus.
+/// scores it). Publicity is not seen by the bus; satisfaction is the portal's ratings,
+/// which the bus pulls (`[targets.portal.portal] ratings_every`).
 #[derive(Clone, Copy, Debug, Default, Serialize, PartialEq)]
 pub struct Index766 {
     /// Dịch vụ trực tuyến: dossiers submitted online / dossiers whose channel is known.
@@ -61,6 +62,9 @@ pub struct Index766 {
     pub reuse: Ratio,
     /// Tiến độ giải quyết: finished early or on time / finished with both dates.
     pub progress: Ratio,
+    /// Mức độ hài lòng: dossiers rated very satisfied or satisfied on the portal / dossiers
+    /// rated, on the days they closed.
+    pub satisfaction: Ratio,
 }
 
 impl Index766 {
@@ -73,6 +77,7 @@ impl Index766 {
             digitised_results: Ratio::new(c[FINISHED_DIGITAL], c[FINISHED]),
             reuse: Ratio::new(c[REUSED], c[DOSSIERS]),
             progress: Progress::of(c).in_time,
+            satisfaction: Ratio::new(c[SATISFIED], c[RATED]),
         }
     }
 }

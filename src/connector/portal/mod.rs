@@ -32,6 +32,7 @@
 
 pub mod config;
 pub mod consulted;
+pub mod ratings;
 pub mod rows;
 
 use super::reply_code::{CodeMeans, ReplyCodes};

@@ -93,6 +93,10 @@ pub struct DossierTally {
     /// Waiting for the citizen now (status 5 or 6): its due day is suspended.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// The citizen's rating on the portal (`MucDoHaiLong`: 1 very satisfied, 2 satisfied,
+    /// 3 not satisfied), once pulled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rating: Option<u8>,
     /// How its share sits in the buckets ([`PARTS_LAYOUT`]).
     #[serde(default)]
     pub layout: u8,
@@ -174,6 +178,8 @@ impl DossierTally {
         parts[1].0 = self.close_day();
         self.results_part(&mut parts[1].1);
         parts[1].1[CLOSED] = b(self.closed);
+        parts[1].1[RATED] = b(self.rating.is_some());
+        parts[1].1[SATISFIED] = b(matches!(self.rating, Some(1 | 2)));
         if let Some(due) = self.due_day.filter(|_| self.closed || !self.paused) {
             parts[2] = (due, [0; FIELD_COUNT]);
             parts[2].1[DUE] = 1;

@@ -30,10 +30,12 @@ pub const FIELDS: [&str; FIELD_COUNT] = [
     "fee_dossiers",
     "paid_online_dossiers",
     "reused",
+    "rated",
+    "satisfied",
 ];
 
 /// How many numbers a bucket keeps.
-pub const FIELD_COUNT: usize = 24;
+pub const FIELD_COUNT: usize = 26;
 
 /// Where each number sits in a [`Totals`].
 pub mod field {
@@ -102,6 +104,12 @@ pub mod field {
     /// Dossiers that reused a document (`TaiLieuNop.DuocTaiSuDung` 1 or 2, or
     /// `DuocLayTuKhoDMQG` 1): the reuse part of digitisation.
     pub const REUSED: usize = 23;
+    /// Dossiers the citizen rated on the portal (`LayDanhSachDanhGia`, pulled by the
+    /// bus), on the day the dossier closed.
+    pub const RATED: usize = 24;
+    /// Of those, rated very satisfied or satisfied (`MucDoHaiLong` 1, 2): Decision 766's
+    /// satisfaction group.
+    pub const SATISFIED: usize = 25;
 }
 
 /// The fields the first layout of dossier records kept (all before [`field::CLOSED`]):

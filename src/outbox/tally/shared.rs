@@ -44,6 +44,12 @@ pub enum TallyOp {
     SyncFinished { dossier: String },
     /// The fee with this reference was paid online.
     Paid { reference: String },
+    /// The citizen's rating of a dossier on the portal (`MucDoHaiLong`).
+    Rated {
+        unit: String,
+        dossier: String,
+        level: u8,
+    },
 }
 
 impl TallyOp {
@@ -71,7 +77,7 @@ impl TallyOp {
     }
 
     /// Apply another node's change to this node's tally.
-    fn apply(&self, batch: &mut TallyBatch, io: &mut dyn TallyIo) {
+    pub(crate) fn apply(&self, batch: &mut TallyBatch, io: &mut dyn TallyIo) {
         match self {
             TallyOp::Event {
                 unit,
@@ -90,6 +96,11 @@ impl TallyOp {
                 }
             }
             TallyOp::Paid { reference } => batch.on_paid(io, reference),
+            TallyOp::Rated {
+                unit,
+                dossier,
+                level,
+            } => batch.on_rated(io, unit, dossier, *level),
         }
     }
 }
@@ -203,6 +214,13 @@ impl crate::outbox::Outbox {
             batch.delete(journal_key(*seq));
         }
         self.ask(|reply| crate::outbox::writer::Command::Batch(batch, reply))
+            .await
+    }
+
+    /// Ratings the portal gave (`TallyOp::Rated`): counted here, and journalled for the
+    /// cluster when the tally is shared. Setting a dossier's rating again changes nothing.
+    pub async fn count_ratings(&self, ops: Vec<TallyOp>) -> Result<(), crate::outbox::OpError> {
+        self.ask(|reply| crate::outbox::writer::Command::Tally(ops, reply))
             .await
     }
 

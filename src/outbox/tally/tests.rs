@@ -447,3 +447,33 @@ fn the_first_layouts_records_are_moved_to_their_days_once() {
     let moved: DossierTally = decode(&store.get(&dossier_key(id)).unwrap().unwrap()).unwrap();
     assert_eq!(moved.layout, PARTS_LAYOUT);
 }
+
+/// A rating counts its dossier once, a new rating replaces the old, and a dossier the bus
+/// never carried gets no record.
+#[test]
+fn a_rating_sets_its_dossiers_satisfaction_once() {
+    let mut io = Io::default();
+    let mut b = TallyBatch::default();
+    let facts = EventFacts {
+        dossier: "HS-R".into(),
+        finished: Some(true),
+        closed: Some(true),
+        ..EventFacts::default()
+    };
+    b.on_event(&mut io, "naf", &facts, 0, 0);
+    b.on_rated(&mut io, "naf", "HS-R", 3);
+    b.on_rated(&mut io, "naf", "HS-R", 1);
+    b.on_rated(&mut io, "naf", "HS-NEVER", 1);
+    b.finish(&mut io);
+    let mut t = [0u64; FIELD_COUNT];
+    for b in buckets(&io) {
+        for (t, v) in t.iter_mut().zip(b.totals) {
+            *t += v;
+        }
+    }
+    assert_eq!((t[field::RATED], t[field::SATISFIED]), (1, 1));
+    assert!(
+        !io.0
+            .contains_key(&dossier_key(dossier_id("naf", "HS-NEVER")))
+    );
+}

@@ -86,6 +86,11 @@ pub enum Command {
         tally::shared::SharedOps,
         oneshot::Sender<Result<(), OpError>>,
     ),
+    /// KPI changes made here that no event carries (the portal's ratings).
+    Tally(
+        Vec<tally::shared::TallyOp>,
+        oneshot::Sender<Result<(), OpError>>,
+    ),
     /// Raw writes from the sweeper; answered after the flush.
     Batch(WriteBatch, oneshot::Sender<Result<(), OpError>>),
     /// A barrier: answered once everything sent before it is durable.
@@ -412,6 +417,10 @@ impl Writer {
             Command::ShareTally(reply) => {
                 let result = self.share_tally(p);
                 answer_after_flush(p, result, reply, |()| {});
+            }
+            Command::Tally(ops, reply) => {
+                self.tally_local(p, &ops);
+                answer_after_flush(p, Ok(()), reply, |()| {});
             }
             Command::TakeShared(ops, reply) => {
                 self.take_shared(p, &ops);

@@ -45,6 +45,16 @@ impl Writer {
         }
     }
 
+    /// Changes made here that no event carries: applied, and journalled.
+    pub(super) fn tally_local(&mut self, p: &mut Pending, ops: &[TallyOp]) {
+        for op in ops {
+            with_tally(self.store.as_ref(), p, |t, io| op.apply(t, io));
+            if self.journal_next.is_some() {
+                self.journal(p, op);
+            }
+        }
+    }
+
     fn journal(&mut self, p: &mut Pending, op: &TallyOp) {
         let Some(seq) = self.journal_next else { return };
         let key = shared::journal_key(seq);
