@@ -64,7 +64,7 @@ pub async fn report(t: &AdminTarget, args: ReportArgs) -> Result<String, String>
                 .iter()
                 .filter(|r| r.assessment() == "Đạt")
                 .count();
-            format!("{rows} rows (units × the plan's targets), {met} met")
+            format!("{rows} rows (units × the plan's targets and Decision 766's groups), {met} met")
         }
         crate::admin::report::ReportForm::Form06a => {
             format!("{rows} rows (form 06a: each unit, then the ministry)")

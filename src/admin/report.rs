@@ -145,22 +145,33 @@ pub struct ReportRow {
     pub numerator: u64,
     pub denominator: u64,
     pub percent: Option<f64>,
-    pub target_percent: f64,
+    /// The 2024 target; None for a figure the plan sets none for (Decision 766's groups).
+    pub target_percent: Option<f64>,
 }
 
 impl ReportRow {
-    /// "Đạt" (met), "Chưa đạt" (not met) or "Chưa có số liệu" (nothing to count).
+    /// "Đạt" (met), "Chưa đạt" (not met), "Chưa có số liệu" (nothing to count), or "" for
+    /// a figure without a target.
     pub fn assessment(&self) -> &'static str {
-        match self.percent {
-            None => "Chưa có số liệu",
-            Some(p) if p >= self.target_percent => "Đạt",
-            Some(_) => "Chưa đạt",
+        match (self.percent, self.target_percent) {
+            (None, _) => "Chưa có số liệu",
+            (_, None) => "",
+            (Some(p), Some(t)) if p >= t => "Đạt",
+            (Some(_), Some(_)) => "Chưa đạt",
         }
+    }
+
+    /// The target as the report prints it ("" when there is none).
+    pub fn target_text(&self) -> String {
+        self.target_percent
+            .map(|t| format!("{t:.0}"))
+            .unwrap_or_default()
     }
 }
 
 /// The rows of a KPI document (`GET /api/v1/kpis`): every unit, then the whole ministry,
-/// each with the plan's targets (the bus's own sync figure is not part of the plan).
+/// each with the plan's targets (the bus's own sync figure is not part of the plan), then
+/// Decision 766's groups the bus sees (item "QĐ 766", no target).
 pub fn rows(kpis: &Value) -> Vec<ReportRow> {
     let period = crate::admin::words::period_words(kpis["period"].as_str().unwrap_or("all"));
     let definitions = kpis["definitions"].as_array().cloned().unwrap_or_default();
@@ -185,7 +196,20 @@ pub fn rows(kpis: &Value) -> Vec<ReportRow> {
                 numerator: r["numerator"].as_u64().unwrap_or(0),
                 denominator: r["denominator"].as_u64().unwrap_or(0),
                 percent: r["percent"].as_f64(),
-                target_percent: d["target_percent"].as_f64().unwrap_or(0.0),
+                target_percent: d["target_percent"].as_f64(),
+            });
+        }
+        for (id, name) in crate::admin::kpi::INDEX_766 {
+            let r = &u["index_766"][id];
+            out.push(ReportRow {
+                period: period.clone(),
+                unit: unit.clone(),
+                plan_item: "QĐ 766".to_string(),
+                name: format!("Chỉ số QĐ 766: {name}"),
+                numerator: r["numerator"].as_u64().unwrap_or(0),
+                denominator: r["denominator"].as_u64().unwrap_or(0),
+                percent: r["percent"].as_f64(),
+                target_percent: None,
             });
         }
     }
@@ -242,7 +266,7 @@ fn csv(rows: &[ReportRow], notes: &[String], sep: char) -> Vec<u8> {
             r.numerator.to_string(),
             r.denominator.to_string(),
             r.percent.map(decimal).unwrap_or_default(),
-            format!("{:.0}", r.target_percent),
+            r.target_text(),
             field(r.assessment()),
         ];
         out.push_str(&line.join(&sep_text));
@@ -273,7 +297,9 @@ fn xlsx(rows: &[ReportRow], notes: &[String]) -> Result<Vec<u8>, rust_xlsxwriter
         if let Some(p) = r.percent {
             sheet.write_number_with_format(row, 6, p, &percent)?;
         }
-        sheet.write_number(row, 7, r.target_percent)?;
+        if let Some(t) = r.target_percent {
+            sheet.write_number(row, 7, t)?;
+        }
         sheet.write_string(row, 8, r.assessment())?;
     }
     for (c, width) in [12.0, 12.0, 8.0, 70.0, 10.0, 10.0, 10.0, 12.0, 16.0]
@@ -308,7 +334,11 @@ mod tests {
     #[test]
     fn rows_name_the_unit_the_target_and_whether_it_is_met() {
         let rows = rows(&doc());
-        assert_eq!(rows.len(), 2, "the operational figure is not a plan target");
+        // Two units' plan target (the operational figure is not one), then 766's groups.
+        let plan: Vec<&ReportRow> = rows.iter().filter(|r| r.plan_item != "QĐ 766").collect();
+        assert_eq!(plan.len(), 2, "the operational figure is not a plan target");
+        assert_eq!(rows.len(), 2 + 2 * crate::admin::kpi::INDEX_766.len());
+        let rows: Vec<ReportRow> = plan.into_iter().cloned().collect();
         assert_eq!(rows[0].assessment(), "Đạt");
         assert_eq!(rows[1].unit, "Toàn Bộ");
         assert_eq!(rows[1].assessment(), "Chưa có số liệu");

@@ -59,7 +59,7 @@ pub fn pdf(rows: &[ReportRow], notes: &[String]) -> Result<Vec<u8>, String> {
             r.percent
                 .map(crate::admin::words::decimal_vn)
                 .unwrap_or_else(|| "—".into()),
-            format!("{:.0}", r.target_percent),
+            r.target_text(),
             r.assessment().to_string(),
         ]
     });
@@ -318,7 +318,7 @@ mod tests {
             numerator: 2,
             denominator: 3,
             percent: Some(66.7),
-            target_percent: 50.0,
+            target_percent: Some(50.0),
         }
     }
 

@@ -333,6 +333,13 @@ async fn the_dashboard_agrees_with_the_api_and_replays_a_dead_letter() {
         r["numerator"], r["denominator"]
     );
     assert!(csv.contains(&line), "{line} not in {csv}");
+    // Decision 766's groups follow the plan's targets, without a target of their own.
+    let pay = &naf["index_766"]["payment"];
+    let line = format!(
+        "Quỹ Phát triển khoa học và công nghệ quốc gia,QĐ 766,Chỉ số QĐ 766: Thanh toán trực tuyến (hồ sơ có thu phí),{},{},",
+        pay["numerator"], pay["denominator"]
+    );
+    assert!(csv.contains(&line), "{line} not in {csv}");
     // For Excel in a Vietnamese locale: the same line with `;`.
     let vn = client()
         .get(s.url("/bao-cao?ky=all&dinh_dang=csv-vn"))

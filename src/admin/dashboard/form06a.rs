@@ -1,34 +1,9 @@
 //! The dashboard's form 06a (Biểu số 06a) for the period on the page, with its downloads,
 //! Decision 766's service-index groups, and what the figures cannot see.
 
-use crate::admin::kpi::{Index766, KpiSnapshot, Ratio};
+use crate::admin::kpi::{INDEX_766, KpiSnapshot};
 use crate::admin::report_06a::{HEADINGS, rows};
 use maud::{Markup, html};
-
-/// The 766 groups' columns: (id, heading, figure).
-fn index_766(i: &Index766) -> [(&'static str, &'static str, Ratio); 7] {
-    [
-        ("online", "Dịch vụ trực tuyến", i.online),
-        (
-            "payment",
-            "Thanh toán trực tuyến (hồ sơ có thu phí)",
-            i.payment,
-        ),
-        (
-            "digitised_intake",
-            "Số hóa hồ sơ khi tiếp nhận",
-            i.digitised_intake,
-        ),
-        ("digitised_results", "Số hóa kết quả", i.digitised_results),
-        ("reuse", "Tái sử dụng giấy tờ, dữ liệu", i.reuse),
-        ("progress", "Tiến độ: giải quyết đúng hạn", i.progress),
-        (
-            "satisfaction",
-            "Mức độ hài lòng (đánh giá trên Cổng)",
-            i.satisfaction,
-        ),
-    ]
-}
 
 /// The form's table (a row per unit, then the ministry), its downloads, and the limits.
 pub fn section(k: &KpiSnapshot, period: &str) -> Markup {
@@ -66,13 +41,13 @@ pub fn section(k: &KpiSnapshot, period: &str) -> Markup {
         table #bang-766 {
             tr {
                 th { "Đơn vị" }
-                @for (_, name, _) in index_766(&k.overall.index_766) { th { (name) } }
+                @for (_, name) in INDEX_766 { th { (name) } }
             }
             @for u in k.units.iter().chain(std::iter::once(&k.overall)) {
                 @let unit = if u.unit.is_empty() { "tong" } else { u.unit.as_str() };
                 tr {
                     td { b { @if u.unit.is_empty() { "Toàn Bộ" } @else { (crate::admin::words::unit_name(&u.unit)) } } }
-                    @for (id, _, r) in index_766(&u.index_766) {
+                    @for ((id, _), r) in INDEX_766.iter().zip(u.index_766.ratios()) {
                         td.num #{"i766-" (unit) "-" (id)} {
                             @match r.percent {
                                 Some(p) => { (crate::admin::words::decimal_vn(p)) " %" br; span.muted { (r.numerator) "/" (r.denominator) } }

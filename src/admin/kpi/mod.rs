@@ -33,7 +33,7 @@ pub use super::period::Period;
 mod facts;
 mod progress;
 pub use facts::KpiFacts;
-pub use progress::{Form06a, Index766, Progress, Spans};
+pub use progress::{Form06a, INDEX_766, Index766, Progress, Spans};
 
 /// One KPI of the plan: its item in Phụ lục I, its name as the plan says it, its 2024
 /// target, and how it is counted.

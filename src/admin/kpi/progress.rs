@@ -67,7 +67,32 @@ pub struct Index766 {
     pub satisfaction: Ratio,
 }
 
+/// Decision 766's groups, in the order the dashboard and the reports show them: (field of
+/// [`Index766`], name).
+pub const INDEX_766: [(&str, &str); 7] = [
+    ("online", "Dịch vụ trực tuyến"),
+    ("payment", "Thanh toán trực tuyến (hồ sơ có thu phí)"),
+    ("digitised_intake", "Số hóa hồ sơ khi tiếp nhận"),
+    ("digitised_results", "Số hóa kết quả"),
+    ("reuse", "Tái sử dụng giấy tờ, dữ liệu"),
+    ("progress", "Tiến độ: giải quyết đúng hạn"),
+    ("satisfaction", "Mức độ hài lòng (đánh giá trên Cổng)"),
+];
+
 impl Index766 {
+    /// The groups' figures in the order of [`INDEX_766`].
+    pub fn ratios(&self) -> [Ratio; 7] {
+        [
+            self.online,
+            self.payment,
+            self.digitised_intake,
+            self.digitised_results,
+            self.reuse,
+            self.progress,
+            self.satisfaction,
+        ]
+    }
+
     pub(super) fn of(c: &Totals) -> Index766 {
         use field::*;
         Index766 {
