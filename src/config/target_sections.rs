@@ -187,7 +187,7 @@ pub struct PortalAuthConfig {
     pub dstcode: String,
     /// How often the bus asks the portal for citizens' ratings of the units' dossiers
     /// (`LayDanhSachDanhGia`, the last 31 days each time) to count Decision 766's
-    /// satisfaction group; absent: never (a `kind = "portal"` target only).
+    /// satisfaction group, at least `"1min"`; absent: never (a `kind = "portal"` target only).
     #[serde(default, with = "humantime_serde")]
     #[schemars(with = "Option<crate::config::HumanDuration>")]
     pub ratings_every: Option<std::time::Duration>,

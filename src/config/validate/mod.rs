@@ -340,6 +340,30 @@ mod tests {
     }
 
     #[test]
+    fn ratings_are_pulled_from_the_portal_not_too_often() {
+        let problems = |kind: &str, every: &str| {
+            let cfg = parse(&format!(
+                r#"
+                [targets.portal]
+                kind = "{kind}"
+                url = "http://127.0.0.1:1/portal"
+                portal = {{ username = "u", password_env = "P", madonvi = "000.00.01.H22", ratings_every = "{every}" }}
+                "#
+            ));
+            validate(&cfg, |_| Some("pw".into()))
+                .err()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|p| p.path)
+                .collect::<Vec<_>>()
+        };
+        let path = "targets.portal.portal.ratings_every".to_string();
+        assert!(!problems("portal", "1h").contains(&path));
+        assert!(problems("portal", "10s").contains(&path));
+        assert!(problems("ministry", "1h").contains(&path));
+    }
+
+    #[test]
     fn conditional_targets_and_route_body_limits_are_checked() {
         let cfg = parse(
             r#"

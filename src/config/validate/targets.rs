@@ -27,6 +27,21 @@ pub(super) fn target_policies(
                         ),
                     ));
                 }
+                match p.ratings_every {
+                    Some(_) if t.kind == crate::config::TargetKind::Ministry => {
+                        problems.push(problem(
+                            format!("{path}.portal.ratings_every"),
+                            "citizens' ratings come from the national portal: set ratings_every on the kind = \"portal\" target",
+                        ))
+                    }
+                    Some(every) if every < std::time::Duration::from_secs(60) => {
+                        problems.push(problem(
+                            format!("{path}.portal.ratings_every"),
+                            "at least \"1min\": each pull asks the portal once per unit and day of the last 31",
+                        ))
+                    }
+                    _ => {}
+                }
                 if p.dev_password.is_some() && dev_refused(config) {
                     problems.push(problem(
                         format!("{path}.portal.dev_password"),
