@@ -33,7 +33,7 @@ mod dossier;
 mod fields;
 mod relayout;
 pub use dossier::{DossierTally, PARTS_LAYOUT, Parts};
-pub use fields::{Contribution, FIELD_COUNT, FIELDS, Totals, decode_totals, field};
+pub use fields::{Contribution, FIELD_COUNT, FIELDS, Totals, add_totals, decode_totals, field};
 pub use relayout::relayout;
 
 /// How a dossier was submitted (`KenhThucHien`).

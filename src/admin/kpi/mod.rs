@@ -318,9 +318,7 @@ pub fn monthly(s: &AdminState, months: u32, now_ms: u64) -> Result<Vec<MonthKpis
             let days = p.days(now_ms);
             let mut t = [0u64; FIELD_COUNT];
             for b in buckets.iter().filter(|b| days.contains(&b.day)) {
-                for (t, v) in t.iter_mut().zip(b.totals) {
-                    *t += v;
-                }
+                crate::outbox::tally::add_totals(&mut t, &b.totals);
             }
             let k = unit_kpis("", &t, ServiceCounts::default());
             (p.id(), k.kpis)

@@ -10,7 +10,7 @@
 //! of any past period reads the same totals as today's, never the dossiers.
 
 use super::Ratio;
-use crate::outbox::tally::{Totals, field};
+use crate::outbox::tally::{Totals, add_totals, field};
 use serde::{Deserialize, Serialize};
 
 /// Decision 766's progress group ("tiến độ giải quyết") over the dossiers finished in a
@@ -154,32 +154,21 @@ pub struct Spans {
 impl Spans {
     /// Add a bucket of `day` to the spans of a period of days `first..=last`.
     pub fn add(&mut self, day: u32, first: u32, last: u32, totals: &Totals) {
-        let into = |t: &mut Totals| {
-            for (t, v) in t.iter_mut().zip(totals) {
-                *t += v;
-            }
-        };
         if day < first {
-            into(&mut self.before);
+            add_totals(&mut self.before, totals);
         } else if day <= last {
-            into(&mut self.during);
+            add_totals(&mut self.during, totals);
         }
         if day <= last {
-            into(&mut self.through);
+            add_totals(&mut self.through, totals);
         }
     }
 
     /// Every field of `other` added.
     pub fn merge(&mut self, other: &Spans) {
-        for (mine, theirs) in [
-            (&mut self.before, &other.before),
-            (&mut self.during, &other.during),
-            (&mut self.through, &other.through),
-        ] {
-            for (t, v) in mine.iter_mut().zip(theirs) {
-                *t += v;
-            }
-        }
+        add_totals(&mut self.before, &other.before);
+        add_totals(&mut self.during, &other.during);
+        add_totals(&mut self.through, &other.through);
     }
 }
 

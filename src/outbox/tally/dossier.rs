@@ -125,9 +125,7 @@ impl DossierTally {
     pub fn contribution(&self) -> Contribution {
         let mut c = [0u64; FIELD_COUNT];
         for (_, part) in self.parts() {
-            for (t, v) in c.iter_mut().zip(part) {
-                *t += v;
-            }
+            super::fields::add_totals(&mut c, &part);
         }
         c
     }

@@ -122,6 +122,13 @@ pub type Contribution = [u64; FIELD_COUNT];
 /// Sums of [`Contribution`]s.
 pub type Totals = [u64; FIELD_COUNT];
 
+/// Add `from` to `into`, field by field: how buckets, spans and parts are summed.
+pub fn add_totals(into: &mut Totals, from: &Totals) {
+    for (t, v) in into.iter_mut().zip(from) {
+        *t += v;
+    }
+}
+
 /// A totals record as stored, of this layout or of an earlier, shorter one.
 pub fn decode_totals(bytes: &[u8]) -> Option<Totals> {
     let values: Vec<u64> = decode(bytes).ok()?;

@@ -383,9 +383,7 @@ fn finished_dossiers_are_early_on_time_or_late_against_their_due_day() {
     // Each finished dossier counts on the day it ended (E, undated, on the day it closed).
     let mut t = [0u64; FIELD_COUNT];
     for b in buckets(&io) {
-        for (t, v) in t.iter_mut().zip(b.totals) {
-            *t += v;
-        }
+        add_totals(&mut t, &b.totals);
     }
     assert_eq!(
         (
@@ -467,9 +465,7 @@ fn a_rating_sets_its_dossiers_satisfaction_once() {
     b.finish(&mut io);
     let mut t = [0u64; FIELD_COUNT];
     for b in buckets(&io) {
-        for (t, v) in t.iter_mut().zip(b.totals) {
-            *t += v;
-        }
+        add_totals(&mut t, &b.totals);
     }
     assert_eq!((t[field::RATED], t[field::SATISFIED]), (1, 1));
     assert!(
