@@ -167,7 +167,7 @@ pub(super) fn open_stopped(
 /// `lienthong outbox usage`: the store read a page at a time, with progress.
 fn usage(config: &std::path::Path, data_dir: Option<PathBuf>) -> ExitCode {
     use crate::outbox::Store;
-    use crate::outbox::usage::{by_kind, kind_name};
+    use crate::outbox::usage::by_kind;
     let (_, store) = match open_stopped(config, data_dir) {
         Ok(opened) => opened,
         Err(code) => return code,
@@ -185,28 +185,13 @@ fn usage(config: &std::path::Path, data_dir: Option<PathBuf>) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
-    println!(
-        "{:<4} {:<46} {:>12} {:>12} {:>12}",
-        "kind", "what", "records", "key MiB", "value MiB"
-    );
-    let (mut records, mut bytes) = (0u64, 0u64);
-    for k in &kinds {
-        println!(
-            "{:<4} {:<46} {:>12} {:>12.2} {:>12.2}",
-            k.kind as char,
-            kind_name(k.kind),
-            k.records,
-            mib(k.key_bytes),
-            mib(k.value_bytes)
-        );
-        records += k.records;
-        bytes += k.key_bytes + k.value_bytes;
-    }
-    println!(
-        "all: {records} records, {:.2} MiB of keys and values; the file: {:.2} MiB",
-        mib(bytes),
-        mib(store.size_on_disk())
+    let pages = store
+        .file_stats()
+        .map_err(|e| eprintln!("warning: the file's page counts could not be read: {e}"))
+        .ok();
+    print!(
+        "{}",
+        crate::outbox::usage::render(&kinds, store.size_on_disk(), pages.as_ref())
     );
     ExitCode::SUCCESS
 }

@@ -137,7 +137,7 @@ fn read_record(
             }
         }
         Some(keys::PENDING) => {
-            let r: PendingRecord = records::decode(&value)?;
+            let r = PendingRecord::from_bytes(&value)?;
             checked.pending += 1;
             records::count_unit(&mut checked.by_unit, &target(), &r.unit, 1, 0);
         }

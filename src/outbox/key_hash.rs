@@ -59,12 +59,12 @@ pub fn rehash_records(store: &dyn Store) -> Result<u64, StoreError> {
                     continue;
                 };
                 let value = if kind == keys::PENDING {
-                    let mut rec: PendingRecord = decode(v)?;
+                    let mut rec = PendingRecord::from_bytes(v)?;
                     if rec.key_hash.is_none() {
                         continue;
                     }
                     rec.key_hash = messages.new_hash(store, id)?;
-                    encode(&rec)
+                    rec.to_bytes()
                 } else {
                     let mut rec: DeadRecord = decode(v)?;
                     if rec.key_hash.is_none() {

@@ -98,7 +98,7 @@ pub use key_hash::{KeyHash, key_hash};
 pub use notes::Notes;
 pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
 pub use records::AttemptError;
-pub use redb_store::RedbStore;
+pub use redb_store::{FileStats, RedbStore};
 pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
 pub use views::DeliveryState;
@@ -509,7 +509,7 @@ fn count_per_unit(
             let prefix = keys::target_prefix(kind, target);
             for_each_with_prefix(store, &prefix, |k, v| {
                 let unit = if kind == keys::PENDING {
-                    decode::<PendingRecord>(v)?.unit
+                    PendingRecord::from_bytes(v)?.unit
                 } else {
                     decode::<DeadRecord>(v)?.unit
                 };

@@ -111,6 +111,39 @@ impl RedbStore {
     pub fn is_empty(&self) -> Result<bool, StoreError> {
         Ok(self.len()? == 0)
     }
+
+    /// How the file's pages are spent, as redb counts them (a write transaction that is
+    /// aborted: nothing changes). For `lienthong outbox usage`.
+    pub fn file_stats(&self) -> Result<FileStats, StoreError> {
+        let tx = self.db.begin_write().map_err(err)?;
+        let stats = tx.stats().map_err(err)?;
+        tx.abort().map_err(err)?;
+        let page = stats.page_size() as u64;
+        Ok(FileStats {
+            file_bytes: self.size_on_disk(),
+            allocated_bytes: stats.allocated_pages() * page,
+            leaf_bytes: stats.leaf_pages() * page,
+            branch_bytes: stats.branch_pages() * page,
+            stored_bytes: stats.stored_bytes(),
+            fragmented_bytes: stats.fragmented_bytes(),
+        })
+    }
+}
+
+/// The outbox file's pages by use ([`RedbStore::file_stats`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct FileStats {
+    /// The file's length.
+    pub file_bytes: u64,
+    /// Pages in use (records, the tree's branches, redb's own tables).
+    pub allocated_bytes: u64,
+    /// Leaf pages of the records' tree, and the keys and values they hold.
+    pub leaf_bytes: u64,
+    pub stored_bytes: u64,
+    /// Branch pages of the records' tree.
+    pub branch_bytes: u64,
+    /// Unused space inside pages and free pages, as redb counts it.
+    pub fragmented_bytes: u64,
 }
 
 impl Store for RedbStore {

@@ -77,6 +77,50 @@ pub fn by_kind(
     }
 }
 
+/// The table `lienthong outbox usage` prints: a line per record kind, the sum, and the
+/// file's pages by use when the store can say (redb).
+pub fn render(kinds: &[KindUsage], file: u64, pages: Option<&super::FileStats>) -> String {
+    use std::fmt::Write;
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    let mut out = format!(
+        "{:<4} {:<46} {:>12} {:>12} {:>12}\n",
+        "kind", "what", "records", "key MiB", "value MiB"
+    );
+    let (mut records, mut bytes) = (0u64, 0u64);
+    for k in kinds {
+        let _ = writeln!(
+            out,
+            "{:<4} {:<46} {:>12} {:>12.2} {:>12.2}",
+            k.kind as char,
+            kind_name(k.kind),
+            k.records,
+            mib(k.key_bytes),
+            mib(k.value_bytes)
+        );
+        records += k.records;
+        bytes += k.key_bytes + k.value_bytes;
+    }
+    let _ = writeln!(
+        out,
+        "all: {records} records, {:.2} MiB of keys and values; the file: {:.2} MiB",
+        mib(bytes),
+        mib(file)
+    );
+    if let Some(f) = pages {
+        let _ = writeln!(
+            out,
+            "the file's pages: {:.2} MiB in use ({:.2} MiB of leaves holding {:.2} MiB of \
+             records, {:.2} MiB of branches), {:.2} MiB free or unused inside pages",
+            mib(f.allocated_bytes),
+            mib(f.leaf_bytes),
+            mib(f.stored_bytes),
+            mib(f.branch_bytes),
+            mib(f.fragmented_bytes)
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,5 +158,12 @@ mod tests {
             ]
         );
         assert_eq!(kind_name(b'd'), "finished deliveries (kept for retention)");
+        let table = render(&usage, 2 << 20, None);
+        assert!(table.contains("pending deliveries"), "{table}");
+        assert!(
+            table.contains(&format!("all: {} records", PAGE + 6)),
+            "{table}"
+        );
+        assert!(table.contains("the file: 2.00 MiB"), "{table}");
     }
 }

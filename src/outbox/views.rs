@@ -66,7 +66,7 @@ impl Outbox {
         let mut out = Vec::new();
         for t in env.targets {
             let state = if let Some(v) = store.get(&keys::delivery(keys::PENDING, &t, &id))? {
-                let r: PendingRecord = decode(&v)?;
+                let r = PendingRecord::from_bytes(&v)?;
                 DeliveryState::Pending {
                     attempts: r.attempts,
                     next_attempt_ms: r.next_due_ms,

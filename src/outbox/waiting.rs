@@ -66,7 +66,7 @@ impl Outbox {
         let Some(own) = store.get(&keys::delivery(keys::PENDING, target, &env.id))? else {
             return Ok(None);
         };
-        let own: PendingRecord = decode(&own)?;
+        let own = PendingRecord::from_bytes(&own)?;
         let (Some(kh), Some(key)) = (own.key_hash, env.key.as_deref()) else {
             return Ok(None);
         };
@@ -115,7 +115,7 @@ impl Outbox {
                         }));
                     }
                 } else if let Some(v) = store.get(&keys::delivery(keys::PENDING, target, id))? {
-                    let r: PendingRecord = decode(&v)?;
+                    let r = PendingRecord::from_bytes(&v)?;
                     if r.key_hash == Some(kh) {
                         return Ok(Some(WaitingBehind {
                             id: *id,

@@ -202,14 +202,34 @@ fn previous_hashes(outbox: &Outbox, store: &SledStore) -> Vec<(Vec<u8>, u64)> {
     out
 }
 
+/// A pending record as the previous versions wrote it: JSON, with the FNV hash `h`.
+fn previous_pending_json(r: &records::PendingRecord, h: u64) -> Vec<u8> {
+    let tally = r.tally.map_or("null".to_string(), |t| t.to_string());
+    format!(
+        r#"{{"key_hash":{h},"block_on_dead":{},"attempts":{},"next_due_ms":{},"payload_len":{},"errors":{},"unit":"{}","tally":{tally}}}"#,
+        r.block_on_dead,
+        r.attempts,
+        r.next_due_ms,
+        r.payload_len,
+        serde_json::to_string(&r.errors).unwrap(),
+        r.unit
+    )
+    .into_bytes()
+}
+
 /// Rewrite what the current version wrote into the previous version's layout: message
 /// chunks uncompressed, a meta record without its version and per-unit counts, and FNV
 /// dossier key hashes in the pending and dead records.
 fn make_previous_layout(store: &SledStore, hashes: &[(Vec<u8>, u64)]) {
     let mut batch = WriteBatch::default();
     for (k, h) in hashes {
-        let mut rec: serde_json::Value =
-            serde_json::from_slice(&store.get(k).unwrap().unwrap()).unwrap();
+        let stored = store.get(k).unwrap().unwrap();
+        if k[0] == keys::PENDING {
+            let rec = records::PendingRecord::from_bytes(&stored).unwrap();
+            batch.put(k.clone(), previous_pending_json(&rec, *h));
+            continue;
+        }
+        let mut rec: serde_json::Value = serde_json::from_slice(&stored).unwrap();
         rec["key_hash"] = serde_json::json!(h);
         batch.put(k.clone(), serde_json::to_vec(&rec).unwrap());
     }

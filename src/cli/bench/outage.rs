@@ -66,6 +66,10 @@ pub struct OutageReport {
     pub kpi_slowest_ms: f64,
     pub kpi_reads: u64,
     pub kpi_dossiers: u64,
+    /// The outbox's records by kind and its file's pages, read with the bus stopped after
+    /// the fill (killed) and after the drain.
+    pub store_after_fill: String,
+    pub store_after_drain: String,
 }
 
 impl OutageReport {
@@ -114,7 +118,29 @@ impl OutageReport {
             "outage: /api/v1/kpis with {} events in the outbox: {} reads (all, ytd, this month), slowest {:.1} ms, {} dossiers counted",
             self.events, self.kpi_reads, self.kpi_slowest_ms, self.kpi_dossiers
         );
+        for (when, table) in [
+            ("after the fill", &self.store_after_fill),
+            ("after the drain", &self.store_after_drain),
+        ] {
+            if !table.is_empty() {
+                println!("outage: the outbox {when}:\n{table}");
+            }
+        }
     }
+}
+
+/// What the outbox under `data_dir` holds, by record kind, and how its file's pages are
+/// spent (`lienthong outbox usage`): read whole, with the bus stopped.
+fn store_usage(data_dir: &Path) -> Result<String, String> {
+    use crate::outbox::Store;
+    let store = crate::outbox::RedbStore::open(data_dir, 64).map_err(|e| e.to_string())?;
+    let kinds = crate::outbox::usage::by_kind(&store, |_| {}).map_err(|e| e.to_string())?;
+    let pages = store.file_stats().ok();
+    Ok(crate::outbox::usage::render(
+        &kinds,
+        store.size_on_disk(),
+        pages.as_ref(),
+    ))
 }
 
 /// Read the KPIs, recomputed, over several periods, with the whole backlog on disk: the
@@ -511,6 +537,7 @@ pub async fn run(opts: &OutageOptions) -> Result<OutageReport, String> {
 
     if opts.drain {
         bus.kill();
+        report.store_after_fill = store_usage(&opts.dir.join("data"))?;
         let portal = lienthong_mocks::portal::Portal::new(Default::default());
         let listener = tokio::net::TcpListener::bind(mocks_addr)
             .await
@@ -555,6 +582,7 @@ pub async fn run(opts: &OutageOptions) -> Result<OutageReport, String> {
         drop((rss, status));
         bus.stop();
         mocks.abort();
+        report.store_after_drain = store_usage(&opts.dir.join("data"))?;
     } else {
         bus.stop();
     }

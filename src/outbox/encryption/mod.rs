@@ -258,9 +258,10 @@ fn is_sealed_kind(record_key: &[u8]) -> bool {
     record_key.first().is_some_and(|k| SEALED_KINDS.contains(k))
 }
 
-/// The field of a pending (`q`) or finished (`d`) delivery record that can hold personal
-/// data: the errors of failed attempts (a platform's error text may quote the message).
-/// Both records write it only when there are errors ([`super::records`]).
+/// The field of a finished (`d`) delivery record that can hold personal data: the errors
+/// of failed attempts (a platform's error text may quote the message). It is written only
+/// when there are errors ([`super::records`]); a pending record flags them
+/// ([`super::records::pending_has_errors`]).
 const ERRORS_FIELD: &[u8] = b"\"errors\"";
 
 /// Whether this value must be sealed: every record of a sealed kind, except a pending or
@@ -269,7 +270,10 @@ const ERRORS_FIELD: &[u8] = b"\"errors\"";
 /// queue's loader reads them without opening each, and a delivery costs no sealing.
 fn must_seal(record_key: &[u8], plain: &[u8]) -> bool {
     let kind = record_key.first().copied();
-    if kind == Some(super::keys::PENDING) || kind == Some(super::keys::DONE) {
+    if kind == Some(super::keys::PENDING) {
+        return super::records::pending_has_errors(plain);
+    }
+    if kind == Some(super::keys::DONE) {
         return plain.windows(ERRORS_FIELD.len()).any(|w| w == ERRORS_FIELD);
     }
     is_sealed_kind(record_key)

@@ -24,7 +24,7 @@ fn sealed_values_open_only_under_their_own_record_key() {
 
 #[test]
 fn pending_records_are_sealed_only_with_attempt_errors_and_read_either_way() {
-    use super::super::records::{AttemptError, PendingRecord, decode, encode};
+    use super::super::records::{AttemptError, PendingRecord};
     let raw = Arc::new(super::super::MemStore::default());
     let store = wrap(raw.clone(), Some(ring(&[&new_key_line("k1")]))).unwrap();
     let mut rec = PendingRecord {
@@ -38,27 +38,36 @@ fn pending_records_are_sealed_only_with_attempt_errors_and_read_either_way() {
         tally: None,
     };
     let mut b = WriteBatch::default();
-    b.put(b"qportal\0fresh".to_vec(), encode(&rec));
+    let fresh_bytes = rec.to_bytes();
+    b.put(b"qportal\0fresh".to_vec(), fresh_bytes.clone());
     rec.attempts = 1;
     rec.errors.push(AttemptError {
         at_ms: 1,
         error: "HTTP 500: Nguyễn Văn An 001099012345".into(),
         status: Some(500),
     });
-    b.put(b"qportal\0failed".to_vec(), encode(&rec));
+    b.put(b"qportal\0failed".to_vec(), rec.to_bytes());
+    // A record of an earlier version (JSON) with errors is sealed too.
+    b.put(
+        b"qportal\0old".to_vec(),
+        br#"{"block_on_dead":false,"payload_len":1,"errors":[{"at_ms":1,"error":"An"}]}"#.to_vec(),
+    );
     store.apply(b).unwrap();
     let fresh = raw.get(b"qportal\0fresh").unwrap().unwrap();
+    assert!(fresh == fresh_bytes, "a fresh pending record stays plain");
     assert!(
-        fresh.starts_with(b"{"),
-        "a fresh pending record stays plain"
+        raw.get(b"qportal\0old")
+            .unwrap()
+            .unwrap()
+            .starts_with(&MAGIC)
     );
     let failed = raw.get(b"qportal\0failed").unwrap().unwrap();
     assert!(failed.starts_with(&MAGIC), "one with errors is sealed");
     assert!(!failed.windows(12).any(|w| w == b"001099012345"));
-    let back: PendingRecord = decode(&store.get(b"qportal\0failed").unwrap().unwrap()).unwrap();
+    let back = PendingRecord::from_bytes(&store.get(b"qportal\0failed").unwrap().unwrap()).unwrap();
     assert_eq!(back.errors[0].status, Some(500));
     let rows = store.scan(b"q", b"r", 10).unwrap();
-    assert_eq!(rows.len(), 2);
+    assert_eq!(rows.len(), 3);
     // Finished deliveries alike: plain without errors, sealed with them.
     let mut b = WriteBatch::default();
     b.put(

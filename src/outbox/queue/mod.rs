@@ -20,7 +20,7 @@ mod state;
 use state::{Slot, State};
 
 use super::keys;
-use super::records::{PendingRecord, decode};
+use super::records::PendingRecord;
 use super::store::{Store, StoreError};
 use crate::envelope::MessageId;
 use crate::time::now_ms;
@@ -393,7 +393,10 @@ impl TargetQueue {
             .map(|(k, v)| {
                 let id = keys::id_suffix(k)
                     .ok_or_else(|| StoreError::Corrupt("short pending key".into()))?;
-                Ok(DeliveryInfo::from_record(id, &decode::<PendingRecord>(v)?))
+                Ok(DeliveryInfo::from_record(
+                    id,
+                    &PendingRecord::from_bytes(v)?,
+                ))
             })
             .collect()
     }

@@ -45,7 +45,7 @@ impl Writer {
             self.read(p, &key)
                 .ok()
                 .flatten()
-                .and_then(|v| decode::<PendingRecord>(&v).ok())
+                .and_then(|v| PendingRecord::from_bytes(&v).ok())
                 .map(|r| r.errors)
                 .unwrap_or_default()
         } else {
@@ -89,13 +89,13 @@ impl Writer {
         let key = keys::delivery(keys::PENDING, &target, &info.id);
         match self
             .read(p, &key)
-            .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+            .and_then(|v| v.map(|v| PendingRecord::from_bytes(&v)).transpose())
         {
             Ok(Some(mut rec)) => {
                 rec.attempts = info.attempts + 1;
                 rec.next_due_ms = next_due_ms;
                 push_error(&mut rec.errors, error);
-                p.put(key, encode(&rec));
+                p.put(key, rec.to_bytes());
             }
             Ok(None) => {
                 tracing::warn!(%target, id = %info.id, "retry of a delivery that is no longer pending")
@@ -118,7 +118,7 @@ impl Writer {
         let key = keys::delivery(keys::PENDING, &target, &info.id);
         let mut errors = match self
             .read(p, &key)
-            .and_then(|v| v.map(|v| decode::<PendingRecord>(&v)).transpose())
+            .and_then(|v| v.map(|v| PendingRecord::from_bytes(&v)).transpose())
         {
             Ok(Some(rec)) => rec.errors,
             _ => Vec::new(),
@@ -274,7 +274,7 @@ impl Writer {
         count_unit(&mut self.meta.by_unit, target, &rec.unit, 1, -1);
         p.ledger.revived(&id, &rec.unit, target);
         p.delete(xkey);
-        p.put(keys::delivery(keys::PENDING, target, &id), encode(&rec));
+        p.put(keys::delivery(keys::PENDING, target, &id), rec.to_bytes());
         self.meta.dead = self.meta.dead.saturating_sub(1);
         self.meta.pending += 1;
         self.meta.pending_bytes += dead.payload_len as u64;

@@ -78,7 +78,7 @@ impl PreparedEnqueue {
                             ..pending.clone()
                         };
                         let info = DeliveryInfo::from_record(MessageId(uuid::Uuid::nil()), &rec);
-                        (Some((encode(&rec), info)), f.sync_targets.clone())
+                        (Some((rec.to_bytes(), info)), f.sync_targets.clone())
                     }
                     _ => (None, Vec::new()),
                 };
@@ -94,7 +94,7 @@ impl PreparedEnqueue {
                 };
                 messages.push(encode(&message));
                 PreparedEvent {
-                    pending: encode(&pending),
+                    pending: pending.to_bytes(),
                     tally_pending,
                     tally_targets,
                     facts,

@@ -1,10 +1,16 @@
 //! The records the outbox stores, one per key kind (see [`super::keys`]). JSON-encoded:
-//! small, readable with any key-value dump tool, and tolerant of added fields.
+//! small, readable with any key-value dump tool, and tolerant of added fields — except
+//! the pending delivery, of which an outage keeps millions: it has a binary form of its
+//! own ([`pending`]).
 
 use super::store::StoreError;
 use crate::envelope::MessageId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+
+mod pending;
+pub use pending::PendingRecord;
+pub(crate) use pending::has_errors as pending_has_errors;
 
 /// A (unit, ordering key) pair as the scheduler sees it (its hash is in key_hash.rs).
 pub type KeyHash = u128;
@@ -127,41 +133,6 @@ pub fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
         errors.remove(1);
     }
     errors.push(e);
-}
-
-/// `q`: a delivery not finished yet: pending, or waiting for a retry at `next_due_ms`.
-/// Whether it is in flight is known only to the process holding its lease (in memory), so
-/// a crash returns every lease to pending by construction.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct PendingRecord {
-    /// Hash of (unit, ordering key) when the route orders per key.
-    #[serde(default)]
-    pub key_hash: Option<KeyHash>,
-    /// A dead message blocks its key (route `on_dead = "block"`).
-    pub block_on_dead: bool,
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
-    pub attempts: u32,
-    #[serde(default, skip_serializing_if = "is_zero_u64")]
-    pub next_due_ms: u64,
-    pub payload_len: u32,
-    /// Written only when there are some: a pending record is sealed on disk only then
-    /// ([`super::encryption`]).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<AttemptError>,
-    /// The unit that sent the message, for per-unit status (empty in older records).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub unit: String,
-    /// The dossier whose KPI state this delivery settles (deliveries to the portal).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tally: Option<u128>,
-}
-
-fn is_zero_u32(v: &u32) -> bool {
-    *v == 0
-}
-
-fn is_zero_u64(v: &u64) -> bool {
-    *v == 0
 }
 
 /// `d`: a finished delivery, kept for sync-status queries until retention removes it.
