@@ -1,6 +1,7 @@
-//! `lienthong outbox new-key | re-encrypt | usage | check`: the outbox keyring's keys,
-//! sealing every stored record with the current one, what the disk is spent on, and
-//! checking (and repairing) every record (the last three with the bus stopped).
+//! `lienthong outbox new-key | re-encrypt | usage | compact | check`: the outbox
+//! keyring's keys, sealing every stored record with the current one, what the disk is
+//! spent on, giving its free space back, and checking (and repairing) every record (all
+//! but the first with the bus stopped).
 
 use super::checked::load;
 use clap::Subcommand;
@@ -53,12 +54,25 @@ pub enum OutboxCommand {
         #[arg(long)]
         data_dir: Option<PathBuf>,
     },
+    /// Give the outbox file's free space back to the file system: the pages in use move to
+    /// the start of the file and the rest is cut. The running bus does this by itself
+    /// after a retention sweep when what must move is small (256 MiB at most); this is for
+    /// larger files, with the bus stopped. Takes about as long as reading the live records.
+    Compact {
+        /// The configuration file.
+        #[arg(long, default_value = "config/lienthong.toml")]
+        config: PathBuf,
+        /// Overrides outbox.data_dir.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
 }
 
 pub fn outbox(command: OutboxCommand) -> ExitCode {
     use crate::outbox::encryption;
     match command {
         OutboxCommand::Usage { config, data_dir } => usage(&config, data_dir),
+        OutboxCommand::Compact { config, data_dir } => compact(&config, data_dir),
         OutboxCommand::Check {
             config,
             data_dir,
@@ -160,6 +174,41 @@ pub(super) fn open_stopped(
                 dir.display()
             );
             Err(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// `lienthong outbox compact`: the file compacted whatever its size.
+fn compact(config: &std::path::Path, data_dir: Option<PathBuf>) -> ExitCode {
+    let (_, store) = match open_stopped(config, data_dir) {
+        Ok(opened) => opened,
+        Err(code) => return code,
+    };
+    let mib = |b: u64| b as f64 / (1024.0 * 1024.0);
+    eprintln!(
+        "compacting the outbox file ({:.1} MiB, {:.1} MiB of records)...",
+        mib(crate::outbox::Store::size_on_disk(&store)),
+        mib(store.live_bytes())
+    );
+    match store.reclaim_up_to(u64::MAX, 0) {
+        Ok(Some(r)) => {
+            println!(
+                "compacted in {:.1}s: {:.1} MiB -> {:.1} MiB",
+                r.took.as_secs_f64(),
+                mib(r.file_before),
+                mib(r.file_after)
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(None) => {
+            println!("nothing to give back: the file is within its records' space");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "error: {e} (the file is unchanged or compacted in part; the bus opens it either way)"
+            );
+            ExitCode::FAILURE
         }
     }
 }

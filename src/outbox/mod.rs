@@ -99,7 +99,7 @@ pub use notes::Notes;
 pub use queue::{DeliveryInfo, Lease, QueueCounts, TargetQueue, UnitQueueCounts};
 pub use records::AttemptError;
 pub use redb_store::{FileStats, RedbStore};
-pub use store::{MemStore, SledStore, Store, StoreError, WriteBatch};
+pub use store::{MemStore, Reclaimed, SledStore, Store, StoreError, WriteBatch};
 pub use sweep::SweepReport;
 pub use views::DeliveryState;
 pub use waiting::{Holders, WaitingBehind};

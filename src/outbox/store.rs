@@ -74,6 +74,22 @@ pub trait Store: Send + Sync + 'static {
     fn scan(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Rows, StoreError>;
     /// Bytes the store occupies on disk.
     fn size_on_disk(&self) -> u64;
+    /// Give the file's free space back when most of it is free and what is live is small
+    /// enough to move in a short pause ([`super::redb_store`]); `None`: nothing done
+    /// (a store without such a file does nothing).
+    fn reclaim(&self) -> Result<Option<Reclaimed>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// What a compaction gave back ([`Store::reclaim`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reclaimed {
+    pub file_before: u64,
+    pub file_after: u64,
+    /// The bytes of keys and values the records hold.
+    pub live_bytes: u64,
+    pub took: std::time::Duration,
 }
 
 /// The store of releases before redb (one sled tree, so that a batch is atomic across
@@ -284,6 +300,9 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn size_on_disk(&self) -> u64 {
         (**self).size_on_disk()
+    }
+    fn reclaim(&self) -> Result<Option<Reclaimed>, StoreError> {
+        (**self).reclaim()
     }
 }
 

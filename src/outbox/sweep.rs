@@ -29,6 +29,10 @@ pub struct SweepReport {
     pub messages_removed: u64,
     pub idempotency_keys_removed: u64,
     pub notes_removed: u64,
+    /// The file compacted after the sweep removed records ([`Store::reclaim`]): bytes
+    /// before and after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file_compacted: Option<(u64, u64)>,
 }
 
 /// One step of a sweep: what to delete and where the next step starts.
@@ -223,6 +227,27 @@ impl super::Outbox {
             report.notes_removed += removed;
             if !more {
                 break;
+            }
+        }
+        let removed =
+            report.messages_removed + report.idempotency_keys_removed + report.notes_removed;
+        if removed > 0 && !self.is_closing() {
+            // After removing records, most of the file may be free (a drained outage):
+            // give it back when that is cheap (the store decides, from running totals).
+            let store = Arc::clone(&self.inner.store);
+            if let Some(r) = tokio::task::spawn_blocking(move || store.reclaim())
+                .await
+                .map_err(|e| storage(&e))?
+                .map_err(|e| storage(&e))?
+            {
+                tracing::info!(
+                    file_before_mib = r.file_before >> 20,
+                    file_after_mib = r.file_after >> 20,
+                    live_mib = r.live_bytes >> 20,
+                    took_ms = r.took.as_millis() as u64,
+                    "outbox file compacted after the retention sweep"
+                );
+                report.file_compacted = Some((r.file_before, r.file_after));
             }
         }
         Ok(report)

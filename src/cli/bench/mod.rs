@@ -20,6 +20,7 @@ use process::{encryption_section, write_config, write_config_with};
 use throughput::{cluster, end_to_end, evidence_cost, full_speed};
 
 pub mod outage;
+mod outage_disk;
 
 use lienthong_mocks::{Faults, Sink};
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@
 //! The memory test of the suite (`tests/it/backlog.rs`) runs the fill half with the debug
 //! binary and holds its peak under 200 MB.
 
+use super::outage_disk::{self, store_usage};
 use super::{BusProcess, dir_size, free_port};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -70,6 +71,9 @@ pub struct OutageReport {
     /// the fill (killed) and after the drain.
     pub store_after_fill: String,
     pub store_after_drain: String,
+    /// The drained outage past retention (every platform up, retention 1s).
+    pub retention: outage_disk::SweepFigures,
+    pub store_after_retention: String,
 }
 
 impl OutageReport {
@@ -118,29 +122,24 @@ impl OutageReport {
             "outage: /api/v1/kpis with {} events in the outbox: {} reads (all, ytd, this month), slowest {:.1} ms, {} dossiers counted",
             self.events, self.kpi_reads, self.kpi_slowest_ms, self.kpi_dossiers
         );
+        if self.retention.file_before_mib > 0.0 {
+            println!(
+                "outage: past retention: the outbox file {:.0} MiB -> {:.0} MiB in {:.0}s (swept and compacted by the running bus)",
+                self.retention.file_before_mib,
+                self.retention.file_after_mib,
+                self.retention.seconds
+            );
+        }
         for (when, table) in [
             ("after the fill", &self.store_after_fill),
             ("after the drain", &self.store_after_drain),
+            ("past retention", &self.store_after_retention),
         ] {
             if !table.is_empty() {
                 println!("outage: the outbox {when}:\n{table}");
             }
         }
     }
-}
-
-/// What the outbox under `data_dir` holds, by record kind, and how its file's pages are
-/// spent (`lienthong outbox usage`): read whole, with the bus stopped.
-fn store_usage(data_dir: &Path) -> Result<String, String> {
-    use crate::outbox::Store;
-    let store = crate::outbox::RedbStore::open(data_dir, 64).map_err(|e| e.to_string())?;
-    let kinds = crate::outbox::usage::by_kind(&store, |_| {}).map_err(|e| e.to_string())?;
-    let pages = store.file_stats().ok();
-    Ok(crate::outbox::usage::render(
-        &kinds,
-        store.size_on_disk(),
-        pages.as_ref(),
-    ))
 }
 
 /// Read the KPIs, recomputed, over several periods, with the whole backlog on disk: the
@@ -542,7 +541,10 @@ pub async fn run(opts: &OutageOptions) -> Result<OutageReport, String> {
         let listener = tokio::net::TcpListener::bind(mocks_addr)
             .await
             .map_err(|e| format!("cannot bring the mock portal up on {mocks_addr}: {e}"))?;
-        let router = portal.router();
+        // Every platform is back: the ministry's system too.
+        let router = portal
+            .router()
+            .merge(lienthong_mocks::portal::Portal::ministry().router());
         let mocks = tokio::spawn(async move {
             let _ = axum::serve(listener, router).await;
         });
@@ -581,8 +583,10 @@ pub async fn run(opts: &OutageOptions) -> Result<OutageReport, String> {
         polls += status.polls.load(Ordering::Relaxed);
         drop((rss, status));
         bus.stop();
-        mocks.abort();
         report.store_after_drain = store_usage(&opts.dir.join("data"))?;
+        report.retention = outage_disk::run(&opts.exe, &config, port).await?;
+        mocks.abort();
+        report.store_after_retention = store_usage(&opts.dir.join("data"))?;
     } else {
         bus.stop();
     }

@@ -421,6 +421,10 @@ impl Store for EncryptedStore {
     fn size_on_disk(&self) -> u64 {
         self.inner.size_on_disk()
     }
+
+    fn reclaim(&self) -> Result<Option<super::store::Reclaimed>, StoreError> {
+        self.inner.reclaim()
+    }
 }
 
 /// What `lienthong outbox re-encrypt` did.
