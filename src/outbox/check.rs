@@ -147,7 +147,7 @@ fn read_record(
             records::count_unit(&mut checked.by_unit, &target(), &r.unit, 0, 1);
         }
         Some(keys::DONE) => {
-            records::decode::<DoneRecord>(&value)?;
+            DoneRecord::from_bytes(&value)?;
         }
         Some(keys::IDEMPOTENCY) => {
             records::decode::<IdempotencyRecord>(&value)?;

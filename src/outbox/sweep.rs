@@ -94,7 +94,7 @@ pub(super) fn messages_step(
             for t in &msg.targets {
                 let dkey = keys::delivery(keys::DONE, t, &id);
                 match store.get(&dkey)? {
-                    Some(d) if decode::<DoneRecord>(&d)?.at_ms < cutoff => {
+                    Some(d) if DoneRecord::from_bytes(&d)?.at_ms < cutoff => {
                         step.batch.delete(dkey);
                         had_records = true;
                     }

@@ -74,7 +74,7 @@ impl Outbox {
                     errors: r.errors,
                 }
             } else if let Some(v) = store.get(&keys::delivery(keys::DONE, &t, &id))? {
-                let r: DoneRecord = decode(&v)?;
+                let r = DoneRecord::from_bytes(&v)?;
                 match r.outcome {
                     records::DoneOutcome::Delivered => DeliveryState::Delivered {
                         at_ms: r.at_ms,

@@ -258,25 +258,18 @@ fn is_sealed_kind(record_key: &[u8]) -> bool {
     record_key.first().is_some_and(|k| SEALED_KINDS.contains(k))
 }
 
-/// The field of a finished (`d`) delivery record that can hold personal data: the errors
-/// of failed attempts (a platform's error text may quote the message). It is written only
-/// when there are errors ([`super::records`]); a pending record flags them
-/// ([`super::records::pending_has_errors`]).
-const ERRORS_FIELD: &[u8] = b"\"errors\"";
-
 /// Whether this value must be sealed: every record of a sealed kind, except a pending or
-/// finished delivery without attempt errors — ids, times, counts and the unit's name, like
-/// the index records. Those stay plain: a million of them waiting cost half the disk, the
-/// queue's loader reads them without opening each, and a delivery costs no sealing.
+/// finished delivery without attempt errors (the only field of theirs that can hold
+/// personal data: a platform's error text may quote the message) — ids, times, counts
+/// and the unit's name, like the index records. Those stay plain: a million of them
+/// waiting cost half the disk, the queue's loader reads them without opening each, and a
+/// delivery costs no sealing. Both records flag their errors ([`super::records`]).
 fn must_seal(record_key: &[u8], plain: &[u8]) -> bool {
-    let kind = record_key.first().copied();
-    if kind == Some(super::keys::PENDING) {
-        return super::records::pending_has_errors(plain);
+    match record_key.first().copied() {
+        Some(super::keys::PENDING) => super::records::pending_has_errors(plain),
+        Some(super::keys::DONE) => super::records::done_has_errors(plain),
+        _ => is_sealed_kind(record_key),
     }
-    if kind == Some(super::keys::DONE) {
-        return plain.windows(ERRORS_FIELD.len()).any(|w| w == ERRORS_FIELD);
-    }
-    is_sealed_kind(record_key)
 }
 
 fn canary_key(id: &str) -> Vec<u8> {

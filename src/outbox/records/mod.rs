@@ -1,14 +1,18 @@
 //! The records the outbox stores, one per key kind (see [`super::keys`]). JSON-encoded:
 //! small, readable with any key-value dump tool, and tolerant of added fields — except
-//! the pending delivery, of which an outage keeps millions: it has a binary form of its
-//! own ([`pending`]).
+//! the pending and finished deliveries, of which an outage keeps millions (one per
+//! message and target): they have binary forms of their own ([`pending`], [`done`]).
 
 use super::store::StoreError;
 use crate::envelope::MessageId;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+mod done;
 mod pending;
+mod varint;
+pub use done::DoneRecord;
+pub(crate) use done::has_errors as done_has_errors;
 pub use pending::PendingRecord;
 pub(crate) use pending::has_errors as pending_has_errors;
 
@@ -133,20 +137,6 @@ pub fn push_error(errors: &mut Vec<AttemptError>, e: AttemptError) {
         errors.remove(1);
     }
     errors.push(e);
-}
-
-/// `d`: a finished delivery, kept for sync-status queries until retention removes it.
-#[derive(Serialize, Deserialize, Clone, Debug)]
-pub struct DoneRecord {
-    pub outcome: DoneOutcome,
-    pub at_ms: u64,
-    pub attempts: u32,
-    /// The failed attempts before the one that succeeded (the message's journey).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<AttemptError>,
-    /// A forwarded delivery's dossier, settled in the KPIs when a worker confirms it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub tally: Option<u128>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]

@@ -25,6 +25,7 @@
 //! (and rare), and because the encryption layer seals a record that has them
 //! ([`has_errors`]).
 
+use super::varint::{put as put_varint, take, take_u128};
 use super::{AttemptError, KeyHash};
 use crate::outbox::store::StoreError;
 use serde::Deserialize;
@@ -149,31 +150,28 @@ pub fn has_errors(plain: &[u8]) -> bool {
     }
 }
 
+const WHAT: &str = "pending record";
+
 fn decode_binary(mut b: &[u8]) -> Result<PendingRecord, StoreError> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("pending record: {what}"));
     let (&flags, rest) = b.split_first().ok_or_else(|| corrupt("no flags"))?;
     b = rest;
-    let attempts = u32::try_from(take_varint(&mut b)?).map_err(|_| corrupt("attempts"))?;
-    let next_due_ms = take_varint(&mut b)?;
-    let payload_len = u32::try_from(take_varint(&mut b)?).map_err(|_| corrupt("length"))?;
-    let take_u128 = |b: &mut &[u8]| -> Result<u128, StoreError> {
-        let (head, rest) = b.split_at_checked(16).ok_or_else(|| corrupt("truncated"))?;
-        *b = rest;
-        Ok(u128::from_be_bytes(head.try_into().expect("16 bytes")))
-    };
+    let attempts = u32::try_from(take(&mut b, WHAT)?).map_err(|_| corrupt("attempts"))?;
+    let next_due_ms = take(&mut b, WHAT)?;
+    let payload_len = u32::try_from(take(&mut b, WHAT)?).map_err(|_| corrupt("length"))?;
     let key_hash = if flags & KEY_HASH != 0 {
-        Some(take_u128(&mut b)?)
+        Some(take_u128(&mut b, WHAT)?)
     } else {
         None
     };
     let tally = if flags & OWN_TALLY != 0 {
-        Some(take_u128(&mut b)?)
+        Some(take_u128(&mut b, WHAT)?)
     } else if flags & TALLY_IS_KEY_HASH != 0 {
         key_hash
     } else {
         None
     };
-    let unit_len = usize::try_from(take_varint(&mut b)?).map_err(|_| corrupt("unit"))?;
+    let unit_len = usize::try_from(take(&mut b, WHAT)?).map_err(|_| corrupt("unit"))?;
     let (unit, rest) = b
         .split_at_checked(unit_len)
         .ok_or_else(|| corrupt("unit truncated"))?;
@@ -197,32 +195,6 @@ fn decode_binary(mut b: &[u8]) -> Result<PendingRecord, StoreError> {
         unit,
         tally,
     })
-}
-
-/// LEB128: seven bits a byte, low first.
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn take_varint(b: &mut &[u8]) -> Result<u64, StoreError> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let (&byte, rest) = b
-            .split_first()
-            .ok_or_else(|| StoreError::Corrupt("pending record: truncated number".into()))?;
-        *b = rest;
-        v |= ((byte & 0x7f) as u64) << shift;
-        if byte & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err(StoreError::Corrupt(
-        "pending record: number too long".into(),
-    ))
 }
 
 #[cfg(test)]

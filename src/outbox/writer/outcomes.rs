@@ -17,7 +17,7 @@ impl Writer {
     ) {
         let dkey = keys::delivery(keys::DONE, &target, &id);
         if let Ok(Some(v)) = self.read(p, &dkey)
-            && let Ok(mut done) = decode::<DoneRecord>(&v)
+            && let Ok(mut done) = DoneRecord::from_bytes(&v)
             && done.outcome == DoneOutcome::Forwarded
         {
             done.outcome = DoneOutcome::Delivered;
@@ -26,7 +26,7 @@ impl Writer {
             if let Some(id) = done.tally.take() {
                 self.tally_sync_finished(p, id);
             }
-            p.put(dkey, encode(&done));
+            p.put(dkey, done.to_bytes());
         }
     }
 
@@ -73,7 +73,10 @@ impl Writer {
             // Forwarded: settled when a worker reports it delivered.
             tally,
         };
-        p.put(keys::delivery(keys::DONE, &target, &info.id), encode(&done));
+        p.put(
+            keys::delivery(keys::DONE, &target, &info.id),
+            done.to_bytes(),
+        );
         self.finish_pending(&target, &info, p);
     }
 
@@ -178,7 +181,7 @@ impl Writer {
                 }
                 return Ok(()); // already recorded (the record came twice)
             }
-            let done = read(self, p, &dkey)?.and_then(|v| decode::<DoneRecord>(&v).ok());
+            let done = read(self, p, &dkey)?.and_then(|v| DoneRecord::from_bytes(&v).ok());
             // Delivered or dropped here after it died: an old report. (A forwarded record
             // is in the broker's hands; its time is this node's clock, not the worker's.)
             if done
@@ -327,7 +330,7 @@ impl Writer {
             errors: dead.errors,
             tally: None,
         };
-        p.put(keys::delivery(keys::DONE, target, &id), encode(&done));
+        p.put(keys::delivery(keys::DONE, target, &id), done.to_bytes());
         self.meta.dead = self.meta.dead.saturating_sub(1);
     }
 }
