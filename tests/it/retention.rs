@@ -266,6 +266,36 @@ async fn outbox_usage_counts_the_records_of_each_kind_on_disk() {
     assert_eq!(records("dossier index"), 20, "{stdout}");
     assert_eq!(records("messages"), 1, "{stdout}");
     assert!(stdout.contains("the file:"), "{stdout}");
+    assert!(stdout.contains("the file's pages:"), "{stdout}");
+    // `outbox compact` gives the free space back, and every record stays.
+    let file = dir.path().join("outbox.redb");
+    let before = std::fs::metadata(&file).unwrap().len();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["outbox", "compact", "--config"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/lienthong.toml"
+        ))
+        .arg("--data-dir")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("compacted in"), "{said}");
+    let after = std::fs::metadata(&file).unwrap().len();
+    assert!(after < before, "{before} -> {after}: {said}");
+    let out = usage();
+    let again = String::from_utf8_lossy(&out.stdout);
+    let pending = again
+        .lines()
+        .find(|l| l.contains("pending deliveries"))
+        .unwrap_or_else(|| panic!("{again}"));
+    assert_eq!(
+        pending.split_whitespace().rev().nth(2),
+        Some("40"),
+        "{again}"
+    );
     // The bus's own outbox must be stopped: a second opener is told so.
     let outbox = open(dir.path());
     let out = usage();
