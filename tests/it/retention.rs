@@ -192,6 +192,90 @@ async fn disk_use_stays_bounded_under_churn() {
     outbox.shutdown().await.unwrap();
 }
 
+/// The real store, with the compaction threshold of a large file lowered to nothing, so
+/// that a test-sized outbox is compacted when the sweep asks.
+struct EagerCompaction(RedbStore);
+
+impl Store for EagerCompaction {
+    fn get(&self, key: &[u8]) -> Result<Option<bytes::Bytes>, lienthong::outbox::StoreError> {
+        self.0.get(key)
+    }
+    fn get_at_or_before(
+        &self,
+        floor: &[u8],
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, bytes::Bytes)>, lienthong::outbox::StoreError> {
+        self.0.get_at_or_before(floor, key)
+    }
+    fn apply(
+        &self,
+        batch: lienthong::outbox::WriteBatch,
+    ) -> Result<(), lienthong::outbox::StoreError> {
+        self.0.apply(batch)
+    }
+    fn flush(&self) -> Result<(), lienthong::outbox::StoreError> {
+        self.0.flush()
+    }
+    fn scan(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>, lienthong::outbox::StoreError> {
+        self.0.scan(start, end, limit)
+    }
+    fn size_on_disk(&self) -> u64 {
+        self.0.size_on_disk()
+    }
+    fn reclaim(
+        &self,
+    ) -> Result<Option<lienthong::outbox::Reclaimed>, lienthong::outbox::StoreError> {
+        self.0.reclaim_up_to(u64::MAX, 0)
+    }
+}
+
+/// A retention sweep that removed records asks the store to give the file's space back;
+/// the file shrinks and what is kept (a dead letter and its message) stays readable.
+#[tokio::test]
+async fn the_sweep_gives_the_files_space_back_once_it_removed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = EagerCompaction(RedbStore::open(dir.path(), 16).unwrap());
+    let outbox = Outbox::open(
+        Arc::new(store) as Arc<dyn Store>,
+        OutboxSettings {
+            max_pending: 1_000_000,
+            max_pending_bytes: 1 << 32,
+            retention: Duration::from_secs(30 * 86400),
+            idempotency_ttl: Duration::from_secs(7 * 86400),
+            note_retention: Duration::from_secs(90 * 86400),
+            window: 10_000,
+        },
+        &["a".to_string(), "b".to_string()],
+    )
+    .unwrap();
+    let mut kept = None;
+    for _ in 0..20 {
+        let ids = outbox.enqueue(request(200, None, 2_000)).await.unwrap();
+        kept.get_or_insert(ids[3].id);
+        deliver_all(&outbox, kept);
+    }
+    outbox.sync().await.unwrap();
+    let before = outbox.stats().disk_bytes;
+    // Nothing old enough: nothing removed, nothing compacted.
+    let report = outbox.sweep(now_ms()).await.unwrap();
+    assert_eq!((report.messages_removed, report.file_compacted), (0, None));
+    let report = outbox.sweep(now_ms() + 31 * DAY_MS).await.unwrap();
+    assert_eq!(report.messages_removed, 20 * 200 - 1);
+    let (from, to) = report.file_compacted.expect("the file was compacted");
+    assert_eq!(from, before);
+    assert!(to * 2 < before, "{before} -> {to}");
+    assert_eq!(outbox.stats().disk_bytes, to);
+    let dead = outbox.dead_letters(Some("a"), 10).unwrap();
+    assert_eq!(dead.len(), 1);
+    assert!(outbox.message(kept.unwrap()).unwrap().is_some());
+    outbox.shutdown().await.unwrap();
+}
+
 /// Notes (which unit a payment reference belongs to, who dropped a dead letter) used to be
 /// kept forever: anything that wrote one grew the disk for good. They go after
 /// `note_retention`, counted from when each was first written, across a restart.
