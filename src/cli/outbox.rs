@@ -30,8 +30,9 @@ pub enum OutboxCommand {
     /// Read every record (the bus stopped): each sealed one must open, each must decode,
     /// and the running totals must equal a recount. Says what is wrong, in words; exits 1
     /// when something is. With `--repair`, unreadable records go to a quarantine file in
-    /// the data directory (their keys and bytes) and are deleted, and the totals are
-    /// rewritten from the recount; no readable record is touched.
+    /// the data directory (their keys and bytes) and are deleted, and the totals (and the
+    /// count of bytes that decides when the file gives space back) are rewritten from the
+    /// recount; no readable record is touched.
     Check {
         /// The configuration file (for outbox.data_dir and the outbox's keys).
         #[arg(long, default_value = "config/lienthong.toml")]

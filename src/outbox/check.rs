@@ -32,6 +32,9 @@ pub struct Unreadable {
 #[derive(Debug, Default)]
 pub struct Checked {
     pub records: u64,
+    /// Bytes of keys and values as stored, over every record (the store's running total
+    /// of them decides when the file gives space back: [`super::redb_store`]).
+    pub bytes: u64,
     pub unreadable: Vec<Unreadable>,
     /// Unreadable records beyond [`MOST_LISTED`] (counted, not kept).
     pub unreadable_not_listed: u64,
@@ -93,6 +96,7 @@ pub fn check(
         let rows = raw.scan(&start, &end, PAGE)?;
         for (key, stored) in &rows {
             checked.records += 1;
+            checked.bytes += (key.len() + stored.len()) as u64;
             if let Err(e) = read_record(&mut checked, ring, key, stored) {
                 if checked.unreadable.len() < MOST_LISTED {
                     checked.unreadable.push(Unreadable {

@@ -147,6 +147,20 @@ impl RedbStore {
         self.live.load(Ordering::Relaxed).max(0) as u64
     }
 
+    /// Replace the running total of live bytes with a recount (`lienthong outbox check
+    /// --repair`: a crash loses up to a second of changes to it).
+    pub fn set_live_bytes(&self, bytes: u64) -> Result<(), StoreError> {
+        let db = self.db();
+        let tx = db.begin_write().map_err(err)?;
+        tx.open_table(STATS)
+            .map_err(err)?
+            .insert(LIVE_BYTES, bytes)
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        self.live.store(bytes as i64, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Compact the file when it is over [`RECLAIM_FREE_FACTOR`] times the live bytes plus
     /// `slack`, and what is live is at most `max_live` bytes (see the module docs); `None`
     /// when it is not worth it.
