@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(300);
 /// The file is taken as settled when its size has not changed for this long.
 const SETTLED_AFTER: Duration = Duration::from_secs(20);
+/// A file that has not shrunk by then will not (sweeps run every second).
+const GIVE_UP_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SweepFigures {
@@ -64,7 +66,10 @@ pub async fn run(exe: &Path, config: &Path, port: u16) -> Result<SweepFigures, S
             eprintln!("  outage: the outbox file is {:.0} MiB", mib(now));
             last_print = Instant::now();
         }
-        if now < size_floor(figures.file_before_mib) && last.1.elapsed() >= SETTLED_AFTER {
+        // Settled: unchanged for a while, after giving space back — or never going to (a
+        // file too small to be worth compacting).
+        let shrunk = now < size_floor(figures.file_before_mib);
+        if last.1.elapsed() >= SETTLED_AFTER && (shrunk || started.elapsed() >= GIVE_UP_AFTER) {
             break;
         }
     }
