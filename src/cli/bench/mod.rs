@@ -21,6 +21,7 @@ use throughput::{cluster, end_to_end, evidence_cost, full_speed};
 
 pub mod outage;
 mod outage_disk;
+mod outage_traffic;
 
 use lienthong_mocks::{Faults, Sink};
 use std::path::{Path, PathBuf};

@@ -17,6 +17,7 @@
 //! binary and holds its peak under 200 MB.
 
 use super::outage_disk::{self, store_usage};
+use super::outage_traffic::nafosted_event;
 use super::{BusProcess, dir_size, free_port};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -176,33 +177,6 @@ async fn measure_kpi_reads(port: u16) -> Result<(f64, u64, u64), String> {
         }
     }
     Ok((slowest.as_secs_f64() * 1000.0, reads, dossiers))
-}
-
-/// The statuses of a dossier's life, in the order NAFOSTED sends them: the n-th of
-/// `per_dossier` events.
-fn status_word(n: usize, per_dossier: usize) -> &'static str {
-    match n {
-        0 => "submitted",
-        1 => "accepted",
-        _ if n + 2 == per_dossier => "approved",
-        _ if n + 1 == per_dossier => "result_delivered",
-        _ => "under_review",
-    }
-}
-
-fn nafosted_event(dossier: usize, n: usize, per_dossier: usize) -> serde_json::Value {
-    serde_json::json!({
-        "eventType": "dossier.updated",
-        "dossierCode": format!("NAFOSTED-2026-{dossier:06}"),
-        "procedureCode": "1.008433",
-        "procedureName": "Đăng ký đề tài nghiên cứu cơ bản do Quỹ tài trợ",
-        "applicant": {"type": "individual", "fullName": "Nguyễn Thị Minh Anh",
-                      "idNumber": "001203004567", "phone": "0912345678"},
-        "submittedAt": "2026-11-02T08:30:00+07:00",
-        "status": status_word(n, per_dossier),
-        "channel": if dossier.is_multiple_of(3) { "counter" } else { "online" },
-        "step": n,
-    })
 }
 
 /// The shipped configuration, with every national platform on `mocks` (nothing listens
