@@ -12,16 +12,36 @@ use std::time::Duration;
 
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
-fn open(dir: &std::path::Path) -> Outbox {
-    let store = RedbStore::open(dir, 16).unwrap();
-    let settings = OutboxSettings {
+/// Retention 30 days, idempotency keys 7, notes 90.
+fn settings() -> OutboxSettings {
+    OutboxSettings {
         max_pending: 1_000_000,
         max_pending_bytes: 1 << 32,
         retention: Duration::from_secs(30 * 86400),
         idempotency_ttl: Duration::from_secs(7 * 86400),
         note_retention: Duration::from_secs(90 * 86400),
         window: 10_000,
-    };
+    }
+}
+
+/// `lienthong outbox <command> --config <shipped> --data-dir <dir> <extra>`.
+fn outbox_cli(command: &str, dir: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
+        .args(["outbox", command, "--config"])
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/config/lienthong.toml"
+        ))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+fn open(dir: &std::path::Path) -> Outbox {
+    let store = RedbStore::open(dir, 16).unwrap();
+    let settings = settings();
     Outbox::open(
         Arc::new(store) as Arc<dyn Store>,
         settings,
@@ -242,14 +262,7 @@ async fn the_sweep_gives_the_files_space_back_once_it_removed_records() {
     let store = EagerCompaction(RedbStore::open(dir.path(), 16).unwrap());
     let outbox = Outbox::open(
         Arc::new(store) as Arc<dyn Store>,
-        OutboxSettings {
-            max_pending: 1_000_000,
-            max_pending_bytes: 1 << 32,
-            retention: Duration::from_secs(30 * 86400),
-            idempotency_ttl: Duration::from_secs(7 * 86400),
-            note_retention: Duration::from_secs(90 * 86400),
-            window: 10_000,
-        },
+        settings(),
         &["a".to_string(), "b".to_string()],
     )
     .unwrap();
@@ -314,18 +327,7 @@ async fn outbox_usage_counts_the_records_of_each_kind_on_disk() {
     outbox.enqueue(request(20, None, 100)).await.unwrap();
     outbox.sync().await.unwrap();
     outbox.shutdown().await.unwrap();
-    let usage = || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-            .args(["outbox", "usage", "--config"])
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/config/lienthong.toml"
-            ))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .output()
-            .unwrap()
-    };
+    let usage = || outbox_cli("usage", dir.path(), &[]);
     let out = usage();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -354,16 +356,7 @@ async fn outbox_usage_counts_the_records_of_each_kind_on_disk() {
     // `outbox compact` gives the free space back, and every record stays.
     let file = dir.path().join("outbox.redb");
     let before = std::fs::metadata(&file).unwrap().len();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-        .args(["outbox", "compact", "--config"])
-        .arg(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/config/lienthong.toml"
-        ))
-        .arg("--data-dir")
-        .arg(dir.path())
-        .output()
-        .unwrap();
+    let out = outbox_cli("compact", dir.path(), &[]);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{said}");
     assert!(said.contains("compacted in"), "{said}");
@@ -400,17 +393,7 @@ async fn outbox_check_names_damage_and_the_repair_keeps_every_readable_record() 
     outbox.sync().await.unwrap();
     outbox.shutdown().await.unwrap();
     let run = |args: &[&str]| {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_lienthong"))
-            .args(["outbox", "check", "--config"])
-            .arg(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/config/lienthong.toml"
-            ))
-            .arg("--data-dir")
-            .arg(dir.path())
-            .args(args)
-            .output()
-            .unwrap();
+        let out = outbox_cli("check", dir.path(), args);
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),

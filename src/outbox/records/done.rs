@@ -133,13 +133,7 @@ impl DoneRecord {
 /// Whether a stored, unsealed finished-delivery record carries attempt errors (text a
 /// platform wrote, which may quote the message), without decoding it.
 pub fn has_errors(plain: &[u8]) -> bool {
-    match plain.first() {
-        Some(&BINARY_V1) => plain.get(1).is_some_and(|f| f & ERRORS != 0),
-        _ => {
-            let field = b"\"errors\"";
-            plain.windows(field.len()).any(|w| w == field)
-        }
-    }
+    super::flags_errors(plain, BINARY_V1, ERRORS)
 }
 
 #[cfg(test)]

@@ -14,6 +14,17 @@ mod varint;
 pub use done::DoneRecord;
 pub(crate) use done::has_errors as done_has_errors;
 pub use pending::PendingRecord;
+
+/// Whether a stored delivery record carries attempt errors: a binary one (first byte
+/// `binary`) says so in its flags byte (`errors` bit), a JSON one of an earlier version
+/// has an `"errors"` field.
+fn flags_errors(plain: &[u8], binary: u8, errors: u8) -> bool {
+    if plain.first() == Some(&binary) {
+        return plain.get(1).is_some_and(|f| f & errors != 0);
+    }
+    let field = b"\"errors\"";
+    plain.windows(field.len()).any(|w| w == field)
+}
 pub(crate) use pending::has_errors as pending_has_errors;
 
 /// A (unit, ordering key) pair as the scheduler sees it (its hash is in key_hash.rs).
