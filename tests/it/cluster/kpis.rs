@@ -280,6 +280,13 @@ async fn kpi_changes_are_counted_once_and_synced_through_sigkills_of_the_accepti
             ("LIENTHONG_AMQP__NODE", name.to_string()),
             ("LIENTHONG_AMQP__PARTITIONS", "2".into()),
             ("LIENTHONG_AMQP__RECONNECT_DELAY", "200ms".into()),
+            // The portal refuses every call for a while below: with the shipped 30 s the
+            // breaker opened by those refusals held B's deliveries for about as long as
+            // the test waits for them (a CI run under load missed it).
+            (
+                "LIENTHONG_TARGETS__PORTAL__CIRCUIT_BREAKER__COOLDOWN",
+                "1s".into(),
+            ),
         ] {
             v.push((k.to_string(), val));
         }
