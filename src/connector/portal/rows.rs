@@ -31,17 +31,23 @@ const FILE: &str = "DuongDanTepTinKetQua";
 
 /// How long rows delivered wait in memory before they are written, together.
 const WRITE_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
-/// Most rows waiting to be written; past it (the store failing) they are let go: a row
-/// not kept costs its dossier's next sync a `TraCuuHoSo`.
-const UNWRITTEN_CAP: usize = 100_000;
+/// Most rows written in one commit: a write copies only these, so a backlog of rows (a
+/// slow disk under a drain) costs no more memory than the rows themselves.
+const WRITE_CHUNK: usize = 2_000;
+/// Most rows waiting to be written (about 1 KiB each); past it (the store failing or far
+/// behind) they are let go: a row not kept costs its dossier's next sync a `TraCuuHoSo`.
+const UNWRITTEN_CAP: usize = 20_000;
 
 /// The rows a portal connector has delivered, one note per dossier.
 ///
 /// Rows are written off the delivery path: a delivered call's rows wait in memory (read
-/// first by [`KeptRows::kept`]) and every [`WRITE_EVERY`] all that waited go to the
-/// outbox in one commit. A durable commit per portal call cost the outage drain three
-/// quarters of its speed; a row lost to a crash before its commit costs its dossier one
-/// `TraCuuHoSo` (the portal's own copy is the fallback base).
+/// first by [`KeptRows::kept`]) and every [`WRITE_EVERY`] what waited goes to the outbox,
+/// [`WRITE_CHUNK`] rows a commit, by one writer task at a time. A durable commit per
+/// portal call cost the outage drain three quarters of its speed; a row lost to a crash
+/// before its commit costs its dossier one `TraCuuHoSo` (the portal's own copy is the
+/// fallback base). A writer per 100 ms, each copying every row waiting, is what once
+/// held 6.8 GB during a drain on a slow disk: the writes took longer than 100 ms and
+/// piled up, each with its own copy (heaptrack of `bench --scenario outage`).
 #[derive(Clone)]
 pub struct KeptRows {
     notes: Arc<dyn Notes>,
@@ -49,8 +55,8 @@ pub struct KeptRows {
     scope: &'static str,
     /// Rows delivered and not written yet: note name → row.
     unwritten: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>>,
-    /// Whether a write is already due.
-    write_due: Arc<std::sync::atomic::AtomicBool>,
+    /// Whether a writer task runs (or is due): never two at once.
+    writing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl KeptRows {
@@ -59,7 +65,7 @@ impl KeptRows {
             notes,
             scope,
             unwritten: Arc::default(),
-            write_due: Arc::default(),
+            writing: Arc::default(),
         }
     }
 
@@ -87,8 +93,14 @@ impl KeptRows {
             .map_err(|e| format!("reading the databases consulted for dossier {code}: {e}"))
     }
 
+    /// Rows waiting to be written.
+    pub fn unwritten(&self) -> usize {
+        self.unwritten.lock().unwrap().len()
+    }
+
     /// Keep `rows` (whole rows the platform accepted): at once in memory, in the outbox
-    /// with the next write (within [`WRITE_EVERY`]). Never waits for the disk.
+    /// with a coming write (within [`WRITE_EVERY`] when the disk keeps up). Never waits
+    /// for the disk.
     pub fn keep(&self, madonvi: &str, rows: &[Value]) {
         {
             let mut unwritten = self.unwritten.lock().unwrap();
@@ -105,49 +117,62 @@ impl KeptRows {
                 }
             }
         }
-        let already_due = self
-            .write_due
-            .swap(true, std::sync::atomic::Ordering::AcqRel);
-        if already_due {
+        if self.writing.swap(true, std::sync::atomic::Ordering::AcqRel) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.write_due
+            while self.write_chunk() {}
+            self.writing
                 .store(false, std::sync::atomic::Ordering::Release);
-            return self.write_now();
+            return;
         };
         let kept = self.clone();
-        runtime.spawn(async move {
-            tokio::time::sleep(WRITE_EVERY).await;
-            kept.write_due
-                .store(false, std::sync::atomic::Ordering::Release);
-            let writing = kept.clone();
-            let _ = tokio::task::spawn_blocking(move || writing.write_now()).await;
-        });
+        runtime.spawn(async move { kept.write_until_done().await });
     }
 
-    /// Write every row waiting, in one commit; a row sent again meanwhile stays waiting.
-    fn write_now(&self) {
+    /// The writer task: every [`WRITE_EVERY`], what waits, a chunk a commit, until
+    /// nothing waits. Then it ends; the next [`KeptRows::keep`] starts another.
+    async fn write_until_done(self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            tokio::time::sleep(WRITE_EVERY).await;
+            let writing = self.clone();
+            let _ = tokio::task::spawn_blocking(move || while writing.write_chunk() {}).await;
+            self.writing.store(false, Ordering::Release);
+            // A row kept after the store above started a writer of its own (or will);
+            // one kept before it and not written yet is this task's to write.
+            if self.unwritten() == 0 || self.writing.swap(true, Ordering::AcqRel) {
+                return;
+            }
+        }
+    }
+
+    /// Write up to [`WRITE_CHUNK`] waiting rows in one commit; a row sent again meanwhile
+    /// stays waiting. Whether a full chunk was written (more may wait).
+    fn write_chunk(&self) -> bool {
         let batch: Vec<(String, Vec<u8>)> = {
             let unwritten = self.unwritten.lock().unwrap();
             unwritten
                 .iter()
+                .take(WRITE_CHUNK)
                 .map(|(k, v)| (k.clone(), v.clone()))
                 .collect()
         };
         if batch.is_empty() {
-            return;
+            return false;
         }
         if let Err(e) = self.notes.put_notes(&batch) {
             tracing::warn!(error = %e, "dossier rows not kept; trying again with the next write");
-            return;
+            return false;
         }
+        let full = batch.len() == WRITE_CHUNK;
         let mut unwritten = self.unwritten.lock().unwrap();
         for (name, value) in batch {
             if unwritten.get(&name) == Some(&value) {
                 unwritten.remove(&name);
             }
         }
+        full
     }
 }
 
@@ -260,6 +285,64 @@ mod tests {
             json!([{"GiayToId": "KDL-1", "SoKyHieu": "GP-1", "TenGiayTo": "Giấy phép GP-1",
                 "DuongDanTepTinKetQua": "http://kho/KDL-1"}])
         );
+    }
+
+    /// Notes on a slow disk: each write takes a while; how many run at once is counted.
+    #[derive(Default)]
+    struct SlowNotes {
+        notes: std::sync::Mutex<std::collections::HashMap<String, Vec<u8>>>,
+        writing: std::sync::atomic::AtomicUsize,
+        most_at_once: std::sync::atomic::AtomicUsize,
+        largest_write: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Notes for SlowNotes {
+        fn put_note(&self, name: &str, value: &[u8]) -> Result<(), crate::outbox::StoreError> {
+            self.put_notes(&[(name.to_string(), value.to_vec())])
+        }
+        fn get_note(&self, name: &str) -> Result<Option<bytes::Bytes>, crate::outbox::StoreError> {
+            let notes = self.notes.lock().unwrap();
+            Ok(notes.get(name).map(|v| v.clone().into()))
+        }
+        fn put_notes(&self, notes: &[(String, Vec<u8>)]) -> Result<(), crate::outbox::StoreError> {
+            use std::sync::atomic::Ordering::SeqCst;
+            let now = self.writing.fetch_add(1, SeqCst) + 1;
+            self.most_at_once.fetch_max(now, SeqCst);
+            self.largest_write.fetch_max(notes.len(), SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(150));
+            self.notes.lock().unwrap().extend(notes.iter().cloned());
+            self.writing.fetch_sub(1, SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn on_a_slow_disk_one_write_at_a_time_a_chunk_each_and_every_row_is_kept() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let notes = Arc::new(SlowNotes::default());
+        let kept = KeptRows::new(notes.clone(), "portal");
+        // Rows delivered faster than a write takes, for longer than several writes.
+        for call in 0..60 {
+            let rows: Vec<Value> = (0..100)
+                .map(|i| {
+                    let mut row = whole(4);
+                    row["MaHoSo"] = json!(format!("HS-{}", call * 100 + i));
+                    row
+                })
+                .collect();
+            kept.keep("000.00.17.G22", &rows);
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while kept.unwritten() > 0 || notes.writing.load(SeqCst) > 0 {
+            assert!(std::time::Instant::now() < deadline, "rows never written");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(notes.notes.lock().unwrap().len(), 6_000);
+        assert_eq!(notes.most_at_once.load(SeqCst), 1, "writes piled up");
+        assert!(notes.largest_write.load(SeqCst) <= WRITE_CHUNK);
+        let row = kept.kept("000.00.17.G22", "HS-5999").unwrap().unwrap();
+        assert_eq!(row["TrangThaiHoSo"], 4);
     }
 
     #[test]
