@@ -6,14 +6,17 @@
 //! end to end (ingest → delivered) throughput, then p50/p99 latency at half that rate;
 //! peak RSS with N pending messages and the restart time with them on disk; `units`: the
 //! mock unit systems' realistic traffic (all four units' formats, whole dossier lives)
-//! through the shipped routes and mappings, ingest → mapped and delivered; `outage`
+//! through the shipped routes and mappings, ingest → mapped and delivered; `routes`
+//! ([`shipped`]): the shipped routes at full speed beside the bare `e2e` path; `outage`
 //! ([`outage`]): the portal down while a million status events pile up, then back.
 
 mod log_mask;
 mod process;
+mod shipped;
 mod throughput;
 
 use log_mask::log_mask;
+use shipped::{routes, units};
 
 pub use process::{BusProcess, free_port};
 use process::{encryption_section, write_config, write_config_with};
@@ -36,8 +39,8 @@ const BODIES: usize = 512;
 /// What to run and how big.
 #[derive(Clone, Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Which scenario: ingest, e2e, pending, units, log-mask, cluster, outage, evidence, or
-    /// all (not cluster, not outage, not evidence).
+    /// Which scenario: ingest, e2e, pending, units, routes, log-mask, cluster, outage,
+    /// evidence, or all (not routes, cluster, outage or evidence).
     #[arg(long, default_value = "all")]
     pub scenario: String,
     /// Events for the batched ingest, end-to-end and outage runs (the outage scenario is
@@ -163,26 +166,7 @@ async fn load(
                 }
                 let n = per_request;
                 let body = bodies[(first / per_request) % BODIES].clone();
-                loop {
-                    let resp = client
-                        .post(&url)
-                        .bearer_auth(UNIT_KEY)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await
-                        .map_err(|e| format!("request failed: {e}"))?;
-                    match resp.status().as_u16() {
-                        202 => break,
-                        503 => tokio::time::sleep(Duration::from_millis(50)).await,
-                        s => {
-                            return Err(format!(
-                                "unexpected HTTP {s}: {}",
-                                resp.text().await.unwrap_or_default()
-                            ));
-                        }
-                    }
-                }
+                post_accepted(&client, &url, UNIT_KEY, "application/json", body).await?;
                 done.fetch_add(n, Ordering::Relaxed);
             }
         }));
@@ -192,6 +176,37 @@ async fn load(
     }
     progress.abort();
     Ok(started.elapsed())
+}
+
+/// POST `body` until the bus accepts it (202), waiting out its 503s (backpressure); any
+/// other answer is an error naming it.
+async fn post_accepted(
+    client: &reqwest::Client,
+    url: &str,
+    key: &str,
+    content_type: &str,
+    body: bytes::Bytes,
+) -> Result<(), String> {
+    loop {
+        let resp = client
+            .post(url)
+            .bearer_auth(key)
+            .header("content-type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .map_err(|e| format!("request failed: {e}"))?;
+        match resp.status().as_u16() {
+            202 => return Ok(()),
+            503 => tokio::time::sleep(Duration::from_millis(50)).await,
+            s => {
+                return Err(format!(
+                    "unexpected HTTP {s}: {}",
+                    resp.text().await.unwrap_or_default()
+                ));
+            }
+        }
+    }
 }
 
 fn pad(len: usize) -> String {
@@ -230,6 +245,9 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
     }
     if all || args.scenario == "units" {
         units(&root.join("units"), &args).await?;
+    }
+    if args.scenario == "routes" {
+        routes(&root, &args, &pad).await?;
     }
     if all || args.scenario == "log-mask" {
         log_mask();
@@ -271,12 +289,13 @@ pub async fn run(args: BenchArgs) -> Result<(), String> {
         }
     }
     if ![
-        "all", "ingest", "e2e", "pending", "units", "log-mask", "cluster", "outage", "evidence",
+        "all", "ingest", "e2e", "pending", "units", "routes", "log-mask", "cluster", "outage",
+        "evidence",
     ]
     .contains(&args.scenario.as_str())
     {
         return Err(format!(
-            "unknown scenario `{}` (ingest, e2e, pending, units, log-mask, cluster, outage, evidence or all)",
+            "unknown scenario `{}` (ingest, e2e, pending, units, routes, log-mask, cluster, outage, evidence or all)",
             args.scenario
         ));
     }
@@ -419,84 +438,6 @@ fn dir_size(path: &Path) -> u64 {
     total
 }
 
-/// The shipped configuration (`config/lienthong.toml`, its routes and mappings) with every
-/// target on the bench's sink, the bus on `port` and its data under `dir`.
-fn shipped_config(dir: &Path, port: u16, sink: std::net::SocketAddr) -> Result<PathBuf, String> {
-    let shipped = Path::new("config/lienthong.toml");
-    let text = std::fs::read_to_string(shipped).map_err(|e| {
-        format!(
-            "{}: {e} (run the units scenario from the repository's top directory)",
-            shipped.display()
-        )
-    })?;
-    let mut table: toml::Table = toml::from_str(&text).map_err(|e| e.to_string())?;
-    let set = |table: &mut toml::Table, path: &[&str], value: toml::Value| {
-        let mut t = table;
-        for key in &path[..path.len() - 1] {
-            t = t
-                .entry(key.to_string())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()))
-                .as_table_mut()
-                .expect("a table");
-        }
-        t.insert(path[path.len() - 1].to_string(), value);
-    };
-    let cwd = std::env::current_dir().map_err(|e| e.to_string())?;
-    set(
-        &mut table,
-        &["server", "listen"],
-        format!("127.0.0.1:{port}").into(),
-    );
-    set(
-        &mut table,
-        &["outbox", "data_dir"],
-        dir.join("data").display().to_string().into(),
-    );
-    set(
-        &mut table,
-        &["mappings", "dir"],
-        cwd.join("mappings").display().to_string().into(),
-    );
-    // The copy lives elsewhere: its development keyring is named by its full path.
-    if table["outbox"].get("encryption").is_some() {
-        set(
-            &mut table,
-            &["outbox", "encryption", "dev_keys_file"],
-            cwd.join("config/dev-outbox.keys")
-                .display()
-                .to_string()
-                .into(),
-        );
-    }
-    set(&mut table, &["mappings", "watch"], false.into());
-    set(&mut table, &["mocks", "enabled"], false.into());
-    let targets: Vec<String> = table
-        .get("targets")
-        .and_then(|t| t.as_table())
-        .map(|t| t.keys().cloned().collect())
-        .unwrap_or_default();
-    for target in targets {
-        set(
-            &mut table,
-            &["targets", &target, "url"],
-            format!("http://{sink}/sink/{target}").into(),
-        );
-        // Measure the bus and its mappings, not the shipped rate limits or the portal's
-        // login dance: every target is a plain HTTP receiver here.
-        if let Some(t) = table["targets"][&target].as_table_mut() {
-            t.remove("rate_limit");
-            t.remove("portal");
-            t.remove("payment");
-            t.remove("file_drop");
-            t.insert("kind".into(), "http".into());
-        }
-    }
-    let path = dir.join("units.toml");
-    std::fs::write(&path, toml::to_string(&table).map_err(|e| e.to_string())?)
-        .map_err(|e| e.to_string())?;
-    Ok(path)
-}
-
 /// The scenario's directory and a recording receiver on loopback (the targets' side).
 async fn receiver(dir: &Path) -> Result<(Sink, std::net::SocketAddr), String> {
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
@@ -506,83 +447,4 @@ async fn receiver(dir: &Path) -> Result<(Sink, std::net::SocketAddr), String> {
         .await
         .map_err(|e| e.to_string())?;
     Ok((sink, addr))
-}
-
-async fn units(dir: &Path, args: &BenchArgs) -> Result<(), String> {
-    let (sink, sink_addr) = receiver(dir).await?;
-    let port = free_port();
-    let config = shipped_config(dir, port, sink_addr)?;
-    let cfg = crate::config::load_file(&config).map_err(|e| e.to_string())?;
-    let keys = crate::config::validate(&cfg, |_| None)
-        .map_err(|p| format!("{} config problem(s), first: {}", p.len(), p[0]))?;
-    let (bus, _) = BusProcess::start(&config, port)?;
-    let events = (args.events / 10).max(1_000);
-    let drivers = (args.concurrency / 8).max(1);
-    eprintln!(
-        "units: {events} events of the four units' own formats, {drivers} unit systems at once:"
-    );
-    let stats = Arc::new(crate::cli::demo::DemoStats::default());
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for d in 0..drivers {
-        let settings = crate::cli::demo::DemoSettings {
-            seed: 1_000 + d as u64,
-            rate: 1_000_000,
-            bad_share: 0.01,
-            parallel: 8,
-            limit: Some((events / drivers) as u64),
-            max_dossiers: None,
-            lookup_every: 0,
-        };
-        let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
-        tasks.push(tokio::spawn(crate::cli::demo::drive(
-            addr,
-            keys.clone(),
-            settings,
-            Arc::clone(&stats),
-        )));
-    }
-    let progress = {
-        let stats = Arc::clone(&stats);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(Duration::from_secs(2)).await;
-                eprintln!("  {} accepted", stats.accepted.load(Ordering::Relaxed));
-            }
-        })
-    };
-    for t in tasks {
-        let _ = t.await;
-    }
-    progress.abort();
-    let ingest = started.elapsed();
-    let accepted = stats.accepted.load(Ordering::Relaxed);
-    let refused = stats.refused.load(Ordering::Relaxed);
-    // Delivered once the sink has seen nothing new for a second (deliberately bad events
-    // are refused at the door; on a route that checks at delivery they stay dead, and hold
-    // back the rest of their dossier).
-    let mut last = (sink.delivered_count(), Instant::now());
-    while last.1.elapsed() < Duration::from_secs(1) && started.elapsed() < Duration::from_secs(600)
-    {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        let n = sink.delivered_count();
-        if n != last.0 {
-            last = (n, Instant::now());
-        }
-    }
-    let settled = last.1.duration_since(started);
-    println!(
-        "units: {accepted} unit events accepted ({refused} refused, {} deliberately bad, {} of \
-them refused at the door) in {:.2}s = {:.0} events/s; \
-{} mapped deliveries done in {:.2}s = {:.0} deliveries/s",
-        stats.bad.load(Ordering::Relaxed),
-        stats.refused_at_door.load(Ordering::Relaxed),
-        ingest.as_secs_f64(),
-        accepted as f64 / ingest.as_secs_f64(),
-        last.0,
-        settled.as_secs_f64(),
-        last.0 as f64 / settled.as_secs_f64()
-    );
-    bus.stop();
-    Ok(())
 }
