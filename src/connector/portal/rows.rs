@@ -121,7 +121,7 @@ impl KeptRows {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            while self.write_chunk() {}
+            self.write_all();
             self.writing
                 .store(false, std::sync::atomic::Ordering::Release);
             return;
@@ -131,25 +131,42 @@ impl KeptRows {
     }
 
     /// The writer task: every [`WRITE_EVERY`], what waits, a chunk a commit, until
-    /// nothing waits. Then it ends; the next [`KeptRows::keep`] starts another.
+    /// nothing waits. Then it ends; the next [`KeptRows::keep`] starts another. A write
+    /// that fails ends it too: the rows wait for the next delivered call (a store that
+    /// cannot write is not asked again every 100 ms).
     async fn write_until_done(self) {
         use std::sync::atomic::Ordering;
         loop {
             tokio::time::sleep(WRITE_EVERY).await;
             let writing = self.clone();
-            let _ = tokio::task::spawn_blocking(move || while writing.write_chunk() {}).await;
+            let wrote = tokio::task::spawn_blocking(move || writing.write_all())
+                .await
+                .unwrap_or(Wrote::Failed);
             self.writing.store(false, Ordering::Release);
             // A row kept after the store above started a writer of its own (or will);
             // one kept before it and not written yet is this task's to write.
-            if self.unwritten() == 0 || self.writing.swap(true, Ordering::AcqRel) {
+            if wrote == Wrote::Failed
+                || self.unwritten() == 0
+                || self.writing.swap(true, Ordering::AcqRel)
+            {
                 return;
             }
         }
     }
 
+    /// Write chunk after chunk until what waited is written or a write fails.
+    fn write_all(&self) -> Wrote {
+        loop {
+            match self.write_chunk() {
+                Wrote::More => continue,
+                done => return done,
+            }
+        }
+    }
+
     /// Write up to [`WRITE_CHUNK`] waiting rows in one commit; a row sent again meanwhile
-    /// stays waiting. Whether a full chunk was written (more may wait).
-    fn write_chunk(&self) -> bool {
+    /// stays waiting.
+    fn write_chunk(&self) -> Wrote {
         let batch: Vec<(String, Vec<u8>)> = {
             let unwritten = self.unwritten.lock().unwrap();
             unwritten
@@ -159,11 +176,11 @@ impl KeptRows {
                 .collect()
         };
         if batch.is_empty() {
-            return false;
+            return Wrote::All;
         }
         if let Err(e) = self.notes.put_notes(&batch) {
             tracing::warn!(error = %e, "dossier rows not kept; trying again with the next write");
-            return false;
+            return Wrote::Failed;
         }
         let full = batch.len() == WRITE_CHUNK;
         let mut unwritten = self.unwritten.lock().unwrap();
@@ -172,8 +189,19 @@ impl KeptRows {
                 unwritten.remove(&name);
             }
         }
-        full
+        if full { Wrote::More } else { Wrote::All }
     }
+}
+
+/// How a write of waiting rows went.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wrote {
+    /// What waited is written.
+    All,
+    /// A full chunk: more may wait.
+    More,
+    /// The store refused it; the rows still wait.
+    Failed,
 }
 
 /// `item` laid over `base`: each field `item` names replaces the base's, the others stay;
@@ -343,6 +371,44 @@ mod tests {
         assert!(notes.largest_write.load(SeqCst) <= WRITE_CHUNK);
         let row = kept.kept("000.00.17.G22", "HS-5999").unwrap().unwrap();
         assert_eq!(row["TrangThaiHoSo"], 4);
+    }
+
+    /// Notes on a full disk: every write refused, and counted.
+    #[derive(Default)]
+    struct FullDisk {
+        writes: std::sync::atomic::AtomicUsize,
+    }
+
+    impl Notes for FullDisk {
+        fn put_note(&self, _: &str, _: &[u8]) -> Result<(), crate::outbox::StoreError> {
+            Err(crate::outbox::StoreError::Full(
+                "no space left on device".into(),
+            ))
+        }
+        fn get_note(&self, _: &str) -> Result<Option<bytes::Bytes>, crate::outbox::StoreError> {
+            Ok(None)
+        }
+        fn put_notes(&self, _: &[(String, Vec<u8>)]) -> Result<(), crate::outbox::StoreError> {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.put_note("", b"")
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_that_cannot_write_is_asked_again_with_the_next_call_not_every_100_ms() {
+        use std::sync::atomic::Ordering::SeqCst;
+        let notes = Arc::new(FullDisk::default());
+        let kept = KeptRows::new(notes.clone(), "portal");
+        kept.keep("000.00.17.G22", &[whole(4)]);
+        tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+        assert_eq!(notes.writes.load(SeqCst), 1);
+        // Still waiting, still read from memory; the next delivered call tries again.
+        assert_eq!(kept.unwritten(), 1);
+        assert!(kept.kept("000.00.17.G22", "HS-1").unwrap().is_some());
+        kept.keep("000.00.17.G22", &[whole(5)]);
+        tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+        assert_eq!(notes.writes.load(SeqCst), 2);
     }
 
     #[test]
